@@ -1,0 +1,77 @@
+# darknetp build. `make` builds bin/darknetp; `make test` runs the whole suite
+# (cmocka tests, normal and under ASan/UBSan); `make check-nolibm` proves the
+# engine links without libm, as the TA must.
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2
+# -ffp-contract=off: no fused multiply-add, so both worlds round the same way.
+# -fno-math-errno: __builtin_sqrtf becomes an instruction, not a libm call.
+CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno \
+              -D_POSIX_C_SOURCE=200809L -I. $(EXTRA_CFLAGS)
+CFLAGS = $(CFLAGS_BASE) $(OPT) -g
+LDLIBS = -lstb -lz -lm
+
+DNN_SRCS := $(sort $(wildcard dnn/*.c))
+DK_SRCS := $(sort $(wildcard darknet/*.c))
+HOST_SRCS := $(sort $(wildcard host/*.c))
+TEST_SRCS := $(sort $(wildcard tests/test_*.c))
+TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
+
+DNN_OBJS := $(DNN_SRCS:%.c=$(BUILD)/%.o)
+DK_OBJS := $(DK_SRCS:%.c=$(BUILD)/%.o)
+HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o)
+HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+
+# host/main.c holds main(); everything else in host/ is linked into tests too.
+HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
+
+.PHONY: all test test-plain test-asan check-nolibm clean
+all: bin/darknetp bin/idx2png
+
+bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+bin/idx2png: $(BUILD)/tools/idx2png.o $(BUILD)/libdarknetp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libdnn.a: $(DNN_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libdarknetp.a: $(HOST_LIB_OBJS) $(DK_OBJS) $(DNN_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(wildcard dnn/*.h darknet/*.h host/*.h tests/helpers/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a -lcmocka $(LDLIBS)
+
+# Runs every test binary; each is a cmocka group. Fixtures live in ../shared.
+test-plain: $(TEST_BINS) bin/darknetp
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; ./$$t; done
+
+test-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-bins-only
+	@set -e; for t in $(TEST_SRCS:tests/%.c=build-asan/tests/%); do echo "== asan $$t"; \
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DNN_TEST_QUICK=1 ./$$t; done
+
+test-bins-only: $(TEST_BINS)
+
+# The engine must not need libm inside the TA.
+check-nolibm: $(BUILD)/libdnn.a
+	@undef=$$(nm -u $(BUILD)/libdnn.a | awk '{print $$2}' | sort -u | \
+	  grep -E '^(exp|expf|log|logf|pow|powf|sqrt|sqrtf|tanh|tanhf|floor|floorf|fabs|fabsf|cos|cosf|sin|sinf|atan2f?|ceilf?|roundf?|fmodf?)$$' || true); \
+	  if [ -n "$$undef" ]; then echo "libdnn.a needs libm: $$undef"; exit 1; fi; \
+	  echo "check-nolibm: libdnn.a needs no libm"
+
+test: check-nolibm test-plain test-asan
+
+clean:
+	rm -rf build build-asan bin

@@ -1,0 +1,103 @@
+/*
+ * cfg.h - darknet's ini-style configuration files.
+ *
+ * Two shapes share one reader:
+ *  - network .cfg files: `[section]` headers followed by `key=value` lines;
+ *  - data files (.data/.dataset): `key=value` lines and no sections at all
+ *    (classes, train, valid, labels, names, backup, top, train_labels, valid_labels).
+ *
+ * Lines are read as darknet's read_cfg reads them: every whitespace character
+ * anywhere in the line is removed first (so "output = 120" is "output=120"), then
+ * a line that is empty or starts with '#' or ';' is skipped. Unlike darknet,
+ * malformed lines are errors, not warnings: a line without '=', an option before
+ * the first section of a .cfg, a header without its closing ']', an empty key,
+ * and a key given twice in one section (darknet would silently use the first).
+ *
+ * Every option keeps its line number and a `used` flag that the typed getters
+ * set, so a caller can report the keys it never asked for.
+ */
+#ifndef DK_CFG_H
+#define DK_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "darknet/error.h"
+
+struct dk_cfg_option {
+    char *key;   /* whitespace removed, never empty */
+    char *value; /* whitespace removed, may be empty */
+    int line;    /* 1-based line in the file */
+    bool used;   /* set by the lookups below */
+};
+
+struct dk_cfg_section {
+    char *name; /* between the brackets: "net", "convolutional"; "" for a sectionless file */
+    int line;   /* line of the header; 0 for a sectionless file */
+    struct dk_cfg_option *opts; /* (n_opts) in file order */
+    size_t n_opts;
+};
+
+struct dk_cfg {
+    char *path; /* as given to the reader; used as the prefix of every message */
+    struct dk_cfg_section *sections; /* (n_sections); exactly one when sectionless */
+    size_t n_sections;
+};
+
+/*
+ * dk_cfg_read - read and split a configuration file.
+ * @path:        file to read
+ * @sectionless: true for .data/.dataset files (no headers; the result has one
+ *               section named "" holding every option), false for .cfg files
+ * @out:         receives the new cfg (free with dk_cfg_free); NULL on error
+ * Returns 0, or -1 with "path:line: ..." (or "path: ..." for open/read errors) in err.
+ * An empty .cfg file is not an error here (n_sections is 0); callers decide.
+ */
+int dk_cfg_read(const char *path, bool sectionless, struct dk_cfg **out, struct dk_error *err);
+
+/* The same from text in memory; @name is used in messages as the path. */
+int dk_cfg_read_mem(const char *name, const char *text, size_t len, bool sectionless,
+                    struct dk_cfg **out, struct dk_error *err);
+
+/* Frees a cfg and everything in it. NULL is fine. */
+void dk_cfg_free(struct dk_cfg *cfg);
+
+/* First section with this name, or NULL. */
+struct dk_cfg_section *dk_cfg_section_find(struct dk_cfg *cfg, const char *name);
+
+/* The option with this key (marked used), or NULL. Borrowed from the section. */
+struct dk_cfg_option *dk_cfg_find(struct dk_cfg_section *sec, const char *key);
+
+/* The value of key (marked used), or def when absent. Borrowed from the section. */
+const char *dk_cfg_get_str(struct dk_cfg_section *sec, const char *key, const char *def);
+
+/*
+ * Typed lookups. Each writes def to *out when the key is absent, and parses the
+ * whole value otherwise (darknet's atoi/atof would read "3x" as 3 and "x" as 0;
+ * here both are errors). Integers are decimal and must fit in an int; floats
+ * are parsed as darknet does (to double, then rounded to float) and must be finite.
+ * Return 0, or -1 with "path:line: key 'k': expected an integer, got 'v'".
+ */
+int dk_cfg_get_int(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key, int def,
+                   int *out, struct dk_error *err);
+int dk_cfg_get_float(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                     float def, float *out, struct dk_error *err);
+
+/*
+ * Comma-separated lists ("-1,-4", ".1,.1"). *n receives the number of values, 0
+ * when the key is absent. Empty items ("1,,2" or a trailing comma) and more than
+ * max items are errors.
+ */
+int dk_cfg_get_int_list(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                        int *vals, size_t max, size_t *n, struct dk_error *err);
+int dk_cfg_get_float_list(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                          float *vals, size_t max, size_t *n, struct dk_error *err);
+
+/*
+ * Fails on the first option of sec that no lookup has used:
+ * "path:line: unknown key 'foo' in [convolutional]" ("... in path" when sectionless).
+ */
+int dk_cfg_check_used(const struct dk_cfg *cfg, const struct dk_cfg_section *sec,
+                      struct dk_error *err);
+
+#endif

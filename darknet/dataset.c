@@ -1,0 +1,390 @@
+/*
+ * dataset.c - paths lists and IDX files as one classification data source.
+ */
+#include "darknet/dataset.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ line files */
+
+void dk_list_free(struct dk_list *l)
+{
+    if (!l)
+        return;
+    if (l->items) {
+        for (size_t i = 0; i < l->n; ++i)
+            free(l->items[i]);
+        free(l->items);
+    }
+    *l = (struct dk_list){0};
+}
+
+/* Appends a copy of s; -1 when out of memory. */
+static int list_push(struct dk_list *l, size_t *cap, const char *s)
+{
+    if (l->n == *cap) {
+        size_t next = *cap ? *cap * 2 : 64;
+        if (next < *cap || next > SIZE_MAX / sizeof *l->items)
+            return -1;
+        char **grown = realloc(l->items, next * sizeof *l->items);
+        if (!grown)
+            return -1;
+        l->items = grown;
+        *cap = next;
+    }
+    l->items[l->n] = strdup(s);
+    if (!l->items[l->n])
+        return -1;
+    ++l->n;
+    return 0;
+}
+
+int dk_list_read_lines(const char *path, bool skip_empty, struct dk_list *out, struct dk_error *err)
+{
+    *out = (struct dk_list){0};
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return dk_fail(err, "cannot open \"%s\": %s", path, strerror(errno));
+    size_t cap = 0;
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t len;
+    int rc = -1;
+    errno = 0;
+    while ((len = getline(&line, &linecap, f)) >= 0) {
+        size_t l = (size_t)len;
+        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
+            line[--l] = '\0';
+        if (skip_empty && line[0] == '\0')
+            continue;
+        if (list_push(out, &cap, line) != 0) {
+            dk_fail(err, "\"%s\": out of memory after %zu lines", path, out->n);
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        dk_fail(err, "cannot read \"%s\": %s", path, errno ? strerror(errno) : "read error");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(line);
+    fclose(f);
+    if (rc != 0)
+        dk_list_free(out);
+    return rc;
+}
+
+int dk_list_read(const char *path, struct dk_list *out, struct dk_error *err)
+{
+    return dk_list_read_lines(path, false, out, err);
+}
+
+int dk_list_read_paths(const char *path, struct dk_list *out, struct dk_error *err)
+{
+    return dk_list_read_lines(path, true, out, err);
+}
+
+/* --------------------------------------------------------------- data sets */
+
+void dk_dataset_close(struct dk_dataset *ds)
+{
+    if (!ds)
+        return;
+    free(ds->cls);
+    free(ds->source);
+    dk_list_free(&ds->paths);
+    dk_list_free(&ds->labels);
+    dk_idx_free(&ds->images);
+    *ds = (struct dk_dataset){0};
+}
+
+/* darknet's fill_truth test: the number of labels found in path, and the
+ * last one found. */
+static int count_matches(const struct dk_dataset *ds, const char *path, int *which)
+{
+    int count = 0;
+    *which = -1;
+    for (size_t k = 0; k < ds->labels.n; ++k) {
+        if (strstr(path, ds->labels.items[k])) {
+            *which = (int)k;
+            ++count;
+        }
+    }
+    return count;
+}
+
+static int open_list(struct dk_dataset *ds, const char *images_path, char *const *labels,
+                     size_t n_labels, struct dk_error *err)
+{
+    ds->kind = DK_DATASET_LIST;
+    if (!labels || n_labels < (size_t)ds->classes)
+        return dk_fail(err,
+                       "\"%s\" is a list of image paths: finding each image's class needs %d "
+                       "labels (the data file's labels= list), got %zu",
+                       images_path, ds->classes, labels ? n_labels : 0);
+    size_t cap = 0;
+    for (int k = 0; k < ds->classes; ++k) {
+        if (!labels[k] || labels[k][0] == '\0')
+            return dk_fail(err,
+                           "label %d of %d is empty: an empty label would match every path "
+                           "in \"%s\"",
+                           k, ds->classes, images_path);
+        if (list_push(&ds->labels, &cap, labels[k]) != 0)
+            return dk_fail(err, "out of memory copying %d labels", ds->classes);
+    }
+    if (dk_list_read_paths(images_path, &ds->paths, err) != 0)
+        return -1;
+    ds->count = ds->paths.n;
+    if (ds->count == 0)
+        return dk_fail(err, "\"%s\" lists no image paths", images_path);
+    ds->cls = malloc(ds->count * sizeof *ds->cls);
+    if (!ds->cls)
+        return dk_fail(err, "out of memory for %zu items of \"%s\"", ds->count, images_path);
+    for (size_t i = 0; i < ds->count; ++i) {
+        int which = -1;
+        ds->cls[i] = count_matches(ds, ds->paths.items[i], &which) == 1 ? which : -1;
+        if (ds->cls[i] < 0)
+            ++ds->unlabelled;
+    }
+    return 0;
+}
+
+static int open_idx(struct dk_dataset *ds, const char *images_path, const char *labels_path,
+                    struct dk_error *err)
+{
+    ds->kind = DK_DATASET_IDX;
+    if (dk_idx_read(images_path, &ds->images, err) != 0)
+        return -1;
+    const struct dk_idx *im = &ds->images;
+    if (im->ndims != 3)
+        return dk_fail(err,
+                       "IDX image file \"%s\" has %d dimensions; images need 3 (count, rows, "
+                       "columns)",
+                       images_path, im->ndims);
+    if (im->dims[1] > INT_MAX || im->dims[2] > INT_MAX ||
+        dk_image_size((int)im->dims[2], (int)im->dims[1], 4) == 0)
+        return dk_fail(err, "IDX image file \"%s\": images of %u x %u pixels are too large",
+                       images_path, im->dims[1], im->dims[2]);
+    ds->count = im->dims[0];
+    ds->rows = (int)im->dims[1];
+    ds->cols = (int)im->dims[2];
+    ds->cls = malloc(ds->count * sizeof *ds->cls);
+    if (!ds->cls)
+        return dk_fail(err, "out of memory for %zu items of \"%s\"", ds->count, images_path);
+    if (!labels_path) {
+        for (size_t i = 0; i < ds->count; ++i)
+            ds->cls[i] = -1;
+        ds->unlabelled = ds->count;
+        return 0;
+    }
+    struct dk_idx lab = {0};
+    if (dk_idx_read(labels_path, &lab, err) != 0)
+        return -1;
+    int rc = -1;
+    if (lab.ndims != 1) {
+        dk_fail(err, "IDX label file \"%s\" has %d dimensions; labels need 1 (count)", labels_path,
+                lab.ndims);
+        goto out;
+    }
+    if (lab.dims[0] != ds->count) {
+        dk_fail(err, "IDX files disagree: \"%s\" holds %zu images but \"%s\" holds %u labels",
+                images_path, ds->count, labels_path, lab.dims[0]);
+        goto out;
+    }
+    for (size_t i = 0; i < ds->count; ++i) {
+        if (lab.data[i] >= ds->classes) {
+            dk_fail(err, "IDX label file \"%s\": item %zu has label %u, but classes=%d",
+                    labels_path, i, lab.data[i], ds->classes);
+            goto out;
+        }
+        ds->cls[i] = lab.data[i];
+    }
+    rc = 0;
+out:
+    dk_idx_free(&lab);
+    return rc;
+}
+
+int dk_dataset_open(struct dk_dataset *ds, const char *images_path, const char *labels_idx_path,
+                    char *const *labels, size_t n_labels, int classes, struct dk_error *err)
+{
+    *ds = (struct dk_dataset){0};
+    if (classes < 1)
+        return dk_fail(err, "data set \"%s\": classes must be at least 1, got %d", images_path,
+                       classes);
+    ds->classes = classes;
+    ds->source = strdup(images_path);
+    if (!ds->source)
+        return dk_fail(err, "out of memory opening \"%s\"", images_path);
+    bool is_idx = false;
+    int rc = dk_idx_probe(images_path, &is_idx, err);
+    if (rc == 0 && is_idx) {
+        rc = open_idx(ds, images_path, labels_idx_path, err);
+    } else if (rc == 0 && labels_idx_path) {
+        rc = dk_fail(err,
+                     "\"%s\" is a list of image paths, not an IDX image file; the IDX label "
+                     "file \"%s\" only goes with IDX images",
+                     images_path, labels_idx_path);
+    } else if (rc == 0) {
+        rc = open_list(ds, images_path, labels, n_labels, err);
+    }
+    if (rc != 0)
+        dk_dataset_close(ds);
+    return rc;
+}
+
+size_t dk_dataset_count(const struct dk_dataset *ds)
+{
+    return ds->count;
+}
+
+size_t dk_dataset_unlabelled(const struct dk_dataset *ds)
+{
+    return ds->unlabelled;
+}
+
+int dk_dataset_class(const struct dk_dataset *ds, size_t i)
+{
+    return i < ds->count ? ds->cls[i] : -1;
+}
+
+const char *dk_dataset_name(const struct dk_dataset *ds, size_t i, char *buf, size_t bufsize)
+{
+    if (ds->kind == DK_DATASET_LIST && i < ds->count)
+        return ds->paths.items[i];
+    if (buf && bufsize > 0)
+        snprintf(buf, bufsize, "%s#%zu", ds->source ? ds->source : "", i);
+    return buf;
+}
+
+/* IDX item i into an existing rows x cols x c image: plane 0 converted, the
+ * others copies of it. */
+static void idx_fill(const struct dk_dataset *ds, size_t i, struct dk_image *im)
+{
+    size_t plane = (size_t)ds->rows * (size_t)ds->cols;
+    const uint8_t *src = ds->images.data + i * plane;
+    for (size_t p = 0; p < plane; ++p)
+        im->data[p] = dk_pixel_from_byte(src[p]);
+    for (int k = 1; k < im->c; ++k)
+        memcpy(im->data + (size_t)k * plane, im->data, plane * sizeof(float));
+}
+
+static int check_item(const struct dk_dataset *ds, size_t i, struct dk_error *err)
+{
+    if (i >= ds->count)
+        return dk_fail(err, "data set \"%s\": item %zu requested, it has %zu", ds->source, i,
+                       ds->count);
+    return 0;
+}
+
+int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct dk_image *out,
+                    struct dk_error *err)
+{
+    *out = (struct dk_image){0};
+    if (check_item(ds, i, err) != 0)
+        return -1;
+    if (channels < 0 || channels > 4)
+        return dk_fail(err, "data set \"%s\": %d channels requested, expected 0 to 4", ds->source,
+                       channels);
+    if (ds->kind == DK_DATASET_LIST)
+        return dk_image_load(ds->paths.items[i], channels, out, err);
+    if (dk_image_make(out, ds->cols, ds->rows, channels ? channels : 1, err) != 0)
+        return -1;
+    idx_fill(ds, i, out);
+    return 0;
+}
+
+/* darknet's fill_truth for a path; for IDX the one-hot of the stored label. */
+static void fill_truth(const struct dk_dataset *ds, size_t i, float *y)
+{
+    for (int k = 0; k < ds->classes; ++k)
+        y[k] = 0;
+    if (ds->kind == DK_DATASET_LIST) {
+        for (size_t k = 0; k < ds->labels.n; ++k)
+            if (strstr(ds->paths.items[i], ds->labels.items[k]))
+                y[k] = 1;
+        return;
+    }
+    if (ds->cls[i] >= 0)
+        y[ds->cls[i]] = 1;
+}
+
+static int check_shape(const struct dk_dataset *ds, int w, int h, int c, size_t *floats,
+                       struct dk_error *err)
+{
+    *floats = c >= 1 && c <= 4 ? dk_image_size(w, h, c) : 0;
+    if (*floats == 0)
+        return dk_fail(err, "data set \"%s\": invalid input size %d x %d x %d (channels 1 to 4)",
+                       ds->source, w, h, c);
+    return 0;
+}
+
+int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int n, int w, int h,
+                           int c, const struct dk_augment_params *aug, float *X, float *Y,
+                           struct dk_error *err)
+{
+    size_t per = 0;
+    if (check_shape(ds, w, h, c, &per, err) != 0)
+        return -1;
+    if (n < 1)
+        return dk_fail(err, "data set \"%s\": batch size must be at least 1, got %d", ds->source,
+                       n);
+    if (ds->count == 0)
+        return dk_fail(err, "data set \"%s\" is empty", ds->source);
+    if (dk_augment_check(aug, err) != 0)
+        return -1;
+
+    int rc = -1;
+    struct dk_image scratch = {0};
+    size_t *picks = malloc((size_t)n * sizeof *picks);
+    if (!picks)
+        return dk_fail(err, "out of memory for a batch of %d", n);
+    /* All indices first, then the augmentation draws, as darknet. */
+    for (int b = 0; b < n; ++b)
+        picks[b] = (size_t)(dnn_rng_u32(rng) % ds->count);
+    if (ds->kind == DK_DATASET_IDX && dk_image_make(&scratch, ds->cols, ds->rows, c, err) != 0)
+        goto out;
+    for (int b = 0; b < n; ++b) {
+        size_t i = picks[b];
+        float *x = X + (size_t)b * per;
+        if (ds->kind == DK_DATASET_IDX) {
+            idx_fill(ds, i, &scratch);
+            if (dk_augment_classifier(&scratch, aug, w, h, rng, x, err) != 0)
+                goto out;
+        } else {
+            struct dk_image im = {0};
+            if (dk_image_load(ds->paths.items[i], c, &im, err) != 0)
+                goto out;
+            int r = dk_augment_classifier(&im, aug, w, h, rng, x, err);
+            dk_image_free(&im);
+            if (r != 0)
+                goto out;
+        }
+        if (Y)
+            fill_truth(ds, i, Y + (size_t)b * (size_t)ds->classes);
+    }
+    rc = 0;
+out:
+    dk_image_free(&scratch);
+    free(picks);
+    return rc;
+}
+
+int dk_dataset_eval_image(const struct dk_dataset *ds, size_t i, int w, int h, int c, float *X,
+                          struct dk_error *err)
+{
+    size_t per = 0;
+    if (check_shape(ds, w, h, c, &per, err) != 0)
+        return -1;
+    struct dk_image im = {0};
+    if (dk_dataset_load(ds, i, c, &im, err) != 0)
+        return -1;
+    int rc = dk_image_prepare_eval(&im, w, h, X, err);
+    dk_image_free(&im);
+    return rc;
+}

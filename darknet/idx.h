@@ -1,0 +1,49 @@
+/*
+ * idx.h - IDX files (MNIST, Fashion-MNIST), plain or gzip-compressed.
+ *
+ * Format: bytes 0 and 1 are zero, byte 2 is the element type (0x08 = unsigned
+ * byte, the only type read here), byte 3 the number of dimensions; then one
+ * big-endian uint32 per dimension; then the elements, row-major, nothing after.
+ * Images are (n, rows, cols), labels (n). zlib's gzread reads compressed and
+ * uncompressed files alike.
+ */
+#ifndef DK_IDX_H
+#define DK_IDX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "darknet/error.h"
+
+#define DK_IDX_MAX_DIMS 4
+#define DK_IDX_TYPE_U8 0x08
+
+struct dk_idx {
+    int ndims;
+    uint32_t dims[DK_IDX_MAX_DIMS]; /* (ndims), outermost first */
+    uint8_t *data;                  /* (dims[0], ..., dims[ndims-1]) */
+    size_t size;                    /* bytes in data: the product of dims */
+};
+
+/*
+ * dk_idx_read - reads and validates a whole IDX file of unsigned bytes.
+ * Rejects: a bad magic, a type other than 0x08, 0 or more than 4 dimensions, a
+ * zero dimension, a size that overflows, a payload shorter than the header says
+ * (naming expected and actual bytes) and any byte after the payload.
+ * Returns 0 and fills *out (free with dk_idx_free), or -1 with a message.
+ */
+int dk_idx_read(const char *path, struct dk_idx *out, struct dk_error *err);
+
+/* Frees idx->data and empties *idx; accepts NULL. */
+void dk_idx_free(struct dk_idx *idx);
+
+/*
+ * dk_idx_probe - tells an IDX file (gzipped or not) from anything else by its
+ * first bytes: 0x00 0x00, a known IDX type byte, 1..255 dimensions. A text file
+ * (a list of paths) never starts with a zero byte.
+ * Returns 0 with *is_idx set, or -1 when the file cannot be opened or read.
+ */
+int dk_idx_probe(const char *path, bool *is_idx, struct dk_error *err);
+
+#endif

@@ -1,0 +1,548 @@
+/*
+ * parse_network.c - darknet .cfg -> struct dk_model (see parse_network.h).
+ *
+ * Each parse_<kind> reads the keys pjreddie/darknet's parse_<kind> reads, with
+ * the same defaults, then checks values the engine could not use. Every section
+ * ends with dk_cfg_check_used, the strict form of darknet's option_unused().
+ */
+#include "darknet/parse_network.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Line of key in sec, or of the section header when the key is absent. */
+static int line_of(struct dk_cfg_section *sec, const char *key)
+{
+    for (size_t i = 0; i < sec->n_opts; i++) {
+        if (strcmp(sec->opts[i].key, key) == 0)
+            return sec->opts[i].line;
+    }
+    return sec->line;
+}
+
+/* Keys darknet reads for features this engine lacks: accepted only at the
+ * value that leaves the feature off. */
+static int neutral_int(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                       int neutral, struct dk_error *err)
+{
+    int v = neutral;
+    if (dk_cfg_get_int(cfg, sec, key, neutral, &v, err) != 0)
+        return -1;
+    if (v != neutral)
+        return dk_fail(err, "%s:%d: key '%s=%d' in [%s] is not supported (only %s=%d)", cfg->path,
+                       line_of(sec, key), key, v, sec->name, key, neutral);
+    return 0;
+}
+
+static int neutral_float(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                         float neutral, struct dk_error *err)
+{
+    float v = neutral;
+    if (dk_cfg_get_float(cfg, sec, key, neutral, &v, err) != 0)
+        return -1;
+    if (v != neutral)
+        return dk_fail(err, "%s:%d: key '%s=%s' in [%s] is not supported (only %s=%g)", cfg->path,
+                       line_of(sec, key), key, dk_cfg_get_str(sec, key, ""), sec->name, key,
+                       (double)neutral);
+    return 0;
+}
+
+static int get_activation(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *def,
+                          enum dnn_activation *out, struct dk_error *err)
+{
+    const char *name = dk_cfg_get_str(sec, "activation", def);
+    if (!dnn_activation_from_name(name, out))
+        return dk_fail(err, "%s:%d: key 'activation': unknown activation '%s' in [%s]", cfg->path,
+                       line_of(sec, "activation"), name, sec->name);
+    return 0;
+}
+
+/* A failed check on a value already read: "path:line: key 'k' in [s]: <why>".
+ * Used inside functions that have cfg, sec and err in scope. */
+#define BAD(cond, key, fmt, ...)                                                                   \
+    do {                                                                                           \
+        if (cond)                                                                                  \
+            return dk_fail(err, "%s:%d: key '%s' in [%s]: " fmt, cfg->path, line_of(sec, key),     \
+                           key, sec->name, __VA_ARGS__);                                           \
+    } while (0)
+
+/* ------------------------------------------------------------------- [net] */
+
+struct policy_name {
+    const char *name;
+    enum dnn_lr_policy policy;
+};
+
+/* darknet's get_policy() names. */
+static const struct policy_name policies[] = {
+    {"constant", DNN_POLICY_CONSTANT}, {"step", DNN_POLICY_STEP},   {"exp", DNN_POLICY_EXP},
+    {"poly", DNN_POLICY_POLY},         {"steps", DNN_POLICY_STEPS}, {"sigmoid", DNN_POLICY_SIG},
+    {"random", DNN_POLICY_RANDOM},
+};
+
+/* Keys that only some policies read. */
+static const char *const policy_keys[] = {"gamma", "step", "scale", "steps", "scales"};
+
+static int parse_policy(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                        struct dnn_net_config *net, struct dk_error *err)
+{
+    const char *name = dk_cfg_get_str(sec, "policy", "constant");
+    size_t i = 0;
+    while (i < sizeof policies / sizeof policies[0] && strcmp(policies[i].name, name) != 0)
+        i++;
+    if (i == sizeof policies / sizeof policies[0])
+        return dk_fail(err,
+                       "%s:%d: key 'policy': unknown policy '%s' (expected constant, step, exp, "
+                       "poly, steps, sigmoid or random)",
+                       cfg->path, line_of(sec, "policy"), name);
+    net->policy = policies[i].policy;
+
+    if (dk_cfg_get_int(cfg, sec, "burn_in", 0, &net->burn_in, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "power", 4, &net->power, err) != 0)
+        return -1;
+    BAD(net->burn_in < 0, "burn_in", "must be >= 0, got %d", net->burn_in);
+
+    switch (net->policy) {
+    case DNN_POLICY_STEP:
+        if (dk_cfg_get_int(cfg, sec, "step", 1, &net->step, err) != 0 ||
+            dk_cfg_get_float(cfg, sec, "scale", 1, &net->scale, err) != 0)
+            return -1;
+        BAD(net->step <= 0, "step", "must be > 0, got %d", net->step);
+        break;
+    case DNN_POLICY_STEPS: {
+        size_t ns = 0;
+        size_t nc = 0;
+        if (!dk_cfg_find(sec, "steps") || !dk_cfg_find(sec, "scales"))
+            return dk_fail(err, "%s:%d: policy=steps needs both 'steps' and 'scales' in [%s]",
+                           cfg->path, line_of(sec, "policy"), sec->name);
+        if (dk_cfg_get_int_list(cfg, sec, "steps", net->steps, DNN_MAX_STEPS, &ns, err) != 0 ||
+            dk_cfg_get_float_list(cfg, sec, "scales", net->scales, DNN_MAX_STEPS, &nc, err) != 0)
+            return -1;
+        BAD(ns != nc, "scales", "has %zu values but 'steps' has %zu", nc, ns);
+        net->n_steps = (int)ns;
+        break;
+    }
+    case DNN_POLICY_EXP:
+        if (dk_cfg_get_float(cfg, sec, "gamma", 1, &net->gamma, err) != 0)
+            return -1;
+        break;
+    case DNN_POLICY_SIG:
+        if (dk_cfg_get_float(cfg, sec, "gamma", 1, &net->gamma, err) != 0 ||
+            dk_cfg_get_int(cfg, sec, "step", 1, &net->step, err) != 0)
+            return -1;
+        break;
+    case DNN_POLICY_CONSTANT:
+    case DNN_POLICY_POLY:
+    case DNN_POLICY_RANDOM:
+        break;
+    }
+    /* darknet would only print "Unused field"; say which policy ignores it. */
+    for (i = 0; i < sizeof policy_keys / sizeof policy_keys[0]; i++) {
+        const char *k = policy_keys[i];
+        for (size_t j = 0; j < sec->n_opts; j++) {
+            if (!sec->opts[j].used && strcmp(sec->opts[j].key, k) == 0)
+                return dk_fail(err, "%s:%d: key '%s' has no effect with policy=%s", cfg->path,
+                               sec->opts[j].line, k, name);
+        }
+    }
+    return 0;
+}
+
+static int parse_net(const struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_model *m,
+                     struct dk_error *err)
+{
+    struct dnn_net_config *net = &m->net;
+    struct dk_augment *aug = &m->aug;
+    int subdivs = 1;
+    int inputs = 0;
+    int flip = 1;
+    int center = 0;
+    int random = 0;
+
+    if (dk_cfg_get_int(cfg, sec, "batch", 1, &m->cfg_batch, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "learning_rate", .001f, &net->learning_rate, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "momentum", .9f, &net->momentum, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "decay", .0001f, &net->decay, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "subdivisions", 1, &subdivs, err) != 0 ||
+        neutral_int(cfg, sec, "time_steps", 1, err) != 0 ||
+        neutral_int(cfg, sec, "notruth", 0, err) != 0 ||
+        neutral_int(cfg, sec, "adam", 0, err) != 0 || neutral_float(cfg, sec, "clip", 0, err) != 0)
+        return -1;
+    /* random=1 makes darknet's detector resize its input while training; the
+     * classifier never reads it, so any value is accepted and has no effect. */
+    if (dk_cfg_get_int(cfg, sec, "random", 0, &random, err) != 0)
+        return -1;
+    BAD(m->cfg_batch <= 0, "batch", "must be > 0, got %d", m->cfg_batch);
+    BAD(subdivs <= 0, "subdivisions", "must be > 0, got %d", subdivs);
+    BAD(m->cfg_batch % subdivs != 0, "subdivisions", "%d does not divide batch=%d", subdivs,
+        m->cfg_batch);
+    net->batch = m->cfg_batch / subdivs;
+    net->subdivisions = subdivs;
+
+    if (dk_cfg_get_int(cfg, sec, "height", 0, &net->h, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "width", 0, &net->w, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "channels", 0, &net->c, err) != 0)
+        return -1;
+    BAD(net->h < 0, "height", "must be >= 0, got %d", net->h);
+    BAD(net->w < 0, "width", "must be >= 0, got %d", net->w);
+    BAD(net->c < 0, "channels", "must be >= 0, got %d", net->c);
+    long long hwc = (long long)net->h * net->w * net->c;
+    if (hwc > INT_MAX)
+        return dk_fail(err, "%s:%d: height*width*channels = %lld is too large", cfg->path,
+                       sec->line, hwc);
+    if (dk_cfg_get_int(cfg, sec, "inputs", (int)hwc, &inputs, err) != 0)
+        return -1;
+    if (dk_cfg_find(sec, "inputs")) {
+        /* darknet leaves h, w, c at 0 and gives the first layer `inputs` values per
+         * image; as an image that is 1 x 1 x inputs. */
+        BAD(inputs <= 0, "inputs", "must be > 0, got %d", inputs);
+        if (hwc == 0 && net->h == 0 && net->w == 0 && net->c == 0) {
+            net->h = 1;
+            net->w = 1;
+            net->c = inputs;
+        }
+        BAD((long long)net->h * net->w * net->c != inputs, "inputs",
+            "%d differs from height*width*channels = %d*%d*%d", inputs, net->h, net->w, net->c);
+    }
+    if (net->h == 0 || net->w == 0 || net->c == 0)
+        return dk_fail(err,
+                       "%s:%d: [%s] needs height, width and channels (or inputs); got %d x %d x %d",
+                       cfg->path, sec->line, sec->name, net->h, net->w, net->c);
+
+    if (dk_cfg_get_int(cfg, sec, "max_crop", net->w * 2, &aug->max_crop, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "min_crop", net->w, &aug->min_crop, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "max_ratio", (float)aug->max_crop / net->w, &aug->max_ratio,
+                         err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "min_ratio", (float)aug->min_crop / net->w, &aug->min_ratio,
+                         err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "center", 0, &center, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "flip", 1, &flip, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "angle", 0, &aug->angle, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "aspect", 1, &aug->aspect, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "saturation", 1, &aug->saturation, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "exposure", 1, &aug->exposure, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "hue", 0, &aug->hue, err) != 0)
+        return -1;
+    aug->center = center != 0;
+    aug->flip = flip != 0;
+    BAD(aug->max_crop < 0, "max_crop", "must be >= 0, got %d", aug->max_crop);
+    BAD(aug->min_crop < 0, "min_crop", "must be >= 0, got %d", aug->min_crop);
+
+    if (parse_policy(cfg, sec, net, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "max_batches", 0, &net->max_batches, err) != 0)
+        return -1;
+    BAD(net->max_batches < 0, "max_batches", "must be >= 0, got %d", net->max_batches);
+    return dk_cfg_check_used(cfg, sec, err);
+}
+
+/* ------------------------------------------------------------------ layers */
+
+static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                               struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int pad = 0;
+    int bn = 0;
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "filters", 1, &sp->filters, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "size", 1, &sp->size, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "stride", 1, &sp->stride, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "pad", 0, &pad, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "padding", 0, &sp->pad, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "groups", 1, &sp->groups, err) != 0 ||
+        get_activation(cfg, sec, "logistic", &sp->activation, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "batch_normalize", 0, &bn, err) != 0 ||
+        neutral_int(cfg, sec, "binary", 0, err) != 0 ||
+        neutral_int(cfg, sec, "xnor", 0, err) != 0 ||
+        neutral_int(cfg, sec, "flipped", 0, err) != 0 ||
+        neutral_float(cfg, sec, "dot", 0, err) != 0)
+        return -1;
+    BAD(sp->filters <= 0, "filters", "must be > 0, got %d", sp->filters);
+    BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
+    BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    BAD(sp->groups <= 0, "groups", "must be > 0, got %d", sp->groups);
+    BAD(sp->filters % sp->groups != 0, "groups", "%d does not divide filters=%d", sp->groups,
+        sp->filters);
+    /* darknet: any nonzero pad means "same" padding, overriding padding=. */
+    if (pad)
+        sp->pad = sp->size / 2;
+    BAD(sp->pad < 0, "padding", "must be >= 0, got %d", sp->pad);
+    sp->batch_normalize = bn != 0;
+    return 0;
+}
+
+static int parse_connected(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                           struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int bn = 0;
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "output", 1, &sp->outputs, err) != 0 ||
+        get_activation(cfg, sec, "logistic", &sp->activation, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "batch_normalize", 0, &bn, err) != 0)
+        return -1;
+    BAD(sp->outputs <= 0, "output", "must be > 0, got %d", sp->outputs);
+    sp->batch_normalize = bn != 0;
+    return 0;
+}
+
+static int parse_maxpool(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                         struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "stride", 1, &sp->stride, err) != 0)
+        return -1;
+    BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    if (dk_cfg_get_int(cfg, sec, "size", sp->stride, &sp->size, err) != 0)
+        return -1;
+    BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
+    if (dk_cfg_get_int(cfg, sec, "padding", sp->size - 1, &sp->pad, err) != 0)
+        return -1;
+    BAD(sp->pad < 0, "padding", "must be >= 0, got %d", sp->pad);
+    return 0;
+}
+
+static int parse_nothing(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                         struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)cfg;
+    (void)sec;
+    (void)index;
+    (void)sp;
+    (void)err;
+    return 0;
+}
+
+static int parse_dropout(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                         struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_float(cfg, sec, "probability", .5f, &sp->probability, err) != 0)
+        return -1;
+    BAD(!(sp->probability >= 0 && sp->probability < 1), "probability", "must be in [0, 1), got %g",
+        (double)sp->probability);
+    return 0;
+}
+
+static int parse_softmax(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                         struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "groups", 1, &sp->softmax_groups, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "temperature", 1, &sp->temperature, err) != 0 ||
+        neutral_float(cfg, sec, "spatial", 0, err) != 0 ||
+        neutral_int(cfg, sec, "noloss", 0, err) != 0)
+        return -1;
+    BAD(sp->softmax_groups <= 0, "groups", "must be > 0, got %d", sp->softmax_groups);
+    BAD(!(sp->temperature > 0), "temperature", "must be > 0, got %g", (double)sp->temperature);
+    return 0;
+}
+
+static int parse_cost(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                      struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    static const struct {
+        const char *name;
+        enum dnn_cost_type type;
+    } types[] = {{"sse", DNN_COST_SSE},
+                 {"masked", DNN_COST_MASKED},
+                 {"smooth", DNN_COST_SMOOTH},
+                 {"L1", DNN_COST_L1}};
+    float ignored = 0;
+    (void)index;
+    const char *name = dk_cfg_get_str(sec, "type", "sse");
+    size_t i = 0;
+    while (i < sizeof types / sizeof types[0] && strcmp(types[i].name, name) != 0)
+        i++;
+    if (i == sizeof types / sizeof types[0])
+        return dk_fail(err,
+                       "%s:%d: key 'type': unsupported cost type '%s' (expected sse, masked, "
+                       "smooth or L1)",
+                       cfg->path, line_of(sec, "type"), name);
+    sp->cost_type = types[i].type;
+    /* noobj and thresh only reach darknet's GPU cost kernels: read, then unused. */
+    if (dk_cfg_get_float(cfg, sec, "scale", 1, &sp->cost_scale, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "ratio", 0, &sp->cost_ratio, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "noobj", 1, &ignored, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "thresh", 0, &ignored, err) != 0)
+        return -1;
+    return 0;
+}
+
+/* A layer index as darknet reads it: negative means relative to this layer. */
+static int resolve_index(const struct dk_cfg *cfg, struct dk_cfg_section *sec, const char *key,
+                         int index, int given, int *out, struct dk_error *err)
+{
+    long long abs = given < 0 ? (long long)index + given : given;
+    BAD(abs < 0 || abs >= index, key,
+        "layer %d (absolute %lld) is not an earlier layer of layer %d", given, abs, index);
+    *out = (int)abs;
+    return 0;
+}
+
+static int parse_shortcut(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                          struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int from = 0;
+    if (!dk_cfg_find(sec, "from"))
+        return dk_fail(err, "%s:%d: [%s] needs key 'from'", cfg->path, sec->line, sec->name);
+    if (dk_cfg_get_int(cfg, sec, "from", 0, &from, err) != 0 ||
+        resolve_index(cfg, sec, "from", index, from, &sp->from, err) != 0 ||
+        get_activation(cfg, sec, "linear", &sp->activation, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "alpha", 1, &sp->alpha, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "beta", 1, &sp->beta, err) != 0)
+        return -1;
+    return 0;
+}
+
+static int parse_route(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                       struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int given[DNN_MAX_ROUTE];
+    size_t n = 0;
+    if (!dk_cfg_find(sec, "layers"))
+        return dk_fail(err, "%s:%d: [%s] needs key 'layers'", cfg->path, sec->line, sec->name);
+    if (dk_cfg_get_int_list(cfg, sec, "layers", given, DNN_MAX_ROUTE, &n, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (resolve_index(cfg, sec, "layers", index, given[i], &sp->route[i], err) != 0)
+            return -1;
+    }
+    sp->n_route = (int)n;
+    return 0;
+}
+
+typedef int (*parse_fn)(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                        struct dnn_layer_spec *sp, struct dk_error *err);
+
+/* Section names as darknet's string_to_layer_type spells them, aliases included. */
+static const struct {
+    const char *name;
+    enum dnn_layer_kind kind;
+    parse_fn parse;
+} layer_types[] = {
+    {"convolutional", DNN_LAYER_CONVOLUTIONAL, parse_convolutional},
+    {"conv", DNN_LAYER_CONVOLUTIONAL, parse_convolutional},
+    {"connected", DNN_LAYER_CONNECTED, parse_connected},
+    {"conn", DNN_LAYER_CONNECTED, parse_connected},
+    {"maxpool", DNN_LAYER_MAXPOOL, parse_maxpool},
+    {"max", DNN_LAYER_MAXPOOL, parse_maxpool},
+    {"avgpool", DNN_LAYER_AVGPOOL, parse_nothing},
+    {"avg", DNN_LAYER_AVGPOOL, parse_nothing},
+    {"dropout", DNN_LAYER_DROPOUT, parse_dropout},
+    {"softmax", DNN_LAYER_SOFTMAX, parse_softmax},
+    {"soft", DNN_LAYER_SOFTMAX, parse_softmax},
+    {"cost", DNN_LAYER_COST, parse_cost},
+    {"batchnorm", DNN_LAYER_BATCHNORM, parse_nothing},
+    {"shortcut", DNN_LAYER_SHORTCUT, parse_shortcut},
+    {"route", DNN_LAYER_ROUTE, parse_route},
+};
+
+/* darknet layer types this engine does not implement: named as such in the error. */
+static const char *const darknet_only[] = {
+    "local",      "deconv",        "deconvolutional",
+    "activation", "logistic",      "l2norm",
+    "crnn",       "gru",           "lstm",
+    "rnn",        "crop",          "reorg",
+    "lrn",        "normalization", "region",
+    "yolo",       "iseg",          "detection",
+    "upsample",
+};
+
+static int parse_layer(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                       struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    size_t i = 0;
+    while (i < sizeof layer_types / sizeof layer_types[0] &&
+           strcmp(layer_types[i].name, sec->name) != 0)
+        i++;
+    if (i == sizeof layer_types / sizeof layer_types[0]) {
+        if (strcmp(sec->name, "net") == 0 || strcmp(sec->name, "network") == 0)
+            return dk_fail(err, "%s:%d: [%s] may only be the first section", cfg->path, sec->line,
+                           sec->name);
+        for (size_t j = 0; j < sizeof darknet_only / sizeof darknet_only[0]; j++) {
+            if (strcmp(darknet_only[j], sec->name) == 0)
+                return dk_fail(err, "%s:%d: darknet layer type [%s] is not supported", cfg->path,
+                               sec->line, sec->name);
+        }
+        return dk_fail(err, "%s:%d: unknown section [%s]", cfg->path, sec->line, sec->name);
+    }
+    memset(sp, 0, sizeof *sp);
+    sp->kind = layer_types[i].kind;
+    sp->activation = DNN_ACT_LINEAR;
+    if (layer_types[i].parse(cfg, sec, index, sp, err) != 0)
+        return -1;
+    /* Keys darknet's parse_network_cfg reads for every layer. */
+    if (neutral_int(cfg, sec, "truth", 0, err) != 0 ||
+        neutral_int(cfg, sec, "onlyforward", 0, err) != 0 ||
+        neutral_int(cfg, sec, "stopbackward", 0, err) != 0 ||
+        neutral_int(cfg, sec, "dontsave", 0, err) != 0 ||
+        neutral_int(cfg, sec, "dontload", 0, err) != 0 ||
+        neutral_int(cfg, sec, "numload", 0, err) != 0 ||
+        neutral_int(cfg, sec, "dontloadscales", 0, err) != 0 ||
+        neutral_float(cfg, sec, "learning_rate", 1, err) != 0 ||
+        neutral_float(cfg, sec, "smooth", 0, err) != 0)
+        return -1;
+    return dk_cfg_check_used(cfg, sec, err);
+}
+
+/* ------------------------------------------------------------------- model */
+
+int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_error *err)
+{
+    struct dk_model m;
+    memset(&m, 0, sizeof m);
+    memset(out, 0, sizeof *out);
+
+    if (cfg->n_sections == 0)
+        return dk_fail(err, "%s: no sections; a network cfg starts with [net]", cfg->path);
+    struct dk_cfg_section *first = &cfg->sections[0];
+    if (strcmp(first->name, "net") != 0 && strcmp(first->name, "network") != 0)
+        return dk_fail(err, "%s:%d: first section must be [net] or [network], got [%s]", cfg->path,
+                       first->line, first->name);
+    if (cfg->n_sections == 1)
+        return dk_fail(err, "%s:%d: no layers after [%s]", cfg->path, first->line, first->name);
+    if (cfg->n_sections - 1 > INT_MAX / 2)
+        return dk_fail(err, "%s: too many layers", cfg->path);
+
+    m.n = cfg->n_sections - 1;
+    m.specs = calloc(m.n, sizeof *m.specs);
+    m.lines = calloc(m.n, sizeof *m.lines);
+    if (!m.specs || !m.lines) {
+        dk_model_free(&m);
+        return dk_fail(err, "%s: out of memory", cfg->path);
+    }
+    if (parse_net(cfg, first, &m, err) != 0) {
+        dk_model_free(&m);
+        return -1;
+    }
+    for (size_t i = 0; i < m.n; i++) {
+        struct dk_cfg_section *sec = &cfg->sections[i + 1];
+        m.lines[i] = sec->line;
+        if (parse_layer(cfg, sec, (int)i, &m.specs[i], err) != 0) {
+            dk_model_free(&m);
+            return -1;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+int dk_parse_network(const char *cfg_path, struct dk_model *out, struct dk_error *err)
+{
+    struct dk_cfg *cfg = NULL;
+    memset(out, 0, sizeof *out);
+    if (dk_cfg_read(cfg_path, false, &cfg, err) != 0)
+        return -1;
+    int rc = dk_parse_network_cfg(cfg, out, err);
+    dk_cfg_free(cfg);
+    return rc;
+}
+
+void dk_model_free(struct dk_model *m)
+{
+    if (!m)
+        return;
+    free(m->specs);
+    free(m->lines);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,51 @@
+/*
+ * weights.h - darknet's binary .weights files.
+ *
+ * Layout (all little-endian):
+ *   int32 major, int32 minor, int32 revision,
+ *   seen: uint64 when major*10+minor >= 2 and major < 1000 and minor < 1000,
+ *         else int32 (format 0.1 and older),
+ *   then for every layer in order its parameter tensors (struct dnn_layer's
+ *   params[], which the engine keeps in darknet's order) as float32.
+ * When major > 1000 or minor > 1000 the file is "transposed": connected-layer
+ * weights are stored (inputs, outputs) and are transposed on load.
+ *
+ * Stricter than darknet, which reads what is there and leaves the rest: a
+ * file must end exactly at a layer boundary at or after the last layer asked
+ * for, so a weights file made for another cfg is refused with both sizes.
+ */
+#ifndef DK_WEIGHTS_H
+#define DK_WEIGHTS_H
+
+#include <stddef.h>
+
+#include "darknet/error.h"
+#include "dnn/dnn.h"
+
+/*
+ * dk_weights_load - load the parameters of layers [first, last] from path.
+ * The file holds layers 0.. in order; layers before first are skipped. The
+ * file's weights must end exactly after some layer k with last <= k < net->n
+ * (the whole network, or a prefix such as darknet's "partial" files); a file
+ * that ends earlier is truncated, one that ends elsewhere or later has trailing
+ * bytes: both are errors naming the sizes. The sizes are checked before anything
+ * is read, so on those errors the network is unchanged. Sets net->seen.
+ * Returns 0 or -1 with a message in err.
+ */
+int dk_weights_load(struct dnn_network *net, const char *path, size_t first, size_t last,
+                    struct dk_error *err);
+
+/* dk_weights_load over every layer: the file must match the network exactly. */
+int dk_weights_load_all(struct dnn_network *net, const char *path, struct dk_error *err);
+
+/*
+ * dk_weights_save - write every layer's parameters as format 0.2 (major 0,
+ * minor 2, revision 0, uint64 seen). Atomic: the data goes to a temporary file
+ * in the same directory, is flushed and fsync'ed, then renamed over path; on
+ * any error the temporary is removed and an existing file at path is left as
+ * it was. A replaced file keeps its permission bits; a new one gets 0666 & ~umask.
+ * Returns 0 or -1 with a message in err.
+ */
+int dk_weights_save(const struct dnn_network *net, const char *path, struct dk_error *err);
+
+#endif

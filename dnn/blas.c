@@ -1,0 +1,101 @@
+/* blas.c - the vector helpers layers share; plain loops the compiler vectorises. */
+#include "dnn/dnn_internal.h"
+
+bool dnn_mul_size(size_t a, size_t b, size_t *out)
+{
+    if (a != 0 && b > SIZE_MAX / a)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+bool dnn_add_size(size_t a, size_t b, size_t *out)
+{
+    if (b > SIZE_MAX - a)
+        return false;
+    *out = a + b;
+    return true;
+}
+
+void dnn_fill(float *x, size_t n, float v)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = v;
+}
+
+void dnn_copy(const float *x, size_t n, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i];
+}
+
+void dnn_axpy(size_t n, float a, const float *x, float *y)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void dnn_scal(size_t n, float a, float *x)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= a;
+}
+
+float dnn_sum(const float *x, size_t n)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += x[i];
+    return s;
+}
+
+void dnn_add_bias(float *out, const float *biases, int batch, int c, int spatial)
+{
+    for (int b = 0; b < batch; b++)
+        for (int i = 0; i < c; i++) {
+            float *o = out + ((size_t)b * c + i) * spatial;
+            for (int j = 0; j < spatial; j++)
+                o[j] += biases[i];
+        }
+}
+
+void dnn_scale_bias(float *out, const float *scales, int batch, int c, int spatial)
+{
+    for (int b = 0; b < batch; b++)
+        for (int i = 0; i < c; i++) {
+            float *o = out + ((size_t)b * c + i) * spatial;
+            for (int j = 0; j < spatial; j++)
+                o[j] *= scales[i];
+        }
+}
+
+void dnn_backward_bias(float *bias_updates, const float *delta, int batch, int c, int spatial)
+{
+    for (int b = 0; b < batch; b++)
+        for (int i = 0; i < c; i++)
+            bias_updates[i] += dnn_sum(delta + ((size_t)b * c + i) * spatial, (size_t)spatial);
+}
+
+void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int c, int spatial,
+                        float *scale_updates)
+{
+    for (int i = 0; i < c; i++) {
+        float sum = 0;
+        for (int b = 0; b < batch; b++) {
+            size_t base = ((size_t)b * c + i) * spatial;
+            for (int j = 0; j < spatial; j++)
+                sum += delta[base + j] * x_norm[base + j];
+        }
+        scale_updates[i] += sum;
+    }
+}
+
+void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update_args *a,
+                  bool decay_on)
+{
+    /* darknet's order: decay into the update, step, then keep momentum. */
+    if (decay_on)
+        dnn_axpy(n, -a->decay * (float)a->batch, value, update);
+    dnn_axpy(n, a->learning_rate / (float)a->batch, update, value);
+    dnn_scal(n, a->momentum, update);
+}

@@ -1,0 +1,376 @@
+/*
+ * dnn.h - the DNN engine shared by the normal world and the Trusted Application.
+ *
+ * Pure C11: no file I/O, no global state, no libm (the TA has none). A network is
+ * described by a struct dnn_net_config and an array of struct dnn_layer_spec (the
+ * darknet cfg parser in darknet/ fills both), then planned and allocated once:
+ * forward, backward and update never allocate.
+ *
+ * Sign convention (darknet's): every delta and every *_updates buffer holds the
+ * NEGATIVE gradient of the loss, so the update step adds it to the parameters.
+ */
+#ifndef DNN_DNN_H
+#define DNN_DNN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define DNN_MUST_CHECK __attribute__((warn_unused_result))
+#else
+#define DNN_MUST_CHECK
+#endif
+
+/* Outcomes a caller can act on. 0 is success. */
+enum dnn_status {
+    DNN_OK = 0,
+    DNN_ERR_NOMEM,       /* an allocation failed */
+    DNN_ERR_INVALID,     /* a hyper-parameter or argument out of range */
+    DNN_ERR_SHAPE,       /* layer shapes do not fit together */
+    DNN_ERR_OVERFLOW,    /* a size computation overflowed */
+    DNN_ERR_UNSUPPORTED, /* a layer kind or option this engine does not have */
+};
+
+/* A static, human-readable name for a status. */
+const char *dnn_status_str(enum dnn_status s);
+
+/* ------------------------------------------------------------------ random */
+
+/* xoshiro128+-style generator state; passed by pointer, never hidden. */
+struct dnn_rng {
+    uint64_t s[2];
+};
+
+void dnn_rng_seed(struct dnn_rng *r, uint64_t seed);
+uint32_t dnn_rng_u32(struct dnn_rng *r);
+/* Uniform float in [lo, hi). */
+float dnn_rng_uniform(struct dnn_rng *r, float lo, float hi);
+/* Standard normal draw (Marsaglia polar method, no libm). */
+float dnn_rng_normal(struct dnn_rng *r);
+
+/* ------------------------------------------------------------- activations */
+
+enum dnn_activation {
+    DNN_ACT_LOGISTIC,
+    DNN_ACT_RELU,
+    DNN_ACT_RELIE,
+    DNN_ACT_LINEAR,
+    DNN_ACT_RAMP,
+    DNN_ACT_TANH,
+    DNN_ACT_PLSE,
+    DNN_ACT_LEAKY,
+    DNN_ACT_ELU,
+    DNN_ACT_LOGGY,
+    DNN_ACT_STAIR,
+    DNN_ACT_HARDTAN,
+    DNN_ACT_LHTAN,
+    DNN_ACT_SELU,
+};
+
+/* Parse darknet's activation name ("relu", "leaky", ...). Returns false if unknown. */
+bool dnn_activation_from_name(const char *name, enum dnn_activation *out);
+const char *dnn_activation_name(enum dnn_activation a);
+
+/* x[i] = act(x[i]) for n values. */
+void dnn_activate_array(float *x, size_t n, enum dnn_activation a);
+/* delta[i] *= act'(y[i]) where y is the activated output, as darknet does. */
+void dnn_gradient_array(const float *y, size_t n, enum dnn_activation a, float *delta);
+
+/* ------------------------------------------------------------------ layers */
+
+enum dnn_layer_kind {
+    DNN_LAYER_CONVOLUTIONAL,
+    DNN_LAYER_CONNECTED,
+    DNN_LAYER_MAXPOOL,
+    DNN_LAYER_AVGPOOL,
+    DNN_LAYER_DROPOUT,
+    DNN_LAYER_SOFTMAX,
+    DNN_LAYER_COST,
+    DNN_LAYER_BATCHNORM,
+    DNN_LAYER_SHORTCUT,
+    DNN_LAYER_ROUTE,
+    DNN_LAYER_KIND_COUNT
+};
+
+enum dnn_cost_type { DNN_COST_SSE, DNN_COST_MASKED, DNN_COST_SMOOTH, DNN_COST_L1 };
+
+#define DNN_MAX_ROUTE 8
+#define DNN_MAX_PARAMS 5
+#define DNN_MAX_BUFFERS 16
+#define DNN_MAX_STEPS 16
+
+/*
+ * One layer's hyper-parameters, exactly as the cfg gives them after darknet's
+ * defaults are applied. Fields a kind does not use are ignored.
+ */
+struct dnn_layer_spec {
+    enum dnn_layer_kind kind;
+    enum dnn_activation activation; /* convolutional, connected, shortcut */
+    /* convolutional; size and stride also for maxpool */
+    int filters;
+    int size;
+    int stride;
+    int pad; /* padding in pixels: darknet's pad=1 already turned into size/2;
+                for maxpool the total padding (darknet's default size-1) */
+    int groups;
+    bool batch_normalize; /* convolutional, connected */
+    int outputs;          /* connected */
+    float probability;    /* dropout */
+    int softmax_groups;   /* softmax */
+    float temperature;    /* softmax */
+    enum dnn_cost_type cost_type;
+    float cost_scale; /* cost: multiplies the delta passed back */
+    float cost_ratio; /* cost: unused by sse, kept for darknet parity */
+    int from;         /* shortcut: absolute index of the other layer */
+    float alpha;      /* shortcut: weight of the input */
+    float beta;       /* shortcut: weight of the other layer */
+    int n_route;      /* route */
+    int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
+};
+
+/* A parameter tensor as darknet's .weights file orders them. */
+struct dnn_param {
+    const char *name; /* "biases", "scales", "rolling_mean", "rolling_variance", "weights" */
+    size_t count;
+    float *value;  /* (count) */
+    float *update; /* (count) negative gradient with momentum; NULL for rolling statistics */
+    float **value_ref;  /* the layer field that owns value (bound after allocation) */
+    float **update_ref; /* the layer field that owns update, or NULL */
+};
+
+/* Who needs a buffer: parameters and outputs always, the rest only to train. */
+enum dnn_buf_role {
+    DNN_BUF_PARAM,  /* saved in .weights */
+    DNN_BUF_OUTPUT, /* forward result, inference too */
+    DNN_BUF_INFER,  /* other forward scratch needed for inference too */
+    DNN_BUF_TRAIN,  /* deltas, updates, batch statistics, masks */
+};
+
+/* A request for a slice of the network's single allocation, made during setup. */
+struct dnn_buffer {
+    void **ptr; /* where the slice's address is stored */
+    size_t count;
+    size_t elem_size;
+    enum dnn_buf_role role;
+};
+
+/* Batch normalisation state, used by convolutional/connected with
+ * batch_normalize and by the batchnorm layer. All (out_c) unless noted. */
+struct dnn_bn {
+    float *scales;
+    float *scale_updates;
+    float *rolling_mean;
+    float *rolling_variance;
+    float *mean;
+    float *variance;
+    float *mean_delta;
+    float *variance_delta;
+    float *x;      /* (batch, outputs) pre-normalisation values, training */
+    float *x_norm; /* (batch, outputs) normalised values, training */
+};
+
+struct dnn_layer;
+struct dnn_network;
+
+/* What a layer's forward/backward sees besides itself. */
+struct dnn_run {
+    const float *input; /* (batch, inputs) the previous layer's output or the net input */
+    float *input_delta; /* (batch, inputs) backward ADDS into it; NULL at the first layer */
+    const float *truth; /* (batch, truths) or NULL when there is no truth */
+    bool train;
+    float *workspace; /* shared scratch of net->workspace_floats floats */
+    struct dnn_network *net; /* for route and shortcut, which read other layers */
+};
+
+struct dnn_update_args {
+    int batch; /* images per update: batch * subdivisions */
+    float learning_rate;
+    float momentum;
+    float decay;
+};
+
+struct dnn_layer_ops {
+    const char *name; /* darknet's name in the layer table: "conv", "connected", ... */
+    /* From l->spec and the input shape (l->h, l->w, l->c, l->batch): set the output
+     * shape, l->workspace_floats, the parameter table and the buffer requests.
+     * Allocates nothing. */
+    enum dnn_status (*setup)(struct dnn_layer *l, const struct dnn_network *net);
+    /* Initial parameter values, after allocation (may be NULL). */
+    void (*init)(struct dnn_layer *l, struct dnn_rng *rng);
+    void (*forward)(struct dnn_layer *l, const struct dnn_run *run);
+    void (*backward)(struct dnn_layer *l, const struct dnn_run *run);
+    /* Apply the accumulated updates (NULL when the layer has no parameters). */
+    void (*update)(struct dnn_layer *l, const struct dnn_update_args *a);
+};
+
+struct dnn_layer {
+    enum dnn_layer_kind kind;
+    const struct dnn_layer_ops *ops;
+    struct dnn_layer_spec spec;
+    int index; /* position in the network */
+    int batch;
+    int h, w, c;             /* input shape */
+    int out_h, out_w, out_c; /* output shape */
+    size_t inputs;           /* h * w * c per image */
+    size_t outputs;          /* out_h * out_w * out_c per image */
+    float *output;           /* (batch, outputs) */
+    float *delta;            /* (batch, outputs) training */
+
+    float *weights;        /* (nweights) */
+    float *weight_updates; /* (nweights) training */
+    size_t nweights;
+    float *biases;       /* (nbiases) */
+    float *bias_updates; /* (nbiases) training */
+    size_t nbiases;
+    struct dnn_bn bn;
+
+    int *indexes;     /* maxpool: (batch, outputs) argmax input index, training */
+    float *rand;      /* dropout: (batch, inputs) uniform draws, training */
+    float *loss;      /* cost/softmax: (batch, inputs) per-element loss, training */
+    float dropout_scale; /* dropout: 1 / (1 - probability) */
+
+    bool has_cost;          /* this layer computes a loss when truth is given */
+    float cost;             /* its loss summed over the batch, last forward */
+    size_t workspace_floats; /* shared scratch it needs */
+    struct dnn_rng rng;     /* per-layer stream (dropout), seeded from the net seed and index */
+
+    size_t n_params;
+    struct dnn_param params[DNN_MAX_PARAMS]; /* in .weights order */
+    size_t n_buffers;
+    struct dnn_buffer buffers[DNN_MAX_BUFFERS];
+};
+
+/* Layer-setup helpers (used by the layer files). Both return DNN_ERR_INVALID
+ * when the layer's fixed-size tables are full. */
+enum dnn_status dnn_layer_request(struct dnn_layer *l, void *ptr_addr, size_t count,
+                                  size_t elem_size, enum dnn_buf_role role) DNN_MUST_CHECK;
+/* Registers a parameter (value in DNN_BUF_PARAM, update in DNN_BUF_TRAIN when
+ * trainable) and records it in l->params in call order, which must be the
+ * .weights file order. */
+enum dnn_status dnn_layer_add_param(struct dnn_layer *l, const char *name, float **value,
+                                    float **update, size_t count) DNN_MUST_CHECK;
+
+/* The ops table of a kind (never NULL for a valid kind). */
+const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind);
+
+/* ----------------------------------------------------------------- network */
+
+enum dnn_lr_policy {
+    DNN_POLICY_CONSTANT,
+    DNN_POLICY_STEP,
+    DNN_POLICY_EXP,
+    DNN_POLICY_POLY,
+    DNN_POLICY_STEPS,
+    DNN_POLICY_SIG,
+    DNN_POLICY_RANDOM,
+};
+
+/* The [net] section's training and shape keys, darknet's defaults applied. */
+struct dnn_net_config {
+    int batch;        /* images per forward pass: cfg batch / subdivisions */
+    int subdivisions; /* forward passes per weight update */
+    int h, w, c;      /* input shape */
+    float learning_rate;
+    float momentum;
+    float decay;
+    enum dnn_lr_policy policy;
+    float gamma; /* step, exp, sig */
+    float scale; /* step */
+    float power; /* poly */
+    int step;    /* step, sig */
+    int n_steps; /* steps */
+    int steps[DNN_MAX_STEPS];
+    float scales[DNN_MAX_STEPS];
+    int max_batches;
+    int burn_in;
+};
+
+struct dnn_network {
+    struct dnn_net_config cfg;
+    size_t n;
+    struct dnn_layer *layers; /* (n) */
+    bool training;            /* training buffers allocated */
+    uint64_t seen;            /* images trained on so far */
+    float cost;               /* mean of the layer costs of the last forward */
+    size_t inputs;            /* h * w * c per image */
+    size_t truths;            /* floats of truth per image (the output size) */
+    size_t workspace_floats;
+    float *workspace; /* shared scratch */
+    void *arena;      /* the single allocation holding every buffer */
+    size_t arena_bytes;
+    uint64_t seed;
+};
+
+/*
+ * Bytes the network will allocate for these layers (arena + layer table), with
+ * training buffers or without. Fills *bytes; no allocation.
+ */
+enum dnn_status dnn_network_plan(const struct dnn_net_config *cfg,
+                                 const struct dnn_layer_spec *specs, size_t n, bool training,
+                                 size_t *bytes) DNN_MUST_CHECK;
+
+/*
+ * Builds a network: set up shapes, allocate once, initialise parameters from
+ * seed as darknet does (scaled normal for convolutional, scaled uniform for
+ * connected, BN scales 1). On error *out is NULL.
+ */
+enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_net_config *cfg,
+                                   const struct dnn_layer_spec *specs, size_t n, bool training,
+                                   uint64_t seed) DNN_MUST_CHECK;
+
+/* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
+void dnn_network_free(struct dnn_network *net);
+
+/*
+ * Runs layers [first, last] forward on one batch. input is (batch, layers[first].inputs);
+ * truth is (batch, net->truths) or NULL. When train is true the deltas of those
+ * layers are cleared first (backward adds into them).
+ */
+void dnn_network_forward_range(struct dnn_network *net, size_t first, size_t last,
+                               const float *input, const float *truth, bool train);
+
+/*
+ * Backward through layers [last .. first]. input is what forward_range got;
+ * input_delta (batch, layers[first].inputs) receives the delta at first's
+ * input (added) or is NULL.
+ */
+void dnn_network_backward_range(struct dnn_network *net, size_t first, size_t last,
+                                const float *input, float *input_delta);
+
+/* Update the parameters of layers [first, last] with the current rate. */
+void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last);
+
+/* Whole-network forms. */
+void dnn_network_forward(struct dnn_network *net, const float *input, const float *truth,
+                         bool train);
+/* Mean of the layer costs of the last forward over the layers that have one. */
+float dnn_network_cost(const struct dnn_network *net);
+
+/*
+ * One training step on one batch as darknet's train_network_datum: seen += batch,
+ * forward, backward, and update when a whole batch*subdivisions has been seen.
+ * Returns the network cost of this batch.
+ */
+float dnn_network_train_batch(struct dnn_network *net, const float *input, const float *truth);
+
+/* Inference on one batch; returns the output of the last layer that is not a cost layer. */
+const float *dnn_network_predict(struct dnn_network *net, const float *input);
+
+/* Index of the last layer that is not a cost layer (darknet's network output). */
+size_t dnn_network_output_index(const struct dnn_network *net);
+
+/* Completed weight updates: seen / (batch * subdivisions). */
+uint64_t dnn_network_current_batch(const struct dnn_network *net);
+
+/* Learning rate for the current batch under the cfg's policy and burn_in. */
+float dnn_network_current_rate(const struct dnn_network *net);
+
+/* Fills index[0..k) with the positions of the k largest of a[0..n), largest
+ * first, earlier index first among equals (darknet's top_k); -1 past n. */
+void dnn_top_k(const float *a, size_t n, size_t k, int *index);
+
+/* Floating-point operations of one forward pass of one image (for the layer table). */
+double dnn_layer_flops(const struct dnn_layer *l);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * dnn_internal.h - helpers shared by the engine's own files; not for callers.
+ */
+#ifndef DNN_INTERNAL_H
+#define DNN_INTERNAL_H
+
+#include "dnn.h"
+
+/* ---------------------------------------------------------------- math (math.c)
+ * The TA has no libm, so the engine brings its own. Results are deterministic
+ * (same code in both worlds) and accurate to about one float ulp. */
+float dnn_expf(float x);
+double dnn_exp(double x);
+float dnn_logf(float x);
+double dnn_log(double x);
+float dnn_tanhf(float x);
+float dnn_powf(float x, float y);
+float dnn_sqrtf(float x);
+float dnn_floorf(float x);
+float dnn_fabsf(float x);
+
+/* Checked size arithmetic: false on overflow. */
+bool dnn_mul_size(size_t a, size_t b, size_t *out);
+bool dnn_add_size(size_t a, size_t b, size_t *out);
+
+/* ------------------------------------------------------------ blas (blas.c) */
+void dnn_fill(float *x, size_t n, float v);
+void dnn_copy(const float *x, size_t n, float *y);
+void dnn_axpy(size_t n, float a, const float *x, float *y); /* y += a*x */
+void dnn_scal(size_t n, float a, float *x);                 /* x *= a */
+float dnn_sum(const float *x, size_t n);
+
+/* Per-channel helpers on (batch, c, spatial) tensors, as darknet's blas.c. */
+void dnn_add_bias(float *out, const float *biases, int batch, int c, int spatial);
+void dnn_scale_bias(float *out, const float *scales, int batch, int c, int spatial);
+void dnn_backward_bias(float *bias_updates, const float *delta, int batch, int c, int spatial);
+void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int c, int spatial,
+                        float *scale_updates);
+
+/* Standard darknet momentum SGD step for one parameter tensor:
+ * value += lr/batch * update; update *= momentum; with weight decay when decay_on. */
+void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update_args *a,
+                  bool decay_on);
+
+/* ------------------------------------------------------------ gemm (gemm.c)
+ * C = alpha * op(A) * op(B) + beta * C, row-major, as darknet's gemm_cpu.
+ * Kept behind this one signature so a faster kernel can replace it. */
+void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
+
+/* ---------------------------------------------------------- im2col (im2col.c) */
+/* im (channels, h, w) -> col (channels*ksize*ksize, out_h*out_w). */
+void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
+                float *col);
+/* Adds col back into im (which the caller has initialised). */
+void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
+                float *im);
+
+/* ---------------------------------------------------- batchnorm (batchnorm.c)
+ * Shared by convolutional, connected and the batchnorm layer. Operate on
+ * l->output in place, using l->bn, l->biases and l->out_c. */
+enum dnn_status dnn_bn_setup(struct dnn_layer *l) DNN_MUST_CHECK; /* requests bn buffers */
+void dnn_bn_init(struct dnn_layer *l);
+void dnn_bn_forward(struct dnn_layer *l, bool train);
+void dnn_bn_backward(struct dnn_layer *l); /* turns l->delta into the pre-BN delta */
+
+/* ------------------------------------------------------------- ops per kind */
+extern const struct dnn_layer_ops dnn_convolutional_ops;
+extern const struct dnn_layer_ops dnn_connected_ops;
+extern const struct dnn_layer_ops dnn_maxpool_ops;
+extern const struct dnn_layer_ops dnn_avgpool_ops;
+extern const struct dnn_layer_ops dnn_dropout_ops;
+extern const struct dnn_layer_ops dnn_softmax_ops;
+extern const struct dnn_layer_ops dnn_cost_ops;
+extern const struct dnn_layer_ops dnn_batchnorm_ops;
+extern const struct dnn_layer_ops dnn_shortcut_ops;
+extern const struct dnn_layer_ops dnn_route_ops;
+
+#endif

@@ -1,0 +1,85 @@
+/* layer.c - the pieces every layer kind shares: buffer requests, the parameter
+ * table, the kind -> ops lookup and status names. */
+#include "dnn/dnn_internal.h"
+
+const char *dnn_status_str(enum dnn_status s)
+{
+    switch (s) {
+    case DNN_OK:
+        return "ok";
+    case DNN_ERR_NOMEM:
+        return "out of memory";
+    case DNN_ERR_INVALID:
+        return "invalid argument";
+    case DNN_ERR_SHAPE:
+        return "layer shapes do not fit";
+    case DNN_ERR_OVERFLOW:
+        return "size overflow";
+    case DNN_ERR_UNSUPPORTED:
+        return "unsupported";
+    }
+    return "unknown status";
+}
+
+enum dnn_status dnn_layer_request(struct dnn_layer *l, void *ptr_addr, size_t count,
+                                  size_t elem_size, enum dnn_buf_role role)
+{
+    if (l->n_buffers >= DNN_MAX_BUFFERS)
+        return DNN_ERR_INVALID;
+    struct dnn_buffer *b = &l->buffers[l->n_buffers++];
+    b->ptr = (void **)ptr_addr;
+    b->count = count;
+    b->elem_size = elem_size;
+    b->role = role;
+    return DNN_OK;
+}
+
+enum dnn_status dnn_layer_add_param(struct dnn_layer *l, const char *name, float **value,
+                                    float **update, size_t count)
+{
+    if (l->n_params >= DNN_MAX_PARAMS)
+        return DNN_ERR_INVALID;
+    enum dnn_status st = dnn_layer_request(l, value, count, sizeof(float), DNN_BUF_PARAM);
+    if (st == DNN_OK && update)
+        st = dnn_layer_request(l, update, count, sizeof(float), DNN_BUF_TRAIN);
+    if (st != DNN_OK)
+        return st;
+    struct dnn_param *p = &l->params[l->n_params++];
+    p->name = name;
+    p->count = count;
+    /* value/update are filled in when the network binds the buffers. */
+    p->value = NULL;
+    p->update = NULL;
+    p->value_ref = value;
+    p->update_ref = update;
+    return DNN_OK;
+}
+
+const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind)
+{
+    switch (kind) {
+    case DNN_LAYER_CONVOLUTIONAL:
+        return &dnn_convolutional_ops;
+    case DNN_LAYER_CONNECTED:
+        return &dnn_connected_ops;
+    case DNN_LAYER_MAXPOOL:
+        return &dnn_maxpool_ops;
+    case DNN_LAYER_AVGPOOL:
+        return &dnn_avgpool_ops;
+    case DNN_LAYER_DROPOUT:
+        return &dnn_dropout_ops;
+    case DNN_LAYER_SOFTMAX:
+        return &dnn_softmax_ops;
+    case DNN_LAYER_COST:
+        return &dnn_cost_ops;
+    case DNN_LAYER_BATCHNORM:
+        return &dnn_batchnorm_ops;
+    case DNN_LAYER_SHORTCUT:
+        return &dnn_shortcut_ops;
+    case DNN_LAYER_ROUTE:
+        return &dnn_route_ops;
+    case DNN_LAYER_KIND_COUNT:
+        break;
+    }
+    return NULL;
+}

@@ -1,0 +1,93 @@
+/*
+ * layer_connected.c - darknet's [connected] layer: output = input * W^T + b, optional
+ * batch normalisation, then the activation. The input (h, w, c) is taken flat.
+ */
+#include "dnn/dnn_internal.h"
+
+#include <limits.h>
+
+static enum dnn_status connected_setup(struct dnn_layer *l, const struct dnn_network *net)
+{
+    (void)net;
+    const int outputs = l->spec.outputs;
+    if (outputs <= 0)
+        return DNN_ERR_INVALID;
+    if (l->inputs == 0)
+        return DNN_ERR_SHAPE;
+    if (l->inputs > INT_MAX) /* gemm takes int sizes */
+        return DNN_ERR_OVERFLOW;
+    l->out_h = 1;
+    l->out_w = 1;
+    l->out_c = outputs;
+    if (!dnn_mul_size(l->inputs, (size_t)outputs, &l->nweights))
+        return DNN_ERR_OVERFLOW;
+    l->nbiases = (size_t)outputs;
+    l->workspace_floats = 0;
+
+    /* .weights order: biases, weights (outputs x inputs), [scales, rolling_mean,
+     * rolling_variance]. */
+    enum dnn_status st = dnn_layer_add_param(l, "biases", &l->biases, &l->bias_updates, l->nbiases);
+    if (st == DNN_OK)
+        st = dnn_layer_add_param(l, "weights", &l->weights, &l->weight_updates, l->nweights);
+    if (st == DNN_OK && l->spec.batch_normalize)
+        st = dnn_bn_setup(l);
+    return st;
+}
+
+/* darknet: weights ~ sqrt(2 / inputs) * U(-1, 1), biases 0, BN scales 1. */
+static void connected_init(struct dnn_layer *l, struct dnn_rng *rng)
+{
+    const float scale = dnn_sqrtf(2.0f / (float)l->inputs);
+    for (size_t i = 0; i < l->nweights; i++)
+        l->weights[i] = scale * dnn_rng_uniform(rng, -1, 1);
+    dnn_fill(l->biases, l->nbiases, 0);
+    if (l->spec.batch_normalize)
+        dnn_bn_init(l);
+}
+
+static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
+    /* output(batch, out) = input(batch, in) * weights(out, in)^T */
+    dnn_gemm(false, true, batch, out, in, 1, run->input, in, l->weights, in, 0, l->output, out);
+    if (l->spec.batch_normalize)
+        dnn_bn_forward(l, run->train);
+    else
+        dnn_add_bias(l->output, l->biases, batch, out, 1);
+    dnn_activate_array(l->output, l->outputs * (size_t)batch, l->spec.activation);
+}
+
+static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
+    dnn_gradient_array(l->output, l->outputs * (size_t)batch, l->spec.activation, l->delta);
+    if (l->spec.batch_normalize)
+        dnn_bn_backward(l);
+    else
+        dnn_backward_bias(l->bias_updates, l->delta, batch, out, 1);
+    /* weight_updates(out, in) += delta(batch, out)^T * input(batch, in) */
+    dnn_gemm(true, false, out, in, batch, 1, l->delta, out, run->input, in, 1, l->weight_updates,
+             in);
+    /* input_delta(batch, in) += delta(batch, out) * weights(out, in) */
+    if (run->input_delta)
+        dnn_gemm(false, false, batch, in, out, 1, l->delta, out, l->weights, in, 1,
+                 run->input_delta, in);
+}
+
+/* darknet's update_connected_layer: no decay on biases and scales. */
+static void connected_update(struct dnn_layer *l, const struct dnn_update_args *a)
+{
+    dnn_sgd_step(l->biases, l->bias_updates, l->nbiases, a, false);
+    if (l->spec.batch_normalize)
+        dnn_sgd_step(l->bn.scales, l->bn.scale_updates, (size_t)l->out_c, a, false);
+    dnn_sgd_step(l->weights, l->weight_updates, l->nweights, a, true);
+}
+
+const struct dnn_layer_ops dnn_connected_ops = {
+    .name = "connected",
+    .setup = connected_setup,
+    .init = connected_init,
+    .forward = connected_forward,
+    .backward = connected_backward,
+    .update = connected_update,
+};

@@ -1,0 +1,185 @@
+/*
+ * layer_convolutional.c - darknet's [convolutional] layer: im2col + gemm per image
+ * and group, optional batch normalisation, then the activation.
+ *
+ * Weights are (filters, c/groups, size, size); group g of filters sees channels
+ * [g*c/groups, (g+1)*c/groups) of the input and writes output channels
+ * [g*filters/groups, (g+1)*filters/groups).
+ */
+#include "dnn/dnn_internal.h"
+
+#include <limits.h>
+
+/* A 1x1 kernel with stride 1 and no padding reads the image as its own column matrix. */
+static bool conv_direct(const struct dnn_layer *l)
+{
+    return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
+}
+
+/* Output extent of one dimension by darknet's formula (C division, truncating), or -1
+ * when it is not positive or the padded extent would overflow im2col's int arithmetic. */
+static int conv_extent(int in, int size, int stride, int pad)
+{
+    const long long padded = (long long)in + 2LL * pad;
+    if (padded > INT_MAX)
+        return -1;
+    const long long out = (padded - size) / stride + 1;
+    return out <= 0 ? -1 : (int)out;
+}
+
+static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network *net)
+{
+    (void)net;
+    const struct dnn_layer_spec *s = &l->spec;
+    if (s->filters <= 0 || s->size <= 0 || s->stride <= 0 || s->pad < 0 || s->groups <= 0)
+        return DNN_ERR_INVALID;
+    if (l->c % s->groups != 0 || s->filters % s->groups != 0)
+        return DNN_ERR_SHAPE;
+    l->out_h = conv_extent(l->h, s->size, s->stride, s->pad);
+    l->out_w = conv_extent(l->w, s->size, s->stride, s->pad);
+    l->out_c = s->filters;
+    if (l->out_h <= 0 || l->out_w <= 0)
+        return DNN_ERR_SHAPE;
+
+    /* gemm takes int sizes: filters/groups x (size*size*c/groups) x (out_h*out_w). */
+    size_t kk = 0, k = 0, spatial = 0, nweights = 0, ws = 0;
+    if (!dnn_mul_size((size_t)s->size, (size_t)s->size, &kk) ||
+        !dnn_mul_size(kk, (size_t)(l->c / s->groups), &k) ||
+        !dnn_mul_size((size_t)l->out_h, (size_t)l->out_w, &spatial) ||
+        !dnn_mul_size(k, (size_t)s->filters, &nweights) || !dnn_mul_size(k, spatial, &ws) ||
+        k > INT_MAX || spatial > INT_MAX)
+        return DNN_ERR_OVERFLOW;
+    l->nweights = nweights;
+    l->nbiases = (size_t)s->filters;
+    /* The column matrix of one image and group; backward reuses it for the input delta. */
+    l->workspace_floats = conv_direct(l) ? 0 : ws;
+
+    /* .weights order: biases, [scales, rolling_mean, rolling_variance], weights. */
+    enum dnn_status st = dnn_layer_add_param(l, "biases", &l->biases, &l->bias_updates, l->nbiases);
+    if (st == DNN_OK && s->batch_normalize)
+        st = dnn_bn_setup(l);
+    if (st == DNN_OK)
+        st = dnn_layer_add_param(l, "weights", &l->weights, &l->weight_updates, l->nweights);
+    return st;
+}
+
+/* darknet: weights ~ sqrt(2 / fan_in) * N(0, 1), biases 0, BN scales 1. */
+static void conv_init(struct dnn_layer *l, struct dnn_rng *rng)
+{
+    const int fan_in = l->spec.size * l->spec.size * (l->c / l->spec.groups);
+    const float scale = dnn_sqrtf(2.0f / (float)fan_in);
+    for (size_t i = 0; i < l->nweights; i++)
+        l->weights[i] = scale * dnn_rng_normal(rng);
+    dnn_fill(l->biases, l->nbiases, 0);
+    if (l->spec.batch_normalize)
+        dnn_bn_init(l);
+}
+
+/* Sizes of one group's products, in darknet's names. */
+struct conv_dims {
+    int m;          /* filters per group */
+    int k;          /* size*size*channels per group: rows of the column matrix */
+    int n;          /* out_h*out_w: columns of the column matrix */
+    int cg;         /* input channels per group */
+    size_t in_size; /* floats of one group's input: cg*h*w */
+};
+
+static struct conv_dims conv_dims_of(const struct dnn_layer *l)
+{
+    struct conv_dims d;
+    d.m = l->spec.filters / l->spec.groups;
+    d.cg = l->c / l->spec.groups;
+    d.k = l->spec.size * l->spec.size * d.cg;
+    d.n = l->out_h * l->out_w;
+    d.in_size = (size_t)d.cg * (size_t)l->h * (size_t)l->w;
+    return d;
+}
+
+/* The column matrix of one image and group: the input itself, or im2col in workspace. */
+static const float *conv_columns(const struct dnn_layer *l, const float *im, float *workspace,
+                                 const struct conv_dims *d)
+{
+    if (conv_direct(l))
+        return im;
+    dnn_im2col(im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad, workspace);
+    return workspace;
+}
+
+static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const int groups = l->spec.groups;
+    const size_t wsize = l->nweights / (size_t)groups;
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    for (int b = 0; b < l->batch; b++) {
+        for (int g = 0; g < groups; g++) {
+            const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
+            const float *cols = conv_columns(l, run->input + bg * d.in_size, run->workspace, &d);
+            /* output(m, n) = weights(m, k) * cols(k, n) */
+            dnn_gemm(false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize, d.k, cols, d.n,
+                     0, l->output + bg * out_size, d.n);
+        }
+    }
+    if (l->spec.batch_normalize)
+        dnn_bn_forward(l, run->train);
+    else
+        dnn_add_bias(l->output, l->biases, l->batch, l->out_c, d.n);
+    dnn_activate_array(l->output, l->outputs * (size_t)l->batch, l->spec.activation);
+}
+
+static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const int groups = l->spec.groups;
+    const size_t wsize = l->nweights / (size_t)groups;
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+
+    dnn_gradient_array(l->output, l->outputs * (size_t)l->batch, l->spec.activation, l->delta);
+    if (l->spec.batch_normalize)
+        dnn_bn_backward(l);
+    else
+        dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
+
+    for (int b = 0; b < l->batch; b++) {
+        for (int g = 0; g < groups; g++) {
+            const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
+            const float *delta = l->delta + bg * out_size;
+            const float *cols = conv_columns(l, run->input + bg * d.in_size, run->workspace, &d);
+            /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T */
+            dnn_gemm(false, true, d.m, d.k, d.n, 1, delta, d.n, cols, d.n, 1,
+                     l->weight_updates + (size_t)g * wsize, d.k);
+            if (!run->input_delta)
+                continue;
+            const float *w = l->weights + (size_t)g * wsize;
+            float *in_delta = run->input_delta + bg * d.in_size;
+            /* cols_delta(k, n) = weights(m, k)^T * delta(m, n), then folded back onto
+             * the image and added. darknet's 1x1 path overwrites the input delta here
+             * (beta 0); adding keeps what other layers (route, shortcut) put there. */
+            if (conv_direct(l)) {
+                dnn_gemm(true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1, in_delta, d.n);
+            } else {
+                dnn_gemm(true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0, run->workspace, d.n);
+                dnn_col2im(run->workspace, d.cg, l->h, l->w, l->spec.size, l->spec.stride,
+                           l->spec.pad, in_delta);
+            }
+        }
+    }
+}
+
+/* darknet's update_convolutional_layer: no decay on biases and scales. */
+static void conv_update(struct dnn_layer *l, const struct dnn_update_args *a)
+{
+    dnn_sgd_step(l->biases, l->bias_updates, l->nbiases, a, false);
+    if (l->spec.batch_normalize)
+        dnn_sgd_step(l->bn.scales, l->bn.scale_updates, (size_t)l->out_c, a, false);
+    dnn_sgd_step(l->weights, l->weight_updates, l->nweights, a, true);
+}
+
+const struct dnn_layer_ops dnn_convolutional_ops = {
+    .name = "conv",
+    .setup = conv_setup,
+    .init = conv_init,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .update = conv_update,
+};

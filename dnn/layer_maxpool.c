@@ -1,0 +1,100 @@
+/*
+ * layer_maxpool.c - darknet's [maxpool]: the largest value of each size x size window.
+ *
+ * spec.pad is the TOTAL padding (darknet's default size-1 is applied by the cfg
+ * parser); windows start pad/2 pixels before the image and positions outside it
+ * count as -FLT_MAX. Training records the argmax of each window in l->indexes so
+ * that backward can route the delta; inference never touches that buffer.
+ */
+#include "dnn/dnn_internal.h"
+
+#include <float.h>
+#include <limits.h>
+
+static enum dnn_status maxpool_setup(struct dnn_layer *l, const struct dnn_network *net)
+{
+    (void)net;
+    const struct dnn_layer_spec *s = &l->spec;
+    if (s->size <= 0 || s->stride <= 0 || s->pad < 0)
+        return DNN_ERR_INVALID;
+    /* window positions go up to h + pad: keep them in int range */
+    if ((int64_t)l->h + s->pad > INT_MAX || (int64_t)l->w + s->pad > INT_MAX)
+        return DNN_ERR_INVALID;
+    /* int64 arithmetic: a hostile pad must not overflow the shape formula. */
+    int64_t oh = ((int64_t)l->h + s->pad - s->size) / s->stride + 1;
+    int64_t ow = ((int64_t)l->w + s->pad - s->size) / s->stride + 1;
+    if (oh <= 0 || ow <= 0 || oh > INT_MAX || ow > INT_MAX)
+        return DNN_ERR_SHAPE;
+    /* argmax indexes are ints over the whole batch of inputs */
+    size_t all = 0;
+    if (!dnn_mul_size(l->inputs, (size_t)l->batch, &all) || all > INT_MAX)
+        return DNN_ERR_OVERFLOW;
+    l->out_h = (int)oh;
+    l->out_w = (int)ow;
+    l->out_c = l->c;
+    size_t outs = 0, count = 0;
+    if (!dnn_mul_size((size_t)l->out_h, (size_t)l->out_w, &outs) ||
+        !dnn_mul_size(outs, (size_t)l->out_c, &outs) ||
+        !dnn_mul_size(outs, (size_t)l->batch, &count))
+        return DNN_ERR_OVERFLOW;
+    return dnn_layer_request(l, &l->indexes, count, sizeof(int), DNN_BUF_TRAIN);
+}
+
+static void maxpool_forward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const int off = -l->spec.pad / 2;
+    const int size = l->spec.size;
+    const int stride = l->spec.stride;
+    int *indexes = run->train ? l->indexes : NULL;
+    size_t o = 0;
+    for (int b = 0; b < l->batch; b++) {
+        for (int k = 0; k < l->c; k++) {
+            const int plane = l->h * (k + b * l->c);
+            for (int i = 0; i < l->out_h; i++) {
+                for (int j = 0; j < l->out_w; j++, o++) {
+                    float best = -FLT_MAX;
+                    int best_i = -1;
+                    for (int n = 0; n < size; n++) {
+                        const int y = off + i * stride + n;
+                        if (y < 0 || y >= l->h)
+                            continue; /* padding is -FLT_MAX: it never wins */
+                        for (int m = 0; m < size; m++) {
+                            const int x = off + j * stride + m;
+                            if (x < 0 || x >= l->w)
+                                continue;
+                            const int idx = x + l->w * (y + plane);
+                            const float v = run->input[idx];
+                            if (v > best) {
+                                best = v;
+                                best_i = idx;
+                            }
+                        }
+                    }
+                    l->output[o] = best;
+                    if (indexes)
+                        indexes[o] = best_i;
+                }
+            }
+        }
+    }
+}
+
+static void maxpool_backward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (!run->input_delta)
+        return;
+    const size_t n = l->outputs * (size_t)l->batch;
+    for (size_t i = 0; i < n; i++) {
+        /* -1 when no value beat -FLT_MAX (window all padding, NaN or -inf inputs) */
+        const int idx = l->indexes[i];
+        if (idx >= 0)
+            run->input_delta[idx] += l->delta[i];
+    }
+}
+
+const struct dnn_layer_ops dnn_maxpool_ops = {
+    .name = "max",
+    .setup = maxpool_setup,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+};

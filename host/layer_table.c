@@ -1,0 +1,59 @@
+#include "host/layer_table.h"
+
+/* Columns as darknet prints them, so users' habits and scripts carry over. */
+void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, int ta_last)
+{
+    fprintf(f, "layer     filters    size              input                output\n");
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        const struct dnn_layer_spec *s = &l->spec;
+        const char *ta = ((int)i >= ta_first && (int)i <= ta_last) ? "_TA" : "";
+        fprintf(f, "%5zu ", i);
+        switch (l->kind) {
+        case DNN_LAYER_CONVOLUTIONAL:
+            fprintf(f, "conv%-3s %5d %2d x%2d /%2d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %5.3f BFLOPs\n",
+                    ta, s->filters, s->size, s->size, s->stride, l->w, l->h, l->c, l->out_w,
+                    l->out_h, l->out_c, dnn_layer_flops(l) / 1e9);
+            break;
+        case DNN_LAYER_MAXPOOL:
+            fprintf(f, "max%-3s       %d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, s->size,
+                    s->size, s->stride, l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
+            break;
+        case DNN_LAYER_AVGPOOL:
+            fprintf(f, "avg%-3s                  %4d x%4d x%4d   ->  %4d\n", ta, l->w, l->h, l->c,
+                    l->out_c);
+            break;
+        case DNN_LAYER_CONNECTED:
+            fprintf(f, "connected%-3s                         %4zu  ->  %4zu\n", ta, l->inputs,
+                    l->outputs);
+            break;
+        case DNN_LAYER_DROPOUT:
+            fprintf(f, "dropout%-3s    p = %.2f               %4zu  ->  %4zu\n", ta,
+                    (double)s->probability, l->inputs, l->outputs);
+            break;
+        case DNN_LAYER_SOFTMAX:
+            fprintf(f, "softmax%-3s                                     %4zu\n", ta, l->inputs);
+            break;
+        case DNN_LAYER_COST:
+            fprintf(f, "cost%-3s                                        %4zu\n", ta, l->inputs);
+            break;
+        case DNN_LAYER_BATCHNORM:
+            fprintf(f, "batchnorm%-3s               %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, l->w,
+                    l->h, l->c, l->out_w, l->out_h, l->out_c);
+            break;
+        case DNN_LAYER_SHORTCUT:
+            fprintf(f, "res%-3s %3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, s->from,
+                    l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
+            break;
+        case DNN_LAYER_ROUTE:
+            fprintf(f, "route%-3s", ta);
+            for (int r = 0; r < s->n_route; r++)
+                fprintf(f, " %d", s->route[r]);
+            fprintf(f, "\n");
+            break;
+        case DNN_LAYER_KIND_COUNT:
+            fprintf(f, "?\n");
+            break;
+        }
+    }
+}

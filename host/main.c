@@ -1,0 +1,101 @@
+/*
+ * main.c - the darknetp command line, darknet's shape:
+ *   darknetp classifier train   [-pp_start A -pp_end B] DATA CFG [WEIGHTS]
+ *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
+ *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE]
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "host/args.h"
+#include "host/classifier.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
+               "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
+               "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
+               "options:\n"
+               "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
+               "  -t N                   print the top N labels (default: the data file's top)\n"
+               "  -clear                 restart the image count of the loaded weights\n"
+               "  -seed N                random seed for weights, data order and dropout (1)\n");
+}
+
+static int run_classifier(int argc, char **argv)
+{
+    struct dz_classifier_args a = {.pp_start = -1, .pp_end = -1, .seed = 1};
+    long top = 0, pp_start = -1, pp_end = -1, seed = 1;
+    if (dz_arg_int(&argc, argv, "-t", 1, 1000000, &top) != 0 ||
+        dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
+        dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
+        dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0)
+        return 2;
+    a.clear = dz_arg_flag(&argc, argv, "-clear");
+    a.top = (int)top;
+    a.seed = (uint64_t)seed;
+    if ((pp_start >= 0) != (pp_end >= 0) || pp_start > pp_end) {
+        fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
+        return 2;
+    }
+    if (pp_start >= 0) {
+        /* Say so rather than print `_TA` for layers that are not protected. */
+        fprintf(stderr,
+                "darknetp: note: this build has no TEE yet; layers %ld..%ld run in the normal "
+                "world\n",
+                pp_start, pp_end);
+    }
+    for (int i = 3; i < argc; i++) {
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "darknetp: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (argc < 5) {
+        usage(stderr);
+        return 2;
+    }
+    const char *verb = argv[2];
+    a.datacfg = argv[3];
+    a.cfgfile = argv[4];
+    a.weights = argc > 5 ? argv[5] : NULL;
+    if (strcmp(verb, "train") == 0) {
+        if (argc > 6)
+            goto extra;
+        return dz_classifier_train(&a);
+    }
+    if (!a.weights) {
+        fprintf(stderr, "darknetp: classifier %s needs a WEIGHTS file\n", verb);
+        return 2;
+    }
+    if (strcmp(verb, "valid") == 0) {
+        if (argc > 6)
+            goto extra;
+        return dz_classifier_valid(&a);
+    }
+    if (strcmp(verb, "predict") == 0) {
+        if (argc > 7)
+            goto extra;
+        a.image = argc > 6 ? argv[6] : NULL;
+        return dz_classifier_predict(&a);
+    }
+    fprintf(stderr, "darknetp: unknown classifier command '%s'\n", verb);
+    usage(stderr);
+    return 2;
+extra:
+    fprintf(stderr, "darknetp: too many arguments\n");
+    usage(stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 3 && strcmp(argv[1], "classifier") == 0)
+        return run_classifier(argc, argv);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,245 @@
+/*
+ * test_gemm.c - dnn_gemm against references, and im2col/col2im.
+ *
+ * gemm is checked two ways: within rounding of a double-precision reference (it
+ * computes the right thing) and bit for bit against darknet's plain float loops (it
+ * sums every element in darknet's fixed order, whatever its blocking). im2col is
+ * checked on a hand-worked example and col2im as its adjoint.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn/dnn_internal.h"
+
+/* Written where C has no element, to catch stores outside the m x n window. */
+#define SENTINEL 12345.0f
+
+static float *rand_matrix(struct dnn_rng *rng, size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = dnn_rng_uniform(rng, -1, 1);
+    return x;
+}
+
+static float a_at(const float *a, bool ta, int lda, int i, int p)
+{
+    return ta ? a[(size_t)p * lda + i] : a[(size_t)i * lda + p];
+}
+
+static float b_at(const float *b, bool tb, int ldb, int p, int j)
+{
+    return tb ? b[(size_t)j * ldb + p] : b[(size_t)p * ldb + j];
+}
+
+/* darknet's gemm_cpu loops, one plain float loop nest per case. */
+static void gemm_darknet_order(bool ta, bool tb, int m, int n, int k, float alpha, const float *a,
+                               int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+            c[(size_t)i * ldc + j] *= beta;
+    for (int i = 0; i < m; i++) {
+        if (!tb) {
+            for (int p = 0; p < k; p++) {
+                const float ap = alpha * a_at(a, ta, lda, i, p);
+                for (int j = 0; j < n; j++)
+                    c[(size_t)i * ldc + j] += ap * b_at(b, tb, ldb, p, j);
+            }
+        } else {
+            for (int j = 0; j < n; j++) {
+                float sum = 0;
+                for (int p = 0; p < k; p++)
+                    sum += alpha * a_at(a, ta, lda, i, p) * b_at(b, tb, ldb, p, j);
+                c[(size_t)i * ldc + j] += sum;
+            }
+        }
+    }
+}
+
+/* Runs one case: dnn_gemm vs the double reference and vs darknet's float loops. */
+static void check_gemm(bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad)
+{
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k * 7 + ta * 2 + tb + pad));
+    /* Leading dimensions larger than needed when pad > 0. */
+    const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+    const int arows = ta ? k : m, brows = tb ? n : k;
+    float *a = rand_matrix(&rng, (size_t)arows * lda);
+    float *b = rand_matrix(&rng, (size_t)brows * ldb);
+    float *c = rand_matrix(&rng, (size_t)m * ldc);
+    float *c2 = malloc((size_t)m * ldc * sizeof(float));
+    float *c0 = malloc((size_t)m * ldc * sizeof(float));
+    assert_non_null(c2);
+    assert_non_null(c0);
+    for (int i = 0; i < m; i++)
+        for (int j = n; j < ldc; j++)
+            c[(size_t)i * ldc + j] = SENTINEL;
+    memcpy(c0, c, (size_t)m * ldc * sizeof(float));
+    memcpy(c2, c, (size_t)m * ldc * sizeof(float));
+
+    dnn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_darknet_order(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c2, ldc);
+
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < ldc; j++) {
+            const size_t at = (size_t)i * ldc + j;
+            if (j >= n) {
+                assert_true(c[at] == SENTINEL);
+                continue;
+            }
+            double ref = (double)beta * c0[at], mag = fabs(ref);
+            for (int p = 0; p < k; p++) {
+                const double t = (double)alpha * a_at(a, ta, lda, i, p) * b_at(b, tb, ldb, p, j);
+                ref += t;
+                mag += fabs(t);
+            }
+            /* float accumulation of k terms: error below k * eps * sum |terms| */
+            const double bound = (k + 2) * 1.2e-7 * mag + 1e-30;
+            if (fabs(c[at] - ref) > bound)
+                fail_msg("gemm ta=%d tb=%d %dx%dx%d: C[%d][%d] = %.9g, reference %.9g", ta, tb, m,
+                         n, k, i, j, (double)c[at], ref);
+        }
+    }
+    if (memcmp(c, c2, (size_t)m * ldc * sizeof(float)) != 0)
+        fail_msg("gemm ta=%d tb=%d %dx%dx%d: not bit-identical to darknet's loop order", ta, tb, m,
+                 n, k);
+    free(c0);
+    free(c2);
+    free(c);
+    free(b);
+    free(a);
+}
+
+static void test_gemm_all_transposes(void **state)
+{
+    (void)state;
+    /* Odd sizes, sizes around the kernels' tiles (4, 8, 16) and blocks (32, 64, 128,
+     * 256), and degenerate ones. */
+    static const int sizes[][3] = {
+        {1, 1, 1},   {1, 7, 3},    {5, 1, 9},    {3, 5, 7},     {4, 8, 16},  {9, 17, 33},
+        {13, 31, 5}, {8, 300, 40}, {7, 33, 130}, {17, 65, 257}, {6, 259, 3}, {33, 20, 70},
+    };
+    static const float alphas[] = {1, 0.5f, -1.25f};
+    static const float betas[] = {0, 1, 0.3f};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (size_t ai = 0; ai < 3; ai++)
+                for (size_t bi = 0; bi < 3; bi++)
+                    check_gemm(t & 2, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], alphas[ai],
+                               betas[bi], (int)((s + ai + bi) % 3));
+}
+
+/* k = 0 leaves beta * C; beta = 0 clears C even where it held NaN. */
+static void test_gemm_edge_cases(void **state)
+{
+    (void)state;
+    float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {1, 0, 0, 1, 1, 1};
+    float c[4] = {1, 2, 3, 4};
+    dnn_gemm(false, false, 2, 2, 0, 1, a, 1, b, 2, 0.5f, c, 2);
+    assert_true(c[0] == 0.5f && c[1] == 1.0f && c[2] == 1.5f && c[3] == 2.0f);
+
+    float d[4] = {NAN, NAN, NAN, NAN};
+    /* [1 2 3; 4 5 6] * [1 0; 0 1; 1 1] = [4 5; 10 11] */
+    dnn_gemm(false, false, 2, 2, 3, 1, a, 3, b, 2, 0, d, 2);
+    assert_true(d[0] == 4 && d[1] == 5 && d[2] == 10 && d[3] == 11);
+    /* The same product with A given transposed and B given transposed. */
+    float at[6] = {1, 4, 2, 5, 3, 6}, bt[6] = {1, 0, 1, 0, 1, 1};
+    float e[4] = {0};
+    dnn_gemm(true, true, 2, 2, 3, 1, at, 2, bt, 3, 0, e, 2);
+    assert_true(e[0] == 4 && e[1] == 5 && e[2] == 10 && e[3] == 11);
+}
+
+/* ------------------------------------------------------------------ im2col */
+
+static int extent(int size, int ksize, int stride, int pad)
+{
+    return (size + 2 * pad - ksize) / stride + 1;
+}
+
+/* A 3x3 image 1..9, ksize 2, stride 1, pad 1: out 4x4, rows (ky, kx). */
+static void test_im2col_known_answer(void **state)
+{
+    (void)state;
+    const float im[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float col[4 * 16];
+    dnn_im2col(im, 1, 3, 3, 2, 1, 1, col);
+    /* Row (0,0) reads im[y-1][x-1]; row (1,1) reads im[y][x]. */
+    static const float row00[16] = {0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9};
+    static const float row01[16] = {0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0};
+    static const float row11[16] = {1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0};
+    assert_memory_equal(col, row00, sizeof row00);
+    assert_memory_equal(col + 16, row01, sizeof row01);
+    assert_memory_equal(col + 48, row11, sizeof row11);
+
+    /* Two channels, stride 2, no pad, 1x1 kernel: a subsampling. */
+    const float im2[2 * 9] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+    float col2[2 * 4];
+    dnn_im2col(im2, 2, 3, 3, 1, 2, 0, col2);
+    static const float want2[8] = {1, 3, 7, 9, 11, 13, 17, 19};
+    assert_memory_equal(col2, want2, sizeof want2);
+}
+
+/* <col2im(y), x> == <y, im2col(x)>, and col2im adds to what im held. */
+static void test_col2im_is_adjoint(void **state)
+{
+    (void)state;
+    static const int cases[][6] = {
+        /* channels, h, w, ksize, stride, pad */
+        {1, 5, 5, 3, 1, 1}, {2, 5, 7, 3, 2, 1}, {3, 6, 4, 2, 2, 0},
+        {2, 7, 7, 3, 3, 2}, {1, 4, 4, 1, 1, 0}, {2, 5, 5, 1, 2, 0},
+        {2, 8, 6, 5, 1, 2}, {1, 3, 3, 3, 1, 0}, {2, 6, 6, 4, 2, 3},
+    };
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 99);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int ch = cases[t][0], h = cases[t][1], w = cases[t][2], ks = cases[t][3],
+                  st = cases[t][4], pad = cases[t][5];
+        const size_t nim = (size_t)ch * h * w;
+        const size_t ncol = (size_t)ch * ks * ks * extent(h, ks, st, pad) * extent(w, ks, st, pad);
+        float *x = rand_matrix(&rng, nim);
+        float *y = rand_matrix(&rng, ncol);
+        float *base = rand_matrix(&rng, nim);
+        float *im = malloc(nim * sizeof(float));
+        float *col = malloc(ncol * sizeof(float));
+        assert_non_null(im);
+        assert_non_null(col);
+
+        memcpy(im, base, nim * sizeof(float));
+        dnn_col2im(y, ch, h, w, ks, st, pad, im);
+        dnn_im2col(x, ch, h, w, ks, st, pad, col);
+        double lhs = 0, rhs = 0, mag = 0;
+        for (size_t i = 0; i < nim; i++) {
+            lhs += ((double)im[i] - base[i]) * x[i];
+            mag += fabs((double)im[i] - base[i]) * fabs(x[i]);
+        }
+        for (size_t i = 0; i < ncol; i++)
+            rhs += (double)y[i] * col[i];
+        if (fabs(lhs - rhs) > 1e-5 * (mag + 1))
+            fail_msg("case %zu: <col2im(y), x> = %.9g but <y, im2col(x)> = %.9g", t, lhs, rhs);
+        free(col);
+        free(im);
+        free(base);
+        free(y);
+        free(x);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_all_transposes),
+        cmocka_unit_test(test_gemm_edge_cases),
+        cmocka_unit_test(test_im2col_known_answer),
+        cmocka_unit_test(test_col2im_is_adjoint),
+    };
+    return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);
+}
