@@ -102,12 +102,13 @@ fail:
     return -1;
 }
 
-/* The parser's [net] augmentation keys as the data loader takes them. */
-static struct dk_augment_params augment_params(const struct dk_augment *a)
+/* The parser's [net] augmentation keys as the data loader takes them; the crop
+ * range is darknet's (int)(ratio * width), so min_ratio/max_ratio apply. */
+static struct dk_augment_params augment_params(const struct dk_augment *a, int width)
 {
     struct dk_augment_params p = {
-        .min_crop = a->min_crop,
-        .max_crop = a->max_crop,
+        .min_crop = (int)(a->min_ratio * (float)width),
+        .max_crop = (int)(a->max_ratio * (float)width),
         .angle = a->angle,
         .aspect = a->aspect,
         .hue = a->hue,
@@ -188,7 +189,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     if (make_dirs(opt.backup, &err) != 0)
         goto out;
 
-    struct dk_augment_params aug = augment_params(&model.aug);
+    struct dk_augment_params aug = augment_params(&model.aug, net->cfg.w);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
     struct sigaction sa = {.sa_handler = on_interrupt};
