@@ -26,7 +26,9 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
 
-.PHONY: all test test-plain test-asan check-nolibm clean
+.PHONY: all test test-plain test-asan test-bins-only check-nolibm clean
+# Keep objects make would treat as intermediate (the test helpers).
+.SECONDARY:
 all: bin/darknetp bin/idx2png
 
 bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a
