@@ -39,6 +39,10 @@ bin/idx2png: $(BUILD)/tools/idx2png.o $(BUILD)/libdarknetp.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# The same program inside a build folder: the sanitizer runs test this one.
+$(BUILD)/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/libdnn.a: $(DNN_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -57,12 +61,13 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a
 
 # Runs every test binary; each is a cmocka group. Fixtures live in ../shared.
 test-plain: $(TEST_BINS) bin/darknetp
-	@set -e; for t in $(TEST_BINS); do echo "== $$t"; ./$$t; done
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; DZ_DARKNETP=bin/darknetp ./$$t; done
 
 test-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-bins-only
+	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-bins-only build-asan/darknetp
 	@set -e; for t in $(TEST_SRCS:tests/%.c=build-asan/tests/%); do echo "== asan $$t"; \
-	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DNN_TEST_QUICK=1 ./$$t; done
+	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DNN_TEST_QUICK=1 \
+	  DZ_DARKNETP=build-asan/darknetp ./$$t; done
 
 test-bins-only: $(TEST_BINS)
 

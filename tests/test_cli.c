@@ -37,7 +37,7 @@ static int setup(void **state)
 {
     (void)state;
     char rel[PATH_MAX];
-    if (!realpath("bin/darknetp", bin))
+    if (!realpath(darknetp_path(), bin))
         return -1;
     fixture_dir("darknet-mnist-lenet", rel, sizeof rel);
     if (!realpath(rel, fixture))
@@ -120,6 +120,13 @@ static void test_bad_inputs_give_clear_errors(void **state)
     snprintf(args, sizeof args,
              "classifier predict mnist.dataset mnist_lenet.cfg mnist_lenet.weights %s", img);
     expect_error(args, "not.png");
+
+    char data[PATH_MAX];
+    write_file("bad.data", "classes=ten\nnames=names.list\n", data, sizeof data);
+    snprintf(args, sizeof args,
+             "classifier predict %s mnist_lenet.cfg mnist_lenet.weights images/t_00000_c5.png",
+             data);
+    expect_error(args, "bad.data:1");
 
     expect_error("classifier predict missing.data mnist_lenet.cfg mnist_lenet.weights x.png",
                  "missing.data");

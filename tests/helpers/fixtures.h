@@ -8,4 +8,7 @@
 /* Writes the path of fixture folder `name` into out. */
 void fixture_dir(const char *name, char *out, size_t size);
 
+/* The darknetp program under test: $DZ_DARKNETP, else bin/darknetp. */
+const char *darknetp_path(void);
+
 #endif

@@ -1,0 +1,248 @@
+/*
+ * test_cli_train.c - train, valid and predict end to end through darknetp on a
+ * small IDX data set the test writes itself: 12x12 gray images of a bar in one
+ * of four places. Checks learning, reproducibility by seed, checkpoints, and
+ * that Ctrl-C saves a backup.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <stb/stb_image_write.h>
+
+#include "tests/helpers/fixtures.h"
+
+#define SIDE 12
+#define CLASSES 4
+
+static char bin[PATH_MAX];
+static char dir[64];
+
+static int run(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* A deterministic picture of class cls: noise plus a bright bar. */
+static void draw(unsigned seed, int cls, unsigned char *px)
+{
+    unsigned s = seed * 2654435761u + 12345u;
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        s = s * 1103515245u + 12345u;
+        px[i] = (unsigned char)((s >> 16) % 90);
+    }
+    int pos = 2 + (int)(seed % 3);
+    for (int k = 0; k < SIDE; k++) {
+        int r = cls == 0 ? pos : cls == 1 ? SIDE - 1 - pos : k;
+        int c = cls == 2 ? pos : cls == 3 ? SIDE - 1 - pos : k;
+        px[r * SIDE + c] = 230;
+    }
+}
+
+static void write_idx(const char *name, int count, unsigned seed0)
+{
+    char path[PATH_MAX], lpath[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s-images.idx", dir, name);
+    snprintf(lpath, sizeof lpath, "%s/%s-labels.idx", dir, name);
+    FILE *f = fopen(path, "wb"), *l = fopen(lpath, "wb");
+    assert_non_null(f);
+    assert_non_null(l);
+    put_be32(f, 0x00000803);
+    put_be32(f, (uint32_t)count);
+    put_be32(f, SIDE);
+    put_be32(f, SIDE);
+    put_be32(l, 0x00000801);
+    put_be32(l, (uint32_t)count);
+    unsigned char px[SIDE * SIDE];
+    for (int i = 0; i < count; i++) {
+        int cls = i % CLASSES;
+        draw(seed0 + (unsigned)i, cls, px);
+        fwrite(px, 1, sizeof px, f);
+        fputc(cls, l);
+    }
+    fclose(f);
+    fclose(l);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!realpath(darknetp_path(), bin))
+        return -1;
+    snprintf(dir, sizeof dir, "/tmp/dz-train-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    write_idx("train", 400, 1);
+    write_idx("valid", 100, 100000);
+    write_text("bars.data", "classes=4\n"
+                            "train=train-images.idx\ntrain_labels=train-labels.idx\n"
+                            "valid=valid-images.idx\nvalid_labels=valid-labels.idx\n"
+                            "names=bars.names\nbackup=backup\ntop=2\n");
+    write_text("bars.names", "top\nbottom\nleft\nright\n");
+    write_text("bars.cfg", "[net]\nbatch=20\nsubdivisions=2\nheight=12\nwidth=12\nchannels=1\n"
+                           "learning_rate=0.05\nmomentum=0.9\ndecay=0.0005\n"
+                           "policy=steps\nsteps=50\nscales=.1\nmax_batches=60\n"
+                           "min_crop=12\nmax_crop=12\nflip=0\n"
+                           "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                           "batch_normalize=1\nactivation=leaky\n"
+                           "[maxpool]\nsize=2\nstride=2\n"
+                           "[connected]\noutput=4\nactivation=linear\n"
+                           "[softmax]\n");
+    unsigned char px[SIDE * SIDE];
+    draw(7, 3, px);
+    char png[PATH_MAX];
+    snprintf(png, sizeof png, "%s/right.png", dir);
+    return stbi_write_png(png, SIDE, SIDE, 1, px, SIDE) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static long file_bytes(const char *path, unsigned char **data)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc((size_t)n);
+    assert_int_equal(fread(*data, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return n;
+}
+
+/* Trains with seed and moves the final weights to name. */
+static void train(int seed, const char *name)
+{
+    char cmd[3 * PATH_MAX], out[1 << 16];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier train -seed %d bars.data bars.cfg 2>&1 && "
+             "mv backup/bars_final.weights %s",
+             dir, bin, seed, name);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0)
+        fail_msg("train exited %d:\n%s", rc, out);
+    /* darknet's line for the last iteration: 60 batches of 20 images (batch=20 is split in 2 subdivisions). */
+    if (!strstr(out, "\n60, 3.000: ") || !strstr(out, "1200 images\n"))
+        fail_msg("no darknet line for iteration 60 in:\n%s", out);
+}
+
+static void test_train_valid_predict(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    train(5, "a.weights");
+    train(5, "b.weights");
+    train(6, "c.weights");
+
+    unsigned char *a = NULL, *b = NULL, *c = NULL;
+    snprintf(path, sizeof path, "%s/a.weights", dir);
+    long na = file_bytes(path, &a);
+    snprintf(path, sizeof path, "%s/b.weights", dir);
+    long nb = file_bytes(path, &b);
+    snprintf(path, sizeof path, "%s/c.weights", dir);
+    long nc = file_bytes(path, &c);
+    /* header 20 + conv 4+3*4+36 + connected 4+4*144 floats */
+    assert_int_equal(na, 20 + 4 * (4 + 12 + 36 + 4 + 576));
+    assert_int_equal(na, nb);
+    assert_int_equal(na, nc);
+    assert_memory_equal(a, b, (size_t)na);       /* same seed, same weights */
+    assert_memory_not_equal(a, c, (size_t)na);   /* another seed, others */
+    free(a);
+    free(b);
+    free(c);
+
+    /* One checkpoint per epoch (400 images = 20 iterations), as darknet names them. */
+    snprintf(path, sizeof path, "%s/backup/bars_3.weights", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier valid bars.data bars.cfg a.weights "
+                              "2>/dev/null | tail -n 1", dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    double top1 = 0, top2 = 0;
+    assert_int_equal(sscanf(out, "99: top 1: %lf, top 2: %lf", &top1, &top2), 2);
+    print_message("valid: top 1 %.3f, top 2 %.3f\n", top1, top2);
+    assert_true(top1 >= 0.9); /* chance is 0.25 */
+    assert_true(top2 >= top1);
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier predict bars.data bars.cfg a.weights "
+                              "right.png 2>/dev/null", dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    char pct[16], name[32];
+    assert_int_equal(sscanf(out, "%15[^%]%%: %31s", pct, name), 2);
+    assert_string_equal(name, "right");
+}
+
+static void test_interrupt_saves_backup(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[4096], path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/long.cfg", dir);
+    /* Same network, trained "forever". */
+    snprintf(cmd, sizeof cmd, "sed 's/max_batches=60/max_batches=100000000/' '%s/bars.cfg' > '%s'",
+             dir, path);
+    assert_int_equal(system(cmd), 0);
+    /* Start, wait for the first iteration line, send SIGINT, report the exit code. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && ('%s' classifier train bars.data long.cfg > long.log 2>&1 & pid=$!; "
+             "i=0; while ! grep -q images long.log && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); "
+             "done; kill -INT $pid; "
+             "wait $pid; echo $?)",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_int_equal(atoi(out), 130);
+    snprintf(path, sizeof path, "%s/backup/long.backup", dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 20 + 4 * (4 + 12 + 36 + 4 + 576));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_valid_predict),
+        cmocka_unit_test(test_interrupt_saves_backup),
+    };
+    return cmocka_run_group_tests_name("cli train", tests, setup, teardown);
+}
