@@ -78,6 +78,11 @@ static int load_network(const struct dz_classifier_args *a, int batch, bool trai
     *net = NULL;
     if (dk_parse_network(a->cfgfile, model, err) != 0)
         return -1;
+    if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n) {
+        dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
+                model->n - 1);
+        goto fail;
+    }
     struct dnn_net_config cfg = model->net;
     if (batch > 0) {
         cfg.batch = batch;
@@ -88,9 +93,14 @@ static int load_network(const struct dz_classifier_args *a, int batch, bool trai
         dk_fail(err, "%s: cannot build the network: %s", a->cfgfile, dnn_status_str(st));
         goto fail;
     }
+    dz_print_layer_table(stderr, *net, a->pp_start, a->pp_end);
     if (a->weights) {
-        if (dk_weights_load_all(*net, a->weights, err) != 0)
+        fprintf(stderr, "Loading weights from %s...", a->weights);
+        if (dk_weights_load_all(*net, a->weights, err) != 0) {
+            fprintf(stderr, "\n");
             goto fail;
+        }
+        fprintf(stderr, "Done!\n");
         if (a->clear)
             (*net)->seen = 0;
     }
@@ -173,7 +183,6 @@ int dz_classifier_train(const struct dz_classifier_args *a)
 
     fprintf(stderr, "Learning Rate: %g, Momentum: %g, Decay: %g\n",
             (double)net->cfg.learning_rate, (double)net->cfg.momentum, (double)net->cfg.decay);
-    dz_print_layer_table(stderr, net, a->pp_start, a->pp_end);
 
     const int batch = net->cfg.batch;
     const int subdiv = net->cfg.subdivisions;
@@ -186,7 +195,12 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     }
     char base[256];
     base_name(a->cfgfile, base, sizeof base);
-    if (make_dirs(opt.backup, &err) != 0)
+    /* "backup/" and "backup" name the same folder; keep file names free of "//". */
+    char backup[4096];
+    snprintf(backup, sizeof backup, "%s", opt.backup);
+    for (size_t len = strlen(backup); len > 1 && backup[len - 1] == '/'; len--)
+        backup[len - 1] = '\0';
+    if (make_dirs(backup, &err) != 0)
         goto out;
 
     struct dk_augment_params aug = augment_params(&model.aug, net->cfg.w);
@@ -229,27 +243,27 @@ int dz_classifier_train(const struct dz_classifier_args *a)
 
         if (net->seen / n_items > epoch) {
             epoch = net->seen / n_items;
-            snprintf(path, sizeof path, "%s/%s_%llu.weights", opt.backup, base,
+            snprintf(path, sizeof path, "%s/%s_%llu.weights", backup, base,
                      (unsigned long long)epoch);
             if (dk_weights_save(net, path, &err) != 0)
                 goto out;
         }
         if (dnn_network_current_batch(net) % 1000 == 0) {
-            snprintf(path, sizeof path, "%s/%s.backup", opt.backup, base);
+            snprintf(path, sizeof path, "%s/%s.backup", backup, base);
             if (dk_weights_save(net, path, &err) != 0)
                 goto out;
         }
     }
     dz_progress_clear(&progress);
     if (interrupted) {
-        snprintf(path, sizeof path, "%s/%s.backup", opt.backup, base);
+        snprintf(path, sizeof path, "%s/%s.backup", backup, base);
         if (dk_weights_save(net, path, &err) != 0)
             goto out;
         fprintf(stderr, "Interrupted: saved %s\n", path);
         rc = 130;
         goto out;
     }
-    snprintf(path, sizeof path, "%s/%s_final.weights", opt.backup, base);
+    snprintf(path, sizeof path, "%s/%s_final.weights", backup, base);
     if (dk_weights_save(net, path, &err) != 0)
         goto out;
     fprintf(stderr, "Saved %s\n", path);
@@ -303,7 +317,6 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
                         opt.classes, &err) != 0)
         goto out;
     ds_open = true;
-    dz_print_layer_table(stderr, net, a->pp_start, a->pp_end);
 
     int topk = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
     if (topk > opt.classes)

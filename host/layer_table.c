@@ -8,45 +8,47 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
         const struct dnn_layer *l = &net->layers[i];
         const struct dnn_layer_spec *s = &l->spec;
         const char *ta = ((int)i >= ta_first && (int)i <= ta_last) ? "_TA" : "";
+        char name[32];
+        snprintf(name, sizeof name, "%s%s", l->ops->name, ta);
         fprintf(f, "%5zu ", i);
         switch (l->kind) {
         case DNN_LAYER_CONVOLUTIONAL:
-            fprintf(f, "conv%-3s %5d %2d x%2d /%2d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %5.3f BFLOPs\n",
-                    ta, s->filters, s->size, s->size, s->stride, l->w, l->h, l->c, l->out_w,
+            fprintf(f, "%-6s%5d %2d x%2d /%2d  %4d x%4d x%4d   ->  %4d x%4d x%4d  %5.3f BFLOPs\n",
+                    name, s->filters, s->size, s->size, s->stride, l->w, l->h, l->c, l->out_w,
                     l->out_h, l->out_c, dnn_layer_flops(l) / 1e9);
             break;
         case DNN_LAYER_MAXPOOL:
-            fprintf(f, "max%-3s       %d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, s->size,
+            fprintf(f, "%-13s%d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->size,
                     s->size, s->stride, l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;
         case DNN_LAYER_AVGPOOL:
-            fprintf(f, "avg%-3s                  %4d x%4d x%4d   ->  %4d\n", ta, l->w, l->h, l->c,
+            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d\n", name, l->w, l->h, l->c,
                     l->out_c);
             break;
         case DNN_LAYER_CONNECTED:
-            fprintf(f, "connected%-3s                         %4zu  ->  %4zu\n", ta, l->inputs,
+            fprintf(f, "%-37s%4zu  ->  %4zu\n", name, l->inputs,
                     l->outputs);
             break;
         case DNN_LAYER_DROPOUT:
-            fprintf(f, "dropout%-3s    p = %.2f               %4zu  ->  %4zu\n", ta,
+            fprintf(f, "%-14sp = %.2f               %4zu  ->  %4zu\n", name,
                     (double)s->probability, l->inputs, l->outputs);
             break;
         case DNN_LAYER_SOFTMAX:
-            fprintf(f, "softmax%-3s                                     %4zu\n", ta, l->inputs);
+            fprintf(f, "%-47s%4zu\n", name, l->inputs);
             break;
         case DNN_LAYER_COST:
-            fprintf(f, "cost%-3s                                        %4zu\n", ta, l->inputs);
+            fprintf(f, "%-47s%4zu\n", name, l->inputs);
             break;
         case DNN_LAYER_BATCHNORM:
-            fprintf(f, "batchnorm%-3s               %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, l->w,
+            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, l->w,
                     l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;
         case DNN_LAYER_SHORTCUT:
-            fprintf(f, "res%-3s %3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", ta, s->from,
+            fprintf(f, "%-5s%3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->from,
                     l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;
         case DNN_LAYER_ROUTE:
-            fprintf(f, "route%-3s", ta);
+            fprintf(f, "%s", name);
             for (int r = 0; r < s->n_route; r++)
                 fprintf(f, " %d", s->route[r]);
             fprintf(f, "\n");

@@ -133,6 +133,9 @@ static void test_bad_inputs_give_clear_errors(void **state)
     expect_error("classifier predict mnist.dataset mnist_lenet.cfg nope.weights x.png",
                  "nope.weights");
     expect_error("classifier predict -pp_start 4 mnist.dataset mnist_lenet.cfg w", "pp_end");
+    expect_error("classifier predict -pp_start 4 -pp_end 11 mnist.dataset mnist_lenet.cfg "
+                 "mnist_lenet.weights images/t_00000_c5.png",
+                 "past the last layer");
     expect_error("classifier predict -t x mnist.dataset mnist_lenet.cfg w", "-t");
     expect_error("classifier frobnicate a b c", "frobnicate");
 }
