@@ -93,7 +93,8 @@ static int load_network(const struct dz_classifier_args *a, int batch, bool trai
         dk_fail(err, "%s: cannot build the network: %s", a->cfgfile, dnn_status_str(st));
         goto fail;
     }
-    dz_print_layer_table(stderr, *net, a->pp_start, a->pp_end);
+    /* No `_TA` marks until the layers really run in the TEE. */
+    dz_print_layer_table(stderr, *net, -1, -1);
     if (a->weights) {
         fprintf(stderr, "Loading weights from %s...", a->weights);
         if (dk_weights_load_all(*net, a->weights, err) != 0) {

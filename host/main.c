@@ -45,6 +45,8 @@ static int run_classifier(int argc, char **argv)
                 "world\n",
                 pp_start, pp_end);
     }
+    a.pp_start = (int)pp_start;
+    a.pp_end = (int)pp_end;
     for (int i = 3; i < argc; i++) {
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "darknetp: unknown option '%s'\n", argv[i]);
