@@ -23,6 +23,12 @@ HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o)
 HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 
+# Extra libraries and prerequisites for the tests; tee/tee.mk (the simulated
+# TEE and its TAs) adds to these.
+TEST_LIBS :=
+TEST_DEPS :=
+-include tee/tee.mk
+
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
 
@@ -55,12 +61,12 @@ $(BUILD)/%.o: %.c $(wildcard dnn/*.h darknet/*.h host/*.h tests/helpers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a
+$(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS) -lcmocka $(LDLIBS)
 
 # Runs every test binary; each is a cmocka group. Fixtures live in ../shared.
-test-plain: $(TEST_BINS) bin/darknetp
+test-plain: $(TEST_BINS) bin/darknetp $(TEST_DEPS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; DZ_DARKNETP=bin/darknetp ./$$t; done
 
 test-asan:
@@ -69,7 +75,7 @@ test-asan:
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DNN_TEST_QUICK=1 \
 	  DZ_DARKNETP=build-asan/darknetp ./$$t; done
 
-test-bins-only: $(TEST_BINS)
+test-bins-only: $(TEST_BINS) $(TEST_DEPS)
 
 # The engine must not need libm inside the TA.
 check-nolibm: $(BUILD)/libdnn.a
