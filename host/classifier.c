@@ -149,47 +149,72 @@ static int check_outputs(const struct dnn_network *net, int classes, const char 
     return 0;
 }
 
+/* What train and valid share: the data file, the network and one split of the data. */
+struct classifier_run {
+    struct dz_data_options opt;
+    struct dk_model model;
+    struct dnn_network *net;
+    struct dk_list labels;
+    struct dk_dataset ds;
+    bool ds_open;
+};
+
+/* Reads the data file, builds the network (batch > 0 replaces the cfg's) and
+ * opens the train or valid split. On failure the caller still calls run_close. */
+static int run_open(struct classifier_run *r, const struct dz_classifier_args *a, bool train,
+                    int batch, struct dk_error *err)
+{
+    const char *key = train ? "train" : "valid";
+    if (dz_data_options_read(a->datacfg, &r->opt, err) != 0)
+        return -1;
+    const char *images = train ? r->opt.train : r->opt.valid;
+    const char *idx_labels = train ? r->opt.train_labels : r->opt.valid_labels;
+    if (!images)
+        return dk_fail(err, "%s: no '%s' key", a->datacfg, key);
+    if (r->opt.classes <= 0)
+        return dk_fail(err, "%s: 'classes' must be set to the number of classes", a->datacfg);
+    if (load_network(a, batch, train, &r->model, &r->net, err) != 0 ||
+        check_outputs(r->net, r->opt.classes, a->cfgfile, err) != 0)
+        return -1;
+    if (r->opt.labels && read_list(r->opt.labels, "labels", &r->labels, err) != 0)
+        return -1;
+    if (dk_dataset_open(&r->ds, images, idx_labels, r->labels.items, r->labels.n,
+                        r->opt.classes, err) != 0)
+        return -1;
+    r->ds_open = true;
+    return 0;
+}
+
+static void run_close(struct classifier_run *r)
+{
+    if (r->ds_open)
+        dk_dataset_close(&r->ds);
+    dk_list_free(&r->labels);
+    dnn_network_free(r->net);
+    dk_model_free(&r->model);
+    dz_data_options_free(&r->opt);
+    memset(r, 0, sizeof *r);
+}
+
 int dz_classifier_train(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
-    struct dz_data_options opt = {0};
-    struct dk_model model = {0};
-    struct dnn_network *net = NULL;
-    struct dk_list labels = {0};
-    struct dk_dataset ds = {0};
-    bool ds_open = false;
+    struct classifier_run r = {0};
     float *x = NULL, *y = NULL;
     int rc = 1;
 
-    if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
+    if (run_open(&r, a, true, 0, &err) != 0)
         goto out;
-    if (!opt.train) {
-        dk_fail(&err, "%s: no 'train' key", a->datacfg);
-        goto out;
-    }
-    if (opt.classes <= 0) {
-        dk_fail(&err, "%s: 'classes' must be set to the number of classes", a->datacfg);
-        goto out;
-    }
-    if (load_network(a, 0, true, &model, &net, &err) != 0)
-        goto out;
-    if (check_outputs(net, opt.classes, a->cfgfile, &err) != 0)
-        goto out;
-    if (opt.labels && read_list(opt.labels, "labels", &labels, &err) != 0)
-        goto out;
-    if (dk_dataset_open(&ds, opt.train, opt.train_labels, labels.items, labels.n,
-                        opt.classes, &err) != 0)
-        goto out;
-    ds_open = true;
+    struct dnn_network *net = r.net;
 
     fprintf(stderr, "Learning Rate: %g, Momentum: %g, Decay: %g\n",
             (double)net->cfg.learning_rate, (double)net->cfg.momentum, (double)net->cfg.decay);
 
     const int batch = net->cfg.batch;
     const int subdiv = net->cfg.subdivisions;
-    const size_t n_items = dk_dataset_count(&ds);
+    const size_t n_items = dk_dataset_count(&r.ds);
     x = malloc((size_t)batch * net->inputs * sizeof(float));
-    y = malloc((size_t)batch * (size_t)opt.classes * sizeof(float));
+    y = malloc((size_t)batch * (size_t)r.opt.classes * sizeof(float));
     if (!x || !y) {
         dk_fail(&err, "out of memory for a batch of %d images", batch);
         goto out;
@@ -198,13 +223,13 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     base_name(a->cfgfile, base, sizeof base);
     /* "backup/" and "backup" name the same folder; keep file names free of "//". */
     char backup[4096];
-    snprintf(backup, sizeof backup, "%s", opt.backup);
+    snprintf(backup, sizeof backup, "%s", r.opt.backup);
     for (size_t len = strlen(backup); len > 1 && backup[len - 1] == '/'; len--)
         backup[len - 1] = '\0';
     if (make_dirs(backup, &err) != 0)
         goto out;
 
-    struct dk_augment_params aug = augment_params(&model.aug, net->cfg.w);
+    struct dk_augment_params aug = augment_params(&r.model.aug, net->cfg.w);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
     struct sigaction sa = {.sa_handler = on_interrupt};
@@ -224,7 +249,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         double t0 = now_seconds();
         float sum = 0;
         for (int s = 0; s < subdiv; s++) {
-            if (dk_dataset_train_batch(&ds, &data_rng, batch, net->cfg.w, net->cfg.h, net->cfg.c,
+            if (dk_dataset_train_batch(&r.ds, &data_rng, batch, net->cfg.w, net->cfg.h, net->cfg.c,
                                        &aug, x, y, &err) != 0)
                 goto out;
             sum += dnn_network_train_batch(net, x, y);
@@ -274,75 +299,48 @@ out:
         fprintf(stderr, "darknetp: %s\n", err.msg);
     free(y);
     free(x);
-    if (ds_open)
-        dk_dataset_close(&ds);
-    dk_list_free(&labels);
-    dnn_network_free(net);
-    dk_model_free(&model);
-    dz_data_options_free(&opt);
+    run_close(&r);
     return rc;
 }
 
 int dz_classifier_valid(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
-    struct dz_data_options opt = {0};
-    struct dk_model model = {0};
-    struct dnn_network *net = NULL;
-    struct dk_list labels = {0};
-    struct dk_dataset ds = {0};
-    bool ds_open = false;
+    struct classifier_run r = {0};
     float *x = NULL;
     int *indexes = NULL;
     int rc = 1;
 
-    if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
-        goto out;
-    if (!opt.valid) {
-        dk_fail(&err, "%s: no 'valid' key", a->datacfg);
-        goto out;
-    }
-    if (opt.classes <= 0) {
-        dk_fail(&err, "%s: 'classes' must be set to the number of classes", a->datacfg);
-        goto out;
-    }
     /* darknet validates one image at a time; a batch gives the same numbers faster. */
     const int batch = 100;
-    if (load_network(a, batch, false, &model, &net, &err) != 0)
+    if (run_open(&r, a, false, batch, &err) != 0)
         goto out;
-    if (check_outputs(net, opt.classes, a->cfgfile, &err) != 0)
-        goto out;
-    if (opt.labels && read_list(opt.labels, "labels", &labels, &err) != 0)
-        goto out;
-    if (dk_dataset_open(&ds, opt.valid, opt.valid_labels, labels.items, labels.n,
-                        opt.classes, &err) != 0)
-        goto out;
-    ds_open = true;
+    struct dnn_network *net = r.net;
 
-    int topk = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
-    if (topk > opt.classes)
-        topk = opt.classes;
+    int topk = a->top > 0 ? a->top : (r.opt.top > 0 ? r.opt.top : 1);
+    if (topk > r.opt.classes)
+        topk = r.opt.classes;
     x = malloc((size_t)batch * net->inputs * sizeof(float));
     indexes = malloc((size_t)topk * sizeof(int));
     if (!x || !indexes) {
         dk_fail(&err, "out of memory");
         goto out;
     }
-    const size_t n_items = dk_dataset_count(&ds);
+    const size_t n_items = dk_dataset_count(&r.ds);
     const size_t outputs = net->layers[dnn_network_output_index(net)].outputs;
     double top1 = 0, topn = 0;
     for (size_t start = 0; start < n_items; start += (size_t)batch) {
         size_t count = n_items - start < (size_t)batch ? n_items - start : (size_t)batch;
         memset(x, 0, (size_t)batch * net->inputs * sizeof(float));
         for (size_t j = 0; j < count; j++)
-            if (dk_dataset_eval_image(&ds, start + j, net->cfg.w, net->cfg.h, net->cfg.c,
+            if (dk_dataset_eval_image(&r.ds, start + j, net->cfg.w, net->cfg.h, net->cfg.c,
                                       x + j * net->inputs, &err) != 0)
                 goto out;
         const float *pred = dnn_network_predict(net, x);
         for (size_t j = 0; j < count; j++) {
             size_t i = start + j;
-            int cls = dk_dataset_class(&ds, i);
-            dnn_top_k(pred + j * outputs, (size_t)opt.classes, (size_t)topk, indexes);
+            int cls = dk_dataset_class(&r.ds, i);
+            dnn_top_k(pred + j * outputs, (size_t)r.opt.classes, (size_t)topk, indexes);
             if (indexes[0] == cls)
                 top1 += 1;
             for (int k = 0; k < topk; k++)
@@ -358,12 +356,7 @@ out:
         fprintf(stderr, "darknetp: %s\n", err.msg);
     free(indexes);
     free(x);
-    if (ds_open)
-        dk_dataset_close(&ds);
-    dk_list_free(&labels);
-    dnn_network_free(net);
-    dk_model_free(&model);
-    dz_data_options_free(&opt);
+    run_close(&r);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/tmpdir.h"
 
 static char bin[PATH_MAX];
 static char fixture[PATH_MAX];
@@ -25,12 +26,9 @@ static char tmpdir[64];
 /* Runs a shell command, capturing stdout+stderr into out; returns the exit status. */
 static int run(const char *cmd, char *out, size_t size)
 {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = run_capture(cmd, out, size);
+    assert_true(rc >= 0);
+    return rc;
 }
 
 static int setup(void **state)

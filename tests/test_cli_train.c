@@ -23,6 +23,7 @@
 #include <stb/stb_image_write.h>
 
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/tmpdir.h"
 
 #define SIDE 12
 #define CLASSES 4
@@ -32,12 +33,9 @@ static char dir[64];
 
 static int run(const char *cmd, char *out, size_t size)
 {
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int rc = run_capture(cmd, out, size);
+    assert_true(rc >= 0);
+    return rc;
 }
 
 static void put_be32(FILE *f, uint32_t v)

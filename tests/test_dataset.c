@@ -20,48 +20,11 @@
 #include "darknet/dataset.h"
 #include "darknet/idx.h"
 #include "darknet/image.h"
+#include "tests/helpers/tmpdir.h"
 
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 
 /* ------------------------------------------------------------- fixtures */
-
-struct tmp {
-    char dir[64];
-};
-
-static int tmp_setup(void **state)
-{
-    struct tmp *t = calloc(1, sizeof *t);
-    if (!t)
-        return -1;
-    snprintf(t->dir, sizeof t->dir, "/tmp/dk_test_dataset_XXXXXX");
-    if (!mkdtemp(t->dir)) {
-        free(t);
-        return -1;
-    }
-    *state = t;
-    return 0;
-}
-
-static int tmp_teardown(void **state)
-{
-    struct tmp *t = *state;
-    DIR *d = opendir(t->dir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof path, "%s/%s", t->dir, e->d_name);
-            unlink(path);
-        }
-        closedir(d);
-    }
-    rmdir(t->dir);
-    free(t);
-    return 0;
-}
 
 static const char *tpath(const struct tmp *t, const char *name)
 {

@@ -1,0 +1,21 @@
+/* tmpdir.h - a fresh temporary folder per test (cmocka setup/teardown) and a
+ * way to run a command and capture what it prints. */
+#ifndef TESTS_TMPDIR_H
+#define TESTS_TMPDIR_H
+
+#include <stddef.h>
+
+struct tmp {
+    char dir[64];
+};
+
+/* cmocka setup: *state becomes a struct tmp with a new empty folder. */
+int tmp_setup(void **state);
+/* cmocka teardown: removes the folder (files directly inside it) and frees state. */
+int tmp_teardown(void **state);
+
+/* Runs cmd with /bin/sh, captures its stdout (NUL-terminated, truncated to
+ * size - 1) and returns its exit status, or -1 if it did not exit normally. */
+int run_capture(const char *cmd, char *out, size_t size);
+
+#endif
