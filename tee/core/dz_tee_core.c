@@ -1,0 +1,377 @@
+/*
+ * dz-tee-core: the simulated secure world's core process.
+ *
+ * Started by TEEC_InitializeContext (one core per context) with the context's socket on fd 3.
+ * It finds TAs by UUID as <uuid>.ta in $DZ_TA_DIR (default: the build's ta folder, compiled
+ * in), starts one process per TA instance, hands each new session a socket straight to its
+ * instance, enforces single-instance sharing and keep-alive, and reaps instances. It exits,
+ * killing its instances, when the context's socket closes (TEEC_FinalizeContext or the death
+ * of the client process). Nothing here touches TA memory or parameters.
+ */
+#define _GNU_SOURCE
+#include "tee/common/tsim_console.h"
+#include "tee/common/tsim_proto.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <tee_client_api.h>
+#include <unistd.h>
+#include <user_ta_header.h>
+
+#ifndef TSIM_DEFAULT_TA_DIR
+#define TSIM_DEFAULT_TA_DIR "/usr/lib/optee_armtz"
+#endif
+
+/* How long a starting TA may take to say hello (ASan builds start slowly). */
+#define HELLO_TIMEOUT_MS 30000
+
+/* Exit status of a TA process after TEE_Panic (tee/ta/tsim_internal.h). */
+#define TSIM_EXIT_PANIC 101
+
+struct instance {
+    struct instance *next;
+    pid_t pid;
+    int ctl; /* control socket */
+    struct tsim_uuid uuid;
+    char name[37];         /* UUID string */
+    uint32_t flags;        /* TA_FLAGS */
+    uint64_t clients_sent; /* TSIM_CTL_NEW_CLIENT messages sent */
+    bool dying;            /* TSIM_CTL_DESTROY sent: not given new sessions */
+};
+
+static struct instance *instances;
+static const char *ta_dir;
+static const struct tsim_uuid pta_system_uuid = {
+    0x3a2f8978, 0x5dc0, 0x11e8, {0x9c, 0x2d, 0xfa, 0x7a, 0xe0, 0x1b, 0xbe, 0xbc}};
+
+static void reap(struct instance *in)
+{
+    int status = 0;
+    pid_t r;
+
+    close(in->ctl);
+    in->ctl = -1;
+    do {
+        r = waitpid(in->pid, &status, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r == in->pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+        tsim_console_printf('E', "TC", "TA %s (pid %d) died of signal %d", in->name, (int)in->pid,
+                            WTERMSIG(status));
+    else if (r == in->pid && WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+             WEXITSTATUS(status) != TSIM_EXIT_PANIC)
+        tsim_console_printf('E', "TC", "TA %s (pid %d) exited with status %d", in->name,
+                            (int)in->pid, WEXITSTATUS(status));
+}
+
+static void remove_instance(struct instance *in)
+{
+    for (struct instance **p = &instances; *p; p = &(*p)->next) {
+        if (*p == in) {
+            *p = in->next;
+            break;
+        }
+    }
+    if (in->ctl >= 0)
+        reap(in);
+    free(in);
+}
+
+/* Handles one message or end of file on an instance's control socket. */
+static void instance_event(struct instance *in)
+{
+    struct tsim_msg m;
+    int fds[1];
+    int rc = tsim_recv(in->ctl, &m, fds, 1);
+
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (rc == -EAGAIN)
+        return;
+    if (rc < 0) {
+        remove_instance(in);
+        return;
+    }
+    if (m.kind != TSIM_CTL_IDLE || in->dying)
+        return;
+    /* Sessions handed out after the instance went idle keep it alive. */
+    if (m.id != in->clients_sent)
+        return;
+    bool keep = (in->flags & TA_FLAG_SINGLE_INSTANCE) &&
+                (in->flags & TA_FLAG_INSTANCE_KEEP_ALIVE) && m.created;
+    if (keep)
+        return;
+    struct tsim_msg d;
+    tsim_msg_init(&d, TSIM_CTL_DESTROY);
+    in->dying = true;
+    if (tsim_send(in->ctl, &d, NULL, 0) < 0)
+        remove_instance(in);
+}
+
+/* Processes whatever the instances have already said, without waiting. */
+static void drain_instances(void)
+{
+    bool again = true;
+    while (again) {
+        again = false;
+        for (struct instance *in = instances; in; in = in->next) {
+            struct pollfd p = {.fd = in->ctl, .events = POLLIN};
+            if (poll(&p, 1, 0) > 0) {
+                instance_event(in);
+                again = true; /* the list may have changed */
+                break;
+            }
+        }
+    }
+}
+
+static void child_exec(const char *path, int ctl, pid_t core)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != core)
+        _exit(127);
+    if (ctl == TSIM_INHERITED_FD) {
+        if (fcntl(ctl, F_SETFD, 0) < 0)
+            _exit(127);
+    } else if (dup2(ctl, TSIM_INHERITED_FD) < 0) {
+        _exit(127);
+    }
+    char *const argv[] = {(char *)path, NULL};
+    execv(path, argv);
+    _exit(127);
+}
+
+/* Starts an instance of TA @u; on failure returns NULL with *res set. */
+static struct instance *spawn(const struct tsim_uuid *u, uint32_t *res)
+{
+    char name[37];
+    char path[PATH_MAX];
+    int sv[2];
+    struct instance *in = NULL;
+
+    tsim_uuid_str(u, name);
+    if (snprintf(path, sizeof(path), "%s/%s.ta", ta_dir, name) >= (int)sizeof(path) ||
+        access(path, F_OK) != 0) {
+        *res = TEEC_ERROR_ITEM_NOT_FOUND;
+        return NULL;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        *res = TEEC_ERROR_OUT_OF_MEMORY;
+        return NULL;
+    }
+    pid_t core = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child_exec(path, sv[1], core);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        *res = TEEC_ERROR_OUT_OF_MEMORY;
+        return NULL;
+    }
+    in = calloc(1, sizeof(*in));
+    if (!in) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(sv[0]);
+        *res = TEEC_ERROR_OUT_OF_MEMORY;
+        return NULL;
+    }
+    in->pid = pid;
+    in->ctl = sv[0];
+    in->uuid = *u;
+    memcpy(in->name, name, sizeof(name));
+
+    struct pollfd p = {.fd = in->ctl, .events = POLLIN};
+    struct tsim_msg hello;
+    int fds[1];
+    int rc = poll(&p, 1, HELLO_TIMEOUT_MS);
+    if (rc > 0)
+        rc = tsim_recv(in->ctl, &hello, fds, 1);
+    else
+        rc = -ETIMEDOUT;
+    if (rc == 0 && fds[0] >= 0)
+        close(fds[0]);
+    if (rc < 0 || hello.kind != TSIM_CTL_HELLO) {
+        tsim_console_printf('E', "TC", "TA %s could not be started (%s)", name,
+                            rc < 0 ? strerror(-rc) : "no hello");
+        kill(pid, SIGKILL);
+        reap(in);
+        free(in);
+        *res = TEEC_ERROR_GENERIC;
+        return NULL;
+    }
+    if (memcmp(&hello.uuid, u, sizeof(*u)) != 0) {
+        char other[37];
+        tsim_uuid_str(&hello.uuid, other);
+        tsim_console_printf('E', "TC", "%s holds TA %s, not the requested one", path, other);
+        kill(pid, SIGKILL);
+        reap(in);
+        free(in);
+        *res = TEEC_ERROR_SECURITY;
+        return NULL;
+    }
+    if (hello.result != TEEC_SUCCESS) {
+        /* The instance could not get its heap or stack: as an OP-TEE out of TA memory. */
+        tsim_console_printf('E', "TC", "TA %s: no memory for TA_DATA_SIZE %u + TA_STACK_SIZE %u",
+                            name, (unsigned)hello.data_size, (unsigned)hello.stack_size);
+        kill(pid, SIGKILL);
+        reap(in);
+        free(in);
+        *res = hello.result;
+        return NULL;
+    }
+    in->flags = hello.ta_flags;
+    in->next = instances;
+    instances = in;
+    return in;
+}
+
+static struct instance *find_shared(const struct tsim_uuid *u)
+{
+    for (struct instance *in = instances; in; in = in->next)
+        if (!in->dying && (in->flags & TA_FLAG_SINGLE_INSTANCE) &&
+            memcmp(&in->uuid, u, sizeof(*u)) == 0)
+            return in;
+    return NULL;
+}
+
+/* TSIM_CORE_OPEN: a socket to a (new or shared) instance of the TA, or an error. */
+static void handle_open(int host, const struct tsim_msg *req)
+{
+    struct tsim_msg rep;
+    int sv[2] = {-1, -1};
+    uint32_t res = TEEC_SUCCESS;
+
+    tsim_msg_init(&rep, TSIM_CORE_REPLY);
+    rep.origin = TEEC_ORIGIN_TEE;
+    drain_instances();
+    if (memcmp(&req->uuid, &pta_system_uuid, sizeof(pta_system_uuid)) == 0) {
+        res = TEEC_ERROR_ACCESS_DENIED; /* pseudo-TAs serve TAs only */
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        res = TEEC_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct instance *in = find_shared(&req->uuid);
+        if (!in)
+            in = spawn(&req->uuid, &res);
+        if (!in)
+            goto out;
+        struct tsim_msg nc;
+        tsim_msg_init(&nc, TSIM_CTL_NEW_CLIENT);
+        if (tsim_send(in->ctl, &nc, &sv[1], 1) == 0) {
+            in->clients_sent++;
+            res = TEEC_SUCCESS;
+            goto out;
+        }
+        remove_instance(in); /* died meanwhile: start afresh */
+        res = TEEC_ERROR_TARGET_DEAD;
+    }
+out:
+    rep.result = res;
+    if (res == TEEC_SUCCESS)
+        tsim_send(host, &rep, &sv[0], 1);
+    else
+        tsim_send(host, &rep, NULL, 0);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+}
+
+static void shutdown_all(void)
+{
+    for (struct instance *in = instances; in; in = in->next)
+        kill(in->pid, SIGKILL);
+    while (instances)
+        remove_instance(instances);
+}
+
+static bool is_seqpacket(int fd)
+{
+    int type = 0;
+    socklen_t len = sizeof(type);
+    return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
+}
+
+int main(int argc, char **argv)
+{
+    (void)argv;
+    prctl(PR_SET_DUMPABLE, 0);
+    signal(SIGPIPE, SIG_IGN);
+    if (argc != 1 || !is_seqpacket(TSIM_INHERITED_FD)) {
+        fprintf(stderr, "dz-tee-core: started by TEEC_InitializeContext only\n");
+        return 2;
+    }
+    fcntl(TSIM_INHERITED_FD, F_SETFD, FD_CLOEXEC);
+    close_range(TSIM_INHERITED_FD + 1, ~0U, 0);
+    /* The secure world prints to its console only. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        close(null);
+    }
+    tsim_console_init();
+    ta_dir = getenv("DZ_TA_DIR");
+    if (!ta_dir || !*ta_dir)
+        ta_dir = TSIM_DEFAULT_TA_DIR;
+    struct tsim_msg hello;
+    tsim_msg_init(&hello, TSIM_CORE_REPLY);
+    hello.result = TEEC_SUCCESS;
+    if (tsim_send(TSIM_INHERITED_FD, &hello, NULL, 0) < 0)
+        return 1;
+
+    for (;;) {
+        size_t n = 1;
+        for (struct instance *in = instances; in; in = in->next)
+            n++;
+        struct pollfd *p = calloc(n, sizeof(*p));
+        if (!p)
+            break;
+        p[0].fd = TSIM_INHERITED_FD;
+        p[0].events = POLLIN;
+        size_t k = 1;
+        for (struct instance *in = instances; in; in = in->next, k++) {
+            p[k].fd = in->ctl;
+            p[k].events = POLLIN;
+        }
+        int rc = poll(p, n, -1);
+        if (rc < 0 && errno != EINTR) {
+            free(p);
+            break;
+        }
+        bool host_event = rc > 0 && p[0].revents;
+        bool inst_event = false;
+        for (k = 1; rc > 0 && k < n; k++)
+            inst_event = inst_event || p[k].revents;
+        free(p);
+        if (inst_event)
+            drain_instances();
+        if (!host_event)
+            continue;
+        struct tsim_msg m;
+        int fds[1];
+        int r = tsim_recv(TSIM_INHERITED_FD, &m, fds, 1);
+        if (fds[0] >= 0)
+            close(fds[0]);
+        if (r == -EPIPE || (r < 0 && r != -EBADMSG && r != -EAGAIN))
+            break; /* the context is gone */
+        if (r == 0 && m.kind == TSIM_CORE_OPEN)
+            handle_open(TSIM_INHERITED_FD, &m);
+    }
+    shutdown_all();
+    return 0;
+}
