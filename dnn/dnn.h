@@ -284,6 +284,10 @@ struct dnn_net_config {
     float scales[DNN_MAX_STEPS];
     int max_batches;
     int burn_in;
+    /* Index of specs[0] in the whole network: 0, or A for the TA's segment
+     * A..B. Keys the per-layer random streams (init, dropout); route and
+     * shortcut indexes stay positions in this network's own layer table. */
+    int index_base;
 };
 
 struct dnn_network {
@@ -313,7 +317,8 @@ enum dnn_status dnn_network_plan(const struct dnn_net_config *cfg,
 /*
  * Builds a network: set up shapes, allocate once, initialise parameters from
  * seed as darknet does (scaled normal for convolutional, scaled uniform for
- * connected, BN scales 1). On error *out is NULL.
+ * connected, BN scales 1), each layer from its own stream keyed by seed and
+ * cfg->index_base + its position. On error *out is NULL.
  */
 enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_net_config *cfg,
                                    const struct dnn_layer_spec *specs, size_t n, bool training,

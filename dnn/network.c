@@ -34,7 +34,8 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
                                     size_t n)
 {
     const struct dnn_net_config *cfg = &net->cfg;
-    if (cfg->batch <= 0 || cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->subdivisions <= 0)
+    if (cfg->batch <= 0 || cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->subdivisions <= 0 ||
+        cfg->index_base < 0)
         return DNN_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
         struct dnn_layer *l = &net->layers[i];
@@ -196,16 +197,19 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
     }
     bind_buffers(net, training);
 
-    /* Parameters come from one stream in layer order, so they depend only on
-     * the seed and the cfg; each layer also gets its own stream for dropout,
-     * so a layer draws the same numbers whichever world runs it. */
-    struct dnn_rng init_rng;
-    dnn_rng_seed(&init_rng, seed);
+    /* Every layer draws its initial parameters and its dropout masks from
+     * streams keyed by the seed and its index in the whole network
+     * (cfg->index_base + i), so a segment built alone - the TA's part of a
+     * partition - starts from the same numbers as the whole network would. */
     for (size_t i = 0; i < n; i++) {
         struct dnn_layer *l = &net->layers[i];
-        dnn_rng_seed(&l->rng, seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(i + 1)));
-        if (l->ops->init)
+        uint64_t index = (uint64_t)cfg->index_base + i;
+        dnn_rng_seed(&l->rng, seed ^ (0x9E3779B97F4A7C15ull * (index + 1)));
+        if (l->ops->init) {
+            struct dnn_rng init_rng;
+            dnn_rng_seed(&init_rng, ~seed ^ (0xD1B54A32D192ED03ull * (index + 1)));
             l->ops->init(l, &init_rng);
+        }
     }
     *out = net;
     return DNN_OK;
