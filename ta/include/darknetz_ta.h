@@ -1,0 +1,204 @@
+/*
+ * darknetz_ta.h - the DarkneTZ TA's command protocol, shared by host and TA.
+ *
+ * This file is an ABI: every field is fixed-width little-endian, every struct
+ * size is pinned by _Static_assert, and DZ_TA_PROTOCOL_VERSION changes with any
+ * change below. The TA trusts nothing in it: every size, count and index is
+ * re-checked against values the TA computed itself (DESIGN.md, invariants 1-4).
+ *
+ * A session serves one partition: layers [first, last] (0-based, inclusive) of
+ * a network of n_layers. The normal world runs the rest.
+ *
+ * What may cross (invariant 1): the input of layer `first` (forward), the output
+ * of layer `last` when last < n_layers - 1, the delta at first's input when
+ * first > 0 (training), the delta at last's output when last < n_layers - 1
+ * (training), sealed parameter blobs, and - when the segment ends the network -
+ * only the labels the output policy allows. Nothing else.
+ */
+#ifndef DARKNETZ_TA_H
+#define DARKNETZ_TA_H
+
+#include <stdint.h>
+
+/* 5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3 */
+#define DZ_TA_UUID                                                                                 \
+    {                                                                                              \
+        0x5f6c0d1e, 0x8a3b, 0x4c27, { 0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3 }          \
+    }
+
+#define DZ_TA_PROTOCOL_VERSION 1u
+
+/* ------------------------------------------------------------------ commands
+ * Each command lists its four parameters; unlisted ones are TEE_PARAM_TYPE_NONE.
+ * Every command returns TEE_ERROR_BAD_PARAMETERS for a wrong type word or a
+ * memref whose size is not exactly what the TA computed, TEE_ERROR_BAD_STATE
+ * when called out of order, and TEE_ERROR_SHORT_BUFFER (needed size written
+ * back) for outputs that are too small.
+ */
+enum dz_ta_command {
+    /*
+     * [out] value0: a = DZ_TA_PROTOCOL_VERSION, b = TA_DATA_SIZE (bytes)
+     */
+    DZ_CMD_VERSION = 0,
+    /*
+     * Describe the network and the partition; the TA plans its secure memory
+     * and allocates the segment.
+     * [in]  memref0: struct dz_model_header, then header.n_specs struct dz_wire_spec
+     * [out] value1:  a, b = low, high 32 bits of the secure bytes the segment
+     *                needs (also set with TEE_ERROR_OUT_OF_MEMORY when it does not fit)
+     */
+    DZ_CMD_OPEN_MODEL = 1,
+    /*
+     * Provision the segment's parameters in plain (from a darknet .weights file).
+     * [in] memref0: the floats of layers first..last in .weights order
+     *               (size = exactly the segment's parameter bytes)
+     * [in] value1:  a, b = low, high 32 bits of `seen` from the file header
+     */
+    DZ_CMD_LOAD_PLAIN = 2,
+    /*
+     * Forward over the segment on one batch.
+     * [in]  memref0: input of layer `first`, batch * inputs floats
+     * [in]  memref1: truth, batch * truths floats, or NONE (no cost inside, or inference)
+     * [in]  value2:  a = DZ_FORWARD_* flags
+     * [out] memref3: when last < n_layers - 1: output of `last`, batch * outputs floats;
+     *                when the segment ends the network and not training: batch records
+     *                of the output policy (struct dz_prediction); otherwise NONE
+     */
+    DZ_CMD_FORWARD = 3,
+    /*
+     * Backward over the segment (after a DZ_FORWARD_TRAIN forward).
+     * [in]  memref0: delta at last's output, batch * outputs floats, or NONE when the
+     *                segment ends the network
+     * [out] memref1: delta at first's input, batch * inputs floats, or NONE when first == 0
+     */
+    DZ_CMD_BACKWARD = 4,
+    /*
+     * Apply the accumulated updates (once per batch * subdivisions images, as
+     * darknet does). When the segment holds the network's cost, the TA logs
+     * `I/TA: loss = X, avg loss = Y from the TA` for the iteration.
+     * no parameters
+     */
+    DZ_CMD_UPDATE = 5,
+    /*
+     * Seal the segment's parameters for storage.
+     * [out] memref0: the sealed blob (format in README: "Sealed weights")
+     */
+    DZ_CMD_SAVE_SEALED = 6,
+    /*
+     * Load a sealed blob; refused (TEE_ERROR_SECURITY) for another model,
+     * partition, layer shapes or any altered byte.
+     * [in]  memref0: the sealed blob
+     * [out] value1:  a, b = low, high 32 bits of `seen` stored in it
+     */
+    DZ_CMD_LOAD_SEALED = 7,
+};
+
+/* DZ_CMD_FORWARD value2.a */
+#define DZ_FORWARD_TRAIN 1u
+
+/* What leaves the TEE when the segment ends the network (header.output_policy). */
+enum dz_output_policy {
+    DZ_OUTPUT_TOP1 = 0, /* the best label only (default) */
+    DZ_OUTPUT_TOPK = 1, /* the top_k labels, best first, no scores */
+    DZ_OUTPUT_RANK = 2, /* every label ordered best first, no scores */
+};
+
+/* One image's prediction when the segment ends the network: labels only. */
+#define DZ_MAX_LABELS 64
+struct dz_prediction {
+    uint32_t count;                /* labels filled in */
+    int32_t labels[DZ_MAX_LABELS]; /* best first */
+};
+_Static_assert(sizeof(struct dz_prediction) == 260, "dz_prediction is ABI");
+
+/* ------------------------------------------------------------- model blob */
+
+#define DZ_MODEL_MAGIC 0x314d5a44u /* "DZM1" little-endian */
+
+/*
+ * The network as the TA needs it: the [net] training keys, the partition, and
+ * the input shape of layer `first` (the TA computes every later shape itself).
+ */
+struct dz_model_header {
+    uint32_t magic;   /* DZ_MODEL_MAGIC */
+    uint32_t version; /* DZ_TA_PROTOCOL_VERSION */
+    uint32_t n_layers; /* layers in the whole network */
+    uint32_t first;    /* partition, inclusive */
+    uint32_t last;
+    uint32_t n_specs; /* = last - first + 1 */
+    uint32_t batch;   /* images per forward */
+    uint32_t subdivisions;
+    uint32_t training; /* 0 or 1: allocate training buffers */
+    uint32_t in_h, in_w, in_c; /* input shape of layer `first` */
+    float learning_rate;
+    float momentum;
+    float decay;
+    uint32_t policy; /* enum dnn_lr_policy */
+    float gamma;
+    float scale;
+    float power;
+    int32_t step;
+    int32_t max_batches;
+    int32_t burn_in;
+    uint32_t n_steps;
+    int32_t steps[16];
+    float scales[16];
+    uint32_t seed_lo, seed_hi; /* weights init and dropout streams */
+    uint32_t output_policy;    /* enum dz_output_policy */
+    uint32_t top_k;            /* for DZ_OUTPUT_TOPK, 1..DZ_MAX_LABELS */
+    uint32_t reserved[7];      /* zero */
+};
+_Static_assert(sizeof(struct dz_model_header) == 264, "dz_model_header is ABI");
+
+/* One layer's hyper-parameters (struct dnn_layer_spec on the wire). Route and
+ * shortcut indexes are absolute in the whole network and must lie in
+ * [first, layer index): a segment cannot read layers outside itself. */
+struct dz_wire_spec {
+    uint32_t kind;       /* enum dnn_layer_kind */
+    uint32_t activation; /* enum dnn_activation */
+    int32_t filters;
+    int32_t size;
+    int32_t stride;
+    int32_t pad;
+    int32_t groups;
+    uint32_t batch_normalize;
+    int32_t outputs;
+    float probability;
+    int32_t softmax_groups;
+    float temperature;
+    uint32_t cost_type;
+    float cost_scale;
+    float cost_ratio;
+    int32_t from;
+    float alpha;
+    float beta;
+    int32_t n_route;
+    int32_t route[8];
+    uint32_t reserved[5]; /* zero */
+};
+_Static_assert(sizeof(struct dz_wire_spec) == 128, "dz_wire_spec is ABI");
+
+/* ----------------------------------------------------------- sealed blob
+ * DZ_CMD_SAVE_SEALED output; the README documents it for users:
+ *   struct dz_sealed_header (the AES-GCM additional data, authenticated)
+ *   ciphertext of the segment's parameters in .weights order (payload_bytes)
+ *   16-byte GCM tag
+ * Key: 32 bytes from the system PTA's PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with
+ * extra data "darknetz-seal-v1": unique to the device and this TA.
+ */
+#define DZ_SEALED_MAGIC 0x31535a44u /* "DZS1" */
+struct dz_sealed_header {
+    uint32_t magic;   /* DZ_SEALED_MAGIC */
+    uint32_t version; /* DZ_TA_PROTOCOL_VERSION */
+    uint8_t model_digest[32]; /* SHA-256 over the segment's dz_wire_specs, first, last,
+                                 n_layers, and each layer's input and output shapes */
+    uint32_t first, last, n_layers;
+    uint32_t payload_bytes;
+    uint32_t seen_lo, seen_hi;
+    uint8_t nonce[12]; /* random per seal */
+    uint32_t reserved;  /* zero */
+};
+_Static_assert(sizeof(struct dz_sealed_header) == 80, "dz_sealed_header is ABI");
+#define DZ_SEALED_TAG_BYTES 16
+
+#endif
