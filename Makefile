@@ -32,12 +32,14 @@ TEST_DEPS :=
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
 
-.PHONY: all test test-plain test-asan test-bins-only check-nolibm clean
+.PHONY: all test test-plain test-asan test-bins-only check-nolibm clean soak
 # Keep objects make would treat as intermediate (the test helpers).
 .SECONDARY:
 all: bin/darknetp bin/idx2png
 
-bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a
+# darknetp talks to the TA through the GP TEE Client API: the simulated TEE's
+# libteec here; on an OP-TEE device link OP-TEE's libteec instead (README).
+bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -46,7 +48,7 @@ bin/idx2png: $(BUILD)/tools/idx2png.o $(BUILD)/libdarknetp.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # The same program inside a build folder: the sanitizer runs test this one.
-$(BUILD)/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a
+$(BUILD)/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/libdnn.a: $(DNN_OBJS)
@@ -66,6 +68,9 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS) -lcmocka $(LDLIBS)
 
 # Runs every test binary; each is a cmocka group. Fixtures live in ../shared.
+# The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
+$(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
+
 test-plain: $(TEST_BINS) bin/darknetp $(TEST_DEPS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; DZ_DARKNETP=bin/darknetp ./$$t; done
 
@@ -86,5 +91,16 @@ check-nolibm: $(BUILD)/libdnn.a
 
 test: check-nolibm test-plain test-asan
 
+# 10,000 training iterations with layers 4..10 in the TA (a few minutes; not part of `test`).
+$(BUILD)/tests/soak_tee: tests/soak_tee.c $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+soak: $(BUILD)/tests/soak_tee $(TEST_DEPS)
+	./$(BUILD)/tests/soak_tee
+
 clean:
 	rm -rf build build-asan bin
+
+# The TA tests include TA sources and headers directly.
+$(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)

@@ -79,13 +79,6 @@ static bool layer_bytes(const struct dnn_layer *l, uint64_t *out)
 
 /* ------------------------------------------------------------------- load */
 
-struct header {
-    int32_t major, minor, revision;
-    uint64_t seen;
-    bool transpose;
-    size_t bytes; /* 16 or 20 */
-};
-
 static int read_exact(FILE *f, const char *path, void *buf, size_t n, struct dk_error *err)
 {
     if (fread(buf, 1, n, f) == n)
@@ -95,7 +88,7 @@ static int read_exact(FILE *f, const char *path, void *buf, size_t n, struct dk_
     return dk_fail(err, "%s: unexpected end of file (it changed while being read?)", path);
 }
 
-static int read_header(FILE *f, const char *path, uint64_t size, struct header *h,
+static int read_header(FILE *f, const char *path, uint64_t size, struct dk_weights_header *h,
                        struct dk_error *err)
 {
     unsigned char b[8];
@@ -163,7 +156,7 @@ int dk_weights_load(struct dnn_network *net, const char *path, size_t first, siz
 {
     int rc = -1;
     unsigned char *buf = NULL;
-    struct header h = {0};
+    struct dk_weights_header h = {0};
     struct stat st = {0};
 
     if (!net || first > last || last >= net->n)
@@ -267,6 +260,109 @@ out:
     return rc;
 }
 
+/* Opens path for reading and reads its header; *f is NULL on error. */
+static int open_with_header(const char *path, FILE **f, struct dk_weights_header *h,
+                            struct dk_error *err)
+{
+    struct stat st = {0};
+    *f = fopen(path, "rb");
+    if (!*f)
+        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(*f), &st) != 0)
+        dk_fail(err, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        dk_fail(err, "%s: not a regular file", path);
+    else if (read_header(*f, path, (uint64_t)st.st_size, h, err) == 0) {
+        h->file_size = (uint64_t)st.st_size;
+        return 0;
+    }
+    fclose(*f);
+    *f = NULL;
+    return -1;
+}
+
+int dk_weights_read_header(const char *path, struct dk_weights_header *h, struct dk_error *err)
+{
+    FILE *f = NULL;
+    if (open_with_header(path, &f, h, err) != 0)
+        return -1;
+    fclose(f);
+    return 0;
+}
+
+/* Seeks to `offset` bytes after the header. */
+static int seek_payload(FILE *f, const char *path, const struct dk_weights_header *h,
+                        uint64_t offset, struct dk_error *err)
+{
+    if (offset > (uint64_t)INT64_MAX - h->bytes ||
+        fseeko(f, (off_t)(h->bytes + offset), SEEK_SET) != 0)
+        return dk_fail(err, "%s: cannot seek to byte %llu of the weights: %s", path,
+                       (unsigned long long)offset, strerror(errno));
+    return 0;
+}
+
+int dk_weights_load_at(struct dnn_network *net, const char *path, const struct dk_weights_header *h,
+                       uint64_t offset, struct dk_error *err)
+{
+    int rc = -1;
+    unsigned char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (seek_payload(f, path, h, offset, err) != 0)
+        goto out;
+    buf = malloc(CHUNK_FLOATS * 4);
+    if (!buf) {
+        dk_fail(err, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            if (read_param(f, path, l, &l->params[j], h->transpose, buf, err) != 0)
+                goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int dk_weights_read_floats(const char *path, const struct dk_weights_header *h, uint64_t offset,
+                           float *out, size_t count, struct dk_error *err)
+{
+    int rc = -1;
+    unsigned char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (seek_payload(f, path, h, offset, err) != 0)
+        goto out;
+    buf = malloc(CHUNK_FLOATS * 4);
+    if (!buf) {
+        dk_fail(err, "%s: out of memory", path);
+        goto out;
+    }
+    for (size_t done = 0; done < count;) {
+        size_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
+        if (read_exact(f, path, buf, n * 4, err) != 0)
+            goto out;
+        for (size_t j = 0; j < n; j++)
+            out[done + j] = get_f32(buf + 4 * j);
+        done += n;
+    }
+    rc = 0;
+out:
+    if (buf) {
+        memset(buf, 0, CHUNK_FLOATS * 4); /* may hold protected values */
+        free(buf);
+    }
+    fclose(f);
+    return rc;
+}
+
 int dk_weights_load_all(struct dnn_network *net, const char *path, struct dk_error *err)
 {
     if (!net || net->n == 0)
@@ -284,15 +380,9 @@ static int write_all(FILE *f, const char *tmp, const unsigned char *b, size_t n,
     return 0;
 }
 
-static int write_weights(FILE *f, const char *tmp, const struct dnn_network *net,
-                         unsigned char *buf, struct dk_error *err)
+static int write_net(FILE *f, const char *tmp, const struct dnn_network *net, unsigned char *buf,
+                     struct dk_error *err)
 {
-    put_le32(buf, 0); /* major */
-    put_le32(buf + 4, 2);
-    put_le32(buf + 8, 0);
-    put_le64(buf + 12, net->seen);
-    if (write_all(f, tmp, buf, 20, err) != 0)
-        return -1;
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
@@ -306,6 +396,38 @@ static int write_weights(FILE *f, const char *tmp, const struct dnn_network *net
                 done += n;
             }
         }
+    }
+    return 0;
+}
+
+static int write_zeros(FILE *f, const char *tmp, uint64_t count, unsigned char *buf,
+                       struct dk_error *err)
+{
+    memset(buf, 0, CHUNK_FLOATS * 4);
+    for (uint64_t done = 0; done < count;) {
+        size_t n = count - done < CHUNK_FLOATS ? (size_t)(count - done) : CHUNK_FLOATS;
+        if (write_all(f, tmp, buf, n * 4, err) != 0)
+            return -1;
+        done += n;
+    }
+    return 0;
+}
+
+static int write_weights(FILE *f, const char *tmp, int32_t revision, uint64_t seen,
+                         const struct dk_weights_part *parts, size_t n_parts, unsigned char *buf,
+                         struct dk_error *err)
+{
+    put_le32(buf, 0); /* major */
+    put_le32(buf + 4, 2);
+    put_le32(buf + 8, (uint32_t)revision);
+    put_le64(buf + 12, seen);
+    if (write_all(f, tmp, buf, 20, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n_parts; i++) {
+        int rc = parts[i].net ? write_net(f, tmp, parts[i].net, buf, err)
+                              : write_zeros(f, tmp, parts[i].zero_floats, buf, err);
+        if (rc != 0)
+            return -1;
     }
     return 0;
 }
@@ -347,6 +469,15 @@ static void sync_parent_dir(const char *path)
 
 int dk_weights_save(const struct dnn_network *net, const char *path, struct dk_error *err)
 {
+    if (!net)
+        return dk_fail(err, "%s: no network to save", path);
+    struct dk_weights_part part = {.net = net};
+    return dk_weights_save_parts(path, 0, net->seen, &part, 1, err);
+}
+
+int dk_weights_save_parts(const char *path, int32_t revision, uint64_t seen,
+                          const struct dk_weights_part *parts, size_t n_parts, struct dk_error *err)
+{
     static const char suffix[] = ".tmp-XXXXXX";
     int rc = -1;
     int fd = -1;
@@ -354,8 +485,8 @@ int dk_weights_save(const struct dnn_network *net, const char *path, struct dk_e
     unsigned char *buf = NULL;
     size_t plen = strlen(path);
 
-    if (!net)
-        return dk_fail(err, "%s: no network to save", path);
+    if (!parts && n_parts)
+        return dk_fail(err, "%s: nothing to save", path);
     char *tmp = malloc(plen + sizeof suffix);
     if (!tmp)
         return dk_fail(err, "%s: out of memory", path);
@@ -382,7 +513,7 @@ int dk_weights_save(const struct dnn_network *net, const char *path, struct dk_e
         goto out;
     }
     fd = -1; /* owned by f now */
-    if (write_weights(f, tmp, net, buf, err) != 0)
+    if (write_weights(f, tmp, revision, seen, parts, n_parts, buf, err) != 0)
         goto out;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
         dk_fail(err, "%s: cannot flush to disk: %s", tmp, strerror(errno));

@@ -17,10 +17,43 @@
 #ifndef DK_WEIGHTS_H
 #define DK_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "darknet/error.h"
 #include "dnn/dnn.h"
+
+/* A .weights file's header, as read. */
+struct dk_weights_header {
+    int32_t major, minor, revision;
+    uint64_t seen;
+    bool transpose;     /* major or minor > 1000: connected weights stored (inputs, outputs) */
+    size_t bytes;       /* header bytes: 16 or 20 */
+    uint64_t file_size; /* bytes of the whole file */
+};
+
+/* Reads the header of path (a regular file). Returns 0 or -1 with a message in err. */
+int dk_weights_read_header(const char *path, struct dk_weights_header *h, struct dk_error *err);
+
+/*
+ * dk_weights_load_at - read the parameters of every layer of net, in order,
+ * from path starting `offset` bytes after its header h (transposing connected
+ * weights when h->transpose). For a network that is one part of a larger model
+ * (the normal world's layers around a TEE segment): the caller has checked the
+ * file's size against the whole model. Leaves net->seen alone.
+ * Returns 0 or -1 with a message in err.
+ */
+int dk_weights_load_at(struct dnn_network *net, const char *path, const struct dk_weights_header *h,
+                       uint64_t offset, struct dk_error *err);
+
+/*
+ * dk_weights_read_floats - read count raw float32 values starting `offset`
+ * bytes after the header h of path into out (no transposition).
+ * Returns 0 or -1 with a message in err.
+ */
+int dk_weights_read_floats(const char *path, const struct dk_weights_header *h, uint64_t offset,
+                           float *out, size_t count, struct dk_error *err);
 
 /*
  * dk_weights_load - load the parameters of layers [first, last] from path.
@@ -47,5 +80,22 @@ int dk_weights_load_all(struct dnn_network *net, const char *path, struct dk_err
  * Returns 0 or -1 with a message in err.
  */
 int dk_weights_save(const struct dnn_network *net, const char *path, struct dk_error *err);
+
+/* One run of a file written by dk_weights_save_parts: the parameters of every
+ * layer of net, or, when net is NULL, zero_floats zeros (layers whose values
+ * are kept elsewhere). */
+struct dk_weights_part {
+    const struct dnn_network *net;
+    uint64_t zero_floats;
+};
+
+/*
+ * dk_weights_save_parts - dk_weights_save for a model held in several parts:
+ * format 0.2 with the given revision and seen, then each part in order.
+ * Atomic in the same way as dk_weights_save. Returns 0 or -1 with a message in err.
+ */
+int dk_weights_save_parts(const char *path, int32_t revision, uint64_t seen,
+                          const struct dk_weights_part *parts, size_t n_parts,
+                          struct dk_error *err);
 
 #endif

@@ -19,6 +19,7 @@
 #include "darknet/weights.h"
 #include "host/data_options.h"
 #include "host/layer_table.h"
+#include "host/pnet.h"
 #include "host/progress.h"
 
 static volatile sig_atomic_t interrupted;
@@ -68,49 +69,40 @@ static int make_dirs(const char *dir, struct dk_error *err)
 }
 
 /*
- * Parses the cfg and builds the network. batch > 0 replaces the cfg's batch
- * (predict and valid run one or a few images at a time, as darknet's
- * set_batch_network does); weights may be NULL.
+ * Parses the cfg and builds the network, partitioned when -pp_start/-pp_end
+ * are given. batch > 0 replaces the cfg's batch (predict and valid run one or
+ * a few images at a time, as darknet's set_batch_network does); top is the
+ * number of labels the TA may return under -tee_output topk.
  */
-static int load_network(const struct dz_classifier_args *a, int batch, bool training,
-                        struct dk_model *model, struct dnn_network **net, struct dk_error *err)
+static int load_network(const struct dz_classifier_args *a, int batch, bool training, int top,
+                        struct dk_model *model, struct dz_pnet *pn, struct dk_error *err)
 {
-    *net = NULL;
     if (dk_parse_network(a->cfgfile, model, err) != 0)
         return -1;
-    if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n) {
-        dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
-                model->n - 1);
-        goto fail;
-    }
-    struct dnn_net_config cfg = model->net;
-    if (batch > 0) {
-        cfg.batch = batch;
-        cfg.subdivisions = 1;
-    }
-    enum dnn_status st = dnn_network_create(net, &cfg, model->specs, model->n, training, a->seed);
-    if (st != DNN_OK) {
-        dk_fail(err, "%s: cannot build the network: %s", a->cfgfile, dnn_status_str(st));
-        goto fail;
-    }
-    /* No `_TA` marks until the layers really run in the TEE. */
-    dz_print_layer_table(stderr, *net, -1, -1);
+    if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n)
+        return dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
+                       model->n - 1);
+    struct dz_pnet_opts o = {
+        .first = a->pp_start,
+        .last = a->pp_end,
+        .batch = batch,
+        .training = training,
+        .seed = a->seed,
+        .policy = a->tee_output,
+        .top_k = top,
+    };
+    if (dz_pnet_open(pn, model, &o, err) != 0)
+        return -1;
+    dz_print_layer_table(stderr, pn->shapes, a->pp_start, a->pp_end);
     if (a->weights) {
         fprintf(stderr, "Loading weights from %s...", a->weights);
-        if (dk_weights_load_all(*net, a->weights, err) != 0) {
+        if (dz_pnet_load_weights(pn, a->weights, a->clear, err) != 0) {
             fprintf(stderr, "\n");
-            goto fail;
+            return -1;
         }
         fprintf(stderr, "Done!\n");
-        if (a->clear)
-            (*net)->seen = 0;
     }
     return 0;
-fail:
-    dnn_network_free(*net);
-    *net = NULL;
-    dk_model_free(model);
-    return -1;
 }
 
 /* The parser's [net] augmentation keys as the data loader takes them; the crop
@@ -139,10 +131,10 @@ static int read_list(const char *path, const char *what, struct dk_list *out, st
 }
 
 /* The cfg's output must be one score per class. */
-static int check_outputs(const struct dnn_network *net, int classes, const char *cfgfile,
+static int check_outputs(const struct dnn_network *shapes, int classes, const char *cfgfile,
                          struct dk_error *err)
 {
-    size_t outputs = net->layers[dnn_network_output_index(net)].outputs;
+    size_t outputs = shapes->layers[dnn_network_output_index(shapes)].outputs;
     if (classes > 0 && outputs != (size_t)classes)
         return dk_fail(err, "%s: the network has %zu outputs but the data file says classes=%d",
                        cfgfile, outputs, classes);
@@ -153,7 +145,7 @@ static int check_outputs(const struct dnn_network *net, int classes, const char 
 struct classifier_run {
     struct dz_data_options opt;
     struct dk_model model;
-    struct dnn_network *net;
+    struct dz_pnet pn;
     struct dk_list labels;
     struct dk_dataset ds;
     bool ds_open;
@@ -162,7 +154,7 @@ struct classifier_run {
 /* Reads the data file, builds the network (batch > 0 replaces the cfg's) and
  * opens the train or valid split. On failure the caller still calls run_close. */
 static int run_open(struct classifier_run *r, const struct dz_classifier_args *a, bool train,
-                    int batch, struct dk_error *err)
+                    int batch, int top, struct dk_error *err)
 {
     const char *key = train ? "train" : "valid";
     if (dz_data_options_read(a->datacfg, &r->opt, err) != 0)
@@ -173,13 +165,13 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
         return dk_fail(err, "%s: no '%s' key", a->datacfg, key);
     if (r->opt.classes <= 0)
         return dk_fail(err, "%s: 'classes' must be set to the number of classes", a->datacfg);
-    if (load_network(a, batch, train, &r->model, &r->net, err) != 0 ||
-        check_outputs(r->net, r->opt.classes, a->cfgfile, err) != 0)
+    if (load_network(a, batch, train, top, &r->model, &r->pn, err) != 0 ||
+        check_outputs(r->pn.shapes, r->opt.classes, a->cfgfile, err) != 0)
         return -1;
     if (r->opt.labels && read_list(r->opt.labels, "labels", &r->labels, err) != 0)
         return -1;
-    if (dk_dataset_open(&r->ds, images, idx_labels, r->labels.items, r->labels.n,
-                        r->opt.classes, err) != 0)
+    if (dk_dataset_open(&r->ds, images, idx_labels, r->labels.items, r->labels.n, r->opt.classes,
+                        err) != 0)
         return -1;
     r->ds_open = true;
     return 0;
@@ -190,10 +182,65 @@ static void run_close(struct classifier_run *r)
     if (r->ds_open)
         dk_dataset_close(&r->ds);
     dk_list_free(&r->labels);
-    dnn_network_free(r->net);
+    dz_pnet_close(&r->pn);
     dk_model_free(&r->model);
     dz_data_options_free(&r->opt);
     memset(r, 0, sizeof *r);
+}
+
+/* Saves a checkpoint (with a TEE: PATH plus the sealed PATH.tz). */
+static int save_checkpoint(struct dz_pnet *pn, const char *dir, const char *base,
+                           const char *suffix, char *path, size_t size, struct dk_error *err)
+{
+    int n = snprintf(path, size, "%s/%s%s", dir, base, suffix);
+    if (n < 0 || (size_t)n >= size)
+        return dk_fail(err, "%s/%s%s: path too long", dir, base, suffix);
+    return dz_pnet_save_weights(pn, path, err);
+}
+
+/* darknet's line per iteration; the loss stays in the TEE when the TA computes it. */
+static void print_iteration(struct dz_pnet *pn, size_t n_items, bool known, float loss,
+                            float avg_loss, double seconds)
+{
+    unsigned long long batch_num = (unsigned long long)dz_pnet_current_batch(pn);
+    double epoch = (double)pn->seen / (double)n_items;
+    double rate = (double)dz_pnet_current_rate(pn);
+    if (known)
+        printf("%llu, %.3f: %f, %f avg, %f rate, %lf seconds, %llu images\n", batch_num, epoch,
+               (double)loss, (double)avg_loss, rate, seconds, (unsigned long long)pn->seen);
+    else
+        printf("%llu, %.3f: loss in the TEE, %f rate, %lf seconds, %llu images\n", batch_num, epoch,
+               rate, seconds, (unsigned long long)pn->seen);
+    fflush(stdout);
+}
+
+/* One iteration: subdivisions batches. *loss is the mean per image when *known. */
+static int train_iteration(struct classifier_run *r, struct dnn_rng *data_rng,
+                           const struct dk_augment_params *aug, float *x, float *y, float *loss,
+                           bool *known, struct dk_error *err)
+{
+    const struct dnn_net_config *c = &r->model.net;
+    const int batch = r->pn.batch, subdiv = r->pn.subdivisions;
+    float sum = 0;
+    for (int s = 0; s < subdiv; s++) {
+        float l = 0;
+        if (dk_dataset_train_batch(&r->ds, data_rng, batch, c->w, c->h, c->c, aug, x, y, err) !=
+                0 ||
+            dz_pnet_train_batch(&r->pn, x, y, &l, known, err) != 0)
+            return -1;
+        sum += l;
+    }
+    *loss = sum / (float)(subdiv * batch);
+    return 0;
+}
+
+/* "backup/" and "backup" name the same folder; keep file names free of "//". */
+static int backup_dir(const char *dir, char *out, size_t size, struct dk_error *err)
+{
+    snprintf(out, size, "%s", dir);
+    for (size_t len = strlen(out); len > 1 && out[len - 1] == '/'; len--)
+        out[len - 1] = '\0';
+    return make_dirs(out, err);
 }
 
 int dz_classifier_train(const struct dz_classifier_args *a)
@@ -203,17 +250,17 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     float *x = NULL, *y = NULL;
     int rc = 1;
 
-    if (run_open(&r, a, true, 0, &err) != 0)
+    if (run_open(&r, a, true, 0, 1, &err) != 0)
         goto out;
-    struct dnn_network *net = r.net;
+    struct dz_pnet *pn = &r.pn;
+    const struct dnn_net_config *c = &r.model.net;
 
-    fprintf(stderr, "Learning Rate: %g, Momentum: %g, Decay: %g\n",
-            (double)net->cfg.learning_rate, (double)net->cfg.momentum, (double)net->cfg.decay);
+    fprintf(stderr, "Learning Rate: %g, Momentum: %g, Decay: %g\n", (double)c->learning_rate,
+            (double)c->momentum, (double)c->decay);
 
-    const int batch = net->cfg.batch;
-    const int subdiv = net->cfg.subdivisions;
+    const int batch = pn->batch;
     const size_t n_items = dk_dataset_count(&r.ds);
-    x = malloc((size_t)batch * net->inputs * sizeof(float));
+    x = malloc((size_t)batch * dz_pnet_inputs(pn) * sizeof(float));
     y = malloc((size_t)batch * (size_t)r.opt.classes * sizeof(float));
     if (!x || !y) {
         dk_fail(&err, "out of memory for a batch of %d images", batch);
@@ -221,15 +268,11 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     }
     char base[256];
     base_name(a->cfgfile, base, sizeof base);
-    /* "backup/" and "backup" name the same folder; keep file names free of "//". */
     char backup[4096];
-    snprintf(backup, sizeof backup, "%s", r.opt.backup);
-    for (size_t len = strlen(backup); len > 1 && backup[len - 1] == '/'; len--)
-        backup[len - 1] = '\0';
-    if (make_dirs(backup, &err) != 0)
+    if (backup_dir(r.opt.backup, backup, sizeof backup, &err) != 0)
         goto out;
 
-    struct dk_augment_params aug = augment_params(&r.model.aug, net->cfg.w);
+    struct dk_augment_params aug = augment_params(&r.model.aug, c->w);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
     struct sigaction sa = {.sa_handler = on_interrupt};
@@ -238,59 +281,47 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     sigaction(SIGTERM, &sa, NULL);
 
     struct dz_progress progress;
-    dz_progress_start(&progress, (uint64_t)net->cfg.max_batches, dnn_network_current_batch(net),
-                      (uint64_t)batch * (uint64_t)subdiv);
+    dz_progress_start(&progress, (uint64_t)c->max_batches, dz_pnet_current_batch(pn),
+                      (uint64_t)batch * (uint64_t)pn->subdivisions);
     float avg_loss = -1;
-    uint64_t epoch = net->seen / n_items;
+    uint64_t epoch = pn->seen / n_items;
     char path[4096 + 300];
-    while ((dnn_network_current_batch(net) < (uint64_t)net->cfg.max_batches ||
-            net->cfg.max_batches == 0) &&
+    while ((dz_pnet_current_batch(pn) < (uint64_t)c->max_batches || c->max_batches == 0) &&
            !interrupted) {
         double t0 = now_seconds();
-        float sum = 0;
-        for (int s = 0; s < subdiv; s++) {
-            if (dk_dataset_train_batch(&r.ds, &data_rng, batch, net->cfg.w, net->cfg.h, net->cfg.c,
-                                       &aug, x, y, &err) != 0)
-                goto out;
-            sum += dnn_network_train_batch(net, x, y);
+        float loss = 0;
+        bool known = true;
+        if (train_iteration(&r, &data_rng, &aug, x, y, &loss, &known, &err) != 0)
+            goto out;
+        if (known) {
+            if (avg_loss < 0)
+                avg_loss = loss;
+            avg_loss = avg_loss * .9f + loss * .1f;
         }
-        float loss = sum / (float)(subdiv * batch);
-        if (avg_loss < 0)
-            avg_loss = loss;
-        avg_loss = avg_loss * .9f + loss * .1f;
         dz_progress_clear(&progress);
-        printf("%llu, %.3f: %f, %f avg, %f rate, %lf seconds, %llu images\n",
-               (unsigned long long)dnn_network_current_batch(net),
-               (double)net->seen / (double)n_items, (double)loss, (double)avg_loss,
-               (double)dnn_network_current_rate(net), now_seconds() - t0,
-               (unsigned long long)net->seen);
-        fflush(stdout);
-        dz_progress_update(&progress, dnn_network_current_batch(net));
+        print_iteration(pn, n_items, known, loss, avg_loss, now_seconds() - t0);
+        dz_progress_update(&progress, dz_pnet_current_batch(pn));
 
-        if (net->seen / n_items > epoch) {
-            epoch = net->seen / n_items;
-            snprintf(path, sizeof path, "%s/%s_%llu.weights", backup, base,
-                     (unsigned long long)epoch);
-            if (dk_weights_save(net, path, &err) != 0)
+        if (pn->seen / n_items > epoch) {
+            epoch = pn->seen / n_items;
+            char suffix[64];
+            snprintf(suffix, sizeof suffix, "_%llu.weights", (unsigned long long)epoch);
+            if (save_checkpoint(pn, backup, base, suffix, path, sizeof path, &err) != 0)
                 goto out;
         }
-        if (dnn_network_current_batch(net) % 1000 == 0) {
-            snprintf(path, sizeof path, "%s/%s.backup", backup, base);
-            if (dk_weights_save(net, path, &err) != 0)
-                goto out;
-        }
+        if (dz_pnet_current_batch(pn) % 1000 == 0 &&
+            save_checkpoint(pn, backup, base, ".backup", path, sizeof path, &err) != 0)
+            goto out;
     }
     dz_progress_clear(&progress);
     if (interrupted) {
-        snprintf(path, sizeof path, "%s/%s.backup", backup, base);
-        if (dk_weights_save(net, path, &err) != 0)
+        if (save_checkpoint(pn, backup, base, ".backup", path, sizeof path, &err) != 0)
             goto out;
         fprintf(stderr, "Interrupted: saved %s\n", path);
         rc = 130;
         goto out;
     }
-    snprintf(path, sizeof path, "%s/%s_final.weights", backup, base);
-    if (dk_weights_save(net, path, &err) != 0)
+    if (save_checkpoint(pn, backup, base, "_final.weights", path, sizeof path, &err) != 0)
         goto out;
     fprintf(stderr, "Saved %s\n", path);
     rc = 0;
@@ -303,6 +334,32 @@ out:
     return rc;
 }
 
+/* The labels of image j best first: from the scores, or as the TA returned them. */
+static size_t ranked_labels(const struct dz_pnet_output *o, size_t j, int classes, int topk,
+                            int *indexes)
+{
+    if (o->labels) {
+        const struct dz_prediction *p = &o->labels[j];
+        size_t n = p->count < (uint32_t)topk ? p->count : (size_t)topk;
+        for (size_t k = 0; k < n; k++)
+            indexes[k] = p->labels[k];
+        return n;
+    }
+    dnn_top_k(o->scores + j * o->outputs, (size_t)classes, (size_t)topk, indexes);
+    return (size_t)topk;
+}
+
+/* Under -tee_output top1 only one label leaves: top-k counts that one. */
+static void warn_few_labels(const struct dz_pnet *pn, const struct dz_classifier_args *a, int topk)
+{
+    if (pn->tee && (size_t)pn->last + 1 == pn->shapes->n && a->tee_output == DZ_OUTPUT_TOP1 &&
+        topk > 1)
+        fprintf(stderr,
+                "darknetp: note: only the top-1 label leaves the TEE; top %d counts it alone "
+                "(-tee_output topk returns %d labels)\n",
+                topk, topk);
+}
+
 int dz_classifier_valid(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
@@ -313,37 +370,42 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
 
     /* darknet validates one image at a time; a batch gives the same numbers faster. */
     const int batch = 100;
-    if (run_open(&r, a, false, batch, &err) != 0)
+    if (dz_data_options_read(a->datacfg, &r.opt, &err) != 0)
         goto out;
-    struct dnn_network *net = r.net;
-
     int topk = a->top > 0 ? a->top : (r.opt.top > 0 ? r.opt.top : 1);
-    if (topk > r.opt.classes)
+    if (r.opt.classes > 0 && topk > r.opt.classes)
         topk = r.opt.classes;
-    x = malloc((size_t)batch * net->inputs * sizeof(float));
+    dz_data_options_free(&r.opt);
+    if (run_open(&r, a, false, batch, topk, &err) != 0)
+        goto out;
+    warn_few_labels(&r.pn, a, topk);
+    const size_t inputs = dz_pnet_inputs(&r.pn);
+    const struct dnn_net_config *c = &r.model.net;
+    x = malloc((size_t)batch * inputs * sizeof(float));
     indexes = malloc((size_t)topk * sizeof(int));
     if (!x || !indexes) {
         dk_fail(&err, "out of memory");
         goto out;
     }
     const size_t n_items = dk_dataset_count(&r.ds);
-    const size_t outputs = net->layers[dnn_network_output_index(net)].outputs;
     double top1 = 0, topn = 0;
     for (size_t start = 0; start < n_items; start += (size_t)batch) {
         size_t count = n_items - start < (size_t)batch ? n_items - start : (size_t)batch;
-        memset(x, 0, (size_t)batch * net->inputs * sizeof(float));
+        memset(x, 0, (size_t)batch * inputs * sizeof(float));
         for (size_t j = 0; j < count; j++)
-            if (dk_dataset_eval_image(&r.ds, start + j, net->cfg.w, net->cfg.h, net->cfg.c,
-                                      x + j * net->inputs, &err) != 0)
+            if (dk_dataset_eval_image(&r.ds, start + j, c->w, c->h, c->c, x + j * inputs, &err) !=
+                0)
                 goto out;
-        const float *pred = dnn_network_predict(net, x);
+        struct dz_pnet_output pred;
+        if (dz_pnet_predict(&r.pn, x, &pred, &err) != 0)
+            goto out;
         for (size_t j = 0; j < count; j++) {
             size_t i = start + j;
             int cls = dk_dataset_class(&r.ds, i);
-            dnn_top_k(pred + j * outputs, (size_t)r.opt.classes, (size_t)topk, indexes);
-            if (indexes[0] == cls)
+            size_t n = ranked_labels(&pred, j, r.opt.classes, topk, indexes);
+            if (n > 0 && indexes[0] == cls)
                 top1 += 1;
-            for (int k = 0; k < topk; k++)
+            for (size_t k = 0; k < n; k++)
                 if (indexes[k] == cls)
                     topn += 1;
             printf("%zu: top 1: %f, top %d: %f\n", i, top1 / (double)(i + 1), topk,
@@ -360,68 +422,74 @@ out:
     return rc;
 }
 
+/* darknet's lines for a label-only prediction: the original prints top_k over
+ * a one-hot vector (1.0 at the TA's label), so 100.00% then zeros. Under
+ * topk/rank the labels are printed best first without scores. */
+static void print_labels(const struct dz_prediction *p, size_t outputs, enum dz_output_policy pol,
+                         const struct dk_list *names, int top, int *indexes)
+{
+    if (pol != DZ_OUTPUT_TOP1) {
+        for (uint32_t k = 0; k < p->count && k < (uint32_t)top; k++) {
+            size_t idx = (size_t)p->labels[k];
+            printf("%s\n", idx < names->n ? names->items[idx] : "?");
+        }
+        return;
+    }
+    float *onehot = calloc(outputs, sizeof(float));
+    if (!onehot)
+        return;
+    if (p->count > 0 && p->labels[0] >= 0 && (size_t)p->labels[0] < outputs)
+        onehot[p->labels[0]] = 1.0f;
+    dnn_top_k(onehot, outputs, (size_t)top, indexes);
+    for (int i = 0; i < top; i++) {
+        int idx = indexes[i];
+        const char *name = (size_t)idx < names->n ? names->items[idx] : "?";
+        printf("%5.2f%%: %s\n", (double)onehot[idx] * 100, name);
+    }
+    free(onehot);
+}
+
 /* Predicts one image file and prints darknet's top-k lines. */
-static int predict_one(struct dnn_network *net, const char *path, const struct dk_list *names,
-                       int top, int *indexes, struct dk_error *err)
+static int predict_one(struct dz_pnet *pn, const struct dk_model *m, const char *path,
+                       const struct dk_list *names, int top, enum dz_output_policy pol,
+                       int *indexes, struct dk_error *err)
 {
     struct dk_image im = {0}, r = {0};
-    if (dk_image_load(path, net->cfg.c, &im, err) != 0)
+    if (dk_image_load(path, m->net.c, &im, err) != 0)
         return -1;
-    int rc = dk_image_prepare_predict(&im, net->cfg.w, net->cfg.h, &r, err);
+    int rc = dk_image_prepare_predict(&im, m->net.w, m->net.h, &r, err);
     dk_image_free(&im);
     if (rc != 0)
         return -1;
     double t0 = now_seconds();
-    const float *pred = dnn_network_predict(net, r.data);
-    size_t outputs = net->layers[dnn_network_output_index(net)].outputs;
-    dnn_top_k(pred, outputs, (size_t)top, indexes);
+    struct dz_pnet_output pred;
+    rc = dz_pnet_predict(pn, r.data, &pred, err);
+    dk_image_free(&r);
+    if (rc != 0)
+        return -1;
     fprintf(stderr, "%s: Predicted in %f seconds.\n", path, now_seconds() - t0);
-    for (int i = 0; i < top; i++) {
-        int idx = indexes[i];
-        const char *name = (size_t)idx < names->n ? names->items[idx] : "?";
-        printf("%5.2f%%: %s\n", (double)pred[idx] * 100, name);
+    if (pred.labels) {
+        print_labels(pred.labels, pred.outputs, pol, names, top, indexes);
+    } else {
+        dnn_top_k(pred.scores, pred.outputs, (size_t)top, indexes);
+        for (int i = 0; i < top; i++) {
+            int idx = indexes[i];
+            const char *name = (size_t)idx < names->n ? names->items[idx] : "?";
+            printf("%5.2f%%: %s\n", (double)pred.scores[idx] * 100, name);
+        }
     }
     fflush(stdout);
-    dk_image_free(&r);
     return 0;
 }
 
-int dz_classifier_predict(const struct dz_classifier_args *a)
+/* No image: one path per line from stdin until EOF. */
+static int predict_stdin(struct dz_pnet *pn, const struct dk_model *m, const struct dk_list *names,
+                         int top, enum dz_output_policy pol, int *indexes)
 {
     struct dk_error err = {{0}};
-    struct dz_data_options opt = {0};
-    struct dk_model model = {0};
-    struct dnn_network *net = NULL;
-    struct dk_list names = {0};
-    int *indexes = NULL;
-    int rc = 1;
-
-    if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
-        goto out;
-    if (load_network(a, 1, false, &model, &net, &err) != 0)
-        goto out;
-    const char *names_path = opt.names ? opt.names : opt.labels;
-    if (read_list(names_path, "names or labels", &names, &err) != 0)
-        goto out;
-    size_t outputs = net->layers[dnn_network_output_index(net)].outputs;
-    int top = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
-    if ((size_t)top > outputs)
-        top = (int)outputs;
-    indexes = malloc((size_t)top * sizeof(int));
-    if (!indexes) {
-        dk_fail(&err, "out of memory");
-        goto out;
-    }
-    if (a->image) {
-        if (predict_one(net, a->image, &names, top, indexes, &err) != 0)
-            goto out;
-        rc = 0;
-        goto out;
-    }
-    /* No image: one path per line from stdin until EOF. */
     bool prompt = isatty(STDIN_FILENO);
     char line[4096];
-    rc = 0;
+    int rc = 0;
     for (;;) {
         if (prompt) {
             printf("Enter Image Path: ");
@@ -432,11 +500,47 @@ int dz_classifier_predict(const struct dz_classifier_args *a)
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0])
             continue;
-        if (predict_one(net, line, &names, top, indexes, &err) != 0) {
+        if (predict_one(pn, m, line, names, top, pol, indexes, &err) != 0) {
             fprintf(stderr, "darknetp: %s\n", err.msg);
             rc = 1;
         }
     }
+    return rc;
+}
+
+int dz_classifier_predict(const struct dz_classifier_args *a)
+{
+    struct dk_error err = {{0}};
+    struct dz_data_options opt = {0};
+    struct dk_model model = {0};
+    struct dz_pnet pn = {0};
+    struct dk_list names = {0};
+    int *indexes = NULL;
+    int rc = 1;
+
+    if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
+        goto out;
+    int top = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
+    if (load_network(a, 1, false, top, &model, &pn, &err) != 0)
+        goto out;
+    const char *names_path = opt.names ? opt.names : opt.labels;
+    if (read_list(names_path, "names or labels", &names, &err) != 0)
+        goto out;
+    size_t outputs = pn.shapes->layers[dnn_network_output_index(pn.shapes)].outputs;
+    if ((size_t)top > outputs)
+        top = (int)outputs;
+    indexes = malloc((size_t)top * sizeof(int));
+    if (!indexes) {
+        dk_fail(&err, "out of memory");
+        goto out;
+    }
+    if (a->image) {
+        if (predict_one(&pn, &model, a->image, &names, top, a->tee_output, indexes, &err) != 0)
+            goto out;
+        rc = 0;
+        goto out;
+    }
+    rc = predict_stdin(&pn, &model, &names, top, a->tee_output, indexes);
     goto done;
 out:
     if (rc)
@@ -444,7 +548,7 @@ out:
 done:
     free(indexes);
     dk_list_free(&names);
-    dnn_network_free(net);
+    dz_pnet_close(&pn);
     dk_model_free(&model);
     dz_data_options_free(&opt);
     return rc;

@@ -3,20 +3,26 @@
  *   darknetp classifier train   [-pp_start A -pp_end B] DATA CFG [WEIGHTS]
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE]
+ *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "host/args.h"
 #include "host/classifier.h"
+#include "host/tee_plan.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
                "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
                "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
+               "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
                "options:\n"
                "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
+               "  -tee_output top1|topk|rank  what leaves the TEE when it ends the network:\n"
+               "                         the best label (default), the top N labels, or the\n"
+               "                         order of all labels; never scores\n"
                "  -t N                   print the top N labels (default: the data file's top)\n"
                "  -clear                 restart the image count of the loaded weights\n"
                "  -seed N                random seed for weights, data order and dropout (1)\n");
@@ -38,12 +44,16 @@ static int run_classifier(int argc, char **argv)
         fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
         return 2;
     }
-    if (pp_start >= 0) {
-        /* Say so rather than print `_TA` for layers that are not protected. */
-        fprintf(stderr,
-                "darknetp: note: this build has no TEE yet; layers %ld..%ld run in the normal "
-                "world\n",
-                pp_start, pp_end);
+    const char *policy = dz_arg_str(&argc, argv, "-tee_output");
+    if (!policy || strcmp(policy, "top1") == 0) {
+        a.tee_output = DZ_OUTPUT_TOP1;
+    } else if (strcmp(policy, "topk") == 0) {
+        a.tee_output = DZ_OUTPUT_TOPK;
+    } else if (strcmp(policy, "rank") == 0) {
+        a.tee_output = DZ_OUTPUT_RANK;
+    } else {
+        fprintf(stderr, "darknetp: -tee_output: expected top1, topk or rank, got '%s'\n", policy);
+        return 2;
     }
     a.pp_start = (int)pp_start;
     a.pp_end = (int)pp_end;
@@ -98,6 +108,8 @@ int main(int argc, char **argv)
     }
     if (argc >= 3 && strcmp(argv[1], "classifier") == 0)
         return run_classifier(argc, argv);
+    if (argc >= 3 && strcmp(argv[1], "tee") == 0 && strcmp(argv[2], "plan") == 0)
+        return dz_tee_plan_main(argc, argv);
     usage(stderr);
     return 2;
 }

@@ -30,10 +30,13 @@
 
 /* ------------------------------------------------------------------ commands
  * Each command lists its four parameters; unlisted ones are TEE_PARAM_TYPE_NONE.
- * Every command returns TEE_ERROR_BAD_PARAMETERS for a wrong type word or a
- * memref whose size is not exactly what the TA computed, TEE_ERROR_BAD_STATE
- * when called out of order, and TEE_ERROR_SHORT_BUFFER (needed size written
- * back) for outputs that are too small.
+ * Every command returns TEE_ERROR_BAD_PARAMETERS for a wrong type word or an
+ * input memref whose size is not exactly what the TA computed, TEE_ERROR_BAD_STATE
+ * when called out of order (anything but VERSION and OPEN_MODEL before a model is
+ * open), and TEE_ERROR_SHORT_BUFFER (needed size written back) for outputs that are
+ * too small. A larger output memref is accepted; its size comes back as the bytes
+ * written. An unknown command id is TEE_ERROR_NOT_SUPPORTED. A session serves one
+ * model: a second OPEN_MODEL after a successful one is TEE_ERROR_BAD_STATE.
  */
 enum dz_ta_command {
     /*
@@ -44,8 +47,13 @@ enum dz_ta_command {
      * Describe the network and the partition; the TA plans its secure memory
      * and allocates the segment.
      * [in]  memref0: struct dz_model_header, then header.n_specs struct dz_wire_spec
+     *                (exactly that many bytes)
      * [out] value1:  a, b = low, high 32 bits of the secure bytes the segment
-     *                needs (also set with TEE_ERROR_OUT_OF_MEMORY when it does not fit)
+     *                needs (also set with TEE_ERROR_OUT_OF_MEMORY when it does not fit;
+     *                0 with any other error; all ones when the need overflows size_t).
+     *                The formula is ta/include/dz_ta_memory.h; it fits when the need is
+     *                at most TA_DATA_SIZE (DZ_CMD_VERSION), and it is checked before
+     *                anything is allocated.
      */
     DZ_CMD_OPEN_MODEL = 1,
     /*
@@ -58,15 +66,20 @@ enum dz_ta_command {
     /*
      * Forward over the segment on one batch.
      * [in]  memref0: input of layer `first`, batch * inputs floats
-     * [in]  memref1: truth, batch * truths floats, or NONE (no cost inside, or inference)
-     * [in]  value2:  a = DZ_FORWARD_* flags
+     * [in]  memref1: truth, batch * truths floats, when DZ_FORWARD_TRAIN and a layer of the
+     *                segment computes a cost (softmax or cost); otherwise NONE. truths is
+     *                the output size of the segment's last layer that is not a cost layer.
+     * [in]  value2:  a = DZ_FORWARD_* flags (other bits: BAD_PARAMETERS), b ignored
      * [out] memref3: when last < n_layers - 1: output of `last`, batch * outputs floats;
      *                when the segment ends the network and not training: batch records
      *                of the output policy (struct dz_prediction); otherwise NONE
+     * DZ_FORWARD_TRAIN needs header.training (else BAD_STATE) and adds batch to the TA's
+     * own `seen`, as darknet's train_network_datum does before the pass.
      */
     DZ_CMD_FORWARD = 3,
     /*
-     * Backward over the segment (after a DZ_FORWARD_TRAIN forward).
+     * Backward over the segment, once after each DZ_FORWARD_TRAIN forward (BAD_STATE
+     * otherwise). The delta received is added to the delta of layer `last`.
      * [in]  memref0: delta at last's output, batch * outputs floats, or NONE when the
      *                segment ends the network
      * [out] memref1: delta at first's input, batch * inputs floats, or NONE when first == 0
@@ -74,8 +87,11 @@ enum dz_ta_command {
     DZ_CMD_BACKWARD = 4,
     /*
      * Apply the accumulated updates (once per batch * subdivisions images, as
-     * darknet does). When the segment holds the network's cost, the TA logs
-     * `I/TA: loss = X, avg loss = Y from the TA` for the iteration.
+     * darknet does), at the rate the header's policy gives for the TA's `seen`.
+     * BAD_STATE without a BACKWARD since the last UPDATE. When the segment ends the
+     * network and computes a cost, the TA logs `I/TA: loss = X, avg loss = Y from the TA`
+     * for the iteration: X = the forwards' network costs summed / (subdivisions * batch),
+     * Y = Y * .9 + X * .1 starting from Y = X, printed as "%.5f".
      * no parameters
      */
     DZ_CMD_UPDATE = 5,
@@ -86,7 +102,8 @@ enum dz_ta_command {
     DZ_CMD_SAVE_SEALED = 6,
     /*
      * Load a sealed blob; refused (TEE_ERROR_SECURITY) for another model,
-     * partition, layer shapes or any altered byte.
+     * partition, layer shapes, any altered byte, or a length other than the one this
+     * segment seals to. A refused load leaves the parameters and `seen` unchanged.
      * [in]  memref0: the sealed blob
      * [out] value1:  a, b = low, high 32 bits of `seen` stored in it
      */
@@ -103,11 +120,13 @@ enum dz_output_policy {
     DZ_OUTPUT_RANK = 2, /* every label ordered best first, no scores */
 };
 
-/* One image's prediction when the segment ends the network: labels only. */
+/* One image's prediction when the segment ends the network: labels only.
+ * count: 1 for TOP1, min(top_k, classes) for TOPK, classes for RANK (OPEN_MODEL refuses
+ * RANK over more than DZ_MAX_LABELS classes). labels[count..] are -1. */
 #define DZ_MAX_LABELS 64
 struct dz_prediction {
     uint32_t count;                /* labels filled in */
-    int32_t labels[DZ_MAX_LABELS]; /* best first */
+    int32_t labels[DZ_MAX_LABELS]; /* best first, ties to the lower label (dnn_top_k) */
 };
 _Static_assert(sizeof(struct dz_prediction) == 260, "dz_prediction is ABI");
 
@@ -145,14 +164,16 @@ struct dz_model_header {
     float scales[16];
     uint32_t seed_lo, seed_hi; /* weights init and dropout streams */
     uint32_t output_policy;    /* enum dz_output_policy */
-    uint32_t top_k;            /* for DZ_OUTPUT_TOPK, 1..DZ_MAX_LABELS */
+    uint32_t top_k;            /* for DZ_OUTPUT_TOPK, 1..DZ_MAX_LABELS (else 0..64, unused) */
     uint32_t reserved[7];      /* zero */
 };
 _Static_assert(sizeof(struct dz_model_header) == 264, "dz_model_header is ABI");
 
 /* One layer's hyper-parameters (struct dnn_layer_spec on the wire). Route and
  * shortcut indexes are absolute in the whole network and must lie in
- * [first, layer index): a segment cannot read layers outside itself. */
+ * [first, layer index): a segment cannot read layers outside itself. Every enum must
+ * be in range and batch_normalize 0 or 1 for every kind; the fields a kind uses are
+ * range-checked; the others are ignored (but are part of the model digest). */
 struct dz_wire_spec {
     uint32_t kind;       /* enum dnn_layer_kind */
     uint32_t activation; /* enum dnn_activation */
@@ -190,8 +211,10 @@ _Static_assert(sizeof(struct dz_wire_spec) == 128, "dz_wire_spec is ABI");
 struct dz_sealed_header {
     uint32_t magic;   /* DZ_SEALED_MAGIC */
     uint32_t version; /* DZ_TA_PROTOCOL_VERSION */
-    uint8_t model_digest[32]; /* SHA-256 over the segment's dz_wire_specs, first, last,
-                                 n_layers, and each layer's input and output shapes */
+    uint8_t model_digest[32]; /* SHA-256 over the segment's dz_wire_specs as received
+                                 (n_specs * 128 bytes), then first, last, n_layers as
+                                 uint32 LE, then per layer h, w, c, out_h, out_w, out_c
+                                 as uint32 LE. Batch and training are not bound. */
     uint32_t first, last, n_layers;
     uint32_t payload_bytes;
     uint32_t seen_lo, seen_hi;

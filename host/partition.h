@@ -1,0 +1,112 @@
+/*
+ * partition.h - the plan of a TEE partition: which layers run in the TA, whether
+ * that split is possible, and how much secure memory it needs.
+ *
+ * A partition is the layer range [first, last] (0-based, inclusive) that runs
+ * inside the TA; the normal world runs the front [0, first-1] and the back
+ * [last+1, n-1] as two separate engine networks. Everything here works on a
+ * "shape network": the whole model's layers set up for shapes and parameter
+ * counts only, with no tensor allocated, so the protected layers' parameters
+ * never exist in the normal world.
+ */
+#ifndef DZ_PARTITION_H
+#define DZ_PARTITION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "darknet/error.h"
+#include "darknet/parse_network.h"
+#include "dnn/dnn.h"
+
+/*
+ * dz_shapes_create - set up every layer of m at the given batch (> 0): shapes,
+ * has_cost and parameter tables, no allocation of tensors (every tensor pointer
+ * stays NULL). net->seen and net->seed are 0 and seed. Free with dz_shapes_free.
+ * Returns 0 or -1 with a message in err (*out is then NULL).
+ */
+int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct dnn_network **out,
+                     struct dk_error *err);
+void dz_shapes_free(struct dnn_network *shapes);
+
+/* Floats of layer l's parameters in the .weights file. */
+uint64_t dz_layer_param_floats(const struct dnn_layer *l);
+
+/* Floats of the parameters of layers [first, last]. */
+uint64_t dz_range_param_floats(const struct dnn_network *shapes, size_t first, size_t last);
+
+/*
+ * dz_segment_config - the engine input for layers [first, last] built alone:
+ * the model's [net] keys with the given batch and subdivisions, the input
+ * shape of layer first, index_base = first, and a copy of the specs whose
+ * route/shortcut indexes are made relative to first (the caller frees *specs).
+ * The segment must have passed dz_partition_check's rules for reading only
+ * layers inside itself. Returns 0 or -1 with a message in err.
+ */
+int dz_segment_config(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                      size_t last, int batch, int subdivisions, struct dnn_net_config *cfg,
+                      struct dnn_layer_spec **specs, struct dk_error *err);
+
+/*
+ * dz_partition_check - may layers [first, last] run in the TA? Refuses (naming
+ * the layers) a range outside the network, a route/shortcut inside the segment
+ * that reads a layer before first, one after the segment that reads a layer
+ * before last + 1 (the back runs as its own network), a loss before the
+ * segment, and a segment or back whose cost sees another truth size than the
+ * network's. Returns 0 or -1 with a message in err.
+ */
+int dz_partition_check(const struct dnn_network *shapes, int first, int last, struct dk_error *err);
+
+/* True if some layer of [first, last] computes a loss (softmax, cost). */
+bool dz_range_has_cost(const struct dnn_network *shapes, size_t first, size_t last);
+
+/*
+ * dz_segment_need - bytes of secure memory the TA needs for layers [first,
+ * last] at this batch, by the TA's own formula (ta/include/dz_ta_memory.h):
+ * the engine's plan of the segment (parameters, outputs, and with training
+ * gradients, momenta, deltas and workspace), the TA's copies of what crosses,
+ * the sealing scratch and the default heap reserve. The TA checks again with
+ * its configured reserve. Returns 0 or -1 with a message in err.
+ */
+int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                    size_t last, int batch, bool training, size_t *bytes, struct dk_error *err);
+
+/*
+ * dz_layer_need - the share of layer i alone: the plan of [i, i], or for a
+ * route/shortcut (which cannot stand alone) the growth of the plan of [0, i]
+ * over [0, i-1]. Returns 0 or -1 with a message in err.
+ */
+int dz_layer_need(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
+                  bool training, size_t *bytes, struct dk_error *err);
+
+/* The largest partitions that fit a secure-memory capacity. */
+struct dz_fit {
+    int tail_first; /* smallest A such that [A, n-1] is valid and fits, or -1 */
+    int long_first; /* the longest valid range that fits (earliest among equals), */
+    int long_last;  /* or -1, -1 */
+};
+
+/* Searches the valid partitions at this batch. Returns 0 or -1 with a message in err. */
+int dz_fit_search(const struct dk_model *m, const struct dnn_network *shapes, int batch,
+                  bool training, size_t capacity, struct dz_fit *fit, struct dk_error *err);
+
+/* "the last k layers fit: -pp_start X -pp_end N-1; the longest range that fits is ..." */
+void dz_fit_describe(const struct dz_fit *fit, size_t n_layers, char *buf, size_t size);
+
+/*
+ * dz_partition_fits - refuse [first, last] before any secure allocation when its
+ * need exceeds capacity (TA_DATA_SIZE): the message names the bytes needed, the
+ * batch, TA_DATA_SIZE and the largest partitions that fit. Sets *need.
+ * Returns 0 or -1 with a message in err.
+ */
+int dz_partition_fits(const struct dk_model *m, const struct dnn_network *shapes, int first,
+                      int last, int batch, bool training, size_t capacity, size_t *need,
+                      struct dk_error *err);
+
+/* `darknetp tee plan`: per layer its need and the need of [i, n-1], then what fits. */
+int dz_print_plan(FILE *f, const struct dk_model *m, const struct dnn_network *shapes, int batch,
+                  bool training, size_t capacity, struct dk_error *err);
+
+#endif

@@ -1,0 +1,274 @@
+/*
+ * pnet.c - building and running a partitioned network (see pnet.h).
+ */
+#include "host/pnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "host/partition.h"
+
+/* ------------------------------------------------------------------ build */
+
+/* Builds layers [first, last] of the model as an engine network of their own. */
+static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t seed,
+                      struct dnn_network **out, struct dk_error *err)
+{
+    struct dnn_net_config cfg;
+    struct dnn_layer_spec *specs = NULL;
+    if (dz_segment_config(p->model, p->shapes, first, last, p->batch, p->subdivisions, &cfg, &specs,
+                          err) != 0)
+        return -1;
+    enum dnn_status st = dnn_network_create(out, &cfg, specs, last - first + 1, p->training, seed);
+    free(specs);
+    if (st != DNN_OK)
+        return dk_fail(err, "cannot build layers %zu..%zu: %s", first, last, dnn_status_str(st));
+    return 0;
+}
+
+/* Connects to the TA, checks the need against TA_DATA_SIZE, opens the model. */
+static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_error *err)
+{
+    size_t need = 0, ta_need = 0;
+    if (dz_tee_connect(&p->tee, err) != 0)
+        return -1;
+    const size_t cap = dz_tee_data_size(p->tee);
+    const size_t classes = p->shapes->truths;
+    int top_k = o->top_k < 1 ? 1 : o->top_k;
+    if ((size_t)top_k > classes)
+        top_k = (int)classes;
+    if (top_k > DZ_MAX_LABELS)
+        top_k = DZ_MAX_LABELS;
+    if (o->policy == DZ_OUTPUT_RANK && classes > DZ_MAX_LABELS &&
+        (size_t)p->last + 1 == p->shapes->n)
+        return dk_fail(err,
+                       "-tee_output rank: the network has %zu classes, a TA prediction "
+                       "holds at most %d labels",
+                       classes, DZ_MAX_LABELS);
+    if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, &need,
+                          err) != 0)
+        return -1;
+    struct dz_tee_model tm = {
+        .model = p->model,
+        .shapes = p->shapes,
+        .first = p->first,
+        .last = p->last,
+        .batch = p->batch,
+        .subdivisions = p->subdivisions,
+        .training = p->training,
+        .seed = o->seed,
+        .policy = o->policy,
+        .top_k = top_k,
+    };
+    if (dz_tee_open_model(p->tee, &tm, &ta_need, err) == 0)
+        return 0;
+    if (ta_need > 0) {
+        /* The TA counts more than the host's plan: say what fits by the TA's figure. */
+        struct dz_fit fit;
+        struct dk_error ignored;
+        char advice[512];
+        size_t slack = ta_need > need ? ta_need - need : 0;
+        if (dz_fit_search(p->model, p->shapes, p->batch, p->training, cap > slack ? cap - slack : 0,
+                          &fit, &ignored) == 0) {
+            dz_fit_describe(&fit, p->shapes->n, advice, sizeof advice);
+            size_t used = strlen(err->msg);
+            if (used + 2 < sizeof err->msg)
+                snprintf(err->msg + used, sizeof err->msg - used, "; %.*s",
+                         (int)(sizeof err->msg - used - 3), advice);
+        }
+    }
+    return -1;
+}
+
+int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pnet_opts *o,
+                 struct dk_error *err)
+{
+    memset(p, 0, sizeof *p);
+    p->model = m;
+    p->first = o->first;
+    p->last = o->last;
+    p->training = o->training;
+    p->batch = o->batch > 0 ? o->batch : m->net.batch;
+    p->subdivisions = o->batch > 0 ? 1 : m->net.subdivisions;
+    if (dz_shapes_create(m, p->batch, o->seed, &p->shapes, err) != 0)
+        return -1;
+    p->shapes->cfg.subdivisions = p->subdivisions;
+    const size_t n = m->n;
+    if (p->first < 0)
+        return build_part(p, 0, n - 1, o->seed, &p->front, err);
+    if (dz_partition_check(p->shapes, p->first, p->last, err) != 0 || open_tee(p, o, err) != 0)
+        return -1;
+    /* The TA reports the loss of a segment that ends the network; when the cost layers
+     * are split the normal world prints the loss of its own cost layers. */
+    p->loss_in_tee =
+        (size_t)p->last + 1 == n && dz_range_has_cost(p->shapes, (size_t)p->first, (size_t)p->last);
+    if (p->first > 0 && build_part(p, 0, (size_t)p->first - 1, o->seed, &p->front, err) != 0)
+        return -1;
+    if ((size_t)p->last + 1 < n) {
+        if (build_part(p, (size_t)p->last + 1, n - 1, o->seed, &p->back, err) != 0)
+            return -1;
+        if (p->training) {
+            p->back_delta = calloc((size_t)p->batch * p->back->inputs, sizeof(float));
+            if (!p->back_delta)
+                return dk_fail(err, "out of memory");
+        }
+    }
+    return 0;
+}
+
+void dz_pnet_close(struct dz_pnet *p)
+{
+    if (!p)
+        return;
+    dz_tee_close(p->tee);
+    dnn_network_free(p->back);
+    dnn_network_free(p->front);
+    dz_shapes_free(p->shapes);
+    free(p->back_delta);
+    memset(p, 0, sizeof *p);
+}
+
+size_t dz_pnet_inputs(const struct dz_pnet *p)
+{
+    return p->shapes->inputs;
+}
+
+/* Every part agrees on `seen`: the learning rate depends on it. */
+static void sync_seen(struct dz_pnet *p)
+{
+    p->shapes->seen = p->seen;
+    if (p->front)
+        p->front->seen = p->seen;
+    if (p->back)
+        p->back->seen = p->seen;
+}
+
+uint64_t dz_pnet_current_batch(struct dz_pnet *p)
+{
+    sync_seen(p);
+    return dnn_network_current_batch(p->shapes);
+}
+
+float dz_pnet_current_rate(struct dz_pnet *p)
+{
+    sync_seen(p);
+    return dnn_network_current_rate(p->shapes);
+}
+
+/* ------------------------------------------------------------------- train */
+
+static size_t last_index(const struct dnn_network *net)
+{
+    return net->n - 1;
+}
+
+/* Front forward, then layer first's input (and the truth) into the shared block. */
+static int forward_to_tee(struct dz_pnet *p, const float *x, const float *y, bool train,
+                          struct dk_error *err)
+{
+    const float *in = x;
+    if (p->front) {
+        dnn_network_forward_range(p->front, 0, last_index(p->front), x, NULL, train);
+        in = p->front->layers[last_index(p->front)].output;
+    }
+    const size_t in_floats = (size_t)p->batch * p->shapes->layers[p->first].inputs;
+    memcpy(dz_tee_input(p->tee), in, in_floats * sizeof(float));
+    if (train && dz_tee_takes_truth(p->tee))
+        memcpy(dz_tee_truth(p->tee), y, (size_t)p->batch * p->shapes->truths * sizeof(float));
+    return dz_tee_forward(p->tee, train, err);
+}
+
+/* Back forward and backward on the TA's output; the delta at its input goes to the TA. */
+static void back_step(struct dz_pnet *p, const float *y)
+{
+    const float *in = dz_tee_output(p->tee);
+    const size_t last = last_index(p->back);
+    const size_t floats = (size_t)p->batch * p->back->inputs;
+    dnn_network_forward_range(p->back, 0, last, in, y, true);
+    memset(p->back_delta, 0, floats * sizeof(float));
+    dnn_network_backward_range(p->back, 0, last, in, p->back_delta);
+    memcpy(dz_tee_delta_in(p->tee), p->back_delta, floats * sizeof(float));
+}
+
+/* The TA's delta at layer first's input becomes the front's last delta. */
+static void front_backward(struct dz_pnet *p, const float *x)
+{
+    struct dnn_layer *l = &p->front->layers[last_index(p->front)];
+    memcpy(l->delta, dz_tee_delta_out(p->tee), (size_t)p->batch * l->outputs * sizeof(float));
+    dnn_network_backward_range(p->front, 0, last_index(p->front), x, NULL);
+}
+
+static int update_all(struct dz_pnet *p, struct dk_error *err)
+{
+    if (p->front)
+        dnn_network_update_range(p->front, 0, last_index(p->front));
+    if (dz_tee_update(p->tee, err) != 0)
+        return -1;
+    if (p->back)
+        dnn_network_update_range(p->back, 0, last_index(p->back));
+    return 0;
+}
+
+int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float *loss,
+                        bool *loss_known, struct dk_error *err)
+{
+    *loss = 0;
+    *loss_known = !p->loss_in_tee;
+    if (!p->tee) {
+        *loss = dnn_network_train_batch(p->front, x, y);
+        p->seen = p->front->seen;
+        return 0;
+    }
+    p->seen += (uint64_t)p->batch;
+    sync_seen(p);
+    if (forward_to_tee(p, x, y, true, err) != 0)
+        return -1;
+    if (p->back)
+        back_step(p, y);
+    if (dz_tee_backward(p->tee, err) != 0)
+        return -1;
+    if (p->front)
+        front_backward(p, x);
+    if ((p->seen / (uint64_t)p->batch) % (uint64_t)p->subdivisions == 0 && update_all(p, err) != 0)
+        return -1;
+    if (p->back && !p->loss_in_tee)
+        *loss = dnn_network_cost(p->back);
+    return 0;
+}
+
+/* ----------------------------------------------------------------- predict */
+
+int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
+                    struct dk_error *err)
+{
+    memset(out, 0, sizeof *out);
+    const size_t o = dnn_network_output_index(p->shapes);
+    out->outputs = p->shapes->layers[o].outputs;
+    if (!p->tee) {
+        out->scores = dnn_network_predict(p->front, x);
+        return 0;
+    }
+    if (o < (size_t)p->first) { /* only cost layers from the segment on */
+        dnn_network_forward_range(p->front, 0, last_index(p->front), x, NULL, false);
+        out->scores = p->front->layers[o].output;
+        return 0;
+    }
+    if (forward_to_tee(p, x, NULL, false, err) != 0)
+        return -1;
+    if (!p->back) {
+        out->labels = dz_tee_predictions(p->tee);
+        return 0;
+    }
+    if (o == (size_t)p->last) {
+        out->scores = dz_tee_output(p->tee);
+        return 0;
+    }
+    if (o < (size_t)p->last)
+        return dk_fail(err,
+                       "the network's output (layer %zu) is inside the TEE segment %d..%d, "
+                       "which does not end the network; end the segment at layer %zu",
+                       o, p->first, p->last, p->shapes->n - 1);
+    dnn_network_forward_range(p->back, 0, last_index(p->back), dz_tee_output(p->tee), NULL, false);
+    out->scores = p->back->layers[o - ((size_t)p->last + 1)].output;
+    return 0;
+}

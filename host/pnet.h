@@ -1,0 +1,95 @@
+/*
+ * pnet.h - a partitioned network: the normal world's front [0, first-1] and
+ * back [last+1, n-1] as two engine networks, and the TA's segment [first, last]
+ * behind a struct dz_tee. Without a partition the front is the whole network
+ * and nothing touches the TEE.
+ *
+ * Each engine network is built with index_base = its first layer's index, so
+ * every layer draws its initial weights and dropout masks from the same
+ * streams as in the whole network: same seed, same numbers, whatever the
+ * partition.
+ */
+#ifndef DZ_PNET_H
+#define DZ_PNET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "darknet/error.h"
+#include "darknet/parse_network.h"
+#include "dnn/dnn.h"
+#include "host/tee_session.h"
+
+struct dz_pnet_opts {
+    int first, last; /* the TEE segment, or -1, -1 for none */
+    int batch;       /* > 0: images per forward, replacing the cfg's (subdivisions 1) */
+    bool training;   /* allocate for training */
+    uint64_t seed;   /* weights init, dropout */
+    enum dz_output_policy policy; /* what leaves the TA when it ends the network */
+    int top_k;                    /* labels for DZ_OUTPUT_TOPK */
+};
+
+struct dz_pnet {
+    const struct dk_model *model; /* borrowed, outlives the pnet */
+    struct dnn_network *shapes;   /* whole model, shapes only; its seen drives the rate */
+    struct dnn_network *front;    /* [0, first-1], the whole network without TEE, or NULL */
+    struct dnn_network *back;     /* [last+1, n-1] or NULL */
+    struct dz_tee *tee;           /* NULL without TEE */
+    int first, last;              /* -1, -1 without TEE */
+    int batch, subdivisions;
+    bool training;
+    bool loss_in_tee;  /* a layer with a loss runs in the TA */
+    uint64_t seen;     /* images trained on */
+    float *back_delta; /* (batch, back inputs): the delta the back gives the TA */
+};
+
+/*
+ * dz_pnet_open - plan and build: check the partition, compare its secure
+ * memory need with the TA's TA_DATA_SIZE before the TA allocates anything,
+ * then open the session and the networks. Returns 0 or -1 with a message in
+ * err; on failure the caller still calls dz_pnet_close.
+ */
+int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pnet_opts *o,
+                 struct dk_error *err);
+void dz_pnet_close(struct dz_pnet *p);
+
+/* Floats of one image at the network's input. */
+size_t dz_pnet_inputs(const struct dz_pnet *p);
+
+/* Weight updates done: seen / (batch * subdivisions), and the rate now. */
+uint64_t dz_pnet_current_batch(struct dz_pnet *p);
+float dz_pnet_current_rate(struct dz_pnet *p);
+
+/*
+ * dz_pnet_train_batch - one forward/backward (and update when a whole batch *
+ * subdivisions has been seen) over the partition, as dnn_network_train_batch.
+ * *loss is the network's cost of this batch when *loss_known; false when the
+ * loss is computed in the TEE. Returns 0 or -1 with a message in err.
+ */
+int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float *loss,
+                        bool *loss_known, struct dk_error *err);
+
+/* What a prediction gives: scores when they may leave, else labels from the TA. */
+struct dz_pnet_output {
+    const float *scores; /* (batch, outputs) or NULL */
+    size_t outputs;
+    const struct dz_prediction *labels; /* (batch) or NULL */
+};
+
+/* Inference on one batch x (batch, inputs). Returns 0 or -1 with a message in err. */
+int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
+                    struct dk_error *err);
+
+/* pnet_weights.c: plain darknet files provision both worlds; with a TEE,
+ * saving writes PATH (darknet format, protected layers zero, marked) and
+ * PATH.tz (the TA's sealed blob). See README "Sealed weights". */
+int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err);
+int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err);
+
+/* The revision marker of a file whose layers first..last are sealed in PATH.tz. */
+int32_t dz_sealed_revision(int first, int last);
+/* Reads a revision: true and the range when it is the marker. */
+bool dz_sealed_range(int32_t revision, int *first, int *last);
+
+#endif

@@ -1,0 +1,347 @@
+/*
+ * pnet_weights.c - weights of a partitioned network (README: "Sealed weights").
+ *
+ * Loading a plain darknet .weights file provisions both worlds: the normal
+ * world reads its layers, the TA gets the segment's floats with
+ * DZ_CMD_LOAD_PLAIN and the host copy is wiped. Saving with a TEE writes two
+ * files: PATH in darknet's format with the protected layers' values as zeros
+ * and the header's revision set to the marker 0x5A000000 | first << 12 | last,
+ * and PATH.tz, the TA's sealed blob (DZ_CMD_SAVE_SEALED) as it is.
+ */
+#include "host/pnet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "darknet/weights.h"
+#include "host/partition.h"
+
+#define MARK_TAG 0x5Au
+#define MARK_MAX_LAYER 0xFFF
+
+/* A memset the compiler keeps: the plain segment floats are protected values. */
+static void *(*const volatile wipe_fn)(void *, int, size_t) = memset;
+
+int32_t dz_sealed_revision(int first, int last)
+{
+    return (int32_t)(MARK_TAG << 24 | (uint32_t)first << 12 | (uint32_t)last);
+}
+
+bool dz_sealed_range(int32_t revision, int *first, int *last)
+{
+    uint32_t r = (uint32_t)revision;
+    if (r >> 24 != MARK_TAG)
+        return false;
+    *first = (int)((r >> 12) & MARK_MAX_LAYER);
+    *last = (int)(r & MARK_MAX_LAYER);
+    return *first <= *last;
+}
+
+static uint64_t offset_of(const struct dz_pnet *p, size_t layer)
+{
+    return layer ? 4 * dz_range_param_floats(p->shapes, 0, layer - 1) : 0;
+}
+
+/* ------------------------------------------------------------------- load */
+
+static int check_size(const struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
+                      struct dk_error *err)
+{
+    const uint64_t want = 4 * dz_range_param_floats(p->shapes, 0, p->shapes->n - 1);
+    const uint64_t have = h->file_size - h->bytes;
+    if (have != want)
+        return dk_fail(err,
+                       "%s: holds %llu bytes of weights, the network's %zu layers need %llu "
+                       "(with a TEE partition the file must hold the whole network; wrong cfg?)",
+                       path, (unsigned long long)have, p->shapes->n, (unsigned long long)want);
+    return 0;
+}
+
+/* Connected weights of a transposed file are (inputs, outputs); the engine's are the reverse. */
+static int untranspose(const struct dz_pnet *p, float *buf, struct dk_error *err)
+{
+    float *at = buf;
+    for (int i = p->first; i <= p->last; i++) {
+        const struct dnn_layer *l = &p->shapes->layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            const struct dnn_param *prm = &l->params[j];
+            if (l->kind == DNN_LAYER_CONNECTED && strcmp(prm->name, "weights") == 0) {
+                const size_t rows = l->inputs, cols = l->outputs;
+                float *tmp = malloc(prm->count * sizeof(float));
+                if (!tmp)
+                    return dk_fail(err, "out of memory");
+                for (size_t k = 0; k < prm->count; k++)
+                    tmp[(k % cols) * rows + k / cols] = at[k];
+                memcpy(at, tmp, prm->count * sizeof(float));
+                wipe_fn(tmp, 0, prm->count * sizeof(float));
+                free(tmp);
+            }
+            at += prm->count;
+        }
+    }
+    return 0;
+}
+
+/* The segment's floats from a plain file go to the TA, then the host copy is wiped. */
+static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
+                           bool clear, struct dk_error *err)
+{
+    const uint64_t count = dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
+    if (count == 0)
+        return dz_tee_load_plain(p->tee, NULL, 0, clear ? 0 : h->seen, err);
+    if (count > SIZE_MAX / sizeof(float))
+        return dk_fail(err, "%s: layers %d..%d are too large", path, p->first, p->last);
+    float *buf = calloc((size_t)count, sizeof(float));
+    if (!buf)
+        return dk_fail(err, "out of memory for the weights of layers %d..%d", p->first, p->last);
+    int rc =
+        dk_weights_read_floats(path, h, offset_of(p, (size_t)p->first), buf, (size_t)count, err);
+    if (rc == 0 && h->transpose)
+        rc = untranspose(p, buf, err);
+    if (rc == 0)
+        rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear ? 0 : h->seen, err);
+    wipe_fn(buf, 0, (size_t)count * sizeof(float));
+    free(buf);
+    return rc;
+}
+
+/* Reads a whole file of at most max bytes. */
+static int read_file(const char *path, size_t max, uint8_t **out, size_t *size,
+                     struct dk_error *err)
+{
+    struct stat st;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+        fclose(f);
+        return dk_fail(err, "%s: not a sealed blob of at most %zu bytes", path, max);
+    }
+    *size = (size_t)st.st_size;
+    *out = malloc(*size ? *size : 1);
+    if (!*out || fread(*out, 1, *size, f) != *size) {
+        fclose(f);
+        free(*out);
+        *out = NULL;
+        return dk_fail(err, "%s: cannot read", path);
+    }
+    fclose(f);
+    return 0;
+}
+
+/* The blob's plaintext header names its partition: refuse a mismatch before the TA sees it. */
+static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint8_t *blob,
+                             size_t size, struct dk_error *err)
+{
+    struct dz_sealed_header hdr;
+    if (size < sizeof hdr + DZ_SEALED_TAG_BYTES)
+        return dk_fail(err, "%s: %zu bytes, too short for a sealed blob", tz, size);
+    memcpy(&hdr, blob, sizeof hdr);
+    if (hdr.magic != DZ_SEALED_MAGIC || hdr.version != DZ_TA_PROTOCOL_VERSION)
+        return dk_fail(err, "%s: not a DarkneTZ sealed blob of protocol version %u", tz,
+                       (unsigned)DZ_TA_PROTOCOL_VERSION);
+    if (hdr.first != (uint32_t)p->first || hdr.last != (uint32_t)p->last ||
+        hdr.n_layers != (uint32_t)p->shapes->n)
+        return dk_fail(err,
+                       "%s: seals layers %u..%u of a %u-layer network; this run protects layers "
+                       "%d..%d of %zu: refused",
+                       tz, (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers,
+                       p->first, p->last, p->shapes->n);
+    return 0;
+}
+
+static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
+                            struct dk_error *err)
+{
+    char tz[4200];
+    uint8_t *blob = NULL;
+    size_t size = 0;
+    uint64_t seen = 0;
+    bool refused = false;
+    const uint64_t payload =
+        4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
+    if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
+        return dk_fail(err, "%s: path too long", path);
+    const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
+    struct dk_error why;
+    if (read_file(tz, max, &blob, &size, &why) != 0)
+        return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
+                       why.msg);
+    int rc = check_blob_header(p, tz, blob, size, err);
+    if (rc == 0 && dz_tee_load_sealed(p->tee, blob, size, &seen, &refused, err) != 0) {
+        rc = -1;
+        if (refused)
+            dk_fail(err,
+                    "%s: refused by the TA: not sealed for this model and partition on this "
+                    "device, or altered",
+                    tz);
+    }
+    if (rc == 0 && seen != h->seen)
+        rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
+                     (unsigned long long)h->seen, tz, (unsigned long long)seen);
+    free(blob);
+    return rc;
+}
+
+/* A file without the marker next to a sealed blob was altered or mixed up: provisioning it
+ * would put its (zero) protected layers into the TA. */
+static bool plain_beside_blob(const char *path, struct dk_error *err)
+{
+    char tz[4200];
+    struct stat st;
+    if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz || stat(tz, &st) != 0)
+        return false;
+    dk_fail(err,
+            "%s is not marked as sealed, but %s exists beside it: refusing to provision the TEE "
+            "layers from it (move %s away to load %s as a plain darknet file)",
+            path, tz, tz, path);
+    return true;
+}
+
+int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err)
+{
+    struct dk_weights_header h;
+    int sf = 0, sl = 0;
+    if (dk_weights_read_header(path, &h, err) != 0)
+        return -1;
+    const bool sealed = dz_sealed_range(h.revision, &sf, &sl);
+    if (sealed && (!p->tee || sf != p->first || sl != p->last))
+        return dk_fail(err,
+                       "%s: layers %d..%d are sealed in %s.tz; run with -pp_start %d -pp_end %d",
+                       path, sf, sl, path, sf, sl);
+    if (!p->tee) {
+        if (dk_weights_load_all(p->front, path, err) != 0)
+            return -1;
+        p->seen = clear ? 0 : p->front->seen;
+        p->front->seen = p->seen;
+        return 0;
+    }
+    if (!sealed && plain_beside_blob(path, err))
+        return -1;
+    if (sealed && clear)
+        return dk_fail(err,
+                       "%s: -clear cannot restart the image count kept in the sealed %s.tz "
+                       "(the TA protocol has no command for it)",
+                       path, path);
+    if (check_size(p, path, &h, err) != 0)
+        return -1;
+    if (p->front && dk_weights_load_at(p->front, path, &h, 0, err) != 0)
+        return -1;
+    if (p->back &&
+        dk_weights_load_at(p->back, path, &h, offset_of(p, (size_t)p->last + 1), err) != 0)
+        return -1;
+    if (sealed ? provision_sealed(p, path, &h, err) : provision_plain(p, path, &h, clear, err))
+        return -1;
+    p->seen = clear ? 0 : h.seen;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- save */
+
+/* Writes blob to a new temporary file beside path and syncs it; *tmp is its name. */
+static int write_temp(const char *path, const uint8_t *blob, size_t size, char **tmp,
+                      struct dk_error *err)
+{
+    static const char suffix[] = ".tmp-XXXXXX";
+    size_t len = strlen(path);
+    *tmp = malloc(len + sizeof suffix);
+    if (!*tmp)
+        return dk_fail(err, "out of memory");
+    memcpy(*tmp, path, len);
+    memcpy(*tmp + len, suffix, sizeof suffix);
+    int fd = mkstemp(*tmp);
+    if (fd < 0) {
+        dk_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+        return -1;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t w = write(fd, blob + done, size - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int ok = done == size && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
+    int e = errno;
+    if (close(fd) != 0)
+        ok = 0;
+    if (ok)
+        return 0;
+    unlink(*tmp);
+    free(*tmp);
+    *tmp = NULL;
+    return dk_fail(err, "%s: cannot write: %s", path, strerror(e));
+}
+
+static void sync_dir_of(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        if (fsync(fd) != 0) {
+            /* Best effort: both files are synced already. */
+        }
+        close(fd);
+    }
+}
+
+int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err)
+{
+    char tz[4200];
+    uint8_t *blob = NULL;
+    size_t size = 0;
+    char *tmp = NULL;
+    if (!p->tee)
+        return dk_weights_save(p->front, path, err);
+    if (p->last > MARK_MAX_LAYER)
+        return dk_fail(err, "%s: sealed weights mark layers up to %d only", path, MARK_MAX_LAYER);
+    if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
+        return dk_fail(err, "%s: path too long", path);
+    if (dz_tee_save_sealed(p->tee, &blob, &size, err) != 0)
+        return -1;
+    int rc = write_temp(tz, blob, size, &tmp, err);
+    free(blob);
+    if (rc != 0)
+        return -1;
+    /* Order: the new .tz waits beside the old one until PATH is in place, so a failure
+     * before that leaves the old pair; the only window is the rename of the .tz. */
+    struct dk_weights_part parts[3];
+    size_t n = 0;
+    if (p->front)
+        parts[n++] = (struct dk_weights_part){.net = p->front};
+    parts[n++] = (struct dk_weights_part){
+        .zero_floats = dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last)};
+    if (p->back)
+        parts[n++] = (struct dk_weights_part){.net = p->back};
+    if (dk_weights_save_parts(path, dz_sealed_revision(p->first, p->last), p->seen, parts, n,
+                              err) != 0) {
+        unlink(tmp);
+        free(tmp);
+        return -1;
+    }
+    if (rename(tmp, tz) != 0) {
+        rc = dk_fail(err,
+                     "%s was written but %s could not be replaced: %s; the pair does not "
+                     "match until the next save",
+                     path, tz, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    sync_dir_of(tz);
+    return rc;
+}

@@ -1,0 +1,594 @@
+/*
+ * tee_session.c - the client side of the DarkneTZ TA protocol (see tee_session.h).
+ */
+#include "host/tee_session.h"
+
+#include "host/partition.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tee_client_api.h>
+
+/* Regions of the shared block are aligned to this. */
+#define REGION_ALIGN 64
+
+enum region { R_INPUT, R_TRUTH, R_OUTPUT, R_DELTA_IN, R_DELTA_OUT, R_PRED, R_COUNT };
+
+struct dz_tee {
+    TEEC_Context ctx;
+    TEEC_Session sess;
+    bool ctx_open, sess_open;
+    TEEC_SharedMemory shm;
+    bool shm_open;
+    size_t data_size; /* TA_DATA_SIZE */
+    int first, last, batch;
+    bool training, takes_truth;
+    size_t off[R_COUNT], len[R_COUNT];
+    FILE *record; /* DZ_TEE_RECORD, or NULL */
+};
+
+static const TEEC_UUID ta_uuid = DZ_TA_UUID;
+
+/* ------------------------------------------------------------ messages */
+
+const char *dz_teec_result_name(uint32_t res)
+{
+    switch (res) {
+    case TEEC_SUCCESS:
+        return "TEEC_SUCCESS";
+    case TEEC_ERROR_GENERIC:
+        return "TEEC_ERROR_GENERIC";
+    case TEEC_ERROR_ACCESS_DENIED:
+        return "TEEC_ERROR_ACCESS_DENIED";
+    case TEEC_ERROR_CANCEL:
+        return "TEEC_ERROR_CANCEL";
+    case TEEC_ERROR_BAD_FORMAT:
+        return "TEEC_ERROR_BAD_FORMAT";
+    case TEEC_ERROR_BAD_PARAMETERS:
+        return "TEEC_ERROR_BAD_PARAMETERS";
+    case TEEC_ERROR_BAD_STATE:
+        return "TEEC_ERROR_BAD_STATE";
+    case TEEC_ERROR_ITEM_NOT_FOUND:
+        return "TEEC_ERROR_ITEM_NOT_FOUND";
+    case TEEC_ERROR_NOT_IMPLEMENTED:
+        return "TEEC_ERROR_NOT_IMPLEMENTED";
+    case TEEC_ERROR_NOT_SUPPORTED:
+        return "TEEC_ERROR_NOT_SUPPORTED";
+    case TEEC_ERROR_OUT_OF_MEMORY:
+        return "TEEC_ERROR_OUT_OF_MEMORY";
+    case TEEC_ERROR_BUSY:
+        return "TEEC_ERROR_BUSY";
+    case TEEC_ERROR_COMMUNICATION:
+        return "TEEC_ERROR_COMMUNICATION";
+    case TEEC_ERROR_SECURITY:
+        return "TEEC_ERROR_SECURITY";
+    case TEEC_ERROR_SHORT_BUFFER:
+        return "TEEC_ERROR_SHORT_BUFFER";
+    case TEEC_ERROR_TARGET_DEAD:
+        return "TEEC_ERROR_TARGET_DEAD";
+    default:
+        return "TEEC error";
+    }
+}
+
+static const char *origin_name(uint32_t origin)
+{
+    switch (origin) {
+    case TEEC_ORIGIN_API:
+        return "client API";
+    case TEEC_ORIGIN_COMMS:
+        return "communication";
+    case TEEC_ORIGIN_TEE:
+        return "TEE";
+    case TEEC_ORIGIN_TRUSTED_APP:
+        return "TA";
+    default:
+        return "unknown";
+    }
+}
+
+/* One message for a failed call; `what` names the command. */
+static int tee_fail(struct dk_error *err, const char *what, TEEC_Result res, uint32_t origin)
+{
+    switch (res) {
+    case TEEC_ERROR_TARGET_DEAD:
+        return dk_fail(err, "%s: the TA died (origin %s)", what, origin_name(origin));
+    case TEEC_ERROR_BAD_STATE:
+        return dk_fail(err, "%s: the TA refused a command out of order (origin %s)", what,
+                       origin_name(origin));
+    case TEEC_ERROR_BAD_PARAMETERS:
+        return dk_fail(err,
+                       "%s: the %s refused the parameters (TEEC_ERROR_BAD_PARAMETERS); are "
+                       "darknetp and the TA built from the same protocol header?",
+                       what, origin == TEEC_ORIGIN_TRUSTED_APP ? "TA" : origin_name(origin));
+    case TEEC_ERROR_OUT_OF_MEMORY:
+        return dk_fail(err, "%s: out of secure memory (origin %s)", what, origin_name(origin));
+    default:
+        return dk_fail(err, "%s failed: %s (0x%08x, origin %s)", what, dz_teec_result_name(res),
+                       (unsigned)res, origin_name(origin));
+    }
+}
+
+/* ----------------------------------------------------------- recording */
+
+static void record_bytes(struct dz_tee *t, const void *buf, size_t len)
+{
+    if (t->record && buf && len)
+        fwrite(buf, 1, len, t->record);
+}
+
+/* Everything a call returned: value outputs, output memrefs, the shared block. */
+static void record_call(struct dz_tee *t, const TEEC_Operation *op)
+{
+    if (!t->record)
+        return;
+    for (int i = 0; i < 4; i++) {
+        uint32_t type = TEEC_PARAM_TYPE_GET(op->paramTypes, i);
+        const TEEC_Parameter *p = &op->params[i];
+        if (type == TEEC_VALUE_OUTPUT || type == TEEC_VALUE_INOUT)
+            record_bytes(t, &p->value, sizeof p->value);
+        if (type == TEEC_MEMREF_TEMP_OUTPUT || type == TEEC_MEMREF_TEMP_INOUT)
+            record_bytes(t, p->tmpref.buffer, p->tmpref.size);
+    }
+    if (t->shm_open)
+        record_bytes(t, t->shm.buffer, t->shm.size);
+    fflush(t->record);
+}
+
+static TEEC_Result invoke(struct dz_tee *t, uint32_t cmd, TEEC_Operation *op, uint32_t *origin)
+{
+    *origin = 0;
+    TEEC_Result res = TEEC_InvokeCommand(&t->sess, cmd, op, origin);
+    record_call(t, op);
+    return res;
+}
+
+/* ------------------------------------------------------------- session */
+
+static int check_version(struct dz_tee *t, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    TEEC_Result res = invoke(t, DZ_CMD_VERSION, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_VERSION", res, origin);
+    if (op.params[0].value.a != DZ_TA_PROTOCOL_VERSION)
+        return dk_fail(err,
+                       "the TA speaks protocol version %u, this darknetp speaks version %u; "
+                       "install the TA built with this darknetp",
+                       (unsigned)op.params[0].value.a, (unsigned)DZ_TA_PROTOCOL_VERSION);
+    t->data_size = op.params[0].value.b;
+    return 0;
+}
+
+int dz_tee_connect(struct dz_tee **out, struct dk_error *err)
+{
+    uint32_t origin = 0;
+    *out = NULL;
+    struct dz_tee *t = calloc(1, sizeof *t);
+    if (!t)
+        return dk_fail(err, "out of memory");
+    const char *rec = getenv("DZ_TEE_RECORD");
+    if (rec && *rec && !(t->record = fopen(rec, "ab"))) {
+        dk_fail(err, "DZ_TEE_RECORD: cannot open %s", rec);
+        goto fail;
+    }
+    TEEC_Result res = TEEC_InitializeContext(NULL, &t->ctx);
+    if (res != TEEC_SUCCESS) {
+        dk_fail(err, "cannot reach the TEE: TEEC_InitializeContext: %s (0x%08x)",
+                dz_teec_result_name(res), (unsigned)res);
+        goto fail;
+    }
+    t->ctx_open = true;
+    res = TEEC_OpenSession(&t->ctx, &t->sess, &ta_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &origin);
+    if (res == TEEC_ERROR_ITEM_NOT_FOUND) {
+        dk_fail(err, "the DarkneTZ TA 5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3.ta was not found "
+                     "(OP-TEE: /lib/optee_armtz; simulator: DZ_TA_DIR)");
+        goto fail;
+    }
+    if (res != TEEC_SUCCESS) {
+        tee_fail(err, "opening a session to the DarkneTZ TA", res, origin);
+        goto fail;
+    }
+    t->sess_open = true;
+    if (check_version(t, err) != 0)
+        goto fail;
+    *out = t;
+    return 0;
+fail:
+    dz_tee_close(t);
+    return -1;
+}
+
+size_t dz_tee_data_size(const struct dz_tee *t)
+{
+    return t->data_size;
+}
+
+void dz_tee_close(struct dz_tee *t)
+{
+    if (!t)
+        return;
+    if (t->shm_open) {
+        /* The block held activations and deltas of the partition's edges. */
+        memset(t->shm.buffer, 0, t->shm.size);
+        TEEC_ReleaseSharedMemory(&t->shm);
+    }
+    if (t->sess_open)
+        TEEC_CloseSession(&t->sess);
+    if (t->ctx_open)
+        TEEC_FinalizeContext(&t->ctx);
+    if (t->record)
+        fclose(t->record);
+    free(t);
+}
+
+/* ---------------------------------------------------------- open model */
+
+static uint32_t u32(int v)
+{
+    return (uint32_t)v;
+}
+
+static void wire_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
+{
+    memset(w, 0, sizeof *w);
+    w->kind = (uint32_t)s->kind;
+    w->activation = (uint32_t)s->activation;
+    w->filters = s->filters;
+    w->size = s->size;
+    w->stride = s->stride;
+    w->pad = s->pad;
+    w->groups = s->groups;
+    w->batch_normalize = s->batch_normalize ? 1u : 0u;
+    w->outputs = s->outputs;
+    w->probability = s->probability;
+    w->softmax_groups = s->softmax_groups;
+    w->temperature = s->temperature;
+    w->cost_type = (uint32_t)s->cost_type;
+    w->cost_scale = s->cost_scale;
+    w->cost_ratio = s->cost_ratio;
+    w->from = s->from; /* absolute, as the protocol wants */
+    w->alpha = s->alpha;
+    w->beta = s->beta;
+    w->n_route = s->n_route;
+    for (int r = 0; r < DNN_MAX_ROUTE && r < 8; r++)
+        w->route[r] = s->route[r];
+}
+
+static void model_header(const struct dz_tee_model *m, struct dz_model_header *h)
+{
+    const struct dnn_net_config *c = &m->model->net;
+    const struct dnn_layer *a = &m->shapes->layers[m->first];
+    memset(h, 0, sizeof *h);
+    h->magic = DZ_MODEL_MAGIC;
+    h->version = DZ_TA_PROTOCOL_VERSION;
+    h->n_layers = (uint32_t)m->shapes->n;
+    h->first = u32(m->first);
+    h->last = u32(m->last);
+    h->n_specs = u32(m->last - m->first + 1);
+    h->batch = u32(m->batch);
+    h->subdivisions = u32(m->subdivisions);
+    h->training = m->training ? 1u : 0u;
+    h->in_h = u32(a->h);
+    h->in_w = u32(a->w);
+    h->in_c = u32(a->c);
+    h->learning_rate = c->learning_rate;
+    h->momentum = c->momentum;
+    h->decay = c->decay;
+    h->policy = (uint32_t)c->policy;
+    h->gamma = c->gamma;
+    h->scale = c->scale;
+    h->power = c->power;
+    h->step = c->step;
+    h->max_batches = c->max_batches;
+    h->burn_in = c->burn_in;
+    h->n_steps = u32(c->n_steps);
+    for (int i = 0; i < DNN_MAX_STEPS && i < 16; i++) {
+        h->steps[i] = c->steps[i];
+        h->scales[i] = c->scales[i];
+    }
+    h->seed_lo = (uint32_t)m->seed;
+    h->seed_hi = (uint32_t)(m->seed >> 32);
+    h->output_policy = (uint32_t)m->policy;
+    h->top_k = u32(m->top_k);
+}
+
+static size_t align_region(size_t x)
+{
+    return (x + REGION_ALIGN - 1) & ~(size_t)(REGION_ALIGN - 1);
+}
+
+/* Region sizes for this partition, as the protocol defines each memref. */
+static int plan_regions(struct dz_tee *t, const struct dz_tee_model *m, struct dk_error *err)
+{
+    const struct dnn_network *s = m->shapes;
+    const size_t n = s->n, batch = (size_t)m->batch;
+    const bool ends = (size_t)m->last + 1 == n;
+    size_t floats[R_COUNT] = {0};
+    floats[R_INPUT] = s->layers[m->first].inputs;
+    if (t->takes_truth)
+        floats[R_TRUTH] = s->truths;
+    if (!ends)
+        floats[R_OUTPUT] = s->layers[m->last].outputs;
+    if (m->training && !ends)
+        floats[R_DELTA_IN] = s->layers[m->last].outputs;
+    if (m->training && m->first > 0)
+        floats[R_DELTA_OUT] = s->layers[m->first].inputs;
+    size_t total = 0;
+    for (int r = 0; r < R_COUNT; r++) {
+        size_t unit = r == R_PRED ? sizeof(struct dz_prediction) : sizeof(float);
+        size_t count = r == R_PRED ? ((ends && !m->training) ? 1 : 0) : floats[r];
+        if (count && (batch > SIZE_MAX / count || batch * count > SIZE_MAX / unit))
+            return dk_fail(err, "the shared buffers of layers %d..%d overflow", m->first, m->last);
+        t->len[r] = batch * count * unit;
+        t->off[r] = total;
+        if (align_region(t->len[r]) > SIZE_MAX - total)
+            return dk_fail(err, "the shared buffers of layers %d..%d overflow", m->first, m->last);
+        total += align_region(t->len[r]);
+    }
+    t->shm.size = total ? total : REGION_ALIGN;
+    return 0;
+}
+
+static int alloc_shared(struct dz_tee *t, struct dk_error *err)
+{
+    t->shm.flags = TEEC_MEM_INPUT | TEEC_MEM_OUTPUT;
+    TEEC_Result res = TEEC_AllocateSharedMemory(&t->ctx, &t->shm);
+    if (res != TEEC_SUCCESS)
+        return dk_fail(err, "cannot allocate %zu bytes of shared memory: %s", t->shm.size,
+                       dz_teec_result_name(res));
+    t->shm_open = true;
+    memset(t->shm.buffer, 0, t->shm.size);
+    return 0;
+}
+
+static int send_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta_need,
+                      struct dk_error *err)
+{
+    const size_t n_specs = (size_t)(m->last - m->first + 1);
+    const size_t bytes = sizeof(struct dz_model_header) + n_specs * sizeof(struct dz_wire_spec);
+    unsigned char *blob = calloc(1, bytes);
+    uint32_t origin = 0;
+    if (!blob)
+        return dk_fail(err, "out of memory");
+    model_header(m, (struct dz_model_header *)(void *)blob);
+    struct dz_wire_spec *w = (struct dz_wire_spec *)(void *)(blob + sizeof(struct dz_model_header));
+    for (size_t i = 0; i < n_specs; i++)
+        wire_spec(&m->model->specs[(size_t)m->first + i], &w[i]);
+    TEEC_Operation op = {0};
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].tmpref.buffer = blob;
+    op.params[0].tmpref.size = bytes;
+    TEEC_Result res = invoke(t, DZ_CMD_OPEN_MODEL, &op, &origin);
+    free(blob);
+    uint64_t need = (uint64_t)op.params[1].value.a | (uint64_t)op.params[1].value.b << 32;
+    if (res == TEEC_ERROR_OUT_OF_MEMORY && origin == TEEC_ORIGIN_TRUSTED_APP) {
+        *ta_need = (size_t)need;
+        return dk_fail(err,
+                       "layers %d..%d need %llu bytes of secure memory at batch %d%s, the TA has "
+                       "TA_DATA_SIZE = %zu",
+                       m->first, m->last, (unsigned long long)need, m->batch,
+                       m->training ? " for training" : "", t->data_size);
+    }
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_OPEN_MODEL", res, origin);
+    return 0;
+}
+
+int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta_need,
+                      struct dk_error *err)
+{
+    *ta_need = 0;
+    if (t->shm_open)
+        return dk_fail(err, "the TA session already serves a model");
+    t->first = m->first;
+    t->last = m->last;
+    t->batch = m->batch;
+    t->training = m->training;
+    t->takes_truth = m->training && dz_range_has_cost(m->shapes, (size_t)m->first, (size_t)m->last);
+    if (plan_regions(t, m, err) != 0 || send_model(t, m, ta_need, err) != 0)
+        return -1;
+    return alloc_shared(t, err);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static void partial(TEEC_Operation *op, int i, struct dz_tee *t, enum region r)
+{
+    op->params[i].memref.parent = &t->shm;
+    op->params[i].memref.offset = t->off[r];
+    op->params[i].memref.size = t->len[r];
+}
+
+static void *region(struct dz_tee *t, enum region r)
+{
+    if (!t->shm_open || t->len[r] == 0)
+        return NULL;
+    return (unsigned char *)t->shm.buffer + t->off[r];
+}
+
+float *dz_tee_input(struct dz_tee *t)
+{
+    return region(t, R_INPUT);
+}
+
+float *dz_tee_truth(struct dz_tee *t)
+{
+    return region(t, R_TRUTH);
+}
+
+const float *dz_tee_output(struct dz_tee *t)
+{
+    return region(t, R_OUTPUT);
+}
+
+float *dz_tee_delta_in(struct dz_tee *t)
+{
+    return region(t, R_DELTA_IN);
+}
+
+const float *dz_tee_delta_out(struct dz_tee *t)
+{
+    return region(t, R_DELTA_OUT);
+}
+
+const struct dz_prediction *dz_tee_predictions(struct dz_tee *t)
+{
+    return region(t, R_PRED);
+}
+
+bool dz_tee_takes_truth(const struct dz_tee *t)
+{
+    return t->takes_truth;
+}
+
+int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
+                      struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    if (count > SIZE_MAX / sizeof(float))
+        return dk_fail(err, "DZ_CMD_LOAD_PLAIN: %zu floats overflow", count);
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].tmpref.buffer = (void *)(uintptr_t)params;
+    op.params[0].tmpref.size = count * sizeof(float);
+    op.params[1].value.a = (uint32_t)seen;
+    op.params[1].value.b = (uint32_t)(seen >> 32);
+    TEEC_Result res = invoke(t, DZ_CMD_LOAD_PLAIN, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_LOAD_PLAIN", res, origin);
+    return 0;
+}
+
+/* An output memref must come back exactly as large as the protocol says. */
+static int check_out_size(const TEEC_Operation *op, int i, size_t want, const char *what,
+                          struct dk_error *err)
+{
+    if (op->params[i].memref.size != want)
+        return dk_fail(err, "%s: the TA returned %zu bytes, %zu expected", what,
+                       op->params[i].memref.size, want);
+    return 0;
+}
+
+int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    const bool ends = t->len[R_OUTPUT] == 0;
+    uint32_t p1 = TEEC_NONE, p3 = TEEC_NONE;
+    if (!t->shm_open || (train && !t->training) || (!train && ends && t->training))
+        return dk_fail(err, "DZ_CMD_FORWARD: the session was not opened for this use");
+    partial(&op, 0, t, R_INPUT);
+    if (train && t->takes_truth) {
+        p1 = TEEC_MEMREF_PARTIAL_INPUT;
+        partial(&op, 1, t, R_TRUTH);
+    }
+    op.params[2].value.a = train ? DZ_FORWARD_TRAIN : 0;
+    if (!ends) {
+        p3 = TEEC_MEMREF_PARTIAL_OUTPUT;
+        partial(&op, 3, t, R_OUTPUT);
+    } else if (!train) {
+        p3 = TEEC_MEMREF_PARTIAL_OUTPUT;
+        partial(&op, 3, t, R_PRED);
+    }
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, p1, TEEC_VALUE_INPUT, p3);
+    TEEC_Result res = invoke(t, DZ_CMD_FORWARD, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_FORWARD", res, origin);
+    if (p3 != TEEC_NONE)
+        return check_out_size(&op, 3, t->len[ends ? R_PRED : R_OUTPUT], "DZ_CMD_FORWARD", err);
+    return 0;
+}
+
+int dz_tee_backward(struct dz_tee *t, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    uint32_t p0 = TEEC_NONE, p1 = TEEC_NONE;
+    if (!t->shm_open || !t->training)
+        return dk_fail(err, "DZ_CMD_BACKWARD: the session was not opened for training");
+    if (t->len[R_DELTA_IN]) {
+        p0 = TEEC_MEMREF_PARTIAL_INPUT;
+        partial(&op, 0, t, R_DELTA_IN);
+    }
+    if (t->len[R_DELTA_OUT]) {
+        p1 = TEEC_MEMREF_PARTIAL_OUTPUT;
+        partial(&op, 1, t, R_DELTA_OUT);
+    }
+    op.paramTypes = TEEC_PARAM_TYPES(p0, p1, TEEC_NONE, TEEC_NONE);
+    TEEC_Result res = invoke(t, DZ_CMD_BACKWARD, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_BACKWARD", res, origin);
+    if (p1 != TEEC_NONE)
+        return check_out_size(&op, 1, t->len[R_DELTA_OUT], "DZ_CMD_BACKWARD", err);
+    return 0;
+}
+
+int dz_tee_update(struct dz_tee *t, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    TEEC_Result res = invoke(t, DZ_CMD_UPDATE, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_UPDATE", res, origin);
+    return 0;
+}
+
+int dz_tee_save_sealed(struct dz_tee *t, uint8_t **blob, size_t *size, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    *blob = NULL;
+    *size = 0;
+    /* Ask for the size first: TEEC_ERROR_SHORT_BUFFER carries it. */
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    TEEC_Result res = invoke(t, DZ_CMD_SAVE_SEALED, &op, &origin);
+    if (res != TEEC_ERROR_SHORT_BUFFER)
+        return tee_fail(err, "DZ_CMD_SAVE_SEALED (size)", res, origin);
+    size_t need = op.params[0].tmpref.size;
+    if (need < sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES)
+        return dk_fail(err, "DZ_CMD_SAVE_SEALED: the TA asked for %zu bytes, too few for a blob",
+                       need);
+    uint8_t *buf = malloc(need);
+    if (!buf)
+        return dk_fail(err, "out of memory for a %zu-byte sealed blob", need);
+    op.params[0].tmpref.buffer = buf;
+    op.params[0].tmpref.size = need;
+    res = invoke(t, DZ_CMD_SAVE_SEALED, &op, &origin);
+    if (res != TEEC_SUCCESS || op.params[0].tmpref.size != need) {
+        free(buf);
+        if (res == TEEC_SUCCESS)
+            return dk_fail(err, "DZ_CMD_SAVE_SEALED: the TA wrote %zu bytes of %zu",
+                           op.params[0].tmpref.size, need);
+        return tee_fail(err, "DZ_CMD_SAVE_SEALED", res, origin);
+    }
+    *blob = buf;
+    *size = need;
+    return 0;
+}
+
+int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
+                       bool *refused, struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    *refused = false;
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    op.params[0].tmpref.buffer = (void *)(uintptr_t)blob;
+    op.params[0].tmpref.size = size;
+    TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op, &origin);
+    if (res == TEEC_ERROR_SECURITY || res == TEE_ERROR_MAC_INVALID) {
+        *refused = true;
+        return dk_fail(err, "the TA refused the sealed blob (%s)", dz_teec_result_name(res));
+    }
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_LOAD_SEALED", res, origin);
+    *seen = (uint64_t)op.params[1].value.a | (uint64_t)op.params[1].value.b << 32;
+    return 0;
+}

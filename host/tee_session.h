@@ -1,0 +1,101 @@
+/*
+ * tee_session.h - the normal world's client of the DarkneTZ TA protocol
+ * (ta/include/darknetz_ta.h) over the GlobalPlatform TEE Client API.
+ *
+ * One struct dz_tee is one TEEC context and one session to DZ_TA_UUID serving
+ * one partition. The per-batch buffers (layer first's input, the truth, the
+ * output of layer last, the deltas in and out, the predictions) live in one
+ * block of allocated shared memory, made once by dz_tee_open_model and passed
+ * to every call as partial memrefs: no allocation per call. Pointers returned
+ * by the accessors below point into that block and stay valid until
+ * dz_tee_close; the TA may rewrite them during any call.
+ *
+ * Recording: when the environment variable DZ_TEE_RECORD names a file, every
+ * byte the normal world receives from the TEE (value outputs, output memrefs,
+ * and the whole shared block after each call) is appended to it - the raw
+ * material of the leak audit in tests/test_partition.c.
+ */
+#ifndef DZ_TEE_SESSION_H
+#define DZ_TEE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "darknet/error.h"
+#include "darknet/parse_network.h"
+#include "dnn/dnn.h"
+#include "ta/include/darknetz_ta.h"
+
+struct dz_tee;
+
+/* What DZ_CMD_OPEN_MODEL describes. */
+struct dz_tee_model {
+    const struct dk_model *model;     /* the parsed cfg */
+    const struct dnn_network *shapes; /* dz_shapes_create of model at batch */
+    int first, last;                  /* the partition, inclusive */
+    int batch, subdivisions;          /* images per forward, forwards per update */
+    bool training;                    /* allocate gradients, momenta, deltas */
+    uint64_t seed;                    /* weights init and dropout streams */
+    enum dz_output_policy policy;     /* what leaves when the segment ends the network */
+    int top_k;                        /* for DZ_OUTPUT_TOPK */
+};
+
+/*
+ * dz_tee_connect - open a context and a session to the DarkneTZ TA and check
+ * its protocol version (DZ_CMD_VERSION), which also gives TA_DATA_SIZE.
+ * Returns 0 or -1 with a message in err (*out is then NULL).
+ */
+int dz_tee_connect(struct dz_tee **out, struct dk_error *err);
+
+/* TA_DATA_SIZE as the TA reported it. */
+size_t dz_tee_data_size(const struct dz_tee *t);
+
+/*
+ * dz_tee_open_model - describe the network and partition to the TA, which
+ * plans and allocates the segment; then allocate the shared block. When the TA
+ * refuses for lack of memory the message gives its figure and TA_DATA_SIZE and
+ * *ta_need is that figure (else 0). Returns 0 or -1 with a message in err.
+ */
+int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta_need,
+                      struct dk_error *err);
+
+/* DZ_CMD_LOAD_PLAIN: the segment's floats in .weights order and the file's seen. */
+int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
+                      struct dk_error *err);
+
+/* Buffers of the shared block (NULL when the partition has none). */
+float *dz_tee_input(struct dz_tee *t);        /* (batch, inputs of first) to fill */
+float *dz_tee_truth(struct dz_tee *t);        /* (batch, truths) to fill when the TA has a loss */
+const float *dz_tee_output(struct dz_tee *t); /* (batch, outputs of last) after a forward */
+float *dz_tee_delta_in(struct dz_tee *t);     /* (batch, outputs of last) to fill before backward */
+const float *dz_tee_delta_out(struct dz_tee *t); /* (batch, inputs of first) after backward */
+const struct dz_prediction *dz_tee_predictions(struct dz_tee *t); /* (batch) after inference */
+
+/* True when the truth goes into the TA (it holds a loss layer and trains). */
+bool dz_tee_takes_truth(const struct dz_tee *t);
+
+/* DZ_CMD_FORWARD on the input (and truth) now in the shared block. */
+int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err);
+/* DZ_CMD_BACKWARD with the delta now in dz_tee_delta_in (when last is not the last layer). */
+int dz_tee_backward(struct dz_tee *t, struct dk_error *err);
+/* DZ_CMD_UPDATE. */
+int dz_tee_update(struct dz_tee *t, struct dk_error *err);
+
+/* DZ_CMD_SAVE_SEALED: *blob (malloc'd, caller frees) of *size bytes. */
+int dz_tee_save_sealed(struct dz_tee *t, uint8_t **blob, size_t *size, struct dk_error *err);
+
+/*
+ * DZ_CMD_LOAD_SEALED: on success *seen is the count stored in the blob. A blob
+ * the TA refuses (TEEC_ERROR_SECURITY) gives -1 with *refused set.
+ */
+int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
+                       bool *refused, struct dk_error *err);
+
+/* Closes the session and context and releases the shared block. NULL is fine. */
+void dz_tee_close(struct dz_tee *t);
+
+/* "TEEC_ERROR_TARGET_DEAD" etc. */
+const char *dz_teec_result_name(uint32_t res);
+
+#endif

@@ -1,0 +1,222 @@
+/*
+ * commands.c - DZ_CMD_VERSION, LOAD_PLAIN, FORWARD, BACKWARD and UPDATE.
+ *
+ * Every handler checks, in this order: the parameter types (TEE_ERROR_BAD_PARAMETERS), that
+ * a model is open (TEE_ERROR_BAD_STATE), the exact type word this segment takes, every memref
+ * size against sizes OPEN_MODEL computed (an input of another size: BAD_PARAMETERS; an output
+ * too small: TEE_ERROR_SHORT_BUFFER with the size needed; a larger output is cut to size), then
+ * the session state (BAD_STATE). Only then does it copy its inputs into TA memory, once,
+ * compute on the copies, and write its outputs last.
+ */
+#include <tee_internal_api.h>
+#include <user_ta_header_defines.h>
+
+#include "dz_session.h"
+#include "fmt_float.h"
+
+#define T_NONE TEE_PARAM_TYPE_NONE
+#define T_VALUE_IN TEE_PARAM_TYPE_VALUE_INPUT
+#define T_VALUE_OUT TEE_PARAM_TYPE_VALUE_OUTPUT
+#define T_MEM_IN TEE_PARAM_TYPE_MEMREF_INPUT
+#define T_MEM_OUT TEE_PARAM_TYPE_MEMREF_OUTPUT
+
+static bool type_is(uint32_t types, unsigned i, uint32_t a, uint32_t b)
+{
+    const uint32_t t = TEE_PARAM_TYPE_GET(types, i);
+    return t == a || t == b;
+}
+
+TEE_Result dz_cmd_version(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (types != TEE_PARAM_TYPES(T_VALUE_OUT, T_NONE, T_NONE, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    p[0].value.a = DZ_TA_PROTOCOL_VERSION;
+    p[0].value.b = (uint32_t)TA_DATA_SIZE;
+    return TEE_SUCCESS;
+}
+
+TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (types != TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_IN, T_NONE, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (p[0].memref.size != s->payload_bytes) {
+        EMSG("plain parameters of %zu bytes refused: layers %u..%u have %zu",
+             (size_t)p[0].memref.size, (unsigned)s->hdr.first, (unsigned)s->hdr.last,
+             s->payload_bytes);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    /* Each byte is read once, straight into the parameter it belongs to. */
+    const uint8_t *src = p[0].memref.buffer;
+    size_t off = 0;
+    for (size_t i = 0; i < s->net->n; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++) {
+            const size_t bytes = l->params[k].count * sizeof(float);
+            if (bytes)
+                TEE_MemMove(l->params[k].value, src + off, bytes);
+            off += bytes;
+        }
+    }
+    s->net->seen = ((uint64_t)p[1].value.b << 32) | p[1].value.a;
+    s->forward_pending = false;
+    return TEE_SUCCESS;
+}
+
+TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (TEE_PARAM_TYPE_GET(types, 0) != T_MEM_IN || !type_is(types, 1, T_MEM_IN, T_NONE) ||
+        TEE_PARAM_TYPE_GET(types, 2) != T_VALUE_IN || !type_is(types, 3, T_MEM_OUT, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    const uint32_t flags = p[2].value.a;
+    if (flags & ~DZ_FORWARD_TRAIN)
+        return TEE_ERROR_BAD_PARAMETERS;
+    const bool train = (flags & DZ_FORWARD_TRAIN) != 0;
+    if (train && !s->training) {
+        EMSG("training forward on a segment opened for inference");
+        return TEE_ERROR_BAD_STATE;
+    }
+
+    /* What crosses for this segment and this kind of pass (darknetz_ta.h, DZ_CMD_FORWARD). */
+    const bool with_truth = train && s->takes_truth;
+    const bool predictions = s->ends_network && !train;
+    const bool with_output = !s->ends_network || predictions;
+    if (types != TEE_PARAM_TYPES(T_MEM_IN, with_truth ? T_MEM_IN : T_NONE, T_VALUE_IN,
+                                 with_output ? T_MEM_OUT : T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    const size_t in_bytes = s->in_floats * sizeof(float);
+    const size_t truth_bytes = s->truth_floats * sizeof(float);
+    const size_t out_bytes = predictions ? (size_t)s->hdr.batch * sizeof(struct dz_prediction)
+                                         : s->out_floats * sizeof(float);
+    if (p[0].memref.size != in_bytes) {
+        EMSG("forward input of %zu bytes refused: expected %zu", (size_t)p[0].memref.size,
+             in_bytes);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    if (with_truth && p[1].memref.size != truth_bytes) {
+        EMSG("truth of %zu bytes refused: expected %zu", (size_t)p[1].memref.size, truth_bytes);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    if (with_output && p[3].memref.size < out_bytes) {
+        p[3].memref.size = out_bytes;
+        return TEE_ERROR_SHORT_BUFFER;
+    }
+
+    TEE_MemMove(s->input, p[0].memref.buffer, in_bytes);
+    if (with_truth)
+        TEE_MemMove(s->truth, p[1].memref.buffer, truth_bytes);
+    struct dnn_network *net = s->net;
+    if (train)
+        net->seen += s->hdr.batch; /* as darknet's train_network_datum, before the pass */
+    dnn_network_forward_range(net, 0, net->n - 1, s->input, with_truth ? s->truth : NULL, train);
+    s->forward_pending = train;
+    if (train && s->ends_network && s->has_cost)
+        s->loss_sum += dnn_network_cost(net);
+
+    if (predictions)
+        dz_output_predictions(s, p[3].memref.buffer);
+    else if (with_output)
+        TEE_MemMove(p[3].memref.buffer, net->layers[net->n - 1].output, out_bytes);
+    if (with_output)
+        p[3].memref.size = out_bytes;
+    return TEE_SUCCESS;
+}
+
+TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (!type_is(types, 0, T_MEM_IN, T_NONE) || !type_is(types, 1, T_MEM_OUT, T_NONE) ||
+        TEE_PARAM_TYPE_GET(types, 2) != T_NONE || TEE_PARAM_TYPE_GET(types, 3) != T_NONE)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net || !s->training)
+        return TEE_ERROR_BAD_STATE;
+
+    /* The delta at last's output comes in unless the segment's own cost made it; the delta
+     * at first's input goes back unless the segment starts the network. */
+    const bool delta_in = !s->ends_network;
+    const bool delta_out = s->hdr.first > 0;
+    if (types != TEE_PARAM_TYPES(delta_in ? T_MEM_IN : T_NONE, delta_out ? T_MEM_OUT : T_NONE,
+                                 T_NONE, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    const size_t in_bytes = s->out_floats * sizeof(float);
+    const size_t out_bytes = s->in_floats * sizeof(float);
+    if (delta_in && p[0].memref.size != in_bytes) {
+        EMSG("backward delta of %zu bytes refused: expected %zu", (size_t)p[0].memref.size,
+             in_bytes);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    if (delta_out && p[1].memref.size < out_bytes) {
+        p[1].memref.size = out_bytes;
+        return TEE_ERROR_SHORT_BUFFER;
+    }
+    if (!s->forward_pending) {
+        EMSG("backward without a training forward before it");
+        return TEE_ERROR_BAD_STATE;
+    }
+
+    struct dnn_network *net = s->net;
+    if (delta_in) {
+        float *delta = net->layers[net->n - 1].delta; /* (batch, outputs) */
+        TEE_MemMove(s->io, p[0].memref.buffer, in_bytes);
+        for (size_t i = 0; i < s->out_floats; i++)
+            delta[i] += s->io[i];
+    }
+    float *input_delta = NULL;
+    if (delta_out) {
+        TEE_MemFill(s->io, 0, out_bytes); /* backward adds into it */
+        input_delta = s->io;
+    }
+    dnn_network_backward_range(net, 0, net->n - 1, s->input, input_delta);
+    s->forward_pending = false;
+    s->backwards++;
+
+    if (delta_out) {
+        TEE_MemMove(p[1].memref.buffer, s->io, out_bytes);
+        p[1].memref.size = out_bytes;
+    }
+    return TEE_SUCCESS;
+}
+
+/*
+ * The loss line of darknet's classifier for one iteration (batch * subdivisions images):
+ * the forwards' network costs summed, divided by the images, and the running average
+ * avg = avg * .9 + loss * .1 started at the first loss, in float as the normal world does.
+ */
+static void log_loss(struct dz_session *s)
+{
+    const uint64_t images = (uint64_t)s->hdr.subdivisions * s->hdr.batch;
+    const float loss = s->loss_sum / (float)images;
+    char loss_text[DZ_FMT_FLOAT_MAX];
+    char avg_text[DZ_FMT_FLOAT_MAX];
+
+    if (!s->avg_valid) {
+        s->avg_loss = loss;
+        s->avg_valid = true;
+    }
+    s->avg_loss = s->avg_loss * .9f + loss * .1f;
+    dz_fmt_float(loss_text, sizeof(loss_text), loss);
+    dz_fmt_float(avg_text, sizeof(avg_text), s->avg_loss);
+    IMSG("loss = %s, avg loss = %s from the TA", loss_text, avg_text);
+}
+
+TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    (void)p;
+    if (types != TEE_PARAM_TYPES(T_NONE, T_NONE, T_NONE, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net || !s->training)
+        return TEE_ERROR_BAD_STATE;
+    if (s->backwards == 0) {
+        EMSG("update without a backward since the last one");
+        return TEE_ERROR_BAD_STATE;
+    }
+    /* The engine takes the rate from the TA's own `seen` and the header's policy. */
+    dnn_network_update_range(s->net, 0, s->net->n - 1);
+    s->backwards = 0;
+    if (s->ends_network && s->has_cost)
+        log_loss(s);
+    s->loss_sum = 0;
+    return TEE_SUCCESS;
+}

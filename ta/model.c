@@ -1,0 +1,464 @@
+/*
+ * model.c - DZ_CMD_OPEN_MODEL: validate the model blob, plan the segment's secure memory,
+ * refuse it before allocating when it does not fit, then build it.
+ *
+ * The blob is copied into TA memory once (header, then specs) and only the copies are read.
+ * Every header and spec field is checked against fixed ceilings (dz_session.h) before the
+ * engine sees it; the engine then checks shapes and size arithmetic again. Route and shortcut
+ * indexes are absolute on the wire and must lie inside the segment, before their own layer;
+ * they are rebased to the segment's own layer table.
+ */
+#include <string.h>
+#include <tee_internal_api.h>
+#include <user_ta_header_defines.h>
+
+#include "dz_session.h"
+#include "dz_ta_memory.h"
+
+/* What the TA needs to know of the segment's shapes before it allocates. */
+struct dz_dims {
+    size_t inputs, outputs, truths, classes; /* per image */
+    size_t param_floats;
+    bool has_cost;
+};
+
+#define REFUSE(...)                                                                                \
+    do {                                                                                           \
+        EMSG(__VA_ARGS__);                                                                         \
+        return TEE_ERROR_BAD_PARAMETERS;                                                           \
+    } while (0)
+
+static bool finite(float x)
+{
+    return x == x && x - x == 0.0f; /* false for NaN and for +-inf (inf - inf is NaN) */
+}
+
+static bool in_range(int32_t v, int32_t lo, uint32_t hi)
+{
+    return v >= lo && (uint32_t)v <= hi;
+}
+
+static TEE_Result check_header(const struct dz_model_header *h)
+{
+    if (h->magic != DZ_MODEL_MAGIC)
+        REFUSE("model: bad magic %#x", (unsigned)h->magic);
+    if (h->version != DZ_TA_PROTOCOL_VERSION)
+        REFUSE("model: protocol version %u, this TA speaks %u", (unsigned)h->version,
+               (unsigned)DZ_TA_PROTOCOL_VERSION);
+    if (h->n_layers < 1 || h->n_layers > DZ_MAX_LAYERS)
+        REFUSE("model: n_layers %u", (unsigned)h->n_layers);
+    if (h->first > h->last || h->last >= h->n_layers)
+        REFUSE("model: partition %u..%u of %u layers", (unsigned)h->first, (unsigned)h->last,
+               (unsigned)h->n_layers);
+    if (h->n_specs != h->last - h->first + 1 || h->n_specs > DZ_MAX_SPECS)
+        REFUSE("model: n_specs %u for layers %u..%u", (unsigned)h->n_specs, (unsigned)h->first,
+               (unsigned)h->last);
+    if (h->batch < 1 || h->batch > DZ_MAX_BATCH || h->subdivisions < 1 ||
+        h->subdivisions > DZ_MAX_DIM || h->training > 1)
+        REFUSE("model: batch %u, subdivisions %u, training %u", (unsigned)h->batch,
+               (unsigned)h->subdivisions, (unsigned)h->training);
+    if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM || h->in_c < 1 ||
+        h->in_c > DZ_MAX_DIM)
+        REFUSE("model: input shape %u x %u x %u", (unsigned)h->in_h, (unsigned)h->in_w,
+               (unsigned)h->in_c);
+    if (!finite(h->learning_rate) || !finite(h->momentum) || !finite(h->decay) ||
+        !finite(h->gamma) || !finite(h->scale) || !finite(h->power))
+        REFUSE("model: a training rate parameter is not finite");
+    if (h->policy > DNN_POLICY_RANDOM)
+        REFUSE("model: policy %u", (unsigned)h->policy);
+    if (h->step < 0 || h->max_batches < 0 || h->burn_in < 0)
+        REFUSE("model: step %d, max_batches %d, burn_in %d", (int)h->step, (int)h->max_batches,
+               (int)h->burn_in);
+    if (h->n_steps > DNN_MAX_STEPS)
+        REFUSE("model: n_steps %u", (unsigned)h->n_steps);
+    for (uint32_t i = 0; i < h->n_steps; i++) {
+        if (h->steps[i] < 0 || !finite(h->scales[i]))
+            REFUSE("model: steps[%u] = %d or its scale is bad", (unsigned)i, (int)h->steps[i]);
+    }
+    if (h->output_policy > DZ_OUTPUT_RANK || h->top_k > DZ_MAX_LABELS ||
+        (h->output_policy == DZ_OUTPUT_TOPK && h->top_k < 1))
+        REFUSE("model: output policy %u, top_k %u", (unsigned)h->output_policy, (unsigned)h->top_k);
+    for (size_t i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++) {
+        if (h->reserved[i])
+            REFUSE("model: reserved[%zu] is not zero", i);
+    }
+    return TEE_SUCCESS;
+}
+
+/* A layer index read from the wire: absolute, inside the segment, before layer @index. */
+static bool earlier_in_segment(int32_t ref, uint32_t first, uint32_t index)
+{
+    return ref >= 0 && (uint32_t)ref >= first && (uint32_t)ref < index;
+}
+
+/*
+ * Checks the wire spec of layer @index (absolute) and writes the engine's spec: the fields
+ * the kind uses, indexes rebased to the segment, everything else zero.
+ */
+static TEE_Result decode_spec(const struct dz_model_header *h, uint32_t index,
+                              const struct dz_wire_spec *w, struct dnn_layer_spec *out)
+{
+    if (w->kind >= DNN_LAYER_KIND_COUNT || w->activation > DNN_ACT_SELU ||
+        w->cost_type > DNN_COST_L1 || w->batch_normalize > 1)
+        REFUSE("layer %u: kind %u, activation %u, cost type %u, batch_normalize %u",
+               (unsigned)index, (unsigned)w->kind, (unsigned)w->activation, (unsigned)w->cost_type,
+               (unsigned)w->batch_normalize);
+    for (size_t i = 0; i < sizeof(w->reserved) / sizeof(w->reserved[0]); i++) {
+        if (w->reserved[i])
+            REFUSE("layer %u: reserved[%zu] is not zero", (unsigned)index, i);
+    }
+
+    memset(out, 0, sizeof(*out));
+    out->kind = (enum dnn_layer_kind)w->kind;
+    out->activation = (enum dnn_activation)w->activation;
+    out->batch_normalize = w->batch_normalize != 0;
+
+    switch (out->kind) {
+    case DNN_LAYER_CONVOLUTIONAL:
+        if (!in_range(w->filters, 1, DZ_MAX_DIM) || !in_range(w->size, 1, DZ_MAX_KERNEL) ||
+            !in_range(w->stride, 1, DZ_MAX_KERNEL) || !in_range(w->pad, 0, DZ_MAX_KERNEL) ||
+            !in_range(w->groups, 1, (uint32_t)w->filters) || w->filters % w->groups != 0)
+            REFUSE("layer %u: convolutional filters %d size %d stride %d pad %d groups %d",
+                   (unsigned)index, (int)w->filters, (int)w->size, (int)w->stride, (int)w->pad,
+                   (int)w->groups);
+        out->filters = w->filters;
+        out->size = w->size;
+        out->stride = w->stride;
+        out->pad = w->pad;
+        out->groups = w->groups;
+        break;
+    case DNN_LAYER_CONNECTED:
+        if (!in_range(w->outputs, 1, DZ_MAX_OUTPUTS))
+            REFUSE("layer %u: connected outputs %d", (unsigned)index, (int)w->outputs);
+        out->outputs = w->outputs;
+        break;
+    case DNN_LAYER_MAXPOOL:
+        if (!in_range(w->size, 1, DZ_MAX_KERNEL) || !in_range(w->stride, 1, DZ_MAX_KERNEL) ||
+            !in_range(w->pad, 0, DZ_MAX_KERNEL))
+            REFUSE("layer %u: maxpool size %d stride %d pad %d", (unsigned)index, (int)w->size,
+                   (int)w->stride, (int)w->pad);
+        out->size = w->size;
+        out->stride = w->stride;
+        out->pad = w->pad;
+        break;
+    case DNN_LAYER_DROPOUT:
+        if (!(w->probability >= 0.0f && w->probability < 1.0f))
+            REFUSE("layer %u: dropout probability out of [0, 1)", (unsigned)index);
+        out->probability = w->probability;
+        break;
+    case DNN_LAYER_SOFTMAX:
+        if (!in_range(w->softmax_groups, 1, DZ_MAX_OUTPUTS) || !finite(w->temperature) ||
+            !(w->temperature > 0.0f))
+            REFUSE("layer %u: softmax groups %d or temperature", (unsigned)index,
+                   (int)w->softmax_groups);
+        out->softmax_groups = w->softmax_groups;
+        out->temperature = w->temperature;
+        break;
+    case DNN_LAYER_COST:
+        if (!finite(w->cost_scale) || !finite(w->cost_ratio))
+            REFUSE("layer %u: cost scale or ratio not finite", (unsigned)index);
+        out->cost_type = (enum dnn_cost_type)w->cost_type;
+        out->cost_scale = w->cost_scale;
+        out->cost_ratio = w->cost_ratio;
+        break;
+    case DNN_LAYER_SHORTCUT:
+        if (!earlier_in_segment(w->from, h->first, index) || !finite(w->alpha) || !finite(w->beta))
+            REFUSE("layer %u: shortcut from %d outside layers %u..%u", (unsigned)index,
+                   (int)w->from, (unsigned)h->first, (unsigned)index - 1);
+        out->from = (int)((uint32_t)w->from - h->first);
+        out->alpha = w->alpha;
+        out->beta = w->beta;
+        break;
+    case DNN_LAYER_ROUTE:
+        if (!in_range(w->n_route, 1, DNN_MAX_ROUTE))
+            REFUSE("layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
+        for (int32_t i = 0; i < w->n_route; i++) {
+            if (!earlier_in_segment(w->route[i], h->first, index))
+                REFUSE("layer %u: route to layer %d outside layers %u..%u", (unsigned)index,
+                       (int)w->route[i], (unsigned)h->first, (unsigned)index - 1);
+            out->route[i] = (int)((uint32_t)w->route[i] - h->first);
+        }
+        out->n_route = w->n_route;
+        break;
+    case DNN_LAYER_AVGPOOL:
+    case DNN_LAYER_BATCHNORM:
+    case DNN_LAYER_KIND_COUNT:
+        break;
+    }
+    return TEE_SUCCESS;
+}
+
+static void header_to_config(const struct dz_model_header *h, struct dnn_net_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->batch = (int)h->batch;
+    cfg->subdivisions = (int)h->subdivisions;
+    cfg->h = (int)h->in_h;
+    cfg->w = (int)h->in_w;
+    cfg->c = (int)h->in_c;
+    cfg->learning_rate = h->learning_rate;
+    cfg->momentum = h->momentum;
+    cfg->decay = h->decay;
+    cfg->policy = (enum dnn_lr_policy)h->policy;
+    cfg->gamma = h->gamma;
+    cfg->scale = h->scale;
+    cfg->power = h->power;
+    cfg->step = h->step;
+    cfg->n_steps = (int)h->n_steps;
+    for (uint32_t i = 0; i < h->n_steps; i++) {
+        cfg->steps[i] = h->steps[i];
+        cfg->scales[i] = h->scales[i];
+    }
+    cfg->max_batches = h->max_batches;
+    cfg->burn_in = h->burn_in;
+    cfg->index_base = (int)h->first;
+}
+
+/*
+ * The shapes and parameter counts of the segment without allocating it: each layer's setup
+ * run on a scratch layer table, in order, as dnn_network_plan does inside the engine.
+ * Returns the engine's status (DNN_ERR_NOMEM when the table itself does not fit).
+ */
+static enum dnn_status dry_setup(const struct dnn_net_config *cfg,
+                                 const struct dnn_layer_spec *specs, size_t n, uint32_t first,
+                                 struct dz_dims *d)
+{
+    struct dnn_network tmp;
+    enum dnn_status st = DNN_OK;
+
+    memset(&tmp, 0, sizeof(tmp));
+    tmp.cfg = *cfg;
+    tmp.layers = TEE_Malloc(n * sizeof(struct dnn_layer), TEE_MALLOC_FILL_ZERO); /* n small */
+    if (!tmp.layers)
+        return DNN_ERR_NOMEM;
+    memset(d, 0, sizeof(*d));
+    for (size_t i = 0; i < n && st == DNN_OK; i++) {
+        struct dnn_layer *l = &tmp.layers[i];
+        size_t hw = 0, out_hw = 0;
+        l->kind = specs[i].kind;
+        l->spec = specs[i];
+        l->index = (int)i;
+        l->batch = cfg->batch;
+        l->ops = dnn_layer_ops_for(l->kind);
+        l->h = i ? tmp.layers[i - 1].out_h : cfg->h;
+        l->w = i ? tmp.layers[i - 1].out_w : cfg->w;
+        l->c = i ? tmp.layers[i - 1].out_c : cfg->c;
+        if (__builtin_mul_overflow((size_t)l->h, (size_t)l->w, &hw) ||
+            __builtin_mul_overflow(hw, (size_t)l->c, &l->inputs)) {
+            st = DNN_ERR_OVERFLOW;
+            break;
+        }
+        tmp.n = i; /* earlier layers are complete: route and shortcut read them */
+        st = l->ops ? l->ops->setup(l, &tmp) : DNN_ERR_UNSUPPORTED;
+        if (st == DNN_OK && (l->out_h <= 0 || l->out_w <= 0 || l->out_c <= 0))
+            st = DNN_ERR_SHAPE;
+        if (st == DNN_OK && (__builtin_mul_overflow((size_t)l->out_h, (size_t)l->out_w, &out_hw) ||
+                             __builtin_mul_overflow(out_hw, (size_t)l->out_c, &l->outputs)))
+            st = DNN_ERR_OVERFLOW;
+        for (size_t k = 0; st == DNN_OK && k < l->n_params; k++) {
+            if (__builtin_add_overflow(d->param_floats, l->params[k].count, &d->param_floats))
+                st = DNN_ERR_OVERFLOW;
+        }
+        if (st != DNN_OK)
+            EMSG("layer %zu (%s): %s", first + i, l->ops ? l->ops->name : "?", dnn_status_str(st));
+        d->has_cost |= l->has_cost;
+    }
+    if (st == DNN_OK) {
+        tmp.n = n;
+        const size_t out = dnn_network_output_index(&tmp);
+        d->inputs = tmp.layers[0].inputs;
+        d->outputs = tmp.layers[n - 1].outputs;
+        d->truths = tmp.layers[out].outputs;
+        /* A segment of cost layers only ranks what it received. */
+        d->classes = tmp.layers[out].kind == DNN_LAYER_COST ? d->inputs : d->truths;
+    }
+    TEE_Free(tmp.layers);
+    return st;
+}
+
+/* The engine built what the dry run predicted (same code, so anything else is a TA bug). */
+static bool matches_dims(const struct dnn_network *net, const struct dz_dims *d)
+{
+    size_t params = 0;
+    for (size_t i = 0; i < net->n; i++) {
+        for (size_t k = 0; k < net->layers[i].n_params; k++)
+            params += net->layers[i].params[k].count;
+    }
+    return net->layers[0].inputs == d->inputs && net->layers[net->n - 1].outputs == d->outputs &&
+           net->truths == d->truths && params == d->param_floats;
+}
+
+static void set_need(TEE_Param *p, uint64_t bytes)
+{
+    p->value.a = (uint32_t)bytes;
+    p->value.b = (uint32_t)(bytes >> 32);
+}
+
+static void *alloc_floats(size_t bytes)
+{
+    return bytes ? TEE_Malloc(bytes, TEE_MALLOC_FILL_ZERO) : NULL;
+}
+
+TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_VALUE_OUTPUT,
+                                          TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
+    TEE_Result res = TEE_ERROR_GENERIC;
+    struct dz_model_header hdr;
+    struct dnn_net_config cfg;
+    struct dz_wire_spec *wire = NULL;
+    struct dnn_layer_spec *specs = NULL;
+    TEE_OperationHandle digest = TEE_HANDLE_NULL;
+    struct dnn_network *net = NULL;
+    float *input = NULL, *truth = NULL, *io = NULL;
+    struct dz_dims d;
+    struct dz_ta_memory mem;
+    size_t wire_bytes = 0, spec_bytes = 0, engine = 0;
+    enum dnn_status st = DNN_OK;
+
+    memset(&mem, 0, sizeof(mem));
+    memset(&d, 0, sizeof(d));
+    if (types != want)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (s->net) {
+        EMSG("a model is already open in this session");
+        return TEE_ERROR_BAD_STATE;
+    }
+    set_need(&p[1], 0);
+
+    /* Copy, then check: the header once, then the specs once. */
+    const size_t size = p[0].memref.size;
+    if (size < sizeof(hdr))
+        REFUSE("model blob of %zu bytes, shorter than its header (%zu)", size, sizeof(hdr));
+    TEE_MemMove(&hdr, p[0].memref.buffer, sizeof(hdr));
+    res = check_header(&hdr);
+    if (res != TEE_SUCCESS)
+        return res;
+    const size_t n = hdr.n_specs;
+    wire_bytes = n * sizeof(struct dz_wire_spec); /* n <= DZ_MAX_SPECS */
+    if (size != sizeof(hdr) + wire_bytes)
+        REFUSE("model blob of %zu bytes, expected %zu for %zu layers", size,
+               sizeof(hdr) + wire_bytes, n);
+    wire = TEE_Malloc(wire_bytes, TEE_MALLOC_FILL_ZERO);
+    spec_bytes = n * sizeof(struct dnn_layer_spec);
+    specs = TEE_Malloc(spec_bytes, TEE_MALLOC_FILL_ZERO);
+    if (!wire || !specs) {
+        res = TEE_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    TEE_MemMove(wire, (const uint8_t *)p[0].memref.buffer + sizeof(hdr), wire_bytes);
+    for (size_t i = 0; i < n; i++) {
+        res = decode_spec(&hdr, hdr.first + (uint32_t)i, &wire[i], &specs[i]);
+        if (res != TEE_SUCCESS)
+            goto out;
+    }
+    res = dz_model_digest_begin(&digest, wire, wire_bytes);
+    if (res != TEE_SUCCESS)
+        goto out;
+    dz_wipe_free(wire, wire_bytes);
+    wire = NULL;
+
+    /* Plan: shapes, then bytes, then the verdict; nothing big is allocated before it. */
+    header_to_config(&hdr, &cfg);
+    const bool training = hdr.training != 0;
+    st = dry_setup(&cfg, specs, n, hdr.first, &d);
+    if (st == DNN_OK)
+        st = dnn_network_plan(&cfg, specs, n, training, &engine);
+    const bool ends = hdr.last == hdr.n_layers - 1;
+    const struct dz_ta_memory_args args = {
+        .engine_bytes = engine,
+        .spec_bytes = spec_bytes,
+        .batch = hdr.batch,
+        .inputs = d.inputs,
+        .outputs = d.outputs,
+        .truths = d.truths,
+        .param_floats = d.param_floats,
+        .training = training,
+        .first_layer = hdr.first == 0,
+        .ends_network = ends,
+        .takes_truth = training && d.has_cost,
+    };
+    if (st == DNN_OK && !dz_ta_memory_compute(&args, CFG_DZ_TA_HEAP_RESERVE, &mem))
+        st = DNN_ERR_OVERFLOW;
+    if (st == DNN_ERR_OVERFLOW) {
+        EMSG("layers %u..%u: secure memory need overflows size_t", (unsigned)hdr.first,
+             (unsigned)hdr.last);
+        set_need(&p[1], UINT64_MAX);
+        res = TEE_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    if (st != DNN_OK) {
+        res = st == DNN_ERR_NOMEM ? TEE_ERROR_OUT_OF_MEMORY : TEE_ERROR_BAD_PARAMETERS;
+        goto out;
+    }
+    if (ends && hdr.output_policy == DZ_OUTPUT_RANK && d.classes > DZ_MAX_LABELS) {
+        EMSG("rank of %zu labels asked, a prediction holds %u", d.classes, (unsigned)DZ_MAX_LABELS);
+        res = TEE_ERROR_BAD_PARAMETERS;
+        goto out;
+    }
+    set_need(&p[1], mem.total);
+    /* (The sealed header counts payload bytes in 32 bits; any heap that fits it is smaller.) */
+    if (mem.total > (size_t)TA_DATA_SIZE || mem.payload > UINT32_MAX) {
+        EMSG("layers %u..%u need %zu bytes of secure memory, TA_DATA_SIZE is %zu",
+             (unsigned)hdr.first, (unsigned)hdr.last, mem.total, (size_t)TA_DATA_SIZE);
+        res = TEE_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+
+    /* Allocate: the session's buffers, then the segment. */
+    input = alloc_floats(mem.input);
+    truth = alloc_floats(mem.truth);
+    io = alloc_floats(mem.io);
+    if (!input || (mem.truth && !truth) || (mem.io && !io)) {
+        res = TEE_ERROR_OUT_OF_MEMORY;
+        goto out;
+    }
+    const uint64_t seed = ((uint64_t)hdr.seed_hi << 32) | hdr.seed_lo;
+    st = dnn_network_create(&net, &cfg, specs, n, training, seed);
+    if (st != DNN_OK) {
+        EMSG("layers %u..%u: %s", (unsigned)hdr.first, (unsigned)hdr.last, dnn_status_str(st));
+        res = st == DNN_ERR_NOMEM ? TEE_ERROR_OUT_OF_MEMORY : TEE_ERROR_BAD_PARAMETERS;
+        goto out;
+    }
+    if (!matches_dims(net, &d)) {
+        EMSG("layers %u..%u: the engine built other shapes than planned", (unsigned)hdr.first,
+             (unsigned)hdr.last);
+        res = TEE_ERROR_GENERIC;
+        goto out;
+    }
+    res = dz_model_digest_finish(&digest, &hdr, net, s->model_digest);
+    if (res != TEE_SUCCESS)
+        goto out;
+
+    s->net = net;
+    s->hdr = hdr;
+    s->training = training;
+    s->ends_network = ends;
+    s->has_cost = d.has_cost;
+    s->takes_truth = args.takes_truth;
+    s->classes = d.classes;
+    s->in_floats = mem.input / sizeof(float);
+    s->out_floats = (size_t)hdr.batch * d.outputs; /* <= the engine's output buffer */
+    s->truth_floats = mem.truth / sizeof(float);
+    s->io_floats = mem.io / sizeof(float);
+    s->payload_bytes = mem.payload;
+    s->sealed_bytes = mem.seal;
+    s->input = input;
+    s->truth = truth;
+    s->io = io;
+    net = NULL;
+    input = truth = io = NULL;
+    IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters",
+         (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers, mem.total,
+         d.param_floats);
+    res = TEE_SUCCESS;
+out:
+    dnn_network_free(net);
+    dz_wipe_free(io, mem.io);
+    dz_wipe_free(truth, mem.truth);
+    dz_wipe_free(input, mem.input);
+    dz_model_digest_abort(&digest);
+    dz_wipe_free(specs, spec_bytes);
+    dz_wipe_free(wire, wire_bytes);
+    return res;
+}

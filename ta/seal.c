@@ -1,0 +1,355 @@
+/*
+ * seal.c - the segment's parameters sealed for storage (DZ_CMD_SAVE_SEALED,
+ * DZ_CMD_LOAD_SEALED) and the model digest they are bound to.
+ *
+ * Blob: struct dz_sealed_header || AES-256-GCM ciphertext of the payload || 16-byte tag.
+ * The whole header (magic, version, model digest, partition, payload size, seen, nonce) is
+ * the additional authenticated data; the payload is every parameter tensor of the segment in
+ * .weights order (struct dnn_param value arrays, float32). The nonce is 12 random bytes per
+ * seal.
+ *
+ * Key: 32 bytes from the system PTA's PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with the extra data
+ * "darknetz-seal-v1" (16 bytes, no NUL): unique to the device and this TA's UUID. Derived on
+ * first use, kept in session memory, wiped when the session closes.
+ *
+ * A load is all or nothing: the ciphertext is decrypted into a scratch buffer and copied into
+ * the parameters only after the tag has matched; on any refusal the scratch is wiped and the
+ * parameters and `seen` are unchanged. Every refusal of the blob's content, its length
+ * included, is TEE_ERROR_SECURITY.
+ */
+#include <pta_system.h>
+#include <string.h>
+#include <tee_internal_api.h>
+
+#include "dz_session.h"
+
+static const char seal_label[] = "darknetz-seal-v1";
+
+/* Ciphertext is copied out of shared memory in pieces of this size, each byte once. */
+#define DZ_SEAL_CHUNK 1024u
+
+/* ------------------------------------------------------------- model digest */
+
+static void put_le32(uint8_t *b, uint32_t v)
+{
+    b[0] = (uint8_t)v;
+    b[1] = (uint8_t)(v >> 8);
+    b[2] = (uint8_t)(v >> 16);
+    b[3] = (uint8_t)(v >> 24);
+}
+
+TEE_Result dz_model_digest_begin(TEE_OperationHandle *op, const void *wire_specs, size_t bytes)
+{
+    TEE_Result res = TEE_AllocateOperation(op, TEE_ALG_SHA256, TEE_MODE_DIGEST, 0);
+
+    if (res != TEE_SUCCESS) {
+        EMSG("SHA-256 operation: %#x", (unsigned)res);
+        *op = TEE_HANDLE_NULL;
+        return res;
+    }
+    TEE_DigestUpdate(*op, wire_specs, bytes);
+    return TEE_SUCCESS;
+}
+
+TEE_Result dz_model_digest_finish(TEE_OperationHandle *op, const struct dz_model_header *hdr,
+                                  const struct dnn_network *net, uint8_t digest[DZ_DIGEST_BYTES])
+{
+    uint8_t buf[6 * 4];
+    size_t len = DZ_DIGEST_BYTES;
+
+    put_le32(buf, hdr->first);
+    put_le32(buf + 4, hdr->last);
+    put_le32(buf + 8, hdr->n_layers);
+    TEE_DigestUpdate(*op, buf, 12);
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        put_le32(buf, (uint32_t)l->h);
+        put_le32(buf + 4, (uint32_t)l->w);
+        put_le32(buf + 8, (uint32_t)l->c);
+        put_le32(buf + 12, (uint32_t)l->out_h);
+        put_le32(buf + 16, (uint32_t)l->out_w);
+        put_le32(buf + 20, (uint32_t)l->out_c);
+        TEE_DigestUpdate(*op, buf, sizeof(buf));
+    }
+    TEE_Result res = TEE_DigestDoFinal(*op, NULL, 0, digest, &len);
+    dz_model_digest_abort(op);
+    if (res == TEE_SUCCESS && len != DZ_DIGEST_BYTES)
+        res = TEE_ERROR_GENERIC;
+    return res;
+}
+
+void dz_model_digest_abort(TEE_OperationHandle *op)
+{
+    TEE_FreeOperation(*op);
+    *op = TEE_HANDLE_NULL;
+}
+
+/* ---------------------------------------------------------------- the key */
+
+static TEE_Result derive_key(struct dz_session *s)
+{
+    const TEE_UUID pta = PTA_SYSTEM_UUID;
+    TEE_TASessionHandle sess = TEE_HANDLE_NULL;
+    TEE_Param params[TEE_NUM_PARAMS];
+    uint32_t origin = 0;
+    TEE_Result res = TEE_ERROR_GENERIC;
+
+    if (s->key_valid)
+        return TEE_SUCCESS;
+    TEE_MemFill(params, 0, sizeof(params));
+    res = TEE_OpenTASession(&pta, TEE_TIMEOUT_INFINITE, TEE_PARAM_TYPES(0, 0, 0, 0), params, &sess,
+                            &origin);
+    if (res != TEE_SUCCESS) {
+        EMSG("system PTA: open session %#x, origin %u", (unsigned)res, (unsigned)origin);
+        return res;
+    }
+    params[0].memref.buffer = (void *)seal_label;
+    params[0].memref.size = sizeof(seal_label) - 1;
+    params[1].memref.buffer = s->key;
+    params[1].memref.size = DZ_KEY_BYTES;
+    res = TEE_InvokeTACommand(sess, TEE_TIMEOUT_INFINITE, PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY,
+                              TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT,
+                                              TEE_PARAM_TYPE_MEMREF_OUTPUT, TEE_PARAM_TYPE_NONE,
+                                              TEE_PARAM_TYPE_NONE),
+                              params, &origin);
+    TEE_CloseTASession(sess);
+    if (res == TEE_SUCCESS && params[1].memref.size != DZ_KEY_BYTES)
+        res = TEE_ERROR_GENERIC;
+    if (res != TEE_SUCCESS) {
+        EMSG("system PTA: derive key %#x, origin %u", (unsigned)res, (unsigned)origin);
+        TEE_MemFill(s->key, 0, sizeof(s->key));
+        return res;
+    }
+    s->key_valid = true;
+    return TEE_SUCCESS;
+}
+
+/* An AES-256-GCM operation in @mode keyed with the session's sealing key. */
+static TEE_Result gcm_operation(const struct dz_session *s, uint32_t mode, TEE_OperationHandle *op)
+{
+    TEE_ObjectHandle key = TEE_HANDLE_NULL;
+    TEE_Attribute attr;
+    TEE_Result res = TEE_AllocateTransientObject(TEE_TYPE_AES, DZ_KEY_BYTES * 8, &key);
+
+    *op = TEE_HANDLE_NULL;
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, s->key, DZ_KEY_BYTES);
+    res = TEE_PopulateTransientObject(key, &attr, 1);
+    if (res != TEE_SUCCESS)
+        goto out;
+    res = TEE_AllocateOperation(op, TEE_ALG_AES_GCM, mode, DZ_KEY_BYTES * 8);
+    if (res != TEE_SUCCESS) {
+        *op = TEE_HANDLE_NULL;
+        goto out;
+    }
+    res = TEE_SetOperationKey(*op, key);
+out:
+    TEE_FreeTransientObject(key); /* the operation keeps its own copy */
+    if (res != TEE_SUCCESS) {
+        EMSG("AES-GCM operation: %#x", (unsigned)res);
+        TEE_FreeOperation(*op);
+        *op = TEE_HANDLE_NULL;
+    }
+    return res;
+}
+
+/* The header this session would write, nonce left zero. */
+static void expected_header(const struct dz_session *s, struct dz_sealed_header *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->magic = DZ_SEALED_MAGIC;
+    h->version = DZ_TA_PROTOCOL_VERSION;
+    memcpy(h->model_digest, s->model_digest, sizeof(h->model_digest));
+    h->first = s->hdr.first;
+    h->last = s->hdr.last;
+    h->n_layers = s->hdr.n_layers;
+    h->payload_bytes = (uint32_t)s->payload_bytes; /* OPEN_MODEL checked it fits */
+    h->seen_lo = (uint32_t)s->net->seen;
+    h->seen_hi = (uint32_t)(s->net->seen >> 32);
+}
+
+/* ------------------------------------------------------------------- save */
+
+TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_OUTPUT, TEE_PARAM_TYPE_NONE,
+                                          TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
+    TEE_OperationHandle op = TEE_HANDLE_NULL;
+    TEE_Result res = TEE_ERROR_GENERIC;
+    uint8_t *blob = NULL;
+    struct dz_sealed_header h;
+
+    if (types != want)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (p[0].memref.size < s->sealed_bytes) {
+        p[0].memref.size = s->sealed_bytes;
+        return TEE_ERROR_SHORT_BUFFER;
+    }
+    res = derive_key(s);
+    if (res != TEE_SUCCESS)
+        return res;
+    blob = TEE_Malloc(s->sealed_bytes, TEE_MALLOC_FILL_ZERO);
+    if (!blob)
+        return TEE_ERROR_OUT_OF_MEMORY;
+
+    expected_header(s, &h);
+    TEE_GenerateRandom(h.nonce, sizeof(h.nonce));
+    res = gcm_operation(s, TEE_MODE_ENCRYPT, &op);
+    if (res != TEE_SUCCESS)
+        goto out;
+    res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h),
+                     s->payload_bytes);
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_AEUpdateAAD(op, &h, sizeof(h));
+
+    /* Straight from the parameters to the ciphertext: no plaintext copy. */
+    uint8_t *const ct = blob + sizeof(h);
+    size_t done = 0, len = 0;
+    for (size_t i = 0; i < s->net->n; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++) {
+            if (!l->params[k].count)
+                continue;
+            len = s->payload_bytes - done;
+            res = TEE_AEUpdate(op, l->params[k].value, l->params[k].count * sizeof(float),
+                               ct + done, &len);
+            if (res != TEE_SUCCESS)
+                goto out;
+            done += len;
+        }
+    }
+    size_t tag_len = DZ_SEALED_TAG_BYTES;
+    len = s->payload_bytes - done;
+    res = TEE_AEEncryptFinal(op, NULL, 0, ct + done, &len, ct + s->payload_bytes, &tag_len);
+    if (res != TEE_SUCCESS)
+        goto out;
+    if (done + len != s->payload_bytes || tag_len != DZ_SEALED_TAG_BYTES) {
+        res = TEE_ERROR_GENERIC;
+        goto out;
+    }
+    memcpy(blob, &h, sizeof(h));
+
+    /* Output last, in one piece. */
+    TEE_MemMove(p[0].memref.buffer, blob, s->sealed_bytes);
+    p[0].memref.size = s->sealed_bytes;
+    res = TEE_SUCCESS;
+out:
+    if (res != TEE_SUCCESS)
+        EMSG("seal: %#x", (unsigned)res);
+    TEE_FreeOperation(op);
+    dz_wipe_free(blob, s->sealed_bytes);
+    return res;
+}
+
+/* ------------------------------------------------------------------- load */
+
+/* Why a header is refused, or NULL when it is this session's. */
+static const char *header_mismatch(const struct dz_session *s, const struct dz_sealed_header *h)
+{
+    struct dz_sealed_header want;
+
+    expected_header(s, &want);
+    if (h->magic != want.magic || h->version != want.version)
+        return "not a sealed blob of this version";
+    if (h->first != want.first || h->last != want.last || h->n_layers != want.n_layers)
+        return "sealed for another partition";
+    if (h->payload_bytes != want.payload_bytes)
+        return "sealed for other layer shapes";
+    if (h->reserved != 0)
+        return "reserved field set";
+    /* Not secret, but compared in constant time anyway. */
+    if (TEE_MemCompare(h->model_digest, want.model_digest, sizeof(want.model_digest)) != 0)
+        return "sealed for another model";
+    return NULL;
+}
+
+TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_VALUE_OUTPUT,
+                                          TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
+    TEE_OperationHandle op = TEE_HANDLE_NULL;
+    TEE_Result res = TEE_ERROR_GENERIC;
+    uint8_t *plain = NULL;
+    uint8_t chunk[DZ_SEAL_CHUNK];
+    uint8_t tag[DZ_SEALED_TAG_BYTES];
+    struct dz_sealed_header h;
+    const char *why = NULL;
+
+    if (types != want)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    const uint8_t *src = p[0].memref.buffer;
+    const size_t size = p[0].memref.size;
+    const size_t payload = s->payload_bytes;
+    if (size != s->sealed_bytes) {
+        EMSG("sealed blob of %zu bytes refused: layers %u..%u seal to %zu", size,
+             (unsigned)s->hdr.first, (unsigned)s->hdr.last, s->sealed_bytes);
+        return TEE_ERROR_SECURITY;
+    }
+    TEE_MemMove(&h, src, sizeof(h));
+    why = header_mismatch(s, &h);
+    if (why) {
+        EMSG("sealed blob refused: %s", why);
+        return TEE_ERROR_SECURITY;
+    }
+    res = derive_key(s);
+    if (res != TEE_SUCCESS)
+        return res;
+    plain = TEE_Malloc(payload ? payload : 1, TEE_MALLOC_FILL_ZERO); /* a segment may have none */
+    if (!plain)
+        return TEE_ERROR_OUT_OF_MEMORY;
+    res = gcm_operation(s, TEE_MODE_DECRYPT, &op);
+    if (res != TEE_SUCCESS)
+        goto out;
+    res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h), payload);
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_AEUpdateAAD(op, &h, sizeof(h));
+
+    /* Each ciphertext byte is read from shared memory once, into TA memory, then used. */
+    size_t done = 0, len = 0;
+    for (size_t off = 0; off < payload; off += DZ_SEAL_CHUNK) {
+        const size_t n = payload - off < DZ_SEAL_CHUNK ? payload - off : DZ_SEAL_CHUNK;
+        TEE_MemMove(chunk, src + sizeof(h) + off, n);
+        len = payload - done;
+        res = TEE_AEUpdate(op, chunk, n, plain + done, &len);
+        if (res != TEE_SUCCESS)
+            goto out;
+        done += len;
+    }
+    TEE_MemMove(tag, src + sizeof(h) + payload, sizeof(tag));
+    len = payload - done;
+    res = TEE_AEDecryptFinal(op, NULL, 0, plain + done, &len, tag, sizeof(tag));
+    if (res != TEE_SUCCESS || done + len != payload) {
+        EMSG("sealed blob refused: authentication failed");
+        res = TEE_ERROR_SECURITY;
+        goto out;
+    }
+
+    /* Authentic: now, and only now, the parameters change. */
+    size_t off = 0;
+    for (size_t i = 0; i < s->net->n; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++) {
+            const size_t bytes = l->params[k].count * sizeof(float);
+            if (bytes)
+                TEE_MemMove(l->params[k].value, plain + off, bytes);
+            off += bytes;
+        }
+    }
+    s->net->seen = ((uint64_t)h.seen_hi << 32) | h.seen_lo;
+    s->forward_pending = false;
+    p[1].value.a = h.seen_lo;
+    p[1].value.b = h.seen_hi;
+    res = TEE_SUCCESS;
+out:
+    TEE_MemFill(chunk, 0, sizeof(chunk));
+    TEE_FreeOperation(op);
+    dz_wipe_free(plain, payload);
+    return res;
+}

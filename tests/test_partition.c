@@ -1,0 +1,953 @@
+/*
+ * test_partition.c - layers A..B in the TA, end to end through darknetp and
+ * the simulated TEE:
+ *  (a) equivalence: training with partitions {none, first layers, middle, last
+ *      layers, all} from one seed gives the same losses and the same final
+ *      weights, bit for bit, as training all in the normal world (protected
+ *      layers read by decrypting x.weights.tz with a key re-derived from the
+ *      simulated device key, as tee/ta/huk.c documents; no TA command reveals
+ *      them);
+ *  (b) leak audit: every byte the normal world receives from the TEE during
+ *      train and predict (DZ_TEE_RECORD) and every file written holds no
+ *      protected parameter, activation or delta of a reference run;
+ *  (c) sealed weights: round trip; wrong partition, no partition, another
+ *      model, a mixed pair and one flipped bit at each byte of the blob refused;
+ *  (d) secure memory: a partition that does not fit TA_DATA_SIZE is refused
+ *      before the TA allocates, naming what fits; one that fits runs.
+ * Also: the partition rules for routes, shortcuts and losses, and a TA that dies
+ * mid-training.
+ */
+#define _GNU_SOURCE /* realpath, memmem */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <math.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb/stb_image_write.h>
+
+#include "darknet/dataset.h"
+#include "darknet/image.h"
+#include "darknet/parse_network.h"
+#include "darknet/weights.h"
+#include "host/partition.h"
+#include "host/pnet.h"
+#include "ta/include/darknetz_ta.h"
+#include "tests/helpers/fixtures.h"
+#include "tests/helpers/tmpdir.h"
+
+#define SIDE 12
+#define CLASSES 4
+#define SEED 7
+#define MAX_LINES 64
+
+static char bin[PATH_MAX];
+static char dir[64];
+
+/* ------------------------------------------------------------- test data */
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* A noisy picture of class cls: a bright bar in one of four places. */
+static void draw(unsigned seed, int cls, unsigned char *px)
+{
+    unsigned s = seed * 2654435761u + 12345u;
+    for (int i = 0; i < SIDE * SIDE; i++) {
+        s = s * 1103515245u + 12345u;
+        px[i] = (unsigned char)((s >> 16) % 90);
+    }
+    int pos = 2 + (int)(seed % 3);
+    for (int k = 0; k < SIDE; k++) {
+        int r = cls == 0 ? pos : cls == 1 ? SIDE - 1 - pos : k;
+        int c = cls == 2 ? pos : cls == 3 ? SIDE - 1 - pos : k;
+        px[r * SIDE + c] = 230;
+    }
+}
+
+static void write_idx(const char *name, int count, unsigned seed0)
+{
+    char path[PATH_MAX], lpath[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s-images.idx", dir, name);
+    snprintf(lpath, sizeof lpath, "%s/%s-labels.idx", dir, name);
+    FILE *f = fopen(path, "wb"), *l = fopen(lpath, "wb");
+    assert_non_null(f);
+    assert_non_null(l);
+    put_be32(f, 0x00000803);
+    put_be32(f, (uint32_t)count);
+    put_be32(f, SIDE);
+    put_be32(f, SIDE);
+    put_be32(l, 0x00000801);
+    put_be32(l, (uint32_t)count);
+    unsigned char px[SIDE * SIDE];
+    for (int i = 0; i < count; i++) {
+        draw(seed0 + (unsigned)i, i % CLASSES, px);
+        fwrite(px, 1, sizeof px, f);
+        fputc(i % CLASSES, l);
+    }
+    fclose(f);
+    fclose(l);
+}
+
+static void write_text(const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+#define NET_KEYS                                                                                   \
+    "height=12\nwidth=12\nchannels=1\nmomentum=0.9\ndecay=0.0005\n"                                \
+    "min_crop=12\nmax_crop=12\nflip=0\n"
+
+/* LeNet-style: conv, max, conv, max, connected, dropout, connected, softmax, cost. */
+static const char lenet_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
+                                "learning_rate=0.05\npolicy=poly\npower=2\nmax_batches=10\n"
+                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                                "activation=relu\n"
+                                "[maxpool]\nsize=2\nstride=2\n"
+                                "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                                "activation=relu\n"
+                                "[maxpool]\nsize=2\nstride=2\n"
+                                "[connected]\noutput=16\nactivation=relu\n"
+                                "[dropout]\nprobability=.5\n"
+                                "[connected]\noutput=4\nactivation=ACT\n"
+                                "[softmax]\ngroups=1\n"
+                                "[cost]\ntype=sse\n";
+
+/* Batch-normalised convolutions with a residual: conv, conv/2, conv, shortcut, avgpool,
+ * connected, softmax. */
+static const char bn_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                             "learning_rate=0.1\npolicy=steps\nsteps=5\nscales=.5\n"
+                             "max_batches=8\n"
+                             "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                             "batch_normalize=1\nactivation=leaky\n"
+                             "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
+                             "batch_normalize=1\nactivation=leaky\n"
+                             "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                             "batch_normalize=1\nactivation=relu\n"
+                             "[shortcut]\nfrom=-2\nactivation=linear\n"
+                             "[avgpool]\n"
+                             "[connected]\noutput=4\nbatch_normalize=1\nactivation=linear\n"
+                             "[softmax]\n";
+
+static void write_cfg(const char *name, const char *text, const char *act)
+{
+    char buf[2048];
+    const char *at = strstr(text, "ACT");
+    if (!at) {
+        write_text(name, text);
+        return;
+    }
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(at - text), text, act, at + 3);
+    write_text(name, buf);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!realpath(darknetp_path(), bin))
+        return -1;
+    snprintf(dir, sizeof dir, "/tmp/dz-part-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    write_idx("train", 64, 1);
+    write_idx("valid", 40, 5000);
+    write_text("bars.data", "classes=4\n"
+                            "train=train-images.idx\ntrain_labels=train-labels.idx\n"
+                            "valid=valid-images.idx\nvalid_labels=valid-labels.idx\n"
+                            "names=bars.names\nbackup=backup\ntop=2\n");
+    write_text("bars.names", "top\nbottom\nleft\nright\n");
+    write_cfg("lenet.cfg", lenet_cfg, "linear");
+    write_cfg("lenet2.cfg", lenet_cfg, "leaky"); /* another model, same shapes */
+    write_cfg("bn.cfg", bn_cfg, NULL);
+    unsigned char px[SIDE * SIDE];
+    draw(11, 2, px);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/left.png", dir);
+    if (!stbi_write_png(path, SIDE, SIDE, 1, px, SIDE))
+        return -1;
+    snprintf(path, sizeof path, "%s/storage", dir);
+    setenv("DZ_TEE_STORAGE", path, 1);
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    setenv("DZ_TEE_LOG", path, 1);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    unsetenv("DZ_TEE_STORAGE");
+    unsetenv("DZ_TEE_LOG");
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+static long read_all(const char *path, unsigned char **data)
+{
+    FILE *f = fopen(path, "rb");
+    *data = NULL;
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *data = malloc((size_t)n + 1);
+    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(*data);
+        *data = NULL;
+        return -1;
+    }
+    (*data)[n] = 0;
+    fclose(f);
+    return n;
+}
+
+static void write_all(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static long console_size(void)
+{
+    struct stat st;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    return stat(path, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* Runs darknetp in dir with args; stdout (and stderr unless args redirect it) go to out.
+ * Returns the exit status. */
+static int darknetp(const char *args, char *out, size_t size)
+{
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' %s%s", dir, bin, args,
+             strstr(args, "2>") ? "" : " 2>&1");
+    int rc = run_capture(cmd, out, size);
+    assert_true(rc >= 0);
+    return rc;
+}
+
+/* A shell command in dir. */
+static void shell(const char *cmdline)
+{
+    char cmd[4 * PATH_MAX], out[4096];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s 2>&1", dir, cmdline);
+    int rc = run_capture(cmd, out, sizeof out);
+    if (rc != 0)
+        fail_msg("'%s' exited %d:\n%s", cmdline, rc, out);
+}
+
+static void partition_args(int first, int last, char *buf, size_t size)
+{
+    if (first < 0)
+        snprintf(buf, size, "%s", "");
+    else
+        snprintf(buf, size, "-pp_start %d -pp_end %d", first, last);
+}
+
+/* Per-layer float offsets in .weights order, from the library's shape pass. */
+struct layout {
+    size_t n;
+    size_t off[64]; /* off[i] = first float of layer i; off[n] = total */
+};
+
+static void get_layout(const char *cfg, struct layout *lo)
+{
+    struct dk_model m = {0};
+    struct dnn_network *shapes = NULL;
+    struct dk_error err;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, cfg);
+    assert_int_equal(dk_parse_network(path, &m, &err), 0);
+    assert_int_equal(dz_shapes_create(&m, 1, 0, &shapes, &err), 0);
+    lo->n = m.n;
+    lo->off[0] = 0;
+    for (size_t i = 0; i < m.n; i++)
+        lo->off[i + 1] = lo->off[i] + dz_layer_param_floats(&shapes->layers[i]);
+    dz_shapes_free(shapes);
+    dk_model_free(&m);
+}
+
+/* The loss strings of a training run: the normal world's, or the TA's when it has them. */
+struct losses {
+    int n;
+    char v[MAX_LINES][32];
+};
+
+static void parse_losses(const char *out, const char *console, struct losses *ls)
+{
+    const char *ta = console;
+    ls->n = 0;
+    for (const char *line = out; line && *line && ls->n < MAX_LINES;) {
+        const char *end = strchr(line, '\n');
+        const char *colon = strstr(line, ": ");
+        if (colon && (!end || colon < end) && strstr(line, " images") &&
+            (!end || strstr(line, " images") < end)) {
+            if (strncmp(colon + 2, "loss in the TEE", 15) == 0) {
+                /* The TA's line for this iteration: "I/TA: loss = X, avg loss = Y ..." */
+                const char *at = ta ? strstr(ta, ": loss = ") : NULL;
+                if (!at)
+                    at = ta ? strstr(ta, " loss = ") : NULL;
+                assert_non_null(at);
+                at = strstr(at, "loss = ") + 7;
+                snprintf(ls->v[ls->n], sizeof ls->v[0], "%.*s", (int)strcspn(at, ","), at);
+                ta = strchr(at, '\n');
+            } else {
+                snprintf(ls->v[ls->n], sizeof ls->v[0], "%.*s", (int)strcspn(colon + 2, ","),
+                         colon + 2);
+            }
+            ls->n++;
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* One training run from scratch; its losses and the final pair's bytes. */
+struct run {
+    struct losses losses;
+    unsigned char *weights; /* backup/<base>_final.weights */
+    long weights_len;
+    unsigned char *tz; /* its .tz, or NULL */
+    long tz_len;
+};
+
+static void train(const char *cfg, int first, int last, struct run *r)
+{
+    char pp[64], args[512], out[1 << 15], path[PATH_MAX], base[64];
+    partition_args(first, last, pp, sizeof pp);
+    snprintf(args, sizeof args, "classifier train -seed %d %s bars.data %s", SEED, pp, cfg);
+    long before = console_size();
+    int rc = darknetp(args, out, sizeof out);
+    if (rc != 0)
+        fail_msg("%s exited %d:\n%s", args, rc, out);
+    unsigned char *log = NULL;
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    long len = read_all(path, &log);
+    parse_losses(out, len > before ? (const char *)log + before : NULL, &r->losses);
+    free(log);
+    snprintf(base, sizeof base, "%.*s", (int)strcspn(cfg, "."), cfg);
+    snprintf(path, sizeof path, "%s/backup/%s_final.weights", dir, base);
+    r->weights_len = read_all(path, &r->weights);
+    assert_true(r->weights_len > 20);
+    strcat(path, ".tz");
+    r->tz_len = read_all(path, &r->tz);
+    unlink(path);
+}
+
+static void run_free(struct run *r)
+{
+    free(r->weights);
+    free(r->tz);
+    memset(r, 0, sizeof *r);
+}
+
+/* ------------------------------------------------------- the sealing key */
+
+/* HKDF-SHA256 of the simulated device key, as tee/ta/huk.c derives
+ * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY for the DarkneTZ TA and "darknetz-seal-v1". */
+static void sealing_key(uint8_t key[32])
+{
+    static const char salt[] = "DarkneTZ simulated TEE HUK v1";
+    static const char extra[] = "darknetz-seal-v1";
+    const uint8_t uuid[16] = {0x5f, 0x6c, 0x0d, 0x1e, 0x8a, 0x3b, 0x4c, 0x27,
+                              0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3};
+    uint8_t info[24 + sizeof extra - 1] = {0, 0, 0, 1, 0, 0, 0, 32};
+    memcpy(info + 8, uuid, 16);
+    memcpy(info + 24, extra, sizeof extra - 1);
+    char path[PATH_MAX];
+    unsigned char *huk = NULL;
+    snprintf(path, sizeof path, "%s/storage/huk", dir);
+    assert_int_equal(read_all(path, &huk), 32);
+    OSSL_PARAM p[5];
+    p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
+    p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, huk, 32);
+    p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (char *)salt, sizeof salt - 1);
+    p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info);
+    p[4] = OSSL_PARAM_construct_end();
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
+    assert_int_equal(EVP_KDF_derive(ctx, key, 32, p), 1);
+    EVP_KDF_CTX_free(ctx);
+    EVP_KDF_free(kdf);
+    free(huk);
+}
+
+/* Decrypts a sealed blob (header as AAD, AES-256-GCM); returns the payload floats. */
+static float *unseal(const unsigned char *blob, long len, size_t *count)
+{
+    struct dz_sealed_header h;
+    uint8_t key[32];
+    assert_true(len >= (long)(sizeof h + DZ_SEALED_TAG_BYTES));
+    memcpy(&h, blob, sizeof h);
+    assert_int_equal(h.magic, DZ_SEALED_MAGIC);
+    assert_int_equal((long)h.payload_bytes, len - (long)sizeof h - DZ_SEALED_TAG_BYTES);
+    sealing_key(key);
+    unsigned char *pt = malloc(h.payload_bytes + 16);
+    int n = 0, fin = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_int_equal(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
+    assert_int_equal(EVP_DecryptInit_ex(c, NULL, NULL, key, h.nonce), 1);
+    assert_int_equal(EVP_DecryptUpdate(c, NULL, &n, blob, (int)sizeof h), 1);
+    assert_int_equal(EVP_DecryptUpdate(c, pt, &n, blob + sizeof h, (int)h.payload_bytes), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
+                                         (void *)(blob + sizeof h + h.payload_bytes)),
+                     1);
+    assert_int_equal(EVP_DecryptFinal_ex(c, pt + n, &fin), 1);
+    EVP_CIPHER_CTX_free(c);
+    *count = h.payload_bytes / 4;
+    return (float *)(void *)pt;
+}
+
+/* --------------------------------------------------------- (a) equivalence */
+
+/* The protected layers of a partitioned run, as plain floats in their file positions. */
+static void compare_runs(const struct layout *lo, const struct run *ref, const struct run *r,
+                         int first, int last, const char *what)
+{
+    assert_int_equal(r->losses.n, ref->losses.n);
+    /* The normal world prints "%f"; the TA's log prints 6 significant digits (no %f in a
+     * TA): compare to that precision. Bit-identity shows in the weights below. */
+    for (int i = 0; i < ref->losses.n; i++) {
+        double got = atof(r->losses.v[i]), want = atof(ref->losses.v[i]);
+        double tol = strcmp(r->losses.v[i], ref->losses.v[i]) == 0 ? 0 : 5e-6 * (1 + fabs(want));
+        if (!(fabs(got - want) <= tol))
+            fail_msg("%s: iteration %d: loss %s, all-normal-world %s", what, i + 1, r->losses.v[i],
+                     ref->losses.v[i]);
+    }
+    assert_int_equal(r->weights_len, ref->weights_len);
+    const float *want = (const float *)(const void *)(ref->weights + 20);
+    const float *got = (const float *)(const void *)(r->weights + 20);
+    int32_t rev;
+    memcpy(&rev, r->weights + 8, 4);
+    if (first < 0) {
+        assert_null(r->tz);
+        assert_memory_equal(r->weights, ref->weights, (size_t)ref->weights_len);
+        return;
+    }
+    assert_int_equal(rev, dz_sealed_revision(first, last));
+    assert_memory_equal(r->weights + 12, ref->weights + 12, 8); /* seen */
+    size_t a = lo->off[first], b = lo->off[last + 1];
+    assert_memory_equal(got, want, a * 4);
+    assert_memory_equal(got + b, want + b, (lo->off[lo->n] - b) * 4);
+    for (size_t i = a; i < b; i++)
+        assert_true(got[i] == 0.0f);
+    assert_non_null(r->tz);
+    size_t count = 0;
+    float *sealed = unseal(r->tz, r->tz_len, &count);
+    assert_int_equal(count, b - a);
+    if (memcmp(sealed, want + a, count * 4) != 0)
+        fail_msg("%s: the sealed layers %d..%d differ from the all-normal-world run", what, first,
+                 last);
+    free(sealed);
+}
+
+static void check_equivalence(const char *cfg, const int parts[][2], int n_parts)
+{
+    struct layout lo;
+    struct run ref = {0};
+    get_layout(cfg, &lo);
+    train(cfg, -1, -1, &ref);
+    assert_true(ref.losses.n >= 8);
+    for (int p = 0; p < n_parts; p++) {
+        struct run r = {0};
+        char what[96];
+        snprintf(what, sizeof what, "%s -pp_start %d -pp_end %d", cfg, parts[p][0], parts[p][1]);
+        train(cfg, parts[p][0], parts[p][1], &r);
+        compare_runs(&lo, &ref, &r, parts[p][0], parts[p][1], what);
+        run_free(&r);
+    }
+    run_free(&ref);
+}
+
+static void test_equivalence_lenet(void **state)
+{
+    (void)state;
+    /* first layers, middle, last layers, all (the cost-only tail, 8..8, is refused: the
+     * softmax before it computes a loss in the normal world). */
+    static const int parts[][2] = {{0, 2}, {2, 5}, {4, 8}, {0, 8}};
+    check_equivalence("lenet.cfg", parts, 4);
+}
+
+static void test_equivalence_batchnorm(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}, {6, 6}};
+    check_equivalence("bn.cfg", parts, 5);
+}
+
+/* ---------------------------------------------------------- (b) leak audit */
+
+/* Values that must not be found: float patterns, with those allowed to cross removed. */
+struct needles {
+    float *v;
+    size_t n, cap;
+};
+
+static void add_floats(struct needles *s, const float *v, size_t n)
+{
+    if (s->n + n > s->cap) {
+        s->cap = (s->n + n) * 2;
+        s->v = realloc(s->v, s->cap * sizeof(float));
+        assert_non_null(s->v);
+    }
+    memcpy(s->v + s->n, v, n * sizeof(float));
+    s->n += n;
+}
+
+/* The protected values of the reference network now: parameters, momenta, outputs, deltas. */
+static void add_protected(struct needles *s, const struct dnn_network *net, size_t first,
+                          size_t last)
+{
+    for (size_t i = first; i <= last; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        for (size_t p = 0; p < l->n_params; p++) {
+            add_floats(s, l->params[p].value, l->params[p].count);
+            if (l->params[p].update)
+                add_floats(s, l->params[p].update, l->params[p].count);
+        }
+        add_floats(s, l->output, l->outputs * (size_t)l->batch);
+        if (l->delta)
+            add_floats(s, l->delta, l->outputs * (size_t)l->batch);
+    }
+}
+
+static struct dk_augment_params fixed_augment(const struct dk_model *m)
+{
+    struct dk_augment_params p = {
+        .min_crop = (int)(m->aug.min_ratio * (float)m->net.w),
+        .max_crop = (int)(m->aug.max_ratio * (float)m->net.w),
+        .angle = m->aug.angle,
+        .aspect = m->aug.aspect,
+        .hue = m->aug.hue,
+        .saturation = m->aug.saturation,
+        .exposure = m->aug.exposure,
+        .flip = m->aug.flip,
+        .center = m->aug.center,
+    };
+    return p;
+}
+
+/*
+ * The reference: darknetp's training loop in this process, all in the normal world, same
+ * seed; every protected value after each step goes to *bad, every value allowed to cross
+ * (layer first's input, the delta at it, the truth) to *ok. Then the prediction of left.png.
+ */
+static void reference_values(int first, int last, struct needles *bad, struct needles *ok)
+{
+    struct dk_model m = {0};
+    struct dk_dataset ds = {0};
+    struct dk_error err;
+    struct dnn_network *net = NULL;
+    char path[PATH_MAX], labels[PATH_MAX];
+    snprintf(path, sizeof path, "%s/lenet.cfg", dir);
+    assert_int_equal(dk_parse_network(path, &m, &err), 0);
+    assert_int_equal(dnn_network_create(&net, &m.net, m.specs, m.n, true, SEED), DNN_OK);
+    snprintf(path, sizeof path, "%s/train-images.idx", dir);
+    snprintf(labels, sizeof labels, "%s/train-labels.idx", dir);
+    assert_int_equal(dk_dataset_open(&ds, path, labels, NULL, 0, CLASSES, &err), 0);
+    struct dk_augment_params aug = fixed_augment(&m);
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, SEED ^ 0xDA7Aull);
+    const int batch = net->cfg.batch;
+    float *x = malloc((size_t)batch * net->inputs * sizeof(float));
+    float *y = malloc((size_t)batch * CLASSES * sizeof(float));
+    while (dnn_network_current_batch(net) < (uint64_t)m.net.max_batches) {
+        assert_int_equal(
+            dk_dataset_train_batch(&ds, &rng, batch, m.net.w, m.net.h, m.net.c, &aug, x, y, &err),
+            0);
+        dnn_network_train_batch(net, x, y);
+        add_protected(bad, net, (size_t)first, (size_t)last);
+        const struct dnn_layer *before = &net->layers[first - 1];
+        add_floats(ok, before->output, before->outputs * (size_t)batch);
+        add_floats(ok, before->delta, before->outputs * (size_t)batch);
+        add_floats(ok, y, (size_t)batch * CLASSES);
+    }
+    free(x);
+    free(y);
+    dk_dataset_close(&ds);
+    /* Predict left.png as darknetp does, batch 1, with the trained weights. */
+    struct dnn_network *inf = NULL;
+    struct dk_image im = {0}, r = {0};
+    struct dnn_net_config one = m.net;
+    one.batch = 1;
+    one.subdivisions = 1;
+    assert_int_equal(dnn_network_create(&inf, &one, m.specs, m.n, false, SEED), DNN_OK);
+    for (size_t i = 0; i < m.n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++)
+            memcpy(inf->layers[i].params[p].value, net->layers[i].params[p].value,
+                   net->layers[i].params[p].count * sizeof(float));
+    snprintf(path, sizeof path, "%s/left.png", dir);
+    assert_int_equal(dk_image_load(path, 1, &im, &err), 0);
+    assert_int_equal(dk_image_prepare_predict(&im, m.net.w, m.net.h, &r, &err), 0);
+    dnn_network_predict(inf, r.data);
+    add_protected(bad, inf, (size_t)first, (size_t)last);
+    add_floats(ok, inf->layers[first - 1].output, inf->layers[first - 1].outputs);
+    dk_image_free(&im);
+    dk_image_free(&r);
+    dnn_network_free(inf);
+    dnn_network_free(net);
+    dk_model_free(&m);
+}
+
+static int cmp_float_bits(const void *a, const void *b)
+{
+    uint32_t x, y;
+    memcpy(&x, a, 4);
+    memcpy(&y, b, 4);
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Exclusions: 0.0 and -0.0 (ReLU and dropout zeros, unused slots, zeroed files), 1.0 and
+ * -1.0 (one-hot truths), NaN/inf (none expected), and any value that also occurs among
+ * the values allowed to cross: an equal 32-bit pattern there is a coincidence, not a leak.
+ */
+static bool trivial(float v, const struct needles *ok)
+{
+    if (v == 0.0f || v == 1.0f || v == -1.0f || v != v || v - v != 0.0f)
+        return true;
+    return bsearch(&v, ok->v, ok->n, sizeof(float), cmp_float_bits) != NULL;
+}
+
+static void audit(const unsigned char *hay, size_t len, const char *what, const struct needles *bad,
+                  const struct needles *ok)
+{
+    size_t checked = 0;
+    for (size_t i = 0; i < bad->n; i++) {
+        if (trivial(bad->v[i], ok))
+            continue;
+        checked++;
+        const void *hit = memmem(hay, len, &bad->v[i], 4);
+        if (hit)
+            fail_msg("%s: protected value %.9g (needle %zu) found at byte %zu", what,
+                     (double)bad->v[i], i, (size_t)((const unsigned char *)hit - hay));
+    }
+    assert_true(checked > 1000);
+}
+
+static void test_leak_audit(void **state)
+{
+    (void)state;
+    const int first = 4, last = 8;
+    char rec[PATH_MAX], args[256], out[1 << 15], pp[64], path[PATH_MAX];
+    snprintf(rec, sizeof rec, "%s/record.bin", dir);
+    unlink(rec);
+    setenv("DZ_TEE_RECORD", rec, 1);
+    partition_args(first, last, pp, sizeof pp);
+    snprintf(args, sizeof args, "classifier train -seed %d %s bars.data lenet.cfg", SEED, pp);
+    int rc = darknetp(args, out, sizeof out);
+    if (rc != 0)
+        fail_msg("%s:\n%s", args, out);
+    snprintf(args, sizeof args,
+             "classifier predict %s bars.data lenet.cfg backup/lenet_final.weights left.png", pp);
+    rc = darknetp(args, out, sizeof out);
+    unsetenv("DZ_TEE_RECORD");
+    if (rc != 0)
+        fail_msg("%s:\n%s", args, out);
+
+    struct needles bad = {0}, ok = {0};
+    reference_values(first, last, &bad, &ok);
+    qsort(ok.v, ok.n, sizeof(float), cmp_float_bits);
+    /* Every byte from the TEE, then every file written. */
+    static const char *files[] = {"record.bin", "backup/lenet_final.weights",
+                                  "backup/lenet_final.weights.tz", "backup/lenet_1.weights",
+                                  "backup/lenet_1.weights.tz"};
+    for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+        unsigned char *data = NULL;
+        snprintf(path, sizeof path, "%s/%s", dir, files[f]);
+        long n = read_all(path, &data);
+        if (n <= 0)
+            fail_msg("%s is missing or empty", files[f]);
+        audit(data, (size_t)n, files[f], &bad, &ok);
+        free(data);
+    }
+    audit((const unsigned char *)out, strlen(out), "darknetp's output", &bad, &ok);
+    free(bad.v);
+    free(ok.v);
+}
+
+/* -------------------------------------------------------- (c) sealed weights */
+
+static void expect_refusal(const char *args, const char *needle)
+{
+    char out[1 << 15];
+    int rc = darknetp(args, out, sizeof out);
+    if (rc == 0 || !strstr(out, needle))
+        fail_msg("'%s' exited %d; expected a refusal containing '%s', got:\n%s", args, rc, needle,
+                 out);
+}
+
+/* backup/lenet_final.weights{,.tz} from a run of layers 4..8, copied to sealed.weights{,.tz}. */
+static void make_sealed_pair(void)
+{
+    char args[256], out[1 << 15];
+    snprintf(args, sizeof args,
+             "classifier train -seed %d -pp_start 4 -pp_end 8 bars.data lenet.cfg", SEED);
+    int rc = darknetp(args, out, sizeof out);
+    if (rc != 0)
+        fail_msg("%s:\n%s", args, out);
+    shell("cp backup/lenet_final.weights sealed.weights && cp backup/lenet_final.weights.tz "
+          "sealed.weights.tz");
+}
+
+static void test_sealed_round_trip(void **state)
+{
+    (void)state;
+    char out[1 << 15], ref[1 << 15];
+    make_sealed_pair();
+    /* Validation through the sealed pair ranks like the all-normal-world run's weights. */
+    assert_int_equal(darknetp("classifier valid -pp_start 4 -pp_end 8 -tee_output topk "
+                              "bars.data lenet.cfg sealed.weights 2>/dev/null",
+                              out, sizeof out),
+                     0);
+    assert_int_equal(darknetp("classifier train -seed 7 bars.data lenet.cfg", ref, sizeof ref), 0);
+    assert_int_equal(darknetp("classifier valid bars.data lenet.cfg backup/lenet_final.weights "
+                              "2>/dev/null",
+                              ref, sizeof ref),
+                     0);
+    assert_string_equal(out, ref);
+    /* Load and save again: the same values come back sealed under a new nonce. */
+    assert_int_equal(darknetp("classifier train -seed 7 -pp_start 4 -pp_end 8 bars.data "
+                              "lenet.cfg sealed.weights >/dev/null",
+                              out, sizeof out),
+                     0);
+}
+
+static void test_sealed_refusals(void **state)
+{
+    (void)state;
+    make_sealed_pair();
+    expect_refusal("classifier valid bars.data lenet.cfg sealed.weights",
+                   "layers 4..8 are sealed in sealed.weights.tz; run with -pp_start 4 -pp_end 8");
+    expect_refusal("classifier valid -pp_start 5 -pp_end 8 bars.data lenet.cfg sealed.weights",
+                   "run with -pp_start 4 -pp_end 8");
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 bars.data lenet2.cfg sealed.weights",
+                   "refused by the TA: not sealed for this model");
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 -clear bars.data lenet.cfg "
+                   "sealed.weights",
+                   "-clear");
+    /* The blob of another save (the first epoch's): the pair does not match. */
+    char out[1 << 15];
+    shell("cp backup/lenet_1.weights.tz mixed.weights.tz && cp sealed.weights mixed.weights");
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 bars.data lenet.cfg mixed.weights",
+                   "are not from the same save");
+    /* A blob of another partition under the right name. */
+    assert_int_equal(darknetp("classifier train -seed 7 -pp_start 5 -pp_end 8 bars.data "
+                              "lenet.cfg",
+                              out, sizeof out),
+                     0);
+    shell("cp backup/lenet_final.weights.tz other.weights.tz && cp sealed.weights "
+          "other.weights");
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 bars.data lenet.cfg other.weights",
+                   "seals layers 5..8 of a 9-layer network");
+    /* The marker removed: a plain file beside a sealed blob is refused, not provisioned. */
+    unsigned char *w = NULL;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/sealed.weights", dir);
+    long n = read_all(path, &w);
+    memset(w + 8, 0, 4);
+    snprintf(path, sizeof path, "%s/unmarked.weights", dir);
+    write_all(path, w, (size_t)n);
+    free(w);
+    shell("cp sealed.weights.tz unmarked.weights.tz");
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 bars.data lenet.cfg unmarked.weights",
+                   "unmarked.weights.tz");
+}
+
+/* One flipped bit at each byte of the blob: every load refused, then the intact pair loads. */
+static void test_sealed_every_byte(void **state)
+{
+    (void)state;
+    struct dk_model m = {0};
+    struct dk_error err;
+    struct dz_pnet pn;
+    char cfg[PATH_MAX], good[PATH_MAX], bad[PATH_MAX], tz[PATH_MAX];
+    unsigned char *blob = NULL;
+    make_sealed_pair();
+    snprintf(cfg, sizeof cfg, "%s/lenet.cfg", dir);
+    snprintf(good, sizeof good, "%s/sealed.weights", dir);
+    snprintf(bad, sizeof bad, "%s/flipped.weights", dir);
+    snprintf(tz, sizeof tz, "%s/sealed.weights.tz", dir);
+    long len = read_all(tz, &blob);
+    assert_true(len > 100);
+    unsigned char *w = NULL;
+    long wlen = read_all(good, &w);
+    write_all(bad, w, (size_t)wlen);
+    free(w);
+    snprintf(tz, sizeof tz, "%s/flipped.weights.tz", dir);
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    struct dz_pnet_opts o = {.first = 4, .last = 8, .batch = 1, .seed = SEED, .top_k = 1};
+    assert_int_equal(dz_pnet_open(&pn, &m, &o, &err), 0);
+    for (long i = 0; i < len; i++) {
+        blob[i] ^= (unsigned char)(1u << (i % 8));
+        write_all(tz, blob, (size_t)len);
+        if (dz_pnet_load_weights(&pn, bad, false, &err) == 0)
+            fail_msg("a blob with bit %ld of byte %ld flipped was accepted", i % 8, i);
+        if (!strstr(err.msg, "refused") && !strstr(err.msg, "sealed blob"))
+            fail_msg("byte %ld: unclear message: %s", i, err.msg);
+        blob[i] ^= (unsigned char)(1u << (i % 8));
+    }
+    assert_int_equal(dz_pnet_load_weights(&pn, good, false, &err), 0);
+    dz_pnet_close(&pn);
+    dk_model_free(&m);
+    free(blob);
+}
+
+/* -------------------------------------------------------- (d) secure memory */
+
+static void test_secure_memory(void **state)
+{
+    (void)state;
+    char out[1 << 15];
+    write_text("big.cfg", "[net]\nbatch=2\nsubdivisions=1\n" NET_KEYS
+                          "learning_rate=0.01\npolicy=constant\nmax_batches=1\n"
+                          "[connected]\noutput=40000\nactivation=relu\n"
+                          "[connected]\noutput=4\nactivation=linear\n"
+                          "[softmax]\n");
+    long before = console_size();
+    int rc = darknetp("classifier train -pp_start 0 -pp_end 2 bars.data big.cfg", out, sizeof out);
+    if (rc == 0 || !strstr(out, "layers 0..2 need ") || !strstr(out, "TA_DATA_SIZE = ") ||
+        !strstr(out, "the last 2 layers fit: -pp_start 1 -pp_end 2"))
+        fail_msg("expected a refusal naming the need, TA_DATA_SIZE and what fits:\n%s", out);
+    /* Refused by the host before OPEN_MODEL: the TA logged no open and no refusal. */
+    unsigned char *log = NULL;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    long n = read_all(path, &log);
+    assert_true(n < 0 || n == before || !strstr((const char *)log + before, "layers 0..2"));
+    free(log);
+    rc = darknetp("classifier train -pp_start 1 -pp_end 2 bars.data big.cfg", out, sizeof out);
+    if (rc != 0)
+        fail_msg("the fitting partition failed:\n%s", out);
+    assert_non_null(strstr(out, "connected_TA"));
+    rc = darknetp("tee plan big.cfg -train", out, sizeof out);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "the last 2 layers fit: -pp_start 1 -pp_end 2"));
+}
+
+/* A route or shortcut across the boundary is refused with both layers named. */
+static void test_partition_rules(void **state)
+{
+    (void)state;
+    expect_refusal("classifier train -pp_start 2 -pp_end 4 bars.data bn.cfg",
+                   "layer 3 (res) inside the TEE segment 2..4 reads layer 1");
+    expect_refusal("classifier train -pp_start 0 -pp_end 2 bars.data bn.cfg",
+                   "layer 3 (res) runs in the normal world after the TEE segment 0..2 and reads "
+                   "layer 1");
+    expect_refusal("classifier train -pp_start 8 -pp_end 8 bars.data lenet.cfg",
+                   "layer 7 (softmax) computes a loss before the TEE segment");
+}
+
+static long status_field(long pid, const char *key)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, key, strlen(key)) == 0)
+            v = atol(line + strlen(key));
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* The pid of this process's TA instance: a grandchild running the DarkneTZ TA. */
+static long ta_pid(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    long found = -1;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], cmd[512] = "";
+        long pid = atol(e->d_name);
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+        fclose(f);
+        cmd[n] = '\0';
+        if (strstr(cmd, "5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3.ta") &&
+            status_field(status_field(pid, "PPid:"), "PPid:") == (long)getpid())
+            found = pid;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* A TA that dies mid-training gives the host a clear message, not a crash. */
+static void test_ta_death(void **state)
+{
+    (void)state;
+    struct dk_model m = {0};
+    struct dk_error err;
+    struct dz_pnet pn;
+    char cfg[PATH_MAX];
+    snprintf(cfg, sizeof cfg, "%s/lenet.cfg", dir);
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    struct dz_pnet_opts o = {.first = 4, .last = 8, .training = true, .seed = SEED, .top_k = 1};
+    assert_int_equal(dz_pnet_open(&pn, &m, &o, &err), 0);
+    size_t nx = (size_t)pn.batch * dz_pnet_inputs(&pn);
+    float *x = calloc(nx, sizeof(float)), *y = calloc((size_t)pn.batch * CLASSES, sizeof(float));
+    float loss = 0;
+    bool known = true;
+    assert_int_equal(dz_pnet_train_batch(&pn, x, y, &loss, &known, &err), 0);
+    assert_false(known);
+    long pid = ta_pid();
+    assert_true(pid > 0);
+    assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
+    usleep(100000);
+    assert_int_equal(dz_pnet_train_batch(&pn, x, y, &loss, &known, &err), -1);
+    if (!strstr(err.msg, "the TA died (origin TEE)"))
+        fail_msg("unclear message: %s", err.msg);
+    free(x);
+    free(y);
+    dz_pnet_close(&pn);
+    dk_model_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equivalence_lenet), cmocka_unit_test(test_equivalence_batchnorm),
+        cmocka_unit_test(test_leak_audit),        cmocka_unit_test(test_sealed_round_trip),
+        cmocka_unit_test(test_sealed_refusals),   cmocka_unit_test(test_sealed_every_byte),
+        cmocka_unit_test(test_secure_memory),     cmocka_unit_test(test_partition_rules),
+        cmocka_unit_test(test_ta_death),
+    };
+    return cmocka_run_group_tests_name("partition", tests, group_setup, group_teardown);
+}
