@@ -27,21 +27,31 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # TEE and its TAs) adds to these.
 TEST_LIBS :=
 TEST_DEPS :=
+# TEEC_EXPORT=<optee_client>/out/export builds darknetp against OP-TEE's libteec
+# (its headers first, -lteec) instead of the simulated TEE's client library.
+ifdef TEEC_EXPORT
+CFLAGS_BASE += -I$(TEEC_EXPORT)/include
+TEEC_DEP :=
+TEEC_LIB := -L$(TEEC_EXPORT)/lib -lteec
+else
+TEEC_DEP = $(BUILD)/libteec_sim.a
+TEEC_LIB = $(BUILD)/libteec_sim.a
+endif
 -include tee/tee.mk
 
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
 
-.PHONY: all test test-plain test-asan test-bins-only check-nolibm clean soak
+.PHONY: all test test-plain test-asan test-bins-only check-nolibm check-ta-arm64 clean soak
 # Keep objects make would treat as intermediate (the test helpers).
 .SECONDARY:
 all: bin/darknetp bin/idx2png
 
 # darknetp talks to the TA through the GP TEE Client API: the simulated TEE's
 # libteec here; on an OP-TEE device link OP-TEE's libteec instead (README).
-bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
+bin/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(TEEC_DEP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(TEEC_LIB) $(LDLIBS)
 
 bin/idx2png: $(BUILD)/tools/idx2png.o $(BUILD)/libdarknetp.a
 	@mkdir -p $(dir $@)
@@ -89,7 +99,11 @@ check-nolibm: $(BUILD)/libdnn.a
 	  if [ -n "$$undef" ]; then echo "libdnn.a needs libm: $$undef"; exit 1; fi; \
 	  echo "check-nolibm: libdnn.a needs no libm"
 
-test: check-nolibm test-plain test-asan
+# The TA's sources, cross-compiled for arm64, need nothing an OP-TEE TA lacks.
+check-ta-arm64:
+	sh tools/check-ta-symbols.sh
+
+test: check-nolibm check-ta-arm64 test-plain test-asan
 
 # 10,000 training iterations with layers 4..10 in the TA (a few minutes; not part of `test`).
 $(BUILD)/tests/soak_tee: tests/soak_tee.c $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a

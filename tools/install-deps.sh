@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages darknetp needs to build, test and run its demo.
 # Uses sudo when not root. The one list, shared by the README's quick start and CI.
 set -e
-PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev dataset-fashion-mnist"
+PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev gcc-aarch64-linux-gnu dataset-fashion-mnist"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=""
