@@ -23,10 +23,11 @@
 #include <stb/stb_image_write.h>
 
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/bars.h"
 #include "tests/helpers/tmpdir.h"
 
-#define SIDE 12
-#define CLASSES 4
+#define SIDE BARS_SIDE
+#define CLASSES BARS_CLASSES
 
 static char bin[PATH_MAX];
 static char dir[64];
@@ -38,52 +39,9 @@ static int run(const char *cmd, char *out, size_t size)
     return rc;
 }
 
-static void put_be32(FILE *f, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    fwrite(b, 1, 4, f);
-}
-
-/* A deterministic picture of class cls: noise plus a bright bar. */
-static void draw(unsigned seed, int cls, unsigned char *px)
-{
-    unsigned s = seed * 2654435761u + 12345u;
-    for (int i = 0; i < SIDE * SIDE; i++) {
-        s = s * 1103515245u + 12345u;
-        px[i] = (unsigned char)((s >> 16) % 90);
-    }
-    int pos = 2 + (int)(seed % 3);
-    for (int k = 0; k < SIDE; k++) {
-        int r = cls == 0 ? pos : cls == 1 ? SIDE - 1 - pos : k;
-        int c = cls == 2 ? pos : cls == 3 ? SIDE - 1 - pos : k;
-        px[r * SIDE + c] = 230;
-    }
-}
-
 static void write_idx(const char *name, int count, unsigned seed0)
 {
-    char path[PATH_MAX], lpath[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s-images.idx", dir, name);
-    snprintf(lpath, sizeof lpath, "%s/%s-labels.idx", dir, name);
-    FILE *f = fopen(path, "wb"), *l = fopen(lpath, "wb");
-    assert_non_null(f);
-    assert_non_null(l);
-    put_be32(f, 0x00000803);
-    put_be32(f, (uint32_t)count);
-    put_be32(f, SIDE);
-    put_be32(f, SIDE);
-    put_be32(l, 0x00000801);
-    put_be32(l, (uint32_t)count);
-    unsigned char px[SIDE * SIDE];
-    for (int i = 0; i < count; i++) {
-        int cls = i % CLASSES;
-        draw(seed0 + (unsigned)i, cls, px);
-        fwrite(px, 1, sizeof px, f);
-        fputc(cls, l);
-    }
-    fclose(f);
-    fclose(l);
+    assert_int_equal(bars_write_idx(dir, name, count, seed0), 0);
 }
 
 static void write_text(const char *name, const char *text)
@@ -121,7 +79,7 @@ static int setup(void **state)
                            "[connected]\noutput=4\nactivation=linear\n"
                            "[softmax]\n");
     unsigned char px[SIDE * SIDE];
-    draw(7, 3, px);
+    bars_draw(7, 3, px);
     char png[PATH_MAX];
     snprintf(png, sizeof png, "%s/right.png", dir);
     return stbi_write_png(png, SIDE, SIDE, 1, px, SIDE) ? 0 : -1;
