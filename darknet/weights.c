@@ -301,21 +301,37 @@ static int seek_payload(FILE *f, const char *path, const struct dk_weights_heade
     return 0;
 }
 
+/* Opens path at byte `offset` of its payload, with a chunk buffer for reading;
+ * NULL (nothing left open) on failure. */
+static FILE *open_payload(const char *path, const struct dk_weights_header *h, uint64_t offset,
+                          unsigned char **buf, struct dk_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (seek_payload(f, path, h, offset, err) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    *buf = malloc(CHUNK_FLOATS * 4);
+    if (!*buf) {
+        dk_fail(err, "%s: out of memory", path);
+        fclose(f);
+        return NULL;
+    }
+    return f;
+}
+
 int dk_weights_load_at(struct dnn_network *net, const char *path, const struct dk_weights_header *h,
                        uint64_t offset, struct dk_error *err)
 {
     int rc = -1;
     unsigned char *buf = NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_payload(path, h, offset, &buf, err);
     if (!f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (seek_payload(f, path, h, offset, err) != 0)
-        goto out;
-    buf = malloc(CHUNK_FLOATS * 4);
-    if (!buf) {
-        dk_fail(err, "%s: out of memory", path);
-        goto out;
-    }
+        return -1;
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
@@ -335,16 +351,9 @@ int dk_weights_read_floats(const char *path, const struct dk_weights_header *h, 
 {
     int rc = -1;
     unsigned char *buf = NULL;
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_payload(path, h, offset, &buf, err);
     if (!f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (seek_payload(f, path, h, offset, err) != 0)
-        goto out;
-    buf = malloc(CHUNK_FLOATS * 4);
-    if (!buf) {
-        dk_fail(err, "%s: out of memory", path);
-        goto out;
-    }
+        return -1;
     for (size_t done = 0; done < count;) {
         size_t n = count - done < CHUNK_FLOATS ? count - done : CHUNK_FLOATS;
         if (read_exact(f, path, buf, n * 4, err) != 0)
