@@ -69,9 +69,14 @@ $(BUILD)/libdarknetp.a: $(HOST_LIB_OBJS) $(DK_OBJS) $(DNN_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/%.o: %.c $(wildcard dnn/*.h darknet/*.h host/*.h tests/helpers/*.h)
+# -MMD: each object records the headers it includes, so a header change
+# rebuilds only what uses it.
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(DNN_OBJS:.o=.d) $(DK_OBJS:.o=.d) $(HOST_OBJS:.o=.d) $(HELPER_OBJS:.o=.d) \
+  $(BUILD)/tools/idx2png.d
 
 $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 	@mkdir -p $(dir $@)

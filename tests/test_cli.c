@@ -81,11 +81,7 @@ static void test_predict_reads_paths_from_stdin(void **state)
 /* Writes text into tmpdir/name and returns the path in path. */
 static void write_file(const char *name, const char *text, char *path, size_t size)
 {
-    snprintf(path, size, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(write_text_file(tmpdir, name, text, path, size), 0);
 }
 
 static void expect_error(const char *args, const char *needle)

@@ -46,12 +46,7 @@ static void write_idx(const char *name, int count, unsigned seed0)
 
 static void write_text(const char *name, const char *text)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(write_text_file(dir, name, text, NULL, 0), 0);
 }
 
 static int setup(void **state)
@@ -64,11 +59,8 @@ static int setup(void **state)
         return -1;
     write_idx("train", 400, 1);
     write_idx("valid", 100, 100000);
-    write_text("bars.data", "classes=4\n"
-                            "train=train-images.idx\ntrain_labels=train-labels.idx\n"
-                            "valid=valid-images.idx\nvalid_labels=valid-labels.idx\n"
-                            "names=bars.names\nbackup=backup\ntop=2\n");
-    write_text("bars.names", "top\nbottom\nleft\nright\n");
+    if (bars_write_data_file(dir) != 0)
+        return -1;
     write_text("bars.cfg", "[net]\nbatch=20\nsubdivisions=2\nheight=12\nwidth=12\nchannels=1\n"
                            "learning_rate=0.05\nmomentum=0.9\ndecay=0.0005\n"
                            "policy=steps\nsteps=50\nscales=.1\nmax_batches=60\n"

@@ -68,12 +68,7 @@ static void write_idx(const char *name, int count, unsigned seed0)
 
 static void write_text(const char *name, const char *text)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(write_text_file(dir, name, text, NULL, 0), 0);
 }
 
 #define NET_KEYS                                                                                   \
@@ -133,11 +128,8 @@ static int group_setup(void **state)
         return -1;
     write_idx("train", 64, 1);
     write_idx("valid", 40, 5000);
-    write_text("bars.data", "classes=4\n"
-                            "train=train-images.idx\ntrain_labels=train-labels.idx\n"
-                            "valid=valid-images.idx\nvalid_labels=valid-labels.idx\n"
-                            "names=bars.names\nbackup=backup\ntop=2\n");
-    write_text("bars.names", "top\nbottom\nleft\nright\n");
+    if (bars_write_data_file(dir) != 0)
+        return -1;
     write_cfg("lenet.cfg", lenet_cfg, "linear");
     write_cfg("lenet2.cfg", lenet_cfg, "leaky"); /* another model, same shapes */
     write_cfg("bn.cfg", bn_cfg, NULL);

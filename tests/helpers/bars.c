@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tests/helpers/tmpdir.h"
+
 static void put_be32(FILE *f, uint32_t v)
 {
     unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
@@ -51,4 +53,15 @@ int bars_write_idx(const char *dir, const char *name, int count, unsigned seed0)
     if (l && fclose(l) != 0)
         rc = -1;
     return rc;
+}
+
+int bars_write_data_file(const char *dir)
+{
+    static const char data[] = "classes=4\n"
+                               "train=train-images.idx\ntrain_labels=train-labels.idx\n"
+                               "valid=valid-images.idx\nvalid_labels=valid-labels.idx\n"
+                               "names=bars.names\nbackup=backup\ntop=2\n";
+    if (write_text_file(dir, "bars.data", data, NULL, 0) != 0)
+        return -1;
+    return write_text_file(dir, "bars.names", "top\nbottom\nleft\nright\n", NULL, 0);
 }

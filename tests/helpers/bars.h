@@ -14,4 +14,8 @@ void bars_draw(unsigned seed, int cls, unsigned char *px);
  * from seeds seed0, seed0 + 1, ... Returns 0, or -1 if a file cannot be written. */
 int bars_write_idx(const char *dir, const char *name, int count, unsigned seed0);
 
+/* Writes DIR/bars.data (classes, train/valid IDX files named train-* and
+ * valid-*, names, backup=backup, top=2) and DIR/bars.names. Returns 0 or -1. */
+int bars_write_data_file(const char *dir);
+
 #endif

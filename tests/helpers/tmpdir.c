@@ -51,3 +51,20 @@ int run_capture(const char *cmd, char *out, size_t size)
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
+
+int write_text_file(const char *dir, const char *name, const char *text, char *path, size_t size)
+{
+    char buf[4096];
+    if (!path) {
+        path = buf;
+        size = sizeof buf;
+    }
+    snprintf(path, size, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}

@@ -18,4 +18,8 @@ int tmp_teardown(void **state);
  * size - 1) and returns its exit status, or -1 if it did not exit normally. */
 int run_capture(const char *cmd, char *out, size_t size);
 
+/* Writes text to DIR/NAME (its path into path[0..size) when path is not NULL).
+ * Returns 0, or -1 if the file cannot be written. */
+int write_text_file(const char *dir, const char *name, const char *text, char *path, size_t size);
+
 #endif
