@@ -1,6 +1,6 @@
 /*
  * test_darknet_fixture.c - a model trained by upstream darknet predicts here
- * exactly as upstream darknet printed it (../shared/fixtures/darknet-mnist-lenet):
+ * exactly as upstream darknet printed it (tests/fixtures/darknet-mnist-lenet):
  * the same five labels in the same order with the same percentages.
  */
 #include <setjmp.h>

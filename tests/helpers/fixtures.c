@@ -5,8 +5,7 @@
 
 void fixture_dir(const char *name, char *out, size_t size)
 {
-    const char *shared = getenv("DZ_SHARED");
-    snprintf(out, size, "%s/fixtures/%s", shared && *shared ? shared : "../shared", name);
+    snprintf(out, size, "tests/fixtures/%s", name);
 }
 
 const char *darknetp_path(void)
