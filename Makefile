@@ -42,7 +42,7 @@ endif
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
 
-.PHONY: all test test-plain test-asan test-bins-only check-nolibm check-ta-arm64 clean soak
+.PHONY: all test test-plain test-asan test-bins-only check-nolibm check-ta-arm64 clean soak format-check
 # Keep objects make would treat as intermediate (the test helpers).
 .SECONDARY:
 all: bin/darknetp bin/idx2png
@@ -82,7 +82,7 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS) -lcmocka $(LDLIBS)
 
-# Runs every test binary; each is a cmocka group. Fixtures live in ../shared.
+# Runs every test binary; each is a cmocka group. Fixtures live in tests/fixtures.
 # The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
 $(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
 
@@ -107,6 +107,15 @@ check-nolibm: $(BUILD)/libdnn.a
 # The TA's sources, cross-compiled for arm64, need nothing an OP-TEE TA lacks.
 check-ta-arm64:
 	sh tools/check-ta-symbols.sh
+
+# Lists the tracked .c/.h files that clang-format (with .clang-format) would change.
+format-check:
+	@command -v clang-format >/dev/null || { echo "format-check: clang-format not found"; exit 1; }
+	@bad=""; for f in $$(git ls-files '*.c' '*.h'); do [ -f "$$f" ] || continue; \
+	  clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
+	  if [ -n "$$bad" ]; then echo "format-check: differ from .clang-format (fix: clang-format -i FILE):"; \
+	  for f in $$bad; do echo "  $$f"; done; exit 1; fi; \
+	  echo "format-check: every tracked .c/.h file conforms"
 
 test: check-nolibm check-ta-arm64 test-plain test-asan
 

@@ -22,16 +22,14 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
                     s->size, s->stride, l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;
         case DNN_LAYER_AVGPOOL:
-            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d\n", name, l->w, l->h, l->c,
-                    l->out_c);
+            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d\n", name, l->w, l->h, l->c, l->out_c);
             break;
         case DNN_LAYER_CONNECTED:
-            fprintf(f, "%-37s%4zu  ->  %4zu\n", name, l->inputs,
-                    l->outputs);
+            fprintf(f, "%-37s%4zu  ->  %4zu\n", name, l->inputs, l->outputs);
             break;
         case DNN_LAYER_DROPOUT:
-            fprintf(f, "%-14sp = %.2f               %4zu  ->  %4zu\n", name,
-                    (double)s->probability, l->inputs, l->outputs);
+            fprintf(f, "%-14sp = %.2f               %4zu  ->  %4zu\n", name, (double)s->probability,
+                    l->inputs, l->outputs);
             break;
         case DNN_LAYER_SOFTMAX:
             fprintf(f, "%-47s%4zu\n", name, l->inputs);
@@ -40,8 +38,8 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
             fprintf(f, "%-47s%4zu\n", name, l->inputs);
             break;
         case DNN_LAYER_BATCHNORM:
-            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, l->w,
-                    l->h, l->c, l->out_w, l->out_h, l->out_c);
+            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, l->w, l->h, l->c, l->out_w,
+                    l->out_h, l->out_c);
             break;
         case DNN_LAYER_SHORTCUT:
             fprintf(f, "%-5s%3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->from,

@@ -9,8 +9,8 @@
 struct dz_progress {
     bool enabled;
     bool shown;
-    uint64_t total;       /* iterations to reach; 0 = unknown */
-    uint64_t start_iter;  /* iteration when started */
+    uint64_t total;      /* iterations to reach; 0 = unknown */
+    uint64_t start_iter; /* iteration when started */
     uint64_t images_per_iter;
     double start_time;
 };

@@ -110,7 +110,7 @@ static void train(int seed, const char *name)
     int rc = run(cmd, out, sizeof out);
     if (rc != 0)
         fail_msg("train exited %d:\n%s", rc, out);
-    /* darknet's line for the last iteration: 60 batches of 20 images (batch=20 is split in 2 subdivisions). */
+    /* darknet's line for the last iteration: 60 batches of 20 images (batch=20, 2 subdivisions). */
     if (!strstr(out, "\n60, 3.000: ") || !strstr(out, "1200 images\n"))
         fail_msg("no darknet line for iteration 60 in:\n%s", out);
 }
@@ -134,8 +134,8 @@ static void test_train_valid_predict(void **state)
     assert_int_equal(na, 20 + 4 * (4 + 12 + 36 + 4 + 576));
     assert_int_equal(na, nb);
     assert_int_equal(na, nc);
-    assert_memory_equal(a, b, (size_t)na);       /* same seed, same weights */
-    assert_memory_not_equal(a, c, (size_t)na);   /* another seed, others */
+    assert_memory_equal(a, b, (size_t)na);     /* same seed, same weights */
+    assert_memory_not_equal(a, c, (size_t)na); /* another seed, others */
     free(a);
     free(b);
     free(c);
@@ -145,8 +145,10 @@ static void test_train_valid_predict(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
 
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier valid bars.data bars.cfg a.weights "
-                              "2>/dev/null | tail -n 1", dir, bin);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid bars.data bars.cfg a.weights "
+             "2>/dev/null | tail -n 1",
+             dir, bin);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     double top1 = 0, top2 = 0;
     assert_int_equal(sscanf(out, "99: top 1: %lf, top 2: %lf", &top1, &top2), 2);
@@ -154,8 +156,10 @@ static void test_train_valid_predict(void **state)
     assert_true(top1 >= 0.9); /* chance is 0.25 */
     assert_true(top2 >= top1);
 
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier predict bars.data bars.cfg a.weights "
-                              "right.png 2>/dev/null", dir, bin);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict bars.data bars.cfg a.weights "
+             "right.png 2>/dev/null",
+             dir, bin);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     char pct[16], name[32];
     assert_int_equal(sscanf(out, "%15[^%]%%: %31s", pct, name), 2);

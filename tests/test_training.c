@@ -30,10 +30,18 @@ static void make_example(struct dnn_rng *rng, float *x, float *y)
     for (int k = 0; k < SIDE; k++) {
         int r = 0, c = 0;
         switch (cls) {
-        case 0: r = pos, c = k; break;
-        case 1: r = SIDE - 1 - pos, c = k; break;
-        case 2: r = k, c = pos; break;
-        default: r = k, c = SIDE - 1 - pos; break;
+        case 0:
+            r = pos, c = k;
+            break;
+        case 1:
+            r = SIDE - 1 - pos, c = k;
+            break;
+        case 2:
+            r = k, c = pos;
+            break;
+        default:
+            r = k, c = SIDE - 1 - pos;
+            break;
         }
         x[r * SIDE + c] += 0.6f;
     }
@@ -60,26 +68,23 @@ static struct dnn_net_config config(void)
 
 static size_t specs(struct dnn_layer_spec *s)
 {
-    memset(s, 0, 6 * sizeof *s);
-    s[0] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
-                                   .activation = DNN_ACT_RELU,
-                                   .filters = 4,
-                                   .size = 3,
-                                   .stride = 1,
-                                   .pad = 1,
-                                   .groups = 1,
-                                   .batch_normalize = true};
-    s[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2, .pad = 1};
-    s[2] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
-                                   .activation = DNN_ACT_LEAKY,
-                                   .outputs = 16};
-    s[3] = (struct dnn_layer_spec){.kind = DNN_LAYER_DROPOUT, .probability = 0.2f};
-    s[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
-                                   .activation = DNN_ACT_LINEAR,
-                                   .outputs = CLASSES};
-    s[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1,
-                                   .temperature = 1};
-    return 6;
+    const struct dnn_layer_spec net[] = {
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_RELU,
+         .filters = 4,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 1,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2, .pad = 1},
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LEAKY, .outputs = 16},
+        {.kind = DNN_LAYER_DROPOUT, .probability = 0.2f},
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+    };
+    memcpy(s, net, sizeof net);
+    return sizeof net / sizeof net[0];
 }
 
 /* Trains for iters batches; returns the mean loss of the last 20 batches. */

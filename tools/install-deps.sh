@@ -1,8 +1,11 @@
 #!/bin/sh
-# Installs the Debian 12 packages darknetp needs to build, test and run its demo.
+# Installs the Debian 12 packages darknetp needs to build, test, check formatting and run
+# its demo.
 # Uses sudo when not root. The one list, shared by the README's quick start and CI.
 set -e
-PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev gcc-aarch64-linux-gnu dataset-fashion-mnist"
+# gcc's libasan/libubsan serve `make test`'s sanitizer run; gcc-aarch64-linux-gnu its
+# check-ta-arm64; clang-format is for `make format-check`.
+PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev gcc-aarch64-linux-gnu clang-format dataset-fashion-mnist"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=""
