@@ -59,7 +59,7 @@ const char *dnn_activation_name(enum dnn_activation a)
 static float stair_activate(float x)
 {
     if (!(dnn_fabsf(x) < 0x1p24f))
-        return x != x ? x : x * 0.5f; /* NaN, inf, or an even integer */
+        return dnn_isnan(x) ? x : x * 0.5f; /* NaN, inf, or an even integer */
     int32_t n = (int32_t)dnn_floorf(x);
     /* floor(x / 2) == floor(n / 2) for n = floor(x), as an exact integer. */
     int32_t half = n / 2 - (n % 2 < 0 ? 1 : 0);
@@ -113,6 +113,8 @@ static float activate(float x, enum dnn_activation a)
         if (x > 1)
             return (float)(0.001 * (double)(x - 1.0f) + 1.0);
         return x;
+    default:
+        break;
     }
     return 0;
 }
@@ -146,11 +148,13 @@ static float gradient(float y, enum dnn_activation a)
     case DNN_ACT_PLSE:
         return (y < 0 || y > 1) ? (float)0.01 : (float)0.125;
     case DNN_ACT_STAIR:
-        return dnn_floorf(y) == y ? 0.0f : 1.0f;
+        return dnn_feq(dnn_floorf(y), y) ? 0.0f : 1.0f;
     case DNN_ACT_HARDTAN:
         return (y > -1 && y < 1) ? 1.0f : 0.0f;
     case DNN_ACT_LHTAN:
         return (y > 0 && y < 1) ? 1.0f : (float)0.001;
+    default:
+        break;
     }
     return 0;
 }

@@ -19,6 +19,19 @@ float dnn_sqrtf(float x);
 float dnn_floorf(float x);
 float dnn_fabsf(float x);
 
+/* Exact comparisons without == and != on floating types (OP-TEE's TA dev kit builds the
+ * engine with -Wfloat-equal): the same answers as a == b (false when either is NaN) and
+ * x != x, and no libm call. */
+static inline bool dnn_feq(float a, float b)
+{
+    return __builtin_isgreaterequal(a, b) && __builtin_islessequal(a, b);
+}
+static inline bool dnn_deq(double a, double b)
+{
+    return __builtin_isgreaterequal(a, b) && __builtin_islessequal(a, b);
+}
+#define dnn_isnan(x) __builtin_isnan(x)
+
 /* Checked size arithmetic: false on overflow. */
 bool dnn_mul_size(size_t a, size_t b, size_t *out);
 bool dnn_add_size(size_t a, size_t b, size_t *out);

@@ -179,12 +179,12 @@ void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a
 {
     if (m <= 0 || n <= 0)
         return;
-    if (beta != 1) {
+    if (!dnn_feq(beta, 1)) {
         /* beta == 0 stores zeros so stale workspace (even NaN) cannot leak into C;
          * for finite C this equals darknet's C *= 0. */
         for (int i = 0; i < m; i++) {
             float *ci = c + (size_t)i * (size_t)ldc;
-            if (beta == 0)
+            if (dnn_feq(beta, 0))
                 for (int j = 0; j < n; j++)
                     ci[j] = 0;
             else

@@ -17,6 +17,8 @@ const char *dnn_status_str(enum dnn_status s)
         return "size overflow";
     case DNN_ERR_UNSUPPORTED:
         return "unsupported";
+    default:
+        break;
     }
     return "unknown status";
 }
@@ -79,6 +81,7 @@ const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind)
     case DNN_LAYER_ROUTE:
         return &dnn_route_ops;
     case DNN_LAYER_KIND_COUNT:
+    default:
         break;
     }
     return NULL;

@@ -58,6 +58,7 @@ static float cost_element(enum dnn_cost_type type, float pred, float truth, floa
         return dnn_fabsf(diff);
     case DNN_COST_SSE:
     case DNN_COST_MASKED:
+    default:
         break;
     }
     *delta = diff;
@@ -74,7 +75,7 @@ static void cost_forward(struct dnn_layer *l, const struct dnn_run *run)
     float cost = 0;
     for (size_t i = 0; i < n; i++) {
         float pred = run->input[i];
-        if (type == DNN_COST_MASKED && run->truth[i] == DNN_COST_SECRET_NUM)
+        if (type == DNN_COST_MASKED && dnn_feq(run->truth[i], DNN_COST_SECRET_NUM))
             pred = DNN_COST_SECRET_NUM;
         float delta = 0;
         const float err = cost_element(type, pred, run->truth[i], &delta);

@@ -19,7 +19,7 @@ static enum dnn_status softmax_setup(struct dnn_layer *l, const struct dnn_netwo
     const float temp = l->spec.temperature;
     if (groups <= 0 || l->inputs % (size_t)groups != 0)
         return DNN_ERR_INVALID;
-    if (temp == 0 || temp != temp || dnn_fabsf(temp) > FLT_MAX)
+    if (dnn_feq(temp, 0) || dnn_isnan(temp) || dnn_fabsf(temp) > FLT_MAX)
         return DNN_ERR_INVALID;
     l->out_h = l->h;
     l->out_w = l->w;
@@ -68,7 +68,7 @@ static void softmax_forward(struct dnn_layer *l, const struct dnn_run *run)
     for (size_t i = 0; i < n; i++) {
         const float t = run->truth[i];
         const float p = l->output[i];
-        const float err = t != 0 ? -dnn_logf(p) : 0.0f;
+        const float err = !dnn_feq(t, 0) ? -dnn_logf(p) : 0.0f;
         if (run->train) {
             l->loss[i] = err;
             l->delta[i] = t - p;

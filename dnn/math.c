@@ -137,7 +137,7 @@ static int reduce_ln2(double x, double *r)
 
 double dnn_exp(double x)
 {
-    if (x != x)
+    if (dnn_isnan(x))
         return x + x;
     if (x > EXP_OVERFLOW)
         return double_inf();
@@ -186,13 +186,13 @@ static double log1p_reduced(double f)
 
 double dnn_log(double x)
 {
-    if (x != x)
+    if (dnn_isnan(x))
         return x + x;
     if (x < 0)
         return double_nan();
-    if (x == 0)
+    if (dnn_deq(x, 0))
         return -double_inf();
-    if (x == double_inf())
+    if (dnn_deq(x, double_inf()))
         return x;
     int e = 0;
     uint64_t b = bits_of_double(x);
@@ -232,7 +232,7 @@ static double expm1_nonneg(double y)
 
 float dnn_tanhf(float x)
 {
-    if (x != x)
+    if (dnn_isnan(x))
         return x + x;
     double ax = (double)dnn_fabsf(x);
     double t = 1.0;
@@ -250,14 +250,15 @@ float dnn_tanhf(float x)
 static bool float_is_odd_integer(float y)
 {
     float ay = dnn_fabsf(y);
-    if (!(ay < 0x1p24f) || dnn_floorf(y) != y)
+    if (!(ay < 0x1p24f) || !dnn_feq(dnn_floorf(y), y))
         return false;
     return ((uint32_t)ay & 1u) != 0;
 }
 
 static bool float_is_integer(float y)
 {
-    return y == y && dnn_floorf(y) == y; /* true for +-inf, which callers handle first */
+    /* true for +-inf, which callers handle first */
+    return !dnn_isnan(y) && dnn_feq(dnn_floorf(y), y);
 }
 
 /*
@@ -268,31 +269,31 @@ static bool float_is_integer(float y)
  */
 float dnn_powf(float x, float y)
 {
-    if (y == 0 || x == 1.0f)
+    if (dnn_feq(y, 0) || dnn_feq(x, 1.0f))
         return 1.0f;
-    if (x != x || y != y)
+    if (dnn_isnan(x) || dnn_isnan(y))
         return x + y;
     float ax = dnn_fabsf(x);
     float ay = dnn_fabsf(y);
     bool y_neg = y < 0;
-    if (ay == float_inf()) {
-        if (ax == 1.0f)
+    if (dnn_feq(ay, float_inf())) {
+        if (dnn_feq(ax, 1.0f))
             return 1.0f; /* (-1)^+-inf */
         return (ax < 1.0f) == y_neg ? float_inf() : 0.0f;
     }
     bool odd = float_is_odd_integer(y);
     bool x_neg = (bits_of_float(x) >> 31) != 0;
-    if (x == 0 || ax == float_inf()) {
+    if (dnn_feq(x, 0) || dnn_feq(ax, float_inf())) {
         /* 0^y and inf^y: the magnitude is 0 or inf, the sign is x's for odd y. */
-        bool big = (x == 0) == y_neg;
+        bool big = dnn_feq(x, 0) == y_neg;
         float mag = big ? float_inf() : 0.0f;
         return (x_neg && odd) ? -mag : mag;
     }
     if (x_neg && !float_is_integer(y))
         return float_nan();
-    if (y == 1.0f)
+    if (dnn_feq(y, 1.0f))
         return x;
-    if (y == 2.0f)
+    if (dnn_feq(y, 2.0f))
         return round_to_float((double)x * (double)x); /* exact in double: one rounding */
     double r = dnn_exp((double)y * dnn_log((double)ax));
     float f = round_to_float(r);
@@ -310,7 +311,7 @@ float dnn_powf(float x, float y)
 static float soft_sqrtf(float x)
 {
     uint32_t b = bits_of_float(x);
-    if (x != x || x == 0 || b == 0x7f800000u)
+    if (dnn_isnan(x) || dnn_feq(x, 0) || b == 0x7f800000u)
         return x; /* NaN, +-0, +inf */
     if (b >> 31)
         return float_nan();
@@ -361,7 +362,7 @@ float dnn_sqrtf(float x)
 
 float dnn_floorf(float x)
 {
-    if (!(dnn_fabsf(x) < 0x1p23f) || x == 0)
+    if (!(dnn_fabsf(x) < 0x1p23f) || dnn_feq(x, 0))
         return x;                /* NaN, +-inf, integers already, and +-0 keeping its sign */
     float t = (float)(int32_t)x; /* truncation, exact below 2^23 */
     return t > x ? t - 1.0f : t;

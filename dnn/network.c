@@ -370,6 +370,8 @@ float dnn_network_current_rate(const struct dnn_network *net)
     case DNN_POLICY_SIG:
         return c->learning_rate *
                (1.0f / (1.0f + dnn_expf(c->gamma * (bn - (float)c->step))));
+    default:
+        break;
     }
     return c->learning_rate;
 }
