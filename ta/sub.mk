@@ -14,22 +14,14 @@ srcs-y += output_policy.c
 srcs-y += seal.c
 srcs-y += fmt_float.c
 
-srcs-y += ../dnn/activations.c
-srcs-y += ../dnn/batchnorm.c
-srcs-y += ../dnn/blas.c
-srcs-y += ../dnn/gemm.c
-srcs-y += ../dnn/im2col.c
-srcs-y += ../dnn/layer.c
-srcs-y += ../dnn/layer_avgpool.c
-srcs-y += ../dnn/layer_connected.c
-srcs-y += ../dnn/layer_convolutional.c
-srcs-y += ../dnn/layer_cost.c
-srcs-y += ../dnn/layer_dropout.c
-srcs-y += ../dnn/layer_maxpool.c
-srcs-y += ../dnn/layer_route.c
-srcs-y += ../dnn/layer_shortcut.c
-srcs-y += ../dnn/layer_softmax.c
-srcs-y += ../dnn/math.c
-srcs-y += ../dnn/network.c
-srcs-y += ../dnn/rng.c
-srcs-y += ../dnn/topk.c
+# The engine's files by name: one list for OP-TEE's dev kit and the simulated build.
+dz-engine := activations batchnorm blas gemm im2col layer \
+	layer_avgpool layer_connected layer_convolutional layer_cost layer_dropout layer_maxpool \
+	layer_route layer_shortcut layer_softmax math network rng \
+	topk
+
+srcs-y += $(patsubst %,../dnn/%.c,$(dz-engine))
+# Objects of ../dnn/X.c go to $(O)/dnn/X.o. By default the dev kit names an object after its
+# source path ($(O)/../dnn/X.o, outside $(O)); oname-<source>-y is the dev kit's own way to name
+# it instead (mk/subdir.mk). The simulated build (tee/tee.mk) names objects itself.
+$(foreach f,$(dz-engine),$(eval oname-../dnn/$(f).c-y := dnn/$(f).o))

@@ -30,6 +30,7 @@
 #include "dnn/dnn.h"
 #include "ta/include/darknetz_ta.h"
 #include "ta/include/dz_ta_memory.h"
+#include "ta/include/user_ta_header_defines.h"
 #include "tests/helpers/fixtures.h"
 #include "tests/tee_conformance.h"
 
@@ -583,7 +584,7 @@ static void test_version_types_and_order(void **state)
 
     ta_start(&t);
     ta_version(&t, &data_size);
-    assert_int_equal(data_size, 32u * 1024 * 1024);
+    assert_int_equal(data_size, TA_DATA_SIZE);
 
     /* A wrong type word, for every command. */
     for (uint32_t cmd = DZ_CMD_VERSION; cmd <= DZ_CMD_LOAD_SEALED; cmd++) {

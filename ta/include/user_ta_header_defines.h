@@ -6,7 +6,7 @@
  * every CFG_* make variable to the compiler; in the simulated build pass them with
  * EXTRA_CFLAGS=-DCFG_DZ_...=...):
  *   CFG_DZ_TA_STACK_SIZE     stack of each entry point call             default 64 KiB
- *   CFG_DZ_TA_DATA_SIZE      heap (TEE_Malloc and malloc share it)      default 32 MiB
+ *   CFG_DZ_TA_DATA_SIZE      heap (TEE_Malloc and malloc share it)      default 6 MiB
  *   CFG_DZ_TA_HEAP_RESERVE   part of the heap kept for the TA's own     default 64 KiB
  *                            bookkeeping (session state, crypto operation handles, heap
  *                            headers and alignment); see dz_ta_memory.h
@@ -14,7 +14,7 @@
 #ifndef USER_TA_HEADER_DEFINES_H
 #define USER_TA_HEADER_DEFINES_H
 
-#include <darknetz_ta.h>
+#include "darknetz_ta.h"
 
 #define TA_UUID DZ_TA_UUID
 
@@ -30,7 +30,7 @@
 #define CFG_DZ_TA_STACK_SIZE (64 * 1024)
 #endif
 #ifndef CFG_DZ_TA_DATA_SIZE
-#define CFG_DZ_TA_DATA_SIZE (32 * 1024 * 1024)
+#define CFG_DZ_TA_DATA_SIZE (6 * 1024 * 1024)
 #endif
 #ifndef CFG_DZ_TA_HEAP_RESERVE
 #define CFG_DZ_TA_HEAP_RESERVE (64 * 1024)
