@@ -14,12 +14,14 @@ LDLIBS = -lstb -lz -lm
 DNN_SRCS := $(sort $(wildcard dnn/*.c))
 DK_SRCS := $(sort $(wildcard darknet/*.c))
 HOST_SRCS := $(sort $(wildcard host/*.c))
+# The TA protocol's codec and policy rules: the host encodes with the TA's own decoder.
+WIRE_SRCS := ta/dz_wire.c ta/dz_policy.c
 TEST_SRCS := $(sort $(wildcard tests/test_*.c))
 TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
 
 DNN_OBJS := $(DNN_SRCS:%.c=$(BUILD)/%.o)
 DK_OBJS := $(DK_SRCS:%.c=$(BUILD)/%.o)
-HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o)
+HOST_OBJS := $(HOST_SRCS:%.c=$(BUILD)/%.o) $(WIRE_SRCS:%.c=$(BUILD)/%.o)
 HELPER_OBJS := $(TEST_HELPERS:%.c=$(BUILD)/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 

@@ -135,6 +135,7 @@ static int parse_policy(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
     case DNN_POLICY_CONSTANT:
     case DNN_POLICY_POLY:
     case DNN_POLICY_RANDOM:
+    default:
         break;
     }
     /* darknet would only print "Unused field"; say which policy ignores it. */

@@ -66,6 +66,7 @@ enum dnn_activation {
     DNN_ACT_HARDTAN,
     DNN_ACT_LHTAN,
     DNN_ACT_SELU,
+    DNN_ACT_COUNT /* sentinel: range checks of decoded values */
 };
 
 /* Parse darknet's activation name ("relu", "leaky", ...). Returns false if unknown. */
@@ -93,7 +94,13 @@ enum dnn_layer_kind {
     DNN_LAYER_KIND_COUNT
 };
 
-enum dnn_cost_type { DNN_COST_SSE, DNN_COST_MASKED, DNN_COST_SMOOTH, DNN_COST_L1 };
+enum dnn_cost_type {
+    DNN_COST_SSE,
+    DNN_COST_MASKED,
+    DNN_COST_SMOOTH,
+    DNN_COST_L1,
+    DNN_COST_COUNT /* sentinel */
+};
 
 #define DNN_MAX_ROUTE 8
 #define DNN_MAX_PARAMS 5
@@ -264,6 +271,7 @@ enum dnn_lr_policy {
     DNN_POLICY_STEPS,
     DNN_POLICY_SIG,
     DNN_POLICY_RANDOM,
+    DNN_POLICY_COUNT /* sentinel */
 };
 
 /* The [net] section's training and shape keys, darknet's defaults applied. */
@@ -370,6 +378,15 @@ uint64_t dnn_network_current_batch(const struct dnn_network *net);
 
 /* Learning rate for the current batch under the cfg's policy and burn_in. */
 float dnn_network_current_rate(const struct dnn_network *net);
+
+/*
+ * dnn_network_clear_state - zero every buffer of the arena that is not a parameter: outputs,
+ * inference scratch, the workspace and every training buffer (deltas, weight/bias/scale
+ * updates, which carry momentum, batch statistics, masks). What remains is the parameters,
+ * `seen` and the per-layer random streams. The TA calls it on every load, so that nothing
+ * computed from earlier parameters survives (DESIGN.md invariant 6).
+ */
+void dnn_network_clear_state(struct dnn_network *net);
 
 /* Fills index[0..k) with the positions of the k largest of a[0..n), largest
  * first, earlier index first among equals (darknet's top_k); -1 past n. */

@@ -388,3 +388,17 @@ double dnn_layer_flops(const struct dnn_layer *l)
         return 0;
     }
 }
+
+void dnn_network_clear_state(struct dnn_network *net)
+{
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        for (size_t b = 0; b < l->n_buffers; b++) {
+            const struct dnn_buffer *buf = &l->buffers[b];
+            if (buf->role != DNN_BUF_PARAM && *buf->ptr)
+                memset(*buf->ptr, 0, buf->count * buf->elem_size);
+        }
+    }
+    if (net->workspace)
+        memset(net->workspace, 0, net->workspace_floats * sizeof(float));
+}

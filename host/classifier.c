@@ -151,8 +151,16 @@ struct classifier_run {
     bool ds_open;
 };
 
+/* Labels per prediction: -t, else the data file's `top`, else 1; at most `classes`. */
+static int top_labels(const struct dz_classifier_args *a, const struct dz_data_options *opt)
+{
+    int top = a->top > 0 ? a->top : (opt->top > 0 ? opt->top : 1);
+    return opt->classes > 0 && top > opt->classes ? opt->classes : top;
+}
+
 /* Reads the data file, builds the network (batch > 0 replaces the cfg's) and
- * opens the train or valid split. On failure the caller still calls run_close. */
+ * opens the train or valid split; top <= 0 takes top_labels(). On failure the caller
+ * still calls run_close. */
 static int run_open(struct classifier_run *r, const struct dz_classifier_args *a, bool train,
                     int batch, int top, struct dk_error *err)
 {
@@ -165,6 +173,8 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
         return dk_fail(err, "%s: no '%s' key", a->datacfg, key);
     if (r->opt.classes <= 0)
         return dk_fail(err, "%s: 'classes' must be set to the number of classes", a->datacfg);
+    if (top <= 0)
+        top = top_labels(a, &r->opt); /* a training save seals the output it ran under */
     if (load_network(a, batch, train, top, &r->model, &r->pn, err) != 0 ||
         check_outputs(r->pn.shapes, r->opt.classes, a->cfgfile, err) != 0)
         return -1;
@@ -250,7 +260,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     float *x = NULL, *y = NULL;
     int rc = 1;
 
-    if (run_open(&r, a, true, 0, 1, &err) != 0)
+    if (run_open(&r, a, true, 0, 0, &err) != 0)
         goto out;
     struct dz_pnet *pn = &r.pn;
     const struct dnn_net_config *c = &r.model.net;
@@ -372,9 +382,7 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
     const int batch = 100;
     if (dz_data_options_read(a->datacfg, &r.opt, &err) != 0)
         goto out;
-    int topk = a->top > 0 ? a->top : (r.opt.top > 0 ? r.opt.top : 1);
-    if (r.opt.classes > 0 && topk > r.opt.classes)
-        topk = r.opt.classes;
+    const int topk = top_labels(a, &r.opt);
     dz_data_options_free(&r.opt);
     if (run_open(&r, a, false, batch, topk, &err) != 0)
         goto out;

@@ -9,6 +9,7 @@
  * and PATH.tz, the TA's sealed blob (DZ_CMD_SAVE_SEALED) as it is.
  */
 #include "host/pnet.h"
+#include "ta/include/dz_wire.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -143,6 +144,12 @@ static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint
     if (size < sizeof hdr + DZ_SEALED_TAG_BYTES)
         return dk_fail(err, "%s: %zu bytes, too short for a sealed blob", tz, size);
     memcpy(&hdr, blob, sizeof hdr);
+    if (hdr.magic == DZ_SEALED_MAGIC_V1)
+        return dk_fail(err,
+                       "%s: sealed by protocol version 1 (DZS1); this darknetp and its TA speak "
+                       "version %u: re-save it with the darknetp that wrote it, as a plain "
+                       ".weights file, or have the owner seal it again",
+                       tz, (unsigned)DZ_TA_PROTOCOL_VERSION);
     if (hdr.magic != DZ_SEALED_MAGIC || hdr.version != DZ_TA_PROTOCOL_VERSION)
         return dk_fail(err, "%s: not a DarkneTZ sealed blob of protocol version %u", tz,
                        (unsigned)DZ_TA_PROTOCOL_VERSION);
@@ -153,6 +160,15 @@ static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint
                        "%d..%d of %zu: refused",
                        tz, (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers,
                        p->first, p->last, p->shapes->n);
+    /* The policy is in the clear (authenticated, not secret): say which rule a run breaks
+     * before the TA refuses it without a reason the normal world could read. */
+    struct dz_policy want;
+    char why[DZ_WIRE_MSG_MAX];
+    if (dz_policy_check(&hdr.policy, why))
+        return dk_fail(err, "%s: the sealed blob's policy is malformed (altered?): %s", tz, why);
+    dz_tee_request_policy(p->tee, &want);
+    if (dz_policy_within(&want, &hdr.policy, why))
+        return dk_fail(err, "%s: the sealed blob's policy refuses this run: %s", tz, why);
     return 0;
 }
 
@@ -179,7 +195,8 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         if (refused)
             dk_fail(err,
                     "%s: refused by the TA: not sealed for this model and partition on this "
-                    "device, or altered",
+                    "device, altered, or older than a version of the model this device has "
+                    "loaded (the secure console says which)",
                     tz);
     }
     if (rc == 0 && seen != h->seen)
@@ -312,7 +329,7 @@ int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *e
         return dk_fail(err, "%s: sealed weights mark layers up to %d only", path, MARK_MAX_LAYER);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
-    if (dz_tee_save_sealed(p->tee, &blob, &size, err) != 0)
+    if (dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err) != 0)
         return -1;
     int rc = write_temp(tz, blob, size, &tmp, err);
     free(blob);

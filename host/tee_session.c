@@ -4,6 +4,7 @@
 #include "host/tee_session.h"
 
 #include "host/partition.h"
+#include "ta/include/dz_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,9 @@ struct dz_tee {
     size_t data_size; /* TA_DATA_SIZE */
     int first, last, batch;
     bool training, takes_truth;
+    bool scores;            /* DZ_OUTPUT_SCORES: R_PRED holds floats */
+    uint32_t model_version; /* of the last sealed load */
+    struct dz_model_header hdr; /* as sent by OPEN_MODEL */
     size_t off[R_COUNT], len[R_COUNT];
     FILE *record; /* DZ_TEE_RECORD, or NULL */
 };
@@ -227,73 +231,25 @@ void dz_tee_close(struct dz_tee *t)
 
 /* ---------------------------------------------------------- open model */
 
-static uint32_t u32(int v)
-{
-    return (uint32_t)v;
-}
-
-static void wire_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
-{
-    memset(w, 0, sizeof *w);
-    w->kind = (uint32_t)s->kind;
-    w->activation = (uint32_t)s->activation;
-    w->filters = s->filters;
-    w->size = s->size;
-    w->stride = s->stride;
-    w->pad = s->pad;
-    w->groups = s->groups;
-    w->batch_normalize = s->batch_normalize ? 1u : 0u;
-    w->outputs = s->outputs;
-    w->probability = s->probability;
-    w->softmax_groups = s->softmax_groups;
-    w->temperature = s->temperature;
-    w->cost_type = (uint32_t)s->cost_type;
-    w->cost_scale = s->cost_scale;
-    w->cost_ratio = s->cost_ratio;
-    w->from = s->from; /* absolute, as the protocol wants */
-    w->alpha = s->alpha;
-    w->beta = s->beta;
-    w->n_route = s->n_route;
-    for (int r = 0; r < DNN_MAX_ROUTE && r < 8; r++)
-        w->route[r] = s->route[r];
-}
-
+/* The request and the [net] keys, through the protocol's one codec (ta/include/dz_wire.h). */
 static void model_header(const struct dz_tee_model *m, struct dz_model_header *h)
 {
-    const struct dnn_net_config *c = &m->model->net;
     const struct dnn_layer *a = &m->shapes->layers[m->first];
-    memset(h, 0, sizeof *h);
-    h->magic = DZ_MODEL_MAGIC;
-    h->version = DZ_TA_PROTOCOL_VERSION;
-    h->n_layers = (uint32_t)m->shapes->n;
-    h->first = u32(m->first);
-    h->last = u32(m->last);
-    h->n_specs = u32(m->last - m->first + 1);
-    h->batch = u32(m->batch);
-    h->subdivisions = u32(m->subdivisions);
-    h->training = m->training ? 1u : 0u;
-    h->in_h = u32(a->h);
-    h->in_w = u32(a->w);
-    h->in_c = u32(a->c);
-    h->learning_rate = c->learning_rate;
-    h->momentum = c->momentum;
-    h->decay = c->decay;
-    h->policy = (uint32_t)c->policy;
-    h->gamma = c->gamma;
-    h->scale = c->scale;
-    h->power = c->power;
-    h->step = c->step;
-    h->max_batches = c->max_batches;
-    h->burn_in = c->burn_in;
-    h->n_steps = u32(c->n_steps);
-    for (int i = 0; i < DNN_MAX_STEPS && i < 16; i++) {
-        h->steps[i] = c->steps[i];
-        h->scales[i] = c->scales[i];
-    }
-    h->seed_lo = (uint32_t)m->seed;
-    h->seed_hi = (uint32_t)(m->seed >> 32);
-    h->output_policy = (uint32_t)m->policy;
-    h->top_k = u32(m->top_k);
+    const struct dz_wire_request r = {
+        .n_layers = (uint32_t)m->shapes->n,
+        .first = (uint32_t)m->first,
+        .last = (uint32_t)m->last,
+        .batch = (uint32_t)m->batch,
+        .subdivisions = (uint32_t)m->subdivisions,
+        .training = m->training,
+        .in_h = (uint32_t)a->h,
+        .in_w = (uint32_t)a->w,
+        .in_c = (uint32_t)a->c,
+        .seed = m->seed,
+        .output = m->policy,
+        .top_k = (uint32_t)m->top_k,
+    };
+    dz_wire_encode_header(&r, &m->model->net, h);
 }
 
 static size_t align_region(size_t x)
@@ -319,8 +275,11 @@ static int plan_regions(struct dz_tee *t, const struct dz_tee_model *m, struct d
         floats[R_DELTA_OUT] = s->layers[m->first].inputs;
     size_t total = 0;
     for (int r = 0; r < R_COUNT; r++) {
-        size_t unit = r == R_PRED ? sizeof(struct dz_prediction) : sizeof(float);
-        size_t count = r == R_PRED ? ((ends && !m->training) ? 1 : 0) : floats[r];
+        /* R_PRED: one record per image, or under DZ_OUTPUT_SCORES the image's scores. */
+        size_t unit = r == R_PRED && !t->scores ? sizeof(struct dz_prediction) : sizeof(float);
+        size_t count = floats[r];
+        if (r == R_PRED)
+            count = ends && !m->training ? (t->scores ? s->truths : 1) : 0;
         if (count && (batch > SIZE_MAX / count || batch * count > SIZE_MAX / unit))
             return dk_fail(err, "the shared buffers of layers %d..%d overflow", m->first, m->last);
         t->len[r] = batch * count * unit;
@@ -354,10 +313,11 @@ static int send_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta
     uint32_t origin = 0;
     if (!blob)
         return dk_fail(err, "out of memory");
-    model_header(m, (struct dz_model_header *)(void *)blob);
+    model_header(m, &t->hdr);
+    memcpy(blob, &t->hdr, sizeof(t->hdr));
     struct dz_wire_spec *w = (struct dz_wire_spec *)(void *)(blob + sizeof(struct dz_model_header));
     for (size_t i = 0; i < n_specs; i++)
-        wire_spec(&m->model->specs[(size_t)m->first + i], &w[i]);
+        dz_wire_encode_spec(&m->model->specs[(size_t)m->first + i], &w[i]);
     TEEC_Operation op = {0};
     op.paramTypes =
         TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
@@ -390,6 +350,7 @@ int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta
     t->batch = m->batch;
     t->training = m->training;
     t->takes_truth = m->training && dz_range_has_cost(m->shapes, (size_t)m->first, (size_t)m->last);
+    t->scores = m->policy == DZ_OUTPUT_SCORES;
     if (plan_regions(t, m, err) != 0 || send_model(t, m, ta_need, err) != 0)
         return -1;
     return alloc_shared(t, err);
@@ -438,7 +399,22 @@ const float *dz_tee_delta_out(struct dz_tee *t)
 
 const struct dz_prediction *dz_tee_predictions(struct dz_tee *t)
 {
-    return region(t, R_PRED);
+    return t->scores ? NULL : region(t, R_PRED);
+}
+
+const float *dz_tee_scores(struct dz_tee *t)
+{
+    return t->scores ? region(t, R_PRED) : NULL;
+}
+
+void dz_tee_request_policy(const struct dz_tee *t, struct dz_policy *p)
+{
+    dz_policy_of_request(&t->hdr, p);
+}
+
+uint32_t dz_tee_model_version(const struct dz_tee *t)
+{
+    return t->model_version;
 }
 
 bool dz_tee_takes_truth(const struct dz_tee *t)
@@ -539,14 +515,19 @@ int dz_tee_update(struct dz_tee *t, struct dk_error *err)
     return 0;
 }
 
-int dz_tee_save_sealed(struct dz_tee *t, uint8_t **blob, size_t *size, struct dk_error *err)
+int dz_tee_save_sealed(struct dz_tee *t, const struct dz_policy *policy, uint8_t **blob,
+                       size_t *size, struct dk_error *err)
 {
     TEEC_Operation op = {0};
     uint32_t origin = 0;
     *blob = NULL;
     *size = 0;
     /* Ask for the size first: TEEC_ERROR_SHORT_BUFFER carries it. */
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT,
+                                     policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE,
+                                     TEEC_NONE);
+    op.params[1].tmpref.buffer = (void *)(uintptr_t)policy;
+    op.params[1].tmpref.size = policy ? sizeof(*policy) : 0;
     TEEC_Result res = invoke(t, DZ_CMD_SAVE_SEALED, &op, &origin);
     if (res != TEEC_ERROR_SHORT_BUFFER)
         return tee_fail(err, "DZ_CMD_SAVE_SEALED (size)", res, origin);
@@ -560,6 +541,10 @@ int dz_tee_save_sealed(struct dz_tee *t, uint8_t **blob, size_t *size, struct dk
     op.params[0].tmpref.buffer = buf;
     op.params[0].tmpref.size = need;
     res = invoke(t, DZ_CMD_SAVE_SEALED, &op, &origin);
+    if (res == TEEC_ERROR_ACCESS_DENIED) {
+        free(buf);
+        return dk_fail(err, "the TA refused to seal a wider policy than the model's own");
+    }
     if (res != TEEC_SUCCESS || op.params[0].tmpref.size != need) {
         free(buf);
         if (res == TEEC_SUCCESS)
@@ -579,16 +564,33 @@ int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint6
     uint32_t origin = 0;
     *refused = false;
     op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_OUTPUT, TEEC_NONE);
     op.params[0].tmpref.buffer = (void *)(uintptr_t)blob;
     op.params[0].tmpref.size = size;
     TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op, &origin);
-    if (res == TEEC_ERROR_SECURITY || res == TEE_ERROR_MAC_INVALID) {
+    if (res == TEEC_ERROR_SECURITY || res == TEEC_ERROR_ACCESS_DENIED) {
         *refused = true;
         return dk_fail(err, "the TA refused the sealed blob (%s)", dz_teec_result_name(res));
     }
     if (res != TEEC_SUCCESS)
         return tee_fail(err, "DZ_CMD_LOAD_SEALED", res, origin);
     *seen = (uint64_t)op.params[1].value.a | (uint64_t)op.params[1].value.b << 32;
+    t->model_version = op.params[2].value.a;
+    return 0;
+}
+
+int dz_tee_get_pubkey(struct dz_tee *t, uint8_t pub[DZ_X25519_BYTES], struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.params[0].tmpref.buffer = pub;
+    op.params[0].tmpref.size = DZ_X25519_BYTES;
+    TEEC_Result res = invoke(t, DZ_CMD_GET_PUBKEY, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_GET_PUBKEY", res, origin);
+    if (op.params[0].tmpref.size != DZ_X25519_BYTES)
+        return dk_fail(err, "DZ_CMD_GET_PUBKEY: the TA returned %zu bytes, %d expected",
+                       op.params[0].tmpref.size, DZ_X25519_BYTES);
     return 0;
 }

@@ -71,6 +71,7 @@ const float *dz_tee_output(struct dz_tee *t); /* (batch, outputs of last) after 
 float *dz_tee_delta_in(struct dz_tee *t);     /* (batch, outputs of last) to fill before backward */
 const float *dz_tee_delta_out(struct dz_tee *t); /* (batch, inputs of first) after backward */
 const struct dz_prediction *dz_tee_predictions(struct dz_tee *t); /* (batch) after inference */
+const float *dz_tee_scores(struct dz_tee *t); /* (batch, classes) under DZ_OUTPUT_SCORES */
 
 /* True when the truth goes into the TA (it holds a loss layer and trains). */
 bool dz_tee_takes_truth(const struct dz_tee *t);
@@ -82,15 +83,31 @@ int dz_tee_backward(struct dz_tee *t, struct dk_error *err);
 /* DZ_CMD_UPDATE. */
 int dz_tee_update(struct dz_tee *t, struct dk_error *err);
 
-/* DZ_CMD_SAVE_SEALED: *blob (malloc'd, caller frees) of *size bytes. */
-int dz_tee_save_sealed(struct dz_tee *t, uint8_t **blob, size_t *size, struct dk_error *err);
+/*
+ * DZ_CMD_SAVE_SEALED: *blob (malloc'd, caller frees) of *size bytes, sealed with @policy
+ * (which must lie within the session's; NULL: the session's own policy).
+ */
+int dz_tee_save_sealed(struct dz_tee *t, const struct dz_policy *policy, uint8_t **blob,
+                       size_t *size, struct dk_error *err);
 
 /*
- * DZ_CMD_LOAD_SEALED: on success *seen is the count stored in the blob. A blob
- * the TA refuses (TEEC_ERROR_SECURITY) gives -1 with *refused set.
+ * DZ_CMD_LOAD_SEALED: on success *seen is the count stored in the blob and
+ * dz_tee_model_version() its owner version. A blob the TA refuses (TEEC_ERROR_SECURITY:
+ * not this model, partition or device, or altered; TEEC_ERROR_ACCESS_DENIED: the request is
+ * outside its policy, or it is older than a version this device loaded) gives -1 with
+ * *refused set.
  */
 int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
                        bool *refused, struct dk_error *err);
+
+/* What this session's OPEN_MODEL asked for, as a policy (to explain a sealed refusal). */
+void dz_tee_request_policy(const struct dz_tee *t, struct dz_policy *p);
+
+/* The owner version of the last sealed load (0: none, or not an owner's model). */
+uint32_t dz_tee_model_version(const struct dz_tee *t);
+
+/* DZ_CMD_GET_PUBKEY: the device's X25519 provisioning public key. */
+int dz_tee_get_pubkey(struct dz_tee *t, uint8_t pub[DZ_X25519_BYTES], struct dk_error *err);
 
 /* Closes the session and context and releases the shared block. NULL is fine. */
 void dz_tee_close(struct dz_tee *t);

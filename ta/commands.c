@@ -5,7 +5,8 @@
  * a model is open (TEE_ERROR_BAD_STATE), the exact type word this segment takes, every memref
  * size against sizes OPEN_MODEL computed (an input of another size: BAD_PARAMETERS; an output
  * too small: TEE_ERROR_SHORT_BUFFER with the size needed; a larger output is cut to size), then
- * the session state (BAD_STATE). Only then does it copy its inputs into TA memory, once,
+ * the session state (BAD_STATE) and the policy of the parameters now loaded (ACCESS_DENIED,
+ * with an EMSG naming the rule). Only then does it copy its inputs into TA memory, once,
  * compute on the copies, and write its outputs last.
  */
 #include <tee_internal_api.h>
@@ -48,7 +49,18 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
         return TEE_ERROR_BAD_PARAMETERS;
     }
     /* Each byte is read once, straight into the parameter it belongs to. */
-    const uint8_t *src = p[0].memref.buffer;
+    dz_copy_params(s, p[0].memref.buffer);
+    s->net->seen = ((uint64_t)p[1].value.b << 32) | p[1].value.a;
+    dz_reset_training(s);
+    /* Plain parameters are the normal world's own: the session's request is the policy. */
+    dz_policy_of_request(&s->hdr, &s->policy);
+    s->policy_sealed = false;
+    s->model_version = 0;
+    return TEE_SUCCESS;
+}
+
+void dz_copy_params(struct dz_session *s, const uint8_t *src)
+{
     size_t off = 0;
     for (size_t i = 0; i < s->net->n; i++) {
         const struct dnn_layer *l = &s->net->layers[i];
@@ -59,9 +71,25 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
             off += bytes;
         }
     }
-    s->net->seen = ((uint64_t)p[1].value.b << 32) | p[1].value.a;
+}
+
+void dz_reset_training(struct dz_session *s)
+{
+    dnn_network_clear_state(s->net);
+    if (s->io)
+        TEE_MemFill(s->io, 0, s->io_floats * sizeof(float));
     s->forward_pending = false;
-    return TEE_SUCCESS;
+    s->backwards = 0;
+    s->loss_sum = 0;
+}
+
+/* Training is the owner's to allow: refused (ACCESS_DENIED) under an inference-only policy. */
+static TEE_Result training_allowed(const struct dz_session *s, const char *what)
+{
+    if (s->policy.modes & DZ_MODE_TRAIN)
+        return TEE_SUCCESS;
+    EMSG("%s refused: the model's policy allows inference only", what);
+    return TEE_ERROR_ACCESS_DENIED;
 }
 
 TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
@@ -79,6 +107,8 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         EMSG("training forward on a segment opened for inference");
         return TEE_ERROR_BAD_STATE;
     }
+    if (train && training_allowed(s, "training forward") != TEE_SUCCESS)
+        return TEE_ERROR_ACCESS_DENIED;
 
     /* What crosses for this segment and this kind of pass (darknetz_ta.h, DZ_CMD_FORWARD). */
     const bool with_truth = train && s->takes_truth;
@@ -89,8 +119,10 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         return TEE_ERROR_BAD_PARAMETERS;
     const size_t in_bytes = s->in_floats * sizeof(float);
     const size_t truth_bytes = s->truth_floats * sizeof(float);
-    const size_t out_bytes = predictions ? (size_t)s->hdr.batch * sizeof(struct dz_prediction)
-                                         : s->out_floats * sizeof(float);
+    const bool scores = predictions && s->hdr.output_policy == DZ_OUTPUT_SCORES;
+    const size_t out_bytes = scores        ? (size_t)s->hdr.batch * s->classes * sizeof(float)
+                             : predictions ? (size_t)s->hdr.batch * sizeof(struct dz_prediction)
+                                           : s->out_floats * sizeof(float);
     if (p[0].memref.size != in_bytes) {
         EMSG("forward input of %zu bytes refused: expected %zu", (size_t)p[0].memref.size,
              in_bytes);
@@ -105,6 +137,14 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         return TEE_ERROR_SHORT_BUFFER;
     }
 
+    /* One gradient query per step: after `subdivisions` BACKWARDs the parameters must
+     * change (UPDATE) before another training forward. */
+    if (train && s->backwards >= s->hdr.subdivisions) {
+        EMSG("training forward refused: %u backward passes since the last update; UPDATE first",
+             (unsigned)s->backwards);
+        return TEE_ERROR_BAD_STATE;
+    }
+
     TEE_MemMove(s->input, p[0].memref.buffer, in_bytes);
     if (with_truth)
         TEE_MemMove(s->truth, p[1].memref.buffer, truth_bytes);
@@ -116,7 +156,9 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
     if (train && s->ends_network && s->has_cost)
         s->loss_sum += dnn_network_cost(net);
 
-    if (predictions)
+    if (scores)
+        dz_output_scores(s, p[3].memref.buffer);
+    else if (predictions)
         dz_output_predictions(s, p[3].memref.buffer);
     else if (with_output)
         TEE_MemMove(p[3].memref.buffer, net->layers[net->n - 1].output, out_bytes);
@@ -155,6 +197,8 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
         EMSG("backward without a training forward before it");
         return TEE_ERROR_BAD_STATE;
     }
+    if (training_allowed(s, "backward") != TEE_SUCCESS)
+        return TEE_ERROR_ACCESS_DENIED;
 
     struct dnn_network *net = s->net;
     if (delta_in) {
@@ -209,10 +253,22 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
     if (!s->net || !s->training)
         return TEE_ERROR_BAD_STATE;
     if (s->backwards == 0) {
-        EMSG("update without a backward since the last one");
+        EMSG("update without a backward since the last update or load");
         return TEE_ERROR_BAD_STATE;
     }
-    /* The engine takes the rate from the TA's own `seen` and the header's policy. */
+    if (training_allowed(s, "update") != TEE_SUCCESS)
+        return TEE_ERROR_ACCESS_DENIED;
+    /* The engine takes the rate from the TA's own `seen` and the header's schedule; a sealed
+     * policy bounds the rate of every update, whatever the schedule does. */
+    const float rate = dnn_network_current_rate(s->net);
+    if (s->policy_sealed && !(rate <= s->policy.learning_rate_max)) {
+        char have[DZ_FMT_FLOAT_MAX], max[DZ_FMT_FLOAT_MAX];
+        dz_fmt_float(have, sizeof(have), rate);
+        dz_fmt_float(max, sizeof(max), s->policy.learning_rate_max);
+        EMSG("update refused: the schedule's rate %s exceeds the model's learning_rate_max %s",
+             have, max);
+        return TEE_ERROR_ACCESS_DENIED;
+    }
     dnn_network_update_range(s->net, 0, s->net->n - 1);
     s->backwards = 0;
     if (s->ends_network && s->has_cost)

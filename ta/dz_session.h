@@ -22,17 +22,10 @@
 
 #include "darknetz_ta.h"
 #include "dnn/dnn.h"
+#include "dz_wire.h"
 
 #define DZ_KEY_BYTES 32
 #define DZ_DIGEST_BYTES 32
-
-/* Ceilings the model blob is held to (the engine checks shapes and overflow on top). */
-#define DZ_MAX_SPECS 1024u   /* layers in one segment */
-#define DZ_MAX_LAYERS 65536u /* layers in the whole network */
-#define DZ_MAX_BATCH 65536u
-#define DZ_MAX_DIM 65536u         /* h, w, c, filters, subdivisions */
-#define DZ_MAX_KERNEL 1024u       /* size, stride, pad */
-#define DZ_MAX_OUTPUTS (1u << 24) /* connected outputs, softmax groups */
 
 struct dz_session {
     /* ---- the segment, set by DZ_CMD_OPEN_MODEL */
@@ -52,9 +45,14 @@ struct dz_session {
     float *truth; /* (batch, truths) copy of the last truth, or NULL */
     float *io;    /* (io_floats) delta in / delta out, training only */
 
-    /* ---- training state */
+    /* ---- what the parameters now loaded allow (DESIGN.md invariant 5) */
+    struct dz_policy policy; /* the request's own, or the sealed policy of the last load */
+    bool policy_sealed;      /* policy came from a sealed blob: UPDATE checks the rate */
+    uint32_t model_version;  /* the owner's release of the parameters, 0 for none */
+
+    /* ---- training state, reset by every load (invariant 6: dz_reset_training) */
     bool forward_pending; /* a DZ_FORWARD_TRAIN forward awaits its BACKWARD */
-    uint32_t backwards;   /* BACKWARDs since the last UPDATE */
+    uint32_t backwards;   /* BACKWARDs since the last UPDATE or load */
     float loss_sum;       /* network cost summed over the forwards since the last UPDATE */
     float avg_loss;
     bool avg_valid;
@@ -63,6 +61,19 @@ struct dz_session {
     bool key_valid;
     uint8_t key[DZ_KEY_BYTES];
 };
+
+/*
+ * dz_reset_training - forget everything derived from the parameters before a load: every
+ * update buffer (gradients and momenta) zeroed, the pending forward, the BACKWARD count and
+ * the loss sum reset. The running average loss is kept: it is a log figure only.
+ */
+void dz_reset_training(struct dz_session *s);
+
+/*
+ * dz_copy_params - @payload_bytes of floats in .weights order into the segment's parameters
+ * (the one walk over the parameter tables shared by LOAD_PLAIN and LOAD_SEALED).
+ */
+void dz_copy_params(struct dz_session *s, const uint8_t *src);
 
 /* TEE_MemFill then TEE_Free; NULL is fine. */
 void dz_wipe_free(void *p, size_t bytes);
@@ -90,9 +101,28 @@ TEE_Result dz_model_digest_begin(TEE_OperationHandle *op, const void *wire_specs
 TEE_Result dz_model_digest_finish(TEE_OperationHandle *op, const struct dz_model_header *hdr,
                                   const struct dnn_network *net, uint8_t digest[DZ_DIGEST_BYTES]);
 void dz_model_digest_abort(TEE_OperationHandle *op);
+/* An AES-256-GCM operation in @mode keyed with @key (DZ_KEY_BYTES); freed by the caller. */
+TEE_Result dz_gcm_operation(const uint8_t *key, uint32_t mode, TEE_OperationHandle *op);
+
+/* ---- provision.c: the device's X25519 provisioning key (DZ_CMD_GET_PUBKEY) */
+TEE_Result dz_cmd_get_pubkey(uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+/*
+ * dz_owner_unwrap - the content key of a DZ_KEY_OWNER blob (darknetz_ta.h): refused with
+ * TEE_ERROR_SECURITY when the blob names another device or the wrap does not authenticate.
+ */
+TEE_Result dz_owner_unwrap(const struct dz_sealed_header *h, uint8_t key[DZ_KEY_BYTES]);
+
+/* ---- rollback.c: the newest owner version loaded per model, in secure storage */
+/* TEE_SUCCESS when @version (0: not an owner's model, never refused) is not older than the
+ * newest recorded for @digest; TEE_ERROR_ACCESS_DENIED (with an EMSG) when it is. */
+TEE_Result dz_rollback_check(const uint8_t digest[DZ_DIGEST_BYTES], uint32_t version);
+/* Records @version for @digest when it is newer than the record (0: nothing to record). */
+TEE_Result dz_rollback_record(const uint8_t digest[DZ_DIGEST_BYTES], uint32_t version);
 
 /* ---- output_policy.c */
 /* Labels per image of the final scores, written to @dst (batch struct dz_prediction). */
 void dz_output_predictions(const struct dz_session *s, void *dst);
+/* DZ_OUTPUT_SCORES: the final scores, (batch, classes) floats, to @dst. */
+void dz_output_scores(const struct dz_session *s, void *dst);
 
 #endif /* DZ_SESSION_H */

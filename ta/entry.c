@@ -73,6 +73,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_save_sealed(s, types, params);
     case DZ_CMD_LOAD_SEALED:
         return dz_cmd_load_sealed(s, types, params);
+    case DZ_CMD_GET_PUBKEY:
+        return dz_cmd_get_pubkey(types, params);
     default:
         EMSG("unknown command %u", (unsigned)cmd);
         return TEE_ERROR_NOT_SUPPORTED;

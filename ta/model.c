@@ -3,10 +3,10 @@
  * refuse it before allocating when it does not fit, then build it.
  *
  * The blob is copied into TA memory once (header, then specs) and only the copies are read.
- * Every header and spec field is checked against fixed ceilings (dz_session.h) before the
- * engine sees it; the engine then checks shapes and size arithmetic again. Route and shortcut
- * indexes are absolute on the wire and must lie inside the segment, before their own layer;
- * they are rebased to the segment's own layer table.
+ * Every header and spec field is checked by the protocol's codec (dz_wire.h: fixed ceilings,
+ * enums in range, unused fields zero) before the engine sees it; the engine then checks shapes
+ * and size arithmetic again. Route and shortcut indexes are absolute on the wire and must lie
+ * inside the segment, before their own layer; the codec rebases them to the segment.
  */
 #include <string.h>
 #include <tee_internal_api.h>
@@ -14,6 +14,7 @@
 
 #include "dz_session.h"
 #include "dz_ta_memory.h"
+#include "dz_wire.h"
 
 /* What the TA needs to know of the segment's shapes before it allocates. */
 struct dz_dims {
@@ -21,198 +22,6 @@ struct dz_dims {
     size_t param_floats;
     bool has_cost;
 };
-
-#define REFUSE(...)                                                                                \
-    do {                                                                                           \
-        EMSG(__VA_ARGS__);                                                                         \
-        return TEE_ERROR_BAD_PARAMETERS;                                                           \
-    } while (0)
-
-static bool finite(float x)
-{
-    return x == x && x - x == 0.0f; /* false for NaN and for +-inf (inf - inf is NaN) */
-}
-
-static bool in_range(int32_t v, int32_t lo, uint32_t hi)
-{
-    return v >= lo && (uint32_t)v <= hi;
-}
-
-static TEE_Result check_header(const struct dz_model_header *h)
-{
-    if (h->magic != DZ_MODEL_MAGIC)
-        REFUSE("model: bad magic %#x", (unsigned)h->magic);
-    if (h->version != DZ_TA_PROTOCOL_VERSION)
-        REFUSE("model: protocol version %u, this TA speaks %u", (unsigned)h->version,
-               (unsigned)DZ_TA_PROTOCOL_VERSION);
-    if (h->n_layers < 1 || h->n_layers > DZ_MAX_LAYERS)
-        REFUSE("model: n_layers %u", (unsigned)h->n_layers);
-    if (h->first > h->last || h->last >= h->n_layers)
-        REFUSE("model: partition %u..%u of %u layers", (unsigned)h->first, (unsigned)h->last,
-               (unsigned)h->n_layers);
-    if (h->n_specs != h->last - h->first + 1 || h->n_specs > DZ_MAX_SPECS)
-        REFUSE("model: n_specs %u for layers %u..%u", (unsigned)h->n_specs, (unsigned)h->first,
-               (unsigned)h->last);
-    if (h->batch < 1 || h->batch > DZ_MAX_BATCH || h->subdivisions < 1 ||
-        h->subdivisions > DZ_MAX_DIM || h->training > 1)
-        REFUSE("model: batch %u, subdivisions %u, training %u", (unsigned)h->batch,
-               (unsigned)h->subdivisions, (unsigned)h->training);
-    if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM || h->in_c < 1 ||
-        h->in_c > DZ_MAX_DIM)
-        REFUSE("model: input shape %u x %u x %u", (unsigned)h->in_h, (unsigned)h->in_w,
-               (unsigned)h->in_c);
-    if (!finite(h->learning_rate) || !finite(h->momentum) || !finite(h->decay) ||
-        !finite(h->gamma) || !finite(h->scale) || !finite(h->power))
-        REFUSE("model: a training rate parameter is not finite");
-    if (h->policy > DNN_POLICY_RANDOM)
-        REFUSE("model: policy %u", (unsigned)h->policy);
-    if (h->step < 0 || h->max_batches < 0 || h->burn_in < 0)
-        REFUSE("model: step %d, max_batches %d, burn_in %d", (int)h->step, (int)h->max_batches,
-               (int)h->burn_in);
-    if (h->n_steps > DNN_MAX_STEPS)
-        REFUSE("model: n_steps %u", (unsigned)h->n_steps);
-    for (uint32_t i = 0; i < h->n_steps; i++) {
-        if (h->steps[i] < 0 || !finite(h->scales[i]))
-            REFUSE("model: steps[%u] = %d or its scale is bad", (unsigned)i, (int)h->steps[i]);
-    }
-    if (h->output_policy > DZ_OUTPUT_RANK || h->top_k > DZ_MAX_LABELS ||
-        (h->output_policy == DZ_OUTPUT_TOPK && h->top_k < 1))
-        REFUSE("model: output policy %u, top_k %u", (unsigned)h->output_policy, (unsigned)h->top_k);
-    for (size_t i = 0; i < sizeof(h->reserved) / sizeof(h->reserved[0]); i++) {
-        if (h->reserved[i])
-            REFUSE("model: reserved[%zu] is not zero", i);
-    }
-    return TEE_SUCCESS;
-}
-
-/* A layer index read from the wire: absolute, inside the segment, before layer @index. */
-static bool earlier_in_segment(int32_t ref, uint32_t first, uint32_t index)
-{
-    return ref >= 0 && (uint32_t)ref >= first && (uint32_t)ref < index;
-}
-
-/*
- * Checks the wire spec of layer @index (absolute) and writes the engine's spec: the fields
- * the kind uses, indexes rebased to the segment, everything else zero.
- */
-static TEE_Result decode_spec(const struct dz_model_header *h, uint32_t index,
-                              const struct dz_wire_spec *w, struct dnn_layer_spec *out)
-{
-    if (w->kind >= DNN_LAYER_KIND_COUNT || w->activation > DNN_ACT_SELU ||
-        w->cost_type > DNN_COST_L1 || w->batch_normalize > 1)
-        REFUSE("layer %u: kind %u, activation %u, cost type %u, batch_normalize %u",
-               (unsigned)index, (unsigned)w->kind, (unsigned)w->activation, (unsigned)w->cost_type,
-               (unsigned)w->batch_normalize);
-    for (size_t i = 0; i < sizeof(w->reserved) / sizeof(w->reserved[0]); i++) {
-        if (w->reserved[i])
-            REFUSE("layer %u: reserved[%zu] is not zero", (unsigned)index, i);
-    }
-
-    memset(out, 0, sizeof(*out));
-    out->kind = (enum dnn_layer_kind)w->kind;
-    out->activation = (enum dnn_activation)w->activation;
-    out->batch_normalize = w->batch_normalize != 0;
-
-    switch (out->kind) {
-    case DNN_LAYER_CONVOLUTIONAL:
-        if (!in_range(w->filters, 1, DZ_MAX_DIM) || !in_range(w->size, 1, DZ_MAX_KERNEL) ||
-            !in_range(w->stride, 1, DZ_MAX_KERNEL) || !in_range(w->pad, 0, DZ_MAX_KERNEL) ||
-            !in_range(w->groups, 1, (uint32_t)w->filters) || w->filters % w->groups != 0)
-            REFUSE("layer %u: convolutional filters %d size %d stride %d pad %d groups %d",
-                   (unsigned)index, (int)w->filters, (int)w->size, (int)w->stride, (int)w->pad,
-                   (int)w->groups);
-        out->filters = w->filters;
-        out->size = w->size;
-        out->stride = w->stride;
-        out->pad = w->pad;
-        out->groups = w->groups;
-        break;
-    case DNN_LAYER_CONNECTED:
-        if (!in_range(w->outputs, 1, DZ_MAX_OUTPUTS))
-            REFUSE("layer %u: connected outputs %d", (unsigned)index, (int)w->outputs);
-        out->outputs = w->outputs;
-        break;
-    case DNN_LAYER_MAXPOOL:
-        if (!in_range(w->size, 1, DZ_MAX_KERNEL) || !in_range(w->stride, 1, DZ_MAX_KERNEL) ||
-            !in_range(w->pad, 0, DZ_MAX_KERNEL))
-            REFUSE("layer %u: maxpool size %d stride %d pad %d", (unsigned)index, (int)w->size,
-                   (int)w->stride, (int)w->pad);
-        out->size = w->size;
-        out->stride = w->stride;
-        out->pad = w->pad;
-        break;
-    case DNN_LAYER_DROPOUT:
-        if (!(w->probability >= 0.0f && w->probability < 1.0f))
-            REFUSE("layer %u: dropout probability out of [0, 1)", (unsigned)index);
-        out->probability = w->probability;
-        break;
-    case DNN_LAYER_SOFTMAX:
-        if (!in_range(w->softmax_groups, 1, DZ_MAX_OUTPUTS) || !finite(w->temperature) ||
-            !(w->temperature > 0.0f))
-            REFUSE("layer %u: softmax groups %d or temperature", (unsigned)index,
-                   (int)w->softmax_groups);
-        out->softmax_groups = w->softmax_groups;
-        out->temperature = w->temperature;
-        break;
-    case DNN_LAYER_COST:
-        if (!finite(w->cost_scale) || !finite(w->cost_ratio))
-            REFUSE("layer %u: cost scale or ratio not finite", (unsigned)index);
-        out->cost_type = (enum dnn_cost_type)w->cost_type;
-        out->cost_scale = w->cost_scale;
-        out->cost_ratio = w->cost_ratio;
-        break;
-    case DNN_LAYER_SHORTCUT:
-        if (!earlier_in_segment(w->from, h->first, index) || !finite(w->alpha) || !finite(w->beta))
-            REFUSE("layer %u: shortcut from %d outside layers %u..%u", (unsigned)index,
-                   (int)w->from, (unsigned)h->first, (unsigned)index - 1);
-        out->from = (int)((uint32_t)w->from - h->first);
-        out->alpha = w->alpha;
-        out->beta = w->beta;
-        break;
-    case DNN_LAYER_ROUTE:
-        if (!in_range(w->n_route, 1, DNN_MAX_ROUTE))
-            REFUSE("layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
-        for (int32_t i = 0; i < w->n_route; i++) {
-            if (!earlier_in_segment(w->route[i], h->first, index))
-                REFUSE("layer %u: route to layer %d outside layers %u..%u", (unsigned)index,
-                       (int)w->route[i], (unsigned)h->first, (unsigned)index - 1);
-            out->route[i] = (int)((uint32_t)w->route[i] - h->first);
-        }
-        out->n_route = w->n_route;
-        break;
-    case DNN_LAYER_AVGPOOL:
-    case DNN_LAYER_BATCHNORM:
-    case DNN_LAYER_KIND_COUNT:
-        break;
-    }
-    return TEE_SUCCESS;
-}
-
-static void header_to_config(const struct dz_model_header *h, struct dnn_net_config *cfg)
-{
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->batch = (int)h->batch;
-    cfg->subdivisions = (int)h->subdivisions;
-    cfg->h = (int)h->in_h;
-    cfg->w = (int)h->in_w;
-    cfg->c = (int)h->in_c;
-    cfg->learning_rate = h->learning_rate;
-    cfg->momentum = h->momentum;
-    cfg->decay = h->decay;
-    cfg->policy = (enum dnn_lr_policy)h->policy;
-    cfg->gamma = h->gamma;
-    cfg->scale = h->scale;
-    cfg->power = h->power;
-    cfg->step = h->step;
-    cfg->n_steps = (int)h->n_steps;
-    for (uint32_t i = 0; i < h->n_steps; i++) {
-        cfg->steps[i] = h->steps[i];
-        cfg->scales[i] = h->scales[i];
-    }
-    cfg->max_batches = h->max_batches;
-    cfg->burn_in = h->burn_in;
-    cfg->index_base = (int)h->first;
-}
 
 /*
  * The shapes and parameter counts of the segment without allocating it: each layer's setup
@@ -315,6 +124,7 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     struct dz_ta_memory mem;
     size_t wire_bytes = 0, spec_bytes = 0, engine = 0;
     enum dnn_status st = DNN_OK;
+    char why[DZ_WIRE_MSG_MAX];
 
     memset(&mem, 0, sizeof(mem));
     memset(&d, 0, sizeof(d));
@@ -328,17 +138,22 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
 
     /* Copy, then check: the header once, then the specs once. */
     const size_t size = p[0].memref.size;
-    if (size < sizeof(hdr))
-        REFUSE("model blob of %zu bytes, shorter than its header (%zu)", size, sizeof(hdr));
+    if (size < sizeof(hdr)) {
+        EMSG("model blob of %zu bytes, shorter than its header (%zu)", size, sizeof(hdr));
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
     TEE_MemMove(&hdr, p[0].memref.buffer, sizeof(hdr));
-    res = check_header(&hdr);
-    if (res != TEE_SUCCESS)
-        return res;
+    if (dz_wire_decode_header(&hdr, &cfg, why)) {
+        EMSG("%s", why);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
     const size_t n = hdr.n_specs;
     wire_bytes = n * sizeof(struct dz_wire_spec); /* n <= DZ_MAX_SPECS */
-    if (size != sizeof(hdr) + wire_bytes)
-        REFUSE("model blob of %zu bytes, expected %zu for %zu layers", size,
-               sizeof(hdr) + wire_bytes, n);
+    if (size != sizeof(hdr) + wire_bytes) {
+        EMSG("model blob of %zu bytes, expected %zu for %zu layers", size,
+             sizeof(hdr) + wire_bytes, n);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
     wire = TEE_Malloc(wire_bytes, TEE_MALLOC_FILL_ZERO);
     spec_bytes = n * sizeof(struct dnn_layer_spec);
     specs = TEE_Malloc(spec_bytes, TEE_MALLOC_FILL_ZERO);
@@ -348,9 +163,11 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     }
     TEE_MemMove(wire, (const uint8_t *)p[0].memref.buffer + sizeof(hdr), wire_bytes);
     for (size_t i = 0; i < n; i++) {
-        res = decode_spec(&hdr, hdr.first + (uint32_t)i, &wire[i], &specs[i]);
-        if (res != TEE_SUCCESS)
+        if (dz_wire_decode_spec(&wire[i], hdr.first, hdr.first + (uint32_t)i, &specs[i], why)) {
+            EMSG("%s", why);
+            res = TEE_ERROR_BAD_PARAMETERS;
             goto out;
+        }
     }
     res = dz_model_digest_begin(&digest, wire, wire_bytes);
     if (res != TEE_SUCCESS)
@@ -359,7 +176,6 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     wire = NULL;
 
     /* Plan: shapes, then bytes, then the verdict; nothing big is allocated before it. */
-    header_to_config(&hdr, &cfg);
     const bool training = hdr.training != 0;
     st = dry_setup(&cfg, specs, n, hdr.first, &d);
     if (st == DNN_OK)
@@ -446,6 +262,9 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     s->input = input;
     s->truth = truth;
     s->io = io;
+    dz_policy_of_request(&hdr, &s->policy); /* until a sealed load brings the owner's */
+    s->policy_sealed = false;
+    s->model_version = 0;
     net = NULL;
     input = truth = io = NULL;
     IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters",

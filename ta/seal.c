@@ -3,19 +3,21 @@
  * DZ_CMD_LOAD_SEALED) and the model digest they are bound to.
  *
  * Blob: struct dz_sealed_header || AES-256-GCM ciphertext of the payload || 16-byte tag.
- * The whole header (magic, version, model digest, partition, payload size, seen, nonce) is
- * the additional authenticated data; the payload is every parameter tensor of the segment in
- * .weights order (struct dnn_param value arrays, float32). The nonce is 12 random bytes per
- * seal.
+ * The whole header (magic, version, model digest, partition, payload size, seen, owner
+ * version, key kind, policy, the owner's key wrap, nonce) is the additional authenticated
+ * data; the payload is every parameter tensor of the segment in .weights order (struct
+ * dnn_param value arrays, float32). The nonce is 12 random bytes per seal.
  *
- * Key: 32 bytes from the system PTA's PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with the extra data
- * "darknetz-seal-v1" (16 bytes, no NUL): unique to the device and this TA's UUID. Derived on
- * first use, kept in session memory, wiped when the session closes.
+ * Keys (darknetz_ta.h): DZ_KEY_DEVICE blobs use 32 bytes from the system PTA's
+ * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with the extra data DZ_SEAL_LABEL, derived on first use,
+ * kept in session memory, wiped when the session closes; DZ_KEY_OWNER blobs carry a content
+ * key wrapped for this device's provisioning key (provision.c).
  *
- * A load is all or nothing: the ciphertext is decrypted into a scratch buffer and copied into
- * the parameters only after the tag has matched; on any refusal the scratch is wiped and the
- * parameters and `seen` are unchanged. Every refusal of the blob's content, its length
- * included, is TEE_ERROR_SECURITY.
+ * A load is all or nothing: header, partition, policy and rollback checks first, then the
+ * ciphertext is decrypted into a scratch buffer and copied into the parameters only after
+ * the tag has matched; on any refusal the scratch is wiped and the parameters, the policy
+ * and `seen` are unchanged. A refusal of the blob's content, its length included, is
+ * TEE_ERROR_SECURITY; one of the policy or the version is TEE_ERROR_ACCESS_DENIED.
  */
 #include <pta_system.h>
 #include <string.h>
@@ -23,20 +25,12 @@
 
 #include "dz_session.h"
 
-static const char seal_label[] = "darknetz-seal-v1";
+static const char seal_label[] = DZ_SEAL_LABEL;
 
 /* Ciphertext is copied out of shared memory in pieces of this size, each byte once. */
 #define DZ_SEAL_CHUNK 1024u
 
 /* ------------------------------------------------------------- model digest */
-
-static void put_le32(uint8_t *b, uint32_t v)
-{
-    b[0] = (uint8_t)v;
-    b[1] = (uint8_t)(v >> 8);
-    b[2] = (uint8_t)(v >> 16);
-    b[3] = (uint8_t)(v >> 24);
-}
 
 TEE_Result dz_model_digest_begin(TEE_OperationHandle *op, const void *wire_specs, size_t bytes)
 {
@@ -54,24 +48,16 @@ TEE_Result dz_model_digest_begin(TEE_OperationHandle *op, const void *wire_specs
 TEE_Result dz_model_digest_finish(TEE_OperationHandle *op, const struct dz_model_header *hdr,
                                   const struct dnn_network *net, uint8_t digest[DZ_DIGEST_BYTES])
 {
-    uint8_t buf[6 * 4];
+    const size_t bytes = dz_wire_shape_size(net->n); /* net->n <= DZ_MAX_SPECS */
+    uint8_t *shapes = TEE_Malloc(bytes, TEE_MALLOC_FILL_ZERO);
     size_t len = DZ_DIGEST_BYTES;
+    TEE_Result res = TEE_ERROR_OUT_OF_MEMORY;
 
-    put_le32(buf, hdr->first);
-    put_le32(buf + 4, hdr->last);
-    put_le32(buf + 8, hdr->n_layers);
-    TEE_DigestUpdate(*op, buf, 12);
-    for (size_t i = 0; i < net->n; i++) {
-        const struct dnn_layer *l = &net->layers[i];
-        put_le32(buf, (uint32_t)l->h);
-        put_le32(buf + 4, (uint32_t)l->w);
-        put_le32(buf + 8, (uint32_t)l->c);
-        put_le32(buf + 12, (uint32_t)l->out_h);
-        put_le32(buf + 16, (uint32_t)l->out_w);
-        put_le32(buf + 20, (uint32_t)l->out_c);
-        TEE_DigestUpdate(*op, buf, sizeof(buf));
+    if (shapes) {
+        dz_wire_shape_bytes(hdr->first, hdr->last, hdr->n_layers, net->layers, net->n, shapes);
+        res = TEE_DigestDoFinal(*op, shapes, bytes, digest, &len);
+        TEE_Free(shapes);
     }
-    TEE_Result res = TEE_DigestDoFinal(*op, NULL, 0, digest, &len);
     dz_model_digest_abort(op);
     if (res == TEE_SUCCESS && len != DZ_DIGEST_BYTES)
         res = TEE_ERROR_GENERIC;
@@ -124,8 +110,7 @@ static TEE_Result derive_key(struct dz_session *s)
     return TEE_SUCCESS;
 }
 
-/* An AES-256-GCM operation in @mode keyed with the session's sealing key. */
-static TEE_Result gcm_operation(const struct dz_session *s, uint32_t mode, TEE_OperationHandle *op)
+TEE_Result dz_gcm_operation(const uint8_t *key_bytes, uint32_t mode, TEE_OperationHandle *op)
 {
     TEE_ObjectHandle key = TEE_HANDLE_NULL;
     TEE_Attribute attr;
@@ -134,7 +119,7 @@ static TEE_Result gcm_operation(const struct dz_session *s, uint32_t mode, TEE_O
     *op = TEE_HANDLE_NULL;
     if (res != TEE_SUCCESS)
         goto out;
-    TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, s->key, DZ_KEY_BYTES);
+    TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, key_bytes, DZ_KEY_BYTES);
     res = TEE_PopulateTransientObject(key, &attr, 1);
     if (res != TEE_SUCCESS)
         goto out;
@@ -154,8 +139,9 @@ out:
     return res;
 }
 
-/* The header this session would write, nonce left zero. */
-static void expected_header(const struct dz_session *s, struct dz_sealed_header *h)
+/* The header this session would write with @policy, nonce left zero. */
+static void expected_header(const struct dz_session *s, const struct dz_policy *policy,
+                            struct dz_sealed_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->magic = DZ_SEALED_MAGIC;
@@ -167,23 +153,57 @@ static void expected_header(const struct dz_session *s, struct dz_sealed_header 
     h->payload_bytes = (uint32_t)s->payload_bytes; /* OPEN_MODEL checked it fits */
     h->seen_lo = (uint32_t)s->net->seen;
     h->seen_hi = (uint32_t)(s->net->seen >> 32);
+    h->model_version = s->model_version; /* a checkpoint keeps the version it came with */
+    h->key_kind = DZ_KEY_DEVICE;
+    h->policy = *policy;
+}
+
+/* The policy a save seals: the session's, or a narrower one the normal world asks for. */
+static TEE_Result save_policy(const struct dz_session *s, uint32_t types,
+                              TEE_Param p[TEE_NUM_PARAMS], struct dz_policy *out)
+{
+    char why[DZ_WIRE_MSG_MAX];
+
+    if (TEE_PARAM_TYPE_GET(types, 1) == TEE_PARAM_TYPE_NONE) {
+        *out = s->policy;
+        return TEE_SUCCESS;
+    }
+    if (p[1].memref.size != sizeof(*out))
+        return TEE_ERROR_BAD_PARAMETERS;
+    TEE_MemMove(out, p[1].memref.buffer, sizeof(*out));
+    if (dz_policy_check(out, why)) {
+        EMSG("seal refused: %s", why);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    if (dz_policy_within(out, &s->policy, why)) {
+        EMSG("seal refused: a policy wider than the model's own: %s", why);
+        return TEE_ERROR_ACCESS_DENIED;
+    }
+    return TEE_SUCCESS;
 }
 
 /* ------------------------------------------------------------------- save */
 
 TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
-    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_OUTPUT, TEE_PARAM_TYPE_NONE,
+    const uint32_t t1 = TEE_PARAM_TYPE_GET(types, 1);
+    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_OUTPUT,
+                                          t1 == TEE_PARAM_TYPE_MEMREF_INPUT ? t1
+                                                                            : TEE_PARAM_TYPE_NONE,
                                           TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     TEE_Result res = TEE_ERROR_GENERIC;
     uint8_t *blob = NULL;
     struct dz_sealed_header h;
+    struct dz_policy policy;
 
     if (types != want)
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
         return TEE_ERROR_BAD_STATE;
+    res = save_policy(s, types, p, &policy);
+    if (res != TEE_SUCCESS)
+        return res;
     if (p[0].memref.size < s->sealed_bytes) {
         p[0].memref.size = s->sealed_bytes;
         return TEE_ERROR_SHORT_BUFFER;
@@ -195,9 +215,9 @@ TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
     if (!blob)
         return TEE_ERROR_OUT_OF_MEMORY;
 
-    expected_header(s, &h);
+    expected_header(s, &policy, &h);
     TEE_GenerateRandom(h.nonce, sizeof(h.nonce));
-    res = gcm_operation(s, TEE_MODE_ENCRYPT, &op);
+    res = dz_gcm_operation(s->key, TEE_MODE_ENCRYPT, &op);
     if (res != TEE_SUCCESS)
         goto out;
     res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h),
@@ -247,12 +267,22 @@ out:
 
 /* ------------------------------------------------------------------- load */
 
-/* Why a header is refused, or NULL when it is this session's. */
+static bool all_zero(const uint8_t *b, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++)
+        acc |= b[i];
+    return acc == 0;
+}
+
+/* Why a header is refused (TEE_ERROR_SECURITY), or NULL when it is this session's. */
 static const char *header_mismatch(const struct dz_session *s, const struct dz_sealed_header *h)
 {
     struct dz_sealed_header want;
 
-    expected_header(s, &want);
+    expected_header(s, &s->policy, &want);
+    if (h->magic == DZ_SEALED_MAGIC_V1)
+        return "a protocol 1 blob (DZS1): this TA reads protocol 2 only";
     if (h->magic != want.magic || h->version != want.version)
         return "not a sealed blob of this version";
     if (h->first != want.first || h->last != want.last || h->n_layers != want.n_layers)
@@ -261,21 +291,98 @@ static const char *header_mismatch(const struct dz_session *s, const struct dz_s
         return "sealed for other layer shapes";
     if (h->reserved != 0)
         return "reserved field set";
+    if (h->key_kind != DZ_KEY_DEVICE && h->key_kind != DZ_KEY_OWNER)
+        return "unknown key kind";
+    /* A device's own blob carries no key wrap; anything there is an alteration. */
+    const uint8_t *wrap = h->device_fingerprint;
+    const size_t wrap_bytes = (size_t)(h->nonce - h->device_fingerprint);
+    if (h->key_kind == DZ_KEY_DEVICE && !all_zero(wrap, wrap_bytes))
+        return "key wrap fields set on a device blob";
+    if (h->key_kind == DZ_KEY_OWNER && h->model_version < 1)
+        return "an owner's blob without a model version";
     /* Not secret, but compared in constant time anyway. */
     if (TEE_MemCompare(h->model_digest, want.model_digest, sizeof(want.model_digest)) != 0)
         return "sealed for another model";
     return NULL;
 }
 
+/* The sealed policy must be well formed and allow what this session was opened for. */
+static TEE_Result check_policy(const struct dz_session *s, const struct dz_sealed_header *h)
+{
+    char why[DZ_WIRE_MSG_MAX];
+    struct dz_policy want;
+
+    if (dz_policy_check(&h->policy, why)) {
+        EMSG("sealed blob refused: %s", why);
+        return TEE_ERROR_SECURITY;
+    }
+    dz_policy_of_request(&s->hdr, &want);
+    if (dz_policy_within(&want, &h->policy, why)) {
+        EMSG("sealed blob refused: %s", why);
+        return TEE_ERROR_ACCESS_DENIED;
+    }
+    return TEE_SUCCESS;
+}
+
+/* The payload key of @h: this device's sealing key, or the owner's content key unwrapped. */
+static TEE_Result payload_key(struct dz_session *s, const struct dz_sealed_header *h,
+                              uint8_t key[DZ_KEY_BYTES])
+{
+    if (h->key_kind == DZ_KEY_OWNER)
+        return dz_owner_unwrap(h, key);
+    TEE_Result res = derive_key(s);
+    if (res == TEE_SUCCESS)
+        TEE_MemMove(key, s->key, DZ_KEY_BYTES);
+    return res;
+}
+
+/* Decrypts the blob's payload at @src (ciphertext then tag) into @plain, each byte of shared
+ * memory read once. TEE_ERROR_SECURITY when the tag does not match. */
+static TEE_Result open_payload(const uint8_t key[DZ_KEY_BYTES], const struct dz_sealed_header *h,
+                               const uint8_t *src, size_t payload, uint8_t *plain)
+{
+    TEE_OperationHandle op = TEE_HANDLE_NULL;
+    uint8_t chunk[DZ_SEAL_CHUNK];
+    uint8_t tag[DZ_SEALED_TAG_BYTES];
+    size_t done = 0, len = 0;
+    TEE_Result res = dz_gcm_operation(key, TEE_MODE_DECRYPT, &op);
+
+    if (res != TEE_SUCCESS)
+        goto out;
+    res = TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h),
+                     payload);
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_AEUpdateAAD(op, h, sizeof(*h));
+    for (size_t off = 0; off < payload; off += DZ_SEAL_CHUNK) {
+        const size_t n = payload - off < DZ_SEAL_CHUNK ? payload - off : DZ_SEAL_CHUNK;
+        TEE_MemMove(chunk, src + off, n);
+        len = payload - done;
+        res = TEE_AEUpdate(op, chunk, n, plain + done, &len);
+        if (res != TEE_SUCCESS)
+            goto out;
+        done += len;
+    }
+    TEE_MemMove(tag, src + payload, sizeof(tag));
+    len = payload - done;
+    res = TEE_AEDecryptFinal(op, NULL, 0, plain + done, &len, tag, sizeof(tag));
+    if (res != TEE_SUCCESS || done + len != payload) {
+        EMSG("sealed blob refused: authentication failed");
+        res = TEE_ERROR_SECURITY;
+    }
+out:
+    TEE_MemFill(chunk, 0, sizeof(chunk));
+    TEE_FreeOperation(op);
+    return res;
+}
+
 TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_VALUE_OUTPUT,
-                                          TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
-    TEE_OperationHandle op = TEE_HANDLE_NULL;
+                                          TEE_PARAM_TYPE_VALUE_OUTPUT, TEE_PARAM_TYPE_NONE);
     TEE_Result res = TEE_ERROR_GENERIC;
     uint8_t *plain = NULL;
-    uint8_t chunk[DZ_SEAL_CHUNK];
-    uint8_t tag[DZ_SEALED_TAG_BYTES];
+    uint8_t key[DZ_KEY_BYTES];
     struct dz_sealed_header h;
     const char *why = NULL;
 
@@ -297,59 +404,35 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         EMSG("sealed blob refused: %s", why);
         return TEE_ERROR_SECURITY;
     }
-    res = derive_key(s);
+    res = check_policy(s, &h);
+    if (res == TEE_SUCCESS)
+        res = dz_rollback_check(h.model_digest, h.model_version);
     if (res != TEE_SUCCESS)
         return res;
     plain = TEE_Malloc(payload ? payload : 1, TEE_MALLOC_FILL_ZERO); /* a segment may have none */
     if (!plain)
         return TEE_ERROR_OUT_OF_MEMORY;
-    res = gcm_operation(s, TEE_MODE_DECRYPT, &op);
+    res = payload_key(s, &h, key);
+    if (res == TEE_SUCCESS)
+        res = open_payload(key, &h, src + sizeof(h), payload, plain);
+    /* Authentic: record the version first (a failure leaves the parameters as they were),
+     * then, and only then, the parameters change. */
+    if (res == TEE_SUCCESS)
+        res = dz_rollback_record(h.model_digest, h.model_version);
     if (res != TEE_SUCCESS)
         goto out;
-    res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h), payload);
-    if (res != TEE_SUCCESS)
-        goto out;
-    TEE_AEUpdateAAD(op, &h, sizeof(h));
-
-    /* Each ciphertext byte is read from shared memory once, into TA memory, then used. */
-    size_t done = 0, len = 0;
-    for (size_t off = 0; off < payload; off += DZ_SEAL_CHUNK) {
-        const size_t n = payload - off < DZ_SEAL_CHUNK ? payload - off : DZ_SEAL_CHUNK;
-        TEE_MemMove(chunk, src + sizeof(h) + off, n);
-        len = payload - done;
-        res = TEE_AEUpdate(op, chunk, n, plain + done, &len);
-        if (res != TEE_SUCCESS)
-            goto out;
-        done += len;
-    }
-    TEE_MemMove(tag, src + sizeof(h) + payload, sizeof(tag));
-    len = payload - done;
-    res = TEE_AEDecryptFinal(op, NULL, 0, plain + done, &len, tag, sizeof(tag));
-    if (res != TEE_SUCCESS || done + len != payload) {
-        EMSG("sealed blob refused: authentication failed");
-        res = TEE_ERROR_SECURITY;
-        goto out;
-    }
-
-    /* Authentic: now, and only now, the parameters change. */
-    size_t off = 0;
-    for (size_t i = 0; i < s->net->n; i++) {
-        const struct dnn_layer *l = &s->net->layers[i];
-        for (size_t k = 0; k < l->n_params; k++) {
-            const size_t bytes = l->params[k].count * sizeof(float);
-            if (bytes)
-                TEE_MemMove(l->params[k].value, plain + off, bytes);
-            off += bytes;
-        }
-    }
+    dz_copy_params(s, plain);
     s->net->seen = ((uint64_t)h.seen_hi << 32) | h.seen_lo;
-    s->forward_pending = false;
+    dz_reset_training(s);
+    s->policy = h.policy;
+    s->policy_sealed = true;
+    s->model_version = h.model_version;
     p[1].value.a = h.seen_lo;
     p[1].value.b = h.seen_hi;
-    res = TEE_SUCCESS;
+    p[2].value.a = h.model_version;
+    p[2].value.b = h.policy.modes;
 out:
-    TEE_MemFill(chunk, 0, sizeof(chunk));
-    TEE_FreeOperation(op);
+    TEE_MemFill(key, 0, sizeof(key));
     dz_wipe_free(plain, payload);
     return res;
 }

@@ -12,7 +12,12 @@ srcs-y += model.c
 srcs-y += commands.c
 srcs-y += output_policy.c
 srcs-y += seal.c
+srcs-y += provision.c
+srcs-y += rollback.c
 srcs-y += fmt_float.c
+# The protocol's codec and policy rules, compiled into the host too (one codec, two worlds).
+srcs-y += dz_wire.c
+srcs-y += dz_policy.c
 
 # The engine's files by name: one list for OP-TEE's dev kit and the simulated build.
 dz-engine := activations batchnorm blas gemm im2col layer \

@@ -324,11 +324,11 @@ static void run_free(struct run *r)
 /* ------------------------------------------------------- the sealing key */
 
 /* HKDF-SHA256 of the simulated device key, as tee/ta/huk.c derives
- * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY for the DarkneTZ TA and "darknetz-seal-v1". */
+ * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY for the DarkneTZ TA and DZ_SEAL_LABEL. */
 static void sealing_key(uint8_t key[32])
 {
     static const char salt[] = "DarkneTZ simulated TEE HUK v1";
-    static const char extra[] = "darknetz-seal-v1";
+    static const char extra[] = DZ_SEAL_LABEL;
     const uint8_t uuid[16] = {0x5f, 0x6c, 0x0d, 0x1e, 0x8a, 0x3b, 0x4c, 0x27,
                               0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3};
     uint8_t info[24 + sizeof extra - 1] = {0, 0, 0, 1, 0, 0, 0, 32};
@@ -658,12 +658,15 @@ static void expect_refusal(const char *args, const char *needle)
                  out);
 }
 
-/* backup/lenet_final.weights{,.tz} from a run of layers 4..8, copied to sealed.weights{,.tz}. */
+/* backup/lenet_final.weights{,.tz} from a run of layers 4..8 under -tee_output topk (the
+ * policy its saves seal), copied to sealed.weights{,.tz}. */
 static void make_sealed_pair(void)
 {
     char args[256], out[1 << 15];
     snprintf(args, sizeof args,
-             "classifier train -seed %d -pp_start 4 -pp_end 8 bars.data lenet.cfg", SEED);
+             "classifier train -seed %d -pp_start 4 -pp_end 8 -tee_output topk bars.data "
+             "lenet.cfg",
+             SEED);
     int rc = darknetp(args, out, sizeof out);
     if (rc != 0)
         fail_msg("%s:\n%s", args, out);
@@ -677,6 +680,10 @@ static void test_sealed_round_trip(void **state)
     char out[1 << 15], ref[1 << 15];
     make_sealed_pair();
     /* Validation through the sealed pair ranks like the all-normal-world run's weights. */
+    if (darknetp("classifier valid -pp_start 4 -pp_end 8 -tee_output topk bars.data lenet.cfg "
+                 "sealed.weights 2>&1 >/dev/null",
+                 out, sizeof out) != 0)
+        fail_msg("valid through the sealed pair failed:\n%s", out);
     assert_int_equal(darknetp("classifier valid -pp_start 4 -pp_end 8 -tee_output topk "
                               "bars.data lenet.cfg sealed.weights 2>/dev/null",
                               out, sizeof out),
@@ -687,9 +694,14 @@ static void test_sealed_round_trip(void **state)
                               ref, sizeof ref),
                      0);
     assert_string_equal(out, ref);
+    /* The policy sealed with the pair is the one it was trained under: asking for more
+     * (every label's rank) is refused, naming the rule. */
+    expect_refusal("classifier valid -pp_start 4 -pp_end 8 -tee_output rank bars.data lenet.cfg "
+                   "sealed.weights",
+                   "allows output topk at most, rank was asked");
     /* Load and save again: the same values come back sealed under a new nonce. */
-    assert_int_equal(darknetp("classifier train -seed 7 -pp_start 4 -pp_end 8 bars.data "
-                              "lenet.cfg sealed.weights >/dev/null",
+    assert_int_equal(darknetp("classifier train -seed 7 -pp_start 4 -pp_end 8 -tee_output topk "
+                              "bars.data lenet.cfg sealed.weights >/dev/null",
                               out, sizeof out),
                      0);
 }

@@ -26,17 +26,33 @@
         0x5f6c0d1e, 0x8a3b, 0x4c27, { 0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3 }          \
     }
 
-#define DZ_TA_PROTOCOL_VERSION 1u
+#define DZ_TA_PROTOCOL_VERSION 2u
 
 /* ------------------------------------------------------------------ commands
  * Each command lists its four parameters; unlisted ones are TEE_PARAM_TYPE_NONE.
  * Every command returns TEE_ERROR_BAD_PARAMETERS for a wrong type word or an
  * input memref whose size is not exactly what the TA computed, TEE_ERROR_BAD_STATE
- * when called out of order (anything but VERSION and OPEN_MODEL before a model is
- * open), and TEE_ERROR_SHORT_BUFFER (needed size written back) for outputs that are
- * too small. A larger output memref is accepted; its size comes back as the bytes
- * written. An unknown command id is TEE_ERROR_NOT_SUPPORTED. A session serves one
- * model: a second OPEN_MODEL after a successful one is TEE_ERROR_BAD_STATE.
+ * when called out of order (anything but VERSION, GET_PUBKEY and OPEN_MODEL before a
+ * model is open), TEE_ERROR_ACCESS_DENIED (with an EMSG naming the rule) for anything
+ * the model's policy (struct dz_policy) does not allow, and TEE_ERROR_SHORT_BUFFER
+ * (needed size written back) for outputs that are too small. A larger output memref is
+ * accepted; its size comes back as the bytes written. An unknown command id is
+ * TEE_ERROR_NOT_SUPPORTED. A session serves one model: a second OPEN_MODEL after a
+ * successful one is TEE_ERROR_BAD_STATE.
+ *
+ * Policy (DESIGN.md invariant 5). The session's policy starts as the one its OPEN_MODEL
+ * header asks for (dz_policy_of_request) and is replaced by the sealed policy of every
+ * LOAD_SEALED, which is refused (ACCESS_DENIED) unless the header's request lies within
+ * it (dz_policy_within). LOAD_PLAIN sets it back to the request: plain parameters come
+ * from the normal world, which knows them anyway.
+ *
+ * Loads (invariant 6). LOAD_PLAIN and LOAD_SEALED reset every buffer derived from the
+ * previous parameters: update buffers (momenta), the pending forward, the BACKWARD count
+ * and the loss sum. UPDATE then needs a BACKWARD on the parameters now loaded.
+ *
+ * One query per step. In a training session FORWARD(TRAIN) is refused (BAD_STATE) once
+ * `subdivisions` BACKWARDs have run since the last UPDATE (or the last load): a gradient
+ * at layer first's input costs a change of the parameters.
  */
 enum dz_ta_command {
     /*
@@ -58,6 +74,7 @@ enum dz_ta_command {
     DZ_CMD_OPEN_MODEL = 1,
     /*
      * Provision the segment's parameters in plain (from a darknet .weights file).
+     * Resets the training state and the policy (see above).
      * [in] memref0: the floats of layers first..last in .weights order
      *               (size = exactly the segment's parameter bytes)
      * [in] value1:  a, b = low, high 32 bits of `seen` from the file header
@@ -72,9 +89,12 @@ enum dz_ta_command {
      * [in]  value2:  a = DZ_FORWARD_* flags (other bits: BAD_PARAMETERS), b ignored
      * [out] memref3: when last < n_layers - 1: output of `last`, batch * outputs floats;
      *                when the segment ends the network and not training: batch records
-     *                of the output policy (struct dz_prediction); otherwise NONE
-     * DZ_FORWARD_TRAIN needs header.training (else BAD_STATE) and adds batch to the TA's
-     * own `seen`, as darknet's train_network_datum does before the pass.
+     *                of the output policy (struct dz_prediction), or under DZ_OUTPUT_SCORES
+     *                batch * classes floats (the final scores); otherwise NONE
+     * DZ_FORWARD_TRAIN needs header.training (else BAD_STATE), a policy with DZ_MODE_TRAIN
+     * (else ACCESS_DENIED), fewer than `subdivisions` BACKWARDs since the last UPDATE or
+     * load (else BAD_STATE), and adds batch to the TA's own `seen`, as darknet's
+     * train_network_datum does before the pass.
      */
     DZ_CMD_FORWARD = 3,
     /*
@@ -88,7 +108,8 @@ enum dz_ta_command {
     /*
      * Apply the accumulated updates (once per batch * subdivisions images, as
      * darknet does), at the rate the header's policy gives for the TA's `seen`.
-     * BAD_STATE without a BACKWARD since the last UPDATE. When the segment ends the
+     * BAD_STATE without a BACKWARD since the last UPDATE or load; ACCESS_DENIED when that
+     * rate exceeds the policy's learning_rate_max. When the segment ends the
      * network and computes a cost, the TA logs `I/TA: loss = X, avg loss = Y from the TA`
      * for the iteration: X = the forwards' network costs summed / (subdivisions * batch),
      * Y = Y * .9 + X * .1 starting from Y = X, printed as "%.5f".
@@ -96,28 +117,48 @@ enum dz_ta_command {
      */
     DZ_CMD_UPDATE = 5,
     /*
-     * Seal the segment's parameters for storage.
-     * [out] memref0: the sealed blob (format in README: "Sealed weights")
+     * Seal the segment's parameters for storage, to this device's sealing key
+     * (DZ_KEY_DEVICE), with the session's model version and a policy.
+     * [out] memref0: the sealed blob (format: struct dz_sealed_header)
+     * [in]  memref1: a struct dz_policy to seal, which must lie within the session's
+     *                policy (else ACCESS_DENIED); or NONE: the session's policy
      */
     DZ_CMD_SAVE_SEALED = 6,
     /*
-     * Load a sealed blob; refused (TEE_ERROR_SECURITY) for another model,
-     * partition, layer shapes, any altered byte, or a length other than the one this
-     * segment seals to. A refused load leaves the parameters and `seen` unchanged.
+     * Load a sealed blob, DZ_KEY_DEVICE (a save of this device) or DZ_KEY_OWNER (the
+     * model owner's `darknetp seal` for this device). Refused with TEE_ERROR_SECURITY for
+     * another model, partition, layer shapes, device, any altered byte, or a length other
+     * than the one this segment seals to; with TEE_ERROR_ACCESS_DENIED when the session's
+     * request is outside the sealed policy or the model version is older than the newest
+     * this device has loaded for the model (rollback). A refused load leaves the
+     * parameters, the policy and `seen` unchanged. A load with model_version >= 1 records
+     * that version in secure storage (per model digest) when it is newer.
      * [in]  memref0: the sealed blob
      * [out] value1:  a, b = low, high 32 bits of `seen` stored in it
+     * [out] value2:  a = the blob's model_version, b = its policy's modes
      */
     DZ_CMD_LOAD_SEALED = 7,
+    /*
+     * The device's provisioning key: an X25519 key pair the TA creates in its secure
+     * storage (TEE_STORAGE_PRIVATE, object id DZ_DEVICE_KEY_ID) on first use and never
+     * exports. Needs no model.
+     * [out] memref0: the 32-byte X25519 public value (RFC 7748)
+     */
+    DZ_CMD_GET_PUBKEY = 8,
+    DZ_CMD_COUNT
 };
 
 /* DZ_CMD_FORWARD value2.a */
 #define DZ_FORWARD_TRAIN 1u
 
-/* What leaves the TEE when the segment ends the network (header.output_policy). */
+/* What leaves the TEE when the segment ends the network (header.output_policy), from the
+ * least to the most revealing: a policy allows every value up to its own. */
 enum dz_output_policy {
-    DZ_OUTPUT_TOP1 = 0, /* the best label only (default) */
-    DZ_OUTPUT_TOPK = 1, /* the top_k labels, best first, no scores */
-    DZ_OUTPUT_RANK = 2, /* every label ordered best first, no scores */
+    DZ_OUTPUT_TOP1 = 0,   /* the best label only (default) */
+    DZ_OUTPUT_TOPK = 1,   /* the top_k labels, best first, no scores */
+    DZ_OUTPUT_RANK = 2,   /* every label ordered best first, no scores */
+    DZ_OUTPUT_SCORES = 3, /* the final scores (softmax probabilities) themselves */
+    DZ_OUTPUT_COUNT
 };
 
 /* One image's prediction when the segment ends the network: labels only.
@@ -129,6 +170,34 @@ struct dz_prediction {
     int32_t labels[DZ_MAX_LABELS]; /* best first, ties to the lower label (dnn_top_k) */
 };
 _Static_assert(sizeof(struct dz_prediction) == 260, "dz_prediction is ABI");
+
+/* ------------------------------------------------------------------- policy
+ * What the model owner allows, sealed with the parameters (in the AES-GCM additional
+ * data) and enforced by the TA. A request lies within a policy when every mode it needs
+ * is allowed, its output policy is at most `output` (and under DZ_OUTPUT_TOPK, when the
+ * policy's own output is DZ_OUTPUT_TOPK, top_k is at most top_k_max), and, for training,
+ * batch in [batch_min, batch_max], subdivisions <= subdivisions_max, learning_rate <=
+ * learning_rate_max, momentum <= momentum_max, decay <= decay_max. The training bounds
+ * do not apply to inference. UPDATE also refuses a scheduled rate above
+ * learning_rate_max.
+ */
+#define DZ_MODE_INFER 1u /* FORWARD without DZ_FORWARD_TRAIN */
+#define DZ_MODE_TRAIN 2u /* FORWARD(TRAIN), BACKWARD, UPDATE */
+#define DZ_MODES_ALL (DZ_MODE_INFER | DZ_MODE_TRAIN)
+
+struct dz_policy {
+    uint32_t modes;     /* DZ_MODE_* bits; at least DZ_MODE_INFER */
+    uint32_t output;    /* enum dz_output_policy: the most revealing allowed */
+    uint32_t top_k_max; /* 1..DZ_MAX_LABELS: labels under DZ_OUTPUT_TOPK */
+    uint32_t batch_min; /* training: images per forward */
+    uint32_t batch_max;
+    uint32_t subdivisions_max; /* training: forwards per update */
+    float learning_rate_max;   /* training: finite, >= 0 */
+    float momentum_max;
+    float decay_max;
+    uint32_t reserved[3]; /* zero */
+};
+_Static_assert(sizeof(struct dz_policy) == 48, "dz_policy is ABI");
 
 /* ------------------------------------------------------------- model blob */
 
@@ -200,28 +269,60 @@ struct dz_wire_spec {
 _Static_assert(sizeof(struct dz_wire_spec) == 128, "dz_wire_spec is ABI");
 
 /* ----------------------------------------------------------- sealed blob
- * DZ_CMD_SAVE_SEALED output; the README documents it for users:
- *   struct dz_sealed_header (the AES-GCM additional data, authenticated)
- *   ciphertext of the segment's parameters in .weights order (payload_bytes)
+ * DZ_CMD_SAVE_SEALED output and DZ_CMD_LOAD_SEALED input; the README documents it:
+ *   struct dz_sealed_header (the AES-GCM additional data: every byte authenticated)
+ *   AES-256-GCM ciphertext of the segment's parameters in .weights order (payload_bytes)
  *   16-byte GCM tag
- * Key: 32 bytes from the system PTA's PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with
- * extra data "darknetz-seal-v1": unique to the device and this TA.
+ * The payload key depends on key_kind:
+ *   DZ_KEY_DEVICE: 32 bytes from the system PTA's PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with
+ *     extra data "darknetz-seal-v2": unique to the device and this TA. The owner fields
+ *     (device_fingerprint .. wrap_tag) are zero.
+ *   DZ_KEY_OWNER: a random 32-byte content key chosen by the owner, wrapped for the
+ *     device: shared = X25519(owner's ephemeral private key, device public key);
+ *     kek = HKDF-SHA256(ikm = shared, salt = ephemeral_public || device public key,
+ *     info = "darknetz-provision-v2", 32 bytes); wrapped_key || wrap_tag =
+ *     AES-256-GCM(kek, wrap_nonce, aad = model_digest, content key).
+ *     device_fingerprint = SHA-256(device public key).
+ * model_digest: SHA-256 over the segment's dz_wire_specs as encoded by dz_wire_encode_spec
+ * (n_specs * 128 bytes), then first, last, n_layers as uint32 LE, then per layer h, w, c,
+ * out_h, out_w, out_c as uint32 LE (dz_wire_shape_bytes). Batch and training are not bound
+ * to the digest; the policy bounds them.
  */
-#define DZ_SEALED_MAGIC 0x31535a44u /* "DZS1" */
+#define DZ_SEALED_MAGIC 0x32535a44u /* "DZS2" little-endian */
+#define DZ_SEALED_MAGIC_V1 0x31535a44u /* "DZS1": protocol 1, refused with its own message */
+#define DZ_SEAL_LABEL "darknetz-seal-v2"
+#define DZ_PROVISION_LABEL "darknetz-provision-v2"
+#define DZ_DEVICE_KEY_ID "darknetz-device-x25519"
+/* Rollback records: object id = DZ_VERSION_ID_PREFIX then the 32-byte model digest;
+ * data = the newest model_version loaded, uint32 LE. */
+#define DZ_VERSION_ID_PREFIX "dzv2"
+
+enum dz_key_kind {
+    DZ_KEY_DEVICE = 1, /* sealed by this TA to its own device key */
+    DZ_KEY_OWNER = 2,  /* sealed by the model owner for this device's public key */
+    DZ_KEY_KIND_COUNT
+};
+
 struct dz_sealed_header {
-    uint32_t magic;   /* DZ_SEALED_MAGIC */
-    uint32_t version; /* DZ_TA_PROTOCOL_VERSION */
-    uint8_t model_digest[32]; /* SHA-256 over the segment's dz_wire_specs as received
-                                 (n_specs * 128 bytes), then first, last, n_layers as
-                                 uint32 LE, then per layer h, w, c, out_h, out_w, out_c
-                                 as uint32 LE. Batch and training are not bound. */
+    uint32_t magic;           /* DZ_SEALED_MAGIC */
+    uint32_t version;         /* DZ_TA_PROTOCOL_VERSION */
+    uint8_t model_digest[32]; /* see above */
     uint32_t first, last, n_layers;
     uint32_t payload_bytes;
     uint32_t seen_lo, seen_hi;
-    uint8_t nonce[12]; /* random per seal */
-    uint32_t reserved;  /* zero */
+    uint32_t model_version; /* the owner's release number, >= 1; 0: not an owner's model */
+    uint32_t key_kind;      /* enum dz_key_kind */
+    struct dz_policy policy;
+    uint8_t device_fingerprint[32]; /* DZ_KEY_OWNER: SHA-256 of the device's public key */
+    uint8_t ephemeral_public[32];   /* DZ_KEY_OWNER: the owner's one-time X25519 public */
+    uint8_t wrap_nonce[12];         /* DZ_KEY_OWNER */
+    uint8_t wrapped_key[32];        /* DZ_KEY_OWNER: the content key, encrypted */
+    uint8_t wrap_tag[16];           /* DZ_KEY_OWNER */
+    uint8_t nonce[12];              /* the payload's nonce, random per seal */
+    uint32_t reserved;              /* zero */
 };
-_Static_assert(sizeof(struct dz_sealed_header) == 80, "dz_sealed_header is ABI");
+_Static_assert(sizeof(struct dz_sealed_header) == 260, "dz_sealed_header is ABI");
 #define DZ_SEALED_TAG_BYTES 16
+#define DZ_X25519_BYTES 32
 
 #endif

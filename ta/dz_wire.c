@@ -1,0 +1,412 @@
+/*
+ * dz_wire.c - encoder and decoder of the model description (dz_wire.h), one table of fields
+ * for both directions. Pure C with no I/O: compiled into the TA and into the host.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ta/include/dz_wire.h"
+
+/* The wire arrays are the engine's arrays: a change of either must change the protocol. */
+_Static_assert(sizeof(((struct dz_wire_spec *)0)->route) / sizeof(int32_t) == DNN_MAX_ROUTE,
+               "dz_wire_spec.route must hold DNN_MAX_ROUTE indexes");
+_Static_assert(sizeof(((struct dz_model_header *)0)->steps) / sizeof(int32_t) == DNN_MAX_STEPS,
+               "dz_model_header.steps must hold DNN_MAX_STEPS values");
+_Static_assert(sizeof(((struct dz_model_header *)0)->scales) / sizeof(float) == DNN_MAX_STEPS,
+               "dz_model_header.scales must hold DNN_MAX_STEPS values");
+_Static_assert(DNN_LAYER_KIND_COUNT <= 32, "layer kinds are a 32-bit mask below");
+
+static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, DZ_WIRE_MSG_MAX, fmt, ap);
+    va_end(ap);
+    return msg;
+}
+
+/* NaN and +-inf are not finite; written without == on floats (-Wfloat-equal). */
+static bool is_finite(float x)
+{
+    return x >= -3.4028235e38f && x <= 3.4028235e38f;
+}
+
+/* ------------------------------------------------------------- the field table */
+
+enum field_type { FT_INT, FT_FLOAT };
+
+enum field_check {
+    FC_RANGE,    /* int in [lo, hi] */
+    FC_FINITE,   /* float, finite */
+    FC_UNIT,     /* float in [0, 1) */
+    FC_POSITIVE, /* float, finite and > 0 */
+};
+
+#define KIND(k) (1u << (k))
+#define CONV KIND(DNN_LAYER_CONVOLUTIONAL)
+#define POOL KIND(DNN_LAYER_MAXPOOL)
+
+/* One scalar of struct dz_wire_spec and its twin in struct dnn_layer_spec. */
+struct spec_field {
+    const char *name;
+    size_t wire_off, spec_off;
+    enum field_type type;
+    enum field_check check;
+    uint32_t kinds; /* the layer kinds that use it; zero on the wire for the others */
+    int32_t lo;
+    uint32_t hi;
+};
+
+#define SF(f, t, c, k, lo, hi)                                                                     \
+    {                                                                                              \
+        #f, offsetof(struct dz_wire_spec, f), offsetof(struct dnn_layer_spec, f), t, c, k, lo, hi  \
+    }
+
+static const struct spec_field spec_fields[] = {
+    SF(filters, FT_INT, FC_RANGE, CONV, 1, DZ_MAX_DIM),
+    SF(size, FT_INT, FC_RANGE, CONV | POOL, 1, DZ_MAX_KERNEL),
+    SF(stride, FT_INT, FC_RANGE, CONV | POOL, 1, DZ_MAX_KERNEL),
+    SF(pad, FT_INT, FC_RANGE, CONV | POOL, 0, DZ_MAX_KERNEL),
+    SF(groups, FT_INT, FC_RANGE, CONV, 1, DZ_MAX_DIM),
+    SF(outputs, FT_INT, FC_RANGE, KIND(DNN_LAYER_CONNECTED), 1, DZ_MAX_OUTPUTS),
+    SF(probability, FT_FLOAT, FC_UNIT, KIND(DNN_LAYER_DROPOUT), 0, 0),
+    SF(softmax_groups, FT_INT, FC_RANGE, KIND(DNN_LAYER_SOFTMAX), 1, DZ_MAX_OUTPUTS),
+    SF(temperature, FT_FLOAT, FC_POSITIVE, KIND(DNN_LAYER_SOFTMAX), 0, 0),
+    SF(cost_scale, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
+    SF(cost_ratio, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
+    SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
+    SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
+};
+
+/* The kinds that use the enum and bool fields (checked in range for every kind). */
+#define ACTIVATION_KINDS (CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_SHORTCUT))
+#define BN_KINDS (CONV | KIND(DNN_LAYER_CONNECTED))
+#define COST_KINDS KIND(DNN_LAYER_COST)
+
+static int32_t get_i32(const void *base, size_t off)
+{
+    int32_t v = 0;
+    memcpy(&v, (const uint8_t *)base + off, sizeof(v));
+    return v;
+}
+
+static float get_f32(const void *base, size_t off)
+{
+    float v = 0;
+    memcpy(&v, (const uint8_t *)base + off, sizeof(v));
+    return v;
+}
+
+/* The engine spec's int and float fields are int and float: 4 bytes each, as on the wire. */
+_Static_assert(sizeof(int) == sizeof(int32_t) && sizeof(float) == 4, "4-byte int and float");
+
+static void copy4(void *dst, size_t dst_off, const void *src, size_t src_off)
+{
+    memcpy((uint8_t *)dst + dst_off, (const uint8_t *)src + src_off, 4);
+}
+
+static bool field_zero(const struct dz_wire_spec *w, const struct spec_field *f)
+{
+    return get_i32(w, f->wire_off) == 0; /* all-zero bits, +0.0f for floats */
+}
+
+static const char *check_field(const struct dz_wire_spec *w, const struct spec_field *f,
+                               uint32_t index, char msg[DZ_WIRE_MSG_MAX])
+{
+    if (f->type == FT_INT) {
+        const int32_t v = get_i32(w, f->wire_off);
+        if (v < f->lo || (uint32_t)v > f->hi)
+            return fail(msg, "layer %u: %s = %d out of %d..%u", (unsigned)index, f->name, (int)v,
+                        (int)f->lo, (unsigned)f->hi);
+        return NULL;
+    }
+    const float v = get_f32(w, f->wire_off);
+    bool ok = is_finite(v);
+    if (f->check == FC_UNIT)
+        ok = v >= 0.0f && v < 1.0f;
+    else if (f->check == FC_POSITIVE)
+        ok = ok && v > 0.0f;
+    return ok ? NULL : fail(msg, "layer %u: %s out of range", (unsigned)index, f->name);
+}
+
+void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
+{
+    const uint32_t kind = KIND(s->kind);
+
+    memset(w, 0, sizeof(*w));
+    w->kind = (uint32_t)s->kind;
+    if (kind & ACTIVATION_KINDS)
+        w->activation = (uint32_t)s->activation;
+    if (kind & BN_KINDS)
+        w->batch_normalize = s->batch_normalize ? 1u : 0u;
+    if (kind & COST_KINDS)
+        w->cost_type = (uint32_t)s->cost_type;
+    for (size_t i = 0; i < sizeof(spec_fields) / sizeof(spec_fields[0]); i++) {
+        if (spec_fields[i].kinds & kind)
+            copy4(w, spec_fields[i].wire_off, s, spec_fields[i].spec_off);
+    }
+    if (s->kind == DNN_LAYER_SHORTCUT)
+        w->from = s->from; /* absolute, as the protocol wants */
+    if (s->kind == DNN_LAYER_ROUTE) {
+        w->n_route = s->n_route;
+        for (int r = 0; r < s->n_route && r < DNN_MAX_ROUTE; r++)
+            w->route[r] = s->route[r];
+    }
+}
+
+/* A layer index read from the wire: absolute, inside the segment, before layer @index. */
+static bool earlier_in_segment(int32_t ref, uint32_t first, uint32_t index)
+{
+    return ref >= 0 && (uint32_t)ref >= first && (uint32_t)ref < index;
+}
+
+/* The enum, bool and index fields, which the table does not describe. */
+static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, uint32_t index,
+                                  struct dnn_layer_spec *out, char msg[DZ_WIRE_MSG_MAX])
+{
+    const uint32_t kind = KIND(w->kind);
+
+    if (w->activation >= DNN_ACT_COUNT || (!(kind & ACTIVATION_KINDS) && w->activation))
+        return fail(msg, "layer %u: activation %u", (unsigned)index, (unsigned)w->activation);
+    if (w->batch_normalize > 1 || (!(kind & BN_KINDS) && w->batch_normalize))
+        return fail(msg, "layer %u: batch_normalize %u", (unsigned)index,
+                    (unsigned)w->batch_normalize);
+    if (w->cost_type >= DNN_COST_COUNT || (!(kind & COST_KINDS) && w->cost_type))
+        return fail(msg, "layer %u: cost type %u", (unsigned)index, (unsigned)w->cost_type);
+    out->activation = (enum dnn_activation)w->activation;
+    out->batch_normalize = w->batch_normalize != 0;
+    out->cost_type = (enum dnn_cost_type)w->cost_type;
+
+    if (w->kind == DNN_LAYER_SHORTCUT) {
+        if (!earlier_in_segment(w->from, first, index))
+            return fail(msg, "layer %u: shortcut from %d outside layers %u..%u", (unsigned)index,
+                        (int)w->from, (unsigned)first, (unsigned)index - 1);
+        out->from = (int)((uint32_t)w->from - first);
+    } else if (w->from) {
+        return fail(msg, "layer %u: from is set on a layer that is not a shortcut",
+                    (unsigned)index);
+    }
+    const int32_t n_route = w->kind == DNN_LAYER_ROUTE ? w->n_route : 0;
+    if (w->kind == DNN_LAYER_ROUTE && (n_route < 1 || n_route > DNN_MAX_ROUTE))
+        return fail(msg, "layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
+    if (w->kind != DNN_LAYER_ROUTE && w->n_route)
+        return fail(msg, "layer %u: n_route is set on a layer that is not a route",
+                    (unsigned)index);
+    for (int32_t r = 0; r < DNN_MAX_ROUTE; r++) {
+        if (r >= n_route) {
+            if (w->route[r])
+                return fail(msg, "layer %u: route[%d] is set past n_route", (unsigned)index,
+                            (int)r);
+            continue;
+        }
+        if (!earlier_in_segment(w->route[r], first, index))
+            return fail(msg, "layer %u: route to layer %d outside layers %u..%u",
+                        (unsigned)index, (int)w->route[r], (unsigned)first,
+                        (unsigned)index - 1);
+        out->route[r] = (int)((uint32_t)w->route[r] - first);
+    }
+    out->n_route = n_route;
+    return NULL;
+}
+
+const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, uint32_t index,
+                                struct dnn_layer_spec *out, char msg[DZ_WIRE_MSG_MAX])
+{
+    const char *why = NULL;
+
+    memset(out, 0, sizeof(*out));
+    if (w->kind >= DNN_LAYER_KIND_COUNT)
+        return fail(msg, "layer %u: kind %u", (unsigned)index, (unsigned)w->kind);
+    for (size_t i = 0; i < sizeof(w->reserved) / sizeof(w->reserved[0]); i++) {
+        if (w->reserved[i])
+            return fail(msg, "layer %u: reserved[%zu] is not zero", (unsigned)index, i);
+    }
+    out->kind = (enum dnn_layer_kind)w->kind;
+    const uint32_t kind = KIND(w->kind);
+    for (size_t i = 0; i < sizeof(spec_fields) / sizeof(spec_fields[0]); i++) {
+        const struct spec_field *f = &spec_fields[i];
+        if (!(f->kinds & kind)) {
+            if (!field_zero(w, f))
+                return fail(msg, "layer %u: %s is set on a layer that does not use it",
+                            (unsigned)index, f->name);
+            continue;
+        }
+        why = check_field(w, f, index, msg);
+        if (why)
+            return why;
+        copy4(out, f->spec_off, w, f->wire_off);
+    }
+    if (out->kind == DNN_LAYER_CONVOLUTIONAL && out->filters % out->groups != 0)
+        return fail(msg, "layer %u: %d filters in %d groups", (unsigned)index, out->filters,
+                    out->groups);
+    return decode_special(w, first, index, out, msg);
+}
+
+/* ------------------------------------------------------------------- the header */
+
+/* One [net] training key: floats must be finite on the wire, ints >= 0. */
+struct cfg_field {
+    const char *name;
+    size_t wire_off, cfg_off;
+};
+
+#define CF(f) {#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)}
+static const struct cfg_field cfg_floats[] = {
+    CF(learning_rate), CF(momentum), CF(decay), CF(gamma), CF(scale), CF(power),
+};
+
+
+#define CI(f) {#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)}
+static const struct cfg_field cfg_ints[] = {CI(step), CI(max_batches), CI(burn_in)};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+void dz_wire_encode_header(const struct dz_wire_request *r, const struct dnn_net_config *cfg,
+                           struct dz_model_header *h)
+{
+    memset(h, 0, sizeof(*h));
+    h->magic = DZ_MODEL_MAGIC;
+    h->version = DZ_TA_PROTOCOL_VERSION;
+    h->n_layers = r->n_layers;
+    h->first = r->first;
+    h->last = r->last;
+    h->n_specs = r->last - r->first + 1;
+    h->batch = r->batch;
+    h->subdivisions = r->subdivisions;
+    h->training = r->training ? 1u : 0u;
+    h->in_h = r->in_h;
+    h->in_w = r->in_w;
+    h->in_c = r->in_c;
+    for (size_t i = 0; i < COUNT(cfg_floats); i++)
+        copy4(h, cfg_floats[i].wire_off, cfg, cfg_floats[i].cfg_off);
+    for (size_t i = 0; i < COUNT(cfg_ints); i++)
+        copy4(h, cfg_ints[i].wire_off, cfg, cfg_ints[i].cfg_off);
+    h->policy = (uint32_t)cfg->policy;
+    h->n_steps = (uint32_t)cfg->n_steps;
+    for (int i = 0; i < cfg->n_steps && i < DNN_MAX_STEPS; i++) {
+        h->steps[i] = cfg->steps[i];
+        h->scales[i] = cfg->scales[i];
+    }
+    h->seed_lo = (uint32_t)r->seed;
+    h->seed_hi = (uint32_t)(r->seed >> 32);
+    h->output_policy = (uint32_t)r->output;
+    h->top_k = r->top_k;
+}
+
+static const char *check_partition(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
+{
+    if (h->magic != DZ_MODEL_MAGIC)
+        return fail(msg, "model: bad magic %#x", (unsigned)h->magic);
+    if (h->version != DZ_TA_PROTOCOL_VERSION)
+        return fail(msg, "model: protocol version %u, this TA speaks %u", (unsigned)h->version,
+                    (unsigned)DZ_TA_PROTOCOL_VERSION);
+    if (h->n_layers < 1 || h->n_layers > DZ_MAX_LAYERS)
+        return fail(msg, "model: n_layers %u", (unsigned)h->n_layers);
+    if (h->first > h->last || h->last >= h->n_layers)
+        return fail(msg, "model: partition %u..%u of %u layers", (unsigned)h->first,
+                    (unsigned)h->last, (unsigned)h->n_layers);
+    if (h->n_specs != h->last - h->first + 1 || h->n_specs > DZ_MAX_SPECS)
+        return fail(msg, "model: n_specs %u for layers %u..%u", (unsigned)h->n_specs,
+                    (unsigned)h->first, (unsigned)h->last);
+    if (h->batch < 1 || h->batch > DZ_MAX_BATCH || h->subdivisions < 1 ||
+        h->subdivisions > DZ_MAX_DIM || h->training > 1)
+        return fail(msg, "model: batch %u, subdivisions %u, training %u", (unsigned)h->batch,
+                    (unsigned)h->subdivisions, (unsigned)h->training);
+    if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM ||
+        h->in_c < 1 || h->in_c > DZ_MAX_DIM)
+        return fail(msg, "model: input shape %u x %u x %u", (unsigned)h->in_h,
+                    (unsigned)h->in_w, (unsigned)h->in_c);
+    return NULL;
+}
+
+static const char *check_training_keys(const struct dz_model_header *h,
+                                       char msg[DZ_WIRE_MSG_MAX])
+{
+    for (size_t i = 0; i < COUNT(cfg_floats); i++) {
+        if (!is_finite(get_f32(h, cfg_floats[i].wire_off)))
+            return fail(msg, "model: %s is not finite", cfg_floats[i].name);
+    }
+    for (size_t i = 0; i < COUNT(cfg_ints); i++) {
+        if (get_i32(h, cfg_ints[i].wire_off) < 0)
+            return fail(msg, "model: %s = %d", cfg_ints[i].name,
+                        (int)get_i32(h, cfg_ints[i].wire_off));
+    }
+    if (h->policy >= DNN_POLICY_COUNT)
+        return fail(msg, "model: policy %u", (unsigned)h->policy);
+    if (h->n_steps > DNN_MAX_STEPS)
+        return fail(msg, "model: n_steps %u", (unsigned)h->n_steps);
+    for (uint32_t i = 0; i < DNN_MAX_STEPS; i++) {
+        if (i >= h->n_steps) {
+            if (h->steps[i] || get_i32(h->scales, i * sizeof(float)))
+                return fail(msg, "model: steps[%u] is set past n_steps", (unsigned)i);
+        } else if (h->steps[i] < 0 || !is_finite(h->scales[i])) {
+            return fail(msg, "model: steps[%u] = %d or its scale is bad", (unsigned)i,
+                        (int)h->steps[i]);
+        }
+    }
+    return NULL;
+}
+
+const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_net_config *cfg,
+                                  char msg[DZ_WIRE_MSG_MAX])
+{
+    const char *why = check_partition(h, msg);
+
+    if (!why)
+        why = check_training_keys(h, msg);
+    if (why)
+        return why;
+    if (h->output_policy >= DZ_OUTPUT_COUNT || h->top_k > DZ_MAX_LABELS ||
+        (h->output_policy == DZ_OUTPUT_TOPK && h->top_k < 1))
+        return fail(msg, "model: output policy %u, top_k %u", (unsigned)h->output_policy,
+                    (unsigned)h->top_k);
+    for (size_t i = 0; i < COUNT(h->reserved); i++) {
+        if (h->reserved[i])
+            return fail(msg, "model: reserved[%zu] is not zero", i);
+    }
+
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->batch = (int)h->batch;
+    cfg->subdivisions = (int)h->subdivisions;
+    cfg->h = (int)h->in_h;
+    cfg->w = (int)h->in_w;
+    cfg->c = (int)h->in_c;
+    for (size_t i = 0; i < COUNT(cfg_floats); i++)
+        copy4(cfg, cfg_floats[i].cfg_off, h, cfg_floats[i].wire_off);
+    for (size_t i = 0; i < COUNT(cfg_ints); i++)
+        copy4(cfg, cfg_ints[i].cfg_off, h, cfg_ints[i].wire_off);
+    cfg->policy = (enum dnn_lr_policy)h->policy;
+    cfg->n_steps = (int)h->n_steps;
+    for (uint32_t i = 0; i < h->n_steps; i++) {
+        cfg->steps[i] = h->steps[i];
+        cfg->scales[i] = h->scales[i];
+    }
+    cfg->index_base = (int)h->first;
+    return NULL;
+}
+
+/* ------------------------------------------------------------- digest of shapes */
+
+size_t dz_wire_shape_size(size_t n)
+{
+    return 12 + 24 * n;
+}
+
+void dz_wire_shape_bytes(uint32_t first, uint32_t last, uint32_t n_layers,
+                         const struct dnn_layer *layers, size_t n, uint8_t *buf)
+{
+    dz_put_le32(buf, first);
+    dz_put_le32(buf + 4, last);
+    dz_put_le32(buf + 8, n_layers);
+    buf += 12;
+    for (size_t i = 0; i < n; i++, buf += 24) {
+        const struct dnn_layer *l = &layers[i];
+        const int dims[6] = {l->h, l->w, l->c, l->out_h, l->out_w, l->out_c};
+        for (int d = 0; d < 6; d++)
+            dz_put_le32(buf + 4 * d, (uint32_t)dims[d]);
+    }
+}
