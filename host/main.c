@@ -20,9 +20,11 @@ static void usage(FILE *f)
                "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
                "options:\n"
                "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
-               "  -tee_output top1|topk|rank  what leaves the TEE when it ends the network:\n"
-               "                         the best label (default), the top N labels, or the\n"
-               "                         order of all labels; never scores\n"
+               "  -tee_output top1|topk|rank|scores  what leaves the TEE when it ends the\n"
+               "                         network: the best label (default), the top N labels,\n"
+               "                         the order of all labels, or the scores; a sealed model\n"
+               "                         allows at most its owner's choice, and a training\n"
+               "                         run's saves allow what it ran under\n"
                "  -t N                   print the top N labels (default: the data file's top)\n"
                "  -clear                 restart the image count of the loaded weights\n"
                "  -seed N                random seed for weights, data order and dropout (1)\n");
@@ -51,8 +53,11 @@ static int run_classifier(int argc, char **argv)
         a.tee_output = DZ_OUTPUT_TOPK;
     } else if (strcmp(policy, "rank") == 0) {
         a.tee_output = DZ_OUTPUT_RANK;
+    } else if (strcmp(policy, "scores") == 0) {
+        a.tee_output = DZ_OUTPUT_SCORES;
     } else {
-        fprintf(stderr, "darknetp: -tee_output: expected top1, topk or rank, got '%s'\n", policy);
+        fprintf(stderr, "darknetp: -tee_output: expected top1, topk, rank or scores, got '%s'\n",
+                policy);
         return 2;
     }
     a.pp_start = (int)pp_start;

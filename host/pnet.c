@@ -256,7 +256,9 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
     if (forward_to_tee(p, x, NULL, false, err) != 0)
         return -1;
     if (!p->back) {
+        /* Labels, or the scores themselves when the policy lets them leave. */
         out->labels = dz_tee_predictions(p->tee);
+        out->scores = dz_tee_scores(p->tee);
         return 0;
     }
     if (o == (size_t)p->last) {
