@@ -127,12 +127,12 @@ struct dnn_layer_spec {
     int softmax_groups;   /* softmax */
     float temperature;    /* softmax */
     enum dnn_cost_type cost_type;
-    float cost_scale; /* cost: multiplies the delta passed back */
-    float cost_ratio; /* cost: unused by sse, kept for darknet parity */
-    int from;         /* shortcut: absolute index of the other layer */
-    float alpha;      /* shortcut: weight of the input */
-    float beta;       /* shortcut: weight of the other layer */
-    int n_route;      /* route */
+    float cost_scale;         /* cost: multiplies the delta passed back */
+    float cost_ratio;         /* cost: unused by sse, kept for darknet parity */
+    int from;                 /* shortcut: absolute index of the other layer */
+    float alpha;              /* shortcut: weight of the input */
+    float beta;               /* shortcut: weight of the other layer */
+    int n_route;              /* route */
     int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
 };
 
@@ -140,8 +140,8 @@ struct dnn_layer_spec {
 struct dnn_param {
     const char *name; /* "biases", "scales", "rolling_mean", "rolling_variance", "weights" */
     size_t count;
-    float *value;  /* (count) */
-    float *update; /* (count) negative gradient with momentum; NULL for rolling statistics */
+    float *value;       /* (count) */
+    float *update;      /* (count) negative gradient with momentum; NULL for rolling statistics */
     float **value_ref;  /* the layer field that owns value (bound after allocation) */
     float **update_ref; /* the layer field that owns update, or NULL */
 };
@@ -186,7 +186,7 @@ struct dnn_run {
     float *input_delta; /* (batch, inputs) backward ADDS into it; NULL at the first layer */
     const float *truth; /* (batch, truths) or NULL when there is no truth */
     bool train;
-    float *workspace; /* shared scratch of net->workspace_floats floats */
+    float *workspace;        /* shared scratch of net->workspace_floats floats */
     struct dnn_network *net; /* for route and shortcut, which read other layers */
 };
 
@@ -232,15 +232,15 @@ struct dnn_layer {
     size_t nbiases;
     struct dnn_bn bn;
 
-    int *indexes;     /* maxpool: (batch, outputs) argmax input index, training */
-    float *rand;      /* dropout: (batch, inputs) uniform draws, training */
-    float *loss;      /* cost/softmax: (batch, inputs) per-element loss, training */
+    int *indexes;        /* maxpool: (batch, outputs) argmax input index, training */
+    float *rand;         /* dropout: (batch, inputs) uniform draws, training */
+    float *loss;         /* cost/softmax: (batch, inputs) per-element loss, training */
     float dropout_scale; /* dropout: 1 / (1 - probability) */
 
-    bool has_cost;          /* this layer computes a loss when truth is given */
-    float cost;             /* its loss summed over the batch, last forward */
+    bool has_cost;           /* this layer computes a loss when truth is given */
+    float cost;              /* its loss summed over the batch, last forward */
     size_t workspace_floats; /* shared scratch it needs */
-    struct dnn_rng rng;     /* per-layer stream (dropout), seeded from the net seed and index */
+    struct dnn_rng rng;      /* per-layer stream (dropout), seeded from the net seed and index */
 
     size_t n_params;
     struct dnn_param params[DNN_MAX_PARAMS]; /* in .weights order */

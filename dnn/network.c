@@ -368,8 +368,7 @@ float dnn_network_current_rate(const struct dnn_network *net)
         return c->learning_rate * dnn_powf(dnn_rng_uniform(&r, 0, 1), c->power);
     }
     case DNN_POLICY_SIG:
-        return c->learning_rate *
-               (1.0f / (1.0f + dnn_expf(c->gamma * (bn - (float)c->step))));
+        return c->learning_rate * (1.0f / (1.0f + dnn_expf(c->gamma * (bn - (float)c->step))));
     default:
         break;
     }

@@ -39,9 +39,9 @@ struct dz_pnet {
     int first, last;              /* -1, -1 without TEE */
     int batch, subdivisions;
     bool training;
-    bool loss_in_tee;  /* a layer with a loss runs in the TA */
-    uint64_t seen;     /* images trained on */
-    float *back_delta; /* (batch, back inputs): the delta the back gives the TA */
+    bool loss_in_tee;                    /* a layer with a loss runs in the TA */
+    uint64_t seen;                       /* images trained on */
+    float *back_delta;                   /* (batch, back inputs): the delta the back gives the TA */
     const struct dz_policy *seal_policy; /* what saves seal; NULL: the TA session's policy */
 };
 

@@ -25,8 +25,8 @@ struct dz_tee {
     size_t data_size; /* TA_DATA_SIZE */
     int first, last, batch;
     bool training, takes_truth;
-    bool scores;            /* DZ_OUTPUT_SCORES: R_PRED holds floats */
-    uint32_t model_version; /* of the last sealed load */
+    bool scores;                /* DZ_OUTPUT_SCORES: R_PRED holds floats */
+    uint32_t model_version;     /* of the last sealed load */
     struct dz_model_header hdr; /* as sent by OPEN_MODEL */
     size_t off[R_COUNT], len[R_COUNT];
     FILE *record; /* DZ_TEE_RECORD, or NULL */
@@ -523,9 +523,8 @@ int dz_tee_save_sealed(struct dz_tee *t, const struct dz_policy *policy, uint8_t
     *blob = NULL;
     *size = 0;
     /* Ask for the size first: TEEC_ERROR_SHORT_BUFFER carries it. */
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT,
-                                     policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE,
-                                     TEEC_NONE);
+    op.paramTypes = TEEC_PARAM_TYPES(
+        TEEC_MEMREF_TEMP_OUTPUT, policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE, TEEC_NONE);
     op.params[1].tmpref.buffer = (void *)(uintptr_t)policy;
     op.params[1].tmpref.size = policy ? sizeof(*policy) : 0;
     TEEC_Result res = invoke(t, DZ_CMD_SAVE_SEALED, &op, &origin);

@@ -57,12 +57,10 @@ const char *dz_policy_check(const struct dz_policy *p, char msg[DZ_WIRE_MSG_MAX]
         return fail(msg, "policy: top_k_max %u out of 1..%u", (unsigned)p->top_k_max,
                     (unsigned)DZ_MAX_LABELS);
     if (p->batch_min < 1 || p->batch_min > p->batch_max || p->batch_max > DZ_MAX_BATCH)
-        return fail(msg, "policy: batch %u..%u", (unsigned)p->batch_min,
-                    (unsigned)p->batch_max);
+        return fail(msg, "policy: batch %u..%u", (unsigned)p->batch_min, (unsigned)p->batch_max);
     if (p->subdivisions_max < 1 || p->subdivisions_max > DZ_MAX_DIM)
         return fail(msg, "policy: subdivisions_max %u", (unsigned)p->subdivisions_max);
-    if (!bound_ok(p->learning_rate_max) || !bound_ok(p->momentum_max) ||
-        !bound_ok(p->decay_max))
+    if (!bound_ok(p->learning_rate_max) || !bound_ok(p->momentum_max) || !bound_ok(p->decay_max))
         return fail(msg, "policy: a training bound is negative or not finite");
     for (size_t i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++) {
         if (p->reserved[i])

@@ -63,7 +63,7 @@ struct spec_field {
 
 #define SF(f, t, c, k, lo, hi)                                                                     \
     {                                                                                              \
-        #f, offsetof(struct dz_wire_spec, f), offsetof(struct dnn_layer_spec, f), t, c, k, lo, hi  \
+#f, offsetof(struct dz_wire_spec, f), offsetof(struct dnn_layer_spec, f), t, c, k, lo, hi  \
     }
 
 static const struct spec_field spec_fields[] = {
@@ -204,9 +204,8 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
             continue;
         }
         if (!earlier_in_segment(w->route[r], first, index))
-            return fail(msg, "layer %u: route to layer %d outside layers %u..%u",
-                        (unsigned)index, (int)w->route[r], (unsigned)first,
-                        (unsigned)index - 1);
+            return fail(msg, "layer %u: route to layer %d outside layers %u..%u", (unsigned)index,
+                        (int)w->route[r], (unsigned)first, (unsigned)index - 1);
         out->route[r] = (int)((uint32_t)w->route[r] - first);
     }
     out->n_route = n_route;
@@ -254,13 +253,18 @@ struct cfg_field {
     size_t wire_off, cfg_off;
 };
 
-#define CF(f) {#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)}
+#define CF(f)                                                                                      \
+    {                                                                                              \
+#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)                \
+    }
 static const struct cfg_field cfg_floats[] = {
     CF(learning_rate), CF(momentum), CF(decay), CF(gamma), CF(scale), CF(power),
 };
 
-
-#define CI(f) {#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)}
+#define CI(f)                                                                                      \
+    {                                                                                              \
+#f, offsetof(struct dz_model_header, f), offsetof(struct dnn_net_config, f)                \
+    }
 static const struct cfg_field cfg_ints[] = {CI(step), CI(max_batches), CI(burn_in)};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -316,15 +320,14 @@ static const char *check_partition(const struct dz_model_header *h, char msg[DZ_
         h->subdivisions > DZ_MAX_DIM || h->training > 1)
         return fail(msg, "model: batch %u, subdivisions %u, training %u", (unsigned)h->batch,
                     (unsigned)h->subdivisions, (unsigned)h->training);
-    if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM ||
-        h->in_c < 1 || h->in_c > DZ_MAX_DIM)
-        return fail(msg, "model: input shape %u x %u x %u", (unsigned)h->in_h,
-                    (unsigned)h->in_w, (unsigned)h->in_c);
+    if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM || h->in_c < 1 ||
+        h->in_c > DZ_MAX_DIM)
+        return fail(msg, "model: input shape %u x %u x %u", (unsigned)h->in_h, (unsigned)h->in_w,
+                    (unsigned)h->in_c);
     return NULL;
 }
 
-static const char *check_training_keys(const struct dz_model_header *h,
-                                       char msg[DZ_WIRE_MSG_MAX])
+static const char *check_training_keys(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
 {
     for (size_t i = 0; i < COUNT(cfg_floats); i++) {
         if (!is_finite(get_f32(h, cfg_floats[i].wire_off)))

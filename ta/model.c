@@ -150,8 +150,8 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     const size_t n = hdr.n_specs;
     wire_bytes = n * sizeof(struct dz_wire_spec); /* n <= DZ_MAX_SPECS */
     if (size != sizeof(hdr) + wire_bytes) {
-        EMSG("model blob of %zu bytes, expected %zu for %zu layers", size,
-             sizeof(hdr) + wire_bytes, n);
+        EMSG("model blob of %zu bytes, expected %zu for %zu layers", size, sizeof(hdr) + wire_bytes,
+             n);
         return TEE_ERROR_BAD_PARAMETERS;
     }
     wire = TEE_Malloc(wire_bytes, TEE_MALLOC_FILL_ZERO);

@@ -111,8 +111,7 @@ static TEE_Result hmac_sha256(const uint8_t *key, size_t key_len, const void *a,
     TEE_InitRefAttribute(&attr, TEE_ATTR_SECRET_VALUE, key, key_len);
     res = TEE_PopulateTransientObject(k, &attr, 1);
     if (res == TEE_SUCCESS)
-        res = TEE_AllocateOperation(&op, TEE_ALG_HMAC_SHA256, TEE_MODE_MAC,
-                                    (uint32_t)key_len * 8);
+        res = TEE_AllocateOperation(&op, TEE_ALG_HMAC_SHA256, TEE_MODE_MAC, (uint32_t)key_len * 8);
     if (res == TEE_SUCCESS)
         res = TEE_SetOperationKey(op, k);
     if (res != TEE_SUCCESS)
@@ -128,8 +127,8 @@ out:
 
 /* kek = HKDF-SHA256(ikm = shared, salt = ephemeral || device public, info, 32 bytes). */
 static TEE_Result derive_kek(const uint8_t shared[DZ_X25519_BYTES],
-                             const uint8_t eph[DZ_X25519_BYTES],
-                             const uint8_t dev[DZ_X25519_BYTES], uint8_t kek[DZ_KEY_BYTES])
+                             const uint8_t eph[DZ_X25519_BYTES], const uint8_t dev[DZ_X25519_BYTES],
+                             uint8_t kek[DZ_KEY_BYTES])
 {
     uint8_t salt[2 * DZ_X25519_BYTES];
     uint8_t prk[DZ_DIGEST_BYTES];
@@ -139,8 +138,8 @@ static TEE_Result derive_kek(const uint8_t shared[DZ_X25519_BYTES],
     TEE_MemMove(salt + DZ_X25519_BYTES, dev, DZ_X25519_BYTES);
     TEE_Result res = hmac_sha256(salt, sizeof(salt), shared, DZ_X25519_BYTES, NULL, 0, prk);
     if (res == TEE_SUCCESS)
-        res = hmac_sha256(prk, sizeof(prk), provision_info, sizeof(provision_info) - 1,
-                          &counter, 1, kek);
+        res = hmac_sha256(prk, sizeof(prk), provision_info, sizeof(provision_info) - 1, &counter, 1,
+                          kek);
     TEE_MemFill(prk, 0, sizeof(prk));
     return res;
 }

@@ -187,10 +187,9 @@ static TEE_Result save_policy(const struct dz_session *s, uint32_t types,
 TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     const uint32_t t1 = TEE_PARAM_TYPE_GET(types, 1);
-    const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_OUTPUT,
-                                          t1 == TEE_PARAM_TYPE_MEMREF_INPUT ? t1
-                                                                            : TEE_PARAM_TYPE_NONE,
-                                          TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
+    const uint32_t want = TEE_PARAM_TYPES(
+        TEE_PARAM_TYPE_MEMREF_OUTPUT, t1 == TEE_PARAM_TYPE_MEMREF_INPUT ? t1 : TEE_PARAM_TYPE_NONE,
+        TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     TEE_Result res = TEE_ERROR_GENERIC;
     uint8_t *blob = NULL;
@@ -349,8 +348,7 @@ static TEE_Result open_payload(const uint8_t key[DZ_KEY_BYTES], const struct dz_
 
     if (res != TEE_SUCCESS)
         goto out;
-    res = TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h),
-                     payload);
+    res = TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h), payload);
     if (res != TEE_SUCCESS)
         goto out;
     TEE_AEUpdateAAD(op, h, sizeof(*h));

@@ -17,7 +17,7 @@ done
 "$NM" -u "$out"/*.o | awk '{print $2}' | sort -u > "$out/undef"
 "$NM" --defined-only "$out"/*.o | awk 'NF == 3 {print $3}' | sort -u > "$out/def"
 comm -23 "$out/undef" "$out/def" > "$out/needed"
-allowed='^(TEE_[A-Za-z0-9_]+|memcpy|memmove|memset|memcmp|strcmp|strncmp|strlen|snprintf|malloc|calloc|realloc|free|tsim_trace_printf)$'
+allowed='^(TEE_[A-Za-z0-9_]+|memcpy|memmove|memset|memcmp|strcmp|strncmp|strlen|snprintf|vsnprintf|malloc|calloc|realloc|free|tsim_trace_printf)$'
 bad=$(grep -Ev "$allowed" "$out/needed" || true)
 if [ -n "$bad" ]; then
     echo "check-ta-symbols: the TA needs symbols an OP-TEE TA does not have:" $bad

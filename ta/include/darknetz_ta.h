@@ -23,7 +23,10 @@
 /* 5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3 */
 #define DZ_TA_UUID                                                                                 \
     {                                                                                              \
-        0x5f6c0d1e, 0x8a3b, 0x4c27, { 0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3 }          \
+        0x5f6c0d1e, 0x8a3b, 0x4c27,                                                                \
+        {                                                                                          \
+            0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3                                         \
+        }                                                                                          \
     }
 
 #define DZ_TA_PROTOCOL_VERSION 2u
@@ -208,15 +211,15 @@ _Static_assert(sizeof(struct dz_policy) == 48, "dz_policy is ABI");
  * the input shape of layer `first` (the TA computes every later shape itself).
  */
 struct dz_model_header {
-    uint32_t magic;   /* DZ_MODEL_MAGIC */
-    uint32_t version; /* DZ_TA_PROTOCOL_VERSION */
+    uint32_t magic;    /* DZ_MODEL_MAGIC */
+    uint32_t version;  /* DZ_TA_PROTOCOL_VERSION */
     uint32_t n_layers; /* layers in the whole network */
     uint32_t first;    /* partition, inclusive */
     uint32_t last;
     uint32_t n_specs; /* = last - first + 1 */
     uint32_t batch;   /* images per forward */
     uint32_t subdivisions;
-    uint32_t training; /* 0 or 1: allocate training buffers */
+    uint32_t training;         /* 0 or 1: allocate training buffers */
     uint32_t in_h, in_w, in_c; /* input shape of layer `first` */
     float learning_rate;
     float momentum;
@@ -288,7 +291,7 @@ _Static_assert(sizeof(struct dz_wire_spec) == 128, "dz_wire_spec is ABI");
  * out_h, out_w, out_c as uint32 LE (dz_wire_shape_bytes). Batch and training are not bound
  * to the digest; the policy bounds them.
  */
-#define DZ_SEALED_MAGIC 0x32535a44u /* "DZS2" little-endian */
+#define DZ_SEALED_MAGIC 0x32535a44u    /* "DZS2" little-endian */
 #define DZ_SEALED_MAGIC_V1 0x31535a44u /* "DZS1": protocol 1, refused with its own message */
 #define DZ_SEAL_LABEL "darknetz-seal-v2"
 #define DZ_PROVISION_LABEL "darknetz-provision-v2"
