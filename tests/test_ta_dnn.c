@@ -1,5 +1,6 @@
 /*
- * test_ta_dnn.c - the DarkneTZ TA (ta/) driven through the simulated TEE's client API, the
+ * test_ta_dnn.c - the DarkneTZ TA (ta/) driven through the simulated TEE's client API with
+ * protocol 2's raw commands (model blobs encoded by the protocol's own codec, dz_wire.h), the
  * way a hostile or a careless normal world would drive it:
  *  - every malformed model blob is refused with TEE_ERROR_BAD_PARAMETERS, the TA lives on;
  *  - a segment that does not fit is refused with the bytes it needs, before allocating,
@@ -10,7 +11,9 @@
  *  - the output policy lets out labels only, equal to dnn_top_k on the engine's scores;
  *  - the loss line in the TEE log has the engine's numbers;
  *  - sealed parameters round trip, and are refused for another partition, another model,
- *    any flipped bit, any other length, leaving the parameters unchanged;
+ *    any flipped bit, any other length, leaving the parameters unchanged; a sealed blob
+ *    carries the policy it was saved under (protocol 2) and a session outside it is refused;
+ *  - one training query per step, and a load forgets every pending BACKWARD;
  *  - the fixture LeNet with layers 4..10 in the TA predicts as the engine does.
  */
 #include <setjmp.h>
@@ -32,316 +35,10 @@
 #include "ta/include/dz_ta_memory.h"
 #include "ta/include/user_ta_header_defines.h"
 #include "tests/helpers/fixtures.h"
+#include "tests/ta_client.h"
 #include "tests/tee_conformance.h"
 
 static struct tee_env env;
-static const TEEC_UUID dz_uuid = DZ_TA_UUID;
-
-/* ------------------------------------------------------------------ TA calls */
-
-struct ta {
-    TEEC_Context ctx;
-    TEEC_Session sess;
-};
-
-static void ta_start(struct ta *t)
-{
-    uint32_t origin = 0;
-    assert_int_equal(TEEC_InitializeContext(NULL, &t->ctx), TEEC_SUCCESS);
-    assert_int_equal(
-        TEEC_OpenSession(&t->ctx, &t->sess, &dz_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &origin),
-        TEEC_SUCCESS);
-}
-
-static void ta_stop(struct ta *t)
-{
-    TEEC_CloseSession(&t->sess);
-    TEEC_FinalizeContext(&t->ctx);
-}
-
-static TEEC_Result invoke(struct ta *t, uint32_t cmd, TEEC_Operation *op)
-{
-    uint32_t origin = 0;
-    TEEC_Result res = TEEC_InvokeCommand(&t->sess, cmd, op, &origin);
-    if (res != TEEC_SUCCESS)
-        assert_int_equal(origin, TEEC_ORIGIN_TRUSTED_APP); /* the TA answered: it is alive */
-    return res;
-}
-
-static void set_mem(TEEC_Operation *op, int i, const void *buf, size_t size)
-{
-    op->params[i].tmpref.buffer = (void *)buf;
-    op->params[i].tmpref.size = size;
-}
-
-/* The TA is alive and speaks our protocol. */
-static void ta_version(struct ta *t, uint32_t *data_size)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-    assert_int_equal(invoke(t, DZ_CMD_VERSION, &op), TEEC_SUCCESS);
-    assert_int_equal(op.params[0].value.a, DZ_TA_PROTOCOL_VERSION);
-    if (data_size)
-        *data_size = op.params[0].value.b;
-}
-
-static TEEC_Result ta_open_model(struct ta *t, const void *blob, size_t size, uint64_t *need)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
-    set_mem(&op, 0, blob, size);
-    TEEC_Result res = invoke(t, DZ_CMD_OPEN_MODEL, &op);
-    if (need)
-        *need = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
-    return res;
-}
-
-static TEEC_Result ta_load_plain(struct ta *t, const float *p, size_t bytes, uint64_t seen)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
-    set_mem(&op, 0, p, bytes);
-    op.params[1].value.a = (uint32_t)seen;
-    op.params[1].value.b = (uint32_t)(seen >> 32);
-    return invoke(t, DZ_CMD_LOAD_PLAIN, &op);
-}
-
-/* truth NULL: NONE; out NULL: NONE; *out_size in: buffer size, out: what the TA wrote. */
-static TEEC_Result ta_forward(struct ta *t, const float *in, size_t in_bytes, const float *truth,
-                              size_t truth_bytes, uint32_t flags, void *out, size_t *out_size)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, truth ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE,
-                         TEEC_VALUE_INPUT, out ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE);
-    set_mem(&op, 0, in, in_bytes);
-    if (truth)
-        set_mem(&op, 1, truth, truth_bytes);
-    op.params[2].value.a = flags;
-    if (out)
-        set_mem(&op, 3, out, *out_size);
-    TEEC_Result res = invoke(t, DZ_CMD_FORWARD, &op);
-    if (out)
-        *out_size = op.params[3].tmpref.size;
-    return res;
-}
-
-static TEEC_Result ta_backward(struct ta *t, const float *delta_in, size_t in_bytes,
-                               float *delta_out, size_t *out_size)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes =
-        TEEC_PARAM_TYPES(delta_in ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE,
-                         delta_out ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE, TEEC_NONE, TEEC_NONE);
-    if (delta_in)
-        set_mem(&op, 0, delta_in, in_bytes);
-    if (delta_out)
-        set_mem(&op, 1, delta_out, *out_size);
-    TEEC_Result res = invoke(t, DZ_CMD_BACKWARD, &op);
-    if (delta_out)
-        *out_size = op.params[1].tmpref.size;
-    return res;
-}
-
-static TEEC_Result ta_update(struct ta *t)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-    return invoke(t, DZ_CMD_UPDATE, &op);
-}
-
-static TEEC_Result ta_save(struct ta *t, void *blob, size_t *size)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-    set_mem(&op, 0, blob, *size);
-    TEEC_Result res = invoke(t, DZ_CMD_SAVE_SEALED, &op);
-    *size = op.params[0].tmpref.size;
-    return res;
-}
-
-static TEEC_Result ta_load_sealed(struct ta *t, const void *blob, size_t size, uint64_t *seen)
-{
-    TEEC_Operation op;
-    memset(&op, 0, sizeof(op));
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
-    set_mem(&op, 0, blob, size);
-    TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op);
-    if (seen)
-        *seen = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
-    return res;
-}
-
-/* ---------------------------------------------------------- models and blobs */
-
-/* A network, a partition of it, and what the header says about the session. */
-struct seg {
-    const struct dnn_net_config *cfg; /* the whole network's [net] */
-    const struct dnn_layer_spec *specs;
-    size_t n_layers;
-    uint32_t first, last;
-    uint32_t batch;
-    bool training;
-    uint32_t output_policy, top_k;
-    uint64_t seed;
-};
-
-/* Input shape of layer `first`: the output of the layers before it, as the engine builds them. */
-static void input_shape(const struct seg *g, int *h, int *w, int *c)
-{
-    struct dnn_net_config cfg = *g->cfg;
-    struct dnn_network *net = NULL;
-    if (g->first == 0) {
-        *h = cfg.h;
-        *w = cfg.w;
-        *c = cfg.c;
-        return;
-    }
-    cfg.batch = 1;
-    cfg.subdivisions = 1;
-    assert_int_equal(dnn_network_create(&net, &cfg, g->specs, g->first, false, 1), DNN_OK);
-    *h = net->layers[g->first - 1].out_h;
-    *w = net->layers[g->first - 1].out_w;
-    *c = net->layers[g->first - 1].out_c;
-    dnn_network_free(net);
-}
-
-static void spec_to_wire(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
-{
-    memset(w, 0, sizeof(*w));
-    w->kind = s->kind;
-    w->activation = s->activation;
-    w->filters = s->filters;
-    w->size = s->size;
-    w->stride = s->stride;
-    w->pad = s->pad;
-    w->groups = s->groups;
-    w->batch_normalize = s->batch_normalize;
-    w->outputs = s->outputs;
-    w->probability = s->probability;
-    w->softmax_groups = s->softmax_groups;
-    w->temperature = s->temperature;
-    w->cost_type = s->cost_type;
-    w->cost_scale = s->cost_scale;
-    w->cost_ratio = s->cost_ratio;
-    w->from = s->from;
-    w->alpha = s->alpha;
-    w->beta = s->beta;
-    w->n_route = s->n_route;
-    for (int i = 0; i < DNN_MAX_ROUTE; i++)
-        w->route[i] = s->route[i];
-}
-
-/* The model blob of a segment; *size gets its bytes. Free with free(). */
-static uint8_t *make_blob(const struct seg *g, size_t *size)
-{
-    const struct dnn_net_config *c = g->cfg;
-    const size_t n = g->last - g->first + 1;
-    struct dz_model_header h;
-    int ih = 0, iw = 0, ic = 0;
-
-    input_shape(g, &ih, &iw, &ic);
-    memset(&h, 0, sizeof(h));
-    h.magic = DZ_MODEL_MAGIC;
-    h.version = DZ_TA_PROTOCOL_VERSION;
-    h.n_layers = (uint32_t)g->n_layers;
-    h.first = g->first;
-    h.last = g->last;
-    h.n_specs = (uint32_t)n;
-    h.batch = g->batch;
-    h.subdivisions = (uint32_t)c->subdivisions;
-    h.training = g->training;
-    h.in_h = (uint32_t)ih;
-    h.in_w = (uint32_t)iw;
-    h.in_c = (uint32_t)ic;
-    h.learning_rate = c->learning_rate;
-    h.momentum = c->momentum;
-    h.decay = c->decay;
-    h.policy = c->policy;
-    h.gamma = c->gamma;
-    h.scale = c->scale;
-    h.power = c->power;
-    h.step = c->step;
-    h.max_batches = c->max_batches;
-    h.burn_in = c->burn_in;
-    h.n_steps = (uint32_t)c->n_steps;
-    for (int i = 0; i < c->n_steps; i++) {
-        h.steps[i] = c->steps[i];
-        h.scales[i] = c->scales[i];
-    }
-    h.seed_lo = (uint32_t)g->seed;
-    h.seed_hi = (uint32_t)(g->seed >> 32);
-    h.output_policy = g->output_policy;
-    h.top_k = g->top_k;
-
-    *size = sizeof(h) + n * sizeof(struct dz_wire_spec);
-    uint8_t *blob = calloc(1, *size);
-    assert_non_null(blob);
-    memcpy(blob, &h, sizeof(h));
-    for (size_t i = 0; i < n; i++) {
-        struct dz_wire_spec w;
-        spec_to_wire(&g->specs[g->first + i], &w);
-        memcpy(blob + sizeof(h) + i * sizeof(w), &w, sizeof(w));
-    }
-    return blob;
-}
-
-static struct dz_model_header *blob_header(uint8_t *blob)
-{
-    return (struct dz_model_header *)(void *)blob;
-}
-
-static struct dz_wire_spec *blob_spec(uint8_t *blob, size_t i)
-{
-    return (struct dz_wire_spec *)(void *)(blob + sizeof(struct dz_model_header) +
-                                           i * sizeof(struct dz_wire_spec));
-}
-
-/* The segment's specs as the TA builds them: indexes rebased, index_base = first. */
-static void segment_config(const struct seg *g, struct dnn_net_config *cfg,
-                           struct dnn_layer_spec *specs)
-{
-    int h = 0, w = 0, c = 0;
-    input_shape(g, &h, &w, &c);
-    *cfg = *g->cfg;
-    cfg->batch = (int)g->batch;
-    cfg->h = h;
-    cfg->w = w;
-    cfg->c = c;
-    cfg->index_base = (int)g->first;
-    for (uint32_t i = g->first; i <= g->last; i++) {
-        struct dnn_layer_spec s = g->specs[i];
-        s.from -= (int)g->first;
-        for (int r = 0; r < s.n_route; r++)
-            s.route[r] -= (int)g->first;
-        specs[i - g->first] = s;
-    }
-}
-
-/* The engine's own build of the segment: the reference the TA must match bit for bit. */
-static struct dnn_network *reference(const struct seg *g)
-{
-    struct dnn_net_config cfg;
-    struct dnn_layer_spec specs[64];
-    struct dnn_network *net = NULL;
-    assert_true(g->last - g->first + 1 <= 64);
-    segment_config(g, &cfg, specs);
-    assert_int_equal(
-        dnn_network_create(&net, &cfg, specs, g->last - g->first + 1, g->training, g->seed),
-        DNN_OK);
-    return net;
-}
-
 /* Per-image sizes of a segment the TA plans with. */
 struct dims {
     size_t inputs, outputs, truths, params;
@@ -428,35 +125,6 @@ static uint64_t expected_need(const struct seg *g)
     if (!dz_ta_memory_compute(&a, DZ_TA_HEAP_RESERVE_DEFAULT, &m))
         return UINT64_MAX;
     return m.total;
-}
-
-static size_t param_count(const struct dnn_network *net)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < net->n; i++)
-        for (size_t k = 0; k < net->layers[i].n_params; k++)
-            n += net->layers[i].params[k].count;
-    return n;
-}
-
-static void params_get(const struct dnn_network *net, float *out)
-{
-    for (size_t i = 0; i < net->n; i++)
-        for (size_t k = 0; k < net->layers[i].n_params; k++) {
-            const struct dnn_param *p = &net->layers[i].params[k];
-            memcpy(out, p->value, p->count * sizeof(float));
-            out += p->count;
-        }
-}
-
-static void params_set(struct dnn_network *net, const float *in)
-{
-    for (size_t i = 0; i < net->n; i++)
-        for (size_t k = 0; k < net->layers[i].n_params; k++) {
-            const struct dnn_param *p = &net->layers[i].params[k];
-            memcpy(p->value, in, p->count * sizeof(float));
-            in += p->count;
-        }
 }
 
 static uint64_t rng_state = 0x243F6A8885A308D3ull;
@@ -586,8 +254,8 @@ static void test_version_types_and_order(void **state)
     ta_version(&t, &data_size);
     assert_int_equal(data_size, TA_DATA_SIZE);
 
-    /* A wrong type word, for every command. */
-    for (uint32_t cmd = DZ_CMD_VERSION; cmd <= DZ_CMD_LOAD_SEALED; cmd++) {
+    /* A wrong type word, for every command of the protocol. */
+    for (uint32_t cmd = DZ_CMD_VERSION; cmd < DZ_CMD_COUNT; cmd++) {
         memset(&op, 0, sizeof(op));
         op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT, TEEC_VALUE_INPUT,
                                          TEEC_VALUE_INPUT);
@@ -595,8 +263,22 @@ static void test_version_types_and_order(void **state)
     }
     memset(&op, 0, sizeof(op));
     assert_int_equal(invoke(&t, 99, &op), TEEC_ERROR_NOT_SUPPORTED);
+    memset(&op, 0, sizeof(op));
+    assert_int_equal(invoke(&t, DZ_CMD_COUNT, &op), TEEC_ERROR_NOT_SUPPORTED);
 
-    /* Everything but VERSION and OPEN_MODEL waits for a model. */
+    /* GET_PUBKEY needs no model: 32 bytes, the same each time, SHORT_BUFFER with the size. */
+    uint8_t pub[DZ_X25519_BYTES + 8], pub2[DZ_X25519_BYTES];
+    size_t pub_size = DZ_X25519_BYTES - 1;
+    assert_int_equal(ta_get_pubkey(&t, pub, &pub_size), TEEC_ERROR_SHORT_BUFFER);
+    assert_int_equal(pub_size, DZ_X25519_BYTES);
+    pub_size = sizeof(pub); /* larger is fine */
+    assert_int_equal(ta_get_pubkey(&t, pub, &pub_size), TEEC_SUCCESS);
+    assert_int_equal(pub_size, DZ_X25519_BYTES);
+    pub_size = sizeof(pub2);
+    assert_int_equal(ta_get_pubkey(&t, pub2, &pub_size), TEEC_SUCCESS);
+    assert_memory_equal(pub, pub2, DZ_X25519_BYTES);
+
+    /* Everything but VERSION, GET_PUBKEY and OPEN_MODEL waits for a model. */
     size_t out = sizeof(x);
     assert_int_equal(ta_load_plain(&t, x, sizeof(x), 0), TEEC_ERROR_BAD_STATE);
     assert_int_equal(ta_forward(&t, x, sizeof(x), NULL, 0, 0, x, &out), TEEC_ERROR_BAD_STATE);
@@ -605,7 +287,18 @@ static void test_version_types_and_order(void **state)
     assert_int_equal(ta_update(&t), TEEC_ERROR_BAD_STATE);
     out = sizeof(blob);
     assert_int_equal(ta_save(&t, blob, &out), TEEC_ERROR_BAD_STATE);
+    struct dz_policy policy;
+    memset(&policy, 0, sizeof(policy));
+    out = sizeof(blob);
+    assert_int_equal(ta_save_policy(&t, blob, &out, &policy), TEEC_ERROR_BAD_STATE);
     assert_int_equal(ta_load_sealed(&t, blob, sizeof(blob), NULL), TEEC_ERROR_BAD_STATE);
+    ta_stop(&t);
+
+    /* The key survives the session: the same public value in a new one. */
+    ta_start(&t);
+    pub_size = sizeof(pub2);
+    assert_int_equal(ta_get_pubkey(&t, pub2, &pub_size), TEEC_SUCCESS);
+    assert_memory_equal(pub, pub2, DZ_X25519_BYTES);
     ta_stop(&t);
 
     /* OpenSession takes no parameters. */
@@ -615,7 +308,7 @@ static void test_version_types_and_order(void **state)
     assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
     memset(&op, 0, sizeof(op));
     op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
-    assert_int_equal(TEEC_OpenSession(&ctx, &s, &dz_uuid, TEEC_LOGIN_PUBLIC, NULL, &op, &origin),
+    assert_int_equal(TEEC_OpenSession(&ctx, &s, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL, &op, &origin),
                      TEEC_ERROR_BAD_PARAMETERS);
     assert_int_equal(origin, TEEC_ORIGIN_TRUSTED_APP);
     TEEC_FinalizeContext(&ctx);
@@ -644,7 +337,8 @@ struct mutation {
 
 /* The blob under test is layers 1..5 of the test net: specs 0..4 are layers 1..5. */
 HDR_MUTATION(m_magic, h->magic ^= 1)
-HDR_MUTATION(m_version, h->version = 2)
+HDR_MUTATION(m_version, h->version = 1) /* a protocol 1 host */
+HDR_MUTATION(m_version_next, h->version = DZ_TA_PROTOCOL_VERSION + 1)
 HDR_MUTATION(m_layers0, h->n_layers = 0)
 HDR_MUTATION(m_layers_huge, h->n_layers = 0xFFFFFFFFu)
 HDR_MUTATION(m_first_gt_last, (h->first = 5, h->last = 1))
@@ -663,29 +357,36 @@ HDR_MUTATION(m_momentum_inf, h->momentum = 1.0f / 0.0f)
 HDR_MUTATION(m_burn_in, h->burn_in = -1)
 HDR_MUTATION(m_n_steps, h->n_steps = 17)
 HDR_MUTATION(m_steps_negative, h->steps[1] = -3)
-HDR_MUTATION(m_output_policy, h->output_policy = 3)
+HDR_MUTATION(m_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HDR_MUTATION(m_top_k_huge, h->top_k = 65)
 HDR_MUTATION(m_topk_zero, (h->output_policy = DZ_OUTPUT_TOPK, h->top_k = 0))
 HDR_MUTATION(m_reserved0, h->reserved[0] = 1)
 HDR_MUTATION(m_reserved6, h->reserved[6] = 0x80000000u)
+HDR_MUTATION(m_scale_nan, h->scale = 0.0f / 0.0f)
+HDR_MUTATION(m_max_batches, h->max_batches = -1)
+HDR_MUTATION(m_steps_past_n, h->steps[2] = 9)
+HDR_MUTATION(m_scales_past_n, h->scales[15] = 0.5f)
 SPEC_MUTATION(m_kind, 0, s->kind = DNN_LAYER_KIND_COUNT)
 SPEC_MUTATION(m_kind_huge, 3, s->kind = 0xFFFFFFFFu)
-SPEC_MUTATION(m_activation, 0, s->activation = DNN_ACT_SELU + 1)
-SPEC_MUTATION(m_cost_type, 4, s->cost_type = 4)
+SPEC_MUTATION(m_activation, 0, s->activation = DNN_ACT_COUNT)
+SPEC_MUTATION(m_cost_type, 4, s->cost_type = DNN_COST_COUNT)
 SPEC_MUTATION(m_bn2, 0, s->batch_normalize = 2)
 SPEC_MUTATION(m_outputs0, 0, s->outputs = 0)
 SPEC_MUTATION(m_outputs_negative, 2, s->outputs = -3)
 SPEC_MUTATION(m_outputs_huge, 2, s->outputs = 0x7FFFFFFF)
+/* A layer turned into another kind keeps only fields of its new kind (the codec refuses
+ * unused fields set), so each mutation below is refused for the fault it names. */
 SPEC_MUTATION(m_conv_filters0, 0,
-              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->filters = 0, s->size = 1, s->stride = 1,
-               s->groups = 1))
+              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->outputs = 0, s->filters = 0, s->size = 1,
+               s->stride = 1, s->groups = 1))
 SPEC_MUTATION(m_conv_groups, 0,
-              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->filters = 6, s->size = 1, s->stride = 1,
-               s->groups = 4))
+              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->outputs = 0, s->filters = 6, s->size = 1,
+               s->stride = 1, s->groups = 4))
 SPEC_MUTATION(m_conv_size_huge, 0,
-              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->filters = 6, s->size = 5000, s->stride = 1,
-               s->groups = 1))
-SPEC_MUTATION(m_maxpool_stride0, 1, (s->kind = DNN_LAYER_MAXPOOL, s->size = 2, s->stride = 0))
+              (s->kind = DNN_LAYER_CONVOLUTIONAL, s->outputs = 0, s->filters = 6, s->size = 5000,
+               s->stride = 1, s->groups = 1))
+SPEC_MUTATION(m_maxpool_stride0, 1,
+              (s->kind = DNN_LAYER_MAXPOOL, s->probability = 0, s->size = 2, s->stride = 0))
 SPEC_MUTATION(m_dropout_one, 1, s->probability = 1.0f)
 SPEC_MUTATION(m_dropout_nan, 1, s->probability = 0.0f / 0.0f)
 SPEC_MUTATION(m_softmax_groups0, 3, s->softmax_groups = 0)
@@ -694,17 +395,33 @@ SPEC_MUTATION(m_temperature0, 3, s->temperature = 0)
 SPEC_MUTATION(m_cost_scale_inf, 4, s->cost_scale = 1.0f / 0.0f)
 SPEC_MUTATION(m_spec_reserved0, 2, s->reserved[0] = 1)
 SPEC_MUTATION(m_spec_reserved4, 4, s->reserved[4] = 1)
-SPEC_MUTATION(m_route_before_first, 2, (s->kind = DNN_LAYER_ROUTE, s->n_route = 1, s->route[0] = 0))
-SPEC_MUTATION(m_route_self, 2, (s->kind = DNN_LAYER_ROUTE, s->n_route = 1, s->route[0] = 3))
-SPEC_MUTATION(m_route_later, 2, (s->kind = DNN_LAYER_ROUTE, s->n_route = 1, s->route[0] = 4))
-SPEC_MUTATION(m_route_none, 2, (s->kind = DNN_LAYER_ROUTE, s->n_route = 0))
-SPEC_MUTATION(m_route_many, 2, (s->kind = DNN_LAYER_ROUTE, s->n_route = 9, s->route[0] = 1))
-SPEC_MUTATION(m_route_second_bad, 2,
-              (s->kind = DNN_LAYER_ROUTE, s->n_route = 2, s->route[0] = 1, s->route[1] = -1))
+/* Spec 2 (layer 3) as a route: a route uses no activation and no outputs. */
+#define AS_ROUTE(n) (s->kind = DNN_LAYER_ROUTE, s->activation = 0, s->outputs = 0, s->n_route = (n))
+SPEC_MUTATION(m_route_before_first, 2, (AS_ROUTE(1), s->route[0] = 0))
+SPEC_MUTATION(m_route_self, 2, (AS_ROUTE(1), s->route[0] = 3))
+SPEC_MUTATION(m_route_later, 2, (AS_ROUTE(1), s->route[0] = 4))
+SPEC_MUTATION(m_route_none, 2, AS_ROUTE(0))
+SPEC_MUTATION(m_route_many, 2, (AS_ROUTE(9), s->route[0] = 1))
+SPEC_MUTATION(m_route_second_bad, 2, (AS_ROUTE(2), s->route[0] = 1, s->route[1] = -1))
+SPEC_MUTATION(m_route_past_n, 2, (AS_ROUTE(1), s->route[0] = 1, s->route[1] = 2))
 SPEC_MUTATION(m_shortcut_outside, 2,
-              (s->kind = DNN_LAYER_SHORTCUT, s->from = 0, s->alpha = 1, s->beta = 1))
+              (s->kind = DNN_LAYER_SHORTCUT, s->outputs = 0, s->from = 0, s->alpha = 1,
+               s->beta = 1))
 SPEC_MUTATION(m_shortcut_self, 2,
-              (s->kind = DNN_LAYER_SHORTCUT, s->from = 3, s->alpha = 1, s->beta = 1))
+              (s->kind = DNN_LAYER_SHORTCUT, s->outputs = 0, s->from = 3, s->alpha = 1,
+               s->beta = 1))
+/* Protocol 2: a field the layer's kind does not use must be zero on the wire. */
+SPEC_MUTATION(m_unused_filters, 0, s->filters = 3)
+SPEC_MUTATION(m_unused_size, 2, s->size = 1)
+SPEC_MUTATION(m_unused_activation, 1, s->activation = DNN_ACT_LEAKY)
+SPEC_MUTATION(m_unused_bn, 3, s->batch_normalize = 1)
+SPEC_MUTATION(m_unused_cost_type, 2, s->cost_type = DNN_COST_L1)
+SPEC_MUTATION(m_unused_probability, 0, s->probability = 0.5f)
+SPEC_MUTATION(m_unused_temperature, 4, s->temperature = 1)
+SPEC_MUTATION(m_unused_from, 2, s->from = 1)
+SPEC_MUTATION(m_unused_n_route, 2, s->n_route = 1)
+SPEC_MUTATION(m_unused_route, 3, s->route[7] = 1)
+SPEC_MUTATION(m_unused_negative_zero, 1, s->cost_scale = -0.0f) /* not all-zero bits */
 
 static void m_trailing(uint8_t *b, size_t *size)
 {
@@ -743,6 +460,7 @@ static void test_open_refuses_malformed_blobs(void **state)
 #define M(f) {#f, f}
         M(m_magic),
         M(m_version),
+        M(m_version_next),
         M(m_layers0),
         M(m_layers_huge),
         M(m_first_gt_last),
@@ -766,6 +484,10 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_topk_zero),
         M(m_reserved0),
         M(m_reserved6),
+        M(m_scale_nan),
+        M(m_max_batches),
+        M(m_steps_past_n),
+        M(m_scales_past_n),
         M(m_kind),
         M(m_kind_huge),
         M(m_activation),
@@ -792,8 +514,20 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_route_none),
         M(m_route_many),
         M(m_route_second_bad),
+        M(m_route_past_n),
         M(m_shortcut_outside),
         M(m_shortcut_self),
+        M(m_unused_filters),
+        M(m_unused_size),
+        M(m_unused_activation),
+        M(m_unused_bn),
+        M(m_unused_cost_type),
+        M(m_unused_probability),
+        M(m_unused_temperature),
+        M(m_unused_from),
+        M(m_unused_n_route),
+        M(m_unused_route),
+        M(m_unused_negative_zero),
         M(m_trailing),
         M(m_short),
         M(m_header_only),
@@ -915,9 +649,10 @@ static void test_open_out_of_memory(void **state)
     struct seg shape = big_seg(3, true);
     size_t shape_size = 0;
     uint8_t *shape_blob = make_blob(&shape, &shape_size);
-    blob_spec(shape_blob, 0)->kind = DNN_LAYER_SOFTMAX; /* 8 inputs in 3 groups: engine refuses */
-    blob_spec(shape_blob, 0)->softmax_groups = 3;
-    blob_spec(shape_blob, 0)->temperature = 1;
+    /* 8 inputs in 3 groups: the codec accepts it, the engine refuses. */
+    const struct dnn_layer_spec softmax3 = {
+        .kind = DNN_LAYER_SOFTMAX, .softmax_groups = 3, .temperature = 1};
+    dz_wire_encode_spec(&softmax3, blob_spec(shape_blob, 0));
     size_t spec_size = 0;
     uint8_t *spec_blob = make_blob(&shape, &spec_size);
     blob_spec(spec_blob, 0)->outputs = 0;
@@ -1024,6 +759,80 @@ static void test_command_checks(void **state)
     assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_ERROR_BAD_STATE); /* twice */
     assert_int_equal(ta_update(&t), TEEC_SUCCESS);
     assert_int_equal(ta_update(&t), TEEC_ERROR_BAD_STATE); /* twice */
+
+    /* One query per step: after `subdivisions` BACKWARDs a training forward needs an UPDATE
+     * first; an inference forward does not. */
+    for (int sub = 0; sub < SUBDIV; sub++) {
+        out = outb;
+        assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out),
+                         TEEC_SUCCESS);
+        out = in;
+        assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_SUCCESS);
+    }
+    out = outb;
+    assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out),
+                     TEEC_ERROR_BAD_STATE);
+    out = in;
+    assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_ERROR_BAD_STATE);
+    out = outb;
+    assert_int_equal(ta_forward(&t, x, in, NULL, 0, 0, y, &out), TEEC_SUCCESS);
+    assert_int_equal(ta_update(&t), TEEC_SUCCESS);
+    out = outb;
+    assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out), TEEC_SUCCESS);
+
+    /* A load forgets the pending forward and the BACKWARDs: BACKWARD and UPDATE need a new
+     * training forward on the parameters now loaded. */
+    assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
+    out = in;
+    assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_ERROR_BAD_STATE);
+    out = outb;
+    assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out), TEEC_SUCCESS);
+    out = in;
+    assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_SUCCESS);
+    assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
+    assert_int_equal(ta_update(&t), TEEC_ERROR_BAD_STATE);
+    out = outb;
+    assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out), TEEC_SUCCESS);
+    out = in;
+    assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_SUCCESS);
+    assert_int_equal(ta_update(&t), TEEC_SUCCESS);
+
+    /* SAVE_SEALED's policy memref: exactly a struct dz_policy, well formed. */
+    uint8_t sealed[4096];
+    size_t sealed_size = sizeof(sealed);
+    assert_int_equal(ta_save(&t, sealed, &sealed_size), TEEC_SUCCESS);
+    size_t hsize = 0;
+    uint8_t *hblob = make_blob(&g, &hsize);
+    struct dz_policy pol, bad_pol;
+    dz_policy_of_request(blob_header(hblob), &pol);
+    free(hblob);
+    sealed_size = sizeof(sealed);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &pol), TEEC_SUCCESS);
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INPUT, TEEC_NONE,
+                                     TEEC_NONE);
+    set_mem(&op, 0, sealed, sizeof(sealed));
+    set_mem(&op, 1, &pol, sizeof(pol) - 4);
+    assert_int_equal(invoke(&t, DZ_CMD_SAVE_SEALED, &op), TEEC_ERROR_BAD_PARAMETERS);
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE,
+                                     TEEC_NONE);
+    assert_int_equal(invoke(&t, DZ_CMD_SAVE_SEALED, &op), TEEC_ERROR_BAD_PARAMETERS);
+    bad_pol = pol;
+    bad_pol.reserved[2] = 1;
+    sealed_size = sizeof(sealed);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
+                     TEEC_ERROR_BAD_PARAMETERS);
+    bad_pol = pol;
+    bad_pol.modes = DZ_MODE_TRAIN; /* inference must be allowed */
+    sealed_size = sizeof(sealed);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
+                     TEEC_ERROR_BAD_PARAMETERS);
+    bad_pol = pol;
+    bad_pol.learning_rate_max = 0.0f / 0.0f;
+    sealed_size = sizeof(sealed);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
+                     TEEC_ERROR_BAD_PARAMETERS);
     ta_stop(&t);
 
     /* An inference session takes no training commands. */
@@ -1254,6 +1063,25 @@ static void test_end_segment_loss_and_policies(void **state)
         }
         ta_stop(&t);
     }
+
+    /* Protocol 2: DZ_OUTPUT_SCORES, when the policy allows it (here the plain parameters'
+     * own request), lets the final scores out: batch * classes floats, the engine's softmax. */
+    struct seg sc = test_seg(3, 5, false);
+    sc.output_policy = DZ_OUTPUT_SCORES;
+    open_seg(&t, &sc);
+    assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 7), TEEC_SUCCESS);
+    float got_scores[BATCH * CLASSES + 1];
+    fill(x, BATCH * 6, -2, 2);
+    out = BATCH * CLASSES * sizeof(float) - 1;
+    assert_int_equal(ta_forward(&t, x, sizeof(x), NULL, 0, 0, got_scores, &out),
+                     TEEC_ERROR_SHORT_BUFFER);
+    assert_int_equal(out, BATCH * CLASSES * sizeof(float));
+    out = sizeof(got_scores);
+    assert_int_equal(ta_forward(&t, x, sizeof(x), NULL, 0, 0, got_scores, &out), TEEC_SUCCESS);
+    assert_int_equal(out, BATCH * CLASSES * sizeof(float));
+    dnn_network_forward_range(ref, 0, ref->n - 1, x, NULL, false);
+    assert_memory_equal(got_scores, scores, BATCH * CLASSES * sizeof(float));
+    ta_stop(&t);
     dnn_network_free(ref);
     free(p);
 }
@@ -1339,9 +1167,32 @@ static void test_sealed_round_trip_and_refusals(void **state)
     assert_memory_not_equal(blob, blob2, size); /* a fresh nonce each time */
     const struct dz_sealed_header *h = (const struct dz_sealed_header *)(const void *)blob;
     assert_int_equal(h->magic, DZ_SEALED_MAGIC);
+    assert_int_equal(h->version, DZ_TA_PROTOCOL_VERSION);
     assert_int_equal(h->first, 3);
     assert_int_equal(h->last, 4);
+    assert_int_equal(h->n_layers, N_LAYERS);
     assert_int_equal(h->payload_bytes, np * sizeof(float));
+    assert_int_equal(h->seen_lo, (uint32_t)123456789012ull);
+    assert_int_equal(h->seen_hi, (uint32_t)(123456789012ull >> 32));
+    /* A device save of plain parameters: no owner version, no key wrap, and the policy the
+     * session was opened with (inference only, top1). */
+    assert_int_equal(h->model_version, 0);
+    assert_int_equal(h->key_kind, DZ_KEY_DEVICE);
+    assert_int_equal(h->reserved, 0);
+    {
+        size_t gsize = 0;
+        uint8_t *gblob = make_blob(&g, &gsize);
+        struct dz_policy want;
+        dz_policy_of_request(blob_header(gblob), &want);
+        assert_memory_equal(&h->policy, &want, sizeof(want));
+        assert_int_equal(h->policy.modes, DZ_MODE_INFER);
+        assert_int_equal(h->policy.output, DZ_OUTPUT_TOP1);
+        free(gblob);
+        const uint8_t zero[sizeof(h->device_fingerprint) + sizeof(h->ephemeral_public) +
+                           sizeof(h->wrap_nonce) + sizeof(h->wrapped_key) + sizeof(h->wrap_tag)] =
+            {0};
+        assert_memory_equal(h->device_fingerprint, zero, sizeof(zero));
+    }
     /* No parameter appears in the blob in plain. */
     for (size_t i = 0; i < np; i++)
         for (size_t off = 0; off + sizeof(float) <= size; off++)
@@ -1350,8 +1201,12 @@ static void test_sealed_round_trip_and_refusals(void **state)
     /* Round trip into a fresh session: same predictions, same seen. */
     probe(&a, ya);
     open_seg(&b, &g);
-    assert_int_equal(ta_load_sealed(&b, blob, size, &seen), TEEC_SUCCESS);
-    assert_int_equal(seen, 123456789012ull);
+    struct load_info info;
+    memset(&info, 0xA5, sizeof(info));
+    assert_int_equal(ta_load_sealed_info(&b, blob, size, &info), TEEC_SUCCESS);
+    assert_int_equal(info.seen, 123456789012ull);
+    assert_int_equal(info.model_version, 0);
+    assert_int_equal(info.modes, DZ_MODE_INFER);
     probe(&b, yb);
     assert_memory_equal(ya, yb, sizeof(ya));
 
@@ -1432,12 +1287,47 @@ static void test_sealed_round_trip_and_refusals(void **state)
     assert_int_equal(ta_load_sealed(&c, blob, size, NULL), TEEC_ERROR_SECURITY);
     ta_stop(&c);
 
-    /* A training session of the same partition and model takes it (batch is not bound). */
+    /* Batch is not bound to the model digest: an inference session of the same partition
+     * and model at another batch takes it. */
+    struct seg inf2 = g;
+    inf2.batch = 2;
+    open_seg(&c, &inf2);
+    assert_int_equal(ta_load_sealed(&c, blob2, size, &seen), TEEC_SUCCESS);
+    assert_int_equal(seen, 123456789012ull);
+    ta_stop(&c);
+
+    /* Protocol 2: the blob's policy is the inference-only one it was saved under, so a
+     * training session is refused it (ACCESS_DENIED), and lives on. */
     struct seg train = test_seg(3, 4, true);
     train.batch = 2;
     open_seg(&c, &train);
-    assert_int_equal(ta_load_sealed(&c, blob2, size, &seen), TEEC_SUCCESS);
-    assert_int_equal(seen, 123456789012ull);
+    assert_int_equal(ta_load_sealed(&c, blob2, size, &seen), TEEC_ERROR_ACCESS_DENIED);
+    ta_version(&c, NULL);
+    assert_int_equal(ta_load_plain(&c, p, np * sizeof(float), 0), TEEC_SUCCESS);
+    ta_stop(&c);
+
+    /* A blob saved by a training session at batch 4 is bound to its training bounds: a
+     * training session at batch 2 is refused, one at batch 4 and an inference one take it. */
+    struct seg train4 = test_seg(3, 4, true);
+    open_seg(&c, &train4);
+    assert_int_equal(ta_load_plain(&c, p, np * sizeof(float), 11), TEEC_SUCCESS);
+    size_t tsize = size;
+    assert_int_equal(ta_save(&c, bad, &tsize), TEEC_SUCCESS);
+    assert_int_equal(tsize, size);
+    ta_stop(&c);
+    open_seg(&c, &train);
+    assert_int_equal(ta_load_sealed(&c, bad, size, NULL), TEEC_ERROR_ACCESS_DENIED);
+    ta_stop(&c);
+    open_seg(&c, &train4);
+    memset(&info, 0, sizeof(info));
+    assert_int_equal(ta_load_sealed_info(&c, bad, size, &info), TEEC_SUCCESS);
+    assert_int_equal(info.seen, 11);
+    assert_int_equal(info.modes, DZ_MODES_ALL);
+    ta_stop(&c);
+    open_seg(&c, &g);
+    assert_int_equal(ta_load_sealed(&c, bad, size, NULL), TEEC_SUCCESS);
+    probe(&c, yc);
+    assert_memory_equal(ya, yc, sizeof(ya));
     ta_stop(&c);
 
     ta_stop(&b);

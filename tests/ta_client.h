@@ -1,0 +1,362 @@
+/*
+ * ta_client.h - raw protocol 2 calls to the DarkneTZ TA through the GP Client API, and the
+ * model blobs of a network's partition built with the protocol's own codec (dz_wire.h), for
+ * the TA tests (test_ta_dnn.c, test_ta_attacks.c). Include after <cmocka.h>: the helpers
+ * assert. Everything is static inline, so a test uses what it needs.
+ */
+#ifndef TESTS_TA_CLIENT_H
+#define TESTS_TA_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <tee_client_api.h>
+
+#include "dnn/dnn.h"
+#include "ta/include/darknetz_ta.h"
+#include "ta/include/dz_wire.h"
+
+static const TEEC_UUID dz_ta_uuid = DZ_TA_UUID;
+
+struct ta {
+    TEEC_Context ctx;
+    TEEC_Session sess;
+};
+
+static inline void ta_start(struct ta *t)
+{
+    uint32_t origin = 0;
+    assert_int_equal(TEEC_InitializeContext(NULL, &t->ctx), TEEC_SUCCESS);
+    assert_int_equal(
+        TEEC_OpenSession(&t->ctx, &t->sess, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &origin),
+        TEEC_SUCCESS);
+}
+
+static inline void ta_stop(struct ta *t)
+{
+    TEEC_CloseSession(&t->sess);
+    TEEC_FinalizeContext(&t->ctx);
+}
+
+static inline TEEC_Result invoke(struct ta *t, uint32_t cmd, TEEC_Operation *op)
+{
+    uint32_t origin = 0;
+    TEEC_Result res = TEEC_InvokeCommand(&t->sess, cmd, op, &origin);
+    if (res != TEEC_SUCCESS)
+        assert_int_equal(origin, TEEC_ORIGIN_TRUSTED_APP); /* the TA answered: it is alive */
+    return res;
+}
+
+static inline void set_mem(TEEC_Operation *op, int i, const void *buf, size_t size)
+{
+    op->params[i].tmpref.buffer = (void *)buf;
+    op->params[i].tmpref.size = size;
+}
+
+/* The TA is alive and speaks protocol 2. */
+static inline void ta_version(struct ta *t, uint32_t *data_size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    assert_int_equal(invoke(t, DZ_CMD_VERSION, &op), TEEC_SUCCESS);
+    assert_int_equal(op.params[0].value.a, DZ_TA_PROTOCOL_VERSION);
+    if (data_size)
+        *data_size = op.params[0].value.b;
+}
+
+static inline TEEC_Result ta_open_model(struct ta *t, const void *blob, size_t size,
+                                        uint64_t *need)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, blob, size);
+    TEEC_Result res = invoke(t, DZ_CMD_OPEN_MODEL, &op);
+    if (need)
+        *need = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
+    return res;
+}
+
+static inline TEEC_Result ta_load_plain(struct ta *t, const float *p, size_t bytes, uint64_t seen)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, p, bytes);
+    op.params[1].value.a = (uint32_t)seen;
+    op.params[1].value.b = (uint32_t)(seen >> 32);
+    return invoke(t, DZ_CMD_LOAD_PLAIN, &op);
+}
+
+/* truth NULL: NONE; out NULL: NONE; *out_size in: buffer size, out: what the TA wrote. */
+static inline TEEC_Result ta_forward(struct ta *t, const float *in, size_t in_bytes,
+                                     const float *truth, size_t truth_bytes, uint32_t flags,
+                                     void *out, size_t *out_size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, truth ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE,
+                         TEEC_VALUE_INPUT, out ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE);
+    set_mem(&op, 0, in, in_bytes);
+    if (truth)
+        set_mem(&op, 1, truth, truth_bytes);
+    op.params[2].value.a = flags;
+    if (out)
+        set_mem(&op, 3, out, *out_size);
+    TEEC_Result res = invoke(t, DZ_CMD_FORWARD, &op);
+    if (out)
+        *out_size = op.params[3].tmpref.size;
+    return res;
+}
+
+static inline TEEC_Result ta_backward(struct ta *t, const float *delta_in, size_t in_bytes,
+                                      float *delta_out, size_t *out_size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(delta_in ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE,
+                         delta_out ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    if (delta_in)
+        set_mem(&op, 0, delta_in, in_bytes);
+    if (delta_out)
+        set_mem(&op, 1, delta_out, *out_size);
+    TEEC_Result res = invoke(t, DZ_CMD_BACKWARD, &op);
+    if (delta_out)
+        *out_size = op.params[1].tmpref.size;
+    return res;
+}
+
+static inline TEEC_Result ta_update(struct ta *t)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_NONE, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    return invoke(t, DZ_CMD_UPDATE, &op);
+}
+
+/* SAVE_SEALED with an explicit policy (memref1), or the session's own when @policy is NULL. */
+static inline TEEC_Result ta_save_policy(struct ta *t, void *blob, size_t *size,
+                                         const struct dz_policy *policy)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT,
+                                     policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE,
+                                     TEEC_NONE);
+    set_mem(&op, 0, blob, *size);
+    if (policy)
+        set_mem(&op, 1, policy, sizeof(*policy));
+    TEEC_Result res = invoke(t, DZ_CMD_SAVE_SEALED, &op);
+    *size = op.params[0].tmpref.size;
+    return res;
+}
+
+static inline TEEC_Result ta_save(struct ta *t, void *blob, size_t *size)
+{
+    return ta_save_policy(t, blob, size, NULL);
+}
+
+/* What LOAD_SEALED returns in value1 and value2. */
+struct load_info {
+    uint64_t seen;
+    uint32_t model_version;
+    uint32_t modes;
+};
+
+static inline TEEC_Result ta_load_sealed_info(struct ta *t, const void *blob, size_t size,
+                                              struct load_info *info)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
+                                     TEEC_VALUE_OUTPUT, TEEC_NONE);
+    set_mem(&op, 0, blob, size);
+    TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op);
+    if (info) {
+        info->seen = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
+        info->model_version = op.params[2].value.a;
+        info->modes = op.params[2].value.b;
+    }
+    return res;
+}
+
+static inline TEEC_Result ta_load_sealed(struct ta *t, const void *blob, size_t size,
+                                         uint64_t *seen)
+{
+    struct load_info info;
+    TEEC_Result res = ta_load_sealed_info(t, blob, size, &info);
+    if (seen)
+        *seen = info.seen;
+    return res;
+}
+
+/* GET_PUBKEY: the device's X25519 public value. */
+static inline TEEC_Result ta_get_pubkey(struct ta *t, uint8_t *pub, size_t *size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, pub, *size);
+    TEEC_Result res = invoke(t, DZ_CMD_GET_PUBKEY, &op);
+    *size = op.params[0].tmpref.size;
+    return res;
+}
+
+/* ---------------------------------------------------------- models and blobs */
+
+/* A network, a partition of it, and what the header says about the session. */
+struct seg {
+    const struct dnn_net_config *cfg; /* the whole network's [net] */
+    const struct dnn_layer_spec *specs;
+    size_t n_layers;
+    uint32_t first, last;
+    uint32_t batch;
+    bool training;
+    uint32_t output_policy, top_k;
+    uint64_t seed;
+};
+
+/* Input shape of layer `first`: the output of the layers before it, as the engine builds them. */
+static inline void input_shape(const struct seg *g, int *h, int *w, int *c)
+{
+    struct dnn_net_config cfg = *g->cfg;
+    struct dnn_network *net = NULL;
+    if (g->first == 0) {
+        *h = cfg.h;
+        *w = cfg.w;
+        *c = cfg.c;
+        return;
+    }
+    cfg.batch = 1;
+    cfg.subdivisions = 1;
+    assert_int_equal(dnn_network_create(&net, &cfg, g->specs, g->first, false, 1), DNN_OK);
+    *h = net->layers[g->first - 1].out_h;
+    *w = net->layers[g->first - 1].out_w;
+    *c = net->layers[g->first - 1].out_c;
+    dnn_network_free(net);
+}
+
+/* The request of the segment's OPEN_MODEL, as the host builds it. */
+static inline void seg_request(const struct seg *g, struct dz_wire_request *r)
+{
+    int ih = 0, iw = 0, ic = 0;
+    input_shape(g, &ih, &iw, &ic);
+    memset(r, 0, sizeof(*r));
+    r->n_layers = (uint32_t)g->n_layers;
+    r->first = g->first;
+    r->last = g->last;
+    r->batch = g->batch;
+    r->subdivisions = (uint32_t)g->cfg->subdivisions;
+    r->training = g->training;
+    r->in_h = (uint32_t)ih;
+    r->in_w = (uint32_t)iw;
+    r->in_c = (uint32_t)ic;
+    r->seed = g->seed;
+    r->output = (enum dz_output_policy)g->output_policy;
+    r->top_k = g->top_k;
+}
+
+/* The model blob of a segment, encoded by the protocol's codec; *size gets its bytes. Free
+ * with free(). */
+static inline uint8_t *make_blob(const struct seg *g, size_t *size)
+{
+    const size_t n = g->last - g->first + 1;
+    struct dz_wire_request r;
+    struct dz_model_header h;
+
+    seg_request(g, &r);
+    dz_wire_encode_header(&r, g->cfg, &h);
+    *size = sizeof(h) + n * sizeof(struct dz_wire_spec);
+    uint8_t *blob = calloc(1, *size);
+    assert_non_null(blob);
+    memcpy(blob, &h, sizeof(h));
+    for (size_t i = 0; i < n; i++) {
+        struct dz_wire_spec w;
+        dz_wire_encode_spec(&g->specs[g->first + i], &w);
+        memcpy(blob + sizeof(h) + i * sizeof(w), &w, sizeof(w));
+    }
+    return blob;
+}
+
+static inline struct dz_model_header *blob_header(uint8_t *blob)
+{
+    return (struct dz_model_header *)(void *)blob;
+}
+
+static inline struct dz_wire_spec *blob_spec(uint8_t *blob, size_t i)
+{
+    return (struct dz_wire_spec *)(void *)(blob + sizeof(struct dz_model_header) +
+                                           i * sizeof(struct dz_wire_spec));
+}
+
+/* The segment's specs as the TA builds them: indexes rebased, index_base = first. */
+static inline void segment_config(const struct seg *g, struct dnn_net_config *cfg,
+                                  struct dnn_layer_spec *specs)
+{
+    int h = 0, w = 0, c = 0;
+    input_shape(g, &h, &w, &c);
+    *cfg = *g->cfg;
+    cfg->batch = (int)g->batch;
+    cfg->h = h;
+    cfg->w = w;
+    cfg->c = c;
+    cfg->index_base = (int)g->first;
+    for (uint32_t i = g->first; i <= g->last; i++) {
+        struct dnn_layer_spec s = g->specs[i];
+        s.from -= (int)g->first;
+        for (int r = 0; r < s.n_route; r++)
+            s.route[r] -= (int)g->first;
+        specs[i - g->first] = s;
+    }
+}
+
+/* The engine's own build of the segment: the reference the TA must match bit for bit. */
+static inline struct dnn_network *reference(const struct seg *g)
+{
+    struct dnn_net_config cfg;
+    struct dnn_layer_spec specs[64];
+    struct dnn_network *net = NULL;
+    assert_true(g->last - g->first + 1 <= 64);
+    segment_config(g, &cfg, specs);
+    assert_int_equal(
+        dnn_network_create(&net, &cfg, specs, g->last - g->first + 1, g->training, g->seed),
+        DNN_OK);
+    return net;
+}
+
+static inline size_t param_count(const struct dnn_network *net)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t k = 0; k < net->layers[i].n_params; k++)
+            n += net->layers[i].params[k].count;
+    return n;
+}
+
+static inline void params_get(const struct dnn_network *net, float *out)
+{
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t k = 0; k < net->layers[i].n_params; k++) {
+            const struct dnn_param *p = &net->layers[i].params[k];
+            memcpy(out, p->value, p->count * sizeof(float));
+            out += p->count;
+        }
+}
+
+static inline void params_set(struct dnn_network *net, const float *in)
+{
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t k = 0; k < net->layers[i].n_params; k++) {
+            const struct dnn_param *p = &net->layers[i].params[k];
+            memcpy(p->value, in, p->count * sizeof(float));
+            in += p->count;
+        }
+}
+
+#endif /* TESTS_TA_CLIENT_H */
