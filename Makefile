@@ -87,6 +87,7 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 # Runs every test binary; each is a cmocka group. Fixtures live in tests/fixtures.
 # The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
 $(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
+$(BUILD)/tests/test_ta_attacks: TEST_LIBS += -lcrypto
 
 test-plain: $(TEST_BINS) bin/darknetp $(TEST_DEPS)
 	@set -e; for t in $(TEST_BINS); do echo "== $$t"; DZ_DARKNETP=bin/darknetp ./$$t; done
