@@ -66,8 +66,7 @@ static inline void ta_version(struct ta *t, uint32_t *data_size)
         *data_size = op.params[0].value.b;
 }
 
-static inline TEEC_Result ta_open_model(struct ta *t, const void *blob, size_t size,
-                                        uint64_t *need)
+static inline TEEC_Result ta_open_model(struct ta *t, const void *blob, size_t size, uint64_t *need)
 {
     TEEC_Operation op;
     memset(&op, 0, sizeof(op));
@@ -146,9 +145,8 @@ static inline TEEC_Result ta_save_policy(struct ta *t, void *blob, size_t *size,
 {
     TEEC_Operation op;
     memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT,
-                                     policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE,
-                                     TEEC_NONE);
+    op.paramTypes = TEEC_PARAM_TYPES(
+        TEEC_MEMREF_TEMP_OUTPUT, policy ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_NONE, TEEC_NONE);
     set_mem(&op, 0, blob, *size);
     if (policy)
         set_mem(&op, 1, policy, sizeof(*policy));
@@ -174,8 +172,8 @@ static inline TEEC_Result ta_load_sealed_info(struct ta *t, const void *blob, si
 {
     TEEC_Operation op;
     memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
-                                     TEEC_VALUE_OUTPUT, TEEC_NONE);
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_OUTPUT, TEEC_NONE);
     set_mem(&op, 0, blob, size);
     TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op);
     if (info) {

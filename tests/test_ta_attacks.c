@@ -134,10 +134,10 @@ static void init_score_net(void)
         .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LEAKY, .outputs = S_IN};
     sc_specs[1] = (struct dnn_layer_spec){
         .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
-    sc_specs[2] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1};
-    sc_specs[3] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_COST, .cost_type = DNN_COST_SSE, .cost_scale = 1};
+    sc_specs[2] =
+        (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1};
+    sc_specs[3] =
+        (struct dnn_layer_spec){.kind = DNN_LAYER_COST, .cost_type = DNN_COST_SSE, .cost_scale = 1};
 }
 
 /* Layers 1..3 of the score net under @cfg (a copy of sc_cfg with other training keys). */
@@ -257,10 +257,10 @@ static void assert_predicts(struct ta *t, const struct seg *g, const float *p, c
     if (g->output_policy == DZ_OUTPUT_SCORES) {
         assert_memory_equal(y, scores, outb);
     } else {
-        const uint32_t k = g->output_policy == DZ_OUTPUT_TOP1   ? 1
-                           : g->output_policy == DZ_OUTPUT_TOPK ? (g->top_k < CLASSES ? g->top_k
-                                                                                      : CLASSES)
-                                                                : CLASSES;
+        const uint32_t k = g->output_policy == DZ_OUTPUT_TOP1 ? 1
+                           : g->output_policy == DZ_OUTPUT_TOPK
+                               ? (g->top_k < CLASSES ? g->top_k : CLASSES)
+                               : CLASSES;
         int idx[CLASSES];
         for (size_t b = 0; b < g->batch; b++) {
             struct dz_prediction pred;
@@ -475,8 +475,7 @@ static void leak_once(struct ta *t, const struct seg *g, const uint8_t *victim, 
     size_t out = sizeof(y);
 
     assert_int_equal(ta_load_sealed(t, victim, vsize, NULL), TEEC_SUCCESS);
-    assert_int_equal(ta_forward(t, x, sizeof(x), NULL, 0, DZ_FORWARD_TRAIN, y, &out),
-                     TEEC_SUCCESS);
+    assert_int_equal(ta_forward(t, x, sizeof(x), NULL, 0, DZ_FORWARD_TRAIN, y, &out), TEEC_SUCCESS);
     dy[k] = scale;
     out = sizeof(dx);
     assert_int_equal(ta_backward(t, dy, sizeof(dy), dx, &out), TEEC_SUCCESS);

@@ -764,8 +764,7 @@ static void test_command_checks(void **state)
      * first; an inference forward does not. */
     for (int sub = 0; sub < SUBDIV; sub++) {
         out = outb;
-        assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out),
-                         TEEC_SUCCESS);
+        assert_int_equal(ta_forward(&t, x, in, NULL, 0, DZ_FORWARD_TRAIN, y, &out), TEEC_SUCCESS);
         out = in;
         assert_int_equal(ta_backward(&t, y, outb, d, &out), TEEC_SUCCESS);
     }
@@ -810,29 +809,26 @@ static void test_command_checks(void **state)
     assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &pol), TEEC_SUCCESS);
     TEEC_Operation op;
     memset(&op, 0, sizeof(op));
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INPUT, TEEC_NONE,
-                                     TEEC_NONE);
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_MEMREF_TEMP_INPUT, TEEC_NONE, TEEC_NONE);
     set_mem(&op, 0, sealed, sizeof(sealed));
     set_mem(&op, 1, &pol, sizeof(pol) - 4);
     assert_int_equal(invoke(&t, DZ_CMD_SAVE_SEALED, &op), TEEC_ERROR_BAD_PARAMETERS);
-    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE,
-                                     TEEC_NONE);
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
     assert_int_equal(invoke(&t, DZ_CMD_SAVE_SEALED, &op), TEEC_ERROR_BAD_PARAMETERS);
     bad_pol = pol;
     bad_pol.reserved[2] = 1;
     sealed_size = sizeof(sealed);
-    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
-                     TEEC_ERROR_BAD_PARAMETERS);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol), TEEC_ERROR_BAD_PARAMETERS);
     bad_pol = pol;
     bad_pol.modes = DZ_MODE_TRAIN; /* inference must be allowed */
     sealed_size = sizeof(sealed);
-    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
-                     TEEC_ERROR_BAD_PARAMETERS);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol), TEEC_ERROR_BAD_PARAMETERS);
     bad_pol = pol;
     bad_pol.learning_rate_max = 0.0f / 0.0f;
     sealed_size = sizeof(sealed);
-    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol),
-                     TEEC_ERROR_BAD_PARAMETERS);
+    assert_int_equal(ta_save_policy(&t, sealed, &sealed_size, &bad_pol), TEEC_ERROR_BAD_PARAMETERS);
     ta_stop(&t);
 
     /* An inference session takes no training commands. */
@@ -1189,8 +1185,8 @@ static void test_sealed_round_trip_and_refusals(void **state)
         assert_int_equal(h->policy.output, DZ_OUTPUT_TOP1);
         free(gblob);
         const uint8_t zero[sizeof(h->device_fingerprint) + sizeof(h->ephemeral_public) +
-                           sizeof(h->wrap_nonce) + sizeof(h->wrapped_key) + sizeof(h->wrap_tag)] =
-            {0};
+                           sizeof(h->wrap_nonce) + sizeof(h->wrapped_key) + sizeof(h->wrap_tag)] = {
+            0};
         assert_memory_equal(h->device_fingerprint, zero, sizeof(zero));
     }
     /* No parameter appears in the blob in plain. */

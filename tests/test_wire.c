@@ -55,14 +55,17 @@ struct field {
     enum ftype type;
 };
 
-#define FLD(f, t) {#f, offsetof(struct dnn_layer_spec, f), offsetof(struct dz_wire_spec, f), t}
+#define FLD(f, t)                                                                                  \
+    {                                                                                              \
+#f, offsetof(struct dnn_layer_spec, f), offsetof(struct dz_wire_spec, f), t                \
+    }
 static const struct field fields[] = {
-    FLD(activation, F_ENUM),   FLD(filters, F_INT),          FLD(size, F_INT),
-    FLD(stride, F_INT),        FLD(pad, F_INT),              FLD(groups, F_INT),
+    FLD(activation, F_ENUM),      FLD(filters, F_INT),       FLD(size, F_INT),
+    FLD(stride, F_INT),           FLD(pad, F_INT),           FLD(groups, F_INT),
     FLD(batch_normalize, F_BOOL), FLD(outputs, F_INT),       FLD(probability, F_FLOAT),
-    FLD(softmax_groups, F_INT), FLD(temperature, F_FLOAT),   FLD(cost_type, F_ENUM),
-    FLD(cost_scale, F_FLOAT),  FLD(cost_ratio, F_FLOAT),     FLD(from, F_INT),
-    FLD(alpha, F_FLOAT),       FLD(beta, F_FLOAT),           FLD(n_route, F_INT),
+    FLD(softmax_groups, F_INT),   FLD(temperature, F_FLOAT), FLD(cost_type, F_ENUM),
+    FLD(cost_scale, F_FLOAT),     FLD(cost_ratio, F_FLOAT),  FLD(from, F_INT),
+    FLD(alpha, F_FLOAT),          FLD(beta, F_FLOAT),        FLD(n_route, F_INT),
 };
 #undef FLD
 
@@ -305,8 +308,11 @@ static const struct int_range int_ranges[] = {
     {"stride", {0, -2, (int32_t)DZ_MAX_KERNEL + 1}, 3, {1, (int32_t)DZ_MAX_KERNEL}, 2},
     {"pad", {-1, (int32_t)DZ_MAX_KERNEL + 1, INT32_MIN}, 3, {0, (int32_t)DZ_MAX_KERNEL}, 2},
     {"groups", {0, -1, (int32_t)DZ_MAX_DIM + 1, 3}, 4, {1}, 1}, /* 3 does not divide 8 */
-    {"outputs", {0, -3, (int32_t)DZ_MAX_OUTPUTS + 1, INT32_MAX}, 4,
-     {1, (int32_t)DZ_MAX_OUTPUTS}, 2},
+    {"outputs",
+     {0, -3, (int32_t)DZ_MAX_OUTPUTS + 1, INT32_MAX},
+     4,
+     {1, (int32_t)DZ_MAX_OUTPUTS},
+     2},
     {"softmax_groups", {0, -1, (int32_t)DZ_MAX_OUTPUTS + 1}, 3, {1, (int32_t)DZ_MAX_OUTPUTS}, 2},
     {"activation", {DNN_ACT_COUNT, -1}, 2, {0, DNN_ACT_COUNT - 1}, 2},
     {"cost_type", {DNN_COST_COUNT, -1}, 2, {0, DNN_COST_COUNT - 1}, 2},
@@ -616,8 +622,8 @@ HM(h_layers_huge, (h->n_layers = DZ_MAX_LAYERS + 1))
 HM(h_first_gt_last, (h->first = 7, h->last = 3))
 HM(h_last_past_end, (h->last = 12, h->n_specs = 10))
 HM(h_n_specs, h->n_specs = 4)
-HM(h_n_specs_huge, (h->n_layers = 2000, h->first = 0, h->last = DZ_MAX_SPECS,
-                    h->n_specs = DZ_MAX_SPECS + 1))
+HM(h_n_specs_huge,
+   (h->n_layers = 2000, h->first = 0, h->last = DZ_MAX_SPECS, h->n_specs = DZ_MAX_SPECS + 1))
 HM(h_batch0, h->batch = 0)
 HM(h_batch_huge, h->batch = DZ_MAX_BATCH + 1)
 HM(h_subdiv0, h->subdivisions = 0)
@@ -659,20 +665,46 @@ static void test_header_refusals(void **state)
         void (*apply)(struct dz_model_header *);
     } muts[] = {
 #define M(f) {#f, f}
-        M(h_magic),         M(h_version1),       M(h_version3),
-        M(h_layers0),       M(h_layers_huge),    M(h_first_gt_last),
-        M(h_last_past_end), M(h_n_specs),        M(h_n_specs_huge),
-        M(h_batch0),        M(h_batch_huge),     M(h_subdiv0),
-        M(h_subdiv_huge),   M(h_training2),      M(h_in_h0),
-        M(h_in_w_huge),     M(h_in_c0),          M(h_rate_nan),
-        M(h_rate_inf),      M(h_momentum_inf),   M(h_decay_nan),
-        M(h_gamma_inf),     M(h_scale_nan),      M(h_power_inf),
-        M(h_step_negative), M(h_max_batches_negative), M(h_burn_in_negative),
-        M(h_policy),        M(h_n_steps),        M(h_steps_negative),
-        M(h_scales_nan),    M(h_steps_past_n),   M(h_scales_past_n),
-        M(h_scales_past_n_negative_zero),        M(h_output_policy),
-        M(h_top_k_huge),    M(h_topk_zero),      M(h_reserved0),
-        M(h_reserved3),     M(h_reserved6),
+        M(h_magic),
+        M(h_version1),
+        M(h_version3),
+        M(h_layers0),
+        M(h_layers_huge),
+        M(h_first_gt_last),
+        M(h_last_past_end),
+        M(h_n_specs),
+        M(h_n_specs_huge),
+        M(h_batch0),
+        M(h_batch_huge),
+        M(h_subdiv0),
+        M(h_subdiv_huge),
+        M(h_training2),
+        M(h_in_h0),
+        M(h_in_w_huge),
+        M(h_in_c0),
+        M(h_rate_nan),
+        M(h_rate_inf),
+        M(h_momentum_inf),
+        M(h_decay_nan),
+        M(h_gamma_inf),
+        M(h_scale_nan),
+        M(h_power_inf),
+        M(h_step_negative),
+        M(h_max_batches_negative),
+        M(h_burn_in_negative),
+        M(h_policy),
+        M(h_n_steps),
+        M(h_steps_negative),
+        M(h_scales_nan),
+        M(h_steps_past_n),
+        M(h_scales_past_n),
+        M(h_scales_past_n_negative_zero),
+        M(h_output_policy),
+        M(h_top_k_huge),
+        M(h_topk_zero),
+        M(h_reserved0),
+        M(h_reserved3),
+        M(h_reserved6),
 #undef M
     };
     struct dz_wire_request r;
@@ -752,11 +784,11 @@ static void test_policy_check(void **state)
         void (*apply)(struct dz_policy *);
     } bad[] = {
 #define M(f) {#f, f}
-        M(p_modes0),         M(p_modes_train_only), M(p_modes_unknown),   M(p_output),
-        M(p_top_k0),         M(p_top_k_huge),       M(p_batch_min0),      M(p_batch_min_gt_max),
-        M(p_batch_max_huge), M(p_subdiv0),          M(p_subdiv_huge),     M(p_rate_negative),
+        M(p_modes0),         M(p_modes_train_only), M(p_modes_unknown),     M(p_output),
+        M(p_top_k0),         M(p_top_k_huge),       M(p_batch_min0),        M(p_batch_min_gt_max),
+        M(p_batch_max_huge), M(p_subdiv0),          M(p_subdiv_huge),       M(p_rate_negative),
         M(p_rate_nan),       M(p_rate_inf),         M(p_momentum_negative), M(p_momentum_nan),
-        M(p_decay_inf),      M(p_decay_negative),   M(p_reserved0),       M(p_reserved1),
+        M(p_decay_inf),      M(p_decay_negative),   M(p_reserved0),         M(p_reserved1),
         M(p_reserved2),
 #undef M
     };
@@ -843,9 +875,8 @@ static void test_policy_within(void **state)
     ROW("decay 0.001", p->decay_max = 0.001f, true);
     /* the training bounds do not apply to inference */
     ROW("inference at batch 100 with rate 100",
-        (p->modes = DZ_MODE_INFER, p->batch_min = 100, p->batch_max = 100,
-         p->subdivisions_max = 64, p->learning_rate_max = 100, p->momentum_max = 5,
-         p->decay_max = 5),
+        (p->modes = DZ_MODE_INFER, p->batch_min = 100, p->batch_max = 100, p->subdivisions_max = 64,
+         p->learning_rate_max = 100, p->momentum_max = 5, p->decay_max = 5),
         true);
 #undef ROW
     for (size_t i = 0; i < n; i++) {
@@ -954,8 +985,8 @@ static void test_shape_bytes(void **state)
     memset(buf, 0xEE, sizeof(buf));
     dz_wire_shape_bytes(3, 4, 0x00010203, layers, 2, buf);
     const uint8_t want[12 + 48] = {
-        3, 0, 0, 0, 4, 0, 0, 0, 3, 2, 1, 0,                                    /* partition */
-        1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0, 0, 0, 4, 3, 2, 1, /* layer 0 */
+        3, 0, 0, 0, 4, 0, 0, 0, 3, 2, 1, 0,                                        /* partition */
+        1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4,  0, 0, 0, 5,  0, 0, 0, 4,  3, 2, 1, /* layer 0 */
         7, 0, 0, 0, 8, 0, 0, 0, 9, 0, 0, 0, 10, 0, 0, 0, 11, 0, 0, 0, 12, 0, 0, 0};
     assert_memory_equal(buf, want, sizeof(want));
     assert_int_equal(buf[sizeof(want)], 0xEE); /* nothing written past it */
