@@ -9,7 +9,8 @@ OPT ?= -O2
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno \
               -D_POSIX_C_SOURCE=200809L -I. $(EXTRA_CFLAGS)
 CFLAGS = $(CFLAGS_BASE) $(OPT) -g
-LDLIBS = -lstb -lz -lm
+# -lcrypto: `darknetp seal` and `tee pubkey` (OpenSSL's libcrypto: X25519, HKDF, AES-GCM).
+LDLIBS = -lstb -lz -lm -lcrypto
 
 DNN_SRCS := $(sort $(wildcard dnn/*.c))
 DK_SRCS := $(sort $(wildcard darknet/*.c))

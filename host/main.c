@@ -4,30 +4,40 @@
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE]
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
+ *   darknetp tee pubkey > device.pub
+ *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "host/args.h"
 #include "host/classifier.h"
+#include "host/provision_cmd.h"
 #include "host/tee_plan.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
-               "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
-               "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
-               "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
-               "options:\n"
-               "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
-               "  -tee_output top1|topk|rank|scores  what leaves the TEE when it ends the\n"
-               "                         network: the best label (default), the top N labels,\n"
-               "                         the order of all labels, or the scores; a sealed model\n"
-               "                         allows at most its owner's choice, and a training\n"
-               "                         run's saves allow what it ran under\n"
-               "  -t N                   print the top N labels (default: the data file's top)\n"
-               "  -clear                 restart the image count of the loaded weights\n"
-               "  -seed N                random seed for weights, data order and dropout (1)\n");
+    fprintf(f,
+            "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
+            "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
+            "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
+            "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
+            "       darknetp tee pubkey > device.pub\n"
+            "       darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS "
+            "DEVICE.pub -o OUT\n"
+            "options:\n"
+            "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
+            "  -tee_output top1|topk|rank|scores  what leaves the TEE when it ends the\n"
+            "                         network: the best label (default), the top N labels,\n"
+            "                         the order of all labels, or the scores; a sealed model\n"
+            "                         allows at most its owner's choice, and a training\n"
+            "                         run's saves allow what it ran under\n"
+            "  -t N                   print the top N labels (default: the data file's top)\n"
+            "  -clear                 restart the image count of the loaded weights\n"
+            "  -seed N                random seed for weights, data order and dropout (1)\n"
+            "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
+            "seal: the model owner's side, on a machine without TEE:\n%s",
+            dz_seal_usage);
 }
 
 static int run_classifier(int argc, char **argv)
@@ -115,6 +125,10 @@ int main(int argc, char **argv)
         return run_classifier(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "tee") == 0 && strcmp(argv[2], "plan") == 0)
         return dz_tee_plan_main(argc, argv);
+    if (argc >= 3 && strcmp(argv[1], "tee") == 0 && strcmp(argv[2], "pubkey") == 0)
+        return dz_tee_pubkey_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "seal") == 0)
+        return dz_seal_main(argc, argv);
     usage(stderr);
     return 2;
 }
