@@ -263,6 +263,18 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     if (run_open(&r, a, true, 0, 0, &err) != 0)
         goto out;
     struct dz_pnet *pn = &r.pn;
+    struct dz_policy infer_only;
+    if (a->seal_infer_only) {
+        if (!pn->tee) {
+            dk_fail(&err, "-seal_infer_only needs -pp_start and -pp_end: without a TEE "
+                          "partition nothing is sealed");
+            goto out;
+        }
+        /* The policy this run trains under, less training: a model ready to deploy. */
+        dz_tee_request_policy(pn->tee, &infer_only);
+        infer_only.modes = DZ_MODE_INFER;
+        pn->seal_policy = &infer_only;
+    }
     const struct dnn_net_config *c = &r.model.net;
 
     fprintf(stderr, "Learning Rate: %g, Momentum: %g, Decay: %g\n", (double)c->learning_rate,

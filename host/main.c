@@ -34,6 +34,8 @@ static void usage(FILE *f)
             "                         run's saves allow what it ran under\n"
             "  -t N                   print the top N labels (default: the data file's top)\n"
             "  -clear                 restart the image count of the loaded weights\n"
+            "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
+            "                         policy the run trains under, training included)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
             "seal: the model owner's side, on a machine without TEE:\n%s",
@@ -50,6 +52,7 @@ static int run_classifier(int argc, char **argv)
         dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0)
         return 2;
     a.clear = dz_arg_flag(&argc, argv, "-clear");
+    a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.top = (int)top;
     a.seed = (uint64_t)seed;
     if ((pp_start >= 0) != (pp_end >= 0) || pp_start > pp_end) {

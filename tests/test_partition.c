@@ -704,6 +704,21 @@ static void test_sealed_round_trip(void **state)
                               "bars.data lenet.cfg sealed.weights >/dev/null",
                               out, sizeof out),
                      0);
+    /* -seal_infer_only: the saves of a run deploy for inference; training them is refused. */
+    assert_int_equal(darknetp("classifier train -seed 7 -pp_start 4 -pp_end 8 -seal_infer_only "
+                              "bars.data lenet.cfg sealed.weights >/dev/null",
+                              out, sizeof out),
+                     0);
+    shell("cp backup/lenet_final.weights deploy.weights && cp backup/lenet_final.weights.tz "
+          "deploy.weights.tz");
+    assert_int_equal(darknetp("classifier valid -pp_start 4 -pp_end 8 bars.data lenet.cfg "
+                              "deploy.weights >/dev/null 2>&1",
+                              out, sizeof out),
+                     0);
+    expect_refusal("classifier train -seed 7 -pp_start 4 -pp_end 8 bars.data lenet.cfg "
+                   "deploy.weights",
+                   "the model allows inference only, training was asked");
+    expect_refusal("classifier train -seal_infer_only bars.data lenet.cfg", "-seal_infer_only");
 }
 
 static void test_sealed_refusals(void **state)
