@@ -9,6 +9,8 @@
  * and PATH.tz, the TA's sealed blob (DZ_CMD_SAVE_SEALED) as it is.
  */
 #include "host/pnet.h"
+#include "host/device_key.h"
+#include "host/seal_model.h"
 #include "ta/include/dz_wire.h"
 
 #include <errno.h>
@@ -136,6 +138,24 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *size,
     return 0;
 }
 
+/* An owner's blob names its device by fingerprint: compare it with this device's key. */
+static int check_device(const struct dz_pnet *p, const char *tz, const struct dz_sealed_header *h,
+                        struct dk_error *err)
+{
+    uint8_t pub[DZ_X25519_BYTES], fp[DZ_FINGERPRINT_BYTES];
+    char want[DZ_HEX32_CHARS], have[DZ_HEX32_CHARS];
+    if (dz_tee_get_pubkey(p->tee, pub, err) != 0 || dz_key_fingerprint(pub, fp, err) != 0)
+        return -1;
+    if (memcmp(fp, h->device_fingerprint, sizeof fp) == 0)
+        return 0;
+    dz_hex(h->device_fingerprint, sizeof fp, want);
+    dz_hex(fp, sizeof fp, have);
+    return dk_fail(err,
+                   "%s: sealed for another device (SHA256:%s); this device is SHA256:%s "
+                   "(refused)",
+                   tz, want, have);
+}
+
 /* The blob's plaintext header names its partition: refuse a mismatch before the TA sees it. */
 static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint8_t *blob,
                              size_t size, struct dk_error *err)
@@ -160,8 +180,18 @@ static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint
                        "%d..%d of %zu: refused",
                        tz, (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers,
                        p->first, p->last, p->shapes->n);
-    /* The policy is in the clear (authenticated, not secret): say which rule a run breaks
+    /* The header is in the clear (authenticated, not secret): say what does not match
      * before the TA refuses it without a reason the normal world could read. */
+    uint8_t digest[DZ_DIGEST_SIZE];
+    if (dz_seal_model_digest(p->model, p->shapes, p->first, p->last, digest, err) != 0)
+        return -1;
+    if (memcmp(digest, hdr.model_digest, sizeof digest) != 0)
+        return dk_fail(err,
+                       "%s: sealed for another model: this cfg's layers %d..%d are not the ones "
+                       "it was sealed with (refused)",
+                       tz, p->first, p->last);
+    if (hdr.key_kind == DZ_KEY_OWNER && check_device(p, tz, &hdr, err) != 0)
+        return -1;
     struct dz_policy want;
     char why[DZ_WIRE_MSG_MAX];
     if (dz_policy_check(&hdr.policy, why))

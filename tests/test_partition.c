@@ -730,7 +730,7 @@ static void test_sealed_refusals(void **state)
     expect_refusal("classifier valid -pp_start 5 -pp_end 8 bars.data lenet.cfg sealed.weights",
                    "run with -pp_start 4 -pp_end 8");
     expect_refusal("classifier valid -pp_start 4 -pp_end 8 bars.data lenet2.cfg sealed.weights",
-                   "refused by the TA: not sealed for this model");
+                   "sealed for another model: this cfg's layers 4..8 are not the ones");
     expect_refusal("classifier valid -pp_start 4 -pp_end 8 -clear bars.data lenet.cfg "
                    "sealed.weights",
                    "-clear");
