@@ -18,7 +18,7 @@ struct dz_classifier_args {
     int pp_end;                       /* last layer in the TEE, or -1 */
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
-    bool seal_infer_only; /* train -seal_infer_only: saves allow inference only */
+    bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
 };
 
 /* Each returns the process exit code and prints its own errors. */

@@ -76,11 +76,16 @@ void dz_copy_params(struct dz_session *s, const uint8_t *src)
 void dz_reset_training(struct dz_session *s)
 {
     dnn_network_clear_state(s->net);
+    TEE_MemFill(s->input, 0, s->in_floats * sizeof(float));
+    if (s->truth)
+        TEE_MemFill(s->truth, 0, s->truth_floats * sizeof(float));
     if (s->io)
         TEE_MemFill(s->io, 0, s->io_floats * sizeof(float));
     s->forward_pending = false;
     s->backwards = 0;
     s->loss_sum = 0;
+    s->avg_loss = 0; /* the running average of the previous parameters' losses too */
+    s->avg_valid = false;
 }
 
 /* Training is the owner's to allow: refused (ACCESS_DENIED) under an inference-only policy. */

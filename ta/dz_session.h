@@ -64,8 +64,9 @@ struct dz_session {
 
 /*
  * dz_reset_training - forget everything derived from the parameters before a load: every
- * update buffer (gradients and momenta) zeroed, the pending forward, the BACKWARD count and
- * the loss sum reset. The running average loss is kept: it is a log figure only.
+ * buffer of the engine but the parameters (gradients, momenta, activations), the session's
+ * copies of the last input, truth and deltas, the pending forward, the BACKWARD count, the
+ * loss sum and the running average loss.
  */
 void dz_reset_training(struct dz_session *s);
 
