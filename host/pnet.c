@@ -3,6 +3,8 @@
  */
 #include "host/pnet.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,12 +28,33 @@ static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t see
     return 0;
 }
 
+/*
+ * The session did not open because the TA's heap (TA_DATA_SIZE) does not fit the device's
+ * secure memory (the message of dz_tee_connect names CFG_DZ_TA_DATA_SIZE): add what this
+ * partition needs, the least a rebuilt TA must have.
+ */
+static void add_need(const struct dz_pnet *p, struct dk_error *err)
+{
+    size_t need = 0, used = strlen(err->msg);
+    struct dk_error ignored;
+    if (!strstr(err->msg, "CFG_DZ_TA_DATA_SIZE") ||
+        dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, SIZE_MAX,
+                          &need, &ignored) != 0 ||
+        used + 2 >= sizeof err->msg)
+        return;
+    snprintf(err->msg + used, sizeof err->msg - used,
+             "; layers %d..%d need %zu bytes of it at batch %d%s", p->first, p->last, need,
+             p->batch, p->training ? " for training" : "");
+}
+
 /* Connects to the TA, checks the need against TA_DATA_SIZE, opens the model. */
 static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_error *err)
 {
     size_t need = 0, ta_need = 0;
-    if (dz_tee_connect(&p->tee, err) != 0)
+    if (dz_tee_connect(&p->tee, err) != 0) {
+        add_need(p, err);
         return -1;
+    }
     const size_t cap = dz_tee_data_size(p->tee);
     const size_t classes = p->shapes->truths;
     int top_k = o->top_k < 1 ? 1 : o->top_k;

@@ -6,18 +6,10 @@
 #include "darknet/parse_network.h"
 #include "host/args.h"
 #include "host/partition.h"
-#include "host/tee_session.h"
-
-/* TA_DATA_SIZE from the TA itself. */
-static int ask_ta(size_t *size, struct dk_error *err)
-{
-    struct dz_tee *t = NULL;
-    if (dz_tee_connect(&t, err) != 0)
-        return -1;
-    *size = dz_tee_data_size(t);
-    dz_tee_close(t);
-    return 0;
-}
+/* TA_DATA_SIZE of the TA built from this tree (CFG_DZ_TA_DATA_SIZE, its default or the value
+ * this build was given): the plan needs no session, so it works before the TA is installed
+ * or when its heap does not fit the device's secure memory. */
+#include "ta/include/user_ta_header_defines.h"
 
 int dz_tee_plan_main(int argc, char **argv)
 {
@@ -38,9 +30,7 @@ int dz_tee_plan_main(int argc, char **argv)
         goto out;
     if (batch == 0)
         batch = train ? m.net.batch : 1;
-    size_t capacity = (size_t)cap;
-    if (cap < 0 && ask_ta(&capacity, &err) != 0)
-        goto out;
+    const size_t capacity = cap < 0 ? (size_t)TA_DATA_SIZE : (size_t)cap;
     if (dz_shapes_create(&m, (int)batch, 0, &shapes, &err) != 0 ||
         dz_print_plan(stdout, &m, shapes, (int)batch, train, capacity, &err) != 0)
         goto out;

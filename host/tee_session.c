@@ -192,6 +192,17 @@ int dz_tee_connect(struct dz_tee **out, struct dk_error *err)
                      "(OP-TEE: /lib/optee_armtz; simulator: DZ_TA_DIR)");
         goto fail;
     }
+    if (res == TEEC_ERROR_OUT_OF_MEMORY) {
+        /* ldelf could not map the TA's .bss heap: the TA is too big for this device. */
+        dk_fail(err,
+                "opening a session to the DarkneTZ TA: out of secure memory (origin %s): the "
+                "TA's heap, TA_DATA_SIZE (set by CFG_DZ_TA_DATA_SIZE when the TA is built), "
+                "does not fit the device's secure memory; rebuild the TA with a smaller "
+                "CFG_DZ_TA_DATA_SIZE (OP-TEE's QEMU v8 leaves about 13.9 MiB to all TAs, each "
+                "session its own heap) that still holds the partition (darknetp tee plan CFG)",
+                origin_name(origin));
+        goto fail;
+    }
     if (res != TEEC_SUCCESS) {
         tee_fail(err, "opening a session to the DarkneTZ TA", res, origin);
         goto fail;
