@@ -30,17 +30,27 @@ TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 # TEE and its TAs) adds to these.
 TEST_LIBS :=
 TEST_DEPS :=
-# TEEC_EXPORT=<optee_client>/out/export builds darknetp against OP-TEE's libteec
-# (its headers first, -lteec) instead of the simulated TEE's client library.
+# TEEC_EXPORT=<optee_client>/out/export/usr builds darknetp against OP-TEE's libteec
+# (its headers first, -lteec) instead of the simulated TEE's client library; optee_client
+# 3.x's out/export (no usr/) works too. Without OP-TEE's tee_client_api.h there it stops:
+# the simulator's include/tee_client_api.h has other struct layouts than OP-TEE's.
 ifdef TEEC_EXPORT
-CFLAGS_BASE += -I$(TEEC_EXPORT)/include
+TEEC_ROOT := $(patsubst %/include/tee_client_api.h,%,$(firstword $(wildcard \
+  $(TEEC_EXPORT)/include/tee_client_api.h $(TEEC_EXPORT)/usr/include/tee_client_api.h)))
+ifeq ($(TEEC_ROOT),)
+$(error TEEC_EXPORT=$(TEEC_EXPORT) has no include/tee_client_api.h (nor usr/include/): \
+  point it at optee_client's export folder, e.g. <optee_client>/out/export/usr)
+endif
+CFLAGS_BASE += -I$(TEEC_ROOT)/include
 TEEC_DEP :=
-TEEC_LIB := -L$(TEEC_EXPORT)/lib -lteec
+TEEC_LIB := -L$(TEEC_ROOT)/lib -lteec
 else
 TEEC_DEP = $(BUILD)/libteec_sim.a
 TEEC_LIB = $(BUILD)/libteec_sim.a
 endif
 -include tee/tee.mk
+# deploy-arm64, install, check-optee (the arm64 build and real OP-TEE under QEMU).
+include tools/optee/optee.mk
 
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
@@ -132,7 +142,7 @@ soak: $(BUILD)/tests/soak_tee $(TEST_DEPS)
 	./$(BUILD)/tests/soak_tee
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan bin $(ARM64_BUILD)
 
 # The TA tests include TA sources and headers directly.
 $(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)

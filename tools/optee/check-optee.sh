@@ -1,0 +1,178 @@
+#!/bin/sh
+# make check-optee: the DarkneTZ TA built with OP-TEE's own TA dev kit (CFG_WERROR=y), run on
+# the real OP-TEE OS under QEMU, with the same outputs as the simulated TEE.
+#
+#  1. installs what it needs (tools/optee/install-deps.sh) and unpacks the dev kit and the
+#     arm64 libteec/tee-supplicant of $OPTEE_QEMU (default ../shared/optee-qemu; README.md
+#     there) into build-optee/optee;
+#  2. make deploy-arm64: the TA and a static arm64 darknetp + dz-hostile in build-arm64;
+#  3. takes Debian's arm64 kernel (the version linux-image-arm64 depends on today), its
+#     tee.ko/optee.ko and busybox-static (tools/optee/debian-arm64.sh; cached in
+#     build-optee/debian);
+#  4. runs tools/optee/scenario.sh with the simulator (bin/darknetp) in build-optee/sim;
+#  5. builds an initramfs whose /init (tools/optee/init.sh) runs the same scenario on OP-TEE,
+#     boots it with $OPTEE_QEMU/boot.sh, decodes the outputs from serial0 into
+#     build-optee/real;
+#  6. compares: every step's stdout, stderr (timings blanked) and exit status, the saved
+#     normal-world weights (sha256), the sealed blobs' sizes, and the `I/TA: loss` lines
+#     (serial1 on OP-TEE, DZ_TEE_LOG in the simulator). Prints a summary; exit 1 on any
+#     difference.
+set -eu
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+t0=$(date +%s)
+OPTEE_QEMU=${OPTEE_QEMU:-../shared/optee-qemu}
+CACHE=${OPTEE_CACHE:-build-optee}
+ARM=${ARM64_BUILD:-build-arm64}
+TA=5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3.ta
+[ -f "$OPTEE_QEMU/boot.sh" ] ||
+    { echo "check-optee: no boot.sh in OPTEE_QEMU=$OPTEE_QEMU" >&2; exit 1; }
+OPTEE_QEMU=$(cd "$OPTEE_QEMU" && pwd)
+# The fixture: in the repository, else beside it (older checkouts).
+FIX=tests/fixtures/darknet-mnist-lenet
+[ -f "$FIX/mnist_lenet.weights" ] || FIX=${DZ_SHARED:-../shared}/fixtures/darknet-mnist-lenet
+[ -f "$FIX/mnist_lenet.weights" ] || { echo "check-optee: no fixture $FIX" >&2; exit 1; }
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+log() { echo "check-optee: $*"; }
+
+# 1. Packages; the dev kit and the client, unpacked again when a tarball changes.
+sh tools/optee/install-deps.sh
+if [ ! -f "$CACHE/optee/.stamp" ] || [ "$OPTEE_QEMU/export-ta_arm64.tar.xz" -nt "$CACHE/optee/.stamp" ] ||
+    [ "$OPTEE_QEMU/optee_client-arm64.tar.xz" -nt "$CACHE/optee/.stamp" ]; then
+    rm -rf "$CACHE/optee"
+    mkdir -p "$CACHE/optee/client"
+    tar -xJf "$OPTEE_QEMU/export-ta_arm64.tar.xz" -C "$CACHE/optee"
+    tar -xJf "$OPTEE_QEMU/optee_client-arm64.tar.xz" -C "$CACHE/optee/client"
+    touch "$CACHE/optee/.stamp"
+fi
+
+# 2. The TA (dev kit, CFG_WERROR=y) and the arm64 programs; 3. Debian's kernel and busybox.
+log "building the TA with OP-TEE's dev kit and darknetp for arm64"
+make -s deploy-arm64 DZ_TA_WERROR="${DZ_TA_WERROR:-y}" TA_DEV_KIT_DIR="$CACHE/optee/export-ta_arm64" \
+    TEEC_EXPORT="$CACHE/optee/client" ARM64_BUILD="$ARM" ARM64_CACHE="$CACHE/debian"
+sh tools/optee/debian-arm64.sh "$CACHE/debian" boot
+
+# 4. The simulator's run.
+log "building the simulator's programs"
+make -s -j2 all build/bin/dz-hostile
+scn="$CACHE/scenario"
+rm -rf "$scn" "$CACHE/sim" "$CACHE/real"
+mkdir -p "$scn/cfg" "$CACHE/sim"
+cp -R "$FIX"/. "$scn"/
+cp cfg/fashion_lenet.cfg "$scn/cfg/"
+chmod -R u+w "$scn"
+(cd "$scn" && ls images/*.png > train.list)
+# The LeNet at batch 4, 3 iterations (one epoch of the twelve images), constant rate.
+sed -e 's/^batch=.*/batch=4/' -e 's/^subdivisions=.*/subdivisions=1/' \
+    -e 's/^max_batches=.*/max_batches=3/' -e 's/^policy=.*/policy=constant/' \
+    "$FIX/mnist_lenet.cfg" > "$scn/train.cfg"
+for part in last mid; do
+    printf 'classes=10\ntrain=train.list\nvalid=train.list\nlabels=labels.list\nnames=names.list\nbackup=backup-%s\ntop=1\n' \
+        "$part" > "$scn/train-$part.data"
+done
+cp -R "$scn" "$CACHE/sim/scn"
+log "running the scenario on the simulated TEE"
+(cd "$CACHE/sim/scn" && DZ_TEE_LOG="$CACHE/sim/tee.log" DZ_TEE_STORAGE="$CACHE/sim/storage" \
+    sh "$root/tools/optee/scenario.sh" "$root/bin/darknetp" "$root/build/bin/dz-hostile" \
+    "$CACHE/sim/out")
+
+# 5. The initramfs (panic=-1: a kernel panic reboots, which ends QEMU at once): busybox, the driver, tee-supplicant and its libraries, the TA, the
+# programs, the scenario.
+rfs="$CACHE/rootfs"
+rm -rf "$rfs"
+mkdir -p "$rfs/bin" "$rfs/lib/modules" "$rfs/lib/optee_armtz" "$rfs/usr/sbin" "$rfs/proc" \
+    "$rfs/sys" "$rfs/dev" "$rfs/tmp" "$rfs/data"
+cp "$CACHE/debian/boot/busybox" "$rfs/bin/busybox"
+ln -s busybox "$rfs/bin/sh"
+cp "$CACHE/debian/boot/tee.ko" "$CACHE/debian/boot/optee.ko" "$rfs/lib/modules/"
+cp "$CACHE/optee/client/sbin/tee-supplicant" "$rfs/usr/sbin/"
+cp -L "$CACHE/optee/client/lib/libteec.so.2" "$rfs/lib/"
+cp -L /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 /usr/aarch64-linux-gnu/lib/libc.so.6 "$rfs/lib/"
+install -m 444 "$ARM/ta/$TA" "$rfs/lib/optee_armtz/$TA"
+cp "$ARM/bin/darknetp" "$ARM/bin/dz-hostile" "$rfs/bin/"
+cp tools/optee/scenario.sh "$rfs/scenario.sh"
+cp tools/optee/init.sh "$rfs/init"
+chmod 755 "$rfs/init"
+cp -R "$scn" "$rfs/scn"
+(cd "$rfs" && find . | cpio -o -H newc --quiet) | gzip -1 > "$CACHE/initramfs.cpio.gz"
+
+log "booting OP-TEE $(basename "$OPTEE_QEMU") under QEMU (consoles in $CACHE/real)"
+tb=$(date +%s)
+rc=0
+sh "$OPTEE_QEMU/boot.sh" "$CACHE/debian/boot/Image" "$CACHE/initramfs.cpio.gz" "$CACHE/real" \
+    "quiet panic=-1" "${OPTEE_BOOT_TIMEOUT:-900}" || rc=$?
+boot_s=$(($(date +%s) - tb))
+if [ "$rc" -ne 0 ]; then
+    log "QEMU exited with $rc (124: timeout); see $CACHE/real/serial0.log and serial1.log"
+fi
+if ! python3 tools/optee/decode-console.py "$CACHE/real/serial0.log" "$CACHE/real/out"; then
+    log "FAIL: the guest did not finish the scenario; last lines of serial0:"
+    tail -n 20 "$CACHE/real/serial0.log"
+    exit 1
+fi
+
+# 6. Compare.
+fails=0
+pass() { printf '  %-40s same\n' "$1"; }
+fail() { printf '  %-40s DIFFERENT%s\n' "$1" "${2:+: $2}"; fails=$((fails + 1)); }
+# Timings are the only bytes allowed to differ.
+norm() { sed -E 's/[0-9]+\.[0-9]+ seconds/- seconds/g' "$1"; }
+same() { # NAME FILE: compares sim/out/FILE and real/out/FILE after norm
+    if [ ! -f "$CACHE/real/out/$2" ]; then
+        fail "$1" "missing on OP-TEE"
+    elif norm "$CACHE/sim/out/$2" > "$CACHE/a" && norm "$CACHE/real/out/$2" > "$CACHE/b" &&
+        cmp -s "$CACHE/a" "$CACHE/b"; then
+        pass "$1"
+    else
+        fail "$1" "diff -u $CACHE/sim/out/$2 $CACHE/real/out/$2"
+    fi
+}
+echo
+echo "check-optee: simulator vs OP-TEE 4.10 under QEMU"
+for f in "$CACHE"/sim/out/*.out; do
+    s=$(basename "$f" .out)
+    same "$s (stdout)" "$s.out"
+    same "$s (stderr)" "$s.err"
+    same "$s (exit status)" "$s.rc"
+done
+same "saved .weights (sha256)" weights.sha256
+same "sealed .tz sizes" sealed.sizes
+grep -a 'I/TA: loss' "$CACHE/sim/tee.log" > "$CACHE/sim/loss.txt" || true
+tr -d '\r' < "$CACHE/real/serial1.log" | grep -a 'I/TA: loss' > "$CACHE/real/loss.txt" || true
+if [ -s "$CACHE/sim/loss.txt" ] && cmp -s "$CACHE/sim/loss.txt" "$CACHE/real/loss.txt"; then
+    pass "I/TA: loss lines ($(wc -l < "$CACHE/sim/loss.txt" | tr -d ' '))"
+else
+    fail "I/TA: loss lines" "diff -u $CACHE/sim/loss.txt $CACHE/real/loss.txt"
+fi
+# What the outputs must say, not only agree on.
+expect() { # NAME FILE TEXT
+    if grep -qF -- "$3" "$CACHE/real/out/$2" 2>/dev/null; then
+        printf '  %-40s ok\n' "$1"
+    else
+        printf '  %-40s WRONG (no "%s" in %s)\n' "$1" "$3" "$2"
+        fails=$((fails + 1))
+    fi
+}
+expect "seed predict: 100.00%: 3" 01-predict-seed.out "100.00%: 3"
+expect "sealed reload predicts" 12-predict-sealed-last.err "Loading weights from backup-last"
+expect "other partition refused" 14-refuse-other-partition.err "run with -pp_start 7 -pp_end 10"
+expect "hostile host: TA kept working" 15-hostile.out "hostile: all cases as expected"
+expect "second session fits" 15-hostile.out "second-session: TEEC_SUCCESS"
+for r in 01-predict-seed 03-predict-first 04-predict-middle 05-predict-last 06-predict-all \
+    10-train-last 11-train-middle 12-predict-sealed-last 13-predict-sealed-middle 15-hostile; do
+    if [ "$(cat "$CACHE/real/out/$r.rc" 2>/dev/null)" = 0 ]; then
+        printf '  %-40s ok\n' "$r exit status 0"
+    else
+        printf '  %-40s WRONG\n' "$r exit status 0"
+        fails=$((fails + 1))
+    fi
+done
+grep -a 'ldelf failed\|TA panicked\|E/TA' "$CACHE/real/serial1.log" | head -n 5 | sed 's/^/  serial1: /' || true
+echo
+echo "check-optee: QEMU boot and scenario ${boot_s} s, whole check $(($(date +%s) - t0)) s"
+if [ "$fails" -ne 0 ]; then
+    echo "check-optee: FAILED ($fails differences; outputs in $CACHE/sim and $CACHE/real)"
+    exit 1
+fi
+echo "check-optee: PASSED"

@@ -1,0 +1,62 @@
+#!/bin/sh
+# The commands `make check-optee` runs on real OP-TEE (in the QEMU guest, busybox sh) and on
+# the simulated TEE (on the build machine), in a copy of the same folder, so that every output
+# can be compared byte for byte.
+#
+#   scenario.sh DARKNETP HOSTILE OUT
+#
+# Run in the scenario folder that check-optee.sh prepares: the fixture's LeNet
+# (mnist.dataset, mnist_lenet.cfg/.weights, images/), cfg/fashion_lenet.cfg (the demo's
+# network), train.cfg (the LeNet at batch 4 for 3 iterations), train-last.data and
+# train-mid.data (the twelve fixture images as a training list; backups in backup-last/ and
+# backup-mid/). Each step NAME writes OUT/NAME.out (stdout), OUT/NAME.err (stderr) and
+# OUT/NAME.rc (exit status); OUT/weights.sha256 and OUT/sealed.sizes describe the saved files.
+set -u
+D=$1
+H=$2
+OUT=$3
+mkdir -p "$OUT" backup-last backup-mid
+
+step() {
+    name=$1
+    shift
+    echo "scenario: $name" >&2
+    "$@" > "$OUT/$name.out" 2> "$OUT/$name.err"
+    echo $? > "$OUT/$name.rc"
+}
+
+IMG=images/t_00007_c3.png
+LENET="mnist.dataset mnist_lenet.cfg mnist_lenet.weights $IMG"
+# The seed's example: the softmax and the layers before it in the TA.
+step 01-predict-seed "$D" classifier predict -pp_start 4 -pp_end 10 $LENET
+step 02-predict-plain "$D" classifier predict $LENET
+# First, middle, last and all layers in the TA.
+step 03-predict-first "$D" classifier predict -pp_start 0 -pp_end 3 $LENET
+step 04-predict-middle "$D" classifier predict -pp_start 4 -pp_end 6 $LENET
+step 05-predict-last "$D" classifier predict -pp_start 8 -pp_end 10 $LENET
+step 06-predict-all "$D" classifier predict -pp_start 0 -pp_end 10 $LENET
+step 07-predict-topk "$D" classifier predict -tee_output topk -pp_start 4 -pp_end 10 $LENET
+# The plans: no session needed; the TA's built-in TA_DATA_SIZE.
+step 08-plan-lenet "$D" tee plan mnist_lenet.cfg -train
+step 09-plan-demo "$D" tee plan cfg/fashion_lenet.cfg -train
+# Short trainings from the fixture's weights; each saves x.weights + x.weights.tz.
+step 10-train-last "$D" classifier train -clear -pp_start 7 -pp_end 10 train-last.data \
+    train.cfg mnist_lenet.weights
+step 11-train-middle "$D" classifier train -clear -pp_start 2 -pp_end 5 train-mid.data \
+    train.cfg mnist_lenet.weights
+# Reload the sealed saves; a sealed save is refused with another partition.
+step 12-predict-sealed-last "$D" classifier predict -pp_start 7 -pp_end 10 train-last.data \
+    train.cfg backup-last/train_final.weights $IMG
+step 13-predict-sealed-middle "$D" classifier predict -pp_start 2 -pp_end 5 train-mid.data \
+    train.cfg backup-mid/train_final.weights $IMG
+step 14-refuse-other-partition "$D" classifier predict -pp_start 4 -pp_end 10 train-last.data \
+    train.cfg backup-last/train_final.weights $IMG
+# A hostile host through the GP Client API.
+step 15-hostile "$H"
+
+# The normal-world halves of the saves (darknet format, sealed layers as zeros) must be the
+# same bytes in both worlds; the sealed blobs differ (device key, random nonce) but not in size.
+sha256sum backup-*/*.weights > "$OUT/weights.sha256"
+for f in backup-*/*.tz; do
+    echo "$f $(wc -c < "$f" | tr -d ' ')"
+done > "$OUT/sealed.sizes"
