@@ -2,8 +2,9 @@
 # Fetches from Debian's arm64 archive (apt-get download, no installation) what the arm64
 # build and the QEMU boot need, into a cache folder, and unpacks it (dpkg -x):
 #
-#   debian-arm64.sh DIR libs   DIR/sysroot: zlib1g-dev and libstb-dev for arm64 (libz.a,
-#                              libstb.a and their headers), to link darknetp statically
+#   debian-arm64.sh DIR libs   DIR/sysroot: zlib1g-dev, libstb-dev and libssl-dev for arm64
+#                              (libz.a, libstb.a, libcrypto.a and their headers), to link
+#                              darknetp statically
 #   debian-arm64.sh DIR boot   DIR/boot/Image (the kernel, an uncompressed arm64 Image),
 #                              DIR/boot/tee.ko, DIR/boot/optee.ko (the OP-TEE driver) from
 #                              the linux-image-<version>-arm64 that linux-image-arm64 depends
@@ -38,14 +39,15 @@ fetch() {
 case $what in
 libs)
     # Unpacked again only when a package changed (the stamp lists the .deb files).
-    debs="$(fetch zlib1g-dev) $(fetch libstb-dev)"
+    debs="$(fetch zlib1g-dev) $(fetch libstb-dev) $(fetch libssl-dev)"
     if [ "$(cat "$dir/sysroot.stamp" 2>/dev/null)" != "$debs" ]; then
         rm -rf "$dir/sysroot"
         for d in $debs; do dpkg -x "$d" "$dir/sysroot"; done
         echo "$debs" > "$dir/sysroot.stamp"
     fi
     for f in usr/lib/aarch64-linux-gnu/libz.a usr/lib/aarch64-linux-gnu/libstb.a \
-        usr/include/zlib.h; do
+        usr/lib/aarch64-linux-gnu/libcrypto.a usr/include/zlib.h \
+        usr/include/aarch64-linux-gnu/openssl/opensslconf.h; do
         [ -f "$dir/sysroot/$f" ] || { echo "debian-arm64: $f missing in sysroot" >&2; exit 1; }
     done
     ;;

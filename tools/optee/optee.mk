@@ -10,9 +10,10 @@
 
 ARM64_BUILD ?= build-arm64
 ARM64_CROSS ?= aarch64-linux-gnu-
-# zlib and stb for arm64 come from Debian's :arm64 packages (tools/optee/debian-arm64.sh),
-# unless ARM64_SYSROOT names a sysroot that has usr/include/{zlib.h,stb/} and
-# usr/lib/aarch64-linux-gnu/lib{z,stb}.a.
+# zlib, stb and libcrypto (darknetp's `seal`) for arm64 come from Debian's :arm64 packages
+# (tools/optee/debian-arm64.sh), unless ARM64_SYSROOT names a sysroot that has
+# usr/include/{zlib.h,stb/,openssl/}, usr/include/aarch64-linux-gnu/openssl/ and
+# usr/lib/aarch64-linux-gnu/lib{z,stb,crypto}.a.
 ARM64_CACHE ?= build-optee/debian
 ARM64_SYSROOT ?= $(ARM64_CACHE)/sysroot
 PREFIX ?= /usr/local
@@ -49,8 +50,9 @@ deploy-arm64:
 	@if [ "$(ARM64_SYSROOT)" = "$(ARM64_CACHE)/sysroot" ]; then \
 	  sh tools/optee/debian-arm64.sh $(ARM64_CACHE) libs; fi
 	$(MAKE) BUILD=$(ARM64_BUILD) CC=$(ARM64_CROSS)gcc TEEC_EXPORT=$(abspath $(TEEC_EXPORT)) \
-	  EXTRA_CFLAGS="$(EXTRA_CFLAGS) -I$(abspath $(ARM64_SYSROOT))/usr/include" \
-	  LDLIBS="-static -L$(abspath $(ARM64_SYSROOT))/usr/lib/aarch64-linux-gnu -lstb -lz -lm" \
+	  EXTRA_CFLAGS="$(EXTRA_CFLAGS) -I$(abspath $(ARM64_SYSROOT))/usr/include \
+	    -I$(abspath $(ARM64_SYSROOT))/usr/include/aarch64-linux-gnu" \
+	  LDLIBS="-static -L$(abspath $(ARM64_SYSROOT))/usr/lib/aarch64-linux-gnu -lstb -lz -lcrypto -lm" \
 	  $(ARM64_BUILD)/bin/darknetp $(ARM64_BUILD)/bin/dz-hostile
 	@echo "deploy-arm64: copy $(ARM64_BUILD)/bin/darknetp to the device's /usr/bin and" \
 	  "$(ARM64_BUILD)/ta/$(DZ_TA_FILE) to its /lib/optee_armtz/ (or: make install DESTDIR=<rootfs>)"
