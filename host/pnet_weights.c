@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <tee_client_api.h>
 #include <unistd.h>
 
 #include "darknet/weights.h"
@@ -202,6 +203,14 @@ static int check_blob_header(const struct dz_pnet *p, const char *tz, const uint
     return 0;
 }
 
+/* The owner version in a blob's header (check_blob_header has checked its size). */
+static uint32_t blob_version(const uint8_t *blob)
+{
+    struct dz_sealed_header hdr;
+    memcpy(&hdr, blob, sizeof hdr);
+    return hdr.model_version;
+}
+
 static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
                             struct dk_error *err)
 {
@@ -209,7 +218,7 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
     uint8_t *blob = NULL;
     size_t size = 0;
     uint64_t seen = 0;
-    bool refused = false;
+    uint32_t refused = 0;
     const uint64_t payload =
         4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
@@ -222,12 +231,15 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
     int rc = check_blob_header(p, tz, blob, size, err);
     if (rc == 0 && dz_tee_load_sealed(p->tee, blob, size, &seen, &refused, err) != 0) {
         rc = -1;
-        if (refused)
+        /* The header checks above passed: the policy fits this run and the blob names this
+         * model and device, so ACCESS_DENIED can only be the rollback rule. */
+        if (refused == TEEC_ERROR_ACCESS_DENIED)
             dk_fail(err,
-                    "%s: refused by the TA: not sealed for this model and partition on this "
-                    "device, altered, or older than a version of the model this device has "
-                    "loaded (the secure console says which)",
-                    tz);
+                    "%s: refused by the TA: model version %u is older than a version of this "
+                    "model this device has already loaded (rollback protection)",
+                    tz, (unsigned)blob_version(blob));
+        else if (refused)
+            dk_fail(err, "%s: refused by the TA: altered, or not sealed on this device", tz);
     }
     if (rc == 0 && seen != h->seen)
         rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,

@@ -568,18 +568,18 @@ int dz_tee_save_sealed(struct dz_tee *t, const struct dz_policy *policy, uint8_t
 }
 
 int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
-                       bool *refused, struct dk_error *err)
+                       uint32_t *refused, struct dk_error *err)
 {
     TEEC_Operation op = {0};
     uint32_t origin = 0;
-    *refused = false;
+    *refused = 0;
     op.paramTypes =
         TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_VALUE_OUTPUT, TEEC_NONE);
     op.params[0].tmpref.buffer = (void *)(uintptr_t)blob;
     op.params[0].tmpref.size = size;
     TEEC_Result res = invoke(t, DZ_CMD_LOAD_SEALED, &op, &origin);
     if (res == TEEC_ERROR_SECURITY || res == TEEC_ERROR_ACCESS_DENIED) {
-        *refused = true;
+        *refused = res;
         return dk_fail(err, "the TA refused the sealed blob (%s)", dz_teec_result_name(res));
     }
     if (res != TEEC_SUCCESS)

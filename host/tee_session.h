@@ -92,13 +92,13 @@ int dz_tee_save_sealed(struct dz_tee *t, const struct dz_policy *policy, uint8_t
 
 /*
  * DZ_CMD_LOAD_SEALED: on success *seen is the count stored in the blob and
- * dz_tee_model_version() its owner version. A blob the TA refuses (TEEC_ERROR_SECURITY:
- * not this model, partition or device, or altered; TEEC_ERROR_ACCESS_DENIED: the request is
- * outside its policy, or it is older than a version this device loaded) gives -1 with
- * *refused set.
+ * dz_tee_model_version() its owner version. A blob the TA refuses gives -1 with *refused set
+ * to the TA's answer: TEEC_ERROR_SECURITY (not this model, partition or device, or altered)
+ * or TEEC_ERROR_ACCESS_DENIED (the request is outside its policy, or it is older than a
+ * version this device has loaded); 0 for any other failure.
  */
 int dz_tee_load_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
-                       bool *refused, struct dk_error *err);
+                       uint32_t *refused, struct dk_error *err);
 
 /* What this session's OPEN_MODEL asked for, as a policy (to explain a sealed refusal). */
 void dz_tee_request_policy(const struct dz_tee *t, struct dz_policy *p);

@@ -355,7 +355,9 @@ static void test_rollback(void **state)
      * world afresh, as a device restart does; the record is in secure storage). */
     for (int run = 0; run < 2; run++) {
         predict("rb1", NULL, "v1.weights", out, sizeof out, false);
-        assert_non_null(strstr(out, "v1.weights.tz: refused by the TA"));
+        assert_non_null(strstr(out, "v1.weights.tz: refused by the TA: model version 1 is older "
+                                    "than a version of this model this device has already "
+                                    "loaded (rollback protection)"));
     }
     assert_true(console_has("rb1", "model version 1 is older than version 2"));
     /* The newer one still loads, and so does version 1 on the other device. */
