@@ -54,6 +54,28 @@ step 14-refuse-other-partition "$D" classifier predict -pp_start 4 -pp_end 10 tr
 # A hostile host through the GP Client API.
 step 15-hostile "$H"
 
+# Provisioning to this device: its key, the owner's seal (a new key pair per device, so these
+# two steps' outputs name it and only their exit status is compared: OUT/NAME.rc, with the
+# output in OUT/NAME.log), then what the sealed policy and rollback record allow.
+keyed() {
+    name=$1
+    shift
+    echo "scenario: $name" >&2
+    "$@" > "$OUT/$name.log" 2>&1
+    echo $? > "$OUT/$name.rc"
+}
+keyed 16-tee-pubkey sh -c "\"$D\" tee pubkey > device.pub"
+keyed 17-seal-v2 "$D" seal -pp_start 4 -pp_end 10 -version 2 mnist_lenet.cfg \
+    mnist_lenet.weights device.pub -o owner2
+step 18-predict-provisioned "$D" classifier predict -pp_start 4 -pp_end 10 mnist.dataset \
+    mnist_lenet.cfg owner2.weights $IMG
+step 19-refuse-training "$D" classifier train -pp_start 4 -pp_end 10 train-last.data \
+    train.cfg owner2.weights
+keyed 20-seal-v1 "$D" seal -pp_start 4 -pp_end 10 -version 1 mnist_lenet.cfg \
+    mnist_lenet.weights device.pub -o owner1
+step 21-refuse-rollback "$D" classifier predict -pp_start 4 -pp_end 10 mnist.dataset \
+    mnist_lenet.cfg owner1.weights $IMG
+
 # The normal-world halves of the saves (darknet format, sealed layers as zeros) must be the
 # same bytes in both worlds; the sealed blobs differ (device key, random nonce) but not in size.
 sha256sum backup-*/*.weights > "$OUT/weights.sha256"
