@@ -122,16 +122,19 @@ check-nolibm: $(BUILD)/libdnn.a
 check-ta-arm64:
 	sh tools/check-ta-symbols.sh
 
-# Lists the tracked .c/.h files that clang-format (with .clang-format) would change.
+# Lists the tracked .c/.h files that clang-format (with .clang-format) would change; outside
+# a git work tree (a release tarball), every .c/.h file of the source folders.
+FORMAT_FILES = $$(git ls-files '*.c' '*.h' 2>/dev/null || \
+  find dnn darknet host ta tee tests tools include -name '*.[ch]')
 format-check:
 	@command -v clang-format >/dev/null || { echo "format-check: clang-format not found"; exit 1; }
-	@bad=""; for f in $$(git ls-files '*.c' '*.h'); do [ -f "$$f" ] || continue; \
+	@bad=""; for f in $(FORMAT_FILES); do [ -f "$$f" ] || continue; \
 	  clang-format --dry-run --Werror "$$f" >/dev/null 2>&1 || bad="$$bad $$f"; done; \
 	  if [ -n "$$bad" ]; then echo "format-check: differ from .clang-format (fix: clang-format -i FILE):"; \
 	  for f in $$bad; do echo "  $$f"; done; exit 1; fi; \
 	  echo "format-check: every tracked .c/.h file conforms"
 
-test: check-nolibm check-ta-arm64 test-plain test-asan
+test: format-check check-nolibm check-ta-arm64 test-plain test-asan
 
 # 10,000 training iterations with layers 4..10 in the TA (a few minutes; not part of `test`).
 $(BUILD)/tests/soak_tee: tests/soak_tee.c $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
