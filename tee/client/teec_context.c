@@ -5,6 +5,10 @@
  * $DZ_TEE_CORE or the build's tee/dz-tee-core (TSIM_DEFAULT_CORE, compiled in), with the
  * context's socket on fd 3, and waits for the core's hello. TEEC_FinalizeContext closes the
  * socket, which makes the core kill its TA instances and exit, and reaps the core.
+ *
+ * The core runs in a session of its own, with the terminal's job-control signals ignored: a
+ * Ctrl-C in the client's terminal signals the whole foreground process group, and the secure
+ * world must outlive it so that the client can still save what the TA holds.
  */
 #define _GNU_SOURCE
 #include "tee/client/tsim_client.h"
@@ -30,6 +34,30 @@
 #define CORE_HELLO_TIMEOUT_MS 30000
 
 static atomic_int next_shm_id = 1;
+
+/*
+ * In the forked child, before exec: takes the future core out of the client's session and
+ * process group, so the terminal's Ctrl-C, Ctrl-\ and Ctrl-Z (sent to the foreground group)
+ * never reach the secure world. The signals stay ignored across exec (and in the TA instances
+ * the core forks) for any other way they might be sent to a whole group. All signals are
+ * blocked on entry, so none lands between fork and setsid; @mask is the client's mask, restored
+ * before exec. Only async-signal-safe calls: the client may be multithreaded.
+ */
+static void leave_terminal(const sigset_t *mask)
+{
+    static const int job_signals[] = {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    for (size_t i = 0; i < sizeof job_signals / sizeof job_signals[0]; i++)
+        sigaction(job_signals[i], &ign, NULL);
+    /* The client's handlers would run in this copy of it until exec. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGTERM, &dfl, NULL);
+    if (setsid() < 0)
+        _exit(127);
+    sigprocmask(SIG_SETMASK, mask, NULL);
+}
 
 static void reap_core(pid_t pid)
 {
@@ -65,9 +93,13 @@ TEEC_Result TEEC_InitializeContext(const char *name, TEEC_Context *context)
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         goto err_mem;
     char *const argv[] = {(char *)core, NULL};
+    sigset_t all, old_mask;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old_mask);
     pid_t pid = fork();
     if (pid == 0) {
         /* Only async-signal-safe calls until exec: the client may be multithreaded. */
+        leave_terminal(&old_mask);
         if (sv[1] == TSIM_INHERITED_FD) {
             if (fcntl(sv[1], F_SETFD, 0) < 0)
                 _exit(127);
@@ -77,6 +109,7 @@ TEEC_Result TEEC_InitializeContext(const char *name, TEEC_Context *context)
         execv(core, argv);
         _exit(127);
     }
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     close(sv[1]);
     if (pid < 0) {
         close(sv[0]);

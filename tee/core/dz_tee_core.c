@@ -299,6 +299,19 @@ static void shutdown_all(void)
         remove_instance(instances);
 }
 
+/*
+ * The terminal's job-control signals are not for the secure world: TEEC_InitializeContext
+ * already starts the core in a session of its own with them ignored, and ignoring them here
+ * too keeps it so whoever starts the core. The TA instances inherit this across exec. The core
+ * still ends with its context (end of file on its socket), its instances with the core.
+ */
+static void ignore_job_signals(void)
+{
+    static const int job_signals[] = {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof job_signals / sizeof job_signals[0]; i++)
+        signal(job_signals[i], SIG_IGN);
+}
+
 static bool is_seqpacket(int fd)
 {
     int type = 0;
@@ -311,6 +324,7 @@ int main(int argc, char **argv)
     (void)argv;
     prctl(PR_SET_DUMPABLE, 0);
     signal(SIGPIPE, SIG_IGN);
+    ignore_job_signals();
     if (argc != 1 || !is_seqpacket(TSIM_INHERITED_FD)) {
         fprintf(stderr, "dz-tee-core: started by TEEC_InitializeContext only\n");
         return 2;
