@@ -23,11 +23,62 @@
 #include "host/progress.h"
 
 static volatile sig_atomic_t interrupted;
+/* Erases the progress line before a notice when stderr is a terminal (set with the handler). */
+static volatile sig_atomic_t notice_on_terminal;
 
+/* write(2) of a constant notice to stderr: the only output a signal handler may make. */
+static void notice(const char *msg, size_t len)
+{
+    if (notice_on_terminal) {
+        ssize_t w = write(STDERR_FILENO, "\r\033[K", 4);
+        (void)w;
+    }
+    ssize_t w = write(STDERR_FILENO, msg, len);
+    (void)w; /* nothing to do if stderr is gone */
+}
+
+/*
+ * SIGINT/SIGTERM during training. The first asks the train loop to finish its step, save the
+ * backup pair and exit 130: a step cannot be abandoned half way without losing the TA's state.
+ * A second quits at once with 130 and saves nothing. Checkpoint saves run with both signals
+ * blocked (save_checkpoint), so a second signal never lands between the two files of a pair:
+ * it takes effect as soon as the pair is complete, and the previous checkpoints stay intact.
+ */
 static void on_interrupt(int sig)
 {
     (void)sig;
+    if (interrupted) {
+        static const char again[] = "darknetp: interrupted again: quitting without saving\n";
+        notice(again, sizeof again - 1);
+        _exit(130);
+    }
     interrupted = 1;
+    static const char first[] = "darknetp: interrupted: saving a backup after this step "
+                                "(interrupt again to quit without saving)\n";
+    notice(first, sizeof first - 1);
+}
+
+/* Installs on_interrupt for SIGINT and SIGTERM; each blocks the other while it runs, so two
+ * signals in quick succession are always counted as two. */
+static void catch_interrupts(void)
+{
+    notice_on_terminal = isatty(STDERR_FILENO);
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* Blocks SIGINT and SIGTERM; the previous mask goes to *old when old is not NULL. */
+static void block_interrupts(sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, old);
 }
 
 static double now_seconds(void)
@@ -198,14 +249,22 @@ static void run_close(struct classifier_run *r)
     memset(r, 0, sizeof *r);
 }
 
-/* Saves a checkpoint (with a TEE: PATH plus the sealed PATH.tz). */
+/*
+ * Saves a checkpoint (with a TEE: PATH plus the sealed PATH.tz). SIGINT and SIGTERM wait
+ * until both files are in place: a second Ctrl-C's immediate exit must not leave a new PATH
+ * beside an old PATH.tz, which would not load.
+ */
 static int save_checkpoint(struct dz_pnet *pn, const char *dir, const char *base,
                            const char *suffix, char *path, size_t size, struct dk_error *err)
 {
     int n = snprintf(path, size, "%s/%s%s", dir, base, suffix);
     if (n < 0 || (size_t)n >= size)
         return dk_fail(err, "%s/%s%s: path too long", dir, base, suffix);
-    return dz_pnet_save_weights(pn, path, err);
+    sigset_t old;
+    block_interrupts(&old);
+    int rc = dz_pnet_save_weights(pn, path, err);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 /* darknet's line per iteration; the loss stays in the TEE when the TA computes it. */
@@ -224,24 +283,53 @@ static void print_iteration(struct dz_pnet *pn, size_t n_items, bool known, floa
     fflush(stdout);
 }
 
-/* One iteration: subdivisions batches. *loss is the mean per image when *known. */
-static int train_iteration(struct classifier_run *r, struct dnn_rng *data_rng,
-                           const struct dk_augment_params *aug, float *x, float *y, float *loss,
-                           bool *known, struct dk_error *err)
+/* How an iteration ended: a data error leaves both worlds able to save, a TEE error not. */
+enum step_result {
+    STEP_OK,
+    STEP_DATA_FAILED, /* an image could not be read or decoded: the network is intact */
+    STEP_FAILED,      /* the network or the TA failed: nothing to save */
+};
+
+/*
+ * One iteration: subdivisions batches. *loss is the mean per image when *known. A batch whose
+ * data cannot be loaded is never trained on, so both worlds still agree on `seen` and hold the
+ * weights of the last update: what STEP_DATA_FAILED lets the caller save.
+ */
+static enum step_result train_iteration(struct classifier_run *r, struct dnn_rng *data_rng,
+                                        const struct dk_augment_params *aug, float *x, float *y,
+                                        float *loss, bool *known, struct dk_error *err)
 {
     const struct dnn_net_config *c = &r->model.net;
     const int batch = r->pn.batch, subdiv = r->pn.subdivisions;
     float sum = 0;
     for (int s = 0; s < subdiv; s++) {
         float l = 0;
-        if (dk_dataset_train_batch(&r->ds, data_rng, batch, c->w, c->h, c->c, aug, x, y, err) !=
-                0 ||
-            dz_pnet_train_batch(&r->pn, x, y, &l, known, err) != 0)
-            return -1;
+        if (dk_dataset_train_batch(&r->ds, data_rng, batch, c->w, c->h, c->c, aug, x, y, err) != 0)
+            return STEP_DATA_FAILED;
+        if (dz_pnet_train_batch(&r->pn, x, y, &l, known, err) != 0)
+            return STEP_FAILED;
         sum += l;
     }
     *loss = sum / (float)(subdiv * batch);
-    return 0;
+    return STEP_OK;
+}
+
+/*
+ * A training image went missing or became unreadable after training started: reports it and
+ * saves the backup pair, so the run stops without losing what it learnt since its last
+ * checkpoint. Prints every message itself; the caller exits 1 either way.
+ */
+static void save_after_data_error(struct dz_pnet *pn, const char *dir, const char *base, char *path,
+                                  size_t size, const struct dk_error *data_err)
+{
+    struct dk_error err = {{0}};
+    fprintf(stderr, "darknetp: %s\n", data_err->msg);
+    if (save_checkpoint(pn, dir, base, ".backup", path, size, &err) != 0) {
+        fprintf(stderr, "darknetp: no backup saved: %s\n", err.msg);
+        return;
+    }
+    fprintf(stderr, "darknetp: training stopped at iteration %llu; saved %s\n",
+            (unsigned long long)dz_pnet_current_batch(pn), path);
 }
 
 /* "backup/" and "backup" name the same folder; keep file names free of "//". */
@@ -259,6 +347,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct classifier_run r = {0};
     float *x = NULL, *y = NULL;
     int rc = 1;
+    bool reported = false; /* the error is printed already */
 
     if (run_open(&r, a, true, 0, 0, &err) != 0)
         goto out;
@@ -297,10 +386,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct dk_augment_params aug = augment_params(&r.model.aug, c->w);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
-    struct sigaction sa = {.sa_handler = on_interrupt};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_interrupts();
 
     struct dz_progress progress;
     dz_progress_start(&progress, (uint64_t)c->max_batches, dz_pnet_current_batch(pn),
@@ -313,7 +399,14 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         double t0 = now_seconds();
         float loss = 0;
         bool known = true;
-        if (train_iteration(&r, &data_rng, &aug, x, y, &loss, &known, &err) != 0)
+        enum step_result step = train_iteration(&r, &data_rng, &aug, x, y, &loss, &known, &err);
+        if (step == STEP_DATA_FAILED) {
+            dz_progress_clear(&progress);
+            save_after_data_error(pn, backup, base, path, sizeof path, &err);
+            reported = true;
+            goto out;
+        }
+        if (step != STEP_OK)
             goto out;
         if (known) {
             if (avg_loss < 0)
@@ -337,6 +430,8 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     }
     dz_progress_clear(&progress);
     if (interrupted) {
+        /* Only this save is left before exit 130: a further signal need not cut it short. */
+        block_interrupts(NULL);
         if (save_checkpoint(pn, backup, base, ".backup", path, sizeof path, &err) != 0)
             goto out;
         fprintf(stderr, "Interrupted: saved %s\n", path);
@@ -348,7 +443,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     fprintf(stderr, "Saved %s\n", path);
     rc = 0;
 out:
-    if (rc == 1)
+    if (rc == 1 && !reported)
         fprintf(stderr, "darknetp: %s\n", err.msg);
     free(y);
     free(x);
