@@ -51,6 +51,8 @@ endif
 -include tee/tee.mk
 # deploy-arm64, install, check-optee (the arm64 build and real OP-TEE under QEMU).
 include tools/optee/optee.mk
+# fuzz, fuzz-short, fuzz-build: libFuzzer targets with clang, in build-fuzz/ (README, Fuzzing).
+include tests/fuzz/fuzz.mk
 
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))
@@ -134,7 +136,7 @@ format-check:
 	  for f in $$bad; do echo "  $$f"; done; exit 1; fi; \
 	  echo "format-check: every tracked .c/.h file conforms"
 
-test: format-check check-nolibm check-ta-arm64 test-plain test-asan
+test: format-check check-nolibm check-ta-arm64 test-plain test-asan fuzz-short
 
 # 10,000 training iterations with layers 4..10 in the TA (a few minutes; not part of `test`).
 $(BUILD)/tests/soak_tee: tests/soak_tee.c $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
@@ -145,7 +147,7 @@ soak: $(BUILD)/tests/soak_tee $(TEST_DEPS)
 	./$(BUILD)/tests/soak_tee
 
 clean:
-	rm -rf build build-asan bin $(ARM64_BUILD)
+	rm -rf build build-asan build-fuzz bin $(ARM64_BUILD)
 
 # The TA tests include TA sources and headers directly.
 $(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)

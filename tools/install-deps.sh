@@ -4,8 +4,8 @@
 # Uses sudo when not root. The one list, shared by the README's quick start and CI.
 set -e
 # gcc's libasan/libubsan serve `make test`'s sanitizer run; gcc-aarch64-linux-gnu its
-# check-ta-arm64; clang-format is for `make format-check`.
-PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev gcc-aarch64-linux-gnu clang-format dataset-fashion-mnist"
+# check-ta-arm64; clang-format is for `make format-check`; clang (its libFuzzer) for `make fuzz-short`.
+PACKAGES="gcc make libc6-dev libstb-dev zlib1g-dev libcmocka-dev libssl-dev gcc-aarch64-linux-gnu clang-format clang dataset-fashion-mnist"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=""
