@@ -13,7 +13,9 @@
  * - session socket: TSIM_TA_OPEN_SESSION, then TSIM_TA_INVOKE..., then TSIM_TA_CLOSE_SESSION,
  *   each answered by TSIM_TA_REPLY; TSIM_TA_SHM_FORGET is one-way. End of file means the
  *   instance died (panic or crash): the client reports TEEC_ERROR_TARGET_DEAD.
- * - control socket: TSIM_CTL_HELLO (instance started), TSIM_CTL_IDLE (no session left),
+ * - control socket: TSIM_CTL_HELLO (instance started: its flags and the bytes it needs, nothing
+ *   allocated yet), TSIM_CTL_COMMIT (core to instance: the secure-memory pool granted them),
+ *   TSIM_CTL_READY (heap and stack committed, or the error), TSIM_CTL_IDLE (no session left),
  *   TSIM_CTL_DESTROY (core to instance: run TA_DestroyEntryPoint and exit).
  *
  * Memory references never travel in messages: a memref is a (region, offset, size) triple where
@@ -43,6 +45,8 @@ enum tsim_kind {
     TSIM_CTL_NEW_CLIENT,
     TSIM_CTL_IDLE,
     TSIM_CTL_DESTROY,
+    TSIM_CTL_COMMIT,
+    TSIM_CTL_READY,
 };
 
 /* Where a memref points. */
@@ -51,6 +55,31 @@ enum tsim_mem {
     TSIM_MEM_BOUNCE,   /* the session's bounce buffer, at offset */
     TSIM_MEM_SHM,      /* allocated shared block shm_id, at offset */
 };
+
+/*
+ * Secure memory: the core keeps one pool for all the instances it starts (OP-TEE has one fixed
+ * secure pool for all TAs). An instance costs what it commits (its TA_DATA_SIZE heap and its
+ * stack, each rounded up to pages, TSIM_CTL_HELLO's id) plus TSIM_INSTANCE_OVERHEAD for what
+ * the process itself dirties: measured at about 530 KiB (libc, libcrypto's relocations, the
+ * runtime's tables), as OP-TEE also spends secure memory on each TA's code, data and ldelf.
+ */
+#define TSIM_INSTANCE_OVERHEAD (512u * 1024u)
+/*
+ * Stack the TA runtime adds to TA_STACK_SIZE: glibc's printf and OpenSSL, which the simulated
+ * Internal Core API runs on the TA stack, need more than OP-TEE's small libc and in-kernel
+ * crypto. Sanitized builds need more again for their redzones. Here because an instance's
+ * cost in the pool (and the tests that fill it) depend on it.
+ */
+#ifdef __SANITIZE_ADDRESS__
+#define TSIM_STACK_SLACK (64u * 1024u)
+#define TSIM_STACK_FACTOR 4u
+#else
+#define TSIM_STACK_SLACK (8u * 1024u)
+#define TSIM_STACK_FACTOR 1u
+#endif
+
+/* The pool when DZ_TEE_POOL_BYTES is not set (see tee/README.md for why this size). */
+#define TSIM_POOL_DEFAULT (64ull * 1024u * 1024u)
 
 /* The file descriptor every secure-world process gets its parent's socket on. */
 #define TSIM_INHERITED_FD 3
@@ -95,12 +124,13 @@ struct tsim_msg {
     uint32_t kind;           /* enum tsim_kind */
     uint32_t cmd;            /* TSIM_TA_INVOKE: command id */
     uint32_t param_types;    /* TEE_PARAM_TYPES word as the TA sees it */
-    uint32_t result;         /* replies: TEE_Result */
+    uint32_t result;         /* replies, TSIM_CTL_HELLO, TSIM_CTL_READY: TEE_Result */
     uint32_t origin;         /* replies: TEE_ORIGIN_* */
     uint32_t login;          /* TSIM_CORE_OPEN: TEEC_LOGIN_* */
     int32_t bounce_fd_index; /* index of a new bounce buffer fd in this message, or -1 */
     uint64_t bounce_size;    /* with bounce_fd_index >= 0: bytes to map */
-    uint64_t id;             /* TSIM_TA_SHM_FORGET: block id; TSIM_CTL_IDLE: clients accepted */
+    uint64_t id;             /* TSIM_TA_SHM_FORGET: block id; TSIM_CTL_IDLE: clients accepted;
+                                TSIM_CTL_HELLO: bytes of heap and stack to commit */
     uint32_t ta_flags;       /* TSIM_CTL_HELLO: TA_FLAGS */
     uint32_t data_size;      /* TSIM_CTL_HELLO: TA_DATA_SIZE */
     uint32_t stack_size;     /* TSIM_CTL_HELLO: TA_STACK_SIZE */

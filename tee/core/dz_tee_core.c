@@ -7,11 +7,19 @@
  * instance, enforces single-instance sharing and keep-alive, and reaps instances. It exits,
  * killing its instances, when the context's socket closes (TEEC_FinalizeContext or the death
  * of the client process). Nothing here touches TA memory or parameters.
+ *
+ * Secure memory: like OP-TEE's fixed secure pool, the core has a pool of DZ_TEE_POOL_BYTES
+ * (default TSIM_POOL_DEFAULT) for all its instances together. A starting instance says what
+ * it will commit (heap and stack) before it allocates anything; the core grants it from the
+ * pool or refuses the open with TEEC_ERROR_OUT_OF_MEMORY (origin TEE, as OP-TEE's ldelf
+ * does), and takes the bytes back when the instance's process has ended (last session
+ * closed, panic, crash, or the whole context gone).
  */
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
 #include "tee/common/tsim_proto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <tee_client_api.h>
 #include <unistd.h>
 #include <user_ta_header.h>
@@ -34,6 +43,12 @@
 
 /* How long a starting TA may take to say hello (ASan builds start slowly). */
 #define HELLO_TIMEOUT_MS 30000
+
+/*
+ * How long an open that does not fit waits for instances already told to end (their last
+ * session closed) to exit and give their memory back: TA_DestroyEntryPoint runs first.
+ */
+#define DESTROY_WAIT_MS 30000
 
 /* Exit status of a TA process after TEE_Panic (tee/ta/tsim_internal.h). */
 #define TSIM_EXIT_PANIC 101
@@ -47,10 +62,13 @@ struct instance {
     uint32_t flags;        /* TA_FLAGS */
     uint64_t clients_sent; /* TSIM_CTL_NEW_CLIENT messages sent */
     bool dying;            /* TSIM_CTL_DESTROY sent: not given new sessions */
+    uint64_t cost;         /* bytes of the pool it holds until its process is reaped */
 };
 
 static struct instance *instances;
 static const char *ta_dir;
+static uint64_t pool_total; /* DZ_TEE_POOL_BYTES */
+static uint64_t pool_used;  /* sum of the live instances' costs */
 static const struct tsim_uuid pta_system_uuid = {
     0x3a2f8978, 0x5dc0, 0x11e8, {0x9c, 0x2d, 0xfa, 0x7a, 0xe0, 0x1b, 0xbe, 0xbc}};
 
@@ -73,6 +91,7 @@ static void reap(struct instance *in)
                             (int)in->pid, WEXITSTATUS(status));
 }
 
+/* Unlinks @in, reaps its process and returns its memory to the pool (the process is gone). */
 static void remove_instance(struct instance *in)
 {
     for (struct instance **p = &instances; *p; p = &(*p)->next) {
@@ -83,6 +102,7 @@ static void remove_instance(struct instance *in)
     }
     if (in->ctl >= 0)
         reap(in);
+    pool_used -= in->cost;
     free(in);
 }
 
@@ -134,6 +154,46 @@ static void drain_instances(void)
     }
 }
 
+/* Milliseconds of the monotonic clock, for deadlines. */
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Takes @cost bytes from the pool. When they do not fit but instances are ending (told to
+ * destroy themselves after their last session closed), waits for those to exit first: on
+ * OP-TEE a closed session's instance is gone when TEEC_CloseSession returns, so an open right
+ * after a close must not fail because this core has not reaped it yet.
+ * Return: true if taken.
+ */
+static bool pool_take(uint64_t cost)
+{
+    const int64_t deadline = now_ms() + DESTROY_WAIT_MS;
+
+    for (;;) {
+        if (cost <= pool_total - pool_used) {
+            pool_used += cost;
+            return true;
+        }
+        /* Wait for any ending instance to say something (end of file, most likely). */
+        struct pollfd p[64];
+        nfds_t n = 0;
+        for (struct instance *in = instances; in && n < 64; in = in->next)
+            if (in->dying)
+                p[n++] = (struct pollfd){.fd = in->ctl, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        if (n == 0 || left <= 0)
+            return false;
+        int rc = poll(p, n, (int)left);
+        if (rc < 0 && errno != EINTR)
+            return false;
+        drain_instances();
+    }
+}
+
 static void child_exec(const char *path, int ctl, pid_t core)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -148,6 +208,28 @@ static void child_exec(const char *path, int ctl, pid_t core)
     char *const argv[] = {(char *)path, NULL};
     execv(path, argv);
     _exit(127);
+}
+
+/*
+ * Tells a starting instance, whose memory the pool has granted, to commit its heap and stack,
+ * and waits for it to say it did. Return: TEEC_SUCCESS, or the error to answer the open with.
+ */
+static uint32_t commit(struct instance *in)
+{
+    struct tsim_msg m;
+    int fds[1];
+
+    tsim_msg_init(&m, TSIM_CTL_COMMIT);
+    if (tsim_send(in->ctl, &m, NULL, 0) < 0)
+        return TEEC_ERROR_GENERIC;
+    struct pollfd p = {.fd = in->ctl, .events = POLLIN};
+    int rc = poll(&p, 1, HELLO_TIMEOUT_MS);
+    rc = rc > 0 ? tsim_recv(in->ctl, &m, fds, 1) : -ETIMEDOUT;
+    if (rc == 0 && fds[0] >= 0)
+        close(fds[0]);
+    if (rc < 0 || m.kind != TSIM_CTL_READY)
+        return TEEC_ERROR_GENERIC;
+    return m.result == TEEC_SUCCESS ? TEEC_SUCCESS : TEEC_ERROR_OUT_OF_MEMORY;
 }
 
 /* Starts an instance of TA @u; on failure returns NULL with *res set. */
@@ -220,16 +302,39 @@ static struct instance *spawn(const struct tsim_uuid *u, uint32_t *res)
         *res = TEEC_ERROR_SECURITY;
         return NULL;
     }
+    uint64_t cost = 0;
+    bool refused = false;
+    if (hello.result == TEEC_SUCCESS &&
+        (__builtin_add_overflow(hello.id, (uint64_t)TSIM_INSTANCE_OVERHEAD, &cost) ||
+         !pool_take(cost))) {
+        tsim_console_printf('E', "TC",
+                            "TA %s: out of secure memory: an instance needs %llu bytes "
+                            "(TA_DATA_SIZE %u, TA_STACK_SIZE %u, overhead %u), %llu of the "
+                            "pool's %llu are free (DZ_TEE_POOL_BYTES)",
+                            name, (unsigned long long)cost, (unsigned)hello.data_size,
+                            (unsigned)hello.stack_size, TSIM_INSTANCE_OVERHEAD,
+                            (unsigned long long)(pool_total - pool_used),
+                            (unsigned long long)pool_total);
+        hello.result = TEEC_ERROR_OUT_OF_MEMORY;
+        refused = true;
+        cost = 0;
+    }
+    if (hello.result == TEEC_SUCCESS)
+        hello.result = commit(in);
     if (hello.result != TEEC_SUCCESS) {
-        /* The instance could not get its heap or stack: as an OP-TEE out of TA memory. */
-        tsim_console_printf('E', "TC", "TA %s: no memory for TA_DATA_SIZE %u + TA_STACK_SIZE %u",
-                            name, (unsigned)hello.data_size, (unsigned)hello.stack_size);
+        /* As OP-TEE when ldelf cannot map the TA: out of memory, origin TEE. */
+        if (!refused)
+            tsim_console_printf('E', "TC",
+                                "TA %s: no memory for TA_DATA_SIZE %u + TA_STACK_SIZE %u", name,
+                                (unsigned)hello.data_size, (unsigned)hello.stack_size);
+        pool_used -= cost;
         kill(pid, SIGKILL);
         reap(in);
         free(in);
         *res = hello.result;
         return NULL;
     }
+    in->cost = cost;
     in->flags = hello.ta_flags;
     in->next = instances;
     instances = in;
@@ -312,6 +417,37 @@ static void ignore_job_signals(void)
         signal(job_signals[i], SIG_IGN);
 }
 
+/*
+ * parse_size() - Read DZ_TEE_POOL_BYTES: a decimal number of bytes, optionally followed by K,
+ * M or G (binary multiples: KiB, MiB, GiB).
+ * Return: 0, or -1 for anything else (empty, signs, spaces, other suffixes, overflow).
+ */
+static int parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *p = s;
+
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++)
+        if (__builtin_mul_overflow(v, 10, &v) ||
+            __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+            return -1;
+    unsigned shift = 0;
+    if (*p == 'K')
+        shift = 10;
+    else if (*p == 'M')
+        shift = 20;
+    else if (*p == 'G')
+        shift = 30;
+    if (shift)
+        p++;
+    if (*p || (shift && v > (UINT64_MAX >> shift)))
+        return -1;
+    *out = v << shift;
+    return 0;
+}
+
 static bool is_seqpacket(int fd)
 {
     int type = 0;
@@ -345,7 +481,17 @@ int main(int argc, char **argv)
     struct tsim_msg hello;
     tsim_msg_init(&hello, TSIM_CORE_REPLY);
     hello.result = TEEC_SUCCESS;
-    if (tsim_send(TSIM_INHERITED_FD, &hello, NULL, 0) < 0)
+    const char *pool = getenv("DZ_TEE_POOL_BYTES");
+    pool_total = TSIM_POOL_DEFAULT;
+    if (pool && *pool && parse_size(pool, &pool_total) != 0) {
+        /* A wrong setting is refused, never guessed: the context does not start. */
+        tsim_console_printf('E', "TC",
+                            "DZ_TEE_POOL_BYTES=%s: not a size (bytes, or a number with K, M "
+                            "or G)",
+                            pool);
+        hello.result = TEEC_ERROR_BAD_PARAMETERS;
+    }
+    if (tsim_send(TSIM_INHERITED_FD, &hello, NULL, 0) < 0 || hello.result != TEEC_SUCCESS)
         return 1;
 
     for (;;) {

@@ -12,6 +12,11 @@
  * posix_memalign, so its calls land here; calls made inside shared libraries keep the process
  * heap. free/realloc of a pointer from the process heap (strdup, for one) are passed on to it.
  * In ASan builds free blocks and headers are poisoned, so TA heap overflows are reported.
+ *
+ * The region is committed when the instance starts (every page written once), not backed
+ * lazily: the core's secure-memory pool counts TA_DATA_SIZE per instance, and that figure
+ * must be memory the instance really holds, as OP-TEE's TA heap is (it lives in the TA's
+ * .bss, in the fixed secure pool).
  */
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
@@ -87,6 +92,36 @@ NO_ASAN static void list_push(struct block *b)
     free_list = b;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+int tsim_commit(void *p, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+
+    /* One call that fails with ENOMEM, rather than a fault per page and the OOM killer. */
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0)
+        return 0;
+    if (errno != EINVAL || page <= 0)
+        return -1;
+    /* A kernel without MADV_POPULATE_WRITE: write one byte per page instead. */
+    volatile unsigned char *c = p;
+    for (size_t i = 0; i < len; i += (size_t)page)
+        c[i] = 0;
+    return 0;
+}
+
+size_t tsim_page_round(size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t r;
+
+    if (page <= 0 || __builtin_add_overflow(size, (size_t)page - 1, &r))
+        return 0;
+    return r & ~((size_t)page - 1);
+}
+
 int tsim_heap_init(size_t size)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -94,15 +129,15 @@ int tsim_heap_init(size_t size)
 
     if (size < 2 * MIN_BLOCK || page <= 0)
         return -1;
-    if (__builtin_add_overflow(size, (size_t)page - 1, &map))
+    map = tsim_page_round(size);
+    if (!map)
         return -1;
-    map &= ~((size_t)page - 1);
     /* Guard pages on both sides catch the worst overflows even without ASan. */
     unsigned char *p = mmap(NULL, map + 2 * (size_t)page, PROT_NONE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -1;
-    if (mprotect(p + page, map, PROT_READ | PROT_WRITE) != 0)
+    if (mprotect(p + page, map, PROT_READ | PROT_WRITE) != 0 || tsim_commit(p + page, map) != 0)
         return -1;
     heap_lo = p + page;
     heap_capacity = size;

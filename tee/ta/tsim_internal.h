@@ -2,6 +2,7 @@
 #ifndef TSIM_INTERNAL_H
 #define TSIM_INTERNAL_H
 
+#include "tee/common/tsim_proto.h" /* TSIM_STACK_SLACK, TSIM_STACK_FACTOR */
 #include "tee/ta/tsim_ta.h"
 
 #include <stdbool.h>
@@ -11,19 +12,6 @@
 
 /* Exit status of an instance after TEE_Panic (the core does not log it again). */
 #define TSIM_EXIT_PANIC 101
-
-/*
- * Stack the runtime adds to TA_STACK_SIZE: glibc's printf and OpenSSL, which the simulated
- * Internal Core API runs on the TA stack, need more than OP-TEE's small libc and in-kernel
- * crypto. Sanitized builds need more again for their redzones.
- */
-#ifdef __SANITIZE_ADDRESS__
-#define TSIM_STACK_SLACK (64u * 1024u)
-#define TSIM_STACK_FACTOR 4u
-#else
-#define TSIM_STACK_SLACK (8u * 1024u)
-#define TSIM_STACK_FACTOR 1u
-#endif
 
 /* Inaccessible bytes below the TA stack, so a large frame also lands in the guard. */
 #define TSIM_STACK_GUARD (64u * 1024u)
@@ -41,8 +29,17 @@ extern const struct tsim_ta_props tsim_ta_props;
 /* Runs the instance: the main loop (tsim_runtime.c). */
 int tsim_ta_main(void);
 
-/* TA heap (tsim_heap.c): one region of exactly @size bytes. Return: 0 or -1. */
+/* TA heap (tsim_heap.c): one region of exactly @size bytes, committed. Return: 0 or -1. */
 int tsim_heap_init(size_t size);
+
+/*
+ * tsim_commit() - Back @len bytes of a writable private mapping at @p with memory now, as the
+ * secure pool's figure says the instance holds them. Return: 0, or -1 (no memory).
+ */
+int tsim_commit(void *p, size_t len);
+
+/* @size rounded up to whole pages; 0 when it overflows. */
+size_t tsim_page_round(size_t size);
 bool tsim_heap_overlaps(const void *buf, size_t len);
 
 /* TA stack and crash handling (tsim_stack.c). */

@@ -10,6 +10,10 @@
  * runs the entry point on the TA stack, closes the regions again and answers with the output
  * values and sizes.
  *
+ * Start: the instance first tells the core what it will commit (TSIM_CTL_HELLO), allocates
+ * nothing until the core's secure-memory pool grants it (TSIM_CTL_COMMIT), then commits its
+ * heap and stack and says so (TSIM_CTL_READY).
+ *
  * Lifetime: TA_CreateEntryPoint runs with the first session; when the last session is gone the
  * instance tells the core it is idle, and the core answers TSIM_CTL_DESTROY unless the TA is a
  * keep-alive single instance; then TA_DestroyEntryPoint runs and the process exits.
@@ -374,7 +378,12 @@ static void close_session(struct client *cl)
     n_sessions--;
 }
 
-static void drop_client(size_t index)
+/*
+ * Drops client @index. With @closing (its TSIM_TA_CLOSE_SESSION), answers it only after
+ * telling the core the instance is idle: the core then knows, before the client can open
+ * another session, that this instance's memory is on its way back to the pool.
+ */
+static void drop_client(size_t index, const struct tsim_msg *closing)
 {
     struct client *cl = clients[index];
     close_session(cl);
@@ -384,11 +393,13 @@ static void drop_client(size_t index)
     unmap_region(cl->bounce, cl->bounce_size);
     if (cl->hdr)
         munmap(cl->hdr, page_size);
-    close(cl->sock);
-    tsim_sys_free(cl);
     clients[index] = clients[--n_clients];
     if (n_clients == 0)
         send_ctl(TSIM_CTL_IDLE, accepted);
+    if (closing)
+        reply(cl, closing, TEE_SUCCESS, TEE_ORIGIN_TEE, NULL, 0);
+    close(cl->sock);
+    tsim_sys_free(cl);
 }
 
 static void add_client(int fd)
@@ -439,7 +450,7 @@ static void serve_client(size_t index)
     bool drop = false;
 
     if (tsim_recv(cl->sock, &m, fds, TSIM_MAX_FDS) < 0) {
-        drop_client(index);
+        drop_client(index, NULL);
         return;
     }
     int acc = (m.kind == TSIM_TA_OPEN_SESSION || m.kind == TSIM_TA_INVOKE)
@@ -511,16 +522,14 @@ static void serve_client(size_t index)
         reply(cl, &m, c.res, TEE_ORIGIN_TRUSTED_APP, p, acc);
         break;
     case TSIM_TA_CLOSE_SESSION:
-        close_session(cl);
-        reply(cl, &m, TEE_SUCCESS, TEE_ORIGIN_TEE, NULL, 0);
-        drop = true;
-        break;
+        drop_client(index, &m);
+        return;
     default:
         drop = true;
         break;
     }
     if (drop)
-        drop_client(index);
+        drop_client(index, NULL);
 }
 
 static void serve_control(void)
@@ -554,15 +563,28 @@ static bool is_seqpacket(int fd)
     return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET;
 }
 
-static TEE_Result setup(void)
+/*
+ * What the instance will commit, before it allocates any of it: the page-rounded TA_DATA_SIZE
+ * heap and the page-rounded stack (@stack: TA_STACK_SIZE with the runtime's extra).
+ * Return: TEE_SUCCESS, or TEE_ERROR_OUT_OF_MEMORY when the sizes overflow.
+ */
+static TEE_Result plan(size_t *stack, uint64_t *bytes)
 {
-    size_t stack;
-    long ps = sysconf(_SC_PAGESIZE);
+    size_t heap = tsim_page_round(tsim_ta_props.data_size);
+    size_t st;
 
-    page_size = ps > 0 ? (size_t)ps : 4096;
-    if (__builtin_mul_overflow((size_t)tsim_ta_props.stack_size, TSIM_STACK_FACTOR, &stack) ||
-        __builtin_add_overflow(stack, (size_t)TSIM_STACK_SLACK, &stack))
+    if (__builtin_mul_overflow((size_t)tsim_ta_props.stack_size, TSIM_STACK_FACTOR, stack) ||
+        __builtin_add_overflow(*stack, (size_t)TSIM_STACK_SLACK, stack))
         return TEE_ERROR_OUT_OF_MEMORY;
+    st = tsim_page_round(*stack);
+    if (!heap || !st || __builtin_add_overflow((uint64_t)heap, (uint64_t)st, bytes))
+        return TEE_ERROR_OUT_OF_MEMORY;
+    return TEE_SUCCESS;
+}
+
+/* Commits the heap and stack the pool granted and installs the runtime's handlers. */
+static TEE_Result setup(size_t stack)
+{
     if (tsim_heap_init(tsim_ta_props.data_size) != 0 || tsim_stack_init(stack) != 0)
         return TEE_ERROR_OUT_OF_MEMORY;
     tsim_crash_handlers_init();
@@ -591,14 +613,31 @@ int tsim_ta_main(void)
     dup2(tsim_console_fd(), STDOUT_FILENO);
     setvbuf(stdout, NULL, _IOLBF, 0);
 
+    long ps = sysconf(_SC_PAGESIZE);
+    page_size = ps > 0 ? (size_t)ps : 4096;
+    size_t stack = 0;
     struct tsim_msg hello;
     tsim_msg_init(&hello, TSIM_CTL_HELLO);
-    hello.result = setup();
+    hello.result = plan(&stack, &hello.id);
     memcpy(&hello.uuid, &tsim_ta_props.uuid, sizeof(hello.uuid));
     hello.ta_flags = tsim_ta_props.flags;
     hello.data_size = tsim_ta_props.data_size;
     hello.stack_size = tsim_ta_props.stack_size;
     if (tsim_send(TSIM_INHERITED_FD, &hello, NULL, 0) < 0 || hello.result != TEE_SUCCESS)
+        return 1;
+    /* Nothing is committed until the core's pool has room for it. */
+    struct tsim_msg grant;
+    int gfd[1];
+    if (tsim_recv(TSIM_INHERITED_FD, &grant, gfd, 1) < 0)
+        return 0; /* refused: the core is about to kill this process */
+    if (gfd[0] >= 0)
+        close(gfd[0]);
+    if (grant.kind != TSIM_CTL_COMMIT)
+        return 1;
+    struct tsim_msg ready;
+    tsim_msg_init(&ready, TSIM_CTL_READY);
+    ready.result = setup(stack);
+    if (tsim_send(TSIM_INHERITED_FD, &ready, NULL, 0) < 0 || ready.result != TEE_SUCCESS)
         return 1;
 
     struct pollfd *pfd = NULL;

@@ -47,17 +47,17 @@ static struct {
 
 int tsim_stack_init(size_t size)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    size_t len;
+    size_t len = tsim_page_round(size);
 
-    if (page <= 0 || __builtin_add_overflow(size, (size_t)page - 1, &len))
+    if (!len)
         return -1;
-    len &= ~((size_t)page - 1);
     unsigned char *p = mmap(NULL, len + TSIM_STACK_GUARD, PROT_NONE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return -1;
-    if (mprotect(p + TSIM_STACK_GUARD, len, PROT_READ | PROT_WRITE) != 0)
+    /* Committed like the heap: the core's pool counts it. */
+    if (mprotect(p + TSIM_STACK_GUARD, len, PROT_READ | PROT_WRITE) != 0 ||
+        tsim_commit(p + TSIM_STACK_GUARD, len) != 0)
         return -1;
     guard_lo = p;
     stack_lo = p + TSIM_STACK_GUARD;
