@@ -64,7 +64,7 @@ static bool quick(void)
     return getenv("DNN_TEST_QUICK") != NULL;
 }
 
-static inline int reps(int plain, int in_quick)
+static int reps(int plain, int in_quick)
 {
     return quick() ? in_quick : plain;
 }
@@ -449,7 +449,7 @@ static void usable(enum category c, const char *name, struct sess *s)
 }
 
 /* After a case whose session is gone: a fresh session of the test's context works. */
-static inline void usable_fresh(enum category c, const char *name)
+static void usable_fresh(enum category c, const char *name)
 {
     struct sess s;
     const struct seg g = seg_of(1, 2, true, BATCH);
@@ -1713,6 +1713,1106 @@ static void test_sealed(void **state)
     sess_end(&s);
 }
 
+/* ================================================================== concurrency */
+
+/* The final inference output of a session, compared with its mirror without failing. */
+static bool infer_matches(struct sess *s, const float *x)
+{
+    uint8_t got[BATCH * 4 * sizeof(struct dz_prediction)], want[sizeof(got)];
+    size_t size = out_bytes(s);
+    uint32_t origin = 0;
+    if (raw_forward(s, x, NULL, 0, got, &size, &origin) != TEEC_SUCCESS || size != out_bytes(s))
+        return false;
+    mirror_infer(s, x, want);
+    return memcmp(got, want, size) == 0;
+}
+
+/* One training round (FORWARD(train), BACKWARD, UPDATE) of a middle session, TA only: the
+ * output and the delta are recorded for a later mirror replay. Return: 0 or the failing
+ * result. */
+static TEEC_Result raw_round(struct sess *s, const float *x, const float *dy, float *y, float *dx)
+{
+    uint32_t origin = 0;
+    size_t ysize = s->out * sizeof(float), dsize = s->in * sizeof(float);
+    TEEC_Result res = raw_forward(s, x, NULL, DZ_FORWARD_TRAIN, y, &ysize, &origin);
+    if (res == TEEC_SUCCESS)
+        res = raw_backward(s, dy, dx, &dsize, &origin);
+    if (res == TEEC_SUCCESS) {
+        TEEC_Operation op;
+        memset(&op, 0, sizeof(op));
+        res = call(s, DZ_CMD_UPDATE, &op, &origin);
+    }
+    return res;
+}
+
+/* The inputs of round r of stream k (the same on every replay). */
+static void round_inputs(int k, int r, float *x, float *dy)
+{
+    for (int i = 0; i < MAXF; i++) {
+        x[i] = (float)((i * 7 + r * 3 + k * 11) % 17) / 8.0f - 1.0f;
+        dy[i] = (float)((i * 5 + r + k * 3) % 13) / 26.0f - 0.25f;
+    }
+}
+
+/* Replays @rounds rounds of stream @k on the session's mirror and compares what the TA gave. */
+static void replay(const char *name, struct sess *s, int k, int rounds, const float *ys,
+                   const float *dxs)
+{
+    float x[MAXF], dy[MAXF], dx[MAXF];
+    for (int r = 0; r < rounds; r++) {
+        round_inputs(k, r, x, dy);
+        const float *y = mirror_train_forward(s, x, NULL);
+        if (memcmp(y, ys + (size_t)r * s->out, s->out * sizeof(float)) != 0)
+            fail_msg("case %s: round %d output is not the engine's", name, r);
+        mirror_backward(s, dy, dx);
+        if (memcmp(dx, dxs + (size_t)r * s->in, s->in * sizeof(float)) != 0)
+            fail_msg("case %s: round %d delta is not the engine's", name, r);
+        mirror_update(s);
+    }
+}
+
+struct worker {
+    struct sess *s;
+    int k, rounds;
+    float *ys, *dxs;
+    bool infer_only;
+    const float *want; /* inference: the expected output of x */
+    TEEC_Result res;
+    int wrong;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    float x[MAXF], dy[MAXF], y[MAXF];
+    w->res = TEEC_SUCCESS;
+    for (int r = 0; r < w->rounds && w->res == TEEC_SUCCESS; r++) {
+        round_inputs(w->k, r, x, dy);
+        if (w->infer_only) {
+            size_t size = w->s->out * sizeof(float);
+            uint32_t origin = 0;
+            round_inputs(w->k, 0, x, dy);
+            w->res = raw_forward(w->s, x, NULL, 0, y, &size, &origin);
+            if (w->res == TEEC_SUCCESS && memcmp(y, w->want, size) != 0)
+                w->wrong++;
+        } else {
+            w->res = raw_round(w->s, x, dy, w->ys + (size_t)r * w->s->out,
+                               w->dxs + (size_t)r * w->s->in);
+        }
+    }
+    return NULL;
+}
+
+/* A child process's own context and session: trains stream @k from q and writes the final
+ * inference output (or nothing) to @fd. No cmocka here: exit status 0 or the failing step. */
+static void child_train(int fd, const uint8_t *blob, size_t blob_size, int k, int rounds)
+{
+    TEEC_Context ctx;
+    struct sess s;
+    TEEC_Operation op;
+    uint32_t origin = 0;
+    float x[MAXF], dy[MAXF], y[MAXF], dx[MAXF];
+    if (TEEC_InitializeContext(NULL, &ctx) != TEEC_SUCCESS)
+        _exit(10);
+    memset(&s, 0, sizeof(s));
+    s.in = BATCH * 8;
+    s.out = BATCH * 4;
+    if (TEEC_OpenSession(&ctx, &s.ts, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL, &origin) !=
+        TEEC_SUCCESS)
+        _exit(11);
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, blob, blob_size);
+    if (call(&s, DZ_CMD_OPEN_MODEL, &op, &origin) != TEEC_SUCCESS)
+        _exit(12);
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, mid_q, 82 * sizeof(float));
+    op.params[1].value.a = SEEN_Q;
+    if (call(&s, DZ_CMD_LOAD_PLAIN, &op, &origin) != TEEC_SUCCESS)
+        _exit(13);
+    for (int r = 0; r < rounds; r++) {
+        round_inputs(k, r, x, dy);
+        if (raw_round(&s, x, dy, y, dx) != TEEC_SUCCESS)
+            _exit(14);
+    }
+    size_t size = s.out * sizeof(float);
+    if (raw_forward(&s, probe_x, NULL, 0, y, &size, &origin) != TEEC_SUCCESS)
+        _exit(15);
+    if (write(fd, y, size) != (ssize_t)size)
+        _exit(16);
+    TEEC_CloseSession(&s.ts);
+    TEEC_FinalizeContext(&ctx);
+    _exit(0);
+}
+
+static void test_concurrency(void **state)
+{
+    (void)state;
+    const struct seg g = seg_of(1, 2, true, BATCH);
+    const int rounds = reps(40, 10);
+    struct sess a, b;
+    char name[160];
+    float *ys[2], *dxs[2];
+    for (int k = 0; k < 2; k++) {
+        ys[k] = calloc((size_t)rounds * MAXF, sizeof(float));
+        dxs[k] = calloc((size_t)rounds * MAXF, sizeof(float));
+        assert_non_null(ys[k]);
+        assert_non_null(dxs[k]);
+    }
+
+    /* Two sessions of one context, interleaved step by step: each keeps its own state. */
+    snprintf(name, sizeof(name), "concurrency/two-sessions-interleaved");
+    sess_ready(&a, NULL, &g);
+    sess_ready(&b, NULL, &g);
+    sess_load_plain(&b, mid_q, SEEN_Q);
+    for (int r = 0; r < rounds; r++) {
+        float x[MAXF], dy[MAXF];
+        round_inputs(0, r, x, dy);
+        sess_train_forward(name, &a, x, NULL);
+        round_inputs(1, r, x, dy);
+        sess_train_forward(name, &b, x, NULL);
+        round_inputs(0, r, x, dy);
+        sess_backward(name, &a, dy);
+        round_inputs(1, r, x, dy);
+        sess_backward(name, &b, dy);
+        sess_update(name, &b);
+        sess_update(name, &a);
+    }
+    usable(C_CONC, name, &b);
+    check_infer(name, &a, probe_x);
+
+    /* Two threads, one session each, at once. */
+    snprintf(name, sizeof(name), "concurrency/two-threads-two-sessions");
+    {
+        pthread_t th[2];
+        struct worker w[2] = {{.s = &a, .k = 2, .rounds = rounds, .ys = ys[0], .dxs = dxs[0]},
+                              {.s = &b, .k = 3, .rounds = rounds, .ys = ys[1], .dxs = dxs[1]}};
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(pthread_create(&th[k], NULL, worker_main, &w[k]), 0);
+        for (int k = 0; k < 2; k++)
+            pthread_join(th[k], NULL);
+        for (int k = 0; k < 2; k++) {
+            uint32_t origin = TEEC_ORIGIN_TRUSTED_APP;
+            expect_ta(name, w[k].res, &origin, TEEC_SUCCESS);
+        }
+        replay(name, &a, 2, rounds, ys[0], dxs[0]);
+        replay(name, &b, 3, rounds, ys[1], dxs[1]);
+        usable(C_CONC, name, &a);
+        check_infer(name, &b, probe_x);
+    }
+
+    /* Two threads on one session: the client serialises, every answer is the engine's. */
+    snprintf(name, sizeof(name), "concurrency/two-threads-one-session");
+    {
+        pthread_t th[2];
+        float want[2][MAXF], x[MAXF], dy[MAXF];
+        struct worker w[2];
+        for (int k = 0; k < 2; k++) {
+            round_inputs(4 + k, 0, x, dy);
+            mirror_infer(&a, x, want[k]);
+            w[k] = (struct worker){
+                .s = &a, .k = 4 + k, .rounds = reps(200, 50), .infer_only = true, .want = want[k]};
+        }
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(pthread_create(&th[k], NULL, worker_main, &w[k]), 0);
+        for (int k = 0; k < 2; k++)
+            pthread_join(th[k], NULL);
+        for (int k = 0; k < 2; k++) {
+            uint32_t origin = TEEC_ORIGIN_TRUSTED_APP;
+            expect_ta(name, w[k].res, &origin, TEEC_SUCCESS);
+            if (w[k].wrong)
+                fail_msg("case %s: %d wrong outputs in thread %d", name, w[k].wrong, k);
+        }
+        usable(C_CONC, name, &a);
+    }
+
+    /* Two processes at once: each its own context, session and state. */
+    snprintf(name, sizeof(name), "concurrency/two-processes-training");
+    {
+        size_t bsize = 0;
+        uint8_t *blob = make_blob(&g, &bsize);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            child_train(fds[1], blob, bsize, 6, rounds);
+        }
+        close(fds[1]);
+        struct sess c;
+        sess_ready(&c, NULL, &g);
+        for (int r = 0; r < rounds; r++) {
+            float x[MAXF], dy[MAXF];
+            round_inputs(7, r, x, dy);
+            sess_train_forward(name, &c, x, NULL);
+            sess_backward(name, &c, dy);
+            sess_update(name, &c);
+        }
+        float child_y[MAXF];
+        ssize_t got = read(fds[0], child_y, sizeof(child_y));
+        close(fds[0]);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("case %s: the child failed (status %#x)", name, (unsigned)status);
+        assert_int_equal(got, (ssize_t)(c.out * sizeof(float)));
+        /* the child's stream replayed here from q */
+        struct sess m;
+        memset(&m, 0, sizeof(m));
+        m.g = g;
+        dims(&m);
+        m.ref = reference(&g);
+        mirror_load(&m, mid_q, SEEN_Q);
+        float x[MAXF], dy[MAXF], dx[MAXF], want[MAXF];
+        for (int r = 0; r < rounds; r++) {
+            round_inputs(6, r, x, dy);
+            mirror_train_forward(&m, x, NULL);
+            mirror_backward(&m, dy, dx);
+            mirror_update(&m);
+        }
+        mirror_infer(&m, probe_x, want);
+        if (memcmp(child_y, want, c.out * sizeof(float)) != 0)
+            fail_msg("case %s: the child's session is not the engine's", name);
+        dnn_network_free(m.ref);
+        usable(C_CONC, name, &c);
+        sess_end(&c);
+        free(blob);
+    }
+
+    /* A second process is the same device: same public key, and it loads our sealed blob. */
+    snprintf(name, sizeof(name), "concurrency/second-process-same-device");
+    {
+        uint8_t blob[SEALED_MAX], pub[DZ_X25519_BYTES];
+        const size_t size = seal_params(&g, mid_q, SEEN_Q, blob);
+        TEEC_Operation op;
+        uint32_t origin = 0;
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+        set_mem(&op, 0, pub, sizeof(pub));
+        expect_ta(name, call(&a, DZ_CMD_GET_PUBKEY, &op, &origin), &origin, OK);
+        size_t bsize = 0;
+        uint8_t *mblob = make_blob(&g, &bsize);
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            TEEC_Context ctx;
+            struct sess c;
+            uint8_t cpub[DZ_X25519_BYTES];
+            float y[MAXF];
+            close(fds[0]);
+            memset(&c, 0, sizeof(c));
+            if (TEEC_InitializeContext(NULL, &ctx) != TEEC_SUCCESS ||
+                TEEC_OpenSession(&ctx, &c.ts, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL,
+                                 &origin) != TEEC_SUCCESS)
+                _exit(20);
+            set_mem(&op, 0, cpub, sizeof(cpub));
+            if (call(&c, DZ_CMD_GET_PUBKEY, &op, &origin) != TEEC_SUCCESS ||
+                memcmp(cpub, pub, sizeof(pub)) != 0)
+                _exit(21);
+            memset(&op, 0, sizeof(op));
+            op.paramTypes =
+                TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+            set_mem(&op, 0, mblob, bsize);
+            if (call(&c, DZ_CMD_OPEN_MODEL, &op, &origin) != TEEC_SUCCESS)
+                _exit(22);
+            memset(&op, 0, sizeof(op));
+            op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
+                                             TEEC_VALUE_OUTPUT, TEEC_NONE);
+            set_mem(&op, 0, blob, size);
+            if (call(&c, DZ_CMD_LOAD_SEALED, &op, &origin) != TEEC_SUCCESS ||
+                op.params[1].value.a != SEEN_Q)
+                _exit(23);
+            c.in = BATCH * 8;
+            size_t ysize = BATCH * 4 * sizeof(float);
+            if (raw_forward(&c, probe_x, NULL, 0, y, &ysize, &origin) != TEEC_SUCCESS ||
+                write(fds[1], y, ysize) != (ssize_t)ysize)
+                _exit(24);
+            TEEC_CloseSession(&c.ts);
+            TEEC_FinalizeContext(&ctx);
+            _exit(0);
+        }
+        close(fds[1]);
+        float y[MAXF], want[MAXF];
+        ssize_t got = read(fds[0], y, sizeof(y));
+        close(fds[0]);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("case %s: the child failed (status %#x)", name, (unsigned)status);
+        struct sess m;
+        memset(&m, 0, sizeof(m));
+        m.g = g;
+        dims(&m);
+        m.ref = reference(&g);
+        mirror_load(&m, mid_q, SEEN_Q);
+        mirror_infer(&m, probe_x, want);
+        assert_int_equal(got, (ssize_t)(m.out * sizeof(float)));
+        if (memcmp(y, want, m.out * sizeof(float)) != 0)
+            fail_msg("case %s: the child's parameters are not q", name);
+        dnn_network_free(m.ref);
+        free(mblob);
+        usable(C_CONC, name, &a);
+    }
+
+    /* One session closed mid-training (a forward pending): the other goes on. */
+    snprintf(name, sizeof(name), "concurrency/close-one-mid-training");
+    {
+        float x[MAXF], dy[MAXF];
+        round_inputs(8, 0, x, dy);
+        sess_train_forward(name, &a, x, NULL);
+        sess_train_forward(name, &b, x, NULL);
+        sess_end(&a);
+        sess_backward(name, &b, dy);
+        sess_update(name, &b);
+        usable(C_CONC, name, &b);
+    }
+    sess_end(&b);
+    for (int k = 0; k < 2; k++) {
+        free(ys[k]);
+        free(dxs[k]);
+    }
+}
+
+/* ================================================================== double fetch */
+
+struct flipper {
+    uint32_t *word;
+    uint32_t a, b;
+    atomic_int stop;
+    pthread_t th;
+};
+
+static void *flip_main(void *arg)
+{
+    struct flipper *f = arg;
+    while (!atomic_load_explicit(&f->stop, memory_order_relaxed)) {
+        for (int i = 0; i < 64; i++) {
+            __atomic_store_n(f->word, f->b, __ATOMIC_RELAXED);
+            __atomic_store_n(f->word, f->a, __ATOMIC_RELAXED);
+        }
+    }
+    __atomic_store_n(f->word, f->a, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+/* Starts rewriting the 32-bit word at @at between @a and @b. */
+static void flip_start(struct flipper *f, void *at, uint32_t a, uint32_t b)
+{
+    f->word = at;
+    f->a = a;
+    f->b = b;
+    atomic_store(&f->stop, 0);
+    assert_int_equal(pthread_create(&f->th, NULL, flip_main, f), 0);
+}
+
+static void flip_stop(struct flipper *f)
+{
+    atomic_store(&f->stop, 1);
+    pthread_join(f->th, NULL);
+}
+
+static uint32_t word_at(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* OPEN_MODEL of a blob in shared memory with one word rewritten; @alt is the other value. */
+static void dfetch_open(const char *name, size_t off, uint32_t alt, int iters)
+{
+    const struct seg g2 = seg_of(1, 2, true, BATCH), g3 = seg_of(1, 2, true, 3);
+    size_t size = 0;
+    uint8_t *blob = make_blob(&g2, &size);
+    TEEC_SharedMemory shm;
+    uint64_t need2 = 0, need3 = 0;
+    uint32_t origin = 0;
+    struct sess s;
+    memset(&shm, 0, sizeof(shm));
+    shm.size = size;
+    shm.flags = TEEC_MEM_INPUT;
+    assert_int_equal(TEEC_AllocateSharedMemory(&gctx, &shm), TEEC_SUCCESS);
+    memcpy(shm.buffer, blob, size);
+    for (int k = 0; k < 2; k++) { /* the needs of batch 2 and 3, without a flip */
+        size_t n = 0;
+        uint8_t *bk = make_blob(k ? &g3 : &g2, &n);
+        sess_start(&s, NULL, &g2);
+        TEEC_Operation op;
+        right_op(&s, &(struct bufs){.blob = bk, .blob_size = n}, A_OPEN, &op);
+        expect_ta(name, call(&s, DZ_CMD_OPEN_MODEL, &op, &origin), &origin, OK);
+        *(k ? &need3 : &need2) = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
+        sess_end(&s);
+        free(bk);
+    }
+    struct flipper f;
+    flip_start(&f, (uint8_t *)shm.buffer + off, word_at(blob + off), alt);
+    int ok = 0;
+    for (int i = 0; i < iters; i++) {
+        TEEC_Operation op;
+        sess_start(&s, NULL, &g2);
+        memset(&op, 0, sizeof(op));
+        op.paramTypes =
+            TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+        op.params[0].memref.parent = &shm;
+        op.params[0].memref.size = size;
+        const TEEC_Result res = call(&s, DZ_CMD_OPEN_MODEL, &op, &origin);
+        const uint64_t need = ((uint64_t)op.params[1].value.b << 32) | op.params[1].value.a;
+        if (res == OK) {
+            ok++;
+            if (need != need2 && need != need3)
+                fail_msg("case %s: opened with a need of %llu (%llu or %llu)", name,
+                         (unsigned long long)need, (unsigned long long)need2,
+                         (unsigned long long)need3);
+            if (need == need3 && need3 != need2) {
+                s.g = g3;
+                dims(&s);
+            }
+            s.ref = reference(&s.g);
+            /* the other batch's input is refused */
+            float big[MAXF], y[MAXF];
+            size_t ysize = sizeof(y);
+            const size_t other = s.g.batch == 3 ? 2 * 8 : 3 * 8;
+            memset(&op, 0, sizeof(op));
+            op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_NONE, TEEC_VALUE_INPUT,
+                                             TEEC_MEMREF_TEMP_OUTPUT);
+            memset(big, 0, sizeof(big));
+            set_mem(&op, 0, big, other * sizeof(float));
+            set_mem(&op, 3, y, ysize);
+            expect_ta(name, call(&s, DZ_CMD_FORWARD, &op, &origin), &origin, BP);
+        } else if (res != BP || origin != TEEC_ORIGIN_TRUSTED_APP || need != 0) {
+            fail_msg("case %s: %s (%#x) need %llu, expected SUCCESS or BAD_PARAMETERS", name,
+                     res_name(res), (unsigned)res, (unsigned long long)need);
+        }
+        check_version(name, &s);
+        if (!s.ref)
+            sess_open(&s);
+        check_infer(name, &s, probe_x);
+        sess_end(&s);
+    }
+    flip_stop(&f);
+    TEEC_ReleaseSharedMemory(&shm);
+    free(blob);
+    usable_fresh(C_DFETCH, name);
+}
+
+static void test_double_fetch(void **state)
+{
+    (void)state;
+    const struct seg g = seg_of(1, 2, true, BATCH);
+    const int n = reps(200, 60), n_open = reps(16, 8);
+    struct sess s;
+    struct bufs b;
+    char name[160];
+    uint32_t origin = 0;
+    TEEC_Operation op;
+    TEEC_SharedMemory shm;
+    struct flipper f;
+
+    sess_ready(&s, NULL, &g);
+    bufs_init(&b, &s);
+    memset(&shm, 0, sizeof(shm));
+    shm.size = 4096;
+    shm.flags = TEEC_MEM_INPUT | TEEC_MEM_OUTPUT;
+    assert_int_equal(TEEC_AllocateSharedMemory(&gctx, &shm), TEEC_SUCCESS);
+    uint8_t *m = shm.buffer;
+    const size_t in = s.in * sizeof(float), out = s.out * sizeof(float);
+
+    /* FORWARD (inference): the input's first float rewritten during the calls. */
+    snprintf(name, sizeof(name), "doublefetch/forward-input");
+    {
+        float x1[MAXF], y0[MAXF], y1[MAXF], y[MAXF];
+        memcpy(x1, b.x, sizeof(x1));
+        x1[0] += 1.0f;
+        mirror_infer(&s, b.x, y0);
+        mirror_infer(&s, x1, y1);
+        assert_memory_not_equal(y0, y1, out);
+        memcpy(m, b.x, in);
+        flip_start(&f, m, word_at(&b.x[0]), word_at(&x1[0]));
+        for (int i = 0; i < n; i++) {
+            right_op(&s, &b, A_FWD_INF, &op);
+            set_part(&op, 0, TEEC_MEMREF_PARTIAL_INPUT, &shm, 0, in);
+            set_mem(&op, 3, y, out);
+            expect_ta(name, call(&s, DZ_CMD_FORWARD, &op, &origin), &origin, OK);
+            if (memcmp(y, y0, out) != 0 && memcmp(y, y1, out) != 0)
+                fail_msg("case %s: call %d: an output of neither input", name, i);
+        }
+        flip_stop(&f);
+        usable(C_DFETCH, name, &s);
+    }
+
+    /* Training rounds with the input rewritten: each round is that of one version. */
+    snprintf(name, sizeof(name), "doublefetch/training-rounds-input");
+    {
+        float x1[MAXF], y[MAXF];
+        memcpy(x1, b.x, sizeof(x1));
+        x1[3] -= 0.75f;
+        memcpy(m, b.x, in);
+        flip_start(&f, m + 12, word_at(&b.x[3]), word_at(&x1[3]));
+        for (int i = 0; i < n; i++) {
+            right_op(&s, &b, A_FWD_TRAIN, &op);
+            set_part(&op, 0, TEEC_MEMREF_PARTIAL_INPUT, &shm, 0, in);
+            set_mem(&op, 3, y, out);
+            expect_ta(name, call(&s, DZ_CMD_FORWARD, &op, &origin), &origin, OK);
+            if (memcmp(y, mirror_train_forward(&s, b.x, NULL), out) != 0) {
+                s.ref->seen -= s.g.batch; /* the same forward with the other version */
+                if (memcmp(y, mirror_train_forward(&s, x1, NULL), out) != 0)
+                    fail_msg("case %s: round %d: an output of neither input", name, i);
+            }
+            float dy[MAXF]; /* descent towards a zero output: the weights stay finite */
+            for (size_t k = 0; k < s.out; k++)
+                dy[k] = -0.1f * y[k];
+            sess_backward(name, &s, dy);
+            sess_update(name, &s);
+        }
+        flip_stop(&f);
+        usable(C_DFETCH, name, &s);
+    }
+
+    /* LOAD_PLAIN: one parameter rewritten; the session holds one version or the other. */
+    snprintf(name, sizeof(name), "doublefetch/load-plain-parameter");
+    {
+        float p1[MAXF * 2];
+        memcpy(p1, mid_p, sizeof(p1));
+        p1[40] = -p1[40] + 0.5f;
+        memcpy(m, mid_p, s.np * sizeof(float));
+        flip_start(&f, m + 160, word_at(&mid_p[40]), word_at(&p1[40]));
+        for (int i = 0; i < n / 4; i++) {
+            right_op(&s, &b, A_LOAD_PLAIN, &op);
+            set_part(&op, 0, TEEC_MEMREF_PARTIAL_INPUT, &shm, 0, s.np * sizeof(float));
+            expect_ta(name, call(&s, DZ_CMD_LOAD_PLAIN, &op, &origin), &origin, OK);
+            mirror_load(&s, mid_p, SEEN_P);
+            if (!infer_matches(&s, probe_x)) {
+                mirror_load(&s, p1, SEEN_P);
+                if (!infer_matches(&s, probe_x))
+                    fail_msg("case %s: load %d: parameters of neither version", name, i);
+            }
+        }
+        flip_stop(&f);
+        usable(C_DFETCH, name, &s);
+    }
+
+    /* LOAD_SEALED: a ciphertext word, then the header's seen, rewritten; SUCCESS loads q with
+     * the sealed seen, SECURITY leaves p. */
+    static const struct {
+        const char *what;
+        size_t off;
+        uint32_t xor ;
+    } sealed_flips[] = {{"load-sealed-ciphertext", sizeof(struct dz_sealed_header) + 64, 0x10},
+                        {"load-sealed-header-seen", HOFF(seen_lo), 1},
+                        {"load-sealed-policy", POFF(batch_max), 4},
+                        {"load-sealed-tag", sizeof(struct dz_sealed_header) + 328, 0x100}};
+    for (size_t k = 0; k < sizeof(sealed_flips) / sizeof(sealed_flips[0]); k++) {
+        snprintf(name, sizeof(name), "doublefetch/%s", sealed_flips[k].what);
+        memcpy(m, b.sealed, b.sealed_size);
+        const uint32_t v = word_at(b.sealed + sealed_flips[k].off);
+        flip_start(&f, m + sealed_flips[k].off, v, v ^ sealed_flips[k].xor);
+        int loaded = 0;
+        for (int i = 0; i < n / 4; i++) {
+            sess_load_plain(&s, mid_p, SEEN_P);
+            right_op(&s, &b, A_LOAD_SEALED, &op);
+            set_part(&op, 0, TEEC_MEMREF_PARTIAL_INPUT, &shm, 0, b.sealed_size);
+            const TEEC_Result res = call(&s, DZ_CMD_LOAD_SEALED, &op, &origin);
+            if (res == OK) {
+                loaded++;
+                mirror_action(name, &s, &b, A_LOAD_SEALED, &op, NULL);
+            } else if (res != SEC) {
+                fail_msg("case %s: %s (%#x), expected SUCCESS or SECURITY", name, res_name(res),
+                         (unsigned)res);
+            }
+            check_infer(name, &s, probe_x);
+        }
+        flip_stop(&f);
+        usable(C_DFETCH, name, &s);
+    }
+
+    /* SAVE_SEALED: the policy's modes rewritten between all and invalid bits: a blob saved
+     * carries the policy that was checked. */
+    snprintf(name, sizeof(name), "doublefetch/save-sealed-policy");
+    {
+        struct dz_policy pol = b.pol;
+        memcpy(m + 1024, &pol, sizeof(pol));
+        flip_start(&f, m + 1024, pol.modes, 0xFFu);
+        for (int i = 0; i < n / 4; i++) {
+            right_op(&s, &b, A_SAVE_POL, &op);
+            set_part(&op, 1, TEEC_MEMREF_PARTIAL_INPUT, &shm, 1024, sizeof(pol));
+            memset(b.out, 0, sizeof(b.out));
+            const TEEC_Result res = call(&s, DZ_CMD_SAVE_SEALED, &op, &origin);
+            if (res == OK) {
+                const struct dz_sealed_header *h = (const void *)b.out;
+                if (h->policy.modes != DZ_MODES_ALL)
+                    fail_msg("case %s: sealed modes %#x", name, (unsigned)h->policy.modes);
+            } else if (res != BP) {
+                fail_msg("case %s: %s (%#x), expected SUCCESS or BAD_PARAMETERS", name,
+                         res_name(res), (unsigned)res);
+            }
+        }
+        flip_stop(&f);
+        usable(C_DFETCH, name, &s);
+    }
+    TEEC_ReleaseSharedMemory(&shm);
+    bufs_free(&b);
+    sess_end(&s);
+
+    /* OPEN_MODEL: the batch (2 or 3, both valid), a spec's outputs (6 or 0) and n_specs (2 or
+     * 2^31 - 1) rewritten: each open is refused or opens one version consistently. */
+    dfetch_open("doublefetch/open-batch", offsetof(struct dz_model_header, batch), 3, n_open);
+    dfetch_open("doublefetch/open-spec-outputs",
+                sizeof(struct dz_model_header) + offsetof(struct dz_wire_spec, outputs), 0, n_open);
+    dfetch_open("doublefetch/open-n-specs", offsetof(struct dz_model_header, n_specs), 0x7FFFFFFFu,
+                n_open);
+    dfetch_open("doublefetch/open-in-c", offsetof(struct dz_model_header, in_c), 1u << 30, n_open);
+}
+
+/* ================================================================== churn, many, dead */
+
+/* Pids of this process's DarkneTZ TA instances (grandchildren running its .ta). */
+static long ppid_of(long pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *rp = strrchr(buf, ')');
+    long pp = -1;
+    if (!rp || sscanf(rp + 2, "%*c %ld", &pp) != 1)
+        return -1;
+    return pp;
+}
+
+static int procs_named(const char *needle, int depth, long *out, int max)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+    while (d && (e = readdir(d)) != NULL && n < max) {
+        char path[300], cmd[512];
+        long pid = atol(e->d_name);
+        if (pid <= 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
+        fclose(f);
+        cmd[len] = '\0';
+        if (!strstr(cmd, needle))
+            continue;
+        long p = ppid_of(pid);
+        if (depth == 2)
+            p = ppid_of(p);
+        if (p == (long)getpid())
+            out[n++] = pid;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+#define TA_NAME "5f6c0d1e-8a3b-4c27-9e4d-2b7a61c9f0d3.ta"
+
+/* The one pid in @now that is not in @before. */
+static long new_pid(const long *before, int nb, const long *now, int nn)
+{
+    long found = -1;
+    for (int i = 0; i < nn; i++) {
+        bool old = false;
+        for (int j = 0; j < nb; j++)
+            old |= now[i] == before[j];
+        if (!old) {
+            assert_int_equal(found, -1);
+            found = now[i];
+        }
+    }
+    assert_true(found > 0);
+    return found;
+}
+
+static void kill_and_wait(long pid, int sig)
+{
+    assert_int_equal(kill((pid_t)pid, sig), 0);
+    for (int i = 0; i < 500; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+        FILE *f = fopen(path, "r");
+        char c = 0;
+        const bool alive = f && fread(&c, 1, 1, f) == 1; /* a zombie has no cmdline */
+        if (f)
+            fclose(f);
+        if (!alive)
+            return;
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fail_msg("pid %ld did not die of signal %d", pid, sig);
+}
+
+/* A ready session of @g whose TA instance pid comes back. */
+static long sess_ready_pid(struct sess *s, TEEC_Context *ctx, const struct seg *g)
+{
+    long before[256], now[256];
+    const int nb = procs_named(TA_NAME, 2, before, 256);
+    sess_ready(s, ctx, g);
+    const int nn = procs_named(TA_NAME, 2, now, 256);
+    return new_pid(before, nb, now, nn);
+}
+
+struct streamer {
+    struct sess *s;
+    atomic_int calls;
+    TEEC_Result last;
+    int bad;
+};
+
+static void *stream_main(void *arg)
+{
+    struct streamer *w = arg;
+    float y[MAXF];
+    for (;;) {
+        size_t size = w->s->out * sizeof(float);
+        uint32_t origin = 0;
+        const TEEC_Result res = raw_forward(w->s, probe_x, NULL, 0, y, &size, &origin);
+        if (res != TEEC_SUCCESS) {
+            w->last = res;
+            if (res != TEEC_ERROR_TARGET_DEAD || origin != TEEC_ORIGIN_TEE)
+                w->bad++;
+            return NULL;
+        }
+        atomic_fetch_add(&w->calls, 1);
+    }
+}
+
+static void test_churn(void **state)
+{
+    (void)state;
+    const struct seg g = seg_of(1, 2, true, BATCH), ge = seg_of(3, 5, false, BATCH);
+    char name[160];
+    uint32_t origin = 0;
+    TEEC_Operation op;
+    struct sess s;
+
+    /* Warm up once so that the baseline includes the context's own descriptors. */
+    usable_fresh(C_CHURN, "churn/warm-up");
+    const int fds0 = count_fds(), procs0 = wait_descendants(1); /* the context's core */
+#define NO_LEAK(nm)                                                                                \
+    do {                                                                                           \
+        if (wait_descendants(procs0) > procs0 || count_fds() != fds0)                              \
+            fail_msg("case %s: %d processes, %d descriptors (before: %d, %d)", nm,                 \
+                     count_descendants(), count_fds(), procs0, fds0);                              \
+    } while (0)
+
+    snprintf(name, sizeof(name), "churn/sessions-open-model-forward-close");
+    for (int i = 0; i < reps(200, 30); i++) {
+        sess_start(&s, NULL, &g);
+        sess_open(&s);
+        check_infer(name, &s, probe_x);
+        sess_end(&s);
+    }
+    NO_LEAK(name);
+    usable_fresh(C_CHURN, name);
+
+    snprintf(name, sizeof(name), "churn/contexts-init-session-finalize");
+    for (int i = 0; i < reps(100, 15); i++) {
+        TEEC_Context ctx;
+        assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+        sess_start(&s, &ctx, &g);
+        check_version(name, &s);
+        sess_end(&s);
+        TEEC_FinalizeContext(&ctx);
+    }
+    NO_LEAK(name);
+    usable_fresh(C_CHURN, name);
+
+    snprintf(name, sizeof(name), "churn/close-mid-training-with-shared-memory");
+    for (int i = 0; i < reps(50, 10); i++) {
+        TEEC_SharedMemory shm;
+        memset(&shm, 0, sizeof(shm));
+        shm.size = 4096;
+        shm.flags = TEEC_MEM_INPUT | TEEC_MEM_OUTPUT;
+        assert_int_equal(TEEC_AllocateSharedMemory(&gctx, &shm), TEEC_SUCCESS);
+        sess_ready(&s, NULL, &g);
+        memcpy(shm.buffer, probe_x, s.in * sizeof(float));
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_NONE, TEEC_VALUE_INPUT,
+                                         TEEC_MEMREF_PARTIAL_OUTPUT);
+        op.params[0].memref.parent = &shm;
+        op.params[0].memref.size = s.in * sizeof(float);
+        op.params[2].value.a = DZ_FORWARD_TRAIN;
+        op.params[3].memref.parent = &shm;
+        op.params[3].memref.offset = 1024;
+        op.params[3].memref.size = s.out * sizeof(float);
+        expect_ta(name, call(&s, DZ_CMD_FORWARD, &op, &origin), &origin, OK);
+        sess_end(&s); /* a forward pending, the block still mapped by the TA */
+        TEEC_ReleaseSharedMemory(&shm);
+    }
+    NO_LEAK(name);
+    usable_fresh(C_CHURN, name);
+
+    snprintf(name, sizeof(name), "churn/refused-opens-then-open");
+    {
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        uint8_t *bad = malloc(size);
+        assert_non_null(bad);
+        sess_start(&s, NULL, &g);
+        for (int i = 0; i < reps(300, 60); i++) {
+            memcpy(bad, blob, size);
+            TEEC_Result want = BP;
+            size_t n = size;
+            switch (i % 4) {
+            case 0:
+                blob_header(bad)->magic ^= 1u << (i % 32);
+                break;
+            case 1:
+                n = size - 1 - (size_t)(i % 100);
+                break;
+            case 2:
+                blob_spec(bad, 0)->outputs = 1 << 24;
+                want = TEEC_ERROR_OUT_OF_MEMORY;
+                break;
+            default:
+                blob_spec(bad, 1)->kind = 0x100u + (uint32_t)i;
+                break;
+            }
+            memset(&op, 0, sizeof(op));
+            op.paramTypes =
+                TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+            set_mem(&op, 0, bad, n);
+            expect_ta(name, call(&s, DZ_CMD_OPEN_MODEL, &op, &origin), &origin, want);
+        }
+        usable(C_CHURN, name, &s); /* opens the model in the same session */
+        sess_end(&s);
+        free(bad);
+        free(blob);
+    }
+
+    snprintf(name, sizeof(name), "churn/finalize-with-sessions-open");
+    for (int i = 0; i < reps(30, 8); i++) {
+        TEEC_Context ctx;
+        struct sess t[2];
+        assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+        sess_ready(&t[0], &ctx, &g);
+        sess_start(&t[1], &ctx, &ge);
+        TEEC_FinalizeContext(&ctx); /* sessions still open */
+        dnn_network_free(t[0].ref);
+    }
+    NO_LEAK(name);
+    usable_fresh(C_CHURN, name);
+
+    /* Many sessions at once in one context, each with its own parameters, up to K or until
+     * the secure-memory pool (when the simulator has one, as OP-TEE does) refuses an open with
+     * TEEC_ERROR_OUT_OF_MEMORY, origin TEE; closing one session makes room for another. */
+    snprintf(name, sizeof(name), "many/sessions-one-context");
+    {
+        const int k = reps(48, 12);
+        struct sess *m = calloc((size_t)k + 1, sizeof(*m));
+        float *ps = malloc(((size_t)k + 1) * s.np * sizeof(float));
+        int opened = 0;
+        bool pool_full = false;
+        assert_non_null(m);
+        assert_non_null(ps);
+        while (opened < k && !pool_full) {
+            const int i = opened;
+            TEEC_Result res;
+            memset(&m[i], 0, sizeof(m[i]));
+            m[i].ctx = &gctx;
+            m[i].g = i % 3 == 2 ? ge : g;
+            dims(&m[i]);
+            res = TEEC_OpenSession(&gctx, &m[i].ts, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL, NULL,
+                                   &origin);
+            if (res == TEEC_ERROR_OUT_OF_MEMORY && origin == TEEC_ORIGIN_TEE && i >= 2) {
+                pool_full = true;
+                break;
+            }
+            expect(name, res, &origin, OK, 0);
+            sess_open(&m[i]);
+            fill(ps + (size_t)i * s.np, s.np, -1, 1);
+            if (i % 3 != 2)
+                sess_load_plain(&m[i], ps + (size_t)i * s.np, (uint64_t)i);
+            opened++;
+        }
+        for (int i = opened - 1; i >= 0; i--)
+            check_infer(name, &m[i], probe_x);
+        if (pool_full) { /* room again once one is closed */
+            sess_end(&m[0]);
+            for (int tries = 0;; tries++) {
+                const TEEC_Result res = TEEC_OpenSession(&gctx, &m[0].ts, &dz_ta_uuid,
+                                                         TEEC_LOGIN_PUBLIC, NULL, NULL, &origin);
+                if (res == OK)
+                    break;
+                expect(name, res, &origin, TEEC_ERROR_OUT_OF_MEMORY, TEEC_ORIGIN_TEE);
+                if (tries > 100)
+                    fail_msg("case %s: no room after a session closed", name);
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            m[0].ref = NULL;
+            sess_open(&m[0]);
+            check_infer(name, &m[0], probe_x);
+        }
+        for (int i = 0; i < opened; i += 2) /* close every other one, the rest go on */
+            sess_end(&m[i]);
+        for (int i = 1; i < opened; i += 2) {
+            float x[MAXF], dy[MAXF];
+            round_inputs(i, 0, x, dy);
+            if (i % 3 != 2) {
+                sess_train_forward(name, &m[i], x, NULL);
+                sess_backward(name, &m[i], dy);
+                sess_update(name, &m[i]);
+            }
+            check_infer(name, &m[i], probe_x);
+        }
+        for (int i = 1; i < opened; i += 2)
+            sess_end(&m[i]);
+        printf("hostile: %d sessions at once in one context%s\n", opened,
+               pool_full ? " (then the secure-memory pool was full)" : "");
+        free(ps);
+        free(m);
+        NO_LEAK(name);
+        usable_fresh(C_CHURN, name);
+    }
+
+    snprintf(name, sizeof(name), "many/contexts-two-sessions-each");
+    {
+        const int k = reps(16, 6);
+        TEEC_Context *ctx = calloc((size_t)k, sizeof(*ctx));
+        struct sess *m = calloc((size_t)k * 2, sizeof(*m));
+        assert_non_null(ctx);
+        assert_non_null(m);
+        for (int i = 0; i < k; i++) {
+            assert_int_equal(TEEC_InitializeContext(NULL, &ctx[i]), TEEC_SUCCESS);
+            sess_ready(&m[2 * i], &ctx[i], &g);
+            sess_ready(&m[2 * i + 1], &ctx[i], &ge);
+        }
+        for (int i = 0; i < 2 * k; i++)
+            check_infer(name, &m[i], probe_x);
+        for (int i = 0; i < k; i++) {
+            sess_end(&m[2 * i + 1]);
+            sess_end(&m[2 * i]);
+            TEEC_FinalizeContext(&ctx[i]);
+        }
+        free(m);
+        free(ctx);
+        NO_LEAK(name);
+        usable_fresh(C_CHURN, name);
+    }
+
+    /* A dead TA: every command on its session is TARGET_DEAD (origin TEE), again and again;
+     * the context lives on. */
+    {
+        struct sess d;
+        struct bufs b;
+        sess_start(&d, NULL, &g);
+        bufs_init(&b, &d);
+        sess_end(&d);
+        const long pid = sess_ready_pid(&d, NULL, &g);
+        kill_and_wait(pid, SIGKILL);
+        for (int a = 0; a < A_COUNT; a++) {
+            snprintf(name, sizeof(name), "dead/SIGKILL/%s", action_names[a]);
+            right_op(&d, &b, (enum action)a, &op);
+            expect(name, call(&d, action_cmd[a], &op, &origin), &origin, TEEC_ERROR_TARGET_DEAD,
+                   TEEC_ORIGIN_TEE);
+            usable_fresh(C_CHURN, name);
+        }
+        sess_end(&d);
+        bufs_free(&b);
+        NO_LEAK("dead/SIGKILL");
+    }
+
+    snprintf(name, sizeof(name), "dead/SIGTERM-then-new-session-loads-sealed");
+    {
+        uint8_t blob[SEALED_MAX];
+        const size_t size = seal_params(&g, mid_q, SEEN_Q, blob);
+        struct sess d;
+        const long pid = sess_ready_pid(&d, NULL, &g);
+        float x[MAXF], dy[MAXF];
+        round_inputs(9, 0, x, dy);
+        sess_train_forward(name, &d, x, NULL);
+        kill_and_wait(pid, SIGTERM);
+        expect(name, TEEC_InvokeCommand(&d.ts, DZ_CMD_UPDATE, NULL, &origin), &origin,
+               TEEC_ERROR_TARGET_DEAD, TEEC_ORIGIN_TEE);
+        sess_end(&d);
+        sess_ready(&d, NULL, &g);
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
+                                         TEEC_VALUE_OUTPUT, TEEC_NONE);
+        set_mem(&op, 0, blob, size);
+        expect_ta(name, call(&d, DZ_CMD_LOAD_SEALED, &op, &origin), &origin, OK);
+        mirror_load(&d, mid_q, SEEN_Q);
+        usable(C_CHURN, name, &d);
+        sess_end(&d);
+    }
+
+    snprintf(name, sizeof(name), "dead/one-of-two-sessions");
+    {
+        struct sess d, o;
+        sess_ready(&o, NULL, &g);
+        const long pid = sess_ready_pid(&d, NULL, &g);
+        kill_and_wait(pid, SIGKILL);
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+        expect(name, call(&d, DZ_CMD_VERSION, &op, &origin), &origin, TEEC_ERROR_TARGET_DEAD,
+               TEEC_ORIGIN_TEE);
+        usable(C_CHURN, name, &o);
+        sess_end(&d);
+        sess_end(&o);
+    }
+
+    snprintf(name, sizeof(name), "dead/killed-during-a-stream-of-calls");
+    {
+        struct sess d;
+        const long pid = sess_ready_pid(&d, NULL, &g);
+        struct streamer w = {.s = &d};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, stream_main, &w), 0);
+        while (atomic_load(&w.calls) < 20)
+            sched_yield();
+        kill_and_wait(pid, SIGKILL);
+        pthread_join(th, NULL);
+        if (w.bad)
+            fail_msg("case %s: the stream ended with %s (%#x)", name, res_name(w.last),
+                     (unsigned)w.last);
+        sess_end(&d);
+        usable_fresh(C_CHURN, name);
+    }
+
+    snprintf(name, sizeof(name), "dead/core-killed");
+    {
+        TEEC_Context ctx;
+        struct sess d;
+        long before[64], now[64];
+        const int nb = procs_named("dz-tee-core", 1, before, 64);
+        assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+        const int nn = procs_named("dz-tee-core", 1, now, 64);
+        const long core = new_pid(before, nb, now, nn);
+        sess_ready(&d, &ctx, &g);
+        kill_and_wait(core, SIGKILL);
+        struct timespec ts = {0, 50 * 1000 * 1000}; /* the instance follows its core */
+        nanosleep(&ts, NULL);
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+        expect(name, call(&d, DZ_CMD_VERSION, &op, &origin), &origin, TEEC_ERROR_TARGET_DEAD,
+               TEEC_ORIGIN_TEE);
+        sess_end(&d);
+        TEEC_FinalizeContext(&ctx);
+        NO_LEAK(name);
+        usable_fresh(C_CHURN, name);
+    }
+#undef NO_LEAK
+}
+
 /* ================================================================== main */
 
 static void test_total(void **state)
@@ -1738,6 +2838,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_alias, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_double_fetch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_churn, setup, teardown),
         cmocka_unit_test(test_total),
     };
     return cmocka_run_group_tests_name("ta_hostile", tests, NULL, NULL);
