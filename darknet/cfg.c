@@ -2,6 +2,7 @@
  * cfg.c - darknet's ini-style configuration files (see cfg.h).
  */
 #include "darknet/cfg.h"
+#include "darknet/user_file.h"
 
 #include <errno.h>
 #include <float.h>
@@ -73,6 +74,11 @@ static int add_option(struct dk_cfg *cfg, struct dk_cfg_section *sec, const char
     if (klen == 0)
         return dk_fail(err, "%s:%d: missing key before '=' in '%.*s'", cfg->path, line,
                        DK_CFG_QUOTE, text);
+    /* The duplicate check below is linear in the section's keys: the cap keeps a
+     * section of a million keys from costing a million squared comparisons. */
+    if (sec->n_opts >= DK_CFG_MAX_KEYS)
+        return dk_fail(err, "%s:%d: more than %d keys in one section (the limit)", cfg->path, line,
+                       DK_CFG_MAX_KEYS);
     for (size_t i = 0; i < sec->n_opts; i++) {
         const char *k = sec->opts[i].key;
         if (strlen(k) == klen && memcmp(k, text, klen) == 0)
@@ -174,40 +180,15 @@ out:
 
 int dk_cfg_read(const char *path, bool sectionless, struct dk_cfg **out, struct dk_error *err)
 {
-    int rc = -1;
     char *text = NULL;
     size_t len = 0;
-    size_t cap = 0;
-    FILE *f = fopen(path, "rb");
 
     *out = NULL;
-    if (!f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    for (;;) {
-        if (len == cap) {
-            size_t ncap = cap ? 2 * cap : 4096;
-            char *p = ncap > cap ? realloc(text, ncap) : NULL;
-            if (!p) {
-                dk_fail(err, "%s: out of memory", path);
-                goto out;
-            }
-            text = p;
-            cap = ncap;
-        }
-        size_t got = fread(text + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                dk_fail(err, "%s: read error: %s", path, strerror(errno));
-                goto out;
-            }
-            break;
-        }
-    }
-    rc = dk_cfg_read_mem(path, text ? text : "", len, sectionless, out, err);
-out:
+    if (dk_user_file_read(path, sectionless ? "a data file" : "a cfg file", DK_CFG_MAX_BYTES, &text,
+                          &len, err) != 0)
+        return -1;
+    int rc = dk_cfg_read_mem(path, text, len, sectionless, out, err);
     free(text);
-    fclose(f);
     return rc;
 }
 

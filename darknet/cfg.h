@@ -52,10 +52,14 @@ struct dk_cfg {
  * @out:         receives the new cfg (free with dk_cfg_free); NULL on error
  * Returns 0, or -1 with "path:line: ..." (or "path: ..." for open/read errors) in err.
  * An empty .cfg file is not an error here (n_sections is 0); callers decide.
+ * Limits (darknet/user_file.h): the file must be a regular file (a FIFO, device or
+ * directory is refused without reading it) of at most DK_CFG_MAX_BYTES (16 MiB), and
+ * a section holds at most DK_CFG_MAX_KEYS (1024) keys; both refusals name the limit.
  */
 int dk_cfg_read(const char *path, bool sectionless, struct dk_cfg **out, struct dk_error *err);
 
-/* The same from text in memory; @name is used in messages as the path. */
+/* The same from text in memory; @name is used in messages as the path. The key
+ * limit applies; the size limit is the caller's. */
 int dk_cfg_read_mem(const char *name, const char *text, size_t len, bool sectionless,
                     struct dk_cfg **out, struct dk_error *err);
 

@@ -2,6 +2,7 @@
  * dataset.c - paths lists and IDX files as one classification data source.
  */
 #include "darknet/dataset.h"
+#include "darknet/user_file.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -15,15 +16,17 @@ void dk_list_free(struct dk_list *l)
 {
     if (!l)
         return;
-    if (l->items) {
+    if (l->items && !l->text) {
         for (size_t i = 0; i < l->n; ++i)
             free(l->items[i]);
-        free(l->items);
     }
+    free(l->items);
+    free(l->text);
     *l = (struct dk_list){0};
 }
 
-/* Appends a copy of s; -1 when out of memory. */
+/* Appends a copy of s to a list that owns its strings one by one (no text); -1 when
+ * out of memory. */
 static int list_push(struct dk_list *l, size_t *cap, const char *s)
 {
     if (l->n == *cap) {
@@ -43,50 +46,70 @@ static int list_push(struct dk_list *l, size_t *cap, const char *s)
     return 0;
 }
 
+/*
+ * The file is read whole (its size checked first) and split in place: items point
+ * into the one text buffer, so a list costs its file's bytes plus a pointer per line,
+ * and a line of two bytes does not cost a 32-byte allocation of its own.
+ */
+static int read_lines(const char *path, bool skip_empty, const char *what, uint64_t max_bytes,
+                      size_t max_lines, struct dk_list *out, struct dk_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    *out = (struct dk_list){0};
+    if (dk_user_file_read(path, what, max_bytes, &text, &len, err) != 0)
+        return -1;
+    /* First pass: count, so the item array is allocated once at its final size. */
+    size_t lines = 0;
+    for (size_t i = 0; i < len; ++i) {
+        if (text[i] == '\0') {
+            free(text);
+            return dk_fail(err, "%s:%zu: NUL byte in a text file", path, lines + 1);
+        }
+        if (text[i] == '\n' || i + 1 == len)
+            ++lines;
+    }
+    if (lines > max_lines) {
+        free(text);
+        return dk_fail(err, "%s: %s of %zu lines exceeds the limit of %zu lines", path, what, lines,
+                       max_lines);
+    }
+    out->text = text;
+    out->items = malloc((lines ? lines : 1) * sizeof *out->items);
+    if (!out->items) {
+        dk_list_free(out);
+        return dk_fail(err, "%s: out of memory for %zu lines", path, lines);
+    }
+    for (size_t pos = 0; pos < len;) {
+        char *line = text + pos;
+        char *nl = memchr(line, '\n', len - pos);
+        size_t l = nl ? (size_t)(nl - line) : len - pos;
+        pos += l + (nl ? 1 : 0);
+        line[l] = '\0'; /* the '\n', or the terminator dk_user_file_read added */
+        while (l > 0 && line[l - 1] == '\r')
+            line[--l] = '\0';
+        if (skip_empty && l == 0)
+            continue;
+        out->items[out->n++] = line;
+    }
+    return 0;
+}
+
 int dk_list_read_lines(const char *path, bool skip_empty, struct dk_list *out, struct dk_error *err)
 {
-    *out = (struct dk_list){0};
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return dk_fail(err, "cannot open \"%s\": %s", path, strerror(errno));
-    size_t cap = 0;
-    char *line = NULL;
-    size_t linecap = 0;
-    ssize_t len;
-    int rc = -1;
-    errno = 0;
-    while ((len = getline(&line, &linecap, f)) >= 0) {
-        size_t l = (size_t)len;
-        while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r'))
-            line[--l] = '\0';
-        if (skip_empty && line[0] == '\0')
-            continue;
-        if (list_push(out, &cap, line) != 0) {
-            dk_fail(err, "\"%s\": out of memory after %zu lines", path, out->n);
-            goto out;
-        }
-    }
-    if (ferror(f)) {
-        dk_fail(err, "cannot read \"%s\": %s", path, errno ? strerror(errno) : "read error");
-        goto out;
-    }
-    rc = 0;
-out:
-    free(line);
-    fclose(f);
-    if (rc != 0)
-        dk_list_free(out);
-    return rc;
+    return read_lines(path, skip_empty, "a list", DK_LIST_MAX_BYTES, DK_LIST_MAX_LINES, out, err);
 }
 
 int dk_list_read(const char *path, struct dk_list *out, struct dk_error *err)
 {
-    return dk_list_read_lines(path, false, out, err);
+    return read_lines(path, false, "a names or labels file", DK_NAMES_MAX_BYTES, DK_NAMES_MAX_LINES,
+                      out, err);
 }
 
 int dk_list_read_paths(const char *path, struct dk_list *out, struct dk_error *err)
 {
-    return dk_list_read_lines(path, true, out, err);
+    return read_lines(path, true, "a list of image paths", DK_LIST_MAX_BYTES, DK_LIST_MAX_LINES,
+                      out, err);
 }
 
 /* --------------------------------------------------------------- data sets */
@@ -236,6 +259,33 @@ int dk_dataset_open(struct dk_dataset *ds, const char *images_path, const char *
     if (rc != 0)
         dk_dataset_close(ds);
     return rc;
+}
+
+/* Names quoted in dk_dataset_check_files' message. */
+#define CHECK_NAMED 3
+
+int dk_dataset_check_files(const struct dk_dataset *ds, struct dk_error *err)
+{
+    if (ds->kind != DK_DATASET_LIST)
+        return 0;
+    size_t bad = 0;
+    char named[sizeof err->msg] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < ds->count; ++i) {
+        struct dk_error why;
+        if (dk_user_file_check(ds->paths.items[i], &why) == 0)
+            continue;
+        /* The first few reasons are quoted (each already names its file). */
+        if (bad < CHECK_NAMED && used < sizeof named) {
+            int w = snprintf(named + used, sizeof named - used, "%s%s", bad ? "; " : "", why.msg);
+            used += w > 0 ? (size_t)w : 0;
+        }
+        ++bad;
+    }
+    if (bad == 0)
+        return 0;
+    return dk_fail(err, "\"%s\": %zu of its %zu images cannot be read: %s%s", ds->source, bad,
+                   ds->count, named, bad > CHECK_NAMED ? "; ..." : "");
 }
 
 size_t dk_dataset_count(const struct dk_dataset *ds)

@@ -29,8 +29,9 @@
 
 /* The lines of a text file, in order. */
 struct dk_list {
-    char **items; /* (n) owned strings */
+    char **items; /* (n) strings: inside text when text is set, else owned one by one */
     size_t n;
+    char *text; /* the file's bytes, split in place; NULL for a list built in memory */
 };
 
 /*
@@ -38,15 +39,20 @@ struct dk_list {
  * "\n" or "\r\n" (and any other trailing CR) removed.
  * @skip_empty: drop lines that are empty after stripping
  * @out:        receives the lines (free with dk_list_free); empty on failure
+ * The file must be a regular file (darknet/user_file.h) of at most DK_LIST_MAX_BYTES
+ * (256 MiB) and DK_LIST_MAX_LINES (2^24) lines, without NUL bytes; memory is the
+ * file's size plus one pointer per line. Errors name the file and the limit.
  */
 int dk_list_read_lines(const char *path, bool skip_empty, struct dk_list *out,
                        struct dk_error *err);
 
 /* A names/labels file (darknet's get_labels): every line is a name, in order,
- * so line i names class i; an empty line stays (as an empty name). */
+ * so line i names class i; an empty line stays (as an empty name). Limits:
+ * DK_NAMES_MAX_BYTES (16 MiB) and DK_NAMES_MAX_LINES (2^20) lines. */
 int dk_list_read(const char *path, struct dk_list *out, struct dk_error *err);
 
-/* A paths list file (darknet's get_paths): every non-empty line is a path. */
+/* A paths list file (darknet's get_paths): every non-empty line is a path.
+ * Limits as dk_list_read_lines. */
 int dk_list_read_paths(const char *path, struct dk_list *out, struct dk_error *err);
 
 /* Frees the lines and empties *l; accepts NULL. */
@@ -94,6 +100,17 @@ struct dk_dataset {
  */
 int dk_dataset_open(struct dk_dataset *ds, const char *images_path, const char *labels_idx_path,
                     char *const *labels, size_t n_labels, int classes, struct dk_error *err);
+
+/*
+ * dk_dataset_check_files - can every image of a paths list be read? Each path is
+ * opened as a regular file (darknet/user_file.h: a missing file, a directory, a FIFO
+ * or a file without read permission fails) and closed; nothing is decoded. Training
+ * calls it before its first iteration, so a bad list costs no lost work. An IDX data
+ * set has no separate files: 0. One open per item, so the cost is linear in the list.
+ * Returns 0, or -1 with "\"LIST\": K of its N images cannot be read: <the first 3
+ * reasons, each naming its file>[; ...]".
+ */
+int dk_dataset_check_files(const struct dk_dataset *ds, struct dk_error *err);
 
 /* Frees everything the data set owns and empties *ds; accepts NULL. */
 void dk_dataset_close(struct dk_dataset *ds);

@@ -2,11 +2,13 @@
  * idx.c - reads IDX files through zlib (gzip or plain, transparently).
  */
 #include "darknet/idx.h"
+#include "darknet/user_file.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -43,6 +45,27 @@ static long long gz_read_full(gzFile f, uint8_t *buf, size_t n)
     return (long long)got;
 }
 
+/* deflate's best case is about 1032:1: a gzip file of N bytes cannot hold more. */
+#define GZIP_MAX_RATIO 1032u
+
+/* Opens a user's IDX file (regular, at most DK_IDX_MAX_FILE_BYTES) through zlib; *f is
+ * NULL on error. */
+static int gz_open_user(const char *path, gzFile *f, uint64_t *size, struct dk_error *err)
+{
+    int fd = -1;
+    *f = NULL;
+    if (dk_user_file_open(path, "an IDX file", DK_IDX_MAX_FILE_BYTES, &fd, size, err) != 0)
+        return -1;
+    errno = 0;
+    *f = gzdopen(fd, "rb");
+    if (!*f) {
+        int e = errno;
+        close(fd);
+        return dk_fail(err, "%s: cannot open: %s", path, e ? strerror(e) : "out of memory");
+    }
+    return 0;
+}
+
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
@@ -76,11 +99,9 @@ static const char *type_name(uint8_t t)
 int dk_idx_probe(const char *path, bool *is_idx, struct dk_error *err)
 {
     *is_idx = false;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return dk_fail(err, "cannot open \"%s\": %s", path,
-                       errno ? strerror(errno) : "out of memory");
+    gzFile f = NULL;
+    if (gz_open_user(path, &f, NULL, err) != 0)
+        return -1;
     uint8_t head[4] = {0};
     long long n = gz_read_full(f, head, sizeof head);
     if (n < 0) {
@@ -153,11 +174,10 @@ int dk_idx_read(const char *path, struct dk_idx *out, struct dk_error *err)
     *out = (struct dk_idx){0};
     int rc = -1;
     uint8_t *data = NULL;
-    errno = 0;
-    gzFile f = gzopen(path, "rb");
-    if (!f)
-        return dk_fail(err, "cannot open IDX file \"%s\": %s", path,
-                       errno ? strerror(errno) : "out of memory");
+    uint64_t file_size = 0;
+    gzFile f = NULL;
+    if (gz_open_user(path, &f, &file_size, err) != 0)
+        return -1;
 
     uint8_t head[4] = {0};
     long long n = gz_read_full(f, head, sizeof head);
@@ -216,6 +236,32 @@ int dk_idx_read(const char *path, struct dk_idx *out, struct dk_error *err)
             goto out;
         }
         size *= out->dims[i];
+    }
+    /* The header's claim against the limit and the file's own size, before any buffer:
+     * a plain file holds exactly its elements, a gzip file at most GZIP_MAX_RATIO times
+     * its size. */
+    const uint64_t header = 4 + want;
+    if (gzdirect(f) && (uint64_t)size + header > file_size) {
+        dk_fail(err,
+                "IDX file \"%s\" is truncated: the header announces %zu data bytes, the file "
+                "holds %llu",
+                path, size, (unsigned long long)(file_size - header));
+        goto out;
+    }
+    if (!gzdirect(f) && (uint64_t)size > file_size * GZIP_MAX_RATIO) {
+        dk_fail(err,
+                "IDX file \"%s\": its header announces %zu data bytes, more than its %llu "
+                "compressed bytes can hold",
+                path, size, (unsigned long long)file_size);
+        goto out;
+    }
+    if ((uint64_t)size > DK_IDX_MAX_DATA_BYTES) {
+        dk_fail(err,
+                "IDX file \"%s\": its header announces %zu data bytes, over the limit of "
+                "%llu bytes (%llu MiB)",
+                path, size, (unsigned long long)DK_IDX_MAX_DATA_BYTES,
+                (unsigned long long)(DK_IDX_MAX_DATA_BYTES / DK_MIB));
+        goto out;
     }
     if (read_payload(f, path, size, &data, err) != 0)
         goto out;

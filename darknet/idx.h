@@ -31,6 +31,11 @@ struct dk_idx {
  * Rejects: a bad magic, a type other than 0x08, 0 or more than 4 dimensions, a
  * zero dimension, a size that overflows, a payload shorter than the header says
  * (naming expected and actual bytes) and any byte after the payload.
+ * Limits (darknet/user_file.h): a regular file (FIFOs, devices and directories are
+ * refused unread) of at most DK_IDX_MAX_FILE_BYTES (1 GiB) whose header announces at
+ * most DK_IDX_MAX_DATA_BYTES (1 GiB) of elements, no more than an uncompressed file
+ * holds and no more than 1032 times a gzip file's size; all checked before any buffer
+ * is allocated, and the buffer grows only as data arrives.
  * Returns 0 and fills *out (free with dk_idx_free), or -1 with a message.
  */
 int dk_idx_read(const char *path, struct dk_idx *out, struct dk_error *err);
@@ -42,7 +47,8 @@ void dk_idx_free(struct dk_idx *idx);
  * dk_idx_probe - tells an IDX file (gzipped or not) from anything else by its
  * first bytes: 0x00 0x00, a known IDX type byte, 1..255 dimensions. A text file
  * (a list of paths) never starts with a zero byte.
- * Returns 0 with *is_idx set, or -1 when the file cannot be opened or read.
+ * Returns 0 with *is_idx set, or -1 when the file cannot be opened or read, is not
+ * a regular file or is larger than DK_IDX_MAX_FILE_BYTES.
  */
 int dk_idx_probe(const char *path, bool *is_idx, struct dk_error *err);
 

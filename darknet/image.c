@@ -7,6 +7,7 @@
  * produce a NaN that it later ignores. Each such place says so.
  */
 #include "darknet/image.h"
+#include "darknet/user_file.h"
 
 #include <errno.h>
 #include <math.h>
@@ -91,10 +92,19 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
     if (channels < 0 || channels > 4)
         return dk_fail(err, "cannot load image \"%s\": %d channels requested, expected 0 to 4",
                        path, channels);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dk_fail(err, "cannot open image \"%s\": %s", path, strerror(errno));
+    FILE *f = NULL;
+    if (dk_user_file_fopen(path, "an image", DK_IMAGE_MAX_FILE_BYTES, &f, NULL, err) != 0)
+        return -1;
     int w = 0, h = 0, comp = 0;
+    /* The header first: stb would allocate whatever a small file claims (up to its
+     * own 2^24 per side), so the pixel count is checked before decoding. */
+    if (stbi_info_from_file(f, &w, &h, &comp) && (uint64_t)w * (uint64_t)h > DK_IMAGE_MAX_PIXELS) {
+        fclose(f);
+        return dk_fail(err,
+                       "cannot load image \"%s\": %d x %d pixels exceed the limit of %llu "
+                       "pixels (8192 x 8192)",
+                       path, w, h, (unsigned long long)DK_IMAGE_MAX_PIXELS);
+    }
     unsigned char *px = stbi_load_from_file(f, &w, &h, &comp, channels);
     fclose(f);
     if (!px) {

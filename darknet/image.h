@@ -62,6 +62,9 @@ int dk_image_from_bytes(const uint8_t *bytes, int w, int h, int c, struct dk_ima
  *
  * Returns 0, or -1 with a message naming the file and the reason (the system's
  * for an unreadable file, stb's stbi_failure_reason() for a bad image).
+ * Limits: a regular file (darknet/user_file.h) of at most DK_IMAGE_MAX_FILE_BYTES
+ * (256 MiB), at most DK_IMAGE_MAX_PIXELS (2^26, 8192 x 8192) pixels by its header,
+ * and stb_image's own limits (2^24 pixels per side by default).
  */
 int dk_image_load(const char *path, int channels, struct dk_image *out, struct dk_error *err);
 

@@ -6,6 +6,7 @@
  * ends with dk_cfg_check_used, the strict form of darknet's option_unused().
  */
 #include "darknet/parse_network.h"
+#include "darknet/user_file.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -502,8 +503,11 @@ int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_err
                        first->line, first->name);
     if (cfg->n_sections == 1)
         return dk_fail(err, "%s:%d: no layers after [%s]", cfg->path, first->line, first->name);
-    if (cfg->n_sections - 1 > INT_MAX / 2)
-        return dk_fail(err, "%s: too many layers", cfg->path);
+    /* Every layer costs a layer table entry (over a kilobyte) in each plan and network
+     * built from the model: the cap bounds that memory whatever the cfg says. */
+    if (cfg->n_sections - 1 > DK_MAX_LAYERS)
+        return dk_fail(err, "%s: %zu layers; at most %d are supported (the limit)", cfg->path,
+                       cfg->n_sections - 1, DK_MAX_LAYERS);
 
     m.n = cfg->n_sections - 1;
     m.specs = calloc(m.n, sizeof *m.specs);

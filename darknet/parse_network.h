@@ -52,7 +52,8 @@ struct dk_model {
 /*
  * dk_parse_network - read a darknet .cfg file into *out.
  * Returns 0, or -1 with a "path:line: ..." message in err; *out is then empty
- * (safe to pass to dk_model_free).
+ * (safe to pass to dk_model_free). Limits: those of dk_cfg_read, and at most
+ * DK_MAX_LAYERS (262,144) layers.
  */
 int dk_parse_network(const char *cfg_path, struct dk_model *out, struct dk_error *err);
 

@@ -5,6 +5,7 @@
  * are the same on any host.
  */
 #include "darknet/weights.h"
+#include "darknet/user_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -151,49 +152,30 @@ static int read_param(FILE *f, const char *path, const struct dnn_layer *l,
     return 0;
 }
 
-int dk_weights_load(struct dnn_network *net, const char *path, size_t first, size_t last,
-                    struct dk_error *err)
+/*
+ * The file's size against the layer boundaries of net, before anything is read into it:
+ * the weights must end exactly after some layer k, last <= k < n. *skip receives the
+ * payload offset of layer first. Only parameter counts are used, so net may be a shape
+ * network with no tensor allocated.
+ */
+static int check_sizes(const struct dnn_network *net, const char *path,
+                       const struct dk_weights_header *h, uint64_t size, size_t first, size_t last,
+                       uint64_t *skip, struct dk_error *err)
 {
-    int rc = -1;
-    unsigned char *buf = NULL;
-    struct dk_weights_header h = {0};
-    struct stat st = {0};
-
-    if (!net || first > last || last >= net->n)
-        return dk_fail(err, "%s: cannot load layers %zu..%zu of a network of %zu layers", path,
-                       first, last, net ? net->n : 0);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0) {
-        dk_fail(err, "%s: cannot stat: %s", path, strerror(errno));
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        dk_fail(err, "%s: not a regular file", path);
-        goto out;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (read_header(f, path, size, &h, err) != 0)
-        goto out;
-
-    /* Check the size against the layer boundaries before touching the network. */
-    uint64_t payload = size - h.bytes;
+    uint64_t payload = size - h->bytes;
     uint64_t cum = 0;
-    uint64_t skip = 0;
     uint64_t need = 0;
     bool fits = false;
     size_t inside = net->n; /* layer whose weights the file ends in, if it ends in one */
     uint64_t inside_start = 0;
     size_t ends_after = net->n; /* last layer whose weights end where the file ends */
+    *skip = 0;
     for (size_t i = 0; i < net->n; i++) {
         uint64_t b = 0;
-        if (!layer_bytes(&net->layers[i], &b) || b > UINT64_MAX - cum) {
-            dk_fail(err, "%s: the network's weights are too large to count", path);
-            goto out;
-        }
+        if (!layer_bytes(&net->layers[i], &b) || b > UINT64_MAX - cum)
+            return dk_fail(err, "%s: the network's weights are too large to count", path);
         if (i == first)
-            skip = cum;
+            *skip = cum;
         if (payload > cum && payload < cum + b) {
             inside = i;
             inside_start = cum;
@@ -213,28 +195,44 @@ int dk_weights_load(struct dnn_network *net, const char *path, size_t first, siz
                  (unsigned long long)(payload - inside_start), inside);
     else if (ends_after < net->n)
         snprintf(where, sizeof where, "; it holds the weights of layers 0..%zu", ends_after);
-    if (payload < need) {
-        dk_fail(err,
-                "%s: truncated: layers 0..%zu need %llu bytes (a %zu-byte header and %llu bytes "
-                "of weights), the file has %llu bytes%s",
-                path, last, (unsigned long long)(need + h.bytes), h.bytes, (unsigned long long)need,
-                (unsigned long long)size, where);
+    if (payload < need)
+        return dk_fail(err,
+                       "%s: truncated: layers 0..%zu need %llu bytes (a %zu-byte header and %llu "
+                       "bytes of weights), the file has %llu bytes%s",
+                       path, last, (unsigned long long)(need + h->bytes), h->bytes,
+                       (unsigned long long)need, (unsigned long long)size, where);
+    if (fits)
+        return 0;
+    if (payload > cum)
+        return dk_fail(err,
+                       "%s: has %llu trailing bytes after the weights of all %zu layers (%llu "
+                       "bytes expected, the file has %llu); wrong cfg?",
+                       path, (unsigned long long)(payload - cum), net->n,
+                       (unsigned long long)(cum + h->bytes), (unsigned long long)size);
+    return dk_fail(err,
+                   "%s: the file has %llu bytes, not a whole number of layers (the network "
+                   "needs %llu)%s; wrong cfg?",
+                   path, (unsigned long long)size, (unsigned long long)(cum + h->bytes), where);
+}
+
+int dk_weights_load(struct dnn_network *net, const char *path, size_t first, size_t last,
+                    struct dk_error *err)
+{
+    int rc = -1;
+    unsigned char *buf = NULL;
+    struct dk_weights_header h = {0};
+
+    if (!net || first > last || last >= net->n)
+        return dk_fail(err, "%s: cannot load layers %zu..%zu of a network of %zu layers", path,
+                       first, last, net ? net->n : 0);
+    FILE *f = NULL;
+    uint64_t size = 0;
+    if (dk_user_file_fopen(path, "a .weights file", DK_WEIGHTS_MAX_BYTES, &f, &size, err) != 0)
+        return -1;
+    uint64_t skip = 0;
+    if (read_header(f, path, size, &h, err) != 0 ||
+        check_sizes(net, path, &h, size, first, last, &skip, err) != 0)
         goto out;
-    }
-    if (!fits) {
-        if (payload > cum)
-            dk_fail(err,
-                    "%s: has %llu trailing bytes after the weights of all %zu layers (%llu bytes "
-                    "expected, the file has %llu); wrong cfg?",
-                    path, (unsigned long long)(payload - cum), net->n,
-                    (unsigned long long)(cum + h.bytes), (unsigned long long)size);
-        else
-            dk_fail(err,
-                    "%s: the file has %llu bytes, not a whole number of layers (the network "
-                    "needs %llu)%s; wrong cfg?",
-                    path, (unsigned long long)size, (unsigned long long)(cum + h.bytes), where);
-        goto out;
-    }
 
     if (skip > (uint64_t)INT64_MAX - h.bytes || fseeko(f, (off_t)(h.bytes + skip), SEEK_SET) != 0) {
         dk_fail(err, "%s: cannot seek to layer %zu: %s", path, first, strerror(errno));
@@ -264,16 +262,11 @@ out:
 static int open_with_header(const char *path, FILE **f, struct dk_weights_header *h,
                             struct dk_error *err)
 {
-    struct stat st = {0};
-    *f = fopen(path, "rb");
-    if (!*f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(*f), &st) != 0)
-        dk_fail(err, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        dk_fail(err, "%s: not a regular file", path);
-    else if (read_header(*f, path, (uint64_t)st.st_size, h, err) == 0) {
-        h->file_size = (uint64_t)st.st_size;
+    uint64_t size = 0;
+    if (dk_user_file_fopen(path, "a .weights file", DK_WEIGHTS_MAX_BYTES, f, &size, err) != 0)
+        return -1;
+    if (read_header(*f, path, size, h, err) == 0) {
+        h->file_size = size;
         return 0;
     }
     fclose(*f);
@@ -288,6 +281,17 @@ int dk_weights_read_header(const char *path, struct dk_weights_header *h, struct
         return -1;
     fclose(f);
     return 0;
+}
+
+int dk_weights_check(const struct dnn_network *shapes, const char *path, struct dk_error *err)
+{
+    struct dk_weights_header h = {0};
+    uint64_t skip = 0;
+    if (!shapes || shapes->n == 0)
+        return dk_fail(err, "%s: no network to check the weights against", path);
+    if (dk_weights_read_header(path, &h, err) != 0)
+        return -1;
+    return check_sizes(shapes, path, &h, h.file_size, 0, shapes->n - 1, &skip, err);
 }
 
 /* Seeks to `offset` bytes after the header. */
@@ -306,11 +310,9 @@ static int seek_payload(FILE *f, const char *path, const struct dk_weights_heade
 static FILE *open_payload(const char *path, const struct dk_weights_header *h, uint64_t offset,
                           unsigned char **buf, struct dk_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    if (dk_user_file_fopen(path, "a .weights file", DK_WEIGHTS_MAX_BYTES, &f, NULL, err) != 0)
         return NULL;
-    }
     if (seek_payload(f, path, h, offset, err) != 0) {
         fclose(f);
         return NULL;

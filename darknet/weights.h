@@ -33,7 +33,9 @@ struct dk_weights_header {
     uint64_t file_size; /* bytes of the whole file */
 };
 
-/* Reads the header of path (a regular file). Returns 0 or -1 with a message in err. */
+/* Reads the header of path. The file must be a regular file (darknet/user_file.h: a FIFO
+ * or device is refused without blocking); its size limit is its cfg's parameter count,
+ * checked by the loaders. Returns 0 or -1 with a message in err. */
 int dk_weights_read_header(const char *path, struct dk_weights_header *h, struct dk_error *err);
 
 /*
@@ -67,6 +69,16 @@ int dk_weights_read_floats(const char *path, const struct dk_weights_header *h, 
  */
 int dk_weights_load(struct dnn_network *net, const char *path, size_t first, size_t last,
                     struct dk_error *err);
+
+/*
+ * dk_weights_check - the size test of dk_weights_load_all without loading: path's
+ * weights must be exactly those of every layer of shapes. Uses parameter counts only,
+ * so shapes may be a network set up without tensors (host/partition.h's shape network):
+ * a .weights file made for another cfg is refused before any network is allocated.
+ * Also refuses what dk_weights_read_header refuses (not a regular file, short header).
+ * Returns 0 or -1 with the message dk_weights_load_all would give.
+ */
+int dk_weights_check(const struct dnn_network *shapes, const char *path, struct dk_error *err);
 
 /* dk_weights_load over every layer: the file must match the network exactly. */
 int dk_weights_load_all(struct dnn_network *net, const char *path, struct dk_error *err);

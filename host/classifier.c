@@ -19,6 +19,7 @@
 #include "darknet/weights.h"
 #include "host/data_options.h"
 #include "host/layer_table.h"
+#include "host/partition.h"
 #include "host/pnet.h"
 #include "host/progress.h"
 
@@ -133,6 +134,9 @@ static int load_network(const struct dz_classifier_args *a, int batch, bool trai
     if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n)
         return dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
                        model->n - 1);
+    /* The .weights file's size against the cfg before any network is allocated. */
+    if (a->weights && dz_weights_precheck(model, a->weights, err) != 0)
+        return -1;
     struct dz_pnet_opts o = {
         .first = a->pp_start,
         .last = a->pp_end,
@@ -235,7 +239,8 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
                         err) != 0)
         return -1;
     r->ds_open = true;
-    return 0;
+    /* A training list's images must all be readable before the first iteration. */
+    return train ? dk_dataset_check_files(&r->ds, err) : 0;
 }
 
 static void run_close(struct classifier_run *r)

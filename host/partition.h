@@ -31,6 +31,14 @@ int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct 
                      struct dk_error *err);
 void dz_shapes_free(struct dnn_network *shapes);
 
+/*
+ * dz_weights_precheck - does the .weights file at path hold exactly m's parameters?
+ * Computed from a shape network (no tensor allocated), so a cfg whose network would
+ * take gigabytes is refused for a mismatched file before anything large exists.
+ * Returns 0 or -1 with dk_weights_check's message in err.
+ */
+int dz_weights_precheck(const struct dk_model *m, const char *path, struct dk_error *err);
+
 /* Floats of layer l's parameters in the .weights file. */
 uint64_t dz_layer_param_floats(const struct dnn_layer *l);
 

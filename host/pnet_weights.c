@@ -22,6 +22,7 @@
 #include <tee_client_api.h>
 #include <unistd.h>
 
+#include "darknet/user_file.h"
 #include "darknet/weights.h"
 #include "host/partition.h"
 
@@ -114,28 +115,16 @@ static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_
     return rc;
 }
 
-/* Reads a whole file of at most max bytes. */
+/* Reads a whole sealed blob of at most max bytes. Opened through dk_user_file_read, so a
+ * FIFO or device named x.weights.tz is refused at once instead of blocking the open. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *size,
                      struct dk_error *err)
 {
-    struct stat st;
+    char *data = NULL;
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return dk_fail(err, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-        fclose(f);
-        return dk_fail(err, "%s: not a sealed blob of at most %zu bytes", path, max);
-    }
-    *size = (size_t)st.st_size;
-    *out = malloc(*size ? *size : 1);
-    if (!*out || fread(*out, 1, *size, f) != *size) {
-        fclose(f);
-        free(*out);
-        *out = NULL;
-        return dk_fail(err, "%s: cannot read", path);
-    }
-    fclose(f);
+    if (dk_user_file_read(path, "a sealed blob", max, &data, size, err) != 0)
+        return -1;
+    *out = (uint8_t *)data;
     return 0;
 }
 
