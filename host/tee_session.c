@@ -199,7 +199,8 @@ int dz_tee_connect(struct dz_tee **out, struct dk_error *err)
                 "TA's heap, TA_DATA_SIZE (set by CFG_DZ_TA_DATA_SIZE when the TA is built), "
                 "does not fit the device's secure memory; rebuild the TA with a smaller "
                 "CFG_DZ_TA_DATA_SIZE (OP-TEE's QEMU v8 leaves about 13.9 MiB to all TAs, each "
-                "session its own heap) that still holds the partition (darknetp tee plan CFG)",
+                "session its own heap; the simulated TEE has DZ_TEE_POOL_BYTES, 64 MiB by "
+                "default) that still holds the partition (darknetp tee plan CFG)",
                 origin_name(origin));
         goto fail;
     }

@@ -24,11 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ta/include/user_ta_header_defines.h"
 #include "tee/common/tsim_proto.h"
 #include "tests/ta/pool/include/pool_ta.h"
 #include "tests/tee_conformance.h"
 
 static const TEEC_UUID pool_uuid = TA_POOL_UUID;
+static const TEEC_UUID dz_uuid = DZ_TA_UUID;
 static struct tee_env env;
 
 /* The most sessions a test holds at once. */
@@ -46,6 +48,14 @@ static uint64_t cost(void)
 {
     return page_round(POOL_TA_DATA_SIZE) +
            page_round((uint64_t)POOL_TA_STACK_SIZE * TSIM_STACK_FACTOR + TSIM_STACK_SLACK) +
+           TSIM_INSTANCE_OVERHEAD;
+}
+
+/* What one DarkneTZ TA instance takes from the pool, at the TA_DATA_SIZE it was built with. */
+static uint64_t dz_cost(void)
+{
+    return page_round(TA_DATA_SIZE) +
+           page_round((uint64_t)TA_STACK_SIZE * TSIM_STACK_FACTOR + TSIM_STACK_SLACK) +
            TSIM_INSTANCE_OVERHEAD;
 }
 
@@ -423,6 +433,46 @@ static void test_cycles_leak_nothing(void **state)
     TEEC_FinalizeContext(&ctx);
 }
 
+/*
+ * Issue 8's report: one client opening DarkneTZ sessions in a loop. With the default pool it
+ * stops, cleanly and at once, at the number of instances the pool holds, every one of them
+ * resident and usable, instead of the OOM killer ending instances hundreds of sessions later.
+ */
+static void test_dz_sessions_in_a_loop(void **state)
+{
+    (void)state;
+    TEEC_Context ctx;
+    static TEEC_Session s[1000];
+    uint32_t origin = 0;
+    TEEC_Result r = TEEC_SUCCESS;
+    pid_t core, tas[64];
+    int n = 0;
+
+    unsetenv("DZ_TEE_POOL_BYTES");
+    assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+    while (n < 1000 && (r = open_ta(&ctx, &s[n], &dz_uuid, &origin)) == TEEC_SUCCESS)
+        n++;
+    assert_int_equal(r, TEEC_ERROR_OUT_OF_MEMORY);
+    assert_int_equal(origin, TEEC_ORIGIN_TEE);
+    assert_int_equal(n, (int)(TSIM_POOL_DEFAULT / dz_cost()));
+    assert_int_equal(children_of(getpid(), &core, 1), 1);
+    assert_int_equal(children_of(core, tas, 64), n);
+    for (int i = 0; i < n; i++)
+        assert_true(rss_anon(tas[i]) >= TA_DATA_SIZE);
+    /* Each still answers (DZ_CMD_VERSION), and the last closed makes room for one more. */
+    for (int i = 0; i < n; i++) {
+        TEEC_Operation op;
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+        assert_int_equal(TEEC_InvokeCommand(&s[i], DZ_CMD_VERSION, &op, &origin), TEEC_SUCCESS);
+    }
+    TEEC_CloseSession(&s[n - 1]);
+    assert_int_equal(open_ta(&ctx, &s[n - 1], &dz_uuid, &origin), TEEC_SUCCESS);
+    for (int i = 0; i < n; i++)
+        TEEC_CloseSession(&s[i]);
+    TEEC_FinalizeContext(&ctx);
+}
+
 /* DZ_TEE_POOL_BYTES: sizes with K, M, G; anything else stops the context, never guessed. */
 static void test_pool_setting(void **state)
 {
@@ -475,6 +525,7 @@ int main(void)
         cmocka_unit_test_teardown(test_heap_is_committed, teardown),
         cmocka_unit_test_teardown(test_killed_client_returns_memory, teardown),
         cmocka_unit_test_teardown(test_cycles_leak_nothing, teardown),
+        cmocka_unit_test_teardown(test_dz_sessions_in_a_loop, teardown),
         cmocka_unit_test_teardown(test_pool_setting, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
