@@ -30,6 +30,7 @@ enum dnn_status {
     DNN_ERR_SHAPE,       /* layer shapes do not fit together */
     DNN_ERR_OVERFLOW,    /* a size computation overflowed */
     DNN_ERR_UNSUPPORTED, /* a layer kind or option this engine does not have */
+    DNN_ERR_LOSS_SIZE,   /* a loss layer (softmax, cost) is not the size of the truth */
 };
 
 /* A static, human-readable name for a status. */

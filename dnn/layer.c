@@ -17,6 +17,9 @@ const char *dnn_status_str(enum dnn_status s)
         return "size overflow";
     case DNN_ERR_UNSUPPORTED:
         return "unsupported";
+    case DNN_ERR_LOSS_SIZE:
+        return "a loss layer (softmax, cost) is not the size of the network's output "
+               "(a loss layer must come last, or before layers of its own size)";
     default:
         break;
     }

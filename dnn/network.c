@@ -83,6 +83,12 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
     net->n = n;
     net->inputs = net->layers[0].inputs;
     net->truths = net->layers[dnn_network_output_index(net)].outputs;
+    /* A loss layer compares its whole output with the truth, which holds `truths` floats per
+     * image: one of another size (a softmax before a connected layer) would read past it. */
+    for (size_t i = 0; i < n; i++) {
+        if (net->layers[i].has_cost && net->layers[i].outputs != net->truths)
+            return DNN_ERR_LOSS_SIZE;
+    }
     return DNN_OK;
 }
 

@@ -1169,6 +1169,57 @@ static int group_setup(void **state)
     return 0;
 }
 
+/*
+ * Fuzz finding (tests/fuzz/corpus/ta/softmax-truth-overread.bin): a segment whose softmax
+ * is not its output layer ([connected 4 -> 16], then in the TA [softmax 16], [connected
+ * 16 -> 4]) took a truth of the output's 4 floats per image while the softmax read 16, past
+ * the TA's copy into the next heap block; BACKWARD would have sent that memory out in the
+ * delta at layer 1's input. OPEN_MODEL must refuse the segment before it allocates.
+ */
+static void test_inner_loss_layer_refused(void **state)
+{
+    (void)state;
+    struct dnn_net_config cfg = leak_cfg;
+    struct dnn_layer_spec specs[3] = {
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = 16},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = 4},
+    };
+    struct dnn_network *net = NULL;
+    size_t bytes = 0;
+    struct ta t;
+    uint64_t need = 0;
+
+    init_leak_net(0);
+    cfg = leak_cfg;
+    /* The engine refuses such a network in both worlds. */
+    assert_int_equal(dnn_network_plan(&cfg, specs, 3, true, &bytes), DNN_ERR_LOSS_SIZE);
+    assert_int_equal(dnn_network_create(&net, &cfg, specs, 3, true, 1), DNN_ERR_LOSS_SIZE);
+    assert_null(net);
+    for (int training = 0; training < 2; training++) {
+        const struct seg g = {.cfg = &cfg,
+                              .specs = specs,
+                              .n_layers = 3,
+                              .first = 1,
+                              .last = 2,
+                              .batch = 2,
+                              .training = training != 0,
+                              .output_policy = DZ_OUTPUT_TOP1,
+                              .seed = 7};
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        ta_start(&t);
+        assert_int_equal(ta_open_model(&t, blob, size, &need), TEEC_ERROR_BAD_PARAMETERS);
+        /* The session is still usable: a valid segment opens in it. */
+        free(blob);
+        const struct seg ok = leak_seg(true);
+        blob = make_blob(&ok, &size);
+        assert_int_equal(ta_open_model(&t, blob, size, &need), TEEC_SUCCESS);
+        free(blob);
+        ta_stop(&t);
+    }
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
@@ -1182,6 +1233,7 @@ int main(void)
         T(test_owner_blob_refusals),
         T(test_attack5_unbound),
         T(test_save_policy_within_session),
+        T(test_inner_loss_layer_refused),
     };
 #undef T
     return cmocka_run_group_tests_name("ta_attacks", tests, group_setup, NULL);
