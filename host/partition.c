@@ -9,6 +9,7 @@
 #include "ta/include/dz_ta_memory.h"
 
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -739,4 +740,29 @@ out:
     plan_table_free(&t);
     dz_shapes_free(own);
     return rc;
+}
+
+int dz_range_untranspose(const struct dnn_network *shapes, int first, int last, float *buf,
+                         struct dk_error *err)
+{
+    float *at = buf;
+    for (int i = first; i <= last; i++) {
+        const struct dnn_layer *l = &shapes->layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            const struct dnn_param *prm = &l->params[j];
+            if (l->kind == DNN_LAYER_CONNECTED && strcmp(prm->name, "weights") == 0) {
+                const size_t rows = l->inputs, cols = l->outputs;
+                float *tmp = malloc(prm->count * sizeof(float));
+                if (!tmp)
+                    return dk_fail(err, "out of memory");
+                for (size_t k = 0; k < prm->count; k++)
+                    tmp[(k % cols) * rows + k / cols] = at[k];
+                memcpy(at, tmp, prm->count * sizeof(float));
+                OPENSSL_cleanse(tmp, prm->count * sizeof(float));
+                free(tmp);
+            }
+            at += prm->count;
+        }
+    }
+    return 0;
 }

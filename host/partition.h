@@ -46,6 +46,17 @@ uint64_t dz_layer_param_floats(const struct dnn_layer *l);
 uint64_t dz_range_param_floats(const struct dnn_network *shapes, size_t first, size_t last);
 
 /*
+ * dz_range_untranspose - turn the parameters of layers first..last, as read from a .weights
+ * file with transposed connected weights (darknet major > 1000 or minor 2 revision flag:
+ * (inputs, outputs) per connected layer), into the engine's order ((outputs, inputs)), in
+ * place. @buf holds dz_range_param_floats(shapes, first, last) floats in .weights order. The
+ * scratch copy of each matrix is wiped before it is freed (these may be protected values).
+ * Returns 0, or -1 with a message in err when the scratch cannot be allocated.
+ */
+int dz_range_untranspose(const struct dnn_network *shapes, int first, int last, float *buf,
+                         struct dk_error *err);
+
+/*
  * dz_segment_config - the engine input for layers [first, last] built alone:
  * the model's [net] keys with the given batch and subdivisions, the input
  * shape of layer first, index_base = first, and a copy of the specs whose

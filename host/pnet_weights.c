@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/crypto.h>
 #include <tee_client_api.h>
 #include <unistd.h>
 
@@ -28,9 +29,6 @@
 
 #define MARK_TAG 0x5Au
 #define MARK_MAX_LAYER 0xFFF
-
-/* A memset the compiler keeps: the plain segment floats are protected values. */
-static void *(*const volatile wipe_fn)(void *, int, size_t) = memset;
 
 int32_t dz_sealed_revision(int first, int last)
 {
@@ -67,31 +65,6 @@ static int check_size(const struct dz_pnet *p, const char *path, const struct dk
     return 0;
 }
 
-/* Connected weights of a transposed file are (inputs, outputs); the engine's are the reverse. */
-static int untranspose(const struct dz_pnet *p, float *buf, struct dk_error *err)
-{
-    float *at = buf;
-    for (int i = p->first; i <= p->last; i++) {
-        const struct dnn_layer *l = &p->shapes->layers[i];
-        for (size_t j = 0; j < l->n_params; j++) {
-            const struct dnn_param *prm = &l->params[j];
-            if (l->kind == DNN_LAYER_CONNECTED && strcmp(prm->name, "weights") == 0) {
-                const size_t rows = l->inputs, cols = l->outputs;
-                float *tmp = malloc(prm->count * sizeof(float));
-                if (!tmp)
-                    return dk_fail(err, "out of memory");
-                for (size_t k = 0; k < prm->count; k++)
-                    tmp[(k % cols) * rows + k / cols] = at[k];
-                memcpy(at, tmp, prm->count * sizeof(float));
-                wipe_fn(tmp, 0, prm->count * sizeof(float));
-                free(tmp);
-            }
-            at += prm->count;
-        }
-    }
-    return 0;
-}
-
 /* The segment's floats from a plain file go to the TA, then the host copy is wiped. */
 static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
                            bool clear, struct dk_error *err)
@@ -107,10 +80,10 @@ static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_
     int rc =
         dk_weights_read_floats(path, h, offset_of(p, (size_t)p->first), buf, (size_t)count, err);
     if (rc == 0 && h->transpose)
-        rc = untranspose(p, buf, err);
+        rc = dz_range_untranspose(p->shapes, p->first, p->last, buf, err);
     if (rc == 0)
         rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear ? 0 : h->seen, err);
-    wipe_fn(buf, 0, (size_t)count * sizeof(float));
+    OPENSSL_cleanse(buf, (size_t)count * sizeof(float));
     free(buf);
     return rc;
 }

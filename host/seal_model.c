@@ -30,31 +30,6 @@ static int build_part(const struct dz_seal_model *sm, size_t first, size_t last,
     return 0;
 }
 
-/* Connected weights of a transposed file are (inputs, outputs); the TA takes the reverse. */
-static int untranspose(const struct dz_seal_model *sm, struct dk_error *err)
-{
-    float *at = sm->segment;
-    for (int i = sm->first; i <= sm->last; i++) {
-        const struct dnn_layer *l = &sm->shapes->layers[i];
-        for (size_t j = 0; j < l->n_params; j++) {
-            const struct dnn_param *prm = &l->params[j];
-            if (l->kind == DNN_LAYER_CONNECTED && strcmp(prm->name, "weights") == 0) {
-                const size_t rows = l->inputs, cols = l->outputs;
-                float *tmp = malloc(prm->count * sizeof(float));
-                if (!tmp)
-                    return dk_fail(err, "out of memory");
-                for (size_t k = 0; k < prm->count; k++)
-                    tmp[(k % cols) * rows + k / cols] = at[k];
-                memcpy(at, tmp, prm->count * sizeof(float));
-                OPENSSL_cleanse(tmp, prm->count * sizeof(float));
-                free(tmp);
-            }
-            at += prm->count;
-        }
-    }
-    return 0;
-}
-
 /* The partition as -pp_start/-pp_end would take it, and the marker's limit. */
 static int check_partition(const struct dz_seal_model *sm, const char *cfg, struct dk_error *err)
 {
@@ -102,7 +77,9 @@ static int read_segment(struct dz_seal_model *sm, const char *path, struct dk_er
     if (count &&
         dk_weights_read_floats(path, &sm->wh, offset, sm->segment, (size_t)count, err) != 0)
         return -1;
-    return sm->wh.transpose ? untranspose(sm, err) : 0;
+    return sm->wh.transpose
+               ? dz_range_untranspose(sm->shapes, sm->first, sm->last, sm->segment, err)
+               : 0;
 }
 
 int dz_seal_model_digest(const struct dk_model *m, const struct dnn_network *shapes, int first,
