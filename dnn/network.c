@@ -83,9 +83,18 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
     net->n = n;
     net->inputs = net->layers[0].inputs;
     net->truths = net->layers[dnn_network_output_index(net)].outputs;
-    /* A loss layer compares its whole output with the truth, which holds `truths` floats per
-     * image: one of another size (a softmax before a connected layer) would read past it. */
-    for (size_t i = 0; i < n; i++) {
+    return DNN_OK;
+}
+
+/*
+ * A loss layer compares its whole output with the truth, which holds `truths` floats per
+ * image: one of another size (a softmax before a connected layer) would read past it. Checked
+ * when a network is built, not when it is only planned: a plan is a byte count, and the host
+ * plans prefixes of valid networks that end between a loss layer and the output.
+ */
+static enum dnn_status check_loss_sizes(const struct dnn_network *net)
+{
+    for (size_t i = 0; i < net->n; i++) {
         if (net->layers[i].has_cost && net->layers[i].outputs != net->truths)
             return DNN_ERR_LOSS_SIZE;
     }
@@ -191,6 +200,8 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
         goto out;
     }
     st = setup_layers(net, specs, n);
+    if (st == DNN_OK)
+        st = check_loss_sizes(net);
     if (st != DNN_OK)
         goto out;
     st = arena_size(net, training, &net->arena_bytes);

@@ -87,6 +87,20 @@ int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct 
     net->n = m->n;
     net->inputs = net->layers[0].inputs;
     net->truths = net->layers[dnn_network_output_index(net)].outputs;
+    /* The engine's rule (DNN_ERR_LOSS_SIZE), said here with the layer's name: a loss layer
+     * reads as many truth values as it has outputs. */
+    for (size_t i = 0; i < m->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        if (l->has_cost && l->outputs != net->truths) {
+            dk_fail(err,
+                    "layer %zu (%s) computes a loss on %zu values per image, but the network's "
+                    "output (its truth) has %zu: a loss layer must come last, or before layers "
+                    "of its own size",
+                    i, l->ops->name, l->outputs, net->truths);
+            dz_shapes_free(net);
+            return -1;
+        }
+    }
     *out = net;
     return 0;
 }
