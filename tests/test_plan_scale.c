@@ -29,6 +29,7 @@
 #include "dnn/dnn.h"
 #include "host/partition.h"
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/test_rng.h"
 
 #define BIG_LAYERS 200000
 
@@ -113,10 +114,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static unsigned rnd(unsigned n)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (unsigned)(rng_state % n);
+    return (unsigned)(test_rng_next(&rng_state) % n);
 }
 
 /* A random network of n layers that keeps its spatial size (so routes and shortcuts

@@ -35,6 +35,7 @@
 #include "ta/include/dz_ta_memory.h"
 #include "ta/include/user_ta_header_defines.h"
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/test_rng.h"
 #include "tests/ta_client.h"
 #include "tests/tee_conformance.h"
 
@@ -131,16 +132,12 @@ static uint64_t rng_state = 0x243F6A8885A308D3ull;
 
 static float rnd(float lo, float hi)
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)(rng_state >> 40) / (float)(1u << 24);
+    return test_rng_float(&rng_state, lo, hi);
 }
 
 static void fill(float *x, size_t n, float lo, float hi)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = rnd(lo, hi);
+    test_rng_fill(&rng_state, x, n, lo, hi);
 }
 
 /* Random parameters for net's layout: BN scales and variances positive, the rest any sign. */

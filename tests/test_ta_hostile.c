@@ -49,6 +49,7 @@
 #include "ta/include/darknetz_ta.h"
 #include "ta/include/dz_wire.h"
 #include "tests/helpers/tmpdir.h"
+#include "tests/helpers/test_rng.h"
 #include "tests/ta_client.h"
 #include "tests/tee_conformance.h"
 
@@ -167,18 +168,9 @@ static struct seg seg_of(uint32_t first, uint32_t last, bool training, uint32_t 
 
 static uint64_t rng_state = 0x6A09E667F3BCC909ull;
 
-static float rnd(float lo, float hi)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return lo + (hi - lo) * (float)(rng_state >> 40) / (float)(1u << 24);
-}
-
 static void fill(float *x, size_t n, float lo, float hi)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = rnd(lo, hi);
+    test_rng_fill(&rng_state, x, n, lo, hi);
 }
 
 /* ------------------------------------------------------------------ sessions */
