@@ -80,27 +80,6 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static long read_all(const char *path, unsigned char **data)
-{
-    FILE *f = fopen(path, "rb");
-    *data = NULL;
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = malloc((size_t)n + 1);
-    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(*data);
-        *data = NULL;
-        return -1;
-    }
-    (*data)[n] = 0;
-    fclose(f);
-    return n;
-}
-
 /*
  * darknetp on device @dev (its storage dir/dev, its console dir/dev.log), in dir, stdout
  * and stderr into out; with DZ_TEE_RECORD=dir/@record when @record is not NULL.
@@ -180,7 +159,7 @@ static bool console_has(const char *dev, const char *needle)
     char path[PATH_MAX];
     unsigned char *log = NULL;
     snprintf(path, sizeof path, "%s/%s.log", dir, dev);
-    bool found = read_all(path, &log) > 0 && strstr((char *)log, needle);
+    bool found = read_whole_file(path, &log) > 0 && strstr((char *)log, needle);
     free(log);
     return found;
 }
@@ -223,7 +202,7 @@ static void test_pubkey(void **state)
     char path[PATH_MAX];
     unsigned char *err = NULL;
     snprintf(path, sizeof path, "%s/dev1.pub.err", dir);
-    assert_true(read_all(path, &err) > 0);
+    assert_true(read_whole_file(path, &err) > 0);
     assert_non_null(strstr((char *)err, fp_hex));
     free(err);
 }
@@ -284,7 +263,7 @@ static void test_flipped_bytes_refused(void **state)
     snprintf(cmd, sizeof cmd, "cd '%s' && cp flipsrc.weights flip.weights", dir);
     assert_int_equal(run_capture(cmd, out, sizeof out), 0);
     snprintf(cmd, sizeof cmd, "%s/flipsrc.weights.tz", dir);
-    long size = read_all(cmd, &blob);
+    long size = read_whole_file(cmd, &blob);
     assert_int_equal(size, 260 + 4 * SEGMENT_FLOATS + 16);
     /* Every header byte (a sample of them under the sanitizers), then the ciphertext's
      * first and last bytes and the tag's. */
@@ -404,7 +383,7 @@ static void add_piece(struct hay *h, const char *name, const void *data, size_t 
 static void add_file(struct hay *h, const char *path)
 {
     unsigned char *d = NULL;
-    long n = read_all(path, &d);
+    long n = read_whole_file(path, &d);
     if (n < 0)
         fail_msg("%s: cannot read", path);
     add_piece(h, path, d, (size_t)n);
@@ -527,7 +506,8 @@ static void test_leak_audit(void **state)
     /* The protected values, and the normal world's own (layers 0..3), from the plain file. */
     unsigned char *file = NULL;
     snprintf(path, sizeof path, "%s/mnist_lenet.weights", fixture);
-    assert_int_equal(read_all(path, &file), HEADER_BYTES + 4 * (FRONT_FLOATS + SEGMENT_FLOATS));
+    assert_int_equal(read_whole_file(path, &file),
+                     HEADER_BYTES + 4 * (FRONT_FLOATS + SEGMENT_FLOATS));
     uint32_t *front = malloc(FRONT_FLOATS * 4), *seg = malloc(SEGMENT_FLOATS * 4);
     uint32_t *singles = malloc(SEGMENT_FLOATS * 4);
     uint64_t *pairs = malloc(2 * SEGMENT_FLOATS * 8);

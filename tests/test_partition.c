@@ -158,27 +158,6 @@ static int group_teardown(void **state)
 
 /* --------------------------------------------------------------- helpers */
 
-static long read_all(const char *path, unsigned char **data)
-{
-    FILE *f = fopen(path, "rb");
-    *data = NULL;
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = malloc((size_t)n + 1);
-    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(*data);
-        *data = NULL;
-        return -1;
-    }
-    (*data)[n] = 0;
-    fclose(f);
-    return n;
-}
-
 static void write_all(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -302,15 +281,15 @@ static void train(const char *cfg, int first, int last, struct run *r)
         fail_msg("%s exited %d:\n%s", args, rc, out);
     unsigned char *log = NULL;
     snprintf(path, sizeof path, "%s/console.log", dir);
-    long len = read_all(path, &log);
+    long len = read_whole_file(path, &log);
     parse_losses(out, len > before ? (const char *)log + before : NULL, &r->losses);
     free(log);
     snprintf(base, sizeof base, "%.*s", (int)strcspn(cfg, "."), cfg);
     snprintf(path, sizeof path, "%s/backup/%s_final.weights", dir, base);
-    r->weights_len = read_all(path, &r->weights);
+    r->weights_len = read_whole_file(path, &r->weights);
     assert_true(r->weights_len > 20);
     strcat(path, ".tz");
-    r->tz_len = read_all(path, &r->tz);
+    r->tz_len = read_whole_file(path, &r->tz);
     unlink(path);
 }
 
@@ -337,7 +316,7 @@ static void sealing_key(uint8_t key[32])
     char path[PATH_MAX];
     unsigned char *huk = NULL;
     snprintf(path, sizeof path, "%s/storage/huk", dir);
-    assert_int_equal(read_all(path, &huk), 32);
+    assert_int_equal(read_whole_file(path, &huk), 32);
     OSSL_PARAM p[5];
     p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
     p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, huk, 32);
@@ -636,7 +615,7 @@ static void test_leak_audit(void **state)
     for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
         unsigned char *data = NULL;
         snprintf(path, sizeof path, "%s/%s", dir, files[f]);
-        long n = read_all(path, &data);
+        long n = read_whole_file(path, &data);
         if (n <= 0)
             fail_msg("%s is missing or empty", files[f]);
         audit(data, (size_t)n, files[f], &bad, &ok);
@@ -752,7 +731,7 @@ static void test_sealed_refusals(void **state)
     unsigned char *w = NULL;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/sealed.weights", dir);
-    long n = read_all(path, &w);
+    long n = read_whole_file(path, &w);
     memset(w + 8, 0, 4);
     snprintf(path, sizeof path, "%s/unmarked.weights", dir);
     write_all(path, w, (size_t)n);
@@ -776,10 +755,10 @@ static void test_sealed_every_byte(void **state)
     snprintf(good, sizeof good, "%s/sealed.weights", dir);
     snprintf(bad, sizeof bad, "%s/flipped.weights", dir);
     snprintf(tz, sizeof tz, "%s/sealed.weights.tz", dir);
-    long len = read_all(tz, &blob);
+    long len = read_whole_file(tz, &blob);
     assert_true(len > 100);
     unsigned char *w = NULL;
-    long wlen = read_all(good, &w);
+    long wlen = read_whole_file(good, &w);
     write_all(bad, w, (size_t)wlen);
     free(w);
     snprintf(tz, sizeof tz, "%s/flipped.weights.tz", dir);
@@ -821,7 +800,7 @@ static void test_secure_memory(void **state)
     unsigned char *log = NULL;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/console.log", dir);
-    long n = read_all(path, &log);
+    long n = read_whole_file(path, &log);
     assert_true(n < 0 || n == before || !strstr((const char *)log + before, "layers 0..2"));
     free(log);
     rc = darknetp("classifier train -pp_start 1 -pp_end 2 bars.data big.cfg", out, sizeof out);

@@ -75,26 +75,6 @@ static int teardown(void **state)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-static long read_all(const char *path, unsigned char **data)
-{
-    FILE *f = fopen(path, "rb");
-    *data = NULL;
-    if (!f)
-        return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *data = malloc((size_t)n + 1);
-    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
-        fclose(f);
-        free(*data);
-        *data = NULL;
-        return -1;
-    }
-    fclose(f);
-    return n;
-}
-
 /* darknetp with args, in dir; stdout and stderr into out. */
 static int darknetp(const char *args, char *out, size_t size)
 {
@@ -381,9 +361,9 @@ static void test_seal_command(void **state)
     assert_non_null(strstr(out, "output topk (at most 3 labels), inference only"));
 
     snprintf(path, sizeof path, "%s/mnist_lenet.weights", fixture);
-    long np = read_all(path, &plain);
+    long np = read_whole_file(path, &plain);
     snprintf(path, sizeof path, "%s/model.weights", dir);
-    long nm = read_all(path, &marked);
+    long nm = read_whole_file(path, &marked);
     assert_true(np > 0);
     assert_int_equal(nm, np);
     assert_int_equal(np, HEADER_BYTES + 4 * (FRONT_FLOATS + SEGMENT_FLOATS));
@@ -400,7 +380,7 @@ static void test_seal_command(void **state)
             fail_msg("byte %ld of the protected layers is not zero", i);
 
     snprintf(path, sizeof path, "%s/model.weights.tz", dir);
-    long nb = read_all(path, &blob);
+    long nb = read_whole_file(path, &blob);
     assert_int_equal(nb, 260 + 4 * SEGMENT_FLOATS + 16);
     struct dz_sealed_header h;
     memcpy(&h, blob, sizeof h);
@@ -436,7 +416,7 @@ static void test_seal_command(void **state)
         fail_msg("%s:\n%s", args, out);
     free(blob);
     snprintf(path, sizeof path, "%s/train.weights.tz", dir);
-    assert_true(read_all(path, &blob) > 0);
+    assert_true(read_whole_file(path, &blob) > 0);
     memcpy(&h, blob, sizeof h);
     assert_int_equal(h.model_version, 1);
     assert_int_equal(h.policy.modes, DZ_MODES_ALL);

@@ -68,3 +68,28 @@ int write_text_file(const char *dir, const char *name, const char *text, char *p
         rc = -1;
     return rc;
 }
+
+long read_whole_file(const char *path, unsigned char **data)
+{
+    FILE *f = fopen(path, "rb");
+    *data = NULL;
+    if (!f)
+        return -1;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0)
+        n = ftell(f);
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return -1;
+    }
+    *data = malloc((size_t)n + 1);
+    if (!*data || fread(*data, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        free(*data);
+        *data = NULL;
+        return -1;
+    }
+    (*data)[n] = 0;
+    fclose(f);
+    return n;
+}

@@ -22,4 +22,8 @@ int run_capture(const char *cmd, char *out, size_t size);
  * Returns 0, or -1 if the file cannot be written. */
 int write_text_file(const char *dir, const char *name, const char *text, char *path, size_t size);
 
+/* Reads the whole file at path into *data (malloc'd, NUL after its last byte; free()).
+ * Returns its length, or -1 (with *data NULL) if it cannot be read. */
+long read_whole_file(const char *path, unsigned char **data);
+
 #endif
