@@ -3,23 +3,9 @@
  * the policy a session's request amounts to, and "asks for no more than". Shared by the TA,
  * which enforces it, and the host, which seals it (`darknetp seal`) and explains refusals.
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "ta/include/dz_wire.h"
-
-static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, DZ_WIRE_MSG_MAX, fmt, ap);
-    va_end(ap);
-    return msg;
-}
 
 /* Finite and >= 0 (NaN fails both comparisons). */
 static bool bound_ok(float x)
@@ -50,21 +36,23 @@ void dz_policy_of_request(const struct dz_model_header *h, struct dz_policy *p)
 const char *dz_policy_check(const struct dz_policy *p, char msg[DZ_WIRE_MSG_MAX])
 {
     if (!(p->modes & DZ_MODE_INFER) || (p->modes & ~DZ_MODES_ALL))
-        return fail(msg, "policy: modes %#x (inference must be allowed)", (unsigned)p->modes);
+        return dz_wire_fail(msg, "policy: modes %#x (inference must be allowed)",
+                            (unsigned)p->modes);
     if (p->output >= DZ_OUTPUT_COUNT)
-        return fail(msg, "policy: output %u", (unsigned)p->output);
+        return dz_wire_fail(msg, "policy: output %u", (unsigned)p->output);
     if (p->top_k_max < 1 || p->top_k_max > DZ_MAX_LABELS)
-        return fail(msg, "policy: top_k_max %u out of 1..%u", (unsigned)p->top_k_max,
-                    (unsigned)DZ_MAX_LABELS);
+        return dz_wire_fail(msg, "policy: top_k_max %u out of 1..%u", (unsigned)p->top_k_max,
+                            (unsigned)DZ_MAX_LABELS);
     if (p->batch_min < 1 || p->batch_min > p->batch_max || p->batch_max > DZ_MAX_BATCH)
-        return fail(msg, "policy: batch %u..%u", (unsigned)p->batch_min, (unsigned)p->batch_max);
+        return dz_wire_fail(msg, "policy: batch %u..%u", (unsigned)p->batch_min,
+                            (unsigned)p->batch_max);
     if (p->subdivisions_max < 1 || p->subdivisions_max > DZ_MAX_DIM)
-        return fail(msg, "policy: subdivisions_max %u", (unsigned)p->subdivisions_max);
+        return dz_wire_fail(msg, "policy: subdivisions_max %u", (unsigned)p->subdivisions_max);
     if (!bound_ok(p->learning_rate_max) || !bound_ok(p->momentum_max) || !bound_ok(p->decay_max))
-        return fail(msg, "policy: a training bound is negative or not finite");
+        return dz_wire_fail(msg, "policy: a training bound is negative or not finite");
     for (size_t i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++) {
         if (p->reserved[i])
-            return fail(msg, "policy: reserved[%zu] is not zero", i);
+            return dz_wire_fail(msg, "policy: reserved[%zu] is not zero", i);
     }
     return NULL;
 }
@@ -74,12 +62,12 @@ static const char *output_within(const struct dz_policy *want, const struct dz_p
                                  char msg[DZ_WIRE_MSG_MAX])
 {
     if (want->output > allowed->output)
-        return fail(msg, "the model allows output %s at most, %s was asked",
-                    dz_output_name(allowed->output), dz_output_name(want->output));
+        return dz_wire_fail(msg, "the model allows output %s at most, %s was asked",
+                            dz_output_name(allowed->output), dz_output_name(want->output));
     if (want->output == DZ_OUTPUT_TOPK && allowed->output == DZ_OUTPUT_TOPK &&
         want->top_k_max > allowed->top_k_max)
-        return fail(msg, "the model allows the top %u labels at most, %u were asked",
-                    (unsigned)allowed->top_k_max, (unsigned)want->top_k_max);
+        return dz_wire_fail(msg, "the model allows the top %u labels at most, %u were asked",
+                            (unsigned)allowed->top_k_max, (unsigned)want->top_k_max);
     return NULL;
 }
 
@@ -87,24 +75,25 @@ static const char *training_within(const struct dz_policy *want, const struct dz
                                    char msg[DZ_WIRE_MSG_MAX])
 {
     if (!(allowed->modes & DZ_MODE_TRAIN))
-        return fail(msg, "the model allows inference only, training was asked");
+        return dz_wire_fail(msg, "the model allows inference only, training was asked");
     if (want->batch_min < allowed->batch_min || want->batch_max > allowed->batch_max)
-        return fail(msg, "the model allows training at batch %u..%u, batch %u..%u was asked",
-                    (unsigned)allowed->batch_min, (unsigned)allowed->batch_max,
-                    (unsigned)want->batch_min, (unsigned)want->batch_max);
+        return dz_wire_fail(msg,
+                            "the model allows training at batch %u..%u, batch %u..%u was asked",
+                            (unsigned)allowed->batch_min, (unsigned)allowed->batch_max,
+                            (unsigned)want->batch_min, (unsigned)want->batch_max);
     if (want->subdivisions_max > allowed->subdivisions_max)
-        return fail(msg, "the model allows %u subdivisions at most, %u were asked",
-                    (unsigned)allowed->subdivisions_max, (unsigned)want->subdivisions_max);
+        return dz_wire_fail(msg, "the model allows %u subdivisions at most, %u were asked",
+                            (unsigned)allowed->subdivisions_max, (unsigned)want->subdivisions_max);
     /* Compared as floats, both finite (dz_policy_check): ask for less, never more. */
     if (want->learning_rate_max > allowed->learning_rate_max)
-        return fail(msg, "the model allows learning_rate %g at most, %g was asked",
-                    (double)allowed->learning_rate_max, (double)want->learning_rate_max);
+        return dz_wire_fail(msg, "the model allows learning_rate %g at most, %g was asked",
+                            (double)allowed->learning_rate_max, (double)want->learning_rate_max);
     if (want->momentum_max > allowed->momentum_max)
-        return fail(msg, "the model allows momentum %g at most, %g was asked",
-                    (double)allowed->momentum_max, (double)want->momentum_max);
+        return dz_wire_fail(msg, "the model allows momentum %g at most, %g was asked",
+                            (double)allowed->momentum_max, (double)want->momentum_max);
     if (want->decay_max > allowed->decay_max)
-        return fail(msg, "the model allows decay %g at most, %g was asked",
-                    (double)allowed->decay_max, (double)want->decay_max);
+        return dz_wire_fail(msg, "the model allows decay %g at most, %g was asked",
+                            (double)allowed->decay_max, (double)want->decay_max);
     return NULL;
 }
 
@@ -114,7 +103,7 @@ const char *dz_policy_within(const struct dz_policy *want, const struct dz_polic
     const char *why = output_within(want, allowed, msg);
 
     if (!why && (want->modes & ~allowed->modes & DZ_MODE_INFER))
-        why = fail(msg, "the model does not allow inference");
+        why = dz_wire_fail(msg, "the model does not allow inference");
     if (!why && (want->modes & DZ_MODE_TRAIN))
         why = training_within(want, allowed, msg);
     return why;

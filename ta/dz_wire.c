@@ -17,10 +17,7 @@ _Static_assert(sizeof(((struct dz_model_header *)0)->scales) / sizeof(float) == 
                "dz_model_header.scales must hold DNN_MAX_STEPS values");
 _Static_assert(DNN_LAYER_KIND_COUNT <= 32, "layer kinds are a 32-bit mask below");
 
-static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static const char *fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
+const char *dz_wire_fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -120,8 +117,8 @@ static const char *check_field(const struct dz_wire_spec *w, const struct spec_f
     if (f->type == FT_INT) {
         const int32_t v = get_i32(w, f->wire_off);
         if (v < f->lo || (uint32_t)v > f->hi)
-            return fail(msg, "layer %u: %s = %d out of %d..%u", (unsigned)index, f->name, (int)v,
-                        (int)f->lo, (unsigned)f->hi);
+            return dz_wire_fail(msg, "layer %u: %s = %d out of %d..%u", (unsigned)index, f->name,
+                                (int)v, (int)f->lo, (unsigned)f->hi);
         return NULL;
     }
     const float v = get_f32(w, f->wire_off);
@@ -130,7 +127,7 @@ static const char *check_field(const struct dz_wire_spec *w, const struct spec_f
         ok = v >= 0.0f && v < 1.0f;
     else if (f->check == FC_POSITIVE)
         ok = ok && v > 0.0f;
-    return ok ? NULL : fail(msg, "layer %u: %s out of range", (unsigned)index, f->name);
+    return ok ? NULL : dz_wire_fail(msg, "layer %u: %s out of range", (unsigned)index, f->name);
 }
 
 void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
@@ -171,41 +168,44 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
     const uint32_t kind = KIND(w->kind);
 
     if (w->activation >= DNN_ACT_COUNT || (!(kind & ACTIVATION_KINDS) && w->activation))
-        return fail(msg, "layer %u: activation %u", (unsigned)index, (unsigned)w->activation);
+        return dz_wire_fail(msg, "layer %u: activation %u", (unsigned)index,
+                            (unsigned)w->activation);
     if (w->batch_normalize > 1 || (!(kind & BN_KINDS) && w->batch_normalize))
-        return fail(msg, "layer %u: batch_normalize %u", (unsigned)index,
-                    (unsigned)w->batch_normalize);
+        return dz_wire_fail(msg, "layer %u: batch_normalize %u", (unsigned)index,
+                            (unsigned)w->batch_normalize);
     if (w->cost_type >= DNN_COST_COUNT || (!(kind & COST_KINDS) && w->cost_type))
-        return fail(msg, "layer %u: cost type %u", (unsigned)index, (unsigned)w->cost_type);
+        return dz_wire_fail(msg, "layer %u: cost type %u", (unsigned)index, (unsigned)w->cost_type);
     out->activation = (enum dnn_activation)w->activation;
     out->batch_normalize = w->batch_normalize != 0;
     out->cost_type = (enum dnn_cost_type)w->cost_type;
 
     if (w->kind == DNN_LAYER_SHORTCUT) {
         if (!earlier_in_segment(w->from, first, index))
-            return fail(msg, "layer %u: shortcut from %d outside layers %u..%u", (unsigned)index,
-                        (int)w->from, (unsigned)first, (unsigned)index - 1);
+            return dz_wire_fail(msg, "layer %u: shortcut from %d outside layers %u..%u",
+                                (unsigned)index, (int)w->from, (unsigned)first,
+                                (unsigned)index - 1);
         out->from = (int)((uint32_t)w->from - first);
     } else if (w->from) {
-        return fail(msg, "layer %u: from is set on a layer that is not a shortcut",
-                    (unsigned)index);
+        return dz_wire_fail(msg, "layer %u: from is set on a layer that is not a shortcut",
+                            (unsigned)index);
     }
     const int32_t n_route = w->kind == DNN_LAYER_ROUTE ? w->n_route : 0;
     if (w->kind == DNN_LAYER_ROUTE && (n_route < 1 || n_route > DNN_MAX_ROUTE))
-        return fail(msg, "layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
+        return dz_wire_fail(msg, "layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
     if (w->kind != DNN_LAYER_ROUTE && w->n_route)
-        return fail(msg, "layer %u: n_route is set on a layer that is not a route",
-                    (unsigned)index);
+        return dz_wire_fail(msg, "layer %u: n_route is set on a layer that is not a route",
+                            (unsigned)index);
     for (int32_t r = 0; r < DNN_MAX_ROUTE; r++) {
         if (r >= n_route) {
             if (w->route[r])
-                return fail(msg, "layer %u: route[%d] is set past n_route", (unsigned)index,
-                            (int)r);
+                return dz_wire_fail(msg, "layer %u: route[%d] is set past n_route", (unsigned)index,
+                                    (int)r);
             continue;
         }
         if (!earlier_in_segment(w->route[r], first, index))
-            return fail(msg, "layer %u: route to layer %d outside layers %u..%u", (unsigned)index,
-                        (int)w->route[r], (unsigned)first, (unsigned)index - 1);
+            return dz_wire_fail(msg, "layer %u: route to layer %d outside layers %u..%u",
+                                (unsigned)index, (int)w->route[r], (unsigned)first,
+                                (unsigned)index - 1);
         out->route[r] = (int)((uint32_t)w->route[r] - first);
     }
     out->n_route = n_route;
@@ -219,10 +219,10 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
 
     memset(out, 0, sizeof(*out));
     if (w->kind >= DNN_LAYER_KIND_COUNT)
-        return fail(msg, "layer %u: kind %u", (unsigned)index, (unsigned)w->kind);
+        return dz_wire_fail(msg, "layer %u: kind %u", (unsigned)index, (unsigned)w->kind);
     for (size_t i = 0; i < sizeof(w->reserved) / sizeof(w->reserved[0]); i++) {
         if (w->reserved[i])
-            return fail(msg, "layer %u: reserved[%zu] is not zero", (unsigned)index, i);
+            return dz_wire_fail(msg, "layer %u: reserved[%zu] is not zero", (unsigned)index, i);
     }
     out->kind = (enum dnn_layer_kind)w->kind;
     const uint32_t kind = KIND(w->kind);
@@ -230,8 +230,8 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
         const struct spec_field *f = &spec_fields[i];
         if (!(f->kinds & kind)) {
             if (!field_zero(w, f))
-                return fail(msg, "layer %u: %s is set on a layer that does not use it",
-                            (unsigned)index, f->name);
+                return dz_wire_fail(msg, "layer %u: %s is set on a layer that does not use it",
+                                    (unsigned)index, f->name);
             continue;
         }
         why = check_field(w, f, index, msg);
@@ -240,8 +240,8 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
         copy4(out, f->spec_off, w, f->wire_off);
     }
     if (out->kind == DNN_LAYER_CONVOLUTIONAL && out->filters % out->groups != 0)
-        return fail(msg, "layer %u: %d filters in %d groups", (unsigned)index, out->filters,
-                    out->groups);
+        return dz_wire_fail(msg, "layer %u: %d filters in %d groups", (unsigned)index, out->filters,
+                            out->groups);
     return decode_special(w, first, index, out, msg);
 }
 
@@ -304,26 +304,26 @@ void dz_wire_encode_header(const struct dz_wire_request *r, const struct dnn_net
 static const char *check_partition(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
 {
     if (h->magic != DZ_MODEL_MAGIC)
-        return fail(msg, "model: bad magic %#x", (unsigned)h->magic);
+        return dz_wire_fail(msg, "model: bad magic %#x", (unsigned)h->magic);
     if (h->version != DZ_TA_PROTOCOL_VERSION)
-        return fail(msg, "model: protocol version %u, this TA speaks %u", (unsigned)h->version,
-                    (unsigned)DZ_TA_PROTOCOL_VERSION);
+        return dz_wire_fail(msg, "model: protocol version %u, this TA speaks %u",
+                            (unsigned)h->version, (unsigned)DZ_TA_PROTOCOL_VERSION);
     if (h->n_layers < 1 || h->n_layers > DZ_MAX_LAYERS)
-        return fail(msg, "model: n_layers %u", (unsigned)h->n_layers);
+        return dz_wire_fail(msg, "model: n_layers %u", (unsigned)h->n_layers);
     if (h->first > h->last || h->last >= h->n_layers)
-        return fail(msg, "model: partition %u..%u of %u layers", (unsigned)h->first,
-                    (unsigned)h->last, (unsigned)h->n_layers);
+        return dz_wire_fail(msg, "model: partition %u..%u of %u layers", (unsigned)h->first,
+                            (unsigned)h->last, (unsigned)h->n_layers);
     if (h->n_specs != h->last - h->first + 1 || h->n_specs > DZ_MAX_SPECS)
-        return fail(msg, "model: n_specs %u for layers %u..%u", (unsigned)h->n_specs,
-                    (unsigned)h->first, (unsigned)h->last);
+        return dz_wire_fail(msg, "model: n_specs %u for layers %u..%u", (unsigned)h->n_specs,
+                            (unsigned)h->first, (unsigned)h->last);
     if (h->batch < 1 || h->batch > DZ_MAX_BATCH || h->subdivisions < 1 ||
         h->subdivisions > DZ_MAX_DIM || h->training > 1)
-        return fail(msg, "model: batch %u, subdivisions %u, training %u", (unsigned)h->batch,
-                    (unsigned)h->subdivisions, (unsigned)h->training);
+        return dz_wire_fail(msg, "model: batch %u, subdivisions %u, training %u",
+                            (unsigned)h->batch, (unsigned)h->subdivisions, (unsigned)h->training);
     if (h->in_h < 1 || h->in_h > DZ_MAX_DIM || h->in_w < 1 || h->in_w > DZ_MAX_DIM || h->in_c < 1 ||
         h->in_c > DZ_MAX_DIM)
-        return fail(msg, "model: input shape %u x %u x %u", (unsigned)h->in_h, (unsigned)h->in_w,
-                    (unsigned)h->in_c);
+        return dz_wire_fail(msg, "model: input shape %u x %u x %u", (unsigned)h->in_h,
+                            (unsigned)h->in_w, (unsigned)h->in_c);
     return NULL;
 }
 
@@ -331,24 +331,24 @@ static const char *check_training_keys(const struct dz_model_header *h, char msg
 {
     for (size_t i = 0; i < COUNT(cfg_floats); i++) {
         if (!is_finite(get_f32(h, cfg_floats[i].wire_off)))
-            return fail(msg, "model: %s is not finite", cfg_floats[i].name);
+            return dz_wire_fail(msg, "model: %s is not finite", cfg_floats[i].name);
     }
     for (size_t i = 0; i < COUNT(cfg_ints); i++) {
         if (get_i32(h, cfg_ints[i].wire_off) < 0)
-            return fail(msg, "model: %s = %d", cfg_ints[i].name,
-                        (int)get_i32(h, cfg_ints[i].wire_off));
+            return dz_wire_fail(msg, "model: %s = %d", cfg_ints[i].name,
+                                (int)get_i32(h, cfg_ints[i].wire_off));
     }
     if (h->policy >= DNN_POLICY_COUNT)
-        return fail(msg, "model: policy %u", (unsigned)h->policy);
+        return dz_wire_fail(msg, "model: policy %u", (unsigned)h->policy);
     if (h->n_steps > DNN_MAX_STEPS)
-        return fail(msg, "model: n_steps %u", (unsigned)h->n_steps);
+        return dz_wire_fail(msg, "model: n_steps %u", (unsigned)h->n_steps);
     for (uint32_t i = 0; i < DNN_MAX_STEPS; i++) {
         if (i >= h->n_steps) {
             if (h->steps[i] || get_i32(h->scales, i * sizeof(float)))
-                return fail(msg, "model: steps[%u] is set past n_steps", (unsigned)i);
+                return dz_wire_fail(msg, "model: steps[%u] is set past n_steps", (unsigned)i);
         } else if (h->steps[i] < 0 || !is_finite(h->scales[i])) {
-            return fail(msg, "model: steps[%u] = %d or its scale is bad", (unsigned)i,
-                        (int)h->steps[i]);
+            return dz_wire_fail(msg, "model: steps[%u] = %d or its scale is bad", (unsigned)i,
+                                (int)h->steps[i]);
         }
     }
     return NULL;
@@ -365,11 +365,11 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         return why;
     if (h->output_policy >= DZ_OUTPUT_COUNT || h->top_k > DZ_MAX_LABELS ||
         (h->output_policy == DZ_OUTPUT_TOPK && h->top_k < 1))
-        return fail(msg, "model: output policy %u, top_k %u", (unsigned)h->output_policy,
-                    (unsigned)h->top_k);
+        return dz_wire_fail(msg, "model: output policy %u, top_k %u", (unsigned)h->output_policy,
+                            (unsigned)h->top_k);
     for (size_t i = 0; i < COUNT(h->reserved); i++) {
         if (h->reserved[i])
-            return fail(msg, "model: reserved[%zu] is not zero", i);
+            return dz_wire_fail(msg, "model: reserved[%zu] is not zero", i);
     }
 
     memset(cfg, 0, sizeof(*cfg));

@@ -20,6 +20,10 @@
 
 #define DZ_WIRE_MSG_MAX 128
 
+/* Formats a decoder's refusal into @msg (DZ_WIRE_MSG_MAX bytes, truncated) and returns it. */
+const char *dz_wire_fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* Ceilings the model blob is held to (the engine checks shapes and overflow on top). */
 #define DZ_MAX_SPECS 1024u   /* layers in one segment */
 #define DZ_MAX_LAYERS 65536u /* layers in the whole network */
