@@ -88,6 +88,18 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
 int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err);
 int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err);
 
+/*
+ * dz_sealed_pair_write - write a sealed pair atomically: @blob (@size bytes) to a synced
+ * temporary beside @path.tz, then @path in darknet format (@front's parameters, zeros for the
+ * @segment_floats of layers first..last, @back's; revision dz_sealed_revision(first, last);
+ * @seen), then the blob renamed to @path.tz last. A failure before that rename leaves any
+ * previous pair in place. @front and @back may be NULL. Returns 0, or -1 with a message.
+ */
+int dz_sealed_pair_write(const char *path, int first, int last, uint64_t seen,
+                         const struct dnn_network *front, uint64_t segment_floats,
+                         const struct dnn_network *back, const uint8_t *blob, size_t size,
+                         struct dk_error *err);
+
 /* The revision marker of a file whose layers first..last are sealed in PATH.tz. */
 int32_t dz_sealed_revision(int first, int last);
 /* Reads a revision: true and the range when it is the marker. */

@@ -9,12 +9,12 @@
  * and PATH.tz, the TA's sealed blob (DZ_CMD_SAVE_SEALED) as it is.
  */
 #include "host/pnet.h"
+#include "host/atomic_file.h"
 #include "host/device_key.h"
 #include "host/seal_model.h"
 #include "ta/include/dz_wire.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,92 +265,30 @@ int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct
 
 /* ------------------------------------------------------------------- save */
 
-/* Writes blob to a new temporary file beside path and syncs it; *tmp is its name. */
-static int write_temp(const char *path, const uint8_t *blob, size_t size, char **tmp,
-                      struct dk_error *err)
-{
-    static const char suffix[] = ".tmp-XXXXXX";
-    size_t len = strlen(path);
-    *tmp = malloc(len + sizeof suffix);
-    if (!*tmp)
-        return dk_fail(err, "out of memory");
-    memcpy(*tmp, path, len);
-    memcpy(*tmp + len, suffix, sizeof suffix);
-    int fd = mkstemp(*tmp);
-    if (fd < 0) {
-        dk_fail(err, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(*tmp);
-        *tmp = NULL;
-        return -1;
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t w = write(fd, blob + done, size - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == size && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    int e = errno;
-    if (close(fd) != 0)
-        ok = 0;
-    if (ok)
-        return 0;
-    unlink(*tmp);
-    free(*tmp);
-    *tmp = NULL;
-    return dk_fail(err, "%s: cannot write: %s", path, strerror(e));
-}
-
-static void sync_dir_of(const char *path)
-{
-    char dir[4200];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        if (fsync(fd) != 0) {
-            /* Best effort: both files are synced already. */
-        }
-        close(fd);
-    }
-}
-
-int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err)
+int dz_sealed_pair_write(const char *path, int first, int last, uint64_t seen,
+                         const struct dnn_network *front, uint64_t segment_floats,
+                         const struct dnn_network *back, const uint8_t *blob, size_t size,
+                         struct dk_error *err)
 {
     char tz[4200];
-    uint8_t *blob = NULL;
-    size_t size = 0;
     char *tmp = NULL;
-    if (!p->tee)
-        return dk_weights_save(p->front, path, err);
-    if (p->last > MARK_MAX_LAYER)
+    int rc = 0;
+    if (last > MARK_MAX_LAYER)
         return dk_fail(err, "%s: sealed weights mark layers up to %d only", path, MARK_MAX_LAYER);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
-    if (dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err) != 0)
-        return -1;
-    int rc = write_temp(tz, blob, size, &tmp, err);
-    free(blob);
-    if (rc != 0)
+    if (dz_write_temp(tz, blob, size, &tmp, err) != 0)
         return -1;
     /* Order: the new .tz waits beside the old one until PATH is in place, so a failure
      * before that leaves the old pair; the only window is the rename of the .tz. */
     struct dk_weights_part parts[3];
     size_t n = 0;
-    if (p->front)
-        parts[n++] = (struct dk_weights_part){.net = p->front};
-    parts[n++] = (struct dk_weights_part){
-        .zero_floats = dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last)};
-    if (p->back)
-        parts[n++] = (struct dk_weights_part){.net = p->back};
-    if (dk_weights_save_parts(path, dz_sealed_revision(p->first, p->last), p->seen, parts, n,
-                              err) != 0) {
+    if (front)
+        parts[n++] = (struct dk_weights_part){.net = front};
+    parts[n++] = (struct dk_weights_part){.zero_floats = segment_floats};
+    if (back)
+        parts[n++] = (struct dk_weights_part){.net = back};
+    if (dk_weights_save_parts(path, dz_sealed_revision(first, last), seen, parts, n, err) != 0) {
         unlink(tmp);
         free(tmp);
         return -1;
@@ -363,6 +301,22 @@ int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *e
         unlink(tmp);
     }
     free(tmp);
-    sync_dir_of(tz);
+    dz_sync_dir_of(tz);
+    return rc;
+}
+
+int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err)
+{
+    uint8_t *blob = NULL;
+    size_t size = 0;
+    if (!p->tee)
+        return dk_weights_save(p->front, path, err);
+    if (dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err) != 0)
+        return -1;
+    int rc =
+        dz_sealed_pair_write(path, p->first, p->last, p->seen, p->front,
+                             dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last),
+                             p->back, blob, size, err);
+    free(blob);
     return rc;
 }

@@ -1,16 +1,13 @@
 /* seal_model.c - a cfg and its plain weights split for `darknetp seal` (seal_model.h). */
 #include "host/seal_model.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "host/atomic_file.h"
 #include "host/partition.h"
 #include "host/pnet.h"
 #include "ta/include/dz_wire.h"
@@ -151,34 +148,6 @@ void dz_seal_model_close(struct dz_seal_model *sm)
 int dz_seal_model_write(const struct dz_seal_model *sm, const char *path, const uint8_t *blob,
                         size_t size, struct dk_error *err)
 {
-    char tz[4200];
-    char *tmp = NULL;
-    if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
-        return dk_fail(err, "%s: path too long", path);
-    if (dz_write_temp(tz, blob, size, &tmp, err) != 0)
-        return -1;
-    struct dk_weights_part parts[3];
-    size_t n = 0;
-    if (sm->front)
-        parts[n++] = (struct dk_weights_part){.net = sm->front};
-    parts[n++] = (struct dk_weights_part){.zero_floats = sm->segment_floats};
-    if (sm->back)
-        parts[n++] = (struct dk_weights_part){.net = sm->back};
-    if (dk_weights_save_parts(path, dz_sealed_revision(sm->first, sm->last), sm->wh.seen, parts, n,
-                              err) != 0) {
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    int rc = 0;
-    if (rename(tmp, tz) != 0) {
-        rc = dk_fail(err,
-                     "%s was written but %s could not be put in place: %s; the pair does not "
-                     "match until the next seal",
-                     path, tz, strerror(errno));
-        unlink(tmp);
-    }
-    free(tmp);
-    dz_sync_dir_of(tz);
-    return rc;
+    return dz_sealed_pair_write(path, sm->first, sm->last, sm->wh.seen, sm->front,
+                                sm->segment_floats, sm->back, blob, size, err);
 }
