@@ -119,8 +119,9 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
     const bool with_truth = train && s->takes_truth;
     const bool predictions = s->ends_network && !train;
     const bool with_output = !s->ends_network || predictions;
-    if (types != TEE_PARAM_TYPES(T_MEM_IN, with_truth ? T_MEM_IN : T_NONE, T_VALUE_IN,
-                                 with_output ? T_MEM_OUT : T_NONE))
+    /* The conditionals make the macro's value an int: compare as the uint32_t it is. */
+    if (types != (uint32_t)TEE_PARAM_TYPES(T_MEM_IN, with_truth ? T_MEM_IN : T_NONE, T_VALUE_IN,
+                                           with_output ? T_MEM_OUT : T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     const size_t in_bytes = s->in_floats * sizeof(float);
     const size_t truth_bytes = s->truth_floats * sizeof(float);
@@ -184,8 +185,8 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
      * at first's input goes back unless the segment starts the network. */
     const bool delta_in = !s->ends_network;
     const bool delta_out = s->hdr.first > 0;
-    if (types != TEE_PARAM_TYPES(delta_in ? T_MEM_IN : T_NONE, delta_out ? T_MEM_OUT : T_NONE,
-                                 T_NONE, T_NONE))
+    if (types != (uint32_t)TEE_PARAM_TYPES(delta_in ? T_MEM_IN : T_NONE,
+                                           delta_out ? T_MEM_OUT : T_NONE, T_NONE, T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     const size_t in_bytes = s->out_floats * sizeof(float);
     const size_t out_bytes = s->in_floats * sizeof(float);
