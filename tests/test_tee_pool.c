@@ -67,16 +67,24 @@ static void set_pool(uint64_t bytes)
     setenv("DZ_TEE_POOL_BYTES", v, 1);
 }
 
+/* This test's own pool file, so that no other secure world of the user shares its pool. */
+static char pool_file[sizeof(env.dir) + 16];
+
 static int group_setup(void **state)
 {
     (void)state;
-    return tee_env_setup(&env);
+    if (tee_env_setup(&env) != 0)
+        return -1;
+    snprintf(pool_file, sizeof(pool_file), "%s/pool", env.dir);
+    setenv("DZ_TEE_POOL_FILE", pool_file, 1);
+    return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
     tee_env_teardown(&env);
+    unsetenv("DZ_TEE_POOL_FILE");
     return 0;
 }
 

@@ -454,6 +454,24 @@ static TEEC_Result core_open(struct tsim_context *ctx, const TEEC_UUID *uuid, ui
     return TEEC_SUCCESS;
 }
 
+/*
+ * After a close: waits until the core has handled what the instance told it (idle, so told to
+ * end, its memory marked as on its way back in the pool shared with other contexts).
+ */
+static void core_sync(struct tsim_context *ctx)
+{
+    struct tsim_msg m;
+    struct tsim_msg r;
+    int fds[1];
+
+    tsim_msg_init(&m, TSIM_CORE_SYNC);
+    pthread_mutex_lock(&ctx->lock);
+    if (tsim_send(ctx->core, &m, NULL, 0) == 0 && tsim_recv(ctx->core, &r, fds, 1) == 0 &&
+        fds[0] >= 0)
+        close(fds[0]);
+    pthread_mutex_unlock(&ctx->lock);
+}
+
 static bool login_ok(uint32_t method, const void *data)
 {
     switch (method) {
@@ -578,9 +596,12 @@ void TEEC_CloseSession(TEEC_Session *session)
                     close(fds[i]);
         }
     }
+    bool closed = !s->dead;
     pthread_mutex_unlock(&s->lock);
     tsim_session_destroy(s);
     session->imp = NULL;
+    if (closed)
+        core_sync(ctx);
 }
 
 TEEC_Result TEEC_InvokeCommand(TEEC_Session *session, uint32_t commandID, TEEC_Operation *operation,

@@ -9,7 +9,9 @@
  *
  * - core socket: TSIM_CORE_OPEN asks the core for a session with a TA; the core finds or starts
  *   the instance and answers TSIM_CORE_REPLY carrying the host end of a new session socket
- *   (SCM_RIGHTS); the TA end went to the instance with TSIM_CTL_NEW_CLIENT.
+ *   (SCM_RIGHTS); the TA end went to the instance with TSIM_CTL_NEW_CLIENT. TSIM_CORE_SYNC,
+ *   after a session's close, makes the core handle what its instances said (an instance left
+ *   idle is told to end) before it answers TSIM_CORE_REPLY.
  * - session socket: TSIM_TA_OPEN_SESSION, then TSIM_TA_INVOKE..., then TSIM_TA_CLOSE_SESSION,
  *   each answered by TSIM_TA_REPLY; TSIM_TA_SHM_FORGET is one-way. End of file means the
  *   instance died (panic or crash): the client reports TEEC_ERROR_TARGET_DEAD.
@@ -47,6 +49,7 @@ enum tsim_kind {
     TSIM_CTL_DESTROY,
     TSIM_CTL_COMMIT,
     TSIM_CTL_READY,
+    TSIM_CORE_SYNC,
 };
 
 /* Where a memref points. */
@@ -78,7 +81,10 @@ enum tsim_mem {
 #define TSIM_STACK_FACTOR 1u
 #endif
 
-/* The pool when DZ_TEE_POOL_BYTES is not set (see tee/README.md for why this size). */
+/*
+ * The pool when DZ_TEE_POOL_BYTES is not set (see tee/README.md for why this size), shared by
+ * every core of the user (tee/core/tsim_pool.h).
+ */
 #define TSIM_POOL_DEFAULT (64ull * 1024u * 1024u)
 
 /* The file descriptor every secure-world process gets its parent's socket on. */

@@ -8,16 +8,18 @@
  * killing its instances, when the context's socket closes (TEEC_FinalizeContext or the death
  * of the client process). Nothing here touches TA memory or parameters.
  *
- * Secure memory: like OP-TEE's fixed secure pool, the core has a pool of DZ_TEE_POOL_BYTES
- * (default TSIM_POOL_DEFAULT) for all its instances together. A starting instance says what
- * it will commit (heap and stack) before it allocates anything; the core grants it from the
- * pool or refuses the open with TEEC_ERROR_OUT_OF_MEMORY (origin TEE, as OP-TEE's ldelf
- * does), and takes the bytes back when the instance's process has ended (last session
- * closed, panic, crash, or the whole context gone).
+ * Secure memory: like OP-TEE's fixed secure pool, all the cores of a user share one pool of
+ * DZ_TEE_POOL_BYTES (default TSIM_POOL_DEFAULT) through the file DZ_TEE_POOL_FILE (default
+ * /dev/shm/dz-tee-pool-<uid>; tsim_pool.h). A starting instance says what it will commit (heap
+ * and stack) before it allocates anything; the core takes that from the pool or refuses the
+ * open with TEEC_ERROR_OUT_OF_MEMORY (origin TEE, as OP-TEE's ldelf does), and gives the bytes
+ * back when the instance's process has ended (last session closed, panic, crash, or the whole
+ * context gone); if the core itself dies, the kernel gives them back with its files.
  */
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
 #include "tee/common/tsim_proto.h"
+#include "tee/core/tsim_pool.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -58,17 +60,18 @@ struct instance {
     pid_t pid;
     int ctl; /* control socket */
     struct tsim_uuid uuid;
-    char name[37];         /* UUID string */
-    uint32_t flags;        /* TA_FLAGS */
-    uint64_t clients_sent; /* TSIM_CTL_NEW_CLIENT messages sent */
-    bool dying;            /* TSIM_CTL_DESTROY sent: not given new sessions */
-    uint64_t cost;         /* bytes of the pool it holds until its process is reaped */
+    char name[37];              /* UUID string */
+    uint32_t flags;             /* TA_FLAGS */
+    uint64_t clients_sent;      /* TSIM_CTL_NEW_CLIENT messages sent */
+    bool dying;                 /* TSIM_CTL_DESTROY sent: not given new sessions */
+    uint64_t cost;              /* bytes of the pool it holds until its process is reaped */
+    struct tsim_pool_hold hold; /* those bytes, in the pool file */
 };
 
 static struct instance *instances;
 static const char *ta_dir;
 static uint64_t pool_total; /* DZ_TEE_POOL_BYTES */
-static uint64_t pool_used;  /* sum of the live instances' costs */
+static struct tsim_pool pool;
 static const struct tsim_uuid pta_system_uuid = {
     0x3a2f8978, 0x5dc0, 0x11e8, {0x9c, 0x2d, 0xfa, 0x7a, 0xe0, 0x1b, 0xbe, 0xbc}};
 
@@ -102,7 +105,7 @@ static void remove_instance(struct instance *in)
     }
     if (in->ctl >= 0)
         reap(in);
-    pool_used -= in->cost;
+    tsim_pool_release(&in->hold);
     free(in);
 }
 
@@ -133,8 +136,12 @@ static void instance_event(struct instance *in)
     struct tsim_msg d;
     tsim_msg_init(&d, TSIM_CTL_DESTROY);
     in->dying = true;
-    if (tsim_send(in->ctl, &d, NULL, 0) < 0)
+    if (tsim_send(in->ctl, &d, NULL, 0) < 0) {
         remove_instance(in);
+        return;
+    }
+    /* Cores waiting for memory now know this instance's is coming back. */
+    tsim_pool_ending(&in->hold);
 }
 
 /* Processes whatever the instances have already said, without waiting. */
@@ -162,32 +169,42 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* How often an open that waits for other cores' ending instances looks at the pool again. */
+#define ENDING_POLL_MS 10
+
 /*
- * Takes @cost bytes from the pool. When they do not fit but instances are ending (told to
- * destroy themselves after their last session closed), waits for those to exit first: on
- * OP-TEE a closed session's instance is gone when TEEC_CloseSession returns, so an open right
- * after a close must not fail because this core has not reaped it yet.
+ * Takes @cost bytes from the pool for @in. When they do not fit but enough are held by
+ * instances that are ending (told to destroy themselves after their last session closed, by
+ * this core or another), waits for those to exit first: on OP-TEE a closed session's instance
+ * is gone when TEEC_CloseSession returns, so an open right after a close must not fail because
+ * a core has not reaped it yet. This core's own ending instances say when they exit (end of
+ * file); another core's are only seen in the pool file, so it is looked at again every
+ * ENDING_POLL_MS.
+ * @c: when refused, what the pool had free and ending at the last look.
  * Return: true if taken.
  */
-static bool pool_take(uint64_t cost)
+static bool pool_take(struct instance *in, uint64_t cost, struct tsim_pool_census *c)
 {
     const int64_t deadline = now_ms() + DESTROY_WAIT_MS;
 
     for (;;) {
-        if (cost <= pool_total - pool_used) {
-            pool_used += cost;
+        int rc = tsim_pool_take(&pool, cost, &in->hold, c);
+        if (rc > 0)
             return true;
+        if (rc < 0) {
+            tsim_console_printf('E', "TC", "secure-memory pool %s: %s", pool.path, strerror(-rc));
+            return false;
         }
-        /* Wait for any ending instance to say something (end of file, most likely). */
+        int64_t left = deadline - now_ms();
+        if (c->free + c->ending < cost || left <= 0)
+            return false;
+        /* Wait for any of this core's ending instances to say something (end of file). */
         struct pollfd p[64];
         nfds_t n = 0;
-        for (struct instance *in = instances; in && n < 64; in = in->next)
-            if (in->dying)
-                p[n++] = (struct pollfd){.fd = in->ctl, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (n == 0 || left <= 0)
-            return false;
-        int rc = poll(p, n, (int)left);
+        for (struct instance *i = instances; i && n < 64; i = i->next)
+            if (i->dying)
+                p[n++] = (struct pollfd){.fd = i->ctl, .events = POLLIN};
+        rc = poll(p, n, left < ENDING_POLL_MS ? (int)left : ENDING_POLL_MS);
         if (rc < 0 && errno != EINTR)
             return false;
         drain_instances();
@@ -268,6 +285,7 @@ static struct instance *spawn(const struct tsim_uuid *u, uint32_t *res)
         *res = TEEC_ERROR_OUT_OF_MEMORY;
         return NULL;
     }
+    tsim_pool_hold_init(&in->hold);
     in->pid = pid;
     in->ctl = sv[0];
     in->uuid = *u;
@@ -304,17 +322,19 @@ static struct instance *spawn(const struct tsim_uuid *u, uint32_t *res)
     }
     uint64_t cost = 0;
     bool refused = false;
+    struct tsim_pool_census census = {0, 0};
     if (hello.result == TEEC_SUCCESS &&
         (__builtin_add_overflow(hello.id, (uint64_t)TSIM_INSTANCE_OVERHEAD, &cost) ||
-         !pool_take(cost))) {
+         !pool_take(in, cost, &census))) {
         tsim_console_printf('E', "TC",
                             "TA %s: out of secure memory: an instance needs %llu bytes "
                             "(TA_DATA_SIZE %u, TA_STACK_SIZE %u, overhead %u), %llu of the "
-                            "pool's %llu are free (DZ_TEE_POOL_BYTES)",
+                            "pool's %llu are free (DZ_TEE_POOL_BYTES, shared by every "
+                            "context through %s)",
                             name, (unsigned long long)cost, (unsigned)hello.data_size,
                             (unsigned)hello.stack_size, TSIM_INSTANCE_OVERHEAD,
-                            (unsigned long long)(pool_total - pool_used),
-                            (unsigned long long)pool_total);
+                            (unsigned long long)census.free, (unsigned long long)pool_total,
+                            pool.path);
         hello.result = TEEC_ERROR_OUT_OF_MEMORY;
         refused = true;
         cost = 0;
@@ -327,9 +347,9 @@ static struct instance *spawn(const struct tsim_uuid *u, uint32_t *res)
             tsim_console_printf('E', "TC",
                                 "TA %s: no memory for TA_DATA_SIZE %u + TA_STACK_SIZE %u", name,
                                 (unsigned)hello.data_size, (unsigned)hello.stack_size);
-        pool_used -= cost;
         kill(pid, SIGKILL);
         reap(in);
+        tsim_pool_release(&in->hold);
         free(in);
         *res = hello.result;
         return NULL;
@@ -448,6 +468,58 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+/*
+ * Joins the pool file: DZ_TEE_POOL_FILE, or /dev/shm/dz-tee-pool-<uid> (/tmp when there is no
+ * /dev/shm), one per user as the file must be the user's own. The first core to attach when
+ * none is fixes the pool's size; later ones must agree with it, or their context does not
+ * start: a second figure is refused, never guessed.
+ * Return: TEEC_SUCCESS, or the error for the context's hello.
+ */
+static uint32_t attach_pool(void)
+{
+    char def[64];
+    const char *path = getenv("DZ_TEE_POOL_FILE");
+    if (!path || !*path) {
+        snprintf(def, sizeof(def), "%s/dz-tee-pool-%u",
+                 access("/dev/shm", W_OK | X_OK) == 0 ? "/dev/shm" : "/tmp", (unsigned)geteuid());
+        path = def;
+    }
+    uint64_t other = 0;
+    int rc = tsim_pool_attach(&pool, path, pool_total, &other);
+    if (rc == 0)
+        return TEEC_SUCCESS;
+    if (rc == -EBUSY)
+        tsim_console_printf('E', "TC",
+                            "DZ_TEE_POOL_BYTES is %llu but the secure-memory pool %s, in use by "
+                            "other contexts, has %llu: set the same size, or another "
+                            "DZ_TEE_POOL_FILE",
+                            (unsigned long long)pool_total, path, (unsigned long long)other);
+    else if (rc == -EPERM)
+        tsim_console_printf('E', "TC",
+                            "secure-memory pool %s: not a regular file of this user "
+                            "(DZ_TEE_POOL_FILE)",
+                            path);
+    else
+        tsim_console_printf('E', "TC", "secure-memory pool %s: %s (DZ_TEE_POOL_FILE)", path,
+                            strerror(-rc));
+    return TEEC_ERROR_BAD_STATE;
+}
+
+/*
+ * TSIM_CORE_SYNC, sent by TEEC_CloseSession once the TA answered the close: the instance told
+ * this core it is idle before that answer, so handling that now marks its memory as ending in
+ * the pool file before the client goes on. An open that follows, from any context, then
+ * waits for that memory instead of being refused.
+ */
+static void handle_sync(int host)
+{
+    struct tsim_msg rep;
+    drain_instances();
+    tsim_msg_init(&rep, TSIM_CORE_REPLY);
+    rep.result = TEEC_SUCCESS;
+    tsim_send(host, &rep, NULL, 0);
+}
+
 static bool is_seqpacket(int fd)
 {
     int type = 0;
@@ -491,6 +563,8 @@ int main(int argc, char **argv)
                             pool);
         hello.result = TEEC_ERROR_BAD_PARAMETERS;
     }
+    if (hello.result == TEEC_SUCCESS)
+        hello.result = attach_pool();
     if (tsim_send(TSIM_INHERITED_FD, &hello, NULL, 0) < 0 || hello.result != TEEC_SUCCESS)
         return 1;
 
@@ -531,6 +605,8 @@ int main(int argc, char **argv)
             break; /* the context is gone */
         if (r == 0 && m.kind == TSIM_CORE_OPEN)
             handle_open(TSIM_INHERITED_FD, &m);
+        else if (r == 0 && m.kind == TSIM_CORE_SYNC)
+            handle_sync(TSIM_INHERITED_FD);
     }
     shutdown_all();
     return 0;
