@@ -102,14 +102,17 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 $(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
 $(BUILD)/tests/test_ta_attacks: TEST_LIBS += -lcrypto
 
+# Each run has a secure-memory pool of its own (DZ_TEE_POOL_FILE), so the plain and sanitizer
+# runs, other work trees' runs and the user's own darknetp never share one and fill it.
 test-plain: $(TEST_BINS) bin/darknetp $(TEST_DEPS)
-	@set -e; for t in $(TEST_BINS); do echo "== $$t"; DZ_DARKNETP=bin/darknetp ./$$t; done
+	@set -e; for t in $(TEST_BINS); do echo "== $$t"; \
+	  DZ_TEE_POOL_FILE=$(abspath $(BUILD))/tee-pool DZ_DARKNETP=bin/darknetp ./$$t; done
 
 test-asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" test-bins-only build-asan/darknetp
 	@set -e; for t in $(TEST_SRCS:tests/%.c=build-asan/tests/%); do echo "== asan $$t"; \
 	  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 DNN_TEST_QUICK=1 \
-	  DZ_DARKNETP=build-asan/darknetp ./$$t; done
+	  DZ_TEE_POOL_FILE=$(abspath build-asan)/tee-pool DZ_DARKNETP=build-asan/darknetp ./$$t; done
 
 test-bins-only: $(TEST_BINS) $(TEST_DEPS)
 

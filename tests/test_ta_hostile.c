@@ -2676,25 +2676,53 @@ static void test_churn(void **state)
         usable_fresh(C_CHURN, name);
     }
 
+    /* Many contexts with two sessions each, up to K contexts or until the secure-memory pool,
+     * which all the contexts share (as OP-TEE's TAs share its one pool), refuses an open with
+     * TEEC_ERROR_OUT_OF_MEMORY, origin TEE; a session closed in one context then makes room
+     * for an open in another at once. */
     snprintf(name, sizeof(name), "many/contexts-two-sessions-each");
     {
         const int k = reps(16, 6);
         TEEC_Context *ctx = calloc((size_t)k, sizeof(*ctx));
-        struct sess *m = calloc((size_t)k * 2, sizeof(*m));
+        struct sess *m = calloc((size_t)k * 2 + 1, sizeof(*m));
+        int opened = 0, nctx = 0;
+        bool pool_full = false;
         assert_non_null(ctx);
         assert_non_null(m);
-        for (int i = 0; i < k; i++) {
-            assert_int_equal(TEEC_InitializeContext(NULL, &ctx[i]), TEEC_SUCCESS);
-            sess_ready(&m[2 * i], &ctx[i], &g);
-            sess_ready(&m[2 * i + 1], &ctx[i], &ge);
+        for (; opened < 2 * k; opened++) {
+            struct sess *t = &m[opened];
+            if (opened % 2 == 0)
+                assert_int_equal(TEEC_InitializeContext(NULL, &ctx[nctx++]), TEEC_SUCCESS);
+            memset(t, 0, sizeof(*t));
+            t->ctx = &ctx[nctx - 1];
+            t->g = opened % 2 ? ge : g;
+            dims(t);
+            TEEC_Result res = TEEC_OpenSession(t->ctx, &t->ts, &dz_ta_uuid, TEEC_LOGIN_PUBLIC, NULL,
+                                               NULL, &origin);
+            if (res == TEEC_ERROR_OUT_OF_MEMORY && origin == TEEC_ORIGIN_TEE && opened >= 2) {
+                pool_full = true;
+                break;
+            }
+            expect(name, res, &origin, OK, 0);
+            sess_open(t);
+            sess_load_plain(t, t->g.first == 1 ? mid_p : end_p, SEEN_P);
         }
-        for (int i = 0; i < 2 * k; i++)
+        for (int i = 0; i < opened; i++)
             check_infer(name, &m[i], probe_x);
-        for (int i = 0; i < k; i++) {
-            sess_end(&m[2 * i + 1]);
-            sess_end(&m[2 * i]);
-            TEEC_FinalizeContext(&ctx[i]);
+        if (pool_full && nctx > 1) {
+            /* Closed in the first context, opened in the last. */
+            sess_end(&m[0]);
+            const struct seg refused = m[opened].g; /* sess_ready clears the slot first */
+            sess_ready(&m[opened], &ctx[nctx - 1], &refused);
+            check_infer(name, &m[opened], probe_x);
+            sess_end(&m[opened]);
         }
+        for (int i = pool_full && nctx > 1 ? 1 : 0; i < opened; i++)
+            sess_end(&m[i]);
+        for (int i = 0; i < nctx; i++)
+            TEEC_FinalizeContext(&ctx[i]);
+        printf("hostile: %d sessions in %d contexts%s\n", opened, nctx,
+               pool_full ? " (then the shared secure-memory pool was full)" : "");
         free(m);
         free(ctx);
         NO_LEAK(name);

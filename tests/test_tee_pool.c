@@ -367,13 +367,16 @@ static void test_killed_client_returns_memory(void **state)
     pid_t core, tas[MAX_SESS];
 
     set_pool(3 * cost());
+    /* This process's own context shares the pool with the client's. */
+    TEEC_Context mine;
+    TEEC_Session s[MAX_SESS];
+    assert_int_equal(TEEC_InitializeContext(NULL, &mine), TEEC_SUCCESS);
     assert_int_equal(pipe(ready), 0);
     pid_t child = fork();
     assert_true(child >= 0);
     if (child == 0) {
-        /* The client: fills its pool, says so, and waits to be killed. */
+        /* The client: fills the pool, says so, and waits to be killed. */
         TEEC_Context ctx;
-        TEEC_Session s[3];
         uint32_t origin;
         close(ready[0]);
         if (TEEC_InitializeContext(NULL, &ctx) != TEEC_SUCCESS)
@@ -396,6 +399,7 @@ static void test_killed_client_returns_memory(void **state)
     assert_int_equal(children_of(core, tas, MAX_SESS), 3);
     for (int i = 0; i < 3; i++)
         assert_true(rss_anon(tas[i]) >= POOL_TA_DATA_SIZE);
+    assert_pool_full(&mine);
     assert_int_equal(kill(child, SIGKILL), 0);
     int status = 0;
     assert_int_equal(waitpid(child, &status, 0), child);
@@ -404,6 +408,204 @@ static void test_killed_client_returns_memory(void **state)
         if (!wait_gone(tas[i]))
             fail_msg("instance %d of the killed client still runs", (int)tas[i]);
     assert_true(wait_gone(core));
+    /* Its core's locks died with it: the whole pool is free again, nothing counted stale. */
+    assert_int_equal(fill(&mine, s), 3);
+    for (int i = 0; i < 3; i++)
+        TEEC_CloseSession(&s[i]);
+    TEEC_FinalizeContext(&mine);
+}
+
+/* Two contexts share one pool: together they fill it, and a close in one makes room in the other.
+ */
+static void test_contexts_share_the_pool(void **state)
+{
+    (void)state;
+    TEEC_Context a, b;
+    TEEC_Session sa[MAX_SESS], sb[MAX_SESS];
+    uint32_t origin;
+
+    set_pool(3 * cost());
+    assert_int_equal(TEEC_InitializeContext(NULL, &a), TEEC_SUCCESS);
+    assert_int_equal(TEEC_InitializeContext(NULL, &b), TEEC_SUCCESS);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(open_ta(&a, &sa[i], &pool_uuid, &origin), TEEC_SUCCESS);
+    /* Each context alone would hold 3: together they hold 3, not 6. */
+    assert_int_equal(fill(&b, sb), 1);
+    assert_pool_full(&a);
+    assert_true(tee_log_contains(&env, "shared by every context"));
+    /* A close in one context lets the other open right after, with no wait of its own. */
+    TEEC_CloseSession(&sa[1]);
+    assert_int_equal(open_ta(&b, &sb[1], &pool_uuid, &origin), TEEC_SUCCESS);
+    assert_usable(&sb[1]);
+    assert_pool_full(&a);
+    assert_pool_full(&b);
+    /* A finalized context gives back whatever its sessions held. */
+    TEEC_FinalizeContext(&b);
+    assert_int_equal(fill(&a, &sa[1]), 2);
+    for (int i = 0; i < 3; i++)
+        TEEC_CloseSession(&sa[i]);
+    TEEC_FinalizeContext(&a);
+}
+
+/* Reads one byte from @fd. Return: it, or 0 at end of file. */
+static char read_byte(int fd)
+{
+    char c = 0;
+    return read(fd, &c, 1) == 1 ? c : 0;
+}
+
+/*
+ * Two processes share one pool: the second's open beyond it fails cleanly, and succeeds once
+ * the first closed a session.
+ */
+static void test_processes_share_the_pool(void **state)
+{
+    (void)state;
+    int up[2], down[2];
+    TEEC_Context ctx;
+    TEEC_Session s[MAX_SESS];
+    uint32_t origin;
+    pid_t core;
+
+    set_pool(3 * cost());
+    assert_int_equal(pipe(up), 0);
+    assert_int_equal(pipe(down), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        /* Opens 2 sessions, closes one when told, ends when told (or when the parent dies). */
+        TEEC_Context c;
+        TEEC_Session cs[2];
+        close(up[0]);
+        close(down[1]);
+        if (TEEC_InitializeContext(NULL, &c) != TEEC_SUCCESS)
+            _exit(1);
+        for (int i = 0; i < 2; i++)
+            if (open_ta(&c, &cs[i], &pool_uuid, &origin) != TEEC_SUCCESS)
+                _exit(2);
+        if (write(up[1], "o", 1) != 1 || read_byte(down[0]) != 'c')
+            _exit(3);
+        TEEC_CloseSession(&cs[1]);
+        if (write(up[1], "c", 1) != 1 || read_byte(down[0]) != 'q')
+            _exit(4);
+        TEEC_CloseSession(&cs[0]);
+        TEEC_FinalizeContext(&c);
+        _exit(0);
+    }
+    close(up[1]);
+    close(down[0]);
+    assert_int_equal(read_byte(up[0]), 'o');
+    assert_int_equal(children_of(child, &core, 1), 1);
+    assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+    assert_int_equal(fill(&ctx, s), 1);
+    assert_usable(&s[0]);
+    assert_int_equal(write(down[1], "c", 1), 1);
+    assert_int_equal(read_byte(up[0]), 'c');
+    /* The other process's close has returned: its instance's memory is this one's to take. */
+    assert_int_equal(open_ta(&ctx, &s[1], &pool_uuid, &origin), TEEC_SUCCESS);
+    assert_usable(&s[1]);
+    assert_pool_full(&ctx);
+    assert_int_equal(write(down[1], "q", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(wait_gone(core));
+    close(up[0]);
+    close(down[1]);
+    assert_int_equal(fill(&ctx, &s[2]), 1);
+    for (int i = 0; i < 3; i++)
+        TEEC_CloseSession(&s[i]);
+    TEEC_FinalizeContext(&ctx);
+}
+
+/* A core or an instance killed with SIGKILL: what it held comes back, nothing stays counted. */
+static void test_killed_core_returns_memory(void **state)
+{
+    (void)state;
+    TEEC_Context a, b;
+    TEEC_Session sa[MAX_SESS], sb[MAX_SESS];
+    TEEC_Operation op;
+    uint32_t origin;
+    pid_t core, tas[MAX_SESS];
+
+    set_pool(3 * cost());
+    assert_int_equal(TEEC_InitializeContext(NULL, &a), TEEC_SUCCESS);
+    assert_int_equal(children_of(getpid(), &core, 1), 1);
+    assert_int_equal(fill(&a, sa), 3);
+    assert_int_equal(kill(core, SIGKILL), 0);
+    assert_true(wait_gone(core));
+    /* Its sessions are dead... */
+    memset(&op, 0, sizeof(op));
+    assert_int_not_equal(TEEC_InvokeCommand(&sa[0], CONF_CMD_COUNTER, &op, &origin), TEEC_SUCCESS);
+    /* ...and the pool is whole for the next context. */
+    assert_int_equal(TEEC_InitializeContext(NULL, &b), TEEC_SUCCESS);
+    assert_int_equal(fill(&b, sb), 3);
+
+    /* An instance killed: its core reaps it and gives its memory back. */
+    /* The killed core is a zombie until a is finalized: b's is the one live child. */
+    pid_t core_b;
+    assert_int_equal(children_of(getpid(), &core_b, 1), 1);
+    assert_int_equal(children_of(core_b, tas, MAX_SESS), 3);
+    assert_int_equal(kill(tas[1], SIGKILL), 0);
+    assert_true(wait_gone(tas[1]));
+    TEEC_CloseSession(&sb[1]);
+    assert_int_equal(open_ta(&b, &sb[1], &pool_uuid, &origin), TEEC_SUCCESS);
+    assert_usable(&sb[1]);
+    assert_pool_full(&b);
+    for (int i = 0; i < 3; i++) {
+        TEEC_CloseSession(&sa[i]);
+        TEEC_CloseSession(&sb[i]);
+    }
+    TEEC_FinalizeContext(&a);
+    TEEC_FinalizeContext(&b);
+}
+
+/*
+ * The first context fixes the shared pool's size: another figure is refused while it is
+ * attached, and takes over once no context is.
+ */
+static void test_pool_size_is_fixed_while_shared(void **state)
+{
+    (void)state;
+    TEEC_Context a, b;
+    TEEC_Session s[MAX_SESS];
+
+    set_pool(3 * cost());
+    assert_int_equal(TEEC_InitializeContext(NULL, &a), TEEC_SUCCESS);
+    set_pool(2 * cost());
+    assert_int_not_equal(TEEC_InitializeContext(NULL, &b), TEEC_SUCCESS);
+    assert_true(tee_log_contains(&env, "in use by other contexts"));
+    /* The same figure is accepted. */
+    set_pool(3 * cost());
+    assert_int_equal(TEEC_InitializeContext(NULL, &b), TEEC_SUCCESS);
+    TEEC_FinalizeContext(&b);
+    TEEC_FinalizeContext(&a);
+    set_pool(2 * cost());
+    assert_int_equal(TEEC_InitializeContext(NULL, &b), TEEC_SUCCESS);
+    int n = fill(&b, s);
+    assert_int_equal(n, 2);
+    for (int i = 0; i < n; i++)
+        TEEC_CloseSession(&s[i]);
+    TEEC_FinalizeContext(&b);
+}
+
+/* DZ_TEE_POOL_FILE must be a regular file: a symlink or a folder stops the context. */
+static void test_pool_file_checked(void **state)
+{
+    (void)state;
+    TEEC_Context ctx;
+    char link[sizeof(env.dir) + 16];
+
+    snprintf(link, sizeof(link), "%s/pool-link", env.dir);
+    assert_int_equal(symlink(pool_file, link), 0);
+    setenv("DZ_TEE_POOL_FILE", link, 1);
+    assert_int_not_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+    assert_true(tee_log_contains(&env, "not a regular file of this user"));
+    setenv("DZ_TEE_POOL_FILE", env.dir, 1);
+    assert_int_not_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+    setenv("DZ_TEE_POOL_FILE", pool_file, 1);
+    assert_int_equal(TEEC_InitializeContext(NULL, &ctx), TEEC_SUCCESS);
+    TEEC_FinalizeContext(&ctx);
 }
 
 /* Hundreds of open/close cycles at a full pool: nothing leaks, the pool stays exact. */
@@ -532,6 +734,11 @@ int main(void)
         cmocka_unit_test_teardown(test_dead_ta_returns_memory, teardown),
         cmocka_unit_test_teardown(test_heap_is_committed, teardown),
         cmocka_unit_test_teardown(test_killed_client_returns_memory, teardown),
+        cmocka_unit_test_teardown(test_contexts_share_the_pool, teardown),
+        cmocka_unit_test_teardown(test_processes_share_the_pool, teardown),
+        cmocka_unit_test_teardown(test_killed_core_returns_memory, teardown),
+        cmocka_unit_test_teardown(test_pool_size_is_fixed_while_shared, teardown),
+        cmocka_unit_test_teardown(test_pool_file_checked, teardown),
         cmocka_unit_test_teardown(test_cycles_leak_nothing, teardown),
         cmocka_unit_test_teardown(test_dz_sessions_in_a_loop, teardown),
         cmocka_unit_test_teardown(test_pool_setting, teardown),
