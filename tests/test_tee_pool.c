@@ -1,12 +1,14 @@
 /*
  * test_tee_pool.c - the simulated TEE's secure-memory pool (issue 8, item 4). Like OP-TEE's
- * fixed secure pool, the core has DZ_TEE_POOL_BYTES for all its TA instances together: an
- * open whose new instance does not fit fails with TEEC_ERROR_OUT_OF_MEMORY, origin TEE, and
- * leaves nothing behind; an instance's memory comes back when it ends (last session closed,
- * panic, crash, the client killed); a TA heap is resident from the start, not backed lazily.
+ * fixed secure pool, DZ_TEE_POOL_BYTES holds all the TA instances of every context and
+ * process together (shared through DZ_TEE_POOL_FILE): an open whose new instance does not fit
+ * fails with TEEC_ERROR_OUT_OF_MEMORY, origin TEE, and leaves nothing behind; an instance's
+ * memory comes back when it ends (last session closed, panic, crash, the client, its core or
+ * itself killed); a TA heap is resident from the start, not backed lazily.
  *
  * The pool test TA (tests/ta/pool) runs the conformance TA's commands with one instance per
- * session and a 4 MiB heap; each test sets the pool in instance costs (cost()).
+ * session and a 4 MiB heap; each test sets the pool in instance costs (cost()). The pool file
+ * is the test's own, so nothing else of the user's shares it.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -60,11 +60,12 @@ enum tsim_mem {
 };
 
 /*
- * Secure memory: the core keeps one pool for all the instances it starts (OP-TEE has one fixed
- * secure pool for all TAs). An instance costs what it commits (its TA_DATA_SIZE heap and its
- * stack, each rounded up to pages, TSIM_CTL_HELLO's id) plus TSIM_INSTANCE_OVERHEAD for what
- * the process itself dirties: measured at about 530 KiB (libc, libcrypto's relocations, the
- * runtime's tables), as OP-TEE also spends secure memory on each TA's code, data and ldelf.
+ * Secure memory: the cores share one pool for all the instances they start (OP-TEE has one
+ * fixed secure pool for all TAs; tee/core/tsim_pool.h). An instance costs what it commits (its
+ * TA_DATA_SIZE heap and its stack, each rounded up to pages, TSIM_CTL_HELLO's id) plus
+ * TSIM_INSTANCE_OVERHEAD for what the process itself dirties: measured at about 530 KiB (libc,
+ * libcrypto's relocations, the runtime's tables), as OP-TEE also spends secure memory on each TA's
+ * code, data and ldelf.
  */
 #define TSIM_INSTANCE_OVERHEAD (512u * 1024u)
 /*

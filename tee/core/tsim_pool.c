@@ -192,9 +192,14 @@ int tsim_pool_take(struct tsim_pool *p, uint64_t bytes, struct tsim_pool_hold *h
     c->free = c->ending = 0;
     if (need == 0)
         return 1;
-    /* A new open file description of the same file (not the path: it may have been replaced). */
+    /*
+     * A new open file description of the same file: through /proc rather than the path, which
+     * may since name another file; the path only where /proc is not mounted.
+     */
     snprintf(self, sizeof(self), "/proc/self/fd/%d", p->fd);
     h->fd = open(self, O_RDWR | O_CLOEXEC);
+    if (h->fd < 0 && errno == ENOENT)
+        h->fd = open(p->path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (h->fd < 0)
         return -errno;
     int rc = mutex_lock(p->fd);
