@@ -242,6 +242,7 @@ struct dnn_layer {
     float cost;              /* its loss summed over the batch, last forward */
     size_t workspace_floats; /* shared scratch it needs */
     struct dnn_rng rng;      /* per-layer stream (dropout), seeded from the net seed and index */
+    bool read_later;         /* a later route or shortcut reads its output */
 
     size_t n_params;
     struct dnn_param params[DNN_MAX_PARAMS]; /* in .weights order */
@@ -315,13 +316,112 @@ struct dnn_network {
     uint64_t seed;
 };
 
+/* ------------------------------------------------------------------- plan */
+
 /*
- * Bytes the network will allocate for these layers (arena + layer table), with
- * training buffers or without. Fills *bytes; no allocation.
+ * One layer of a plan. Shapes and counts are per image; bytes are bytes of the
+ * network's arena at the plan's batch, each buffer rounded up to 64 bytes as the
+ * engine lays it out.
  */
+struct dnn_layer_plan {
+    enum dnn_layer_kind kind;
+    int h, w, c;             /* input shape */
+    int out_h, out_w, out_c; /* output shape */
+    size_t inputs, outputs;  /* h * w * c, out_h * out_w * out_c */
+    size_t param_floats;     /* floats it has in a .weights file */
+    size_t workspace_floats; /* shared scratch it needs (the network keeps the largest) */
+    size_t param_bytes;      /* its parameter tensors */
+    size_t scratch_bytes;    /* other forward buffers inference needs too */
+    size_t train_bytes;      /* delta, updates (momenta), batch statistics, masks */
+    size_t output_bytes;     /* its output: batch * outputs floats */
+    bool has_cost;           /* computes a loss (softmax, cost) */
+    bool read_later;         /* a later route or shortcut reads its output */
+    /* Its output has a buffer of its own in this plan. Training keeps every output
+     * (backward reads them); inference keeps the outputs a later layer reads besides the
+     * next one (route, shortcut), the network's output layer and the loss layers after it,
+     * and sends every other output to one of two shared activation buffers, by the parity
+     * of the layer's index, so that a layer's input and output never share one. */
+    bool own_output;
+};
+
+/*
+ * What a network of these layers needs before anything is allocated: what
+ * dnn_network_create would build, from the same setup loop and the same layout.
+ *
+ *   arena_bytes = sum of param_bytes + scratch_bytes (+ train_bytes when training)
+ *               + sum of output_bytes of the layers with own_output
+ *               + shared_bytes[0] + shared_bytes[1]
+ *               + workspace_floats * 4 + 64
+ *   bytes       = arena_bytes + n * sizeof(struct dnn_layer) + sizeof(struct dnn_network)
+ *
+ * where shared_bytes[p] is the largest output_bytes of the layers i with i % 2 == p
+ * whose output is not their own (0 when none).
+ */
+struct dnn_plan {
+    bool training; /* training buffers counted (and no activation shared) */
+    int batch;
+    size_t n;
+    struct dnn_layer_plan *layers; /* (n), owned; NULL when the plan failed */
+    size_t inputs;                 /* layer 0's input per image */
+    size_t outputs;                /* layer n-1's output per image */
+    size_t output_index;           /* last layer that is not a [cost] */
+    size_t truths;                 /* floats of truth per image: output_index's outputs */
+    bool has_cost;
+    size_t param_floats;
+    size_t workspace_floats;
+    /* Totals in bytes, by the formula above. */
+    size_t param_bytes, scratch_bytes, train_bytes, activation_bytes, workspace_bytes;
+    size_t shared_bytes[2];
+    size_t arena_bytes;
+    size_t bytes;
+    /* Why it failed: the engine's status, and the layer whose setup refused
+     * (failed_layer == n when the network itself is refused: bad cfg, table sizes). */
+    enum dnn_status status;
+    size_t failed_layer;
+};
+
+/*
+ * dnn_plan_build - set up these layers (no tensor allocated) and fill *plan with
+ * their shapes, parameter counts, buffers and totals, with training buffers or without.
+ * Returns DNN_OK, or the status of the refusal, also in plan->status with
+ * plan->failed_layer. Free with dnn_plan_free (also after a failure).
+ */
+enum dnn_status dnn_plan_build(struct dnn_plan *plan, const struct dnn_net_config *cfg,
+                               const struct dnn_layer_spec *specs, size_t n,
+                               bool training) DNN_MUST_CHECK;
+
+/*
+ * dnn_plan_of_network - the same plan from a network already set up (by
+ * dnn_network_setup, or built), at its batch. Returns DNN_OK, DNN_ERR_NOMEM or
+ * DNN_ERR_OVERFLOW (plan->status too).
+ */
+enum dnn_status dnn_plan_of_network(struct dnn_plan *plan, const struct dnn_network *net,
+                                    bool training) DNN_MUST_CHECK;
+
+void dnn_plan_free(struct dnn_plan *plan);
+
+/*
+ * dnn_plan_describe - "layer 3 (conv): layer shapes do not fit" or
+ * "network: invalid argument" for a failed plan, into buf (always terminated).
+ */
+void dnn_plan_describe(const struct dnn_plan *plan, char *buf, size_t size);
+
+/* Bytes the network will allocate for these layers: dnn_plan_build's plan.bytes. */
 enum dnn_status dnn_network_plan(const struct dnn_net_config *cfg,
                                  const struct dnn_layer_spec *specs, size_t n, bool training,
                                  size_t *bytes) DNN_MUST_CHECK;
+
+/*
+ * dnn_network_setup - the engine's layer setup alone: every layer's shapes,
+ * parameter table and buffer requests, with no tensor allocated (every tensor
+ * pointer stays NULL; net->arena is NULL). For planning and for the normal
+ * world's view of a model whose parameters it must not hold. On error *out is
+ * NULL and *failed_layer (when not NULL) is the refused layer, or n when the
+ * network itself is refused. Free with dnn_network_free.
+ */
+enum dnn_status dnn_network_setup(struct dnn_network **out, const struct dnn_net_config *cfg,
+                                  const struct dnn_layer_spec *specs, size_t n,
+                                  size_t *failed_layer) DNN_MUST_CHECK;
 
 /*
  * Builds a network: set up shapes, allocate once, initialise parameters from

@@ -8,6 +8,7 @@
 #include "dnn/dnn_internal.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,19 +27,35 @@ static bool role_wanted(enum dnn_buf_role role, bool training)
     return role != DNN_BUF_TRAIN || training;
 }
 
+/* Marks the layers a route or shortcut reads (their indexes were checked by its setup). */
+static void mark_reads(struct dnn_network *net, const struct dnn_layer *l)
+{
+    const int n_reads = l->kind == DNN_LAYER_ROUTE      ? l->spec.n_route
+                        : l->kind == DNN_LAYER_SHORTCUT ? 1
+                                                        : 0;
+    for (int r = 0; r < n_reads && r < DNN_MAX_ROUTE; r++) {
+        const int j = l->kind == DNN_LAYER_ROUTE ? l->spec.route[r] : l->spec.from;
+        if (j >= 0 && j < l->index)
+            net->layers[j].read_later = true;
+    }
+}
+
 /*
- * Runs every layer's setup in order on a zeroed layer table, computing shapes
- * and buffer requests. net->layers must have room for n layers.
+ * The engine's one layer-setup loop: runs every layer's setup in order on a zeroed
+ * layer table, computing shapes and buffer requests. net->layers must have room for n
+ * layers. On error *failed is the refused layer, or n when the cfg itself is refused.
  */
 static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_layer_spec *specs,
-                                    size_t n)
+                                    size_t n, size_t *failed)
 {
     const struct dnn_net_config *cfg = &net->cfg;
+    *failed = n;
     if (cfg->batch <= 0 || cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->subdivisions <= 0 ||
         cfg->index_base < 0)
         return DNN_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
         struct dnn_layer *l = &net->layers[i];
+        *failed = i;
         l->kind = specs[i].kind;
         l->spec = specs[i];
         l->index = (int)i;
@@ -77,9 +94,11 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
             st = dnn_layer_request(l, &l->delta, per_batch, sizeof(float), DNN_BUF_TRAIN);
         if (st != DNN_OK)
             return st;
+        mark_reads(net, l);
         if (l->workspace_floats > net->workspace_floats)
             net->workspace_floats = l->workspace_floats;
     }
+    *failed = n;
     net->n = n;
     net->inputs = net->layers[0].inputs;
     net->truths = net->layers[dnn_network_output_index(net)].outputs;
@@ -89,8 +108,8 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
 /*
  * A loss layer compares its whole output with the truth, which holds `truths` floats per
  * image: one of another size (a softmax before a connected layer) would read past it. Checked
- * when a network is built, not when it is only planned: a plan is a byte count, and the host
- * plans prefixes of valid networks that end between a loss layer and the output.
+ * when a network is built, not when it is only planned: the host plans prefixes of valid
+ * networks that end between a loss layer and the output.
  */
 static enum dnn_status check_loss_sizes(const struct dnn_network *net)
 {
@@ -101,44 +120,120 @@ static enum dnn_status check_loss_sizes(const struct dnn_network *net)
     return DNN_OK;
 }
 
-/* Bytes of the arena: every wanted buffer plus the workspace, each aligned. */
-static enum dnn_status arena_size(const struct dnn_network *net, bool training, size_t *out)
+/* Does layer i's output go to a shared activation buffer? (struct dnn_layer_plan's rule.) */
+static bool shares_output(const struct dnn_network *net, size_t i, bool training, size_t out_index)
 {
-    size_t total = 0;
+    return !training && !net->layers[i].read_later && i < out_index;
+}
+
+/* Aligned bytes of one buffer; false past SIZE_MAX / 2 (every sum below then stays exact). */
+static bool buffer_bytes(const struct dnn_buffer *buf, size_t *out)
+{
+    size_t bytes = 0;
+    if (!dnn_mul_size(buf->count, buf->elem_size, &bytes) || bytes > SIZE_MAX / 2)
+        return false;
+    *out = align_up(bytes);
+    return true;
+}
+
+/*
+ * The arena's layout, one rule for planning and building: every wanted buffer of every
+ * layer in order, except the outputs that shares_output sends to the two shared activation
+ * buffers, which follow them, then the workspace. measure() fills the plan's per-layer
+ * figures (when plan->layers is not NULL) and totals; bind() gives every buffer its address
+ * in that order.
+ */
+static enum dnn_status measure(const struct dnn_network *net, bool training, struct dnn_plan *plan)
+{
+    const size_t out_index = dnn_network_output_index(net);
+    size_t own = 0, shared[2] = {0, 0};
+    plan->param_bytes = plan->scratch_bytes = plan->train_bytes = plan->activation_bytes = 0;
+    plan->param_floats = 0;
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
+        const bool share = shares_output(net, i, training, out_index);
+        struct dnn_layer_plan lp = {.kind = l->kind, .has_cost = l->has_cost};
         for (size_t b = 0; b < l->n_buffers; b++) {
             const struct dnn_buffer *buf = &l->buffers[b];
             size_t bytes = 0;
+            if (!buffer_bytes(buf, &bytes))
+                return DNN_ERR_OVERFLOW;
+            size_t *term = buf->role == DNN_BUF_PARAM   ? &lp.param_bytes
+                           : buf->role == DNN_BUF_INFER ? &lp.scratch_bytes
+                           : buf->role == DNN_BUF_TRAIN ? &lp.train_bytes
+                                                        : &lp.output_bytes;
+            if (!dnn_add_size(*term, bytes, term))
+                return DNN_ERR_OVERFLOW;
             if (!role_wanted(buf->role, training))
                 continue;
-            if (!dnn_mul_size(buf->count, buf->elem_size, &bytes) || bytes > SIZE_MAX / 2 ||
-                !dnn_add_size(total, align_up(bytes), &total))
+            if (buf->ptr == (void **)&l->output && share) {
+                if (bytes > shared[i % 2])
+                    shared[i % 2] = bytes;
+            } else if (!dnn_add_size(own, bytes, &own)) {
+                return DNN_ERR_OVERFLOW;
+            }
+        }
+        for (size_t p = 0; p < l->n_params; p++) {
+            if (!dnn_add_size(lp.param_floats, l->params[p].count, &lp.param_floats))
                 return DNN_ERR_OVERFLOW;
         }
+        if (!dnn_add_size(plan->param_floats, lp.param_floats, &plan->param_floats) ||
+            !dnn_add_size(plan->param_bytes, lp.param_bytes, &plan->param_bytes) ||
+            !dnn_add_size(plan->scratch_bytes, lp.scratch_bytes, &plan->scratch_bytes) ||
+            (training && !dnn_add_size(plan->train_bytes, lp.train_bytes, &plan->train_bytes)) ||
+            (!share &&
+             !dnn_add_size(plan->activation_bytes, lp.output_bytes, &plan->activation_bytes)))
+            return DNN_ERR_OVERFLOW;
+        if (plan->layers) {
+            lp.h = l->h;
+            lp.w = l->w;
+            lp.c = l->c;
+            lp.out_h = l->out_h;
+            lp.out_w = l->out_w;
+            lp.out_c = l->out_c;
+            lp.inputs = l->inputs;
+            lp.outputs = l->outputs;
+            lp.workspace_floats = l->workspace_floats;
+            lp.read_later = l->read_later;
+            lp.own_output = !share;
+            plan->layers[i] = lp;
+        }
     }
-    size_t ws = 0;
+    size_t ws = 0, total = 0;
     if (!dnn_mul_size(net->workspace_floats, sizeof(float), &ws) ||
-        !dnn_add_size(ws, DNN_ALIGN, &ws) || !dnn_add_size(total, ws, &total))
+        !dnn_add_size(ws, DNN_ALIGN, &ws) || !dnn_add_size(own, shared[0], &total) ||
+        !dnn_add_size(total, shared[1], &total) || !dnn_add_size(total, ws, &total) ||
+        !dnn_add_size(plan->activation_bytes, shared[0] + shared[1], &plan->activation_bytes))
         return DNN_ERR_OVERFLOW;
-    *out = total;
+    plan->shared_bytes[0] = shared[0];
+    plan->shared_bytes[1] = shared[1];
+    plan->workspace_floats = net->workspace_floats;
+    plan->workspace_bytes = ws;
+    plan->arena_bytes = total;
     return DNN_OK;
 }
 
-static void bind_buffers(struct dnn_network *net, bool training)
+/* base holds plan->arena_bytes, plan is measure()'s answer for this network and mode. */
+static void bind(struct dnn_network *net, bool training, unsigned char *base,
+                 const struct dnn_plan *plan)
 {
-    unsigned char *base = net->arena;
+    const size_t out_index = dnn_network_output_index(net);
+    const size_t *shared = plan->shared_bytes;
+    const size_t own = plan->arena_bytes - plan->workspace_bytes - shared[0] - shared[1];
     size_t off = 0;
     for (size_t i = 0; i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
+        const bool share = shares_output(net, i, training, out_index);
         for (size_t b = 0; b < l->n_buffers; b++) {
             struct dnn_buffer *buf = &l->buffers[b];
             if (!role_wanted(buf->role, training)) {
                 *buf->ptr = NULL;
-                continue;
+            } else if (buf->ptr == (void **)&l->output && share) {
+                *buf->ptr = base + own + (i % 2 ? shared[0] : 0);
+            } else {
+                *buf->ptr = base + off;
+                off += align_up(buf->count * buf->elem_size);
             }
-            *buf->ptr = base + off;
-            off += align_up(buf->count * buf->elem_size);
         }
         for (size_t p = 0; p < l->n_params; p++) {
             struct dnn_param *prm = &l->params[p];
@@ -146,35 +241,132 @@ static void bind_buffers(struct dnn_network *net, bool training)
             prm->update = prm->update_ref ? *prm->update_ref : NULL;
         }
     }
-    net->workspace = net->workspace_floats ? (float *)(void *)(base + off) : NULL;
+    net->workspace =
+        net->workspace_floats ? (float *)(void *)(base + own + shared[0] + shared[1]) : NULL;
+}
+
+/* Layer table and network struct on top of the arena: what dnn_network_create allocates. */
+static enum dnn_status total_bytes(size_t n, size_t arena, size_t *out)
+{
+    size_t table = 0;
+    if (!dnn_mul_size(n, sizeof(struct dnn_layer), &table) || !dnn_add_size(arena, table, out) ||
+        !dnn_add_size(*out, sizeof(struct dnn_network), out))
+        return DNN_ERR_OVERFLOW;
+    return DNN_OK;
+}
+
+void dnn_plan_free(struct dnn_plan *plan)
+{
+    if (!plan)
+        return;
+    free(plan->layers);
+    plan->layers = NULL;
+}
+
+enum dnn_status dnn_plan_of_network(struct dnn_plan *plan, const struct dnn_network *net,
+                                    bool training)
+{
+    if (!plan || !net || net->n == 0)
+        return DNN_ERR_INVALID;
+    *plan = (struct dnn_plan){
+        .training = training, .batch = net->cfg.batch, .n = net->n, .failed_layer = net->n};
+    plan->layers = calloc(net->n, sizeof *plan->layers);
+    enum dnn_status st = plan->layers ? DNN_OK : DNN_ERR_NOMEM;
+    if (st == DNN_OK)
+        st = measure(net, training, plan);
+    if (st == DNN_OK)
+        st = total_bytes(net->n, plan->arena_bytes, &plan->bytes);
+    if (st != DNN_OK) {
+        dnn_plan_free(plan);
+        plan->status = st;
+        return st;
+    }
+    plan->inputs = net->layers[0].inputs;
+    plan->outputs = net->layers[net->n - 1].outputs;
+    plan->output_index = dnn_network_output_index(net);
+    plan->truths = net->truths;
+    for (size_t i = 0; i < net->n; i++)
+        plan->has_cost |= net->layers[i].has_cost;
+    return DNN_OK;
+}
+
+enum dnn_status dnn_network_setup(struct dnn_network **out, const struct dnn_net_config *cfg,
+                                  const struct dnn_layer_spec *specs, size_t n,
+                                  size_t *failed_layer)
+{
+    size_t failed = n;
+    enum dnn_status st = DNN_ERR_INVALID;
+    struct dnn_network *net = NULL;
+    if (failed_layer)
+        *failed_layer = n;
+    if (!out)
+        return DNN_ERR_INVALID;
+    *out = NULL;
+    if (!cfg || !specs || n == 0)
+        return DNN_ERR_INVALID;
+    if (n > SIZE_MAX / sizeof(struct dnn_layer))
+        return DNN_ERR_OVERFLOW;
+    net = calloc(1, sizeof(*net));
+    if (!net)
+        return DNN_ERR_NOMEM;
+    net->cfg = *cfg;
+    net->layers = calloc(n, sizeof(struct dnn_layer));
+    st = net->layers ? setup_layers(net, specs, n, &failed) : DNN_ERR_NOMEM;
+    if (st != DNN_OK) {
+        dnn_network_free(net);
+        if (failed_layer)
+            *failed_layer = failed;
+        return st;
+    }
+    *out = net;
+    return DNN_OK;
+}
+
+enum dnn_status dnn_plan_build(struct dnn_plan *plan, const struct dnn_net_config *cfg,
+                               const struct dnn_layer_spec *specs, size_t n, bool training)
+{
+    if (!plan)
+        return DNN_ERR_INVALID;
+    *plan = (struct dnn_plan){.training = training, .n = n, .failed_layer = n};
+    struct dnn_network *net = NULL;
+    size_t failed = n;
+    enum dnn_status st = dnn_network_setup(&net, cfg, specs, n, &failed);
+    if (st == DNN_OK)
+        st = dnn_plan_of_network(plan, net, training);
+    dnn_network_free(net);
+    if (st != DNN_OK) {
+        dnn_plan_free(plan);
+        plan->status = st;
+        plan->failed_layer = failed;
+    }
+    return st;
+}
+
+void dnn_plan_describe(const struct dnn_plan *plan, char *buf, size_t size)
+{
+    if (!size)
+        return;
+    buf[0] = '\0';
+    const char *why = dnn_status_str(plan->status);
+    if (plan->failed_layer >= plan->n) {
+        snprintf(buf, size, "network: %s", why);
+        return;
+    }
+    snprintf(buf, size, "layer %zu: %s", plan->failed_layer, why);
 }
 
 enum dnn_status dnn_network_plan(const struct dnn_net_config *cfg,
                                  const struct dnn_layer_spec *specs, size_t n, bool training,
                                  size_t *bytes)
 {
-    if (!cfg || !specs || n == 0 || !bytes)
+    struct dnn_plan plan;
+    if (!bytes)
         return DNN_ERR_INVALID;
-    size_t table = 0;
-    if (!dnn_mul_size(n, sizeof(struct dnn_layer), &table))
-        return DNN_ERR_OVERFLOW;
-    struct dnn_network tmp = {.cfg = *cfg};
-    tmp.layers = calloc(n, sizeof(struct dnn_layer));
-    if (!tmp.layers)
-        return DNN_ERR_NOMEM;
-    size_t arena = 0;
-    enum dnn_status st = setup_layers(&tmp, specs, n);
+    enum dnn_status st = dnn_plan_build(&plan, cfg, specs, n, training);
     if (st == DNN_OK)
-        st = arena_size(&tmp, training, &arena);
-    free(tmp.layers);
-    if (st != DNN_OK)
-        return st;
-    size_t total = 0;
-    if (!dnn_add_size(arena, table, &total) ||
-        !dnn_add_size(total, sizeof(struct dnn_network), &total))
-        return DNN_ERR_OVERFLOW;
-    *bytes = total;
-    return DNN_OK;
+        *bytes = plan.bytes;
+    dnn_plan_free(&plan);
+    return st;
 }
 
 enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_net_config *cfg,
@@ -183,36 +375,27 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
 {
     enum dnn_status st = DNN_ERR_INVALID;
     struct dnn_network *net = NULL;
+    struct dnn_plan totals = {0}; /* layers NULL: measure() fills the totals only */
     if (!out)
         return DNN_ERR_INVALID;
     *out = NULL;
-    if (!cfg || !specs || n == 0)
-        return DNN_ERR_INVALID;
-    net = calloc(1, sizeof(*net));
-    if (!net)
-        return DNN_ERR_NOMEM;
-    net->cfg = *cfg;
+    st = dnn_network_setup(&net, cfg, specs, n, NULL);
+    if (st != DNN_OK)
+        return st;
     net->seed = seed;
     net->training = training;
-    net->layers = calloc(n, sizeof(struct dnn_layer));
-    if (!net->layers) {
-        st = DNN_ERR_NOMEM;
-        goto out;
-    }
-    st = setup_layers(net, specs, n);
+    st = check_loss_sizes(net);
     if (st == DNN_OK)
-        st = check_loss_sizes(net);
+        st = measure(net, training, &totals);
     if (st != DNN_OK)
         goto out;
-    st = arena_size(net, training, &net->arena_bytes);
-    if (st != DNN_OK)
-        goto out;
+    net->arena_bytes = totals.arena_bytes;
     net->arena = calloc(1, net->arena_bytes);
     if (!net->arena) {
         st = DNN_ERR_NOMEM;
         goto out;
     }
-    bind_buffers(net, training);
+    bind(net, training, net->arena, &totals);
 
     /* Every layer draws its initial parameters and its dropout masks from
      * streams keyed by the seed and its index in the whole network

@@ -13,14 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool mul_size(size_t a, size_t b, size_t *out)
-{
-    if (a != 0 && b > SIZE_MAX / a)
-        return false;
-    *out = a * b;
-    return true;
-}
-
 static const char *layer_name(const struct dnn_layer *l)
 {
     return l->ops ? l->ops->name : "?";
@@ -28,65 +20,27 @@ static const char *layer_name(const struct dnn_layer *l)
 
 /* ------------------------------------------------------------------ shapes */
 
-/* Sets up layer i of net from spec, reading the earlier layers' shapes. */
-static int setup_shape(struct dnn_network *net, const struct dk_model *m, size_t i,
-                       struct dk_error *err)
-{
-    struct dnn_layer *l = &net->layers[i];
-    size_t hw = 0, ohw = 0;
-    l->kind = m->specs[i].kind;
-    l->spec = m->specs[i];
-    l->index = (int)i;
-    l->batch = net->cfg.batch;
-    l->ops = dnn_layer_ops_for(l->kind);
-    if (!l->ops)
-        return dk_fail(err, "layer %zu: unknown layer kind %d", i, (int)l->kind);
-    const struct dnn_layer *prev = i ? &net->layers[i - 1] : NULL;
-    l->h = prev ? prev->out_h : net->cfg.h;
-    l->w = prev ? prev->out_w : net->cfg.w;
-    l->c = prev ? prev->out_c : net->cfg.c;
-    if (l->h <= 0 || l->w <= 0 || l->c <= 0 || !mul_size((size_t)l->h, (size_t)l->w, &hw) ||
-        !mul_size(hw, (size_t)l->c, &l->inputs))
-        return dk_fail(err, "layer %zu (%s): bad input shape %d x %d x %d", i, layer_name(l), l->w,
-                       l->h, l->c);
-    net->n = i; /* route and shortcut read the layers before i */
-    enum dnn_status st = l->ops->setup(l, net);
-    if (st != DNN_OK)
-        return dk_fail(err, "layer %zu (%s, line %d): %s", i, layer_name(l), m->lines[i],
-                       dnn_status_str(st));
-    if (l->out_h <= 0 || l->out_w <= 0 || l->out_c <= 0 ||
-        !mul_size((size_t)l->out_h, (size_t)l->out_w, &ohw) ||
-        !mul_size(ohw, (size_t)l->out_c, &l->outputs))
-        return dk_fail(err, "layer %zu (%s): bad output shape", i, layer_name(l));
-    return 0;
-}
-
 int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct dnn_network **out,
                      struct dk_error *err)
 {
     *out = NULL;
     if (!m || m->n == 0 || batch <= 0)
         return dk_fail(err, "no layers to plan");
-    struct dnn_network *net = calloc(1, sizeof *net);
-    if (!net)
-        return dk_fail(err, "out of memory");
-    net->cfg = m->net;
-    net->cfg.batch = batch;
+    struct dnn_net_config cfg = m->net;
+    cfg.batch = batch;
+    struct dnn_network *net = NULL;
+    size_t failed = m->n;
+    /* The engine's own setup loop: the shapes here are the shapes the TA and the normal
+     * world's networks will have. */
+    enum dnn_status st = dnn_network_setup(&net, &cfg, m->specs, m->n, &failed);
+    if (st != DNN_OK && failed < m->n) {
+        const struct dnn_layer_ops *ops = dnn_layer_ops_for(m->specs[failed].kind);
+        return dk_fail(err, "layer %zu (%s, line %d): %s", failed, ops ? ops->name : "?",
+                       m->lines[failed], dnn_status_str(st));
+    }
+    if (st != DNN_OK)
+        return dk_fail(err, "cannot set up the network: %s", dnn_status_str(st));
     net->seed = seed;
-    net->layers = calloc(m->n, sizeof *net->layers);
-    if (!net->layers) {
-        dz_shapes_free(net);
-        return dk_fail(err, "out of memory for %zu layers", m->n);
-    }
-    for (size_t i = 0; i < m->n; i++) {
-        if (setup_shape(net, m, i, err) != 0) {
-            dz_shapes_free(net);
-            return -1;
-        }
-    }
-    net->n = m->n;
-    net->inputs = net->layers[0].inputs;
-    net->truths = net->layers[dnn_network_output_index(net)].outputs;
     /* The engine's rule (DNN_ERR_LOSS_SIZE), said here with the layer's name: a loss layer
      * reads as many truth values as it has outputs. */
     for (size_t i = 0; i < m->n; i++) {
@@ -107,10 +61,7 @@ int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct 
 
 void dz_shapes_free(struct dnn_network *shapes)
 {
-    if (!shapes)
-        return;
-    free(shapes->layers);
-    free(shapes);
+    dnn_network_free(shapes);
 }
 
 uint64_t dz_layer_param_floats(const struct dnn_layer *l)
@@ -270,17 +221,24 @@ int dz_partition_check(const struct dnn_network *shapes, int first, int last, st
 
 /* ----------------------------------------------------------- secure memory */
 
+/* The engine's plan of layers [first, last] built alone, as the TA plans them. */
 static int plan_range(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                      size_t last, int batch, bool training, size_t *bytes, struct dk_error *err)
+                      size_t last, int batch, bool training, struct dnn_plan *plan,
+                      struct dk_error *err)
 {
     struct dnn_net_config cfg;
     struct dnn_layer_spec *specs = NULL;
+    memset(plan, 0, sizeof *plan);
     if (dz_segment_config(m, shapes, first, last, batch, 1, &cfg, &specs, err) != 0)
         return -1;
-    enum dnn_status st = dnn_network_plan(&cfg, specs, last - first + 1, training, bytes);
+    enum dnn_status st = dnn_plan_build(plan, &cfg, specs, last - first + 1, training);
     free(specs);
-    if (st != DNN_OK)
-        return dk_fail(err, "layers %zu..%zu: cannot plan: %s", first, last, dnn_status_str(st));
+    if (st != DNN_OK) {
+        char why[128];
+        dnn_plan_describe(plan, why, sizeof why);
+        dnn_plan_free(plan);
+        return dk_fail(err, "layers %zu..%zu: cannot plan: %s (of the segment)", first, last, why);
+    }
     return 0;
 }
 
@@ -288,23 +246,23 @@ static int plan_range(const struct dk_model *m, const struct dnn_network *shapes
 int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
                     size_t last, int batch, bool training, size_t *bytes, struct dk_error *err)
 {
-    size_t engine = 0;
-    if (plan_range(m, shapes, first, last, batch, training, &engine, err) != 0)
+    struct dnn_plan plan;
+    if (plan_range(m, shapes, first, last, batch, training, &plan, err) != 0)
         return -1;
-    const bool has_cost = dz_range_has_cost(shapes, first, last);
     struct dz_ta_memory_args a = {
-        .engine_bytes = engine,
+        .engine_bytes = plan.bytes,
         .spec_bytes = (last - first + 1) * sizeof(struct dnn_layer_spec),
         .batch = (size_t)batch,
-        .inputs = shapes->layers[first].inputs,
-        .outputs = shapes->layers[last].outputs,
-        .truths = range_truths(shapes, first, last),
-        .param_floats = (size_t)dz_range_param_floats(shapes, first, last),
+        .inputs = plan.inputs,
+        .outputs = plan.outputs,
+        .truths = plan.truths,
+        .param_floats = plan.param_floats,
         .training = training,
         .first_layer = first == 0,
         .ends_network = last + 1 == shapes->n,
-        .takes_truth = training && has_cost,
+        .takes_truth = training && plan.has_cost,
     };
+    dnn_plan_free(&plan);
     struct dz_ta_memory mem;
     if (!dz_ta_memory_compute(&a, DZ_TA_HEAP_RESERVE_DEFAULT, &mem))
         return dk_fail(err, "layers %zu..%zu: secure memory size overflows", first, last);
@@ -312,99 +270,98 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
     return 0;
 }
 
+/* A layer's own bytes in a segment (struct dnn_layer_plan): everything but the shared
+ * workspace, with its output counted as its own. */
+static uint64_t layer_own_bytes(const struct dnn_layer_plan *lp, bool training)
+{
+    return (uint64_t)lp->param_bytes + lp->scratch_bytes + (training ? lp->train_bytes : 0) +
+           lp->output_bytes + sizeof(struct dnn_layer);
+}
+
 int dz_layer_need(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
                   bool training, size_t *bytes, struct dk_error *err)
 {
-    const enum dnn_layer_kind k = shapes->layers[i].kind;
-    if ((k != DNN_LAYER_ROUTE && k != DNN_LAYER_SHORTCUT) || i == 0)
-        return plan_range(m, shapes, i, i, batch, training, bytes, err);
-    size_t with = 0, without = 0;
-    if (plan_range(m, shapes, 0, i, batch, training, &with, err) != 0 ||
-        plan_range(m, shapes, 0, i - 1, batch, training, &without, err) != 0)
-        return -1;
-    *bytes = with > without ? with - without : 0;
+    struct dnn_network *own = NULL;
+    struct dnn_plan plan;
+    if (i >= shapes->n)
+        return dk_fail(err, "layer %zu: the network has %zu layers", i, shapes->n);
+    if (shapes->cfg.batch != batch) {
+        if (dz_shapes_create(m, batch, shapes->seed, &own, err) != 0)
+            return -1;
+        shapes = own;
+    }
+    enum dnn_status st = dnn_plan_of_network(&plan, shapes, training);
+    dz_shapes_free(own);
+    if (st != DNN_OK)
+        return dk_fail(err, "layer %zu: cannot plan: %s", i, dnn_status_str(st));
+    *bytes = (size_t)layer_own_bytes(&plan.layers[i], training);
+    dnn_plan_free(&plan);
     return 0;
 }
 
 /* ------------------------------------------------------ the plan in one pass
  *
  * `tee plan` and the search for partitions that fit ask for the need of every tail and
- * of many ranges. Planning each range with dnn_network_plan costs its length, so the
- * plan was quadratic in the layers (a cfg of 200,000 [connected] layers ran for minutes)
+ * of many ranges. Planning each range with dnn_plan_build costs its length, so the plan
+ * would be quadratic in the layers (a cfg of 200,000 [connected] layers ran for minutes)
  * and the longest-range search cubic. A layer's buffers do not depend on the range it
  * runs in (its input shape and the shapes it reads are those of the whole network), so
- * the engine's plan of [a, b] is a sum over its layers plus the largest workspace:
+ * the engine's plan of the whole network gives every layer's figures once (struct
+ * dnn_layer_plan), and the plan of [a, b] is dnn.h's formula over them:
  *
- *   engine(a, b) = sum_{a<=i<=b} (arena_i + sizeof(struct dnn_layer))
- *                  + max_{a<=i<=b} workspace_i + DNN_ALIGN + sizeof(struct dnn_network)
+ *   engine(a, b) = sum_{a<=i<=b} (fixed_i + sizeof(struct dnn_layer))
+ *                + sum of output_i over the layers of [a, b] with an output of their own
+ *                + max of output_i over the others of even index + the same of odd index
+ *                + max_{a<=i<=b} workspace_i + 64 + sizeof(struct dnn_network)
  *
- * with arena_i the layer's buffers (its own requests, its output and, for training, its
- * delta), each rounded up to DNN_ALIGN as dnn/network.c's arena_size does. The table
- * holds prefix sums and range trees, so any range's need and validity cost O(log n).
- * tests/test_plan_scale.c checks every range of several networks against
- * dnn_network_plan and dz_partition_check, and the search against a brute force.
+ * with fixed_i the layer's parameters and inference scratch (and with training its
+ * training buffers and delta). With training every output is its own; for inference the
+ * segment's output layer o (its last layer that is not a [cost]) and the layers after it
+ * keep theirs, and so do the layers a route or shortcut reads; the others of [a, o - 1]
+ * share the two activation buffers (the parity of an index is the same in the segment
+ * and in the network up to a swap of the two, which leaves the sum alone). The table
+ * holds prefix sums and range-maximum trees, so any range's need and validity cost
+ * O(log n). tests/test_plan_scale.c checks every range of several networks against
+ * dnn_plan_build and dz_partition_check, and the search against a brute force.
  */
-
-/* dnn/network.c's alignment of each buffer in the arena. */
-#define PLAN_ALIGN 64u
 
 /* Sums past this are refused: prefix differences stay exact in uint64_t. */
 #define PLAN_MAX ((uint64_t)1 << 62)
 
 struct plan_table {
-    size_t n, size;       /* layers; leaves of the trees (a power of two >= n) */
-    uint64_t *engine_sum; /* (n + 1) prefix sums of arena_i + sizeof(struct dnn_layer) */
-    uint64_t *param_sum;  /* (n + 1) prefix sums of parameter floats */
-    uint64_t *ws_tree;    /* (2 size) max of workspace bytes, leaves at [size, size + n) */
-    int *read_tree;       /* (2 size) min of the layer each reads, INT_MAX when none */
-    int *read_suffix;     /* (n + 1) min of the reads of layers i..n-1 */
-    int *next_cost;       /* (n + 1) first layer >= i that computes a loss, or n */
-    int *prev_noncost;    /* (n) last layer <= i that is not a [cost], or -1 */
-    int first_cost;       /* next_cost[0] */
+    size_t n, size;         /* layers; leaves of the trees (a power of two >= n) */
+    uint64_t *fixed_sum;    /* (n + 1) prefix sums of fixed_i + sizeof(struct dnn_layer) */
+    uint64_t *out_sum;      /* (n + 1) prefix sums of output_i */
+    uint64_t *own_out_sum;  /* (n + 1) prefix sums of output_i of layers that never share */
+    uint64_t *param_sum;    /* (n + 1) prefix sums of parameter floats */
+    uint64_t *ws_tree;      /* (2 size) max of workspace bytes, leaves at [size, size + n) */
+    uint64_t *share_tree_0; /* (2 size) max of output_i of sharing layers of even index */
+    uint64_t *share_tree_1; /* (2 size) the same, odd index */
+    int *read_tree;         /* (2 size) min of the layer each reads, INT_MAX when none */
+    int *read_suffix;       /* (n + 1) min of the reads of layers i..n-1 */
+    int *next_cost;         /* (n + 1) first layer >= i that computes a loss, or n */
+    int *prev_noncost;      /* (n) last layer <= i that is not a [cost], or -1 */
+    int first_cost;         /* next_cost[0] */
     const struct dnn_network *shapes;
     const struct dk_model *m;
     int batch;
     bool training;
 };
 
-static uint64_t align64(uint64_t x)
-{
-    return (x + (PLAN_ALIGN - 1)) & ~(uint64_t)(PLAN_ALIGN - 1);
-}
-
 static void plan_table_free(struct plan_table *t)
 {
-    free(t->engine_sum);
+    free(t->fixed_sum);
+    free(t->out_sum);
+    free(t->own_out_sum);
     free(t->param_sum);
     free(t->ws_tree);
+    free(t->share_tree_0);
+    free(t->share_tree_1);
     free(t->read_tree);
     free(t->read_suffix);
     free(t->next_cost);
     free(t->prev_noncost);
     memset(t, 0, sizeof *t);
-}
-
-/* Bytes of layer l's buffers in the engine's arena; false past PLAN_MAX. */
-static bool layer_arena(const struct dnn_layer *l, int batch, bool training, uint64_t *out)
-{
-    uint64_t sum = 0;
-    for (size_t b = 0; b < l->n_buffers; b++) {
-        const struct dnn_buffer *buf = &l->buffers[b];
-        if (buf->role == DNN_BUF_TRAIN && !training)
-            continue;
-        if (buf->elem_size && buf->count > PLAN_MAX / buf->elem_size)
-            return false;
-        sum += align64((uint64_t)buf->count * buf->elem_size);
-        if (sum > PLAN_MAX)
-            return false;
-    }
-    /* setup_layers adds the output, and the delta for training, after the layer's own. */
-    if (l->outputs > PLAN_MAX / 4 / (uint64_t)batch)
-        return false;
-    const uint64_t output = align64((uint64_t)l->outputs * (uint64_t)batch * 4);
-    sum += training ? 2 * output : output;
-    *out = sum;
-    return sum <= PLAN_MAX;
 }
 
 /* Smallest layer index this layer reads (route, shortcut), INT_MAX when it reads none. */
@@ -418,8 +375,48 @@ static int min_read(const struct dnn_layer *l)
     return lo;
 }
 
-/* Builds the table from a shape network set up at `batch` (shapes, or a new one when
- * shapes has another batch: buffer sizes depend on it). */
+/* Max over the leaves [a, b] of a range-maximum tree: the usual bottom-up walk. */
+static uint64_t max_query(const uint64_t *tree, size_t size, size_t a, size_t b)
+{
+    uint64_t w = 0;
+    for (size_t lo = a + size, hi = b + size + 1; lo < hi; lo /= 2, hi /= 2) {
+        if (lo & 1) {
+            w = tree[lo] > w ? tree[lo] : w;
+            lo++;
+        }
+        if (hi & 1) {
+            hi--;
+            w = tree[hi] > w ? tree[hi] : w;
+        }
+    }
+    return w;
+}
+
+/* Smallest read of layers [a, b]. */
+static int read_query(const struct plan_table *t, size_t a, size_t b)
+{
+    int r = INT_MAX;
+    for (size_t lo = a + t->size, hi = b + t->size + 1; lo < hi; lo /= 2, hi /= 2) {
+        if (lo & 1) {
+            r = t->read_tree[lo] < r ? t->read_tree[lo] : r;
+            lo++;
+        }
+        if (hi & 1) {
+            hi--;
+            r = t->read_tree[hi] < r ? t->read_tree[hi] : r;
+        }
+    }
+    return r;
+}
+
+static void max_tree_fill(uint64_t *tree, size_t size)
+{
+    for (size_t i = size - 1; i >= 1; i--)
+        tree[i] = tree[2 * i] > tree[2 * i + 1] ? tree[2 * i] : tree[2 * i + 1];
+}
+
+/* Builds the table from the engine's plan of a shape network set up at `batch` (shapes,
+ * or a new one when shapes has another batch: buffer sizes depend on it). */
 static int plan_table_build(struct plan_table *t, const struct dk_model *m,
                             const struct dnn_network *shapes, int batch, bool training,
                             struct dnn_network **own, struct dk_error *err)
@@ -431,6 +428,10 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
             return -1;
         shapes = *own;
     }
+    struct dnn_plan plan;
+    enum dnn_status st = dnn_plan_of_network(&plan, shapes, training);
+    if (st != DNN_OK)
+        return dk_fail(err, "cannot plan %zu layers: %s", shapes->n, dnn_status_str(st));
     const size_t n = shapes->n;
     size_t size = 1;
     while (size < n)
@@ -441,37 +442,54 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
     t->m = m;
     t->batch = batch;
     t->training = training;
-    t->engine_sum = calloc(n + 1, sizeof *t->engine_sum);
+    t->fixed_sum = calloc(n + 1, sizeof *t->fixed_sum);
+    t->out_sum = calloc(n + 1, sizeof *t->out_sum);
+    t->own_out_sum = calloc(n + 1, sizeof *t->own_out_sum);
     t->param_sum = calloc(n + 1, sizeof *t->param_sum);
     t->ws_tree = calloc(2 * size, sizeof *t->ws_tree);
+    t->share_tree_0 = calloc(2 * size, sizeof *t->share_tree_0);
+    t->share_tree_1 = calloc(2 * size, sizeof *t->share_tree_1);
     t->read_tree = malloc(2 * size * sizeof *t->read_tree);
     t->read_suffix = malloc((n + 1) * sizeof *t->read_suffix);
     t->next_cost = malloc((n + 1) * sizeof *t->next_cost);
     t->prev_noncost = malloc(n * sizeof *t->prev_noncost);
-    if (!t->engine_sum || !t->param_sum || !t->ws_tree || !t->read_tree || !t->read_suffix ||
-        !t->next_cost || !t->prev_noncost)
+    if (!t->fixed_sum || !t->out_sum || !t->own_out_sum || !t->param_sum || !t->ws_tree ||
+        !t->share_tree_0 || !t->share_tree_1 || !t->read_tree || !t->read_suffix || !t->next_cost ||
+        !t->prev_noncost) {
+        dnn_plan_free(&plan);
         return dk_fail(err, "out of memory planning %zu layers", n);
+    }
     for (size_t i = 0; i < 2 * size; i++)
         t->read_tree[i] = INT_MAX;
     for (size_t i = 0; i < n; i++) {
-        const struct dnn_layer *l = &shapes->layers[i];
-        uint64_t arena = 0;
-        const uint64_t params = dz_layer_param_floats(l);
-        if (!layer_arena(l, batch, training, &arena) || l->workspace_floats > PLAN_MAX / 4 ||
-            params > PLAN_MAX / 4)
-            return dk_fail(err, "layer %zu (%s): secure memory size overflows", i, layer_name(l));
-        t->engine_sum[i + 1] = t->engine_sum[i] + arena + sizeof(struct dnn_layer);
-        t->param_sum[i + 1] = t->param_sum[i] + params;
-        if (t->engine_sum[i + 1] > PLAN_MAX || t->param_sum[i + 1] > PLAN_MAX)
+        const struct dnn_layer_plan *lp = &plan.layers[i];
+        const uint64_t fixed = (uint64_t)lp->param_bytes + lp->scratch_bytes +
+                               (training ? lp->train_bytes : 0) + sizeof(struct dnn_layer);
+        /* struct dnn_layer_plan's rule, less the range's output layer and what follows it,
+         * which table_engine adds for each range. */
+        const bool may_share = !training && !lp->read_later;
+        t->fixed_sum[i + 1] = t->fixed_sum[i] + fixed;
+        t->out_sum[i + 1] = t->out_sum[i] + lp->output_bytes;
+        t->own_out_sum[i + 1] = t->own_out_sum[i] + (may_share ? 0 : lp->output_bytes);
+        t->param_sum[i + 1] = t->param_sum[i] + lp->param_floats;
+        if (t->fixed_sum[i + 1] > PLAN_MAX || t->out_sum[i + 1] > PLAN_MAX ||
+            t->param_sum[i + 1] > PLAN_MAX || lp->workspace_floats > PLAN_MAX / 4) {
+            dnn_plan_free(&plan);
             return dk_fail(err, "layers 0..%zu: secure memory size overflows", i);
-        t->ws_tree[size + i] = (uint64_t)l->workspace_floats * sizeof(float);
-        t->read_tree[size + i] = min_read(l);
-        t->prev_noncost[i] = l->kind != DNN_LAYER_COST ? (int)i : (i ? t->prev_noncost[i - 1] : -1);
+        }
+        t->ws_tree[size + i] = (uint64_t)lp->workspace_floats * sizeof(float);
+        if (may_share)
+            (i % 2 ? t->share_tree_1 : t->share_tree_0)[size + i] = lp->output_bytes;
+        t->read_tree[size + i] = min_read(&shapes->layers[i]);
+        t->prev_noncost[i] =
+            lp->kind != DNN_LAYER_COST ? (int)i : (i ? t->prev_noncost[i - 1] : -1);
     }
+    dnn_plan_free(&plan);
+    max_tree_fill(t->ws_tree, size);
+    max_tree_fill(t->share_tree_0, size);
+    max_tree_fill(t->share_tree_1, size);
     for (size_t i = size - 1; i >= 1; i--) {
-        const uint64_t a = t->ws_tree[2 * i], b = t->ws_tree[2 * i + 1];
         const int c = t->read_tree[2 * i], d = t->read_tree[2 * i + 1];
-        t->ws_tree[i] = a > b ? a : b;
         t->read_tree[i] = c < d ? c : d;
     }
     t->read_suffix[n] = INT_MAX;
@@ -483,27 +501,6 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
     }
     t->first_cost = t->next_cost[0];
     return 0;
-}
-
-/* Largest workspace (bytes) and smallest read of layers [a, b]: the usual bottom-up walk. */
-static void tree_query(const struct plan_table *t, size_t a, size_t b, uint64_t *ws, int *read)
-{
-    uint64_t w = 0;
-    int r = INT_MAX;
-    for (size_t lo = a + t->size, hi = b + t->size + 1; lo < hi; lo /= 2, hi /= 2) {
-        if (lo & 1) {
-            w = t->ws_tree[lo] > w ? t->ws_tree[lo] : w;
-            r = t->read_tree[lo] < r ? t->read_tree[lo] : r;
-            lo++;
-        }
-        if (hi & 1) {
-            hi--;
-            w = t->ws_tree[hi] > w ? t->ws_tree[hi] : w;
-            r = t->read_tree[hi] < r ? t->read_tree[hi] : r;
-        }
-    }
-    *ws = w;
-    *read = r;
 }
 
 /* range_truths from the table. */
@@ -533,16 +530,28 @@ static bool table_valid(const struct plan_table *t, size_t a, size_t b, int read
     return t->next_cost[a] > (int)b || table_truths(t, a, b) == t->shapes->truths;
 }
 
-/* dz_segment_need from the table (engine plan by the sums above, then the TA's
+/* The engine's plan of [a, b] by the formula above. */
+static uint64_t table_engine(const struct plan_table *t, size_t a, size_t b)
+{
+    const int k = t->prev_noncost[b];
+    const size_t o = k >= (int)a ? (size_t)k : a; /* the segment's output layer */
+    uint64_t bytes = t->fixed_sum[b + 1] - t->fixed_sum[a] + t->out_sum[b + 1] - t->out_sum[o] +
+                     t->own_out_sum[o] - t->own_out_sum[a] + max_query(t->ws_tree, t->size, a, b) +
+                     64 + sizeof(struct dnn_network);
+    if (o > a)
+        bytes += max_query(t->share_tree_0, t->size, a, o - 1) +
+                 max_query(t->share_tree_1, t->size, a, o - 1);
+    return bytes;
+}
+
+/* dz_segment_need from the table (the engine's plan by the sums above, then the TA's
  * formula); false when a term overflows. */
-static bool table_need(const struct plan_table *t, size_t a, size_t b, uint64_t ws, size_t *need)
+static bool table_need(const struct plan_table *t, size_t a, size_t b, size_t *need)
 {
     const struct dnn_network *s = t->shapes;
-    const uint64_t engine =
-        t->engine_sum[b + 1] - t->engine_sum[a] + ws + PLAN_ALIGN + sizeof(struct dnn_network);
     const bool has_cost = t->next_cost[a] <= (int)b;
     struct dz_ta_memory_args args = {
-        .engine_bytes = (size_t)engine,
+        .engine_bytes = (size_t)table_engine(t, a, b),
         .spec_bytes = (b - a + 1) * sizeof(struct dnn_layer_spec),
         .batch = (size_t)t->batch,
         .inputs = s->layers[a].inputs,
@@ -564,26 +573,19 @@ static bool table_need(const struct plan_table *t, size_t a, size_t b, uint64_t 
 /* Validity and need of [a, b] in O(log n); *ok false when invalid or overflowing. */
 static void table_range(const struct plan_table *t, size_t a, size_t b, bool *ok, size_t *need)
 {
-    uint64_t ws = 0;
-    int read = INT_MAX;
-    tree_query(t, a, b, &ws, &read);
-    *ok = table_valid(t, a, b, read) && table_need(t, a, b, ws, need);
+    *ok = table_valid(t, a, b, read_query(t, a, b)) && table_need(t, a, b, need);
 }
 
 /* The largest b in [a, hi] whose layers a..b read nothing before a, or a - 1 (reads only
  * grow more restrictive with b, so a binary search finds it). */
 static size_t last_self_contained(const struct plan_table *t, size_t a, size_t hi)
 {
-    uint64_t ws = 0;
-    int read = INT_MAX;
-    tree_query(t, a, hi, &ws, &read);
-    if (read >= (int)a)
+    if (read_query(t, a, hi) >= (int)a)
         return hi;
     size_t lo = a, top = hi; /* answer in [lo - 1, top - 1] */
     while (lo < top) {
         const size_t mid = lo + (top - lo) / 2;
-        tree_query(t, a, mid, &ws, &read);
-        if (read >= (int)a)
+        if (read_query(t, a, mid) >= (int)a)
             lo = mid + 1;
         else
             top = mid;
@@ -623,7 +625,7 @@ static int table_search(const struct plan_table *t, size_t capacity, struct dz_f
     /* A lower bound of every range's need that only grows with the range. */
     floor_sum[0] = 0;
     for (size_t i = 0; i < n; i++)
-        floor_sum[i + 1] = floor_sum[i] + (t->engine_sum[i + 1] - t->engine_sum[i]) +
+        floor_sum[i + 1] = floor_sum[i] + (t->fixed_sum[i + 1] - t->fixed_sum[i]) +
                            sizeof(struct dnn_layer_spec) +
                            4 * (t->param_sum[i + 1] - t->param_sum[i]);
     size_t best = 0;
@@ -722,19 +724,10 @@ int dz_print_plan(FILE *f, const struct dk_model *m, const struct dnn_network *s
     fprintf(f, "secure memory at batch %d for %s; TA_DATA_SIZE = %zu bytes\n", batch,
             training ? "training" : "inference", capacity);
     fprintf(f, "layer  type          layer bytes   layers i..%zu bytes  fits\n", n - 1);
-    uint64_t ws_before = 0; /* largest workspace of layers 0..i-1 */
     for (size_t i = 0; i < n; i++) {
-        /* dz_layer_need from the table: the plan of [i, i], or for a route or shortcut
-         * the growth of the plan of [0, i] over [0, i - 1]. */
-        const uint64_t ws_i = t.ws_tree[t.size + i];
-        const uint64_t layer = t.engine_sum[i + 1] - t.engine_sum[i];
-        const enum dnn_layer_kind k = shapes->layers[i].kind;
-        size_t own_bytes = 0;
-        if ((k != DNN_LAYER_ROUTE && k != DNN_LAYER_SHORTCUT) || i == 0)
-            own_bytes = (size_t)(layer + ws_i + PLAN_ALIGN + sizeof(struct dnn_network));
-        else
-            own_bytes = (size_t)(layer + (ws_i > ws_before ? ws_i - ws_before : 0));
-        ws_before = ws_i > ws_before ? ws_i : ws_before;
+        /* dz_layer_need from the table. */
+        const size_t own_bytes =
+            (size_t)(t.fixed_sum[i + 1] - t.fixed_sum[i] + t.out_sum[i + 1] - t.out_sum[i]);
         bool ok = false;
         size_t tail = 0;
         table_range(&t, i, n - 1, &ok, &tail);

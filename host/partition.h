@@ -93,9 +93,12 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
                     size_t last, int batch, bool training, size_t *bytes, struct dk_error *err);
 
 /*
- * dz_layer_need - the share of layer i alone: the plan of [i, i], or for a
- * route/shortcut (which cannot stand alone) the growth of the plan of [0, i]
- * over [0, i-1]. Returns 0 or -1 with a message in err.
+ * dz_layer_need - the bytes layer i brings to any segment it is in, from the engine's plan
+ * (struct dnn_layer_plan): its parameters, inference scratch (and with training its
+ * training buffers and delta), its output as a buffer of its own and its entry in the
+ * layer table; not the workspace, which a segment holds once at its largest, nor the
+ * reuse of activation buffers, which depends on the segment. Returns 0 or -1 with a
+ * message in err.
  */
 int dz_layer_need(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
                   bool training, size_t *bytes, struct dk_error *err);

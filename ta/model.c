@@ -16,85 +16,13 @@
 #include "dz_ta_memory.h"
 #include "dz_wire.h"
 
-/* What the TA needs to know of the segment's shapes before it allocates. */
-struct dz_dims {
-    size_t inputs, outputs, truths, classes; /* per image */
-    size_t param_floats;
-    bool has_cost;
-};
-
-/*
- * The shapes and parameter counts of the segment without allocating it: each layer's setup
- * run on a scratch layer table, in order, as dnn_network_plan does inside the engine.
- * Returns the engine's status (DNN_ERR_NOMEM when the table itself does not fit).
- */
-static enum dnn_status dry_setup(const struct dnn_net_config *cfg,
-                                 const struct dnn_layer_spec *specs, size_t n, uint32_t first,
-                                 struct dz_dims *d)
+/* The engine built what it planned (same setup and layout, so anything else is a TA bug). */
+static bool matches_plan(const struct dnn_network *net, const struct dnn_plan *plan)
 {
-    struct dnn_network tmp;
-    enum dnn_status st = DNN_OK;
-
-    memset(&tmp, 0, sizeof(tmp));
-    tmp.cfg = *cfg;
-    tmp.layers = TEE_Malloc(n * sizeof(struct dnn_layer), TEE_MALLOC_FILL_ZERO); /* n small */
-    if (!tmp.layers)
-        return DNN_ERR_NOMEM;
-    memset(d, 0, sizeof(*d));
-    for (size_t i = 0; i < n && st == DNN_OK; i++) {
-        struct dnn_layer *l = &tmp.layers[i];
-        size_t hw = 0, out_hw = 0;
-        l->kind = specs[i].kind;
-        l->spec = specs[i];
-        l->index = (int)i;
-        l->batch = cfg->batch;
-        l->ops = dnn_layer_ops_for(l->kind);
-        l->h = i ? tmp.layers[i - 1].out_h : cfg->h;
-        l->w = i ? tmp.layers[i - 1].out_w : cfg->w;
-        l->c = i ? tmp.layers[i - 1].out_c : cfg->c;
-        if (__builtin_mul_overflow((size_t)l->h, (size_t)l->w, &hw) ||
-            __builtin_mul_overflow(hw, (size_t)l->c, &l->inputs)) {
-            st = DNN_ERR_OVERFLOW;
-            break;
-        }
-        tmp.n = i; /* earlier layers are complete: route and shortcut read them */
-        st = l->ops ? l->ops->setup(l, &tmp) : DNN_ERR_UNSUPPORTED;
-        if (st == DNN_OK && (l->out_h <= 0 || l->out_w <= 0 || l->out_c <= 0))
-            st = DNN_ERR_SHAPE;
-        if (st == DNN_OK && (__builtin_mul_overflow((size_t)l->out_h, (size_t)l->out_w, &out_hw) ||
-                             __builtin_mul_overflow(out_hw, (size_t)l->out_c, &l->outputs)))
-            st = DNN_ERR_OVERFLOW;
-        for (size_t k = 0; st == DNN_OK && k < l->n_params; k++) {
-            if (__builtin_add_overflow(d->param_floats, l->params[k].count, &d->param_floats))
-                st = DNN_ERR_OVERFLOW;
-        }
-        if (st != DNN_OK)
-            EMSG("layer %zu (%s): %s", first + i, l->ops ? l->ops->name : "?", dnn_status_str(st));
-        d->has_cost |= l->has_cost;
-    }
-    if (st == DNN_OK) {
-        tmp.n = n;
-        const size_t out = dnn_network_output_index(&tmp);
-        d->inputs = tmp.layers[0].inputs;
-        d->outputs = tmp.layers[n - 1].outputs;
-        d->truths = tmp.layers[out].outputs;
-        /* A segment of cost layers only ranks what it received. */
-        d->classes = tmp.layers[out].kind == DNN_LAYER_COST ? d->inputs : d->truths;
-    }
-    TEE_Free(tmp.layers);
-    return st;
-}
-
-/* The engine built what the dry run predicted (same code, so anything else is a TA bug). */
-static bool matches_dims(const struct dnn_network *net, const struct dz_dims *d)
-{
-    size_t params = 0;
-    for (size_t i = 0; i < net->n; i++) {
-        for (size_t k = 0; k < net->layers[i].n_params; k++)
-            params += net->layers[i].params[k].count;
-    }
-    return net->layers[0].inputs == d->inputs && net->layers[net->n - 1].outputs == d->outputs &&
-           net->truths == d->truths && params == d->param_floats;
+    return net->n == plan->n &&
+           net->arena_bytes + net->n * sizeof(struct dnn_layer) + sizeof(*net) == plan->bytes &&
+           net->layers[0].inputs == plan->inputs &&
+           net->layers[net->n - 1].outputs == plan->outputs && net->truths == plan->truths;
 }
 
 static void set_need(TEE_Param *p, uint64_t bytes)
@@ -120,14 +48,14 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     TEE_OperationHandle digest = TEE_HANDLE_NULL;
     struct dnn_network *net = NULL;
     float *input = NULL, *truth = NULL, *io = NULL;
-    struct dz_dims d;
+    struct dnn_plan plan;
     struct dz_ta_memory mem;
-    size_t wire_bytes = 0, spec_bytes = 0, engine = 0;
+    size_t wire_bytes = 0, spec_bytes = 0, classes = 0;
     enum dnn_status st = DNN_OK;
     char why[DZ_WIRE_MSG_MAX];
 
     memset(&mem, 0, sizeof(mem));
-    memset(&d, 0, sizeof(d));
+    memset(&plan, 0, sizeof(plan));
     if (types != want)
         return TEE_ERROR_BAD_PARAMETERS;
     if (s->net) {
@@ -175,24 +103,28 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     dz_wipe_free(wire, wire_bytes);
     wire = NULL;
 
-    /* Plan: shapes, then bytes, then the verdict; nothing big is allocated before it. */
+    /* Plan: the engine's plan of the segment (shapes, buffers, bytes), then the verdict;
+     * nothing big is allocated before it. */
     const bool training = hdr.training != 0;
-    st = dry_setup(&cfg, specs, n, hdr.first, &d);
-    if (st == DNN_OK)
-        st = dnn_network_plan(&cfg, specs, n, training, &engine);
+    st = dnn_plan_build(&plan, &cfg, specs, n, training);
+    if (st != DNN_OK && plan.failed_layer < n) {
+        const struct dnn_layer_ops *ops = dnn_layer_ops_for(specs[plan.failed_layer].kind);
+        EMSG("layer %zu (%s): %s", hdr.first + plan.failed_layer, ops ? ops->name : "?",
+             dnn_status_str(st));
+    }
     const bool ends = hdr.last == hdr.n_layers - 1;
     const struct dz_ta_memory_args args = {
-        .engine_bytes = engine,
+        .engine_bytes = plan.bytes,
         .spec_bytes = spec_bytes,
         .batch = hdr.batch,
-        .inputs = d.inputs,
-        .outputs = d.outputs,
-        .truths = d.truths,
-        .param_floats = d.param_floats,
+        .inputs = plan.inputs,
+        .outputs = plan.outputs,
+        .truths = plan.truths,
+        .param_floats = plan.param_floats,
         .training = training,
         .first_layer = hdr.first == 0,
         .ends_network = ends,
-        .takes_truth = training && d.has_cost,
+        .takes_truth = training && plan.has_cost,
     };
     if (st == DNN_OK && !dz_ta_memory_compute(&args, CFG_DZ_TA_HEAP_RESERVE, &mem))
         st = DNN_ERR_OVERFLOW;
@@ -207,8 +139,10 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
         res = st == DNN_ERR_NOMEM ? TEE_ERROR_OUT_OF_MEMORY : TEE_ERROR_BAD_PARAMETERS;
         goto out;
     }
-    if (ends && hdr.output_policy == DZ_OUTPUT_RANK && d.classes > DZ_MAX_LABELS) {
-        EMSG("rank of %zu labels asked, a prediction holds %u", d.classes, (unsigned)DZ_MAX_LABELS);
+    /* A segment of cost layers only ranks what it received. */
+    classes = plan.layers[plan.output_index].kind == DNN_LAYER_COST ? plan.inputs : plan.truths;
+    if (ends && hdr.output_policy == DZ_OUTPUT_RANK && classes > DZ_MAX_LABELS) {
+        EMSG("rank of %zu labels asked, a prediction holds %u", classes, (unsigned)DZ_MAX_LABELS);
         res = TEE_ERROR_BAD_PARAMETERS;
         goto out;
     }
@@ -236,7 +170,7 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
         res = st == DNN_ERR_NOMEM ? TEE_ERROR_OUT_OF_MEMORY : TEE_ERROR_BAD_PARAMETERS;
         goto out;
     }
-    if (!matches_dims(net, &d)) {
+    if (!matches_plan(net, &plan)) {
         EMSG("layers %u..%u: the engine built other shapes than planned", (unsigned)hdr.first,
              (unsigned)hdr.last);
         res = TEE_ERROR_GENERIC;
@@ -250,11 +184,11 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     s->hdr = hdr;
     s->training = training;
     s->ends_network = ends;
-    s->has_cost = d.has_cost;
+    s->has_cost = plan.has_cost;
     s->takes_truth = args.takes_truth;
-    s->classes = d.classes;
+    s->classes = classes;
     s->in_floats = mem.input / sizeof(float);
-    s->out_floats = (size_t)hdr.batch * d.outputs; /* <= the engine's output buffer */
+    s->out_floats = (size_t)hdr.batch * plan.outputs; /* <= the engine's output buffer */
     s->truth_floats = mem.truth / sizeof(float);
     s->io_floats = mem.io / sizeof(float);
     s->payload_bytes = mem.payload;
@@ -269,9 +203,10 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     input = truth = io = NULL;
     IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters",
          (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers, mem.total,
-         d.param_floats);
+         plan.param_floats);
     res = TEE_SUCCESS;
 out:
+    dnn_plan_free(&plan);
     dnn_network_free(net);
     dz_wipe_free(io, mem.io);
     dz_wipe_free(truth, mem.truth);

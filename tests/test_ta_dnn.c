@@ -59,31 +59,15 @@ static void dims_of(const struct dnn_network *net, struct dims *d)
     d->truths = net->layers[dnn_network_output_index(net)].outputs;
 }
 
-/* The same without allocating the segment: every layer's setup on a scratch table. */
-static void dry_dims(const struct dnn_net_config *cfg, const struct dnn_layer_spec *specs, size_t n,
-                     struct dims *d)
+/* The same from the engine's plan (no tensor allocated), as the TA plans. */
+static void plan_dims(const struct dnn_plan *plan, struct dims *d)
 {
-    struct dnn_network tmp = {.cfg = *cfg};
-    tmp.layers = calloc(n, sizeof(struct dnn_layer));
-    assert_non_null(tmp.layers);
-    for (size_t i = 0; i < n; i++) {
-        struct dnn_layer *l = &tmp.layers[i];
-        l->kind = specs[i].kind;
-        l->spec = specs[i];
-        l->index = (int)i;
-        l->batch = cfg->batch;
-        l->ops = dnn_layer_ops_for(l->kind);
-        l->h = i ? tmp.layers[i - 1].out_h : cfg->h;
-        l->w = i ? tmp.layers[i - 1].out_w : cfg->w;
-        l->c = i ? tmp.layers[i - 1].out_c : cfg->c;
-        l->inputs = (size_t)l->h * (size_t)l->w * (size_t)l->c;
-        tmp.n = i;
-        assert_int_equal(l->ops->setup(l, &tmp), DNN_OK);
-        l->outputs = (size_t)l->out_h * (size_t)l->out_w * (size_t)l->out_c;
-    }
-    tmp.n = n;
-    dims_of(&tmp, d);
-    free(tmp.layers);
+    memset(d, 0, sizeof(*d));
+    d->inputs = plan->inputs;
+    d->outputs = plan->outputs;
+    d->truths = plan->truths;
+    d->params = plan->param_floats;
+    d->has_cost = plan->has_cost;
 }
 
 /* What the TA should answer to OPEN_MODEL, by the shared formula (dz_ta_memory.h). */
@@ -92,12 +76,14 @@ static uint64_t expected_need(const struct seg *g)
     struct dnn_net_config cfg;
     struct dnn_layer_spec specs[64];
     const size_t n = g->last - g->first + 1;
-    size_t engine = 0;
+    struct dnn_plan plan;
     struct dims d;
 
     segment_config(g, &cfg, specs);
-    assert_int_equal(dnn_network_plan(&cfg, specs, n, g->training, &engine), DNN_OK);
-    dry_dims(&cfg, specs, n, &d);
+    assert_int_equal(dnn_plan_build(&plan, &cfg, specs, n, g->training), DNN_OK);
+    const size_t engine = plan.bytes;
+    plan_dims(&plan, &d);
+    dnn_plan_free(&plan);
     if (engine < 64u * 1024 * 1024) {
         /* Small enough to build: the dry run must agree with the engine's own network. */
         struct dnn_network *net = NULL;
