@@ -239,10 +239,10 @@ struct dnn_layer {
     float dropout_scale; /* dropout: 1 / (1 - probability) */
 
     bool has_cost;           /* this layer computes a loss when truth is given */
+    bool read_later;         /* a later route or shortcut reads its output (set by setup) */
     float cost;              /* its loss summed over the batch, last forward */
     size_t workspace_floats; /* shared scratch it needs */
     struct dnn_rng rng;      /* per-layer stream (dropout), seeded from the net seed and index */
-    bool read_later;         /* a later route or shortcut reads its output */
 
     size_t n_params;
     struct dnn_param params[DNN_MAX_PARAMS]; /* in .weights order */
