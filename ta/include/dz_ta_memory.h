@@ -6,8 +6,9 @@
  * (DZ_CMD_VERSION gives TA_DATA_SIZE). The normal world may include this header to predict
  * that answer; the TA never trusts the normal world's figure.
  *
- *   engine   dnn_network_plan() of the segment alone (cfg.index_base = first, route and
- *            shortcut indexes rebased), with training buffers when header.training
+ *   engine   dnn_plan_build()'s bytes for the segment alone (cfg.index_base = first, route
+ *            and shortcut indexes rebased), with training buffers when header.training;
+ *            inputs, outputs, truths and the parameter floats below come from that plan too
  *   specs    n_specs * sizeof(struct dnn_layer_spec): the TA's decoded copy during OPEN_MODEL
  *   input    batch * inputs floats: the TA's copy of the forward input, kept for backward
  *   truth    batch * truths floats when the TA takes a truth (training, and a layer of the
@@ -36,7 +37,7 @@
 
 /* What the formula depends on; every count is per image unless it says otherwise. */
 struct dz_ta_memory_args {
-    size_t engine_bytes; /* dnn_network_plan of the segment */
+    size_t engine_bytes; /* dnn_plan_build(...).bytes of the segment */
     size_t spec_bytes;   /* n_specs * sizeof(struct dnn_layer_spec) */
     size_t batch;        /* images per forward */
     size_t inputs;       /* layer first's input */
