@@ -328,16 +328,32 @@ int dz_layer_need(const struct dk_model *m, const struct dnn_network *shapes, si
 /* Sums past this are refused: prefix differences stay exact in uint64_t. */
 #define PLAN_MAX ((uint64_t)1 << 62)
 
+/* A node of the range tree: over its layers, the largest workspace, the largest output of
+ * the layers that may share of each parity (0 for the others), the smallest layer read. */
+struct plan_node {
+    uint64_t ws;
+    uint64_t share[2];
+    int read; /* INT_MAX when none */
+};
+
+static const struct plan_node empty_node = {0, {0, 0}, INT_MAX};
+
+static struct plan_node node_join(struct plan_node x, struct plan_node y)
+{
+    x.ws = y.ws > x.ws ? y.ws : x.ws;
+    x.share[0] = y.share[0] > x.share[0] ? y.share[0] : x.share[0];
+    x.share[1] = y.share[1] > x.share[1] ? y.share[1] : x.share[1];
+    x.read = y.read < x.read ? y.read : x.read;
+    return x;
+}
+
 struct plan_table {
     size_t n, size;         /* layers; leaves of the trees (a power of two >= n) */
     uint64_t *fixed_sum;    /* (n + 1) prefix sums of fixed_i + sizeof(struct dnn_layer) */
     uint64_t *out_sum;      /* (n + 1) prefix sums of output_i */
     uint64_t *own_out_sum;  /* (n + 1) prefix sums of output_i of layers that never share */
     uint64_t *param_sum;    /* (n + 1) prefix sums of parameter floats */
-    uint64_t *ws_tree;      /* (2 size) max of workspace bytes, leaves at [size, size + n) */
-    uint64_t *share_tree_0; /* (2 size) max of output_i of sharing layers of even index */
-    uint64_t *share_tree_1; /* (2 size) the same, odd index */
-    int *read_tree;         /* (2 size) min of the layer each reads, INT_MAX when none */
+    struct plan_node *tree; /* (2 size) range tree, leaves at [size, size + n) */
     int *read_suffix;       /* (n + 1) min of the reads of layers i..n-1 */
     int *next_cost;         /* (n + 1) first layer >= i that computes a loss, or n */
     int *prev_noncost;      /* (n) last layer <= i that is not a [cost], or -1 */
@@ -346,6 +362,7 @@ struct plan_table {
     const struct dk_model *m;
     int batch;
     bool training;
+    struct dnn_plan whole; /* the engine's plan of the whole network (totals; layers freed) */
 };
 
 static void plan_table_free(struct plan_table *t)
@@ -354,10 +371,7 @@ static void plan_table_free(struct plan_table *t)
     free(t->out_sum);
     free(t->own_out_sum);
     free(t->param_sum);
-    free(t->ws_tree);
-    free(t->share_tree_0);
-    free(t->share_tree_1);
-    free(t->read_tree);
+    free(t->tree);
     free(t->read_suffix);
     free(t->next_cost);
     free(t->prev_noncost);
@@ -375,44 +389,19 @@ static int min_read(const struct dnn_layer *l)
     return lo;
 }
 
-/* Max over the leaves [a, b] of a range-maximum tree: the usual bottom-up walk. */
-static uint64_t max_query(const uint64_t *tree, size_t size, size_t a, size_t b)
+/* The join of the leaves [a, b] (empty_node when a > b): the usual bottom-up walk. */
+static struct plan_node node_query(const struct plan_table *t, size_t a, size_t b)
 {
-    uint64_t w = 0;
-    for (size_t lo = a + size, hi = b + size + 1; lo < hi; lo /= 2, hi /= 2) {
-        if (lo & 1) {
-            w = tree[lo] > w ? tree[lo] : w;
-            lo++;
-        }
-        if (hi & 1) {
-            hi--;
-            w = tree[hi] > w ? tree[hi] : w;
-        }
-    }
-    return w;
-}
-
-/* Smallest read of layers [a, b]. */
-static int read_query(const struct plan_table *t, size_t a, size_t b)
-{
-    int r = INT_MAX;
+    struct plan_node r = empty_node;
+    if (a > b)
+        return r;
     for (size_t lo = a + t->size, hi = b + t->size + 1; lo < hi; lo /= 2, hi /= 2) {
-        if (lo & 1) {
-            r = t->read_tree[lo] < r ? t->read_tree[lo] : r;
-            lo++;
-        }
-        if (hi & 1) {
-            hi--;
-            r = t->read_tree[hi] < r ? t->read_tree[hi] : r;
-        }
+        if (lo & 1)
+            r = node_join(r, t->tree[lo++]);
+        if (hi & 1)
+            r = node_join(r, t->tree[--hi]);
     }
     return r;
-}
-
-static void max_tree_fill(uint64_t *tree, size_t size)
-{
-    for (size_t i = size - 1; i >= 1; i--)
-        tree[i] = tree[2 * i] > tree[2 * i + 1] ? tree[2 * i] : tree[2 * i + 1];
 }
 
 /* Builds the table from the engine's plan of a shape network set up at `batch` (shapes,
@@ -446,21 +435,17 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
     t->out_sum = calloc(n + 1, sizeof *t->out_sum);
     t->own_out_sum = calloc(n + 1, sizeof *t->own_out_sum);
     t->param_sum = calloc(n + 1, sizeof *t->param_sum);
-    t->ws_tree = calloc(2 * size, sizeof *t->ws_tree);
-    t->share_tree_0 = calloc(2 * size, sizeof *t->share_tree_0);
-    t->share_tree_1 = calloc(2 * size, sizeof *t->share_tree_1);
-    t->read_tree = malloc(2 * size * sizeof *t->read_tree);
+    t->tree = malloc(2 * size * sizeof *t->tree);
     t->read_suffix = malloc((n + 1) * sizeof *t->read_suffix);
     t->next_cost = malloc((n + 1) * sizeof *t->next_cost);
     t->prev_noncost = malloc(n * sizeof *t->prev_noncost);
-    if (!t->fixed_sum || !t->out_sum || !t->own_out_sum || !t->param_sum || !t->ws_tree ||
-        !t->share_tree_0 || !t->share_tree_1 || !t->read_tree || !t->read_suffix || !t->next_cost ||
-        !t->prev_noncost) {
+    if (!t->fixed_sum || !t->out_sum || !t->own_out_sum || !t->param_sum || !t->tree ||
+        !t->read_suffix || !t->next_cost || !t->prev_noncost) {
         dnn_plan_free(&plan);
         return dk_fail(err, "out of memory planning %zu layers", n);
     }
     for (size_t i = 0; i < 2 * size; i++)
-        t->read_tree[i] = INT_MAX;
+        t->tree[i] = empty_node;
     for (size_t i = 0; i < n; i++) {
         const struct dnn_layer_plan *lp = &plan.layers[i];
         const uint64_t fixed = (uint64_t)lp->param_bytes + lp->scratch_bytes +
@@ -477,25 +462,21 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
             dnn_plan_free(&plan);
             return dk_fail(err, "layers 0..%zu: secure memory size overflows", i);
         }
-        t->ws_tree[size + i] = (uint64_t)lp->workspace_floats * sizeof(float);
+        t->tree[size + i].ws = (uint64_t)lp->workspace_floats * sizeof(float);
         if (may_share)
-            (i % 2 ? t->share_tree_1 : t->share_tree_0)[size + i] = lp->output_bytes;
-        t->read_tree[size + i] = min_read(&shapes->layers[i]);
+            t->tree[size + i].share[i % 2] = lp->output_bytes;
+        t->tree[size + i].read = min_read(&shapes->layers[i]);
         t->prev_noncost[i] =
             lp->kind != DNN_LAYER_COST ? (int)i : (i ? t->prev_noncost[i - 1] : -1);
     }
     dnn_plan_free(&plan);
-    max_tree_fill(t->ws_tree, size);
-    max_tree_fill(t->share_tree_0, size);
-    max_tree_fill(t->share_tree_1, size);
-    for (size_t i = size - 1; i >= 1; i--) {
-        const int c = t->read_tree[2 * i], d = t->read_tree[2 * i + 1];
-        t->read_tree[i] = c < d ? c : d;
-    }
+    t->whole = plan;
+    for (size_t i = size - 1; i >= 1; i--)
+        t->tree[i] = node_join(t->tree[2 * i], t->tree[2 * i + 1]);
     t->read_suffix[n] = INT_MAX;
     t->next_cost[n] = (int)n;
     for (size_t i = n; i-- > 0;) {
-        const int r = t->read_tree[size + i];
+        const int r = t->tree[size + i].read;
         t->read_suffix[i] = r < t->read_suffix[i + 1] ? r : t->read_suffix[i + 1];
         t->next_cost[i] = shapes->layers[i].has_cost ? (int)i : t->next_cost[i + 1];
     }
@@ -530,28 +511,40 @@ static bool table_valid(const struct plan_table *t, size_t a, size_t b, int read
     return t->next_cost[a] > (int)b || table_truths(t, a, b) == t->shapes->truths;
 }
 
-/* The engine's plan of [a, b] by the formula above. */
-static uint64_t table_engine(const struct plan_table *t, size_t a, size_t b)
+/* The segment's output layer: its last layer that is not a [cost]. */
+static size_t table_output(const struct plan_table *t, size_t a, size_t b)
 {
     const int k = t->prev_noncost[b];
-    const size_t o = k >= (int)a ? (size_t)k : a; /* the segment's output layer */
-    uint64_t bytes = t->fixed_sum[b + 1] - t->fixed_sum[a] + t->out_sum[b + 1] - t->out_sum[o] +
-                     t->own_out_sum[o] - t->own_out_sum[a] + max_query(t->ws_tree, t->size, a, b) +
-                     64 + sizeof(struct dnn_network);
-    if (o > a)
-        bytes += max_query(t->share_tree_0, t->size, a, o - 1) +
-                 max_query(t->share_tree_1, t->size, a, o - 1);
-    return bytes;
+    return k >= (int)a ? (size_t)k : a;
 }
 
-/* dz_segment_need from the table (the engine's plan by the sums above, then the TA's
- * formula); false when a term overflows. */
-static bool table_need(const struct plan_table *t, size_t a, size_t b, size_t *need)
+/* The engine's plan of [a, b] by the formula above; front is the join of [a, o - 1] and
+ * back of [o, b], o the segment's output layer. */
+static uint64_t table_engine(const struct plan_table *t, size_t a, size_t b, size_t o,
+                             struct plan_node front, struct plan_node back)
 {
+    const uint64_t ws = front.ws > back.ws ? front.ws : back.ws;
+    return t->fixed_sum[b + 1] - t->fixed_sum[a] + t->out_sum[b + 1] - t->out_sum[o] +
+           t->own_out_sum[o] - t->own_out_sum[a] + front.share[0] + front.share[1] + ws + 64 +
+           sizeof(struct dnn_network);
+}
+
+/* Validity and need of [a, b] in O(log n): dz_partition_check's answer, then
+ * dz_segment_need from the table (the engine's plan by the sums above, then the TA's
+ * formula); *ok false when invalid or when a term overflows. */
+static void table_range(const struct plan_table *t, size_t a, size_t b, bool *ok, size_t *need)
+{
+    const size_t o = table_output(t, a, b);
+    const struct plan_node front = node_query(t, a, o - (o > a)), back = node_query(t, o, b);
+    const struct plan_node front_only = o > a ? front : empty_node;
+    const int read = front_only.read < back.read ? front_only.read : back.read;
+    *ok = false;
+    if (!table_valid(t, a, b, read))
+        return;
     const struct dnn_network *s = t->shapes;
     const bool has_cost = t->next_cost[a] <= (int)b;
     struct dz_ta_memory_args args = {
-        .engine_bytes = (size_t)table_engine(t, a, b),
+        .engine_bytes = (size_t)table_engine(t, a, b, o, front_only, back),
         .spec_bytes = (b - a + 1) * sizeof(struct dnn_layer_spec),
         .batch = (size_t)t->batch,
         .inputs = s->layers[a].inputs,
@@ -565,27 +558,21 @@ static bool table_need(const struct plan_table *t, size_t a, size_t b, size_t *n
     };
     struct dz_ta_memory mem;
     if (!dz_ta_memory_compute(&args, DZ_TA_HEAP_RESERVE_DEFAULT, &mem))
-        return false;
+        return;
     *need = mem.total;
-    return true;
-}
-
-/* Validity and need of [a, b] in O(log n); *ok false when invalid or overflowing. */
-static void table_range(const struct plan_table *t, size_t a, size_t b, bool *ok, size_t *need)
-{
-    *ok = table_valid(t, a, b, read_query(t, a, b)) && table_need(t, a, b, need);
+    *ok = true;
 }
 
 /* The largest b in [a, hi] whose layers a..b read nothing before a, or a - 1 (reads only
  * grow more restrictive with b, so a binary search finds it). */
 static size_t last_self_contained(const struct plan_table *t, size_t a, size_t hi)
 {
-    if (read_query(t, a, hi) >= (int)a)
+    if (node_query(t, a, hi).read >= (int)a)
         return hi;
     size_t lo = a, top = hi; /* answer in [lo - 1, top - 1] */
     while (lo < top) {
         const size_t mid = lo + (top - lo) / 2;
-        if (read_query(t, a, mid) >= (int)a)
+        if (node_query(t, a, mid).read >= (int)a)
             lo = mid + 1;
         else
             top = mid;
@@ -626,6 +613,7 @@ static int table_search(const struct plan_table *t, size_t capacity, struct dz_f
     floor_sum[0] = 0;
     for (size_t i = 0; i < n; i++)
         floor_sum[i + 1] = floor_sum[i] + (t->fixed_sum[i + 1] - t->fixed_sum[i]) +
+                           (t->own_out_sum[i + 1] - t->own_out_sum[i]) +
                            sizeof(struct dnn_layer_spec) +
                            4 * (t->param_sum[i + 1] - t->param_sum[i]);
     size_t best = 0;
@@ -723,20 +711,35 @@ int dz_print_plan(FILE *f, const struct dk_model *m, const struct dnn_network *s
         goto out;
     fprintf(f, "secure memory at batch %d for %s; TA_DATA_SIZE = %zu bytes\n", batch,
             training ? "training" : "inference", capacity);
-    fprintf(f, "layer  type          layer bytes   layers i..%zu bytes  fits\n", n - 1);
+    const struct dnn_plan *w = &t.whole;
+    fprintf(f,
+            "whole network: %zu parameters (%zu bytes), activations %zu bytes (%zu in two "
+            "shared buffers), scratch %zu, training buffers %zu, workspace %zu; engine %zu "
+            "bytes\n",
+            w->param_floats, w->param_bytes, w->activation_bytes,
+            w->shared_bytes[0] + w->shared_bytes[1], w->scratch_bytes, w->train_bytes,
+            w->workspace_bytes, w->bytes);
+    fprintf(f,
+            "layer  type              output       params    layer bytes   layers i..%zu bytes  "
+            "fits\n",
+            n - 1);
     for (size_t i = 0; i < n; i++) {
         /* dz_layer_need from the table. */
+        const struct dnn_layer *l = &shapes->layers[i];
         const size_t own_bytes =
             (size_t)(t.fixed_sum[i + 1] - t.fixed_sum[i] + t.out_sum[i + 1] - t.out_sum[i]);
+        const unsigned long long params = (unsigned long long)(t.param_sum[i + 1] - t.param_sum[i]);
+        char shape[48];
+        snprintf(shape, sizeof shape, "%dx%dx%d", l->out_w, l->out_h, l->out_c);
         bool ok = false;
         size_t tail = 0;
         table_range(&t, i, n - 1, &ok, &tail);
         if (ok)
-            fprintf(f, "%5zu  %-10s %14zu %20zu  %s\n", i, layer_name(&shapes->layers[i]),
+            fprintf(f, "%5zu  %-10s %14s %12llu %14zu %20zu  %s\n", i, layer_name(l), shape, params,
                     own_bytes, tail, tail <= capacity ? "yes" : "no");
         else
-            fprintf(f, "%5zu  %-10s %14zu %20s  %s\n", i, layer_name(&shapes->layers[i]), own_bytes,
-                    "-", "not a valid partition");
+            fprintf(f, "%5zu  %-10s %14s %12llu %14zu %20s  %s\n", i, layer_name(l), shape, params,
+                    own_bytes, "-", "not a valid partition");
     }
     rc = table_search(&t, capacity, &fit, err);
     if (rc != 0)

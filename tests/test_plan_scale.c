@@ -84,8 +84,8 @@ static void test_plan_of_200k_layers_completes(void **state)
             snprintf(last, sizeof last, "%s", line);
         }
         fclose(f);
-        /* Two header lines, one per layer, the advice. */
-        assert_int_equal(lines, BIG_LAYERS + 3);
+        /* Three header lines (batch, whole network, columns), one per layer, the advice. */
+        assert_int_equal(lines, BIG_LAYERS + 4);
         if (!strstr(last, "layers fit: -pp_start ") || !strstr(last, "-pp_end 199999"))
             fail_msg("unexpected advice: %s", last);
     }
@@ -182,17 +182,36 @@ static void slow_plan(FILE *f, const struct dk_model *m, const struct dnn_networ
     char advice[512];
     fprintf(f, "secure memory at batch %d for %s; TA_DATA_SIZE = %zu bytes\n", batch,
             training ? "training" : "inference", cap);
-    fprintf(f, "layer  type          layer bytes   layers i..%d bytes  fits\n", n - 1);
+    struct dnn_net_config cfg = m->net;
+    struct dnn_plan w;
+    cfg.batch = batch;
+    assert_int_equal(dnn_plan_build(&w, &cfg, m->specs, m->n, training), DNN_OK);
+    fprintf(f,
+            "whole network: %zu parameters (%zu bytes), activations %zu bytes (%zu in two "
+            "shared buffers), scratch %zu, training buffers %zu, workspace %zu; engine %zu "
+            "bytes\n",
+            w.param_floats, w.param_bytes, w.activation_bytes,
+            w.shared_bytes[0] + w.shared_bytes[1], w.scratch_bytes, w.train_bytes,
+            w.workspace_bytes, w.bytes);
+    dnn_plan_free(&w);
+    fprintf(f,
+            "layer  type              output       params    layer bytes   layers i..%d bytes  "
+            "fits\n",
+            n - 1);
     for (int i = 0; i < n; i++) {
+        const struct dnn_layer *l = &s->layers[i];
         size_t own = 0;
+        char shape[48];
+        snprintf(shape, sizeof shape, "%dx%dx%d", l->out_w, l->out_h, l->out_c);
         assert_int_equal(dz_layer_need(m, s, (size_t)i, batch, training, &own, &err), 0);
         const size_t tail = slow_need(m, s, i, n - 1, batch, training);
+        const unsigned long long params = (unsigned long long)dz_layer_param_floats(l);
         if (tail != SIZE_MAX)
-            fprintf(f, "%5d  %-10s %14zu %20zu  %s\n", i, s->layers[i].ops->name, own, tail,
-                    tail <= cap ? "yes" : "no");
+            fprintf(f, "%5d  %-10s %14s %12llu %14zu %20zu  %s\n", i, l->ops->name, shape, params,
+                    own, tail, tail <= cap ? "yes" : "no");
         else
-            fprintf(f, "%5d  %-10s %14zu %20s  %s\n", i, s->layers[i].ops->name, own, "-",
-                    "not a valid partition");
+            fprintf(f, "%5d  %-10s %14s %12llu %14zu %20s  %s\n", i, l->ops->name, shape, params,
+                    own, "-", "not a valid partition");
     }
     dz_fit_describe(fit, s->n, advice, sizeof advice);
     fprintf(f, "%s\n", advice);
