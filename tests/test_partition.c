@@ -531,7 +531,10 @@ static void reference_values(int first, int last, struct needles *bad, struct ne
     struct dnn_net_config one = m.net;
     one.batch = 1;
     one.subdivisions = 1;
-    assert_int_equal(dnn_network_create(&inf, &one, m.specs, m.n, false, SEED), DNN_OK);
+    /* Built with training buffers: an inference network shares the outputs of layers that
+     * only the next one reads, and this audit needs every layer's own output after the
+     * forward. Its prediction (forward without train) is the inference network's. */
+    assert_int_equal(dnn_network_create(&inf, &one, m.specs, m.n, true, SEED), DNN_OK);
     for (size_t i = 0; i < m.n; i++)
         for (size_t p = 0; p < net->layers[i].n_params; p++)
             memcpy(inf->layers[i].params[p].value, net->layers[i].params[p].value,
