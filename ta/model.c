@@ -141,6 +141,9 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     }
     /* A segment of cost layers only ranks what it received. */
     classes = plan.layers[plan.output_index].kind == DNN_LAYER_COST ? plan.inputs : plan.truths;
+    /* The per-layer table is not needed past here: free it before the segment is built, so
+     * that it does not count against the heap the check above granted. */
+    dnn_plan_free(&plan);
     if (ends && hdr.output_policy == DZ_OUTPUT_RANK && classes > DZ_MAX_LABELS) {
         EMSG("rank of %zu labels asked, a prediction holds %u", classes, (unsigned)DZ_MAX_LABELS);
         res = TEE_ERROR_BAD_PARAMETERS;
