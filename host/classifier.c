@@ -120,14 +120,9 @@ static int make_dirs(const char *dir, struct dk_error *err)
     return 0;
 }
 
-/*
- * Parses the cfg and builds the network, partitioned when -pp_start/-pp_end
- * are given. batch > 0 replaces the cfg's batch (predict and valid run one or
- * a few images at a time, as darknet's set_batch_network does); top is the
- * number of labels the TA may return under -tee_output topk.
- */
-static int load_network(const struct dz_classifier_args *a, int batch, bool training, int top,
-                        struct dk_model *model, struct dz_pnet *pn, struct dk_error *err)
+int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
+                               int top, struct dk_model *model, struct dz_pnet *pn,
+                               struct dk_error *err)
 {
     if (dk_parse_network(a->cfgfile, model, err) != 0)
         return -1;
@@ -206,8 +201,7 @@ struct classifier_run {
     bool ds_open;
 };
 
-/* Labels per prediction: -t, else the data file's `top`, else 1; at most `classes`. */
-static int top_labels(const struct dz_classifier_args *a, const struct dz_data_options *opt)
+int dz_classifier_top_labels(const struct dz_classifier_args *a, const struct dz_data_options *opt)
 {
     int top = a->top > 0 ? a->top : (opt->top > 0 ? opt->top : 1);
     return opt->classes > 0 && top > opt->classes ? opt->classes : top;
@@ -229,8 +223,9 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
     if (r->opt.classes <= 0)
         return dk_fail(err, "%s: 'classes' must be set to the number of classes", a->datacfg);
     if (top <= 0)
-        top = top_labels(a, &r->opt); /* a training save seals the output it ran under */
-    if (load_network(a, batch, train, top, &r->model, &r->pn, err) != 0 ||
+        top = dz_classifier_top_labels(a,
+                                       &r->opt); /* a training save seals the output it ran under */
+    if (dz_classifier_load_network(a, batch, train, top, &r->model, &r->pn, err) != 0 ||
         check_outputs(r->pn.shapes, r->opt.classes, a->cfgfile, err) != 0)
         return -1;
     if (r->opt.labels && read_list(r->opt.labels, "labels", &r->labels, err) != 0)
@@ -494,7 +489,7 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
     const int batch = 100;
     if (dz_data_options_read(a->datacfg, &r.opt, &err) != 0)
         goto out;
-    const int topk = top_labels(a, &r.opt);
+    const int topk = dz_classifier_top_labels(a, &r.opt);
     dz_data_options_free(&r.opt);
     if (run_open(&r, a, false, batch, topk, &err) != 0)
         goto out;
@@ -641,7 +636,7 @@ int dz_classifier_predict(const struct dz_classifier_args *a)
     if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
         goto out;
     int top = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
-    if (load_network(a, 1, false, top, &model, &pn, &err) != 0)
+    if (dz_classifier_load_network(a, 1, false, top, &model, &pn, &err) != 0)
         goto out;
     const char *names_path = opt.names ? opt.names : opt.labels;
     if (read_list(names_path, "names or labels", &names, &err) != 0)

@@ -5,6 +5,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "darknet/error.h"
+#include "darknet/parse_network.h"
+#include "host/data_options.h"
+#include "host/pnet.h"
 #include "ta/include/darknetz_ta.h"
 
 struct dz_classifier_args {
@@ -19,11 +23,34 @@ struct dz_classifier_args {
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
     bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
+    /* mia */
+    int mia_n;        /* -n: members and non-members each; 0 = min(1000, both sets) */
+    int mia_queries;  /* -queries K: augmented copies per image for the label-only attack */
+    const char *csv;  /* -csv FILE: one row per image, or NULL */
+    const char *plot; /* -plot FILE.svg: ROC curves, or NULL */
+    double max_auc;   /* -max_auc X: exit 3 when an attack's AUC exceeds it; < 0: none */
 };
 
 /* Each returns the process exit code and prints its own errors. */
 int dz_classifier_train(const struct dz_classifier_args *a);
 int dz_classifier_valid(const struct dz_classifier_args *a);
 int dz_classifier_predict(const struct dz_classifier_args *a);
+/* mia.c: membership inference on what leaves the TEE under a's partition and policy. */
+int dz_classifier_mia(const struct dz_classifier_args *a);
+
+/*
+ * dz_classifier_load_network - parse a->cfgfile and build the network, partitioned when
+ * a->pp_start/pp_end are set; batch > 0 replaces the cfg's batch (predict, valid and mia
+ * run a few images at a time, as darknet's set_batch_network does); top is the number of
+ * labels the TA may return under -tee_output topk. Prints the layer table and loads
+ * a->weights when set. Returns 0 or -1 with a message in err; on failure the caller still
+ * closes pn and frees model.
+ */
+int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
+                               int top, struct dk_model *model, struct dz_pnet *pn,
+                               struct dk_error *err);
+
+/* Labels per prediction: -t, else the data file's `top`, else 1; at most `classes`. */
+int dz_classifier_top_labels(const struct dz_classifier_args *a, const struct dz_data_options *opt);
 
 #endif

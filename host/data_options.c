@@ -20,6 +20,10 @@ int dz_data_options_read(const char *path, struct dz_data_options *out, struct d
     out->valid = dk_cfg_get_str(s, "valid", NULL);
     out->train_labels = dk_cfg_get_str(s, "train_labels", NULL);
     out->valid_labels = dk_cfg_get_str(s, "valid_labels", NULL);
+    out->mia_members = dk_cfg_get_str(s, "mia_members", NULL);
+    out->mia_members_labels = dk_cfg_get_str(s, "mia_members_labels", NULL);
+    out->mia_nonmembers = dk_cfg_get_str(s, "mia_nonmembers", NULL);
+    out->mia_nonmembers_labels = dk_cfg_get_str(s, "mia_nonmembers_labels", NULL);
     out->labels = dk_cfg_get_str(s, "labels", NULL);
     out->names = dk_cfg_get_str(s, "names", NULL);
     out->backup = dk_cfg_get_str(s, "backup", "backup/");

@@ -12,6 +12,12 @@ struct dz_data_options {
     const char *valid;        /* likewise */
     const char *train_labels; /* IDX label file for an IDX `train` */
     const char *valid_labels;
+    /* classifier mia: the known members and non-members when they are not `train` and
+     * `valid` (an image list or IDX file each, with an IDX label file for IDX) */
+    const char *mia_members;
+    const char *mia_members_labels;
+    const char *mia_nonmembers;
+    const char *mia_nonmembers_labels;
     const char *labels; /* class label substrings, one per line */
     const char *names;  /* printed names, one per line */
     const char *backup; /* checkpoint directory */

@@ -3,11 +3,14 @@
  *   darknetp classifier train   [-pp_start A -pp_end B] DATA CFG [WEIGHTS]
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE]
+ *   darknetp classifier mia     [-pp_start A -pp_end B] DATA CFG WEIGHTS [mia options]
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
  *   darknetp tee pubkey > device.pub
  *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host/args.h"
@@ -21,6 +24,8 @@ static void usage(FILE *f)
             "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
             "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
             "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
+            "       darknetp classifier mia     [options] DATA CFG WEIGHTS [-n N] [-queries K]\n"
+            "                [-csv FILE] [-plot FILE.svg] [-max_auc X]\n"
             "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
             "       darknetp tee pubkey > device.pub\n"
             "       darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS "
@@ -37,14 +42,48 @@ static void usage(FILE *f)
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
+            "mia: membership inference on what leaves the TEE (members: the data file's\n"
+            "  train or mia_members; non-members: valid or mia_nonmembers)\n"
+            "  -n N                   members and non-members each (default: up to 1000)\n"
+            "  -queries K             K shifted, noisy copies per image (label-only attack)\n"
+            "  -csv FILE              one row per image; -plot FILE.svg: ROC curves\n"
+            "  -max_auc X             exit 3 when an attack's AUC is above X\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
             "seal: the model owner's side, on a machine without TEE:\n%s",
             dz_seal_usage);
 }
 
+/* The mia options; -1 on a bad value, after a message. */
+static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *given)
+{
+    long n = 0, queries = 0;
+    if (dz_arg_int(argc, argv, "-n", 2, 100000000, &n) != 0 ||
+        dz_arg_int(argc, argv, "-queries", 0, 10000, &queries) != 0)
+        return -1;
+    a->mia_n = (int)n;
+    a->mia_queries = (int)queries;
+    a->csv = dz_arg_str(argc, argv, "-csv");
+    a->plot = dz_arg_str(argc, argv, "-plot");
+    a->max_auc = -1;
+    const char *max_auc = dz_arg_str(argc, argv, "-max_auc");
+    if (max_auc) {
+        char *end = NULL;
+        a->max_auc = strtod(max_auc, &end);
+        if (end == max_auc || *end || !(a->max_auc >= 0 && a->max_auc <= 1)) {
+            fprintf(stderr, "darknetp: -max_auc: expected a number in [0, 1], got '%s'\n", max_auc);
+            return -1;
+        }
+    }
+    *given = n || queries || a->csv || a->plot || max_auc;
+    return 0;
+}
+
 static int run_classifier(int argc, char **argv)
 {
     struct dz_classifier_args a = {.pp_start = -1, .pp_end = -1, .seed = 1};
+    bool mia_given = false;
+    if (mia_args(&argc, argv, &a, &mia_given) != 0)
+        return 2;
     long top = 0, pp_start = -1, pp_end = -1, seed = 1;
     if (dz_arg_int(&argc, argv, "-t", 1, 1000000, &top) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
@@ -86,6 +125,10 @@ static int run_classifier(int argc, char **argv)
         return 2;
     }
     const char *verb = argv[2];
+    if (mia_given && strcmp(verb, "mia") != 0) {
+        fprintf(stderr, "darknetp: -n, -queries, -csv, -plot and -max_auc are mia options\n");
+        return 2;
+    }
     a.datacfg = argv[3];
     a.cfgfile = argv[4];
     a.weights = argc > 5 ? argv[5] : NULL;
@@ -102,6 +145,11 @@ static int run_classifier(int argc, char **argv)
         if (argc > 6)
             goto extra;
         return dz_classifier_valid(&a);
+    }
+    if (strcmp(verb, "mia") == 0) {
+        if (argc > 6)
+            goto extra;
+        return dz_classifier_mia(&a);
     }
     if (strcmp(verb, "predict") == 0) {
         if (argc > 7)
