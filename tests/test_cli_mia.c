@@ -1,0 +1,266 @@
+/*
+ * test_cli_mia.c - `darknetp classifier mia` end to end on a model that memorises its
+ * members: 40 noise images with random labels (4 classes) that a small network learns by
+ * heart, and 40 other noise images with random labels as non-members (about chance
+ * accuracy). Without a partition the loss attack separates them far above 0.5; with the
+ * last connected layer and the softmax in the TEE under top1, only labels leave: no score
+ * attack is offered and the label-only attack's balanced accuracy is its floor
+ * 0.5 + (acc_member - acc_nonmember) / 2. Also checks -csv, -plot, -max_auc and refusals.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/helpers/fixtures.h"
+#include "tests/helpers/tmpdir.h"
+
+#define SIDE 12
+#define CLASSES 4
+#define COUNT 40
+
+static char bin[PATH_MAX];
+static char dir[64];
+
+static void put_be32(FILE *f, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    fwrite(b, 1, 4, f);
+}
+
+/* DIR/NAME-images.idx and DIR/NAME-labels.idx: COUNT noise images, labels at random. */
+static int write_noise_idx(const char *name, uint32_t seed)
+{
+    char path[PATH_MAX], lpath[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s-images.idx", dir, name);
+    snprintf(lpath, sizeof lpath, "%s/%s-labels.idx", dir, name);
+    FILE *f = fopen(path, "wb"), *l = fopen(lpath, "wb");
+    if (!f || !l) {
+        if (f)
+            fclose(f);
+        if (l)
+            fclose(l);
+        return -1;
+    }
+    put_be32(f, 0x00000803);
+    put_be32(f, COUNT);
+    put_be32(f, SIDE);
+    put_be32(f, SIDE);
+    put_be32(l, 0x00000801);
+    put_be32(l, COUNT);
+    uint32_t s = seed * 2654435761u + 1u;
+    for (int i = 0; i < COUNT; i++) {
+        for (int p = 0; p < SIDE * SIDE; p++) {
+            s = s * 1103515245u + 12345u;
+            fputc((int)((s >> 16) & 0xff), f);
+        }
+        s = s * 1103515245u + 12345u;
+        fputc((int)((s >> 16) % CLASSES), l);
+    }
+    int bad = ferror(f) || ferror(l);
+    return (fclose(f) | fclose(l) | bad) ? -1 : 0;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    if (!realpath(darknetp_path(), bin))
+        return -1;
+    snprintf(dir, sizeof dir, "/tmp/dz-mia-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof path, "%s/storage", dir);
+    setenv("DZ_TEE_STORAGE", path, 1);
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    setenv("DZ_TEE_LOG", path, 1);
+    if (write_noise_idx("members", 1) != 0 || write_noise_idx("others", 2) != 0 ||
+        write_text_file(dir, "noise.names", "a\nb\nc\nd\n", NULL, 0) != 0 ||
+        write_text_file(dir, "noise.data",
+                        "classes=4\ntrain=members-images.idx\ntrain_labels=members-labels.idx\n"
+                        "valid=others-images.idx\nvalid_labels=others-labels.idx\n"
+                        "names=noise.names\nbackup=backup\n",
+                        NULL, 0) != 0 ||
+        write_text_file(dir, "noise.cfg",
+                        "[net]\nbatch=40\nsubdivisions=1\nheight=12\nwidth=12\nchannels=1\n"
+                        "learning_rate=0.1\nmomentum=0.9\ndecay=0\npolicy=constant\n"
+                        "max_batches=150\nmin_crop=12\nmax_crop=12\nflip=0\n"
+                        "[connected]\noutput=32\nactivation=relu\n"
+                        "[connected]\noutput=4\nactivation=linear\n[softmax]\n",
+                        NULL, 0) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier train noise.data noise.cfg 2>&1 >/dev/null", dir, bin);
+    return run_capture(cmd, out, sizeof out) == 0 ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    unsetenv("DZ_TEE_STORAGE");
+    unsetenv("DZ_TEE_LOG");
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs `darknetp classifier mia ... ARGS` in dir; stdout into out, returns the status. */
+static int mia(const char *args, char *out, size_t size)
+{
+    char cmd[2 * PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier mia noise.data noise.cfg backup/noise_final.weights "
+             "%s 2>/dev/null",
+             dir, bin, args);
+    int rc = run_capture(cmd, out, size);
+    assert_true(rc >= 0);
+    return rc;
+}
+
+/* The AUC and best balanced accuracy of an attack's row; false when it has none. */
+static bool attack_row(const char *out, const char *attack, double *auc, double *best)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\n%s  ", attack); /* rows pad names; "label-only floor:" not */
+    const char *row = strstr(out, key);
+    return row && sscanf(row + strlen(key), "%lf %lf", auc, best) == 2;
+}
+
+static double floor_of(const char *out)
+{
+    const char *f = strstr(out, "label-only floor: ");
+    double v = -1;
+    assert_non_null(f);
+    assert_int_equal(sscanf(strchr(f, '=') + 1, "%lf", &v), 1);
+    return v;
+}
+
+static double member_accuracy(const char *out, const char *which)
+{
+    const char *p = strstr(out, which);
+    double v = -1;
+    assert_non_null(p);
+    assert_int_equal(sscanf(strstr(p, "accuracy ") + 9, "%lf", &v), 1);
+    return v;
+}
+
+static void test_scores_leave_without_tee(void **state)
+{
+    (void)state;
+    char out[1 << 14];
+    double auc = 0, best = 0;
+    assert_int_equal(mia("-n 40 -seed 3", out, sizeof out), 0);
+    assert_non_null(strstr(out, "what leaves: the scores (no TEE partition)"));
+    /* Memorised members, chance-level others. */
+    assert_true(member_accuracy(out, "members: ") > 95);
+    assert_true(member_accuracy(out, "non-members: ") < 60);
+    assert_true(attack_row(out, "loss", &auc, &best));
+    if (!(best > 0.75 && auc > 0.75))
+        fail_msg("the loss attack should separate memorised members:\n%s", out);
+    for (const char *a = "max-score\0entropy\0modified-entropy\0label-only\0"; *a;
+         a += strlen(a) + 1)
+        if (!attack_row(out, a, &auc, &best))
+            fail_msg("no %s row in:\n%s", a, out);
+}
+
+static void test_labels_only_in_tee_reach_floor(void **state)
+{
+    (void)state;
+    char out[1 << 14];
+    double auc = 0, best = 0;
+    assert_int_equal(mia("-n 40 -seed 3 -pp_start 1 -pp_end 2", out, sizeof out), 0);
+    assert_non_null(strstr(out, "labels only (layers 1..2 in the TEE, -tee_output top1)"));
+    assert_false(attack_row(out, "loss", &auc, &best));
+    assert_false(attack_row(out, "max-score", &auc, &best));
+    assert_false(attack_row(out, "modified-entropy", &auc, &best));
+    assert_non_null(strstr(out, "(no score attack: no scores leave the TEE)"));
+    assert_true(attack_row(out, "label-only", &auc, &best));
+    double floor = floor_of(out);
+    assert_true(floor > 0.6);
+    if (!(best > floor - 0.01 && best < floor + 0.01))
+        fail_msg("label-only %.4f should be its floor %.4f:\n%s", best, floor, out);
+
+    /* The same through the TA as without it: the partition changes what leaves, not the
+     * model's labels. */
+    char plain[1 << 14];
+    assert_int_equal(mia("-n 40 -seed 3", plain, sizeof plain), 0);
+    assert_true(fabs(floor_of(plain) - floor) < 1e-9);
+
+    /* Augmented queries add a row, and are reproducible by seed. */
+    char q1[1 << 14], q2[1 << 14];
+    assert_int_equal(mia("-n 40 -seed 3 -pp_start 1 -pp_end 2 -queries 3", q1, sizeof q1), 0);
+    assert_int_equal(mia("-n 40 -seed 3 -pp_start 1 -pp_end 2 -queries 3", q2, sizeof q2), 0);
+    assert_true(attack_row(q1, "augmented-query", &auc, &best));
+    assert_string_equal(q1, q2);
+}
+
+static void test_csv_plot_and_max_auc(void **state)
+{
+    (void)state;
+    char out[1 << 14], path[PATH_MAX];
+    assert_int_equal(mia("-n 20 -csv m.csv -plot m.svg", out, sizeof out), 0);
+    unsigned char *data = NULL;
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    assert_true(read_whole_file(path, &data) > 0);
+    const char *csv = (const char *)data;
+    assert_true(strncmp(csv, "set,item,image,truth,predicted,correct,loss,", 44) == 0);
+    int lines = 0, members = 0;
+    for (const char *p = csv; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    for (const char *p = csv; (p = strstr(p, "\nmember,")) != NULL; p++)
+        members++;
+    assert_int_equal(lines, 1 + 2 * 20);
+    assert_int_equal(members, 20);
+    free(data);
+    snprintf(path, sizeof path, "%s/m.svg", dir);
+    assert_true(read_whole_file(path, &data) > 0);
+    const char *svg = (const char *)data;
+    assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    assert_non_null(strstr(svg, "stroke-dasharray")); /* the diagonal */
+    int polylines = 0;
+    for (const char *p = svg; (p = strstr(p, "<polyline")) != NULL; p++)
+        polylines++;
+    assert_int_equal(polylines, 5); /* loss, max-score, entropy, modified-entropy, label-only */
+    assert_non_null(strstr(svg, "modified-entropy (AUC "));
+    assert_non_null(strstr(svg, "</svg>\n"));
+    free(data);
+
+    /* CI's gate: exit 3 when an attack beats the bound, 0 when none does. */
+    assert_int_equal(mia("-n 20 -max_auc 0.55", out, sizeof out), 3);
+    assert_int_equal(mia("-n 20 -max_auc 1", out, sizeof out), 0);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    char out[4096], cmd[2 * PATH_MAX];
+    assert_int_equal(mia("-n 41", out, sizeof out), 1);      /* more than the 40 members */
+    assert_int_equal(mia("-max_auc 2", out, sizeof out), 2); /* not in [0, 1] */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid -n 5 noise.data noise.cfg "
+             "backup/noise_final.weights 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 2); /* a mia option elsewhere */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scores_leave_without_tee),
+        cmocka_unit_test(test_labels_only_in_tee_reach_floor),
+        cmocka_unit_test(test_csv_plot_and_max_auc),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
