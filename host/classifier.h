@@ -23,6 +23,7 @@ struct dz_classifier_args {
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
     bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
+    const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     /* mia */
     int mia_n;        /* -n: members and non-members each; 0 = min(1000, both sets) */
     int mia_queries;  /* -queries K: augmented copies per image for the label-only attack */

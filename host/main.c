@@ -42,6 +42,8 @@ static void usage(FILE *f)
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
+            "  -out FILE.csv          predict, valid: one CSV row per image (predict: also\n"
+            "                         when IMAGE is a .txt list of paths, to stdout without -out)\n"
             "mia: membership inference on what leaves the TEE (members: the data file's\n"
             "  train or mia_members; non-members: valid or mia_nonmembers)\n"
             "  -n N                   members and non-members each (default: up to 1000)\n"
@@ -98,6 +100,7 @@ static int run_classifier(int argc, char **argv)
         fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
         return 2;
     }
+    a.out = dz_arg_str(&argc, argv, "-out");
     const char *policy = dz_arg_str(&argc, argv, "-tee_output");
     if (!policy || strcmp(policy, "top1") == 0) {
         a.tee_output = DZ_OUTPUT_TOP1;
@@ -125,6 +128,10 @@ static int run_classifier(int argc, char **argv)
         return 2;
     }
     const char *verb = argv[2];
+    if (a.out && strcmp(verb, "predict") != 0 && strcmp(verb, "valid") != 0) {
+        fprintf(stderr, "darknetp: -out is a predict and valid option\n");
+        return 2;
+    }
     if (mia_given && strcmp(verb, "mia") != 0) {
         fprintf(stderr, "darknetp: -n, -queries, -csv, -plot and -max_auc are mia options\n");
         return 2;

@@ -19,6 +19,7 @@
 
 #include "darknet/dataset.h"
 #include "host/classifier.h"
+#include "host/csv.h"
 #include "host/mia_plot.h"
 #include "host/mia_stats.h"
 #include "host/progress.h"
@@ -367,22 +368,6 @@ static void describe(const struct mia_run *r, const struct dz_classifier_args *a
                  (unsigned)a->tee_output < DZ_OUTPUT_COUNT ? policy[a->tee_output] : "?");
 }
 
-/* A CSV field: quoted, with quotes doubled, when it holds a comma, quote or line break. */
-static void csv_field(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static int write_csv(struct mia_run *r, const char *path, struct dk_error *err)
 {
     FILE *f = fopen(path, "w");
@@ -398,7 +383,7 @@ static int write_csv(struct mia_run *r, const char *path, struct dk_error *err)
         size_t item;
         struct mia_set *set = set_of(r, s, &item);
         fprintf(f, "%s,%zu,", r->member[s] ? "member" : "nonmember", item);
-        csv_field(f, dk_dataset_name(&set->ds, item, name, sizeof name));
+        dz_csv_field(f, dk_dataset_name(&set->ds, item, name, sizeof name));
         fprintf(f, ",%d,%d,%d", r->truth[s], r->pred[s], r->pred[s] == r->truth[s]);
         for (int k = 0; k < ATTACK_COUNT; k++)
             if (offered(r, k))

@@ -5,7 +5,8 @@
  * accuracy). Without a partition the loss attack separates them far above 0.5; with the
  * last connected layer and the softmax in the TEE under top1, only labels leave: no score
  * attack is offered and the label-only attack's balanced accuracy is its floor
- * 0.5 + (acc_member - acc_nonmember) / 2. Also checks -csv, -plot, -max_auc and refusals.
+ * 0.5 + (acc_member - acc_nonmember) / 2. Also checks -csv, -plot, -max_auc and refusals,
+ * and the machine-readable rows of predict and valid (-out, a .txt list of images).
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -21,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <stb/stb_image_write.h>
 
 #include "tests/helpers/fixtures.h"
 #include "tests/helpers/tmpdir.h"
@@ -241,6 +244,90 @@ static void test_csv_plot_and_max_auc(void **state)
     assert_int_equal(mia("-n 20 -max_auc 1", out, sizeof out), 0);
 }
 
+/* Counts the lines of a file (0 when it cannot be read); *text gets its bytes (free()). */
+static int file_lines(const char *name, char **text)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *data = NULL;
+    *text = NULL;
+    if (read_whole_file(path, &data) < 0)
+        return 0;
+    int lines = 0;
+    for (const char *p = (const char *)data; (p = strchr(p, '\n')) != NULL; p++)
+        lines++;
+    *text = (char *)data;
+    return lines;
+}
+
+static void test_valid_rows(void **state)
+{
+    (void)state;
+    char cmd[2 * PATH_MAX], out[1 << 14], *csv = NULL;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid -out v.csv noise.data noise.cfg "
+             "backup/noise_final.weights 2>/dev/null | tail -n 1",
+             dir, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    double top1 = -1;
+    assert_int_equal(sscanf(strstr(out, "top 1: ") + 7, "%lf", &top1), 1);
+    assert_int_equal(file_lines("v.csv", &csv), 1 + COUNT);
+    assert_true(strncmp(csv, "image,truth,predicted,correct,labels\n", 37) == 0);
+    /* Each row's verdict agrees with its labels, and they add up to valid's accuracy. */
+    int right = 0;
+    for (const char *row = strchr(csv, '\n') + 1; *row; row = strchr(row, '\n') + 1) {
+        int truth = -1, pred = -1, correct = -1;
+        assert_non_null(strstr(row, "others-images.idx#"));
+        assert_int_equal(sscanf(strchr(row, ',') + 1, "%d,%d,%d", &truth, &pred, &correct), 3);
+        assert_int_equal(correct, truth == pred);
+        right += correct;
+    }
+    assert_true(fabs(right / (double)COUNT - top1) < 1e-6);
+    free(csv);
+}
+
+static void test_predict_rows(void **state)
+{
+    (void)state;
+    char cmd[2 * PATH_MAX], out[1 << 14], path[PATH_MAX], *csv = NULL;
+    unsigned char px[SIDE * SIDE];
+    for (int i = 0; i < 3; i++) {
+        for (int p = 0; p < SIDE * SIDE; p++)
+            px[p] = (unsigned char)(p * 7 + i * 50);
+        snprintf(path, sizeof path, "%s/im%d.png", dir, i);
+        assert_true(stbi_write_png(path, SIDE, SIDE, 1, px, SIDE) != 0);
+    }
+    assert_int_equal(write_text_file(dir, "images.txt", "im0.png\nim1.png\nim2.png\n", NULL, 0), 0);
+    /* Without a TEE the scores leave: one column per class, named as names= says. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -out p.csv noise.data noise.cfg "
+             "backup/noise_final.weights images.txt 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_int_equal(file_lines("p.csv", &csv), 4);
+    assert_true(strncmp(csv, "image,label,name,a,b,c,d\nim0.png,", 33) == 0);
+    free(csv);
+    /* Under top1 through the TA: the label and its name only, on stdout without -out. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -pp_start 1 -pp_end 2 noise.data noise.cfg "
+             "backup/noise_final.weights images.txt 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_true(strncmp(out, "image,label,name\nim0.png,", 25) == 0);
+    const char *row = strchr(out, '\n') + 1; /* image,label,name: two commas, no more */
+    int commas = 0;
+    for (const char *p = row; *p && *p != '\n'; p++)
+        commas += *p == ',';
+    assert_int_equal(commas, 2);
+    /* The seed's text format stays, with a note that 100.00% is a label. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -pp_start 1 -pp_end 2 noise.data noise.cfg "
+             "backup/noise_final.weights im0.png 2>&1 >/dev/null",
+             dir, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "it is not a confidence"));
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -260,6 +347,8 @@ int main(void)
         cmocka_unit_test(test_scores_leave_without_tee),
         cmocka_unit_test(test_labels_only_in_tee_reach_floor),
         cmocka_unit_test(test_csv_plot_and_max_auc),
+        cmocka_unit_test(test_valid_rows),
+        cmocka_unit_test(test_predict_rows),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
