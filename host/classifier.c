@@ -284,6 +284,23 @@ static void print_iteration(struct dz_pnet *pn, size_t n_items, bool known, floa
     fflush(stdout);
 }
 
+static int close_out(FILE *f, const char *path, struct dk_error *err);
+
+/* train -log: the same numbers as a CSV row; the loss is empty when it stays in the TEE. */
+static void log_iteration(FILE *f, struct dz_pnet *pn, size_t n_items, bool known, float loss,
+                          float avg_loss, double seconds)
+{
+    fprintf(f, "%llu,%.6f,", (unsigned long long)dz_pnet_current_batch(pn),
+            (double)pn->seen / (double)n_items);
+    if (known)
+        fprintf(f, "%.9g,%.9g", (double)loss, (double)avg_loss);
+    else
+        fprintf(f, ",");
+    double images = (double)pn->batch * (double)pn->subdivisions;
+    fprintf(f, ",%.9g,%.1f\n", (double)dz_pnet_current_rate(pn),
+            seconds > 0 ? images / seconds : 0.0);
+}
+
 /* How an iteration ended: a data error leaves both worlds able to save, a TEE error not. */
 enum step_result {
     STEP_OK,
@@ -347,6 +364,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct dk_error err = {{0}};
     struct classifier_run r = {0};
     float *x = NULL, *y = NULL;
+    FILE *log = NULL;
     int rc = 1;
     bool reported = false; /* the error is printed already */
 
@@ -392,6 +410,13 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct dz_progress progress;
     dz_progress_start(&progress, (uint64_t)c->max_batches, dz_pnet_current_batch(pn),
                       (uint64_t)batch * (uint64_t)pn->subdivisions);
+    if (a->log) {
+        if (!(log = fopen(a->log, "w"))) {
+            dk_fail(&err, "%s: cannot create: %s", a->log, strerror(errno));
+            goto out;
+        }
+        fprintf(log, "iteration,epoch,loss,avg_loss,learning_rate,images_per_second\n");
+    }
     float avg_loss = -1;
     uint64_t epoch = pn->seen / n_items;
     char path[4096 + 300];
@@ -414,18 +439,23 @@ int dz_classifier_train(const struct dz_classifier_args *a)
                 avg_loss = loss;
             avg_loss = avg_loss * .9f + loss * .1f;
         }
+        double seconds = now_seconds() - t0;
         dz_progress_clear(&progress);
-        print_iteration(pn, n_items, known, loss, avg_loss, now_seconds() - t0);
+        print_iteration(pn, n_items, known, loss, avg_loss, seconds);
+        if (log)
+            log_iteration(log, pn, n_items, known, loss, avg_loss, seconds);
         dz_progress_update(&progress, dz_pnet_current_batch(pn));
 
-        if (pn->seen / n_items > epoch) {
-            epoch = pn->seen / n_items;
+        bool new_epoch = pn->seen / n_items > epoch;
+        epoch = pn->seen / n_items;
+        /* -save_every 0 keeps only the final weights and the Ctrl-C backup. */
+        if (new_epoch && a->save_every > 0 && epoch % (uint64_t)a->save_every == 0) {
             char suffix[64];
             snprintf(suffix, sizeof suffix, "_%llu.weights", (unsigned long long)epoch);
             if (save_checkpoint(pn, backup, base, suffix, path, sizeof path, &err) != 0)
                 goto out;
         }
-        if (dz_pnet_current_batch(pn) % 1000 == 0 &&
+        if (a->save_every > 0 && dz_pnet_current_batch(pn) % 1000 == 0 &&
             save_checkpoint(pn, backup, base, ".backup", path, sizeof path, &err) != 0)
             goto out;
     }
@@ -444,6 +474,10 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     fprintf(stderr, "Saved %s\n", path);
     rc = 0;
 out:
+    if (close_out(log, a->log, rc == 1 ? NULL : &err) != 0 && rc != 1) {
+        rc = 1;
+        reported = false;
+    }
     if (rc == 1 && !reported)
         fprintf(stderr, "darknetp: %s\n", err.msg);
     free(y);

@@ -23,6 +23,8 @@ struct dz_classifier_args {
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
     bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
+    int save_every;  /* train -save_every N: epochs between <cfg>_E.weights; 0: final only */
+    const char *log; /* train -log FILE.csv: one row per iteration, or NULL */
     const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     /* mia */
     int mia_n;        /* -n: members and non-members each; 0 = min(1000, both sets) */

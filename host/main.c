@@ -42,6 +42,9 @@ static void usage(FILE *f)
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
+            "  -save_every N          train: <cfg>_E.weights every N epochs (1; 0: only the\n"
+            "                         final weights and the Ctrl-C backup)\n"
+            "  -log FILE.csv          train: iteration, epoch, loss, avg loss, rate, images/s\n"
             "  -out FILE.csv          predict, valid: one CSV row per image (predict: also\n"
             "                         when IMAGE is a .txt list of paths, to stdout without -out)\n"
             "mia: membership inference on what leaves the TEE (members: the data file's\n"
@@ -101,6 +104,11 @@ static int run_classifier(int argc, char **argv)
         return 2;
     }
     a.out = dz_arg_str(&argc, argv, "-out");
+    a.log = dz_arg_str(&argc, argv, "-log");
+    long save_every = -1;
+    if (dz_arg_int(&argc, argv, "-save_every", 0, 1000000, &save_every) != 0)
+        return 2;
+    a.save_every = save_every < 0 ? 1 : (int)save_every;
     const char *policy = dz_arg_str(&argc, argv, "-tee_output");
     if (!policy || strcmp(policy, "top1") == 0) {
         a.tee_output = DZ_OUTPUT_TOP1;
@@ -130,6 +138,10 @@ static int run_classifier(int argc, char **argv)
     const char *verb = argv[2];
     if (a.out && strcmp(verb, "predict") != 0 && strcmp(verb, "valid") != 0) {
         fprintf(stderr, "darknetp: -out is a predict and valid option\n");
+        return 2;
+    }
+    if ((a.log || save_every >= 0) && strcmp(verb, "train") != 0) {
+        fprintf(stderr, "darknetp: -log and -save_every are train options\n");
         return 2;
     }
     if (mia_given && strcmp(verb, "mia") != 0) {

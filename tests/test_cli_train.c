@@ -166,6 +166,50 @@ static void test_train_valid_predict(void **state)
     assert_string_equal(name, "right");
 }
 
+/* -save_every 0 writes only the final weights; -save_every 2 every second epoch; -log one
+ * CSV row per iteration with the numbers of darknet's line. */
+static void test_save_every_and_log(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 0 -log train.csv "
+             "bars.data bars.cfg >/dev/null 2>&1 && ls backup",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "bars_final.weights\n");
+    snprintf(path, sizeof path, "%s/train.csv", dir);
+    unsigned char *data = NULL;
+    assert_true(read_whole_file(path, &data) > 0);
+    const char *csv = (const char *)data;
+    assert_true(
+        strncmp(csv, "iteration,epoch,loss,avg_loss,learning_rate,images_per_second\n", 62) == 0);
+    int rows = 0;
+    for (const char *p = csv; (p = strchr(p, '\n')) != NULL; p++)
+        rows++;
+    assert_int_equal(rows, 1 + 60);
+    /* Iteration 60 is epoch 3; the steps policy has cut the rate to 0.005 after 50. */
+    const char *last = strstr(csv, "\n60,3.000000,");
+    assert_non_null(last);
+    double loss = -1, avg = -1, rate = -1, ips = -1;
+    assert_int_equal(sscanf(last + 14, "%lf,%lf,%lf,%lf", &loss, &avg, &rate, &ips), 4);
+    assert_true(loss >= 0 && avg >= 0 && ips > 0);
+    assert_true(rate > 0.00499 && rate < 0.00501);
+    free(data);
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 2 bars.data "
+             "bars.cfg >/dev/null 2>&1 && ls backup",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "bars_2.weights\nbars_final.weights\n");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid -log x.csv bars.data bars.cfg "
+             "backup/bars_final.weights 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 2); /* a train option */
+}
+
 static void test_interrupt_saves_backup(void **state)
 {
     (void)state;
@@ -194,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_valid_predict),
+        cmocka_unit_test(test_save_every_and_log),
         cmocka_unit_test(test_interrupt_saves_backup),
     };
     return cmocka_run_group_tests_name("cli train", tests, setup, teardown);
