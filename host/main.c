@@ -50,7 +50,8 @@ static void usage(FILE *f)
             "mia: membership inference on what leaves the TEE (members: the data file's\n"
             "  train or mia_members; non-members: valid or mia_nonmembers)\n"
             "  -n N                   members and non-members each (default: up to 1000)\n"
-            "  -queries K             K shifted, noisy copies per image (label-only attack)\n"
+            "  -queries K             K noisy copies per image (label-only attack)\n"
+            "  -query_shift P         and shifted by up to P pixels each way (0)\n"
             "  -csv FILE              one row per image; -plot FILE.svg: ROC curves\n"
             "  -max_auc X             exit 3 when an attack's AUC is above X\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
@@ -61,10 +62,12 @@ static void usage(FILE *f)
 /* The mia options; -1 on a bad value, after a message. */
 static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *given)
 {
-    long n = 0, queries = 0;
+    long n = 0, queries = 0, shift = 0;
     if (dz_arg_int(argc, argv, "-n", 2, 100000000, &n) != 0 ||
-        dz_arg_int(argc, argv, "-queries", 0, 10000, &queries) != 0)
+        dz_arg_int(argc, argv, "-queries", 0, 10000, &queries) != 0 ||
+        dz_arg_int(argc, argv, "-query_shift", 0, 8, &shift) != 0)
         return -1;
+    a->mia_shift = (int)shift;
     a->mia_n = (int)n;
     a->mia_queries = (int)queries;
     a->csv = dz_arg_str(argc, argv, "-csv");
@@ -79,7 +82,7 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
             return -1;
         }
     }
-    *given = n || queries || a->csv || a->plot || max_auc;
+    *given = n || queries || shift || a->csv || a->plot || max_auc;
     return 0;
 }
 
@@ -145,7 +148,8 @@ static int run_classifier(int argc, char **argv)
         return 2;
     }
     if (mia_given && strcmp(verb, "mia") != 0) {
-        fprintf(stderr, "darknetp: -n, -queries, -csv, -plot and -max_auc are mia options\n");
+        fprintf(stderr, "darknetp: -n, -queries, -query_shift, -csv, -plot and -max_auc are mia "
+                        "options\n");
         return 2;
     }
     a.datacfg = argv[3];
