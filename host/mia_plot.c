@@ -6,7 +6,7 @@
 #include <string.h>
 
 /* Plot area in SVG user units: a 360 x 360 square with room for the labels and legend. */
-enum { LEFT = 60, TOP = 40, SIDE = 360, WIDTH = 640, HEIGHT = 460 };
+enum { LEFT = 60, TOP = 40, SIDE = 360, WIDTH = 720, HEIGHT = 460 };
 
 static const char *const colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
                                       "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
