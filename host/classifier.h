@@ -29,6 +29,7 @@ struct dz_classifier_args {
     /* mia */
     int mia_n;        /* -n: members and non-members each; 0 = min(1000, both sets) */
     int mia_queries;  /* -queries K: augmented copies per image for the label-only attack */
+    bool mia_grad;    /* -grad: probe a training session's deltas (needs a policy allowing it) */
     int mia_shift;    /* -query_shift P: queries shift up to P pixels each way (0) */
     const char *csv;  /* -csv FILE: one row per image, or NULL */
     const char *plot; /* -plot FILE.svg: ROC curves, or NULL */

@@ -52,6 +52,7 @@ static void usage(FILE *f)
             "  -n N                   members and non-members each (default: up to 1000)\n"
             "  -queries K             K noisy copies per image (label-only attack)\n"
             "  -query_shift P         and shifted by up to P pixels each way (0)\n"
+            "  -grad                  also probe a training session's deltas at layer A\n"
             "  -csv FILE              one row per image; -plot FILE.svg: ROC curves\n"
             "  -max_auc X             exit 3 when an attack's AUC is above X\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
@@ -68,6 +69,7 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
         dz_arg_int(argc, argv, "-query_shift", 0, 8, &shift) != 0)
         return -1;
     a->mia_shift = (int)shift;
+    a->mia_grad = dz_arg_flag(argc, argv, "-grad");
     a->mia_n = (int)n;
     a->mia_queries = (int)queries;
     a->csv = dz_arg_str(argc, argv, "-csv");
@@ -82,7 +84,7 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
             return -1;
         }
     }
-    *given = n || queries || shift || a->csv || a->plot || max_auc;
+    *given = n || queries || shift || a->mia_grad || a->csv || a->plot || max_auc;
     return 0;
 }
 
@@ -148,8 +150,9 @@ static int run_classifier(int argc, char **argv)
         return 2;
     }
     if (mia_given && strcmp(verb, "mia") != 0) {
-        fprintf(stderr, "darknetp: -n, -queries, -query_shift, -csv, -plot and -max_auc are mia "
-                        "options\n");
+        fprintf(stderr,
+                "darknetp: -n, -queries, -query_shift, -grad, -csv, -plot and -max_auc are mia "
+                "options\n");
         return 2;
     }
     a.datacfg = argv[3];

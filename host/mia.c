@@ -16,12 +16,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <tee_client_api.h>
 
 #include "darknet/dataset.h"
+#include "darknet/user_file.h"
 #include "host/classifier.h"
 #include "host/csv.h"
 #include "host/mia_plot.h"
 #include "host/mia_stats.h"
+#include "host/partition.h"
 #include "host/progress.h"
 
 enum mia_attack {
@@ -32,12 +37,15 @@ enum mia_attack {
     ATTACK_LABEL,
     ATTACK_RANK,
     ATTACK_AUGMENTED,
+    ATTACK_GRADIENT,
     ATTACK_COUNT
 };
 
-static const char *const attack_names[ATTACK_COUNT] = {
-    "loss",       "max-score",  "entropy",        "modified-entropy",
-    "label-only", "label-rank", "augmented-query"};
+/* Every attack has a name: a missing one fails to compile rather than printing NULL. */
+static const char *const attack_names[] = {
+    "loss",       "max-score",  "entropy",         "modified-entropy",
+    "label-only", "label-rank", "augmented-query", "gradient-norm"};
+_Static_assert(sizeof attack_names / sizeof attack_names[0] == ATTACK_COUNT, "a name per attack");
 
 /* Images per forward, as valid uses. */
 #define MIA_BATCH 100
@@ -72,6 +80,7 @@ struct mia_run {
     size_t n;              /* per set; sample s < n is member pick[s], else non-member */
     int classes, queries;
     bool have_scores, have_ranks; /* what left the TEE */
+    bool have_gradients;          /* -grad: the training interface answered */
     bool *member;                 /* (2n) */
     int *truth, *pred;            /* (2n) */
     unsigned *right;              /* (2n) queries (the image itself included) labelled right */
@@ -332,6 +341,154 @@ out:
     return rc;
 }
 
+/*
+ * -grad: what a training session reveals. The normal world of a partition receives, per
+ * image, the delta at layer A's input from every BACKWARD (DESIGN.md, invariant 1); its L2
+ * norm is small for images the model already fits, so -norm scores membership. The probe
+ * opens a training session of its own with learning rate, momentum and decay 0 (asking less
+ * than any policy allows, so the weights it measures do not move; batch-normalisation
+ * statistics of this session do, and it saves nothing), at the cfg's batch and subdivisions,
+ * with members and non-members interleaved so each batch holds both. The TA enforces the
+ * model's policy: a model that allows inference only is refused, which is the result.
+ */
+/*
+ * A sealed model carries its owner's policy, and the TA is the one to enforce it: the blob
+ * goes to this training session's TA as it is, before darknetp's own reading of its header
+ * (which would name the rule first). The inference session of the same run has loaded this
+ * blob, so it is this model on this device, not rolled back: ACCESS_DENIED is the policy.
+ * A plain file has no owner policy (it is the device's own model). Returns 0 when the TA
+ * accepts or the file is plain, else -1 with the TA's answer in err.
+ */
+static int ta_allows_training(struct dz_pnet *pn, const char *weights, struct dk_error *err)
+{
+    char tz[4200];
+    if (snprintf(tz, sizeof tz, "%s.tz", weights) >= (int)sizeof tz)
+        return dk_fail(err, "%s: path too long", weights);
+    if (access(tz, F_OK) != 0)
+        return 0;
+    const uint64_t payload =
+        4 * dz_range_param_floats(pn->shapes, (size_t)pn->first, (size_t)pn->last);
+    char *blob = NULL;
+    size_t size = 0;
+    uint64_t seen = 0;
+    uint32_t refused = 0;
+    if (dk_user_file_read(tz, "a sealed blob",
+                          payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES, &blob,
+                          &size, err) != 0)
+        return -1;
+    int rc = dz_tee_load_sealed(pn->tee, (const uint8_t *)blob, size, &seen, &refused, err);
+    free(blob);
+    if (rc != 0 && refused == TEEC_ERROR_ACCESS_DENIED)
+        return dk_fail(err,
+                       "refused by the TA (TEEC_ERROR_ACCESS_DENIED): %s's policy does not "
+                       "allow this training session",
+                       tz);
+    if (rc != 0 && refused)
+        return dk_fail(err, "refused by the TA (TEEC_ERROR_SECURITY): %s", tz);
+    return rc;
+}
+
+static int grad_open(const struct dz_classifier_args *a, int top, struct dk_model *m,
+                     struct dz_pnet *pn, struct dk_error *err)
+{
+    if (dk_parse_network(a->cfgfile, m, err) != 0 || dz_weights_precheck(m, a->weights, err) != 0)
+        return -1;
+    m->net.learning_rate = 0;
+    m->net.momentum = 0;
+    m->net.decay = 0;
+    struct dz_pnet_opts o = {.first = a->pp_start,
+                             .last = a->pp_end,
+                             .training = true,
+                             .seed = a->seed,
+                             .policy = a->tee_output,
+                             .top_k = top};
+    if (dz_pnet_open(pn, m, &o, err) != 0 || ta_allows_training(pn, a->weights, err) != 0)
+        return -1;
+    return dz_pnet_load_weights(pn, a->weights, false, err);
+}
+
+/* The delta norms of one batch: samples order[start..start+count) at slots 0..count-1. */
+static int grad_batch(struct mia_run *r, struct dz_pnet *pn, const size_t *order, size_t start,
+                      size_t count, float *x, float *y, struct dk_error *err)
+{
+    const struct dnn_net_config *c = &r->model.net;
+    const size_t inputs = dz_pnet_inputs(pn), batch = (size_t)pn->batch;
+    memset(x, 0, batch * inputs * sizeof(float));
+    memset(y, 0, batch * (size_t)r->classes * sizeof(float));
+    for (size_t j = 0; j < count; j++) {
+        size_t s = order[start + j], item;
+        struct mia_set *set = set_of(r, s, &item);
+        if (dk_dataset_eval_image(&set->ds, item, c->w, c->h, c->c, x + j * inputs, err) != 0)
+            return -1;
+        y[j * (size_t)r->classes + (size_t)r->truth[s]] = 1;
+    }
+    float loss = 0;
+    bool known = false;
+    if (dz_pnet_train_batch(pn, x, y, &loss, &known, err) != 0)
+        return -1;
+    const size_t width = pn->shapes->layers[pn->first].inputs;
+    const float *delta = dz_tee_delta_out(pn->tee);
+    for (size_t j = 0; j < count; j++) {
+        double sum = 0;
+        for (size_t i = 0; i < width; i++)
+            sum += (double)delta[j * width + i] * (double)delta[j * width + i];
+        r->score[ATTACK_GRADIENT][order[start + j]] = -sqrt(sum);
+    }
+    return 0;
+}
+
+/* Runs the probe; prints why when there is nothing to probe or the TEE refuses. */
+static int grad_probe(struct mia_run *r, const struct dz_classifier_args *a, struct dk_error *err)
+{
+    if (!r->pn.tee || a->pp_start == 0) {
+        printf("gradient probe: %s\n",
+               r->pn.tee ? "nothing leaves a training step (the whole network is in the TEE)"
+                         : "no TEE partition: the normal world holds every gradient");
+        return 0;
+    }
+    struct dk_model m = {0};
+    struct dz_pnet pn = {0};
+    struct dk_error why = {{0}};
+    size_t *order = malloc(2 * r->n * sizeof *order);
+    float *x = NULL, *y = NULL;
+    int rc = -1;
+    if (!order) {
+        dk_fail(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < 2 * r->n; i++)
+        order[i] = i % 2 == 0 ? i / 2 : r->n + i / 2; /* member, non-member, member, ... */
+    if (grad_open(a, dz_classifier_top_labels(a, &r->opt), &m, &pn, &why) != 0) {
+        printf("gradient probe: refused: %s\n", why.msg);
+        rc = 0;
+        goto out;
+    }
+    const size_t batch = (size_t)pn.batch;
+    x = malloc(batch * dz_pnet_inputs(&pn) * sizeof(float));
+    y = malloc(batch * (size_t)r->classes * sizeof(float));
+    if (!x || !y) {
+        dk_fail(err, "out of memory");
+        goto out;
+    }
+    for (size_t start = 0; start < 2 * r->n; start += batch) {
+        size_t count = 2 * r->n - start < batch ? 2 * r->n - start : batch;
+        if (grad_batch(r, &pn, order, start, count, x, y, &why) != 0) {
+            printf("gradient probe: refused: %s\n", why.msg);
+            rc = 0;
+            goto out;
+        }
+    }
+    r->have_gradients = true;
+    rc = 0;
+out:
+    free(y);
+    free(x);
+    free(order);
+    dz_pnet_close(&pn);
+    dk_model_free(&m);
+    return rc;
+}
+
 static bool offered(const struct mia_run *r, int k)
 {
     if (k <= ATTACK_MENTR)
@@ -340,6 +497,8 @@ static bool offered(const struct mia_run *r, int k)
         return !r->have_scores && r->have_ranks;
     if (k == ATTACK_AUGMENTED)
         return r->queries > 0;
+    if (k == ATTACK_GRADIENT)
+        return r->have_gradients;
     return true;
 }
 
@@ -473,6 +632,8 @@ int dz_classifier_mia(const struct dz_classifier_args *a)
     struct mia_run r = {0};
     int rc = 1;
     if (mia_open(&r, a, &err) != 0 || run_queries(&r, a, &err) != 0)
+        goto out;
+    if (a->mia_grad && grad_probe(&r, a, &err) != 0)
         goto out;
     fill_label_attacks(&r);
     char leaves[160];

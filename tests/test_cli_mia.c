@@ -328,6 +328,34 @@ static void test_predict_rows(void **state)
     assert_non_null(strstr(out, "it is not a confidence"));
 }
 
+/* -grad: the deltas a training session returns at layer 1's input separate members; a model
+ * sealed for inference only is refused by the TA itself, and the rest of the run stands. */
+static void test_gradient_probe(void **state)
+{
+    (void)state;
+    char out[1 << 14], cmd[4 * PATH_MAX];
+    double auc = 0, best = 0;
+    assert_int_equal(mia("-n 40 -pp_start 1 -pp_end 2 -grad", out, sizeof out), 0);
+    if (!attack_row(out, "gradient-norm", &auc, &best) || !(auc > 0.7))
+        fail_msg("the gradient probe should separate memorised members:\n%s", out);
+    assert_int_equal(mia("-n 40 -grad", out, sizeof out), 0);
+    assert_non_null(strstr(out, "gradient probe: no TEE partition"));
+    assert_false(attack_row(out, "gradient-norm", &auc, &best));
+
+    /* The same network sealed for inference only (its own backup name). */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && cp noise.cfg sealed.cfg && '%s' classifier train -pp_start 1 -pp_end 2 "
+             "-seal_infer_only noise.data sealed.cfg >/dev/null 2>&1 && "
+             "'%s' classifier mia -n 40 -pp_start 1 -pp_end 2 -grad noise.data sealed.cfg "
+             "backup/sealed_final.weights 2>/dev/null",
+             dir, bin, bin);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    if (!strstr(out, "gradient probe: refused: refused by the TA (TEEC_ERROR_ACCESS_DENIED)"))
+        fail_msg("the TA should refuse a training session of an inference-only model:\n%s", out);
+    assert_false(attack_row(out, "gradient-norm", &auc, &best));
+    assert_true(attack_row(out, "label-only", &auc, &best));
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -349,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_csv_plot_and_max_auc),
         cmocka_unit_test(test_valid_rows),
         cmocka_unit_test(test_predict_rows),
+        cmocka_unit_test(test_gradient_probe),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
