@@ -9,7 +9,8 @@
  *     modified entropy, -(1 - p_y) log p_y - sum_{i != y} p_i log(1 - p_i);
  *   - always: label-only (is the top label right?), label-rank when several labels leave
  *     (the truth's position among them), and with -queries K the augmented-query attack
- *     (the share of the image and K shifted, noisy copies labelled right).
+ *     (the share of the image and K noisy, optionally shifted copies labelled right);
+ *   - with -grad: gradient-norm, from the deltas a training session returns (grad_probe).
  * The statistics are mia_stats.c's.
  */
 #include <math.h>
@@ -54,7 +55,8 @@ _Static_assert(sizeof attack_names / sizeof attack_names[0] == ATTACK_COUNT, "a 
 /*
  * Augmented queries: Gaussian noise of sigma MIA_NOISE on every copy, plus a shift of up to
  * -query_shift pixels each way (default 0). Measured on the Fashion-MNIST target of
- * tools/mia-demo.sh (300 + 300 images, 15 queries, one label gives AUC 0.583): noise 0.05,
+ * tools/mia-demo.sh at its epoch-50 checkpoint (300 + 300 images, 15 queries, layers 4..6 in
+ * the TEE under top1, where one label gives AUC 0.583): noise 0.05,
  * 0.1, 0.15, 0.2 alone give 0.600, 0.607, 0.605, 0.586; with shifts of up to 1 pixel 0.553,
  * 2 pixels 0.544, 1 pixel on every fourth copy 0.568: a model trained without shifts fails
  * on shifted members and non-members alike. Models trained with shifts may differ.
