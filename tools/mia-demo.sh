@@ -4,7 +4,8 @@
 # members) until it has memorised them, then attacks it with `classifier mia`
 # against 1,000 test images (the non-members): once with no TEE (the scores
 # leave), once with the last layers and the softmax in the TEE under top1, once
-# more with 15 augmented queries per image, and once with the middle layers in the TEE.
+# more with 15 augmented queries per image, once probing a training session (-grad), and
+# once with the middle layers in the TEE.
 # Needs bin/darknetp (make) and Debian's dataset-fashion-mnist package.
 set -e
 cd "$(dirname "$0")/.."
@@ -38,5 +39,7 @@ echo "== layers 4..6 (connected, connected, softmax) in the TEE, top1"
 $MIA -pp_start 4 -pp_end 6 -csv $OUT/top1.csv -plot $OUT/top1.svg 2>/dev/null
 echo "== the same with 15 augmented queries per image"
 $MIA -pp_start 4 -pp_end 6 -queries 15 -csv $OUT/top1q.csv -plot $OUT/top1q.svg 2>/dev/null
+echo "== layers 4..6 in the TEE, top1, and a training session's deltas at layer 4's input"
+$MIA -pp_start 4 -pp_end 6 -grad 2>/dev/null
 echo "== layers 2..3 (the middle) in the TEE: the scores still leave"
 $MIA -pp_start 2 -pp_end 3 2>/dev/null
