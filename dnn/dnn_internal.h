@@ -56,10 +56,33 @@ void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update
                   bool decay_on);
 
 /* ------------------------------------------------------------ gemm (gemm.c)
- * C = alpha * op(A) * op(B) + beta * C, row-major, as darknet's gemm_cpu.
- * Kept behind this one signature so a faster kernel can replace it. */
+ * C = alpha * op(A) * op(B) + beta * C, row-major, as darknet's gemm_cpu: op(A) is m x k
+ * (A is m x k with row stride lda, or k x m when ta), op(B) is k x n (B is k x n with row
+ * stride ldb, or n x k when tb), C is m x n with row stride ldc. beta == 0 clears C first
+ * (NaN included). Nothing to do when m or n <= 0; k <= 0 leaves beta * C. Each element's
+ * terms are added into it in increasing order of k by the fastest kernel this CPU has;
+ * which kernel depends on the CPU only, so a result depends on the inputs and the CPU. */
 void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
+
+/* The kernels of dnn_gemm; the fused ones round a product and its sum once. */
+enum dnn_gemm_kernel {
+    DNN_GEMM_GENERIC, /* any CPU: vector extensions, product then sum (darknet's rounding) */
+    DNN_GEMM_AVX2,    /* x86-64 with AVX2 and FMA: fused */
+    DNN_GEMM_AVX512,  /* x86-64 with AVX-512F: fused */
+    DNN_GEMM_KERNEL_COUNT
+};
+/* True when this build and CPU can run kernel. */
+bool dnn_gemm_kernel_available(enum dnn_gemm_kernel kernel);
+/* The kernel dnn_gemm uses: the widest available one. */
+enum dnn_gemm_kernel dnn_gemm_kernel_best(void);
+/* "generic", "avx2", "avx512" (for logs and benchmarks). */
+const char *dnn_gemm_kernel_name(enum dnn_gemm_kernel kernel);
+bool dnn_gemm_kernel_fused(enum dnn_gemm_kernel kernel);
+/* dnn_gemm with a chosen kernel (the generic one when kernel is not available): for tests
+ * and benchmarks that compare kernels. */
+void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
 /* ---------------------------------------------------------- im2col (im2col.c) */
 /* im (channels, h, w) -> col (channels*ksize*ksize, out_h*out_w). */

@@ -1,181 +1,196 @@
 /*
- * gemm.c - single-precision matrix multiply with darknet's gemm_cpu semantics.
+ * gemm.c - single-precision matrix multiply with darknet's gemm_cpu interface.
  *
- * C = alpha * op(A) * op(B) + beta * C, all row-major; C is scaled by beta first.
- * Every element of C is accumulated in one fixed order, the order of darknet's
- * reference loops:
- *   B not transposed (NN, TN): C[i][j] += (alpha * A(i,p)) * B[p][j] for p = 0 .. k-1,
- *                              straight into C;
- *   B transposed (NT, TT):     s = sum over p = 0 .. k-1 of (alpha * A(i,p)) * B[j][p],
- *                              starting from 0, then C[i][j] += s.
- * Cache blocks and register tiles below only choose which elements are worked on
- * together, never the order of the terms of one element, so the results are
- * bit-identical to the plain loops and stay so when rows are later split between
- * threads. No intrinsics: the inner loops have a fixed trip count of AXPY_W so that
- * gcc's -O2 ("very cheap") vectoriser takes them.
+ * C = alpha * op(A) * op(B) + beta * C, all row-major; C is scaled by beta first, then every
+ * element gets its k terms added straight into it in increasing p:
+ *   C[i][j] = C[i][j] + (alpha * A(i,p)) * B(p,j),  p = 0 .. k-1,
+ * the order of darknet's loops for B not transposed (NN, TN); for B transposed darknet sums
+ * the terms from 0 and adds the sum to C once, which differs in the last bits when beta != 0.
+ *
+ * One packed, register-blocked kernel (gemm_kernel.h) serves every transpose case, built for
+ * three instruction sets and chosen at run time from the CPU alone:
+ *   avx512  x86-64 with AVX-512F: 16-lane vectors, one fused multiply-add per term
+ *   avx2    x86-64 with AVX2 and FMA: 8-lane vectors, one fused multiply-add per term
+ *   generic 4-lane vectors, a product then a sum (SSE2 on baseline x86-64, NEON on arm64,
+ *           the only kernel of an arm64 TA): bit for bit darknet's NN/TN loops
+ * The choice never depends on alignment, sizes or threads, and an element's terms are always
+ * summed in the same order, so the normal world and a TA on the same CPU agree bit for bit,
+ * and splitting C between threads (over M/N blocks, never K) will not change a bit.
+ * The fused kernels round once per term instead of twice, so their results differ from
+ * darknet's in the last bits (README, "Where darknetp differs from darknet on purpose").
  */
+#include <string.h>
+
 #include "dnn/dnn_internal.h"
 
-/* NN/TN: columns of C and rows of B per cache block (AXPY_KB x AXPY_JB floats of B). */
-#define AXPY_JB 256
-#define AXPY_KB 128
-/* Width of the inner loop the compiler turns into vector code. */
-#define AXPY_W 8
+/* Terms (rows of B) and columns of C per packed block of B: 16 KiB on the stack, in L1
+ * beside the rows of A that pass it. A TA's stack is 64 KiB by default (ta/Makefile). */
+#define DNN_GEMM_KC 128
+#define DNN_GEMM_NC 32
 
-/* NT/TT: rows and columns of C per band and terms per packed chunk of B. The partial
- * sums (DOT_MR x DOT_NR) and the packed chunk (DOT_KC x DOT_NR) live on the stack,
- * 2.5 KiB together: a TA's stack is small. */
-#define DOT_MR 8
-#define DOT_NR 16
-#define DOT_KC 32
-
-/* Fully unrolling the inner loop of dot_row (16 = DOT_NR) keeps its sums in registers (2.5x
- * faster with gcc 12); a hint only, which changes no result. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
-#define DNN_GEMM_UNROLL _Pragma("GCC unroll 16")
+/* The micro-kernel's loops over rows and vectors must be unrolled for its sums to stay in
+ * registers (gcc -O2 does not do it by itself); a hint only, which changes no result. */
+#if defined(__clang__)
+#define DNN_GEMM_UNROLL_ALL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__) && __GNUC__ >= 8
+#define DNN_GEMM_UNROLL_ALL _Pragma("GCC unroll 16")
 #else
-#define DNN_GEMM_UNROLL
+#define DNN_GEMM_UNROLL_ALL
 #endif
 
-static int min_int(int a, int b)
+/* The run-time choice exists on x86-64 with gcc or clang (libgcc's or compiler-rt's CPU
+ * model answers __builtin_cpu_supports); elsewhere, arm64 TAs included, only generic. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define DNN_GEMM_X86 1
+#else
+#define DNN_GEMM_X86 0
+#endif
+
+/* A vector initialiser with x in each of 4, 8 or 16 lanes: the compiler makes it one
+ * broadcast. */
+#define DNN_GEMM_SPLAT4(x)                                                                         \
+    {                                                                                              \
+        (x), (x), (x), (x)                                                                         \
+    }
+#define DNN_GEMM_SPLAT8(x)                                                                         \
+    {                                                                                              \
+        (x), (x), (x), (x), (x), (x), (x), (x)                                                     \
+    }
+#define DNN_GEMM_SPLAT16(x)                                                                        \
+    {                                                                                              \
+        (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x), (x)             \
+    }
+
+static int gemm_min(int a, int b)
 {
     return a < b ? a : b;
 }
 
-/* One row of the NN/TN kernel: c[j] += a * b[j] for j < n. */
-static void axpy_row(int n, float a, const float *restrict b, float *restrict c)
-{
-    int j = 0;
-    for (; j + AXPY_W <= n; j += AXPY_W)
-        for (int t = 0; t < AXPY_W; t++)
-            c[j + t] += a * b[j + t];
-    for (; j < n; j++)
-        c[j] += a * b[j];
-}
-
-/* Four rows at once, so each loaded b[j] serves four rows of C. */
-static void axpy_rows4(int n, const float a[4], const float *restrict b, float *restrict c0,
-                       float *restrict c1, float *restrict c2, float *restrict c3)
-{
-    const float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    int j = 0;
-    for (; j + AXPY_W <= n; j += AXPY_W) {
-        for (int t = 0; t < AXPY_W; t++) {
-            const float bv = b[j + t];
-            c0[j + t] += a0 * bv;
-            c1[j + t] += a1 * bv;
-            c2[j + t] += a2 * bv;
-            c3[j + t] += a3 * bv;
-        }
-    }
-    for (; j < n; j++) {
-        const float bv = b[j];
-        c0[j] += a0 * bv;
-        c1[j] += a1 * bv;
-        c2[j] += a2 * bv;
-        c3[j] += a3 * bv;
-    }
-}
-
 /*
- * NN and TN: A(i,p) = a[i*sai + p*sap] (NN: sai = lda, sap = 1; TN: sai = 1, sap = lda),
- * B is k x n with row stride ldb. Blocks: columns j0.. of width AXPY_JB, then terms
- * p0.. of depth AXPY_KB in increasing order, so each element still sees p = 0 .. k-1.
+ * Packs the kc x nc block of B (B(p,j) = b[p*sbp + j*sbj]) into micro-panels of nr columns:
+ * panel t holds columns t*nr .. t*nr+nr-1 as kc rows of nr floats, at bp + t*nr*kc. Columns
+ * past nc are zeros, so the micro-kernel always works whole panels.
  */
-static void gemm_b_rows(int m, int n, int k, float alpha, const float *a, size_t sai, size_t sap,
-                        const float *b, size_t ldb, float *c, size_t ldc)
+static void gemm_pack_b(int kc, int nc, int nr, const float *b, size_t sbp, size_t sbj, float *bp)
 {
-    for (int j0 = 0; j0 < n; j0 += AXPY_JB) {
-        const int nb = min_int(AXPY_JB, n - j0);
-        for (int p0 = 0; p0 < k; p0 += AXPY_KB) {
-            const int pend = p0 + min_int(AXPY_KB, k - p0);
-            int i = 0;
-            for (; i + 4 <= m; i += 4) {
-                float *ci = c + (size_t)i * ldc + j0;
-                for (int p = p0; p < pend; p++) {
-                    const float *ap = a + (size_t)i * sai + (size_t)p * sap;
-                    const float av[4] = {alpha * ap[0], alpha * ap[sai], alpha * ap[2 * sai],
-                                         alpha * ap[3 * sai]};
-                    axpy_rows4(nb, av, b + (size_t)p * ldb + j0, ci, ci + ldc, ci + 2 * ldc,
-                               ci + 3 * ldc);
-                }
+    for (int q0 = 0; q0 < nc; q0 += nr) {
+        const int w = gemm_min(nr, nc - q0);
+        float *panel = bp + (size_t)q0 * kc;
+        for (int p = 0; p < kc; p++) {
+            float *row = panel + (size_t)p * nr;
+            const float *src = b + (size_t)p * sbp + (size_t)q0 * sbj;
+            if (sbj == 1) {
+                memcpy(row, src, (size_t)w * sizeof(float));
+            } else {
+                for (int q = 0; q < w; q++)
+                    row[q] = src[(size_t)q * sbj];
             }
-            for (; i < m; i++) {
-                float *ci = c + (size_t)i * ldc + j0;
-                for (int p = p0; p < pend; p++)
-                    axpy_row(nb, alpha * a[(size_t)i * sai + (size_t)p * sap],
-                             b + (size_t)p * ldb + j0, ci);
-            }
+            for (int q = w; q < nr; q++)
+                row[q] = 0;
         }
     }
 }
 
-/*
- * One row of the NT/TT kernel over a packed chunk: s[q] += sum over p < pc of
- * (alpha * a[p*sap]) * bt[p][q], each s[q] a single chain in order of p. The sums
- * stay in registers across the chunk; the inner loop has a fixed width.
- */
-static void dot_row(int pc, float alpha, const float *a, size_t sap,
-                    const float (*restrict bt)[DOT_NR], float *restrict s)
+/* generic: 4 x 8 tiles of 4-lane vectors, two roundings per term as darknet's loops. */
+#define GK_SUFFIX generic
+#define GK_ATTR
+#define GK_LANES 4
+#define GK_SPLAT(x) (GK_V) DNN_GEMM_SPLAT4(x)
+#define GK_MR 4
+#define GK_NV 2
+#define GK_MADD(c, a, b) ((c) + (a) * (b))
+#include "dnn/gemm_kernel.h"
+#undef GK_SUFFIX
+#undef GK_ATTR
+#undef GK_LANES
+#undef GK_SPLAT
+#undef GK_MR
+#undef GK_NV
+#undef GK_MADD
+
+#if DNN_GEMM_X86
+/* avx2: 6 x 16 tiles, 12 of the 16 ymm registers hold sums. The fused multiply-add is
+ * asked for by name, so it does not depend on -ffp-contract. */
+#define GK_SUFFIX avx2
+#define GK_ATTR __attribute__((target("avx2,fma")))
+#define GK_LANES 8
+#define GK_SPLAT(x) (GK_V) DNN_GEMM_SPLAT8(x)
+#define GK_MR 6
+#define GK_NV 2
+#define GK_MADD(c, a, b) __builtin_ia32_vfmaddps256((a), (b), (c))
+#include "dnn/gemm_kernel.h"
+#undef GK_SUFFIX
+#undef GK_ATTR
+#undef GK_LANES
+#undef GK_SPLAT
+#undef GK_MR
+#undef GK_NV
+#undef GK_MADD
+
+/* avx512: 8 x 32 tiles, 16 of the 32 zmm registers hold sums; 4 = current rounding mode. */
+#define GK_SUFFIX avx512
+#define GK_ATTR __attribute__((target("avx512f")))
+#define GK_LANES 16
+#define GK_SPLAT(x) (GK_V) DNN_GEMM_SPLAT16(x)
+#define GK_MR 8
+#define GK_NV 2
+#define GK_MADD(c, a, b) __builtin_ia32_vfmaddps512_mask((a), (b), (c), (unsigned short)0xffff, 4)
+#include "dnn/gemm_kernel.h"
+#undef GK_SUFFIX
+#undef GK_ATTR
+#undef GK_LANES
+#undef GK_SPLAT
+#undef GK_MR
+#undef GK_NV
+#undef GK_MADD
+#endif
+
+bool dnn_gemm_kernel_available(enum dnn_gemm_kernel kernel)
 {
-    float acc[DOT_NR];
-    for (int q = 0; q < DOT_NR; q++)
-        acc[q] = s[q];
-    for (int p = 0; p < pc; p++) {
-        const float av = alpha * a[(size_t)p * sap];
-        DNN_GEMM_UNROLL
-        for (int q = 0; q < DOT_NR; q++)
-            acc[q] += av * bt[p][q];
+    switch (kernel) {
+    case DNN_GEMM_GENERIC:
+        return true;
+#if DNN_GEMM_X86
+    case DNN_GEMM_AVX2:
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case DNN_GEMM_AVX512:
+        return __builtin_cpu_supports("avx512f");
+#endif
+    default:
+        return false;
     }
-    for (int q = 0; q < DOT_NR; q++)
-        s[q] = acc[q];
 }
 
-/*
- * NT and TT: A(i,p) as in gemm_b_rows, B(j,p) = b[j*ldb + p]. For each band of up to
- * DOT_MR rows and DOT_NR columns the sums start at 0 and gather their terms chunk by
- * chunk in increasing p; each chunk of B is first copied transposed into bt so the
- * inner loop runs over contiguous columns. The sums are added to C once at the end,
- * as darknet does.
- */
-static void gemm_b_cols(int m, int n, int k, float alpha, const float *a, size_t sai, size_t sap,
-                        const float *b, size_t ldb, float *c, size_t ldc)
+enum dnn_gemm_kernel dnn_gemm_kernel_best(void)
 {
-    float s[DOT_MR][DOT_NR];
-    float bt[DOT_KC][DOT_NR];
-    for (int i0 = 0; i0 < m; i0 += DOT_MR) {
-        const int mr = min_int(DOT_MR, m - i0);
-        for (int j0 = 0; j0 < n; j0 += DOT_NR) {
-            const int nr = min_int(DOT_NR, n - j0);
-            for (int r = 0; r < DOT_MR; r++)
-                for (int q = 0; q < DOT_NR; q++)
-                    s[r][q] = 0;
-            for (int p0 = 0; p0 < k; p0 += DOT_KC) {
-                const int pc = min_int(DOT_KC, k - p0);
-                /* Columns past the edge of C get zeros; their sums are dropped. */
-                for (int q = 0; q < nr; q++) {
-                    const float *bq = b + (size_t)(j0 + q) * ldb + (size_t)p0;
-                    for (int p = 0; p < pc; p++)
-                        bt[p][q] = bq[p];
-                }
-                for (int q = nr; q < DOT_NR; q++)
-                    for (int p = 0; p < pc; p++)
-                        bt[p][q] = 0;
-                for (int r = 0; r < mr; r++)
-                    dot_row(pc, alpha, a + (size_t)(i0 + r) * sai + (size_t)p0 * sap, sap, bt,
-                            s[r]);
-            }
-            for (int r = 0; r < mr; r++) {
-                float *ci = c + (size_t)(i0 + r) * ldc + j0;
-                for (int q = 0; q < nr; q++)
-                    ci[q] += s[r][q];
-            }
-        }
+    if (dnn_gemm_kernel_available(DNN_GEMM_AVX512))
+        return DNN_GEMM_AVX512;
+    if (dnn_gemm_kernel_available(DNN_GEMM_AVX2))
+        return DNN_GEMM_AVX2;
+    return DNN_GEMM_GENERIC;
+}
+
+const char *dnn_gemm_kernel_name(enum dnn_gemm_kernel kernel)
+{
+    switch (kernel) {
+    case DNN_GEMM_GENERIC:
+        return "generic";
+    case DNN_GEMM_AVX2:
+        return "avx2";
+    case DNN_GEMM_AVX512:
+        return "avx512";
+    default:
+        return "?";
     }
 }
 
-void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc)
+bool dnn_gemm_kernel_fused(enum dnn_gemm_kernel kernel)
+{
+    return kernel == DNN_GEMM_AVX2 || kernel == DNN_GEMM_AVX512;
+}
+
+void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     if (m <= 0 || n <= 0)
         return;
@@ -194,10 +209,27 @@ void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a
     }
     if (k <= 0)
         return;
-    const size_t sai = ta ? 1 : (size_t)lda;
-    const size_t sap = ta ? (size_t)lda : 1;
-    if (tb)
-        gemm_b_cols(m, n, k, alpha, a, sai, sap, b, (size_t)ldb, c, (size_t)ldc);
-    else
-        gemm_b_rows(m, n, k, alpha, a, sai, sap, b, (size_t)ldb, c, (size_t)ldc);
+    const size_t sai = ta ? 1 : (size_t)lda, sap = ta ? (size_t)lda : 1;
+    const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
+    if (!dnn_gemm_kernel_available(kernel))
+        kernel = DNN_GEMM_GENERIC;
+    switch (kernel) {
+#if DNN_GEMM_X86
+    case DNN_GEMM_AVX512:
+        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        break;
+    case DNN_GEMM_AVX2:
+        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        break;
+#endif
+    default:
+        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        break;
+    }
+}
+
+void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc)
+{
+    dnn_gemm_with(dnn_gemm_kernel_best(), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -1,10 +1,12 @@
 /*
  * test_gemm.c - dnn_gemm against references, and im2col/col2im.
  *
- * gemm is checked two ways: within rounding of a double-precision reference (it
- * computes the right thing) and bit for bit against darknet's plain float loops (it
- * sums every element in darknet's fixed order, whatever its blocking). im2col is
- * checked on a hand-worked example and col2im as its adjoint.
+ * Every gemm kernel this CPU runs is checked three ways: within rounding of a
+ * double-precision reference (it computes the right thing), bit for bit against a plain
+ * loop in its documented order (it sums every element in one fixed order, whatever its
+ * blocking, tile edges and the alignment of its arrays), and for the generic kernel bit for
+ * bit against darknet's loops where it keeps their order. im2col is checked on a
+ * hand-worked example and col2im as its adjoint.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -65,29 +67,56 @@ static void gemm_darknet_order(bool ta, bool tb, int m, int n, int k, float alph
     }
 }
 
-/* Runs one case: dnn_gemm vs the double reference and vs darknet's float loops. */
-static void check_gemm(bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad)
+/* dnn_gemm's documented order, one element at a time: beta first (0 clears), then
+ * c = c + (alpha * A(i,p)) * B(p,j) for p = 0 .. k-1, rounded once per term when fused (fmaf)
+ * and twice when not (this file is built with -ffp-contract=off). */
+static void gemm_chain(bool fused, bool ta, bool tb, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc)
+{
+    for (int i = 0; i < m; i++) {
+        for (int j = 0; j < n; j++) {
+            float *cij = &c[(size_t)i * ldc + j];
+            if (beta == 0)
+                *cij = 0;
+            else if (beta != 1)
+                *cij *= beta;
+            for (int p = 0; p < k; p++) {
+                const float ap = alpha * a_at(a, ta, lda, i, p), bp = b_at(b, tb, ldb, p, j);
+                *cij = fused ? fmaf(ap, bp, *cij) : *cij + ap * bp;
+            }
+        }
+    }
+}
+
+/* Runs one case with one kernel: within rounding of a double reference, bit for bit its own
+ * order (gemm_chain), and for the generic kernel darknet's loops where it keeps their order. */
+static void check_gemm_kernel(enum dnn_gemm_kernel kern, bool ta, bool tb, int m, int n, int k,
+                              float alpha, float beta, int pad)
 {
     struct dnn_rng rng;
     dnn_rng_seed(&rng, (uint64_t)(m * 1000003 + n * 1009 + k * 7 + ta * 2 + tb + pad));
     /* Leading dimensions larger than needed when pad > 0. */
     const int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
     const int arows = ta ? k : m, brows = tb ? n : k;
+    const size_t csize = (size_t)m * ldc * sizeof(float);
     float *a = rand_matrix(&rng, (size_t)arows * lda);
     float *b = rand_matrix(&rng, (size_t)brows * ldb);
     float *c = rand_matrix(&rng, (size_t)m * ldc);
-    float *c2 = malloc((size_t)m * ldc * sizeof(float));
-    float *c0 = malloc((size_t)m * ldc * sizeof(float));
+    float *c2 = malloc(csize), *c0 = malloc(csize), *c3 = malloc(csize);
     assert_non_null(c2);
     assert_non_null(c0);
+    assert_non_null(c3);
     for (int i = 0; i < m; i++)
         for (int j = n; j < ldc; j++)
             c[(size_t)i * ldc + j] = SENTINEL;
-    memcpy(c0, c, (size_t)m * ldc * sizeof(float));
-    memcpy(c2, c, (size_t)m * ldc * sizeof(float));
+    memcpy(c0, c, csize);
+    memcpy(c2, c, csize);
+    memcpy(c3, c, csize);
+    const char *kname = dnn_gemm_kernel_name(kern);
 
-    dnn_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-    gemm_darknet_order(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c2, ldc);
+    dnn_gemm_with(kern, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_chain(dnn_gemm_kernel_fused(kern), ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c2, ldc);
 
     for (int i = 0; i < m; i++) {
         for (int j = 0; j < ldc; j++) {
@@ -105,13 +134,23 @@ static void check_gemm(bool ta, bool tb, int m, int n, int k, float alpha, float
             /* float accumulation of k terms: error below k * eps * sum |terms| */
             const double bound = (k + 2) * 1.2e-7 * mag + 1e-30;
             if (fabs(c[at] - ref) > bound)
-                fail_msg("gemm ta=%d tb=%d %dx%dx%d: C[%d][%d] = %.9g, reference %.9g", ta, tb, m,
-                         n, k, i, j, (double)c[at], ref);
+                fail_msg("gemm %s ta=%d tb=%d %dx%dx%d: C[%d][%d] = %.9g, reference %.9g", kname,
+                         ta, tb, m, n, k, i, j, (double)c[at], ref);
         }
     }
-    if (memcmp(c, c2, (size_t)m * ldc * sizeof(float)) != 0)
-        fail_msg("gemm ta=%d tb=%d %dx%dx%d: not bit-identical to darknet's loop order", ta, tb, m,
-                 n, k);
+    if (memcmp(c, c2, csize) != 0)
+        fail_msg("gemm %s ta=%d tb=%d %dx%dx%d alpha %g beta %g: not bit-identical to its "
+                 "summation order",
+                 kname, ta, tb, m, n, k, (double)alpha, (double)beta);
+    /* The generic kernel is darknet's rounding; its order is darknet's except that for B
+     * transposed darknet sums the terms apart before adding them to C (equal when beta = 0). */
+    if (kern == DNN_GEMM_GENERIC && (!tb || beta == 0)) {
+        gemm_darknet_order(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c3, ldc);
+        if (memcmp(c, c3, csize) != 0)
+            fail_msg("gemm generic ta=%d tb=%d %dx%dx%d: not bit-identical to darknet's loops", ta,
+                     tb, m, n, k);
+    }
+    free(c3);
     free(c0);
     free(c2);
     free(c);
@@ -119,14 +158,24 @@ static void check_gemm(bool ta, bool tb, int m, int n, int k, float alpha, float
     free(a);
 }
 
+static void check_gemm(bool ta, bool tb, int m, int n, int k, float alpha, float beta, int pad)
+{
+    for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++)
+        if (dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern))
+            check_gemm_kernel((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, beta, pad);
+}
+
 static void test_gemm_all_transposes(void **state)
 {
     (void)state;
-    /* Odd sizes, sizes around the kernels' tiles (4, 8, 16) and blocks (32, 64, 128,
-     * 256), and degenerate ones. */
+    /* 1x1, primes, sizes around the micro-tiles (4, 6, 8 rows; 8, 16, 32 columns) and the
+     * packed blocks (32 columns, 128 terms) and not multiples of them, and the shapes of
+     * LeNet's layers (a 1-row product is a batch of one through a connected layer). */
     static const int sizes[][3] = {
-        {1, 1, 1},   {1, 7, 3},    {5, 1, 9},    {3, 5, 7},     {4, 8, 16},  {9, 17, 33},
-        {13, 31, 5}, {8, 300, 40}, {7, 33, 130}, {17, 65, 257}, {6, 259, 3}, {33, 20, 70},
+        {1, 1, 1},     {1, 7, 3},     {5, 1, 9},      {3, 5, 7},     {4, 8, 16},   {6, 16, 128},
+        {8, 32, 129},  {9, 17, 33},   {13, 31, 5},    {8, 300, 40},  {7, 33, 130}, {17, 65, 257},
+        {6, 259, 3},   {33, 20, 70},  {37, 41, 43},   {12, 64, 256}, {1, 97, 301}, {97, 2, 11},
+        {16, 196, 25}, {20, 10, 128}, {32, 100, 150}, {3, 127, 131}, {61, 67, 71}, {2, 1, 700},
     };
     static const float alphas[] = {1, 0.5f, -1.25f};
     static const float betas[] = {0, 1, 0.3f};
@@ -135,7 +184,87 @@ static void test_gemm_all_transposes(void **state)
             for (size_t ai = 0; ai < 3; ai++)
                 for (size_t bi = 0; bi < 3; bi++)
                     check_gemm(t & 2, t & 1, sizes[s][0], sizes[s][1], sizes[s][2], alphas[ai],
-                               betas[bi], (int)((s + ai + bi) % 3));
+                               betas[bi], (int)((s + ai + bi) % 3) * (1 + (int)s % 5));
+}
+
+/* dnn_gemm runs the best kernel this CPU has, whatever the shape. */
+static void test_gemm_uses_best_kernel(void **state)
+{
+    (void)state;
+    const enum dnn_gemm_kernel best = dnn_gemm_kernel_best();
+    assert_true(dnn_gemm_kernel_available(best));
+    assert_true(dnn_gemm_kernel_available(DNN_GEMM_GENERIC));
+    assert_false(dnn_gemm_kernel_available(DNN_GEMM_KERNEL_COUNT));
+    static const int sizes[][3] = {{1, 1, 1}, {7, 50, 300}, {64, 64, 64}};
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 5);
+    for (size_t s = 0; s < 3; s++) {
+        const int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        float *a = rand_matrix(&rng, (size_t)m * k), *b = rand_matrix(&rng, (size_t)k * n);
+        float *c = rand_matrix(&rng, (size_t)m * n), *d = malloc((size_t)m * n * sizeof(float));
+        assert_non_null(d);
+        memcpy(d, c, (size_t)m * n * sizeof(float));
+        dnn_gemm(false, false, m, n, k, 1, a, k, b, n, 1, c, n);
+        dnn_gemm_with(best, false, false, m, n, k, 1, a, k, b, n, 1, d, n);
+        assert_memory_equal(c, d, (size_t)m * n * sizeof(float));
+        free(d);
+        free(c);
+        free(b);
+        free(a);
+    }
+}
+
+/* The same numbers at any alignment of A, B and C: both worlds, and any buffer placement,
+ * must agree bit for bit. Each array is placed at 0 .. 15 floats past a 64-byte boundary. */
+static void test_gemm_alignment_independent(void **state)
+{
+    (void)state;
+    const int m = 23, n = 45, k = 139;
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 77);
+    float *a0 = rand_matrix(&rng, (size_t)m * k), *b0 = rand_matrix(&rng, (size_t)k * n);
+    float *c0 = rand_matrix(&rng, (size_t)m * n);
+    const size_t cbytes = (size_t)m * n * sizeof(float);
+    float *want = malloc(cbytes);
+    assert_non_null(want);
+    /* 16 spare floats per array, plus room to reach a 64-byte boundary. */
+    float *abuf = malloc(((size_t)m * k + 32) * sizeof(float));
+    float *bbuf = malloc(((size_t)k * n + 32) * sizeof(float));
+    float *cbuf = malloc(((size_t)m * n + 32) * sizeof(float));
+    assert_non_null(abuf);
+    assert_non_null(bbuf);
+    assert_non_null(cbuf);
+    float *abase = (float *)(((uintptr_t)abuf + 63) & ~(uintptr_t)63);
+    float *bbase = (float *)(((uintptr_t)bbuf + 63) & ~(uintptr_t)63);
+    float *cbase = (float *)(((uintptr_t)cbuf + 63) & ~(uintptr_t)63);
+    for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++) {
+        if (!dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern))
+            continue;
+        for (int t = 0; t < 4; t++) {
+            const bool ta = t & 2, tb = t & 1;
+            const int lda = ta ? m : k, ldb = tb ? k : n;
+            for (int off = 0; off < 16; off++) {
+                float *a = abase + off, *b = bbase + (off * 7) % 16, *c = cbase + (off * 5) % 16;
+                memcpy(a, a0, (size_t)m * k * sizeof(float));
+                memcpy(b, b0, (size_t)k * n * sizeof(float));
+                memcpy(c, c0, cbytes);
+                dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 1, a, lda, b, ldb, 1, c,
+                              n);
+                if (off == 0)
+                    memcpy(want, c, cbytes);
+                else if (memcmp(want, c, cbytes) != 0)
+                    fail_msg("gemm %s ta=%d tb=%d: result at offset %d differs from offset 0",
+                             dnn_gemm_kernel_name((enum dnn_gemm_kernel)kern), ta, tb, off);
+            }
+        }
+    }
+    free(cbuf);
+    free(bbuf);
+    free(abuf);
+    free(want);
+    free(c0);
+    free(b0);
+    free(a0);
 }
 
 /* k = 0 leaves beta * C; beta = 0 clears C even where it held NaN. */
@@ -238,6 +367,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_transposes),
         cmocka_unit_test(test_gemm_edge_cases),
+        cmocka_unit_test(test_gemm_uses_best_kernel),
+        cmocka_unit_test(test_gemm_alignment_independent),
         cmocka_unit_test(test_im2col_known_answer),
         cmocka_unit_test(test_col2im_is_adjoint),
     };

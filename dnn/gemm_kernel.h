@@ -1,0 +1,136 @@
+/*
+ * gemm_kernel.h - one register-blocked GEMM, instantiated once per instruction set.
+ *
+ * Included by gemm.c only, several times, each time with these macros defined:
+ *   GK_SUFFIX       name suffix of the functions made (generic, avx2, avx512)
+ *   GK_ATTR         attributes of every function made (a target("...") or nothing)
+ *   GK_LANES        floats per vector (4, 8, 16)
+ *   GK_MR           rows of C per micro-tile
+ *   GK_NV           vectors per row of a micro-tile (GK_NR = GK_NV * GK_LANES columns)
+ *   GK_MADD(c,a,b)  c + a * b on vectors: one fused multiply-add, or a product then a sum
+ *   GK_SPLAT(x)     a vector with x in every lane (DNN_GEMM_SPLAT4/8/16)
+ * and the block sizes DNN_GEMM_KC, DNN_GEMM_NC and the helpers of gemm.c visible.
+ *
+ * Every element of C gets its k terms added straight into it, c = c + a(i,p) * b(p,j) in
+ * increasing p, with a(i,p) = alpha * A(i,p) rounded to float. Cache blocks and tiles only
+ * choose which elements are worked on together; the edges run the same micro-kernel on a copy
+ * of the tile. So an element's value depends only on its own inputs and on GK_MADD, never on
+ * its position, the alignment of the arrays or the shape of the blocks.
+ */
+
+#define GK_CAT2(a, b) a##_##b
+#define GK_CAT(a, b) GK_CAT2(a, b)
+#define GK_FN(name) GK_CAT(name, GK_SUFFIX)
+#define GK_NR (GK_NV * GK_LANES)
+#define GK_V GK_FN(gk_vec)
+
+typedef float GK_V __attribute__((vector_size(GK_LANES * sizeof(float))));
+
+_Static_assert(DNN_GEMM_NC % GK_NR == 0, "a packed block holds whole micro-panels");
+
+/*
+ * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc) gets, for p = 0 .. kc-1,
+ * c[r][q] += a(r,p) * bp[p*GK_NR + q], where a(r,p) = alpha * ar[r][p*sap], or the load itself
+ * when !scale (alpha == 1, as alpha * x == x then). The tile's sums live in registers during
+ * the loop. Inlined twice with scale a constant, so the loop holds no test of alpha.
+ */
+GK_ATTR static inline __attribute__((always_inline)) void
+GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_MR], size_t sap,
+                     const float *restrict bp, float *restrict c, size_t ldc)
+{
+    GK_V acc[GK_MR][GK_NV];
+    DNN_GEMM_UNROLL_ALL
+    for (int r = 0; r < GK_MR; r++) {
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(&acc[r][v], c + (size_t)r * ldc + (size_t)v * GK_LANES, sizeof(GK_V));
+    }
+    for (int p = 0; p < kc; p++) {
+        GK_V bv[GK_NV];
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(&bv[v], bp + (size_t)p * GK_NR + (size_t)v * GK_LANES, sizeof(GK_V));
+        DNN_GEMM_UNROLL_ALL
+        for (int r = 0; r < GK_MR; r++) {
+            const float x = scale ? alpha * ar[r][(size_t)p * sap] : ar[r][(size_t)p * sap];
+            /* Every lane a copy of x (a sum such as 0 + x would turn -0 into +0). */
+            const GK_V av = GK_SPLAT(x);
+            DNN_GEMM_UNROLL_ALL
+            for (int v = 0; v < GK_NV; v++)
+                acc[r][v] = GK_MADD(acc[r][v], av, bv[v]);
+        }
+    }
+    DNN_GEMM_UNROLL_ALL
+    for (int r = 0; r < GK_MR; r++) {
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(c + (size_t)r * ldc + (size_t)v * GK_LANES, &acc[r][v], sizeof(GK_V));
+    }
+}
+
+GK_ATTR static void GK_FN(gk_micro)(int kc, float alpha, const float *const ar[GK_MR], size_t sap,
+                                    const float *restrict bp, float *restrict c, size_t ldc)
+{
+    if (dnn_feq(alpha, 1))
+        GK_FN(gk_micro_loop)(false, kc, alpha, ar, sap, bp, c, ldc);
+    else
+        GK_FN(gk_micro_loop)(true, kc, alpha, ar, sap, bp, c, ldc);
+}
+
+/*
+ * One tile of C at rows i0 .. i0+mr-1 and columns of one packed micro-panel (nr of them
+ * real). A full tile is worked in place; an edge tile through a GK_MR x GK_NR copy, whose
+ * missing rows repeat row 0 of A and whose missing columns meet the zeros of the packing;
+ * only the mr x nr real elements are written back.
+ */
+GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const float *a, size_t sai,
+                                   size_t sap, const float *bp, float *c, size_t ldc)
+{
+    const float *ar[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        ar[r] = a + (size_t)(r < mr ? r : 0) * sai;
+    if (mr == GK_MR && nr == GK_NR) {
+        GK_FN(gk_micro)(kc, alpha, ar, sap, bp, c, ldc);
+        return;
+    }
+    float t[GK_MR * GK_NR] = {0};
+    for (int r = 0; r < mr; r++)
+        memcpy(t + r * GK_NR, c + (size_t)r * ldc, (size_t)nr * sizeof(float));
+    GK_FN(gk_micro)(kc, alpha, ar, sap, bp, t, GK_NR);
+    for (int r = 0; r < mr; r++)
+        memcpy(c + (size_t)r * ldc, t + r * GK_NR, (size_t)nr * sizeof(float));
+}
+
+/*
+ * C (m x n, row stride ldc) += op(A) op(B) with A(i,p) = a[i*sai + p*sap] and
+ * B(p,j) = b[p*sbp + j*sbj]. For each block of DNN_GEMM_NC columns and DNN_GEMM_KC terms
+ * (in increasing p), the block of B is packed into micro-panels on the stack (16 KiB: it
+ * stays in L1 while every row of A passes it); A is read where it is.
+ */
+GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
+                                   size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
+                                   size_t ldc)
+{
+    float bp[DNN_GEMM_KC * DNN_GEMM_NC] __attribute__((aligned(64)));
+    for (int j0 = 0; j0 < n; j0 += DNN_GEMM_NC) {
+        const int nc = gemm_min(DNN_GEMM_NC, n - j0);
+        for (int p0 = 0; p0 < k; p0 += DNN_GEMM_KC) {
+            const int kc = gemm_min(DNN_GEMM_KC, k - p0);
+            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
+            for (int i0 = 0; i0 < m; i0 += GK_MR) {
+                const int mr = gemm_min(GK_MR, m - i0);
+                const float *ai = a + (size_t)i0 * sai + (size_t)p0 * sap;
+                for (int q0 = 0; q0 < nc; q0 += GK_NR)
+                    GK_FN(gk_tile)
+                (mr, gemm_min(GK_NR, nc - q0), kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc,
+                 c + (size_t)i0 * ldc + j0 + q0, ldc);
+            }
+        }
+    }
+}
+
+#undef GK_V
+#undef GK_NR
+#undef GK_FN
+#undef GK_CAT
+#undef GK_CAT2

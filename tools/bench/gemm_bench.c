@@ -1,0 +1,242 @@
+/*
+ * gemm_bench.c - GFLOP/s of dnn_gemm's kernels beside the previous gemm and the CPU's
+ * measured multiply-add peak, in one run (`make bench-gemm`; not part of `make test`).
+ *
+ * Shapes: 512 x 512 x 512 in each transpose case, then the products of LeNet (cfg/
+ * fashion_lenet.cfg, batch 100) and of a VGG-7 for CIFAR-10 (32x32x3; 3x3 convolutions
+ * 64, 64, pool, 128, 128, pool, 256, 256, pool; a 4096 -> 256 connected layer; batch 1 for
+ * the convolutions) forward and backward, with the transposes the layers use. The peak is a
+ * loop of independent vector FMAs of the widest vector this CPU has, on one thread.
+ * Each figure is the best of many samples of about 10 ms (the peak: 4 ms): the machine may be
+ * shared, and a short sample is more often one that had the core to itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dnn/dnn_internal.h"
+
+void gemm_old(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Independent multiply-add chains, more than the FMA latency times the issue width, so the
+ * loop runs at the FMA units' throughput. Returns flops per second. */
+#define PEAK_CHAINS 12
+/* Unrolled, the chains stay in registers. */
+#if defined(__clang__)
+#define PEAK_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define PEAK_UNROLL _Pragma("GCC unroll 32")
+#else
+#define PEAK_UNROLL
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v16 __attribute__((vector_size(64)));
+
+__attribute__((target("avx2,fma"), noinline)) static float peak_avx2(long iters)
+{
+    v8 acc[PEAK_CHAINS], x = {0}, y = {0};
+    for (int l = 0; l < 8; l++)
+        x[l] = 1.0f - 1e-7f * (float)l, y[l] = 1e-7f;
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = x * (float)c;
+    for (long i = 0; i < iters; i++) {
+        PEAK_UNROLL
+        for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = __builtin_ia32_vfmaddps256(acc[c], x, y);
+        __asm__ volatile("" : "+x"(x));
+    }
+    float s = 0;
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        s += acc[c][0];
+    return s;
+}
+
+__attribute__((target("avx512f"), noinline)) static float peak_avx512(long iters)
+{
+    v16 acc[PEAK_CHAINS * 2], x, y;
+    for (int l = 0; l < 16; l++)
+        x[l] = 1.0f - 1e-7f * (float)l, y[l] = 1e-7f;
+    for (int c = 0; c < PEAK_CHAINS * 2; c++)
+        acc[c] = x * (float)c;
+    for (long i = 0; i < iters; i++) {
+        PEAK_UNROLL
+        for (int c = 0; c < PEAK_CHAINS * 2; c++)
+            acc[c] = __builtin_ia32_vfmaddps512_mask(acc[c], x, y, (unsigned short)0xffff, 4);
+        __asm__ volatile("" : "+v"(x));
+    }
+    float s = 0;
+    for (int c = 0; c < PEAK_CHAINS * 2; c++)
+        s += acc[c][0];
+    return s;
+}
+#endif
+
+typedef float v4 __attribute__((vector_size(16)));
+
+__attribute__((noinline)) static float peak_generic(long iters)
+{
+    v4 acc[PEAK_CHAINS], x, y;
+    for (int l = 0; l < 4; l++)
+        x[l] = 1.0f - 1e-7f * (float)l, y[l] = 1e-7f;
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        acc[c] = x * (float)c;
+    for (long i = 0; i < iters; i++) {
+        PEAK_UNROLL
+        for (int c = 0; c < PEAK_CHAINS; c++)
+            acc[c] = acc[c] * x + y;
+        __asm__ volatile("" : "+x"(x));
+    }
+    float s = 0;
+    for (int c = 0; c < PEAK_CHAINS; c++)
+        s += acc[c][0];
+    return s;
+}
+
+/* Flops per second of the widest multiply-add this CPU runs; *what names it. */
+static double measure_peak(const char **what)
+{
+    float (*fn)(long) = peak_generic;
+    double lanes = 4 * PEAK_CHAINS;
+    *what = "4-lane multiply+add";
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("avx512f")) {
+        fn = peak_avx512, lanes = 16 * 2 * PEAK_CHAINS, *what = "AVX-512 FMA";
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        fn = peak_avx2, lanes = 8 * PEAK_CHAINS, *what = "AVX2 FMA";
+    }
+#endif
+    double best = 0;
+    volatile float sink = 0;
+    for (int rep = 0; rep < 60; rep++) {
+        const long iters = 1000 * 1000;
+        const double t0 = now_s();
+        sink += fn(iters);
+        const double t = now_s() - t0;
+        const double f = 2.0 * lanes * (double)iters / t;
+        if (f > best)
+            best = f;
+    }
+    (void)sink;
+    return best;
+}
+
+typedef void (*gemm_fn)(int kernel, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                        const float *b, int ldb, float *c, int ldc);
+
+static void run_old(int kernel, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc)
+{
+    (void)kernel;
+    gemm_old(ta, tb, m, n, k, 1, a, lda, b, ldb, 1, c, ldc);
+}
+
+static void run_new(int kernel, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc)
+{
+    dnn_gemm_with((enum dnn_gemm_kernel)kernel, ta, tb, m, n, k, 1, a, lda, b, ldb, 1, c, ldc);
+}
+
+/* Best GFLOP/s of fn over many samples of about 10 ms: the machine is shared, and a short
+ * sample is more often one that had the core to itself. */
+static double time_gemm(gemm_fn fn, int kernel, bool ta, bool tb, int m, int n, int k,
+                        const float *a, const float *b, float *c)
+{
+    const int lda = ta ? m : k, ldb = tb ? k : n;
+    const double flops = 2.0 * m * n * k;
+    int reps = 1;
+    double best = 0;
+    for (int round = 0; round < 40; round++) {
+        const double t0 = now_s();
+        for (int r = 0; r < reps; r++)
+            fn(kernel, ta, tb, m, n, k, a, lda, b, ldb, c, n);
+        const double t = now_s() - t0;
+        const double g = flops * reps / t * 1e-9;
+        if (g > best)
+            best = g;
+        if (round < 3 && t < 0.005)
+            reps = (int)(reps * 0.01 / (t > 1e-7 ? t : 1e-7)) + 1;
+    }
+    return best;
+}
+
+struct shape {
+    const char *name;
+    bool ta, tb;
+    int m, n, k;
+};
+
+static const struct shape shapes[] = {
+    {"512^3 NN", false, false, 512, 512, 512},
+    {"512^3 NT", false, true, 512, 512, 512},
+    {"512^3 TN", true, false, 512, 512, 512},
+    {"lenet conv1 fwd", false, false, 16, 784, 25},
+    {"lenet conv2 fwd", false, false, 32, 196, 400},
+    {"lenet conv2 dW", false, true, 32, 400, 196},
+    {"lenet conv2 dX", true, false, 400, 196, 32},
+    {"lenet fc1 fwd", false, true, 100, 128, 1568},
+    {"lenet fc1 dW", true, false, 128, 1568, 100},
+    {"lenet fc1 dX", false, false, 100, 1568, 128},
+    {"vgg7 conv1 fwd", false, false, 64, 1024, 27},
+    {"vgg7 conv2 fwd", false, false, 64, 1024, 576},
+    {"vgg7 conv4 fwd", false, false, 128, 256, 1152},
+    {"vgg7 conv6 fwd", false, false, 256, 64, 2304},
+    {"vgg7 conv4 dW", false, true, 128, 1152, 256},
+    {"vgg7 conv4 dX", true, false, 1152, 256, 128},
+    {"vgg7 fc fwd", false, true, 1, 256, 4096},
+};
+
+int main(void)
+{
+    const char *what = "";
+    const double peak = measure_peak(&what) * 1e-9;
+    const enum dnn_gemm_kernel best = dnn_gemm_kernel_best();
+    printf("measured peak (%s, 1 thread): %.1f GFLOP/s\n", what, peak);
+    printf("dnn_gemm uses the %s kernel; GFLOP/s on 1 thread, old = gemm before the packed "
+           "kernels\n",
+           dnn_gemm_kernel_name(best));
+    printf("%-18s %8s %8s %8s %8s %7s\n", "shape (m,n,k)", "old", "generic", "avx2", "avx512",
+           "best/pk");
+    const size_t cap = 4096 * 1024;
+    float *a = malloc(cap * sizeof(float)), *b = malloc(cap * sizeof(float));
+    float *c = malloc(cap * sizeof(float));
+    if (!a || !b || !c) {
+        fprintf(stderr, "gemm_bench: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < cap; i++) {
+        a[i] = (float)((i * 7919) % 1000) * 1e-3f - 0.5f;
+        b[i] = (float)((i * 104729) % 1000) * 1e-3f - 0.5f;
+        c[i] = 0;
+    }
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const struct shape *sh = &shapes[s];
+        printf("%-18s %8.1f", sh->name,
+               time_gemm(run_old, 0, sh->ta, sh->tb, sh->m, sh->n, sh->k, a, b, c));
+        double at_best = 0;
+        for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++) {
+            if (!dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern)) {
+                printf(" %8s", "-");
+                continue;
+            }
+            const double g = time_gemm(run_new, kern, sh->ta, sh->tb, sh->m, sh->n, sh->k, a, b, c);
+            if (kern == (int)best)
+                at_best = g;
+            printf(" %8.1f", g);
+        }
+        printf(" %6.0f%%\n", 100 * at_best / peak);
+    }
+    free(c);
+    free(b);
+    free(a);
+    return 0;
+}
