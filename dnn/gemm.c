@@ -23,8 +23,10 @@
 
 #include "dnn/dnn_internal.h"
 
-/* Terms (rows of B) and columns of C per packed block of B: 16 KiB on the stack, in L1
- * beside the rows of A that pass it. A TA's stack is 64 KiB by default (ta/Makefile). */
+/* Terms (rows of B) and columns of C per packed block of B (with A transposed: half the
+ * terms, twice the columns): 16 KiB on the stack, in L1 beside the rows of A that pass it.
+ * A TA's stack is 64 KiB by default (ta/Makefile). Measured on a Zen 2 core with
+ * `make bench-gemm`; block sizes change speed only, never a result. */
 #define DNN_GEMM_KC 128
 #define DNN_GEMM_NC 32
 
@@ -69,25 +71,33 @@ static int gemm_min(int a, int b)
 /*
  * Packs the kc x nc block of B (B(p,j) = b[p*sbp + j*sbj]) into micro-panels of nr columns:
  * panel t holds columns t*nr .. t*nr+nr-1 as kc rows of nr floats, at bp + t*nr*kc. Columns
- * past nc are zeros, so the micro-kernel always works whole panels.
+ * past nc are zeros, so the micro-kernel always works whole panels. Inlined into each
+ * kernel's driver, where nr is a constant: a whole row is then a few vector moves.
  */
-static void gemm_pack_b(int kc, int nc, int nr, const float *b, size_t sbp, size_t sbj, float *bp)
+static inline __attribute__((always_inline)) void
+gemm_pack_b(int kc, int nc, int nr, const float *b, size_t sbp, size_t sbj, float *bp)
 {
     for (int q0 = 0; q0 < nc; q0 += nr) {
         const int w = gemm_min(nr, nc - q0);
         float *panel = bp + (size_t)q0 * kc;
-        for (int p = 0; p < kc; p++) {
-            float *row = panel + (size_t)p * nr;
-            const float *src = b + (size_t)p * sbp + (size_t)q0 * sbj;
-            if (sbj == 1) {
-                memcpy(row, src, (size_t)w * sizeof(float));
-            } else {
-                for (int q = 0; q < w; q++)
-                    row[q] = src[(size_t)q * sbj];
-            }
-            for (int q = w; q < nr; q++)
-                row[q] = 0;
+        const float *src = b + (size_t)q0 * sbj;
+        if (sbj == 1 && w == nr) {
+            for (int p = 0; p < kc; p++)
+                memcpy(panel + (size_t)p * nr, src + (size_t)p * sbp, (size_t)nr * sizeof(float));
+            continue;
         }
+        if (sbj == 1) {
+            for (int p = 0; p < kc; p++)
+                memcpy(panel + (size_t)p * nr, src + (size_t)p * sbp, (size_t)w * sizeof(float));
+        } else {
+            /* B transposed: read each column of the block (a row of B) in order. */
+            for (int q = 0; q < w; q++)
+                for (int p = 0; p < kc; p++)
+                    panel[(size_t)p * nr + q] = src[(size_t)q * sbj + (size_t)p];
+        }
+        for (int p = 0; p < kc; p++)
+            for (int q = w; q < nr; q++)
+                panel[(size_t)p * nr + q] = 0;
     }
 }
 

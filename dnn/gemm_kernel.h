@@ -26,7 +26,8 @@
 
 typedef float GK_V __attribute__((vector_size(GK_LANES * sizeof(float))));
 
-_Static_assert(DNN_GEMM_NC % GK_NR == 0, "a packed block holds whole micro-panels");
+_Static_assert(DNN_GEMM_NC % GK_NR == 0 && DNN_GEMM_KC % 2 == 0,
+               "a packed block holds whole micro-panels, in both shapes");
 
 /*
  * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc) gets, for p = 0 .. kc-1,
@@ -103,27 +104,33 @@ GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const fl
 
 /*
  * C (m x n, row stride ldc) += op(A) op(B) with A(i,p) = a[i*sai + p*sap] and
- * B(p,j) = b[p*sbp + j*sbj]. For each block of DNN_GEMM_NC columns and DNN_GEMM_KC terms
- * (in increasing p), the block of B is packed into micro-panels on the stack (16 KiB: it
- * stays in L1 while every row of A passes it); A is read where it is.
+ * B(p,j) = b[p*sbp + j*sbj]. For each block of columns and terms (in increasing p), the block
+ * of B is packed into micro-panels on the stack, where it stays in L1 while every row of A
+ * passes it; A is read where it is. A block is DNN_GEMM_KC terms by DNN_GEMM_NC columns, or
+ * half the terms and twice the columns when A is transposed: a micro-kernel then reads one
+ * row of A per term, and fewer rows keep its pages within the first-level TLB.
  */
 GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
                                    size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
                                    size_t ldc)
 {
     float bp[DNN_GEMM_KC * DNN_GEMM_NC] __attribute__((aligned(64)));
-    for (int j0 = 0; j0 < n; j0 += DNN_GEMM_NC) {
-        const int nc = gemm_min(DNN_GEMM_NC, n - j0);
-        for (int p0 = 0; p0 < k; p0 += DNN_GEMM_KC) {
-            const int kc = gemm_min(DNN_GEMM_KC, k - p0);
+    const int kb = sap == 1 ? DNN_GEMM_KC : DNN_GEMM_KC / 2;
+    const int nb = DNN_GEMM_KC * DNN_GEMM_NC / kb;
+    for (int j0 = 0; j0 < n; j0 += nb) {
+        const int nc = gemm_min(nb, n - j0);
+        for (int p0 = 0; p0 < k; p0 += kb) {
+            const int kc = gemm_min(kb, k - p0);
             gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
             for (int i0 = 0; i0 < m; i0 += GK_MR) {
                 const int mr = gemm_min(GK_MR, m - i0);
                 const float *ai = a + (size_t)i0 * sai + (size_t)p0 * sap;
-                for (int q0 = 0; q0 < nc; q0 += GK_NR)
+                for (int q0 = 0; q0 < nc; q0 += GK_NR) {
+                    const int nr = gemm_min(GK_NR, nc - q0);
                     GK_FN(gk_tile)
-                (mr, gemm_min(GK_NR, nc - q0), kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc,
-                 c + (size_t)i0 * ldc + j0 + q0, ldc);
+                    (mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc,
+                     c + (size_t)i0 * ldc + j0 + q0, ldc);
+                }
             }
         }
     }
