@@ -169,8 +169,9 @@ static void test_gemm_all_transposes(void **state)
 {
     (void)state;
     /* 1x1, primes, sizes around the micro-tiles (4, 6, 8 rows; 8, 16, 32 columns) and the
-     * packed blocks (32 columns, 128 terms) and not multiples of them, and the shapes of
-     * LeNet's layers (a 1-row product is a batch of one through a connected layer). */
+     * packed blocks (32 columns and 128 terms; 64 and 64 with A transposed) and not multiples
+     * of them, and the shapes of LeNet's layers (a 1-row product is a batch of one through a
+     * connected layer). */
     static const int sizes[][3] = {
         {1, 1, 1},     {1, 7, 3},     {5, 1, 9},      {3, 5, 7},     {4, 8, 16},   {6, 16, 128},
         {8, 32, 129},  {9, 17, 33},   {13, 31, 5},    {8, 300, 40},  {7, 33, 130}, {17, 65, 257},
