@@ -23,12 +23,13 @@
 
 #include "dnn/dnn_internal.h"
 
-/* Terms (rows of B) and columns of C per packed block of B (with A transposed: half the
- * terms, twice the columns): 16 KiB on the stack, in L1 beside the rows of A that pass it.
- * A TA's stack is 64 KiB by default (ta/Makefile). Measured on a Zen 2 core with
- * `make bench-gemm`; block sizes change speed only, never a result. */
-#define DNN_GEMM_KC 128
-#define DNN_GEMM_NC 32
+/* Floats per packed block of B: 16 KiB on the stack, in L1 beside the rows of A that pass
+ * it (a TA's stack is 64 KiB by default, ta/Makefile). The block is one micro-panel wide
+ * (AVX2: 256 terms x 16 columns), or DNN_GEMM_NC_TA columns wide (64 x 64) when A is
+ * transposed. Chosen with `make bench-gemm` on a Zen 3 core; block sizes change speed only,
+ * never a result. */
+#define DNN_GEMM_BLOCK 4096
+#define DNN_GEMM_NC_TA 64
 
 /* The micro-kernel's loops over rows and vectors must be unrolled for its sums to stay in
  * registers (gcc -O2 does not do it by itself); a hint only, which changes no result. */

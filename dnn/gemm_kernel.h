@@ -9,7 +9,7 @@
  *   GK_NV           vectors per row of a micro-tile (GK_NR = GK_NV * GK_LANES columns)
  *   GK_MADD(c,a,b)  c + a * b on vectors: one fused multiply-add, or a product then a sum
  *   GK_SPLAT(x)     a vector with x in every lane (DNN_GEMM_SPLAT4/8/16)
- * and the block sizes DNN_GEMM_KC, DNN_GEMM_NC and the helpers of gemm.c visible.
+ * and the block sizes DNN_GEMM_BLOCK, DNN_GEMM_NC_TA and the helpers of gemm.c visible.
  *
  * Every element of C gets its k terms added straight into it, c = c + a(i,p) * b(p,j) in
  * increasing p, with a(i,p) = alpha * A(i,p) rounded to float. Cache blocks and tiles only
@@ -26,7 +26,8 @@
 
 typedef float GK_V __attribute__((vector_size(GK_LANES * sizeof(float))));
 
-_Static_assert(DNN_GEMM_NC % GK_NR == 0 && DNN_GEMM_KC % 2 == 0,
+_Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA == 0 &&
+                   DNN_GEMM_BLOCK % GK_NR == 0,
                "a packed block holds whole micro-panels, in both shapes");
 
 /*
@@ -106,17 +107,18 @@ GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const fl
  * C (m x n, row stride ldc) += op(A) op(B) with A(i,p) = a[i*sai + p*sap] and
  * B(p,j) = b[p*sbp + j*sbj]. For each block of columns and terms (in increasing p), the block
  * of B is packed into micro-panels on the stack, where it stays in L1 while every row of A
- * passes it; A is read where it is. A block is DNN_GEMM_KC terms by DNN_GEMM_NC columns, or
- * half the terms and twice the columns when A is transposed: a micro-kernel then reads one
- * row of A per term, and fewer rows keep its pages within the first-level TLB.
+ * passes it; A is read where it is. A block is one micro-panel wide and as deep as
+ * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
+ * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
+ * keep its pages within the first-level TLB.
  */
 GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
                                    size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
                                    size_t ldc)
 {
-    float bp[DNN_GEMM_KC * DNN_GEMM_NC] __attribute__((aligned(64)));
-    const int kb = sap == 1 ? DNN_GEMM_KC : DNN_GEMM_KC / 2;
-    const int nb = DNN_GEMM_KC * DNN_GEMM_NC / kb;
+    float bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
+    const int nb = sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
+    const int kb = DNN_GEMM_BLOCK / nb;
     for (int j0 = 0; j0 < n; j0 += nb) {
         const int nc = gemm_min(nb, n - j0);
         for (int p0 = 0; p0 < k; p0 += kb) {
