@@ -5,6 +5,7 @@
 #include "darknet/user_file.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <float.h>
 #include <limits.h>
 #include <stdint.h>
@@ -20,6 +21,20 @@
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/*
+ * Whether text[i], inside a value, starts a trailing comment ("filters=40   #32").
+ * darknet strips the blanks and lets atoi stop at the '#'; here the comment is
+ * cut off so every type of value reads the same. A .cfg value (a number, a
+ * name, a list) never holds '#' or ';'; a .data value is a path that may, so
+ * there only a '#' or ';' after a blank starts a comment.
+ */
+static bool starts_comment(const char *text, size_t i, bool sectionless)
+{
+    if (text[i] != '#' && text[i] != ';')
+        return false;
+    return !sectionless || (i > 0 && is_blank(text[i - 1]));
 }
 
 static char *dup_range(const char *s, size_t n)
@@ -81,9 +96,15 @@ static int add_option(struct dk_cfg *cfg, struct dk_cfg_section *sec, const char
                        DK_CFG_MAX_KEYS);
     for (size_t i = 0; i < sec->n_opts; i++) {
         const char *k = sec->opts[i].key;
-        if (strlen(k) == klen && memcmp(k, text, klen) == 0)
-            return dk_fail(err, "%s:%d: key '%s' given twice (first at line %d)", cfg->path, line,
-                           k, sec->opts[i].line);
+        /* darknet's option_find returns the first match and never reads the
+         * later one: keep the first, and say so. */
+        if (strlen(k) == klen && memcmp(k, text, klen) == 0) {
+            dk_cfg_note(cfg,
+                        "%s:%d: warning: key '%s' given again (first at line %d); the first "
+                        "value '%.*s' is used, as darknet does",
+                        cfg->path, line, k, sec->opts[i].line, DK_CFG_QUOTE, sec->opts[i].value);
+            return 0;
+        }
     }
     if (!grow((void **)&sec->opts, sec->n_opts, sizeof *sec->opts))
         return dk_fail(err, "%s: out of memory", cfg->path);
@@ -144,6 +165,10 @@ int dk_cfg_read_mem(const char *name, const char *text, size_t len, bool section
 
     size_t pos = 0;
     int line = 0;
+    /* Editors on Windows start UTF-8 files with a byte order mark; darknet's
+     * reader would make it part of the first line, invisible in any message. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        pos = 3;
     while (pos < len) {
         const char *start = text + pos;
         const char *nl = memchr(start, '\n', len - pos);
@@ -155,11 +180,16 @@ int dk_cfg_read_mem(const char *name, const char *text, size_t len, bool section
             goto out;
         }
         size_t n = 0;
+        bool after_eq = false;
         for (size_t i = 0; i < raw; i++) {
             if (start[i] == '\0') {
                 dk_fail(err, "%s:%d: NUL byte in a text file", name, line);
                 goto out;
             }
+            if (after_eq && starts_comment(start, i, sectionless))
+                break;
+            if (start[i] == '=')
+                after_eq = true;
             if (!is_blank(start[i]))
                 buf[n++] = start[i];
         }
@@ -207,7 +237,58 @@ void dk_cfg_free(struct dk_cfg *cfg)
     }
     free(cfg->sections);
     free(cfg->path);
+    free(cfg->notes);
     free(cfg);
+}
+
+/* Appends one line to cfg->notes; false when out of memory. */
+static bool append_note(struct dk_cfg *cfg, const char *line)
+{
+    size_t add = strlen(line);
+    char *p = realloc(cfg->notes, cfg->notes_len + add + 2);
+    if (!p)
+        return false;
+    memcpy(p + cfg->notes_len, line, add);
+    p[cfg->notes_len + add] = '\n';
+    p[cfg->notes_len + add + 1] = '\0';
+    cfg->notes = p;
+    cfg->notes_len += add + 1;
+    return true;
+}
+
+void dk_cfg_note(struct dk_cfg *cfg, const char *fmt, ...)
+{
+    char line[DK_CFG_NOTE_BYTES];
+    va_list ap;
+
+    /* Notes are advisory: one that cannot be kept is counted, never an error. */
+    if (cfg->n_notes >= DK_CFG_MAX_NOTES) {
+        cfg->n_dropped++;
+        return;
+    }
+    va_start(ap, fmt);
+    int w = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (w < 0 || !append_note(cfg, line)) {
+        cfg->n_dropped++;
+        return;
+    }
+    cfg->n_notes++;
+}
+
+char *dk_cfg_take_notes(struct dk_cfg *cfg)
+{
+    if (cfg->n_dropped) {
+        char line[DK_CFG_NOTE_BYTES];
+        snprintf(line, sizeof line, "%s: ... and %zu more warnings", cfg->path, cfg->n_dropped);
+        (void)append_note(cfg, line);
+    }
+    char *notes = cfg->notes;
+    cfg->notes = NULL;
+    cfg->notes_len = 0;
+    cfg->n_notes = 0;
+    cfg->n_dropped = 0;
+    return notes;
 }
 
 struct dk_cfg_section *dk_cfg_section_find(struct dk_cfg *cfg, const char *name)
@@ -352,4 +433,19 @@ int dk_cfg_check_used(const struct dk_cfg *cfg, const struct dk_cfg_section *sec
                        sec->name);
     }
     return 0;
+}
+
+void dk_cfg_note_unused(struct dk_cfg *cfg, const struct dk_cfg_section *sec)
+{
+    for (size_t i = 0; i < sec->n_opts; i++) {
+        const struct dk_cfg_option *o = &sec->opts[i];
+        if (o->used)
+            continue;
+        if (sec->line == 0)
+            dk_cfg_note(cfg, "%s:%d: warning: key '%s' is not used; ignored", cfg->path, o->line,
+                        o->key);
+        else
+            dk_cfg_note(cfg, "%s:%d: warning: key '%s' in [%s] is not used; ignored", cfg->path,
+                        o->line, o->key, sec->name);
+    }
 }

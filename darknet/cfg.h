@@ -8,13 +8,23 @@
  *
  * Lines are read as darknet's read_cfg reads them: every whitespace character
  * anywhere in the line is removed first (so "output = 120" is "output=120"), then
- * a line that is empty or starts with '#' or ';' is skipped. Unlike darknet,
- * malformed lines are errors, not warnings: a line without '=', an option before
- * the first section of a .cfg, a header without its closing ']', an empty key,
- * and a key given twice in one section (darknet would silently use the first).
+ * a line that is empty or starts with '#' or ';' is skipped. Also as darknet
+ * reads them, in effect:
+ *  - a UTF-8 byte order mark at the start of the file is skipped;
+ *  - a trailing comment after a value is cut off ("filters=40   #32" is 40,
+ *    which darknet gets from atoi stopping at '#'): in a .cfg any '#' or ';'
+ *    after the '=' starts one; in a data file (whose values are paths) only a
+ *    '#' or ';' after a blank does;
+ *  - a key given again in the same section keeps its first value (darknet's
+ *    option_find returns the first match), with a warning naming both lines.
+ * Unlike darknet, malformed lines are errors, not warnings: a line without '=',
+ * an option before the first section of a .cfg, a header without its closing
+ * ']', and an empty key.
  *
  * Every option keeps its line number and a `used` flag that the typed getters
- * set, so a caller can report the keys it never asked for.
+ * set, so a caller can report the keys it never asked for. Warnings collect in
+ * cfg->notes (newline-terminated lines "path:line: warning: ..."), at most
+ * DK_CFG_MAX_NOTES of them plus a count of the rest; the caller prints them.
  */
 #ifndef DK_CFG_H
 #define DK_CFG_H
@@ -38,10 +48,18 @@ struct dk_cfg_section {
     size_t n_opts;
 };
 
+/* Warnings kept per file, and the longest one; the rest are counted. */
+#define DK_CFG_MAX_NOTES 32
+#define DK_CFG_NOTE_BYTES 512
+
 struct dk_cfg {
     char *path; /* as given to the reader; used as the prefix of every message */
     struct dk_cfg_section *sections; /* (n_sections); exactly one when sectionless */
     size_t n_sections;
+    char *notes;      /* warnings, one "...\n" line each; NULL when there are none */
+    size_t notes_len; /* strlen(notes) */
+    size_t n_notes;   /* lines in notes */
+    size_t n_dropped; /* warnings past DK_CFG_MAX_NOTES (or out of memory), counted only */
 };
 
 /*
@@ -103,5 +121,26 @@ int dk_cfg_get_float_list(const struct dk_cfg *cfg, struct dk_cfg_section *sec, 
  */
 int dk_cfg_check_used(const struct dk_cfg *cfg, const struct dk_cfg_section *sec,
                       struct dk_error *err);
+
+/*
+ * dk_cfg_note - add a warning line (printf-style, no trailing newline) to
+ * cfg->notes. Never fails: past DK_CFG_MAX_NOTES, or out of memory, the
+ * warning is only counted in n_dropped.
+ */
+void dk_cfg_note(struct dk_cfg *cfg, const char *fmt, ...) DK_PRINTF(2, 3);
+
+/*
+ * dk_cfg_note_unused - a warning per option of sec that no lookup used,
+ * "path:line: warning: key 'foo' in [convolutional] is not used; ignored", as
+ * darknet's option_unused prints "Unused field" and goes on.
+ */
+void dk_cfg_note_unused(struct dk_cfg *cfg, const struct dk_cfg_section *sec);
+
+/*
+ * dk_cfg_take_notes - the warnings collected so far, with a last line counting
+ * those dropped; the caller owns the string (free()). NULL when there are none.
+ * Resets cfg's notes.
+ */
+char *dk_cfg_take_notes(struct dk_cfg *cfg);
 
 #endif

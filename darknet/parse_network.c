@@ -68,6 +68,99 @@ static int get_activation(const struct dk_cfg *cfg, struct dk_cfg_section *sec, 
                            key, sec->name, __VA_ARGS__);                                           \
     } while (0)
 
+/*
+ * Keys that one of the two darknet trees (pjreddie's, AlexeyAB's) reads and
+ * that change what it computes, for features this engine lacks. An unknown key
+ * only draws a warning, as in darknet; these must hold their neutral value (or
+ * be absent), or the file is refused: ignoring them would change the results
+ * without a word. A key given for a layer kind that does not read it (keyed by
+ * section name, "" = every layer) is caught the same way.
+ */
+struct neutral_key {
+    const char *section; /* section name it applies to; "" for every layer section */
+    const char *key;
+    float neutral; /* the value that leaves the feature off */
+};
+
+static const struct neutral_key net_neutral[] = {
+    {"", "mixup", 0},          {"", "cutmix", 0},
+    {"", "mosaic", 0},         {"", "blur", 0},
+    {"", "gaussian_noise", 0}, {"", "label_smooth_eps", 0},
+    {"", "letter_box", 0},     {"", "contrastive", 0},
+    {"", "unsupervised", 0},   {"", "adversarial_lr", 0},
+    {"", "ema_alpha", 0},      {"", "track", 0},
+    {"", "attention", 0},      {"", "dynamic_minibatch", 0},
+    {"", "loss_scale", 1},     {"", "try_fix_nan", 0},
+};
+
+static const struct neutral_key layer_neutral[] = {
+    {"", "dont_update", 0},
+    {"", "burnin_update", 0},
+    {"", "train_only_bn", 0},
+    {"convolutional", "dilation", 1},
+    {"convolutional", "antialiasing", 0},
+    {"convolutional", "assisted_excitation", 0},
+    {"convolutional", "cbn", 0},
+    {"convolutional", "bin_output", 0},
+    {"convolutional", "sway", 0},
+    {"convolutional", "rotate", 0},
+    {"convolutional", "stretch", 0},
+    {"convolutional", "stretch_sway", 0},
+    {"convolutional", "grad_centr", 0},
+    {"convolutional", "reverse", 0},
+    {"convolutional", "coordconv", 0},
+    {"maxpool", "maxpool_depth", 0},
+    {"maxpool", "antialiasing", 0},
+    {"maxpool", "maxpool_zero_nonmax", 0},
+    {"dropout", "dropblock", 0},
+    {"route", "groups", 1},
+    {"route", "group_id", 0},
+};
+
+/* Keys read only as strings whose presence alone changes darknet's result. */
+static const struct {
+    const char *section;
+    const char *key;
+} present_refused[] = {
+    {"convolutional", "share_index"},
+    {"softmax", "tree"},
+    {"shortcut", "weights_type"},
+    {"shortcut", "weights_normalization"},
+};
+
+static const char *canonical_section(const char *name)
+{
+    static const char *const alias[][2] = {
+        {"conv", "convolutional"}, {"max", "maxpool"}, {"soft", "softmax"}};
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++) {
+        if (strcmp(name, alias[i][0]) == 0)
+            return alias[i][1];
+    }
+    return name;
+}
+
+/* Refuses a key of tab that applies to sec and is set away from its neutral value. */
+static int check_neutral(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                         const struct neutral_key *tab, size_t n, struct dk_error *err)
+{
+    const char *name = canonical_section(sec->name);
+    for (size_t i = 0; i < n; i++) {
+        if (tab[i].section[0] != '\0' && strcmp(tab[i].section, name) != 0)
+            continue;
+        if (dk_cfg_find(sec, tab[i].key) &&
+            neutral_float(cfg, sec, tab[i].key, tab[i].neutral, err) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < sizeof present_refused / sizeof present_refused[0]; i++) {
+        if (strcmp(present_refused[i].section, name) != 0 ||
+            !dk_cfg_find(sec, present_refused[i].key))
+            continue;
+        return dk_fail(err, "%s:%d: key '%s' in [%s] is not supported", cfg->path,
+                       line_of(sec, present_refused[i].key), present_refused[i].key, sec->name);
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------- [net] */
 
 struct policy_name {
@@ -85,8 +178,8 @@ static const struct policy_name policies[] = {
 /* Keys that only some policies read. */
 static const char *const policy_keys[] = {"gamma", "step", "scale", "steps", "scales"};
 
-static int parse_policy(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
-                        struct dnn_net_config *net, struct dk_error *err)
+static int parse_policy(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dnn_net_config *net,
+                        struct dk_error *err)
 {
     const char *name = dk_cfg_get_str(sec, "policy", "constant");
     size_t i = 0;
@@ -139,19 +232,22 @@ static int parse_policy(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
     default:
         break;
     }
-    /* darknet would only print "Unused field"; say which policy ignores it. */
+    /* darknet only prints "Unused field"; say which policy ignores it. Marked
+     * used so that the generic warning does not repeat it. */
     for (i = 0; i < sizeof policy_keys / sizeof policy_keys[0]; i++) {
         const char *k = policy_keys[i];
         for (size_t j = 0; j < sec->n_opts; j++) {
-            if (!sec->opts[j].used && strcmp(sec->opts[j].key, k) == 0)
-                return dk_fail(err, "%s:%d: key '%s' has no effect with policy=%s", cfg->path,
-                               sec->opts[j].line, k, name);
+            if (!sec->opts[j].used && strcmp(sec->opts[j].key, k) == 0) {
+                dk_cfg_note(cfg, "%s:%d: warning: key '%s' has no effect with policy=%s; ignored",
+                            cfg->path, sec->opts[j].line, k, name);
+                sec->opts[j].used = true;
+            }
         }
     }
     return 0;
 }
 
-static int parse_net(const struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_model *m,
+static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_model *m,
                      struct dk_error *err)
 {
     struct dnn_net_config *net = &m->net;
@@ -235,10 +331,26 @@ static int parse_net(const struct dk_cfg *cfg, struct dk_cfg_section *sec, struc
         dk_cfg_get_int(cfg, sec, "max_batches", 0, &net->max_batches, err) != 0)
         return -1;
     BAD(net->max_batches < 0, "max_batches", "must be >= 0, got %d", net->max_batches);
-    return dk_cfg_check_used(cfg, sec, err);
+    if (check_neutral(cfg, sec, net_neutral, sizeof net_neutral / sizeof net_neutral[0], err) != 0)
+        return -1;
+    dk_cfg_note_unused(cfg, sec);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ layers */
+
+/* AlexeyAB's stride_x and stride_y default to stride; the engine strides both
+ * axes alike, so they are accepted only when equal to it. */
+static int same_stride(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int stride,
+                       struct dk_error *err)
+{
+    static const char *const keys[] = {"stride_x", "stride_y"};
+    for (size_t i = 0; i < 2; i++) {
+        if (neutral_int(cfg, sec, keys[i], stride, err) != 0)
+            return -1;
+    }
+    return 0;
+}
 
 static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                                struct dnn_layer_spec *sp, struct dk_error *err)
@@ -262,6 +374,8 @@ static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *
     BAD(sp->filters <= 0, "filters", "must be > 0, got %d", sp->filters);
     BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
     BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    if (same_stride(cfg, sec, sp->stride, err) != 0)
+        return -1;
     BAD(sp->groups <= 0, "groups", "must be > 0, got %d", sp->groups);
     BAD(sp->filters % sp->groups != 0, "groups", "%d does not divide filters=%d", sp->groups,
         sp->filters);
@@ -294,6 +408,8 @@ static int parse_maxpool(const struct dk_cfg *cfg, struct dk_cfg_section *sec, i
     if (dk_cfg_get_int(cfg, sec, "stride", 1, &sp->stride, err) != 0)
         return -1;
     BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    if (same_stride(cfg, sec, sp->stride, err) != 0)
+        return -1;
     if (dk_cfg_get_int(cfg, sec, "size", sp->stride, &sp->size, err) != 0)
         return -1;
     BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
@@ -450,7 +566,7 @@ static const char *const darknet_only[] = {
     "upsample",
 };
 
-static int parse_layer(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                        struct dnn_layer_spec *sp, struct dk_error *err)
 {
     size_t i = 0;
@@ -473,6 +589,9 @@ static int parse_layer(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int
     sp->activation = DNN_ACT_LINEAR;
     if (layer_types[i].parse(cfg, sec, index, sp, err) != 0)
         return -1;
+    if (check_neutral(cfg, sec, layer_neutral, sizeof layer_neutral / sizeof layer_neutral[0],
+                      err) != 0)
+        return -1;
     /* Keys darknet's parse_network_cfg reads for every layer. */
     if (neutral_int(cfg, sec, "truth", 0, err) != 0 ||
         neutral_int(cfg, sec, "onlyforward", 0, err) != 0 ||
@@ -484,7 +603,8 @@ static int parse_layer(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int
         neutral_float(cfg, sec, "learning_rate", 1, err) != 0 ||
         neutral_float(cfg, sec, "smooth", 0, err) != 0)
         return -1;
-    return dk_cfg_check_used(cfg, sec, err);
+    dk_cfg_note_unused(cfg, sec);
+    return 0;
 }
 
 /* ------------------------------------------------------------------- model */
@@ -528,6 +648,7 @@ int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_err
             return -1;
         }
     }
+    m.notes = dk_cfg_take_notes(cfg);
     *out = m;
     return 0;
 }
@@ -549,5 +670,6 @@ void dk_model_free(struct dk_model *m)
         return;
     free(m->specs);
     free(m->lines);
+    free(m->notes);
     memset(m, 0, sizeof *m);
 }

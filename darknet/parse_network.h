@@ -4,16 +4,17 @@
  * Semantics and defaults are those of pjreddie/darknet's parser.c
  * (parse_net_options, parse_convolutional, ...): the first section is [net] or
  * [network]; each later section is one layer, numbered from 0. Where darknet
- * would guess, warn or crash, this parser stops with "path:line: ..." instead:
- *  - every key it does not read is an error ("unknown key 'foo' in [maxpool]"),
- *    including keys darknet reads but only for features this engine lacks unless
- *    they hold their neutral value (xnor=0, dontload=0, adam=0, ...);
+ * would guess or crash, this parser stops with "path:line: ..." instead:
+ *  - keys darknet reads for features this engine lacks are errors unless they
+ *    hold their neutral value (xnor=0, dontload=0, adam=0, dilation=1, ...);
+ *    other keys it does not read are warnings in m->notes, as darknet's
+ *    "Unused field" (a key darknet ignores changes nothing);
  *  - numbers must be whole numbers (darknet's atoi/atof take "3x" as 3);
  *  - unknown activation, policy and cost type names are errors (darknet falls
  *    back to relu, constant and sse);
  *  - batch must be a multiple of subdivisions (darknet rounds down);
  *  - route/shortcut indexes must name an earlier layer;
- *  - a key irrelevant to the chosen policy (gamma with policy=poly) is an error.
+ *  - a key irrelevant to the chosen policy (gamma with policy=poly) is a warning.
  * Layer shapes are not computed here; the engine's setup does that.
  */
 #ifndef DK_PARSE_NETWORK_H
@@ -47,6 +48,8 @@ struct dk_model {
     int *lines;                   /* (n) line of each layer's section header, for messages */
     size_t n;
     int cfg_batch; /* batch as written in the cfg, before dividing by subdivisions */
+    char *notes;   /* warnings for the user ("path:line: warning: ...\n" lines), or NULL;
+                    * the parser never prints: callers write these to stderr */
 };
 
 /*

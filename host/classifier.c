@@ -127,6 +127,8 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
 {
     if (dk_parse_network(a->cfgfile, model, err) != 0)
         return -1;
+    if (model->notes)
+        fputs(model->notes, stderr);
     if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n)
         return dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
                        model->n - 1);

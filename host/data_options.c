@@ -27,6 +27,8 @@ int dz_data_options_read(const char *path, struct dz_data_options *out, struct d
     out->labels = dk_cfg_get_str(s, "labels", NULL);
     out->names = dk_cfg_get_str(s, "names", NULL);
     out->backup = dk_cfg_get_str(s, "backup", "backup/");
+    if (out->cfg->notes)
+        fputs(out->cfg->notes, stderr);
     for (size_t i = 0; i < s->n_opts; i++)
         if (!s->opts[i].used)
             fprintf(stderr, "%s:%d: note: key '%s' is not used by darknetp\n", path,

@@ -110,8 +110,11 @@ int dz_seal_model_open(struct dz_seal_model *sm, const char *cfg, const char *we
     memset(sm, 0, sizeof *sm);
     sm->first = first;
     sm->last = last;
-    if (dk_parse_network(cfg, &sm->model, err) != 0 ||
-        dz_shapes_create(&sm->model, 1, 0, &sm->shapes, err) != 0 ||
+    if (dk_parse_network(cfg, &sm->model, err) != 0)
+        return -1;
+    if (sm->model.notes)
+        fputs(sm->model.notes, stderr);
+    if (dz_shapes_create(&sm->model, 1, 0, &sm->shapes, err) != 0 ||
         check_partition(sm, cfg, err) != 0)
         return -1;
     if (dk_weights_read_header(weights, &sm->wh, err) != 0 || check_weights(sm, weights, err) != 0)

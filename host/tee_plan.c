@@ -28,6 +28,8 @@ int dz_tee_plan_main(int argc, char **argv)
     }
     if (dk_parse_network(argv[3], &m, &err) != 0)
         goto out;
+    if (m.notes)
+        fputs(m.notes, stderr);
     if (batch == 0)
         batch = train ? m.net.batch : 1;
     const size_t capacity = cap < 0 ? (size_t)TA_DATA_SIZE : (size_t)cap;

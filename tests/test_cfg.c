@@ -185,6 +185,8 @@ static void test_reader_sectionless(void **state)
     assert_int_equal(dk_cfg_get_int(cfg, &cfg->sections[0], "classes", 0, &classes, &err), 0);
     assert_int_equal(dk_cfg_check_used(cfg, &cfg->sections[0], &err), -1);
     assert_string_equal(err.msg, "u.data:2: unknown key 'bogus' in u.data");
+    dk_cfg_note_unused(cfg, &cfg->sections[0]);
+    assert_string_equal(cfg->notes, "u.data:2: warning: key 'bogus' is not used; ignored\n");
     dk_cfg_free(cfg);
 }
 
@@ -207,8 +209,6 @@ static void test_reader_errors(void **state)
     reader_fails("[net\n", false, "bad.cfg:1: section header '[net' lacks its closing ']'");
     reader_fails("[net]\n[]\n", false, "bad.cfg:2: empty section name '[]'");
     reader_fails("[net]\n=5\n", false, "bad.cfg:2: missing key before '=' in '=5'");
-    reader_fails("[net]\nbatch=1\n\nbatch = 2\n", false,
-                 "bad.cfg:4: key 'batch' given twice (first at line 2)");
 
     struct dk_cfg *cfg = NULL;
     struct dk_error err = {{0}};
@@ -225,6 +225,135 @@ static void test_reader_errors(void **state)
     assert_int_equal(dk_cfg_read("/nonexistent/dir/x.cfg", false, &cfg, &err), -1);
     assert_null(cfg);
     assert_string_equal(err.msg, "/nonexistent/dir/x.cfg: cannot open: No such file or directory");
+}
+
+/* Reads text that must parse; the caller frees. */
+static struct dk_cfg *read_ok(const char *name, const char *text, size_t len, bool sectionless)
+{
+    struct dk_cfg *cfg = NULL;
+    struct dk_error err = {{0}};
+    if (dk_cfg_read_mem(name, text, len, sectionless, &cfg, &err) != 0)
+        fail_msg("%s", err.msg);
+    return cfg;
+}
+
+static void test_reader_as_darknet_reads(void **state)
+{
+    (void)state;
+    struct dk_error err = {{0}};
+    int v = 0;
+
+    /* A UTF-8 byte order mark before [net] is skipped, not part of the header. */
+    static const char bom[] = "\xEF\xBB\xBF[net]\nbatch=4\n";
+    struct dk_cfg *cfg = read_ok("bom.cfg", bom, sizeof bom - 1, false);
+    assert_int_equal(cfg->n_sections, 1);
+    assert_string_equal(cfg->sections[0].name, "net");
+    assert_null(cfg->notes);
+    dk_cfg_free(cfg);
+    /* ... and in a data file the first key keeps its name. */
+    static const char bom_data[] = "\xEF\xBB\xBF"
+                                   "classes=3\n";
+    cfg = read_ok("bom.data", bom_data, sizeof bom_data - 1, true);
+    assert_int_equal(dk_cfg_get_int(cfg, &cfg->sections[0], "classes", 0, &v, &err), 0);
+    assert_int_equal(v, 3);
+    dk_cfg_free(cfg);
+
+    /* Trailing comments, as in AlexeyAB's efficientnet-lite3.cfg ("filters=40\t#32"). */
+    const char *text = "[convolutional]\nfilters=40\t#32\nsize=3#5\nstride=1 ; x=2\n"
+                       "activation=leaky   # was linear\n";
+    cfg = read_ok("c.cfg", text, strlen(text), false);
+    struct dk_cfg_section *s = &cfg->sections[0];
+    assert_int_equal(s->n_opts, 4);
+    assert_int_equal(dk_cfg_get_int(cfg, s, "filters", 0, &v, &err), 0);
+    assert_int_equal(v, 40);
+    assert_int_equal(dk_cfg_get_int(cfg, s, "size", 0, &v, &err), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(dk_cfg_get_int(cfg, s, "stride", 0, &v, &err), 0);
+    assert_int_equal(v, 1);
+    assert_string_equal(dk_cfg_get_str(s, "activation", NULL), "leaky");
+    dk_cfg_free(cfg);
+
+    /* In a data file a '#' inside a path is kept; after a blank it starts a comment. */
+    text = "train=data/set#1/train.list\nclasses=10   # ten\n";
+    cfg = read_ok("c.data", text, strlen(text), true);
+    s = &cfg->sections[0];
+    assert_string_equal(dk_cfg_get_str(s, "train", NULL), "data/set#1/train.list");
+    assert_int_equal(dk_cfg_get_int(cfg, s, "classes", 0, &v, &err), 0);
+    assert_int_equal(v, 10);
+    dk_cfg_free(cfg);
+
+    /* A duplicate key: the first value wins (darknet's option_find), with a warning
+     * naming both lines; the same key in another section is no duplicate. */
+    text = "[net]\nmomentum=0.9\ndecay=0.0005\n[conv]\ndecay=1\n[net2]\n\nmomentum = 0.5\n";
+    cfg = read_ok("d.cfg", text, strlen(text), false);
+    assert_null(cfg->notes);
+    dk_cfg_free(cfg);
+    text = "[net]\nmomentum=0.9\ndecay=0.0005\nmomentum=0.8\ndecay=0.00005\n";
+    cfg = read_ok("d.cfg", text, strlen(text), false);
+    s = &cfg->sections[0];
+    assert_int_equal(s->n_opts, 2);
+    float f = 0;
+    assert_int_equal(dk_cfg_get_float(cfg, s, "momentum", 0, &f, &err), 0);
+    assert_true(f == 0.9f);
+    assert_int_equal(dk_cfg_get_float(cfg, s, "decay", 0, &f, &err), 0);
+    assert_true(f == 0.0005f);
+    assert_string_equal(cfg->notes,
+                        "d.cfg:4: warning: key 'momentum' given again (first at line 2); the "
+                        "first value '0.9' is used, as darknet does\n"
+                        "d.cfg:5: warning: key 'decay' given again (first at line 3); the first "
+                        "value '0.0005' is used, as darknet does\n");
+    char *notes = dk_cfg_take_notes(cfg);
+    assert_null(cfg->notes);
+    assert_non_null(notes);
+    free(notes);
+    dk_cfg_free(cfg);
+
+    /* Unused keys are warnings (darknet's "Unused field"); past the cap they are counted. */
+    char many[8192];
+    size_t len = (size_t)snprintf(many, sizeof many, "[maxpool]\n");
+    for (int i = 0; i < DK_CFG_MAX_NOTES + 5; i++)
+        len += (size_t)snprintf(many + len, sizeof many - len, "k%d=1\n", i);
+    cfg = read_ok("u.cfg", many, len, false);
+    assert_int_equal(dk_cfg_get_int(cfg, &cfg->sections[0], "k1", 0, &v, &err), 0);
+    dk_cfg_note_unused(cfg, &cfg->sections[0]);
+    assert_int_equal(cfg->n_notes, DK_CFG_MAX_NOTES);
+    assert_int_equal(cfg->n_dropped, 4);
+    assert_non_null(strstr(cfg->notes, "u.cfg:2: warning: key 'k0' in [maxpool] is not used; "
+                                       "ignored\nu.cfg:4: warning: key 'k2'"));
+    notes = dk_cfg_take_notes(cfg);
+    assert_non_null(strstr(notes, "u.cfg: ... and 4 more warnings\n"));
+    free(notes);
+    dk_cfg_free(cfg);
+}
+
+/* The parser turns keys darknet ignores into warnings and keeps the network. */
+static void test_parse_warnings(void **state)
+{
+    (void)state;
+    struct dk_model m;
+    parse_ok("w1.cfg",
+             NET "bar=2\npolicy=poly\nsteps=10,20\nmomentum=0.8\nmomentum=0.7\n"
+                 "[convolutional]\nfilters=40   #32\nfoo=1\nstride_x=1\ndilation=1\n"
+                 "[maxpool]\nfilters=2\n",
+             &m);
+    assert_int_equal(m.n, 2);
+    assert_int_equal(m.specs[0].filters, 40);
+    assert_true(m.net.momentum == 0.8f);
+    assert_non_null(m.notes);
+    assert_contains(m.notes, "w1.cfg:9: warning: key 'momentum' given again (first at line 8)");
+    assert_contains(m.notes, "w1.cfg:7: warning: key 'steps' has no effect with policy=poly");
+    assert_contains(m.notes, "w1.cfg:5: warning: key 'bar' in [net] is not used; ignored");
+    assert_contains(m.notes, "w1.cfg:12: warning: key 'foo' in [convolutional] is not used");
+    assert_contains(m.notes, "w1.cfg:16: warning: key 'filters' in [maxpool] is not used");
+    /* Each once: 'steps' is not warned about a second time as unused. */
+    assert_null(strstr(m.notes, "key 'steps' in [net]"));
+    dk_model_free(&m);
+    assert_null(m.notes);
+
+    /* A clean file has no notes. */
+    parse_ok("w2.cfg", NET "[connected]\noutput=2\n", &m);
+    assert_null(m.notes);
+    dk_model_free(&m);
 }
 
 static void test_reader_numbers(void **state)
@@ -659,16 +788,19 @@ static void test_parse_errors(void **state)
     parse_fails("s4.cfg", NET "[connected]\n[net]\n", 6, "[net] may only be the first", NULL);
 
     /* keys */
-    parse_fails("k1.cfg", NET "[convolutional]\nfilters=2\nfoo=1\n", 7,
-                "unknown key 'foo' in [convolutional]", NULL);
-    parse_fails("k2.cfg", NET "bar=2\n[connected]\n", 5, "unknown key 'bar' in [net]", NULL);
-    parse_fails("k3.cfg", NET "[maxpool]\nfilters=2\n", 6, "unknown key 'filters' in [maxpool]",
-                NULL);
+    parse_fails("k1.cfg", NET "[convolutional]\ndilation=2\n", 6, "'dilation=2'", "not supported");
+    parse_fails("k2.cfg", NET "mixup=1\n[connected]\n", 5, "'mixup=1'", "not supported");
+    parse_fails("k3.cfg", NET "[maxpool]\nstride=2\nstride_x=1\n", 7, "'stride_x=1'",
+                "not supported");
+    parse_fails("k3b.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=2\n", 8, "'groups=2'",
+                "not supported");
     parse_fails("k4.cfg", NET "[convolutional]\nxnor=1\n", 6, "'xnor=1'", "not supported");
     parse_fails("k5.cfg", NET "[connected]\ndontload=1\n", 6, "'dontload=1'", "not supported");
     parse_fails("k6.cfg", NET "adam=1\n[connected]\n", 5, "'adam=1'", "not supported");
-    parse_fails("k7.cfg", NET "[softmax]\ntree=x.tree\n", 6, "unknown key 'tree'", NULL);
-    parse_fails("k8.cfg", NET "[conv]\nsize=3\nsize=5\n", 7, "key 'size' given twice", NULL);
+    parse_fails("k7.cfg", NET "[softmax]\ntree=x.tree\n", 6,
+                "key 'tree' in [softmax] is not supported", NULL);
+    parse_fails("k8.cfg", NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=per_channel\n", 8,
+                "key 'weights_type' in [shortcut] is not supported", NULL);
     parse_fails("k9.cfg", NET "[connected]\nlearning_rate=.5\n", 6, "'learning_rate=.5'",
                 "not supported");
 
@@ -716,8 +848,6 @@ static void test_parse_errors(void **state)
                 NULL);
     parse_fails("p3.cfg", NET "policy=steps\nsteps=1,2\nscales=.1\n[connected]\n", 7,
                 "key 'scales'", "has 1 values but 'steps' has 2");
-    parse_fails("p4.cfg", NET "policy=poly\ngamma=.1\n[connected]\n", 6,
-                "key 'gamma' has no effect with policy=poly", NULL);
     parse_fails("p5.cfg",
                 NET "policy=steps\nsteps=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\n"
                     "scales=1\n[connected]\n",
@@ -749,6 +879,8 @@ int main(void)
         cmocka_unit_test(test_reader_sections_and_lines),
         cmocka_unit_test(test_reader_sectionless),
         cmocka_unit_test(test_reader_errors),
+        cmocka_unit_test(test_reader_as_darknet_reads),
+        cmocka_unit_test(test_parse_warnings),
         cmocka_unit_test(test_reader_numbers),
         cmocka_unit_test(test_parse_upstream_lenet),
         cmocka_unit_test(test_parse_defaults),
