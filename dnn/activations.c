@@ -11,6 +11,14 @@
  * 0 * (exp(x) - 1) term (NaN above x = 709 in darknet), and tanh uses dnn_tanhf
  * (darknet's (e^2x - 1) / (e^2x + 1) in double agrees after rounding to float,
  * except that it loses accuracy for tiny |x| and gives NaN above x = 354).
+ *
+ * relu6, swish, mish, hard_mish and gelu are AlexeyAB/darknet's (src/activations.c
+ * and .h), which computes them in float with expf/logf/tanhf: so do we, with the
+ * engine's own dnn_expf/dnn_logf/dnn_tanhf, keeping its double sub-expressions
+ * (gelu's constants, mish's gradient) in double. Their gradients need the input
+ * x, which the layers keep in l->act_input. One deliberate difference: darknet's
+ * CPU backward evaluates gelu_gradient at the OUTPUT; here it is evaluated at the
+ * input, so that it is the derivative of the forward pass.
  */
 #include "dnn/dnn_internal.h"
 
@@ -24,8 +32,23 @@ static const struct {
     {"linear", DNN_ACT_LINEAR},     {"ramp", DNN_ACT_RAMP},   {"tanh", DNN_ACT_TANH},
     {"plse", DNN_ACT_PLSE},         {"leaky", DNN_ACT_LEAKY}, {"elu", DNN_ACT_ELU},
     {"loggy", DNN_ACT_LOGGY},       {"stair", DNN_ACT_STAIR}, {"hardtan", DNN_ACT_HARDTAN},
-    {"lhtan", DNN_ACT_LHTAN},       {"selu", DNN_ACT_SELU},
+    {"lhtan", DNN_ACT_LHTAN},       {"selu", DNN_ACT_SELU},   {"relu6", DNN_ACT_RELU6},
+    {"swish", DNN_ACT_SWISH},       {"mish", DNN_ACT_MISH},   {"hard_mish", DNN_ACT_HARD_MISH},
+    {"gelu", DNN_ACT_GELU},
 };
+
+/* AlexeyAB's softplus threshold for mish: beyond +-20, log(1 + e^x) is x or e^x
+ * to float precision. */
+#define MISH_THRESHOLD 20.0f
+
+/* gelu's tanh approximation, with the constants AlexeyAB writes (double
+ * literals): forward 0.797885 and 0.035677, gradient 0.0356774, 0.797885,
+ * 0.0535161 (= 1.5 * 0.0356774) and 0.398942 (= 0.797885 / 2). */
+#define GELU_A 0.797885
+#define GELU_B 0.035677
+#define GELU_GB 0.0356774
+#define GELU_GB3 0.0535161
+#define GELU_GA2 0.398942
 
 #define N_ACTIVATIONS (sizeof ACTIVATION_NAMES / sizeof ACTIVATION_NAMES[0])
 
@@ -67,6 +90,89 @@ static float stair_activate(float x)
         return (float)half;
     float frac = x - (float)n;
     return (float)((double)frac + (double)half);
+}
+
+/* AlexeyAB's logistic_activate: 1.f / (1.f + expf(-x)), in float. */
+static float logistic_f(float x)
+{
+    return 1.0f / (1.0f + dnn_expf(-x));
+}
+
+/* AlexeyAB's tanh_activate: 2 / (1 + expf(-2x)) - 1, in float. */
+static float tanh_f(float x)
+{
+    return 2.0f / (1.0f + dnn_expf(-2.0f * x)) - 1.0f;
+}
+
+static float softplus_f(float x, float threshold)
+{
+    if (x > threshold)
+        return x;
+    if (x < -threshold)
+        return dnn_expf(x);
+    return dnn_logf(dnn_expf(x) + 1.0f);
+}
+
+/* x^3 as powf(x, 3) gives it, to the nearest float. */
+static float cube_f(float x)
+{
+    return (float)((double)x * (double)x * (double)x);
+}
+
+static float gelu_activate(float x)
+{
+    const float t = dnn_tanhf((float)(GELU_A * (double)x + GELU_B * (double)cube_f(x)));
+    return (float)(0.5 * (double)x * (double)(1.0f + t));
+}
+
+static float gelu_gradient(float x)
+{
+    const float x3 = cube_f(x);
+    const float u = (float)(GELU_GB * (double)x3 + GELU_A * (double)x);
+    /* darknet's sech(u) = 2 / (expf(u) + expf(-u)), squared with powf(., 2) */
+    const float sech = 2.0f / (dnn_expf(u) + dnn_expf(-u));
+    const double sech2 = (double)sech * (double)sech;
+    return (float)(0.5 * (double)dnn_tanhf(u) +
+                   (GELU_GB3 * (double)x3 + GELU_GA2 * (double)x) * (double)(float)sech2 + 0.5);
+}
+
+static float hard_mish_activate(float x)
+{
+    if (x > 0)
+        return x;
+    if (x > -2)
+        return x * x / 2 + x;
+    return 0;
+}
+
+/* The gradient of an activation that keeps its input x; y = act(x). */
+static float gradient_from_input(float x, float y, enum dnn_activation a)
+{
+    switch (a) {
+    case DNN_ACT_SWISH: {
+        /* y + s (1 - y), s = sigmoid(x): AlexeyAB's form of s + x s (1 - s) */
+        const float s = logistic_f(x);
+        return y + s * (1 - y);
+    }
+    case DNN_ACT_MISH: {
+        const float sp = softplus_f(x, MISH_THRESHOLD);
+        const float grad_sp = (float)(1.0 - dnn_exp(-(double)sp)); /* sigmoid(x) */
+        const float tsp = dnn_tanhf(sp);
+        const float grad_tsp = (1 - tsp * tsp) * grad_sp;
+        return x * grad_tsp + tsp;
+    }
+    case DNN_ACT_HARD_MISH:
+        if (x > 0)
+            return 1;
+        if (x > -2)
+            return x + 1;
+        return 0;
+    case DNN_ACT_GELU:
+        return gelu_gradient(x);
+    default:
+        break;
+    }
+    return 0;
 }
 
 static float activate(float x, enum dnn_activation a)
@@ -113,6 +219,16 @@ static float activate(float x, enum dnn_activation a)
         if (x > 1)
             return (float)(0.001 * (double)(x - 1.0f) + 1.0);
         return x;
+    case DNN_ACT_RELU6:
+        return x > 6 ? 6.0f : (x > 0 ? x : 0.0f);
+    case DNN_ACT_SWISH:
+        return x * logistic_f(x);
+    case DNN_ACT_MISH:
+        return x * tanh_f(softplus_f(x, MISH_THRESHOLD));
+    case DNN_ACT_HARD_MISH:
+        return hard_mish_activate(x);
+    case DNN_ACT_GELU:
+        return gelu_activate(x);
     default:
         break;
     }
@@ -153,6 +269,8 @@ static float gradient(float y, enum dnn_activation a)
         return (y > -1 && y < 1) ? 1.0f : 0.0f;
     case DNN_ACT_LHTAN:
         return (y > 0 && y < 1) ? 1.0f : (float)0.001;
+    case DNN_ACT_RELU6:
+        return (y > 0 && y < 6) ? 1.0f : 0.0f;
     default:
         break;
     }
@@ -171,4 +289,27 @@ void dnn_gradient_array(const float *y, size_t n, enum dnn_activation a, float *
 {
     for (size_t i = 0; i < n; i++)
         delta[i] *= gradient(y[i], a);
+}
+
+bool dnn_activation_keeps_input(enum dnn_activation a)
+{
+    return a == DNN_ACT_SWISH || a == DNN_ACT_MISH || a == DNN_ACT_HARD_MISH || a == DNN_ACT_GELU;
+}
+
+void dnn_activate_array_keep(float *x, size_t n, enum dnn_activation a, float *kept)
+{
+    if (kept && dnn_activation_keeps_input(a))
+        dnn_copy(x, n, kept);
+    dnn_activate_array(x, n, a);
+}
+
+void dnn_gradient_array_keep(const float *y, const float *x, size_t n, enum dnn_activation a,
+                             float *delta)
+{
+    if (!dnn_activation_keeps_input(a)) {
+        dnn_gradient_array(y, n, a, delta);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        delta[i] *= gradient_from_input(x[i], y[i], a);
 }

@@ -67,6 +67,13 @@ enum dnn_activation {
     DNN_ACT_HARDTAN,
     DNN_ACT_LHTAN,
     DNN_ACT_SELU,
+    /* AlexeyAB/darknet's additions; the last four need the pre-activation value
+     * to train (dnn_activation_keeps_input). */
+    DNN_ACT_RELU6,
+    DNN_ACT_SWISH,
+    DNN_ACT_MISH,
+    DNN_ACT_HARD_MISH,
+    DNN_ACT_GELU,
     DNN_ACT_COUNT /* sentinel: range checks of decoded values */
 };
 
@@ -76,8 +83,20 @@ const char *dnn_activation_name(enum dnn_activation a);
 
 /* x[i] = act(x[i]) for n values. */
 void dnn_activate_array(float *x, size_t n, enum dnn_activation a);
-/* delta[i] *= act'(y[i]) where y is the activated output, as darknet does. */
+/* delta[i] *= act'(y[i]) where y is the activated output, as darknet does.
+ * Only for activations that do not keep their input (see below). */
 void dnn_gradient_array(const float *y, size_t n, enum dnn_activation a, float *delta);
+
+/* Whether a's gradient needs the value before activation (swish, mish,
+ * hard_mish, gelu), as AlexeyAB's layers keep it in activation_input. */
+bool dnn_activation_keeps_input(enum dnn_activation a);
+/* As dnn_activate_array; when kept is not NULL and a keeps its input, kept (n)
+ * first receives x's values before activation. */
+void dnn_activate_array_keep(float *x, size_t n, enum dnn_activation a, float *kept);
+/* delta[i] *= act'(x[i]) for every activation: y (n) the activated output, x
+ * (n) the kept input, used (and then required) only when a keeps its input. */
+void dnn_gradient_array_keep(const float *y, const float *x, size_t n, enum dnn_activation a,
+                             float *delta);
 
 /* ------------------------------------------------------------------ layers */
 
@@ -105,7 +124,7 @@ enum dnn_cost_type {
 
 #define DNN_MAX_ROUTE 8
 #define DNN_MAX_PARAMS 5
-#define DNN_MAX_BUFFERS 16
+#define DNN_MAX_BUFFERS 20 /* conv with batch norm and mish: 17 */
 #define DNN_MAX_STEPS 16
 
 /*
@@ -224,6 +243,8 @@ struct dnn_layer {
     size_t outputs;          /* out_h * out_w * out_c per image */
     float *output;           /* (batch, outputs) */
     float *delta;            /* (batch, outputs) training */
+    float *act_input;        /* (batch, outputs) values before an activation that keeps its
+                                input (dnn_activation_keeps_input), training; else NULL */
 
     float *weights;        /* (nweights) */
     float *weight_updates; /* (nweights) training */
@@ -254,6 +275,10 @@ struct dnn_layer {
  * when the layer's fixed-size tables are full. */
 enum dnn_status dnn_layer_request(struct dnn_layer *l, void *ptr_addr, size_t count,
                                   size_t elem_size, enum dnn_buf_role role) DNN_MUST_CHECK;
+/* Requests l->act_input, (batch, outputs) floats for training, when the layer's
+ * activation keeps its input; call at the end of setup, once the output shape is
+ * set. DNN_ERR_OVERFLOW when the size does not fit a size_t. */
+enum dnn_status dnn_layer_request_act_input(struct dnn_layer *l) DNN_MUST_CHECK;
 /* Registers a parameter (value in DNN_BUF_PARAM, update in DNN_BUF_TRAIN when
  * trainable) and records it in l->params in call order, which must be the
  * .weights file order. */

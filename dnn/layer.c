@@ -39,6 +39,20 @@ enum dnn_status dnn_layer_request(struct dnn_layer *l, void *ptr_addr, size_t co
     return DNN_OK;
 }
 
+enum dnn_status dnn_layer_request_act_input(struct dnn_layer *l)
+{
+    if (!dnn_activation_keeps_input(l->spec.activation))
+        return DNN_OK;
+    if (l->out_h <= 0 || l->out_w <= 0 || l->out_c <= 0 || l->batch <= 0)
+        return DNN_OK; /* the network refuses the shape after setup */
+    size_t hw = 0, outputs = 0, count = 0;
+    if (!dnn_mul_size((size_t)l->out_h, (size_t)l->out_w, &hw) ||
+        !dnn_mul_size(hw, (size_t)l->out_c, &outputs) ||
+        !dnn_mul_size(outputs, (size_t)l->batch, &count))
+        return DNN_ERR_OVERFLOW;
+    return dnn_layer_request(l, &l->act_input, count, sizeof(float), DNN_BUF_TRAIN);
+}
+
 enum dnn_status dnn_layer_add_param(struct dnn_layer *l, const char *name, float **value,
                                     float **update, size_t count)
 {

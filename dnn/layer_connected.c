@@ -31,6 +31,8 @@ static enum dnn_status connected_setup(struct dnn_layer *l, const struct dnn_net
         st = dnn_layer_add_param(l, "weights", &l->weights, &l->weight_updates, l->nweights);
     if (st == DNN_OK && l->spec.batch_normalize)
         st = dnn_bn_setup(l);
+    if (st == DNN_OK)
+        st = dnn_layer_request_act_input(l);
     return st;
 }
 
@@ -54,13 +56,15 @@ static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
         dnn_bn_forward(l, run->train);
     else
         dnn_add_bias(l->output, l->biases, batch, out, 1);
-    dnn_activate_array(l->output, l->outputs * (size_t)batch, l->spec.activation);
+    dnn_activate_array_keep(l->output, l->outputs * (size_t)batch, l->spec.activation,
+                            l->act_input);
 }
 
 static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
-    dnn_gradient_array(l->output, l->outputs * (size_t)batch, l->spec.activation, l->delta);
+    dnn_gradient_array_keep(l->output, l->act_input, l->outputs * (size_t)batch, l->spec.activation,
+                            l->delta);
     if (l->spec.batch_normalize)
         dnn_bn_backward(l);
     else

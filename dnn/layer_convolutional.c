@@ -60,6 +60,8 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
         st = dnn_bn_setup(l);
     if (st == DNN_OK)
         st = dnn_layer_add_param(l, "weights", &l->weights, &l->weight_updates, l->nweights);
+    if (st == DNN_OK)
+        st = dnn_layer_request_act_input(l);
     return st;
 }
 
@@ -124,7 +126,8 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
         dnn_bn_forward(l, run->train);
     else
         dnn_add_bias(l->output, l->biases, l->batch, l->out_c, d.n);
-    dnn_activate_array(l->output, l->outputs * (size_t)l->batch, l->spec.activation);
+    dnn_activate_array_keep(l->output, l->outputs * (size_t)l->batch, l->spec.activation,
+                            l->act_input);
 }
 
 static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
@@ -134,7 +137,8 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     const size_t wsize = l->nweights / (size_t)groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
 
-    dnn_gradient_array(l->output, l->outputs * (size_t)l->batch, l->spec.activation, l->delta);
+    dnn_gradient_array_keep(l->output, l->act_input, l->outputs * (size_t)l->batch,
+                            l->spec.activation, l->delta);
     if (l->spec.batch_normalize)
         dnn_bn_backward(l);
     else

@@ -54,7 +54,7 @@ static enum dnn_status shortcut_setup(struct dnn_layer *l, const struct dnn_netw
     l->out_h = l->h;
     l->out_w = l->w;
     l->out_c = l->c;
-    return DNN_OK;
+    return dnn_layer_request_act_input(l);
 }
 
 static void shortcut_forward(struct dnn_layer *l, const struct dnn_run *run)
@@ -64,14 +64,14 @@ static void shortcut_forward(struct dnn_layer *l, const struct dnn_run *run)
     dnn_copy(run->input, n, l->output);
     shortcut_combine(l->batch, src->out_w, src->out_h, src->out_c, src->output, l->out_w, l->out_h,
                      l->out_c, l->spec.alpha, l->spec.beta, l->output);
-    dnn_activate_array(l->output, n, l->spec.activation);
+    dnn_activate_array_keep(l->output, n, l->spec.activation, l->act_input);
 }
 
 static void shortcut_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     struct dnn_layer *src = &run->net->layers[l->spec.from];
     const size_t n = l->outputs * (size_t)l->batch;
-    dnn_gradient_array(l->output, n, l->spec.activation, l->delta);
+    dnn_gradient_array_keep(l->output, l->act_input, n, l->spec.activation, l->delta);
     if (run->input_delta)
         dnn_axpy(n, l->spec.alpha, l->delta, run->input_delta);
     if (src->delta)

@@ -350,6 +350,19 @@ static void test_parse_warnings(void **state)
     dk_model_free(&m);
     assert_null(m.notes);
 
+    /* AlexeyAB's activations parse by name. */
+    parse_ok("w3.cfg",
+             NET "[convolutional]\nactivation=mish\n[convolutional]\nactivation=swish\n"
+                 "[convolutional]\nactivation=relu6\n[connected]\nactivation=hard_mish\n"
+                 "[shortcut]\nfrom=-2\nactivation=gelu\n",
+             &m);
+    assert_int_equal(m.specs[0].activation, DNN_ACT_MISH);
+    assert_int_equal(m.specs[1].activation, DNN_ACT_SWISH);
+    assert_int_equal(m.specs[2].activation, DNN_ACT_RELU6);
+    assert_int_equal(m.specs[3].activation, DNN_ACT_HARD_MISH);
+    assert_int_equal(m.specs[4].activation, DNN_ACT_GELU);
+    dk_model_free(&m);
+
     /* A clean file has no notes. */
     parse_ok("w2.cfg", NET "[connected]\noutput=2\n", &m);
     assert_null(m.notes);

@@ -235,7 +235,7 @@ static float act1(float x, enum dnn_activation a)
 
 static bool near_kink(double x, double h)
 {
-    static const double kinks[] = {0, 1, -1, 4, -4};
+    static const double kinks[] = {0, 1, -1, 4, -4, 6, -2};
     for (size_t k = 0; k < N_OF(kinks); k++) {
         if (fabs(x - kinks[k]) < 4 * h)
             return true;
@@ -248,16 +248,17 @@ static void test_activation_gradients(void **state)
     (void)state;
     const float h = 1e-3f;
     double max_err = 0;
-    for (int a = DNN_ACT_LOGISTIC; a <= DNN_ACT_SELU; a++) {
+    for (int a = 0; a < DNN_ACT_COUNT; a++) {
         const enum dnn_activation act = (enum dnn_activation)a;
         double act_max = 0;
         for (int i = 0; i <= 2000; i++) {
-            const float x = -6.0f + 12.0f * (float)i / 2000.0f + 1.234e-4f;
+            const float x = -8.0f + 16.0f * (float)i / 2000.0f + 1.234e-4f;
             if (near_kink(x, h))
                 continue;
             const float y = act1(x, act);
             float g = 1.0f;
-            dnn_gradient_array(&y, 1, act, &g);
+            /* x is read only by the activations that keep their input */
+            dnn_gradient_array_keep(&y, &x, 1, act, &g);
             const double numeric =
                 ((double)act1(x + h, act) - (double)act1(x - h, act)) / (double)(2 * h);
             const double err = fabs(g - numeric) / fmax(1.0, fabs(numeric));
@@ -279,19 +280,134 @@ static void test_activation_gradients(void **state)
 static void test_activation_names(void **state)
 {
     (void)state;
-    static const char *names[] = {"logistic", "relu",    "relie", "linear", "ramp",
-                                  "tanh",     "plse",    "leaky", "elu",    "loggy",
-                                  "stair",    "hardtan", "lhtan", "selu"};
+    static const char *names[] = {"logistic", "relu",    "relie",     "linear", "ramp",
+                                  "tanh",     "plse",    "leaky",     "elu",    "loggy",
+                                  "stair",    "hardtan", "lhtan",     "selu",   "relu6",
+                                  "swish",    "mish",    "hard_mish", "gelu"};
+    assert_int_equal(N_OF(names), DNN_ACT_COUNT);
     for (size_t i = 0; i < N_OF(names); i++) {
         enum dnn_activation a = DNN_ACT_LINEAR;
         assert_true(dnn_activation_from_name(names[i], &a));
         assert_string_equal(dnn_activation_name(a), names[i]);
     }
     enum dnn_activation a = DNN_ACT_LEAKY;
-    assert_false(dnn_activation_from_name("swish", &a));
+    assert_false(dnn_activation_from_name("normalize_channels", &a));
     assert_false(dnn_activation_from_name("", &a));
     assert_false(dnn_activation_from_name("Relu", &a));
     assert_int_equal(a, DNN_ACT_LEAKY);
+}
+
+/* AlexeyAB's float formulas, computed with libm in double as the reference. */
+static void expect_close(float got, double want, double tol, const char *what)
+{
+    const double err = fabs((double)got - want) / fmax(1e-30, fabs(want));
+    if (!(err < tol))
+        fail_msg("%s: %.9g, expected %.9g (relative error %.2e)", what, (double)got, want, err);
+}
+
+static void test_alexeyab_activation_values(void **state)
+{
+    (void)state;
+    static const float xs[] = {-25.0f, -7.5f, -2.5f, -1.0f, -0.3f, 0.1f, 0.7f, 2.0f, 5.5f, 30.0f};
+    for (size_t i = 0; i < N_OF(xs); i++) {
+        const double x = xs[i];
+        const double sig = 1.0 / (1.0 + exp(-x));
+        const double sp = x > 20 ? x : (x < -20 ? exp(x) : log1p(exp(x)));
+        expect_close(act1(xs[i], DNN_ACT_SWISH), x * sig, 4e-7, "swish");
+        /* mish as AlexeyAB computes it in float: tanh_activate is 2 / (1 + e^-2s) - 1,
+         * which cancels to 0 for tiny s (x < -17): compare with that, not tanh */
+        const float spf = xs[i] > 20 ? xs[i] : (xs[i] < -20 ? expf(xs[i]) : logf(expf(xs[i]) + 1));
+        const double mish = (double)(xs[i] * (2.0f / (1.0f + expf(-2.0f * spf)) - 1.0f));
+        const float got = act1(xs[i], DNN_ACT_MISH);
+        if (!(fabs((double)got - mish) <= 1e-6 * fmax(1e-3, fabs(mish))))
+            fail_msg("mish(%g) = %.9g, AlexeyAB's float formula %.9g", x, (double)got, mish);
+        const double u = 0.797885 * x + 0.035677 * x * x * x;
+        if (fabs(x) < 20)
+            expect_close(act1(xs[i], DNN_ACT_GELU), 0.5 * x * (1 + tanh(u)), 1e-4, "gelu");
+        /* gradients at the input, from the kept x */
+        float y = act1(xs[i], DNN_ACT_MISH), g = 1;
+        dnn_gradient_array_keep(&y, &xs[i], 1, DNN_ACT_MISH, &g);
+        const double t = tanh(sp);
+        if (fabs(x) < 20)
+            /* AlexeyAB's softplus in float, log(e^x + 1), loses digits for x << 0 */
+            expect_close(g, t + x * (1 - t * t) * sig, 2e-4, "mish gradient");
+        y = act1(xs[i], DNN_ACT_SWISH);
+        g = 1;
+        dnn_gradient_array_keep(&y, &xs[i], 1, DNN_ACT_SWISH, &g);
+        if (fabs(x) < 20)
+            expect_close(g, sig + x * sig * (1 - sig), 1e-5, "swish gradient");
+    }
+    /* mish at darknet's softplus threshold: x * tanh(x) above 20 (tanh = 1 in float) */
+    assert_true(act1(30.0f, DNN_ACT_MISH) == 30.0f);
+    assert_true(act1(-30.0f, DNN_ACT_MISH) == 0.0f);
+    assert_true(act1(-3.0f, DNN_ACT_RELU6) == 0.0f && act1(3.5f, DNN_ACT_RELU6) == 3.5f &&
+                act1(7.0f, DNN_ACT_RELU6) == 6.0f);
+    assert_true(act1(-3.0f, DNN_ACT_HARD_MISH) == 0.0f && act1(2.5f, DNN_ACT_HARD_MISH) == 2.5f &&
+                act1(-1.0f, DNN_ACT_HARD_MISH) == -0.5f);
+    /* relu6's gradient comes from the output, as darknet's */
+    const float ys[] = {0.0f, 3.0f, 6.0f};
+    float gs[] = {1, 1, 1};
+    dnn_gradient_array(ys, 3, DNN_ACT_RELU6, gs);
+    assert_true(gs[0] == 0.0f && gs[1] == 1.0f && gs[2] == 0.0f);
+    assert_false(dnn_activation_keeps_input(DNN_ACT_RELU6));
+    assert_true(
+        dnn_activation_keeps_input(DNN_ACT_MISH) && dnn_activation_keeps_input(DNN_ACT_SWISH) &&
+        dnn_activation_keeps_input(DNN_ACT_HARD_MISH) && dnn_activation_keeps_input(DNN_ACT_GELU));
+    /* keep copies the input before activating, and only for those */
+    float v[2] = {-1.0f, 2.0f}, kept[2] = {9, 9};
+    dnn_activate_array_keep(v, 2, DNN_ACT_RELU6, kept);
+    assert_true(kept[0] == 9 && kept[1] == 9);
+    dnn_activate_array_keep(v, 2, DNN_ACT_MISH, kept);
+    assert_true(kept[0] == 0.0f && kept[1] == 2.0f);
+}
+
+static struct dnn_layer_spec connected_act(int outputs, enum dnn_activation a)
+{
+    struct dnn_layer_spec s = {.kind = DNN_LAYER_CONNECTED, .outputs = outputs, .activation = a};
+    return s;
+}
+
+static struct dnn_layer_spec conv_act(int filters, int size, enum dnn_activation a, bool bn)
+{
+    struct dnn_layer_spec s = {.kind = DNN_LAYER_CONVOLUTIONAL,
+                               .filters = filters,
+                               .size = size,
+                               .stride = 1,
+                               .pad = size / 2,
+                               .groups = 1,
+                               .batch_normalize = bn,
+                               .activation = a};
+    return s;
+}
+
+/* The layers keep the pre-activation values in act_input; the whole backward
+ * pass through them, parameters included, against finite differences. */
+static void test_kept_input_activation_gradients(void **state)
+{
+    (void)state;
+    const struct dnn_layer_spec mish[] = {conv_act(3, 3, DNN_ACT_MISH, false),
+                                          connected_act(4, DNN_ACT_MISH)};
+    expect_gradients("conv + connected, mish", 2, 4, 4, 2, mish, N_OF(mish), 1e-2f, 2e-3);
+    const struct dnn_layer_spec swish[] = {conv_act(3, 3, DNN_ACT_SWISH, true),
+                                           connected_act(3, DNN_ACT_SWISH)};
+    expect_gradients("conv bn + connected, swish", 2, 4, 4, 2, swish, N_OF(swish), 1e-2f, 2e-3);
+    const struct dnn_layer_spec gelu[] = {conv_act(2, 1, DNN_ACT_GELU, false), identity(),
+                                          shortcut(0, 0.5f, 0.7f, DNN_ACT_GELU)};
+    expect_gradients("conv + shortcut, gelu", 2, 3, 3, 2, gelu, N_OF(gelu), 1e-2f, 2e-3);
+    const struct dnn_layer_spec hm[] = {connected_act(5, DNN_ACT_HARD_MISH),
+                                        connected_act(3, DNN_ACT_RELU6)};
+    expect_gradients("connected, hard_mish + relu6", 2, 3, 3, 2, hm, N_OF(hm), 1e-3f, 2e-3);
+
+    /* act_input exists only where needed, and only to train */
+    struct dnn_net_config cfg = gradcheck_config(2, 4, 4, 2);
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, mish, N_OF(mish), true, 1), DNN_OK);
+    assert_non_null(net->layers[0].act_input);
+    dnn_network_free(net);
+    net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, mish, N_OF(mish), false, 1), DNN_OK);
+    assert_null(net->layers[0].act_input);
+    dnn_network_free(net);
 }
 
 static void test_activation_values(void **state)
@@ -668,6 +784,8 @@ int main(void)
         cmocka_unit_test(test_activation_gradients),
         cmocka_unit_test(test_activation_names),
         cmocka_unit_test(test_activation_values),
+        cmocka_unit_test(test_alexeyab_activation_values),
+        cmocka_unit_test(test_kept_input_activation_gradients),
         cmocka_unit_test(test_maxpool_known_answer),
         cmocka_unit_test(test_maxpool_no_winner),
         cmocka_unit_test(test_avgpool_known_answer),

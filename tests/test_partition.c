@@ -106,6 +106,22 @@ static const char bn_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                              "[connected]\noutput=4\nbatch_normalize=1\nactivation=linear\n"
                              "[softmax]\n";
 
+/* AlexeyAB's activations, whose backward reads the kept pre-activation values
+ * (act_input, in the TA for protected layers): conv, conv/2, conv, shortcut,
+ * avgpool, connected, softmax. */
+static const char act_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                              "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                              "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                              "batch_normalize=1\nactivation=mish\n"
+                              "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
+                              "activation=swish\n"
+                              "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                              "batch_normalize=1\nactivation=relu6\n"
+                              "[shortcut]\nfrom=-2\nactivation=gelu\n"
+                              "[avgpool]\n"
+                              "[connected]\noutput=4\nactivation=hard_mish\n"
+                              "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -133,6 +149,7 @@ static int group_setup(void **state)
     write_cfg("lenet.cfg", lenet_cfg, "linear");
     write_cfg("lenet2.cfg", lenet_cfg, "leaky"); /* another model, same shapes */
     write_cfg("bn.cfg", bn_cfg, NULL);
+    write_cfg("act.cfg", act_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -433,6 +450,13 @@ static void test_equivalence_batchnorm(void **state)
     (void)state;
     static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}, {6, 6}};
     check_equivalence("bn.cfg", parts, 5);
+}
+
+static void test_equivalence_activations(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}};
+    check_equivalence("act.cfg", parts, 4);
 }
 
 /* ---------------------------------------------------------- (b) leak audit */
@@ -973,10 +997,15 @@ static void test_ta_death(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_equivalence_lenet), cmocka_unit_test(test_equivalence_batchnorm),
-        cmocka_unit_test(test_leak_audit),        cmocka_unit_test(test_sealed_round_trip),
-        cmocka_unit_test(test_sealed_refusals),   cmocka_unit_test(test_sealed_every_byte),
-        cmocka_unit_test(test_secure_memory),     cmocka_unit_test(test_partition_rules),
+        cmocka_unit_test(test_equivalence_lenet),
+        cmocka_unit_test(test_equivalence_batchnorm),
+        cmocka_unit_test(test_equivalence_activations),
+        cmocka_unit_test(test_leak_audit),
+        cmocka_unit_test(test_sealed_round_trip),
+        cmocka_unit_test(test_sealed_refusals),
+        cmocka_unit_test(test_sealed_every_byte),
+        cmocka_unit_test(test_secure_memory),
+        cmocka_unit_test(test_partition_rules),
         cmocka_unit_test(test_ta_death),
     };
     return cmocka_run_group_tests_name("partition", tests, group_setup, group_teardown);
