@@ -294,6 +294,33 @@ int dk_weights_check(const struct dnn_network *shapes, const char *path, struct 
     return check_sizes(shapes, path, &h, h.file_size, 0, shapes->n - 1, &skip, err);
 }
 
+int dk_weights_check_prefix(const struct dnn_network *shapes, const char *path,
+                            const struct dk_weights_header *h, size_t *held, struct dk_error *err)
+{
+    uint64_t skip = 0;
+    *held = 0;
+    if (!shapes || shapes->n == 0)
+        return dk_fail(err, "%s: no network to check the weights against", path);
+    const uint64_t payload = h->file_size - h->bytes;
+    uint64_t cum = 0;
+    bool boundary = payload == 0;
+    for (size_t i = 0; i < shapes->n && cum <= payload; i++) {
+        uint64_t b = 0;
+        if (!layer_bytes(&shapes->layers[i], &b) || b > UINT64_MAX - cum)
+            return dk_fail(err, "%s: the network's weights are too large to count", path);
+        cum += b;
+        /* The largest such i: parameter-free layers after the boundary count as held. */
+        if (cum == payload) {
+            *held = i + 1;
+            boundary = true;
+        }
+    }
+    if (boundary)
+        return 0;
+    /* Not at a layer boundary, or past the last layer: the whole network's message. */
+    return check_sizes(shapes, path, h, h->file_size, 0, shapes->n - 1, &skip, err);
+}
+
 /* Seeks to `offset` bytes after the header. */
 static int seek_payload(FILE *f, const char *path, const struct dk_weights_header *h,
                         uint64_t offset, struct dk_error *err)
@@ -329,12 +356,24 @@ static FILE *open_payload(const char *path, const struct dk_weights_header *h, u
 int dk_weights_load_at(struct dnn_network *net, const char *path, const struct dk_weights_header *h,
                        uint64_t offset, struct dk_error *err)
 {
+    return dk_weights_load_first(net, path, h, offset, net->n, err);
+}
+
+int dk_weights_load_first(struct dnn_network *net, const char *path,
+                          const struct dk_weights_header *h, uint64_t offset, size_t n_layers,
+                          struct dk_error *err)
+{
     int rc = -1;
     unsigned char *buf = NULL;
+    if (n_layers > net->n)
+        return dk_fail(err, "%s: cannot load %zu layers into a network of %zu", path, n_layers,
+                       net->n);
+    if (n_layers == 0)
+        return 0;
     FILE *f = open_payload(path, h, offset, &buf, err);
     if (!f)
         return -1;
-    for (size_t i = 0; i < net->n; i++) {
+    for (size_t i = 0; i < n_layers; i++) {
         const struct dnn_layer *l = &net->layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
             if (read_param(f, path, l, &l->params[j], h->transpose, buf, err) != 0)

@@ -50,6 +50,27 @@ int dk_weights_load_at(struct dnn_network *net, const char *path, const struct d
                        uint64_t offset, struct dk_error *err);
 
 /*
+ * dk_weights_load_first - dk_weights_load_at for the first n_layers layers of net
+ * only (a partial file that ends inside net's range); 0 layers reads nothing.
+ */
+int dk_weights_load_first(struct dnn_network *net, const char *path,
+                          const struct dk_weights_header *h, uint64_t offset, size_t n_layers,
+                          struct dk_error *err);
+
+/*
+ * dk_weights_check_prefix - darknet's "partial" files (`darknet partial`,
+ * darknet53.conv.74): the weights of h's file (header h, as read from path) must
+ * end exactly at a layer boundary of shapes, anywhere from before layer 0 (a bare
+ * header) to after the last layer. *held receives the number of leading layers
+ * the file holds (parameter-free layers right after the boundary included);
+ * shapes->n when the file is whole. Uses parameter counts only, so shapes may be
+ * a shape network. Returns 0, or -1 with dk_weights_check's message when the file
+ * ends inside a layer or has trailing bytes.
+ */
+int dk_weights_check_prefix(const struct dnn_network *shapes, const char *path,
+                            const struct dk_weights_header *h, size_t *held, struct dk_error *err);
+
+/*
  * dk_weights_read_floats - read count raw float32 values starting `offset`
  * bytes after the header h of path into out (no transposition).
  * Returns 0 or -1 with a message in err.

@@ -458,6 +458,14 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
                                    const struct dnn_layer_spec *specs, size_t n, bool training,
                                    uint64_t seed) DNN_MUST_CHECK;
 
+/*
+ * dnn_network_init_params - draw the parameters of layers from..n-1 again exactly
+ * as dnn_network_create did (same seed, same per-layer streams): the layers a
+ * partial .weights file does not hold start as in a new network. Momenta and
+ * other training state are left alone (dnn_network_clear_state).
+ */
+void dnn_network_init_params(struct dnn_network *net, size_t from);
+
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);
 

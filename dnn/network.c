@@ -405,17 +405,26 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
         struct dnn_layer *l = &net->layers[i];
         uint64_t index = (uint64_t)cfg->index_base + i;
         dnn_rng_seed(&l->rng, seed ^ (0x9E3779B97F4A7C15ull * (index + 1)));
-        if (l->ops->init) {
-            struct dnn_rng init_rng;
-            dnn_rng_seed(&init_rng, ~seed ^ (0xD1B54A32D192ED03ull * (index + 1)));
-            l->ops->init(l, &init_rng);
-        }
     }
+    dnn_network_init_params(net, 0);
     *out = net;
     return DNN_OK;
 out:
     dnn_network_free(net);
     return st;
+}
+
+void dnn_network_init_params(struct dnn_network *net, size_t from)
+{
+    for (size_t i = from; i < net->n; i++) {
+        struct dnn_layer *l = &net->layers[i];
+        uint64_t index = (uint64_t)net->cfg.index_base + i;
+        if (l->ops->init) {
+            struct dnn_rng init_rng;
+            dnn_rng_seed(&init_rng, ~net->seed ^ (0xD1B54A32D192ED03ull * (index + 1)));
+            l->ops->init(l, &init_rng);
+        }
+    }
 }
 
 void dnn_network_free(struct dnn_network *net)

@@ -154,6 +154,7 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
             return -1;
         }
         fprintf(stderr, "Done!\n");
+        dz_print_partial_note(stderr, pn, a->weights);
     }
     return 0;
 }

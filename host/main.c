@@ -7,6 +7,7 @@
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
  *   darknetp tee pubkey > device.pub
  *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
+ *   darknetp partial CFG WEIGHTS OUT N
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include "host/args.h"
 #include "host/classifier.h"
+#include "host/partial_cmd.h"
 #include "host/provision_cmd.h"
 #include "host/tee_plan.h"
 
@@ -30,6 +32,7 @@ static void usage(FILE *f)
             "       darknetp tee pubkey > device.pub\n"
             "       darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS "
             "DEVICE.pub -o OUT\n"
+            "       darknetp partial CFG WEIGHTS OUT N\n"
             "options:\n"
             "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
             "  -tee_output top1|topk|rank|scores  what leaves the TEE when it ends the\n"
@@ -56,6 +59,9 @@ static void usage(FILE *f)
             "  -csv FILE              one row per image; -plot FILE.svg: ROC curves\n"
             "  -max_auc X             exit 3 when an attack's AUC is above X\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
+            "partial: OUT gets the weights of layers 0..N-1 of WEIGHTS, as darknet's partial\n"
+            "         (seen 0), to fine-tune from; train loads such a file and draws the\n"
+            "         other layers from -seed\n"
             "seal: the model owner's side, on a machine without TEE:\n%s",
             dz_seal_usage);
 }
@@ -206,6 +212,8 @@ int main(int argc, char **argv)
         return dz_tee_pubkey_main(argc, argv);
     if (argc >= 2 && strcmp(argv[1], "seal") == 0)
         return dz_seal_main(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "partial") == 0)
+        return dz_partial_main(argc, argv);
     usage(stderr);
     return 2;
 }

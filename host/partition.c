@@ -86,7 +86,11 @@ int dz_weights_precheck(const struct dk_model *m, const char *path, struct dk_er
     /* Parameter counts do not depend on the batch: 1 keeps the shape network small. */
     if (dz_shapes_create(m, 1, 0, &shapes, err) != 0)
         return -1;
-    int rc = dk_weights_check(shapes, path, err);
+    struct dk_weights_header h;
+    size_t held = 0;
+    int rc = dk_weights_read_header(path, &h, err);
+    if (rc == 0)
+        rc = dk_weights_check_prefix(shapes, path, &h, &held, err);
     dz_shapes_free(shapes);
     return rc;
 }

@@ -32,7 +32,8 @@ int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct 
 void dz_shapes_free(struct dnn_network *shapes);
 
 /*
- * dz_weights_precheck - does the .weights file at path hold exactly m's parameters?
+ * dz_weights_precheck - does the .weights file at path hold m's parameters, all of
+ * them or those of its first layers (darknet's partial files: dk_weights_check_prefix)?
  * Computed from a shape network (no tensor allocated), so a cfg whose network would
  * take gigabytes is refused for a mismatched file before anything large exists.
  * Returns 0 or -1 with dk_weights_check's message in err.

@@ -116,6 +116,7 @@ int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pn
     if (dz_shapes_create(m, p->batch, o->seed, &p->shapes, err) != 0)
         return -1;
     p->shapes->cfg.subdivisions = p->subdivisions;
+    p->weights_held = p->shapes->n;
     const size_t n = m->n;
     if (p->first < 0)
         return build_part(p, 0, n - 1, o->seed, &p->front, err);

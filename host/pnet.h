@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "darknet/error.h"
 #include "darknet/parse_network.h"
@@ -39,9 +40,11 @@ struct dz_pnet {
     int first, last;              /* -1, -1 without TEE */
     int batch, subdivisions;
     bool training;
-    bool loss_in_tee;                    /* a layer with a loss runs in the TA */
-    uint64_t seen;                       /* images trained on */
-    float *back_delta;                   /* (batch, back inputs): the delta the back gives the TA */
+    bool loss_in_tee;    /* a layer with a loss runs in the TA */
+    uint64_t seen;       /* images trained on */
+    size_t weights_held; /* layers the loaded .weights held (a partial file: fewer than n;
+                            the others start from the seed); shapes->n when none loaded */
+    float *back_delta;   /* (batch, back inputs): the delta the back gives the TA */
     const struct dz_policy *seal_policy; /* what saves seal; NULL: the TA session's policy */
 };
 
@@ -84,7 +87,10 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
 
 /* pnet_weights.c: plain darknet files provision both worlds; with a TEE,
  * saving writes PATH (darknet format, protected layers zero, marked) and
- * PATH.tz (the TA's sealed blob). See README "Sealed weights". */
+ * PATH.tz (the TA's sealed blob). See README "Sealed weights". A plain file may
+ * be partial (darknet's `partial`): it holds layers 0..k-1, the others are drawn
+ * from the seed as in a new network (protected ones inside the TA), and
+ * p->weights_held says k. A sealed pair must be whole. */
 int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err);
 int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err);
 
@@ -99,6 +105,12 @@ int dz_sealed_pair_write(const char *path, int first, int last, uint64_t seen,
                          const struct dnn_network *front, uint64_t segment_floats,
                          const struct dnn_network *back, const uint8_t *blob, size_t size,
                          struct dk_error *err);
+
+/*
+ * dz_print_partial_note - after the layer table: when the loaded weights held
+ * fewer layers than the network, which layers start from the seed instead.
+ */
+void dz_print_partial_note(FILE *f, const struct dz_pnet *p, const char *path);
 
 /* The revision marker of a file whose layers first..last are sealed in PATH.tz. */
 int32_t dz_sealed_revision(int first, int last);

@@ -52,35 +52,38 @@ static uint64_t offset_of(const struct dz_pnet *p, size_t layer)
 
 /* ------------------------------------------------------------------- load */
 
-static int check_size(const struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
-                      struct dk_error *err)
+/* How many of the layers [start, start + n) a file holding layers 0..held-1 holds. */
+static size_t held_of(size_t held, size_t start, size_t n)
 {
-    const uint64_t want = 4 * dz_range_param_floats(p->shapes, 0, p->shapes->n - 1);
-    const uint64_t have = h->file_size - h->bytes;
-    if (have != want)
-        return dk_fail(err,
-                       "%s: holds %llu bytes of weights, the network's %zu layers need %llu "
-                       "(with a TEE partition the file must hold the whole network; wrong cfg?)",
-                       path, (unsigned long long)have, p->shapes->n, (unsigned long long)want);
-    return 0;
+    if (held <= start)
+        return 0;
+    return held - start < n ? held - start : n;
 }
 
-/* The segment's floats from a plain file go to the TA, then the host copy is wiped. */
+/*
+ * The segment's floats from a plain file go to the TA, then the host copy is wiped. A
+ * partial file sends the floats of the segment's layers it holds (those of layers
+ * first..first+in_seg-1); the TA draws the others from the seed itself.
+ */
 static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
                            bool clear, struct dk_error *err)
 {
-    const uint64_t count = dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
+    const size_t in_seg =
+        held_of(p->weights_held, (size_t)p->first, (size_t)(p->last - p->first + 1));
+    const int upto = p->first + (int)in_seg - 1;
+    const uint64_t count =
+        in_seg ? dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)upto) : 0;
     if (count == 0)
         return dz_tee_load_plain(p->tee, NULL, 0, clear ? 0 : h->seen, err);
     if (count > SIZE_MAX / sizeof(float))
         return dk_fail(err, "%s: layers %d..%d are too large", path, p->first, p->last);
     float *buf = calloc((size_t)count, sizeof(float));
     if (!buf)
-        return dk_fail(err, "out of memory for the weights of layers %d..%d", p->first, p->last);
+        return dk_fail(err, "out of memory for the weights of layers %d..%d", p->first, upto);
     int rc =
         dk_weights_read_floats(path, h, offset_of(p, (size_t)p->first), buf, (size_t)count, err);
     if (rc == 0 && h->transpose)
-        rc = dz_range_untranspose(p->shapes, p->first, p->last, buf, err);
+        rc = dz_range_untranspose(p->shapes, p->first, upto, buf, err);
     if (rc == 0)
         rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear ? 0 : h->seen, err);
     OPENSSL_cleanse(buf, (size_t)count * sizeof(float));
@@ -225,6 +228,34 @@ static bool plain_beside_blob(const char *path, struct dk_error *err)
     return true;
 }
 
+/* A sealed pair is written whole by dz_sealed_pair_write: anything else was altered. */
+static int check_whole(const struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
+                       struct dk_error *err)
+{
+    const uint64_t want = 4 * dz_range_param_floats(p->shapes, 0, p->shapes->n - 1);
+    const uint64_t have = h->file_size - h->bytes;
+    if (have != want)
+        return dk_fail(err,
+                       "%s: holds %llu bytes of weights, the network's %zu layers need %llu "
+                       "(a sealed pair holds the whole network; wrong cfg?)",
+                       path, (unsigned long long)have, p->shapes->n, (unsigned long long)want);
+    return 0;
+}
+
+/*
+ * Loads the layers of net (layers start.. of the model) that the file holds (layers
+ * 0..p->weights_held-1); the others are drawn from the seed again, as in a new network.
+ */
+static int load_part(const struct dz_pnet *p, struct dnn_network *net, const char *path,
+                     const struct dk_weights_header *h, size_t start, struct dk_error *err)
+{
+    const size_t k = held_of(p->weights_held, start, net->n);
+    if (dk_weights_load_first(net, path, h, offset_of(p, start), k, err) != 0)
+        return -1;
+    dnn_network_init_params(net, k);
+    return 0;
+}
+
 int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err)
 {
     struct dk_weights_header h;
@@ -236,10 +267,12 @@ int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct
         return dk_fail(err,
                        "%s: layers %d..%d are sealed in %s.tz; run with -pp_start %d -pp_end %d",
                        path, sf, sl, path, sf, sl);
+    if (!sealed && dk_weights_check_prefix(p->shapes, path, &h, &p->weights_held, err) != 0)
+        return -1;
     if (!p->tee) {
-        if (dk_weights_load_all(p->front, path, err) != 0)
+        if (load_part(p, p->front, path, &h, 0, err) != 0)
             return -1;
-        p->seen = clear ? 0 : p->front->seen;
+        p->seen = clear ? 0 : h.seen;
         p->front->seen = p->seen;
         return 0;
     }
@@ -250,17 +283,40 @@ int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct
                        "%s: -clear cannot restart the image count kept in the sealed %s.tz "
                        "(the TA protocol has no command for it)",
                        path, path);
-    if (check_size(p, path, &h, err) != 0)
+    if (sealed && check_whole(p, path, &h, err) != 0)
         return -1;
-    if (p->front && dk_weights_load_at(p->front, path, &h, 0, err) != 0)
+    if (p->front && load_part(p, p->front, path, &h, 0, err) != 0)
         return -1;
-    if (p->back &&
-        dk_weights_load_at(p->back, path, &h, offset_of(p, (size_t)p->last + 1), err) != 0)
+    if (p->back && load_part(p, p->back, path, &h, (size_t)p->last + 1, err) != 0)
         return -1;
     if (sealed ? provision_sealed(p, path, &h, err) : provision_plain(p, path, &h, clear, err))
         return -1;
     p->seen = clear ? 0 : h.seen;
     return 0;
+}
+
+void dz_print_partial_note(FILE *f, const struct dz_pnet *p, const char *path)
+{
+    const size_t n = p->shapes->n, held = p->weights_held;
+    if (held >= n)
+        return;
+    /* Parameter-free layers need no weights: name the range of those that do. */
+    size_t from = held;
+    while (from < n && dz_layer_param_floats(&p->shapes->layers[from]) == 0)
+        from++;
+    if (held == 0)
+        fprintf(f, "%s holds no layer's weights", path);
+    else
+        fprintf(f, "%s holds the weights of layers 0..%zu", path, held - 1);
+    if (from == n) {
+        fprintf(f, "; the layers after it have no parameters\n");
+        return;
+    }
+    fprintf(f, "; layers %zu..%zu start from the seed as in a new network", from, n - 1);
+    if (p->tee && from <= (size_t)p->last)
+        fprintf(f, " (%d..%d inside the TEE)", from > (size_t)p->first ? (int)from : p->first,
+                p->last);
+    fprintf(f, "\n");
 }
 
 /* ------------------------------------------------------------------- save */

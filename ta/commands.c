@@ -36,20 +36,62 @@ TEE_Result dz_cmd_version(uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
     return TEE_SUCCESS;
 }
 
+/* The parameters of the segment's first n_layers layers from src, in .weights order. */
+static void copy_params_upto(struct dz_session *s, const uint8_t *src, size_t n_layers)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < n_layers; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++) {
+            const size_t bytes = l->params[k].count * sizeof(float);
+            if (bytes)
+                TEE_MemMove(l->params[k].value, src + off, bytes);
+            off += bytes;
+        }
+    }
+}
+
+/*
+ * Whether bytes is the parameter size of the segment's first *held layers, for some
+ * *held from 0 (nothing) to all: a whole segment, or the part a partial .weights file
+ * holds. Parameter-free layers right after the boundary count as held.
+ */
+static bool plain_prefix(const struct dz_session *s, size_t bytes, size_t *held)
+{
+    size_t sum = 0;
+    bool found = bytes == 0;
+    *held = 0;
+    for (size_t i = 0; i < s->net->n && sum <= bytes; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++)
+            sum += l->params[k].count * sizeof(float); /* <= payload_bytes: OPEN_MODEL */
+        if (sum == bytes) {
+            *held = i + 1;
+            found = true;
+        }
+    }
+    return found;
+}
+
 TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     if (types != TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_IN, T_NONE, T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
         return TEE_ERROR_BAD_STATE;
-    if (p[0].memref.size != s->payload_bytes) {
-        EMSG("plain parameters of %zu bytes refused: layers %u..%u have %zu",
+    size_t held = 0;
+    if (!plain_prefix(s, p[0].memref.size, &held)) {
+        EMSG("plain parameters of %zu bytes refused: layers %u..%u have %zu, and it is not "
+             "the size of their first layers either",
              (size_t)p[0].memref.size, (unsigned)s->hdr.first, (unsigned)s->hdr.last,
              s->payload_bytes);
         return TEE_ERROR_BAD_PARAMETERS;
     }
     /* Each byte is read once, straight into the parameter it belongs to. */
-    dz_copy_params(s, p[0].memref.buffer);
+    copy_params_upto(s, p[0].memref.buffer, held);
+    /* A partial file (darknet's `partial`) lacks the rest: drawn from the session's seed
+     * as the normal world draws a new network's, so both worlds start alike. */
+    dnn_network_init_params(s->net, held);
     s->net->seen = ((uint64_t)p[1].value.b << 32) | p[1].value.a;
     dz_reset_training(s);
     /* Plain parameters are the normal world's own: the session's request is the policy. */
@@ -61,16 +103,7 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
 
 void dz_copy_params(struct dz_session *s, const uint8_t *src)
 {
-    size_t off = 0;
-    for (size_t i = 0; i < s->net->n; i++) {
-        const struct dnn_layer *l = &s->net->layers[i];
-        for (size_t k = 0; k < l->n_params; k++) {
-            const size_t bytes = l->params[k].count * sizeof(float);
-            if (bytes)
-                TEE_MemMove(l->params[k].value, src + off, bytes);
-            off += bytes;
-        }
-    }
+    copy_params_upto(s, src, s->net->n);
 }
 
 void dz_reset_training(struct dz_session *s)

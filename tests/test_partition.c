@@ -287,13 +287,16 @@ struct run {
     long tz_len;
 };
 
-static void train(const char *cfg, int first, int last, struct run *r)
+/* A training run from weights (NULL: from scratch); out receives darknetp's output. */
+static void train_from(const char *cfg, const char *weights, int first, int last, struct run *r,
+                       char *out, size_t out_size)
 {
-    char pp[64], args[512], out[1 << 15], path[PATH_MAX], base[64];
+    char pp[64], args[512], path[PATH_MAX], base[64];
     partition_args(first, last, pp, sizeof pp);
-    snprintf(args, sizeof args, "classifier train -seed %d %s bars.data %s", SEED, pp, cfg);
+    snprintf(args, sizeof args, "classifier train -seed %d %s bars.data %s %s", SEED, pp, cfg,
+             weights ? weights : "");
     long before = console_size();
-    int rc = darknetp(args, out, sizeof out);
+    int rc = darknetp(args, out, out_size);
     if (rc != 0)
         fail_msg("%s exited %d:\n%s", args, rc, out);
     unsigned char *log = NULL;
@@ -308,6 +311,12 @@ static void train(const char *cfg, int first, int last, struct run *r)
     strcat(path, ".tz");
     r->tz_len = read_whole_file(path, &r->tz);
     unlink(path);
+}
+
+static void train(const char *cfg, int first, int last, struct run *r)
+{
+    static char out[1 << 15];
+    train_from(cfg, NULL, first, last, r, out, sizeof out);
 }
 
 static void run_free(struct run *r)
@@ -457,6 +466,62 @@ static void test_equivalence_activations(void **state)
     (void)state;
     static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}};
     check_equivalence("act.cfg", parts, 4);
+}
+
+/*
+ * Fine-tuning as darknet users do it: `partial` keeps the first layers of trained
+ * weights, training from that file draws the other layers from the seed (inside the TA
+ * for protected ones), and the result is the same with and without a TEE partition.
+ */
+static void test_partial_fine_tune(void **state)
+{
+    (void)state;
+    static char out[1 << 15];
+    struct layout lo;
+    struct run scratch = {0}, ref = {0};
+    char path[PATH_MAX];
+    get_layout("lenet.cfg", &lo);
+    train("lenet.cfg", -1, -1, &scratch);
+    /* layers 0..3 (conv, max, conv, max), as darknet's partial writes them */
+    shell("cp backup/lenet_final.weights trained.weights");
+    assert_int_equal(darknetp("partial lenet.cfg trained.weights lenet.conv.4 4", out, sizeof out),
+                     0);
+    unsigned char *part = NULL;
+    snprintf(path, sizeof path, "%s/lenet.conv.4", dir);
+    long len = read_whole_file(path, &part);
+    assert_int_equal(len, 20 + 4 * (long)lo.off[4]);
+    const int32_t want_hdr[3] = {0, 2, 0};
+    assert_memory_equal(part, want_hdr, 12);
+    const uint64_t zero = 0;
+    assert_memory_equal(part + 12, &zero, 8); /* seen: 0, as both darknet trees write it */
+    assert_memory_equal(part + 20, scratch.weights + 20, 4 * lo.off[4]);
+    free(part);
+    /* more layers than the file holds is refused */
+    assert_int_equal(darknetp("partial lenet.cfg lenet.conv.4 x.weights 5", out, sizeof out), 1);
+    assert_non_null(strstr(out, "holds the weights of 4 layers, fewer than the 5 asked for"));
+
+    /* Another model name, so the backups do not collide; the same layers and seed. */
+    write_cfg("ft.cfg", lenet_cfg, "linear");
+    train_from("ft.cfg", "lenet.conv.4", -1, -1, &ref, out, sizeof out);
+    assert_non_null(strstr(out, "lenet.conv.4 holds the weights of layers 0..3; layers 4..8 "
+                                "start from the seed as in a new network"));
+    /* the loaded layers matter: the first loss is not that of the run from scratch */
+    assert_true(ref.losses.n >= 8);
+    assert_string_not_equal(ref.losses.v[0], scratch.losses.v[0]);
+    /* with the loaded layers in the TEE, the new ones in it, or both */
+    static const int parts[][2] = {{2, 5}, {4, 8}, {0, 8}};
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+        struct run r = {0};
+        char what[96];
+        snprintf(what, sizeof what, "fine-tune -pp_start %d -pp_end %d", parts[p][0], parts[p][1]);
+        train_from("ft.cfg", "lenet.conv.4", parts[p][0], parts[p][1], &r, out, sizeof out);
+        assert_non_null(strstr(out, "start from the seed as in a new network"));
+        assert_non_null(strstr(out, "inside the TEE"));
+        compare_runs(&lo, &ref, &r, parts[p][0], parts[p][1], what);
+        run_free(&r);
+    }
+    run_free(&ref);
+    run_free(&scratch);
 }
 
 /* ---------------------------------------------------------- (b) leak audit */
@@ -1000,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_lenet),
         cmocka_unit_test(test_equivalence_batchnorm),
         cmocka_unit_test(test_equivalence_activations),
+        cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_leak_audit),
         cmocka_unit_test(test_sealed_round_trip),
         cmocka_unit_test(test_sealed_refusals),

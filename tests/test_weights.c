@@ -367,6 +367,66 @@ static void test_truncated_refused(void **state)
     dnn_network_free(net);
 }
 
+/* darknet's partial files: they end at a layer boundary, and say where. */
+static void test_partial_prefix(void **state)
+{
+    (void)state;
+    struct dnn_network *net = make_net(small_cfg);
+    const size_t floats = net_floats(net, 0, net->n - 1);
+    const size_t two = net_floats(net, 0, 1); /* the two convolutions */
+    size_t len = 0, held = 99;
+    unsigned char *file = make_file(0, 2, 0, true, floats, &len);
+    const char *path = tmp_path("partial.weights");
+    struct dk_weights_header h;
+    struct dk_error err = {{0}};
+
+    /* ends after layer 1: layers 0, 1 and the parameter-free maxpool 2 are held */
+    write_bytes(path, file, 20 + 4 * two);
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_check_prefix(net, path, &h, &held, &err), 0);
+    assert_int_equal(held, 3);
+    /* the whole file, a bare header */
+    write_bytes(path, file, len);
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_check_prefix(net, path, &h, &held, &err), 0);
+    assert_int_equal(held, net->n);
+    write_bytes(path, file, 20);
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_check_prefix(net, path, &h, &held, &err), 0);
+    assert_int_equal(held, 0);
+    /* inside a layer, or past the last one: refused with the sizes */
+    write_bytes(path, file, 20 + 4 * two + 4);
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_check_prefix(net, path, &h, &held, &err), -1);
+    assert_contains(err.msg, "bytes into the weights of layer 3");
+    write_bytes(path, file, len + 4); /* make_file leaves room to append */
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_check_prefix(net, path, &h, &held, &err), -1);
+    assert_contains(err.msg, "4 trailing bytes");
+
+    /* Loading the first layers, then drawing the rest again, gives a new network's values
+     * for them (same seed, same streams). */
+    struct dnn_network *fresh = make_net(small_cfg);
+    float *want = snapshot(fresh);
+    write_bytes(path, file, 20 + 4 * two);
+    assert_int_equal(dk_weights_read_header(path, &h, &err), 0);
+    assert_int_equal(dk_weights_load_first(net, path, &h, 0, 2, &err), 0);
+    assert_generated(net, 0, 1, 0);
+    for (size_t i = 2; i < net->n; i++) /* spoil them, as training would */
+        for (size_t j = 0; j < net->layers[i].n_params; j++)
+            for (size_t v = 0; v < net->layers[i].params[j].count; v++)
+                net->layers[i].params[j].value[v] = 3.0f;
+    dnn_network_init_params(net, 2);
+    float *got = snapshot(net);
+    assert_memory_equal(got + two, want + two, (floats - two) * sizeof(float));
+    assert_generated(net, 0, 1, 0);
+    free(got);
+    free(want);
+    dnn_network_free(fresh);
+    free(file);
+    dnn_network_free(net);
+}
+
 static void test_oversized_refused(void **state)
 {
     (void)state;
@@ -623,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_upstream_lenet_roundtrip),
         cmocka_unit_test(test_load_values_and_roundtrip),
         cmocka_unit_test(test_truncated_refused),
+        cmocka_unit_test(test_partial_prefix),
         cmocka_unit_test(test_oversized_refused),
         cmocka_unit_test(test_old_header_32bit_seen),
         cmocka_unit_test(test_transposed_connected),

@@ -78,8 +78,11 @@ enum dz_ta_command {
     /*
      * Provision the segment's parameters in plain (from a darknet .weights file).
      * Resets the training state and the policy (see above).
-     * [in] memref0: the floats of layers first..last in .weights order
-     *               (size = exactly the segment's parameter bytes)
+     * [in] memref0: the floats of layers first..k in .weights order, for some k in
+     *               first-1..last (size = exactly their parameter bytes; any other size
+     *               is BAD_PARAMETERS). k < last comes from a partial file (darknet's
+     *               `partial`): the TA draws layers k+1..last from the session's seed,
+     *               exactly as OPEN_MODEL did, so both worlds start from the same values.
      * [in] value1:  a, b = low, high 32 bits of `seen` from the file header
      */
     DZ_CMD_LOAD_PLAIN = 2,
