@@ -584,6 +584,7 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         }
         return dk_fail(err, "%s:%d: unknown section [%s]", cfg->path, sec->line, sec->name);
     }
+    int stop = 0;
     memset(sp, 0, sizeof *sp);
     sp->kind = layer_types[i].kind;
     sp->activation = DNN_ACT_LINEAR;
@@ -595,7 +596,7 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
     /* Keys darknet's parse_network_cfg reads for every layer. */
     if (neutral_int(cfg, sec, "truth", 0, err) != 0 ||
         neutral_int(cfg, sec, "onlyforward", 0, err) != 0 ||
-        neutral_int(cfg, sec, "stopbackward", 0, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "stopbackward", 0, &stop, err) != 0 ||
         neutral_int(cfg, sec, "dontsave", 0, err) != 0 ||
         neutral_int(cfg, sec, "dontload", 0, err) != 0 ||
         neutral_int(cfg, sec, "numload", 0, err) != 0 ||
@@ -603,6 +604,7 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         neutral_float(cfg, sec, "learning_rate", 1, err) != 0 ||
         neutral_float(cfg, sec, "smooth", 0, err) != 0)
         return -1;
+    sp->frozen = stop != 0; /* marks the stop; dk_parse_network_cfg freezes what precedes */
     dk_cfg_note_unused(cfg, sec);
     return 0;
 }
@@ -646,6 +648,15 @@ int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_err
         if (parse_layer(cfg, sec, (int)i, &m.specs[i], err) != 0) {
             dk_model_free(&m);
             return -1;
+        }
+    }
+    /* darknet's backward pass stops at the last stopbackward layer: it and every layer
+     * before it are frozen. */
+    for (size_t i = m.n; i-- > 0;) {
+        if (m.specs[i].frozen) {
+            for (size_t j = 0; j < i; j++)
+                m.specs[j].frozen = true;
+            break;
         }
     }
     m.notes = dk_cfg_take_notes(cfg);

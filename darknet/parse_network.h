@@ -15,7 +15,9 @@
  *  - batch must be a multiple of subdivisions (darknet rounds down);
  *  - route/shortcut indexes must name an earlier layer;
  *  - a key irrelevant to the chosen policy (gamma with policy=poly) is a warning.
- * Layer shapes are not computed here; the engine's setup does that.
+ * `stopbackward` (any nonzero value) on layer S marks layers 0..S frozen
+ * (dnn_layer_spec.frozen; the last such layer counts), as darknet's backward pass stops
+ * there. Layer shapes are not computed here; the engine's setup does that.
  */
 #ifndef DK_PARSE_NETWORK_H
 #define DK_PARSE_NETWORK_H

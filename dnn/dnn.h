@@ -154,6 +154,11 @@ struct dnn_layer_spec {
     float beta;               /* shortcut: weight of the other layer */
     int n_route;              /* route */
     int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
+    /* Frozen (darknet's stopbackward on this or a later layer, -pp_start_f): training
+     * runs no backward pass and no update here, and stops the delta at this layer. Set
+     * on a prefix 0..S of the network. Not sent to the TA: a frozen layer always runs in
+     * the normal world (the host refuses a frozen layer inside the TEE segment). */
+    bool frozen;
 };
 
 /* A parameter tensor as darknet's .weights file orders them. */

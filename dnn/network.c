@@ -473,6 +473,8 @@ void dnn_network_backward_range(struct dnn_network *net, size_t first, size_t la
     struct dnn_run run = {.train = true, .workspace = net->workspace, .net = net};
     for (size_t i = last + 1; i-- > first;) {
         struct dnn_layer *l = &net->layers[i];
+        if (l->spec.frozen)
+            break; /* darknet's stopbackward: this layer and those before it are frozen */
         run.input = i == first ? input : net->layers[i - 1].output;
         run.input_delta = i == first ? input_delta : net->layers[i - 1].delta;
         l->ops->backward(l, &run);
@@ -491,7 +493,7 @@ void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last
     };
     for (size_t i = first; i <= last && i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
-        if (l->ops->update)
+        if (l->ops->update && !l->spec.frozen)
             l->ops->update(l, &a);
     }
 }

@@ -121,6 +121,37 @@ static int make_dirs(const char *dir, struct dk_error *err)
     return 0;
 }
 
+/*
+ * -pp_start_f freezes the layers before the TEE segment, as DarkneTZ did (a stopbackward on
+ * layer pp_start - 1). A frozen layer must run in the normal world: the TA trains every
+ * layer of its segment. Training says which layers are frozen, as darknet does.
+ */
+static int freeze(const struct dz_classifier_args *a, struct dk_model *model, bool training,
+                  struct dk_error *err)
+{
+    if (a->freeze_front) {
+        for (int i = 0; i < a->pp_start && (size_t)i < model->n; i++)
+            model->specs[i].frozen = true;
+    }
+    size_t n_frozen = 0;
+    while (n_frozen < model->n && model->specs[n_frozen].frozen)
+        n_frozen++;
+    if (n_frozen == 0)
+        return 0;
+    if (a->pp_start >= 0 && n_frozen > (size_t)a->pp_start)
+        return dk_fail(err,
+                       "%s: layers 0..%zu are frozen (stopbackward), which reaches into the TEE "
+                       "segment %d..%d: the TA trains every layer it holds; start the segment "
+                       "at layer %zu or later",
+                       a->cfgfile, n_frozen - 1, a->pp_start, a->pp_end, n_frozen);
+    if (training)
+        fprintf(stderr,
+                "darknetp: layers 0..%zu are frozen: they are not trained and their weights "
+                "are saved as loaded\n",
+                n_frozen - 1);
+    return 0;
+}
+
 int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
                                int top, struct dk_model *model, struct dz_pnet *pn,
                                struct dk_error *err)
@@ -132,6 +163,8 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
     if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n)
         return dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
                        model->n - 1);
+    if (freeze(a, model, training, err) != 0)
+        return -1;
     /* The .weights file's size against the cfg before any network is allocated. */
     if (a->weights && dz_weights_precheck(model, a->weights, err) != 0)
         return -1;

@@ -27,13 +27,14 @@ struct dz_classifier_args {
     const char *log; /* train -log FILE.csv: one row per iteration, or NULL */
     const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     /* mia */
-    int mia_n;        /* -n: members and non-members each; 0 = min(1000, both sets) */
-    int mia_queries;  /* -queries K: augmented copies per image for the label-only attack */
-    bool mia_grad;    /* -grad: probe a training session's deltas (needs a policy allowing it) */
-    int mia_shift;    /* -query_shift P: queries shift up to P pixels each way (0) */
-    const char *csv;  /* -csv FILE: one row per image, or NULL */
-    const char *plot; /* -plot FILE.svg: ROC curves, or NULL */
-    double max_auc;   /* -max_auc X: exit 3 when an attack's AUC exceeds it; < 0: none */
+    int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */
+    int mia_queries;   /* -queries K: augmented copies per image for the label-only attack */
+    bool mia_grad;     /* -grad: probe a training session's deltas (needs a policy allowing it) */
+    int mia_shift;     /* -query_shift P: queries shift up to P pixels each way (0) */
+    const char *csv;   /* -csv FILE: one row per image, or NULL */
+    const char *plot;  /* -plot FILE.svg: ROC curves, or NULL */
+    double max_auc;    /* -max_auc X: exit 3 when an attack's AUC exceeds it; < 0: none */
+    bool freeze_front; /* -pp_start_f: layers before pp_start are frozen */
 };
 
 /* Each returns the process exit code and prints its own errors. */

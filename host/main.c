@@ -35,6 +35,7 @@ static void usage(FILE *f)
             "       darknetp partial CFG WEIGHTS OUT N\n"
             "options:\n"
             "  -pp_start A -pp_end B  run layers A..B (0-based, inclusive) in the TEE\n"
+            "  -pp_start_f A          as -pp_start A, and train: layers 0..A-1 are frozen\n"
             "  -tee_output top1|topk|rank|scores  what leaves the TEE when it ends the\n"
             "                         network: the best label (default), the top N labels,\n"
             "                         the order of all labels, or the scores; a sealed model\n"
@@ -100,9 +101,10 @@ static int run_classifier(int argc, char **argv)
     bool mia_given = false;
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
         return 2;
-    long top = 0, pp_start = -1, pp_end = -1, seed = 1;
+    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1;
     if (dz_arg_int(&argc, argv, "-t", 1, 1000000, &top) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
+        dz_arg_int(&argc, argv, "-pp_start_f", 0, 1000000, &pp_start_f) != 0 ||
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
         dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0)
         return 2;
@@ -110,6 +112,15 @@ static int run_classifier(int argc, char **argv)
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.top = (int)top;
     a.seed = (uint64_t)seed;
+    /* DarkneTZ's -pp_start_f A: -pp_start A, and every layer before A frozen */
+    if (pp_start_f >= 0) {
+        if (pp_start >= 0) {
+            fprintf(stderr, "darknetp: give -pp_start or -pp_start_f, not both\n");
+            return 2;
+        }
+        pp_start = pp_start_f;
+        a.freeze_front = true;
+    }
     if ((pp_start >= 0) != (pp_end >= 0) || pp_start > pp_end) {
         fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
         return 2;

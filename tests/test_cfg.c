@@ -363,6 +363,18 @@ static void test_parse_warnings(void **state)
     assert_int_equal(m.specs[4].activation, DNN_ACT_GELU);
     dk_model_free(&m);
 
+    /* stopbackward freezes its layer and every one before it (the last one counts) */
+    parse_ok("w4.cfg",
+             NET "[convolutional]\nstopbackward=1\n[maxpool]\n[convolutional]\n"
+                 "stopbackward=1\n[connected]\n",
+             &m);
+    assert_true(m.specs[0].frozen && m.specs[1].frozen && m.specs[2].frozen);
+    assert_false(m.specs[3].frozen);
+    dk_model_free(&m);
+    parse_ok("w5.cfg", NET "[convolutional]\n[connected]\n", &m);
+    assert_false(m.specs[0].frozen || m.specs[1].frozen);
+    dk_model_free(&m);
+
     /* A clean file has no notes. */
     parse_ok("w2.cfg", NET "[connected]\noutput=2\n", &m);
     assert_null(m.notes);

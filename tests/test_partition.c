@@ -287,12 +287,12 @@ struct run {
     long tz_len;
 };
 
-/* A training run from weights (NULL: from scratch); out receives darknetp's output. */
-static void train_from(const char *cfg, const char *weights, int first, int last, struct run *r,
-                       char *out, size_t out_size)
+/* A training run from weights (NULL: from scratch) with the partition options pp; out
+ * receives darknetp's output. */
+static void train_pp(const char *cfg, const char *weights, const char *pp, struct run *r, char *out,
+                     size_t out_size)
 {
-    char pp[64], args[512], path[PATH_MAX], base[64];
-    partition_args(first, last, pp, sizeof pp);
+    char args[512], path[PATH_MAX], base[64];
     snprintf(args, sizeof args, "classifier train -seed %d %s bars.data %s %s", SEED, pp, cfg,
              weights ? weights : "");
     long before = console_size();
@@ -311,6 +311,14 @@ static void train_from(const char *cfg, const char *weights, int first, int last
     strcat(path, ".tz");
     r->tz_len = read_whole_file(path, &r->tz);
     unlink(path);
+}
+
+static void train_from(const char *cfg, const char *weights, int first, int last, struct run *r,
+                       char *out, size_t out_size)
+{
+    char pp[64];
+    partition_args(first, last, pp, sizeof pp);
+    train_pp(cfg, weights, pp, r, out, out_size);
 }
 
 static void train(const char *cfg, int first, int last, struct run *r)
@@ -522,6 +530,54 @@ static void test_partial_fine_tune(void **state)
     }
     run_free(&ref);
     run_free(&scratch);
+}
+
+/*
+ * Freezing: stopbackward in the cfg, or DarkneTZ's -pp_start_f, trains only the layers
+ * after the frozen ones, saves the frozen ones as loaded, and gives the same weights with
+ * and without the TEE.
+ */
+static void test_freeze(void **state)
+{
+    (void)state;
+    static char out[1 << 15];
+    struct layout lo;
+    struct run trained = {0}, ref = {0}, r = {0};
+    get_layout("lenet.cfg", &lo);
+    train("lenet.cfg", -1, -1, &trained);
+    shell("cp backup/lenet_final.weights frozen_from.weights");
+    /* stopbackward on layer 3, the second maxpool: layers 0..3 frozen */
+    const char *second = strstr(strstr(lenet_cfg, "[maxpool]") + 1, "[maxpool]");
+    char text[2048];
+    snprintf(text, sizeof text, "%.*s[maxpool]\nstopbackward=1\n%s", (int)(second - lenet_cfg),
+             lenet_cfg, second + strlen("[maxpool]\n"));
+    write_cfg("frz.cfg", text, "linear");
+    /* -clear: the trained file has seen max_batches already */
+    train_pp("frz.cfg", "frozen_from.weights", "-clear", &ref, out, sizeof out);
+    assert_true(ref.losses.n >= 8);
+    assert_non_null(strstr(out, "layers 0..3 are frozen"));
+    /* the frozen layers are saved as loaded; the others trained */
+    assert_memory_equal(ref.weights + 20, trained.weights + 20, 4 * lo.off[4]);
+    assert_memory_not_equal(ref.weights + 20 + 4 * lo.off[4], trained.weights + 20 + 4 * lo.off[4],
+                            4 * (lo.off[lo.n] - lo.off[4]));
+    /* the same with the layers after them in the TEE */
+    train_pp("frz.cfg", "frozen_from.weights", "-clear -pp_start 4 -pp_end 8", &r, out, sizeof out);
+    compare_runs(&lo, &ref, &r, 4, 8, "stopbackward=1 on layer 3, -pp_start 4 -pp_end 8");
+    run_free(&r);
+    /* -pp_start_f 4 freezes layers 0..3 of a cfg without stopbackward */
+    write_cfg("frz2.cfg", lenet_cfg, "linear");
+    train_pp("frz2.cfg", "frozen_from.weights", "-clear -pp_start_f 4 -pp_end 8", &r, out,
+             sizeof out);
+    assert_non_null(strstr(out, "layers 0..3 are frozen"));
+    compare_runs(&lo, &ref, &r, 4, 8, "-pp_start_f 4 -pp_end 8");
+    run_free(&r);
+    /* a frozen layer inside the TEE segment is refused, naming both */
+    assert_int_not_equal(
+        darknetp("classifier train -pp_start 2 -pp_end 8 bars.data frz.cfg", out, sizeof out), 0);
+    assert_non_null(strstr(out, "layers 0..3 are frozen (stopbackward), which reaches into the TEE "
+                                "segment 2..8"));
+    run_free(&ref);
+    run_free(&trained);
 }
 
 /* ---------------------------------------------------------- (b) leak audit */
@@ -1066,6 +1122,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_batchnorm),
         cmocka_unit_test(test_equivalence_activations),
         cmocka_unit_test(test_partial_fine_tune),
+        cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),
         cmocka_unit_test(test_sealed_round_trip),
         cmocka_unit_test(test_sealed_refusals),

@@ -188,11 +188,56 @@ static void test_same_seed_same_weights(void **state)
     dnn_network_free(c);
 }
 
+/*
+ * darknet's stopbackward: with layers 0..2 frozen, training leaves every parameter of
+ * them as it was (BN scales included; the rolling statistics keep following the batches,
+ * as in darknet), moves the layers after them, and propagates no delta past them.
+ */
+static void test_frozen_layers(void **state)
+{
+    (void)state;
+    struct dnn_layer_spec s[6];
+    size_t n = specs(s);
+    for (size_t i = 0; i <= 2; i++)
+        s[i].frozen = true;
+    struct dnn_net_config cfg = config();
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, n, true, 3), DNN_OK);
+    float *before[6][DNN_MAX_PARAMS] = {{NULL}};
+    for (size_t i = 0; i < n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++) {
+            const struct dnn_param *q = &net->layers[i].params[p];
+            before[i][p] = malloc(q->count * sizeof(float));
+            assert_non_null(before[i][p]);
+            memcpy(before[i][p], q->value, q->count * sizeof(float));
+        }
+    (void)train(net, 11, 30);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t p = 0; p < net->layers[i].n_params; p++) {
+            const struct dnn_param *q = &net->layers[i].params[p];
+            const bool same = memcmp(before[i][p], q->value, q->count * sizeof(float)) == 0;
+            const bool rolling = strncmp(q->name, "rolling_", 8) == 0;
+            if (i <= 2 && !rolling && !same)
+                fail_msg("frozen layer %zu: %s changed", i, q->name);
+            if (i > 2 && same && strcmp(q->name, "weights") == 0)
+                fail_msg("layer %zu after the frozen ones: %s did not train", i, q->name);
+            free(before[i][p]);
+        }
+    }
+    /* the delta stops at the last frozen layer (layer 3 still adds into layer 2's, as in
+     * darknet): those before it stay as forward cleared them */
+    for (size_t i = 0; i < 2; i++)
+        for (size_t k = 0; k < net->layers[i].outputs * (size_t)net->layers[i].batch; k++)
+            assert_true(net->layers[i].delta[k] == 0.0f);
+    dnn_network_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_synthetic_task),
         cmocka_unit_test(test_same_seed_same_weights),
+        cmocka_unit_test(test_frozen_layers),
     };
     return cmocka_run_group_tests_name("training", tests, NULL, NULL);
 }
