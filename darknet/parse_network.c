@@ -117,15 +117,17 @@ static const struct neutral_key layer_neutral[] = {
     {"route", "group_id", 0},
 };
 
-/* Keys read only as strings whose presence alone changes darknet's result. */
+/* Keys read as strings (or as a layer reference) that change darknet's result unless they
+ * hold the neutral value; NULL: any value does. */
 static const struct {
     const char *section;
     const char *key;
+    const char *neutral;
 } present_refused[] = {
-    {"convolutional", "share_index"},
-    {"softmax", "tree"},
-    {"shortcut", "weights_type"},
-    {"shortcut", "weights_normalization"},
+    {"convolutional", "share_index", NULL},
+    {"softmax", "tree", NULL},
+    {"shortcut", "weights_type", "none"},
+    {"shortcut", "weights_normalization", "none"},
 };
 
 static const char *canonical_section(const char *name)
@@ -152,8 +154,11 @@ static int check_neutral(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
             return -1;
     }
     for (size_t i = 0; i < sizeof present_refused / sizeof present_refused[0]; i++) {
+        const struct dk_cfg_option *o = NULL;
         if (strcmp(present_refused[i].section, name) != 0 ||
-            !dk_cfg_find(sec, present_refused[i].key))
+            !(o = dk_cfg_find(sec, present_refused[i].key)))
+            continue;
+        if (present_refused[i].neutral && strcmp(o->value, present_refused[i].neutral) == 0)
             continue;
         return dk_fail(err, "%s:%d: key '%s' in [%s] is not supported", cfg->path,
                        line_of(sec, present_refused[i].key), present_refused[i].key, sec->name);

@@ -350,6 +350,14 @@ static void test_parse_warnings(void **state)
     dk_model_free(&m);
     assert_null(m.notes);
 
+    /* string keys at their neutral value are accepted */
+    parse_ok("w6.cfg",
+             NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=none\n"
+                 "weights_normalization=none\n",
+             &m);
+    assert_null(m.notes);
+    dk_model_free(&m);
+
     /* AlexeyAB's activations parse by name. */
     parse_ok("w3.cfg",
              NET "[convolutional]\nactivation=mish\n[convolutional]\nactivation=swish\n"
