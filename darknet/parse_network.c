@@ -9,6 +9,7 @@
 #include "darknet/user_file.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,15 +84,45 @@ struct neutral_key {
 };
 
 static const struct neutral_key net_neutral[] = {
-    {"", "mixup", 0},          {"", "cutmix", 0},
-    {"", "mosaic", 0},         {"", "blur", 0},
-    {"", "gaussian_noise", 0}, {"", "label_smooth_eps", 0},
-    {"", "letter_box", 0},     {"", "contrastive", 0},
-    {"", "unsupervised", 0},   {"", "adversarial_lr", 0},
-    {"", "ema_alpha", 0},      {"", "track", 0},
-    {"", "attention", 0},      {"", "dynamic_minibatch", 0},
+    {"", "letter_box", 0}, {"", "contrastive", 0}, {"", "unsupervised", 0},
+    {"", "track", 0},      {"", "attention", 0},
+};
+
+/* [net] keys of AlexeyAB's that only change how it trains (data augmentation, label
+ * smoothing, weight averaging, mixed precision): a network that sets them predicts as any
+ * other, so valid and predict go on with a note and only train refuses them. */
+static const struct neutral_key train_only[] = {
+    {"", "mixup", 0},          {"", "cutmix", 0},         {"", "mosaic", 0},
+    {"", "blur", 0},           {"", "gaussian_noise", 0}, {"", "label_smooth_eps", 0},
+    {"", "adversarial_lr", 0}, {"", "ema_alpha", 0},      {"", "dynamic_minibatch", 0},
     {"", "loss_scale", 1},     {"", "try_fix_nan", 0},
 };
+
+/* Records the first training-only key set away from its neutral value in m->train_refusal
+ * (train refuses the file with it) and notes each one for the other commands. */
+static int check_train_only(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_model *m,
+                            struct dk_error *err)
+{
+    for (size_t i = 0; i < sizeof train_only / sizeof train_only[0]; i++) {
+        const char *k = train_only[i].key;
+        float v = train_only[i].neutral;
+        if (dk_cfg_get_float(cfg, sec, k, train_only[i].neutral, &v, err) != 0)
+            return -1;
+        if (!(v < train_only[i].neutral || v > train_only[i].neutral))
+            continue;
+        const char *text = dk_cfg_get_str(sec, k, "");
+        dk_cfg_note(cfg,
+                    "%s:%d: warning: key '%s=%s' changes only how darknet trains: valid and "
+                    "predict ignore it, train refuses it",
+                    cfg->path, line_of(sec, k), k, text);
+        if (m->train_refusal[0] == '\0')
+            snprintf(m->train_refusal, sizeof m->train_refusal,
+                     "%s:%d: key '%s=%s' in [%s] is not supported for training (only %s=%g)",
+                     cfg->path, line_of(sec, k), k, text, sec->name, k,
+                     (double)train_only[i].neutral);
+    }
+    return 0;
+}
 
 static const struct neutral_key layer_neutral[] = {
     {"", "dont_update", 0},
@@ -336,7 +367,9 @@ static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_m
         dk_cfg_get_int(cfg, sec, "max_batches", 0, &net->max_batches, err) != 0)
         return -1;
     BAD(net->max_batches < 0, "max_batches", "must be >= 0, got %d", net->max_batches);
-    if (check_neutral(cfg, sec, net_neutral, sizeof net_neutral / sizeof net_neutral[0], err) != 0)
+    if (check_neutral(cfg, sec, net_neutral, sizeof net_neutral / sizeof net_neutral[0], err) !=
+            0 ||
+        check_train_only(cfg, sec, m, err) != 0)
         return -1;
     dk_cfg_note_unused(cfg, sec);
     return 0;

@@ -50,8 +50,11 @@ struct dk_model {
     int *lines;                   /* (n) line of each layer's section header, for messages */
     size_t n;
     int cfg_batch; /* batch as written in the cfg, before dividing by subdivisions */
-    char *notes;   /* warnings for the user ("path:line: warning: ...\n" lines), or NULL;
-                    * the parser never prints: callers write these to stderr */
+    /* Why train must refuse this cfg ("path:line: key 'cutmix=1' ..."), "" when it may
+     * train: AlexeyAB's training-only keys darknetp does not implement. */
+    char train_refusal[512];
+    char *notes; /* warnings for the user ("path:line: warning: ...\n" lines), or NULL;
+                  * the parser never prints: callers write these to stderr */
 };
 
 /*

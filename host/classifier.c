@@ -163,6 +163,8 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
     if (a->pp_end >= 0 && (size_t)a->pp_end >= model->n)
         return dk_fail(err, "-pp_end %d is past the last layer of %s (%zu)", a->pp_end, a->cfgfile,
                        model->n - 1);
+    if (training && model->train_refusal[0])
+        return dk_fail(err, "%s", model->train_refusal);
     if (freeze(a, model, training, err) != 0)
         return -1;
     /* The .weights file's size against the cfg before any network is allocated. */

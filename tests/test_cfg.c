@@ -350,6 +350,17 @@ static void test_parse_warnings(void **state)
     dk_model_free(&m);
     assert_null(m.notes);
 
+    /* AlexeyAB's training-only keys: a note, and a refusal kept for train */
+    parse_ok("w7.cfg", NET "mixup=1\nlabel_smooth_eps=0.1\ncutmix=0\n[connected]\n", &m);
+    assert_contains(m.notes, "w7.cfg:5: warning: key 'mixup=1' changes only how darknet trains");
+    assert_contains(m.notes, "w7.cfg:6: warning: key 'label_smooth_eps=0.1'");
+    assert_null(strstr(m.notes, "cutmix"));
+    /* the first one */
+    assert_contains(
+        m.train_refusal,
+        "w7.cfg:5: key 'mixup=1' in [net] is not supported for training (only mixup=0)");
+    dk_model_free(&m);
+
     /* string keys at their neutral value are accepted */
     parse_ok("w6.cfg",
              NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=none\n"
@@ -386,6 +397,7 @@ static void test_parse_warnings(void **state)
     /* A clean file has no notes. */
     parse_ok("w2.cfg", NET "[connected]\noutput=2\n", &m);
     assert_null(m.notes);
+    assert_string_equal(m.train_refusal, "");
     dk_model_free(&m);
 }
 
@@ -822,7 +834,7 @@ static void test_parse_errors(void **state)
 
     /* keys */
     parse_fails("k1.cfg", NET "[convolutional]\ndilation=2\n", 6, "'dilation=2'", "not supported");
-    parse_fails("k2.cfg", NET "mixup=1\n[connected]\n", 5, "'mixup=1'", "not supported");
+    parse_fails("k2.cfg", NET "letter_box=1\n[connected]\n", 5, "'letter_box=1'", "not supported");
     parse_fails("k3.cfg", NET "[maxpool]\nstride=2\nstride_x=1\n", 7, "'stride_x=1'",
                 "not supported");
     parse_fails("k3b.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=2\n", 8, "'groups=2'",

@@ -164,6 +164,37 @@ static void test_train_valid_predict(void **state)
     char pct[16], name[32];
     assert_int_equal(sscanf(out, "%15[^%]%%: %31s", pct, name), 2);
     assert_string_equal(name, "right");
+
+    /* AlexeyAB's training-only keys: predict goes on, with the same answer and a warning;
+     * train refuses, naming the key */
+    write_text("cutmix.cfg", "[net]\nbatch=20\nsubdivisions=2\nheight=12\nwidth=12\n"
+                             "channels=1\ncutmix=1\nlabel_smooth_eps=0.1\n"
+                             "min_crop=12\nmax_crop=12\nflip=0\n"
+                             "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                             "batch_normalize=1\nactivation=leaky\n"
+                             "[maxpool]\nsize=2\nstride=2\n"
+                             "[connected]\noutput=4\nactivation=linear\n"
+                             "[softmax]\n");
+    char want[sizeof out];
+    snprintf(want, sizeof want, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict bars.data cutmix.cfg a.weights "
+             "right.png 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, want);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict bars.data cutmix.cfg a.weights right.png 2>&1 "
+             ">/dev/null",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "cutmix.cfg:7: warning: key 'cutmix=1' changes only how darknet "
+                                "trains"));
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train bars.data cutmix.cfg 2>&1", dir,
+             bin);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    assert_non_null(strstr(out, "cutmix.cfg:7: key 'cutmix=1' in [net] is not supported for "
+                                "training (only cutmix=0)"));
 }
 
 /* -save_every 0 writes only the final weights; -save_every 2 every second epoch; -log one
