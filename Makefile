@@ -53,6 +53,8 @@ endif
 include tools/optee/optee.mk
 # fuzz, fuzz-short, fuzz-build: libFuzzer targets with clang, in build-fuzz/ (README, Fuzzing).
 include tests/fuzz/fuzz.mk
+# bench, bench-deps, bench-check: darknetp against PyTorch and the TEE's overhead (tools/bench/).
+include tools/bench/bench.mk
 
 # host/main.c holds main(); everything else in host/ is linked into tests too.
 HOST_LIB_OBJS := $(filter-out $(BUILD)/host/main.o,$(HOST_OBJS))

@@ -1,0 +1,27 @@
+# `make bench`: darknetp against PyTorch, the simulated TEE's overhead, GEMM against the
+# core's FMA peak, per-layer times (tools/bench/README.md). Not part of `make test`.
+#   BENCH_QUICK=1       a short run (under 2 minutes on 2 cores)
+#   BENCH_ROUNDS=N      rounds, alternating darknetp and PyTorch (default 5, quick 3)
+#   BENCH_CSV=FILE      where the CSV goes (default $(BUILD)/bench/bench.csv)
+#   BENCH_PLOT=FILE.svg an SVG chart of the comparisons
+BENCH_DRIVER := $(BUILD)/tools/bench/bench_dnn
+
+.PHONY: bench bench-deps bench-check
+
+$(BENCH_DRIVER): $(BUILD)/tools/bench/bench_dnn.o $(BUILD)/libdarknetp.a $(TEEC_DEP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdarknetp.a $(TEEC_LIB) $(LDLIBS)
+
+-include $(BUILD)/tools/bench/bench_dnn.d
+
+# PyTorch (Debian's python3-torch) serves only the bench, so it is not in install-deps.sh.
+bench-deps:
+	sh tools/bench/install-deps.sh
+
+bench: bench-deps $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
+	python3 tools/bench/bench.py --driver $(BENCH_DRIVER) --out $(BUILD)/bench \
+	  $(if $(BENCH_PLOT),--plot $(BENCH_PLOT))
+
+# The bench's parser, statistics, CSV and SVG writers on canned driver output (no timing).
+bench-check:
+	python3 tools/bench/bench.py --self-test

@@ -1,0 +1,363 @@
+"""`make bench`: darknetp against PyTorch, the TEE's overhead, GEMM and per-layer times.
+
+Runs bench_dnn (the darknetp side, C, linked with the library) and bench_torch.py (a PyTorch
+worker) in rounds, alternating which side goes first, and reports each figure as the median
+with the min-max range over the rounds; every ratio is taken within one round and then
+summarised the same way. Figures are per CPU second of the thread doing the work (for the
+TEE runs: of darknetp and the simulated TEE's processes); wall time goes to the CSV beside
+it, since on a shared machine it also counts other people's processes.
+
+Environment: BENCH_QUICK=1 (a short run), BENCH_ROUNDS=N, BENCH_CSV=FILE, BENCH_PLOT=FILE.svg.
+`--self-test` checks the parser, the statistics and the CSV/SVG writers on canned output.
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+LENET = "tests/fixtures/darknet-mnist-lenet/mnist_lenet.cfg"
+VGG7 = "cfg/vgg-7_cifar10.cfg"
+TORCH_PYTHON = "/usr/bin/python3"  # Debian's, where python3-torch lives
+
+
+def settings(quick):
+    """What to run. Quick: fewer iterations, VGG-7 at batch 5, shorter GEMM timings, fewer TEE
+    cases. The per-layer table trains VGG-7 at batch 10 (5 quick): its times grow with the
+    batch, and one step at batch 50 costs half a minute."""
+    vgg_batch = 5 if quick else 50
+    lenet_parts = [("none", -1, -1), ("last 4..10", 4, 10), ("back half 5..10", 5, 10),
+                   ("all 0..10", 0, 10)]
+    tee = [
+        # (network, cfg, mode, batch, iterations, warm-up, [(partition name, first, last)])
+        # LeNet trains at batch 50 here: all 11 layers at batch 100 need 8.7 MB of secure
+        # memory, over the TA's default TA_DATA_SIZE of 6 MiB. VGG-7 fits only its last layers.
+        ("LeNet", LENET, "train", 50, 5 if quick else 20, 1, lenet_parts),
+        ("LeNet", LENET, "infer", 1, 50 if quick else 300, 10, lenet_parts),
+    ]
+    if not quick:
+        tee += [("LeNet", LENET, "infer", 100, 20, 1, lenet_parts),
+                ("VGG-7", VGG7, "infer", 1, 10, 1, [("none", -1, -1), ("last 8..11", 8, 11)])]
+    return {
+        "rounds": 2 if quick else 5,
+        # (network, cfg, mode, batch, iterations, warm-up iterations)
+        "compare": [
+            ("LeNet", LENET, "train", 100, 5 if quick else 20, 1),
+            ("LeNet", LENET, "infer", 1, 100 if quick else 500, 10),
+            ("LeNet", LENET, "infer", 100, 5 if quick else 20, 1),
+            ("VGG-7", VGG7, "train", vgg_batch, 1, 0 if quick else 1),
+            ("VGG-7", VGG7, "infer", 1, 3 if quick else 10, 1),
+            ("VGG-7", VGG7, "infer", vgg_batch if quick else 100, 1, 0),
+        ],
+        "tee": tee,
+        "gemm_nets": [("LeNet", LENET, 100), ("VGG-7", VGG7, vgg_batch)],
+        "gemm_seconds": 0.02 if quick else 0.2,
+        "peak_seconds": 0.2 if quick else 0.5,
+        # (network, cfg, batch, iterations, warm-up)
+        "layers": [("LeNet", LENET, 100, 3 if quick else 10, 1),
+                   ("VGG-7", VGG7, 5 if quick else 10, 1, 0)],
+    }
+
+
+# ------------------------------------------------------------------------- parsing
+
+
+def parse(text):
+    """The `BENCH id wall cpu work unit [label]` lines of a run; a FAIL line raises."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("FAIL"):
+            raise RuntimeError(line[5:].strip())
+        if not line.startswith("BENCH "):
+            continue
+        f = line.split(" ", 6)
+        out.append({"id": f[1], "wall": float(f[2]), "cpu": float(f[3]), "work": float(f[4]),
+                    "unit": f[5], "label": f[6] if len(f) > 6 else ""})
+    return out
+
+
+def rate(r, clock="cpu"):
+    """Work per second: images/s, or GFLOP/s for flop."""
+    scale = 1e-9 if r["unit"] == "flop" else 1.0
+    return r["work"] * scale / r[clock] if r[clock] > 0 else float("nan")
+
+
+# ------------------------------------------------------------------------- results
+
+
+class Results:
+    """Samples per row key, one per round: figures, wall figures, and ratios."""
+
+    def __init__(self):
+        self.rows = {}  # key -> dict; insertion order is the report's order
+
+    def add(self, section, case, side, unit, value, wall=None, ratio=None, ratio_to="", label=""):
+        row = self.rows.setdefault((section, case, side), {
+            "section": section, "case": case, "side": side, "unit": unit, "values": [],
+            "walls": [], "ratios": [], "ratio_to": ratio_to, "label": label})
+        row["values"].append(value)
+        if wall is not None:
+            row["walls"].append(wall)
+        if ratio is not None:
+            row["ratios"].append(ratio)
+
+
+def summary(values):
+    """(median, min, max) or three empty strings."""
+    if not values:
+        return ("", "", "")
+    return (statistics.median(values), min(values), max(values))
+
+
+CSV_FIELDS = ["section", "case", "side", "unit", "median", "min", "max", "wall_median", "rounds",
+              "ratio_to", "ratio_median", "ratio_min", "ratio_max", "label"]
+
+
+def write_csv(results, path):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(CSV_FIELDS)
+        for row in results.rows.values():
+            med, lo, hi = summary(row["values"])
+            rmed, rlo, rhi = summary(row["ratios"])
+            w.writerow([row["section"], row["case"], row["side"], row["unit"], fmt(med), fmt(lo),
+                        fmt(hi), fmt(summary(row["walls"])[0]), len(row["values"]), row["ratio_to"],
+                        fmt(rmed), fmt(rlo), fmt(rhi), row["label"]])
+
+
+def fmt(v):
+    return "" if v == "" else f"{v:.6g}"
+
+
+def cell(values, digits=1):
+    """'median [min-max]' for the table."""
+    if not values:
+        return "-"
+    med, lo, hi = summary(values)
+    if len(values) == 1:
+        return f"{med:.{digits}f}"
+    return f"{med:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]"
+
+
+def print_table(results, out=sys.stdout):
+    sections = {}
+    for row in results.rows.values():
+        sections.setdefault(row["section"], []).append(row)
+    for section, rows in sections.items():
+        lines = [("case", "side", "unit", "median [min-max]", "ratio", "ratio to")]
+        for r in rows:
+            digits = 3 if r["unit"] == "ms" and max(r["values"]) < 1 else (2 if r["unit"] == "%" else 1)
+            lines.append((r["case"], r["side"], r["unit"], cell(r["values"], digits),
+                          cell(r["ratios"], 2), r["ratio_to"]))
+        widths = [max(len(l[i]) for l in lines) for i in range(len(lines[0]))]
+        print(f"\n== {section}", file=out)
+        for l in lines:
+            print("  ".join(c.ljust(w) for c, w in zip(l, widths)).rstrip(), file=out)
+
+
+def write_svg(results, path):
+    """Horizontal bars of the ratios (median, min-max whisker), one panel per section."""
+    panels = {}
+    for row in results.rows.values():
+        if row["ratios"] and row["ratio_to"] != "share of the step":
+            panels.setdefault((row["section"], row["ratio_to"]), []).append(row)
+    bar_h, left, width, top = 16, 330, 420, 30
+    height = top + sum(40 + bar_h * 1.5 * len(rows) for rows in panels.values()) + 10
+    svg = ET.Element("svg", xmlns="http://www.w3.org/2000/svg", width=str(left + width + 80),
+                     height=str(int(height)), style="font-family:sans-serif;font-size:11px")
+    ET.SubElement(svg, "text", x="10", y="18", style="font-size:14px").text = \
+        "darknetp bench: ratios, median and min-max over rounds (CPU time)"
+    y = top
+    for (section, ratio_to), rows in panels.items():
+        y += 20
+        ET.SubElement(svg, "text", x="10", y=str(y), style="font-weight:bold").text = \
+            f"{section}: {ratio_to}"
+        y += 10
+        scale = width / max(max(r["ratios"]) for r in rows) / 1.05
+        for r in rows:
+            med, lo, hi = summary(r["ratios"])
+            ET.SubElement(svg, "text", x="10", y=str(y + bar_h - 4)).text = f"{r['case']} {r['side']}"
+            ET.SubElement(svg, "rect", x=str(left), y=str(y), width=f"{med * scale:.1f}",
+                          height=str(bar_h - 2), fill="#4a7ab5")
+            ET.SubElement(svg, "line", x1=f"{left + lo * scale:.1f}", x2=f"{left + hi * scale:.1f}",
+                          y1=str(y + bar_h // 2), y2=str(y + bar_h // 2), stroke="black")
+            ET.SubElement(svg, "text", x=f"{left + hi * scale + 4:.1f}", y=str(y + bar_h - 4)).text = \
+                f"{med:.2f}"
+            y += bar_h * 1.5
+        ET.SubElement(svg, "line", x1=str(left), x2=str(left), y1=str(y - bar_h * 1.5 * len(rows)),
+                      y2=str(y), stroke="black")
+        if scale * 1.0 <= width:  # a dashed line at ratio 1
+            ET.SubElement(svg, "line", x1=f"{left + scale:.1f}", x2=f"{left + scale:.1f}",
+                          y1=str(y - bar_h * 1.5 * len(rows)), y2=str(y), stroke="gray",
+                          **{"stroke-dasharray": "3,3"})
+        y += 10
+    ET.ElementTree(svg).write(path, encoding="unicode")
+
+
+# ------------------------------------------------------------------------- running
+
+
+class Sides:
+    """The two programs: bench_dnn per measurement, one long-lived PyTorch worker."""
+
+    def __init__(self, driver, tmp):
+        self.driver = driver
+        self.env = dict(os.environ, DZ_TEE_LOG=os.path.join(tmp, "tee.log"),
+                        DZ_TEE_STORAGE=os.path.join(tmp, "tee-storage"))
+        worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_torch.py")
+        self.torch = subprocess.Popen([TORCH_PYTHON, worker], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True)
+        self.torch_version = self.torch.stdout.readline().strip().replace("READY ", "")
+
+    def c(self, *args):
+        p = subprocess.run([self.driver, *map(str, args)], capture_output=True, text=True, env=self.env)
+        if p.returncode != 0 and "FAIL" not in p.stdout:
+            raise RuntimeError(f"{self.driver} {' '.join(map(str, args))}: {p.stderr.strip()}")
+        return parse(p.stdout)
+
+    def py(self, **req):
+        self.torch.stdin.write(json.dumps(req) + "\n")
+        self.torch.stdin.flush()
+        lines = []
+        for line in self.torch.stdout:
+            if line.strip() == "DONE":
+                return parse("".join(lines))
+            lines.append(line)
+        raise RuntimeError("the PyTorch worker stopped")
+
+    def close(self):
+        self.torch.stdin.close()
+        self.torch.wait()
+
+
+def one_round(sides, cfg, rnd, res):
+    # darknetp against PyTorch; the side that goes first alternates between rounds.
+    for net, path, mode, batch, iters, warm in cfg["compare"]:
+        runs = [("darknetp", lambda: sides.c(mode, path, batch, iters, warm)),
+                ("PyTorch", lambda: sides.py(cmd=mode, cfg=path, batch=batch, iters=iters, warmup=warm))]
+        got = dict((name, fn()[0]) for name, fn in (runs if rnd % 2 == 0 else runs[::-1]))
+        case = f"{net} {mode} batch {batch}"
+        for side in ("darknetp", "PyTorch"):
+            res.add("darknetp vs PyTorch, 1 thread", case, side, "images/s", rate(got[side]),
+                    wall=rate(got[side], "wall"),
+                    ratio=rate(got["darknetp"]) / rate(got["PyTorch"]) if side == "darknetp" else None,
+                    ratio_to="darknetp/PyTorch speed" if side == "darknetp" else "")
+    # The TEE: each partition against the run without one, in this round.
+    for net, path, mode, batch, iters, warm, parts in cfg["tee"]:
+        base = None
+        for name, first, last in parts:
+            try:
+                r = sides.c("tee", path, batch, iters, warm, first, last, mode)[0]
+            except RuntimeError as e:
+                print(f"  {net} {mode} {name}: {e}", file=sys.stderr)
+                continue
+            t = 1.0 / rate(r)
+            base = t if first < 0 else base
+            res.add("simulated TEE overhead", f"{net} {mode} batch {batch}", name, "images/s", rate(r),
+                    wall=rate(r, "wall"), ratio=t / base if base else None,
+                    ratio_to="time / time without TEE")
+    # GEMM against this round's FMA peak, darknetp's dnn_gemm and PyTorch's torch.mm.
+    peak = sides.c("peak", cfg["peak_seconds"])[0]
+    res.add("GEMM, GFLOP/s", "FMA peak", peak["label"].split(",")[0], "GFLOP/s", rate(peak), wall=rate(peak, "wall"))
+    for net, path, batch in cfg["gemm_nets"] + [("square", None, 0)]:
+        if path:
+            ours = sides.c("gemm", path, batch, cfg["gemm_seconds"])
+        else:
+            ours = [sides.c("gemm-size", op, 512, 512, 512, cfg["gemm_seconds"])[0] for op in ("NN", "NT", "TN")]
+        shapes = [[i["id"].split("/")[1][0] == "T", i["id"].split("/")[1][1] == "T",
+                   *map(int, i["id"].split("/")[2].split("x"))] for i in ours]
+        theirs = {r["id"]: r for r in sides.py(cmd="gemm", shapes=shapes, seconds=cfg["gemm_seconds"])}
+        for r in ours:
+            shape = r["id"][5:]
+            case = f"{net} {shape}" + (f" ({r['label']})" if path else "")
+            res.add("GEMM, GFLOP/s", case, "dnn_gemm", "GFLOP/s", rate(r), wall=rate(r, "wall"),
+                    ratio=rate(r) / rate(peak), ratio_to="fraction of FMA peak")
+            if r["id"] in theirs:
+                t = theirs[r["id"]]
+                res.add("GEMM, GFLOP/s", case, "torch.mm", "GFLOP/s", rate(t), wall=rate(t, "wall"),
+                        ratio=rate(r) / rate(t), ratio_to="dnn_gemm/torch.mm")
+    # Per-layer forward and backward time of one training step, darknetp.
+    for net, path, batch, iters, warm in cfg["layers"]:
+        rows = sides.c("layers", path, batch, iters, warm)
+        total = sum(r["cpu"] for r in rows)
+        for r in rows:
+            _, index, way = r["id"].split("/")
+            res.add(f"darknetp per layer, {net} training batch {batch}, ms per step",
+                    f"{index:>2} {r['label']}", way, "ms", r["cpu"] * 1e3, wall=r["wall"] * 1e3,
+                    ratio=r["cpu"] / total if total > 0 else None, ratio_to="share of the step")
+
+
+def self_test():
+    """The parser, statistics, table, CSV and SVG on canned lines; exits 1 on a mismatch."""
+    text = ("noise\nBENCH train 0.5 0.25 100 images a.cfg\n"
+            "BENCH gemm/NT/6x75x576 0.001 0.0005 518400 flop layer 0 conv forward\n")
+    got = parse(text)
+    assert len(got) == 2 and got[0]["id"] == "train" and got[1]["label"] == "layer 0 conv forward"
+    assert rate(got[0]) == 400.0 and rate(got[0], "wall") == 200.0
+    assert abs(rate(got[1]) - 1.0368) < 1e-9
+    try:
+        parse("FAIL layers 0..10 need 8738304 bytes\n")
+        raise AssertionError("a FAIL line was accepted")
+    except RuntimeError as e:
+        assert "8738304" in str(e)
+    res = Results()
+    for v, t in ((400, 100), (300, 150), (500, 100)):
+        res.add("S", "c", "darknetp", "images/s", v, wall=v / 2, ratio=v / t, ratio_to="x")
+    row = res.rows[("S", "c", "darknetp")]
+    assert summary(row["values"]) == (400, 300, 500) and summary(row["ratios"]) == (4.0, 2.0, 5.0)
+    assert cell(row["values"]) == "400.0 [300.0-500.0]"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "b.csv")
+        write_csv(res, path)
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 1 and rows[0]["median"] == "400" and rows[0]["ratio_max"] == "5"
+        assert rows[0]["rounds"] == "3" and rows[0]["wall_median"] == "200"
+        svg = os.path.join(tmp, "b.svg")
+        write_svg(res, svg)
+        assert ET.parse(svg).getroot().tag.endswith("svg")
+    print("bench-check: parser, statistics, CSV and SVG writers agree with the canned run")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--driver", default="build/tools/bench/bench_dnn")
+    ap.add_argument("--out", default="build/bench", help="folder for bench.csv")
+    ap.add_argument("--plot", default=os.environ.get("BENCH_PLOT") or None, help="SVG chart to write")
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args()
+    if args.self_test:
+        return self_test()
+    quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+    cfg = settings(quick)
+    rounds = int(os.environ.get("BENCH_ROUNDS", cfg["rounds"]))
+    os.makedirs(args.out, exist_ok=True)
+    csv_path = os.environ.get("BENCH_CSV") or os.path.join(args.out, "bench.csv")
+    res = Results()
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        sides = Sides(args.driver, tmp)
+        print(f"bench: {'quick, ' if quick else ''}{rounds} rounds, darknetp vs PyTorch {sides.torch_version}"
+              f" on 1 thread; figures per CPU second, median [min-max] over rounds")
+        try:
+            for rnd in range(rounds):
+                one_round(sides, cfg, rnd, res)
+                print(f"  round {rnd + 1}/{rounds} done at {time.monotonic() - start:.0f} s", flush=True)
+        finally:
+            sides.close()
+    print_table(res)
+    write_csv(res, csv_path)
+    print(f"\nCSV: {csv_path}")
+    if args.plot:
+        write_svg(res, args.plot)
+        print(f"SVG: {args.plot}")
+    print(f"bench: {time.monotonic() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
