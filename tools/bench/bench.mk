@@ -1,5 +1,5 @@
 # `make bench`: darknetp against PyTorch, the simulated TEE's overhead, GEMM against the
-# core's FMA peak, per-layer times (tools/bench/README.md). Not part of `make test`.
+# core's FMA peak, per-layer times (README.md, "Benchmark"). Not part of `make test`.
 #   BENCH_QUICK=1       a short run (under 2 minutes on 2 cores)
 #   BENCH_ROUNDS=N      rounds, alternating darknetp and PyTorch (default 5, quick 3)
 #   BENCH_CSV=FILE      where the CSV goes (default $(BUILD)/bench/bench.csv)
@@ -22,6 +22,7 @@ bench: bench-deps $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 	python3 tools/bench/bench.py --driver $(BENCH_DRIVER) --out $(BUILD)/bench \
 	  $(if $(BENCH_PLOT),--plot $(BENCH_PLOT))
 
-# The bench's parser, statistics, CSV and SVG writers on canned driver output (no timing).
-bench-check:
-	python3 tools/bench/bench.py --self-test
+# The bench's parser, statistics, CSV and SVG writers on canned output, and bench_dnn's
+# output format on one-iteration runs (no timing, no PyTorch).
+bench-check: $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
+	python3 tools/bench/bench.py --self-test --driver $(BENCH_DRIVER)
