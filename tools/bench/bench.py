@@ -164,7 +164,7 @@ def write_svg(results, path):
     """Horizontal bars of the ratios (median, min-max whisker), one panel per section."""
     panels = {}
     for row in results.rows.values():
-        if row["ratios"] and row["ratio_to"] != "share of the step":
+        if row["ratios"] and row["ratio_to"] != "share of forward+backward":
             panels.setdefault((row["section"], row["ratio_to"]), []).append(row)
     bar_h, left, width, top = 16, 440, 420, 30
     height = top + sum(40 + bar_h * 1.5 * len(rows) for rows in panels.values()) + 10
@@ -293,7 +293,7 @@ def one_round(sides, cfg, rnd, res):
             _, index, way = r["id"].split("/")
             res.add(f"darknetp per layer, {net} training batch {batch}, ms per step",
                     f"{index:>2} {r['label']}", way, "ms", r["cpu"] * 1e3, wall=r["wall"] * 1e3,
-                    ratio=r["cpu"] / total if total > 0 else None, ratio_to="share of the step")
+                    ratio=r["cpu"] / total if total > 0 else None, ratio_to="share of forward+backward")
 
 
 def self_test(driver):
