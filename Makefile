@@ -159,7 +159,7 @@ $(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)
 
 # GFLOP/s of dnn_gemm's kernels, the previous gemm and the measured FMA peak (not in `test`).
 $(BUILD)/tools/bench/gemm_bench: $(BUILD)/tools/bench/gemm_bench.o $(BUILD)/tools/bench/gemm_old.o \
-  $(BUILD)/libdnn.a
+  $(BUILD)/tools/bench/fma_peak.o $(BUILD)/libdnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^
 

@@ -8,9 +8,10 @@ BENCH_DRIVER := $(BUILD)/tools/bench/bench_dnn
 
 .PHONY: bench bench-deps bench-check
 
-$(BENCH_DRIVER): $(BUILD)/tools/bench/bench_dnn.o $(BUILD)/libdarknetp.a $(TEEC_DEP)
+$(BENCH_DRIVER): $(BUILD)/tools/bench/bench_dnn.o $(BUILD)/tools/bench/fma_peak.o \
+  $(BUILD)/libdarknetp.a $(TEEC_DEP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdarknetp.a $(TEEC_LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libdarknetp.a $(TEEC_LIB) $(LDLIBS)
 
 -include $(BUILD)/tools/bench/bench_dnn.d
 

@@ -38,10 +38,7 @@
 #include "dnn/dnn.h"
 #include "dnn/dnn_internal.h"
 #include "host/pnet.h"
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#endif
+#include "tools/bench/fma_peak.h"
 
 #define SEED 1
 
@@ -495,71 +492,23 @@ out:
     return rc;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-/* Twelve independent 8-wide FMA chains: two FMA ports with a latency of 4 to 5 cycles need
- * at least ten in flight to stay busy. Returns a sum so that nothing is optimised away. */
-__attribute__((target("avx2,fma"), noinline)) static float fma_loop_avx2(long iters)
-{
-    __m256 acc[12];
-    const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++)
-        acc[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++) {
-        for (int i = 0; i < 12; i++)
-            acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
-    }
-    __m256 s = acc[0];
-    for (int i = 1; i < 12; i++)
-        s = _mm256_add_ps(s, acc[i]);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, s);
-    return lanes[0] + lanes[7];
-}
-#endif
-
-/* Without AVX2: twelve independent scalar multiply-add chains (two flops each). */
-__attribute__((noinline)) static float fma_loop_generic(long iters)
-{
-    float acc[12];
-    for (int i = 0; i < 12; i++)
-        acc[i] = (float)i;
-    for (long it = 0; it < iters; it++) {
-        for (int i = 0; i < 12; i++)
-            acc[i] = acc[i] * 0.999999f + 1e-7f;
-    }
-    float s = 0;
-    for (int i = 0; i < 12; i++)
-        s += acc[i];
-    return s;
-}
-
 static int cmd_peak(double seconds)
 {
-    bool avx2 = false;
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-    const double flop_per_iter = avx2 ? 12 * 8 * 2 : 12 * 2;
+    const struct fma_peak_loop loop = fma_peak_select();
     volatile float sink = 0;
     long iters = 1000;
     struct clock2 t0 = clock2_now(), t1 = t0;
     /* Double the loop until one run lasts `seconds`; the last run is the measurement. */
     for (;;) {
         t0 = clock2_now();
-#if defined(__x86_64__) && defined(__GNUC__)
-        sink = avx2 ? fma_loop_avx2(iters) : fma_loop_generic(iters);
-#else
-        sink = fma_loop_generic(iters);
-#endif
+        sink = loop.run(iters);
         t1 = clock2_now();
         if (t1.wall - t0.wall >= seconds || iters > (1L << 40))
             break;
         iters *= 2;
     }
     (void)sink;
-    emit("peak", t0, t1, 1, flop_per_iter * (double)iters, "flop",
-         avx2 ? "avx2+fma, 12 chains of 8-wide FMA" : "generic scalar multiply-add");
+    emit("peak", t0, t1, 1, loop.flops_per_iter * (double)iters, "flop", loop.what);
     return 0;
 }
 
