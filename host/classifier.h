@@ -4,7 +4,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "darknet/dataset.h"
 #include "darknet/error.h"
 #include "darknet/parse_network.h"
 #include "host/data_options.h"
@@ -55,6 +57,14 @@ int dz_classifier_mia(const struct dz_classifier_args *a);
 int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
                                int top, struct dk_model *model, struct dz_pnet *pn,
                                struct dk_error *err);
+
+/* A names or labels list the data file names under `what`; refused when path is NULL. */
+int dz_classifier_read_list(const char *path, const char *what, struct dk_list *out,
+                            struct dk_error *err);
+
+/* Closes an output file (NULL: nothing); a write or close failure sets err naming path and
+ * returns -1 (err may be NULL when a failure is already reported). */
+int dz_classifier_close_out(FILE *f, const char *path, struct dk_error *err);
 
 /* Labels per prediction: -t, else the data file's `top`, else 1; at most `classes`. */
 int dz_classifier_top_labels(const struct dz_classifier_args *a, const struct dz_data_options *opt);

@@ -222,12 +222,16 @@ static void front_backward(struct dz_pnet *p, const float *x)
     dnn_network_backward_range(p->front, 0, last_index(p->front), x, NULL);
 }
 
+/* Updates every part; the TA's loss of the iteration comes back when it may leave. */
 static int update_all(struct dz_pnet *p, struct dk_error *err)
 {
     if (p->front)
         dnn_network_update_range(p->front, 0, last_index(p->front));
-    if (dz_tee_update(p->tee, err) != 0)
+    const bool ask = p->loss_in_tee && dz_tee_loss_leaves(p->tee);
+    float avg = 0;
+    if (dz_tee_update(p->tee, ask ? &p->tee_loss : NULL, ask ? &avg : NULL, err) != 0)
         return -1;
+    p->tee_loss_known = ask;
     if (p->back)
         dnn_network_update_range(p->back, 0, last_index(p->back));
     return 0;
@@ -238,6 +242,7 @@ int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float
 {
     *loss = 0;
     *loss_known = !p->loss_in_tee;
+    p->tee_loss_known = false;
     if (!p->tee) {
         *loss = dnn_network_train_batch(p->front, x, y);
         p->seen = p->front->seen;

@@ -41,6 +41,8 @@ struct dz_pnet {
     int batch, subdivisions;
     bool training;
     bool loss_in_tee;    /* a layer with a loss runs in the TA */
+    bool tee_loss_known; /* the last train_batch ended an iteration whose loss the TA gave */
+    float tee_loss;      /* then: the iteration's mean loss per image, from UPDATE */
     uint64_t seen;       /* images trained on */
     size_t weights_held; /* layers the loaded .weights held (a partial file: fewer than n;
                             the others start from the seed); shapes->n when none loaded */
@@ -69,7 +71,9 @@ float dz_pnet_current_rate(struct dz_pnet *p);
  * dz_pnet_train_batch - one forward/backward (and update when a whole batch *
  * subdivisions has been seen) over the partition, as dnn_network_train_batch.
  * *loss is the network's cost of this batch when *loss_known; false when the
- * loss is computed in the TEE. Returns 0 or -1 with a message in err.
+ * loss is computed in the TEE. Then, when the TA lets it leave (-tee_output scores), the
+ * batch that completes an iteration sets tee_loss_known and tee_loss: the iteration's mean
+ * loss per image as the TA computed it. Returns 0 or -1 with a message in err.
  */
 int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float *loss,
                         bool *loss_known, struct dk_error *err);

@@ -4,7 +4,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double seconds(void)
+double dz_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -19,14 +19,14 @@ void dz_progress_start(struct dz_progress *p, uint64_t total, uint64_t start_ite
     p->total = total;
     p->start_iter = start_iter;
     p->images_per_iter = images_per_iter;
-    p->start_time = seconds();
+    p->start_time = dz_seconds();
 }
 
 void dz_progress_update(struct dz_progress *p, uint64_t iter)
 {
     if (!p->enabled || iter <= p->start_iter)
         return;
-    double elapsed = seconds() - p->start_time;
+    double elapsed = dz_seconds() - p->start_time;
     double done = (double)(iter - p->start_iter);
     double rate = done * (double)p->images_per_iter / (elapsed > 0 ? elapsed : 1e-9);
     if (p->total > iter) {

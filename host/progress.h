@@ -21,4 +21,7 @@ void dz_progress_update(struct dz_progress *p, uint64_t iter);
 /* Erases the line so normal output can be printed. */
 void dz_progress_clear(struct dz_progress *p);
 
+/* A monotonic clock in seconds, for durations. */
+double dz_seconds(void);
+
 #endif

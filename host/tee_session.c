@@ -434,6 +434,11 @@ bool dz_tee_takes_truth(const struct dz_tee *t)
     return t->takes_truth;
 }
 
+bool dz_tee_loss_leaves(const struct dz_tee *t)
+{
+    return t->hdr.output_policy == DZ_OUTPUT_SCORES;
+}
+
 int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
                       struct dk_error *err)
 {
@@ -517,13 +522,19 @@ int dz_tee_backward(struct dz_tee *t, struct dk_error *err)
     return 0;
 }
 
-int dz_tee_update(struct dz_tee *t, struct dk_error *err)
+int dz_tee_update(struct dz_tee *t, float *loss, float *avg_loss, struct dk_error *err)
 {
     TEEC_Operation op = {0};
     uint32_t origin = 0;
+    if (loss)
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
     TEEC_Result res = invoke(t, DZ_CMD_UPDATE, &op, &origin);
     if (res != TEEC_SUCCESS)
         return tee_fail(err, "DZ_CMD_UPDATE", res, origin);
+    if (loss) {
+        memcpy(loss, &op.params[0].value.a, sizeof *loss);
+        memcpy(avg_loss, &op.params[0].value.b, sizeof *avg_loss);
+    }
     return 0;
 }
 

@@ -80,8 +80,16 @@ bool dz_tee_takes_truth(const struct dz_tee *t);
 int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err);
 /* DZ_CMD_BACKWARD with the delta now in dz_tee_delta_in (when last is not the last layer). */
 int dz_tee_backward(struct dz_tee *t, struct dk_error *err);
-/* DZ_CMD_UPDATE. */
-int dz_tee_update(struct dz_tee *t, struct dk_error *err);
+/*
+ * DZ_CMD_UPDATE. With @loss (and @avg_loss) not NULL the TA also returns the iteration's loss
+ * and its running average: only for a segment that ends the network with a cost, and only
+ * when the session's output policy is DZ_OUTPUT_SCORES (the TA refuses otherwise, and
+ * dz_tee_loss_leaves says beforehand whether it will give them).
+ */
+int dz_tee_update(struct dz_tee *t, float *loss, float *avg_loss, struct dk_error *err);
+
+/* True when UPDATE may return the loss: the session asked for DZ_OUTPUT_SCORES. */
+bool dz_tee_loss_leaves(const struct dz_tee *t);
 
 /*
  * DZ_CMD_SAVE_SEALED: *blob (malloc'd, caller frees) of *size bytes, sealed with @policy

@@ -266,8 +266,9 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
  * The loss line of darknet's classifier for one iteration (batch * subdivisions images):
  * the forwards' network costs summed, divided by the images, and the running average
  * avg = avg * .9 + loss * .1 started at the first loss, in float as the normal world does.
+ * Both numbers go to *loss_out and *avg_out, for UPDATE's optional output.
  */
-static void log_loss(struct dz_session *s)
+static void log_loss(struct dz_session *s, float *loss_out, float *avg_out)
 {
     const uint64_t images = (uint64_t)s->hdr.subdivisions * s->hdr.batch;
     const float loss = s->loss_sum / (float)images;
@@ -282,20 +283,52 @@ static void log_loss(struct dz_session *s)
     dz_fmt_float(loss_text, sizeof(loss_text), loss);
     dz_fmt_float(avg_text, sizeof(avg_text), s->avg_loss);
     IMSG("loss = %s, avg loss = %s from the TA", loss_text, avg_text);
+    *loss_out = loss;
+    *avg_out = s->avg_loss;
+}
+
+/*
+ * The loss is a function of the final scores and the truth, which the normal world holds:
+ * it may leave exactly when the scores may, i.e. the session asked for DZ_OUTPUT_SCORES and
+ * its policy (the request's own, or a sealed one LOAD_SEALED found it within) allows them.
+ * Under a label policy it would hand the normal world the loss-threshold membership attack
+ * the partition is there to stop.
+ */
+static TEE_Result loss_may_leave(const struct dz_session *s)
+{
+    if (s->hdr.output_policy == DZ_OUTPUT_SCORES && s->policy.output >= DZ_OUTPUT_SCORES)
+        return TEE_SUCCESS;
+    EMSG("loss refused: it leaves only with the scores (output policy scores); this session "
+         "lets labels leave");
+    return TEE_ERROR_ACCESS_DENIED;
+}
+
+/* A float in a value parameter's 32 bits, as IEEE-754 single precision. */
+static uint32_t float_bits(float f)
+{
+    uint32_t u = 0;
+    TEE_MemMove(&u, &f, sizeof(u));
+    return u;
 }
 
 TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
-    (void)p;
-    if (types != TEE_PARAM_TYPES(T_NONE, T_NONE, T_NONE, T_NONE))
+    if (!type_is(types, 0, T_VALUE_OUT, T_NONE) || TEE_PARAM_TYPE_GET(types, 1) != T_NONE ||
+        TEE_PARAM_TYPE_GET(types, 2) != T_NONE || TEE_PARAM_TYPE_GET(types, 3) != T_NONE)
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net || !s->training)
         return TEE_ERROR_BAD_STATE;
+    /* Only a segment that ends the network with a cost has a loss to give. */
+    const bool loss_out = TEE_PARAM_TYPE_GET(types, 0) == T_VALUE_OUT;
+    if (loss_out && !(s->ends_network && s->has_cost))
+        return TEE_ERROR_BAD_PARAMETERS;
     if (s->backwards == 0) {
         EMSG("update without a backward since the last update or load");
         return TEE_ERROR_BAD_STATE;
     }
     if (training_allowed(s, "update") != TEE_SUCCESS)
+        return TEE_ERROR_ACCESS_DENIED;
+    if (loss_out && loss_may_leave(s) != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
     /* The engine takes the rate from the TA's own `seen` and the header's schedule; a sealed
      * policy bounds the rate of every update, whatever the schedule does. */
@@ -310,8 +343,13 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
     }
     dnn_network_update_range(s->net, 0, s->net->n - 1);
     s->backwards = 0;
+    float loss = 0, avg = 0;
     if (s->ends_network && s->has_cost)
-        log_loss(s);
+        log_loss(s, &loss, &avg);
     s->loss_sum = 0;
+    if (loss_out) {
+        p[0].value.a = float_bits(loss);
+        p[0].value.b = float_bits(avg);
+    }
     return TEE_SUCCESS;
 }

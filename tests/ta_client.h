@@ -139,6 +139,20 @@ static inline TEEC_Result ta_update(struct ta *t)
     return invoke(t, DZ_CMD_UPDATE, &op);
 }
 
+/* UPDATE asking for the iteration's loss and running average (value0, float bits). */
+static inline TEEC_Result ta_update_loss(struct ta *t, float *loss, float *avg)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
+    op.params[0].value.a = 0xFFFFFFFFu; /* a refusal must leave these as they were */
+    op.params[0].value.b = 0xFFFFFFFFu;
+    TEEC_Result res = invoke(t, DZ_CMD_UPDATE, &op);
+    memcpy(loss, &op.params[0].value.a, sizeof(*loss));
+    memcpy(avg, &op.params[0].value.b, sizeof(*avg));
+    return res;
+}
+
 /* SAVE_SEALED with an explicit policy (memref1), or the session's own when @policy is NULL. */
 static inline TEEC_Result ta_save_policy(struct ta *t, void *blob, size_t *size,
                                          const struct dz_policy *policy)

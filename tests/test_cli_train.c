@@ -241,6 +241,70 @@ static void test_save_every_and_log(void **state)
     assert_int_equal(run(cmd, out, sizeof out), 2); /* a train option */
 }
 
+/* Trains bars.cfg with extra options, writing the -log CSV to csv; returns the file. */
+static char *train_log(const char *options, const char *csv)
+{
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 0 -log %s %s "
+             "bars.data bars.cfg 2>&1",
+             dir, bin, csv, options);
+    int rc = run(cmd, out, sizeof out);
+    if (rc != 0)
+        fail_msg("train %s exited %d:\n%s", options, rc, out);
+    snprintf(path, sizeof path, "%s/%s", dir, csv);
+    unsigned char *data = NULL;
+    assert_true(read_whole_file(path, &data) > 0);
+    return (char *)data;
+}
+
+/* The loss and avg_loss fields of a -log row ("" when they stayed in the TEE). */
+static void loss_fields(const char *row, char *loss, char *avg, size_t size)
+{
+    const char *p = strchr(row, ',');
+    assert_non_null(p);
+    p = strchr(p + 1, ',');
+    assert_non_null(p);
+    size_t n = strcspn(p + 1, ",");
+    assert_true(n < size);
+    snprintf(loss, size, "%.*s", (int)n, p + 1);
+    p += 1 + n;
+    n = strcspn(p + 1, ",");
+    assert_true(n < size);
+    snprintf(avg, size, "%.*s", (int)n, p + 1);
+}
+
+/*
+ * With the softmax (the loss) in the TEE the loss reaches -log only when the scores may leave
+ * (-tee_output scores): then it is the TA's figure, equal to the plain run's to the last bit;
+ * under top1 (the default) the columns stay empty.
+ */
+static void test_tee_loss_reaches_log_when_scores_leave(void **state)
+{
+    (void)state;
+    char *plain = train_log("", "plain.csv");
+    char *scores = train_log("-pp_start 2 -pp_end 3 -tee_output scores", "scores.csv");
+    char *top1 = train_log("-pp_start 2 -pp_end 3", "top1.csv");
+    const char *a = strchr(plain, '\n'), *b = strchr(scores, '\n'), *c = strchr(top1, '\n');
+    int rows = 0;
+    for (; a && a[1] && b && c;
+         a = strchr(a + 1, '\n'), b = strchr(b + 1, '\n'), c = strchr(c + 1, '\n'), rows++) {
+        char la[64], aa[64], lb[64], ab[64], lc[64], ac[64];
+        loss_fields(a + 1, la, aa, sizeof la);
+        loss_fields(b + 1, lb, ab, sizeof lb);
+        loss_fields(c + 1, lc, ac, sizeof lc);
+        assert_true(la[0] != '\0' && aa[0] != '\0');
+        assert_string_equal(la, lb); /* the TA's loss is the engine's */
+        assert_string_equal(aa, ab);
+        assert_string_equal(lc, ""); /* labels only: the loss stays in the TEE */
+        assert_string_equal(ac, "");
+    }
+    assert_int_equal(rows, 60);
+    free(top1);
+    free(scores);
+    free(plain);
+}
+
 static void test_interrupt_saves_backup(void **state)
 {
     (void)state;
@@ -270,6 +334,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_valid_predict),
         cmocka_unit_test(test_save_every_and_log),
+        cmocka_unit_test(test_tee_loss_reaches_log_when_scores_leave),
         cmocka_unit_test(test_interrupt_saves_backup),
     };
     return cmocka_run_group_tests_name("cli train", tests, setup, teardown);

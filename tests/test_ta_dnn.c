@@ -1066,6 +1066,74 @@ static void test_end_segment_loss_and_policies(void **state)
 }
 
 /* The whole network in the TA (first = 0: no delta back) trains as dnn_network_train_batch. */
+/*
+ * UPDATE's optional loss output: it leaves only with the scores. Under top1 the request is
+ * refused (ACCESS_DENIED) before anything changes; a middle segment has no loss to give
+ * (BAD_PARAMETERS); under scores the figures are the engine's, bit for bit.
+ */
+static void test_update_loss_leaves_with_scores(void **state)
+{
+    (void)state;
+    float x[BATCH * 6], truth[BATCH * CLASSES], dx[BATCH * 6];
+    for (int policy = 0; policy < 2; policy++) {
+        struct seg g = test_seg(3, 5, true);
+        g.output_policy = policy ? DZ_OUTPUT_SCORES : DZ_OUTPUT_TOP1;
+        struct ta t;
+        struct dnn_network *ref = reference(&g);
+        const size_t np = param_count(ref);
+        float *p = malloc(np * sizeof(float));
+        assert_non_null(p);
+        open_seg(&t, &g);
+        random_params(ref, p);
+        params_set(ref, p);
+        assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
+        float avg = 0;
+        for (int iter = 0; iter < 3; iter++) {
+            float sum = 0;
+            for (int sub = 0; sub < SUBDIV; sub++) {
+                fill(x, BATCH * 6, -2, 2);
+                one_hot(truth, BATCH, CLASSES);
+                assert_int_equal(ta_forward(&t, x, sizeof(x), truth, sizeof(truth),
+                                            DZ_FORWARD_TRAIN, NULL, NULL),
+                                 TEEC_SUCCESS);
+                ref->seen += BATCH;
+                dnn_network_forward_range(ref, 0, ref->n - 1, x, truth, true);
+                sum += dnn_network_cost(ref);
+                size_t out = sizeof(dx);
+                assert_int_equal(ta_backward(&t, NULL, 0, dx, &out), TEEC_SUCCESS);
+                dnn_network_backward_range(ref, 0, ref->n - 1, x, NULL);
+            }
+            const float loss = sum / (float)(SUBDIV * BATCH);
+            avg = iter == 0 ? loss : avg;
+            avg = avg * .9f + loss * .1f;
+            float got = 0, got_avg = 0;
+            if (!policy) {
+                assert_int_equal(ta_update_loss(&t, &got, &got_avg), TEEC_ERROR_ACCESS_DENIED);
+                uint32_t bits = 0;
+                memcpy(&bits, &got, sizeof(bits));
+                assert_int_equal(bits, 0xFFFFFFFFu);           /* nothing written */
+                assert_int_equal(ta_update(&t), TEEC_SUCCESS); /* the refusal changed nothing */
+            } else {
+                assert_int_equal(ta_update_loss(&t, &got, &got_avg), TEEC_SUCCESS);
+                assert_memory_equal(&got, &loss, sizeof(loss));
+                assert_memory_equal(&got_avg, &avg, sizeof(avg));
+            }
+            dnn_network_update_range(ref, 0, ref->n - 1);
+        }
+        ta_stop(&t);
+        dnn_network_free(ref);
+        free(p);
+    }
+
+    /* A middle segment computes no loss: the output is a type word it does not take. */
+    const struct seg mid = test_seg(1, 2, true);
+    struct ta t;
+    float loss = 0, avg = 0;
+    open_seg(&t, &mid);
+    assert_int_equal(ta_update_loss(&t, &loss, &avg), TEEC_ERROR_BAD_PARAMETERS);
+    ta_stop(&t);
+}
+
 static void test_whole_network_matches_train_batch(void **state)
 {
     (void)state;
@@ -1441,6 +1509,7 @@ int main(void)
         cmocka_unit_test(test_command_checks),
         cmocka_unit_test(test_middle_segment_matches_engine),
         cmocka_unit_test(test_end_segment_loss_and_policies),
+        cmocka_unit_test(test_update_loss_leaves_with_scores),
         cmocka_unit_test(test_whole_network_matches_train_batch),
         cmocka_unit_test(test_sealed_round_trip_and_refusals),
         cmocka_unit_test(test_lenet_segment),

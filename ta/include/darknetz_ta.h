@@ -119,7 +119,11 @@ enum dz_ta_command {
      * network and computes a cost, the TA logs `I/TA: loss = X, avg loss = Y from the TA`
      * for the iteration: X = the forwards' network costs summed / (subdivisions * batch),
      * Y = Y * .9 + X * .1 starting from Y = X, printed as "%.5f".
-     * no parameters
+     * [out] value0: optional, only for a segment that ends the network with a cost (else
+     *               BAD_PARAMETERS): a, b = X, Y as IEEE-754 float bits. The loss leaves
+     *               only with the scores: under any output policy but DZ_OUTPUT_SCORES
+     *               (requested, and allowed by the session's policy) ACCESS_DENIED before
+     *               anything changes. A compatible addition: NONE remains valid.
      */
     DZ_CMD_UPDATE = 5,
     /*
