@@ -234,7 +234,8 @@ static void test_csv_plot_and_max_auc(void **state)
     int polylines = 0;
     for (const char *p = svg; (p = strstr(p, "<polyline")) != NULL; p++)
         polylines++;
-    assert_int_equal(polylines, 5); /* loss, max-score, entropy, modified-entropy, label-only */
+    /* the diagonal, then loss, max-score, entropy, modified-entropy, label-only */
+    assert_int_equal(polylines, 6);
     assert_non_null(strstr(svg, "modified-entropy (AUC "));
     assert_non_null(strstr(svg, "</svg>\n"));
     free(data);
