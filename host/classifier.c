@@ -23,6 +23,7 @@
 #include "host/partition.h"
 #include "host/pnet.h"
 #include "host/progress.h"
+#include "host/train_plot.h"
 
 static volatile sig_atomic_t interrupted;
 /* Erases the progress line before a notice when stderr is a terminal (set with the handler). */
@@ -317,9 +318,10 @@ static void print_iteration(struct dz_pnet *pn, size_t n_items, bool known, floa
     fflush(stdout);
 }
 
-/* train -log: the same numbers as a CSV row; the loss is empty when it stays in the TEE. */
+/* train -log: the same numbers as a CSV row; the loss is empty when it stays in the TEE, the
+ * accuracy unless -valid_every ran after this iteration (accuracy < 0). */
 static void log_iteration(FILE *f, struct dz_pnet *pn, size_t n_items, bool known, float loss,
-                          float avg_loss, double seconds)
+                          float avg_loss, double seconds, double accuracy)
 {
     fprintf(f, "%llu,%.6f,", (unsigned long long)dz_pnet_current_batch(pn),
             (double)pn->seen / (double)n_items);
@@ -328,8 +330,11 @@ static void log_iteration(FILE *f, struct dz_pnet *pn, size_t n_items, bool know
     else
         fprintf(f, ",");
     double images = (double)pn->batch * (double)pn->subdivisions;
-    fprintf(f, ",%.9g,%.1f\n", (double)dz_pnet_current_rate(pn),
+    fprintf(f, ",%.9g,%.1f,", (double)dz_pnet_current_rate(pn),
             seconds > 0 ? images / seconds : 0.0);
+    if (accuracy >= 0)
+        fprintf(f, "%.6f", accuracy);
+    fprintf(f, "\n");
 }
 
 /* How an iteration ended: a data error leaves both worlds able to save, a TEE error not. */
@@ -367,6 +372,93 @@ static enum step_result train_iteration(struct classifier_run *r, struct dnn_rng
     return STEP_OK;
 }
 
+/* The labels of image j best first: from the scores, or as the TA returned them. */
+static size_t ranked_labels(const struct dz_pnet_output *o, size_t j, int classes, int topk,
+                            int *indexes)
+{
+    if (o->labels) {
+        const struct dz_prediction *p = &o->labels[j];
+        size_t n = p->count < (uint32_t)topk ? p->count : (size_t)topk;
+        for (size_t k = 0; k < n; k++)
+            indexes[k] = p->labels[k];
+        return n;
+    }
+    dnn_top_k(o->scores + j * o->outputs, (size_t)classes, (size_t)topk, indexes);
+    return (size_t)topk;
+}
+
+/* Under -tee_output top1 only one label leaves: top-k counts that one. */
+static void warn_few_labels(const struct dz_pnet *pn, const struct dz_classifier_args *a, int topk)
+{
+    if (pn->tee && (size_t)pn->last + 1 == pn->shapes->n && a->tee_output == DZ_OUTPUT_TOP1 &&
+        topk > 1)
+        fprintf(stderr,
+                "darknetp: note: only the top-1 label leaves the TEE; top %d counts it alone "
+                "(-tee_output topk returns %d labels)\n",
+                topk, topk);
+}
+
+/* valid -out: one row per image, what it got and whether it was right. */
+static void valid_row(FILE *f, const struct dk_dataset *ds, size_t i, int cls, const int *indexes,
+                      size_t n)
+{
+    char name[4096];
+    dz_csv_field(f, dk_dataset_name(ds, i, name, sizeof name));
+    fprintf(f, ",%d,%d,%d,", cls, n > 0 ? indexes[0] : -1, n > 0 && indexes[0] == cls);
+    for (size_t k = 0; k < n; k++)
+        fprintf(f, "%s%d", k ? " " : "", indexes[k]);
+    fprintf(f, "\n");
+}
+
+/* What valid counts: hits of the top-1 label and of the top-k labels. */
+struct valid_count {
+    double top1, topk;
+};
+
+/*
+ * The valid pass, for `valid` and train -valid_every: every item of ds preprocessed as
+ * darknet's validate_classifier_single, predicted through pn (with a partition, through the
+ * TA and its output policy) pn->batch at a time in x (batch * inputs floats), counted against
+ * its class. print: darknet's running line per image; csv: valid_row per image. indexes holds
+ * topk ints. STEP_DATA_FAILED when an image cannot be read (the network is intact),
+ * STEP_FAILED when the prediction fails; the message is in err.
+ */
+static enum step_result valid_pass(struct dz_pnet *pn, const struct dk_dataset *ds,
+                                   const struct dnn_net_config *c, int classes, int topk,
+                                   bool print, FILE *csv, float *x, int *indexes,
+                                   struct valid_count *vc, struct dk_error *err)
+{
+    const size_t inputs = dz_pnet_inputs(pn), batch = (size_t)pn->batch;
+    const size_t n_items = dk_dataset_count(ds);
+    *vc = (struct valid_count){0, 0};
+    for (size_t start = 0; start < n_items; start += batch) {
+        size_t count = n_items - start < batch ? n_items - start : batch;
+        memset(x, 0, batch * inputs * sizeof(float));
+        for (size_t j = 0; j < count; j++)
+            if (dk_dataset_eval_image(ds, start + j, c->w, c->h, c->c, x + j * inputs, err) != 0)
+                return STEP_DATA_FAILED;
+        struct dz_pnet_output pred;
+        if (dz_pnet_predict(pn, x, &pred, err) != 0)
+            return STEP_FAILED;
+        for (size_t j = 0; j < count; j++) {
+            size_t i = start + j;
+            int cls = dk_dataset_class(ds, i);
+            size_t n = ranked_labels(&pred, j, classes, topk, indexes);
+            if (n > 0 && indexes[0] == cls)
+                vc->top1 += 1;
+            for (size_t k = 0; k < n; k++)
+                if (indexes[k] == cls)
+                    vc->topk += 1;
+            if (print)
+                printf("%zu: top 1: %f, top %d: %f\n", i, vc->top1 / (double)(i + 1), topk,
+                       vc->topk / (double)(i + 1));
+            if (csv)
+                valid_row(csv, ds, i, cls, indexes, n);
+        }
+    }
+    return STEP_OK;
+}
+
 /*
  * A training image went missing or became unreadable after training started: reports it and
  * saves the backup pair, so the run stops without losing what it learnt since its last
@@ -394,16 +486,89 @@ static int backup_dir(const char *dir, char *out, size_t size, struct dk_error *
     return make_dirs(out, err);
 }
 
+/* What train reports beside darknet's lines: -log, -valid_every and -plot. */
+struct train_watch {
+    FILE *log;
+    struct dk_dataset valid; /* -valid_every: the data file's `valid` set */
+    bool valid_open;
+    int topk;
+    int *indexes; /* (topk) */
+    struct dz_train_history history;
+};
+
+static int watch_open(struct train_watch *w, struct classifier_run *r,
+                      const struct dz_classifier_args *a, struct dk_error *err)
+{
+    const bool loss_leaves = !r->pn.loss_in_tee || dz_tee_loss_leaves(r->pn.tee);
+    if (a->plot && !loss_leaves && a->valid_every == 0)
+        return dk_fail(err, "-plot: nothing to draw: the loss stays in the TEE under this "
+                            "partition and output policy (it leaves with -tee_output scores, "
+                            "when the model's policy allows) and there is no -valid_every");
+    if (a->valid_every > 0) {
+        if (!r->opt.valid)
+            return dk_fail(err, "-valid_every: %s names no 'valid' set", a->datacfg);
+        if (dk_dataset_open(&w->valid, r->opt.valid, r->opt.valid_labels, r->labels.items,
+                            r->labels.n, r->opt.classes, err) != 0)
+            return -1;
+        w->valid_open = true;
+        if (dk_dataset_unlabelled(&w->valid) == dk_dataset_count(&w->valid))
+            return dk_fail(err, "-valid_every: no image of the valid set %s has a label%s",
+                           r->opt.valid,
+                           w->valid.kind == DK_DATASET_IDX ? " (valid_labels names none)" : "");
+        if (dk_dataset_check_files(&w->valid, err) != 0)
+            return -1;
+        w->topk = dz_classifier_top_labels(a, &r->opt);
+        if (!(w->indexes = malloc((size_t)w->topk * sizeof(int))))
+            return dk_fail(err, "out of memory");
+        warn_few_labels(&r->pn, a, w->topk);
+    }
+    if (a->log) {
+        if (!(w->log = fopen(a->log, "w")))
+            return dk_fail(err, "%s: cannot create: %s", a->log, strerror(errno));
+        fprintf(w->log, "iteration,epoch,loss,avg_loss,learning_rate,images_per_second,accuracy\n");
+    }
+    return 0;
+}
+
+/* Closes the log (a write failure sets err when err is not NULL) and frees the rest. */
+static int watch_close(struct train_watch *w, const char *log_path, struct dk_error *err)
+{
+    int rc = dz_classifier_close_out(w->log, log_path, err);
+    if (w->valid_open)
+        dk_dataset_close(&w->valid);
+    free(w->indexes);
+    dz_train_history_free(&w->history);
+    memset(w, 0, sizeof *w);
+    return rc;
+}
+
+/* -valid_every: top-1 accuracy on `valid` into *accuracy, and a line on stderr. */
+static enum step_result validate(struct train_watch *w, struct classifier_run *r, uint64_t epoch,
+                                 float *x, double *accuracy, struct dk_error *err)
+{
+    struct valid_count vc;
+    enum step_result st = valid_pass(&r->pn, &w->valid, &r->model.net, r->opt.classes, w->topk,
+                                     false, NULL, x, w->indexes, &vc, err);
+    if (st != STEP_OK)
+        return st;
+    const double n = (double)dk_dataset_count(&w->valid);
+    *accuracy = vc.top1 / n;
+    fprintf(stderr, "valid after epoch %llu: top 1: %f, top %d: %f (%zu images)\n",
+            (unsigned long long)epoch, *accuracy, w->topk, vc.topk / n,
+            dk_dataset_count(&w->valid));
+    return STEP_OK;
+}
+
 int dz_classifier_train(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
     struct classifier_run r = {0};
     float *x = NULL, *y = NULL;
-    FILE *log = NULL;
+    struct train_watch w = {0};
     int rc = 1;
     bool reported = false; /* the error is printed already */
 
-    if (run_open(&r, a, true, 0, 0, &err) != 0)
+    if (run_open(&r, a, true, 0, 0, &err) != 0 || watch_open(&w, &r, a, &err) != 0)
         goto out;
     struct dz_pnet *pn = &r.pn;
     struct dz_policy infer_only;
@@ -445,13 +610,6 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct dz_progress progress;
     dz_progress_start(&progress, (uint64_t)c->max_batches, dz_pnet_current_batch(pn),
                       (uint64_t)batch * (uint64_t)pn->subdivisions);
-    if (a->log) {
-        if (!(log = fopen(a->log, "w"))) {
-            dk_fail(&err, "%s: cannot create: %s", a->log, strerror(errno));
-            goto out;
-        }
-        fprintf(log, "iteration,epoch,loss,avg_loss,learning_rate,images_per_second\n");
-    }
     float avg_loss = -1;
     uint64_t epoch = pn->seen / n_items;
     char path[4096 + 300];
@@ -477,12 +635,28 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         double seconds = dz_seconds() - t0;
         dz_progress_clear(&progress);
         print_iteration(pn, n_items, known, loss, avg_loss, seconds);
-        if (log)
-            log_iteration(log, pn, n_items, known, loss, avg_loss, seconds);
-        dz_progress_update(&progress, dz_pnet_current_batch(pn));
+        const double iteration = (double)dz_pnet_current_batch(pn);
+        if (a->plot && known &&
+            dz_series_add(&w.history.loss, iteration, loss, avg_loss, &err) != 0)
+            goto out;
 
         bool new_epoch = pn->seen / n_items > epoch;
         epoch = pn->seen / n_items;
+        double accuracy = -1;
+        if (new_epoch && a->valid_every > 0 && epoch % (uint64_t)a->valid_every == 0) {
+            step = validate(&w, &r, epoch, x, &accuracy, &err);
+            if (step == STEP_DATA_FAILED) {
+                save_after_data_error(pn, backup, base, path, sizeof path, &err);
+                reported = true;
+                goto out;
+            }
+            if (step != STEP_OK ||
+                (a->plot && dz_series_add(&w.history.accuracy, iteration, accuracy, 0, &err) != 0))
+                goto out;
+        }
+        if (w.log)
+            log_iteration(w.log, pn, n_items, known, loss, avg_loss, seconds, accuracy);
+        dz_progress_update(&progress, dz_pnet_current_batch(pn));
         /* -save_every 0 keeps only the final weights and the Ctrl-C backup. */
         if (new_epoch && a->save_every > 0 && epoch % (uint64_t)a->save_every == 0) {
             char suffix[64];
@@ -495,6 +669,12 @@ int dz_classifier_train(const struct dz_classifier_args *a)
             goto out;
     }
     dz_progress_clear(&progress);
+    if (a->plot) {
+        char title[512];
+        snprintf(title, sizeof title, "%s: training on %s", base, r.opt.train);
+        if (dz_train_plot_svg(a->plot, title, &w.history, &err) != 0)
+            goto out;
+    }
     if (interrupted) {
         /* Only this save is left before exit 130: a further signal need not cut it short. */
         block_interrupts(NULL);
@@ -509,7 +689,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     fprintf(stderr, "Saved %s\n", path);
     rc = 0;
 out:
-    if (dz_classifier_close_out(log, a->log, rc == 1 ? NULL : &err) != 0 && rc != 1) {
+    if (watch_close(&w, a->log, rc == 1 ? NULL : &err) != 0 && rc != 1) {
         rc = 1;
         reported = false;
     }
@@ -519,44 +699,6 @@ out:
     free(x);
     run_close(&r);
     return rc;
-}
-
-/* The labels of image j best first: from the scores, or as the TA returned them. */
-static size_t ranked_labels(const struct dz_pnet_output *o, size_t j, int classes, int topk,
-                            int *indexes)
-{
-    if (o->labels) {
-        const struct dz_prediction *p = &o->labels[j];
-        size_t n = p->count < (uint32_t)topk ? p->count : (size_t)topk;
-        for (size_t k = 0; k < n; k++)
-            indexes[k] = p->labels[k];
-        return n;
-    }
-    dnn_top_k(o->scores + j * o->outputs, (size_t)classes, (size_t)topk, indexes);
-    return (size_t)topk;
-}
-
-/* Under -tee_output top1 only one label leaves: top-k counts that one. */
-static void warn_few_labels(const struct dz_pnet *pn, const struct dz_classifier_args *a, int topk)
-{
-    if (pn->tee && (size_t)pn->last + 1 == pn->shapes->n && a->tee_output == DZ_OUTPUT_TOP1 &&
-        topk > 1)
-        fprintf(stderr,
-                "darknetp: note: only the top-1 label leaves the TEE; top %d counts it alone "
-                "(-tee_output topk returns %d labels)\n",
-                topk, topk);
-}
-
-/* valid -out: one row per image, what it got and whether it was right. */
-static void valid_row(FILE *f, const struct dk_dataset *ds, size_t i, int cls, const int *indexes,
-                      size_t n)
-{
-    char name[4096];
-    dz_csv_field(f, dk_dataset_name(ds, i, name, sizeof name));
-    fprintf(f, ",%d,%d,%d,", cls, n > 0 ? indexes[0] : -1, n > 0 && indexes[0] == cls);
-    for (size_t k = 0; k < n; k++)
-        fprintf(f, "%s%d", k ? " " : "", indexes[k]);
-    fprintf(f, "\n");
 }
 
 int dz_classifier_close_out(FILE *f, const char *path, struct dk_error *err)
@@ -587,9 +729,8 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
     if (run_open(&r, a, false, batch, topk, &err) != 0)
         goto out;
     warn_few_labels(&r.pn, a, topk);
-    const size_t inputs = dz_pnet_inputs(&r.pn);
     const struct dnn_net_config *c = &r.model.net;
-    x = malloc((size_t)batch * inputs * sizeof(float));
+    x = malloc((size_t)batch * dz_pnet_inputs(&r.pn) * sizeof(float));
     indexes = malloc((size_t)topk * sizeof(int));
     if (!x || !indexes) {
         dk_fail(&err, "out of memory");
@@ -602,33 +743,10 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
         }
         fprintf(csv, "image,truth,predicted,correct,labels\n");
     }
-    const size_t n_items = dk_dataset_count(&r.ds);
-    double top1 = 0, topn = 0;
-    for (size_t start = 0; start < n_items; start += (size_t)batch) {
-        size_t count = n_items - start < (size_t)batch ? n_items - start : (size_t)batch;
-        memset(x, 0, (size_t)batch * inputs * sizeof(float));
-        for (size_t j = 0; j < count; j++)
-            if (dk_dataset_eval_image(&r.ds, start + j, c->w, c->h, c->c, x + j * inputs, &err) !=
-                0)
-                goto out;
-        struct dz_pnet_output pred;
-        if (dz_pnet_predict(&r.pn, x, &pred, &err) != 0)
-            goto out;
-        for (size_t j = 0; j < count; j++) {
-            size_t i = start + j;
-            int cls = dk_dataset_class(&r.ds, i);
-            size_t n = ranked_labels(&pred, j, r.opt.classes, topk, indexes);
-            if (n > 0 && indexes[0] == cls)
-                top1 += 1;
-            for (size_t k = 0; k < n; k++)
-                if (indexes[k] == cls)
-                    topn += 1;
-            printf("%zu: top 1: %f, top %d: %f\n", i, top1 / (double)(i + 1), topk,
-                   topn / (double)(i + 1));
-            if (csv)
-                valid_row(csv, &r.ds, i, cls, indexes, n);
-        }
-    }
+    struct valid_count vc;
+    if (valid_pass(&r.pn, &r.ds, c, r.opt.classes, topk, true, csv, x, indexes, &vc, &err) !=
+        STEP_OK)
+        goto out;
     rc = 0;
 out:
     if (dz_classifier_close_out(csv, a->out, rc ? NULL : &err) != 0)

@@ -27,6 +27,7 @@ struct dz_classifier_args {
     bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
     int save_every;  /* train -save_every N: epochs between <cfg>_E.weights; 0: final only */
     const char *log; /* train -log FILE.csv: one row per iteration, or NULL */
+    int valid_every; /* train -valid_every N: accuracy on `valid` every N epochs; 0: never */
     const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     /* mia */
     int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */
@@ -34,7 +35,7 @@ struct dz_classifier_args {
     bool mia_grad;     /* -grad: probe a training session's deltas (needs a policy allowing it) */
     int mia_shift;     /* -query_shift P: queries shift up to P pixels each way (0) */
     const char *csv;   /* -csv FILE: one row per image, or NULL */
-    const char *plot;  /* -plot FILE.svg: ROC curves, or NULL */
+    const char *plot;  /* -plot FILE.svg: mia's ROC curves, train's loss and accuracy; or NULL */
     double max_auc;    /* -max_auc X: exit 3 when an attack's AUC exceeds it; < 0: none */
     bool freeze_front; /* -pp_start_f: layers before pp_start are frozen */
 };

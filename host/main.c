@@ -48,7 +48,11 @@ static void usage(FILE *f)
             "  -seed N                random seed for weights, data order and dropout (1)\n"
             "  -save_every N          train: <cfg>_E.weights every N epochs (1; 0: only the\n"
             "                         final weights and the Ctrl-C backup)\n"
-            "  -log FILE.csv          train: iteration, epoch, loss, avg loss, rate, images/s\n"
+            "  -log FILE.csv          train: iteration, epoch, loss, avg loss, rate, images/s,\n"
+            "                         accuracy (the loss only where it may leave the TEE)\n"
+            "  -valid_every N         train: top-1 accuracy on the data file's valid set every\n"
+            "                         N epochs (stderr and -log)\n"
+            "  -plot FILE.svg         train: the loss and accuracy curves; mia: ROC curves\n"
             "  -out FILE.csv          predict, valid: one CSV row per image (predict: also\n"
             "                         when IMAGE is a .txt list of paths, to stdout without -out)\n"
             "mia: membership inference on what leaves the TEE (members: the data file's\n"
@@ -57,7 +61,7 @@ static void usage(FILE *f)
             "  -queries K             K noisy copies per image (label-only attack)\n"
             "  -query_shift P         and shifted by up to P pixels each way (0)\n"
             "  -grad                  also probe a training session's deltas at layer A\n"
-            "  -csv FILE              one row per image; -plot FILE.svg: ROC curves\n"
+            "  -csv FILE              one row per image\n"
             "  -max_auc X             exit 3 when an attack's AUC is above X\n"
             "tee pubkey: prints this device's provisioning key (X25519) and its fingerprint\n"
             "partial: OUT gets the weights of layers 0..N-1 of WEIGHTS, as darknet's partial\n"
@@ -80,7 +84,6 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
     a->mia_n = (int)n;
     a->mia_queries = (int)queries;
     a->csv = dz_arg_str(argc, argv, "-csv");
-    a->plot = dz_arg_str(argc, argv, "-plot");
     a->max_auc = -1;
     const char *max_auc = dz_arg_str(argc, argv, "-max_auc");
     if (max_auc) {
@@ -91,7 +94,7 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
             return -1;
         }
     }
-    *given = n || queries || shift || a->mia_grad || a->csv || a->plot || max_auc;
+    *given = n || queries || shift || a->mia_grad || a->csv || max_auc;
     return 0;
 }
 
@@ -131,6 +134,11 @@ static int run_classifier(int argc, char **argv)
     if (dz_arg_int(&argc, argv, "-save_every", 0, 1000000, &save_every) != 0)
         return 2;
     a.save_every = save_every < 0 ? 1 : (int)save_every;
+    long valid_every = 0;
+    if (dz_arg_int(&argc, argv, "-valid_every", 1, 1000000, &valid_every) != 0)
+        return 2;
+    a.valid_every = (int)valid_every;
+    a.plot = dz_arg_str(&argc, argv, "-plot");
     const char *policy = dz_arg_str(&argc, argv, "-tee_output");
     if (!policy || strcmp(policy, "top1") == 0) {
         a.tee_output = DZ_OUTPUT_TOP1;
@@ -162,14 +170,17 @@ static int run_classifier(int argc, char **argv)
         fprintf(stderr, "darknetp: -out is a predict and valid option\n");
         return 2;
     }
-    if ((a.log || save_every >= 0) && strcmp(verb, "train") != 0) {
-        fprintf(stderr, "darknetp: -log and -save_every are train options\n");
+    if ((a.log || save_every >= 0 || valid_every) && strcmp(verb, "train") != 0) {
+        fprintf(stderr, "darknetp: -log, -save_every and -valid_every are train options\n");
         return 2;
     }
     if (mia_given && strcmp(verb, "mia") != 0) {
-        fprintf(stderr,
-                "darknetp: -n, -queries, -query_shift, -grad, -csv, -plot and -max_auc are mia "
-                "options\n");
+        fprintf(stderr, "darknetp: -n, -queries, -query_shift, -grad, -csv and -max_auc are mia "
+                        "options\n");
+        return 2;
+    }
+    if (a.plot && strcmp(verb, "mia") != 0 && strcmp(verb, "train") != 0) {
+        fprintf(stderr, "darknetp: -plot is a train and mia option\n");
         return 2;
     }
     a.datacfg = argv[3];

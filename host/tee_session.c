@@ -287,11 +287,12 @@ static int plan_regions(struct dz_tee *t, const struct dz_tee_model *m, struct d
         floats[R_DELTA_OUT] = s->layers[m->first].inputs;
     size_t total = 0;
     for (int r = 0; r < R_COUNT; r++) {
-        /* R_PRED: one record per image, or under DZ_OUTPUT_SCORES the image's scores. */
+        /* R_PRED: one record per image, or under DZ_OUTPUT_SCORES the image's scores; a
+         * training session has it too, for train -valid_every's inference passes. */
         size_t unit = r == R_PRED && !t->scores ? sizeof(struct dz_prediction) : sizeof(float);
         size_t count = floats[r];
         if (r == R_PRED)
-            count = ends && !m->training ? (t->scores ? s->truths : 1) : 0;
+            count = ends ? (t->scores ? s->truths : 1) : 0;
         if (count && (batch > SIZE_MAX / count || batch * count > SIZE_MAX / unit))
             return dk_fail(err, "the shared buffers of layers %d..%d overflow", m->first, m->last);
         t->len[r] = batch * count * unit;
@@ -474,7 +475,7 @@ int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err)
     uint32_t origin = 0;
     const bool ends = t->len[R_OUTPUT] == 0;
     uint32_t p1 = TEEC_NONE, p3 = TEEC_NONE;
-    if (!t->shm_open || (train && !t->training) || (!train && ends && t->training))
+    if (!t->shm_open || (train && !t->training))
         return dk_fail(err, "DZ_CMD_FORWARD: the session was not opened for this use");
     partial(&op, 0, t, R_INPUT);
     if (train && t->takes_truth) {

@@ -197,50 +197,6 @@ static void test_train_valid_predict(void **state)
                                 "training (only cutmix=0)"));
 }
 
-/* -save_every 0 writes only the final weights; -save_every 2 every second epoch; -log one
- * CSV row per iteration with the numbers of darknet's line. */
-static void test_save_every_and_log(void **state)
-{
-    (void)state;
-    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 0 -log train.csv "
-             "bars.data bars.cfg >/dev/null 2>&1 && ls backup",
-             dir, bin);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
-    assert_string_equal(out, "bars_final.weights\n");
-    snprintf(path, sizeof path, "%s/train.csv", dir);
-    unsigned char *data = NULL;
-    assert_true(read_whole_file(path, &data) > 0);
-    const char *csv = (const char *)data;
-    assert_true(
-        strncmp(csv, "iteration,epoch,loss,avg_loss,learning_rate,images_per_second\n", 62) == 0);
-    int rows = 0;
-    for (const char *p = csv; (p = strchr(p, '\n')) != NULL; p++)
-        rows++;
-    assert_int_equal(rows, 1 + 60);
-    /* Iteration 60 is epoch 3; the steps policy has cut the rate to 0.005 after 50. */
-    const char *last = strstr(csv, "\n60,3.000000,");
-    assert_non_null(last);
-    double loss = -1, avg = -1, rate = -1, ips = -1;
-    assert_int_equal(sscanf(last + 14, "%lf,%lf,%lf,%lf", &loss, &avg, &rate, &ips), 4);
-    assert_true(loss >= 0 && avg >= 0 && ips > 0);
-    assert_true(rate > 0.00499 && rate < 0.00501);
-    free(data);
-
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 2 bars.data "
-             "bars.cfg >/dev/null 2>&1 && ls backup",
-             dir, bin);
-    assert_int_equal(run(cmd, out, sizeof out), 0);
-    assert_string_equal(out, "bars_2.weights\nbars_final.weights\n");
-    snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' classifier valid -log x.csv bars.data bars.cfg "
-             "backup/bars_final.weights 2>/dev/null",
-             dir, bin);
-    assert_int_equal(run(cmd, out, sizeof out), 2); /* a train option */
-}
-
 /* Trains bars.cfg with extra options, writing the -log CSV to csv; returns the file. */
 static char *train_log(const char *options, const char *csv)
 {
@@ -272,6 +228,144 @@ static void loss_fields(const char *row, char *loss, char *avg, size_t size)
     n = strcspn(p + 1, ",");
     assert_true(n < size);
     snprintf(avg, size, "%.*s", (int)n, p + 1);
+}
+
+/* -save_every 0 writes only the final weights; -save_every 2 every second epoch; -log one
+ * CSV row per iteration with the numbers of darknet's line. */
+static void test_save_every_and_log(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 0 -log train.csv "
+             "bars.data bars.cfg >/dev/null 2>&1 && ls backup",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "bars_final.weights\n");
+    snprintf(path, sizeof path, "%s/train.csv", dir);
+    unsigned char *data = NULL;
+    assert_true(read_whole_file(path, &data) > 0);
+    const char *csv = (const char *)data;
+    const char *header = "iteration,epoch,loss,avg_loss,learning_rate,images_per_second,accuracy\n";
+    assert_true(strncmp(csv, header, strlen(header)) == 0);
+    int rows = 0;
+    for (const char *p = csv; (p = strchr(p, '\n')) != NULL; p++)
+        rows++;
+    assert_int_equal(rows, 1 + 60);
+    /* Iteration 60 is epoch 3; the steps policy has cut the rate to 0.005 after 50. */
+    const char *last = strstr(csv, "\n60,3.000000,");
+    assert_non_null(last);
+    double loss = -1, avg = -1, rate = -1, ips = -1;
+    assert_int_equal(sscanf(last + 14, "%lf,%lf,%lf,%lf", &loss, &avg, &rate, &ips), 4);
+    assert_true(loss >= 0 && avg >= 0 && ips > 0);
+    assert_true(rate > 0.00499 && rate < 0.00501);
+    free(data);
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && rm -rf backup && '%s' classifier train -save_every 2 bars.data "
+             "bars.cfg >/dev/null 2>&1 && ls backup",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "bars_2.weights\nbars_final.weights\n");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid -log x.csv bars.data bars.cfg "
+             "backup/bars_final.weights 2>/dev/null",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 2); /* a train option */
+}
+
+/* darknetp classifier ARGS (in the test folder) exits with code and says msg. */
+static void refused(const char *args, int code, const char *msg)
+{
+    char cmd[3 * PATH_MAX], out[1 << 16];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier %s 2>&1", dir, bin, args);
+    assert_int_equal(run(cmd, out, sizeof out), code);
+    if (!strstr(out, msg))
+        fail_msg("darknetp classifier %s: no '%s' in:\n%s", args, msg, out);
+}
+
+/* The accuracy column of -log row `iteration` (negative when empty). */
+static double log_accuracy(const char *csv, int iteration)
+{
+    char key[32];
+    snprintf(key, sizeof key, "\n%d,", iteration);
+    const char *row = strstr(csv, key);
+    assert_non_null(row);
+    const char *end = strchr(row + 1, '\n');
+    assert_non_null(end);
+    const char *last = row + 1;
+    for (const char *p = row + 1; p < end; p++)
+        if (*p == ',')
+            last = p + 1;
+    return last == end ? -1 : atof(last);
+}
+
+/*
+ * -valid_every 1 validates after each epoch (iterations 20, 40, 60 of 400 images): the
+ * accuracy goes to stderr and -log, and through the TA with a partition, where it is the
+ * same; training itself is unchanged (the same final weights as without). -plot draws both
+ * curves; with the loss in the TEE under top1 only the accuracy, and nothing at all refused.
+ */
+static void test_valid_every_and_plot(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], path[PATH_MAX];
+    char *plain = train_log("-valid_every 1 -plot plain.svg", "plain_v.csv");
+    snprintf(cmd, sizeof cmd, "cd '%s' && mv backup/bars_final.weights v.weights", dir);
+    assert_int_equal(system(cmd), 0);
+    char *tee = train_log("-valid_every 1 -pp_start 2 -pp_end 3 -plot tee.svg", "tee_v.csv");
+    for (int it = 1; it <= 60; it++) {
+        double acc = log_accuracy(plain, it);
+        if (it % 20 != 0) {
+            assert_true(acc < 0);
+            continue;
+        }
+        assert_true(acc >= 0 && acc <= 1);
+        assert_true(acc == log_accuracy(tee, it)); /* the TA's labels, the same answer */
+        if (it == 60)
+            assert_true(acc >= 0.9); /* chance is 0.25 */
+    }
+    free(tee);
+    free(plain);
+    /* Validation changes nothing in training: the weights match a run without it. */
+    char *none = train_log("", "none.csv");
+    free(none);
+    unsigned char *a = NULL, *b = NULL;
+    snprintf(path, sizeof path, "%s/v.weights", dir);
+    long na = read_whole_file(path, &a);
+    snprintf(path, sizeof path, "%s/backup/bars_final.weights", dir);
+    long nb = read_whole_file(path, &b);
+    assert_true(na > 0 && na == nb);
+    assert_memory_equal(a, b, (size_t)na);
+    free(a);
+    free(b);
+
+    /* Two panels without a partition; only the accuracy one with the loss in the TEE. */
+    const char *const svgs[2] = {"plain.svg", "tee.svg"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, svgs[k]);
+        unsigned char *data = NULL;
+        assert_true(read_whole_file(path, &data) > 0);
+        const char *svg = (const char *)data;
+        assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert_non_null(strstr(svg, "</svg>\n"));
+        assert_non_null(strstr(svg, "top-1 accuracy (valid)"));
+        assert_int_equal(strstr(svg, ">avg loss</text>") != NULL, k == 0);
+        int dots = 0;
+        for (const char *p = svg; (p = strstr(p, "<circle")) != NULL; p++)
+            dots++;
+        assert_int_equal(dots, 3); /* one per validation */
+        free(data);
+    }
+
+    /* Refusals name the fault. */
+    refused("train -pp_start 2 -pp_end 3 -plot x.svg bars.data bars.cfg", 1,
+            "-plot: nothing to draw: the loss stays in the TEE");
+    snprintf(cmd, sizeof cmd, "cd '%s' && grep -v '^valid' bars.data > novalid.data", dir);
+    assert_int_equal(system(cmd), 0);
+    refused("train -valid_every 1 novalid.data bars.cfg", 1,
+            "-valid_every: novalid.data names no 'valid' set");
+    refused("valid -valid_every 1 bars.data bars.cfg v.weights", 2, "are train options");
 }
 
 /*
@@ -335,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_train_valid_predict),
         cmocka_unit_test(test_save_every_and_log),
         cmocka_unit_test(test_tee_loss_reaches_log_when_scores_leave),
+        cmocka_unit_test(test_valid_every_and_plot),
         cmocka_unit_test(test_interrupt_saves_backup),
     };
     return cmocka_run_group_tests_name("cli train", tests, setup, teardown);
