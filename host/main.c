@@ -25,7 +25,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: darknetp classifier train   [options] DATA CFG [WEIGHTS]\n"
             "       darknetp classifier valid   [options] DATA CFG WEIGHTS\n"
-            "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE]\n"
+            "       darknetp classifier predict [options] DATA CFG WEIGHTS [IMAGE|LIST.txt|SET]\n"
             "       darknetp classifier mia     [options] DATA CFG WEIGHTS [-n N] [-queries K]\n"
             "                [-csv FILE] [-plot FILE.svg] [-max_auc X]\n"
             "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
@@ -54,7 +54,9 @@ static void usage(FILE *f)
             "                         N epochs (stderr and -log)\n"
             "  -plot FILE.svg         train: the loss and accuracy curves; mia: ROC curves\n"
             "  -out FILE.csv          predict, valid: one CSV row per image (predict: also\n"
-            "                         when IMAGE is a .txt list of paths, to stdout without -out)\n"
+            "                         when IMAGE is a .txt list of paths, an IDX image file or\n"
+            "                         a data file (its valid set), to stdout without -out;\n"
+            "                         predict -out FILE.jsonl: one JSON object per line)\n"
             "mia: membership inference on what leaves the TEE (members: the data file's\n"
             "  train or mia_members; non-members: valid or mia_nonmembers)\n"
             "  -n N                   members and non-members each (default: up to 1000)\n"
@@ -168,6 +170,11 @@ static int run_classifier(int argc, char **argv)
     const char *verb = argv[2];
     if (a.out && strcmp(verb, "predict") != 0 && strcmp(verb, "valid") != 0) {
         fprintf(stderr, "darknetp: -out is a predict and valid option\n");
+        return 2;
+    }
+    size_t out_len = a.out ? strlen(a.out) : 0;
+    if (out_len > 6 && strcmp(a.out + out_len - 6, ".jsonl") == 0 && strcmp(verb, "valid") == 0) {
+        fprintf(stderr, "darknetp: valid -out writes CSV; JSON lines (.jsonl) are predict's\n");
         return 2;
     }
     if ((a.log || save_every >= 0 || valid_every) && strcmp(verb, "train") != 0) {

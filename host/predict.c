@@ -3,12 +3,14 @@
  * from stdin, and machine-readable rows (CSV, or JSON lines) for lists and IDX sets.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "darknet/dataset.h"
+#include "darknet/idx.h"
 #include "darknet/image.h"
 #include "host/classifier.h"
 #include "host/csv.h"
@@ -145,6 +147,40 @@ static int predict_paths(const char *image, struct dk_list *paths, struct dk_err
     return 0;
 }
 
+/* Where predict's rows come from: image paths (letterboxed, as predict reads one image) or a
+ * data set (preprocessed as valid reads it: IDX images at the network's size are as is). */
+struct predict_source {
+    const struct dk_list *paths; /* or NULL */
+    const struct dk_dataset *ds; /* or NULL */
+};
+
+static size_t source_count(const struct predict_source *s)
+{
+    return s->paths ? s->paths->n : dk_dataset_count(s->ds);
+}
+
+static const char *source_name(const struct predict_source *s, size_t i, char *buf, size_t size)
+{
+    return s->paths ? s->paths->items[i] : dk_dataset_name(s->ds, i, buf, size);
+}
+
+/* Loads item i into x (the network's inputs for one image). */
+static int source_load(const struct predict_source *s, const struct dk_model *m, size_t i, float *x,
+                       struct dk_error *err)
+{
+    if (s->ds)
+        return dk_dataset_eval_image(s->ds, i, m->net.w, m->net.h, m->net.c, x, err);
+    struct dk_image im = {0}, r = {0};
+    if (dk_image_load(s->paths->items[i], m->net.c, &im, err) != 0)
+        return -1;
+    int rc = dk_image_prepare_predict(&im, m->net.w, m->net.h, &r, err);
+    dk_image_free(&im);
+    if (rc == 0)
+        memcpy(x, r.data, (size_t)m->net.w * (size_t)m->net.h * (size_t)m->net.c * sizeof(float));
+    dk_image_free(&r);
+    return rc;
+}
+
 /* The CSV header, once the first batch shows what leaves. */
 static void predict_header(FILE *f, const struct dz_pnet_output *o, const struct dk_list *names)
 {
@@ -158,68 +194,145 @@ static void predict_header(FILE *f, const struct dz_pnet_output *o, const struct
     fprintf(f, "\n");
 }
 
-/* One CSV row: the best label, the ranked labels when several leave, the scores if they do. */
-static void predict_row(FILE *f, const char *path, const struct dz_pnet_output *o, size_t j,
-                        const struct dk_list *names)
+/* A score as a JSON number: JSON has no NaN or infinity, so those are null. */
+static void json_score(FILE *f, float v)
+{
+    if (isfinite(v))
+        fprintf(f, "%.9g", (double)v);
+    else
+        fputs("null", f);
+}
+
+/* The labels the TA returned, best first, separated by sep. */
+static void put_labels(FILE *f, const struct dz_prediction *p, const char *sep)
+{
+    for (uint32_t k = 0; k < p->count && k < DZ_MAX_LABELS; k++)
+        fprintf(f, "%s%d", k ? sep : "", p->labels[k]);
+}
+
+/*
+ * One row, CSV or a JSON object on one line: the image, its best label and the label's name,
+ * the ranked labels when several leave, the scores when they do.
+ */
+static void predict_row(FILE *f, bool json, const char *image, const struct dz_pnet_output *o,
+                        size_t j, const struct dk_list *names)
 {
     int best = -1;
     if (o->scores)
         dnn_top_k(o->scores + j * o->outputs, o->outputs, 1, &best);
     else if (o->labels[j].count > 0)
         best = o->labels[j].labels[0];
-    dz_csv_field(f, path);
+    const char *name = best >= 0 && (size_t)best < names->n ? names->items[best] : "?";
+    const bool ranked = o->labels && o->labels[0].count > 1;
+    if (json) {
+        fputs("{\"image\":", f);
+        dz_json_string(f, image);
+        fprintf(f, ",\"label\":%d,\"name\":", best);
+        dz_json_string(f, name);
+        if (ranked) {
+            fputs(",\"labels\":[", f);
+            put_labels(f, &o->labels[j], ",");
+            fputc(']', f);
+        }
+        if (o->scores) {
+            fputs(",\"scores\":[", f);
+            for (size_t c = 0; c < o->outputs; c++) {
+                if (c)
+                    fputc(',', f);
+                json_score(f, o->scores[j * o->outputs + c]);
+            }
+            fputc(']', f);
+        }
+        fputs("}\n", f);
+        return;
+    }
+    dz_csv_field(f, image);
     fprintf(f, ",%d,", best);
-    dz_csv_field(f, best >= 0 && (size_t)best < names->n ? names->items[best] : "?");
-    if (o->labels && o->labels[0].count > 1) {
+    dz_csv_field(f, name);
+    if (ranked) {
         fputc(',', f);
-        for (uint32_t k = 0; k < o->labels[j].count && k < DZ_MAX_LABELS; k++)
-            fprintf(f, "%s%d", k ? " " : "", o->labels[j].labels[k]);
+        put_labels(f, &o->labels[j], " ");
     }
     for (size_t c = 0; o->scores && c < o->outputs; c++)
         fprintf(f, ",%.9g", (double)o->scores[j * o->outputs + c]);
     fprintf(f, "\n");
 }
 
-/* Loads image i of paths as predict does (letterboxed) into x. */
-static int predict_load(const struct dk_model *m, const char *path, float *x, struct dk_error *err)
+/* predict's rows (-out, a .txt list, a data set): PREDICT_BATCH images per forward. */
+static int predict_rows(struct dz_pnet *pn, const struct dk_model *m,
+                        const struct predict_source *src, const struct dk_list *names, FILE *f,
+                        bool json, struct dk_error *err)
 {
-    struct dk_image im = {0}, r = {0};
-    if (dk_image_load(path, m->net.c, &im, err) != 0)
-        return -1;
-    int rc = dk_image_prepare_predict(&im, m->net.w, m->net.h, &r, err);
-    dk_image_free(&im);
-    if (rc == 0)
-        memcpy(x, r.data, (size_t)m->net.w * (size_t)m->net.h * (size_t)m->net.c * sizeof(float));
-    dk_image_free(&r);
-    return rc;
-}
-
-/* predict -out or a .txt list: CSV rows, PREDICT_BATCH images per forward. */
-static int predict_csv(struct dz_pnet *pn, const struct dk_model *m, const struct dk_list *paths,
-                       const struct dk_list *names, FILE *f, struct dk_error *err)
-{
-    const size_t inputs = dz_pnet_inputs(pn);
+    const size_t inputs = dz_pnet_inputs(pn), n = source_count(src);
     float *x = calloc((size_t)PREDICT_BATCH * inputs, sizeof(float));
     if (!x)
         return dk_fail(err, "out of memory");
     int rc = -1;
-    for (size_t start = 0; start < paths->n; start += PREDICT_BATCH) {
-        size_t count = paths->n - start < PREDICT_BATCH ? paths->n - start : PREDICT_BATCH;
+    char name[4096];
+    for (size_t start = 0; start < n; start += PREDICT_BATCH) {
+        size_t count = n - start < PREDICT_BATCH ? n - start : PREDICT_BATCH;
         for (size_t j = 0; j < count; j++)
-            if (predict_load(m, paths->items[start + j], x + j * inputs, err) != 0)
+            if (source_load(src, m, start + j, x + j * inputs, err) != 0)
                 goto out;
         struct dz_pnet_output o;
         if (dz_pnet_predict(pn, x, &o, err) != 0)
             goto out;
-        if (start == 0)
+        if (start == 0 && !json)
             predict_header(f, &o, names);
         for (size_t j = 0; j < count; j++)
-            predict_row(f, paths->items[start + j], &o, j, names);
+            predict_row(f, json, source_name(src, start + j, name, sizeof name), &o, j, names);
     }
     rc = 0;
 out:
     free(x);
     return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = s ? strlen(s) : 0, k = strlen(suffix);
+    return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * What IMAGE names: the data file (DATA itself, or any .data/.dataset file: its `valid` set),
+ * an IDX image file (by its first bytes), a .txt list, or one image. A data set opens into ds.
+ */
+static int open_set(const struct dz_classifier_args *a, const struct dz_data_options *opt,
+                    struct dk_dataset *ds, bool *is_set, struct dk_list *labels,
+                    struct dk_error *err)
+{
+    *is_set = false;
+    const char *img = a->image;
+    if (!img || ends_with(img, ".txt"))
+        return 0;
+    if (strcmp(img, a->datacfg) == 0 || ends_with(img, ".data") || ends_with(img, ".dataset")) {
+        struct dz_data_options other = {0};
+        const struct dz_data_options *o = opt;
+        if (strcmp(img, a->datacfg) != 0) {
+            if (dz_data_options_read(img, &other, err) != 0)
+                return -1;
+            o = &other;
+        }
+        int rc = -1;
+        if (!o->valid)
+            dk_fail(err, "predict %s: it names no 'valid' set to predict", img);
+        else if ((!o->labels || dz_classifier_read_list(o->labels, "labels", labels, err) == 0) &&
+                 dk_dataset_open(ds, o->valid, o->valid_labels, labels->items, labels->n,
+                                 opt->classes > 0 ? opt->classes : 1, err) == 0)
+            rc = 0;
+        dz_data_options_free(&other);
+        *is_set = rc == 0;
+        return rc;
+    }
+    bool idx = false;
+    struct dk_error ignored;
+    if (dk_idx_probe(img, &idx, &ignored) != 0 || !idx)
+        return 0; /* an image file: its loader names any fault */
+    if (dk_dataset_open(ds, img, NULL, NULL, 0, opt->classes > 0 ? opt->classes : 1, err) != 0)
+        return -1;
+    *is_set = true;
+    return 0;
 }
 
 int dz_classifier_predict(const struct dz_classifier_args *a)
@@ -228,31 +341,36 @@ int dz_classifier_predict(const struct dz_classifier_args *a)
     struct dz_data_options opt = {0};
     struct dk_model model = {0};
     struct dz_pnet pn = {0};
-    struct dk_list names = {0}, paths = {0};
+    struct dk_list names = {0}, paths = {0}, labels = {0};
+    struct dk_dataset ds = {0};
+    bool set = false; /* IMAGE names a data set: ds is open */
     int *indexes = NULL;
-    FILE *csv = NULL;
+    FILE *f = NULL;
     int rc = 1;
 
     if (dz_data_options_read(a->datacfg, &opt, &err) != 0)
         goto out;
     int top = a->top > 0 ? a->top : (opt.top > 0 ? opt.top : 1);
-    size_t len = a->image ? strlen(a->image) : 0;
-    bool rows = a->out || (len > 4 && strcmp(a->image + len - 4, ".txt") == 0);
+    if (open_set(a, &opt, &ds, &set, &labels, &err) != 0)
+        goto out;
+    const bool rows = a->out || set || ends_with(a->image, ".txt");
+    const bool json = ends_with(a->out, ".jsonl");
     if (dz_classifier_load_network(a, rows ? PREDICT_BATCH : 1, false, top, &model, &pn, &err) != 0)
         goto out;
     const char *names_path = opt.names ? opt.names : opt.labels;
     if (dz_classifier_read_list(names_path, "names or labels", &names, &err) != 0)
         goto out;
     if (rows) {
-        if (predict_paths(a->image, &paths, &err) != 0)
+        struct predict_source src = {set ? NULL : &paths, set ? &ds : NULL};
+        if (!set && predict_paths(a->image, &paths, &err) != 0)
             goto out;
-        csv = a->out ? fopen(a->out, "w") : stdout;
-        if (!csv) {
+        f = a->out ? fopen(a->out, "w") : stdout;
+        if (!f) {
             dk_fail(&err, "%s: cannot create: %s", a->out, strerror(errno));
             goto out;
         }
-        rc = predict_csv(&pn, &model, &paths, &names, csv, &err) != 0;
-        if (a->out && dz_classifier_close_out(csv, a->out, rc ? NULL : &err) != 0)
+        rc = predict_rows(&pn, &model, &src, &names, f, json, &err) != 0;
+        if (a->out && dz_classifier_close_out(f, a->out, rc ? NULL : &err) != 0)
             rc = 1;
         goto out;
     }
@@ -281,6 +399,9 @@ out:
         fprintf(stderr, "darknetp: %s\n", err.msg);
 done:
     free(indexes);
+    if (set)
+        dk_dataset_close(&ds);
+    dk_list_free(&labels);
     dk_list_free(&paths);
     dk_list_free(&names);
     dz_pnet_close(&pn);

@@ -368,6 +368,71 @@ static void test_valid_every_and_plot(void **state)
     refused("valid -valid_every 1 bars.data bars.cfg v.weights", 2, "are train options");
 }
 
+/* Counts the lines of a file in the test folder that start with prefix. */
+static int lines_starting(const char *name, const char *prefix)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unsigned char *data = NULL;
+    assert_true(read_whole_file(path, &data) > 0);
+    int n = 0;
+    const size_t len = strlen(prefix);
+    for (const char *p = (const char *)data; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+        n += strncmp(p, prefix, len) == 0;
+    free(data);
+    return n;
+}
+
+/*
+ * predict over an IDX image set (the file itself, or the data file for its valid set), in
+ * batches: the same labels as valid's, CSV to -out or stdout, JSON lines to a .jsonl -out,
+ * with the scores only where they may leave the TEE.
+ */
+static void test_predict_idx_set_csv_and_jsonl(void **state)
+{
+    (void)state;
+    char cmd[6 * PATH_MAX], out[1 << 16];
+    train(5, "p.weights");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid -out v.csv bars.data bars.cfg p.weights "
+             ">/dev/null 2>&1 && '%s' classifier predict -out p.csv bars.data bars.cfg "
+             "p.weights valid-images.idx 2>/dev/null && "
+             "'%s' classifier predict bars.data bars.cfg p.weights valid-images.idx "
+             "2>/dev/null > stdout.csv && cmp p.csv stdout.csv && "
+             "tail -n +2 v.csv | cut -d, -f1,3 > v.labels && "
+             "tail -n +2 p.csv | cut -d, -f1,2 > p.labels && cmp v.labels p.labels && "
+             "head -n 1 p.csv",
+             dir, bin, bin, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    /* no partition: the scores leave, one column per class named by `names` */
+    assert_string_equal(out, "image,label,name,top,bottom,left,right\n");
+    assert_int_equal(lines_starting("p.csv", "valid-images.idx#"), 100);
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -out p.jsonl bars.data bars.cfg p.weights "
+             "bars.data 2>/dev/null && '%s' classifier predict -pp_start 2 -pp_end 3 "
+             "-out t.jsonl bars.data bars.cfg p.weights bars.data 2>/dev/null && head -n 1 t.jsonl",
+             dir, bin, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    /* top1 through the TEE: the label, no scores */
+    const char *first = "{\"image\":\"valid-images.idx#0\",\"label\":";
+    assert_true(strncmp(out, first, strlen(first)) == 0);
+    assert_null(strstr(out, "scores"));
+    assert_int_equal(lines_starting("t.jsonl", "{\"image\":\"valid-images.idx#"), 100);
+    assert_int_equal(lines_starting("p.jsonl", "{\"image\":\"valid-images.idx#"), 100);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && grep -c '\"scores\":\\[[^],]*,[^],]*,[^],]*,[^],]*\\]}$' p.jsonl", dir);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_int_equal(atoi(out), 100); /* four scores per image */
+
+    refused("valid -out v.jsonl bars.data bars.cfg p.weights", 2,
+            "JSON lines (.jsonl) are predict's");
+    snprintf(cmd, sizeof cmd, "cd '%s' && grep -v '^valid' bars.data > novalid.data", dir);
+    assert_int_equal(system(cmd), 0);
+    refused("predict -out x.csv bars.data bars.cfg p.weights novalid.data", 1,
+            "predict novalid.data: it names no 'valid' set to predict");
+}
+
 /*
  * With the softmax (the loss) in the TEE the loss reaches -log only when the scores may leave
  * (-tee_output scores): then it is the TA's figure, equal to the plain run's to the last bit;
@@ -430,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_save_every_and_log),
         cmocka_unit_test(test_tee_loss_reaches_log_when_scores_leave),
         cmocka_unit_test(test_valid_every_and_plot),
+        cmocka_unit_test(test_predict_idx_set_csv_and_jsonl),
         cmocka_unit_test(test_interrupt_saves_backup),
     };
     return cmocka_run_group_tests_name("cli train", tests, setup, teardown);
