@@ -2,7 +2,7 @@
  * main.c - the darknetp command line, darknet's shape:
  *   darknetp classifier train   [-pp_start A -pp_end B] DATA CFG [WEIGHTS]
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
- *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE]
+ *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE|LIST.txt|SET]
  *   darknetp classifier mia     [-pp_start A -pp_end B] DATA CFG WEIGHTS [mia options]
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
  *   darknetp tee pubkey > device.pub

@@ -13,7 +13,8 @@
  * of layer `last` when last < n_layers - 1, the delta at first's input when
  * first > 0 (training), the delta at last's output when last < n_layers - 1
  * (training), sealed parameter blobs, and - when the segment ends the network -
- * only the labels the output policy allows. Nothing else.
+ * only the labels the output policy allows (under DZ_OUTPUT_SCORES the scores, and then
+ * UPDATE's training loss, a function of them). Nothing else.
  */
 #ifndef DARKNETZ_TA_H
 #define DARKNETZ_TA_H
