@@ -269,6 +269,9 @@ static int predict_rows(struct dz_pnet *pn, const struct dk_model *m,
         return dk_fail(err, "out of memory");
     int rc = -1;
     char name[4096];
+    /* A whole test set takes a while: images/s and the time left, on a terminal only. */
+    struct dz_progress progress;
+    dz_progress_start(&progress, (n + PREDICT_BATCH - 1) / PREDICT_BATCH, 0, PREDICT_BATCH);
     for (size_t start = 0; start < n; start += PREDICT_BATCH) {
         size_t count = n - start < PREDICT_BATCH ? n - start : PREDICT_BATCH;
         for (size_t j = 0; j < count; j++)
@@ -281,9 +284,11 @@ static int predict_rows(struct dz_pnet *pn, const struct dk_model *m,
             predict_header(f, &o, names);
         for (size_t j = 0; j < count; j++)
             predict_row(f, json, source_name(src, start + j, name, sizeof name), &o, j, names);
+        dz_progress_update(&progress, start / PREDICT_BATCH + 1);
     }
     rc = 0;
 out:
+    dz_progress_clear(&progress);
     free(x);
     return rc;
 }
