@@ -328,6 +328,12 @@ struct dnn_net_config {
      * A..B. Keys the per-layer random streams (init, dropout); route and
      * shortcut indexes stay positions in this network's own layer table. */
     int index_base;
+    /* No parameter tensor is allocated or initialised (every dnn_param value is NULL) and
+     * the plan's arena leaves them out: the caller holds them elsewhere, a piece at a time,
+     * and computes the layers that have parameters itself (dnn_connected_forward_rows); the
+     * TA's weight streaming. Inference only: dnn_network_create refuses it with training
+     * (DNN_ERR_INVALID). */
+    bool stream_params;
 };
 
 struct dnn_network {
@@ -470,6 +476,20 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
  * other training state are left alone (dnn_network_clear_state).
  */
 void dnn_network_init_params(struct dnn_network *net, size_t from);
+
+/*
+ * dnn_connected_forward_rows - the inference forward of output neurons [row0, row0 + rows)
+ * of connected layer @l (no batch normalisation), from their parameters held apart from the
+ * layer: @biases (rows) and @weights (rows, l->inputs), the rows of the layer's own
+ * tensors. Reads @input (batch, l->inputs) and writes those columns of l->output
+ * (batch, l->outputs), activated. Each output value is computed in the same order as the
+ * layer's own forward (gemm.c), so the columns are bit-identical to it whatever the tiling.
+ * Returns DNN_ERR_INVALID for another kind of layer, a layer with batch normalisation or
+ * rows past the layer's outputs.
+ */
+enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
+                                           const float *biases, const float *weights, size_t row0,
+                                           size_t rows) DNN_MUST_CHECK;
 
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);

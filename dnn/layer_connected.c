@@ -60,6 +60,28 @@ static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
                             l->act_input);
 }
 
+enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
+                                           const float *biases, const float *weights, size_t row0,
+                                           size_t rows)
+{
+    if (!l || l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize || !input || !biases ||
+        !weights || row0 > (size_t)l->out_c || rows > (size_t)l->out_c - row0)
+        return DNN_ERR_INVALID;
+    if (!rows)
+        return DNN_OK;
+    const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
+    float *y = l->output + row0;
+    /* y(batch, rows) with row stride out = input(batch, in) * weights(rows, in)^T */
+    dnn_gemm(false, true, batch, (int)rows, in, 1, input, in, weights, in, 0, y, out);
+    for (int b = 0; b < batch; b++) {
+        float *yb = y + (size_t)b * (size_t)out;
+        for (size_t j = 0; j < rows; j++)
+            yb[j] += biases[j]; /* dnn_add_bias's one addition per value */
+        dnn_activate_array(yb, rows, l->spec.activation);
+    }
+    return DNN_OK;
+}
+
 static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;

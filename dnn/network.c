@@ -22,8 +22,10 @@ static size_t align_up(size_t x)
     return (x + (DNN_ALIGN - 1)) & ~(size_t)(DNN_ALIGN - 1);
 }
 
-static bool role_wanted(enum dnn_buf_role role, bool training)
+static bool role_wanted(const struct dnn_network *net, enum dnn_buf_role role, bool training)
 {
+    if (role == DNN_BUF_PARAM)
+        return !net->cfg.stream_params;
     return role != DNN_BUF_TRAIN || training;
 }
 
@@ -164,7 +166,7 @@ static enum dnn_status measure(const struct dnn_network *net, bool training, str
                                                         : &lp.output_bytes;
             if (!dnn_add_size(*term, bytes, term))
                 return DNN_ERR_OVERFLOW;
-            if (!role_wanted(buf->role, training))
+            if (!role_wanted(net, buf->role, training))
                 continue;
             if (buf->ptr == (void **)&l->output && share) {
                 if (bytes > shared[i % 2])
@@ -226,7 +228,7 @@ static void bind(struct dnn_network *net, bool training, unsigned char *base,
         const bool share = shares_output(net, i, training, out_index);
         for (size_t b = 0; b < l->n_buffers; b++) {
             struct dnn_buffer *buf = &l->buffers[b];
-            if (!role_wanted(buf->role, training)) {
+            if (!role_wanted(net, buf->role, training)) {
                 *buf->ptr = NULL;
             } else if (buf->ptr == (void **)&l->output && share) {
                 *buf->ptr = base + own + (i % 2 ? shared[0] : 0);
@@ -384,7 +386,7 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
         return st;
     net->seed = seed;
     net->training = training;
-    st = check_loss_sizes(net);
+    st = training && cfg->stream_params ? DNN_ERR_INVALID : check_loss_sizes(net);
     if (st == DNN_OK)
         st = measure(net, training, &totals);
     if (st != DNN_OK)
@@ -416,6 +418,8 @@ out:
 
 void dnn_network_init_params(struct dnn_network *net, size_t from)
 {
+    if (net->cfg.stream_params) /* no parameter tensors: they come from sealed chunks */
+        return;
     for (size_t i = from; i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
         uint64_t index = (uint64_t)net->cfg.index_base + i;
