@@ -73,11 +73,21 @@ static bool plain_prefix(const struct dz_session *s, size_t bytes, size_t *held)
     return found;
 }
 
+TEE_Result dz_resident(const struct dz_session *s, const char *what)
+{
+    if (!s->streaming)
+        return TEE_SUCCESS;
+    EMSG("%s in a weight-streaming session: its parameters are not resident", what);
+    return TEE_ERROR_BAD_STATE;
+}
+
 TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     if (types != TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_IN, T_NONE, T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "LOAD_PLAIN") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     size_t held = 0;
     if (!plain_prefix(s, p[0].memref.size, &held)) {
@@ -92,6 +102,7 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
     /* A partial file (darknet's `partial`) lacks the rest: drawn from the session's seed
      * as the normal world draws a new network's, so both worlds start alike. */
     dnn_network_init_params(s->net, held);
+    s->params_lost = false;
     s->net->seen = ((uint64_t)p[1].value.b << 32) | p[1].value.a;
     dz_reset_training(s);
     /* Plain parameters are the normal world's own: the session's request is the policy. */
@@ -99,11 +110,6 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
     s->policy_sealed = false;
     s->model_version = 0;
     return TEE_SUCCESS;
-}
-
-void dz_copy_params(struct dz_session *s, const uint8_t *src)
-{
-    copy_params_upto(s, src, s->net->n);
 }
 
 void dz_reset_training(struct dz_session *s)
@@ -121,6 +127,15 @@ void dz_reset_training(struct dz_session *s)
     s->avg_valid = false;
 }
 
+/* A session whose parameters a failed load wiped computes nothing until the next load. */
+static TEE_Result params_held(const struct dz_session *s, const char *what)
+{
+    if (!s->params_lost)
+        return TEE_SUCCESS;
+    EMSG("%s refused: the session holds no parameters since a load failed; load again", what);
+    return TEE_ERROR_BAD_STATE;
+}
+
 /* Training is the owner's to allow: refused (ACCESS_DENIED) under an inference-only policy. */
 static TEE_Result training_allowed(const struct dz_session *s, const char *what)
 {
@@ -136,6 +151,8 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         TEE_PARAM_TYPE_GET(types, 2) != T_VALUE_IN || !type_is(types, 3, T_MEM_OUT, T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "FORWARD") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     const uint32_t flags = p[2].value.a;
     if (flags & ~DZ_FORWARD_TRAIN)
@@ -175,6 +192,9 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         p[3].memref.size = out_bytes;
         return TEE_ERROR_SHORT_BUFFER;
     }
+
+    if (params_held(s, "forward") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
 
     /* One gradient query per step: after `subdivisions` BACKWARDs the parameters must
      * change (UPDATE) before another training forward. */
@@ -232,6 +252,8 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
         p[1].memref.size = out_bytes;
         return TEE_ERROR_SHORT_BUFFER;
     }
+    if (params_held(s, "backward") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
     if (!s->forward_pending) {
         EMSG("backward without a training forward before it");
         return TEE_ERROR_BAD_STATE;
@@ -317,6 +339,8 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
         TEE_PARAM_TYPE_GET(types, 2) != T_NONE || TEE_PARAM_TYPE_GET(types, 3) != T_NONE)
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net || !s->training)
+        return TEE_ERROR_BAD_STATE;
+    if (params_held(s, "update") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     /* Only a segment that ends the network with a cost has a loss to give. */
     const bool loss_out = TEE_PARAM_TYPE_GET(types, 0) == T_VALUE_OUT;

@@ -50,12 +50,28 @@ struct dz_session {
     bool policy_sealed;      /* policy came from a sealed blob: UPDATE checks the rate */
     uint32_t model_version;  /* the owner's release of the parameters, 0 for none */
 
+    /* ---- true after a sealed load failed its second pass (seal.c): the parameters are
+     * wiped and every command that uses them answers TEE_ERROR_BAD_STATE until a load */
+    bool params_lost;
+
     /* ---- training state, reset by every load (invariant 6: dz_reset_training) */
     bool forward_pending; /* a DZ_FORWARD_TRAIN forward awaits its BACKWARD */
     uint32_t backwards;   /* BACKWARDs since the last UPDATE or load */
     float loss_sum;       /* network cost summed over the forwards since the last UPDATE */
     float avg_loss;
     bool avg_valid;
+
+    /* ---- weight streaming (stream.c), header.stream_chunk_bytes != 0 */
+    bool streaming;
+    size_t chunk_bytes;    /* the working buffer */
+    float *work;           /* (chunk_bytes / 4) one chunk's plaintext */
+    uint32_t n_chunks;     /* of the segment */
+    bool import_active;    /* STREAM_IMPORT: a save under way */
+    uint32_t import_next;  /* its next chunk */
+    uint8_t import_id[16]; /* its save id */
+    bool pass_active;      /* STREAM_BEGIN: a pass under way */
+    uint32_t pass_next;    /* the chunk it waits for */
+    uint8_t pass_id[16];   /* the save its chunk 0 came from */
 
     /* ---- sealing key, derived on first use */
     bool key_valid;
@@ -71,13 +87,17 @@ struct dz_session {
 void dz_reset_training(struct dz_session *s);
 
 /*
- * dz_copy_params - @payload_bytes of floats in .weights order into the segment's parameters
- * (the one walk over the parameter tables shared by LOAD_PLAIN and LOAD_SEALED).
+ * dz_lose_params - wipe every parameter, `seen` and (dz_reset_training) every state derived
+ * from them, and mark the session as holding none (params_lost).
  */
-void dz_copy_params(struct dz_session *s, const uint8_t *src);
+void dz_lose_params(struct dz_session *s);
 
 /* TEE_MemFill then TEE_Free; NULL is fine. */
 void dz_wipe_free(void *p, size_t bytes);
+
+/* TEE_SUCCESS in a session with resident parameters; BAD_STATE (with an EMSG naming
+ * @what) in a weight-streaming one. */
+TEE_Result dz_resident(const struct dz_session *s, const char *what);
 
 /* ---- model.c */
 TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
@@ -104,6 +124,22 @@ TEE_Result dz_model_digest_finish(TEE_OperationHandle *op, const struct dz_model
 void dz_model_digest_abort(TEE_OperationHandle *op);
 /* An AES-256-GCM operation in @mode keyed with @key (DZ_KEY_BYTES); freed by the caller. */
 TEE_Result dz_gcm_operation(const uint8_t *key, uint32_t mode, TEE_OperationHandle *op);
+
+/* The device's sealing key (DZ_SEAL_LABEL), derived on first use into s->key. */
+TEE_Result dz_derive_key(struct dz_session *s);
+
+/* ---- stream.c */
+/*
+ * dz_stream_chunks - the chunks of a streamed segment (net built with cfg.stream_params):
+ * TEE_SUCCESS with *n_chunks, or TEE_ERROR_BAD_PARAMETERS (with an EMSG) when a layer with
+ * parameters is not a connected layer without batch normalisation, or one of its rows does
+ * not fit @chunk_bytes.
+ */
+TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model_header *hdr,
+                            size_t chunk_bytes, uint32_t *n_chunks);
+TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 
 /* ---- provision.c: the device's X25519 provisioning key (DZ_CMD_GET_PUBKEY) */
 TEE_Result dz_cmd_get_pubkey(uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

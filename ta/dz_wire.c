@@ -371,6 +371,14 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         if (h->reserved[i])
             return dz_wire_fail(msg, "model: reserved[%zu] is not zero", i);
     }
+    if (h->stream_chunk_bytes &&
+        (h->training || h->stream_chunk_bytes % 4 || h->stream_chunk_bytes < DZ_STREAM_CHUNK_MIN ||
+         h->stream_chunk_bytes > DZ_STREAM_CHUNK_MAX))
+        return dz_wire_fail(msg,
+                            "model: stream_chunk_bytes %u (a multiple of 4 in %u..%u, inference "
+                            "only)",
+                            (unsigned)h->stream_chunk_bytes, DZ_STREAM_CHUNK_MIN,
+                            DZ_STREAM_CHUNK_MAX);
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->batch = (int)h->batch;
@@ -389,6 +397,7 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         cfg->scales[i] = h->scales[i];
     }
     cfg->index_base = (int)h->first;
+    cfg->stream_params = h->stream_chunk_bytes != 0;
     return NULL;
 }
 

@@ -47,6 +47,7 @@ void TA_CloseSessionEntryPoint(void *session_ctx)
     dz_wipe_free(s->input, s->in_floats * sizeof(float));
     dz_wipe_free(s->truth, s->truth_floats * sizeof(float));
     dz_wipe_free(s->io, s->io_floats * sizeof(float));
+    dz_wipe_free(s->work, s->chunk_bytes);
     dnn_network_free(s->net);    /* wipes its arena: parameters, activations, gradients */
     dz_wipe_free(s, sizeof(*s)); /* the sealing key goes with it */
 }
@@ -75,6 +76,12 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_load_sealed(s, types, params);
     case DZ_CMD_GET_PUBKEY:
         return dz_cmd_get_pubkey(types, params);
+    case DZ_CMD_STREAM_IMPORT:
+        return dz_cmd_stream_import(s, types, params);
+    case DZ_CMD_STREAM_BEGIN:
+        return dz_cmd_stream_begin(s, types, params);
+    case DZ_CMD_STREAM_CHUNK:
+        return dz_cmd_stream_chunk(s, types, params);
     default:
         EMSG("unknown command %u", (unsigned)cmd);
         return TEE_ERROR_NOT_SUPPORTED;

@@ -47,7 +47,8 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     struct dnn_layer_spec *specs = NULL;
     TEE_OperationHandle digest = TEE_HANDLE_NULL;
     struct dnn_network *net = NULL;
-    float *input = NULL, *truth = NULL, *io = NULL;
+    float *input = NULL, *truth = NULL, *io = NULL, *work = NULL;
+    uint32_t n_chunks = 0;
     struct dnn_plan plan;
     struct dz_ta_memory mem;
     size_t wire_bytes = 0, spec_bytes = 0, classes = 0;
@@ -125,6 +126,7 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
         .first_layer = hdr.first == 0,
         .ends_network = ends,
         .takes_truth = training && plan.has_cost,
+        .stream_chunk_bytes = hdr.stream_chunk_bytes,
     };
     if (st == DNN_OK && !dz_ta_memory_compute(&args, CFG_DZ_TA_HEAP_RESERVE, &mem))
         st = DNN_ERR_OVERFLOW;
@@ -162,7 +164,8 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     input = alloc_floats(mem.input);
     truth = alloc_floats(mem.truth);
     io = alloc_floats(mem.io);
-    if (!input || (mem.truth && !truth) || (mem.io && !io)) {
+    work = alloc_floats(mem.work);
+    if (!input || (mem.truth && !truth) || (mem.io && !io) || (mem.work && !work)) {
         res = TEE_ERROR_OUT_OF_MEMORY;
         goto out;
     }
@@ -178,6 +181,11 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
              (unsigned)hdr.last);
         res = TEE_ERROR_GENERIC;
         goto out;
+    }
+    if (mem.work) {
+        res = dz_stream_chunks(net, &hdr, mem.work, &n_chunks);
+        if (res != TEE_SUCCESS)
+            goto out;
     }
     res = dz_model_digest_finish(&digest, &hdr, net, s->model_digest);
     if (res != TEE_SUCCESS)
@@ -195,22 +203,27 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     s->truth_floats = mem.truth / sizeof(float);
     s->io_floats = mem.io / sizeof(float);
     s->payload_bytes = mem.payload;
-    s->sealed_bytes = mem.seal;
+    s->sealed_bytes = mem.sealed;
     s->input = input;
     s->truth = truth;
     s->io = io;
+    s->streaming = mem.work != 0;
+    s->chunk_bytes = mem.work;
+    s->work = work;
+    s->n_chunks = n_chunks;
     dz_policy_of_request(&hdr, &s->policy); /* until a sealed load brings the owner's */
     s->policy_sealed = false;
     s->model_version = 0;
     net = NULL;
-    input = truth = io = NULL;
-    IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters",
+    input = truth = io = work = NULL;
+    IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters%s",
          (unsigned)hdr.first, (unsigned)hdr.last, (unsigned)hdr.n_layers, mem.total,
-         plan.param_floats);
+         plan.param_floats, mem.work ? ", streamed" : "");
     res = TEE_SUCCESS;
 out:
     dnn_plan_free(&plan);
     dnn_network_free(net);
+    dz_wipe_free(work, mem.work);
     dz_wipe_free(io, mem.io);
     dz_wipe_free(truth, mem.truth);
     dz_wipe_free(input, mem.input);

@@ -13,11 +13,20 @@
  * kept in session memory, wiped when the session closes; DZ_KEY_OWNER blobs carry a content
  * key wrapped for this device's provisioning key (provision.c).
  *
- * A load is all or nothing: header, partition, policy and rollback checks first, then the
- * ciphertext is decrypted into a scratch buffer and copied into the parameters only after
- * the tag has matched; on any refusal the scratch is wiped and the parameters, the policy
- * and `seen` are unchanged. A refusal of the blob's content, its length included, is
- * TEE_ERROR_SECURITY; one of the policy or the version is TEE_ERROR_ACCESS_DENIED.
+ * Neither call holds the payload in a scratch buffer: a save encrypts each parameter array
+ * through a DZ_SEAL_CHUNK bounce buffer in TA memory (the ciphertext is copied out from there,
+ * so GHASH never reads back shared memory the normal world could rewrite) and a load decrypts
+ * into the parameters themselves. A load is all or nothing all the same: header, partition,
+ * policy and rollback checks first; then a first pass authenticates the whole ciphertext
+ * through the bounce buffer and discards the plaintext, and only when the tag has matched
+ * does a second pass decrypt, reading shared memory again, into the parameters. The second
+ * pass checks the tag once more: it fails only when the normal world rewrote the blob during
+ * the call, and then every parameter is wiped, every state derived from them is reset and
+ * the session holds no parameters (s->params_lost: FORWARD, BACKWARD, UPDATE and SAVE_SEALED
+ * answer TEE_ERROR_BAD_STATE until a load succeeds), so nothing unverified is ever used.
+ * On every other refusal the parameters, the policy and `seen` are unchanged. A refusal of
+ * the blob's content, its length included, is TEE_ERROR_SECURITY; one of the policy or the
+ * version is TEE_ERROR_ACCESS_DENIED.
  */
 #include <pta_system.h>
 #include <string.h>
@@ -27,8 +36,9 @@
 
 static const char seal_label[] = DZ_SEAL_LABEL;
 
-/* Ciphertext is copied out of shared memory in pieces of this size, each byte once. */
-#define DZ_SEAL_CHUNK 1024u
+/* The bounce buffers' size: ciphertext crosses shared memory in pieces of this size, each
+ * byte once per pass. On the stack (TA_STACK_SIZE is 64 KiB by default), not in the heap. */
+#define DZ_SEAL_CHUNK 4096u
 
 /* ------------------------------------------------------------- model digest */
 
@@ -72,7 +82,7 @@ void dz_model_digest_abort(TEE_OperationHandle *op)
 
 /* ---------------------------------------------------------------- the key */
 
-static TEE_Result derive_key(struct dz_session *s)
+TEE_Result dz_derive_key(struct dz_session *s)
 {
     const TEE_UUID pta = PTA_SYSTEM_UUID;
     TEE_TASessionHandle sess = TEE_HANDLE_NULL;
@@ -184,6 +194,59 @@ static TEE_Result save_policy(const struct dz_session *s, uint32_t types,
 
 /* ------------------------------------------------------------------- save */
 
+/*
+ * A walk over the segment's parameter arrays in .weights order, the payload's order: the
+ * one place that maps a payload offset to a parameter float.
+ */
+struct param_cursor {
+    const struct dnn_network *net;
+    size_t layer, k, off; /* off: bytes into layers[layer].params[k] */
+};
+
+/* Skips to the next array with bytes left; false at the end of the payload. */
+static bool cursor_ready(struct param_cursor *c)
+{
+    while (c->layer < c->net->n) {
+        const struct dnn_layer *l = &c->net->layers[c->layer];
+        if (c->k < l->n_params && c->off < l->params[c->k].count * sizeof(float))
+            return true;
+        c->off = 0;
+        if (c->k < l->n_params) {
+            c->k++;
+        } else {
+            c->layer++;
+            c->k = 0;
+        }
+    }
+    return false;
+}
+
+/* At most @max bytes of the current array from the cursor on; 0 at the end. */
+static size_t cursor_span(struct param_cursor *c, size_t max, uint8_t **at)
+{
+    if (!cursor_ready(c))
+        return 0;
+    const struct dnn_param *pa = &c->net->layers[c->layer].params[c->k];
+    const size_t left = pa->count * sizeof(float) - c->off;
+    *at = (uint8_t *)pa->value + c->off;
+    return left < max ? left : max;
+}
+
+/* @n plaintext bytes into the parameters from the cursor on (n <= what is left). */
+static void cursor_write(struct param_cursor *c, const uint8_t *src, size_t n)
+{
+    while (n) {
+        uint8_t *at = NULL;
+        const size_t m = cursor_span(c, n, &at);
+        if (!m)
+            return;
+        TEE_MemMove(at, src, m);
+        c->off += m;
+        src += m;
+        n -= m;
+    }
+}
+
 TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     const uint32_t t1 = TEE_PARAM_TYPE_GET(types, 1);
@@ -192,13 +255,15 @@ TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         TEE_PARAM_TYPE_NONE, TEE_PARAM_TYPE_NONE);
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     TEE_Result res = TEE_ERROR_GENERIC;
-    uint8_t *blob = NULL;
+    uint8_t bounce[DZ_SEAL_CHUNK + DZ_SEALED_TAG_BYTES];
     struct dz_sealed_header h;
     struct dz_policy policy;
 
     if (types != want)
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "SAVE_SEALED") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     res = save_policy(s, types, p, &policy);
     if (res != TEE_SUCCESS)
@@ -207,12 +272,13 @@ TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         p[0].memref.size = s->sealed_bytes;
         return TEE_ERROR_SHORT_BUFFER;
     }
-    res = derive_key(s);
+    if (s->params_lost) {
+        EMSG("seal refused: the session holds no parameters since a load failed; load again");
+        return TEE_ERROR_BAD_STATE;
+    }
+    res = dz_derive_key(s);
     if (res != TEE_SUCCESS)
         return res;
-    blob = TEE_Malloc(s->sealed_bytes, TEE_MALLOC_FILL_ZERO);
-    if (!blob)
-        return TEE_ERROR_OUT_OF_MEMORY;
 
     expected_header(s, &policy, &h);
     TEE_GenerateRandom(h.nonce, sizeof(h.nonce));
@@ -225,42 +291,44 @@ TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         goto out;
     TEE_AEUpdateAAD(op, &h, sizeof(h));
 
-    /* Straight from the parameters to the ciphertext: no plaintext copy. */
-    uint8_t *const ct = blob + sizeof(h);
+    /* From the parameters through the bounce buffer to the memref, DZ_SEAL_CHUNK bytes at a
+     * time: the ciphertext is computed in TA memory and only copied out. */
+    uint8_t *const ct = (uint8_t *)p[0].memref.buffer + sizeof(h);
+    struct param_cursor cur = {.net = s->net};
     size_t done = 0, len = 0;
-    for (size_t i = 0; i < s->net->n; i++) {
-        const struct dnn_layer *l = &s->net->layers[i];
-        for (size_t k = 0; k < l->n_params; k++) {
-            if (!l->params[k].count)
-                continue;
-            len = s->payload_bytes - done;
-            res = TEE_AEUpdate(op, l->params[k].value, l->params[k].count * sizeof(float),
-                               ct + done, &len);
-            if (res != TEE_SUCCESS)
-                goto out;
-            done += len;
+    uint8_t *at = NULL;
+    for (size_t n; (n = cursor_span(&cur, DZ_SEAL_CHUNK, &at)) != 0; cur.off += n) {
+        len = sizeof(bounce);
+        res = TEE_AEUpdate(op, at, n, bounce, &len);
+        if (res != TEE_SUCCESS)
+            goto out;
+        if (len > s->payload_bytes - done) {
+            res = TEE_ERROR_GENERIC;
+            goto out;
         }
+        TEE_MemMove(ct + done, bounce, len);
+        done += len;
     }
     size_t tag_len = DZ_SEALED_TAG_BYTES;
-    len = s->payload_bytes - done;
-    res = TEE_AEEncryptFinal(op, NULL, 0, ct + done, &len, ct + s->payload_bytes, &tag_len);
+    uint8_t tag[DZ_SEALED_TAG_BYTES];
+    len = sizeof(bounce);
+    res = TEE_AEEncryptFinal(op, NULL, 0, bounce, &len, tag, &tag_len);
     if (res != TEE_SUCCESS)
         goto out;
     if (done + len != s->payload_bytes || tag_len != DZ_SEALED_TAG_BYTES) {
         res = TEE_ERROR_GENERIC;
         goto out;
     }
-    memcpy(blob, &h, sizeof(h));
-
-    /* Output last, in one piece. */
-    TEE_MemMove(p[0].memref.buffer, blob, s->sealed_bytes);
+    TEE_MemMove(ct + done, bounce, len);
+    TEE_MemMove(ct + s->payload_bytes, tag, sizeof(tag));
+    TEE_MemMove(p[0].memref.buffer, &h, sizeof(h));
     p[0].memref.size = s->sealed_bytes;
     res = TEE_SUCCESS;
 out:
     if (res != TEE_SUCCESS)
         EMSG("seal: %#x", (unsigned)res);
+    TEE_MemFill(bounce, 0, sizeof(bounce));
     TEE_FreeOperation(op);
-    dz_wipe_free(blob, s->sealed_bytes);
     return res;
 }
 
@@ -329,19 +397,24 @@ static TEE_Result payload_key(struct dz_session *s, const struct dz_sealed_heade
 {
     if (h->key_kind == DZ_KEY_OWNER)
         return dz_owner_unwrap(h, key);
-    TEE_Result res = derive_key(s);
+    TEE_Result res = dz_derive_key(s);
     if (res == TEE_SUCCESS)
         TEE_MemMove(key, s->key, DZ_KEY_BYTES);
     return res;
 }
 
-/* Decrypts the blob's payload at @src (ciphertext then tag) into @plain, each byte of shared
- * memory read once. TEE_ERROR_SECURITY when the tag does not match. */
-static TEE_Result open_payload(const uint8_t key[DZ_KEY_BYTES], const struct dz_sealed_header *h,
-                               const uint8_t *src, size_t payload, uint8_t *plain)
+/*
+ * One pass of AES-GCM over the blob's payload at @src (ciphertext then tag), each byte of
+ * shared memory copied once into TA memory before use. @into NULL: the plaintext is
+ * discarded (the authentication pass); otherwise it goes into the parameters from the cursor
+ * on. TEE_ERROR_SECURITY when the tag does not match.
+ */
+static TEE_Result gcm_pass(const uint8_t key[DZ_KEY_BYTES], const struct dz_sealed_header *h,
+                           const uint8_t *src, size_t payload, struct param_cursor *into)
 {
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     uint8_t chunk[DZ_SEAL_CHUNK];
+    uint8_t plain[DZ_SEAL_CHUNK + DZ_SEALED_TAG_BYTES];
     uint8_t tag[DZ_SEALED_TAG_BYTES];
     size_t done = 0, len = 0;
     TEE_Result res = dz_gcm_operation(key, TEE_MODE_DECRYPT, &op);
@@ -355,23 +428,45 @@ static TEE_Result open_payload(const uint8_t key[DZ_KEY_BYTES], const struct dz_
     for (size_t off = 0; off < payload; off += DZ_SEAL_CHUNK) {
         const size_t n = payload - off < DZ_SEAL_CHUNK ? payload - off : DZ_SEAL_CHUNK;
         TEE_MemMove(chunk, src + off, n);
-        len = payload - done;
-        res = TEE_AEUpdate(op, chunk, n, plain + done, &len);
+        len = sizeof(plain);
+        res = TEE_AEUpdate(op, chunk, n, plain, &len);
         if (res != TEE_SUCCESS)
             goto out;
+        if (len > payload - done) {
+            res = TEE_ERROR_GENERIC;
+            goto out;
+        }
+        if (into)
+            cursor_write(into, plain, len);
         done += len;
     }
     TEE_MemMove(tag, src + payload, sizeof(tag));
-    len = payload - done;
-    res = TEE_AEDecryptFinal(op, NULL, 0, plain + done, &len, tag, sizeof(tag));
+    len = sizeof(plain);
+    res = TEE_AEDecryptFinal(op, NULL, 0, plain, &len, tag, sizeof(tag));
+    if (res == TEE_SUCCESS && done + len == payload && into)
+        cursor_write(into, plain, len);
     if (res != TEE_SUCCESS || done + len != payload) {
         EMSG("sealed blob refused: authentication failed");
         res = TEE_ERROR_SECURITY;
     }
 out:
     TEE_MemFill(chunk, 0, sizeof(chunk));
+    TEE_MemFill(plain, 0, sizeof(plain));
     TEE_FreeOperation(op);
     return res;
+}
+
+void dz_lose_params(struct dz_session *s)
+{
+    for (size_t i = 0; i < s->net->n; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        for (size_t k = 0; k < l->n_params; k++)
+            if (l->params[k].count)
+                TEE_MemFill(l->params[k].value, 0, l->params[k].count * sizeof(float));
+    }
+    s->net->seen = 0;
+    dz_reset_training(s);
+    s->params_lost = true;
 }
 
 TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
@@ -379,7 +474,6 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
     const uint32_t want = TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT, TEE_PARAM_TYPE_VALUE_OUTPUT,
                                           TEE_PARAM_TYPE_VALUE_OUTPUT, TEE_PARAM_TYPE_NONE);
     TEE_Result res = TEE_ERROR_GENERIC;
-    uint8_t *plain = NULL;
     uint8_t key[DZ_KEY_BYTES];
     struct dz_sealed_header h;
     const char *why = NULL;
@@ -387,6 +481,8 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
     if (types != want)
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net)
+        return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "LOAD_SEALED") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     const uint8_t *src = p[0].memref.buffer;
     const size_t size = p[0].memref.size;
@@ -407,19 +503,25 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         res = dz_rollback_check(h.model_digest, h.model_version);
     if (res != TEE_SUCCESS)
         return res;
-    plain = TEE_Malloc(payload ? payload : 1, TEE_MALLOC_FILL_ZERO); /* a segment may have none */
-    if (!plain)
-        return TEE_ERROR_OUT_OF_MEMORY;
     res = payload_key(s, &h, key);
+    /* Pass 1 authenticates without keeping any plaintext: a refusal changes nothing. */
     if (res == TEE_SUCCESS)
-        res = open_payload(key, &h, src + sizeof(h), payload, plain);
+        res = gcm_pass(key, &h, src + sizeof(h), payload, NULL);
     /* Authentic: record the version first (a failure leaves the parameters as they were),
      * then, and only then, the parameters change. */
     if (res == TEE_SUCCESS)
         res = dz_rollback_record(h.model_digest, h.model_version);
     if (res != TEE_SUCCESS)
         goto out;
-    dz_copy_params(s, plain);
+    /* Pass 2 decrypts into the parameters; the header is the copy pass 1 authenticated. */
+    struct param_cursor cur = {.net = s->net};
+    res = gcm_pass(key, &h, src + sizeof(h), payload, &cur);
+    if (res != TEE_SUCCESS) {
+        EMSG("sealed blob rewritten during the load: the parameters are wiped");
+        dz_lose_params(s);
+        goto out;
+    }
+    s->params_lost = false;
     s->net->seen = ((uint64_t)h.seen_hi << 32) | h.seen_lo;
     dz_reset_training(s);
     s->policy = h.policy;
@@ -431,6 +533,5 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
     p[2].value.b = h.policy.modes;
 out:
     TEE_MemFill(key, 0, sizeof(key));
-    dz_wipe_free(plain, payload);
     return res;
 }

@@ -12,6 +12,7 @@ srcs-y += model.c
 srcs-y += commands.c
 srcs-y += output_policy.c
 srcs-y += seal.c
+srcs-y += stream.c
 srcs-y += provision.c
 srcs-y += rollback.c
 srcs-y += fmt_float.c

@@ -654,7 +654,9 @@ HM(h_top_k_huge, h->top_k = DZ_MAX_LABELS + 1)
 HM(h_topk_zero, h->top_k = 0)
 HM(h_reserved0, h->reserved[0] = 1)
 HM(h_reserved3, h->reserved[3] = 0x10000)
-HM(h_reserved6, h->reserved[6] = 0x80000000u)
+HM(h_reserved5, h->reserved[5] = 0x80000000u)
+HM(h_stream_odd, h->stream_chunk_bytes = 65538)
+HM(h_stream_huge, h->stream_chunk_bytes = 0x80000000u)
 #undef HM
 
 static void test_header_refusals(void **state)
@@ -704,7 +706,9 @@ static void test_header_refusals(void **state)
         M(h_topk_zero),
         M(h_reserved0),
         M(h_reserved3),
-        M(h_reserved6),
+        M(h_reserved5),
+        M(h_stream_odd),
+        M(h_stream_huge),
 #undef M
     };
     struct dz_wire_request r;

@@ -142,7 +142,11 @@ enum dz_ta_command {
      * than the one this segment seals to; with TEE_ERROR_ACCESS_DENIED when the session's
      * request is outside the sealed policy or the model version is older than the newest
      * this device has loaded for the model (rollback). A refused load leaves the
-     * parameters, the policy and `seen` unchanged. A load with model_version >= 1 records
+     * parameters, the policy and `seen` unchanged, with one exception: a blob the normal
+     * world rewrites during the call, between the TA's authenticating pass and its
+     * decrypting pass (seal.c), is refused with TEE_ERROR_SECURITY after the parameters
+     * were wiped; FORWARD, BACKWARD, UPDATE and SAVE_SEALED then answer BAD_STATE until a
+     * LOAD_PLAIN or LOAD_SEALED succeeds. A load with model_version >= 1 records
      * that version in secure storage (per model digest) when it is newer.
      * [in]  memref0: the sealed blob
      * [out] value1:  a, b = low, high 32 bits of `seen` stored in it
@@ -156,6 +160,43 @@ enum dz_ta_command {
      * [out] memref0: the 32-byte X25519 public value (RFC 7748)
      */
     DZ_CMD_GET_PUBKEY = 8,
+    /*
+     * Weight streaming (header.stream_chunk_bytes != 0; ta/stream.c, README "Weight
+     * streaming"). The segment's parameters are never resident: they live in the normal
+     * world as sealed chunks (struct dz_chunk_header || AES-256-GCM ciphertext || tag), one
+     * chunk per block of output neurons of a connected layer, cut so that its plaintext
+     * (the block's biases, then its weight rows) fits the working buffer of
+     * stream_chunk_bytes. The chunks of a segment are numbered 0..n_chunks-1 in layer order
+     * and within a layer in row order. LOAD_PLAIN, LOAD_SEALED, SAVE_SEALED and FORWARD
+     * answer BAD_STATE in a streamed session; STREAM_* answer BAD_STATE in a resident one.
+     *
+     * STREAM_IMPORT seals the normal world's own plain parameters, one chunk a call, in
+     * order; chunk 0 starts a new save (a new random save id, which every chunk of the save
+     * carries and authenticates). Like LOAD_PLAIN it sets the policy to the request's.
+     * [in]  value0:  a = chunk index (0, or the one after the last imported)
+     * [in]  memref1: the chunk's plaintext, exactly its size (BAD_PARAMETERS otherwise)
+     * [out] memref2: the sealed chunk (SHORT_BUFFER with the size needed)
+     */
+    DZ_CMD_STREAM_IMPORT = 9,
+    /*
+     * Start an inference pass: the TA copies the input and runs the layers before the
+     * first one with parameters.
+     * [in]  memref0: input, as FORWARD's
+     * [out] value1:  a = the chunk wanted next, b = n_chunks
+     */
+    DZ_CMD_STREAM_BEGIN = 10,
+    /*
+     * The chunk the TA asked for. Refused with TEE_ERROR_SECURITY when it is not exactly
+     * that chunk of this model and partition (digest, partition, layer, index, rows, size)
+     * or not of the save the pass's chunk 0 came from, or does not authenticate; any
+     * refusal ends the pass (a new STREAM_BEGIN starts over) and wipes the working buffer.
+     * After the last chunk the TA runs the remaining layers and writes the output.
+     * [in]  memref0: the sealed chunk
+     * [out] value1:  a = the chunk wanted next, or DZ_STREAM_DONE
+     * [out] memref2: FORWARD's output, written when a = DZ_STREAM_DONE (size 0 before);
+     *                SHORT_BUFFER (with the size) when smaller than that output
+     */
+    DZ_CMD_STREAM_CHUNK = 11,
     DZ_CMD_COUNT
 };
 
@@ -245,7 +286,10 @@ struct dz_model_header {
     uint32_t seed_lo, seed_hi; /* weights init and dropout streams */
     uint32_t output_policy;    /* enum dz_output_policy */
     uint32_t top_k;            /* for DZ_OUTPUT_TOPK, 1..DZ_MAX_LABELS (else 0..64, unused) */
-    uint32_t reserved[7];      /* zero */
+    /* 0: parameters resident; else weight streaming (inference only) with a working buffer
+     * of this many bytes, a multiple of 4 in [DZ_STREAM_CHUNK_MIN, DZ_STREAM_CHUNK_MAX] */
+    uint32_t stream_chunk_bytes;
+    uint32_t reserved[6]; /* zero */
 };
 _Static_assert(sizeof(struct dz_model_header) == 264, "dz_model_header is ABI");
 
@@ -335,5 +379,35 @@ struct dz_sealed_header {
 _Static_assert(sizeof(struct dz_sealed_header) == 260, "dz_sealed_header is ABI");
 #define DZ_SEALED_TAG_BYTES 16
 #define DZ_X25519_BYTES 32
+
+/* ------------------------------------------------------- weight streaming */
+
+#define DZ_STREAM_CHUNK_MIN 4096u
+#define DZ_STREAM_CHUNK_MAX (1u << 30)
+#define DZ_STREAM_DONE 0xFFFFFFFFu
+#define DZ_CHUNK_MAGIC 0x31435a44u /* "DZC1" little-endian */
+
+/*
+ * A sealed chunk: this header (the AES-256-GCM additional data) || ciphertext of
+ * plain_bytes || DZ_SEALED_TAG_BYTES tag, under this device's sealing key (DZ_KEY_DEVICE).
+ * The plaintext is the biases of rows row0..row0+rows-1 of connected layer `layer`, then
+ * their weight rows (rows x inputs floats), plain_bytes = rows * (inputs + 1) * 4.
+ */
+struct dz_chunk_header {
+    uint32_t magic;           /* DZ_CHUNK_MAGIC */
+    uint32_t version;         /* DZ_TA_PROTOCOL_VERSION */
+    uint8_t model_digest[32]; /* as struct dz_sealed_header's */
+    uint32_t first, last, n_layers;
+    uint32_t chunk_bytes; /* the working buffer the save was cut for */
+    uint32_t layer;       /* absolute index of the layer */
+    uint32_t chunk;       /* index in the segment, 0..n_chunks-1 */
+    uint32_t n_chunks;
+    uint32_t row0, rows;
+    uint32_t plain_bytes;
+    uint8_t save_id[16]; /* random per save: every chunk of one save carries it */
+    uint8_t nonce[12];   /* random per chunk */
+    uint32_t reserved;   /* zero */
+};
+_Static_assert(sizeof(struct dz_chunk_header) == 112, "dz_chunk_header is ABI");
 
 #endif

@@ -15,8 +15,11 @@
  *            segment computes a cost: softmax or cost)
  *   io       training only: batch * max(inputs if first > 0, outputs if the segment does
  *            not end the network) floats, the delta coming in and the delta going out
- *   seal     sizeof(struct dz_sealed_header) + payload + DZ_SEALED_TAG_BYTES: the scratch of
- *            DZ_CMD_SAVE_SEALED / DZ_CMD_LOAD_SEALED, allocated only during those calls
+ *   work     weight streaming only: header.stream_chunk_bytes, the working buffer one
+ *            chunk of parameters is decrypted into (the engine's term then holds no
+ *            parameter: cfg.stream_params)
+ *   (no term for sealing: DZ_CMD_SAVE_SEALED and DZ_CMD_LOAD_SEALED go through bounce
+ *            buffers of a few KiB on the TA's stack, not a copy of the payload; seal.c)
  *   reserve  CFG_DZ_TA_HEAP_RESERVE (default DZ_TA_HEAP_RESERVE_DEFAULT): session state,
  *            crypto operation handles, heap block headers and alignment
  *
@@ -45,15 +48,17 @@ struct dz_ta_memory_args {
     size_t truths;       /* the segment's truth size */
     size_t param_floats; /* all parameter floats of the segment */
     bool training;
-    bool first_layer;  /* first == 0: no delta goes back */
-    bool ends_network; /* last == n_layers - 1: no delta comes in */
-    bool takes_truth;  /* training and a layer of the segment computes a cost */
+    bool first_layer;          /* first == 0: no delta goes back */
+    bool ends_network;         /* last == n_layers - 1: no delta comes in */
+    bool takes_truth;          /* training and a layer of the segment computes a cost */
+    size_t stream_chunk_bytes; /* 0, or the working buffer of weight streaming */
 };
 
 /* The terms, in bytes. */
 struct dz_ta_memory {
-    size_t engine, specs, input, truth, io, seal, reserve;
+    size_t engine, specs, input, truth, io, work, reserve;
     size_t payload; /* parameter bytes: the sealed payload and DZ_CMD_LOAD_PLAIN's memref */
+    size_t sealed;  /* header + payload + tag: the blob's size, in shared memory only */
     size_t total;
 };
 
@@ -68,8 +73,10 @@ static inline bool dz_ta_memory_compute(const struct dz_ta_memory_args *a, size_
     size_t io = 0, per_image = 0;
     bool ok = true;
 
-    *m = (struct dz_ta_memory){
-        .engine = a->engine_bytes, .specs = a->spec_bytes, .reserve = reserve};
+    *m = (struct dz_ta_memory){.engine = a->engine_bytes,
+                               .specs = a->spec_bytes,
+                               .work = a->stream_chunk_bytes,
+                               .reserve = reserve};
     ok &= !__builtin_mul_overflow(a->batch, a->inputs, &m->input) &&
           !__builtin_mul_overflow(m->input, f, &m->input);
     if (a->takes_truth)
@@ -85,12 +92,12 @@ static inline bool dz_ta_memory_compute(const struct dz_ta_memory_args *a, size_
     }
     ok &= !__builtin_mul_overflow(a->param_floats, f, &m->payload) &&
           !__builtin_add_overflow(m->payload, sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES,
-                                  &m->seal);
+                                  &m->sealed);
     ok &= !__builtin_add_overflow(m->engine, m->specs, &m->total) &&
           !__builtin_add_overflow(m->total, m->input, &m->total) &&
           !__builtin_add_overflow(m->total, m->truth, &m->total) &&
           !__builtin_add_overflow(m->total, m->io, &m->total) &&
-          !__builtin_add_overflow(m->total, m->seal, &m->total) &&
+          !__builtin_add_overflow(m->total, m->work, &m->total) &&
           !__builtin_add_overflow(m->total, m->reserve, &m->total);
     return ok;
 }
