@@ -172,6 +172,7 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .seed = a->seed,
         .policy = a->tee_output,
         .top_k = top,
+        .stream = a->tee_stream,
     };
     if (dz_pnet_open(pn, model, &o, err) != 0)
         return -1;

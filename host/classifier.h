@@ -24,6 +24,7 @@ struct dz_classifier_args {
     int pp_end;                       /* last layer in the TEE, or -1 */
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
+    bool tee_stream;                  /* -tee_stream: stream the TEE segment's weights */
     bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
     int save_every;  /* train -save_every N: epochs between <cfg>_E.weights; 0: final only */
     const char *log; /* train -log FILE.csv: one row per iteration, or NULL */

@@ -41,6 +41,9 @@ static void usage(FILE *f)
             "                         the order of all labels, or the scores; a sealed model\n"
             "                         allows at most its owner's choice, and a training\n"
             "                         run's saves allow what it ran under\n"
+            "  -tee_stream            predict/valid: stream the segment's weights through\n"
+            "                         the TA, sealed, chunk by chunk (chosen by itself when\n"
+            "                         the segment does not fit TA_DATA_SIZE resident)\n"
             "  -t N                   print the top N labels (default: the data file's top)\n"
             "  -clear                 restart the image count of the loaded weights\n"
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
@@ -115,6 +118,7 @@ static int run_classifier(int argc, char **argv)
         return 2;
     a.clear = dz_arg_flag(&argc, argv, "-clear");
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
+    a.tee_stream = dz_arg_flag(&argc, argv, "-tee_stream");
     a.top = (int)top;
     a.seed = (uint64_t)seed;
     /* DarkneTZ's -pp_start_f A: -pp_start A, and every layer before A frozen */

@@ -227,7 +227,7 @@ int dz_partition_check(const struct dnn_network *shapes, int first, int last, st
 
 /* The engine's plan of layers [first, last] built alone, as the TA plans them. */
 static int plan_range(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                      size_t last, int batch, bool training, struct dnn_plan *plan,
+                      size_t last, int batch, bool training, bool stream, struct dnn_plan *plan,
                       struct dk_error *err)
 {
     struct dnn_net_config cfg;
@@ -235,6 +235,7 @@ static int plan_range(const struct dk_model *m, const struct dnn_network *shapes
     memset(plan, 0, sizeof *plan);
     if (dz_segment_config(m, shapes, first, last, batch, 1, &cfg, &specs, err) != 0)
         return -1;
+    cfg.stream_params = stream;
     enum dnn_status st = dnn_plan_build(plan, &cfg, specs, last - first + 1, training);
     free(specs);
     if (st != DNN_OK) {
@@ -251,7 +252,7 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
                     size_t last, int batch, bool training, size_t *bytes, struct dk_error *err)
 {
     struct dnn_plan plan;
-    if (plan_range(m, shapes, first, last, batch, training, &plan, err) != 0)
+    if (plan_range(m, shapes, first, last, batch, training, false, &plan, err) != 0)
         return -1;
     struct dz_ta_memory_args a = {
         .engine_bytes = plan.bytes,
@@ -271,6 +272,48 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
     if (!dz_ta_memory_compute(&a, DZ_TA_HEAP_RESERVE_DEFAULT, &mem))
         return dk_fail(err, "layers %zu..%zu: secure memory size overflows", first, last);
     *bytes = mem.total;
+    return 0;
+}
+
+int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                           size_t last, int batch, size_t *base, size_t *min_chunk,
+                           struct dk_error *err)
+{
+    size_t row_max = 0;
+    for (size_t i = first; i <= last; i++) {
+        const struct dnn_layer *l = &shapes->layers[i];
+        if (!l->n_params)
+            continue;
+        if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize)
+            return dk_fail(err,
+                           "layers %zu..%zu cannot stream their weights: layer %zu (%s) is not "
+                           "a connected layer without batch_normalize",
+                           first, last, i, l->ops->name);
+        const size_t row = (l->inputs + 1) * sizeof(float);
+        row_max = row > row_max ? row : row_max;
+    }
+    if (!row_max)
+        return dk_fail(err, "layers %zu..%zu have no parameters to stream", first, last);
+    struct dnn_plan plan;
+    if (plan_range(m, shapes, first, last, batch, false, true, &plan, err) != 0)
+        return -1;
+    struct dz_ta_memory_args a = {
+        .engine_bytes = plan.bytes,
+        .spec_bytes = (last - first + 1) * sizeof(struct dnn_layer_spec),
+        .batch = (size_t)batch,
+        .inputs = plan.inputs,
+        .outputs = plan.outputs,
+        .truths = plan.truths,
+        .param_floats = plan.param_floats,
+        .first_layer = first == 0,
+        .ends_network = last + 1 == shapes->n,
+    };
+    dnn_plan_free(&plan);
+    struct dz_ta_memory mem;
+    if (!dz_ta_memory_compute(&a, DZ_TA_HEAP_RESERVE_DEFAULT, &mem))
+        return dk_fail(err, "layers %zu..%zu: secure memory size overflows", first, last);
+    *base = mem.total;
+    *min_chunk = row_max > DZ_STREAM_CHUNK_MIN ? row_max : DZ_STREAM_CHUNK_MIN;
     return 0;
 }
 

@@ -119,6 +119,18 @@ int dz_fit_search(const struct dk_model *m, const struct dnn_network *shapes, in
 void dz_fit_describe(const struct dz_fit *fit, size_t n_layers, char *buf, size_t size);
 
 /*
+ * dz_segment_stream_need - layers [first, last] with their weights streamed (inference
+ * only): *base is what the TA needs without its working buffer (dz_ta_memory.h with
+ * stream_chunk_bytes 0), *min_chunk the smallest working buffer it takes (one output
+ * neuron's parameters of the widest layer, at least DZ_STREAM_CHUNK_MIN). Refused (-1 with
+ * a message) when a layer with parameters is not a connected layer without
+ * batch_normalize, or none has parameters.
+ */
+int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                           size_t last, int batch, size_t *base, size_t *min_chunk,
+                           struct dk_error *err);
+
+/*
  * dz_partition_fits - refuse [first, last] before any secure allocation when its
  * need exceeds capacity (TA_DATA_SIZE): the message names the bytes needed, the
  * batch, TA_DATA_SIZE and the largest partitions that fit. Sets *need.

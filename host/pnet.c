@@ -47,6 +47,29 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
              p->batch, p->training ? " for training" : "");
 }
 
+/* The working buffer for streaming layers [first, last] in a TA of @cap bytes: all the heap
+ * the streamed segment leaves, up to 16 MiB (more buys few calls). 0 with a message when
+ * even streaming does not fit. */
+static size_t stream_chunk(const struct dz_pnet *p, size_t cap, struct dk_error *err)
+{
+    size_t base = 0, min_chunk = 0;
+    if (dz_segment_stream_need(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
+                               &base, &min_chunk, err) != 0)
+        return 0;
+    if (base > cap || cap - base < min_chunk) {
+        dk_fail(err,
+                "layers %d..%d need %zu bytes of secure memory even with their weights "
+                "streamed (%zu plus a working buffer of at least %zu) at batch %d, the TA has "
+                "TA_DATA_SIZE = %zu",
+                p->first, p->last, base + min_chunk, base, min_chunk, p->batch, cap);
+        return 0;
+    }
+    size_t chunk = cap - base;
+    if (chunk > (size_t)16 << 20)
+        chunk = (size_t)16 << 20;
+    return chunk & ~(size_t)3;
+}
+
 /* Connects to the TA, checks the need against TA_DATA_SIZE, opens the model. */
 static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_error *err)
 {
@@ -68,9 +91,28 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                        "-tee_output rank: the network has %zu classes, a TA prediction "
                        "holds at most %d labels",
                        classes, DZ_MAX_LABELS);
+    size_t chunk = 0;
     if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, &need,
-                          err) != 0)
-        return -1;
+                          err) != 0) {
+        /* Too large to be resident: inference streams the weights when that fits. */
+        struct dk_error serr;
+        if (p->training || need <= cap || (chunk = stream_chunk(p, cap, &serr)) == 0)
+            return -1;
+        fprintf(stderr,
+                "darknetp: layers %d..%d need %zu bytes of secure memory with their weights "
+                "resident, TA_DATA_SIZE is %zu: streaming their weights, sealed, through a "
+                "working buffer of %zu bytes\n",
+                p->first, p->last, need, cap, chunk);
+    } else if (o->stream) {
+        if (p->training)
+            return dk_fail(err, "-tee_stream: weight streaming is for inference only");
+        if ((chunk = stream_chunk(p, cap, err)) == 0)
+            return -1;
+        fprintf(stderr,
+                "darknetp: streaming the weights of layers %d..%d, sealed, through a working "
+                "buffer of %zu bytes (-tee_stream)\n",
+                p->first, p->last, chunk);
+    }
     struct dz_tee_model tm = {
         .model = p->model,
         .shapes = p->shapes,
@@ -82,6 +124,7 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
         .seed = o->seed,
         .policy = o->policy,
         .top_k = top_k,
+        .stream_chunk_bytes = chunk,
     };
     if (dz_tee_open_model(p->tee, &tm, &ta_need, err) == 0)
         return 0;

@@ -29,6 +29,7 @@ struct dz_pnet_opts {
     uint64_t seed;   /* weights init, dropout */
     enum dz_output_policy policy; /* what leaves the TA when it ends the network */
     int top_k;                    /* labels for DZ_OUTPUT_TOPK */
+    bool stream;                  /* -tee_stream: stream the segment's weights even if it fits */
 };
 
 struct dz_pnet {

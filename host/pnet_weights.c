@@ -188,6 +188,12 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
+    if (dz_tee_streaming(p->tee))
+        return dk_fail(err,
+                       "%s: layers %d..%d are sealed in %s as one blob, which a weight-streaming "
+                       "session cannot load (its chunks come from plain weights); give the TA "
+                       "more TA_DATA_SIZE or fewer layers",
+                       path, p->first, p->last, tz);
     const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
     struct dk_error why;
     if (read_file(tz, max, &blob, &size, &why) != 0)

@@ -6,6 +6,7 @@
 #include "host/partition.h"
 #include "ta/include/dz_wire.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,12 @@ struct dz_tee {
     struct dz_model_header hdr; /* as sent by OPEN_MODEL */
     size_t off[R_COUNT], len[R_COUNT];
     FILE *record; /* DZ_TEE_RECORD, or NULL */
+    /* Weight streaming (hdr.stream_chunk_bytes != 0): the sealed chunks the normal world
+     * keeps for the TA, made by DZ_CMD_STREAM_IMPORT and handed over on each pass. */
+    const struct dnn_network *shapes; /* borrowed: the model's shapes, for the chunk cuts */
+    size_t n_chunks;
+    uint8_t **chunk;    /* (n_chunks) sealed chunks */
+    size_t *chunk_size; /* (n_chunks) their bytes */
 };
 
 static const TEEC_UUID ta_uuid = DZ_TA_UUID;
@@ -223,6 +230,17 @@ size_t dz_tee_data_size(const struct dz_tee *t)
     return t->data_size;
 }
 
+static void free_chunks(struct dz_tee *t)
+{
+    for (size_t k = 0; k < t->n_chunks; k++)
+        free(t->chunk ? t->chunk[k] : NULL);
+    free(t->chunk);
+    free(t->chunk_size);
+    t->chunk = NULL;
+    t->chunk_size = NULL;
+    t->n_chunks = 0;
+}
+
 void dz_tee_close(struct dz_tee *t)
 {
     if (!t)
@@ -238,6 +256,7 @@ void dz_tee_close(struct dz_tee *t)
         TEEC_FinalizeContext(&t->ctx);
     if (t->record)
         fclose(t->record);
+    free_chunks(t);
     free(t);
 }
 
@@ -262,6 +281,7 @@ static void model_header(const struct dz_tee_model *m, struct dz_model_header *h
         .top_k = (uint32_t)m->top_k,
     };
     dz_wire_encode_header(&r, &m->model->net, h);
+    h->stream_chunk_bytes = (uint32_t)m->stream_chunk_bytes;
 }
 
 static size_t align_region(size_t x)
@@ -360,6 +380,7 @@ int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta
         return dk_fail(err, "the TA session already serves a model");
     t->first = m->first;
     t->last = m->last;
+    t->shapes = m->shapes;
     t->batch = m->batch;
     t->training = m->training;
     t->takes_truth = m->training && dz_range_has_cost(m->shapes, (size_t)m->first, (size_t)m->last);
@@ -440,6 +461,152 @@ bool dz_tee_loss_leaves(const struct dz_tee *t)
     return t->hdr.output_policy == DZ_OUTPUT_SCORES;
 }
 
+/* ------------------------------------------------------------ streaming */
+
+static int check_out_size(const TEEC_Operation *op, int i, size_t want, const char *what,
+                          struct dk_error *err);
+
+/* The chunks of the segment as the TA cuts them (ta/stream.c): per connected layer, blocks
+ * of as many whole output neurons (biases and weight row) as the working buffer holds. */
+struct cut {
+    size_t layer; /* absolute */
+    size_t row0, rows, plain;
+    size_t param_off; /* floats into the segment's parameters where the layer's biases start */
+};
+
+static size_t stream_cut(const struct dz_tee *t, struct cut *out)
+{
+    const size_t chunk = t->hdr.stream_chunk_bytes;
+    size_t n = 0, off = 0;
+    for (size_t i = (size_t)t->first; i <= (size_t)t->last; i++) {
+        const struct dnn_layer *l = &t->shapes->layers[i];
+        if (!l->n_params)
+            continue;
+        const size_t row = (l->inputs + 1) * sizeof(float);
+        size_t r = chunk / row;
+        if (r > (size_t)l->out_c)
+            r = (size_t)l->out_c;
+        for (size_t row0 = 0; row0 < (size_t)l->out_c; row0 += r, n++) {
+            const size_t rows = (size_t)l->out_c - row0 < r ? (size_t)l->out_c - row0 : r;
+            if (out)
+                out[n] = (struct cut){i, row0, rows, rows * row, off};
+        }
+        off += (size_t)l->out_c * (l->inputs + 1);
+    }
+    return n;
+}
+
+/* The segment's plain parameters (.weights order: biases, weights per connected layer) cut
+ * into chunks, each sealed by the TA (DZ_CMD_STREAM_IMPORT) and kept here. */
+static int stream_import(struct dz_tee *t, const float *params, size_t count, struct dk_error *err)
+{
+    const size_t n = stream_cut(t, NULL);
+    struct cut *c = calloc(n ? n : 1, sizeof *c);
+    float *plain = malloc(t->hdr.stream_chunk_bytes);
+    int rc = -1;
+    free_chunks(t);
+    t->chunk = calloc(n ? n : 1, sizeof *t->chunk);
+    t->chunk_size = calloc(n ? n : 1, sizeof *t->chunk_size);
+    if (!c || !plain || !t->chunk || !t->chunk_size) {
+        dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+        goto out;
+    }
+    t->n_chunks = n;
+    stream_cut(t, c);
+    for (size_t k = 0; k < n; k++) {
+        const struct dnn_layer *l = &t->shapes->layers[c[k].layer];
+        const size_t out_c = (size_t)l->out_c;
+        if (c[k].param_off + out_c * (l->inputs + 1) > count) {
+            dk_fail(err, "DZ_CMD_STREAM_IMPORT: %zu parameter floats, layer %zu needs more", count,
+                    c[k].layer);
+            goto out;
+        }
+        const float *biases = params + c[k].param_off;
+        const float *weights = biases + out_c;
+        memcpy(plain, biases + c[k].row0, c[k].rows * sizeof(float));
+        memcpy(plain + c[k].rows, weights + c[k].row0 * l->inputs,
+               c[k].rows * l->inputs * sizeof(float));
+        const size_t sealed = sizeof(struct dz_chunk_header) + c[k].plain + DZ_SEALED_TAG_BYTES;
+        t->chunk[k] = malloc(sealed);
+        if (!t->chunk[k]) {
+            dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+            goto out;
+        }
+        TEEC_Operation op = {0};
+        uint32_t origin = 0;
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+        op.params[0].value.a = (uint32_t)k;
+        op.params[1].tmpref.buffer = plain;
+        op.params[1].tmpref.size = c[k].plain;
+        op.params[2].tmpref.buffer = t->chunk[k];
+        op.params[2].tmpref.size = sealed;
+        TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT, &op, &origin);
+        if (res != TEEC_SUCCESS) {
+            tee_fail(err, "DZ_CMD_STREAM_IMPORT", res, origin);
+            goto out;
+        }
+        if (op.params[2].tmpref.size != sealed) {
+            dk_fail(err, "DZ_CMD_STREAM_IMPORT: the TA returned %zu bytes, %zu expected",
+                    op.params[2].tmpref.size, sealed);
+            goto out;
+        }
+        t->chunk_size[k] = sealed;
+    }
+    rc = 0;
+out:
+    if (plain)
+        OPENSSL_cleanse(plain, t->hdr.stream_chunk_bytes);
+    free(plain);
+    free(c);
+    if (rc != 0)
+        free_chunks(t);
+    return rc;
+}
+
+/* One streamed pass: the input in the shared block, every chunk in the order the TA asks,
+ * the output (predictions, scores or layer last's output) into the shared block. */
+static int stream_forward(struct dz_tee *t, struct dk_error *err)
+{
+    const bool ends = t->len[R_OUTPUT] == 0;
+    const enum region out = ends ? R_PRED : R_OUTPUT;
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    if (t->n_chunks == 0)
+        return dk_fail(err, "DZ_CMD_STREAM_BEGIN: no sealed chunks: load the weights first");
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    partial(&op, 0, t, R_INPUT);
+    TEEC_Result res = invoke(t, DZ_CMD_STREAM_BEGIN, &op, &origin);
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_STREAM_BEGIN", res, origin);
+    uint32_t next = op.params[1].value.a;
+    if (op.params[1].value.b != t->n_chunks)
+        return dk_fail(err, "DZ_CMD_STREAM_BEGIN: the TA cuts %u chunks, %zu kept",
+                       (unsigned)op.params[1].value.b, t->n_chunks);
+    for (size_t calls = 0; next != DZ_STREAM_DONE; calls++) {
+        if (next >= t->n_chunks || calls >= t->n_chunks)
+            return dk_fail(err, "DZ_CMD_STREAM_CHUNK: the TA asked for chunk %u of %zu",
+                           (unsigned)next, t->n_chunks);
+        memset(&op, 0, sizeof op);
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
+                                         TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_NONE);
+        op.params[0].tmpref.buffer = t->chunk[next];
+        op.params[0].tmpref.size = t->chunk_size[next];
+        partial(&op, 2, t, out);
+        res = invoke(t, DZ_CMD_STREAM_CHUNK, &op, &origin);
+        if (res != TEEC_SUCCESS)
+            return tee_fail(err, "DZ_CMD_STREAM_CHUNK", res, origin);
+        next = op.params[1].value.a;
+    }
+    return check_out_size(&op, 2, t->len[out], "DZ_CMD_STREAM_CHUNK", err);
+}
+
+bool dz_tee_streaming(const struct dz_tee *t)
+{
+    return t && t->hdr.stream_chunk_bytes != 0;
+}
+
 int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
                       struct dk_error *err)
 {
@@ -447,6 +614,8 @@ int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint6
     uint32_t origin = 0;
     if (count > SIZE_MAX / sizeof(float))
         return dk_fail(err, "DZ_CMD_LOAD_PLAIN: %zu floats overflow", count);
+    if (dz_tee_streaming(t))
+        return stream_import(t, params, count, err);
     op.paramTypes =
         TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
     op.params[0].tmpref.buffer = (void *)(uintptr_t)params;
@@ -477,6 +646,8 @@ int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err)
     uint32_t p1 = TEEC_NONE, p3 = TEEC_NONE;
     if (!t->shm_open || (train && !t->training))
         return dk_fail(err, "DZ_CMD_FORWARD: the session was not opened for this use");
+    if (dz_tee_streaming(t))
+        return stream_forward(t, err);
     partial(&op, 0, t, R_INPUT);
     if (train && t->takes_truth) {
         p1 = TEEC_MEMREF_PARTIAL_INPUT;

@@ -39,6 +39,7 @@ struct dz_tee_model {
     uint64_t seed;                    /* weights init and dropout streams */
     enum dz_output_policy policy;     /* what leaves when the segment ends the network */
     int top_k;                        /* for DZ_OUTPUT_TOPK */
+    size_t stream_chunk_bytes;        /* 0: resident; else weight streaming (inference) */
 };
 
 /*
@@ -60,10 +61,15 @@ size_t dz_tee_data_size(const struct dz_tee *t);
 int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta_need,
                       struct dk_error *err);
 
-/* DZ_CMD_LOAD_PLAIN: the segment's floats in .weights order and the file's seen. */
+/* DZ_CMD_LOAD_PLAIN: the segment's floats in .weights order and the file's seen. In a
+ * weight-streaming session (dz_tee_streaming) the floats are cut into chunks instead, each
+ * sealed by the TA (DZ_CMD_STREAM_IMPORT) and kept in this process for every forward, which
+ * then runs as DZ_CMD_STREAM_BEGIN and one DZ_CMD_STREAM_CHUNK per chunk. */
 int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
                       struct dk_error *err);
 
+/* True when the session streams its weights (dz_tee_model.stream_chunk_bytes != 0). */
+bool dz_tee_streaming(const struct dz_tee *t);
 /* Buffers of the shared block (NULL when the partition has none). */
 float *dz_tee_input(struct dz_tee *t);        /* (batch, inputs of first) to fill */
 float *dz_tee_truth(struct dz_tee *t);        /* (batch, truths) to fill when the TA has a loss */
