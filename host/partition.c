@@ -317,6 +317,41 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
     return 0;
 }
 
+int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                   size_t last, int batch, size_t capacity, struct dz_stream_fit *fit,
+                   struct dk_error *err)
+{
+    size_t base = 0, min_chunk = 0;
+    memset(fit, 0, sizeof *fit);
+    if (dz_segment_stream_need(m, shapes, first, last, batch, &base, &min_chunk, err) != 0)
+        return -1;
+    if (base > capacity || capacity - base < min_chunk)
+        return dk_fail(err,
+                       "layers %zu..%zu need %zu bytes of secure memory even with their weights "
+                       "streamed (%zu plus a working buffer of at least %zu) at batch %d, the TA "
+                       "has TA_DATA_SIZE = %zu",
+                       first, last, base + min_chunk, base, min_chunk, batch, capacity);
+    size_t chunk = capacity - base;
+    if (chunk > DZ_STREAM_WORK_MAX)
+        chunk = DZ_STREAM_WORK_MAX;
+    fit->chunk_bytes = chunk & ~(size_t)3;
+    fit->need = base + fit->chunk_bytes;
+    for (size_t i = first; i <= last; i++) {
+        const struct dnn_layer *l = &shapes->layers[i];
+        if (!l->n_params)
+            continue;
+        const size_t row = (l->inputs + 1) * sizeof(float);
+        const size_t r =
+            fit->chunk_bytes / row < (size_t)l->out_c ? fit->chunk_bytes / row : (size_t)l->out_c;
+        const size_t chunks = ((size_t)l->out_c + r - 1) / r;
+        fit->n_chunks += chunks;
+        fit->sealed_bytes +=
+            (uint64_t)l->out_c * row +
+            (uint64_t)chunks * (sizeof(struct dz_chunk_header) + DZ_SEALED_TAG_BYTES);
+    }
+    return 0;
+}
+
 /* A layer's own bytes in a segment (struct dnn_layer_plan): everything but the shared
  * workspace, with its output counted as its own. */
 static uint64_t layer_own_bytes(const struct dnn_layer_plan *lp, bool training)

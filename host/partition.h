@@ -130,6 +130,28 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
                            size_t last, int batch, size_t *base, size_t *min_chunk,
                            struct dk_error *err);
 
+/* The working buffer darknetp gives a streamed segment: what it leaves of TA_DATA_SIZE, up
+ * to this (more would only save calls). */
+#define DZ_STREAM_WORK_MAX ((size_t)16 << 20)
+
+/* How layers [first, last] stream (dz_stream_plan). */
+struct dz_stream_fit {
+    size_t chunk_bytes;    /* the working buffer */
+    size_t need;           /* the TA's secure memory with it (dz_ta_memory.h) */
+    size_t n_chunks;       /* sealed chunks per pass */
+    uint64_t sealed_bytes; /* bytes of sealed chunks that cross per pass */
+};
+
+/*
+ * dz_stream_plan - layers [first, last] with their weights streamed through a TA of
+ * @capacity bytes (inference): the working buffer, chunks and sealed bytes per pass, as the
+ * TA cuts them (ta/stream.c). -1 with a message when they cannot stream
+ * (dz_segment_stream_need) or do not fit even so.
+ */
+int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                   size_t last, int batch, size_t capacity, struct dz_stream_fit *fit,
+                   struct dk_error *err);
+
 /*
  * dz_partition_fits - refuse [first, last] before any secure allocation when its
  * need exceeds capacity (TA_DATA_SIZE): the message names the bytes needed, the

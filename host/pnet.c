@@ -47,27 +47,15 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
              p->batch, p->training ? " for training" : "");
 }
 
-/* The working buffer for streaming layers [first, last] in a TA of @cap bytes: all the heap
- * the streamed segment leaves, up to 16 MiB (more buys few calls). 0 with a message when
- * even streaming does not fit. */
+/* The working buffer for streaming layers [first, last] in a TA of @cap bytes
+ * (dz_stream_plan), or 0 with a message when they cannot stream or do not fit even so. */
 static size_t stream_chunk(const struct dz_pnet *p, size_t cap, struct dk_error *err)
 {
-    size_t base = 0, min_chunk = 0;
-    if (dz_segment_stream_need(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
-                               &base, &min_chunk, err) != 0)
+    struct dz_stream_fit fit;
+    if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch, cap, &fit,
+                       err) != 0)
         return 0;
-    if (base > cap || cap - base < min_chunk) {
-        dk_fail(err,
-                "layers %d..%d need %zu bytes of secure memory even with their weights "
-                "streamed (%zu plus a working buffer of at least %zu) at batch %d, the TA has "
-                "TA_DATA_SIZE = %zu",
-                p->first, p->last, base + min_chunk, base, min_chunk, p->batch, cap);
-        return 0;
-    }
-    size_t chunk = cap - base;
-    if (chunk > (size_t)16 << 20)
-        chunk = (size_t)16 << 20;
-    return chunk & ~(size_t)3;
+    return fit.chunk_bytes;
 }
 
 /* Connects to the TA, checks the need against TA_DATA_SIZE, opens the model. */

@@ -11,6 +11,39 @@
  * or when its heap does not fit the device's secure memory. */
 #include "ta/include/user_ta_header_defines.h"
 
+/* Inference: the longest tail i..n-1 that fits with its weights streamed (tried from the
+ * first layer after the last one that cannot stream, at most 256 starts), its working
+ * buffer and the sealed bytes that cross per image. */
+static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
+                           size_t capacity)
+{
+    const size_t n = shapes->n;
+    size_t start = 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        const struct dnn_layer *l = &shapes->layers[i];
+        if (l->n_params && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
+            start = i + 1;
+        any |= l->n_params != 0;
+    }
+    for (size_t i = start, tries = 0; any && i < n && tries < 256; i++, tries++) {
+        struct dz_stream_fit fit;
+        struct dk_error ignored;
+        if (dz_partition_check(shapes, (int)i, (int)(n - 1), &ignored) != 0 ||
+            dz_stream_plan(m, shapes, i, n - 1, batch, capacity, &fit, &ignored) != 0)
+            continue;
+        printf("streamed (inference, -pp_start %zu -pp_end %zu): %zu bytes of secure memory with "
+               "a working buffer of %zu bytes; %zu sealed chunks, %llu bytes of sealed weights "
+               "cross per image\n",
+               i, n - 1, fit.need, fit.chunk_bytes, fit.n_chunks,
+               (unsigned long long)(fit.sealed_bytes / (uint64_t)batch));
+        return;
+    }
+    if (any)
+        printf("streamed (inference): no tail of connected layers fits with its weights "
+               "streamed\n");
+}
+
 int dz_tee_plan_main(int argc, char **argv)
 {
     struct dk_error err = {{0}};
@@ -36,6 +69,8 @@ int dz_tee_plan_main(int argc, char **argv)
     if (dz_shapes_create(&m, (int)batch, 0, &shapes, &err) != 0 ||
         dz_print_plan(stdout, &m, shapes, (int)batch, train, capacity, &err) != 0)
         goto out;
+    if (!train)
+        print_streamed(&m, shapes, (int)batch, capacity);
     rc = 0;
 out:
     if (rc)
