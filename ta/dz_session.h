@@ -137,6 +137,9 @@ TEE_Result dz_derive_key(struct dz_session *s);
  */
 TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model_header *hdr,
                             size_t chunk_bytes, uint32_t *n_chunks);
+/* Bytes of the plaintext of chunk @k of a streamed session, 0 when there is no such chunk
+ * (for the fuzz target, which sends the sizes the protocol wants). */
+size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k);
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

@@ -110,6 +110,15 @@ static void chunk_geom(const struct dz_session *s, uint32_t k, struct chunk_geom
     }
 }
 
+size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k)
+{
+    struct chunk_geom g;
+    if (!s->net || !s->streaming || k >= s->n_chunks)
+        return 0;
+    chunk_geom(s, k, &g);
+    return g.plain;
+}
+
 static size_t sealed_size(const struct chunk_geom *g)
 {
     return sizeof(struct dz_chunk_header) + g->plain + DZ_SEALED_TAG_BYTES;

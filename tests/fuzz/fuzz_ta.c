@@ -5,14 +5,17 @@
  * Input:
  *   u16 LE  length L of the model blob, then L bytes: DZ_CMD_OPEN_MODEL's memref0
  *   then operations until the input ends (at most MAX_OPS), each:
- *     u8 op    bits 0-3: the command (DZ_CMD_*, 9..15 stay unknown ids)
+ *     u8 op    bits 0-3: the command (DZ_CMD_*, 12..15 stay unknown ids)
  *              bit 4: the type word comes from the input (u16: four 3-bit type nibbles)
  *              bit 5: every memref size is the right one plus a signed byte (-128: size 0)
  *              bit 6: memref contents (and values) come from the input, else a pattern
  *                     that the TA accepts (small floats, one-hot truths, its own policy)
  *              bit 7: FORWARD: DZ_FORWARD_TRAIN; SAVE_SEALED: pass a policy;
  *                     LOAD_SEALED: the blob of the last successful SAVE_SEALED
- *                     (with bit 6: one byte of it XORed, u16 offset then u8 mask)
+ *                     (with bit 6: one byte of it XORed, u16 offset then u8 mask);
+ *                     STREAM_CHUNK: the sealed chunk STREAM_IMPORT gave for the index the
+ *                     pass waits for (bit 6: XORed the same way)
+ *              STREAM_IMPORT without bit 6 imports the chunk the save expects next
  * The "right" types and sizes are computed from the session's state as the protocol
  * (ta/include/darknetz_ta.h) defines them, so that the fuzzer reaches the engine and the
  * sealing code instead of stopping at the first size check.
@@ -33,6 +36,7 @@
 #include "tests/fuzz/ta_inproc.h"
 
 #define MAX_OPS 48
+#define MAX_CHUNKS 16
 #define MAX_BLOB (1u << 20)
 
 #define T_NONE TEE_PARAM_TYPE_NONE
@@ -153,6 +157,33 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         sh.t[0] = T_MOUT;
         sh.size[0] = 32;
         break;
+    case DZ_CMD_STREAM_IMPORT: {
+        const size_t plain = dz_stream_plain_bytes(s, s->import_active ? s->import_next : 0);
+        sh.t[0] = T_VIN;
+        sh.t[1] = T_MIN;
+        sh.size[1] = plain;
+        sh.t[2] = T_MOUT;
+        sh.size[2] = sizeof(struct dz_chunk_header) + plain + DZ_SEALED_TAG_BYTES;
+        break;
+    }
+    case DZ_CMD_STREAM_BEGIN:
+        sh.t[0] = T_MIN;
+        sh.size[0] = s->in_floats * sizeof(float);
+        sh.t[1] = T_VOUT;
+        break;
+    case DZ_CMD_STREAM_CHUNK:
+        sh.t[0] = T_MIN;
+        sh.size[0] = sizeof(struct dz_chunk_header) + dz_stream_plain_bytes(s, s->pass_next) +
+                     DZ_SEALED_TAG_BYTES;
+        sh.t[1] = T_VOUT;
+        sh.t[2] = T_MOUT;
+        if (!s->ends_network)
+            sh.size[2] = s->out_floats * sizeof(float);
+        else if (s->hdr.output_policy == DZ_OUTPUT_SCORES)
+            sh.size[2] = batch * s->classes * sizeof(float);
+        else
+            sh.size[2] = batch * sizeof(struct dz_prediction);
+        break;
     default: /* UPDATE and unknown ids: no parameters */
         break;
     }
@@ -251,6 +282,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     void *session = NULL;
     uint8_t *saved = NULL; /* the last sealed blob the TA gave out */
     size_t saved_len = 0;
+    uint8_t *chunks[MAX_CHUNKS] = {NULL}; /* the sealed chunks STREAM_IMPORT gave out */
+    size_t chunk_len[MAX_CHUNKS] = {0};
 
     size_t model_len = take_u16(&in);
     if (model_len > in.n)
@@ -306,6 +339,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     c.p[i].value.b = take_u32(&in);
                 } else if (cmd == DZ_CMD_FORWARD && i == 2) {
                     c.p[i].value.a = flag ? DZ_FORWARD_TRAIN : 0;
+                } else if (cmd == DZ_CMD_STREAM_IMPORT && i == 0) {
+                    c.p[i].value.a = s->import_active ? s->import_next : 0;
                 }
                 continue;
             }
@@ -335,6 +370,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     const size_t at = take_u16(&in) % n;
                     c.buf[i][at] ^= take_u8(&in);
                 }
+            } else if (cmd == DZ_CMD_STREAM_CHUNK && flag && s->pass_next < MAX_CHUNKS &&
+                       chunks[s->pass_next]) {
+                const size_t have = chunk_len[s->pass_next];
+                memset(c.buf[i], 0, n);
+                memcpy(c.buf[i], chunks[s->pass_next], n < have ? n : have);
+                if (raw) {
+                    const size_t at = take_u16(&in) % n;
+                    c.buf[i][at] ^= take_u8(&in);
+                }
             } else if (raw) {
                 take_bytes(&in, c.buf[i], n);
             } else if (cmd == DZ_CMD_FORWARD && i == 1) {
@@ -353,6 +397,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
 
+        const uint32_t import_k = c.p[0].value.a; /* STREAM_IMPORT's chunk, if it is one */
         const TEE_Result res = ta_inproc_invoke(session, cmd, c.types, c.p);
         if (verbose)
             fprintf(stderr, "op %d: command %u types %04x -> 0x%08x\n", op_index, (unsigned)cmd,
@@ -366,8 +411,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             memcpy(saved, c.buf[0], saved_len);
         }
+        if (cmd == DZ_CMD_STREAM_IMPORT && res == TEE_SUCCESS && import_k < MAX_CHUNKS &&
+            c.buf[2]) {
+            free(chunks[import_k]);
+            chunk_len[import_k] = c.p[2].memref.size;
+            chunks[import_k] = malloc(chunk_len[import_k] ? chunk_len[import_k] : 1);
+            if (!chunks[import_k])
+                abort();
+            memcpy(chunks[import_k], c.buf[2], chunk_len[import_k]);
+        }
         call_free(&c);
     }
+    for (size_t k = 0; k < MAX_CHUNKS; k++)
+        free(chunks[k]);
     ta_inproc_close(session);
     free(saved);
     if (ta_inproc_heap_used() != 0) {

@@ -176,6 +176,41 @@ static void ta_seed(const char *name, const struct dk_model *m, uint32_t first, 
     put("wire", file, w.b, w.n);
 }
 
+/* A streamed session (working buffer of 64 KiB): import every chunk, one pass, then a pass
+ * whose second chunk has one byte flipped. */
+static void ta_stream_seed(const char *name, const struct dk_model *m, uint32_t first,
+                           uint32_t last, uint32_t n_chunks)
+{
+    static uint8_t blob[65536];
+    struct buf b = {.n = 0};
+    const size_t len = model_blob(m, first, last, 1, false, DZ_OUTPUT_TOP1, blob);
+    struct dz_model_header h;
+    char file[128];
+
+    memcpy(&h, blob, sizeof h);
+    h.stream_chunk_bytes = 65536;
+    memcpy(blob, &h, sizeof h);
+    add_u16(&b, (uint16_t)len);
+    add(&b, blob, len);
+    for (uint32_t k = 0; k < n_chunks; k++)
+        add_u8(&b, DZ_CMD_STREAM_IMPORT);
+    add_u8(&b, DZ_CMD_STREAM_BEGIN);
+    for (uint32_t k = 0; k < n_chunks; k++)
+        add_u8(&b, DZ_CMD_STREAM_CHUNK | F_TRAIN);
+    add_u8(&b, DZ_CMD_VERSION);
+    snprintf(file, sizeof file, "%s.bin", name);
+    put("ta", file, b.b, b.n);
+
+    add_u8(&b, DZ_CMD_STREAM_BEGIN);
+    add_u8(&b, DZ_CMD_STREAM_CHUNK | F_TRAIN);
+    add_u8(&b, DZ_CMD_STREAM_CHUNK | F_TRAIN | F_RAW);
+    add_u16(&b, 200);
+    add_u8(&b, 0x01);
+    add_u8(&b, DZ_CMD_STREAM_CHUNK | F_TRAIN);
+    snprintf(file, sizeof file, "%s-tamper.bin", name);
+    put("ta", file, b.b, b.n);
+}
+
 static const char *const small_cfg =
     "[net]\nbatch=2\nsubdivisions=1\nheight=6\nwidth=6\nchannels=2\nlearning_rate=0.1\n"
     "momentum=0.9\ndecay=0.0005\npolicy=steps\nsteps=10,20\nscales=.1,.1\nmax_batches=30\n"
@@ -198,6 +233,7 @@ static void ta_seeds(void)
     parse("small.cfg", small_cfg, &small);
 
     ta_seed("lenet-4-10-infer", &lenet, 4, 10, 1, false, DZ_OUTPUT_TOP1);
+    ta_stream_seed("lenet-4-10-stream", &lenet, 4, 10, 5);
     ta_seed("lenet-4-10-train", &lenet, 4, 10, 2, true, DZ_OUTPUT_TOP1);
     ta_seed("lenet-2-5-train", &lenet, 2, 5, 1, true, DZ_OUTPUT_TOP1);
     ta_seed("lenet-0-10-scores", &lenet, 0, 10, 1, false, DZ_OUTPUT_SCORES);
