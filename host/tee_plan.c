@@ -11,26 +11,47 @@
  * or when its heap does not fit the device's secure memory. */
 #include "ta/include/user_ta_header_defines.h"
 
-/* Inference: the longest tail i..n-1 that fits with its weights streamed (tried from the
- * first layer after the last one that cannot stream, at most 256 starts), its working
- * buffer and the sealed bytes that cross per image. */
+/* Tails longer than this are not tried for streaming: planning one costs time in its length,
+ * and no TA streams thousands of layers. */
+#define STREAM_TAIL_MAX 4096
+
+static bool streams(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
+                    size_t capacity, struct dz_stream_fit *fit)
+{
+    struct dk_error ignored;
+    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, capacity, fit, &ignored) == 0;
+}
+
+/* Inference: the longest tail i..n-1 that fits with its weights streamed, its working buffer
+ * and the sealed bytes that cross per image. Starts are tried after the last layer that
+ * cannot stream, among the last STREAM_TAIL_MAX layers, by bisection (a longer tail needs
+ * at least as much), then forward to the first valid partition. */
 static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
                            size_t capacity)
 {
     const size_t n = shapes->n;
-    size_t start = 0;
+    size_t lo = n > STREAM_TAIL_MAX ? n - STREAM_TAIL_MAX : 0;
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         const struct dnn_layer *l = &shapes->layers[i];
-        if (l->n_params && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
-            start = i + 1;
-        any |= l->n_params != 0;
+        if (l->n_params && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize) &&
+            i + 1 > lo)
+            lo = i + 1;
+        any |= l->n_params != 0 && i >= lo;
     }
-    for (size_t i = start, tries = 0; any && i < n && tries < 256; i++, tries++) {
-        struct dz_stream_fit fit;
+    struct dz_stream_fit fit;
+    size_t hi = n; /* the answer lies in [lo, hi]; n: none */
+    while (lo < hi) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (streams(m, shapes, mid, batch, capacity, &fit))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    for (size_t i = hi, tries = 0; any && i < n && tries < 64; i++, tries++) {
         struct dk_error ignored;
         if (dz_partition_check(shapes, (int)i, (int)(n - 1), &ignored) != 0 ||
-            dz_stream_plan(m, shapes, i, n - 1, batch, capacity, &fit, &ignored) != 0)
+            !streams(m, shapes, i, batch, capacity, &fit))
             continue;
         printf("streamed (inference, -pp_start %zu -pp_end %zu): %zu bytes of secure memory with "
                "a working buffer of %zu bytes; %zu sealed chunks, %llu bytes of sealed weights "
