@@ -30,7 +30,8 @@ struct dz_tee {
     uint32_t model_version;     /* of the last sealed load */
     struct dz_model_header hdr; /* as sent by OPEN_MODEL */
     size_t off[R_COUNT], len[R_COUNT];
-    FILE *record; /* DZ_TEE_RECORD, or NULL */
+    FILE *record;             /* DZ_TEE_RECORD, or NULL */
+    unsigned char *shm_prior; /* recording: the shared block as the call began */
     /* Weight streaming (hdr.stream_chunk_bytes != 0): the sealed chunks the normal world
      * keeps for the TA, made by DZ_CMD_STREAM_IMPORT and handed over on each pass. */
     const struct dnn_network *shapes; /* borrowed: the model's shapes, for the chunk cuts */
@@ -129,7 +130,35 @@ static void record_bytes(struct dz_tee *t, const void *buf, size_t len)
         fwrite(buf, 1, len, t->record);
 }
 
-/* Everything a call returned: value outputs, output memrefs, the shared block. */
+/*
+ * The shared block as a call begins, so that record_call keeps only what the call changed.
+ * Without it every input the host wrote there (the activations of layer A-1, thousands of
+ * floats) would be "received" too, and a protected float turns up among them by chance.
+ */
+static void record_before(struct dz_tee *t)
+{
+    if (!t->record || !t->shm_open)
+        return;
+    if (!t->shm_prior)
+        t->shm_prior = malloc(t->shm.size);
+    if (t->shm_prior)
+        memcpy(t->shm_prior, t->shm.buffer, t->shm.size);
+}
+
+/* The 4-byte words of the shared block that the call changed, in order (floats stay whole). */
+static void record_shared(struct dz_tee *t)
+{
+    const unsigned char *now = t->shm.buffer;
+    if (!t->shm_prior) { /* no snapshot (out of memory): all of it, as a superset */
+        record_bytes(t, now, t->shm.size);
+        return;
+    }
+    for (size_t at = 0; at + 4 <= t->shm.size; at += 4)
+        if (memcmp(now + at, t->shm_prior + at, 4) != 0)
+            record_bytes(t, now + at, 4);
+}
+
+/* Everything a call returned: value outputs, output memrefs, what it changed in the block. */
 static void record_call(struct dz_tee *t, const TEEC_Operation *op)
 {
     if (!t->record)
@@ -143,13 +172,14 @@ static void record_call(struct dz_tee *t, const TEEC_Operation *op)
             record_bytes(t, p->tmpref.buffer, p->tmpref.size);
     }
     if (t->shm_open)
-        record_bytes(t, t->shm.buffer, t->shm.size);
+        record_shared(t);
     fflush(t->record);
 }
 
 static TEEC_Result invoke(struct dz_tee *t, uint32_t cmd, TEEC_Operation *op, uint32_t *origin)
 {
     *origin = 0;
+    record_before(t);
     TEEC_Result res = TEEC_InvokeCommand(&t->sess, cmd, op, origin);
     record_call(t, op);
     return res;
@@ -250,6 +280,7 @@ void dz_tee_close(struct dz_tee *t)
         memset(t->shm.buffer, 0, t->shm.size);
         TEEC_ReleaseSharedMemory(&t->shm);
     }
+    free(t->shm_prior);
     if (t->sess_open)
         TEEC_CloseSession(&t->sess);
     if (t->ctx_open)

@@ -12,8 +12,9 @@
  *
  * Recording: when the environment variable DZ_TEE_RECORD names a file, every
  * byte the normal world receives from the TEE (value outputs, output memrefs,
- * and the whole shared block after each call) is appended to it - the raw
- * material of the leak audit in tests/test_partition.c.
+ * and the 4-byte words of the shared block that each call changed) is appended
+ * to it - the raw material of the leak audits in tests/test_partition.c and
+ * tests/test_cli_seal.c.
  */
 #ifndef DZ_TEE_SESSION_H
 #define DZ_TEE_SESSION_H
