@@ -9,8 +9,9 @@ OPT ?= -O2
 CFLAGS_BASE = -std=c11 -Wall -Wextra -Werror -ffp-contract=off -fno-math-errno \
               -D_POSIX_C_SOURCE=200809L -I. $(EXTRA_CFLAGS)
 CFLAGS = $(CFLAGS_BASE) $(OPT) -g
+# -pthread: the worker threads of host/thread_pool.c (-threads).
 # -lcrypto: `darknetp seal` and `tee pubkey` (OpenSSL's libcrypto: X25519, HKDF, AES-GCM).
-LDLIBS = -lstb -lz -lm -lcrypto
+LDLIBS = -lstb -lz -lm -lcrypto -pthread
 
 DNN_SRCS := $(sort $(wildcard dnn/*.c))
 DK_SRCS := $(sort $(wildcard darknet/*.c))
@@ -166,3 +167,11 @@ $(BUILD)/tools/bench/gemm_bench: $(BUILD)/tools/bench/gemm_bench.o $(BUILD)/tool
 .PHONY: bench-gemm
 bench-gemm: $(BUILD)/tools/bench/gemm_bench
 	./$(BUILD)/tools/bench/gemm_bench
+
+# The thread pool alone under ThreadSanitizer (not in `test`: libdarknetp is not built with it).
+.PHONY: test-tsan-pool
+test-tsan-pool:
+	@mkdir -p $(BUILD)/tsan
+	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=thread -o $(BUILD)/tsan/test_thread_pool \
+	  tests/test_thread_pool.c host/thread_pool.c -lcmocka -pthread
+	./$(BUILD)/tsan/test_thread_pool

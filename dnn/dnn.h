@@ -1,7 +1,8 @@
 /*
  * dnn.h - the DNN engine shared by the normal world and the Trusted Application.
  *
- * Pure C11: no file I/O, no global state, no libm (the TA has none). A network is
+ * Pure C11: no file I/O, no global state, no libm (the TA has none), no threads: a caller
+ * that has threads lends them through struct dnn_parallel. A network is
  * described by a struct dnn_net_config and an array of struct dnn_layer_spec (the
  * darknet cfg parser in darknet/ fills both), then planned and allocated once:
  * forward, backward and update never allocate.
@@ -97,6 +98,18 @@ void dnn_activate_array_keep(float *x, size_t n, enum dnn_activation a, float *k
  * (n) the kept input, used (and then required) only when a keeps its input. */
 void dnn_gradient_array_keep(const float *y, const float *x, size_t n, enum dnn_activation a,
                              float *delta);
+
+/* ---------------------------------------------------------------- parallel
+ * A parallel-for lent by the caller: run(ctx, n_tasks, task, arg) calls task(arg, i) exactly
+ * once for each i in 0 .. n_tasks-1, in any order and on any of its threads, and returns when
+ * all have returned; it may run them one after another (a nested call, say). run == NULL
+ * means serial (the TA: OP-TEE TAs have one thread). The engine splits work so that no result
+ * depends on threads or order: a task owns its outputs, and no sum is split between tasks. */
+struct dnn_parallel {
+    void (*run)(void *ctx, size_t n_tasks, void (*task)(void *arg, size_t i), void *arg);
+    void *ctx;
+    unsigned threads; /* how many tasks run at once (>= 1): sizes the split, never a result */
+};
 
 /* ------------------------------------------------------------------ layers */
 
@@ -211,8 +224,9 @@ struct dnn_run {
     float *input_delta; /* (batch, inputs) backward ADDS into it; NULL at the first layer */
     const float *truth; /* (batch, truths) or NULL when there is no truth */
     bool train;
-    float *workspace;        /* shared scratch of net->workspace_floats floats */
-    struct dnn_network *net; /* for route and shortcut, which read other layers */
+    float *workspace;               /* shared scratch of net->workspace_floats floats */
+    struct dnn_network *net;        /* for route and shortcut, which read other layers */
+    const struct dnn_parallel *par; /* the network's threads, or NULL: serial */
 };
 
 struct dnn_update_args {
@@ -350,6 +364,7 @@ struct dnn_network {
     void *arena;      /* the single allocation holding every buffer */
     size_t arena_bytes;
     uint64_t seed;
+    struct dnn_parallel parallel; /* run == NULL (as created): serial */
 };
 
 /* ------------------------------------------------------------------- plan */
@@ -493,6 +508,9 @@ enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *inp
 
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);
+/* Lends net the threads of p (copied; p->ctx must outlive the network's use), or takes them
+ * back when p is NULL. Results are bit for bit the same either way. */
+void dnn_network_set_parallel(struct dnn_network *net, const struct dnn_parallel *p);
 
 /*
  * Runs layers [first, last] forward on one batch. input is (batch, layers[first].inputs);

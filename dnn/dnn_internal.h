@@ -65,6 +65,19 @@ void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update
 void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
 
+/* dnn_gemm with its blocks of rows and columns of C shared among the threads of par (NULL:
+ * serial); never split over k, so every bit equals dnn_gemm's. */
+void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc);
+
+/* Calls task(arg, i) for i in 0 .. n-1 on the threads of par, or in order when par is NULL,
+ * has no run, or n < 2. */
+void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(void *arg, size_t i),
+                      void *arg);
+/* Threads par runs tasks on: 1 when serial. */
+unsigned dnn_parallel_threads(const struct dnn_parallel *par);
+
 /* The kernels of dnn_gemm; the fused ones round a product and its sum once. */
 enum dnn_gemm_kernel {
     DNN_GEMM_GENERIC, /* any CPU: vector extensions, product then sum (darknet's rounding) */
@@ -91,6 +104,12 @@ void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stri
 /* Adds col back into im (which the caller has initialised). */
 void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
                 float *im);
+/* The same, with the rows of col (im2col) or the channels of im (col2im) shared among the
+ * threads of par: each output float is written by one task, in the serial order. */
+void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
+                    int ksize, int stride, int pad, float *col);
+void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
+                    int ksize, int stride, int pad, float *im);
 
 /* ---------------------------------------------------- batchnorm (batchnorm.c)
  * Shared by convolutional, connected and the batchnorm layer. Operate on

@@ -239,6 +239,86 @@ void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, 
     }
 }
 
+/* Multiples of every kernel's tile (4/6/8 rows; 8/16/32 columns and the 64 of
+ * DNN_GEMM_NC_TA), so a split between threads cuts no tile in two. */
+#define DNN_GEMM_SPLIT_M 24
+#define DNN_GEMM_SPLIT_N 64
+/* Multiply-adds a task should have at least, to be worth waking a thread for (some 10 us). */
+#define DNN_GEMM_SPLIT_WORK (1u << 18)
+
+/* One product cut into a grid of tm x tn blocks of C; task t works block (t / tn, t % tn). */
+struct gemm_split {
+    enum dnn_gemm_kernel kernel;
+    bool ta, tb;
+    int m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int units_m, units_n, tm, tn;
+};
+
+static void gemm_split_task(void *arg, size_t t)
+{
+    const struct gemm_split *s = arg;
+    const int bi = (int)(t / (size_t)s->tn), bj = (int)(t % (size_t)s->tn);
+    /* Blocks of whole units, spread evenly: block b holds units [b*u/t, (b+1)*u/t). */
+    const int i0 = (int)((long long)bi * s->units_m / s->tm) * DNN_GEMM_SPLIT_M;
+    const int i1 =
+        gemm_min(s->m, (int)((long long)(bi + 1) * s->units_m / s->tm) * DNN_GEMM_SPLIT_M);
+    const int j0 = (int)((long long)bj * s->units_n / s->tn) * DNN_GEMM_SPLIT_N;
+    const int j1 =
+        gemm_min(s->n, (int)((long long)(bj + 1) * s->units_n / s->tn) * DNN_GEMM_SPLIT_N);
+    const float *a = s->a + (s->ta ? (size_t)i0 : (size_t)i0 * (size_t)s->lda);
+    const float *b = s->b + (s->tb ? (size_t)j0 * (size_t)s->ldb : (size_t)j0);
+    dnn_gemm_with(s->kernel, s->ta, s->tb, i1 - i0, j1 - j0, s->k, s->alpha, a, s->lda, b, s->ldb,
+                  s->beta, s->c + (size_t)i0 * (size_t)s->ldc + (size_t)j0, s->ldc);
+}
+
+void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc)
+{
+    const enum dnn_gemm_kernel kernel = dnn_gemm_kernel_best();
+    const unsigned threads = dnn_parallel_threads(par);
+    if (threads < 2 || m <= 0 || n <= 0 || k <= 0) {
+        dnn_gemm_with(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* A few tasks per thread, so a thread the machine slows down leaves its share to the
+     * others; but none smaller than DNN_GEMM_SPLIT_WORK. */
+    const double work = (double)m * (double)n * (double)k;
+    double want = work / DNN_GEMM_SPLIT_WORK;
+    if (want > 4.0 * threads)
+        want = 4.0 * threads;
+    struct gemm_split s = {
+        .kernel = kernel,
+        .ta = ta,
+        .tb = tb,
+        .m = m,
+        .n = n,
+        .k = k,
+        .lda = lda,
+        .ldb = ldb,
+        .ldc = ldc,
+        .alpha = alpha,
+        .beta = beta,
+        .a = a,
+        .b = b,
+        .c = c,
+        .units_m = (m + DNN_GEMM_SPLIT_M - 1) / DNN_GEMM_SPLIT_M,
+        .units_n = (n + DNN_GEMM_SPLIT_N - 1) / DNN_GEMM_SPLIT_N,
+    };
+    const int tasks = (int)want;
+    /* Columns first (each task then packs only its own columns of B), rows for the rest. */
+    s.tn = gemm_min(s.units_n, tasks < 1 ? 1 : tasks);
+    s.tm = gemm_min(s.units_m, tasks / s.tn < 1 ? 1 : tasks / s.tn);
+    if (s.tm * s.tn < 2) {
+        dnn_gemm_with(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    dnn_parallel_for(par, (size_t)s.tm * (size_t)s.tn, gemm_split_task, &s);
+}
+
 void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc)
 {

@@ -14,13 +14,13 @@ static int out_extent(int size, int ksize, int stride, int pad)
     return (size + 2 * pad - ksize) / stride + 1;
 }
 
-void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
-                float *col)
+/* Rows r0 .. r1-1 of the column matrix. */
+static void im2col_rows(const float *im, int h, int w, int ksize, int stride, int pad, float *col,
+                        int r0, int r1)
 {
     const int oh = out_extent(h, ksize, stride, pad);
     const int ow = out_extent(w, ksize, stride, pad);
-    const int rows = channels * ksize * ksize;
-    for (int r = 0; r < rows; r++) {
+    for (int r = r0; r < r1; r++) {
         const int kx = r % ksize;
         const int ky = (r / ksize) % ksize;
         const float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
@@ -42,13 +42,14 @@ void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stri
     }
 }
 
-void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
-                float *im)
+/* Channels c0 .. c1-1 of the image: their rows of col, in the serial order, add into their
+ * own planes only. */
+static void col2im_channels(const float *col, int h, int w, int ksize, int stride, int pad,
+                            float *im, int c0, int c1)
 {
     const int oh = out_extent(h, ksize, stride, pad);
     const int ow = out_extent(w, ksize, stride, pad);
-    const int rows = channels * ksize * ksize;
-    for (int r = 0; r < rows; r++) {
+    for (int r = c0 * ksize * ksize; r < c1 * ksize * ksize; r++) {
         const int kx = r % ksize;
         const int ky = (r / ksize) % ksize;
         float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
@@ -66,4 +67,76 @@ void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int str
             }
         }
     }
+}
+
+void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
+                float *col)
+{
+    im2col_rows(im, h, w, ksize, stride, pad, col, 0, channels * ksize * ksize);
+}
+
+void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
+                float *im)
+{
+    col2im_channels(col, h, w, ksize, stride, pad, im, 0, channels);
+}
+
+/* Floats a task should write at least: fewer cost more to hand out than to copy. */
+#define IM2COL_SPLIT_FLOATS 16384
+
+/* One im2col or col2im cut into tasks of units (rows or channels): task t does units
+ * [t*units/tasks, (t+1)*units/tasks). */
+struct im2col_split {
+    const float *src;
+    float *dst;
+    int h, w, ksize, stride, pad, units, tasks;
+};
+
+static int split_tasks(const struct dnn_parallel *par, int units, size_t floats)
+{
+    size_t tasks = floats / IM2COL_SPLIT_FLOATS;
+    const size_t most = 4 * (size_t)dnn_parallel_threads(par);
+    if (tasks > most)
+        tasks = most;
+    if (tasks > (size_t)units)
+        tasks = (size_t)units;
+    return dnn_parallel_threads(par) < 2 || tasks < 2 ? 1 : (int)tasks;
+}
+
+static void im2col_task(void *arg, size_t t)
+{
+    const struct im2col_split *s = arg;
+    im2col_rows(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dst,
+                (int)((long long)t * s->units / s->tasks),
+                (int)((long long)(t + 1) * s->units / s->tasks));
+}
+
+static void col2im_task(void *arg, size_t t)
+{
+    const struct im2col_split *s = arg;
+    col2im_channels(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dst,
+                    (int)((long long)t * s->units / s->tasks),
+                    (int)((long long)(t + 1) * s->units / s->tasks));
+}
+
+void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
+                    int ksize, int stride, int pad, float *col)
+{
+    const int rows = channels * ksize * ksize;
+    const size_t floats = (size_t)rows * (size_t)out_extent(h, ksize, stride, pad) *
+                          (size_t)out_extent(w, ksize, stride, pad);
+    struct im2col_split s = {im, col, h, w, ksize, stride, pad, rows, 1};
+    s.tasks = split_tasks(par, rows, floats);
+    dnn_parallel_for(par, (size_t)s.tasks, im2col_task, &s);
+}
+
+void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
+                    int ksize, int stride, int pad, float *im)
+{
+    const size_t floats = (size_t)channels * (size_t)ksize * (size_t)ksize *
+                          (size_t)out_extent(h, ksize, stride, pad) *
+                          (size_t)out_extent(w, ksize, stride, pad);
+    struct im2col_split s = {col, im, h, w, ksize, stride, pad, channels, 1};
+    s.tasks = split_tasks(par, channels, floats);
+    dnn_parallel_for(par, (size_t)s.tasks, col2im_task, &s);
 }

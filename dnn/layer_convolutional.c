@@ -98,12 +98,13 @@ static struct conv_dims conv_dims_of(const struct dnn_layer *l)
 }
 
 /* The column matrix of one image and group: the input itself, or im2col in workspace. */
-static const float *conv_columns(const struct dnn_layer *l, const float *im, float *workspace,
-                                 const struct conv_dims *d)
+static const float *conv_columns(const struct dnn_layer *l, const struct dnn_run *run,
+                                 const float *im, float *workspace, const struct conv_dims *d)
 {
     if (conv_direct(l))
         return im;
-    dnn_im2col(im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad, workspace);
+    dnn_im2col_par(run->par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad,
+                   workspace);
     return workspace;
 }
 
@@ -116,10 +117,11 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
     for (int b = 0; b < l->batch; b++) {
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
-            const float *cols = conv_columns(l, run->input + bg * d.in_size, run->workspace, &d);
+            const float *cols =
+                conv_columns(l, run, run->input + bg * d.in_size, run->workspace, &d);
             /* output(m, n) = weights(m, k) * cols(k, n) */
-            dnn_gemm(false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize, d.k, cols, d.n,
-                     0, l->output + bg * out_size, d.n);
+            dnn_gemm_par(run->par, false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize,
+                         d.k, cols, d.n, 0, l->output + bg * out_size, d.n);
         }
     }
     if (l->spec.batch_normalize)
@@ -148,10 +150,11 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
             const float *delta = l->delta + bg * out_size;
-            const float *cols = conv_columns(l, run->input + bg * d.in_size, run->workspace, &d);
+            const float *cols =
+                conv_columns(l, run, run->input + bg * d.in_size, run->workspace, &d);
             /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T */
-            dnn_gemm(false, true, d.m, d.k, d.n, 1, delta, d.n, cols, d.n, 1,
-                     l->weight_updates + (size_t)g * wsize, d.k);
+            dnn_gemm_par(run->par, false, true, d.m, d.k, d.n, 1, delta, d.n, cols, d.n, 1,
+                         l->weight_updates + (size_t)g * wsize, d.k);
             if (!run->input_delta)
                 continue;
             const float *w = l->weights + (size_t)g * wsize;
@@ -160,11 +163,13 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
              * the image and added. darknet's 1x1 path overwrites the input delta here
              * (beta 0); adding keeps what other layers (route, shortcut) put there. */
             if (conv_direct(l)) {
-                dnn_gemm(true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1, in_delta, d.n);
+                dnn_gemm_par(run->par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1,
+                             in_delta, d.n);
             } else {
-                dnn_gemm(true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0, run->workspace, d.n);
-                dnn_col2im(run->workspace, d.cg, l->h, l->w, l->spec.size, l->spec.stride,
-                           l->spec.pad, in_delta);
+                dnn_gemm_par(run->par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0,
+                             run->workspace, d.n);
+                dnn_col2im_par(run->par, run->workspace, d.cg, l->h, l->w, l->spec.size,
+                               l->spec.stride, l->spec.pad, in_delta);
             }
         }
     }

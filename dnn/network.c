@@ -459,6 +459,7 @@ void dnn_network_forward_range(struct dnn_network *net, size_t first, size_t las
         .train = train && net->training,
         .workspace = net->workspace,
         .net = net,
+        .par = &net->parallel,
     };
     for (size_t i = first; i <= last && i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
@@ -474,7 +475,8 @@ void dnn_network_backward_range(struct dnn_network *net, size_t first, size_t la
 {
     if (!net->training)
         return;
-    struct dnn_run run = {.train = true, .workspace = net->workspace, .net = net};
+    struct dnn_run run = {
+        .train = true, .workspace = net->workspace, .net = net, .par = &net->parallel};
     for (size_t i = last + 1; i-- > first;) {
         struct dnn_layer *l = &net->layers[i];
         if (l->spec.frozen)

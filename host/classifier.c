@@ -173,6 +173,7 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .policy = a->tee_output,
         .top_k = top,
         .stream = a->tee_stream,
+        .parallel = a->parallel,
     };
     if (dz_pnet_open(pn, model, &o, err) != 0)
         return -1;

@@ -30,6 +30,7 @@ struct dz_classifier_args {
     const char *log; /* train -log FILE.csv: one row per iteration, or NULL */
     int valid_every; /* train -valid_every N: accuracy on `valid` every N epochs; 0: never */
     const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
+    const struct dnn_parallel *parallel; /* -threads: the normal world's threads, NULL: one */
     /* mia */
     int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */
     int mia_queries;   /* -queries K: augmented copies per image for the label-only attack */

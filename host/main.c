@@ -4,6 +4,7 @@
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE|LIST.txt|SET]
  *   darknetp classifier mia     [-pp_start A -pp_end B] DATA CFG WEIGHTS [mia options]
+ *   (and -threads N on each classifier command: the normal world's threads)
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
  *   darknetp tee pubkey > device.pub
  *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
@@ -19,6 +20,7 @@
 #include "host/partial_cmd.h"
 #include "host/provision_cmd.h"
 #include "host/tee_plan.h"
+#include "host/thread_pool.h"
 
 static void usage(FILE *f)
 {
@@ -49,6 +51,8 @@ static void usage(FILE *f)
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
+            "  -threads N             normal-world threads (default: the online cores); any\n"
+            "                         N gives bit for bit the same results\n"
             "  -save_every N          train: <cfg>_E.weights every N epochs (1; 0: only the\n"
             "                         final weights and the Ctrl-C backup)\n"
             "  -log FILE.csv          train: iteration, epoch, loss, avg loss, rate, images/s,\n"
@@ -103,14 +107,17 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
     return 0;
 }
 
+static int run_verb(const struct dz_classifier_args *a0, const char *verb, int argc, char **argv);
+
 static int run_classifier(int argc, char **argv)
 {
     struct dz_classifier_args a = {.pp_start = -1, .pp_end = -1, .seed = 1};
     bool mia_given = false;
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
         return 2;
-    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1;
+    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0;
     if (dz_arg_int(&argc, argv, "-t", 1, 1000000, &top) != 0 ||
+        dz_arg_int(&argc, argv, "-threads", 1, 1024, &threads) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start_f", 0, 1000000, &pp_start_f) != 0 ||
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
@@ -197,6 +204,24 @@ static int run_classifier(int argc, char **argv)
     a.datacfg = argv[3];
     a.cfgfile = argv[4];
     a.weights = argc > 5 ? argv[5] : NULL;
+    const unsigned n_threads = threads > 0 ? (unsigned)threads : dz_online_cores();
+    struct dz_pool *pool = dz_pool_create(n_threads);
+    if (!pool) {
+        fprintf(stderr, "darknetp: cannot start %u threads\n", n_threads);
+        return 1;
+    }
+    const struct dnn_parallel par = dz_pool_parallel(pool);
+    a.parallel = &par;
+    int rc = run_verb(&a, verb, argc, argv);
+    dz_pool_destroy(pool);
+    return rc;
+}
+
+/* Runs classifier VERB with the parsed options (a copy: predict adds the image): the exit
+ * code. */
+static int run_verb(const struct dz_classifier_args *a0, const char *verb, int argc, char **argv)
+{
+    struct dz_classifier_args a = *a0;
     if (strcmp(verb, "train") == 0) {
         if (argc > 6)
             goto extra;

@@ -403,7 +403,8 @@ static int grad_open(const struct dz_classifier_args *a, int top, struct dk_mode
                              .training = true,
                              .seed = a->seed,
                              .policy = a->tee_output,
-                             .top_k = top};
+                             .top_k = top,
+                             .parallel = a->parallel};
     if (dz_pnet_open(pn, m, &o, err) != 0 || ta_allows_training(pn, a->weights, err) != 0)
         return -1;
     return dz_pnet_load_weights(pn, a->weights, false, err);

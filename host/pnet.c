@@ -14,7 +14,8 @@
 
 /* Builds layers [first, last] of the model as an engine network of their own. */
 static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t seed,
-                      struct dnn_network **out, struct dk_error *err)
+                      const struct dnn_parallel *par, struct dnn_network **out,
+                      struct dk_error *err)
 {
     struct dnn_net_config cfg;
     struct dnn_layer_spec *specs = NULL;
@@ -25,6 +26,7 @@ static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t see
     free(specs);
     if (st != DNN_OK)
         return dk_fail(err, "cannot build layers %zu..%zu: %s", first, last, dnn_status_str(st));
+    dnn_network_set_parallel(*out, par);
     return 0;
 }
 
@@ -150,17 +152,18 @@ int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pn
     p->weights_held = p->shapes->n;
     const size_t n = m->n;
     if (p->first < 0)
-        return build_part(p, 0, n - 1, o->seed, &p->front, err);
+        return build_part(p, 0, n - 1, o->seed, o->parallel, &p->front, err);
     if (dz_partition_check(p->shapes, p->first, p->last, err) != 0 || open_tee(p, o, err) != 0)
         return -1;
     /* The TA reports the loss of a segment that ends the network; when the cost layers
      * are split the normal world prints the loss of its own cost layers. */
     p->loss_in_tee =
         (size_t)p->last + 1 == n && dz_range_has_cost(p->shapes, (size_t)p->first, (size_t)p->last);
-    if (p->first > 0 && build_part(p, 0, (size_t)p->first - 1, o->seed, &p->front, err) != 0)
+    if (p->first > 0 &&
+        build_part(p, 0, (size_t)p->first - 1, o->seed, o->parallel, &p->front, err) != 0)
         return -1;
     if ((size_t)p->last + 1 < n) {
-        if (build_part(p, (size_t)p->last + 1, n - 1, o->seed, &p->back, err) != 0)
+        if (build_part(p, (size_t)p->last + 1, n - 1, o->seed, o->parallel, &p->back, err) != 0)
             return -1;
         if (p->training) {
             p->back_delta = calloc((size_t)p->batch * p->back->inputs, sizeof(float));

@@ -30,6 +30,7 @@ struct dz_pnet_opts {
     enum dz_output_policy policy; /* what leaves the TA when it ends the network */
     int top_k;                    /* labels for DZ_OUTPUT_TOPK */
     bool stream;                  /* -tee_stream: stream the segment's weights even if it fits */
+    const struct dnn_parallel *parallel; /* normal-world threads (copied), or NULL: serial */
 };
 
 struct dz_pnet {

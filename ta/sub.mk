@@ -23,7 +23,7 @@ srcs-y += dz_policy.c
 # The engine's files by name: one list for OP-TEE's dev kit and the simulated build.
 dz-engine := activations batchnorm blas gemm im2col layer \
 	layer_avgpool layer_connected layer_convolutional layer_cost layer_dropout layer_maxpool \
-	layer_route layer_shortcut layer_softmax math network rng \
+	layer_route layer_shortcut layer_softmax math network parallel rng \
 	topk
 
 srcs-y += $(patsubst %,../dnn/%.c,$(dz-engine))

@@ -1,0 +1,165 @@
+/*
+ * thread_pool.c - fork-join worker threads for the engine's parallel loops (thread_pool.h).
+ *
+ * A run publishes its job under the lock, bumps the generation and wakes the workers; every
+ * thread, the caller included, then takes task indexes from one atomic counter until none is
+ * left. The caller returns only when every worker has reported back for this generation, so
+ * no worker can still be reading the job when the next run overwrites it.
+ */
+#include "host/thread_pool.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct dz_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t start;     /* the generation moved on, or stop */
+    pthread_cond_t done;      /* busy reached 0 */
+    pthread_mutex_t run_lock; /* held by the run under way */
+    pthread_t *workers;       /* (n_workers) */
+    unsigned n_workers;
+    bool stop;
+    uint64_t generation; /* runs started */
+    unsigned busy;       /* workers not yet back from this generation */
+    /* The job of this generation, set under lock before the generation moves. */
+    void (*task)(void *arg, size_t i);
+    void *arg;
+    size_t n_tasks;
+    atomic_size_t next; /* the next task index to hand out */
+};
+
+unsigned dz_online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
+}
+
+/* Takes and runs tasks until none is left. */
+static void drain(struct dz_pool *p, void (*task)(void *, size_t), void *arg, size_t n)
+{
+    for (;;) {
+        size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
+        if (i >= n)
+            return;
+        task(arg, i);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct dz_pool *p = arg;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && p->generation == seen)
+            pthread_cond_wait(&p->start, &p->lock);
+        if (p->stop)
+            break;
+        seen = p->generation;
+        void (*task)(void *, size_t) = p->task;
+        void *task_arg = p->arg;
+        size_t n = p->n_tasks;
+        pthread_mutex_unlock(&p->lock);
+        drain(p, task, task_arg, n);
+        pthread_mutex_lock(&p->lock);
+        if (--p->busy == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+struct dz_pool *dz_pool_create(unsigned threads)
+{
+    struct dz_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    const unsigned want = threads > 1 ? threads - 1 : 0;
+    if (want && !(p->workers = calloc(want, sizeof *p->workers))) {
+        free(p);
+        return NULL;
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_mutex_init(&p->run_lock, NULL);
+    pthread_cond_init(&p->start, NULL);
+    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->next, 0);
+    for (; p->n_workers < want; p->n_workers++) {
+        int rc = pthread_create(&p->workers[p->n_workers], NULL, worker_main, p);
+        if (rc != 0) {
+            dz_pool_destroy(p);
+            errno = rc;
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void dz_pool_destroy(struct dz_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->lock);
+    for (unsigned i = 0; i < p->n_workers; i++)
+        pthread_join(p->workers[i], NULL);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->start);
+    pthread_mutex_destroy(&p->run_lock);
+    pthread_mutex_destroy(&p->lock);
+    free(p->workers);
+    free(p);
+}
+
+unsigned dz_pool_threads(const struct dz_pool *p)
+{
+    return p ? p->n_workers + 1 : 1;
+}
+
+void dz_pool_run(struct dz_pool *p, size_t n_tasks, void (*task)(void *arg, size_t i), void *arg)
+{
+    /* A nested run (from a task) or a second caller finds run_lock taken: it must not wait
+     * for workers that may be busy with its own parent, so it works alone. */
+    if (!p || p->n_workers == 0 || n_tasks < 2 || pthread_mutex_trylock(&p->run_lock) != 0) {
+        for (size_t i = 0; i < n_tasks; i++)
+            task(arg, i);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->task = task;
+    p->arg = arg;
+    p->n_tasks = n_tasks;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    p->busy = p->n_workers;
+    p->generation++;
+    pthread_cond_broadcast(&p->start);
+    pthread_mutex_unlock(&p->lock);
+
+    drain(p, task, arg, n_tasks);
+
+    pthread_mutex_lock(&p->lock);
+    while (p->busy > 0)
+        pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_unlock(&p->run_lock);
+}
+
+static void pool_parallel_run(void *ctx, size_t n_tasks, void (*task)(void *arg, size_t i),
+                              void *arg)
+{
+    dz_pool_run(ctx, n_tasks, task, arg);
+}
+
+struct dnn_parallel dz_pool_parallel(struct dz_pool *p)
+{
+    if (!p || p->n_workers == 0)
+        return (struct dnn_parallel){0};
+    return (struct dnn_parallel){.run = pool_parallel_run, .ctx = p, .threads = p->n_workers + 1};
+}

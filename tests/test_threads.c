@@ -1,0 +1,245 @@
+/*
+ * test_threads.c - the engine with threads (host/thread_pool.c lent as struct dnn_parallel)
+ * gives bit for bit what it gives alone: gemm in every transpose case and odd shape, and
+ * training and prediction of a small conv net, with 1, 2, 3 and 7 threads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnn/dnn_internal.h"
+#include "host/thread_pool.h"
+
+static const unsigned thread_counts[] = {1, 2, 3, 7};
+#define N_COUNTS (sizeof thread_counts / sizeof thread_counts[0])
+
+static float *random_floats(struct dnn_rng *rng, size_t n)
+{
+    float *x = malloc(n * sizeof(float));
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++)
+        x[i] = dnn_rng_uniform(rng, -1, 1);
+    return x;
+}
+
+static void test_gemm_split_is_exact(void **state)
+{
+    (void)state;
+    /* Shapes off every tile and split size (24 rows, 64 columns), big enough to split. */
+    const int shapes[][3] = {{97, 203, 150}, {16, 784, 144}, {512, 49, 300}, {5, 1000, 77}};
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 11);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = random_floats(&rng, (size_t)m * k), *b = random_floats(&rng, (size_t)k * n);
+        float *c0 = random_floats(&rng, (size_t)m * n);
+        float *c = malloc((size_t)m * n * sizeof(float)), *want = malloc((size_t)m * n * 4);
+        assert_non_null(c);
+        assert_non_null(want);
+        for (int tcase = 0; tcase < 4; tcase++) {
+            const bool ta = tcase & 1, tb = tcase & 2;
+            const float beta = tcase == 3 ? 0.5f : 1;
+            memcpy(want, c0, (size_t)m * n * sizeof(float));
+            dnn_gemm(ta, tb, m, n, k, 0.75f, a, ta ? m : k, b, tb ? k : n, beta, want, n);
+            for (size_t t = 0; t < N_COUNTS; t++) {
+                struct dz_pool *pool = dz_pool_create(thread_counts[t]);
+                assert_non_null(pool);
+                const struct dnn_parallel par = dz_pool_parallel(pool);
+                memcpy(c, c0, (size_t)m * n * sizeof(float));
+                dnn_gemm_par(&par, ta, tb, m, n, k, 0.75f, a, ta ? m : k, b, tb ? k : n, beta, c,
+                             n);
+                assert_memory_equal(c, want, (size_t)m * n * sizeof(float));
+                dz_pool_destroy(pool);
+            }
+        }
+        free(want);
+        free(c);
+        free(c0);
+        free(b);
+        free(a);
+    }
+}
+
+static void test_im2col_split_is_exact(void **state)
+{
+    (void)state;
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 12);
+    const int ch = 9, h = 31, w = 29, ks = 3, stride = 2, pad = 1;
+    const int oh = (h + 2 * pad - ks) / stride + 1, ow = (w + 2 * pad - ks) / stride + 1;
+    const size_t cols = (size_t)ch * ks * ks * oh * ow, img = (size_t)ch * h * w;
+    float *im = random_floats(&rng, img), *col = random_floats(&rng, cols);
+    float *want_col = malloc(cols * sizeof(float)), *got_col = malloc(cols * sizeof(float));
+    float *want_im = random_floats(&rng, img), *got_im = malloc(img * sizeof(float));
+    assert_non_null(want_col);
+    assert_non_null(got_col);
+    assert_non_null(got_im);
+    memcpy(got_im, want_im, img * sizeof(float));
+    dnn_im2col(im, ch, h, w, ks, stride, pad, want_col);
+    dnn_col2im(col, ch, h, w, ks, stride, pad, want_im);
+    for (size_t t = 0; t < N_COUNTS; t++) {
+        struct dz_pool *pool = dz_pool_create(thread_counts[t]);
+        assert_non_null(pool);
+        const struct dnn_parallel par = dz_pool_parallel(pool);
+        dnn_im2col_par(&par, im, ch, h, w, ks, stride, pad, got_col);
+        assert_memory_equal(got_col, want_col, cols * sizeof(float));
+        float *im_t = malloc(img * sizeof(float));
+        assert_non_null(im_t);
+        memcpy(im_t, got_im, img * sizeof(float));
+        dnn_col2im_par(&par, col, ch, h, w, ks, stride, pad, im_t);
+        assert_memory_equal(im_t, want_im, img * sizeof(float));
+        free(im_t);
+        dz_pool_destroy(pool);
+    }
+    free(got_im);
+    free(want_im);
+    free(got_col);
+    free(want_col);
+    free(col);
+    free(im);
+}
+
+#define SIDE 23
+#define CH 3
+#define CLASSES 5
+#define BATCH 4
+#define ITERS 3
+
+static size_t conv_net(struct dnn_layer_spec *s)
+{
+    const struct dnn_layer_spec net[] = {
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LEAKY,
+         .filters = 20,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 1,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_RELU,
+         .filters = 40,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 2},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LEAKY,
+         .filters = 30,
+         .size = 5,
+         .stride = 2,
+         .pad = 2,
+         .groups = 1,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LINEAR,
+         .filters = 26,
+         .size = 1,
+         .stride = 1,
+         .pad = 0,
+         .groups = 1},
+        {.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2},
+        {.kind = DNN_LAYER_DROPOUT, .probability = 0.25f},
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+    };
+    memcpy(s, net, sizeof net);
+    return sizeof net / sizeof net[0];
+}
+
+/* What a run leaves: the losses, the weights after ITERS steps and a prediction. */
+struct outcome {
+    float loss[ITERS];
+    float *params;
+    size_t n_params;
+    float *pred;
+};
+
+static void run_net(const struct dnn_parallel *par, struct outcome *o)
+{
+    struct dnn_net_config cfg = {.batch = BATCH,
+                                 .subdivisions = 1,
+                                 .h = SIDE,
+                                 .w = SIDE,
+                                 .c = CH,
+                                 .learning_rate = 0.05f,
+                                 .momentum = 0.9f,
+                                 .decay = 0.0005f,
+                                 .policy = DNN_POLICY_CONSTANT,
+                                 .max_batches = 100};
+    struct dnn_layer_spec s[8];
+    const size_t n = conv_net(s);
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, n, true, 5), DNN_OK);
+    dnn_network_set_parallel(net, par);
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 77);
+    const size_t inputs = (size_t)SIDE * SIDE * CH;
+    float *x = random_floats(&rng, BATCH * inputs);
+    float *y = calloc(BATCH * CLASSES, sizeof(float));
+    assert_non_null(y);
+    for (int it = 0; it < ITERS; it++) {
+        for (int b = 0; b < BATCH; b++)
+            y[b * CLASSES + (b + it) % CLASSES] = 1;
+        o->loss[it] = dnn_network_train_batch(net, x, y);
+        memset(y, 0, BATCH * CLASSES * sizeof(float));
+    }
+    o->n_params = 0;
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++)
+            o->n_params += net->layers[i].params[p].count;
+    o->params = malloc(o->n_params * sizeof(float));
+    assert_non_null(o->params);
+    size_t at = 0;
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++) {
+            memcpy(o->params + at, net->layers[i].params[p].value,
+                   net->layers[i].params[p].count * sizeof(float));
+            at += net->layers[i].params[p].count;
+        }
+    const float *out = dnn_network_predict(net, x);
+    o->pred = malloc(BATCH * CLASSES * sizeof(float));
+    assert_non_null(o->pred);
+    memcpy(o->pred, out, BATCH * CLASSES * sizeof(float));
+    free(y);
+    free(x);
+    dnn_network_free(net);
+}
+
+static void test_training_is_exact(void **state)
+{
+    (void)state;
+    struct outcome want;
+    run_net(NULL, &want);
+    for (size_t t = 0; t < N_COUNTS; t++) {
+        struct dz_pool *pool = dz_pool_create(thread_counts[t]);
+        assert_non_null(pool);
+        const struct dnn_parallel par = dz_pool_parallel(pool);
+        struct outcome got;
+        run_net(&par, &got);
+        assert_memory_equal(got.loss, want.loss, sizeof want.loss);
+        assert_int_equal(got.n_params, want.n_params);
+        assert_memory_equal(got.params, want.params, want.n_params * sizeof(float));
+        assert_memory_equal(got.pred, want.pred, BATCH * CLASSES * sizeof(float));
+        free(got.params);
+        free(got.pred);
+        dz_pool_destroy(pool);
+    }
+    free(want.params);
+    free(want.pred);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gemm_split_is_exact),
+        cmocka_unit_test(test_im2col_split_is_exact),
+        cmocka_unit_test(test_training_is_exact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
