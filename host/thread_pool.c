@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -89,13 +90,21 @@ struct dz_pool *dz_pool_create(unsigned threads)
     pthread_cond_init(&p->start, NULL);
     pthread_cond_init(&p->done, NULL);
     atomic_init(&p->next, 0);
-    for (; p->n_workers < want; p->n_workers++) {
-        int rc = pthread_create(&p->workers[p->n_workers], NULL, worker_main, p);
-        if (rc != 0) {
-            dz_pool_destroy(p);
-            errno = rc;
-            return NULL;
-        }
+    /* Workers block every signal: a process-directed SIGINT or SIGTERM must reach the thread
+     * that blocks it around a checkpoint save (host/classifier.c), not run its handler on a
+     * worker mid-save. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = 0;
+    for (; p->n_workers < want; p->n_workers++)
+        if ((rc = pthread_create(&p->workers[p->n_workers], NULL, worker_main, p)) != 0)
+            break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        dz_pool_destroy(p);
+        errno = rc;
+        return NULL;
     }
     return p;
 }

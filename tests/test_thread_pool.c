@@ -10,7 +10,9 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "host/thread_pool.h"
@@ -159,12 +161,47 @@ static void test_parallel_hook(void **state)
     dz_pool_destroy(dz_pool_create(7));
 }
 
+struct meet {
+    atomic_int arrived;
+    atomic_int sigint_blocked; /* tasks whose thread blocks SIGINT */
+};
+
+/* Both tasks wait for each other, so each runs on a thread of its own: the caller and the
+ * worker. */
+static void meet_task(void *arg, size_t i)
+{
+    (void)i;
+    struct meet *m = arg;
+    atomic_fetch_add(&m->arrived, 1);
+    while (atomic_load(&m->arrived) < 2)
+        sched_yield();
+    sigset_t mask;
+    pthread_sigmask(SIG_SETMASK, NULL, &mask);
+    if (sigismember(&mask, SIGINT) == 1)
+        atomic_fetch_add(&m->sigint_blocked, 1);
+}
+
+/* Workers leave SIGINT and SIGTERM to the threads that handle and block them. */
+static void test_workers_block_signals(void **state)
+{
+    (void)state;
+    struct dz_pool *pool = dz_pool_create(2);
+    assert_non_null(pool);
+    struct meet m;
+    atomic_init(&m.arrived, 0);
+    atomic_init(&m.sigint_blocked, 0);
+    dz_pool_run(pool, 2, meet_task, &m);
+    /* The caller does not block SIGINT; the worker does. */
+    assert_int_equal(atomic_load(&m.sigint_blocked), 1);
+    dz_pool_destroy(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_task_once), cmocka_unit_test(test_empty_and_single),
         cmocka_unit_test(test_nested_run),      cmocka_unit_test(test_concurrent_callers),
-        cmocka_unit_test(test_parallel_hook),
+        cmocka_unit_test(test_parallel_hook),   cmocka_unit_test(test_workers_block_signals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
