@@ -17,6 +17,7 @@
 #include "darknet/image.h"
 #include "darknet/parse_network.h"
 #include "darknet/weights.h"
+#include "host/batch_loader.h"
 #include "host/csv.h"
 #include "host/data_options.h"
 #include "host/layer_table.h"
@@ -351,16 +352,15 @@ enum step_result {
  * data cannot be loaded is never trained on, so both worlds still agree on `seen` and hold the
  * weights of the last update: what STEP_DATA_FAILED lets the caller save.
  */
-static enum step_result train_iteration(struct classifier_run *r, struct dnn_rng *data_rng,
-                                        const struct dk_augment_params *aug, float *x, float *y,
+static enum step_result train_iteration(struct classifier_run *r, struct dz_batch_loader *loader,
                                         float *loss, bool *known, struct dk_error *err)
 {
-    const struct dnn_net_config *c = &r->model.net;
     const int batch = r->pn.batch, subdiv = r->pn.subdivisions;
     float sum = 0;
     for (int s = 0; s < subdiv; s++) {
         float l = 0;
-        if (dk_dataset_train_batch(&r->ds, data_rng, batch, c->w, c->h, c->c, aug, x, y, err) != 0)
+        const float *x = NULL, *y = NULL;
+        if (dz_batch_loader_next(loader, &x, &y, err) != 0)
             return STEP_DATA_FAILED;
         if (dz_pnet_train_batch(&r->pn, x, y, &l, known, err) != 0)
             return STEP_FAILED;
@@ -495,6 +495,7 @@ struct train_watch {
     bool valid_open;
     int topk;
     int *indexes; /* (topk) */
+    float *x;     /* (batch, network inputs): validation images, apart from the loader's */
     struct dz_train_history history;
 };
 
@@ -520,7 +521,9 @@ static int watch_open(struct train_watch *w, struct classifier_run *r,
         if (dk_dataset_check_files(&w->valid, err) != 0)
             return -1;
         w->topk = dz_classifier_top_labels(a, &r->opt);
-        if (!(w->indexes = malloc((size_t)w->topk * sizeof(int))))
+        w->indexes = malloc((size_t)w->topk * sizeof(int));
+        w->x = malloc((size_t)r->pn.batch * dz_pnet_inputs(&r->pn) * sizeof(float));
+        if (!w->indexes || !w->x)
             return dk_fail(err, "out of memory");
         warn_few_labels(&r->pn, a, w->topk);
     }
@@ -539,6 +542,7 @@ static int watch_close(struct train_watch *w, const char *log_path, struct dk_er
     if (w->valid_open)
         dk_dataset_close(&w->valid);
     free(w->indexes);
+    free(w->x);
     dz_train_history_free(&w->history);
     memset(w, 0, sizeof *w);
     return rc;
@@ -546,11 +550,11 @@ static int watch_close(struct train_watch *w, const char *log_path, struct dk_er
 
 /* -valid_every: top-1 accuracy on `valid` into *accuracy, and a line on stderr. */
 static enum step_result validate(struct train_watch *w, struct classifier_run *r, uint64_t epoch,
-                                 float *x, double *accuracy, struct dk_error *err)
+                                 double *accuracy, struct dk_error *err)
 {
     struct valid_count vc;
     enum step_result st = valid_pass(&r->pn, &w->valid, &r->model.net, r->opt.classes, w->topk,
-                                     false, NULL, x, w->indexes, &vc, err);
+                                     false, NULL, w->x, w->indexes, &vc, err);
     if (st != STEP_OK)
         return st;
     const double n = (double)dk_dataset_count(&w->valid);
@@ -565,7 +569,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
     struct classifier_run r = {0};
-    float *x = NULL, *y = NULL;
+    struct dz_batch_loader *loader = NULL;
     struct train_watch w = {0};
     int rc = 1;
     bool reported = false; /* the error is printed already */
@@ -592,12 +596,6 @@ int dz_classifier_train(const struct dz_classifier_args *a)
 
     const int batch = pn->batch;
     const size_t n_items = dk_dataset_count(&r.ds);
-    x = malloc((size_t)batch * dz_pnet_inputs(pn) * sizeof(float));
-    y = malloc((size_t)batch * (size_t)r.opt.classes * sizeof(float));
-    if (!x || !y) {
-        dk_fail(&err, "out of memory for a batch of %d images", batch);
-        goto out;
-    }
     char base[256];
     base_name(a->cfgfile, base, sizeof base);
     char backup[4096];
@@ -607,6 +605,11 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     struct dk_augment_params aug = augment_params(&r.model.aug, c->w);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
+    /* The next batch loads while this one trains; data_rng is the loader's from here on, so
+     * the batches are drawn exactly as one thread would draw them. */
+    if (dz_batch_loader_start(&loader, &r.ds, &data_rng, batch, c->w, c->h, c->c, r.opt.classes,
+                              &aug, &err) != 0)
+        goto out;
     catch_interrupts();
 
     struct dz_progress progress;
@@ -620,7 +623,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         double t0 = dz_seconds();
         float loss = 0;
         bool known = true;
-        enum step_result step = train_iteration(&r, &data_rng, &aug, x, y, &loss, &known, &err);
+        enum step_result step = train_iteration(&r, loader, &loss, &known, &err);
         if (step == STEP_DATA_FAILED) {
             dz_progress_clear(&progress);
             save_after_data_error(pn, backup, base, path, sizeof path, &err);
@@ -646,7 +649,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         epoch = pn->seen / n_items;
         double accuracy = -1;
         if (new_epoch && a->valid_every > 0 && epoch % (uint64_t)a->valid_every == 0) {
-            step = validate(&w, &r, epoch, x, &accuracy, &err);
+            step = validate(&w, &r, epoch, &accuracy, &err);
             if (step == STEP_DATA_FAILED) {
                 save_after_data_error(pn, backup, base, path, sizeof path, &err);
                 reported = true;
@@ -697,8 +700,7 @@ out:
     }
     if (rc == 1 && !reported)
         fprintf(stderr, "darknetp: %s\n", err.msg);
-    free(y);
-    free(x);
+    dz_batch_loader_stop(loader);
     run_close(&r);
     return rc;
 }
