@@ -175,3 +175,8 @@ test-tsan-pool:
 	$(CC) $(CFLAGS_BASE) -O1 -g -fsanitize=thread -o $(BUILD)/tsan/test_thread_pool \
 	  tests/test_thread_pool.c host/thread_pool.c -lcmocka -pthread
 	./$(BUILD)/tsan/test_thread_pool
+
+# Training images/s with 1 and 2 threads, alternated (LeNet and a VGG-7-like net; not in `test`).
+.PHONY: bench-threads
+bench-threads: bin/darknetp
+	sh tools/bench/threads.sh

@@ -227,6 +227,10 @@ struct dnn_run {
     float *workspace;               /* shared scratch of net->workspace_floats floats */
     struct dnn_network *net;        /* for route and shortcut, which read other layers */
     const struct dnn_parallel *par; /* the network's threads, or NULL: serial */
+    /* par_slots scratches of net->workspace_floats floats each, one per task of a loop over
+     * images (convolution), or 0 slots: such loops stay serial. */
+    float *par_workspace;
+    size_t par_slots;
 };
 
 struct dnn_update_args {
@@ -365,6 +369,8 @@ struct dnn_network {
     size_t arena_bytes;
     uint64_t seed;
     struct dnn_parallel parallel; /* run == NULL (as created): serial */
+    float *par_workspace;         /* (par_slots, workspace_floats), for parallel's tasks */
+    size_t par_slots;
 };
 
 /* ------------------------------------------------------------------- plan */
@@ -509,8 +515,10 @@ enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *inp
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);
 /* Lends net the threads of p (copied; p->ctx must outlive the network's use), or takes them
- * back when p is NULL. Results are bit for bit the same either way. */
-void dnn_network_set_parallel(struct dnn_network *net, const struct dnn_parallel *p);
+ * back when p is NULL. Results are bit for bit the same either way. With threads, allocates
+ * a scratch per task of the loops over images (DNN_ERR_NOMEM: net stays serial). */
+enum dnn_status dnn_network_set_parallel(struct dnn_network *net,
+                                         const struct dnn_parallel *p) DNN_MUST_CHECK;
 
 /*
  * Runs layers [first, last] forward on one batch. input is (batch, layers[first].inputs);

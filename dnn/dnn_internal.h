@@ -77,6 +77,8 @@ void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(voi
                       void *arg);
 /* Threads par runs tasks on: 1 when serial. */
 unsigned dnn_parallel_threads(const struct dnn_parallel *par);
+/* Wipes and frees net's per-task scratch (dnn_network_free). */
+void dnn_network_set_parallel_free(struct dnn_network *net);
 
 /* The kernels of dnn_gemm; the fused ones round a product and its sum once. */
 enum dnn_gemm_kernel {

@@ -98,32 +98,106 @@ static struct conv_dims conv_dims_of(const struct dnn_layer *l)
 }
 
 /* The column matrix of one image and group: the input itself, or im2col in workspace. */
-static const float *conv_columns(const struct dnn_layer *l, const struct dnn_run *run,
+static const float *conv_columns(const struct dnn_layer *l, const struct dnn_parallel *par,
                                  const float *im, float *workspace, const struct conv_dims *d)
 {
     if (conv_direct(l))
         return im;
-    dnn_im2col_par(run->par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad,
+    dnn_im2col_par(par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad,
                    workspace);
     return workspace;
 }
 
-static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
+/* Images [b0, b1) of a forward pass: im2col and gemm per image and group, serial, with the
+ * given scratch. */
+static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
+                                const struct dnn_parallel *par, float *workspace, int b0, int b1)
 {
     const struct conv_dims d = conv_dims_of(l);
     const int groups = l->spec.groups;
     const size_t wsize = l->nweights / (size_t)groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
-    for (int b = 0; b < l->batch; b++) {
+    for (int b = b0; b < b1; b++) {
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
-            const float *cols =
-                conv_columns(l, run, run->input + bg * d.in_size, run->workspace, &d);
+            const float *cols = conv_columns(l, par, run->input + bg * d.in_size, workspace, &d);
             /* output(m, n) = weights(m, k) * cols(k, n) */
-            dnn_gemm_par(run->par, false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize,
-                         d.k, cols, d.n, 0, l->output + bg * out_size, d.n);
+            dnn_gemm_par(par, false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize, d.k,
+                         cols, d.n, 0, l->output + bg * out_size, d.n);
         }
     }
+}
+
+/* Images [b0, b1) of the input delta: cols_delta(k, n) = weights(m, k)^T * delta(m, n), then
+ * folded back onto the image and added. darknet's 1x1 path overwrites the input delta here
+ * (beta 0); adding keeps what other layers (route, shortcut) put there. */
+static void conv_input_delta_images(struct dnn_layer *l, const struct dnn_run *run,
+                                    const struct dnn_parallel *par, float *workspace, int b0,
+                                    int b1)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const int groups = l->spec.groups;
+    const size_t wsize = l->nweights / (size_t)groups;
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    for (int b = b0; b < b1; b++) {
+        for (int g = 0; g < groups; g++) {
+            const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
+            const float *delta = l->delta + bg * out_size;
+            const float *w = l->weights + (size_t)g * wsize;
+            float *in_delta = run->input_delta + bg * d.in_size;
+            if (conv_direct(l)) {
+                dnn_gemm_par(par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1, in_delta,
+                             d.n);
+            } else {
+                dnn_gemm_par(par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0, workspace,
+                             d.n);
+                dnn_col2im_par(par, workspace, d.cg, l->h, l->w, l->spec.size, l->spec.stride,
+                               l->spec.pad, in_delta);
+            }
+        }
+    }
+}
+
+/* A loop over the images of a batch split into run->par_slots tasks of whole images, each
+ * with a scratch of its own: every image's outputs are computed as one thread would. */
+struct conv_images {
+    struct dnn_layer *l;
+    const struct dnn_run *run;
+    void (*images)(struct dnn_layer *l, const struct dnn_run *run, const struct dnn_parallel *par,
+                   float *workspace, int b0, int b1);
+    int tasks;
+};
+
+static void conv_images_task(void *arg, size_t t)
+{
+    const struct conv_images *c = arg;
+    const int batch = c->l->batch;
+    float *ws =
+        c->run->par_workspace ? c->run->par_workspace + t * c->run->net->workspace_floats : NULL;
+    /* Serial inside: the tasks already keep every thread busy. */
+    c->images(c->l, c->run, NULL, ws, (int)((long long)t * batch / c->tasks),
+              (int)((long long)(t + 1) * batch / c->tasks));
+}
+
+/* Runs images over the batch: split among the threads when there are slots for it, else one
+ * image after another with each image's work split. */
+static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
+                             void (*images)(struct dnn_layer *, const struct dnn_run *,
+                                            const struct dnn_parallel *, float *, int, int))
+{
+    size_t tasks = run->par_slots < (size_t)l->batch ? run->par_slots : (size_t)l->batch;
+    if (tasks < 2 || !run->net || (!run->par_workspace && !conv_direct(l))) {
+        images(l, run, run->par, run->workspace, 0, l->batch);
+        return;
+    }
+    struct conv_images c = {l, run, images, (int)tasks};
+    dnn_parallel_for(run->par, tasks, conv_images_task, &c);
+}
+
+static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    conv_over_images(l, run, conv_forward_images);
     if (l->spec.batch_normalize)
         dnn_bn_forward(l, run->train);
     else
@@ -146,33 +220,22 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
+    /* The weight gradient sums over the images in order, so the images stay in order and
+     * each product is split over rows and columns of weight_updates only. */
     for (int b = 0; b < l->batch; b++) {
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
             const float *delta = l->delta + bg * out_size;
             const float *cols =
-                conv_columns(l, run, run->input + bg * d.in_size, run->workspace, &d);
+                conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
             /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T */
             dnn_gemm_par(run->par, false, true, d.m, d.k, d.n, 1, delta, d.n, cols, d.n, 1,
                          l->weight_updates + (size_t)g * wsize, d.k);
-            if (!run->input_delta)
-                continue;
-            const float *w = l->weights + (size_t)g * wsize;
-            float *in_delta = run->input_delta + bg * d.in_size;
-            /* cols_delta(k, n) = weights(m, k)^T * delta(m, n), then folded back onto
-             * the image and added. darknet's 1x1 path overwrites the input delta here
-             * (beta 0); adding keeps what other layers (route, shortcut) put there. */
-            if (conv_direct(l)) {
-                dnn_gemm_par(run->par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1,
-                             in_delta, d.n);
-            } else {
-                dnn_gemm_par(run->par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0,
-                             run->workspace, d.n);
-                dnn_col2im_par(run->par, run->workspace, d.cg, l->h, l->w, l->spec.size,
-                               l->spec.stride, l->spec.pad, in_delta);
-            }
         }
     }
+    /* Each image's input delta is its own: the images split among the threads. */
+    if (run->input_delta)
+        conv_over_images(l, run, conv_input_delta_images);
 }
 
 /* darknet's update_convolutional_layer: no decay on biases and scales. */

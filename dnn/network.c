@@ -431,6 +431,17 @@ void dnn_network_init_params(struct dnn_network *net, size_t from)
     }
 }
 
+void dnn_network_set_parallel_free(struct dnn_network *net)
+{
+    if (net->par_workspace) {
+        /* It held columns of the inputs, as the arena's workspace does. */
+        dnn_wipe_fn(net->par_workspace, 0, net->par_slots * net->workspace_floats * sizeof(float));
+        free(net->par_workspace);
+    }
+    net->par_workspace = NULL;
+    net->par_slots = 0;
+}
+
 void dnn_network_free(struct dnn_network *net)
 {
     if (!net)
@@ -439,6 +450,7 @@ void dnn_network_free(struct dnn_network *net)
         dnn_wipe_fn(net->arena, 0, net->arena_bytes);
         free(net->arena);
     }
+    dnn_network_set_parallel_free(net);
     free(net->layers);
     free(net);
 }
@@ -460,6 +472,8 @@ void dnn_network_forward_range(struct dnn_network *net, size_t first, size_t las
         .workspace = net->workspace,
         .net = net,
         .par = &net->parallel,
+        .par_workspace = net->par_workspace,
+        .par_slots = net->par_slots,
     };
     for (size_t i = first; i <= last && i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
@@ -475,8 +489,12 @@ void dnn_network_backward_range(struct dnn_network *net, size_t first, size_t la
 {
     if (!net->training)
         return;
-    struct dnn_run run = {
-        .train = true, .workspace = net->workspace, .net = net, .par = &net->parallel};
+    struct dnn_run run = {.train = true,
+                          .workspace = net->workspace,
+                          .net = net,
+                          .par = &net->parallel,
+                          .par_workspace = net->par_workspace,
+                          .par_slots = net->par_slots};
     for (size_t i = last + 1; i-- > first;) {
         struct dnn_layer *l = &net->layers[i];
         if (l->spec.frozen)

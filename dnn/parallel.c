@@ -2,6 +2,8 @@
  * parallel.c - the engine's side of struct dnn_parallel: the serial fallback and the setter.
  * The threads themselves live with the caller (host/thread_pool.c); the TA has none.
  */
+#include <stdlib.h>
+
 #include "dnn/dnn_internal.h"
 
 void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(void *arg, size_t i),
@@ -20,10 +22,34 @@ unsigned dnn_parallel_threads(const struct dnn_parallel *par)
     return par && par->run && par->threads > 1 ? par->threads : 1;
 }
 
-void dnn_network_set_parallel(struct dnn_network *net, const struct dnn_parallel *p)
+/* Tasks per thread in a loop over images: a thread the machine slows leaves its share. */
+#define DNN_PAR_SLOTS_PER_THREAD 4
+/* At most this much scratch for them: a large network's im2col per image is tens of MB, and
+ * its products are big enough to split one image at a time. */
+#define DNN_PAR_SCRATCH_MAX ((size_t)64 << 20)
+
+enum dnn_status dnn_network_set_parallel(struct dnn_network *net, const struct dnn_parallel *p)
 {
-    if (p)
-        net->parallel = *p;
-    else
-        net->parallel = (struct dnn_parallel){0};
+    dnn_network_set_parallel_free(net);
+    net->parallel = (struct dnn_parallel){0};
+    const unsigned threads = dnn_parallel_threads(p);
+    if (threads < 2)
+        return DNN_OK;
+    net->parallel = *p;
+    size_t slots = (size_t)threads * DNN_PAR_SLOTS_PER_THREAD, bytes = 0;
+    if (slots > (size_t)net->cfg.batch)
+        slots = (size_t)(net->cfg.batch > 1 ? net->cfg.batch : 1);
+    const size_t slot_bytes = net->workspace_floats * sizeof(float);
+    if (slot_bytes && slots > DNN_PAR_SCRATCH_MAX / slot_bytes)
+        slots = DNN_PAR_SCRATCH_MAX / slot_bytes;
+    if (slots < threads)
+        return DNN_OK; /* no loops over images: each image's work is split instead */
+    if (slot_bytes) {
+        if (!dnn_mul_size(slots, slot_bytes, &bytes) || !(net->par_workspace = malloc(bytes))) {
+            net->parallel = (struct dnn_parallel){0};
+            return DNN_ERR_NOMEM;
+        }
+    }
+    net->par_slots = slots;
+    return DNN_OK;
 }

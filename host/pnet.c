@@ -26,7 +26,9 @@ static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t see
     free(specs);
     if (st != DNN_OK)
         return dk_fail(err, "cannot build layers %zu..%zu: %s", first, last, dnn_status_str(st));
-    dnn_network_set_parallel(*out, par);
+    if (dnn_network_set_parallel(*out, par) != DNN_OK)
+        return dk_fail(err, "out of memory for the threads' scratch of layers %zu..%zu", first,
+                       last);
     return 0;
 }
 

@@ -2,9 +2,11 @@
  * thread_pool.c - fork-join worker threads for the engine's parallel loops (thread_pool.h).
  *
  * A run publishes its job under the lock, bumps the generation and wakes the workers; every
- * thread, the caller included, then takes task indexes from one atomic counter until none is
- * left. The caller returns only when every worker has reported back for this generation, so
- * no worker can still be reading the job when the next run overwrites it.
+ * thread, the caller included, then takes task indexes from one atomic ticket until none is
+ * left, and the caller returns when all tasks are done. The ticket holds the generation
+ * beside the next index, so a worker that wakes late (the machine is shared: it often does)
+ * takes nothing of a later run with an earlier run's job, and the caller never waits for a
+ * worker that has not started: it does the work itself.
  */
 #include "host/thread_pool.h"
 
@@ -20,18 +22,18 @@
 struct dz_pool {
     pthread_mutex_t lock;
     pthread_cond_t start;     /* the generation moved on, or stop */
-    pthread_cond_t done;      /* busy reached 0 */
+    pthread_cond_t done_cv;   /* every task of the run is done */
     pthread_mutex_t run_lock; /* held by the run under way */
     pthread_t *workers;       /* (n_workers) */
     unsigned n_workers;
     bool stop;
-    uint64_t generation; /* runs started */
-    unsigned busy;       /* workers not yet back from this generation */
+    uint32_t generation; /* runs started (mod 2^32) */
     /* The job of this generation, set under lock before the generation moves. */
     void (*task)(void *arg, size_t i);
     void *arg;
     size_t n_tasks;
-    atomic_size_t next; /* the next task index to hand out */
+    _Atomic uint64_t ticket; /* generation << 32 | the next task index to hand out */
+    atomic_size_t done;      /* tasks of this generation done */
 };
 
 unsigned dz_online_cores(void)
@@ -40,21 +42,31 @@ unsigned dz_online_cores(void)
     return n < 1 ? 1 : n > 1024 ? 1024 : (unsigned)n;
 }
 
-/* Takes and runs tasks until none is left. */
-static void drain(struct dz_pool *p, void (*task)(void *, size_t), void *arg, size_t n)
+/* Takes and runs tasks of run `gen` until none is left or another run has begun. */
+static void drain(struct dz_pool *p, uint32_t gen, void (*task)(void *, size_t), void *arg,
+                  size_t n)
 {
+    uint64_t v = atomic_load(&p->ticket);
     for (;;) {
-        size_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= n)
+        if ((uint32_t)(v >> 32) != gen || (uint32_t)v >= n)
             return;
-        task(arg, i);
+        if (!atomic_compare_exchange_weak(&p->ticket, &v, v + 1))
+            continue; /* v now holds the current ticket */
+        task(arg, (uint32_t)v);
+        if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+            /* Under the lock: the caller tests done under it before it waits. */
+            pthread_mutex_lock(&p->lock);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->lock);
+        }
+        v = atomic_load(&p->ticket);
     }
 }
 
 static void *worker_main(void *arg)
 {
     struct dz_pool *p = arg;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!p->stop && p->generation == seen)
@@ -66,10 +78,8 @@ static void *worker_main(void *arg)
         void *task_arg = p->arg;
         size_t n = p->n_tasks;
         pthread_mutex_unlock(&p->lock);
-        drain(p, task, task_arg, n);
+        drain(p, seen, task, task_arg, n);
         pthread_mutex_lock(&p->lock);
-        if (--p->busy == 0)
-            pthread_cond_signal(&p->done);
     }
     pthread_mutex_unlock(&p->lock);
     return NULL;
@@ -88,8 +98,9 @@ struct dz_pool *dz_pool_create(unsigned threads)
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->run_lock, NULL);
     pthread_cond_init(&p->start, NULL);
-    pthread_cond_init(&p->done, NULL);
-    atomic_init(&p->next, 0);
+    pthread_cond_init(&p->done_cv, NULL);
+    atomic_init(&p->ticket, 0);
+    atomic_init(&p->done, 0);
     /* Workers block every signal: a process-directed SIGINT or SIGTERM must reach the thread
      * that blocks it around a checkpoint save (host/classifier.c), not run its handler on a
      * worker mid-save. */
@@ -119,7 +130,7 @@ void dz_pool_destroy(struct dz_pool *p)
     pthread_mutex_unlock(&p->lock);
     for (unsigned i = 0; i < p->n_workers; i++)
         pthread_join(p->workers[i], NULL);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->done_cv);
     pthread_cond_destroy(&p->start);
     pthread_mutex_destroy(&p->run_lock);
     pthread_mutex_destroy(&p->lock);
@@ -136,7 +147,8 @@ void dz_pool_run(struct dz_pool *p, size_t n_tasks, void (*task)(void *arg, size
 {
     /* A nested run (from a task) or a second caller finds run_lock taken: it must not wait
      * for workers that may be busy with its own parent, so it works alone. */
-    if (!p || p->n_workers == 0 || n_tasks < 2 || pthread_mutex_trylock(&p->run_lock) != 0) {
+    if (!p || p->n_workers == 0 || n_tasks < 2 || n_tasks > UINT32_MAX ||
+        pthread_mutex_trylock(&p->run_lock) != 0) {
         for (size_t i = 0; i < n_tasks; i++)
             task(arg, i);
         return;
@@ -145,17 +157,17 @@ void dz_pool_run(struct dz_pool *p, size_t n_tasks, void (*task)(void *arg, size
     p->task = task;
     p->arg = arg;
     p->n_tasks = n_tasks;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    p->busy = p->n_workers;
-    p->generation++;
+    const uint32_t gen = ++p->generation;
+    atomic_store(&p->done, 0);
+    atomic_store(&p->ticket, (uint64_t)gen << 32);
     pthread_cond_broadcast(&p->start);
     pthread_mutex_unlock(&p->lock);
 
-    drain(p, task, arg, n_tasks);
+    drain(p, gen, task, arg, n_tasks);
 
     pthread_mutex_lock(&p->lock);
-    while (p->busy > 0)
-        pthread_cond_wait(&p->done, &p->lock);
+    while (atomic_load(&p->done) < n_tasks)
+        pthread_cond_wait(&p->done_cv, &p->lock);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_unlock(&p->run_lock);
 }

@@ -176,7 +176,7 @@ static void run_net(const struct dnn_parallel *par, struct outcome *o)
     const size_t n = conv_net(s);
     struct dnn_network *net = NULL;
     assert_int_equal(dnn_network_create(&net, &cfg, s, n, true, 5), DNN_OK);
-    dnn_network_set_parallel(net, par);
+    assert_int_equal(dnn_network_set_parallel(net, par), DNN_OK);
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 77);
     const size_t inputs = (size_t)SIDE * SIDE * CH;
