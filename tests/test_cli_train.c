@@ -488,6 +488,54 @@ static void test_interrupt_saves_backup(void **state)
     assert_int_equal(st.st_size, 20 + 4 * (4 + 12 + 36 + 4 + 576));
 }
 
+/* -threads N: the same weights and the same valid lines for any N (bit for bit). */
+static void test_threads_same_results(void **state)
+{
+    (void)state;
+    char cmd[4 * PATH_MAX], out[1 << 16], first_valid[1 << 16] = "", path[PATH_MAX];
+    write_text("threads.cfg", "[net]\nbatch=20\nsubdivisions=1\nheight=12\nwidth=12\n"
+                              "channels=1\nlearning_rate=0.05\nmomentum=0.9\ndecay=0.0005\n"
+                              "max_batches=6\nmin_crop=12\nmax_crop=12\nflip=0\n"
+                              "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\n"
+                              "batch_normalize=1\nactivation=leaky\n"
+                              "[convolutional]\nfilters=20\nsize=3\nstride=1\npad=1\n"
+                              "activation=leaky\n"
+                              "[maxpool]\nsize=2\nstride=2\n"
+                              "[dropout]\nprobability=.2\n"
+                              "[connected]\noutput=4\nactivation=linear\n"
+                              "[softmax]\n");
+    const int threads[] = {1, 2, 3, 7};
+    unsigned char *want = NULL;
+    long n_want = 0;
+    for (size_t t = 0; t < sizeof threads / sizeof threads[0]; t++) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && '%s' classifier train -threads %d -seed 3 bars.data threads.cfg "
+                 ">/dev/null 2>&1 && mv backup/threads_final.weights t%d.weights && '%s' "
+                 "classifier valid "
+                 "-threads %d bars.data threads.cfg t%d.weights 2>&1 | grep 'top 1'",
+                 dir, bin, threads[t], threads[t], bin, threads[t], threads[t]);
+        int rc = run(cmd, out, sizeof out);
+        if (rc != 0)
+            fail_msg("-threads %d exited %d:\n%s", threads[t], rc, out);
+        unsigned char *got = NULL;
+        snprintf(path, sizeof path, "%s/t%d.weights", dir, threads[t]);
+        long n = file_bytes(path, &got);
+        assert_true(n > 20);
+        if (!want) {
+            want = got;
+            n_want = n;
+            snprintf(first_valid, sizeof first_valid, "%s", out);
+            assert_non_null(strstr(out, "top 1"));
+            continue;
+        }
+        assert_int_equal(n, n_want);
+        assert_memory_equal(got, want, (size_t)n);
+        assert_string_equal(out, first_valid);
+        free(got);
+    }
+    free(want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -497,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_valid_every_and_plot),
         cmocka_unit_test(test_predict_idx_set_csv_and_jsonl),
         cmocka_unit_test(test_interrupt_saves_backup),
+        cmocka_unit_test(test_threads_same_results),
     };
     return cmocka_run_group_tests_name("cli train", tests, setup, teardown);
 }
