@@ -51,7 +51,8 @@ static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
     /* output(batch, out) = input(batch, in) * weights(out, in)^T */
-    dnn_gemm(false, true, batch, out, in, 1, run->input, in, l->weights, in, 0, l->output, out);
+    dnn_gemm_par(run->par, false, true, batch, out, in, 1, run->input, in, l->weights, in, 0,
+                 l->output, out);
     if (l->spec.batch_normalize)
         dnn_bn_forward(l, run->train);
     else
@@ -92,12 +93,12 @@ static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, batch, out, 1);
     /* weight_updates(out, in) += delta(batch, out)^T * input(batch, in) */
-    dnn_gemm(true, false, out, in, batch, 1, l->delta, out, run->input, in, 1, l->weight_updates,
-             in);
+    dnn_gemm_par(run->par, true, false, out, in, batch, 1, l->delta, out, run->input, in, 1,
+                 l->weight_updates, in);
     /* input_delta(batch, in) += delta(batch, out) * weights(out, in) */
     if (run->input_delta)
-        dnn_gemm(false, false, batch, in, out, 1, l->delta, out, l->weights, in, 1,
-                 run->input_delta, in);
+        dnn_gemm_par(run->par, false, false, batch, in, out, 1, l->delta, out, l->weights, in, 1,
+                     run->input_delta, in);
 }
 
 /* darknet's update_connected_layer: no decay on biases and scales. */
