@@ -567,6 +567,104 @@ static int parse_route(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int
     return 0;
 }
 
+static int parse_crop(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                      struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int flip = 0, noadjust = 0;
+    float gpu_only = 0;
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "crop_height", 1, &sp->crop_height, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "crop_width", 1, &sp->crop_width, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "flip", 0, &flip, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "noadjust", 0, &noadjust, err) != 0)
+        return -1;
+    /* darknet reads these but only its GPU crop kernel uses them; its CPU forward, which
+     * this engine matches, does not */
+    static const char *const gpu_keys[] = {"angle", "saturation", "exposure", "shift"};
+    static const float gpu_defaults[] = {0, 1, 1, 0};
+    for (size_t i = 0; i < 4; i++) {
+        if (dk_cfg_get_float(cfg, sec, gpu_keys[i], gpu_defaults[i], &gpu_only, err) != 0)
+            return -1;
+    }
+    BAD(sp->crop_height <= 0, "crop_height", "must be > 0, got %d", sp->crop_height);
+    BAD(sp->crop_width <= 0, "crop_width", "must be > 0, got %d", sp->crop_width);
+    sp->flip = flip != 0;
+    sp->noadjust = noadjust != 0;
+    return 0;
+}
+
+/* [reorg] (both trees) and [reorg3d] (AlexeyAB's): see dnn/layer_reorg.c for the two. */
+static int parse_reorg_any(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                           struct dnn_layer_spec *sp, bool reorg3d, struct dk_error *err)
+{
+    int reverse = 0;
+    if (dk_cfg_get_int(cfg, sec, "stride", 1, &sp->stride, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "reverse", 0, &reverse, err) != 0)
+        return -1;
+    BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    sp->reverse = reverse != 0;
+    sp->reorg3d = reorg3d;
+    if (!reorg3d) {
+        /* pjreddie's keys; AlexeyAB's [reorg] does not read them */
+        if (dk_cfg_get_int(cfg, sec, "extra", 0, &sp->extra, err) != 0 ||
+            neutral_int(cfg, sec, "flatten", 0, err) != 0)
+            return -1;
+        BAD(sp->extra < 0, "extra", "must be >= 0, got %d", sp->extra);
+        BAD(sp->extra && sp->reverse, "extra", "%d with reverse=1 is not supported", sp->extra);
+    }
+    return 0;
+}
+
+static int parse_reorg(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                       struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    return parse_reorg_any(cfg, sec, sp, false, err);
+}
+
+static int parse_reorg3d(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                         struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    return parse_reorg_any(cfg, sec, sp, true, err);
+}
+
+static int parse_scale_channels(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                                struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int from = 0, scale_wh = 0;
+    if (!dk_cfg_find(sec, "from"))
+        return dk_fail(err, "%s:%d: [%s] needs key 'from'", cfg->path, sec->line, sec->name);
+    if (dk_cfg_get_int(cfg, sec, "from", 0, &from, err) != 0 ||
+        resolve_index(cfg, sec, "from", index, from, &sp->from, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "scale_wh", 0, &scale_wh, err) != 0 ||
+        get_activation(cfg, sec, "linear", &sp->activation, err) != 0)
+        return -1;
+    /* AlexeyAB's own parser says it cannot train these here */
+    BAD(dnn_activation_keeps_input(sp->activation), "activation",
+        "'%s' is not supported by darknet's [scale_channels]", dnn_activation_name(sp->activation));
+    sp->scale_wh = scale_wh != 0;
+    return 0;
+}
+
+static int parse_upsample(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                          struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "stride", 2, &sp->stride, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "scale", 1, &sp->scale, err) != 0)
+        return -1;
+    BAD(sp->stride == 0, "stride", "must not be 0, got %d", sp->stride);
+    return 0;
+}
+
+static int parse_activation_layer(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                                  struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    return get_activation(cfg, sec, "linear", &sp->activation, err);
+}
+
 typedef int (*parse_fn)(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                         struct dnn_layer_spec *sp, struct dk_error *err);
 
@@ -591,17 +689,18 @@ static const struct {
     {"batchnorm", DNN_LAYER_BATCHNORM, parse_nothing},
     {"shortcut", DNN_LAYER_SHORTCUT, parse_shortcut},
     {"route", DNN_LAYER_ROUTE, parse_route},
+    {"crop", DNN_LAYER_CROP, parse_crop},
+    {"reorg", DNN_LAYER_REORG, parse_reorg},
+    {"reorg3d", DNN_LAYER_REORG, parse_reorg3d},
+    {"scale_channels", DNN_LAYER_SCALE_CHANNELS, parse_scale_channels},
+    {"upsample", DNN_LAYER_UPSAMPLE, parse_upsample},
+    {"activation", DNN_LAYER_ACTIVATION, parse_activation_layer},
 };
 
 /* darknet layer types this engine does not implement: named as such in the error. */
 static const char *const darknet_only[] = {
-    "local",      "deconv",        "deconvolutional",
-    "activation", "logistic",      "l2norm",
-    "crnn",       "gru",           "lstm",
-    "rnn",        "crop",          "reorg",
-    "lrn",        "normalization", "region",
-    "yolo",       "iseg",          "detection",
-    "upsample",
+    "local", "deconv", "deconvolutional", "logistic", "l2norm", "crnn", "gru",       "lstm",
+    "rnn",   "lrn",    "normalization",   "region",   "yolo",   "iseg", "detection", "sam",
 };
 
 static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,

@@ -124,6 +124,11 @@ enum dnn_layer_kind {
     DNN_LAYER_BATCHNORM,
     DNN_LAYER_SHORTCUT,
     DNN_LAYER_ROUTE,
+    DNN_LAYER_CROP,
+    DNN_LAYER_REORG,
+    DNN_LAYER_SCALE_CHANNELS,
+    DNN_LAYER_UPSAMPLE,
+    DNN_LAYER_ACTIVATION,
     DNN_LAYER_KIND_COUNT
 };
 
@@ -146,13 +151,14 @@ enum dnn_cost_type {
  */
 struct dnn_layer_spec {
     enum dnn_layer_kind kind;
-    enum dnn_activation activation; /* convolutional, connected, shortcut */
+    enum dnn_activation activation; /* convolutional, connected, shortcut, scale_channels,
+                                       activation */
     /* convolutional; size and stride also for maxpool */
     int filters;
     int size;
-    int stride;
-    int pad; /* padding in pixels: darknet's pad=1 already turned into size/2;
-                for maxpool the total padding (darknet's default size-1) */
+    int stride; /* also reorg; upsample: darknet's stride, negative to downsample */
+    int pad;    /* padding in pixels: darknet's pad=1 already turned into size/2;
+                   for maxpool the total padding (darknet's default size-1) */
     int groups;
     bool batch_normalize; /* convolutional, connected */
     int outputs;          /* connected */
@@ -162,7 +168,7 @@ struct dnn_layer_spec {
     enum dnn_cost_type cost_type;
     float cost_scale;         /* cost: multiplies the delta passed back */
     float cost_ratio;         /* cost: unused by sse, kept for darknet parity */
-    int from;                 /* shortcut: absolute index of the other layer */
+    int from;                 /* shortcut, scale_channels: absolute index of the other layer */
     float alpha;              /* shortcut: weight of the input */
     float beta;               /* shortcut: weight of the other layer */
     int n_route;              /* route */
@@ -172,7 +178,20 @@ struct dnn_layer_spec {
      * on a prefix 0..S of the network. Not sent to the TA: a frozen layer always runs in
      * the normal world (the host refuses a frozen layer inside the TEE segment). */
     bool frozen;
+    /* crop: the output's height and width (darknet's crop_height, crop_width); flip mirrors
+     * half the training batches; noadjust keeps values as they are (else 2x - 1). */
+    int crop_height, crop_width;
+    bool flip, noadjust;
+    /* reorg: reverse (depth to space) and reorg3d (AlexeyAB's [reorg3d], which indexes the
+     * tensor by its output shape; [reorg] of both trees indexes it by its input shape). */
+    bool reverse, reorg3d;
+    int extra;     /* reorg: pjreddie's extra outputs (its Go networks), 0 for none */
+    bool scale_wh; /* scale_channels: scale every position (from has 1 channel) */
+    float scale;   /* upsample: multiplies every value (darknet's scale, default 1) */
 };
+
+/* Whether a layer of this kind reads spec.from (shortcut, scale_channels). */
+bool dnn_kind_reads_from(enum dnn_layer_kind kind);
 
 /* A parameter tensor as darknet's .weights file orders them. */
 struct dnn_param {

@@ -132,5 +132,10 @@ extern const struct dnn_layer_ops dnn_cost_ops;
 extern const struct dnn_layer_ops dnn_batchnorm_ops;
 extern const struct dnn_layer_ops dnn_shortcut_ops;
 extern const struct dnn_layer_ops dnn_route_ops;
+extern const struct dnn_layer_ops dnn_crop_ops;
+extern const struct dnn_layer_ops dnn_reorg_ops;
+extern const struct dnn_layer_ops dnn_scale_channels_ops;
+extern const struct dnn_layer_ops dnn_upsample_ops;
+extern const struct dnn_layer_ops dnn_activation_ops;
 
 #endif

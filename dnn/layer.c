@@ -97,9 +97,24 @@ const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind)
         return &dnn_shortcut_ops;
     case DNN_LAYER_ROUTE:
         return &dnn_route_ops;
+    case DNN_LAYER_CROP:
+        return &dnn_crop_ops;
+    case DNN_LAYER_REORG:
+        return &dnn_reorg_ops;
+    case DNN_LAYER_SCALE_CHANNELS:
+        return &dnn_scale_channels_ops;
+    case DNN_LAYER_UPSAMPLE:
+        return &dnn_upsample_ops;
+    case DNN_LAYER_ACTIVATION:
+        return &dnn_activation_ops;
     case DNN_LAYER_KIND_COUNT:
     default:
         break;
     }
     return NULL;
+}
+
+bool dnn_kind_reads_from(enum dnn_layer_kind kind)
+{
+    return kind == DNN_LAYER_SHORTCUT || kind == DNN_LAYER_SCALE_CHANNELS;
 }

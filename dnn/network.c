@@ -29,12 +29,13 @@ static bool role_wanted(const struct dnn_network *net, enum dnn_buf_role role, b
     return role != DNN_BUF_TRAIN || training;
 }
 
-/* Marks the layers a route or shortcut reads (their indexes were checked by its setup). */
+/* Marks the layers a route, shortcut or scale_channels reads (their indexes were checked by its
+ * setup). */
 static void mark_reads(struct dnn_network *net, const struct dnn_layer *l)
 {
-    const int n_reads = l->kind == DNN_LAYER_ROUTE      ? l->spec.n_route
-                        : l->kind == DNN_LAYER_SHORTCUT ? 1
-                                                        : 0;
+    const int n_reads = l->kind == DNN_LAYER_ROUTE     ? l->spec.n_route
+                        : dnn_kind_reads_from(l->kind) ? 1
+                                                       : 0;
     for (int r = 0; r < n_reads && r < DNN_MAX_ROUTE; r++) {
         const int j = l->kind == DNN_LAYER_ROUTE ? l->spec.route[r] : l->spec.from;
         if (j >= 0 && j < l->index)

@@ -51,6 +51,17 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
                 fprintf(f, " %d", s->route[r]);
             fprintf(f, "\n");
             break;
+        case DNN_LAYER_SCALE_CHANNELS:
+            fprintf(f, "%-5s%3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->from,
+                    l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
+            break;
+        case DNN_LAYER_CROP:
+        case DNN_LAYER_REORG:
+        case DNN_LAYER_UPSAMPLE:
+        case DNN_LAYER_ACTIVATION:
+            fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, l->w, l->h, l->c, l->out_w,
+                    l->out_h, l->out_c);
+            break;
         case DNN_LAYER_KIND_COUNT:
             fprintf(f, "?\n");
             break;

@@ -114,7 +114,7 @@ int dz_segment_config(const struct dk_model *m, const struct dnn_network *shapes
         if (s[i].kind == DNN_LAYER_ROUTE)
             for (int r = 0; r < s[i].n_route && r < DNN_MAX_ROUTE; r++)
                 s[i].route[r] -= (int)first;
-        if (s[i].kind == DNN_LAYER_SHORTCUT)
+        if (dnn_kind_reads_from(s[i].kind))
             s[i].from -= (int)first;
     }
     *cfg = m->net;
@@ -128,10 +128,10 @@ int dz_segment_config(const struct dk_model *m, const struct dnn_network *shapes
     return 0;
 }
 
-/* The layers a route or shortcut reads (absolute indexes); returns how many. */
+/* The layers a route, shortcut or scale_channels reads (absolute indexes); returns how many. */
 static int reads_of(const struct dnn_layer *l, int out[DNN_MAX_ROUTE])
 {
-    if (l->kind == DNN_LAYER_SHORTCUT) {
+    if (dnn_kind_reads_from(l->kind)) {
         out[0] = l->spec.from;
         return 1;
     }

@@ -77,12 +77,48 @@ static const struct spec_field spec_fields[] = {
     SF(cost_ratio, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
     SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
     SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
+    SF(crop_height, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
+    SF(crop_width, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
+    SF(extra, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG), 0, DZ_MAX_OUTPUTS),
+    SF(scale, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_UPSAMPLE), 0, 0),
+};
+
+/* stride has a second range: reorg's is positive, upsample's negative to downsample. */
+static const struct spec_field stride_fields[] = {
+    SF(stride, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG), 1, DZ_MAX_KERNEL),
+    SF(stride, FT_INT, FC_RANGE, KIND(DNN_LAYER_UPSAMPLE), -(int32_t)DZ_MAX_KERNEL, DZ_MAX_KERNEL),
+};
+
+/* The bool fields packed in layer_flags: bit, kind, spec field. */
+static const struct {
+    uint32_t bit;
+    enum dnn_layer_kind kind;
+    size_t spec_off;
+} flag_fields[] = {
+    {DZ_LF_FLIP, DNN_LAYER_CROP, offsetof(struct dnn_layer_spec, flip)},
+    {DZ_LF_NOADJUST, DNN_LAYER_CROP, offsetof(struct dnn_layer_spec, noadjust)},
+    {DZ_LF_REVERSE, DNN_LAYER_REORG, offsetof(struct dnn_layer_spec, reverse)},
+    {DZ_LF_REORG3D, DNN_LAYER_REORG, offsetof(struct dnn_layer_spec, reorg3d)},
+    {DZ_LF_SCALE_WH, DNN_LAYER_SCALE_CHANNELS, offsetof(struct dnn_layer_spec, scale_wh)},
 };
 
 /* The kinds that use the enum and bool fields (checked in range for every kind). */
-#define ACTIVATION_KINDS (CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_SHORTCUT))
+#define ACTIVATION_KINDS                                                                           \
+    (CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_SHORTCUT) |                                 \
+     KIND(DNN_LAYER_SCALE_CHANNELS) | KIND(DNN_LAYER_ACTIVATION))
+#define FROM_KINDS (KIND(DNN_LAYER_SHORTCUT) | KIND(DNN_LAYER_SCALE_CHANNELS))
 #define BN_KINDS (CONV | KIND(DNN_LAYER_CONNECTED))
 #define COST_KINDS KIND(DNN_LAYER_COST)
+
+/* Kinds whose stride stride_fields checks instead of spec_fields. */
+static bool stride_kind(uint32_t kind)
+{
+    for (size_t i = 0; i < sizeof(stride_fields) / sizeof(stride_fields[0]); i++) {
+        if (stride_fields[i].kinds & kind)
+            return true;
+    }
+    return false;
+}
 
 static int32_t get_i32(const void *base, size_t off)
 {
@@ -116,7 +152,7 @@ static const char *check_field(const struct dz_wire_spec *w, const struct spec_f
 {
     if (f->type == FT_INT) {
         const int32_t v = get_i32(w, f->wire_off);
-        if (v < f->lo || (uint32_t)v > f->hi)
+        if (v < f->lo || (int64_t)v > (int64_t)f->hi)
             return dz_wire_fail(msg, "layer %u: %s = %d out of %d..%u", (unsigned)index, f->name,
                                 (int)v, (int)f->lo, (unsigned)f->hi);
         return NULL;
@@ -146,7 +182,17 @@ void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
         if (spec_fields[i].kinds & kind)
             copy4(w, spec_fields[i].wire_off, s, spec_fields[i].spec_off);
     }
-    if (s->kind == DNN_LAYER_SHORTCUT)
+    for (size_t i = 0; i < sizeof(stride_fields) / sizeof(stride_fields[0]); i++) {
+        if (stride_fields[i].kinds & kind)
+            w->stride = s->stride;
+    }
+    for (size_t i = 0; i < sizeof(flag_fields) / sizeof(flag_fields[0]); i++) {
+        bool v = false;
+        memcpy(&v, (const uint8_t *)s + flag_fields[i].spec_off, sizeof(v));
+        if (flag_fields[i].kind == s->kind && v)
+            w->layer_flags |= flag_fields[i].bit;
+    }
+    if (kind & FROM_KINDS)
         w->from = s->from; /* absolute, as the protocol wants */
     if (s->kind == DNN_LAYER_ROUTE) {
         w->n_route = s->n_route;
@@ -179,14 +225,25 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
     out->batch_normalize = w->batch_normalize != 0;
     out->cost_type = (enum dnn_cost_type)w->cost_type;
 
-    if (w->kind == DNN_LAYER_SHORTCUT) {
+    for (size_t i = 0; i < sizeof(flag_fields) / sizeof(flag_fields[0]); i++) {
+        const bool set = (w->layer_flags & flag_fields[i].bit) != 0;
+        if (set && flag_fields[i].kind != w->kind)
+            return dz_wire_fail(msg, "layer %u: layer_flags 0x%x has a flag of another kind",
+                                (unsigned)index, (unsigned)w->layer_flags);
+        memcpy((uint8_t *)out + flag_fields[i].spec_off, &set, sizeof(set));
+    }
+    if (w->layer_flags &
+        ~(uint32_t)(DZ_LF_FLIP | DZ_LF_NOADJUST | DZ_LF_REVERSE | DZ_LF_REORG3D | DZ_LF_SCALE_WH))
+        return dz_wire_fail(msg, "layer %u: layer_flags 0x%x has unknown bits", (unsigned)index,
+                            (unsigned)w->layer_flags);
+
+    if (kind & FROM_KINDS) {
         if (!earlier_in_segment(w->from, first, index))
-            return dz_wire_fail(msg, "layer %u: shortcut from %d outside layers %u..%u",
-                                (unsigned)index, (int)w->from, (unsigned)first,
-                                (unsigned)index - 1);
+            return dz_wire_fail(msg, "layer %u: from %d outside layers %u..%u", (unsigned)index,
+                                (int)w->from, (unsigned)first, (unsigned)index - 1);
         out->from = (int)((uint32_t)w->from - first);
     } else if (w->from) {
-        return dz_wire_fail(msg, "layer %u: from is set on a layer that is not a shortcut",
+        return dz_wire_fail(msg, "layer %u: from is set on a layer that does not read one",
                             (unsigned)index);
     }
     const int32_t n_route = w->kind == DNN_LAYER_ROUTE ? w->n_route : 0;
@@ -224,12 +281,17 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
         if (w->reserved[i])
             return dz_wire_fail(msg, "layer %u: reserved[%zu] is not zero", (unsigned)index, i);
     }
+    for (size_t i = 0; i < sizeof(w->reserved3) / sizeof(w->reserved3[0]); i++) {
+        if (w->reserved3[i])
+            return dz_wire_fail(msg, "layer %u: reserved3[%zu] is not zero", (unsigned)index, i);
+    }
     out->kind = (enum dnn_layer_kind)w->kind;
     const uint32_t kind = KIND(w->kind);
     for (size_t i = 0; i < sizeof(spec_fields) / sizeof(spec_fields[0]); i++) {
         const struct spec_field *f = &spec_fields[i];
         if (!(f->kinds & kind)) {
-            if (!field_zero(w, f))
+            if (!field_zero(w, f) &&
+                !(f->wire_off == offsetof(struct dz_wire_spec, stride) && stride_kind(kind)))
                 return dz_wire_fail(msg, "layer %u: %s is set on a layer that does not use it",
                                     (unsigned)index, f->name);
             continue;
@@ -237,6 +299,17 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
         why = check_field(w, f, index, msg);
         if (why)
             return why;
+        copy4(out, f->spec_off, w, f->wire_off);
+    }
+    for (size_t i = 0; i < sizeof(stride_fields) / sizeof(stride_fields[0]); i++) {
+        const struct spec_field *f = &stride_fields[i];
+        if (!(f->kinds & kind))
+            continue;
+        why = check_field(w, f, index, msg);
+        if (why)
+            return why;
+        if (w->stride == 0)
+            return dz_wire_fail(msg, "layer %u: stride 0", (unsigned)index);
         copy4(out, f->spec_off, w, f->wire_off);
     }
     if (out->kind == DNN_LAYER_CONVOLUTIONAL && out->filters % out->groups != 0)

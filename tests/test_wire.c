@@ -66,7 +66,31 @@ static const struct field fields[] = {
     FLD(softmax_groups, F_INT),   FLD(temperature, F_FLOAT), FLD(cost_type, F_ENUM),
     FLD(cost_scale, F_FLOAT),     FLD(cost_ratio, F_FLOAT),  FLD(from, F_INT),
     FLD(alpha, F_FLOAT),          FLD(beta, F_FLOAT),        FLD(n_route, F_INT),
+    FLD(crop_height, F_INT),      FLD(crop_width, F_INT),    FLD(extra, F_INT),
+    FLD(scale, F_FLOAT),
 };
+
+/* The bool fields packed in layer_flags, and the kind that owns each. */
+static const struct {
+    const char *name;
+    size_t spec_off;
+    uint32_t bit;
+    enum dnn_layer_kind kind;
+} flags[] = {
+    {"flip", offsetof(struct dnn_layer_spec, flip), DZ_LF_FLIP, DNN_LAYER_CROP},
+    {"noadjust", offsetof(struct dnn_layer_spec, noadjust), DZ_LF_NOADJUST, DNN_LAYER_CROP},
+    {"reverse", offsetof(struct dnn_layer_spec, reverse), DZ_LF_REVERSE, DNN_LAYER_REORG},
+    {"reorg3d", offsetof(struct dnn_layer_spec, reorg3d), DZ_LF_REORG3D, DNN_LAYER_REORG},
+    {"scale_wh", offsetof(struct dnn_layer_spec, scale_wh), DZ_LF_SCALE_WH,
+     DNN_LAYER_SCALE_CHANNELS},
+};
+
+static bool flag_of(const struct dnn_layer_spec *s, size_t i)
+{
+    bool v = false;
+    memcpy(&v, (const uint8_t *)s + flags[i].spec_off, sizeof(v));
+    return v;
+}
 #undef FLD
 
 /* Where the decoded segment starts and where the layer under test sits (absolute). */
@@ -92,6 +116,11 @@ static void junk(struct dnn_layer_spec *s)
     s->cost_ratio = 0.125f;
     s->from = 7;
     s->alpha = 0.75f;
+    s->crop_height = 3;
+    s->crop_width = 4;
+    s->extra = 2;
+    s->scale = 0.5f;
+    s->flip = s->noadjust = s->reverse = s->reorg3d = s->scale_wh = true;
     s->beta = 1.5f;
     s->n_route = 3;
     for (int r = 0; r < DNN_MAX_ROUTE; r++)
@@ -166,6 +195,35 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
             s->route[r] = 77; /* past n_route: not on the wire */
         used[n++] = "n_route";
         break;
+    case DNN_LAYER_CROP:
+        s->crop_height = 4;
+        s->crop_width = 5;
+        s->flip = true;
+        s->noadjust = false;
+        used[n++] = "crop_height", used[n++] = "crop_width", used[n++] = "flip";
+        break;
+    case DNN_LAYER_REORG:
+        s->stride = 2;
+        s->extra = 0;
+        s->reverse = true;
+        s->reorg3d = true;
+        used[n++] = "stride", used[n++] = "extra", used[n++] = "reverse", used[n++] = "reorg3d";
+        break;
+    case DNN_LAYER_SCALE_CHANNELS:
+        s->activation = DNN_ACT_LOGISTIC;
+        s->from = 6;
+        s->scale_wh = true;
+        used[n++] = "activation", used[n++] = "from", used[n++] = "scale_wh";
+        break;
+    case DNN_LAYER_UPSAMPLE:
+        s->stride = -2; /* downsample */
+        s->scale = 0.5f;
+        used[n++] = "stride", used[n++] = "scale";
+        break;
+    case DNN_LAYER_ACTIVATION:
+        s->activation = DNN_ACT_MISH;
+        used[n++] = "activation";
+        break;
     case DNN_LAYER_KIND_COUNT:
     default:
         fail_msg("layer kind %d has no case in test_wire.c", (int)kind);
@@ -239,6 +297,14 @@ static void test_spec_round_trip_per_kind(void **state)
             assert_int_equal(w.route[r], r < n_route ? s.route[r] : 0);
         for (size_t r = 0; r < COUNT(w.reserved); r++)
             assert_int_equal(w.reserved[r], 0);
+        for (size_t r = 0; r < COUNT(w.reserved3); r++)
+            assert_int_equal(w.reserved3[r], 0);
+        uint32_t want_flags = 0;
+        for (size_t i = 0; i < COUNT(flags); i++) {
+            if (is_used(flags[i].name, used, n) && flag_of(&s, i))
+                want_flags |= flags[i].bit;
+        }
+        assert_int_equal(w.layer_flags, want_flags);
 
         /* Decoded: the same used fields, indexes rebased to the segment, the rest zero. */
         memset(&out, 0x5A, sizeof(out));
@@ -257,11 +323,16 @@ static void test_spec_round_trip_per_kind(void **state)
         }
         for (int r = 0; r < DNN_MAX_ROUTE; r++)
             assert_int_equal(out.route[r], r < n_route ? s.route[r] - FIRST : 0);
+        for (size_t i = 0; i < COUNT(flags); i++) {
+            const bool want = is_used(flags[i].name, used, n) && flag_of(&s, i);
+            if (flag_of(&out, i) != want)
+                fail_msg("kind %d: %s decoded as %d", k, flags[i].name, (int)flag_of(&out, i));
+        }
 
         /* Encoding the decoded spec at index base FIRST gives the same wire back once the
          * indexes are made absolute again. */
         struct dnn_layer_spec abs = out;
-        if (k == DNN_LAYER_SHORTCUT)
+        if (dnn_kind_reads_from((enum dnn_layer_kind)k))
             abs.from += FIRST;
         for (int r = 0; r < abs.n_route; r++)
             abs.route[r] += FIRST;
@@ -306,6 +377,15 @@ static const struct int_range int_ranges[] = {
     {"filters", {0, -1, (int32_t)DZ_MAX_DIM + 1}, 3, {2, (int32_t)DZ_MAX_DIM}, 2},
     {"size", {0, -1, (int32_t)DZ_MAX_KERNEL + 1}, 3, {1, (int32_t)DZ_MAX_KERNEL}, 2},
     {"stride", {0, -2, (int32_t)DZ_MAX_KERNEL + 1}, 3, {1, (int32_t)DZ_MAX_KERNEL}, 2},
+    /* upsample's stride: negative downsamples (checked for that kind instead of the above) */
+    {"stride@upsample",
+     {0, -(int32_t)DZ_MAX_KERNEL - 1, (int32_t)DZ_MAX_KERNEL + 1},
+     3,
+     {-(int32_t)DZ_MAX_KERNEL, 1, (int32_t)DZ_MAX_KERNEL},
+     3},
+    {"crop_height", {0, -1, (int32_t)DZ_MAX_DIM + 1}, 3, {1, (int32_t)DZ_MAX_DIM}, 2},
+    {"crop_width", {0, -1, (int32_t)DZ_MAX_DIM + 1}, 3, {1, (int32_t)DZ_MAX_DIM}, 2},
+    {"extra", {-1, (int32_t)DZ_MAX_OUTPUTS + 1, INT32_MIN}, 3, {0, (int32_t)DZ_MAX_OUTPUTS}, 2},
     {"pad", {-1, (int32_t)DZ_MAX_KERNEL + 1, INT32_MIN}, 3, {0, (int32_t)DZ_MAX_KERNEL}, 2},
     {"groups", {0, -1, (int32_t)DZ_MAX_DIM + 1, 3}, 4, {1}, 1}, /* 3 does not divide 8 */
     {"outputs",
@@ -351,6 +431,27 @@ static void test_spec_refusals(void **state)
             refused(&w, k, what);
         }
 
+        for (size_t r = 0; r < COUNT(w.reserved3); r++) {
+            w = good;
+            w.reserved3[r] = 1u << (r * 5 % 32);
+            snprintf(what, sizeof(what), "reserved3[%zu]", r);
+            refused(&w, k, what);
+        }
+
+        /* layer_flags: another kind's bit, or a bit no kind has. */
+        for (size_t i = 0; i < COUNT(flags); i++) {
+            w = good;
+            w.layer_flags |= flags[i].bit;
+            snprintf(what, sizeof(what), "layer flag %s", flags[i].name);
+            if (flags[i].kind == (enum dnn_layer_kind)k)
+                accepted(&w, k, what);
+            else
+                refused(&w, k, what);
+        }
+        w = good;
+        w.layer_flags |= 1u << 31;
+        refused(&w, k, "layer flag bit 31");
+
         /* Route entries on a layer that is not a route. */
         for (int r = 0; k != DNN_LAYER_ROUTE && r < DNN_MAX_ROUTE; r++) {
             w = good;
@@ -385,7 +486,10 @@ static void test_spec_refusals(void **state)
             }
             for (size_t r = 0; r < COUNT(int_ranges); r++) {
                 const struct int_range *ir = &int_ranges[r];
-                if (strcmp(ir->name, f->name))
+                char name[48];
+                snprintf(name, sizeof(name), "%s%s", f->name,
+                         k == DNN_LAYER_UPSAMPLE && !strcmp(f->name, "stride") ? "@upsample" : "");
+                if (strcmp(ir->name, name))
                     continue;
                 for (size_t v = 0; v < ir->n_bad; v++) {
                     w = good;
@@ -734,7 +838,7 @@ static void test_header_refusals(void **state)
     h.version = 1;
     assert_non_null(dz_wire_decode_header(&h, &out, msg));
     assert_non_null(strstr(msg, "version 1"));
-    assert_non_null(strstr(msg, "speaks 2"));
+    assert_non_null(strstr(msg, "speaks 3"));
 }
 
 /* ------------------------------------------------------------------- the policy */

@@ -30,7 +30,7 @@
         }                                                                                          \
     }
 
-#define DZ_TA_PROTOCOL_VERSION 2u
+#define DZ_TA_PROTOCOL_VERSION 3u
 
 /* ------------------------------------------------------------------ commands
  * Each command lists its four parameters; unlisted ones are TEE_PARAM_TYPE_NONE.
@@ -320,8 +320,22 @@ struct dz_wire_spec {
     int32_t n_route;
     int32_t route[8];
     uint32_t reserved[5]; /* zero */
+    /* Since version 3: crop, reorg, upsample, scale_channels. */
+    uint32_t layer_flags; /* DZ_LF_*: the bool fields of those kinds */
+    int32_t crop_height;
+    int32_t crop_width;
+    int32_t extra;         /* reorg */
+    float scale;           /* upsample */
+    uint32_t reserved3[3]; /* zero */
 };
-_Static_assert(sizeof(struct dz_wire_spec) == 128, "dz_wire_spec is ABI");
+_Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
+
+/* dz_wire_spec.layer_flags bits, each allowed only on the kind that has the field. */
+#define DZ_LF_FLIP 1u      /* crop */
+#define DZ_LF_NOADJUST 2u  /* crop */
+#define DZ_LF_REVERSE 4u   /* reorg */
+#define DZ_LF_REORG3D 8u   /* reorg */
+#define DZ_LF_SCALE_WH 16u /* scale_channels */
 
 /* ----------------------------------------------------------- sealed blob
  * DZ_CMD_SAVE_SEALED output and DZ_CMD_LOAD_SEALED input; the README documents it:
