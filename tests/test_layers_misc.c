@@ -466,6 +466,188 @@ static struct dnn_network *make_net(int batch, int h, int w, int c,
     return net;
 }
 
+/* ------------------------------------------- crop, reorg, scale_channels, upsample */
+
+static struct dnn_layer_spec reorg(int stride, bool reverse, bool reorg3d, int extra)
+{
+    struct dnn_layer_spec s = {.kind = DNN_LAYER_REORG,
+                               .stride = stride,
+                               .reverse = reverse,
+                               .reorg3d = reorg3d,
+                               .extra = extra};
+    return s;
+}
+
+static struct dnn_layer_spec scale_channels(int from, bool scale_wh, enum dnn_activation a)
+{
+    struct dnn_layer_spec s = {
+        .kind = DNN_LAYER_SCALE_CHANNELS, .from = from, .scale_wh = scale_wh, .activation = a};
+    return s;
+}
+
+static struct dnn_layer_spec upsample(int stride, float scale)
+{
+    struct dnn_layer_spec s = {.kind = DNN_LAYER_UPSAMPLE, .stride = stride, .scale = scale};
+    return s;
+}
+
+static void test_new_kind_gradients(void **state)
+{
+    (void)state;
+    const struct dnn_layer_spec r1[] = {reorg(2, false, false, 0), identity()};
+    expect_gradients("reorg /2 (both trees)", 2, 4, 4, 4, r1, N_OF(r1), 1e-2f, 1e-3);
+    const struct dnn_layer_spec r2[] = {reorg(2, true, false, 0), identity()};
+    expect_gradients("reorg /2 reverse", 2, 2, 2, 8, r2, N_OF(r2), 1e-2f, 1e-3);
+    const struct dnn_layer_spec r3[] = {reorg(2, false, true, 0), identity()};
+    expect_gradients("reorg3d /2", 2, 4, 6, 2, r3, N_OF(r3), 1e-2f, 1e-3);
+    const struct dnn_layer_spec r4[] = {reorg(2, true, true, 0), identity()};
+    expect_gradients("reorg3d /2 reverse", 1, 2, 2, 16, r4, N_OF(r4), 1e-2f, 1e-3);
+    const struct dnn_layer_spec r5[] = {reorg(1, false, false, 1), identity()};
+    expect_gradients("reorg extra=1 (Go)", 2, 3, 3, 1, r5, N_OF(r5), 1e-2f, 1e-3);
+
+    /* squeeze-excitation: layer 0 (W, H, C), avgpool to (1, 1, C), scale layer 0 by it */
+    const struct dnn_layer_spec se[] = {identity(), avgpool(),
+                                        scale_channels(0, false, DNN_ACT_LOGISTIC)};
+    expect_gradients("scale_channels", 2, 3, 4, 3, se, N_OF(se), 1e-2f, 1e-3);
+    /* scale_wh: a one-channel (W, H, 1) map scales every channel of layer 0 */
+    const struct dnn_layer_spec wh[] = {identity(), conv_act(1, 1, DNN_ACT_LINEAR, false),
+                                        scale_channels(0, true, DNN_ACT_LINEAR)};
+    expect_gradients("scale_channels scale_wh", 2, 3, 3, 2, wh, N_OF(wh), 1e-2f, 1e-3);
+
+    const struct dnn_layer_spec u1[] = {upsample(2, 1), identity()};
+    expect_gradients("upsample x2", 2, 3, 2, 2, u1, N_OF(u1), 1e-2f, 1e-3);
+    const struct dnn_layer_spec u2[] = {upsample(3, 0.5f), identity()};
+    expect_gradients("upsample x3 scale .5", 1, 2, 2, 2, u2, N_OF(u2), 1e-2f, 1e-3);
+    const struct dnn_layer_spec u3[] = {upsample(-2, 0.25f), identity()};
+    expect_gradients("downsample /2 scale .25", 2, 4, 6, 2, u3, N_OF(u3), 1e-2f, 1e-3);
+
+    const struct dnn_layer_spec a1[] = {
+        {.kind = DNN_LAYER_ACTIVATION, .activation = DNN_ACT_LOGISTIC}, identity()};
+    expect_gradients("[activation] logistic", 2, 3, 3, 2, a1, N_OF(a1), 1e-2f, 1e-3);
+    const struct dnn_layer_spec a2[] = {{.kind = DNN_LAYER_ACTIVATION, .activation = DNN_ACT_MISH},
+                                        identity()};
+    expect_gradients("[activation] mish", 2, 3, 3, 2, a2, N_OF(a2), 1e-2f, 1e-3);
+}
+
+/* Forward of a one-layer network on x (inference unless train); returns its output. */
+static const float *run_one(struct dnn_network *net, const float *x, bool train)
+{
+    dnn_network_forward(net, x, NULL, train);
+    return net->layers[net->n - 1].output;
+}
+
+static void test_reorg_known_answers(void **state)
+{
+    (void)state;
+    float x[64];
+    for (int i = 0; i < 64; i++)
+        x[i] = (float)i;
+    /* reorg3d /2 on (w 4, h 4, c 1): channel k of (i, j) is the input at (2i + k%2, 2j + k/2) */
+    const struct dnn_layer_spec r3[] = {reorg(2, false, true, 0)};
+    struct dnn_network *net = make_net(1, 4, 4, 1, r3, 1, false);
+    assert_int_equal(net->layers[0].out_c, 4);
+    const float *y = run_one(net, x, false);
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 2; j++)
+            for (int i = 0; i < 2; i++)
+                assert_true(y[i + 2 * (j + 2 * k)] == x[(2 * i + k % 2) + 4 * (2 * j + k / 2)]);
+    dnn_network_free(net);
+
+    /* [reorg] /2 on (4, 4, 4) reads the input as if it were (8, 8, 1): element
+     * (i, j, k) of the input's shape takes x at (2i + k%2, 2j + k/2) of an 8-wide plane
+     * (darknet's reorg_cpu given the input shape); the output is declared (2, 2, 16). */
+    const struct dnn_layer_spec r1[] = {reorg(2, false, false, 0)};
+    net = make_net(1, 4, 4, 4, r1, 1, false);
+    assert_int_equal(net->layers[0].out_w, 2);
+    assert_int_equal(net->layers[0].out_c, 16);
+    y = run_one(net, x, false);
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 4; j++)
+            for (int i = 0; i < 4; i++)
+                assert_true(y[i + 4 * (j + 4 * k)] == x[(2 * i + k % 2) + 8 * (2 * j + k / 2)]);
+    dnn_network_free(net);
+
+    /* extra=2: (1, 1, inputs + 2), the input then zeros */
+    const struct dnn_layer_spec r5[] = {reorg(1, false, false, 2)};
+    net = make_net(1, 3, 3, 1, r5, 1, false);
+    assert_int_equal(net->layers[0].out_c, 11);
+    y = run_one(net, x, false);
+    for (int i = 0; i < 9; i++)
+        assert_true(y[i] == x[i]);
+    assert_true(y[9] == 0 && y[10] == 0);
+    dnn_network_free(net);
+}
+
+static void test_crop_behaviour(void **state)
+{
+    (void)state;
+    float x[2 * 5 * 6 * 2];
+    for (size_t i = 0; i < N_OF(x); i++)
+        x[i] = (float)i / 100.0f;
+    /* inference: the centred 3 x 4 window of each 5 x 6 plane, as 2x - 1 */
+    struct dnn_layer_spec c = {.kind = DNN_LAYER_CROP, .crop_height = 3, .crop_width = 4};
+    struct dnn_network *net = make_net(2, 5, 6, 2, &c, 1, true);
+    const float *y = run_one(net, x, false);
+    for (int p = 0; p < 4; p++) /* batch * channels planes */
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 4; j++)
+                assert_true(y[(p * 3 + i) * 4 + j] == x[p * 30 + (i + 1) * 6 + (j + 1)] * 2 - 1);
+    dnn_network_free(net);
+
+    /* training with flip and noadjust: every window fits and is one offset for the batch;
+     * over many passes both mirror states and several offsets appear */
+    c.flip = true;
+    c.noadjust = true;
+    net = make_net(2, 5, 6, 2, &c, 1, true);
+    bool seen_flip = false, seen_plain = false;
+    int seen_offsets = 0;
+    for (int pass = 0; pass < 64; pass++) {
+        y = run_one(net, x, true);
+        /* find (dh, dw, flip) from the first value of plane 0, then check everything */
+        bool found = false;
+        for (int dh = 0; dh <= 2 && !found; dh++) {
+            for (int dw = 0; dw <= 2 && !found; dw++) {
+                for (int f = 0; f < 2 && !found; f++) {
+                    bool all = true;
+                    for (int p = 0; p < 4 && all; p++)
+                        for (int i = 0; i < 3 && all; i++)
+                            for (int j = 0; j < 4 && all; j++) {
+                                const int col = f ? 6 - dw - j - 1 : j + dw;
+                                all = y[(p * 3 + i) * 4 + j] == x[p * 30 + (i + dh) * 6 + col];
+                            }
+                    if (all) {
+                        found = true;
+                        seen_flip |= f == 1;
+                        seen_plain |= f == 0;
+                        seen_offsets |= 1 << (dh * 3 + dw);
+                    }
+                }
+            }
+        }
+        assert_true(found);
+    }
+    assert_true(seen_flip && seen_plain);
+    assert_true(__builtin_popcount((unsigned)seen_offsets) > 3);
+    dnn_network_free(net);
+
+    /* darknet's crop passes no delta back: a convolution before it never changes */
+    const struct dnn_layer_spec cc[] = {
+        conv_act(2, 1, DNN_ACT_LINEAR, false),
+        {.kind = DNN_LAYER_CROP, .crop_height = 3, .crop_width = 4},
+        {.kind = DNN_LAYER_COST, .cost_type = DNN_COST_SSE, .cost_scale = 1}};
+    net = make_net(2, 5, 6, 2, cc, N_OF(cc), true);
+    float before[4];
+    memcpy(before, net->layers[0].weights, sizeof(before));
+    float truth[2 * 24];
+    for (size_t i = 0; i < N_OF(truth); i++)
+        truth[i] = 1;
+    for (int step = 0; step < 3; step++)
+        (void)dnn_network_train_batch(net, x, truth);
+    for (int i = 0; i < 4; i++)
+        assert_true(net->layers[0].weights[i] == before[i]);
+    dnn_network_free(net);
+}
+
 static void test_maxpool_known_answer(void **state)
 {
     (void)state;
@@ -794,6 +976,9 @@ int main(void)
         cmocka_unit_test(test_cost_known_answers),
         cmocka_unit_test(test_route_and_shortcut_forward),
         cmocka_unit_test(test_setup_rejects),
+        cmocka_unit_test(test_new_kind_gradients),
+        cmocka_unit_test(test_reorg_known_answers),
+        cmocka_unit_test(test_crop_behaviour),
     };
     return cmocka_run_group_tests_name("layers_misc", tests, NULL, report_max);
 }
