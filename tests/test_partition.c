@@ -122,6 +122,30 @@ static const char act_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                               "[connected]\noutput=4\nactivation=hard_mish\n"
                               "[softmax]\n";
 
+/* The layer kinds of issue 12: crop (random window and flip while training), reorg,
+ * squeeze-excitation with scale_channels, upsample, [activation], reorg3d and a
+ * downsampling upsample: 12x12 -> crop 10x10 -> conv -> reorg /2 -> conv -> avgpool -> conv
+ * -> scale_channels -> upsample x2 -> activation -> reorg3d /2 -> upsample /-5 -> connected
+ * -> softmax. */
+static const char kinds_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                                "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                                "[crop]\ncrop_height=10\ncrop_width=10\nflip=1\n"
+                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                                "activation=leaky\n"
+                                "[reorg]\nstride=2\n"
+                                "[convolutional]\nfilters=8\nsize=1\nstride=1\n"
+                                "batch_normalize=1\nactivation=leaky\n"
+                                "[avgpool]\n"
+                                "[convolutional]\nfilters=8\nsize=1\nstride=1\n"
+                                "activation=logistic\n"
+                                "[scale_channels]\nfrom=-3\n"
+                                "[upsample]\nstride=2\n"
+                                "[activation]\nactivation=mish\n"
+                                "[reorg3d]\nstride=2\n"
+                                "[upsample]\nstride=-5\nscale=0.1\n"
+                                "[connected]\noutput=4\nactivation=linear\n"
+                                "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -150,6 +174,7 @@ static int group_setup(void **state)
     write_cfg("lenet2.cfg", lenet_cfg, "leaky"); /* another model, same shapes */
     write_cfg("bn.cfg", bn_cfg, NULL);
     write_cfg("act.cfg", act_cfg, NULL);
+    write_cfg("kinds.cfg", kinds_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -474,6 +499,14 @@ static void test_equivalence_activations(void **state)
     (void)state;
     static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}};
     check_equivalence("act.cfg", parts, 4);
+}
+
+static void test_equivalence_layer_kinds(void **state)
+{
+    (void)state;
+    /* the crop inside the TA, scale_channels with its source (3) in the TA, the tail */
+    static const int parts[][2] = {{0, 2}, {3, 7}, {7, 12}, {0, 12}};
+    check_equivalence("kinds.cfg", parts, 4);
 }
 
 /*
@@ -1121,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_lenet),
         cmocka_unit_test(test_equivalence_batchnorm),
         cmocka_unit_test(test_equivalence_activations),
+        cmocka_unit_test(test_equivalence_layer_kinds),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),
