@@ -665,6 +665,54 @@ static int parse_activation_layer(const struct dk_cfg *cfg, struct dk_cfg_sectio
     return get_activation(cfg, sec, "linear", &sp->activation, err);
 }
 
+/* AlexeyAB's [sam]: from and activation as [scale_channels]. */
+static int parse_sam(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                     struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int from = 0;
+    if (!dk_cfg_find(sec, "from"))
+        return dk_fail(err, "%s:%d: [%s] needs key 'from'", cfg->path, sec->line, sec->name);
+    if (dk_cfg_get_int(cfg, sec, "from", 0, &from, err) != 0 ||
+        resolve_index(cfg, sec, "from", index, from, &sp->from, err) != 0 ||
+        get_activation(cfg, sec, "linear", &sp->activation, err) != 0)
+        return -1;
+    BAD(dnn_activation_keeps_input(sp->activation), "activation",
+        "'%s' is not supported by darknet's [sam]", dnn_activation_name(sp->activation));
+    return 0;
+}
+
+/* [local]: pad is darknet's pad key, used as pixels (see dnn/layer_local.c). */
+static int parse_local(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                       struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_int(cfg, sec, "filters", 1, &sp->filters, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "size", 1, &sp->size, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "stride", 1, &sp->stride, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "pad", 0, &sp->pad, err) != 0 ||
+        get_activation(cfg, sec, "logistic", &sp->activation, err) != 0)
+        return -1;
+    BAD(sp->filters <= 0, "filters", "must be > 0, got %d", sp->filters);
+    BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
+    BAD(sp->stride <= 0, "stride", "must be > 0, got %d", sp->stride);
+    BAD(sp->pad < 0, "pad", "must be >= 0, got %d", sp->pad);
+    return 0;
+}
+
+/* [normalization] / [lrn]: darknet's defaults alpha .0001, beta .75, kappa 1, size 5. */
+static int parse_normalization(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
+                               struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    (void)index;
+    if (dk_cfg_get_float(cfg, sec, "alpha", .0001f, &sp->alpha, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "beta", .75f, &sp->beta, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "kappa", 1, &sp->kappa, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "size", 5, &sp->size, err) != 0)
+        return -1;
+    BAD(sp->size <= 0, "size", "must be > 0, got %d", sp->size);
+    return 0;
+}
+
 typedef int (*parse_fn)(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                         struct dnn_layer_spec *sp, struct dk_error *err);
 
@@ -695,12 +743,17 @@ static const struct {
     {"scale_channels", DNN_LAYER_SCALE_CHANNELS, parse_scale_channels},
     {"upsample", DNN_LAYER_UPSAMPLE, parse_upsample},
     {"activation", DNN_LAYER_ACTIVATION, parse_activation_layer},
+    {"sam", DNN_LAYER_SAM, parse_sam},
+    {"l2norm", DNN_LAYER_L2NORM, parse_nothing},
+    {"normalization", DNN_LAYER_NORMALIZATION, parse_normalization},
+    {"lrn", DNN_LAYER_NORMALIZATION, parse_normalization},
+    {"local", DNN_LAYER_LOCAL, parse_local},
 };
 
 /* darknet layer types this engine does not implement: named as such in the error. */
 static const char *const darknet_only[] = {
-    "local", "deconv", "deconvolutional", "logistic", "l2norm", "crnn", "gru",       "lstm",
-    "rnn",   "lrn",    "normalization",   "region",   "yolo",   "iseg", "detection", "sam",
+    "deconv", "deconvolutional", "logistic", "crnn", "gru",       "lstm",
+    "rnn",    "region",          "yolo",     "iseg", "detection",
 };
 
 static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,

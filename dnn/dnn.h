@@ -129,6 +129,10 @@ enum dnn_layer_kind {
     DNN_LAYER_SCALE_CHANNELS,
     DNN_LAYER_UPSAMPLE,
     DNN_LAYER_ACTIVATION,
+    DNN_LAYER_SAM,
+    DNN_LAYER_L2NORM,
+    DNN_LAYER_NORMALIZATION,
+    DNN_LAYER_LOCAL,
     DNN_LAYER_KIND_COUNT
 };
 
@@ -152,8 +156,8 @@ enum dnn_cost_type {
 struct dnn_layer_spec {
     enum dnn_layer_kind kind;
     enum dnn_activation activation; /* convolutional, connected, shortcut, scale_channels,
-                                       activation */
-    /* convolutional; size and stride also for maxpool */
+                                       activation, sam, local */
+    /* convolutional and local; size and stride also for maxpool, size for normalization */
     int filters;
     int size;
     int stride; /* also reorg; upsample: darknet's stride, negative to downsample */
@@ -168,9 +172,9 @@ struct dnn_layer_spec {
     enum dnn_cost_type cost_type;
     float cost_scale;         /* cost: multiplies the delta passed back */
     float cost_ratio;         /* cost: unused by sse, kept for darknet parity */
-    int from;                 /* shortcut, scale_channels: absolute index of the other layer */
-    float alpha;              /* shortcut: weight of the input */
-    float beta;               /* shortcut: weight of the other layer */
+    int from;                 /* shortcut, scale_channels, sam: absolute index of the other layer */
+    float alpha;              /* shortcut: weight of the input; normalization: darknet's alpha */
+    float beta;               /* shortcut: weight of the other layer; normalization: exponent */
     int n_route;              /* route */
     int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
     /* Frozen (darknet's stopbackward on this or a later layer, -pp_start_f): training
@@ -188,9 +192,10 @@ struct dnn_layer_spec {
     int extra;     /* reorg: pjreddie's extra outputs (its Go networks), 0 for none */
     bool scale_wh; /* scale_channels: scale every position (from has 1 channel) */
     float scale;   /* upsample: multiplies every value (darknet's scale, default 1) */
+    float kappa;   /* normalization: the constant added to the window's sum */
 };
 
-/* Whether a layer of this kind reads spec.from (shortcut, scale_channels). */
+/* Whether a layer of this kind reads spec.from (shortcut, scale_channels, sam). */
 bool dnn_kind_reads_from(enum dnn_layer_kind kind);
 
 /* A parameter tensor as darknet's .weights file orders them. */
@@ -299,6 +304,7 @@ struct dnn_layer {
     int *indexes;        /* maxpool: (batch, outputs) argmax input index, training */
     float *rand;         /* dropout: (batch, inputs) uniform draws, training */
     float *loss;         /* cost/softmax: (batch, inputs) per-element loss, training */
+    float *norms;        /* normalization: (batch, inputs) kappa + alpha * window sums */
     float dropout_scale; /* dropout: 1 / (1 - probability) */
 
     bool has_cost;           /* this layer computes a loss when truth is given */

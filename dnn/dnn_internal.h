@@ -137,5 +137,9 @@ extern const struct dnn_layer_ops dnn_reorg_ops;
 extern const struct dnn_layer_ops dnn_scale_channels_ops;
 extern const struct dnn_layer_ops dnn_upsample_ops;
 extern const struct dnn_layer_ops dnn_activation_ops;
+extern const struct dnn_layer_ops dnn_sam_ops;
+extern const struct dnn_layer_ops dnn_l2norm_ops;
+extern const struct dnn_layer_ops dnn_normalization_ops;
+extern const struct dnn_layer_ops dnn_local_ops;
 
 #endif

@@ -107,6 +107,14 @@ const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind)
         return &dnn_upsample_ops;
     case DNN_LAYER_ACTIVATION:
         return &dnn_activation_ops;
+    case DNN_LAYER_SAM:
+        return &dnn_sam_ops;
+    case DNN_LAYER_L2NORM:
+        return &dnn_l2norm_ops;
+    case DNN_LAYER_NORMALIZATION:
+        return &dnn_normalization_ops;
+    case DNN_LAYER_LOCAL:
+        return &dnn_local_ops;
     case DNN_LAYER_KIND_COUNT:
     default:
         break;
@@ -116,5 +124,5 @@ const struct dnn_layer_ops *dnn_layer_ops_for(enum dnn_layer_kind kind)
 
 bool dnn_kind_reads_from(enum dnn_layer_kind kind)
 {
-    return kind == DNN_LAYER_SHORTCUT || kind == DNN_LAYER_SCALE_CHANNELS;
+    return kind == DNN_LAYER_SHORTCUT || kind == DNN_LAYER_SCALE_CHANNELS || kind == DNN_LAYER_SAM;
 }

@@ -619,6 +619,8 @@ double dnn_layer_flops(const struct dnn_layer *l)
                l->out_h * l->out_w;
     case DNN_LAYER_CONNECTED:
         return 2.0 * (double)l->inputs * (double)l->outputs;
+    case DNN_LAYER_LOCAL:
+        return 2.0 * l->spec.filters * l->spec.size * l->spec.size * l->c * l->out_h * l->out_w;
     default:
         return 0;
     }

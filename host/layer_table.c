@@ -17,6 +17,11 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
                     name, s->filters, s->size, s->size, s->stride, l->w, l->h, l->c, l->out_w,
                     l->out_h, l->out_c, dnn_layer_flops(l) / 1e9);
             break;
+        case DNN_LAYER_LOCAL:
+            fprintf(f, "%-6s%5d %2d x%2d /%2d  %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name,
+                    s->filters, s->size, s->size, s->stride, l->w, l->h, l->c, l->out_w, l->out_h,
+                    l->out_c);
+            break;
         case DNN_LAYER_MAXPOOL:
             fprintf(f, "%-13s%d x %d / %d  %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->size,
                     s->size, s->stride, l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
@@ -52,6 +57,7 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
             fprintf(f, "\n");
             break;
         case DNN_LAYER_SCALE_CHANNELS:
+        case DNN_LAYER_SAM:
             fprintf(f, "%-5s%3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->from,
                     l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;
@@ -59,6 +65,8 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
         case DNN_LAYER_REORG:
         case DNN_LAYER_UPSAMPLE:
         case DNN_LAYER_ACTIVATION:
+        case DNN_LAYER_L2NORM:
+        case DNN_LAYER_NORMALIZATION:
             fprintf(f, "%-24s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, l->w, l->h, l->c, l->out_w,
                     l->out_h, l->out_c);
             break;

@@ -45,6 +45,8 @@ enum field_check {
 
 #define KIND(k) (1u << (k))
 #define CONV KIND(DNN_LAYER_CONVOLUTIONAL)
+#define LOCAL KIND(DNN_LAYER_LOCAL)
+#define LRN KIND(DNN_LAYER_NORMALIZATION)
 #define POOL KIND(DNN_LAYER_MAXPOOL)
 
 /* One scalar of struct dz_wire_spec and its twin in struct dnn_layer_spec. */
@@ -64,10 +66,10 @@ struct spec_field {
     }
 
 static const struct spec_field spec_fields[] = {
-    SF(filters, FT_INT, FC_RANGE, CONV, 1, DZ_MAX_DIM),
-    SF(size, FT_INT, FC_RANGE, CONV | POOL, 1, DZ_MAX_KERNEL),
+    SF(filters, FT_INT, FC_RANGE, CONV | LOCAL, 1, DZ_MAX_DIM),
+    SF(size, FT_INT, FC_RANGE, CONV | POOL | LOCAL | LRN, 1, DZ_MAX_KERNEL),
     SF(stride, FT_INT, FC_RANGE, CONV | POOL, 1, DZ_MAX_KERNEL),
-    SF(pad, FT_INT, FC_RANGE, CONV | POOL, 0, DZ_MAX_KERNEL),
+    SF(pad, FT_INT, FC_RANGE, CONV | POOL | LOCAL, 0, DZ_MAX_KERNEL),
     SF(groups, FT_INT, FC_RANGE, CONV, 1, DZ_MAX_DIM),
     SF(outputs, FT_INT, FC_RANGE, KIND(DNN_LAYER_CONNECTED), 1, DZ_MAX_OUTPUTS),
     SF(probability, FT_FLOAT, FC_UNIT, KIND(DNN_LAYER_DROPOUT), 0, 0),
@@ -75,8 +77,9 @@ static const struct spec_field spec_fields[] = {
     SF(temperature, FT_FLOAT, FC_POSITIVE, KIND(DNN_LAYER_SOFTMAX), 0, 0),
     SF(cost_scale, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
     SF(cost_ratio, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
-    SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
-    SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT), 0, 0),
+    SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
+    SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
+    SF(kappa, FT_FLOAT, FC_FINITE, LRN, 0, 0),
     SF(crop_height, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
     SF(crop_width, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
     SF(extra, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG), 0, DZ_MAX_OUTPUTS),
@@ -85,7 +88,7 @@ static const struct spec_field spec_fields[] = {
 
 /* stride has a second range: reorg's is positive, upsample's negative to downsample. */
 static const struct spec_field stride_fields[] = {
-    SF(stride, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG), 1, DZ_MAX_KERNEL),
+    SF(stride, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG) | LOCAL, 1, DZ_MAX_KERNEL),
     SF(stride, FT_INT, FC_RANGE, KIND(DNN_LAYER_UPSAMPLE), -(int32_t)DZ_MAX_KERNEL, DZ_MAX_KERNEL),
 };
 
@@ -105,8 +108,8 @@ static const struct {
 /* The kinds that use the enum and bool fields (checked in range for every kind). */
 #define ACTIVATION_KINDS                                                                           \
     (CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_SHORTCUT) |                                 \
-     KIND(DNN_LAYER_SCALE_CHANNELS) | KIND(DNN_LAYER_ACTIVATION))
-#define FROM_KINDS (KIND(DNN_LAYER_SHORTCUT) | KIND(DNN_LAYER_SCALE_CHANNELS))
+     KIND(DNN_LAYER_SCALE_CHANNELS) | KIND(DNN_LAYER_ACTIVATION) | KIND(DNN_LAYER_SAM) | LOCAL)
+#define FROM_KINDS (KIND(DNN_LAYER_SHORTCUT) | KIND(DNN_LAYER_SCALE_CHANNELS) | KIND(DNN_LAYER_SAM))
 #define BN_KINDS (CONV | KIND(DNN_LAYER_CONNECTED))
 #define COST_KINDS KIND(DNN_LAYER_COST)
 

@@ -648,6 +648,111 @@ static void test_crop_behaviour(void **state)
     dnn_network_free(net);
 }
 
+static struct dnn_layer_spec local(int filters, int size, int stride, int pad,
+                                   enum dnn_activation a)
+{
+    struct dnn_layer_spec s = {.kind = DNN_LAYER_LOCAL,
+                               .filters = filters,
+                               .size = size,
+                               .stride = stride,
+                               .pad = pad,
+                               .activation = a};
+    return s;
+}
+
+static void test_local_and_sam_gradients(void **state)
+{
+    (void)state;
+    const struct dnn_layer_spec l1[] = {local(3, 3, 1, 1, DNN_ACT_LOGISTIC)};
+    expect_gradients("local 3x3/1 pad 1", 2, 4, 5, 2, l1, N_OF(l1), 1e-2f, 1e-3);
+    const struct dnn_layer_spec l2[] = {local(2, 2, 2, 0, DNN_ACT_LINEAR), identity()};
+    expect_gradients("local 2x2/2", 2, 4, 6, 3, l2, N_OF(l2), 1e-2f, 1e-3);
+    const struct dnn_layer_spec l3[] = {local(2, 3, 2, 1, DNN_ACT_MISH)};
+    expect_gradients("local 3x3/2 pad 1 mish", 1, 5, 5, 2, l3, N_OF(l3), 1e-2f, 1e-3);
+
+    const struct dnn_layer_spec sam[] = {
+        identity(),
+        conv_act(2, 1, DNN_ACT_LINEAR, false),
+        {.kind = DNN_LAYER_SAM, .from = 0, .activation = DNN_ACT_LOGISTIC}};
+    expect_gradients("sam", 2, 3, 3, 2, sam, N_OF(sam), 1e-2f, 1e-3);
+}
+
+static void test_local_setup_and_known_answer(void **state)
+{
+    (void)state;
+    /* darknet's shapes: (h - 1) / stride + 1 with pad, (h - size) / stride + 1 without;
+     * a pad im2col would disagree with (size 5, pad 1) is refused */
+    const struct dnn_layer_spec ok[] = {local(2, 3, 1, 1, DNN_ACT_LINEAR)};
+    struct dnn_network *net = make_net(1, 4, 4, 1, ok, 1, false);
+    assert_int_equal(net->layers[0].out_h, 4);
+    assert_int_equal(net->layers[0].nweights, (size_t)2 * 9 * 16);
+    assert_int_equal(net->layers[0].nbiases, (size_t)2 * 16);
+    /* each location its own filter: weights of location j = j + 1 at the centre tap only,
+     * so out(f, j) = (j + 1) * in(j) + bias(f, j) */
+    dnn_fill(net->layers[0].weights, net->layers[0].nweights, 0);
+    for (int j = 0; j < 16; j++)
+        for (int f = 0; f < 2; f++) {
+            net->layers[0].weights[(size_t)j * 18 + (size_t)f * 9 + 4] = (float)(j + 1);
+            net->layers[0].biases[f * 16 + j] = (float)f;
+        }
+    float x[16];
+    for (int i = 0; i < 16; i++)
+        x[i] = (float)i;
+    const float *y = dnn_network_predict(net, x);
+    for (int f = 0; f < 2; f++)
+        for (int j = 0; j < 16; j++)
+            assert_true(y[f * 16 + j] == (float)((j + 1) * j + f));
+    dnn_network_free(net);
+
+    struct dnn_net_config cfg = gradcheck_config(1, 6, 6, 1);
+    const struct dnn_layer_spec bad[] = {local(2, 5, 1, 1, DNN_ACT_LINEAR)};
+    assert_int_equal(dnn_network_create(&net, &cfg, bad, 1, false, 1), DNN_ERR_SHAPE);
+    assert_null(net);
+}
+
+static void test_normalization_and_l2norm(void **state)
+{
+    (void)state;
+    /* LRN with darknet's running window, c = 3, size 3: channel 0 sums {0}, channel 1
+     * adds 2 ({0, 2}), channel 2 drops 0 ({2}) */
+    struct dnn_layer_spec lrn = {
+        .kind = DNN_LAYER_NORMALIZATION, .size = 3, .alpha = 1, .beta = 1, .kappa = 1};
+    struct dnn_network *net = make_net(1, 1, 1, 3, &lrn, 1, true);
+    const float x[3] = {1, 2, 3};
+    dnn_network_forward(net, x, NULL, true);
+    const float *y = net->layers[0].output;
+    assert_float_equal(y[0], 1.0f / 2, 1e-6);
+    assert_float_equal(y[1], 2.0f / 11, 1e-6);
+    assert_float_equal(y[2], 3.0f / 10, 1e-6);
+    /* darknet's approximate backward: delta * norm^-beta */
+    float dx[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++)
+        net->layers[0].delta[i] = 1;
+    dnn_network_backward_range(net, 0, 0, x, dx);
+    assert_float_equal(dx[0], 1.0f / 2, 1e-6);
+    assert_float_equal(dx[1], 1.0f / 11, 1e-6);
+    assert_float_equal(dx[2], 1.0f / 10, 1e-6);
+    dnn_network_free(net);
+
+    /* l2norm: each position's channel vector to unit length; delta passes unchanged */
+    struct dnn_layer_spec l2 = {.kind = DNN_LAYER_L2NORM};
+    net = make_net(1, 1, 2, 2, &l2, 1, true);
+    const float v[4] = {3, 0, 4, -2}; /* position 0: (3, 4), position 1: (0, -2) */
+    dnn_network_forward(net, v, NULL, true);
+    y = net->layers[0].output;
+    assert_float_equal(y[0], 0.6f, 1e-6);
+    assert_float_equal(y[2], 0.8f, 1e-6);
+    assert_float_equal(y[1], 0.0f, 1e-6);
+    assert_float_equal(y[3], -1.0f, 1e-6);
+    float d4[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 4; i++)
+        net->layers[0].delta[i] = (float)(i + 1);
+    dnn_network_backward_range(net, 0, 0, v, d4);
+    for (int i = 0; i < 4; i++)
+        assert_true(d4[i] == (float)(i + 1));
+    dnn_network_free(net);
+}
+
 static void test_maxpool_known_answer(void **state)
 {
     (void)state;
@@ -979,6 +1084,9 @@ int main(void)
         cmocka_unit_test(test_new_kind_gradients),
         cmocka_unit_test(test_reorg_known_answers),
         cmocka_unit_test(test_crop_behaviour),
+        cmocka_unit_test(test_local_and_sam_gradients),
+        cmocka_unit_test(test_local_setup_and_known_answer),
+        cmocka_unit_test(test_normalization_and_l2norm),
     };
     return cmocka_run_group_tests_name("layers_misc", tests, NULL, report_max);
 }

@@ -146,6 +146,24 @@ static const char kinds_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                 "[connected]\noutput=4\nactivation=linear\n"
                                 "[softmax]\n";
 
+/* The other kinds of issue 12: local (no weight sharing), LRN, AlexeyAB's sam reading a
+ * layer in the same TEE segment, l2norm, a strided local: 12x12 -> local -> lrn -> conv ->
+ * sam -> maxpool -> l2norm -> local/2 -> connected -> softmax. */
+static const char kinds2_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                                 "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                                 "[local]\nfilters=2\nsize=3\nstride=1\npad=1\n"
+                                 "activation=leaky\n"
+                                 "[lrn]\nsize=3\nalpha=.1\nbeta=.75\nkappa=2\n"
+                                 "[convolutional]\nfilters=2\nsize=3\nstride=1\npad=1\n"
+                                 "activation=logistic\n"
+                                 "[sam]\nfrom=-2\n"
+                                 "[maxpool]\nsize=2\nstride=2\n"
+                                 "[l2norm]\n"
+                                 "[local]\nfilters=3\nsize=3\nstride=2\n"
+                                 "activation=linear\n"
+                                 "[connected]\noutput=4\nactivation=linear\n"
+                                 "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -175,6 +193,7 @@ static int group_setup(void **state)
     write_cfg("bn.cfg", bn_cfg, NULL);
     write_cfg("act.cfg", act_cfg, NULL);
     write_cfg("kinds.cfg", kinds_cfg, NULL);
+    write_cfg("kinds2.cfg", kinds2_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -507,6 +526,9 @@ static void test_equivalence_layer_kinds(void **state)
     /* the crop inside the TA, scale_channels with its source (3) in the TA, the tail */
     static const int parts[][2] = {{0, 2}, {3, 7}, {7, 12}, {0, 12}};
     check_equivalence("kinds.cfg", parts, 4);
+    /* local's parameters in the TA, sam with its source (1) in the TA, the tail */
+    static const int parts2[][2] = {{0, 0}, {1, 4}, {5, 8}, {0, 8}};
+    check_equivalence("kinds2.cfg", parts2, 4);
 }
 
 /*

@@ -67,7 +67,7 @@ static const struct field fields[] = {
     FLD(cost_scale, F_FLOAT),     FLD(cost_ratio, F_FLOAT),  FLD(from, F_INT),
     FLD(alpha, F_FLOAT),          FLD(beta, F_FLOAT),        FLD(n_route, F_INT),
     FLD(crop_height, F_INT),      FLD(crop_width, F_INT),    FLD(extra, F_INT),
-    FLD(scale, F_FLOAT),
+    FLD(scale, F_FLOAT),          FLD(kappa, F_FLOAT),
 };
 
 /* The bool fields packed in layer_flags, and the kind that owns each. */
@@ -120,6 +120,7 @@ static void junk(struct dnn_layer_spec *s)
     s->crop_width = 4;
     s->extra = 2;
     s->scale = 0.5f;
+    s->kappa = 0.25f;
     s->flip = s->noadjust = s->reverse = s->reorg3d = s->scale_wh = true;
     s->beta = 1.5f;
     s->n_route = 3;
@@ -223,6 +224,29 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
     case DNN_LAYER_ACTIVATION:
         s->activation = DNN_ACT_MISH;
         used[n++] = "activation";
+        break;
+    case DNN_LAYER_SAM:
+        s->activation = DNN_ACT_LOGISTIC;
+        s->from = 6;
+        used[n++] = "activation", used[n++] = "from";
+        break;
+    case DNN_LAYER_L2NORM:
+        break;
+    case DNN_LAYER_NORMALIZATION:
+        s->size = 5;
+        s->alpha = 0.0001f;
+        s->beta = 0.75f;
+        s->kappa = 2;
+        used[n++] = "size", used[n++] = "alpha", used[n++] = "beta", used[n++] = "kappa";
+        break;
+    case DNN_LAYER_LOCAL:
+        s->activation = DNN_ACT_LEAKY;
+        s->filters = 4;
+        s->size = 3;
+        s->stride = 2;
+        s->pad = 1;
+        used[n++] = "activation", used[n++] = "filters", used[n++] = "size";
+        used[n++] = "stride", used[n++] = "pad";
         break;
     case DNN_LAYER_KIND_COUNT:
     default:

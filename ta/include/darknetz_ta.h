@@ -320,13 +320,14 @@ struct dz_wire_spec {
     int32_t n_route;
     int32_t route[8];
     uint32_t reserved[5]; /* zero */
-    /* Since version 3: crop, reorg, upsample, scale_channels. */
+    /* Since version 3: crop, reorg, upsample, scale_channels, normalization. */
     uint32_t layer_flags; /* DZ_LF_*: the bool fields of those kinds */
     int32_t crop_height;
     int32_t crop_width;
     int32_t extra;         /* reorg */
     float scale;           /* upsample */
-    uint32_t reserved3[3]; /* zero */
+    float kappa;           /* normalization */
+    uint32_t reserved3[2]; /* zero */
 };
 _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 
