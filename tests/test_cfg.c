@@ -815,6 +815,81 @@ static void test_parse_policies(void **state)
 }
 
 /* Every malformed cfg: an error naming the file, the line and the key. */
+/* The layer kinds of issue 12: keys and darknet's defaults. */
+static void test_parse_layer_kinds(void **state)
+{
+    (void)state;
+    struct dk_model m;
+    parse_ok("kinds.cfg",
+             NET "[crop]\ncrop_height=6\ncrop_width=7\nflip=1\nangle=5\nsaturation=1.5\n"
+                 "exposure=1.5\n"
+                 "[reorg]\nstride=2\n"
+                 "[reorg3d]\nstride=2\nreverse=1\n"
+                 "[reorg]\nextra=1\n"
+                 "[scale_channels]\nfrom=-2\nscale_wh=1\nactivation=logistic\n"
+                 "[sam]\nfrom=-3\n"
+                 "[upsample]\n"
+                 "[upsample]\nstride=-2\nscale=0.5\n"
+                 "[activation]\nactivation=mish\n"
+                 "[l2norm]\n"
+                 "[lrn]\n"
+                 "[normalization]\nsize=3\nalpha=2\nbeta=0.5\nkappa=3\n"
+                 "[local]\n"
+                 "[local]\nfilters=4\nsize=3\nstride=2\npad=1\nactivation=leaky\n",
+             &m);
+    const struct dnn_layer_spec *s = m.specs;
+    assert_int_equal(m.n, 14);
+    assert_int_equal(s[0].kind, DNN_LAYER_CROP);
+    assert_int_equal(s[0].crop_height, 6);
+    assert_int_equal(s[0].crop_width, 7);
+    assert_true(s[0].flip && !s[0].noadjust);
+    assert_int_equal(s[1].kind, DNN_LAYER_REORG);
+    assert_int_equal(s[1].stride, 2);
+    assert_false(s[1].reverse || s[1].reorg3d);
+    assert_int_equal(s[2].kind, DNN_LAYER_REORG);
+    assert_true(s[2].reverse && s[2].reorg3d);
+    assert_int_equal(s[3].stride, 1);
+    assert_int_equal(s[3].extra, 1);
+    assert_int_equal(s[4].kind, DNN_LAYER_SCALE_CHANNELS);
+    assert_int_equal(s[4].from, 2);
+    assert_true(s[4].scale_wh);
+    assert_int_equal(s[4].activation, DNN_ACT_LOGISTIC);
+    assert_int_equal(s[5].kind, DNN_LAYER_SAM);
+    assert_int_equal(s[5].from, 2);
+    assert_int_equal(s[5].activation, DNN_ACT_LINEAR);
+    assert_int_equal(s[6].kind, DNN_LAYER_UPSAMPLE);
+    assert_int_equal(s[6].stride, 2);
+    assert_true(s[6].scale == 1.0f);
+    assert_int_equal(s[7].stride, -2);
+    assert_true(s[7].scale == 0.5f);
+    assert_int_equal(s[8].kind, DNN_LAYER_ACTIVATION);
+    assert_int_equal(s[8].activation, DNN_ACT_MISH);
+    assert_int_equal(s[9].kind, DNN_LAYER_L2NORM);
+    assert_int_equal(s[10].kind, DNN_LAYER_NORMALIZATION);
+    assert_int_equal(s[10].size, 5);
+    assert_true(s[10].alpha == .0001f && s[10].beta == .75f && s[10].kappa == 1.0f);
+    assert_int_equal(s[11].size, 3);
+    assert_true(s[11].alpha == 2.0f && s[11].beta == 0.5f && s[11].kappa == 3.0f);
+    assert_int_equal(s[12].kind, DNN_LAYER_LOCAL);
+    assert_int_equal(s[12].filters, 1);
+    assert_int_equal(s[12].size, 1);
+    assert_int_equal(s[12].stride, 1);
+    assert_int_equal(s[12].pad, 0);
+    assert_int_equal(s[12].activation, DNN_ACT_LOGISTIC);
+    assert_int_equal(s[13].filters, 4);
+    assert_int_equal(s[13].pad, 1);
+    assert_int_equal(s[13].activation, DNN_ACT_LEAKY);
+    assert_null(m.notes); /* every key above is read */
+    dk_model_free(&m);
+
+    parse_fails("sc_mish.cfg", NET "[avgpool]\n[scale_channels]\nfrom=-1\nactivation=mish\n", 8,
+                "'mish' is not supported", NULL);
+    parse_fails("flatten.cfg", NET "[reorg]\nflatten=1\n", 6, "flatten", NULL);
+    parse_fails("up0.cfg", NET "[upsample]\nstride=0\n", 6, "stride", NULL);
+    parse_fails("crop0.cfg", NET "[crop]\ncrop_height=0\n", 6, "crop_height", NULL);
+    parse_fails("sam.cfg", NET "[sam]\n", 5, "needs key 'from'", NULL);
+}
+
 static void test_parse_errors(void **state)
 {
     (void)state;
@@ -935,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_parse_batch_and_input),
         cmocka_unit_test(test_parse_policies),
         cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_layer_kinds),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
