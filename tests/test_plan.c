@@ -189,6 +189,71 @@ static void test_shared_inference_predicts_the_same(void **state)
     dnn_network_free(train);
 }
 
+/* The layer kinds of issue 12: their buffers (LRN's norms, local's parameters and
+ * workspace) are in the plan, the layers scale_channels and sam read keep their outputs,
+ * and a sharing inference network predicts what a training one does. */
+static void test_plan_of_new_kinds(void **state)
+{
+    (void)state;
+    struct dnn_layer_spec s[12];
+    s[0] = (struct dnn_layer_spec){.kind = DNN_LAYER_CROP, .crop_height = 8, .crop_width = 8};
+    s[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_LOCAL,
+                                   .filters = 4,
+                                   .size = 3,
+                                   .stride = 1,
+                                   .pad = 1,
+                                   .activation = DNN_ACT_LEAKY};
+    s[2] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_NORMALIZATION, .size = 3, .alpha = .5f, .beta = .75f, .kappa = 1};
+    s[3] = conv(4);
+    s[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_SAM, .from = 2};
+    s[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_REORG, .stride = 2};
+    s[6] = (struct dnn_layer_spec){.kind = DNN_LAYER_AVGPOOL};
+    s[7] = (struct dnn_layer_spec){.kind = DNN_LAYER_SCALE_CHANNELS, .from = 5};
+    s[8] = (struct dnn_layer_spec){.kind = DNN_LAYER_UPSAMPLE, .stride = -4, .scale = 1};
+    s[9] = (struct dnn_layer_spec){.kind = DNN_LAYER_L2NORM};
+    s[10] = connected(5);
+    s[11] = softmax();
+    const size_t n = 12;
+    const struct dnn_net_config cfg = gradcheck_config(2, 10, 10, 3);
+    for (int t = 0; t < 2; t++) {
+        const bool training = t == 1;
+        struct dnn_plan plan;
+        struct dnn_network *net = NULL;
+        assert_int_equal(dnn_plan_build(&plan, &cfg, s, n, training), DNN_OK);
+        assert_int_equal(dnn_network_create(&net, &cfg, s, n, training, 1), DNN_OK);
+        assert_int_equal(plan.bytes, net->arena_bytes + n * sizeof(struct dnn_layer) +
+                                         sizeof(struct dnn_network));
+        assert_int_equal(plan.bytes, formula(&plan));
+        /* local: 4 biases per position and 4 x 27 weights per position, 8 x 8 positions */
+        assert_int_equal(plan.layers[1].param_floats, (size_t)64 * 4 + 64 * 4 * 27);
+        assert_true(plan.layers[1].workspace_floats >= (size_t)27 * 64);
+        /* LRN keeps its norms, (batch, inputs), for inference too */
+        assert_true(plan.layers[2].scratch_bytes >= (size_t)2 * 8 * 8 * 4 * sizeof(float));
+        assert_int_equal(plan.layers[8].out_w, 1);
+        assert_int_equal(plan.layers[8].out_c, 16);
+        assert_true(plan.layers[2].read_later && plan.layers[5].read_later);
+        if (!training)
+            assert_true(plan.layers[2].own_output && plan.layers[5].own_output);
+        dnn_network_free(net);
+        dnn_plan_free(&plan);
+    }
+
+    struct dnn_network *infer = NULL, *train = NULL;
+    assert_int_equal(dnn_network_create(&infer, &cfg, s, n, false, 42), DNN_OK);
+    assert_int_equal(dnn_network_create(&train, &cfg, s, n, true, 42), DNN_OK);
+    float input[2 * 10 * 10 * 3];
+    struct dnn_rng r;
+    dnn_rng_seed(&r, 9);
+    for (size_t i = 0; i < sizeof input / sizeof input[0]; i++)
+        input[i] = dnn_rng_uniform(&r, 0, 1);
+    const float *a = dnn_network_predict(infer, input);
+    const float *b = dnn_network_predict(train, input);
+    assert_memory_equal(a, b, 2 * 5 * sizeof(float));
+    dnn_network_free(infer);
+    dnn_network_free(train);
+}
+
 static void test_refusal_names_the_layer(void **state)
 {
     (void)state;
@@ -224,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_route_keeps_its_sources),
         cmocka_unit_test(test_shared_inference_predicts_the_same),
         cmocka_unit_test(test_refusal_names_the_layer),
+        cmocka_unit_test(test_plan_of_new_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
