@@ -4,7 +4,7 @@
  * host (before it sends or loads anything) and the TA (on everything it receives) run.
  *
  * Input: a struct dz_model_header (264 bytes), two struct dz_policy (48 bytes each: a request
- * and what a sealed blob allows), then wire specs (128 bytes each) of layers first, first+1...
+ * and what a sealed blob allows), then wire specs (160 bytes each) of layers first, first+1...
  * Missing bytes read as zero. Checked: dz_wire_decode_header, dz_wire_decode_spec on every
  * spec, dz_policy_check on both policies, dz_policy_within of the request and of the header's
  * own policy (dz_policy_of_request) against the allowed one, as the host's sealed-blob checks
