@@ -128,7 +128,6 @@ static const struct neutral_key layer_neutral[] = {
     {"", "dont_update", 0},
     {"", "burnin_update", 0},
     {"", "train_only_bn", 0},
-    {"convolutional", "dilation", 1},
     {"convolutional", "antialiasing", 0},
     {"convolutional", "assisted_excitation", 0},
     {"convolutional", "cbn", 0},
@@ -144,8 +143,6 @@ static const struct neutral_key layer_neutral[] = {
     {"maxpool", "antialiasing", 0},
     {"maxpool", "maxpool_zero_nonmax", 0},
     {"dropout", "dropblock", 0},
-    {"route", "groups", 1},
-    {"route", "group_id", 0},
 };
 
 /* Keys read as strings (or as a layer reference) that change darknet's result unless they
@@ -402,6 +399,7 @@ static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *
         dk_cfg_get_int(cfg, sec, "pad", 0, &pad, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "padding", 0, &sp->pad, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "groups", 1, &sp->groups, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "dilation", 1, &sp->dilation, err) != 0 ||
         get_activation(cfg, sec, "logistic", &sp->activation, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "batch_normalize", 0, &bn, err) != 0 ||
         neutral_int(cfg, sec, "binary", 0, err) != 0 ||
@@ -421,6 +419,9 @@ static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *
     if (pad)
         sp->pad = sp->size / 2;
     BAD(sp->pad < 0, "padding", "must be >= 0, got %d", sp->pad);
+    BAD(sp->dilation < 1, "dilation", "must be >= 1, got %d", sp->dilation);
+    if (sp->size == 1) /* one tap: AlexeyAB resets it too */
+        sp->dilation = 1;
     sp->batch_normalize = bn != 0;
     return 0;
 }
@@ -564,6 +565,13 @@ static int parse_route(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int
             return -1;
     }
     sp->n_route = (int)n;
+    if (dk_cfg_get_int(cfg, sec, "groups", 1, &sp->route_groups, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "group_id", 0, &sp->group_id, err) != 0)
+        return -1;
+    BAD(sp->route_groups < 1, "groups", "must be >= 1, got %d", sp->route_groups);
+    BAD(sp->group_id < 0 || sp->group_id >= sp->route_groups, "group_id",
+        "must be in 0..%d (groups=%d), got %d", sp->route_groups - 1, sp->route_groups,
+        sp->group_id);
     return 0;
 }
 

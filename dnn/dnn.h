@@ -164,6 +164,11 @@ struct dnn_layer_spec {
     int pad;    /* padding in pixels: darknet's pad=1 already turned into size/2;
                    for maxpool the total padding (darknet's default size-1) */
     int groups;
+    /* convolutional: spacing of the kernel's taps (AlexeyAB's dilation); 0 or 1 = none.
+     * The taps of a size-k kernel span d*(k-1)+1 pixels, the image is padded by pad*d,
+     * and the output keeps darknet's size (h + 2*pad - size)/stride + 1, which must
+     * equal the extent the dilated taps give (setup refuses the layer otherwise). */
+    int dilation;
     bool batch_normalize; /* convolutional, connected */
     int outputs;          /* connected */
     float probability;    /* dropout */
@@ -177,6 +182,10 @@ struct dnn_layer_spec {
     float beta;               /* shortcut: weight of the other layer; normalization: exponent */
     int n_route;              /* route */
     int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
+    /* route (AlexeyAB's groups/group_id): each routed output is cut into route_groups
+     * equal runs of channels and only run group_id is taken; 0 or 1 = the whole output. */
+    int route_groups;
+    int group_id;
     /* Frozen (darknet's stopbackward on this or a later layer, -pp_start_f): training
      * runs no backward pass and no update here, and stops the delta at this layer. Set
      * on a prefix 0..S of the network. Not sent to the TA: a frozen layer always runs in

@@ -106,12 +106,17 @@ void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stri
 /* Adds col back into im (which the caller has initialised). */
 void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
                 float *im);
-/* The same, with the rows of col (im2col) or the channels of im (col2im) shared among the
- * threads of par: each output float is written by one task, in the serial order. */
+/* The same, with the kernel's taps dilation pixels apart (1: as above; AlexeyAB's dilated
+ * convolutions pass their pad times dilation) and the rows of col (im2col) or the channels
+ * of im (col2im) shared among the threads of par (NULL: serial): each output float is
+ * written by one task, in the serial order. */
 void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
-                    int ksize, int stride, int pad, float *col);
+                    int ksize, int stride, int pad, int dilation, float *col);
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
-                    int ksize, int stride, int pad, float *im);
+                    int ksize, int stride, int pad, int dilation, float *im);
+/* Output extent of one dimension: (size + 2*pad - (dilation*(ksize-1) + 1))/stride + 1
+ * (may be <= 0). */
+int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation);
 
 /* ---------------------------------------------------- batchnorm (batchnorm.c)
  * Shared by convolutional, connected and the batchnorm layer. Operate on

@@ -3,26 +3,27 @@
  *
  * Layout as darknet's im2col_cpu/col2im_cpu: the image is (channels, h, w); the
  * column matrix has channels*ksize*ksize rows, row r = (ch*ksize + ky)*ksize + kx,
- * and out_h*out_w columns, with out_h = (h + 2*pad - ksize)/stride + 1 (likewise
- * out_w). Pixels outside the image read as zero; col2im drops them.
+ * and out_h*out_w columns, with out_h = (h + 2*pad - span)/stride + 1 (likewise
+ * out_w), span = dilation*(ksize-1) + 1 the pixels one kernel row covers (AlexeyAB's
+ * dilated convolutions; 1 is darknet's plain case). Pixels outside the image read as
+ * zero; col2im drops them.
  */
 #include "dnn/dnn_internal.h"
 
-/* Output extent of one dimension. */
-static int out_extent(int size, int ksize, int stride, int pad)
+int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation)
 {
-    return (size + 2 * pad - ksize) / stride + 1;
+    return (size + 2 * pad - (dilation * (ksize - 1) + 1)) / stride + 1;
 }
 
 /* Rows r0 .. r1-1 of the column matrix. */
-static void im2col_rows(const float *im, int h, int w, int ksize, int stride, int pad, float *col,
-                        int r0, int r1)
+static void im2col_rows(const float *im, int h, int w, int ksize, int stride, int pad, int dilation,
+                        float *col, int r0, int r1)
 {
-    const int oh = out_extent(h, ksize, stride, pad);
-    const int ow = out_extent(w, ksize, stride, pad);
+    const int oh = dnn_im2col_extent(h, ksize, stride, pad, dilation);
+    const int ow = dnn_im2col_extent(w, ksize, stride, pad, dilation);
     for (int r = r0; r < r1; r++) {
-        const int kx = r % ksize;
-        const int ky = (r / ksize) % ksize;
+        const int kx = (r % ksize) * dilation;
+        const int ky = ((r / ksize) % ksize) * dilation;
         const float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
         float *out = col + (size_t)r * (size_t)oh * (size_t)ow;
         for (int y = 0; y < oh; y++) {
@@ -45,13 +46,13 @@ static void im2col_rows(const float *im, int h, int w, int ksize, int stride, in
 /* Channels c0 .. c1-1 of the image: their rows of col, in the serial order, add into their
  * own planes only. */
 static void col2im_channels(const float *col, int h, int w, int ksize, int stride, int pad,
-                            float *im, int c0, int c1)
+                            int dilation, float *im, int c0, int c1)
 {
-    const int oh = out_extent(h, ksize, stride, pad);
-    const int ow = out_extent(w, ksize, stride, pad);
+    const int oh = dnn_im2col_extent(h, ksize, stride, pad, dilation);
+    const int ow = dnn_im2col_extent(w, ksize, stride, pad, dilation);
     for (int r = c0 * ksize * ksize; r < c1 * ksize * ksize; r++) {
-        const int kx = r % ksize;
-        const int ky = (r / ksize) % ksize;
+        const int kx = (r % ksize) * dilation;
+        const int ky = ((r / ksize) % ksize) * dilation;
         float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
         const float *in = col + (size_t)r * (size_t)oh * (size_t)ow;
         for (int y = 0; y < oh; y++) {
@@ -72,13 +73,13 @@ static void col2im_channels(const float *col, int h, int w, int ksize, int strid
 void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
                 float *col)
 {
-    im2col_rows(im, h, w, ksize, stride, pad, col, 0, channels * ksize * ksize);
+    im2col_rows(im, h, w, ksize, stride, pad, 1, col, 0, channels * ksize * ksize);
 }
 
 void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
                 float *im)
 {
-    col2im_channels(col, h, w, ksize, stride, pad, im, 0, channels);
+    col2im_channels(col, h, w, ksize, stride, pad, 1, im, 0, channels);
 }
 
 /* Floats a task should write at least: fewer cost more to hand out than to copy. */
@@ -89,7 +90,7 @@ void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int str
 struct im2col_split {
     const float *src;
     float *dst;
-    int h, w, ksize, stride, pad, units, tasks;
+    int h, w, ksize, stride, pad, dilation, units, tasks;
 };
 
 static int split_tasks(const struct dnn_parallel *par, int units, size_t floats)
@@ -106,7 +107,7 @@ static int split_tasks(const struct dnn_parallel *par, int units, size_t floats)
 static void im2col_task(void *arg, size_t t)
 {
     const struct im2col_split *s = arg;
-    im2col_rows(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dst,
+    im2col_rows(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst,
                 (int)((long long)t * s->units / s->tasks),
                 (int)((long long)(t + 1) * s->units / s->tasks));
 }
@@ -114,29 +115,30 @@ static void im2col_task(void *arg, size_t t)
 static void col2im_task(void *arg, size_t t)
 {
     const struct im2col_split *s = arg;
-    col2im_channels(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dst,
+    col2im_channels(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst,
                     (int)((long long)t * s->units / s->tasks),
                     (int)((long long)(t + 1) * s->units / s->tasks));
 }
 
 void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
-                    int ksize, int stride, int pad, float *col)
+                    int ksize, int stride, int pad, int dilation, float *col)
 {
     const int rows = channels * ksize * ksize;
-    const size_t floats = (size_t)rows * (size_t)out_extent(h, ksize, stride, pad) *
-                          (size_t)out_extent(w, ksize, stride, pad);
-    struct im2col_split s = {im, col, h, w, ksize, stride, pad, rows, 1};
+    const size_t floats = (size_t)rows *
+                          (size_t)dnn_im2col_extent(h, ksize, stride, pad, dilation) *
+                          (size_t)dnn_im2col_extent(w, ksize, stride, pad, dilation);
+    struct im2col_split s = {im, col, h, w, ksize, stride, pad, dilation, rows, 1};
     s.tasks = split_tasks(par, rows, floats);
     dnn_parallel_for(par, (size_t)s.tasks, im2col_task, &s);
 }
 
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
-                    int ksize, int stride, int pad, float *im)
+                    int ksize, int stride, int pad, int dilation, float *im)
 {
     const size_t floats = (size_t)channels * (size_t)ksize * (size_t)ksize *
-                          (size_t)out_extent(h, ksize, stride, pad) *
-                          (size_t)out_extent(w, ksize, stride, pad);
-    struct im2col_split s = {col, im, h, w, ksize, stride, pad, channels, 1};
+                          (size_t)dnn_im2col_extent(h, ksize, stride, pad, dilation) *
+                          (size_t)dnn_im2col_extent(w, ksize, stride, pad, dilation);
+    struct im2col_split s = {col, im, h, w, ksize, stride, pad, dilation, channels, 1};
     s.tasks = split_tasks(par, channels, floats);
     dnn_parallel_for(par, (size_t)s.tasks, col2im_task, &s);
 }

@@ -10,10 +10,30 @@
 
 #include <limits.h>
 
+/* The spacing of the kernel's taps: 1 unless dilated. A 1x1 kernel has one tap, so
+ * dilation cannot change it (AlexeyAB's parser resets it to 1 there too). */
+static int conv_dilation(const struct dnn_layer *l)
+{
+    return l->spec.dilation > 1 && l->spec.size > 1 ? l->spec.dilation : 1;
+}
+
 /* A 1x1 kernel with stride 1 and no padding reads the image as its own column matrix. */
 static bool conv_direct(const struct dnn_layer *l)
 {
     return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
+}
+
+/* A dilated layer keeps darknet's output size but im2col's padding is pad*dilation (as
+ * AlexeyAB's): true when both give the same extent, so that the columns im2col writes are
+ * the ones gemm reads. Sizes are small (the caller checked the plain extent). */
+static bool dilated_extent_agrees(int in, int out, const struct dnn_layer_spec *s, int d)
+{
+    const long long pad = (long long)s->pad * d;
+    const long long span = (long long)d * (s->size - 1) + 1;
+    if (pad > INT_MAX / 4 || span > INT_MAX / 4 || in > INT_MAX / 4)
+        return false;
+    const long long ext = ((long long)in + 2 * pad - span) / s->stride + 1;
+    return in + 2 * pad - span >= 0 && ext == out;
 }
 
 /* Output extent of one dimension by darknet's formula (C division, truncating), or -1
@@ -31,7 +51,8 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
 {
     (void)net;
     const struct dnn_layer_spec *s = &l->spec;
-    if (s->filters <= 0 || s->size <= 0 || s->stride <= 0 || s->pad < 0 || s->groups <= 0)
+    if (s->filters <= 0 || s->size <= 0 || s->stride <= 0 || s->pad < 0 || s->groups <= 0 ||
+        s->dilation < 0)
         return DNN_ERR_INVALID;
     if (l->c % s->groups != 0 || s->filters % s->groups != 0)
         return DNN_ERR_SHAPE;
@@ -39,6 +60,10 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
     l->out_w = conv_extent(l->w, s->size, s->stride, s->pad);
     l->out_c = s->filters;
     if (l->out_h <= 0 || l->out_w <= 0)
+        return DNN_ERR_SHAPE;
+    const int dil = conv_dilation(l);
+    if (dil > 1 && (!dilated_extent_agrees(l->h, l->out_h, s, dil) ||
+                    !dilated_extent_agrees(l->w, l->out_w, s, dil)))
         return DNN_ERR_SHAPE;
 
     /* gemm takes int sizes: filters/groups x (size*size*c/groups) x (out_h*out_w). */
@@ -103,7 +128,8 @@ static const float *conv_columns(const struct dnn_layer *l, const struct dnn_par
 {
     if (conv_direct(l))
         return im;
-    dnn_im2col_par(par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad,
+    const int dil = conv_dilation(l);
+    dnn_im2col_par(par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad * dil, dil,
                    workspace);
     return workspace;
 }
@@ -151,8 +177,9 @@ static void conv_input_delta_images(struct dnn_layer *l, const struct dnn_run *r
             } else {
                 dnn_gemm_par(par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0, workspace,
                              d.n);
+                const int dil = conv_dilation(l);
                 dnn_col2im_par(par, workspace, d.cg, l->h, l->w, l->spec.size, l->spec.stride,
-                               l->spec.pad, in_delta);
+                               l->spec.pad * dil, dil, in_delta);
             }
         }
     }

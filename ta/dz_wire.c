@@ -79,6 +79,9 @@ static const struct spec_field spec_fields[] = {
     SF(cost_ratio, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_COST), 0, 0),
     SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
     SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
+    SF(dilation, FT_INT, FC_RANGE, CONV, 0, DZ_MAX_KERNEL),
+    SF(route_groups, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
+    SF(group_id, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
     SF(kappa, FT_FLOAT, FC_FINITE, LRN, 0, 0),
     SF(crop_height, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
     SF(crop_width, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
@@ -185,6 +188,11 @@ void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
         if (spec_fields[i].kinds & kind)
             copy4(w, spec_fields[i].wire_off, s, spec_fields[i].spec_off);
     }
+    /* The neutral values travel as 0, as they did before these fields existed. */
+    if (w->dilation == 1)
+        w->dilation = 0;
+    if (w->route_groups == 1)
+        w->route_groups = 0;
     for (size_t i = 0; i < sizeof(stride_fields) / sizeof(stride_fields[0]); i++) {
         if (stride_fields[i].kinds & kind)
             w->stride = s->stride;
@@ -318,6 +326,10 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
     if (out->kind == DNN_LAYER_CONVOLUTIONAL && out->filters % out->groups != 0)
         return dz_wire_fail(msg, "layer %u: %d filters in %d groups", (unsigned)index, out->filters,
                             out->groups);
+    if (out->kind == DNN_LAYER_ROUTE &&
+        out->group_id >= (out->route_groups > 1 ? out->route_groups : 1))
+        return dz_wire_fail(msg, "layer %u: route group_id %d of %d groups", (unsigned)index,
+                            out->group_id, out->route_groups);
     return decode_special(w, first, index, out, msg);
 }
 

@@ -908,12 +908,29 @@ static void test_parse_errors(void **state)
     parse_fails("s4.cfg", NET "[connected]\n[net]\n", 6, "[net] may only be the first", NULL);
 
     /* keys */
-    parse_fails("k1.cfg", NET "[convolutional]\ndilation=2\n", 6, "'dilation=2'", "not supported");
+    /* AlexeyAB's dilation and route groups are read into the spec; a 1x1 kernel has one
+     * tap, so its dilation is 1 whatever the file says, as in AlexeyAB's parser. */
+    {
+        struct dk_model m;
+        parse_ok("ok_keys.cfg",
+                 NET "[convolutional]\nfilters=4\nsize=3\npad=1\ndilation=2\n"
+                     "[convolutional]\nfilters=4\nsize=1\ndilation=3\n"
+                     "[route]\nlayers=-1,-2\ngroups=2\ngroup_id=1\n",
+                 &m);
+        assert_int_equal(m.specs[0].dilation, 2);
+        assert_int_equal(m.specs[1].dilation, 1);
+        assert_int_equal(m.specs[2].route_groups, 2);
+        assert_int_equal(m.specs[2].group_id, 1);
+        dk_model_free(&m);
+    }
+    parse_fails("k1.cfg", NET "[convolutional]\ndilation=0\n", 6, "key 'dilation'", "must be >= 1");
     parse_fails("k2.cfg", NET "letter_box=1\n[connected]\n", 5, "'letter_box=1'", "not supported");
     parse_fails("k3.cfg", NET "[maxpool]\nstride=2\nstride_x=1\n", 7, "'stride_x=1'",
                 "not supported");
-    parse_fails("k3b.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=2\n", 8, "'groups=2'",
-                "not supported");
+    parse_fails("k3b.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=2\ngroup_id=2\n", 9,
+                "key 'group_id'", "must be in 0..1 (groups=2), got 2");
+    parse_fails("k3c.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=0\n", 8, "key 'groups'",
+                "must be >= 1");
     parse_fails("k4.cfg", NET "[convolutional]\nxnor=1\n", 6, "'xnor=1'", "not supported");
     parse_fails("k5.cfg", NET "[connected]\ndontload=1\n", 6, "'dontload=1'", "not supported");
     parse_fails("k6.cfg", NET "adam=1\n[connected]\n", 5, "'adam=1'", "not supported");

@@ -113,6 +113,15 @@ static void test_gradcheck_conv(void **state)
     s[0] = conv_spec(4, 3, 1, 1, 1, false, DNN_ACT_TANH);
     s[1] = conv_spec(2, 1, 1, 0, 2, false, DNN_ACT_LOGISTIC);
     gradcheck_ok("conv 3x3 -> conv 1x1 groups=2", &cfg, s, 2, GC_TOL, &summary.plain);
+    /* AlexeyAB's dilation: taps 2 apart, padding pad*2, darknet's output size. */
+    s[0] = conv_spec(3, 3, 1, 1, 1, false, DNN_ACT_TANH);
+    s[0].dilation = 2;
+    gradcheck_ok("conv 3x3 dilation=2 tanh", &cfg, s, 1, GC_TOL, &summary.plain);
+    s[0] = conv_spec(4, 3, 2, 1, 2, false, DNN_ACT_LOGISTIC);
+    s[0].dilation = 3;
+    s[1] = conv_spec(2, 3, 1, 1, 1, false, DNN_ACT_LINEAR);
+    s[1].dilation = 2;
+    gradcheck_ok("conv dil=3 s2 groups=2 -> conv dil=2", &cfg, s, 2, GC_TOL, &summary.plain);
 }
 
 static void test_gradcheck_conv_bn(void **state)
@@ -291,12 +300,15 @@ static double naive_conv(const struct dnn_layer *l, const float *in, int b, int 
 {
     const struct dnn_layer_spec *s = &l->spec;
     const int cg = l->c / s->groups, fg = s->filters / s->groups, g = f / fg;
+    const int d = s->dilation > 1 ? s->dilation : 1;
     double sum = l->biases[f];
     for (int ci = 0; ci < cg; ci++) {
         const int c = g * cg + ci;
         for (int ky = 0; ky < s->size; ky++) {
             for (int kx = 0; kx < s->size; kx++) {
-                const int iy = y * s->stride - s->pad + ky, ix = x * s->stride - s->pad + kx;
+                /* a dilated kernel: taps d apart, the image padded by pad*d (AlexeyAB) */
+                const int iy = y * s->stride - s->pad * d + ky * d;
+                const int ix = x * s->stride - s->pad * d + kx * d;
                 if (iy < 0 || iy >= l->h || ix < 0 || ix >= l->w)
                     continue;
                 const float wv = l->weights[(((size_t)f * cg + ci) * s->size + ky) * s->size + kx];
@@ -311,10 +323,12 @@ static double naive_conv(const struct dnn_layer *l, const float *in, int b, int 
 static void test_conv_matches_naive(void **state)
 {
     (void)state;
-    static const int cases[][7] = {
-        /* c, filters, size, stride, pad, groups, h (w = h + 1) */
-        {2, 3, 3, 1, 1, 1, 5}, {4, 6, 3, 2, 1, 2, 6}, {3, 2, 1, 1, 0, 1, 4}, {4, 4, 1, 1, 0, 4, 3},
-        {2, 2, 5, 2, 2, 1, 7}, {3, 3, 2, 3, 0, 3, 8}, {2, 4, 4, 1, 0, 2, 4},
+    static const int cases[][8] = {
+        /* c, filters, size, stride, pad, groups, h (w = h + 1), dilation */
+        {2, 3, 3, 1, 1, 1, 5, 1}, {4, 6, 3, 2, 1, 2, 6, 1}, {3, 2, 1, 1, 0, 1, 4, 1},
+        {4, 4, 1, 1, 0, 4, 3, 1}, {2, 2, 5, 2, 2, 1, 7, 1}, {3, 3, 2, 3, 0, 3, 8, 1},
+        {2, 4, 4, 1, 0, 2, 4, 1}, {2, 3, 3, 1, 1, 1, 5, 2}, {2, 3, 3, 2, 1, 1, 7, 3},
+        {4, 4, 5, 1, 2, 2, 6, 2},
     };
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 17);
@@ -322,6 +336,7 @@ static void test_conv_matches_naive(void **state)
         const int *k = cases[t];
         struct dnn_net_config cfg = gradcheck_config(2, k[6], k[6] + 1, k[0]);
         struct dnn_layer_spec s = conv_spec(k[1], k[2], k[3], k[4], k[5], false, DNN_ACT_LINEAR);
+        s.dilation = k[7];
         struct dnn_network *net = make_net(&cfg, &s, 1, false);
         struct dnn_layer *l = &net->layers[0];
         for (size_t i = 0; i < l->nbiases; i++)
@@ -584,6 +599,17 @@ static void test_setup_rejects(void **state)
     assert_int_not_equal(dnn_network_create(&net, &cfg, &s, 1, true, 1), DNN_OK);
     s = connected_spec(0, false, DNN_ACT_LINEAR);
     assert_int_equal(dnn_network_create(&net, &cfg, &s, 1, true, 1), DNN_ERR_INVALID);
+    /* Dilated without padding: darknet's output size (3) is not what the taps give (1). */
+    s = conv_spec(4, 3, 1, 0, 1, false, DNN_ACT_LINEAR);
+    s.dilation = 2;
+    assert_int_equal(dnn_network_create(&net, &cfg, &s, 1, true, 1), DNN_ERR_SHAPE);
+    s.dilation = -1;
+    assert_int_equal(dnn_network_create(&net, &cfg, &s, 1, true, 1), DNN_ERR_INVALID);
+    s = conv_spec(4, 1, 1, 0, 1, false, DNN_ACT_LINEAR); /* 1x1: dilation has no effect */
+    s.dilation = 5;
+    assert_int_equal(dnn_network_create(&net, &cfg, &s, 1, true, 1), DNN_OK);
+    dnn_network_free(net);
+    net = NULL;
     assert_null(net);
 }
 

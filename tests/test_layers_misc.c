@@ -80,6 +80,15 @@ static struct dnn_layer_spec route1(int a)
     return s;
 }
 
+/* AlexeyAB's route groups: run group_id of groups equal runs of channels of each layer. */
+static struct dnn_layer_spec route_part(int a, int b, int groups, int group_id)
+{
+    struct dnn_layer_spec s = route2(a, b);
+    s.route_groups = groups;
+    s.group_id = group_id;
+    return s;
+}
+
 static double max_gradcheck_error;
 
 static void expect_gradients(const char *what, int batch, int h, int w, int c,
@@ -155,6 +164,12 @@ static void test_route_gradients(void **state)
     expect_gradients("route of two layers", 2, 4, 4, 2, s, N_OF(s), 1e-3f, 1e-3);
     const struct dnn_layer_spec r1[] = {identity(), avgpool(), route2(1, 1)};
     expect_gradients("route of one layer twice", 2, 3, 3, 2, r1, N_OF(r1), 1e-2f, 1e-3);
+    /* groups: the second half of each layer's channels; the first half gets no delta */
+    const struct dnn_layer_spec g[] = {identity(), maxpool(3, 1, 2), route_part(0, 1, 2, 1),
+                                       maxpool(2, 2, 1)};
+    expect_gradients("route groups=2 group_id=1", 2, 4, 4, 4, g, N_OF(g), 1e-3f, 1e-3);
+    const struct dnn_layer_spec g0[] = {identity(), route_part(0, 0, 2, 0), identity()};
+    expect_gradients("route groups=2 group_id=0", 2, 3, 3, 2, g0, N_OF(g0), 1e-3f, 1e-3);
 }
 
 /*
@@ -1006,6 +1021,18 @@ static void test_route_and_shortcut_forward(void **state)
     assert_true(out[0] == 2.5f);
     assert_true(out[1] == (float)(0.1 * -10.0));
     dnn_network_free(net);
+
+    /* route groups=2 group_id=1 of [0, 0] over a batch of 2, 4 channels of 1x1:
+     * per image channels 2, 3 twice */
+    const struct dnn_layer_spec rg[] = {identity(), route_part(0, 0, 2, 1)};
+    net = make_net(2, 1, 1, 4, rg, 2, false);
+    const float in3[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    out = dnn_network_predict(net, in3);
+    assert_int_equal(net->layers[1].out_c, 4);
+    const float want3[8] = {3, 4, 3, 4, 7, 8, 7, 8};
+    for (int i = 0; i < 8; i++)
+        assert_true(out[i] == want3[i]);
+    dnn_network_free(net);
 }
 
 static void test_setup_rejects(void **state)
@@ -1032,6 +1059,9 @@ static void test_setup_rejects(void **state)
         {{identity(), route2(0, -1)}, 2, DNN_ERR_INVALID, 4, 4},
         {{identity(), avgpool(), route2(0, 1)}, 3, DNN_ERR_SHAPE, 4, 4},
         {{identity(), {.kind = DNN_LAYER_ROUTE, .n_route = 0}}, 2, DNN_ERR_INVALID, 4, 4},
+        {{identity(), route_part(0, 0, 2, 2)}, 2, DNN_ERR_INVALID, 4, 4},
+        {{identity(), route_part(0, 0, 2, -1)}, 2, DNN_ERR_INVALID, 4, 4},
+        {{identity(), route_part(0, 0, 3, 0)}, 2, DNN_ERR_SHAPE, 4, 4}, /* 2 channels */
         {{identity(), shortcut(1, 1, 1, DNN_ACT_LINEAR)}, 2, DNN_ERR_INVALID, 4, 4},
         {{identity(), shortcut(-1, 1, 1, DNN_ACT_LINEAR)}, 2, DNN_ERR_INVALID, 4, 4},
         /* 4x8 -> 1x1 scales the axes by different factors */

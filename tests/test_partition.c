@@ -164,6 +164,22 @@ static const char kinds2_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                  "[connected]\noutput=4\nactivation=linear\n"
                                  "[softmax]\n";
 
+/* AlexeyAB's keys that change the engine's computation: a dilated convolution and a route
+ * that takes one group of channels: conv, conv dilation=2, route groups=2, conv/2, avgpool,
+ * connected, softmax. */
+static const char keys_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                               "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                               "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                               "activation=leaky\n"
+                               "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                               "dilation=2\nbatch_normalize=1\nactivation=leaky\n"
+                               "[route]\nlayers=-1,-2\ngroups=2\ngroup_id=1\n"
+                               "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
+                               "activation=relu\n"
+                               "[avgpool]\n"
+                               "[connected]\noutput=4\nactivation=linear\n"
+                               "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -194,6 +210,7 @@ static int group_setup(void **state)
     write_cfg("act.cfg", act_cfg, NULL);
     write_cfg("kinds.cfg", kinds_cfg, NULL);
     write_cfg("kinds2.cfg", kinds2_cfg, NULL);
+    write_cfg("keys.cfg", keys_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -529,6 +546,13 @@ static void test_equivalence_layer_kinds(void **state)
     /* local's parameters in the TA, sam with its source (1) in the TA, the tail */
     static const int parts2[][2] = {{0, 0}, {1, 4}, {5, 8}, {0, 8}};
     check_equivalence("kinds2.cfg", parts2, 4);
+}
+
+static void test_equivalence_dilation_route_groups(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 2}, {3, 5}, {3, 6}, {0, 6}};
+    check_equivalence("keys.cfg", parts, 4);
 }
 
 /*
@@ -1177,6 +1201,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_batchnorm),
         cmocka_unit_test(test_equivalence_activations),
         cmocka_unit_test(test_equivalence_layer_kinds),
+        cmocka_unit_test(test_equivalence_dilation_route_groups),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),

@@ -86,12 +86,12 @@ static void test_im2col_split_is_exact(void **state)
         struct dz_pool *pool = dz_pool_create(thread_counts[t]);
         assert_non_null(pool);
         const struct dnn_parallel par = dz_pool_parallel(pool);
-        dnn_im2col_par(&par, im, ch, h, w, ks, stride, pad, got_col);
+        dnn_im2col_par(&par, im, ch, h, w, ks, stride, pad, 1, got_col);
         assert_memory_equal(got_col, want_col, cols * sizeof(float));
         float *im_t = malloc(img * sizeof(float));
         assert_non_null(im_t);
         memcpy(im_t, got_im, img * sizeof(float));
-        dnn_col2im_par(&par, col, ch, h, w, ks, stride, pad, im_t);
+        dnn_col2im_par(&par, col, ch, h, w, ks, stride, pad, 1, im_t);
         assert_memory_equal(im_t, want_im, img * sizeof(float));
         free(im_t);
         dz_pool_destroy(pool);

@@ -67,7 +67,8 @@ static const struct field fields[] = {
     FLD(cost_scale, F_FLOAT),     FLD(cost_ratio, F_FLOAT),  FLD(from, F_INT),
     FLD(alpha, F_FLOAT),          FLD(beta, F_FLOAT),        FLD(n_route, F_INT),
     FLD(crop_height, F_INT),      FLD(crop_width, F_INT),    FLD(extra, F_INT),
-    FLD(scale, F_FLOAT),          FLD(kappa, F_FLOAT),
+    FLD(scale, F_FLOAT),          FLD(kappa, F_FLOAT),       FLD(dilation, F_INT),
+    FLD(route_groups, F_INT),     FLD(group_id, F_INT),
 };
 
 /* The bool fields packed in layer_flags, and the kind that owns each. */
@@ -124,6 +125,9 @@ static void junk(struct dnn_layer_spec *s)
     s->flip = s->noadjust = s->reverse = s->reorg3d = s->scale_wh = true;
     s->beta = 1.5f;
     s->n_route = 3;
+    s->dilation = 2;
+    s->route_groups = 4;
+    s->group_id = 3;
     for (int r = 0; r < DNN_MAX_ROUTE; r++)
         s->route[r] = 5 + r % 4;
 }
@@ -146,10 +150,11 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         s->stride = 1;
         s->pad = 1;
         s->groups = 2;
+        s->dilation = 3;
         s->batch_normalize = true;
         used[n++] = "activation", used[n++] = "filters", used[n++] = "size";
         used[n++] = "stride", used[n++] = "pad", used[n++] = "groups";
-        used[n++] = "batch_normalize";
+        used[n++] = "batch_normalize", used[n++] = "dilation";
         break;
     case DNN_LAYER_CONNECTED:
         s->activation = DNN_ACT_RELU;
@@ -194,7 +199,9 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         s->route[1] = INDEX - 1;
         for (int r = 2; r < DNN_MAX_ROUTE; r++)
             s->route[r] = 77; /* past n_route: not on the wire */
-        used[n++] = "n_route";
+        s->route_groups = 2;
+        s->group_id = 1;
+        used[n++] = "n_route", used[n++] = "route_groups", used[n++] = "group_id";
         break;
     case DNN_LAYER_CROP:
         s->crop_height = 4;
@@ -424,6 +431,10 @@ static const struct int_range int_ranges[] = {
     /* indexes: absolute, in [FIRST, INDEX) */
     {"from", {FIRST - 1, INDEX, INDEX + 1, -1}, 4, {FIRST, INDEX - 1}, 2},
     {"n_route", {0, DNN_MAX_ROUTE + 1, -1}, 3, {2}, 1}, /* the example routes 2 */
+    {"dilation", {-1, (int32_t)DZ_MAX_KERNEL + 1, INT32_MIN}, 3, {0, (int32_t)DZ_MAX_KERNEL}, 2},
+    /* the example takes group 1: fewer than 2 groups leave no group 1 */
+    {"route_groups", {-1, 0, 1, (int32_t)DZ_MAX_DIM + 1}, 4, {2, (int32_t)DZ_MAX_DIM}, 2},
+    {"group_id", {-1, 2, (int32_t)DZ_MAX_DIM + 1}, 3, {0, 1}, 2},
 };
 
 static void test_spec_refusals(void **state)
@@ -598,6 +609,17 @@ static void test_spec_refusals(void **state)
     refused(&w, DNN_LAYER_CONVOLUTIONAL, "9 filters in 2 groups");
     w.groups = 3;
     accepted(&w, DNN_LAYER_CONVOLUTIONAL, "9 filters in 3 groups");
+
+    /* The neutral dilation and route groups travel as 0, as before the fields existed. */
+    s.dilation = 1;
+    dz_wire_encode_spec(&s, &w);
+    assert_int_equal(w.dilation, 0);
+    example(DNN_LAYER_ROUTE, &s, used, &n);
+    s.route_groups = 1;
+    s.group_id = 0;
+    dz_wire_encode_spec(&s, &w);
+    assert_int_equal(w.route_groups, 0);
+    accepted(&w, DNN_LAYER_ROUTE, "route_groups 1 sent as 0");
 }
 
 /* ------------------------------------------------------------------- the header */

@@ -319,7 +319,12 @@ struct dz_wire_spec {
     float beta;
     int32_t n_route;
     int32_t route[8];
-    uint32_t reserved[5]; /* zero */
+    /* Convolution's dilation and route's groups: 0 is the neutral value (the encoder writes
+     * 0 for the neutral 1). */
+    int32_t dilation;     /* convolutional: 0 = none, else the taps' spacing */
+    int32_t route_groups; /* route: 0 = the whole outputs */
+    int32_t group_id;     /* route: < route_groups */
+    uint32_t reserved[2]; /* zero */
     /* Since version 3: crop, reorg, upsample, scale_channels, normalization. */
     uint32_t layer_flags; /* DZ_LF_*: the bool fields of those kinds */
     int32_t crop_height;
