@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,6 +296,62 @@ size_t dk_dataset_count(const struct dk_dataset *ds)
 
 size_t dk_dataset_unlabelled(const struct dk_dataset *ds)
 {
+    return ds->unlabelled;
+}
+
+/* Appends printf text to buf at *len, keeping it terminated; stops quietly when full. */
+static void append(char *buf, size_t size, size_t *len, const char *fmt, ...) DK_PRINTF(4, 5);
+static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    if (*len >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, size - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+/* "none" or "2 (rain, sun)": the labels found in path, at most 4 named. */
+static void describe_matches(const struct dk_dataset *ds, const char *path, char *buf, size_t size,
+                             size_t *len)
+{
+    int which = -1;
+    const int n = count_matches(ds, path, &which);
+    if (n == 0) {
+        append(buf, size, len, "no label");
+        return;
+    }
+    append(buf, size, len, "%d labels (", n);
+    int named = 0;
+    for (size_t k = 0; k < ds->labels.n && named < 4; ++k) {
+        if (strstr(path, ds->labels.items[k]))
+            append(buf, size, len, "%s%s", named++ ? ", " : "", ds->labels.items[k]);
+    }
+    append(buf, size, len, "%s)", n > 4 ? ", ..." : "");
+}
+
+size_t dk_dataset_label_report(const struct dk_dataset *ds, size_t max_named, char *buf,
+                               size_t size)
+{
+    size_t len = 0;
+    if (size)
+        buf[0] = '\0';
+    if (ds->kind != DK_DATASET_LIST || ds->unlabelled == 0)
+        return 0;
+    append(buf, size, &len, "\"%s\": %zu of its %zu image paths match no label or several",
+           ds->source, ds->unlabelled, ds->count);
+    size_t named = 0;
+    for (size_t i = 0; i < ds->count && named < max_named; ++i) {
+        if (ds->cls[i] >= 0)
+            continue;
+        append(buf, size, &len, "\n  %s: ", ds->paths.items[i]);
+        describe_matches(ds, ds->paths.items[i], buf, size, &len);
+        named++;
+    }
+    if (ds->unlabelled > named)
+        append(buf, size, &len, "\n  ... and %zu more", ds->unlabelled - named);
     return ds->unlabelled;
 }
 

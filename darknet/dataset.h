@@ -120,6 +120,17 @@ size_t dk_dataset_count(const struct dk_dataset *ds);
 /* Number of items with class -1 (a paths list: not exactly one label matched). */
 size_t dk_dataset_unlabelled(const struct dk_dataset *ds);
 
+/*
+ * dk_dataset_label_report - names the images of a paths list whose path holds no label
+ * or several (darknet's "Too many or too few labels"): into buf (always terminated,
+ * truncated to size) a first line "\"LIST\": K of its N image paths match no label or
+ * several", then one line per image for the first max_named, each with what it matched
+ * ("no label" or "2 labels (rain, sun)"), then "... and M more". Returns K; 0 (and an
+ * empty buf) for an IDX data set, whose labels do not come from paths.
+ */
+size_t dk_dataset_label_report(const struct dk_dataset *ds, size_t max_named, char *buf,
+                               size_t size);
+
 /* Class of item i, -1 when unknown or i is out of range. */
 int dk_dataset_class(const struct dk_dataset *ds, size_t i);
 

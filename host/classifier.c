@@ -244,6 +244,63 @@ int dz_classifier_top_labels(const struct dz_classifier_args *a, const struct dz
     return opt->classes > 0 && top > opt->classes ? opt->classes : top;
 }
 
+/* Images named in a label report before "... and K more". */
+#define LABELS_NAMED 5
+
+/* The data file's valid list, opened only to report its labels (train names the images of
+ * both lists at start); 0 when it has none, is the training list or does not open (valid
+ * reports that itself). */
+static size_t valid_label_report(const struct classifier_run *r, char *buf, size_t size)
+{
+    struct dk_dataset v = {0};
+    struct dk_error ignored = {{0}};
+    size_t bad = 0;
+    buf[0] = '\0';
+    if (!r->opt.valid || (r->opt.train && strcmp(r->opt.valid, r->opt.train) == 0))
+        return 0;
+    if (dk_dataset_open(&v, r->opt.valid, r->opt.valid_labels, r->labels.items, r->labels.n,
+                        r->opt.classes, &ignored) == 0)
+        bad = dk_dataset_label_report(&v, LABELS_NAMED, buf, size);
+    dk_dataset_close(&v);
+    return bad;
+}
+
+/*
+ * Every image whose path holds no label or several (darknet trains it on an all-zero or
+ * multi-hot truth and prints "Too many or too few labels", easily missed; valid scores it
+ * as wrong) is named at start, the first few of each list, then a count. Training refuses
+ * to start unless -allow_unlabelled; valid goes on with the warning.
+ */
+static int check_labels(const struct classifier_run *r, const struct dz_classifier_args *a,
+                        bool train, struct dk_error *err)
+{
+    char own[2048], other[2048];
+    const size_t bad = dk_dataset_label_report(&r->ds, LABELS_NAMED, own, sizeof own);
+    const size_t bad_valid = train ? valid_label_report(r, other, sizeof other) : 0;
+    if (bad + bad_valid == 0)
+        return 0;
+    const char *how = train && !a->allow_unlabelled ? "error" : "warning";
+    if (bad)
+        fprintf(stderr, "darknetp: %s: %s\n", how, own);
+    if (bad_valid)
+        fprintf(stderr, "darknetp: %s: %s\n", how, other);
+    if (!train) {
+        fprintf(stderr, "darknetp: note: those images count as wrong in the accuracy\n");
+        return 0;
+    }
+    if (a->allow_unlabelled) {
+        fprintf(stderr, "darknetp: note: -allow_unlabelled: training on them as darknet does "
+                        "(the truth of an image is 1 for every label its path holds)\n");
+        return 0;
+    }
+    return dk_fail(err,
+                   "training refused: %zu image paths match no label or several; an image's "
+                   "class is the one label its path holds as a substring (darknet's rule), so "
+                   "a label must not appear in a directory name or in another label; rename "
+                   "the labels or the files, or pass -allow_unlabelled to train as darknet does",
+                   bad + bad_valid);
+}
+
 /* Reads the data file, builds the network (batch > 0 replaces the cfg's) and
  * opens the train or valid split; top <= 0 takes top_labels(). On failure the caller
  * still calls run_close. */
@@ -272,7 +329,9 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
         return -1;
     r->ds_open = true;
     /* A training list's images must all be readable before the first iteration. */
-    return train ? dk_dataset_check_files(&r->ds, err) : 0;
+    if (train && dk_dataset_check_files(&r->ds, err) != 0)
+        return -1;
+    return check_labels(r, a, train, err);
 }
 
 static void run_close(struct classifier_run *r)

@@ -40,6 +40,8 @@ struct dz_classifier_args {
     const char *plot;  /* -plot FILE.svg: mia's ROC curves, train's loss and accuracy; or NULL */
     double max_auc;    /* -max_auc X: exit 3 when an attack's AUC exceeds it; < 0: none */
     bool freeze_front; /* -pp_start_f: layers before pp_start are frozen */
+    /* train -allow_unlabelled: train although image paths match no label or several */
+    bool allow_unlabelled;
 };
 
 /* Each returns the process exit code and prints its own errors. */

@@ -50,6 +50,8 @@ static void usage(FILE *f)
             "  -clear                 restart the image count of the loaded weights\n"
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
+            "  -allow_unlabelled      train: go on when image paths match no label or several\n"
+            "                         (darknet's rule: the one label a path holds is its class)\n"
             "  -seed N                random seed for weights, data order and dropout (1)\n"
             "  -threads N             normal-world threads (default: the online cores); any\n"
             "                         N gives bit for bit the same results\n"
@@ -126,6 +128,7 @@ static int run_classifier(int argc, char **argv)
     a.clear = dz_arg_flag(&argc, argv, "-clear");
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.tee_stream = dz_arg_flag(&argc, argv, "-tee_stream");
+    a.allow_unlabelled = dz_arg_flag(&argc, argv, "-allow_unlabelled");
     a.top = (int)top;
     a.seed = (uint64_t)seed;
     /* DarkneTZ's -pp_start_f A: -pp_start A, and every layer before A frozen */

@@ -230,6 +230,64 @@ static void loss_fields(const char *row, char *loss, char *avg, size_t size)
     snprintf(avg, size, "%.*s", (int)n, p + 1);
 }
 
+/*
+ * The most reported darknet classifier mistake: labels rain, sun and fog with the images
+ * under train/, so "rain" is in every path and the sun and fog images match two labels.
+ * Training names them and refuses; -allow_unlabelled trains as darknet does; valid warns.
+ */
+static void test_unlabelled_paths(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[1 << 16], path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/train", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    static const char *const names[] = {"0_rain", "1_sun", "2_fog", "3_sun", "4_sun",
+                                        "5_sun",  "6_fog", "7_fog", "8_none"};
+    char list[1024] = "";
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        unsigned char px[SIDE * SIDE];
+        bars_draw((int)i % 10, (int)i % 4, px);
+        snprintf(path, sizeof path, "%s/train/%s.png", dir, names[i]);
+        assert_int_not_equal(stbi_write_png(path, SIDE, SIDE, 1, px, SIDE), 0);
+        snprintf(list + strlen(list), sizeof list - strlen(list), "train/%s.png\n", names[i]);
+    }
+    write_text("rain.list", list);
+    write_text("rain.labels", "rain\nsun\nfog\n");
+    write_text("rain.data", "classes=3\ntrain=rain.list\nvalid=rain.list\nlabels=rain.labels\n"
+                            "backup=rainbk\n");
+    write_text("rain.cfg", "[net]\nbatch=4\nsubdivisions=1\nheight=12\nwidth=12\nchannels=1\n"
+                           "learning_rate=0.01\nmax_batches=2\n"
+                           "min_crop=12\nmax_crop=12\nflip=0\n"
+                           "[connected]\noutput=3\nactivation=linear\n[softmax]\n");
+
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train rain.data rain.cfg 2>&1", dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 1);
+    if (!strstr(out, "error: \"rain.list\": 7 of its 9 image paths match no label or several\n"
+                     "  train/1_sun.png: 2 labels (rain, sun)\n"
+                     "  train/2_fog.png: 2 labels (rain, fog)\n") ||
+        !strstr(out, "\n  ... and 2 more\n") ||
+        !strstr(out, "training refused: 7 image paths match no label or several") ||
+        !strstr(out, "-allow_unlabelled"))
+        fail_msg("no named unlabelled images in:\n%s", out);
+    assert_null(strstr(out, "0_rain.png"));
+    assert_null(strstr(out, "Learning Rate")); /* refused before training starts */
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier train -allow_unlabelled rain.data rain.cfg 2>&1", dir,
+             bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "warning: \"rain.list\": 7 of its 9"));
+    assert_non_null(strstr(out, "-allow_unlabelled: training on them as darknet does"));
+
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier valid rain.data rain.cfg rainbk/rain_final.weights 2>&1",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "warning: \"rain.list\": 7 of its 9"));
+    assert_non_null(strstr(out, "those images count as wrong"));
+    assert_non_null(strstr(out, "8: top 1: "));
+}
+
 /* -save_every 0 writes only the final weights; -save_every 2 every second epoch; -log one
  * CSV row per iteration with the numbers of darknet's line. */
 static void test_save_every_and_log(void **state)
@@ -540,6 +598,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_train_valid_predict),
+        cmocka_unit_test(test_unlabelled_paths),
         cmocka_unit_test(test_save_every_and_log),
         cmocka_unit_test(test_tee_loss_reaches_log_when_scores_leave),
         cmocka_unit_test(test_valid_every_and_plot),

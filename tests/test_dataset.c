@@ -385,6 +385,23 @@ static void test_list_dataset(void **state)
     assert_int_equal(dk_dataset_unlabelled(&ds), 2);
     assert_string_equal(dk_dataset_name(&ds, 1, NULL, 0), tpath(t, "b-dog-1.png"));
 
+    /* The report names each image and what it matched, then counts the rest. */
+    char report[1024];
+    assert_int_equal(dk_dataset_label_report(&ds, 5, report, sizeof report), 2);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "\"%s\": 2 of its 4 image paths match no label or several\n"
+             "  %s: 2 labels (-cat-, -dog-)\n  %s: no label",
+             tpath(t, "train.list"), tpath(t, "c-cat-dog-.png"), tpath(t, "d-bird.png"));
+    assert_string_equal(report, want);
+    assert_int_equal(dk_dataset_label_report(&ds, 1, report, sizeof report), 2);
+    assert_non_null(strstr(report, "c-cat-dog-.png: 2 labels"));
+    assert_null(strstr(report, "d-bird"));
+    assert_non_null(strstr(report, "\n  ... and 1 more"));
+    /* Truncated, still terminated. */
+    assert_int_equal(dk_dataset_label_report(&ds, 5, report, 10), 2);
+    assert_int_equal(strlen(report), 9);
+
     struct dk_image im = {0};
     assert_int_equal(dk_dataset_load(&ds, 0, 3, &im, &err), 0);
     assert_int_equal(im.c, 3);
