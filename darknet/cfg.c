@@ -126,6 +126,13 @@ static int add_option(struct dk_cfg *cfg, struct dk_cfg_section *sec, const char
 static int parse_line(struct dk_cfg *cfg, bool sectionless, const char *text, size_t len, int line,
                       struct dk_error *err)
 {
+    /* A section header in a data file, or a key before any section of a cfg: most often
+     * the two files given in the wrong order, which the message says. */
+    if (text[0] == '[' && sectionless && text[len - 1] == ']')
+        return dk_fail(err,
+                       "%s:%d: '%.*s' is a section header: this is a network cfg, not a data "
+                       "file (key=value lines); the order is DATA CFG [WEIGHTS]",
+                       cfg->path, line, DK_CFG_QUOTE, text);
     if (text[0] == '[' && !sectionless) {
         if (text[len - 1] != ']')
             return dk_fail(err, "%s:%d: section header '%.*s' lacks its closing ']'", cfg->path,
@@ -137,8 +144,10 @@ static int parse_line(struct dk_cfg *cfg, bool sectionless, const char *text, si
         return 0;
     }
     if (cfg->n_sections == 0)
-        return dk_fail(err, "%s:%d: option '%.*s' before the first [section]", cfg->path, line,
-                       DK_CFG_QUOTE, text);
+        return dk_fail(err,
+                       "%s:%d: option '%.*s' before the first [section]; a network cfg starts "
+                       "with [net] (a data file given as CFG? the order is DATA CFG [WEIGHTS])",
+                       cfg->path, line, DK_CFG_QUOTE, text);
     return add_option(cfg, &cfg->sections[cfg->n_sections - 1], text, line, err);
 }
 
@@ -183,7 +192,10 @@ int dk_cfg_read_mem(const char *name, const char *text, size_t len, bool section
         bool after_eq = false;
         for (size_t i = 0; i < raw; i++) {
             if (start[i] == '\0') {
-                dk_fail(err, "%s:%d: NUL byte in a text file", name, line);
+                dk_fail(err,
+                        "%s:%d: NUL byte: a binary file, not %s (a .weights file? the order is "
+                        "DATA CFG WEIGHTS)",
+                        name, line, sectionless ? "a data file" : "a network cfg");
                 goto out;
             }
             if (after_eq && starts_comment(start, i, sectionless))

@@ -61,3 +61,50 @@ int dz_arg_int(int *argc, char **argv, const char *flag, long min, long max, lon
     remove_args(argc, argv, at, 2);
     return 0;
 }
+
+/* Optimal string alignment distance, capped: strings longer than 63 bytes are never close. */
+static int edit_distance(const char *a, const char *b)
+{
+    enum { MAX = 64 };
+    const size_t n = strlen(a), m = strlen(b);
+    if (n >= MAX || m >= MAX)
+        return MAX;
+    int d[MAX][MAX];
+    for (size_t i = 0; i <= n; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++) {
+        for (size_t j = 1; j <= m; j++) {
+            const int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            int best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[n][m];
+}
+
+const char *dz_arg_suggest(const char *word, const char *const *choices, size_t n)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    bool tie = false;
+    for (size_t i = 0; i < n; i++) {
+        const int d = edit_distance(word, choices[i]);
+        if (d < best_d) {
+            best = choices[i];
+            best_d = d;
+            tie = false;
+        } else if (d == best_d) {
+            tie = true;
+        }
+    }
+    return tie ? NULL : best;
+}

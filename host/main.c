@@ -46,7 +46,9 @@ static void usage(FILE *f)
             "  -tee_stream            predict/valid: stream the segment's weights through\n"
             "                         the TA, sealed, chunk by chunk (chosen by itself when\n"
             "                         the segment does not fit TA_DATA_SIZE resident)\n"
-            "  -t N                   print the top N labels (default: the data file's top)\n"
+            "  -t N                   print the top N labels (default and 0: the data file's\n"
+            "                         top)\n"
+            "  -gpus L, -i N          darknet's GPU choice: accepted and ignored (CPU only)\n"
             "  -clear                 restart the image count of the loaded weights\n"
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
             "                         policy the run trains under, training included)\n"
@@ -111,20 +113,91 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
 
 static int run_verb(const struct dz_classifier_args *a0, const char *verb, int argc, char **argv);
 
+/* Every option the classifier commands take, to name the intended one of a typo. */
+static const char *const classifier_options[] = {
+    "-pp_start",
+    "-pp_end",
+    "-pp_start_f",
+    "-tee_output",
+    "-t",
+    "-clear",
+    "-seed",
+    "-log",
+    "-out",
+    "-save_every",
+    "-n",
+    "-queries",
+    "-grad",
+    "-csv",
+    "-plot",
+    "-max_auc",
+    "-query_shift",
+    "-gpus",
+    "-i",
+    "-seal_infer_only",
+    "-allow_unlabelled",
+    "-threads",
+    "-tee_stream",
+    "-valid_every",
+};
+
+static const char *const classifier_verbs[] = {"train", "valid", "predict", "mia"};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* An option left after the known ones were taken: refused, with the likely intended one. */
+static int unknown_options(int argc, char **argv)
+{
+    for (int i = 3; i < argc; i++) {
+        if (argv[i][0] != '-' || argv[i][1] == '\0')
+            continue;
+        const char *near = dz_arg_suggest(argv[i], classifier_options, N_OF(classifier_options));
+        if (near)
+            fprintf(stderr, "darknetp: unknown option '%s' (did you mean %s?)\n", argv[i], near);
+        else
+            fprintf(stderr, "darknetp: unknown option '%s'\n", argv[i]);
+        return -1;
+    }
+    return 0;
+}
+
+static int unknown_verb(const char *verb)
+{
+    for (size_t i = 0; i < N_OF(classifier_verbs); i++) {
+        if (strcmp(verb, classifier_verbs[i]) == 0)
+            return 0;
+    }
+    const char *near = dz_arg_suggest(verb, classifier_verbs, N_OF(classifier_verbs));
+    fprintf(stderr,
+            "darknetp: unknown classifier command '%s'%s%s%s; expected train, valid, "
+            "predict or mia\n",
+            verb, near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    return -1;
+}
+
 static int run_classifier(int argc, char **argv)
 {
     struct dz_classifier_args a = {.pp_start = -1, .pp_end = -1, .seed = 1};
     bool mia_given = false;
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
         return 2;
-    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0;
-    if (dz_arg_int(&argc, argv, "-t", 1, 1000000, &top) != 0 ||
+    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0, gpu = -1;
+    /* darknet's -t 0 (its default) means the data file's top, as no -t does here. */
+    if (dz_arg_int(&argc, argv, "-t", 0, 1000000, &top) != 0 ||
         dz_arg_int(&argc, argv, "-threads", 1, 1024, &threads) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start_f", 0, 1000000, &pp_start_f) != 0 ||
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
         dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0)
         return 2;
+    /* darknet's GPU choices: this engine runs on the CPU (and in the TEE); a script written
+     * for darknet runs unchanged, with a note. */
+    const char *gpus = dz_arg_str(&argc, argv, "-gpus");
+    if (dz_arg_int(&argc, argv, "-i", 0, 1000000, &gpu) != 0)
+        return 2;
+    if (gpus || gpu >= 0)
+        fprintf(stderr, "darknetp: note: %s ignored: darknetp runs on the CPU\n",
+                gpus ? "-gpus" : "-i");
     a.clear = dz_arg_flag(&argc, argv, "-clear");
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.tee_stream = dz_arg_flag(&argc, argv, "-tee_stream");
@@ -139,10 +212,6 @@ static int run_classifier(int argc, char **argv)
         }
         pp_start = pp_start_f;
         a.freeze_front = true;
-    }
-    if ((pp_start >= 0) != (pp_end >= 0) || pp_start > pp_end) {
-        fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
-        return 2;
     }
     a.out = dz_arg_str(&argc, argv, "-out");
     a.log = dz_arg_str(&argc, argv, "-log");
@@ -171,11 +240,13 @@ static int run_classifier(int argc, char **argv)
     }
     a.pp_start = (int)pp_start;
     a.pp_end = (int)pp_end;
-    for (int i = 3; i < argc; i++) {
-        if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "darknetp: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
+    if (unknown_options(argc, argv) != 0 || unknown_verb(argv[2]) != 0)
+        return 2;
+    /* After the unknown options: a misspelt -pp_end is named as such, not as a lone
+     * -pp_start. */
+    if ((pp_start >= 0) != (pp_end >= 0) || pp_start > pp_end) {
+        fprintf(stderr, "darknetp: -pp_start and -pp_end go together, with pp_start <= pp_end\n");
+        return 2;
     }
     if (argc < 5) {
         usage(stderr);
@@ -250,8 +321,7 @@ static int run_verb(const struct dz_classifier_args *a0, const char *verb, int a
         a.image = argc > 6 ? argv[6] : NULL;
         return dz_classifier_predict(&a);
     }
-    fprintf(stderr, "darknetp: unknown classifier command '%s'\n", verb);
-    usage(stderr);
+    usage(stderr); /* not reached: unknown_verb refused it */
     return 2;
 extra:
     fprintf(stderr, "darknetp: too many arguments\n");

@@ -204,9 +204,10 @@ int dz_partition_check(const struct dnn_network *shapes, int first, int last, st
     for (int i = 0; i < first; i++)
         if (shapes->layers[i].has_cost)
             return dk_fail(err,
-                           "layer %d (%s) computes a loss before the TEE segment %d..%d; the "
-                           "segment must start after it",
-                           i, layer_name(&shapes->layers[i]), first, last);
+                           "layer %d (%s) computes a loss before the TEE segment %d..%d; a "
+                           "loss layer must be inside the segment or after it: start the "
+                           "segment at layer %d or earlier (-pp_start %d)",
+                           i, layer_name(&shapes->layers[i]), first, last, i, i);
     if (dz_range_has_cost(shapes, (size_t)first, (size_t)last) &&
         range_truths(shapes, (size_t)first, (size_t)last) != shapes->truths)
         return dk_fail(err,

@@ -24,7 +24,9 @@ static void print_labels(const struct dz_prediction *p, size_t outputs, enum dz_
                          const struct dk_list *names, int top, int *indexes)
 {
     if (pol != DZ_OUTPUT_TOP1) {
-        for (uint32_t k = 0; k < p->count && k < (uint32_t)top; k++) {
+        /* rank is the order of every label: all of it is printed, whatever -t says. */
+        const uint32_t limit = pol == DZ_OUTPUT_RANK ? p->count : (uint32_t)top;
+        for (uint32_t k = 0; k < p->count && k < limit; k++) {
             size_t idx = (size_t)p->labels[k];
             printf("%s\n", idx < names->n ? names->items[idx] : "?");
         }

@@ -168,11 +168,16 @@ static void test_reader_sectionless(void **state)
     assert_int_equal(dk_cfg_check_used(cfg, s, &err), 0);
     dk_cfg_free(cfg);
 
-    /* A .data file has no sections: a header line is just a malformed line. */
+    /* A .data file has no sections: a header line means a cfg given as DATA. */
     const char *text = "classes=2\n[net]\n";
     assert_int_equal(dk_cfg_read_mem("x.data", text, strlen(text), true, &cfg, &err), -1);
     assert_null(cfg);
-    assert_string_equal(err.msg, "x.data:2: expected key=value, got '[net]'");
+    assert_string_equal(err.msg, "x.data:2: '[net]' is a section header: this is a network cfg, "
+                                 "not a data file (key=value lines); the order is DATA CFG "
+                                 "[WEIGHTS]");
+    text = "classes=2\n[net\n";
+    assert_int_equal(dk_cfg_read_mem("x.data", text, strlen(text), true, &cfg, &err), -1);
+    assert_string_equal(err.msg, "x.data:2: expected key=value, got '[net'");
 
     /* An empty .data file has its one, empty section. */
     assert_int_equal(dk_cfg_read_mem("e.data", "", 0, true, &cfg, &err), 0);
@@ -205,7 +210,8 @@ static void test_reader_errors(void **state)
     reader_fails("[net]\nbatch=1\nheight 28\n", false,
                  "bad.cfg:3: expected key=value, got 'height28'");
     reader_fails("\n# c\nbatch=1\n[net]\n", false,
-                 "bad.cfg:3: option 'batch=1' before the first [section]");
+                 "bad.cfg:3: option 'batch=1' before the first [section]; a network cfg starts "
+                 "with [net] (a data file given as CFG? the order is DATA CFG [WEIGHTS])");
     reader_fails("[net\n", false, "bad.cfg:1: section header '[net' lacks its closing ']'");
     reader_fails("[net]\n[]\n", false, "bad.cfg:2: empty section name '[]'");
     reader_fails("[net]\n=5\n", false, "bad.cfg:2: missing key before '=' in '=5'");
@@ -214,7 +220,13 @@ static void test_reader_errors(void **state)
     struct dk_error err = {{0}};
     static const char nul[] = "[net]\nbatch=1\0\n";
     assert_int_equal(dk_cfg_read_mem("bad.cfg", nul, sizeof nul - 1, false, &cfg, &err), -1);
-    assert_string_equal(err.msg, "bad.cfg:2: NUL byte in a text file");
+    assert_string_equal(err.msg, "bad.cfg:2: NUL byte: a binary file, not a network cfg (a "
+                                 ".weights file? the order is DATA CFG WEIGHTS)");
+    static const char nul_data[] = "classes=2\n\x01\0\n";
+    assert_int_equal(dk_cfg_read_mem("bad.data", nul_data, sizeof nul_data - 1, true, &cfg, &err),
+                     -1);
+    assert_string_equal(err.msg, "bad.data:2: NUL byte: a binary file, not a data file (a "
+                                 ".weights file? the order is DATA CFG WEIGHTS)");
 
     /* The same key in two sections is fine. */
     const char *text = "[a]\nk=1\n[b]\nk=2\n";

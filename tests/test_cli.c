@@ -132,6 +132,50 @@ static void test_bad_inputs_give_clear_errors(void **state)
                  "past the last layer");
     expect_error("classifier predict -t x mnist.dataset mnist_lenet.cfg w", "-t");
     expect_error("classifier frobnicate a b c", "frobnicate");
+
+    /* Messages that name the likely mistake. */
+    expect_error("classifier predict mnist_lenet.cfg mnist.dataset mnist_lenet.weights x.png",
+                 "mnist_lenet.cfg:1: '[net]' is a section header: this is a network cfg, not a "
+                 "data file (key=value lines); the order is DATA CFG [WEIGHTS]");
+    expect_error("classifier predict mnist.dataset mnist_lenet.weights mnist_lenet.cfg x.png",
+                 "mnist_lenet.weights:1: NUL byte: a binary file, not a network cfg (a .weights "
+                 "file? the order is DATA CFG WEIGHTS)");
+    expect_error("classifier predict mnist.dataset mnist.dataset mnist_lenet.weights x.png",
+                 "a data file given as CFG? the order is DATA CFG [WEIGHTS]");
+    expect_error("classifier tran mnist.dataset mnist_lenet.cfg",
+                 "unknown classifier command 'tran' (did you mean train?); expected train, "
+                 "valid, predict or mia");
+    expect_error("classifier predict -pp_strat 4 -pp_end 5 mnist.dataset mnist_lenet.cfg w",
+                 "unknown option '-pp_strat' (did you mean -pp_start?)");
+    expect_error("classifier predict -pp_start 4 -pp_edn 5 mnist.dataset mnist_lenet.cfg w",
+                 "unknown option '-pp_edn' (did you mean -pp_end?)");
+    expect_error("classifier predict -zzz mnist.dataset mnist_lenet.cfg w",
+                 "unknown option '-zzz'\n");
+}
+
+/* darknet's -gpus and -i are accepted with a note; its -t 0 means the data file's top. */
+static void test_darknet_options(void **state)
+{
+    (void)state;
+    char cmd[3 * PATH_MAX], out[4096];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -gpus 0,1 -t 0 mnist.dataset mnist_lenet.cfg "
+             "mnist_lenet.weights images/t_00007_c3.png 2>&1 >/dev/null | grep note",
+             fixture, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "darknetp: note: -gpus ignored: darknetp runs on the CPU\n");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -i 0 -t 0 mnist.dataset mnist_lenet.cfg "
+             "mnist_lenet.weights images/t_00007_c3.png 2>/dev/null",
+             fixture, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "78.48%: 3\n21.52%: 5\n 0.00%: 2\n 0.00%: 7\n 0.00%: 9\n");
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -t 2 mnist.dataset mnist_lenet.cfg "
+             "mnist_lenet.weights images/t_00007_c3.png 2>/dev/null",
+             fixture, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "78.48%: 3\n21.52%: 5\n");
 }
 
 int main(void)
@@ -140,6 +184,7 @@ int main(void)
         cmocka_unit_test(test_predict_prints_upstream_lines),
         cmocka_unit_test(test_predict_reads_paths_from_stdin),
         cmocka_unit_test(test_bad_inputs_give_clear_errors),
+        cmocka_unit_test(test_darknet_options),
     };
     return cmocka_run_group_tests_name("cli", tests, setup, teardown);
 }

@@ -99,6 +99,24 @@ static void test_predict_topk_policy(void **state)
     assert_int_equal(run(cmd, out, sizeof out), 0);
     /* The same labels in the same order as upstream darknet's top 5, without scores. */
     assert_string_equal(out, "3\n5\n2\n7\n9\n");
+
+    /* rank: the order of every label, whatever -t asks for. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -pp_start 4 -pp_end 10 -tee_output rank -t 2 "
+             "mnist.dataset mnist_lenet.cfg mnist_lenet.weights images/t_00007_c3.png "
+             "2>/dev/null",
+             fixture, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_int_equal(strncmp(out, "3\n5\n2\n7\n9\n", 10), 0);
+    int lines = 0, seen = 0;
+    for (const char *p = out; *p; p++) {
+        if (*p >= '0' && *p <= '9' && p[1] == '\n') {
+            seen |= 1 << (*p - '0');
+            lines++;
+        }
+    }
+    assert_int_equal(lines, 10);
+    assert_int_equal(seen, 0x3ff);
 }
 
 static void test_train_loss_in_tee(void **state)

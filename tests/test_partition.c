@@ -1119,7 +1119,9 @@ static void test_partition_rules(void **state)
                    "layer 3 (res) runs in the normal world after the TEE segment 0..2 and reads "
                    "layer 1");
     expect_refusal("classifier train -pp_start 8 -pp_end 8 bars.data lenet.cfg",
-                   "layer 7 (softmax) computes a loss before the TEE segment");
+                   "layer 7 (softmax) computes a loss before the TEE segment 8..8; a loss layer "
+                   "must be inside the segment or after it: start the segment at layer 7 or "
+                   "earlier (-pp_start 7)");
 }
 
 static long status_field(long pid, const char *key)
