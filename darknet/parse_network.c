@@ -196,6 +196,30 @@ static int check_neutral(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
 
 /* ------------------------------------------------------------------- [net] */
 
+/* adam=1 and its B1, B2, eps, read only when adam is on (as darknet reads them). The
+ * defaults are AlexeyAB's (pjreddie's eps is 1e-7). */
+static int parse_adam(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                      struct dnn_net_config *net, struct dk_error *err)
+{
+    int adam = 0;
+    if (dk_cfg_get_int(cfg, sec, "adam", 0, &adam, err) != 0)
+        return -1;
+    net->adam = adam != 0;
+    if (!net->adam)
+        return 0;
+    if (dk_cfg_get_float(cfg, sec, "B1", .9f, &net->beta1, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "B2", .999f, &net->beta2, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "eps", .000001f, &net->epsilon, err) != 0)
+        return -1;
+    /* darknet divides by 1 - B^t and by sqrt(v) + eps: out of range, weights become inf. */
+    BAD(!(net->beta1 >= 0 && net->beta1 < 1), "B1", "must be in [0, 1), got %g",
+        (double)net->beta1);
+    BAD(!(net->beta2 >= 0 && net->beta2 < 1), "B2", "must be in [0, 1), got %g",
+        (double)net->beta2);
+    BAD(!(net->epsilon > 0), "eps", "must be > 0, got %g", (double)net->epsilon);
+    return 0;
+}
+
 struct policy_name {
     const char *name;
     enum dnn_lr_policy policy;
@@ -298,7 +322,9 @@ static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_m
         dk_cfg_get_int(cfg, sec, "subdivisions", 1, &subdivs, err) != 0 ||
         neutral_int(cfg, sec, "time_steps", 1, err) != 0 ||
         neutral_int(cfg, sec, "notruth", 0, err) != 0 ||
-        neutral_int(cfg, sec, "adam", 0, err) != 0 || neutral_float(cfg, sec, "clip", 0, err) != 0)
+        neutral_float(cfg, sec, "clip", 0, err) != 0)
+        return -1;
+    if (parse_adam(cfg, sec, net, err) != 0)
         return -1;
     /* random=1 makes darknet's detector resize its input while training; the
      * classifier never reads it, so any value is accepted and has no effect. */

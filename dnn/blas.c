@@ -99,3 +99,27 @@ void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update
     dnn_axpy(n, a->learning_rate / (float)a->batch, update, value);
     dnn_scal(n, a->momentum, update);
 }
+
+void dnn_adam_step(struct dnn_param *p, const struct dnn_update_args *a)
+{
+    float *w = p->value, *d = p->update, *m = p->adam_m, *v = p->adam_v;
+    /* darknet passes t as an int to powf: the same power of a float base here. */
+    const float t = (float)a->t;
+    const float m_corr = 1.f - dnn_powf(a->beta1, t);
+    const float v_corr = 1.f - dnn_powf(a->beta2, t);
+    const float decay = -a->decay * (float)a->batch;
+    for (size_t i = 0; i < p->count; i++) {
+        /* darknet's sequence of whole-array passes, element by element: the same
+         * operations in the same order, so the same roundings. */
+        m[i] *= a->beta1;
+        v[i] *= a->beta2;
+        d[i] += decay * w[i];
+        m[i] += (1 - a->beta1) * d[i];
+        d[i] *= d[i];
+        v[i] += (1 - a->beta2) * d[i];
+        const float mhat = m[i] / m_corr;
+        const float vhat = v[i] / v_corr;
+        w[i] = w[i] + a->learning_rate * mhat / (dnn_sqrtf(vhat) + a->epsilon);
+        d[i] = 0;
+    }
+}

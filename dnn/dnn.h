@@ -146,7 +146,7 @@ enum dnn_cost_type {
 
 #define DNN_MAX_ROUTE 8
 #define DNN_MAX_PARAMS 5
-#define DNN_MAX_BUFFERS 20 /* conv with batch norm and mish: 17 */
+#define DNN_MAX_BUFFERS 24 /* conv with batch norm, mish and adam: 23 */
 #define DNN_MAX_STEPS 16
 
 /*
@@ -215,6 +215,10 @@ struct dnn_param {
     float *update;      /* (count) negative gradient with momentum; NULL for rolling statistics */
     float **value_ref;  /* the layer field that owns value (bound after allocation) */
     float **update_ref; /* the layer field that owns update, or NULL */
+    /* adam's first and second moment estimates (count): training with adam, for trainable
+     * parameters of the layers adam updates (l->adam); else NULL. */
+    float *adam_m;
+    float *adam_v;
 };
 
 /* Who needs a buffer: parameters and outputs always, the rest only to train. */
@@ -271,6 +275,11 @@ struct dnn_update_args {
     float learning_rate;
     float momentum;
     float decay;
+    /* darknet's adam (its GPU rule): layers with l->adam step every trainable parameter
+     * with it instead of momentum SGD. */
+    bool adam;
+    float beta1, beta2, epsilon;
+    uint64_t t; /* updates done, this one included (AlexeyAB's get_current_batch), >= 1 */
 };
 
 struct dnn_layer_ops {
@@ -316,6 +325,7 @@ struct dnn_layer {
     float *norms;        /* normalization: (batch, inputs) kappa + alpha * window sums */
     float dropout_scale; /* dropout: 1 / (1 - probability) */
 
+    bool adam;               /* trained with adam: its parameters have moment buffers */
     bool has_cost;           /* this layer computes a loss when truth is given */
     bool read_later;         /* a later route or shortcut reads its output (set by setup) */
     float cost;              /* its loss summed over the batch, last forward */
@@ -376,6 +386,14 @@ struct dnn_net_config {
     float scales[DNN_MAX_STEPS];
     int max_batches;
     int burn_in;
+    /* adam=1 with darknet's B1, B2, eps: convolutional and connected layers are updated by
+     * darknet's adam rule (its GPU path; both trees' CPU paths ignore adam):
+     *   d = update - decay*batch*w;  m = B1*m + (1-B1)*d;  v = B2*v + (1-B2)*d*d;
+     *   w += rate * (m / (1 - B1^t)) / (sqrt(v / (1 - B2^t)) + eps);  update = 0
+     * on weights, biases and BN scales alike, t the batch number after this update.
+     * beta1 and beta2 in [0, 1), epsilon > 0. */
+    bool adam;
+    float beta1, beta2, epsilon;
     /* Index of specs[0] in the whole network: 0, or A for the TA's segment
      * A..B. Keys the per-layer random streams (init, dropout); route and
      * shortcut indexes stay positions in this network's own layer table. */

@@ -56,6 +56,10 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
     if (cfg->batch <= 0 || cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->subdivisions <= 0 ||
         cfg->index_base < 0)
         return DNN_ERR_INVALID;
+    /* adam divides by 1 - beta^t and by sqrt(v) + epsilon: both must stay positive. */
+    if (cfg->adam && !(cfg->beta1 >= 0 && cfg->beta1 < 1 && cfg->beta2 >= 0 && cfg->beta2 < 1 &&
+                       cfg->epsilon > 0 && cfg->epsilon <= 3.4028235e38f))
+        return DNN_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
         struct dnn_layer *l = &net->layers[i];
         *failed = i;
@@ -63,6 +67,9 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
         l->spec = specs[i];
         l->index = (int)i;
         l->batch = cfg->batch;
+        /* darknet's adam updates convolutional and connected layers only. */
+        l->adam =
+            cfg->adam && (l->kind == DNN_LAYER_CONVOLUTIONAL || l->kind == DNN_LAYER_CONNECTED);
         l->ops = dnn_layer_ops_for(l->kind);
         if (!l->ops)
             return DNN_ERR_UNSUPPORTED;
@@ -510,16 +517,30 @@ void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last
 {
     if (!net->training)
         return;
+    const uint64_t t = dnn_network_current_batch(net);
     struct dnn_update_args a = {
         .batch = net->cfg.batch * net->cfg.subdivisions,
         .learning_rate = dnn_network_current_rate(net),
         .momentum = net->cfg.momentum,
         .decay = net->cfg.decay,
+        .adam = net->cfg.adam,
+        .beta1 = net->cfg.beta1,
+        .beta2 = net->cfg.beta2,
+        .epsilon = net->cfg.epsilon,
+        .t = t > 0 ? t : 1,
     };
     for (size_t i = first; i <= last && i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
-        if (l->ops->update && !l->spec.frozen)
+        if (l->spec.frozen)
+            continue;
+        if (l->adam) {
+            for (size_t p = 0; p < l->n_params; p++) {
+                if (l->params[p].update)
+                    dnn_adam_step(&l->params[p], &a);
+            }
+        } else if (l->ops->update) {
             l->ops->update(l, &a);
+        }
     }
 }
 

@@ -32,7 +32,8 @@ const char dz_seal_usage[] =
     "  -batch_min N -batch_max N  training: images per forward (default: the cfg's batch)\n"
     "  -subdivisions_max N    training: forwards per update (default: the cfg's)\n"
     "  -learning_rate_max X -momentum_max X -decay_max X  training: the largest values the\n"
-    "                         device may use (default: the cfg's learning_rate, momentum, decay)\n";
+    "                         device may use (default: the cfg's learning_rate, momentum, decay)\n"
+    "  -allow_adam            training: allow adam=1 (default: when the cfg sets adam=1)\n";
 
 /* The command line, parsed. */
 struct seal_args {
@@ -121,6 +122,8 @@ static int parse_args(int argc, char **argv, struct seal_args *a)
     a->policy.modes = DZ_MODE_INFER;
     if (dz_arg_flag(&argc, argv, "-allow_train"))
         a->policy.modes |= DZ_MODE_TRAIN;
+    if (dz_arg_flag(&argc, argv, "-allow_adam"))
+        a->policy.modes |= DZ_MODE_ADAM;
     if (output && parse_output(output, &a->policy.output) != 0)
         return 2;
     for (int i = 2; i < argc; i++) {
@@ -160,11 +163,14 @@ static int check_policy_args(const struct seal_args *a)
         return 2;
     }
     const bool bounds = a->batch_min >= 0 || a->batch_max >= 0 || a->subdivisions_max >= 0 ||
-                        !isnan(a->rate_max) || !isnan(a->momentum_max) || !isnan(a->decay_max);
+                        !isnan(a->rate_max) || !isnan(a->momentum_max) || !isnan(a->decay_max) ||
+                        (a->policy.modes & DZ_MODE_ADAM);
     if (bounds && !(a->policy.modes & DZ_MODE_TRAIN)) {
-        fprintf(stderr, "darknetp: seal: -batch_min, -batch_max, -subdivisions_max, "
-                        "-learning_rate_max, -momentum_max and -decay_max bound training: give "
-                        "-allow_train too\n");
+        fprintf(
+            stderr,
+            "darknetp: seal: -batch_min, -batch_max, -subdivisions_max, "
+            "-learning_rate_max, -momentum_max, -decay_max and -allow_adam bound training: give "
+            "-allow_train too\n");
         return 2;
     }
     return 0;
@@ -185,6 +191,8 @@ static int finish_policy(struct seal_args *a, const struct dnn_net_config *net,
         p->learning_rate_max = isnan(a->rate_max) ? net->learning_rate : a->rate_max;
         p->momentum_max = isnan(a->momentum_max) ? net->momentum : a->momentum_max;
         p->decay_max = isnan(a->decay_max) ? net->decay : a->decay_max;
+        if (net->adam)
+            p->modes |= DZ_MODE_ADAM;
     } else {
         p->batch_min = p->batch_max = 1;
         p->subdivisions_max = 1;
@@ -220,9 +228,10 @@ static void describe_policy(const struct dz_policy *p, char *buf, size_t size)
     else
         snprintf(buf + n, size - (size_t)n,
                  ", training allowed at batch %u..%u, subdivisions <= %u, learning_rate <= %g, "
-                 "momentum <= %g, decay <= %g",
+                 "momentum <= %g, decay <= %g%s",
                  (unsigned)p->batch_min, (unsigned)p->batch_max, (unsigned)p->subdivisions_max,
-                 (double)p->learning_rate_max, (double)p->momentum_max, (double)p->decay_max);
+                 (double)p->learning_rate_max, (double)p->momentum_max, (double)p->decay_max,
+                 (p->modes & DZ_MODE_ADAM) ? ", adam allowed" : "");
 }
 
 static void report(const struct seal_args *a, const struct dz_seal_model *sm,

@@ -23,6 +23,8 @@ void dz_policy_of_request(const struct dz_model_header *h, struct dz_policy *p)
 {
     memset(p, 0, sizeof(*p));
     p->modes = h->training ? DZ_MODES_ALL : DZ_MODE_INFER;
+    if (h->training && h->adam)
+        p->modes |= DZ_MODE_ADAM;
     p->output = h->output_policy;
     p->top_k_max = h->top_k >= 1 ? h->top_k : 1;
     p->batch_min = h->batch;
@@ -35,8 +37,11 @@ void dz_policy_of_request(const struct dz_model_header *h, struct dz_policy *p)
 
 const char *dz_policy_check(const struct dz_policy *p, char msg[DZ_WIRE_MSG_MAX])
 {
-    if (!(p->modes & DZ_MODE_INFER) || (p->modes & ~DZ_MODES_ALL))
-        return dz_wire_fail(msg, "policy: modes %#x (inference must be allowed)",
+    if (!(p->modes & DZ_MODE_INFER) || (p->modes & ~DZ_MODES_VALID) ||
+        ((p->modes & DZ_MODE_ADAM) && !(p->modes & DZ_MODE_TRAIN)))
+        return dz_wire_fail(msg,
+                            "policy: modes %#x (inference must be allowed; adam only with "
+                            "training)",
                             (unsigned)p->modes);
     if (p->output >= DZ_OUTPUT_COUNT)
         return dz_wire_fail(msg, "policy: output %u", (unsigned)p->output);
@@ -76,6 +81,9 @@ static const char *training_within(const struct dz_policy *want, const struct dz
 {
     if (!(allowed->modes & DZ_MODE_TRAIN))
         return dz_wire_fail(msg, "the model allows inference only, training was asked");
+    if ((want->modes & DZ_MODE_ADAM) && !(allowed->modes & DZ_MODE_ADAM))
+        return dz_wire_fail(msg, "the model allows training with momentum SGD only, adam was "
+                                 "asked");
     if (want->batch_min < allowed->batch_min || want->batch_max > allowed->batch_max)
         return dz_wire_fail(msg,
                             "the model allows training at batch %u..%u, batch %u..%u was asked",

@@ -387,6 +387,30 @@ void dz_wire_encode_header(const struct dz_wire_request *r, const struct dnn_net
     h->seed_hi = (uint32_t)(r->seed >> 32);
     h->output_policy = (uint32_t)r->output;
     h->top_k = r->top_k;
+    if (cfg->adam) {
+        h->adam = 1;
+        h->beta1 = cfg->beta1;
+        h->beta2 = cfg->beta2;
+        h->epsilon = cfg->epsilon;
+    }
+}
+
+/* adam's keys: on, each in its range; off, all zero (as encoded before they existed). */
+static const char *check_adam(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
+{
+    if (h->adam > 1)
+        return dz_wire_fail(msg, "model: adam %u", (unsigned)h->adam);
+    if (!h->adam) {
+        if (get_i32(h, offsetof(struct dz_model_header, beta1)) ||
+            get_i32(h, offsetof(struct dz_model_header, beta2)) ||
+            get_i32(h, offsetof(struct dz_model_header, epsilon)))
+            return dz_wire_fail(msg, "model: adam's B1, B2 or eps set without adam");
+        return NULL;
+    }
+    if (!(h->beta1 >= 0.0f && h->beta1 < 1.0f) || !(h->beta2 >= 0.0f && h->beta2 < 1.0f) ||
+        !(h->epsilon > 0.0f) || !is_finite(h->epsilon))
+        return dz_wire_fail(msg, "model: adam's B1, B2 or eps out of range");
+    return NULL;
 }
 
 static const char *check_partition(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
@@ -449,6 +473,8 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
 
     if (!why)
         why = check_training_keys(h, msg);
+    if (!why)
+        why = check_adam(h, msg);
     if (why)
         return why;
     if (h->output_policy >= DZ_OUTPUT_COUNT || h->top_k > DZ_MAX_LABELS ||
@@ -484,6 +510,10 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         cfg->steps[i] = h->steps[i];
         cfg->scales[i] = h->scales[i];
     }
+    cfg->adam = h->adam != 0;
+    cfg->beta1 = h->beta1;
+    cfg->beta2 = h->beta2;
+    cfg->epsilon = h->epsilon;
     cfg->index_base = (int)h->first;
     cfg->stream_params = h->stream_chunk_bytes != 0;
     return NULL;

@@ -945,7 +945,20 @@ static void test_parse_errors(void **state)
                 "must be >= 1");
     parse_fails("k4.cfg", NET "[convolutional]\nxnor=1\n", 6, "'xnor=1'", "not supported");
     parse_fails("k5.cfg", NET "[connected]\ndontload=1\n", 6, "'dontload=1'", "not supported");
-    parse_fails("k6.cfg", NET "adam=1\n[connected]\n", 5, "'adam=1'", "not supported");
+    parse_fails("k6.cfg", NET "adam=1\nB1=1\n[connected]\n", 6, "key 'B1'",
+                "must be in [0, 1), got 1");
+    parse_fails("k6b.cfg", NET "adam=1\neps=0\n[connected]\n", 6, "key 'eps'", "must be > 0");
+    {
+        /* adam=1 with AlexeyAB's defaults; B1/B2/eps are read only with adam. */
+        struct dk_model m;
+        parse_ok("adam.cfg", NET "adam=1\nB2=.99\n[connected]\n", &m);
+        assert_true(m.net.adam);
+        assert_true(m.net.beta1 == .9f && m.net.beta2 == .99f && m.net.epsilon == .000001f);
+        dk_model_free(&m);
+        parse_ok("sgd.cfg", NET "[connected]\n", &m);
+        assert_false(m.net.adam);
+        dk_model_free(&m);
+    }
     parse_fails("k7.cfg", NET "[softmax]\ntree=x.tree\n", 6,
                 "key 'tree' in [softmax] is not supported", NULL);
     parse_fails("k8.cfg", NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=per_channel\n", 8,

@@ -684,6 +684,85 @@ static void test_update_decay_on_weights_only(void **state)
     dnn_network_free(net);
 }
 
+/* darknet's adam (its adam_update_gpu) on every trainable tensor, worked in double: two
+ * updates at batch numbers 3 and 4, so that the moments carry over and the bias correction
+ * uses the batch number; a batchnorm layer keeps momentum SGD. */
+static double adam_want(double w, double d, double *m, double *v, int t, double decay_batch)
+{
+    const double b1 = 0.8, b2 = 0.9, eps = 1e-3, lr = 0.5;
+    d -= decay_batch * w;
+    *m = b1 * *m + (1 - b1) * d;
+    *v = b2 * *v + (1 - b2) * d * d;
+    const double mhat = *m / (1 - pow(b1, t)), vhat = *v / (1 - pow(b2, t));
+    return w + lr * mhat / (sqrt(vhat) + eps);
+}
+
+static void test_adam_update(void **state)
+{
+    (void)state;
+    struct dnn_net_config cfg = gradcheck_config(2, 3, 3, 1);
+    cfg.learning_rate = 0.5f;
+    cfg.momentum = 0.25f;
+    cfg.decay = 0.1f;
+    cfg.adam = true;
+    cfg.beta1 = 0.8f;
+    cfg.beta2 = 0.9f;
+    cfg.epsilon = 1e-3f;
+    struct dnn_layer_spec s[3] = {conv_spec(2, 3, 1, 1, 1, true, DNN_ACT_LINEAR),
+                                  connected_spec(2, true, DNN_ACT_LINEAR), batchnorm_spec()};
+    struct dnn_network *net = make_net(&cfg, s, 3, true);
+    net->seen = 3 * 2; /* batch 2, one subdivision: batch number 3 */
+    for (size_t li = 0; li < 2; li++) {
+        const struct dnn_layer *l = &net->layers[li];
+        for (size_t p = 0; p < l->n_params; p++) {
+            const struct dnn_param *prm = &l->params[p];
+            if (prm->update) {
+                assert_non_null(prm->adam_m);
+                assert_non_null(prm->adam_v);
+            } else {
+                assert_null(prm->adam_m);
+            }
+        }
+    }
+    assert_null(net->layers[2].params[0].adam_m);
+
+    struct dnn_layer *c = &net->layers[0], *f = &net->layers[1], *bn = &net->layers[2];
+    double w = c->weights[0], b = f->biases[1], sc = c->bn.scales[1];
+    double mw = 0, vw = 0, mb = 0, vb = 0, ms = 0, vs = 0;
+    const float bn_scale0 = bn->bn.scales[0];
+    for (int t = 3; t <= 4; t++) {
+        c->weight_updates[0] = t == 3 ? 1.5f : -0.5f;
+        f->bias_updates[1] = t == 3 ? -2.0f : 0.25f;
+        c->bn.scale_updates[1] = 0.75f;
+        bn->bn.scale_updates[0] = 4;
+        const double dw = c->weight_updates[0], db = f->bias_updates[1];
+        dnn_network_update_range(net, 0, 2);
+        /* decay applies to every tensor under adam: -decay * batch = -0.2 */
+        w = adam_want(w, dw, &mw, &vw, t, 0.2);
+        b = adam_want(b, db, &mb, &vb, t, 0.2);
+        sc = adam_want(sc, 0.75, &ms, &vs, t, 0.2);
+        assert_close(c->weights[0], w, 1e-5);
+        assert_close(f->biases[1], b, 1e-5);
+        assert_close(c->bn.scales[1], sc, 1e-5);
+        assert_close(c->params[0].adam_m[0], 0, 1e-9); /* biases had no update: m stays 0 */
+        assert_true(c->weight_updates[0] == 0.0f);     /* the update is consumed */
+        assert_true(f->bias_updates[1] == 0.0f);
+        net->seen += 2;
+    }
+    /* The batchnorm layer: momentum SGD, lr / batch = 0.25 times an update of 4, twice (the
+     * loop sets the update each time), and momentum keeps a quarter of it. */
+    assert_close(bn->bn.scales[0], bn_scale0 + 2 * 0.25f * 4, 1e-6);
+    assert_close(bn->bn.scale_updates[0], 0.25f * 4, 1e-6);
+    dnn_network_free(net);
+
+    /* beta 1 or more, or epsilon 0, divides by zero: refused. */
+    cfg.beta1 = 1;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, 1, true, 1), DNN_ERR_INVALID);
+    cfg.beta1 = 0.8f;
+    cfg.epsilon = 0;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, 1, true, 1), DNN_ERR_INVALID);
+}
+
 /* The 1x1 stride-1 convolution needs no workspace; others need one column matrix. */
 static void test_workspace_sizes(void **state)
 {
@@ -728,6 +807,7 @@ int main(void)
         cmocka_unit_test(test_setup_rejects),
         cmocka_unit_test(test_backward_adds_to_input_delta),
         cmocka_unit_test(test_update_decay_on_weights_only),
+        cmocka_unit_test(test_adam_update),
         cmocka_unit_test(test_workspace_sizes),
     };
     return cmocka_run_group_tests_name("layers_conv", tests, NULL, print_summary);

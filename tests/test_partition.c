@@ -180,6 +180,22 @@ static const char keys_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                "[connected]\noutput=4\nactivation=linear\n"
                                "[softmax]\n";
 
+/* darknet's adam on the batch-normalised residual network: every convolutional and
+ * connected parameter (weights, biases, BN scales) stepped by adam, in the TA too. */
+static const char adam_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
+                               "learning_rate=0.01\npolicy=steps\nsteps=5\nscales=.5\n"
+                               "max_batches=8\nadam=1\nB1=.8\nB2=.99\neps=.00001\n"
+                               "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                               "batch_normalize=1\nactivation=leaky\n"
+                               "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
+                               "batch_normalize=1\nactivation=leaky\n"
+                               "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                               "activation=relu\n"
+                               "[shortcut]\nfrom=-2\nactivation=linear\n"
+                               "[avgpool]\n"
+                               "[connected]\noutput=4\nbatch_normalize=1\nactivation=linear\n"
+                               "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -211,6 +227,7 @@ static int group_setup(void **state)
     write_cfg("kinds.cfg", kinds_cfg, NULL);
     write_cfg("kinds2.cfg", kinds2_cfg, NULL);
     write_cfg("keys.cfg", keys_cfg, NULL);
+    write_cfg("adam.cfg", adam_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -546,6 +563,13 @@ static void test_equivalence_layer_kinds(void **state)
     /* local's parameters in the TA, sam with its source (1) in the TA, the tail */
     static const int parts2[][2] = {{0, 0}, {1, 4}, {5, 8}, {0, 8}};
     check_equivalence("kinds2.cfg", parts2, 4);
+}
+
+static void test_equivalence_adam(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}};
+    check_equivalence("adam.cfg", parts, 4);
 }
 
 static void test_equivalence_dilation_route_groups(void **state)
@@ -1204,6 +1228,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_activations),
         cmocka_unit_test(test_equivalence_layer_kinds),
         cmocka_unit_test(test_equivalence_dilation_route_groups),
+        cmocka_unit_test(test_equivalence_adam),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),

@@ -757,6 +757,30 @@ static void test_header_round_trip(void **state)
     assert_null(dz_wire_decode_header(&b, &out, msg));
     b.output_policy = DZ_OUTPUT_SCORES;
     assert_null(dz_wire_decode_header(&b, &out, msg));
+    assert_false(out.adam);
+    assert_int_equal(h.adam, 0);
+
+    /* adam and its keys travel, bit for bit; the request then asks for DZ_MODE_ADAM. */
+    cfg.adam = true;
+    cfg.beta1 = 0.8f;
+    cfg.beta2 = 0.999f;
+    cfg.epsilon = 1e-7f;
+    dz_wire_encode_header(&r, &cfg, &b);
+    assert_int_equal(b.adam, 1);
+    assert_int_equal(bits(b.beta1), bits(0.8f));
+    assert_int_equal(bits(b.beta2), bits(0.999f));
+    assert_int_equal(bits(b.epsilon), bits(1e-7f));
+    assert_null(dz_wire_decode_header(&b, &out, msg));
+    assert_true(out.adam);
+    assert_int_equal(bits(out.beta1), bits(0.8f));
+    assert_int_equal(bits(out.beta2), bits(0.999f));
+    assert_int_equal(bits(out.epsilon), bits(1e-7f));
+    struct dz_policy asked;
+    dz_policy_of_request(&b, &asked);
+    assert_int_equal(asked.modes, DZ_MODE_INFER | DZ_MODE_TRAIN | DZ_MODE_ADAM);
+    b.beta1 = 0; /* the edges of the ranges */
+    b.beta2 = 0.99999994f;
+    assert_null(dz_wire_decode_header(&b, &out, msg));
 }
 
 #define HM(name, stmt)                                                                             \
@@ -803,10 +827,17 @@ HM(h_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HM(h_top_k_huge, h->top_k = DZ_MAX_LABELS + 1)
 HM(h_topk_zero, h->top_k = 0)
 HM(h_reserved0, h->reserved[0] = 1)
-HM(h_reserved3, h->reserved[3] = 0x10000)
-HM(h_reserved5, h->reserved[5] = 0x80000000u)
+HM(h_reserved1, h->reserved[1] = 0x80000000u)
 HM(h_stream_odd, h->stream_chunk_bytes = 65538)
 HM(h_stream_huge, h->stream_chunk_bytes = 0x80000000u)
+HM(h_adam2, h->adam = 2)
+HM(h_adam_b1_without_adam, h->beta1 = 0.9f)
+HM(h_adam_eps_negative_zero, h->epsilon = -0.0f)
+HM(h_adam_b1_one, (h->adam = 1, h->beta1 = 1, h->beta2 = .9f, h->epsilon = 1e-6f))
+HM(h_adam_b2_negative, (h->adam = 1, h->beta1 = .9f, h->beta2 = -.1f, h->epsilon = 1e-6f))
+HM(h_adam_b2_nan, (h->adam = 1, h->beta1 = .9f, h->beta2 = nanf_(), h->epsilon = 1e-6f))
+HM(h_adam_eps0, (h->adam = 1, h->beta1 = .9f, h->beta2 = .9f, h->epsilon = 0))
+HM(h_adam_eps_inf, (h->adam = 1, h->beta1 = .9f, h->beta2 = .9f, h->epsilon = inff_()))
 #undef HM
 
 static void test_header_refusals(void **state)
@@ -855,10 +886,17 @@ static void test_header_refusals(void **state)
         M(h_top_k_huge),
         M(h_topk_zero),
         M(h_reserved0),
-        M(h_reserved3),
-        M(h_reserved5),
+        M(h_reserved1),
         M(h_stream_odd),
         M(h_stream_huge),
+        M(h_adam2),
+        M(h_adam_b1_without_adam),
+        M(h_adam_eps_negative_zero),
+        M(h_adam_b1_one),
+        M(h_adam_b2_negative),
+        M(h_adam_b2_nan),
+        M(h_adam_eps0),
+        M(h_adam_eps_inf),
 #undef M
     };
     struct dz_wire_request r;
@@ -891,7 +929,7 @@ static void test_header_refusals(void **state)
 
 static struct dz_policy base_policy(void)
 {
-    return (struct dz_policy){.modes = DZ_MODES_ALL,
+    return (struct dz_policy){.modes = DZ_MODES_VALID,
                               .output = DZ_OUTPUT_TOPK,
                               .top_k_max = 5,
                               .batch_min = 2,
@@ -909,7 +947,8 @@ static struct dz_policy base_policy(void)
     }
 PM(p_modes0, p->modes = 0)
 PM(p_modes_train_only, p->modes = DZ_MODE_TRAIN)
-PM(p_modes_unknown, p->modes = DZ_MODES_ALL | 4)
+PM(p_modes_unknown, p->modes = DZ_MODES_VALID | 8)
+PM(p_adam_without_train, p->modes = DZ_MODE_INFER | DZ_MODE_ADAM)
 PM(p_output, p->output = DZ_OUTPUT_COUNT)
 PM(p_top_k0, p->top_k_max = 0)
 PM(p_top_k_huge, p->top_k_max = DZ_MAX_LABELS + 1)
@@ -938,11 +977,27 @@ static void test_policy_check(void **state)
         void (*apply)(struct dz_policy *);
     } bad[] = {
 #define M(f) {#f, f}
-        M(p_modes0),         M(p_modes_train_only), M(p_modes_unknown),     M(p_output),
-        M(p_top_k0),         M(p_top_k_huge),       M(p_batch_min0),        M(p_batch_min_gt_max),
-        M(p_batch_max_huge), M(p_subdiv0),          M(p_subdiv_huge),       M(p_rate_negative),
-        M(p_rate_nan),       M(p_rate_inf),         M(p_momentum_negative), M(p_momentum_nan),
-        M(p_decay_inf),      M(p_decay_negative),   M(p_reserved0),         M(p_reserved1),
+        M(p_modes0),
+        M(p_modes_train_only),
+        M(p_modes_unknown),
+        M(p_output),
+        M(p_adam_without_train),
+        M(p_top_k0),
+        M(p_top_k_huge),
+        M(p_batch_min0),
+        M(p_batch_min_gt_max),
+        M(p_batch_max_huge),
+        M(p_subdiv0),
+        M(p_subdiv_huge),
+        M(p_rate_negative),
+        M(p_rate_nan),
+        M(p_rate_inf),
+        M(p_momentum_negative),
+        M(p_momentum_nan),
+        M(p_decay_inf),
+        M(p_decay_negative),
+        M(p_reserved0),
+        M(p_reserved1),
         M(p_reserved2),
 #undef M
     };
@@ -1013,6 +1068,7 @@ static void test_policy_within(void **state)
     ROW("scores under topk", p->output = DZ_OUTPUT_SCORES, false);
     /* modes */
     ROW("inference only under all", p->modes = DZ_MODE_INFER, true);
+    ROW("SGD training under adam allowed", p->modes = DZ_MODE_INFER | DZ_MODE_TRAIN, true);
     /* training bounds */
     ROW("batch 2..8", (p->batch_min = 2, p->batch_max = 8), true);
     ROW("batch 4..4", (p->batch_min = 4, p->batch_max = 4), true);
@@ -1077,6 +1133,14 @@ static void test_policy_within(void **state)
     assert_non_null(dz_policy_within(&want, &top1, msg));
     want.output = DZ_OUTPUT_TOP1;
     assert_null(dz_policy_within(&want, &top1, msg));
+    /* adam only where the owner allowed it. */
+    struct dz_policy sgd = allowed;
+    sgd.modes = DZ_MODE_INFER | DZ_MODE_TRAIN;
+    want = allowed;
+    want.modes = DZ_MODE_INFER | DZ_MODE_TRAIN | DZ_MODE_ADAM;
+    assert_non_null(dz_policy_within(&want, &sgd, msg));
+    assert_non_null(strstr(msg, "momentum SGD only, adam was asked"));
+    assert_null(dz_policy_within(&want, &allowed, msg));
 }
 
 static void test_policy_of_request_and_names(void **state)
@@ -1092,7 +1156,7 @@ static void test_policy_of_request_and_names(void **state)
     dz_wire_encode_header(&r, &cfg, &h);
     memset(&p, 0xA5, sizeof(p));
     dz_policy_of_request(&h, &p);
-    assert_int_equal(p.modes, DZ_MODES_ALL);
+    assert_int_equal(p.modes, DZ_MODES_ALL); /* SGD: no DZ_MODE_ADAM */
     assert_int_equal(p.output, DZ_OUTPUT_TOPK);
     assert_int_equal(p.top_k_max, 5);
     assert_int_equal(p.batch_min, 32);

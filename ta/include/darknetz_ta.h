@@ -235,7 +235,12 @@ _Static_assert(sizeof(struct dz_prediction) == 260, "dz_prediction is ABI");
  */
 #define DZ_MODE_INFER 1u /* FORWARD without DZ_FORWARD_TRAIN */
 #define DZ_MODE_TRAIN 2u /* FORWARD(TRAIN), BACKWARD, UPDATE */
+/* Training with darknet's adam (adam=1) instead of momentum SGD: its step is about
+ * learning_rate per parameter whatever the gradient's scale, so the owner allows it
+ * explicitly; zero in every policy sealed before it existed. Needs DZ_MODE_TRAIN. */
+#define DZ_MODE_ADAM 4u
 #define DZ_MODES_ALL (DZ_MODE_INFER | DZ_MODE_TRAIN)
+#define DZ_MODES_VALID (DZ_MODES_ALL | DZ_MODE_ADAM) /* every bit a policy may hold */
 
 struct dz_policy {
     uint32_t modes;     /* DZ_MODE_* bits; at least DZ_MODE_INFER */
@@ -289,7 +294,11 @@ struct dz_model_header {
     /* 0: parameters resident; else weight streaming (inference only) with a working buffer
      * of this many bytes, a multiple of 4 in [DZ_STREAM_CHUNK_MIN, DZ_STREAM_CHUNK_MAX] */
     uint32_t stream_chunk_bytes;
-    uint32_t reserved[6]; /* zero */
+    /* darknet's adam (struct dnn_net_config): 0 or 1; with 1, beta1 and beta2 in [0, 1) and
+     * epsilon finite and > 0; with 0, all three zero. Needs a policy with DZ_MODE_ADAM. */
+    uint32_t adam;
+    float beta1, beta2, epsilon;
+    uint32_t reserved[2]; /* zero */
 };
 _Static_assert(sizeof(struct dz_model_header) == 264, "dz_model_header is ABI");
 
