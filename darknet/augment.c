@@ -95,6 +95,9 @@ int dk_augment_check(const struct dk_augment_params *p, struct dk_error *err)
     if (!(p->exposure > 0) || !isfinite(p->exposure))
         return dk_fail(err, "augmentation: exposure must be a positive number, got %g",
                        (double)p->exposure);
+    if (!(p->label_smooth_eps >= 0 && p->label_smooth_eps < 1))
+        return dk_fail(err, "label_smooth_eps must be in [0, 1), got %g",
+                       (double)p->label_smooth_eps);
     if (!isfinite(p->angle) || !isfinite(p->hue))
         return dk_fail(err, "augmentation: angle (%g) and hue (%g) must be finite numbers",
                        (double)p->angle, (double)p->hue);

@@ -27,6 +27,9 @@ struct dk_augment_params {
     float exposure;   /* value scale jitter factor, 1 = none [exposure] */
     bool flip;        /* mirror with probability 1/2 */
     bool center;      /* centre crop instead of the random crop [center] */
+    /* AlexeyAB's label_smooth_eps, in [0, 1): a truth row holds 1 - eps where a label
+     * matches and eps / (classes - 1) elsewhere (fill_truth_smooth); 0 = plain 0/1. */
+    float label_smooth_eps;
 };
 
 /* darknet's augment_args: one draw of random_augment_args. */

@@ -406,19 +406,24 @@ int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct 
     return 0;
 }
 
-/* darknet's fill_truth for a path; for IDX the one-hot of the stored label. */
-static void fill_truth(const struct dk_dataset *ds, size_t i, float *y)
+/* darknet's fill_truth for a path; for IDX the one-hot of the stored label. With
+ * label smoothing (eps > 0), AlexeyAB's fill_truth_smooth: 1 - eps where a label matches,
+ * eps / (classes - 1) elsewhere (one class: nothing elsewhere to spread to). */
+static void fill_truth(const struct dk_dataset *ds, size_t i, float eps, float *y)
 {
+    const bool smooth = eps > 0 && ds->classes > 1;
+    const float on = smooth ? 1 - eps : 1;
+    const float off = smooth ? eps / (float)(ds->classes - 1) : 0;
     for (int k = 0; k < ds->classes; ++k)
-        y[k] = 0;
+        y[k] = off;
     if (ds->kind == DK_DATASET_LIST) {
         for (size_t k = 0; k < ds->labels.n; ++k)
             if (strstr(ds->paths.items[i], ds->labels.items[k]))
-                y[k] = 1;
+                y[k] = on;
         return;
     }
     if (ds->cls[i] >= 0)
-        y[ds->cls[i]] = 1;
+        y[ds->cls[i]] = on;
 }
 
 static int check_shape(const struct dk_dataset *ds, int w, int h, int c, size_t *floats,
@@ -473,7 +478,7 @@ int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int
                 goto out;
         }
         if (Y)
-            fill_truth(ds, i, Y + (size_t)b * (size_t)ds->classes);
+            fill_truth(ds, i, aug->label_smooth_eps, Y + (size_t)b * (size_t)ds->classes);
     }
     rc = 0;
 out:

@@ -92,9 +92,10 @@ static const struct neutral_key net_neutral[] = {
  * smoothing, weight averaging, mixed precision): a network that sets them predicts as any
  * other, so valid and predict go on with a note and only train refuses them. */
 static const struct neutral_key train_only[] = {
-    {"", "mixup", 0},          {"", "cutmix", 0},         {"", "mosaic", 0},
-    {"", "blur", 0},           {"", "gaussian_noise", 0}, {"", "label_smooth_eps", 0},
-    {"", "adversarial_lr", 0}, {"", "ema_alpha", 0},      {"", "dynamic_minibatch", 0},
+    {"", "mixup", 0},          {"", "cutmix", 0},
+    {"", "mosaic", 0},         {"", "blur", 0},
+    {"", "gaussian_noise", 0}, {"", "adversarial_lr", 0},
+    {"", "ema_alpha", 0},      {"", "dynamic_minibatch", 0},
     {"", "loss_scale", 1},     {"", "try_fix_nan", 0},
 };
 
@@ -379,8 +380,11 @@ static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_m
         dk_cfg_get_float(cfg, sec, "aspect", 1, &aug->aspect, err) != 0 ||
         dk_cfg_get_float(cfg, sec, "saturation", 1, &aug->saturation, err) != 0 ||
         dk_cfg_get_float(cfg, sec, "exposure", 1, &aug->exposure, err) != 0 ||
-        dk_cfg_get_float(cfg, sec, "hue", 0, &aug->hue, err) != 0)
+        dk_cfg_get_float(cfg, sec, "hue", 0, &aug->hue, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "label_smooth_eps", 0, &aug->label_smooth_eps, err) != 0)
         return -1;
+    BAD(!(aug->label_smooth_eps >= 0 && aug->label_smooth_eps < 1), "label_smooth_eps",
+        "must be in [0, 1), got %g", (double)aug->label_smooth_eps);
     aug->center = center != 0;
     aug->flip = flip != 0;
     BAD(aug->max_crop < 0, "max_crop", "must be >= 0, got %d", aug->max_crop);

@@ -41,6 +41,7 @@ struct dk_augment {
     float exposure;         /* default 1 */
     bool flip;              /* default true: pjreddie's loader always flips half the images */
     bool center;            /* default false */
+    float label_smooth_eps; /* AlexeyAB's, default 0: see struct dk_augment_params */
 };
 
 struct dk_model {

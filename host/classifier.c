@@ -205,6 +205,7 @@ static struct dk_augment_params augment_params(const struct dk_augment *a, int w
         .exposure = a->exposure,
         .flip = a->flip,
         .center = a->center,
+        .label_smooth_eps = a->label_smooth_eps,
     };
     return p;
 }

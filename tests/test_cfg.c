@@ -365,7 +365,9 @@ static void test_parse_warnings(void **state)
     /* AlexeyAB's training-only keys: a note, and a refusal kept for train */
     parse_ok("w7.cfg", NET "mixup=1\nlabel_smooth_eps=0.1\ncutmix=0\n[connected]\n", &m);
     assert_contains(m.notes, "w7.cfg:5: warning: key 'mixup=1' changes only how darknet trains");
-    assert_contains(m.notes, "w7.cfg:6: warning: key 'label_smooth_eps=0.1'");
+    /* label_smooth_eps is implemented: read, no warning */
+    assert_null(strstr(m.notes, "label_smooth_eps"));
+    assert_true(m.aug.label_smooth_eps == 0.1f);
     assert_null(strstr(m.notes, "cutmix"));
     /* the first one */
     assert_contains(

@@ -427,6 +427,19 @@ static void test_list_dataset(void **state)
             assert_true(X[b * 36 + p] == (float)((uint8_t)(seed + p * 5) / 255.));
     }
 
+    /* AlexeyAB's label smoothing: 1 - eps where a label matches, eps / (2 - 1) elsewhere. */
+    aug.label_smooth_eps = 0.25f;
+    assert_int_equal(dk_dataset_train_batch(&ds, &rng, B, 6, 6, 1, &aug, X, Y, &err), 0);
+    for (int b = 0; b < B; ++b) {
+        int seed = (int)(X[b * 36] * 255 + 0.5f);
+        assert_true(Y[b * 2] == ((seed == 10 || seed == 30) ? 0.75f : 0.25f));
+        assert_true(Y[b * 2 + 1] == ((seed == 20 || seed == 30) ? 0.75f : 0.25f));
+    }
+    aug.label_smooth_eps = 1;
+    assert_int_equal(dk_dataset_train_batch(&ds, &rng, B, 6, 6, 1, &aug, X, Y, &err), -1);
+    assert_non_null(strstr(err.msg, "label_smooth_eps must be in [0, 1)"));
+    aug.label_smooth_eps = 0;
+
     /* A file in the list that is gone: the batch fails naming it. */
     unlink(tpath(t, "d-bird.png"));
     int failed = 0;
