@@ -230,7 +230,7 @@ struct policy_name {
 static const struct policy_name policies[] = {
     {"constant", DNN_POLICY_CONSTANT}, {"step", DNN_POLICY_STEP},   {"exp", DNN_POLICY_EXP},
     {"poly", DNN_POLICY_POLY},         {"steps", DNN_POLICY_STEPS}, {"sigmoid", DNN_POLICY_SIG},
-    {"random", DNN_POLICY_RANDOM},
+    {"random", DNN_POLICY_RANDOM},     {"sgdr", DNN_POLICY_SGDR},
 };
 
 /* Keys that only some policies read. */
@@ -246,7 +246,7 @@ static int parse_policy(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct d
     if (i == sizeof policies / sizeof policies[0])
         return dk_fail(err,
                        "%s:%d: key 'policy': unknown policy '%s' (expected constant, step, exp, "
-                       "poly, steps, sigmoid or random)",
+                       "poly, steps, sigmoid, random or sgdr)",
                        cfg->path, line_of(sec, "policy"), name);
     net->policy = policies[i].policy;
 
@@ -283,6 +283,22 @@ static int parse_policy(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct d
         if (dk_cfg_get_float(cfg, sec, "gamma", 1, &net->gamma, err) != 0 ||
             dk_cfg_get_int(cfg, sec, "step", 1, &net->step, err) != 0)
             return -1;
+        break;
+    case DNN_POLICY_SGDR:
+        /* AlexeyAB's defaults: one cycle of max_batches, each next one twice as long. */
+        if (dk_cfg_get_float(cfg, sec, "learning_rate_min", .00001f, &net->learning_rate_min,
+                             err) != 0 ||
+            dk_cfg_get_int(cfg, sec, "sgdr_cycle", net->max_batches, &net->sgdr_cycle, err) != 0 ||
+            dk_cfg_get_int(cfg, sec, "sgdr_mult", 2, &net->sgdr_mult, err) != 0)
+            return -1;
+        if (net->sgdr_cycle < 1) /* named at the key, or at policy= when it defaulted */
+            return dk_fail(err,
+                           "%s:%d: key 'sgdr_cycle' in [%s]: must be >= 1 (or max_batches "
+                           "set), got %d",
+                           cfg->path,
+                           line_of(sec, dk_cfg_find(sec, "sgdr_cycle") ? "sgdr_cycle" : "policy"),
+                           sec->name, net->sgdr_cycle);
+        BAD(net->sgdr_mult < 1, "sgdr_mult", "must be >= 1, got %d", net->sgdr_mult);
         break;
     case DNN_POLICY_CONSTANT:
     case DNN_POLICY_POLY:
@@ -390,8 +406,8 @@ static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_m
     BAD(aug->max_crop < 0, "max_crop", "must be >= 0, got %d", aug->max_crop);
     BAD(aug->min_crop < 0, "min_crop", "must be >= 0, got %d", aug->min_crop);
 
-    if (parse_policy(cfg, sec, net, err) != 0 ||
-        dk_cfg_get_int(cfg, sec, "max_batches", 0, &net->max_batches, err) != 0)
+    if (dk_cfg_get_int(cfg, sec, "max_batches", 0, &net->max_batches, err) != 0 ||
+        parse_policy(cfg, sec, net, err) != 0)
         return -1;
     BAD(net->max_batches < 0, "max_batches", "must be >= 0, got %d", net->max_batches);
     if (check_neutral(cfg, sec, net_neutral, sizeof net_neutral / sizeof net_neutral[0], err) !=

@@ -365,6 +365,7 @@ enum dnn_lr_policy {
     DNN_POLICY_STEPS,
     DNN_POLICY_SIG,
     DNN_POLICY_RANDOM,
+    DNN_POLICY_SGDR, /* AlexeyAB's cosine annealing with warm restarts */
     DNN_POLICY_COUNT /* sentinel */
 };
 
@@ -386,6 +387,12 @@ struct dnn_net_config {
     float scales[DNN_MAX_STEPS];
     int max_batches;
     int burn_in;
+    /* sgdr: rate = learning_rate_min + (learning_rate - learning_rate_min) / 2 *
+     * (1 + cos(pi * (batch - start) / cycle)); the first cycle lasts sgdr_cycle batches
+     * (>= 1), each next one sgdr_mult (>= 1) times longer, as AlexeyAB's get_current_rate. */
+    float learning_rate_min;
+    int sgdr_cycle;
+    int sgdr_mult;
     /* adam=1 with darknet's B1, B2, eps: convolutional and connected layers are updated by
      * darknet's adam rule (its GPU path; both trees' CPU paths ignore adam):
      *   d = update - decay*batch*w;  m = B1*m + (1-B1)*d;  v = B2*v + (1-B2)*d*d;

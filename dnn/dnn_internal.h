@@ -15,6 +15,8 @@ float dnn_logf(float x);
 double dnn_log(double x);
 float dnn_tanhf(float x);
 float dnn_powf(float x, float y);
+/* cos(x) for x in [0, pi] (clamped there), to about one double ulp (SGDR's cosine). */
+double dnn_cos_0_pi(double x);
 float dnn_sqrtf(float x);
 float dnn_floorf(float x);
 float dnn_fabsf(float x);

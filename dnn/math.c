@@ -372,3 +372,29 @@ float dnn_fabsf(float x)
 {
     return float_of_bits(bits_of_float(x) & 0x7fffffffu);
 }
+
+/* pi to double precision, split for the reflection below. */
+static const double PI_D = 0x1.921fb54442d18p+1;
+
+double dnn_cos_0_pi(double x)
+{
+    /* Out-of-range input is clamped: the callers' arguments are fractions of pi. */
+    if (!(x > 0))
+        x = 0;
+    if (x > PI_D)
+        x = PI_D;
+    /* cos(x) = -cos(pi - x) brings x into [0, pi/2], where the Taylor series to x^28
+     * (terms below 2^-60 of the sum) converges to about one double ulp. */
+    double sign = 1;
+    if (x > PI_D / 2) {
+        x = PI_D - x;
+        sign = -1;
+    }
+    const double x2 = x * x;
+    double term = 1, sum = 1;
+    for (int k = 1; k <= 14; k++) {
+        term *= -x2 / (double)((2 * k - 1) * (2 * k));
+        sum += term;
+    }
+    return sign * sum;
+}

@@ -56,6 +56,8 @@ static enum dnn_status setup_layers(struct dnn_network *net, const struct dnn_la
     if (cfg->batch <= 0 || cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->subdivisions <= 0 ||
         cfg->index_base < 0)
         return DNN_ERR_INVALID;
+    if (cfg->policy == DNN_POLICY_SGDR && (cfg->sgdr_cycle < 1 || cfg->sgdr_mult < 1))
+        return DNN_ERR_INVALID; /* AlexeyAB's loop never ends on a cycle of 0 */
     /* adam divides by 1 - beta^t and by sqrt(v) + epsilon: both must stay positive. */
     if (cfg->adam && !(cfg->beta1 >= 0 && cfg->beta1 < 1 && cfg->beta2 >= 0 && cfg->beta2 < 1 &&
                        cfg->epsilon > 0 && cfg->epsilon <= 3.4028235e38f))
@@ -585,6 +587,26 @@ uint64_t dnn_network_current_batch(const struct dnn_network *net)
     return net->seen / ((uint64_t)net->cfg.batch * (uint64_t)net->cfg.subdivisions);
 }
 
+/* AlexeyAB's SGDR: find the cycle holding batch_num (a cycle ends on its last batch),
+ * then a half cosine from learning_rate down to learning_rate_min across it, in double as
+ * darknet computes it. */
+static float sgdr_rate(const struct dnn_net_config *c, uint64_t batch_num)
+{
+    uint64_t start = 0, cycle = c->sgdr_cycle > 0 ? (uint64_t)c->sgdr_cycle : 1;
+    if (c->sgdr_mult <= 1) {
+        /* equal cycles: the loop's result directly (it would run batch_num / cycle times) */
+        start = batch_num > cycle ? (batch_num - 1) / cycle * cycle : 0;
+    } else {
+        while (start + cycle < batch_num) {
+            start += cycle;
+            cycle *= (uint64_t)c->sgdr_mult;
+        }
+    }
+    const double angle = (double)(float)(batch_num - start) * 3.14159265 / (double)cycle;
+    const float span = c->learning_rate - c->learning_rate_min;
+    return (float)((double)c->learning_rate_min + 0.5 * (double)span * (1. + dnn_cos_0_pi(angle)));
+}
+
 float dnn_network_current_rate(const struct dnn_network *net)
 {
     const struct dnn_net_config *c = &net->cfg;
@@ -624,6 +646,8 @@ float dnn_network_current_rate(const struct dnn_network *net)
         dnn_rng_seed(&r, net->seed ^ batch_num);
         return c->learning_rate * dnn_powf(dnn_rng_uniform(&r, 0, 1), c->power);
     }
+    case DNN_POLICY_SGDR:
+        return sgdr_rate(c, batch_num);
     case DNN_POLICY_SIG:
         return c->learning_rate * (1.0f / (1.0f + dnn_expf(c->gamma * (bn - (float)c->step))));
     default:

@@ -387,12 +387,33 @@ void dz_wire_encode_header(const struct dz_wire_request *r, const struct dnn_net
     h->seed_hi = (uint32_t)(r->seed >> 32);
     h->output_policy = (uint32_t)r->output;
     h->top_k = r->top_k;
+    if (cfg->policy == DNN_POLICY_SGDR) {
+        h->learning_rate_min = cfg->learning_rate_min;
+        h->sgdr_cycle = cfg->sgdr_cycle;
+        h->sgdr_mult = cfg->sgdr_mult;
+    }
     if (cfg->adam) {
         h->adam = 1;
         h->beta1 = cfg->beta1;
         h->beta2 = cfg->beta2;
         h->epsilon = cfg->epsilon;
     }
+}
+
+/* sgdr's keys: with sgdr, cycles of at least one batch (a cycle of 0 never ends); with
+ * another policy, zero. */
+static const char *check_sgdr(const struct dz_model_header *h, char msg[DZ_WIRE_MSG_MAX])
+{
+    if (h->policy != DNN_POLICY_SGDR) {
+        if (get_i32(h, offsetof(struct dz_model_header, learning_rate_min)) || h->sgdr_cycle ||
+            h->sgdr_mult)
+            return dz_wire_fail(msg, "model: sgdr keys set with another policy");
+        return NULL;
+    }
+    if (!is_finite(h->learning_rate_min) || h->sgdr_cycle < 1 || h->sgdr_mult < 1)
+        return dz_wire_fail(msg, "model: sgdr learning_rate_min, cycle %d or mult %d out of range",
+                            (int)h->sgdr_cycle, (int)h->sgdr_mult);
+    return NULL;
 }
 
 /* adam's keys: on, each in its range; off, all zero (as encoded before they existed). */
@@ -475,6 +496,8 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         why = check_training_keys(h, msg);
     if (!why)
         why = check_adam(h, msg);
+    if (!why)
+        why = check_sgdr(h, msg);
     if (why)
         return why;
     if (h->output_policy >= DZ_OUTPUT_COUNT || h->top_k > DZ_MAX_LABELS ||
@@ -510,6 +533,9 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         cfg->steps[i] = h->steps[i];
         cfg->scales[i] = h->scales[i];
     }
+    cfg->learning_rate_min = h->learning_rate_min;
+    cfg->sgdr_cycle = (int)h->sgdr_cycle;
+    cfg->sgdr_mult = (int)h->sgdr_mult;
     cfg->adam = h->adam != 0;
     cfg->beta1 = h->beta1;
     cfg->beta2 = h->beta2;

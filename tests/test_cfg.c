@@ -812,6 +812,24 @@ static void test_parse_policies(void **state)
     assert_true(m.net.gamma == (float).99);
     dk_model_free(&m);
 
+    /* AlexeyAB's sgdr: one cycle of max_batches by default, doubling, min 1e-5 */
+    parse_ok("sgdr.cfg", NET "policy=sgdr\nmax_batches=100\n[connected]\n", &m);
+    assert_int_equal(m.net.policy, DNN_POLICY_SGDR);
+    assert_int_equal(m.net.sgdr_cycle, 100);
+    assert_int_equal(m.net.sgdr_mult, 2);
+    assert_true(m.net.learning_rate_min == .00001f);
+    assert_null(m.notes);
+    dk_model_free(&m);
+    parse_ok("sgdr2.cfg",
+             NET "policy=sgdr\nsgdr_cycle=7\nsgdr_mult=3\nlearning_rate_min=.002\n[connected]\n",
+             &m);
+    assert_int_equal(m.net.sgdr_cycle, 7);
+    assert_int_equal(m.net.sgdr_mult, 3);
+    assert_true(m.net.learning_rate_min == .002f);
+    dk_model_free(&m);
+    parse_fails("sgdr3.cfg", NET "policy=sgdr\n[connected]\n", 5, "key 'sgdr_cycle'",
+                "must be >= 1 (or max_batches set), got 0");
+
     parse_ok("sig.cfg", NET "policy=sigmoid\ngamma=2\nstep=7\n[connected]\n", &m);
     assert_int_equal(m.net.policy, DNN_POLICY_SIG);
     assert_true(m.net.gamma == 2.0f);

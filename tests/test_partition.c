@@ -164,11 +164,12 @@ static const char kinds2_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                  "[connected]\noutput=4\nactivation=linear\n"
                                  "[softmax]\n";
 
-/* AlexeyAB's keys that change the engine's computation: a dilated convolution and a route
- * that takes one group of channels: conv, conv dilation=2, route groups=2, conv/2, avgpool,
- * connected, softmax. */
+/* AlexeyAB's keys that change the engine's computation: policy=sgdr, a dilated convolution
+ * and a route that takes one group of channels: conv, conv dilation=2, route groups=2, conv/2,
+ * avgpool, connected, softmax. */
 static const char keys_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
-                               "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                               "learning_rate=0.1\npolicy=sgdr\nsgdr_cycle=3\nsgdr_mult=2\n"
+                               "learning_rate_min=.01\nmax_batches=8\n"
                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
                                "activation=leaky\n"
                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"

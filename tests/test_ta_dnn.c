@@ -343,10 +343,11 @@ HDR_MUTATION(m_steps_negative, h->steps[1] = -3)
 HDR_MUTATION(m_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HDR_MUTATION(m_top_k_huge, h->top_k = 65)
 HDR_MUTATION(m_topk_zero, (h->output_policy = DZ_OUTPUT_TOPK, h->top_k = 0))
-HDR_MUTATION(m_reserved0, h->reserved[0] = 1)
-HDR_MUTATION(m_reserved1, h->reserved[1] = 0x80000000u)
+HDR_MUTATION(m_reserved0, h->reserved[0] = 0x80000000u)
 HDR_MUTATION(m_stream_small, h->stream_chunk_bytes = 4092)
 HDR_MUTATION(m_stream_odd, h->stream_chunk_bytes = 65537)
+HDR_MUTATION(m_sgdr_cycle_without_sgdr, h->sgdr_cycle = 1)
+HDR_MUTATION(m_adam_without_keys, h->adam = 1)
 HDR_MUTATION(m_scale_nan, h->scale = 0.0f / 0.0f)
 HDR_MUTATION(m_max_batches, h->max_batches = -1)
 HDR_MUTATION(m_steps_past_n, h->steps[2] = 9)
@@ -468,9 +469,10 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_top_k_huge),
         M(m_topk_zero),
         M(m_reserved0),
-        M(m_reserved1),
         M(m_stream_small),
         M(m_stream_odd),
+        M(m_sgdr_cycle_without_sgdr),
+        M(m_adam_without_keys),
         M(m_scale_nan),
         M(m_max_batches),
         M(m_steps_past_n),

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,12 +233,65 @@ static void test_frozen_layers(void **state)
     dnn_network_free(net);
 }
 
+/* AlexeyAB's sgdr rate, in double with libm's cos, for the batch numbers of three cycles
+ * (4, 8, 16 batches): warm restarts at 5 and 13, the end of a cycle at its minimum. */
+static double sgdr_want(uint64_t bn, int cycle0, int mult, float lr, float lr_min)
+{
+    uint64_t start = 0, cycle = (uint64_t)cycle0;
+    while (start + cycle < bn) {
+        start += cycle;
+        cycle *= (uint64_t)mult;
+    }
+    return (float)((double)lr_min +
+                   0.5 * (double)(lr - lr_min) *
+                       (1. + cos((double)(float)(bn - start) * 3.14159265 / (double)cycle)));
+}
+
+static void test_sgdr_rate(void **state)
+{
+    (void)state;
+    struct dnn_layer_spec s[6];
+    size_t n = specs(s);
+    struct dnn_net_config cfg = config();
+    cfg.policy = DNN_POLICY_SGDR;
+    cfg.learning_rate = 0.1f;
+    cfg.learning_rate_min = 0.001f;
+    cfg.sgdr_cycle = 4;
+    cfg.sgdr_mult = 2;
+    cfg.burn_in = 0;
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, n, false, 3), DNN_OK);
+    const uint64_t per = (uint64_t)cfg.batch * (uint64_t)cfg.subdivisions;
+    for (uint64_t bn = 0; bn <= 40; bn++) {
+        net->seen = bn * per;
+        const float got = dnn_network_current_rate(net);
+        const double want = sgdr_want(bn, 4, 2, 0.1f, 0.001f);
+        if (fabs(got - want) > 1e-7 * want)
+            fail_msg("batch %u: rate %.9g, want %.9g", (unsigned)bn, (double)got, want);
+    }
+    net->seen = 4 * per; /* the end of the first cycle: the minimum */
+    assert_true(fabs(dnn_network_current_rate(net) - 0.001) < 1e-6);
+    net->seen = 5 * per; /* a restart: near the maximum again */
+    assert_true(dnn_network_current_rate(net) > 0.09f);
+    /* equal cycles (mult 1): the same rate every 4 batches */
+    net->cfg.sgdr_mult = 1;
+    net->seen = 3 * per;
+    const float r3 = dnn_network_current_rate(net);
+    net->seen = 1003 * per;
+    assert_true(dnn_network_current_rate(net) == r3);
+    dnn_network_free(net);
+    /* a cycle of 0 never ends in darknet: refused */
+    cfg.sgdr_cycle = 0;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, n, false, 3), DNN_ERR_INVALID);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learns_synthetic_task),
         cmocka_unit_test(test_same_seed_same_weights),
         cmocka_unit_test(test_frozen_layers),
+        cmocka_unit_test(test_sgdr_rate),
     };
     return cmocka_run_group_tests_name("training", tests, NULL, NULL);
 }

@@ -706,8 +706,7 @@ static void test_header_round_trip(void **state)
     assert_int_equal(h.seed_hi, 0x01234567u);
     assert_int_equal(h.output_policy, DZ_OUTPUT_TOPK);
     assert_int_equal(h.top_k, 5);
-    for (size_t i = 0; i < COUNT(h.reserved); i++)
-        assert_int_equal(h.reserved[i], 0);
+    assert_int_equal(h.sgdr_cycle, 0); /* policy steps: no sgdr keys */
 
     memset(&out, 0x5A, sizeof(out));
     const char *why = dz_wire_decode_header(&h, &out, msg);
@@ -827,9 +826,14 @@ HM(h_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HM(h_top_k_huge, h->top_k = DZ_MAX_LABELS + 1)
 HM(h_topk_zero, h->top_k = 0)
 HM(h_reserved0, h->reserved[0] = 1)
-HM(h_reserved1, h->reserved[1] = 0x80000000u)
 HM(h_stream_odd, h->stream_chunk_bytes = 65538)
 HM(h_stream_huge, h->stream_chunk_bytes = 0x80000000u)
+HM(h_sgdr_min_without_sgdr, h->learning_rate_min = 1e-5f)
+HM(h_sgdr_mult_without_sgdr, h->sgdr_mult = 2)
+HM(h_sgdr_cycle0, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 0, h->sgdr_mult = 2))
+HM(h_sgdr_mult0, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 10, h->sgdr_mult = 0))
+HM(h_sgdr_min_nan, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 10, h->sgdr_mult = 2,
+                    h->learning_rate_min = nanf_()))
 HM(h_adam2, h->adam = 2)
 HM(h_adam_b1_without_adam, h->beta1 = 0.9f)
 HM(h_adam_eps_negative_zero, h->epsilon = -0.0f)
@@ -886,9 +890,13 @@ static void test_header_refusals(void **state)
         M(h_top_k_huge),
         M(h_topk_zero),
         M(h_reserved0),
-        M(h_reserved1),
         M(h_stream_odd),
         M(h_stream_huge),
+        M(h_sgdr_min_without_sgdr),
+        M(h_sgdr_mult_without_sgdr),
+        M(h_sgdr_cycle0),
+        M(h_sgdr_mult0),
+        M(h_sgdr_min_nan),
         M(h_adam2),
         M(h_adam_b1_without_adam),
         M(h_adam_eps_negative_zero),

@@ -298,9 +298,14 @@ struct dz_model_header {
      * epsilon finite and > 0; with 0, all three zero. Needs a policy with DZ_MODE_ADAM. */
     uint32_t adam;
     float beta1, beta2, epsilon;
-    uint32_t reserved[2]; /* zero */
+    /* policy sgdr (struct dnn_net_config): learning_rate_min finite; sgdr_cycle and
+     * sgdr_mult >= 1 with sgdr, all three zero with any other policy. */
+    float learning_rate_min;
+    int32_t sgdr_cycle;
+    int32_t sgdr_mult;
+    uint32_t reserved[1]; /* zero */
 };
-_Static_assert(sizeof(struct dz_model_header) == 264, "dz_model_header is ABI");
+_Static_assert(sizeof(struct dz_model_header) == 272, "dz_model_header is ABI");
 
 /* One layer's hyper-parameters (struct dnn_layer_spec on the wire). Route and
  * shortcut indexes are absolute in the whole network and must lie in
