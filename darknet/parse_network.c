@@ -829,6 +829,7 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         return dk_fail(err, "%s:%d: unknown section [%s]", cfg->path, sec->line, sec->name);
     }
     int stop = 0;
+    float rate_scale = 1;
     memset(sp, 0, sizeof *sp);
     sp->kind = layer_types[i].kind;
     sp->activation = DNN_ACT_LINEAR;
@@ -845,10 +846,14 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         neutral_int(cfg, sec, "dontload", 0, err) != 0 ||
         neutral_int(cfg, sec, "numload", 0, err) != 0 ||
         neutral_int(cfg, sec, "dontloadscales", 0, err) != 0 ||
-        neutral_float(cfg, sec, "learning_rate", 1, err) != 0 ||
+        dk_cfg_get_float(cfg, sec, "learning_rate", 1, &rate_scale, err) != 0 ||
         neutral_float(cfg, sec, "smooth", 0, err) != 0)
         return -1;
     sp->frozen = stop != 0; /* marks the stop; dk_parse_network_cfg freezes what precedes */
+    /* darknet reads learning_rate for every layer; only layers with parameters use it. */
+    if (sp->kind == DNN_LAYER_CONVOLUTIONAL || sp->kind == DNN_LAYER_CONNECTED ||
+        sp->kind == DNN_LAYER_BATCHNORM)
+        sp->learning_rate_scale = dnn_layer_rate_scale_encode(rate_scale);
     dk_cfg_note_unused(cfg, sec);
     return 0;
 }

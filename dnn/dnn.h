@@ -202,7 +202,17 @@ struct dnn_layer_spec {
     bool scale_wh; /* scale_channels: scale every position (from has 1 channel) */
     float scale;   /* upsample: multiplies every value (darknet's scale, default 1) */
     float kappa;   /* normalization: the constant added to the window's sum */
+    /* darknet's per-layer learning_rate (learning_rate_scale): the network's rate times
+     * this for this layer's updates. Stored so that an all-zero spec means darknet's
+     * default: +0.0 stands for 1 (not given), -0.0 for a scale of 0; read it with
+     * dnn_layer_rate_scale. Used by the kinds with parameters. */
+    float learning_rate_scale;
 };
+
+/* The multiplier of spec's learning rate: 1 when learning_rate_scale is +0.0. */
+float dnn_layer_rate_scale(const struct dnn_layer_spec *spec);
+/* The learning_rate_scale value that stands for scale (1 -> +0.0, 0 -> -0.0). */
+float dnn_layer_rate_scale_encode(float scale);
 
 /* Whether a layer of this kind reads spec.from (shortcut, scale_channels, sam). */
 bool dnn_kind_reads_from(enum dnn_layer_kind kind);

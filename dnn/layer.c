@@ -132,3 +132,27 @@ bool dnn_kind_reads_from(enum dnn_layer_kind kind)
 {
     return kind == DNN_LAYER_SHORTCUT || kind == DNN_LAYER_SCALE_CHANNELS || kind == DNN_LAYER_SAM;
 }
+
+/* The bits of a float, without <string.h> (unions are defined in C11). */
+static uint32_t float_bits(float x)
+{
+    union {
+        float f;
+        uint32_t u;
+    } b = {.f = x};
+    return b.u;
+}
+
+float dnn_layer_rate_scale(const struct dnn_layer_spec *spec)
+{
+    return float_bits(spec->learning_rate_scale) == 0 ? 1.0f : spec->learning_rate_scale;
+}
+
+float dnn_layer_rate_scale_encode(float scale)
+{
+    if (!(scale < 1.0f || scale > 1.0f))
+        return 0.0f; /* 1: the default */
+    if (!(scale < 0.0f || scale > 0.0f))
+        return -0.0f; /* a scale of 0, told apart from "not given" by its sign */
+    return scale;
+}

@@ -535,13 +535,16 @@ void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last
         struct dnn_layer *l = &net->layers[i];
         if (l->spec.frozen)
             continue;
+        /* darknet's learning_rate_scale: the layer's own share of the rate */
+        struct dnn_update_args la = a;
+        la.learning_rate = a.learning_rate * dnn_layer_rate_scale(&l->spec);
         if (l->adam) {
             for (size_t p = 0; p < l->n_params; p++) {
                 if (l->params[p].update)
-                    dnn_adam_step(&l->params[p], &a);
+                    dnn_adam_step(&l->params[p], &la);
             }
         } else if (l->ops->update) {
-            l->ops->update(l, &a);
+            l->ops->update(l, &la);
         }
     }
 }

@@ -37,10 +37,11 @@ static bool is_finite(float x)
 enum field_type { FT_INT, FT_FLOAT };
 
 enum field_check {
-    FC_RANGE,    /* int in [lo, hi] */
-    FC_FINITE,   /* float, finite */
-    FC_UNIT,     /* float in [0, 1) */
-    FC_POSITIVE, /* float, finite and > 0 */
+    FC_RANGE,      /* int in [lo, hi] */
+    FC_FINITE,     /* float, finite */
+    FC_UNIT,       /* float in [0, 1) */
+    FC_POSITIVE,   /* float, finite and > 0 */
+    FC_RATE_SCALE, /* float in [0, 1] (-0.0 included) */
 };
 
 #define KIND(k) (1u << (k))
@@ -80,6 +81,8 @@ static const struct spec_field spec_fields[] = {
     SF(alpha, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
     SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
     SF(dilation, FT_INT, FC_RANGE, CONV, 0, DZ_MAX_KERNEL),
+    SF(learning_rate_scale, FT_FLOAT, FC_RATE_SCALE,
+       CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_BATCHNORM), 0, 0),
     SF(route_groups, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
     SF(group_id, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
     SF(kappa, FT_FLOAT, FC_FINITE, LRN, 0, 0),
@@ -169,6 +172,8 @@ static const char *check_field(const struct dz_wire_spec *w, const struct spec_f
         ok = v >= 0.0f && v < 1.0f;
     else if (f->check == FC_POSITIVE)
         ok = ok && v > 0.0f;
+    else if (f->check == FC_RATE_SCALE)
+        ok = v >= 0.0f && v <= 1.0f;
     return ok ? NULL : dz_wire_fail(msg, "layer %u: %s out of range", (unsigned)index, f->name);
 }
 

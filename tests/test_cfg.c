@@ -983,8 +983,19 @@ static void test_parse_errors(void **state)
                 "key 'tree' in [softmax] is not supported", NULL);
     parse_fails("k8.cfg", NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=per_channel\n", 8,
                 "key 'weights_type' in [shortcut] is not supported", NULL);
-    parse_fails("k9.cfg", NET "[connected]\nlearning_rate=.5\n", 6, "'learning_rate=.5'",
-                "not supported");
+    {
+        /* darknet's per-layer learning_rate, read into the spec (0 kept apart from 1) */
+        struct dk_model m;
+        parse_ok("k9.cfg",
+                 NET "[connected]\nlearning_rate=.5\n[connected]\nlearning_rate=0\n"
+                     "[connected]\n[maxpool]\nlearning_rate=.5\n",
+                 &m);
+        assert_true(dnn_layer_rate_scale(&m.specs[0]) == .5f);
+        assert_true(dnn_layer_rate_scale(&m.specs[1]) == 0.0f);
+        assert_true(dnn_layer_rate_scale(&m.specs[2]) == 1.0f);
+        assert_true(dnn_layer_rate_scale(&m.specs[3]) == 1.0f); /* no parameters: no effect */
+        dk_model_free(&m);
+    }
 
     /* numbers */
     parse_fails("n1.cfg", NET "batch=abc\n[connected]\n", 5, "key 'batch'",

@@ -684,6 +684,37 @@ static void test_update_decay_on_weights_only(void **state)
     dnn_network_free(net);
 }
 
+/* darknet's per-layer learning_rate: the layer's updates use rate * scale; a scale of 0
+ * (stored as -0.0) leaves the parameters as they are, the default (+0.0) is 1. */
+static void test_layer_rate_scale(void **state)
+{
+    (void)state;
+    struct dnn_net_config cfg = gradcheck_config(2, 3, 3, 1);
+    cfg.learning_rate = 0.5f;
+    cfg.momentum = 0;
+    cfg.decay = 0;
+    struct dnn_layer_spec s[3] = {conv_spec(2, 3, 1, 1, 1, false, DNN_ACT_LINEAR),
+                                  connected_spec(2, false, DNN_ACT_LINEAR),
+                                  connected_spec(2, false, DNN_ACT_LINEAR)};
+    s[0].learning_rate_scale = dnn_layer_rate_scale_encode(0.5f);
+    s[1].learning_rate_scale = dnn_layer_rate_scale_encode(0);
+    s[2].learning_rate_scale = dnn_layer_rate_scale_encode(1);
+    assert_true(dnn_layer_rate_scale(&s[0]) == 0.5f);
+    assert_true(dnn_layer_rate_scale(&s[1]) == 0.0f);
+    assert_true(dnn_layer_rate_scale(&s[2]) == 1.0f);
+    struct dnn_network *net = make_net(&cfg, s, 3, true);
+    const float b0 = net->layers[0].biases[0], b1 = net->layers[1].biases[0],
+                b2 = net->layers[2].biases[0];
+    for (int i = 0; i < 3; i++)
+        net->layers[i].bias_updates[0] = 2;
+    dnn_network_update_range(net, 0, 2);
+    /* lr / batch = 0.25, times each layer's scale */
+    assert_close(net->layers[0].biases[0], b0 + 0.5f * 0.25f * 2, 1e-7);
+    assert_true(net->layers[1].biases[0] == b1);
+    assert_close(net->layers[2].biases[0], b2 + 0.25f * 2, 1e-7);
+    dnn_network_free(net);
+}
+
 /* darknet's adam (its adam_update_gpu) on every trainable tensor, worked in double: two
  * updates at batch numbers 3 and 4, so that the moments carry over and the bias correction
  * uses the batch number; a batchnorm layer keeps momentum SGD. */
@@ -808,6 +839,7 @@ int main(void)
         cmocka_unit_test(test_backward_adds_to_input_delta),
         cmocka_unit_test(test_update_decay_on_weights_only),
         cmocka_unit_test(test_adam_update),
+        cmocka_unit_test(test_layer_rate_scale),
         cmocka_unit_test(test_workspace_sizes),
     };
     return cmocka_run_group_tests_name("layers_conv", tests, NULL, print_summary);

@@ -165,8 +165,8 @@ static const char kinds2_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                  "[softmax]\n";
 
 /* AlexeyAB's keys that change the engine's computation: policy=sgdr, a dilated convolution
- * and a route that takes one group of channels: conv, conv dilation=2, route groups=2, conv/2,
- * avgpool, connected, softmax. */
+ * with its own learning_rate, and a route that takes one group of channels: conv, conv dilation=2,
+ * route groups=2, conv/2, avgpool, connected, softmax. */
 static const char keys_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                "learning_rate=0.1\npolicy=sgdr\nsgdr_cycle=3\nsgdr_mult=2\n"
                                "learning_rate_min=.01\nmax_batches=8\n"
@@ -174,6 +174,7 @@ static const char keys_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                                "activation=leaky\n"
                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
                                "dilation=2\nbatch_normalize=1\nactivation=leaky\n"
+                               "learning_rate=.5\n"
                                "[route]\nlayers=-1,-2\ngroups=2\ngroup_id=1\n"
                                "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
                                "activation=relu\n"

@@ -380,7 +380,7 @@ SPEC_MUTATION(m_softmax_groups_shape, 3, s->softmax_groups = 2) /* 3 outputs: en
 SPEC_MUTATION(m_temperature0, 3, s->temperature = 0)
 SPEC_MUTATION(m_cost_scale_inf, 4, s->cost_scale = 1.0f / 0.0f)
 SPEC_MUTATION(m_spec_reserved0, 2, s->reserved[0] = 1)
-SPEC_MUTATION(m_spec_reserved1, 4, s->reserved[1] = 1)
+SPEC_MUTATION(m_spec_reserved0_last, 4, s->reserved[0] = 0x80000000u)
 /* Spec 2 (layer 3) as a route: a route uses no activation and no outputs. */
 #define AS_ROUTE(n) (s->kind = DNN_LAYER_ROUTE, s->activation = 0, s->outputs = 0, s->n_route = (n))
 SPEC_MUTATION(m_route_before_first, 2, (AS_ROUTE(1), s->route[0] = 0))
@@ -496,7 +496,7 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_temperature0),
         M(m_cost_scale_inf),
         M(m_spec_reserved0),
-        M(m_spec_reserved1),
+        M(m_spec_reserved0_last),
         M(m_route_before_first),
         M(m_route_self),
         M(m_route_later),

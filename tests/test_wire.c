@@ -68,7 +68,7 @@ static const struct field fields[] = {
     FLD(alpha, F_FLOAT),          FLD(beta, F_FLOAT),        FLD(n_route, F_INT),
     FLD(crop_height, F_INT),      FLD(crop_width, F_INT),    FLD(extra, F_INT),
     FLD(scale, F_FLOAT),          FLD(kappa, F_FLOAT),       FLD(dilation, F_INT),
-    FLD(route_groups, F_INT),     FLD(group_id, F_INT),
+    FLD(route_groups, F_INT),     FLD(group_id, F_INT),      FLD(learning_rate_scale, F_FLOAT),
 };
 
 /* The bool fields packed in layer_flags, and the kind that owns each. */
@@ -126,6 +126,7 @@ static void junk(struct dnn_layer_spec *s)
     s->beta = 1.5f;
     s->n_route = 3;
     s->dilation = 2;
+    s->learning_rate_scale = 0.5f;
     s->route_groups = 4;
     s->group_id = 3;
     for (int r = 0; r < DNN_MAX_ROUTE; r++)
@@ -155,12 +156,14 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         used[n++] = "activation", used[n++] = "filters", used[n++] = "size";
         used[n++] = "stride", used[n++] = "pad", used[n++] = "groups";
         used[n++] = "batch_normalize", used[n++] = "dilation";
+        used[n++] = "learning_rate_scale"; /* junk's 0.5 */
         break;
     case DNN_LAYER_CONNECTED:
         s->activation = DNN_ACT_RELU;
         s->outputs = 10;
         s->batch_normalize = true;
         used[n++] = "activation", used[n++] = "outputs", used[n++] = "batch_normalize";
+        used[n++] = "learning_rate_scale";
         break;
     case DNN_LAYER_MAXPOOL:
         s->size = 2;
@@ -169,7 +172,9 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         used[n++] = "size", used[n++] = "stride", used[n++] = "pad";
         break;
     case DNN_LAYER_AVGPOOL:
+        break;
     case DNN_LAYER_BATCHNORM:
+        used[n++] = "learning_rate_scale";
         break;
     case DNN_LAYER_DROPOUT:
         s->probability = 0.5f;
@@ -609,6 +614,21 @@ static void test_spec_refusals(void **state)
     refused(&w, DNN_LAYER_CONVOLUTIONAL, "9 filters in 2 groups");
     w.groups = 3;
     accepted(&w, DNN_LAYER_CONVOLUTIONAL, "9 filters in 3 groups");
+
+    /* Per-layer learning_rate: at most 1 (the owner's learning_rate_max bounds it), never
+     * negative; -0.0 is a scale of 0. */
+    const float bad_scale[] = {1.5f, -0.5f, 2.0f};
+    for (size_t v = 0; v < COUNT(bad_scale); v++) {
+        w = good;
+        w.learning_rate_scale = bad_scale[v];
+        refused(&w, DNN_LAYER_CONVOLUTIONAL, "learning_rate_scale out of [0, 1]");
+    }
+    const float good_scale[] = {-0.0f, 1.0f, 0.125f};
+    for (size_t v = 0; v < COUNT(good_scale); v++) {
+        w = good;
+        w.learning_rate_scale = good_scale[v];
+        accepted(&w, DNN_LAYER_CONVOLUTIONAL, "learning_rate_scale in [0, 1]");
+    }
 
     /* The neutral dilation and route groups travel as 0, as before the fields existed. */
     s.dilation = 1;

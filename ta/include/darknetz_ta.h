@@ -338,7 +338,11 @@ struct dz_wire_spec {
     int32_t dilation;     /* convolutional: 0 = none, else the taps' spacing */
     int32_t route_groups; /* route: 0 = the whole outputs */
     int32_t group_id;     /* route: < route_groups */
-    uint32_t reserved[2]; /* zero */
+    /* convolutional, connected, batchnorm: darknet's per-layer learning_rate as struct
+     * dnn_layer_spec holds it (+0.0 = 1, -0.0 = 0); at most 1, so that the owner's
+     * learning_rate_max bounds every protected layer's rate too. */
+    float learning_rate_scale;
+    uint32_t reserved[1]; /* zero */
     /* Since version 3: crop, reorg, upsample, scale_channels, normalization. */
     uint32_t layer_flags; /* DZ_LF_*: the bool fields of those kinds */
     int32_t crop_height;
