@@ -119,7 +119,18 @@ void dnn_adam_step(struct dnn_param *p, const struct dnn_update_args *a)
         v[i] += (1 - a->beta2) * d[i];
         const float mhat = m[i] / m_corr;
         const float vhat = v[i] / v_corr;
-        w[i] = w[i] + a->learning_rate * mhat / (dnn_sqrtf(vhat) + a->epsilon);
+        const float den = dnn_sqrtf(vhat) + a->epsilon;
+        /* At most one learning rate per parameter and step. darknet does not bound it, but
+         * B1, B2 and eps come from the normal world: eps = 1e-45 with a gradient whose square
+         * underflows, or B1 near 1 with B2 = 0, would multiply the step without limit, past
+         * what the owner's learning_rate_max allows. With darknet's defaults the ratio seldom
+         * leaves [-1, 1] (after two steps at most by 0.14%); inside it the expression is
+         * darknet's, rounding included. */
+        const float ratio = mhat / den;
+        if (ratio > 1.0f || ratio < -1.0f)
+            w[i] = w[i] + (ratio > 0 ? a->learning_rate : -a->learning_rate);
+        else
+            w[i] = w[i] + a->learning_rate * mhat / den;
         d[i] = 0;
     }
 }

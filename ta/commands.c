@@ -355,14 +355,14 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
     if (loss_out && loss_may_leave(s) != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
     /* The engine takes the rate from the TA's own `seen` and the header's schedule; a sealed
-     * policy bounds the rate of every update, whatever the schedule does. */
+     * policy bounds the rate of every update, whatever the schedule does, from both sides: a
+     * negative rate (a step scale or sgdr's minimum below zero) is as large a step. */
     const float rate = dnn_network_current_rate(s->net);
-    if (s->policy_sealed && !(rate <= s->policy.learning_rate_max)) {
+    if (s->policy_sealed && !(rate >= 0.0f && rate <= s->policy.learning_rate_max)) {
         char have[DZ_FMT_FLOAT_MAX], max[DZ_FMT_FLOAT_MAX];
         dz_fmt_float(have, sizeof(have), rate);
         dz_fmt_float(max, sizeof(max), s->policy.learning_rate_max);
-        EMSG("update refused: the schedule's rate %s exceeds the model's learning_rate_max %s",
-             have, max);
+        EMSG("update refused: the schedule's rate %s is outside the model's 0..%s", have, max);
         return TEE_ERROR_ACCESS_DENIED;
     }
     dnn_network_update_range(s->net, 0, s->net->n - 1);

@@ -415,7 +415,8 @@ static const char *check_sgdr(const struct dz_model_header *h, char msg[DZ_WIRE_
             return dz_wire_fail(msg, "model: sgdr keys set with another policy");
         return NULL;
     }
-    if (!is_finite(h->learning_rate_min) || h->sgdr_cycle < 1 || h->sgdr_mult < 1)
+    if (!is_finite(h->learning_rate_min) || h->learning_rate_min < 0 || h->sgdr_cycle < 1 ||
+        h->sgdr_mult < 1)
         return dz_wire_fail(msg, "model: sgdr learning_rate_min, cycle %d or mult %d out of range",
                             (int)h->sgdr_cycle, (int)h->sgdr_mult);
     return NULL;
@@ -476,6 +477,10 @@ static const char *check_training_keys(const struct dz_model_header *h, char msg
             return dz_wire_fail(msg, "model: %s = %d", cfg_ints[i].name,
                                 (int)get_i32(h, cfg_ints[i].wire_off));
     }
+    /* A negative rate, momentum or decay is a step the owner's maxima would not bound
+     * (dz_policy_within compares from above only); darknet has no use for one. */
+    if (h->learning_rate < 0 || h->momentum < 0 || h->decay < 0)
+        return dz_wire_fail(msg, "model: learning_rate, momentum and decay must not be negative");
     if (h->policy >= DNN_POLICY_COUNT)
         return dz_wire_fail(msg, "model: policy %u", (unsigned)h->policy);
     if (h->n_steps > DNN_MAX_STEPS)

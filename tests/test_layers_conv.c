@@ -725,7 +725,9 @@ static double adam_want(double w, double d, double *m, double *v, int t, double 
     *m = b1 * *m + (1 - b1) * d;
     *v = b2 * *v + (1 - b2) * d * d;
     const double mhat = *m / (1 - pow(b1, t)), vhat = *v / (1 - pow(b2, t));
-    return w + lr * mhat / (sqrt(vhat) + eps);
+    const double ratio = mhat / (sqrt(vhat) + eps);
+    /* The engine bounds a step to one learning rate (dnn_adam_step). */
+    return w + lr * (ratio > 1 ? 1 : ratio < -1 ? -1 : ratio);
 }
 
 static void test_adam_update(void **state)
@@ -784,6 +786,27 @@ static void test_adam_update(void **state)
      * loop sets the update each time), and momentum keeps a quarter of it. */
     assert_close(bn->bn.scales[0], bn_scale0 + 2 * 0.25f * 4, 1e-6);
     assert_close(bn->bn.scale_updates[0], 0.25f * 4, 1e-6);
+    dnn_network_free(net);
+
+    /* B1, B2 and eps come from the normal world: a denormal eps with B2 = 0 and B1 near 1
+     * would multiply the step many times over (the review's attack); every step stays within
+     * one learning rate per parameter. */
+    struct dnn_net_config hostile = cfg;
+    hostile.decay = 0;
+    hostile.beta1 = 0.999999f;
+    hostile.beta2 = 0;
+    hostile.epsilon = 1.4e-45f;
+    net = make_net(&hostile, s, 3, true);
+    c = &net->layers[0];
+    for (int t = 0; t < 3; t++) {
+        for (size_t i = 0; i < c->nweights; i++)
+            c->weight_updates[i] = (i % 2 ? 1e-30f : -3.0f) * (float)(t + 1);
+        const float w0 = c->weights[0], w1 = c->weights[1];
+        dnn_network_update_range(net, 0, 0);
+        assert_true(fabsf(c->weights[0] - w0) <= hostile.learning_rate * 1.000001f);
+        assert_true(fabsf(c->weights[1] - w1) <= hostile.learning_rate * 1.000001f);
+        net->seen += 2;
+    }
     dnn_network_free(net);
 
     /* beta 1 or more, or epsilon 0, divides by zero: refused. */

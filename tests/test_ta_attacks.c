@@ -1033,6 +1033,20 @@ static void test_attack5_unbound(void **state)
     assert_int_equal(ta_backward(&t, NULL, 0, dx, &out), TEEC_SUCCESS);
     assert_int_equal(ta_update(&t), TEEC_ERROR_ACCESS_DENIED);
     assert_predicts(&t, &boosted, p, x); /* the parameters did not move */
+    ta_stop(&t);
+    /* A negative scale is as large a step the other way: refused the same (the review's
+     * attack used -1e30; a negative base rate or sgdr minimum is refused at OPEN_MODEL). */
+    boost.scales[0] = -1e30f;
+    const struct seg negative = score_seg(&boost, 4, true, DZ_OUTPUT_TOP1, 0);
+    open_ok(&t, &negative);
+    assert_int_equal(ta_load_sealed(&t, blob, size, NULL), TEEC_SUCCESS);
+    assert_int_equal(
+        ta_forward(&t, x, sizeof(x), truth, sizeof(truth), DZ_FORWARD_TRAIN, NULL, NULL),
+        TEEC_SUCCESS);
+    out = sizeof(dx);
+    assert_int_equal(ta_backward(&t, NULL, 0, dx, &out), TEEC_SUCCESS);
+    assert_int_equal(ta_update(&t), TEEC_ERROR_ACCESS_DENIED);
+    assert_predicts(&t, &negative, p, x);
     /* The same schedule on plain parameters is the normal world's own business. */
     assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
     assert_int_equal(

@@ -348,6 +348,10 @@ HDR_MUTATION(m_stream_small, h->stream_chunk_bytes = 4092)
 HDR_MUTATION(m_stream_odd, h->stream_chunk_bytes = 65537)
 HDR_MUTATION(m_sgdr_cycle_without_sgdr, h->sgdr_cycle = 1)
 HDR_MUTATION(m_adam_without_keys, h->adam = 1)
+HDR_MUTATION(m_learning_rate_negative, h->learning_rate = -1e30f)
+HDR_MUTATION(m_momentum_negative, h->momentum = -1e30f)
+HDR_MUTATION(m_sgdr_min_negative, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 2, h->sgdr_mult = 1,
+                                   h->learning_rate_min = -1e30f))
 HDR_MUTATION(m_scale_nan, h->scale = 0.0f / 0.0f)
 HDR_MUTATION(m_max_batches, h->max_batches = -1)
 HDR_MUTATION(m_steps_past_n, h->steps[2] = 9)
@@ -473,6 +477,9 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_stream_odd),
         M(m_sgdr_cycle_without_sgdr),
         M(m_adam_without_keys),
+        M(m_learning_rate_negative),
+        M(m_momentum_negative),
+        M(m_sgdr_min_negative),
         M(m_scale_nan),
         M(m_max_batches),
         M(m_steps_past_n),

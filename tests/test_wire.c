@@ -854,6 +854,11 @@ HM(h_sgdr_cycle0, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 0, h->sgdr_mult 
 HM(h_sgdr_mult0, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 10, h->sgdr_mult = 0))
 HM(h_sgdr_min_nan, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 10, h->sgdr_mult = 2,
                     h->learning_rate_min = nanf_()))
+HM(h_sgdr_min_negative, (h->policy = DNN_POLICY_SGDR, h->sgdr_cycle = 2, h->sgdr_mult = 1,
+                         h->learning_rate_min = -1e30f))
+HM(h_learning_rate_negative, h->learning_rate = -1e30f)
+HM(h_momentum_negative, h->momentum = -1e30f)
+HM(h_decay_negative, h->decay = -0.5f)
 HM(h_adam2, h->adam = 2)
 HM(h_adam_b1_without_adam, h->beta1 = 0.9f)
 HM(h_adam_eps_negative_zero, h->epsilon = -0.0f)
@@ -917,6 +922,10 @@ static void test_header_refusals(void **state)
         M(h_sgdr_cycle0),
         M(h_sgdr_mult0),
         M(h_sgdr_min_nan),
+        M(h_sgdr_min_negative),
+        M(h_learning_rate_negative),
+        M(h_momentum_negative),
+        M(h_decay_negative),
         M(h_adam2),
         M(h_adam_b1_without_adam),
         M(h_adam_eps_negative_zero),

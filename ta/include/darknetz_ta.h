@@ -235,8 +235,9 @@ _Static_assert(sizeof(struct dz_prediction) == 260, "dz_prediction is ABI");
  */
 #define DZ_MODE_INFER 1u /* FORWARD without DZ_FORWARD_TRAIN */
 #define DZ_MODE_TRAIN 2u /* FORWARD(TRAIN), BACKWARD, UPDATE */
-/* Training with darknet's adam (adam=1) instead of momentum SGD: its step is about
- * learning_rate per parameter whatever the gradient's scale, so the owner allows it
+/* Training with darknet's adam (adam=1) instead of momentum SGD: its step is up to
+ * learning_rate per parameter whatever the gradient's scale (dnn_adam_step bounds it there,
+ * whatever B1, B2 and eps the normal world sends), so the owner allows it
  * explicitly; zero in every policy sealed before it existed. Needs DZ_MODE_TRAIN. */
 #define DZ_MODE_ADAM 4u
 #define DZ_MODES_ALL (DZ_MODE_INFER | DZ_MODE_TRAIN)
