@@ -73,9 +73,11 @@ struct dz_session {
     uint32_t pass_next;    /* the chunk it waits for */
     uint8_t pass_id[16];   /* the save its chunk 0 came from */
 
-    /* ---- sealing key, derived on first use */
+    /* ---- sealing keys, derived on first use */
     bool key_valid;
     uint8_t key[DZ_KEY_BYTES];
+    bool chunk_key_valid;
+    uint8_t chunk_key[DZ_KEY_BYTES]; /* DZ_CHUNK_LABEL: streamed chunks only */
 };
 
 /*
@@ -127,6 +129,9 @@ TEE_Result dz_gcm_operation(const uint8_t *key, uint32_t mode, TEE_OperationHand
 
 /* The device's sealing key (DZ_SEAL_LABEL), derived on first use into s->key. */
 TEE_Result dz_derive_key(struct dz_session *s);
+/* The key of streamed chunks (DZ_CHUNK_LABEL) into s->chunk_key: another key than the
+ * blobs', since STREAM_IMPORT encrypts plaintext the normal world chooses. */
+TEE_Result dz_derive_chunk_key(struct dz_session *s);
 
 /* ---- stream.c */
 /*

@@ -82,7 +82,11 @@ void dz_model_digest_abort(TEE_OperationHandle *op)
 
 /* ---------------------------------------------------------------- the key */
 
-TEE_Result dz_derive_key(struct dz_session *s)
+/*
+ * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY with @label as its extra data: a key of this TA on this
+ * device, another one per label, into @out (wiped when the derivation fails).
+ */
+static TEE_Result derive_unique_key(const char *label, size_t len, uint8_t out[DZ_KEY_BYTES])
 {
     const TEE_UUID pta = PTA_SYSTEM_UUID;
     TEE_TASessionHandle sess = TEE_HANDLE_NULL;
@@ -90,8 +94,6 @@ TEE_Result dz_derive_key(struct dz_session *s)
     uint32_t origin = 0;
     TEE_Result res = TEE_ERROR_GENERIC;
 
-    if (s->key_valid)
-        return TEE_SUCCESS;
     TEE_MemFill(params, 0, sizeof(params));
     res = TEE_OpenTASession(&pta, TEE_TIMEOUT_INFINITE, TEE_PARAM_TYPES(0, 0, 0, 0), params, &sess,
                             &origin);
@@ -99,9 +101,9 @@ TEE_Result dz_derive_key(struct dz_session *s)
         EMSG("system PTA: open session %#x, origin %u", (unsigned)res, (unsigned)origin);
         return res;
     }
-    params[0].memref.buffer = (void *)seal_label;
-    params[0].memref.size = sizeof(seal_label) - 1;
-    params[1].memref.buffer = s->key;
+    params[0].memref.buffer = (void *)label;
+    params[0].memref.size = len;
+    params[1].memref.buffer = out;
     params[1].memref.size = DZ_KEY_BYTES;
     res = TEE_InvokeTACommand(sess, TEE_TIMEOUT_INFINITE, PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY,
                               TEE_PARAM_TYPES(TEE_PARAM_TYPE_MEMREF_INPUT,
@@ -113,11 +115,28 @@ TEE_Result dz_derive_key(struct dz_session *s)
         res = TEE_ERROR_GENERIC;
     if (res != TEE_SUCCESS) {
         EMSG("system PTA: derive key %#x, origin %u", (unsigned)res, (unsigned)origin);
-        TEE_MemFill(s->key, 0, sizeof(s->key));
-        return res;
+        TEE_MemFill(out, 0, DZ_KEY_BYTES);
     }
-    s->key_valid = true;
-    return TEE_SUCCESS;
+    return res;
+}
+
+TEE_Result dz_derive_key(struct dz_session *s)
+{
+    if (s->key_valid)
+        return TEE_SUCCESS;
+    TEE_Result res = derive_unique_key(seal_label, sizeof(seal_label) - 1, s->key);
+    s->key_valid = res == TEE_SUCCESS;
+    return res;
+}
+
+TEE_Result dz_derive_chunk_key(struct dz_session *s)
+{
+    static const char chunk_label[] = DZ_CHUNK_LABEL;
+    if (s->chunk_key_valid)
+        return TEE_SUCCESS;
+    TEE_Result res = derive_unique_key(chunk_label, sizeof(chunk_label) - 1, s->chunk_key);
+    s->chunk_key_valid = res == TEE_SUCCESS;
+    return res;
 }
 
 TEE_Result dz_gcm_operation(const uint8_t *key_bytes, uint32_t mode, TEE_OperationHandle *op)

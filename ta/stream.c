@@ -4,16 +4,15 @@
  * parameters from the normal world as sealed chunks, one block of output neurons at a time
  * (DZ_CMD_STREAM_IMPORT, DZ_CMD_STREAM_BEGIN, DZ_CMD_STREAM_CHUNK; darknetz_ta.h).
  *
- * Each chunk is AES-256-GCM under the device's sealing key with struct dz_chunk_header as
- * additional data: the model digest, the partition, the working-buffer size, the layer, the
- * chunk's index, the chunk count, its rows and size, and the save id shared by every chunk of
- * one save. A pass asks for chunk 0, 1, ... n_chunks-1 in turn and refuses anything but the
- * exact chunk it asked for, from the save its chunk 0 came from: a chunk cannot be swapped
- * with another layer's or another index's, replayed from another save or model, reordered,
- * truncated or extended. The ciphertext is copied out of shared memory once, through a bounce
- * buffer, and decrypted into the working buffer; the layer computes with it only after the
- * tag has matched. Any refusal ends the pass and wipes the working buffer; the next
- * STREAM_BEGIN starts over.
+ * Each chunk is AES-256-GCM under the device's chunk key (DZ_CHUNK_LABEL) with struct
+ * dz_chunk_header as additional data: the model digest, the partition, the working-buffer size, the
+ * layer, the chunk's index, the chunk count, its rows and size, and the save id shared by every
+ * chunk of one save. A pass asks for chunk 0, 1, ... n_chunks-1 in turn and refuses anything but
+ * the exact chunk it asked for, from the save its chunk 0 came from: a chunk cannot be swapped with
+ * another layer's or another index's, replayed from another save or model, reordered, truncated or
+ * extended. The ciphertext is copied out of shared memory once, through a bounce buffer, and
+ * decrypted into the working buffer; the layer computes with it only after the tag has matched. Any
+ * refusal ends the pass and wipes the working buffer; the next STREAM_BEGIN starts over.
  *
  * What the normal world sees: ciphertext, and sizes it knows from the cfg and the working
  * buffer it chose (rows per chunk, chunk count).
@@ -223,7 +222,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
              s->import_active ? (unsigned)s->import_next : 0u);
         return TEE_ERROR_BAD_STATE;
     }
-    res = dz_derive_key(s);
+    res = dz_derive_chunk_key(s);
     if (res != TEE_SUCCESS)
         return res;
     if (k == 0) {
@@ -236,7 +235,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
     /* The plaintext once into TA memory, then encrypted through the bounce buffer. */
     uint8_t *const work = (uint8_t *)s->work;
     TEE_MemMove(work, p[1].memref.buffer, g.plain);
-    res = dz_gcm_operation(s->key, TEE_MODE_ENCRYPT, &op);
+    res = dz_gcm_operation(s->chunk_key, TEE_MODE_ENCRYPT, &op);
     if (res != TEE_SUCCESS)
         goto out;
     res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h), g.plain);
@@ -316,10 +315,10 @@ static TEE_Result open_chunk(struct dz_session *s, const struct dz_chunk_header 
     uint8_t tag[DZ_SEALED_TAG_BYTES];
     uint8_t *const work = (uint8_t *)s->work;
     size_t done = 0, len = 0;
-    TEE_Result res = dz_derive_key(s);
+    TEE_Result res = dz_derive_chunk_key(s);
 
     if (res == TEE_SUCCESS)
-        res = dz_gcm_operation(s->key, TEE_MODE_DECRYPT, &op);
+        res = dz_gcm_operation(s->chunk_key, TEE_MODE_DECRYPT, &op);
     if (res == TEE_SUCCESS)
         res =
             TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h), plain);

@@ -385,6 +385,9 @@ _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 #define DZ_SEALED_MAGIC 0x32535a44u    /* "DZS2" little-endian */
 #define DZ_SEALED_MAGIC_V1 0x31535a44u /* "DZS1": protocol 1, refused with its own message */
 #define DZ_SEAL_LABEL "darknetz-seal-v2"
+/* The extra data of the key that seals streamed chunks (ta/stream.c): its own key, as
+ * STREAM_IMPORT encrypts plaintext the normal world chooses. */
+#define DZ_CHUNK_LABEL "darknetz-chunk-v3"
 #define DZ_PROVISION_LABEL "darknetz-provision-v2"
 #define DZ_DEVICE_KEY_ID "darknetz-device-x25519"
 /* Rollback records: object id = DZ_VERSION_ID_PREFIX then the 32-byte model digest;
