@@ -42,8 +42,11 @@
 #endif
 
 /* The run-time choice exists on x86-64 with gcc or clang (libgcc's or compiler-rt's CPU
- * model answers __builtin_cpu_supports); elsewhere, arm64 TAs included, only generic. */
-#if defined(__x86_64__) && defined(__GNUC__)
+ * model answers __builtin_cpu_supports); elsewhere, arm64 TAs included, only generic.
+ * -DDNN_GEMM_PORTABLE keeps an x86-64 build to the generic kernel too, so that its results
+ * equal an arm64 build's bit for bit (make check-optee compares the simulator with OP-TEE):
+ * the AVX2 and AVX-512 kernels fuse each multiply-add, one rounding instead of two. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(DNN_GEMM_PORTABLE)
 #define DNN_GEMM_X86 1
 #else
 #define DNN_GEMM_X86 0
