@@ -447,15 +447,25 @@ static bool trivial(uint32_t bits)
     return v == 0.0f || v == 1.0f || v == -1.0f || v != v || v - v != 0.0f;
 }
 
-/* The first place of @h holding one of the sorted @n patterns of @width bytes, or SIZE_MAX. */
+/*
+ * The first place of @h holding one of the sorted @n patterns of @width bytes, or SIZE_MAX.
+ * Pairs are looked for at every byte of each piece, singles at its 4-byte places only: every
+ * binary format here keeps its floats 4-aligned (records are 4-byte words, .weights floats
+ * follow a 20-byte header), and a window across two of the normal world's own floats would
+ * otherwise match a protected one by chance (46,000 of them, thousands of windows).
+ */
 static size_t search(const struct hay *h, const void *patterns, size_t n, size_t width)
 {
-    for (size_t at = 0; at + width <= h->len; at++) {
-        uint64_t key = 0;
-        memcpy(&key, h->data + at, width);
-        if (width == 8 ? bsearch(&key, patterns, n, 8, cmp_u64)
-                       : bsearch(&key, patterns, n, 4, cmp_u32))
-            return at;
+    const size_t step = width == 4 ? 4 : 1;
+    for (size_t i = 0; i < h->files; i++) {
+        const size_t end = i + 1 < h->files ? h->start[i + 1] : h->len;
+        for (size_t at = h->start[i]; at + width <= end; at += step) {
+            uint64_t key = 0;
+            memcpy(&key, h->data + at, width);
+            if (width == 8 ? bsearch(&key, patterns, n, 8, cmp_u64)
+                           : bsearch(&key, patterns, n, 4, cmp_u32))
+                return at;
+        }
     }
     return SIZE_MAX;
 }
