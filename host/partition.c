@@ -248,12 +248,16 @@ static int plan_range(const struct dk_model *m, const struct dnn_network *shapes
     return 0;
 }
 
-/* The TA's formula (ta/include/dz_ta_memory.h) over the engine's plan of the segment. */
-int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                    size_t last, int batch, bool training, size_t *bytes, struct dk_error *err)
+/*
+ * The TA's formula (ta/include/dz_ta_memory.h) over the engine's plan of layers first..last,
+ * resident (stream false) or with streamed parameters: the bytes into *bytes.
+ */
+static int segment_memory(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                          size_t last, int batch, bool training, bool stream, size_t *bytes,
+                          struct dk_error *err)
 {
     struct dnn_plan plan;
-    if (plan_range(m, shapes, first, last, batch, training, false, &plan, err) != 0)
+    if (plan_range(m, shapes, first, last, batch, training, stream, &plan, err) != 0)
         return -1;
     struct dz_ta_memory_args a = {
         .engine_bytes = plan.bytes,
@@ -276,6 +280,12 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
     return 0;
 }
 
+int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
+                    size_t last, int batch, bool training, size_t *bytes, struct dk_error *err)
+{
+    return segment_memory(m, shapes, first, last, batch, training, false, bytes, err);
+}
+
 int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
                            size_t last, int batch, size_t *base, size_t *min_chunk,
                            struct dk_error *err)
@@ -295,25 +305,8 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
     }
     if (!row_max)
         return dk_fail(err, "layers %zu..%zu have no parameters to stream", first, last);
-    struct dnn_plan plan;
-    if (plan_range(m, shapes, first, last, batch, false, true, &plan, err) != 0)
+    if (segment_memory(m, shapes, first, last, batch, false, true, base, err) != 0)
         return -1;
-    struct dz_ta_memory_args a = {
-        .engine_bytes = plan.bytes,
-        .spec_bytes = (last - first + 1) * sizeof(struct dnn_layer_spec),
-        .batch = (size_t)batch,
-        .inputs = plan.inputs,
-        .outputs = plan.outputs,
-        .truths = plan.truths,
-        .param_floats = plan.param_floats,
-        .first_layer = first == 0,
-        .ends_network = last + 1 == shapes->n,
-    };
-    dnn_plan_free(&plan);
-    struct dz_ta_memory mem;
-    if (!dz_ta_memory_compute(&a, DZ_TA_HEAP_RESERVE_DEFAULT, &mem))
-        return dk_fail(err, "layers %zu..%zu: secure memory size overflows", first, last);
-    *base = mem.total;
     *min_chunk = row_max > DZ_STREAM_CHUNK_MIN ? row_max : DZ_STREAM_CHUNK_MIN;
     return 0;
 }
