@@ -2140,6 +2140,18 @@ static uint32_t word_at(const void *p)
     return v;
 }
 
+/*
+ * v with its sign flipped: the two words differ in one byte only. A copy may read a word
+ * byte by byte (ASan's memmove does), so a word rewritten in two or more bytes could load
+ * as a mix of both: a value the normal world could have written itself, not a double
+ * fetch. With one differing byte, any copy that reads each byte once yields one version.
+ */
+static float other_sign(float v)
+{
+    assert_true(v != 0.0f);
+    return -v;
+}
+
 /* OPEN_MODEL of a blob in shared memory with one word rewritten; @alt is the other value. */
 static void dfetch_open(const char *name, size_t off, uint32_t alt, int iters)
 {
@@ -2244,7 +2256,7 @@ static void test_double_fetch(void **state)
     {
         float x1[MAXF], y0[MAXF], y1[MAXF], y[MAXF];
         memcpy(x1, b.x, sizeof(x1));
-        x1[0] += 1.0f;
+        x1[0] = other_sign(x1[0]);
         mirror_infer(&s, b.x, y0);
         mirror_infer(&s, x1, y1);
         assert_memory_not_equal(y0, y1, out);
@@ -2267,7 +2279,7 @@ static void test_double_fetch(void **state)
     {
         float x1[MAXF], y[MAXF];
         memcpy(x1, b.x, sizeof(x1));
-        x1[3] -= 0.75f;
+        x1[3] = other_sign(x1[3]);
         memcpy(m, b.x, in);
         flip_start(&f, m + 12, word_at(&b.x[3]), word_at(&x1[3]));
         for (int i = 0; i < n; i++) {
@@ -2295,7 +2307,7 @@ static void test_double_fetch(void **state)
     {
         float p1[MAXF * 2];
         memcpy(p1, mid_p, sizeof(p1));
-        p1[40] = -p1[40] + 0.5f;
+        p1[40] = other_sign(p1[40]);
         memcpy(m, mid_p, s.np * sizeof(float));
         flip_start(&f, m + 160, word_at(&mid_p[40]), word_at(&p1[40]));
         for (int i = 0; i < n / 4; i++) {
