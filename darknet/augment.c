@@ -4,7 +4,11 @@
 #include "darknet/augment.h"
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "darknet/mix.h"
 
 /* darknet's TWO_PI is a double literal. */
 #define DK_TWO_PI 6.2831853071795864769252866
@@ -101,7 +105,62 @@ int dk_augment_check(const struct dk_augment_params *p, struct dk_error *err)
     if (!isfinite(p->angle) || !isfinite(p->hue))
         return dk_fail(err, "augmentation: angle (%g) and hue (%g) must be finite numbers",
                        (double)p->angle, (double)p->hue);
+    if (p->mixup < DK_MIX_NONE || p->mixup >= DK_MIX_KIND_COUNT)
+        return dk_fail(err, "mixup must be 0 to %d, got %d", DK_MIX_KIND_COUNT - 1, p->mixup);
+    const int ksize = dk_blur_ksize(p->blur);
+    if (ksize < 0 || ksize > DK_BLUR_MAX_KSIZE || (ksize > 0 && ksize % 2 == 0))
+        return dk_fail(err,
+                       "blur must be 0, 1 (a 15x15 kernel) or an odd kernel side up to %d, got %d",
+                       DK_BLUR_MAX_KSIZE, p->blur);
     return 0;
+}
+
+/* Appends printf text to buf at *len, after ", " unless it is the first item; keeps buf
+ * terminated and stops quietly when full. */
+static void describe_add(char *buf, size_t size, size_t *len, const char *fmt, ...) DK_PRINTF(4, 5);
+static void describe_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+    char item[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(item, sizeof item, fmt, ap);
+    va_end(ap);
+    int n = snprintf(buf + *len, size - *len, "%s%s", *len ? ", " : "", item);
+    if (n > 0)
+        *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+void dk_augment_describe(const struct dk_augment_params *p, int w, char *buf, size_t size)
+{
+    size_t len = 0;
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    if (p->center)
+        describe_add(buf, size, &len, "centre crop");
+    else if (p->min_crop != w || p->max_crop != w)
+        describe_add(buf, size, &len, "random crop %d..%d", p->min_crop, p->max_crop);
+    if (!p->center && p->angle != 0)
+        describe_add(buf, size, &len, "angle %g", (double)p->angle);
+    if (!p->center && p->aspect != 1)
+        describe_add(buf, size, &len, "aspect %g", (double)p->aspect);
+    if (p->flip)
+        describe_add(buf, size, &len, "flip");
+    if (p->hue != 0)
+        describe_add(buf, size, &len, "hue %g", (double)p->hue);
+    if (p->saturation != 1)
+        describe_add(buf, size, &len, "saturation %g", (double)p->saturation);
+    if (p->exposure != 1)
+        describe_add(buf, size, &len, "exposure %g", (double)p->exposure);
+    if (p->mixup != DK_MIX_NONE)
+        describe_add(buf, size, &len, "%s (half the batches)", dk_mix_kind_name(p->mixup));
+    if (p->blur != 0)
+        describe_add(buf, size, &len, "blur %dx%d (a quarter of the images)",
+                     dk_blur_ksize(p->blur), dk_blur_ksize(p->blur));
+    if (p->label_smooth_eps > 0)
+        describe_add(buf, size, &len, "label_smooth_eps %g", (double)p->label_smooth_eps);
+    if (len == 0)
+        snprintf(buf, size, "none");
 }
 
 int dk_augment_classifier(const struct dk_image *im, const struct dk_augment_params *p, int w,

@@ -30,6 +30,11 @@ struct dk_augment_params {
     /* AlexeyAB's label_smooth_eps, in [0, 1): a truth row holds 1 - eps where a label
      * matches and eps / (classes - 1) elsewhere (fill_truth_smooth); 0 = plain 0/1. */
     float label_smooth_eps;
+    /* AlexeyAB's batch augmentations (darknet/mix.h): the kind, enum dk_mix_kind, from
+     * mixup=N or cutmix=1/mosaic=1 (dk_mix_kind_from_keys), 0 = none; and blur=N, the
+     * Gaussian kernel side through dk_blur_ksize (1 = 15), 0 = none. */
+    int mixup;
+    int blur;
 };
 
 /* darknet's augment_args: one draw of random_augment_args. */
@@ -65,6 +70,15 @@ void dk_image_random_distort(struct dk_image *im, float hue, float saturation, f
 
 /* Checks a parameter set; -1 with a message naming the bad key otherwise. */
 int dk_augment_check(const struct dk_augment_params *p, struct dk_error *err);
+
+/*
+ * dk_augment_describe - the augmentations p turns on, for the note train prints at start:
+ * into buf (always terminated, truncated to size) a comma-separated list such as
+ * "random crop 12..24, flip, hue 0.1, cutmix (half the batches), blur 15x15 (a quarter of the
+ * images)", or "none". w is the network's input width (the crop is the identity when
+ * min_crop = max_crop = w and nothing else moves the image).
+ */
+void dk_augment_describe(const struct dk_augment_params *p, int w, char *buf, size_t size);
 
 /*
  * dk_augment_classifier - one training image, darknet style.

@@ -2,6 +2,7 @@
  * dataset.c - paths lists and IDX files as one classification data source.
  */
 #include "darknet/dataset.h"
+#include "darknet/mix.h"
 #include "darknet/user_file.h"
 
 #include <errno.h>
@@ -436,6 +437,119 @@ static int check_shape(const struct dk_dataset *ds, int w, int h, int c, size_t 
     return 0;
 }
 
+/* Item i augmented into x (c*h*w floats); scratch is an IDX-sized image for IDX sets. */
+static int augment_item(const struct dk_dataset *ds, size_t i, struct dk_image *scratch,
+                        const struct dk_augment_params *aug, int w, int h, int c,
+                        struct dnn_rng *rng, float *x, struct dk_error *err)
+{
+    if (ds->kind == DK_DATASET_IDX) {
+        idx_fill(ds, i, scratch);
+        return dk_augment_classifier(scratch, aug, w, h, rng, x, err);
+    }
+    struct dk_image im = {0};
+    if (dk_image_load(ds->paths.items[i], c, &im, err) != 0)
+        return -1;
+    int r = dk_augment_classifier(&im, aug, w, h, rng, x, err);
+    dk_image_free(&im);
+    return r;
+}
+
+/* What mixing one batch needs besides the batch: up to three partner images and truths. */
+struct mix_work {
+    float *x[3]; /* (c*h*w) each */
+    float *y[3]; /* (classes) each */
+    float *blur; /* (w*h) */
+};
+
+/*
+ * AlexeyAB mixes a whole batch or none of it (a coin per batch); each image of a mixed batch
+ * gets its own partners, drawn at random from the whole set and augmented as any image.
+ * Draws for image b: the kind (DK_MIX_EITHER only), the partners' indices, each partner's
+ * augmentation in turn, then the rectangle or the mosaic centre.
+ */
+static int mix_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int n, int w, int h, int c,
+                     const struct dk_augment_params *aug, float *X, float *Y,
+                     struct dk_image *scratch, struct mix_work *mw, struct dk_error *err)
+{
+    const size_t per = dk_image_size(w, h, c);
+    const size_t cls = (size_t)ds->classes;
+    if (dk_rand_int(rng, 0, 1) == 0)
+        return 0;
+    for (int b = 0; b < n; ++b) {
+        float *x = X + (size_t)b * per;
+        float *y = Y ? Y + (size_t)b * cls : NULL;
+        const int kind = aug->mixup == DK_MIX_EITHER
+                             ? dk_rand_int(rng, DK_MIX_CUTMIX, DK_MIX_MOSAIC)
+                             : aug->mixup;
+        const int partners = kind == DK_MIX_MOSAIC ? 3 : 1;
+        size_t pick[3];
+        for (int p = 0; p < partners; ++p)
+            pick[p] = (size_t)(dnn_rng_u32(rng) % ds->count);
+        for (int p = 0; p < partners; ++p) {
+            if (augment_item(ds, pick[p], scratch, aug, w, h, c, rng, mw->x[p], err) != 0)
+                return -1;
+            fill_truth(ds, pick[p], aug->label_smooth_eps, mw->y[p]);
+        }
+        if (kind == DK_MIX_MIXUP) {
+            dk_mix_mixup(x, mw->x[0], per, y, mw->y[0], ds->classes);
+        } else if (kind == DK_MIX_CUTMIX) {
+            struct dk_mix_rect r;
+            dk_mix_cutmix_draw(rng, w, h, &r);
+            dk_mix_cutmix(x, mw->x[0], w, h, c, &r, y, mw->y[0], ds->classes);
+        } else {
+            int cx = 0, cy = 0;
+            dk_mix_mosaic_draw(rng, w, h, &cx, &cy);
+            const float *const parts[3] = {mw->x[0], mw->x[1], mw->x[2]};
+            const float *const ys[3] = {mw->y[0], mw->y[1], mw->y[2]};
+            dk_mix_mosaic(x, parts, w, h, c, cx, cy, y, ys, ds->classes);
+        }
+    }
+    return 0;
+}
+
+/* AlexeyAB blurs each image of the batch with probability 1/4 (one draw per image). */
+static void blur_batch(struct dnn_rng *rng, int n, int w, int h, int c, int blur, float *X,
+                       float *tmp)
+{
+    const size_t per = dk_image_size(w, h, c);
+    for (int b = 0; b < n; ++b) {
+        if (dnn_rng_u32(rng) % 4 == 0)
+            dk_blur_gaussian(X + (size_t)b * per, w, h, c, dk_blur_ksize(blur), tmp);
+    }
+}
+
+static void mix_work_free(struct mix_work *mw)
+{
+    for (int p = 0; p < 3; ++p) {
+        free(mw->x[p]);
+        free(mw->y[p]);
+    }
+    free(mw->blur);
+    *mw = (struct mix_work){0};
+}
+
+/* Buffers for what aug turns on: partners for mixing, a plane for blurring. */
+static int mix_work_make(const struct dk_augment_params *aug, size_t per, int w, int h, int classes,
+                         struct mix_work *mw, struct dk_error *err)
+{
+    *mw = (struct mix_work){0};
+    const int partners = aug->mixup == DK_MIX_NONE ? 0 : aug->mixup == DK_MIX_MIXUP ? 1 : 3;
+    bool ok = true;
+    for (int p = 0; p < partners; ++p) {
+        mw->x[p] = malloc(per * sizeof(float));
+        mw->y[p] = malloc((size_t)classes * sizeof(float));
+        ok = ok && mw->x[p] && mw->y[p];
+    }
+    if (aug->blur) {
+        mw->blur = malloc((size_t)w * (size_t)h * sizeof(float));
+        ok = ok && mw->blur;
+    }
+    if (ok)
+        return 0;
+    mix_work_free(mw);
+    return dk_fail(err, "out of memory for %s and blur buffers", dk_mix_kind_name(aug->mixup));
+}
+
 int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int n, int w, int h,
                            int c, const struct dk_augment_params *aug, float *X, float *Y,
                            struct dk_error *err)
@@ -453,9 +567,12 @@ int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int
 
     int rc = -1;
     struct dk_image scratch = {0};
+    struct mix_work mw = {0};
     size_t *picks = malloc((size_t)n * sizeof *picks);
     if (!picks)
         return dk_fail(err, "out of memory for a batch of %d", n);
+    if (mix_work_make(aug, per, w, h, ds->classes, &mw, err) != 0)
+        goto out;
     /* All indices first, then the augmentation draws, as darknet. */
     for (int b = 0; b < n; ++b)
         picks[b] = (size_t)(dnn_rng_u32(rng) % ds->count);
@@ -463,25 +580,21 @@ int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int
         goto out;
     for (int b = 0; b < n; ++b) {
         size_t i = picks[b];
-        float *x = X + (size_t)b * per;
-        if (ds->kind == DK_DATASET_IDX) {
-            idx_fill(ds, i, &scratch);
-            if (dk_augment_classifier(&scratch, aug, w, h, rng, x, err) != 0)
-                goto out;
-        } else {
-            struct dk_image im = {0};
-            if (dk_image_load(ds->paths.items[i], c, &im, err) != 0)
-                goto out;
-            int r = dk_augment_classifier(&im, aug, w, h, rng, x, err);
-            dk_image_free(&im);
-            if (r != 0)
-                goto out;
-        }
+        if (augment_item(ds, i, &scratch, aug, w, h, c, rng, X + (size_t)b * per, err) != 0)
+            goto out;
         if (Y)
             fill_truth(ds, i, aug->label_smooth_eps, Y + (size_t)b * (size_t)ds->classes);
     }
+    /* Then, as AlexeyAB's load_data_augment: mixing, then blur. Neither draws when off, so
+     * a cfg without them gets the batches it always got. */
+    if (aug->mixup != DK_MIX_NONE &&
+        mix_batch(ds, rng, n, w, h, c, aug, X, Y, &scratch, &mw, err) != 0)
+        goto out;
+    if (aug->blur)
+        blur_batch(rng, n, w, h, c, aug->blur, X, mw.blur);
     rc = 0;
 out:
+    mix_work_free(&mw);
     dk_image_free(&scratch);
     free(picks);
     return rc;

@@ -148,14 +148,19 @@ int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct 
 /*
  * dk_dataset_train_batch - a training batch as darknet's load_data_augment.
  * @rng:   random stream: first n item indices (with replacement, as darknet's
- *         get_random_paths), then each item's augmentation draws in order
+ *         get_random_paths), then each item's augmentation draws in order; then, with
+ *         aug->mixup, a coin (mix this batch or not) and, for a mixed batch, per item its
+ *         kind (cutmix or mosaic, for DK_MIX_EITHER), its partners' indices, their
+ *         augmentation draws and the rectangle or mosaic centre (darknet/mix.h); then, with
+ *         aug->blur, one draw per item (blurred with probability 1/4). Without mixup and
+ *         blur the stream is used exactly as before they existed.
  * @n:     batch size
  * @w,h,c: network input size; c is 1..4
  * @aug:   augmentation parameters (checked here)
  * @X:     receives (n, c*h*w) planar pixels
  * @Y:     receives (n, classes) truth, or NULL: one-hot for a known class; for a
  *         paths list darknet's fill_truth row (a 1 for every matching label, so
- *         all zeros when none matches)
+ *         all zeros when none matches); label smoothing and mixing make it soft
  */
 int dk_dataset_train_batch(const struct dk_dataset *ds, struct dnn_rng *rng, int n, int w, int h,
                            int c, const struct dk_augment_params *aug, float *X, float *Y,

@@ -6,6 +6,7 @@
  * ends with dk_cfg_check_used, the strict form of darknet's option_unused().
  */
 #include "darknet/parse_network.h"
+#include "darknet/mix.h"
 #include "darknet/user_file.h"
 
 #include <limits.h>
@@ -88,15 +89,13 @@ static const struct neutral_key net_neutral[] = {
     {"", "track", 0},      {"", "attention", 0},
 };
 
-/* [net] keys of AlexeyAB's that only change how it trains (data augmentation, label
- * smoothing, weight averaging, mixed precision): a network that sets them predicts as any
- * other, so valid and predict go on with a note and only train refuses them. */
+/* [net] keys of AlexeyAB's that only change how it trains and that darknetp does not
+ * implement (input noise, adversarial steps, weight averaging, mixed precision; mixup,
+ * cutmix, mosaic, blur and label_smooth_eps are implemented): a network that sets them
+ * predicts as any other, so valid and predict go on with a note and only train refuses them. */
 static const struct neutral_key train_only[] = {
-    {"", "mixup", 0},          {"", "cutmix", 0},
-    {"", "mosaic", 0},         {"", "blur", 0},
-    {"", "gaussian_noise", 0}, {"", "adversarial_lr", 0},
-    {"", "ema_alpha", 0},      {"", "dynamic_minibatch", 0},
-    {"", "loss_scale", 1},     {"", "try_fix_nan", 0},
+    {"", "gaussian_noise", 0},    {"", "adversarial_lr", 0}, {"", "ema_alpha", 0},
+    {"", "dynamic_minibatch", 0}, {"", "loss_scale", 1},     {"", "try_fix_nan", 0},
 };
 
 /* Records the first training-only key set away from its neutral value in m->train_refusal
@@ -196,6 +195,28 @@ static int check_neutral(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
 }
 
 /* ------------------------------------------------------------------- [net] */
+
+/* AlexeyAB's batch augmentations: mixup=N (1 mixup, 2 cutmix, 3 mosaic, 4 either), which
+ * cutmix=1 and mosaic=1 override as its parse_net_options does, and blur=N. */
+static int parse_mix_keys(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_augment *aug,
+                          struct dk_error *err)
+{
+    int mixup = 0, cutmix = 0, mosaic = 0;
+    if (dk_cfg_get_int(cfg, sec, "mixup", 0, &mixup, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "cutmix", 0, &cutmix, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "mosaic", 0, &mosaic, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "blur", 0, &aug->blur, err) != 0)
+        return -1;
+    BAD(mixup < DK_MIX_NONE || mixup >= DK_MIX_KIND_COUNT, "mixup",
+        "must be 0 (off), 1 (mixup), 2 (cutmix), 3 (mosaic) or 4 (cutmix or mosaic), got %d",
+        mixup);
+    aug->mixup = dk_mix_kind_from_keys(mixup, cutmix, mosaic);
+    const int ksize = dk_blur_ksize(aug->blur);
+    BAD(ksize < 0 || ksize > DK_BLUR_MAX_KSIZE || (ksize > 0 && ksize % 2 == 0), "blur",
+        "must be 0, 1 (a 15x15 kernel) or an odd kernel side up to %d, got %d", DK_BLUR_MAX_KSIZE,
+        aug->blur);
+    return 0;
+}
 
 /* adam=1 and its B1, B2, eps, read only when adam is on (as darknet reads them). The
  * defaults are AlexeyAB's (pjreddie's eps is 1e-7). */
@@ -401,6 +422,8 @@ static int parse_net(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_m
         return -1;
     BAD(!(aug->label_smooth_eps >= 0 && aug->label_smooth_eps < 1), "label_smooth_eps",
         "must be in [0, 1), got %g", (double)aug->label_smooth_eps);
+    if (parse_mix_keys(cfg, sec, aug, err) != 0)
+        return -1;
     aug->center = center != 0;
     aug->flip = flip != 0;
     BAD(aug->max_crop < 0, "max_crop", "must be >= 0, got %d", aug->max_crop);

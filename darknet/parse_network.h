@@ -42,6 +42,8 @@ struct dk_augment {
     bool flip;              /* default true: pjreddie's loader always flips half the images */
     bool center;            /* default false */
     float label_smooth_eps; /* AlexeyAB's, default 0: see struct dk_augment_params */
+    int mixup;              /* enum dk_mix_kind from AlexeyAB's mixup, cutmix, mosaic; 0 */
+    int blur;               /* AlexeyAB's blur=N, default 0 (dk_blur_ksize) */
 };
 
 struct dk_model {

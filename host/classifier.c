@@ -206,6 +206,8 @@ static struct dk_augment_params augment_params(const struct dk_augment *a, int w
         .flip = a->flip,
         .center = a->center,
         .label_smooth_eps = a->label_smooth_eps,
+        .mixup = a->mixup,
+        .blur = a->blur,
     };
     return p;
 }
@@ -663,6 +665,9 @@ int dz_classifier_train(const struct dz_classifier_args *a)
         goto out;
 
     struct dk_augment_params aug = augment_params(&r.model.aug, c->w);
+    char active[512];
+    dk_augment_describe(&aug, c->w, active, sizeof active);
+    fprintf(stderr, "Augmentation: %s\n", active);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
     /* The next batch loads while this one trains; data_rng is the loader's from here on, so

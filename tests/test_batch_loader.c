@@ -1,6 +1,7 @@
 /*
  * test_batch_loader.c - host/batch_loader.c hands out the batches, augmentation included, that
- * calling dk_dataset_train_batch in a loop with the same random stream gives, in order; and a
+ * calling dk_dataset_train_batch in a loop with the same random stream gives, in order (mixup,
+ * cutmix, mosaic and blur included); and a
  * batch that cannot be loaded is reported when its turn comes.
  */
 #include <setjmp.h>
@@ -52,9 +53,20 @@ static const struct dk_augment_params aug = {.min_crop = 20,
                                              .exposure = 1.2f,
                                              .flip = true};
 
-static void test_same_batches_as_serial(void **state)
+/* The same with AlexeyAB's batch augmentations: partners, rectangles and blur coins come
+ * from the loader's one stream too. */
+static const struct dk_augment_params aug_mix = {.min_crop = 20,
+                                                 .max_crop = 40,
+                                                 .aspect = 1,
+                                                 .saturation = 1.2f,
+                                                 .exposure = 1.2f,
+                                                 .flip = true,
+                                                 .label_smooth_eps = 0.1f,
+                                                 .mixup = 4,
+                                                 .blur = 1};
+
+static void same_batches_as_serial(const struct tmp *t, const struct dk_augment_params *p)
 {
-    const struct tmp *t = *state;
     char list[600];
     write_list(t, NULL, list, sizeof list);
     struct dk_dataset ds;
@@ -68,15 +80,15 @@ static void test_same_batches_as_serial(void **state)
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 42);
     for (int b = 0; b < BATCHES; b++)
-        assert_int_equal(dk_dataset_train_batch(&ds, &rng, BATCH, SIDE, SIDE, 3, &aug,
-                                                want_x + b * xs, want_y + b * ys, &err),
+        assert_int_equal(dk_dataset_train_batch(&ds, &rng, BATCH, SIDE, SIDE, 3, p, want_x + b * xs,
+                                                want_y + b * ys, &err),
                          0);
     /* Taking all, some, one or none of the batches: stop must not hang in any case. */
     for (int take = BATCHES; take >= 0; take -= 4) {
         struct dz_batch_loader *l = NULL;
         dnn_rng_seed(&rng, 42);
         assert_int_equal(
-            dz_batch_loader_start(&l, &ds, &rng, BATCH, SIDE, SIDE, 3, CLASSES, &aug, &err), 0);
+            dz_batch_loader_start(&l, &ds, &rng, BATCH, SIDE, SIDE, 3, CLASSES, p, &err), 0);
         for (int b = 0; b < take; b++) {
             const float *x = NULL, *y = NULL;
             assert_int_equal(dz_batch_loader_next(l, &x, &y, &err), 0);
@@ -88,6 +100,12 @@ static void test_same_batches_as_serial(void **state)
     free(want_y);
     free(want_x);
     dk_dataset_close(&ds);
+}
+
+static void test_same_batches_as_serial(void **state)
+{
+    same_batches_as_serial(*state, &aug);
+    same_batches_as_serial(*state, &aug_mix);
 }
 
 static void test_failed_batch_reported(void **state)

@@ -363,16 +363,20 @@ static void test_parse_warnings(void **state)
     assert_null(m.notes);
 
     /* AlexeyAB's training-only keys: a note, and a refusal kept for train */
-    parse_ok("w7.cfg", NET "mixup=1\nlabel_smooth_eps=0.1\ncutmix=0\n[connected]\n", &m);
-    assert_contains(m.notes, "w7.cfg:5: warning: key 'mixup=1' changes only how darknet trains");
-    /* label_smooth_eps is implemented: read, no warning */
+    parse_ok("w7.cfg",
+             NET "gaussian_noise=1\nlabel_smooth_eps=0.1\ncutmix=1\nblur=1\n[connected]\n", &m);
+    assert_contains(m.notes,
+                    "w7.cfg:5: warning: key 'gaussian_noise=1' changes only how darknet trains");
+    /* label_smooth_eps, cutmix and blur are implemented: read, no warning */
     assert_null(strstr(m.notes, "label_smooth_eps"));
     assert_true(m.aug.label_smooth_eps == 0.1f);
     assert_null(strstr(m.notes, "cutmix"));
+    assert_null(strstr(m.notes, "blur"));
+    assert_int_equal(m.aug.mixup, 2);
+    assert_int_equal(m.aug.blur, 1);
     /* the first one */
-    assert_contains(
-        m.train_refusal,
-        "w7.cfg:5: key 'mixup=1' in [net] is not supported for training (only mixup=0)");
+    assert_contains(m.train_refusal, "w7.cfg:5: key 'gaussian_noise=1' in [net] is not supported "
+                                     "for training (only gaussian_noise=0)");
     dk_model_free(&m);
 
     /* string keys at their neutral value are accepted */

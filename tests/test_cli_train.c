@@ -165,36 +165,37 @@ static void test_train_valid_predict(void **state)
     assert_int_equal(sscanf(out, "%15[^%]%%: %31s", pct, name), 2);
     assert_string_equal(name, "right");
 
-    /* AlexeyAB's training-only keys: predict goes on, with the same answer and a warning;
-     * train refuses, naming the key */
-    write_text("cutmix.cfg", "[net]\nbatch=20\nsubdivisions=2\nheight=12\nwidth=12\n"
-                             "channels=1\ncutmix=1\nlabel_smooth_eps=0.1\n"
-                             "min_crop=12\nmax_crop=12\nflip=0\n"
-                             "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
-                             "batch_normalize=1\nactivation=leaky\n"
-                             "[maxpool]\nsize=2\nstride=2\n"
-                             "[connected]\noutput=4\nactivation=linear\n"
-                             "[softmax]\n");
+    /* AlexeyAB's training-only keys darknetp lacks: predict goes on, with the same answer and
+     * a warning; train refuses, naming the key */
+    write_text("noise.cfg", "[net]\nbatch=20\nsubdivisions=2\nheight=12\nwidth=12\n"
+                            "channels=1\ngaussian_noise=1\nlabel_smooth_eps=0.1\n"
+                            "min_crop=12\nmax_crop=12\nflip=0\n"
+                            "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                            "batch_normalize=1\nactivation=leaky\n"
+                            "[maxpool]\nsize=2\nstride=2\n"
+                            "[connected]\noutput=4\nactivation=linear\n"
+                            "[softmax]\n");
     char want[sizeof out];
     snprintf(want, sizeof want, "%s", out);
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' classifier predict bars.data cutmix.cfg a.weights "
+             "cd '%s' && '%s' classifier predict bars.data noise.cfg a.weights "
              "right.png 2>/dev/null",
              dir, bin);
     assert_int_equal(run(cmd, out, sizeof out), 0);
     assert_string_equal(out, want);
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' classifier predict bars.data cutmix.cfg a.weights right.png 2>&1 "
+             "cd '%s' && '%s' classifier predict bars.data noise.cfg a.weights right.png 2>&1 "
              ">/dev/null",
              dir, bin);
     assert_int_equal(run(cmd, out, sizeof out), 0);
-    assert_non_null(strstr(out, "cutmix.cfg:7: warning: key 'cutmix=1' changes only how darknet "
-                                "trains"));
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train bars.data cutmix.cfg 2>&1", dir,
+    assert_non_null(strstr(out,
+                           "noise.cfg:7: warning: key 'gaussian_noise=1' changes only how darknet "
+                           "trains"));
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train bars.data noise.cfg 2>&1", dir,
              bin);
     assert_int_equal(run(cmd, out, sizeof out), 1);
-    assert_non_null(strstr(out, "cutmix.cfg:7: key 'cutmix=1' in [net] is not supported for "
-                                "training (only cutmix=0)"));
+    assert_non_null(strstr(out, "noise.cfg:7: key 'gaussian_noise=1' in [net] is not supported for "
+                                "training (only gaussian_noise=0)"));
 }
 
 /* Trains bars.cfg with extra options, writing the -log CSV to csv; returns the file. */
@@ -546,7 +547,8 @@ static void test_interrupt_saves_backup(void **state)
     assert_int_equal(st.st_size, 20 + 4 * (4 + 12 + 36 + 4 + 576));
 }
 
-/* -threads N: the same weights and the same valid lines for any N (bit for bit). */
+/* -threads N: the same weights and the same valid lines for any N (bit for bit), with
+ * AlexeyAB's cutmix, mosaic and blur on (their draws come from the data loader's stream). */
 static void test_threads_same_results(void **state)
 {
     (void)state;
@@ -554,6 +556,7 @@ static void test_threads_same_results(void **state)
     write_text("threads.cfg", "[net]\nbatch=20\nsubdivisions=1\nheight=12\nwidth=12\n"
                               "channels=1\nlearning_rate=0.05\nmomentum=0.9\ndecay=0.0005\n"
                               "max_batches=6\nmin_crop=12\nmax_crop=12\nflip=0\n"
+                              "cutmix=1\nmosaic=1\nblur=1\n"
                               "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\n"
                               "batch_normalize=1\nactivation=leaky\n"
                               "[convolutional]\nfilters=20\nsize=3\nstride=1\npad=1\n"
@@ -592,6 +595,14 @@ static void test_threads_same_results(void **state)
         free(got);
     }
     free(want);
+    /* Training says at start which augmentations are on. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier train -seed 3 bars.data threads.cfg 2>&1 >/dev/null | "
+             "grep '^Augmentation: '",
+             dir, bin);
+    assert_int_equal(run(cmd, out, sizeof out), 0);
+    assert_string_equal(out, "Augmentation: cutmix or mosaic (half the batches), blur 15x15 (a "
+                             "quarter of the images)\n");
 }
 
 int main(void)

@@ -198,6 +198,20 @@ static const char adam_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
                                "[connected]\noutput=4\nbatch_normalize=1\nactivation=linear\n"
                                "[softmax]\n";
 
+/* AlexeyAB's batch augmentations as efficientnet_b0.cfg sets them (cutmix=1 mosaic=1 blur=1)
+ * plus label smoothing: soft truths, which reach the softmax in the TA when it is protected.
+ * conv, maxpool, conv, connected, softmax. */
+static const char mix_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                              "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=10\n"
+                              "cutmix=1\nmosaic=1\nblur=1\nlabel_smooth_eps=.1\n"
+                              "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                              "batch_normalize=1\nactivation=leaky\n"
+                              "[maxpool]\nsize=2\nstride=2\n"
+                              "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                              "activation=leaky\n"
+                              "[connected]\noutput=4\nactivation=linear\n"
+                              "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -230,6 +244,7 @@ static int group_setup(void **state)
     write_cfg("kinds2.cfg", kinds2_cfg, NULL);
     write_cfg("keys.cfg", keys_cfg, NULL);
     write_cfg("adam.cfg", adam_cfg, NULL);
+    write_cfg("mix.cfg", mix_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -572,6 +587,15 @@ static void test_equivalence_adam(void **state)
     (void)state;
     static const int parts[][2] = {{0, 0}, {1, 3}, {4, 6}, {0, 6}};
     check_equivalence("adam.cfg", parts, 4);
+}
+
+/* Mixed truths (cutmix, mosaic, label smoothing) and blurred images: the loss the TA
+ * computes from a soft truth is the normal world's, and so is every weight. */
+static void test_equivalence_mix(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 1}, {2, 4}, {0, 4}};
+    check_equivalence("mix.cfg", parts, 3);
 }
 
 static void test_equivalence_dilation_route_groups(void **state)
@@ -1233,6 +1257,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_layer_kinds),
         cmocka_unit_test(test_equivalence_dilation_route_groups),
         cmocka_unit_test(test_equivalence_adam),
+        cmocka_unit_test(test_equivalence_mix),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),
