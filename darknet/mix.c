@@ -149,19 +149,41 @@ static int reflect101(int i, int n)
     return i;
 }
 
-/* One pass: dst[p] = sum_t kern[t] * src[p + (t - r) * step] along lines of n pixels. */
-static void blur_pass(const float *src, float *dst, int lines, int n, size_t line_step, size_t step,
-                      const float *kern, int ksize)
+/* Along each row: dst[i] = sum_t kern[t] * src[i + t - r], mirrored where i + t - r leaves
+ * the row; the interior needs no mirroring and takes the plain loop. */
+static void blur_rows(const float *src, float *dst, int w, int h, const float *kern, int ksize)
 {
     const int r = ksize / 2;
-    for (int l = 0; l < lines; l++) {
-        const float *s = src + (size_t)l * line_step;
-        float *d = dst + (size_t)l * line_step;
-        for (int i = 0; i < n; i++) {
+    for (int y = 0; y < h; y++) {
+        const float *s = src + (size_t)y * (size_t)w;
+        float *d = dst + (size_t)y * (size_t)w;
+        for (int i = 0; i < w; i++) {
             float acc = 0;
-            for (int t = 0; t < ksize; t++)
-                acc += kern[t] * s[(size_t)reflect101(i + t - r, n) * step];
-            d[(size_t)i * step] = acc;
+            if (i >= r && i + r < w) {
+                for (int t = 0; t < ksize; t++)
+                    acc += kern[t] * s[i + t - r];
+            } else {
+                for (int t = 0; t < ksize; t++)
+                    acc += kern[t] * s[reflect101(i + t - r, w)];
+            }
+            d[i] = acc;
+        }
+    }
+}
+
+/* Along each column, a whole row at a time (contiguous memory): dst row y = sum_t kern[t] *
+ * src row mirror(y + t - r). Each pixel sums its terms in the same order as blur_rows. */
+static void blur_columns(const float *src, float *dst, int w, int h, const float *kern, int ksize)
+{
+    const int r = ksize / 2;
+    for (int y = 0; y < h; y++) {
+        float *d = dst + (size_t)y * (size_t)w;
+        for (int i = 0; i < w; i++)
+            d[i] = 0;
+        for (int t = 0; t < ksize; t++) {
+            const float *s = src + (size_t)reflect101(y + t - r, h) * (size_t)w;
+            for (int i = 0; i < w; i++)
+                d[i] += kern[t] * s[i];
         }
     }
 }
@@ -176,7 +198,7 @@ void dk_blur_gaussian(float *x, int w, int h, int c, int ksize, float *tmp)
     for (int k = 0; k < c; k++) {
         float *p = x + (size_t)k * plane;
         /* Along each row into tmp, then along each column back into the plane. */
-        blur_pass(p, tmp, h, w, (size_t)w, 1, kern, ksize);
-        blur_pass(tmp, p, w, h, 1, (size_t)w, kern, ksize);
+        blur_rows(p, tmp, w, h, kern, ksize);
+        blur_columns(tmp, p, w, h, kern, ksize);
     }
 }
