@@ -153,7 +153,6 @@ static const struct {
     const char *neutral;
 } present_refused[] = {
     {"convolutional", "share_index", NULL},
-    {"softmax", "tree", NULL},
     {"shortcut", "weights_type", "none"},
     {"shortcut", "weights_normalization", "none"},
 };
@@ -558,6 +557,9 @@ static int parse_softmax(const struct dk_cfg *cfg, struct dk_cfg_section *sec, i
         neutral_float(cfg, sec, "spatial", 0, err) != 0 ||
         neutral_int(cfg, sec, "noloss", 0, err) != 0)
         return -1;
+    /* tree= is read by dk_parse_network_cfg, which owns the model's tree; marked used
+     * here so that the unused-key note stays quiet. */
+    (void)dk_cfg_get_str(sec, "tree", NULL);
     BAD(sp->softmax_groups <= 0, "groups", "must be > 0, got %d", sp->softmax_groups);
     BAD(!(sp->temperature > 0), "temperature", "must be > 0, got %g", (double)sp->temperature);
     return 0;
@@ -883,6 +885,32 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
 
 /* ------------------------------------------------------------------- model */
 
+/* A [softmax]'s tree=: the file is read now (darknet's parse_softmax calls read_tree),
+ * and the layer's spec borrows its group sizes from m->tree. darknet's net->hierarchy
+ * follows the last [softmax]: set by one with a tree, cleared by one without. */
+static int parse_tree(struct dk_cfg *cfg, struct dk_cfg_section *sec, struct dk_model *m, size_t i,
+                      struct dk_error *err)
+{
+    if (m->specs[i].kind != DNN_LAYER_SOFTMAX)
+        return 0;
+    const char *path = dk_cfg_get_str(sec, "tree", NULL);
+    m->hierarchy = path != NULL;
+    if (!path)
+        return 0;
+    if (m->tree.n > 0)
+        return dk_fail(err,
+                       "%s:%d: key 'tree' in [%s]: a second tree file; darknetp reads one "
+                       "tree per cfg",
+                       cfg->path, line_of(sec, "tree"), sec->name);
+    struct dk_error tree_err;
+    if (dk_tree_read(path, &m->tree, &tree_err) != 0)
+        return dk_fail(err, "%s:%d: key 'tree' in [%s]: %s", cfg->path, line_of(sec, "tree"),
+                       sec->name, tree_err.msg);
+    m->specs[i].tree_group_size = m->tree.group_size;
+    m->specs[i].tree_groups = m->tree.groups;
+    return 0;
+}
+
 int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_error *err)
 {
     struct dk_model m;
@@ -917,7 +945,8 @@ int dk_parse_network_cfg(struct dk_cfg *cfg, struct dk_model *out, struct dk_err
     for (size_t i = 0; i < m.n; i++) {
         struct dk_cfg_section *sec = &cfg->sections[i + 1];
         m.lines[i] = sec->line;
-        if (parse_layer(cfg, sec, (int)i, &m.specs[i], err) != 0) {
+        if (parse_layer(cfg, sec, (int)i, &m.specs[i], err) != 0 ||
+            parse_tree(cfg, sec, &m, i, err) != 0) {
             dk_model_free(&m);
             return -1;
         }
@@ -954,5 +983,6 @@ void dk_model_free(struct dk_model *m)
     free(m->specs);
     free(m->lines);
     free(m->notes);
+    dk_tree_free(&m->tree);
     memset(m, 0, sizeof *m);
 }

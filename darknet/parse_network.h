@@ -27,6 +27,7 @@
 
 #include "darknet/cfg.h"
 #include "darknet/error.h"
+#include "darknet/tree.h"
 #include "dnn/dnn.h"
 
 /* Training-time image augmentation from [net] (darknet's classifier data loader). */
@@ -56,6 +57,12 @@ struct dk_model {
     /* Why train must refuse this cfg ("path:line: key 'cutmix=1' ..."), "" when it may
      * train: AlexeyAB's training-only keys darknetp does not implement. */
     char train_refusal[512];
+    /* The class tree of a [softmax] with tree= (at most one per cfg), read when the cfg
+     * is parsed; that layer's spec.tree_group_size points into it. n == 0 without one. */
+    struct dk_tree tree;
+    /* darknet's net->hierarchy: the network's last [softmax] is the one with the tree, so
+     * predictions go through dk_tree_predictions before top-k. */
+    bool hierarchy;
     char *notes; /* warnings for the user ("path:line: warning: ...\n" lines), or NULL;
                   * the parser never prints: callers write these to stderr */
 };

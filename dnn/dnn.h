@@ -144,6 +144,10 @@ enum dnn_cost_type {
     DNN_COST_COUNT /* sentinel */
 };
 
+/* darknet's SECRET_NUM: a truth value that says "no label here"; [cost] type=masked and a
+ * tree softmax give such elements no loss and no delta. */
+#define DNN_SECRET_NUM (-1234.0f)
+
 #define DNN_MAX_ROUTE 8
 #define DNN_MAX_PARAMS 5
 #define DNN_MAX_BUFFERS 24 /* conv with batch norm, mish and adam: 23 */
@@ -174,6 +178,15 @@ struct dnn_layer_spec {
     float probability;    /* dropout */
     int softmax_groups;   /* softmax */
     float temperature;    /* softmax */
+    /* softmax with darknet's tree= (its hierarchical softmax): the inputs are cut into
+     * tree_groups contiguous runs of tree_group_size[g] values (the sizes sum to the
+     * layer's inputs; softmax_groups is then ignored) and each run gets its own softmax.
+     * Borrowed: the caller's array (darknet/tree.h's struct dk_tree) must outlive every
+     * network built from this spec. NULL and 0 without a tree. Never sent to the TA: the
+     * model description has no room for thousands of sizes, so a tree softmax runs in the
+     * normal world only (the host refuses a TEE segment holding one). */
+    const int *tree_group_size;
+    int tree_groups;
     enum dnn_cost_type cost_type;
     float cost_scale;         /* cost: multiplies the delta passed back */
     float cost_ratio;         /* cost: unused by sse, kept for darknet parity */

@@ -13,8 +13,6 @@
  */
 #include "dnn/dnn_internal.h"
 
-#define DNN_COST_SECRET_NUM (-1234.0f)
-
 static enum dnn_status cost_setup(struct dnn_layer *l, const struct dnn_network *net)
 {
     (void)net;
@@ -75,8 +73,8 @@ static void cost_forward(struct dnn_layer *l, const struct dnn_run *run)
     float cost = 0;
     for (size_t i = 0; i < n; i++) {
         float pred = run->input[i];
-        if (type == DNN_COST_MASKED && dnn_feq(run->truth[i], DNN_COST_SECRET_NUM))
-            pred = DNN_COST_SECRET_NUM;
+        if (type == DNN_COST_MASKED && dnn_feq(run->truth[i], DNN_SECRET_NUM))
+            pred = DNN_SECRET_NUM;
         float delta = 0;
         const float err = cost_element(type, pred, run->truth[i], &delta);
         l->output[i] = err;

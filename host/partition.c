@@ -20,6 +20,24 @@ static const char *layer_name(const struct dnn_layer *l)
 
 /* ------------------------------------------------------------------ shapes */
 
+/* A tree softmax whose setup failed: its tree has another number of classes than the
+ * layer has inputs. Says both, the inputs from the layers before it set up alone. */
+static int tree_mismatch(const struct dk_model *m, const struct dnn_net_config *cfg, size_t i,
+                         struct dk_error *err)
+{
+    size_t inputs = (size_t)cfg->h * (size_t)cfg->w * (size_t)cfg->c;
+    struct dnn_network *front = NULL;
+    size_t failed = i;
+    if (i > 0 && dnn_network_setup(&front, cfg, m->specs, i, &failed) == DNN_OK)
+        inputs = front->layers[i - 1].outputs;
+    dnn_network_free(front);
+    return dk_fail(err,
+                   "layer %zu (softmax, line %d): its tree has %zu classes but the layer has "
+                   "%zu inputs; the layer before it must output one value per line of the tree "
+                   "file",
+                   i, m->lines[i], m->tree.n, inputs);
+}
+
 int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct dnn_network **out,
                      struct dk_error *err)
 {
@@ -33,6 +51,8 @@ int dz_shapes_create(const struct dk_model *m, int batch, uint64_t seed, struct 
     /* The engine's own setup loop: the shapes here are the shapes the TA and the normal
      * world's networks will have. */
     enum dnn_status st = dnn_network_setup(&net, &cfg, m->specs, m->n, &failed);
+    if (st != DNN_OK && failed < m->n && m->specs[failed].tree_group_size)
+        return tree_mismatch(m, &cfg, failed, err);
     if (st != DNN_OK && failed < m->n) {
         const struct dnn_layer_ops *ops = dnn_layer_ops_for(m->specs[failed].kind);
         return dk_fail(err, "layer %zu (%s, line %d): %s", failed, ops ? ops->name : "?",
@@ -201,6 +221,13 @@ int dz_partition_check(const struct dnn_network *shapes, int first, int last, st
                        n - 1);
     if (check_reads(shapes, first, last, err) != 0)
         return -1;
+    for (int i = first; i <= last; i++)
+        if (shapes->layers[i].spec.tree_group_size)
+            return dk_fail(err,
+                           "layer %d (softmax with tree=) cannot run inside the TEE segment "
+                           "%d..%d: the TA's model description has no room for the tree's %d "
+                           "groups; end the segment before layer %d (-pp_end %d)",
+                           i, first, last, shapes->layers[i].spec.tree_groups, i, i - 1);
     for (int i = 0; i < first; i++)
         if (shapes->layers[i].has_cost)
             return dk_fail(err,
@@ -433,6 +460,7 @@ struct plan_table {
     int *read_suffix;       /* (n + 1) min of the reads of layers i..n-1 */
     int *next_cost;         /* (n + 1) first layer >= i that computes a loss, or n */
     int *prev_noncost;      /* (n) last layer <= i that is not a [cost], or -1 */
+    int *next_tree;         /* (n + 1) first layer >= i that is a tree softmax, or n */
     int first_cost;         /* next_cost[0] */
     const struct dnn_network *shapes;
     const struct dk_model *m;
@@ -451,6 +479,7 @@ static void plan_table_free(struct plan_table *t)
     free(t->read_suffix);
     free(t->next_cost);
     free(t->prev_noncost);
+    free(t->next_tree);
     memset(t, 0, sizeof *t);
 }
 
@@ -515,8 +544,9 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
     t->read_suffix = malloc((n + 1) * sizeof *t->read_suffix);
     t->next_cost = malloc((n + 1) * sizeof *t->next_cost);
     t->prev_noncost = malloc(n * sizeof *t->prev_noncost);
+    t->next_tree = malloc((n + 1) * sizeof *t->next_tree);
     if (!t->fixed_sum || !t->out_sum || !t->own_out_sum || !t->param_sum || !t->tree ||
-        !t->read_suffix || !t->next_cost || !t->prev_noncost) {
+        !t->read_suffix || !t->next_cost || !t->prev_noncost || !t->next_tree) {
         dnn_plan_free(&plan);
         return dk_fail(err, "out of memory planning %zu layers", n);
     }
@@ -551,10 +581,12 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
         t->tree[i] = node_join(t->tree[2 * i], t->tree[2 * i + 1]);
     t->read_suffix[n] = INT_MAX;
     t->next_cost[n] = (int)n;
+    t->next_tree[n] = (int)n;
     for (size_t i = n; i-- > 0;) {
         const int r = t->tree[size + i].read;
         t->read_suffix[i] = r < t->read_suffix[i + 1] ? r : t->read_suffix[i + 1];
         t->next_cost[i] = shapes->layers[i].has_cost ? (int)i : t->next_cost[i + 1];
+        t->next_tree[i] = shapes->layers[i].spec.tree_group_size ? (int)i : t->next_tree[i + 1];
     }
     t->first_cost = t->next_cost[0];
     return 0;
@@ -582,7 +614,7 @@ static bool end_ok(const struct plan_table *t, size_t b)
 /* dz_partition_check's answer for [a, b]; `read` is the smallest read inside it. */
 static bool table_valid(const struct plan_table *t, size_t a, size_t b, int read)
 {
-    if (read < (int)a || t->first_cost < (int)a || !end_ok(t, b))
+    if (read < (int)a || t->first_cost < (int)a || t->next_tree[a] <= (int)b || !end_ok(t, b))
         return false;
     return t->next_cost[a] > (int)b || table_truths(t, a, b) == t->shapes->truths;
 }

@@ -152,6 +152,13 @@ int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pn
         return -1;
     p->shapes->cfg.subdivisions = p->subdivisions;
     p->weights_held = p->shapes->n;
+    /* darknet applies the tree to the network's output and truth; a tree of another size
+     * than the output (a layer after the tree softmax that resizes) is left alone. */
+    if (m->hierarchy && p->shapes->truths == m->tree.n) {
+        p->tree_buf = calloc((size_t)p->batch * m->tree.n, sizeof(float));
+        if (!p->tree_buf)
+            return dk_fail(err, "out of memory for the tree's %zu classes", m->tree.n);
+    }
     const size_t n = m->n;
     if (p->first < 0)
         return build_part(p, 0, n - 1, o->seed, o->parallel, &p->front, err);
@@ -185,6 +192,7 @@ void dz_pnet_close(struct dz_pnet *p)
     dnn_network_free(p->front);
     dz_shapes_free(p->shapes);
     free(p->back_delta);
+    free(p->tree_buf);
     memset(p, 0, sizeof *p);
 }
 
@@ -273,9 +281,23 @@ static int update_all(struct dz_pnet *p, struct dk_error *err)
     return 0;
 }
 
+/* The truth as darknet's loader gives it with a hierarchy (fill_hierarchy): ancestors of
+ * each label set, groups without a label masked. y itself is the caller's and stays. */
+static const float *tree_truth(struct dz_pnet *p, const float *y)
+{
+    const struct dk_tree *t = &p->model->tree;
+    if (!p->model->hierarchy || !p->tree_buf || !y)
+        return y;
+    memcpy(p->tree_buf, y, (size_t)p->batch * t->n * sizeof(float));
+    for (size_t b = 0; b < (size_t)p->batch; b++)
+        dk_tree_fill_truth(t, p->tree_buf + b * t->n);
+    return p->tree_buf;
+}
+
 int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float *loss,
                         bool *loss_known, struct dk_error *err)
 {
+    y = tree_truth(p, y);
     *loss = 0;
     *loss_known = !p->loss_in_tee;
     p->tee_loss_known = false;
@@ -303,8 +325,20 @@ int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float
 
 /* ----------------------------------------------------------------- predict */
 
-int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
-                    struct dk_error *err)
+/* darknet's hierarchy_predictions(..., only_leaves 1, stride 1) on each image's scores. */
+static void tree_scores(struct dz_pnet *p, struct dz_pnet_output *out)
+{
+    const struct dk_tree *t = &p->model->tree;
+    if (!p->model->hierarchy || !p->tree_buf || !out->scores || out->outputs != t->n)
+        return;
+    memcpy(p->tree_buf, out->scores, (size_t)p->batch * t->n * sizeof(float));
+    for (size_t b = 0; b < (size_t)p->batch; b++)
+        dk_tree_predictions(t, p->tree_buf + b * t->n, true);
+    out->scores = p->tree_buf;
+}
+
+static int predict_scores(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
+                          struct dk_error *err)
 {
     memset(out, 0, sizeof *out);
     const size_t o = dnn_network_output_index(p->shapes);
@@ -337,5 +371,14 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
                        o, p->first, p->last, p->shapes->n - 1);
     dnn_network_forward_range(p->back, 0, last_index(p->back), dz_tee_output(p->tee), NULL, false);
     out->scores = p->back->layers[o - ((size_t)p->last + 1)].output;
+    return 0;
+}
+
+int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
+                    struct dk_error *err)
+{
+    if (predict_scores(p, x, out, err) != 0)
+        return -1;
+    tree_scores(p, out);
     return 0;
 }

@@ -50,6 +50,10 @@ struct dz_pnet {
                             the others start from the seed); shapes->n when none loaded */
     float *back_delta;   /* (batch, back inputs): the delta the back gives the TA */
     const struct dz_policy *seal_policy; /* what saves seal; NULL: the TA session's policy */
+    /* (batch, tree classes): with the model's tree (darknet's net->hierarchy), the truth
+     * after dk_tree_fill_truth when training, the scores after dk_tree_predictions when
+     * predicting; allocated at open, else NULL */
+    float *tree_buf;
 };
 
 /*
@@ -80,7 +84,9 @@ float dz_pnet_current_rate(struct dz_pnet *p);
 int dz_pnet_train_batch(struct dz_pnet *p, const float *x, const float *y, float *loss,
                         bool *loss_known, struct dk_error *err);
 
-/* What a prediction gives: scores when they may leave, else labels from the TA. */
+/* What a prediction gives: scores when they may leave, else labels from the TA. With the
+ * model's tree (darknet's net->hierarchy) the scores are absolute probabilities with zeros
+ * at the inner classes, as darknet's predict and valid see them (dk_tree_predictions). */
 struct dz_pnet_output {
     const float *scores; /* (batch, outputs) or NULL */
     size_t outputs;

@@ -208,6 +208,8 @@ void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
         if (flag_fields[i].kind == s->kind && v)
             w->layer_flags |= flag_fields[i].bit;
     }
+    if (s->kind == DNN_LAYER_SOFTMAX && s->tree_group_size)
+        w->layer_flags |= DZ_LF_TREE;
     if (kind & FROM_KINDS)
         w->from = s->from; /* absolute, as the protocol wants */
     if (s->kind == DNN_LAYER_ROUTE) {
@@ -241,6 +243,11 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
     out->batch_normalize = w->batch_normalize != 0;
     out->cost_type = (enum dnn_cost_type)w->cost_type;
 
+    if (w->layer_flags & DZ_LF_TREE)
+        return dz_wire_fail(msg,
+                            "layer %u: softmax with tree= cannot run in the TEE (no room for its "
+                            "groups); end the segment before it",
+                            (unsigned)index);
     for (size_t i = 0; i < sizeof(flag_fields) / sizeof(flag_fields[0]); i++) {
         const bool set = (w->layer_flags & flag_fields[i].bit) != 0;
         if (set && flag_fields[i].kind != w->kind)

@@ -211,6 +211,19 @@ static const char mix_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
                               "activation=leaky\n"
                               "[connected]\noutput=4\nactivation=linear\n"
                               "[softmax]\n";
+/* darknet's hierarchical softmax (tree=, written with the folder's absolute path: the
+ * layout pass reads the cfg from this process's directory): bars' four classes as two roots, top
+ * and bottom, with left and right under top, so training masks the {left, right} group for images
+ * of top or bottom. conv, max, connected, softmax tree, cost: the TA cannot hold the tree softmax,
+ * so the segments end before it. */
+static const char tree_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
+                               "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                               "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\n"
+                               "activation=leaky\n"
+                               "[maxpool]\nsize=2\nstride=2\n"
+                               "[connected]\noutput=4\nactivation=linear\n"
+                               "[softmax]\ntree=%s/bars.tree\n"
+                               "[cost]\ntype=masked\n";
 
 static void write_cfg(const char *name, const char *text, const char *act)
 {
@@ -245,6 +258,10 @@ static int group_setup(void **state)
     write_cfg("keys.cfg", keys_cfg, NULL);
     write_cfg("adam.cfg", adam_cfg, NULL);
     write_cfg("mix.cfg", mix_cfg, NULL);
+    char tree_text[sizeof tree_cfg + PATH_MAX];
+    snprintf(tree_text, sizeof tree_text, tree_cfg, dir);
+    write_text("tree.cfg", tree_text);
+    write_text("bars.tree", "top -1\nbottom -1\nleft 0\nright 0\n");
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -596,6 +613,14 @@ static void test_equivalence_mix(void **state)
     (void)state;
     static const int parts[][2] = {{0, 1}, {2, 4}, {0, 4}};
     check_equivalence("mix.cfg", parts, 3);
+}
+
+static void test_equivalence_tree_softmax(void **state)
+{
+    (void)state;
+    /* the tree softmax (3) and its masked cost (4) after the segment, in the normal world */
+    static const int parts[][2] = {{0, 0}, {1, 2}, {0, 2}};
+    check_equivalence("tree.cfg", parts, 3);
 }
 
 static void test_equivalence_dilation_route_groups(void **state)
@@ -1174,6 +1199,12 @@ static void test_partition_rules(void **state)
                    "layer 7 (softmax) computes a loss before the TEE segment 8..8; a loss layer "
                    "must be inside the segment or after it: start the segment at layer 7 or "
                    "earlier (-pp_start 7)");
+    /* a tree softmax has no place in the TA's model description: refused by name before
+     * the TA opens, with the segment that would fit */
+    expect_refusal("classifier train -pp_start 1 -pp_end 4 bars.data tree.cfg",
+                   "layer 3 (softmax with tree=) cannot run inside the TEE segment 1..4: the "
+                   "TA's model description has no room for the tree's 2 groups; end the segment "
+                   "before layer 3 (-pp_end 2)");
 }
 
 static long status_field(long pid, const char *key)
@@ -1258,6 +1289,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_dilation_route_groups),
         cmocka_unit_test(test_equivalence_adam),
         cmocka_unit_test(test_equivalence_mix),
+        cmocka_unit_test(test_equivalence_tree_softmax),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),
