@@ -362,7 +362,7 @@ _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 #define DZ_LF_REORG3D 8u   /* reorg */
 #define DZ_LF_SCALE_WH 16u /* scale_channels */
 /* softmax with darknet's tree=: sent only so that the TA can refuse it by name. Its group
- * sizes (thousands: 9k.tree has 3,000+) have no room in this fixed description, so a tree
+ * sizes (9k.tree has 1,846 groups) have no room in this fixed description, so a tree
  * softmax runs in the normal world; the host refuses such a partition before it opens
  * the TA, and a TA that still gets one refuses the model. */
 #define DZ_LF_TREE 32u
