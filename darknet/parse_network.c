@@ -153,8 +153,6 @@ static const struct {
     const char *neutral;
 } present_refused[] = {
     {"convolutional", "share_index", NULL},
-    {"shortcut", "weights_type", "none"},
-    {"shortcut", "weights_normalization", "none"},
 };
 
 static const char *canonical_section(const char *name)
@@ -607,18 +605,65 @@ static int resolve_index(const struct dk_cfg *cfg, struct dk_cfg_section *sec, c
     return 0;
 }
 
+/* AlexeyAB's weights_type and weights_normalization names (per_layer and avg_relu are its
+ * aliases). As AlexeyAB, an unknown normalization is refused only when there are weights. */
+static int parse_shortcut_weights(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                                  struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    static const struct {
+        const char *name;
+        int value;
+    } types[] = {{"none", DNN_SHORTCUT_WEIGHTS_NONE},
+                 {"per_feature", DNN_SHORTCUT_WEIGHTS_PER_FEATURE},
+                 {"per_layer", DNN_SHORTCUT_WEIGHTS_PER_FEATURE},
+                 {"per_channel", DNN_SHORTCUT_WEIGHTS_PER_CHANNEL}},
+      norms[] = {{"none", DNN_WEIGHTS_NORM_NONE},
+                 {"relu", DNN_WEIGHTS_NORM_RELU},
+                 {"avg_relu", DNN_WEIGHTS_NORM_RELU},
+                 {"softmax", DNN_WEIGHTS_NORM_SOFTMAX}};
+    const char *type = dk_cfg_get_str(sec, "weights_type", "none");
+    const char *norm = dk_cfg_get_str(sec, "weights_normalization", "none");
+    size_t t = 0, k = 0;
+    while (t < sizeof types / sizeof types[0] && strcmp(types[t].name, type) != 0)
+        t++;
+    BAD(t == sizeof types / sizeof types[0], "weights_type",
+        "unknown '%s' (expected none, per_feature or per_channel)", type);
+    sp->weights_type = (enum dnn_shortcut_weights)types[t].value;
+    while (k < sizeof norms / sizeof norms[0] && strcmp(norms[k].name, norm) != 0)
+        k++;
+    BAD(k == sizeof norms / sizeof norms[0] && sp->weights_type != DNN_SHORTCUT_WEIGHTS_NONE,
+        "weights_normalization", "unknown '%s' (expected none, relu or softmax)", norm);
+    if (k < sizeof norms / sizeof norms[0] && sp->weights_type != DNN_SHORTCUT_WEIGHTS_NONE)
+        sp->weights_normalization = (enum dnn_weights_normalization)norms[k].value;
+    return 0;
+}
+
+/* pjreddie's shortcut (one from, alpha and beta) and AlexeyAB's (from=-2,-3, weights). */
 static int parse_shortcut(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                           struct dnn_layer_spec *sp, struct dk_error *err)
 {
-    int from = 0;
+    int given[DNN_MAX_READS];
+    size_t n = 0;
     if (!dk_cfg_find(sec, "from"))
         return dk_fail(err, "%s:%d: [%s] needs key 'from'", cfg->path, sec->line, sec->name);
-    if (dk_cfg_get_int(cfg, sec, "from", 0, &from, err) != 0 ||
-        resolve_index(cfg, sec, "from", index, from, &sp->from, err) != 0 ||
-        get_activation(cfg, sec, "linear", &sp->activation, err) != 0 ||
+    if (dk_cfg_get_int_list(cfg, sec, "from", given, DNN_MAX_READS, &n, err) != 0 ||
+        resolve_index(cfg, sec, "from", index, given[0], &sp->from, err) != 0)
+        return -1;
+    for (size_t i = 1; i < n; i++) {
+        if (resolve_index(cfg, sec, "from", index, given[i], &sp->route[i - 1], err) != 0)
+            return -1;
+    }
+    sp->n_route = (int)n - 1;
+    if (get_activation(cfg, sec, "linear", &sp->activation, err) != 0 ||
+        parse_shortcut_weights(cfg, sec, sp, err) != 0 ||
         dk_cfg_get_float(cfg, sec, "alpha", 1, &sp->alpha, err) != 0 ||
         dk_cfg_get_float(cfg, sec, "beta", 1, &sp->beta, err) != 0)
         return -1;
+    /* AlexeyAB's form reads neither: a value away from 1 would be silently lost */
+    BAD(dnn_shortcut_is_multi(sp) &&
+            (sp->alpha < 1 || sp->alpha > 1 || sp->beta < 1 || sp->beta > 1),
+        dk_cfg_find(sec, "alpha") ? "alpha" : "beta", "%s",
+        "alpha and beta are pjreddie's, not used with several sources or weights_type");
     return 0;
 }
 
@@ -877,7 +922,8 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
     sp->frozen = stop != 0; /* marks the stop; dk_parse_network_cfg freezes what precedes */
     /* darknet reads learning_rate for every layer; only layers with parameters use it. */
     if (sp->kind == DNN_LAYER_CONVOLUTIONAL || sp->kind == DNN_LAYER_CONNECTED ||
-        sp->kind == DNN_LAYER_BATCHNORM)
+        sp->kind == DNN_LAYER_BATCHNORM ||
+        (sp->kind == DNN_LAYER_SHORTCUT && sp->weights_type != DNN_SHORTCUT_WEIGHTS_NONE))
         sp->learning_rate_scale = dnn_layer_rate_scale_encode(rate_scale);
     dk_cfg_note_unused(cfg, sec);
     return 0;

@@ -149,6 +149,24 @@ enum dnn_cost_type {
 #define DNN_SECRET_NUM (-1234.0f)
 
 #define DNN_MAX_ROUTE 8
+/* Layers one layer may read besides its input: a shortcut's from and its extra sources. */
+#define DNN_MAX_READS (DNN_MAX_ROUTE + 1)
+
+/* AlexeyAB's [shortcut] weights_type: learned weights of the input and of each source. */
+enum dnn_shortcut_weights {
+    DNN_SHORTCUT_WEIGHTS_NONE,
+    DNN_SHORTCUT_WEIGHTS_PER_FEATURE, /* one weight per input (darknet's per_feature/per_layer) */
+    DNN_SHORTCUT_WEIGHTS_PER_CHANNEL, /* one weight per input and channel */
+    DNN_SHORTCUT_WEIGHTS_COUNT        /* sentinel */
+};
+
+/* AlexeyAB's [shortcut] weights_normalization: how the weights of one position are scaled. */
+enum dnn_weights_normalization {
+    DNN_WEIGHTS_NORM_NONE,
+    DNN_WEIGHTS_NORM_RELU,    /* relu(w) / (eps + sum of relu(w)) (darknet's relu, avg_relu) */
+    DNN_WEIGHTS_NORM_SOFTMAX, /* exp(w - max) / (eps + sum of exp(w - max)) */
+    DNN_WEIGHTS_NORM_COUNT    /* sentinel */
+};
 #define DNN_MAX_PARAMS 5
 #define DNN_MAX_BUFFERS 24 /* conv with batch norm, mish and adam: 23 */
 #define DNN_MAX_STEPS 16
@@ -188,13 +206,20 @@ struct dnn_layer_spec {
     const int *tree_group_size;
     int tree_groups;
     enum dnn_cost_type cost_type;
-    float cost_scale;         /* cost: multiplies the delta passed back */
-    float cost_ratio;         /* cost: unused by sse, kept for darknet parity */
-    int from;                 /* shortcut, scale_channels, sam: absolute index of the other layer */
-    float alpha;              /* shortcut: weight of the input; normalization: darknet's alpha */
-    float beta;               /* shortcut: weight of the other layer; normalization: exponent */
-    int n_route;              /* route */
-    int route[DNN_MAX_ROUTE]; /* route: absolute layer indexes */
+    float cost_scale; /* cost: multiplies the delta passed back */
+    float cost_ratio; /* cost: unused by sse, kept for darknet parity */
+    int from;         /* shortcut, scale_channels, sam: absolute index of the other layer */
+    float alpha;      /* shortcut: weight of the input; normalization: darknet's alpha */
+    float beta;       /* shortcut: weight of the other layer; normalization: exponent */
+    /* route: the layers routed; shortcut: its sources after from (AlexeyAB's from=-2,-3
+     * gives from -2 and route {-3}, as absolute indexes), 0 for one source. */
+    int n_route;
+    int route[DNN_MAX_ROUTE]; /* absolute layer indexes */
+    /* shortcut (AlexeyAB): learned weights of the input and the sources, and their
+     * normalization. With more than one source or with weights the layer follows
+     * AlexeyAB's shortcut_multilayer_cpu (alpha and beta unused). */
+    enum dnn_shortcut_weights weights_type;
+    enum dnn_weights_normalization weights_normalization;
     /* route (AlexeyAB's groups/group_id): each routed output is cut into route_groups
      * equal runs of channels and only run group_id is taken; 0 or 1 = the whole output. */
     int route_groups;
@@ -229,6 +254,14 @@ float dnn_layer_rate_scale_encode(float scale);
 
 /* Whether a layer of this kind reads spec.from (shortcut, scale_channels, sam). */
 bool dnn_kind_reads_from(enum dnn_layer_kind kind);
+
+/* The earlier layers spec reads besides its input (route's layers; from, then a shortcut's
+ * extra sources), as the spec holds them, into out; returns how many (0 .. DNN_MAX_READS).
+ * A count out of range in the spec is clipped here; setup refuses it. */
+int dnn_spec_reads(const struct dnn_layer_spec *spec, int out[DNN_MAX_READS]);
+
+/* Whether a shortcut spec takes AlexeyAB's form: more than one source or learned weights. */
+bool dnn_shortcut_is_multi(const struct dnn_layer_spec *spec);
 
 /* A parameter tensor as darknet's .weights file orders them. */
 struct dnn_param {

@@ -141,6 +141,15 @@ extern const struct dnn_layer_ops dnn_softmax_ops;
 extern const struct dnn_layer_ops dnn_cost_ops;
 extern const struct dnn_layer_ops dnn_batchnorm_ops;
 extern const struct dnn_layer_ops dnn_shortcut_ops;
+
+/* AlexeyAB's shortcut (layer_shortcut_multi.c): used when spec has more than one source or
+ * learned weights; the ops of dnn_shortcut_ops for that form. init and update do
+ * nothing on a layer without weights. */
+enum dnn_status dnn_shortcut_multi_setup(struct dnn_layer *l, const struct dnn_network *net);
+void dnn_shortcut_multi_init(struct dnn_layer *l, struct dnn_rng *rng);
+void dnn_shortcut_multi_forward(struct dnn_layer *l, const struct dnn_run *run);
+void dnn_shortcut_multi_backward(struct dnn_layer *l, const struct dnn_run *run);
+void dnn_shortcut_multi_update(struct dnn_layer *l, const struct dnn_update_args *a);
 extern const struct dnn_layer_ops dnn_route_ops;
 extern const struct dnn_layer_ops dnn_crop_ops;
 extern const struct dnn_layer_ops dnn_reorg_ops;

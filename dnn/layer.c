@@ -133,6 +133,21 @@ bool dnn_kind_reads_from(enum dnn_layer_kind kind)
     return kind == DNN_LAYER_SHORTCUT || kind == DNN_LAYER_SCALE_CHANNELS || kind == DNN_LAYER_SAM;
 }
 
+int dnn_spec_reads(const struct dnn_layer_spec *spec, int out[DNN_MAX_READS])
+{
+    int n = 0;
+    if (dnn_kind_reads_from(spec->kind))
+        out[n++] = spec->from;
+    if (spec->kind == DNN_LAYER_ROUTE || spec->kind == DNN_LAYER_SHORTCUT) {
+        const int extra = spec->n_route < 0               ? 0
+                          : spec->n_route > DNN_MAX_ROUTE ? DNN_MAX_ROUTE
+                                                          : spec->n_route;
+        for (int r = 0; r < extra; r++)
+            out[n++] = spec->route[r];
+    }
+    return n;
+}
+
 /* The bits of a float, without <string.h> (unions are defined in C11). */
 static uint32_t float_bits(float x)
 {

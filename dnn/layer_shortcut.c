@@ -8,6 +8,10 @@
  *
  * darknet quirks kept: positions the other layer does not reach keep the input
  * unscaled, while backward passes alpha * delta to every input position.
+ *
+ * AlexeyAB's form (more than one source, from=-2,-3, or learned weights, weights_type)
+ * lives in layer_shortcut_multi.c: the sources must have the input's width and height, and
+ * are added element by element at the same flat per-image index.
  */
 #include "dnn/dnn_internal.h"
 
@@ -44,6 +48,8 @@ static void shortcut_combine(int batch, int w1, int h1, int c1, const float *add
 
 static enum dnn_status shortcut_setup(struct dnn_layer *l, const struct dnn_network *net)
 {
+    if (dnn_shortcut_is_multi(&l->spec))
+        return dnn_shortcut_multi_setup(l, net);
     const int from = l->spec.from;
     if (from < 0 || from >= l->index || (size_t)from >= net->n)
         return DNN_ERR_INVALID;
@@ -59,6 +65,10 @@ static enum dnn_status shortcut_setup(struct dnn_layer *l, const struct dnn_netw
 
 static void shortcut_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
+    if (dnn_shortcut_is_multi(&l->spec)) {
+        dnn_shortcut_multi_forward(l, run);
+        return;
+    }
     const struct dnn_layer *src = &run->net->layers[l->spec.from];
     const size_t n = l->outputs * (size_t)l->batch;
     dnn_copy(run->input, n, l->output);
@@ -69,6 +79,10 @@ static void shortcut_forward(struct dnn_layer *l, const struct dnn_run *run)
 
 static void shortcut_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
+    if (dnn_shortcut_is_multi(&l->spec)) {
+        dnn_shortcut_multi_backward(l, run);
+        return;
+    }
     struct dnn_layer *src = &run->net->layers[l->spec.from];
     const size_t n = l->outputs * (size_t)l->batch;
     dnn_gradient_array_keep(l->output, l->act_input, n, l->spec.activation, l->delta);
@@ -84,4 +98,6 @@ const struct dnn_layer_ops dnn_shortcut_ops = {
     .setup = shortcut_setup,
     .forward = shortcut_forward,
     .backward = shortcut_backward,
+    .init = dnn_shortcut_multi_init,
+    .update = dnn_shortcut_multi_update,
 };

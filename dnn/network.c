@@ -33,11 +33,10 @@ static bool role_wanted(const struct dnn_network *net, enum dnn_buf_role role, b
  * setup). */
 static void mark_reads(struct dnn_network *net, const struct dnn_layer *l)
 {
-    const int n_reads = l->kind == DNN_LAYER_ROUTE     ? l->spec.n_route
-                        : dnn_kind_reads_from(l->kind) ? 1
-                                                       : 0;
-    for (int r = 0; r < n_reads && r < DNN_MAX_ROUTE; r++) {
-        const int j = l->kind == DNN_LAYER_ROUTE ? l->spec.route[r] : l->spec.from;
+    int reads[DNN_MAX_READS];
+    const int n_reads = dnn_spec_reads(&l->spec, reads);
+    for (int r = 0; r < n_reads; r++) {
+        const int j = reads[r];
         if (j >= 0 && j < l->index)
             net->layers[j].read_later = true;
     }

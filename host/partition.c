@@ -131,7 +131,8 @@ int dz_segment_config(const struct dk_model *m, const struct dnn_network *shapes
         return dk_fail(err, "out of memory");
     memcpy(s, m->specs + first, n * sizeof *s);
     for (size_t i = 0; i < n; i++) {
-        if (s[i].kind == DNN_LAYER_ROUTE)
+        /* route's layers and a shortcut's sources after from */
+        if (s[i].kind == DNN_LAYER_ROUTE || s[i].kind == DNN_LAYER_SHORTCUT)
             for (int r = 0; r < s[i].n_route && r < DNN_MAX_ROUTE; r++)
                 s[i].route[r] -= (int)first;
         if (dnn_kind_reads_from(s[i].kind))
@@ -149,18 +150,9 @@ int dz_segment_config(const struct dk_model *m, const struct dnn_network *shapes
 }
 
 /* The layers a route, shortcut or scale_channels reads (absolute indexes); returns how many. */
-static int reads_of(const struct dnn_layer *l, int out[DNN_MAX_ROUTE])
+static int reads_of(const struct dnn_layer *l, int out[DNN_MAX_READS])
 {
-    if (dnn_kind_reads_from(l->kind)) {
-        out[0] = l->spec.from;
-        return 1;
-    }
-    if (l->kind != DNN_LAYER_ROUTE)
-        return 0;
-    int n = l->spec.n_route < DNN_MAX_ROUTE ? l->spec.n_route : DNN_MAX_ROUTE;
-    for (int r = 0; r < n; r++)
-        out[r] = l->spec.route[r];
-    return n;
+    return dnn_spec_reads(&l->spec, out);
 }
 
 bool dz_range_has_cost(const struct dnn_network *shapes, size_t first, size_t last)
@@ -184,7 +176,7 @@ static int check_reads(const struct dnn_network *shapes, int first, int last, st
 {
     for (size_t i = 0; i < shapes->n; i++) {
         const struct dnn_layer *l = &shapes->layers[i];
-        int reads[DNN_MAX_ROUTE];
+        int reads[DNN_MAX_READS];
         int nr = reads_of(l, reads);
         bool inside = (int)i >= first && (int)i <= last;
         for (int r = 0; r < nr; r++) {
@@ -486,7 +478,7 @@ static void plan_table_free(struct plan_table *t)
 /* Smallest layer index this layer reads (route, shortcut), INT_MAX when it reads none. */
 static int min_read(const struct dnn_layer *l)
 {
-    int reads[DNN_MAX_ROUTE];
+    int reads[DNN_MAX_READS];
     int nr = reads_of(l, reads);
     int lo = INT_MAX;
     for (int r = 0; r < nr; r++)

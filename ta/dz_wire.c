@@ -82,7 +82,8 @@ static const struct spec_field spec_fields[] = {
     SF(beta, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_SHORTCUT) | LRN, 0, 0),
     SF(dilation, FT_INT, FC_RANGE, CONV, 0, DZ_MAX_KERNEL),
     SF(learning_rate_scale, FT_FLOAT, FC_RATE_SCALE,
-       CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_BATCHNORM), 0, 0),
+       CONV | KIND(DNN_LAYER_CONNECTED) | KIND(DNN_LAYER_BATCHNORM) | KIND(DNN_LAYER_SHORTCUT), 0,
+       0),
     SF(route_groups, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
     SF(group_id, FT_INT, FC_RANGE, KIND(DNN_LAYER_ROUTE), 0, DZ_MAX_DIM),
     SF(kappa, FT_FLOAT, FC_FINITE, LRN, 0, 0),
@@ -118,6 +119,8 @@ static const struct {
 #define FROM_KINDS (KIND(DNN_LAYER_SHORTCUT) | KIND(DNN_LAYER_SCALE_CHANNELS) | KIND(DNN_LAYER_SAM))
 #define BN_KINDS (CONV | KIND(DNN_LAYER_CONNECTED))
 #define COST_KINDS KIND(DNN_LAYER_COST)
+/* Kinds with route[]: route's layers, a shortcut's sources after from. */
+#define ROUTE_KINDS (KIND(DNN_LAYER_ROUTE) | KIND(DNN_LAYER_SHORTCUT))
 
 /* Kinds whose stride stride_fields checks instead of spec_fields. */
 static bool stride_kind(uint32_t kind)
@@ -212,7 +215,11 @@ void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
         w->layer_flags |= DZ_LF_TREE;
     if (kind & FROM_KINDS)
         w->from = s->from; /* absolute, as the protocol wants */
-    if (s->kind == DNN_LAYER_ROUTE) {
+    if (s->kind == DNN_LAYER_SHORTCUT) {
+        w->weights_type = (uint16_t)s->weights_type;
+        w->weights_normalization = (uint16_t)s->weights_normalization;
+    }
+    if (kind & ROUTE_KINDS) {
         w->n_route = s->n_route;
         for (int r = 0; r < s->n_route && r < DNN_MAX_ROUTE; r++)
             w->route[r] = s->route[r];
@@ -269,12 +276,21 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
         return dz_wire_fail(msg, "layer %u: from is set on a layer that does not read one",
                             (unsigned)index);
     }
-    const int32_t n_route = w->kind == DNN_LAYER_ROUTE ? w->n_route : 0;
-    if (w->kind == DNN_LAYER_ROUTE && (n_route < 1 || n_route > DNN_MAX_ROUTE))
+    const int32_t n_route = (kind & ROUTE_KINDS) ? w->n_route : 0;
+    const int32_t min_route = w->kind == DNN_LAYER_ROUTE ? 1 : 0;
+    if ((kind & ROUTE_KINDS) && (n_route < min_route || n_route > DNN_MAX_ROUTE))
         return dz_wire_fail(msg, "layer %u: route of %d layers", (unsigned)index, (int)w->n_route);
-    if (w->kind != DNN_LAYER_ROUTE && w->n_route)
+    if (!(kind & ROUTE_KINDS) && w->n_route)
         return dz_wire_fail(msg, "layer %u: n_route is set on a layer that is not a route",
                             (unsigned)index);
+    if (w->weights_type >= DNN_SHORTCUT_WEIGHTS_COUNT ||
+        w->weights_normalization >= DNN_WEIGHTS_NORM_COUNT ||
+        (w->kind != DNN_LAYER_SHORTCUT && (w->weights_type || w->weights_normalization)))
+        return dz_wire_fail(msg, "layer %u: weights_type %u, weights_normalization %u",
+                            (unsigned)index, (unsigned)w->weights_type,
+                            (unsigned)w->weights_normalization);
+    out->weights_type = (enum dnn_shortcut_weights)w->weights_type;
+    out->weights_normalization = (enum dnn_weights_normalization)w->weights_normalization;
     for (int32_t r = 0; r < DNN_MAX_ROUTE; r++) {
         if (r >= n_route) {
             if (w->route[r])

@@ -987,8 +987,9 @@ static void test_parse_errors(void **state)
      * cfg's error, at the key's line (the tree reader's own errors: test_tree.c). */
     parse_fails("k7.cfg", NET "[softmax]\ntree=/nonexistent/x.tree\n", 6,
                 "key 'tree' in [softmax]: /nonexistent/x.tree", "cannot open");
-    parse_fails("k8.cfg", NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=per_channel\n", 8,
-                "key 'weights_type' in [shortcut] is not supported", NULL);
+    /* AlexeyAB's weights_type is supported (test_layers_shortcut.c); a name it lacks is not */
+    parse_fails("k8.cfg", NET "[connected]\n[shortcut]\nfrom=-1\nweights_type=per_pixel\n", 8,
+                "key 'weights_type' in [shortcut]", "unknown 'per_pixel'");
     {
         /* darknet's per-layer learning_rate, read into the spec (0 kept apart from 1) */
         struct dk_model m;
@@ -1061,6 +1062,8 @@ static void test_parse_errors(void **state)
     parse_fails("r4.cfg", NET "[connected]\n[shortcut]\nfrom=3\n", 7, "key 'from'",
                 "not an earlier layer");
     parse_fails("r5.cfg", NET "[connected]\n[shortcut]\n", 6, "[shortcut] needs key 'from'", NULL);
+    parse_fails("r7.cfg", NET "[connected]\n[shortcut]\nfrom=0,0,0,0,0,0,0,0,0,0\n", 7,
+                "key 'from'", "more than 9 values");
     parse_fails("r6.cfg", NET "[connected]\n[route]\nlayers=0,0,0,0,0,0,0,0,0\n", 7, "key 'layers'",
                 "more than 8 values");
 

@@ -224,6 +224,28 @@ static const char tree_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
                                "[connected]\noutput=4\nactivation=linear\n"
                                "[softmax]\ntree=%s/bars.tree\n"
                                "[cost]\ntype=masked\n";
+/* AlexeyAB's multi-input shortcut with learned weights, in the TA with its sources:
+ * conv, conv, conv 1x1, shortcut from=-2,-3 per_channel softmax, conv/2, conv 1x1,
+ * shortcut from=-2 per_feature relu, avgpool, connected, softmax. */
+static const char multi_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
+                                "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                                "activation=leaky\n"
+                                "[convolutional]\nfilters=4\nsize=3\nstride=1\npad=1\n"
+                                "activation=leaky\n"
+                                "[convolutional]\nfilters=4\nsize=1\nstride=1\n"
+                                "activation=leaky\n"
+                                "[shortcut]\nfrom=-2,-3\nweights_type=per_channel\n"
+                                "weights_normalization=softmax\nactivation=linear\n"
+                                "[convolutional]\nfilters=6\nsize=3\nstride=2\npad=1\n"
+                                "activation=leaky\n"
+                                "[convolutional]\nfilters=6\nsize=1\nstride=1\n"
+                                "activation=relu\n"
+                                "[shortcut]\nfrom=-2\nweights_type=per_feature\n"
+                                "weights_normalization=relu\nactivation=leaky\n"
+                                "[avgpool]\n"
+                                "[connected]\noutput=4\nactivation=linear\n"
+                                "[softmax]\n";
 
 static void write_cfg(const char *name, const char *text, const char *act)
 {
@@ -262,6 +284,7 @@ static int group_setup(void **state)
     snprintf(tree_text, sizeof tree_text, tree_cfg, dir);
     write_text("tree.cfg", tree_text);
     write_text("bars.tree", "top -1\nbottom -1\nleft 0\nright 0\n");
+    write_cfg("multi.cfg", multi_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -628,6 +651,14 @@ static void test_equivalence_dilation_route_groups(void **state)
     (void)state;
     static const int parts[][2] = {{0, 2}, {3, 5}, {3, 6}, {0, 6}};
     check_equivalence("keys.cfg", parts, 4);
+}
+
+static void test_equivalence_multi_shortcut(void **state)
+{
+    (void)state;
+    /* each weighted shortcut inside the TA with its sources, the tail, everything */
+    static const int parts[][2] = {{0, 3}, {4, 6}, {4, 9}, {0, 9}};
+    check_equivalence("multi.cfg", parts, 4);
 }
 
 /*
@@ -1290,6 +1321,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_adam),
         cmocka_unit_test(test_equivalence_mix),
         cmocka_unit_test(test_equivalence_tree_softmax),
+        cmocka_unit_test(test_equivalence_multi_shortcut),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),

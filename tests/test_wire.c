@@ -131,6 +131,8 @@ static void junk(struct dnn_layer_spec *s)
     s->group_id = 3;
     for (int r = 0; r < DNN_MAX_ROUTE; r++)
         s->route[r] = 5 + r % 4;
+    s->weights_type = DNN_SHORTCUT_WEIGHTS_PER_CHANNEL;
+    s->weights_normalization = DNN_WEIGHTS_NORM_RELU;
 }
 
 /*
@@ -196,7 +198,14 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         s->from = 6;
         s->alpha = 0.5f;
         s->beta = -2;
+        s->n_route = 1; /* AlexeyAB's from=-3,-4: a second source */
+        s->route[0] = FIRST;
+        for (int r = 1; r < DNN_MAX_ROUTE; r++)
+            s->route[r] = 77; /* past n_route: not on the wire */
+        s->weights_type = DNN_SHORTCUT_WEIGHTS_PER_FEATURE;
+        s->weights_normalization = DNN_WEIGHTS_NORM_SOFTMAX;
         used[n++] = "activation", used[n++] = "from", used[n++] = "alpha", used[n++] = "beta";
+        used[n++] = "n_route", used[n++] = "learning_rate_scale";
         break;
     case DNN_LAYER_ROUTE:
         s->n_route = 2;
@@ -328,13 +337,16 @@ static void test_spec_round_trip_per_kind(void **state)
                 fail_msg("kind %d: unused %s is %#x on the wire", k, f->name, (unsigned)v);
             }
         }
-        const int n_route = k == DNN_LAYER_ROUTE ? s.n_route : 0;
+        const int n_route = k == DNN_LAYER_ROUTE || k == DNN_LAYER_SHORTCUT ? s.n_route : 0;
         for (int r = 0; r < DNN_MAX_ROUTE; r++)
             assert_int_equal(w.route[r], r < n_route ? s.route[r] : 0);
         for (size_t r = 0; r < COUNT(w.reserved); r++)
             assert_int_equal(w.reserved[r], 0);
         for (size_t r = 0; r < COUNT(w.reserved3); r++)
             assert_int_equal(w.reserved3[r], 0);
+        assert_int_equal(w.weights_type, k == DNN_LAYER_SHORTCUT ? (unsigned)s.weights_type : 0);
+        assert_int_equal(w.weights_normalization,
+                         k == DNN_LAYER_SHORTCUT ? (unsigned)s.weights_normalization : 0);
         uint32_t want_flags = 0;
         for (size_t i = 0; i < COUNT(flags); i++) {
             if (is_used(flags[i].name, used, n) && flag_of(&s, i))
@@ -436,6 +448,9 @@ static const struct int_range int_ranges[] = {
     /* indexes: absolute, in [FIRST, INDEX) */
     {"from", {FIRST - 1, INDEX, INDEX + 1, -1}, 4, {FIRST, INDEX - 1}, 2},
     {"n_route", {0, DNN_MAX_ROUTE + 1, -1}, 3, {2}, 1}, /* the example routes 2 */
+    /* a shortcut's sources after from: the example reads 1 (2 would read route[1] = 0,
+     * outside the segment; 0 leaves route[0] set past n_route) */
+    {"n_route@shortcut", {DNN_MAX_ROUTE + 1, -1, 2, 0}, 4, {1}, 1},
     {"dilation", {-1, (int32_t)DZ_MAX_KERNEL + 1, INT32_MIN}, 3, {0, (int32_t)DZ_MAX_KERNEL}, 2},
     /* the example takes group 1: fewer than 2 groups leave no group 1 */
     {"route_groups", {-1, 0, 1, (int32_t)DZ_MAX_DIM + 1}, 4, {2, (int32_t)DZ_MAX_DIM}, 2},
@@ -492,8 +507,29 @@ static void test_spec_refusals(void **state)
         w.layer_flags |= 1u << 31;
         refused(&w, k, "layer flag bit 31");
 
-        /* Route entries on a layer that is not a route. */
-        for (int r = 0; k != DNN_LAYER_ROUTE && r < DNN_MAX_ROUTE; r++) {
+        /* weights_type and weights_normalization: a shortcut's, in range */
+        for (uint16_t v = 1; v <= DNN_SHORTCUT_WEIGHTS_COUNT; v++) {
+            w = good;
+            w.weights_type = v;
+            snprintf(what, sizeof(what), "weights_type %u", (unsigned)v);
+            if (k == DNN_LAYER_SHORTCUT && v < DNN_SHORTCUT_WEIGHTS_COUNT)
+                accepted(&w, k, what);
+            else
+                refused(&w, k, what);
+        }
+        for (uint16_t v = 1; v <= DNN_WEIGHTS_NORM_COUNT; v++) {
+            w = good;
+            w.weights_normalization = v;
+            snprintf(what, sizeof(what), "weights_normalization %u", (unsigned)v);
+            if (k == DNN_LAYER_SHORTCUT && v < DNN_WEIGHTS_NORM_COUNT)
+                accepted(&w, k, what);
+            else
+                refused(&w, k, what);
+        }
+
+        /* Route entries on a layer that is not a route (a shortcut's past its sources). */
+        for (int r = k == DNN_LAYER_SHORTCUT ? 1 : 0; k != DNN_LAYER_ROUTE && r < DNN_MAX_ROUTE;
+             r++) {
             w = good;
             w.route[r] = FIRST;
             snprintf(what, sizeof(what), "route[%d] on a layer that is not a route", r);
@@ -528,7 +564,9 @@ static void test_spec_refusals(void **state)
                 const struct int_range *ir = &int_ranges[r];
                 char name[48];
                 snprintf(name, sizeof(name), "%s%s", f->name,
-                         k == DNN_LAYER_UPSAMPLE && !strcmp(f->name, "stride") ? "@upsample" : "");
+                         k == DNN_LAYER_UPSAMPLE && !strcmp(f->name, "stride")    ? "@upsample"
+                         : k == DNN_LAYER_SHORTCUT && !strcmp(f->name, "n_route") ? "@shortcut"
+                                                                                  : "");
                 if (strcmp(ir->name, name))
                     continue;
                 for (size_t v = 0; v < ir->n_bad; v++) {

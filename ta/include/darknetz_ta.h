@@ -332,6 +332,8 @@ struct dz_wire_spec {
     int32_t from;
     float alpha;
     float beta;
+    /* route: the layers routed (1..8); shortcut: its sources after from (0..8, AlexeyAB's
+     * from=-2,-3); route[n_route..7] zero. */
     int32_t n_route;
     int32_t route[8];
     /* Convolution's dilation and route's groups: 0 is the neutral value (the encoder writes
@@ -348,10 +350,15 @@ struct dz_wire_spec {
     uint32_t layer_flags; /* DZ_LF_*: the bool fields of those kinds */
     int32_t crop_height;
     int32_t crop_width;
-    int32_t extra;         /* reorg */
-    float scale;           /* upsample */
-    float kappa;           /* normalization */
-    uint32_t reserved3[2]; /* zero */
+    int32_t extra; /* reorg */
+    float scale;   /* upsample */
+    float kappa;   /* normalization */
+    /* shortcut (AlexeyAB): enum dnn_shortcut_weights and enum dnn_weights_normalization,
+     * zero on other kinds. Carved out of a reserved word that older TAs refuse when
+     * nonzero, so the protocol version did not change. */
+    uint16_t weights_type;
+    uint16_t weights_normalization;
+    uint32_t reserved3[1]; /* zero */
 };
 _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 
