@@ -898,7 +898,7 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         }
         return dk_fail(err, "%s:%d: unknown section [%s]", cfg->path, sec->line, sec->name);
     }
-    int stop = 0;
+    int stop = 0, dontload = 0, dontloadscales = 0;
     float rate_scale = 1;
     memset(sp, 0, sizeof *sp);
     sp->kind = layer_types[i].kind;
@@ -913,13 +913,15 @@ static int parse_layer(struct dk_cfg *cfg, struct dk_cfg_section *sec, int index
         neutral_int(cfg, sec, "onlyforward", 0, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "stopbackward", 0, &stop, err) != 0 ||
         neutral_int(cfg, sec, "dontsave", 0, err) != 0 ||
-        neutral_int(cfg, sec, "dontload", 0, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "dontload", 0, &dontload, err) != 0 ||
         neutral_int(cfg, sec, "numload", 0, err) != 0 ||
-        neutral_int(cfg, sec, "dontloadscales", 0, err) != 0 ||
+        dk_cfg_get_int(cfg, sec, "dontloadscales", 0, &dontloadscales, err) != 0 ||
         dk_cfg_get_float(cfg, sec, "learning_rate", 1, &rate_scale, err) != 0 ||
         neutral_float(cfg, sec, "smooth", 0, err) != 0)
         return -1;
     sp->frozen = stop != 0; /* marks the stop; dk_parse_network_cfg freezes what precedes */
+    sp->dontload = dontload != 0;
+    sp->dontloadscales = dontloadscales != 0;
     /* darknet reads learning_rate for every layer; only layers with parameters use it. */
     if (sp->kind == DNN_LAYER_CONVOLUTIONAL || sp->kind == DNN_LAYER_CONNECTED ||
         sp->kind == DNN_LAYER_BATCHNORM ||

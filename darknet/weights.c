@@ -64,12 +64,35 @@ static void put_f32(unsigned char *b, float f)
 
 /* ------------------------------------------------------------------ sizes */
 
-/* Bytes of one layer's parameters in the file; false on overflow. */
+bool dk_weights_param_in_file(const struct dnn_layer *l, size_t j)
+{
+    if (l->spec.dontload)
+        return false;
+    /* darknet's convolutional and connected loaders skip the triple; its batchnorm
+     * layer's loader does not read dontloadscales */
+    if (l->spec.dontloadscales &&
+        (l->kind == DNN_LAYER_CONVOLUTIONAL || l->kind == DNN_LAYER_CONNECTED)) {
+        const char *name = l->params[j].name;
+        return strcmp(name, "scales") != 0 && strcmp(name, "rolling_mean") != 0 &&
+               strcmp(name, "rolling_variance") != 0;
+    }
+    return true;
+}
+
+uint64_t dk_weights_file_floats(const struct dnn_layer *l)
+{
+    uint64_t sum = 0;
+    for (size_t j = 0; j < l->n_params; j++)
+        sum += dk_weights_param_in_file(l, j) ? l->params[j].count : 0;
+    return sum;
+}
+
+/* Bytes of one layer's parameters in a file read with its cfg; false on overflow. */
 static bool layer_bytes(const struct dnn_layer *l, uint64_t *out)
 {
     uint64_t sum = 0;
     for (size_t i = 0; i < l->n_params; i++) {
-        uint64_t count = l->params[i].count;
+        uint64_t count = dk_weights_param_in_file(l, i) ? l->params[i].count : 0;
         if (count > (UINT64_MAX - sum) / 4)
             return false;
         sum += count * 4;
@@ -246,7 +269,8 @@ int dk_weights_load(struct dnn_network *net, const char *path, size_t first, siz
     for (size_t i = first; i <= last; i++) {
         const struct dnn_layer *l = &net->layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
-            if (read_param(f, path, l, &l->params[j], h.transpose, buf, err) != 0)
+            if (dk_weights_param_in_file(l, j) &&
+                read_param(f, path, l, &l->params[j], h.transpose, buf, err) != 0)
                 goto out;
         }
     }
@@ -376,7 +400,8 @@ int dk_weights_load_first(struct dnn_network *net, const char *path,
     for (size_t i = 0; i < n_layers; i++) {
         const struct dnn_layer *l = &net->layers[i];
         for (size_t j = 0; j < l->n_params; j++) {
-            if (read_param(f, path, l, &l->params[j], h->transpose, buf, err) != 0)
+            if (dk_weights_param_in_file(l, j) &&
+                read_param(f, path, l, &l->params[j], h->transpose, buf, err) != 0)
                 goto out;
         }
     }

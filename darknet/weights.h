@@ -10,6 +10,11 @@
  * When major > 1000 or minor > 1000 the file is "transposed": connected-layer
  * weights are stored (inputs, outputs) and are transposed on load.
  *
+ * A layer with darknet's dontload (struct dnn_layer_spec) has no bytes in a file being
+ * read, and one with dontloadscales no batch-normalization triple (convolutional and
+ * connected): their values stay as they are, and the next bytes belong to what follows,
+ * as in darknet's load_weights_upto. Saving writes every parameter, as darknet does.
+ *
  * Stricter than darknet, which reads what is there and leaves the rest: a
  * file must end exactly at a layer boundary at or after the last layer asked
  * for, so a weights file made for another cfg is refused with both sizes.
@@ -23,6 +28,13 @@
 
 #include "darknet/error.h"
 #include "dnn/dnn.h"
+
+/* Whether parameter j of l is read from a .weights file (dontload, dontloadscales). */
+bool dk_weights_param_in_file(const struct dnn_layer *l, size_t j);
+
+/* Floats of l's parameters in a .weights file read with its cfg: its parameters less those
+ * dk_weights_param_in_file leaves out. Uses parameter counts only (a shape network is fine). */
+uint64_t dk_weights_file_floats(const struct dnn_layer *l);
 
 /* A .weights file's header, as read. */
 struct dk_weights_header {

@@ -229,6 +229,12 @@ struct dnn_layer_spec {
      * on a prefix 0..S of the network. Not sent to the TA: a frozen layer always runs in
      * the normal world (the host refuses a frozen layer inside the TEE segment). */
     bool frozen;
+    /* darknet's dontload and dontloadscales: a .weights file read with this cfg holds none
+     * of this layer's parameters, or (convolutional, connected) not its batch-normalization
+     * scales, rolling mean and rolling variance; those keep their initial values. Saving
+     * writes every parameter, as darknet does. Only the normal world reads .weights files:
+     * not sent to the TA. */
+    bool dontload, dontloadscales;
     /* crop: the output's height and width (darknet's crop_height, crop_width); flip mirrors
      * half the training batches; noadjust keeps values as they are (else 2x - 1). */
     int crop_height, crop_width;

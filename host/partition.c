@@ -106,11 +106,26 @@ int dz_weights_precheck(const struct dk_model *m, const char *path, struct dk_er
     /* Parameter counts do not depend on the batch: 1 keeps the shape network small. */
     if (dz_shapes_create(m, 1, 0, &shapes, err) != 0)
         return -1;
-    struct dk_weights_header h;
+    struct dk_weights_header h = {0};
     size_t held = 0;
     int rc = dk_weights_read_header(path, &h, err);
     if (rc == 0)
         rc = dk_weights_check_prefix(shapes, path, &h, &held, err);
+    if (rc != 0 && h.file_size - h.bytes == 4 * dz_range_param_floats(shapes, 0, shapes->n - 1)) {
+        /* the likely mistake: a saved file (darknet's, darknetp's, a sealed pair) holds
+         * every layer, which dontload and dontloadscales do not read */
+        for (size_t i = 0; i < shapes->n; i++) {
+            if (dk_weights_file_floats(&shapes->layers[i]) !=
+                dz_layer_param_floats(&shapes->layers[i])) {
+                rc = dk_fail(err,
+                             "%s holds every layer's weights, as a saved file or a sealed pair "
+                             "does; layer %zu's dontload or dontloadscales reads a file "
+                             "without some (remove the key to load this one)",
+                             path, i);
+                break;
+            }
+        }
+    }
     dz_shapes_free(shapes);
     return rc;
 }

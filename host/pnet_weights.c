@@ -45,9 +45,25 @@ bool dz_sealed_range(int32_t revision, int *first, int *last)
     return *first <= *last;
 }
 
+/* Byte offset of a layer's first float in a plain file read with the cfg (dontload and
+ * dontloadscales leave out what they name); 0 for layer 0. */
 static uint64_t offset_of(const struct dz_pnet *p, size_t layer)
 {
-    return layer ? 4 * dz_range_param_floats(p->shapes, 0, layer - 1) : 0;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < layer && i < p->shapes->n; i++)
+        sum += dk_weights_file_floats(&p->shapes->layers[i]);
+    return 4 * sum;
+}
+
+/* Whether a layer of [first, last] has a parameter that a plain file leaves out. */
+static bool range_skips(const struct dz_pnet *p, size_t first, size_t last)
+{
+    for (size_t i = first; i <= last && i < p->shapes->n; i++) {
+        const struct dnn_layer *l = &p->shapes->layers[i];
+        if (dk_weights_file_floats(l) != dz_layer_param_floats(l))
+            return true;
+    }
+    return false;
 }
 
 /* ------------------------------------------------------------------- load */
@@ -61,6 +77,59 @@ static size_t held_of(size_t held, size_t start, size_t n)
 }
 
 /*
+ * A segment with dontload or dontloadscales: the parameters the file leaves out keep the
+ * values the TA would draw for them, so the segment is built here from the same seed (the
+ * engine's per-layer streams make its draws those of the TA), the file's values read over
+ * it as the normal world's layers are, and every float of the segment sent; the copy is
+ * wiped with the network.
+ */
+static int provision_with_skips(struct dz_pnet *p, const char *path,
+                                const struct dk_weights_header *h, bool clear, struct dk_error *err)
+{
+    const size_t first = (size_t)p->first, last = (size_t)p->last;
+    struct dnn_net_config cfg;
+    struct dnn_layer_spec *specs = NULL;
+    struct dnn_network *seg = NULL;
+    float *buf = NULL;
+    const uint64_t count = dz_range_param_floats(p->shapes, first, last);
+    int rc = -1;
+    if (count > SIZE_MAX / sizeof(float))
+        return dk_fail(err, "%s: layers %d..%d are too large", path, p->first, p->last);
+    if (dz_segment_config(p->model, p->shapes, first, last, 1, 1, &cfg, &specs, err) != 0)
+        return -1;
+    enum dnn_status st =
+        dnn_network_create(&seg, &cfg, specs, last - first + 1, false, p->shapes->seed);
+    free(specs);
+    if (st != DNN_OK)
+        return dk_fail(err, "cannot build layers %d..%d: %s", p->first, p->last,
+                       dnn_status_str(st));
+    buf = calloc((size_t)count + 1, sizeof(float));
+    if (!buf) {
+        dk_fail(err, "out of memory for the weights of layers %d..%d", p->first, p->last);
+        goto out;
+    }
+    if (dk_weights_load_first(seg, path, h, offset_of(p, first),
+                              held_of(p->weights_held, first, seg->n), err) != 0)
+        goto out;
+    size_t at = 0;
+    for (size_t i = 0; i < seg->n; i++) {
+        const struct dnn_layer *l = &seg->layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            memcpy(buf + at, l->params[j].value, l->params[j].count * sizeof(float));
+            at += l->params[j].count;
+        }
+    }
+    rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear ? 0 : h->seen, err);
+out:
+    if (buf) {
+        OPENSSL_cleanse(buf, (size_t)count * sizeof(float));
+        free(buf);
+    }
+    dnn_network_free(seg); /* wipes its buffers */
+    return rc;
+}
+
+/*
  * The segment's floats from a plain file go to the TA, then the host copy is wiped. A
  * partial file sends the floats of the segment's layers it holds (those of layers
  * first..first+in_seg-1); the TA draws the others from the seed itself.
@@ -68,6 +137,8 @@ static size_t held_of(size_t held, size_t start, size_t n)
 static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
                            bool clear, struct dk_error *err)
 {
+    if (range_skips(p, (size_t)p->first, (size_t)p->last))
+        return provision_with_skips(p, path, h, clear, err);
     const size_t in_seg =
         held_of(p->weights_held, (size_t)p->first, (size_t)(p->last - p->first + 1));
     const int upto = p->first + (int)in_seg - 1;
@@ -289,6 +360,12 @@ int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct
                        "%s: -clear cannot restart the image count kept in the sealed %s.tz "
                        "(the TA protocol has no command for it)",
                        path, path);
+    if (sealed && range_skips(p, 0, p->shapes->n - 1))
+        return dk_fail(err,
+                       "%s: a sealed pair holds every layer's weights; dontload and "
+                       "dontloadscales, which read a darknet file without some, do not apply "
+                       "to it (remove them from the cfg)",
+                       path);
     if (sealed && check_whole(p, path, &h, err) != 0)
         return -1;
     if (p->front && load_part(p, p->front, path, &h, 0, err) != 0)

@@ -968,7 +968,15 @@ static void test_parse_errors(void **state)
     parse_fails("k3c.cfg", NET "[connected]\n[route]\nlayers=-1\ngroups=0\n", 8, "key 'groups'",
                 "must be >= 1");
     parse_fails("k4.cfg", NET "[convolutional]\nxnor=1\n", 6, "'xnor=1'", "not supported");
-    parse_fails("k5.cfg", NET "[connected]\ndontload=1\n", 6, "'dontload=1'", "not supported");
+    {
+        /* darknet's dontload and dontloadscales, read into the spec (test_weights.c loads) */
+        struct dk_model m;
+        parse_ok("k5.cfg", NET "[connected]\ndontload=1\n[connected]\ndontloadscales=1\n", &m);
+        assert_true(m.specs[0].dontload && !m.specs[0].dontloadscales);
+        assert_true(!m.specs[1].dontload && m.specs[1].dontloadscales);
+        dk_model_free(&m);
+    }
+    parse_fails("k5.cfg", NET "[connected]\ndontload=x\n", 6, "key 'dontload'", NULL);
     parse_fails("k6.cfg", NET "adam=1\nB1=1\n[connected]\n", 6, "key 'B1'",
                 "must be in [0, 1), got 1");
     parse_fails("k6b.cfg", NET "adam=1\neps=0\n[connected]\n", 6, "key 'eps'", "must be > 0");

@@ -718,6 +718,76 @@ static void test_partial_fine_tune(void **state)
 }
 
 /*
+ * darknet's dontload: a file without layer 4's weights (a connected layer) loads with that
+ * layer at its initial values, the same whether the layer runs in the normal world or in
+ * the TA (whose values the host draws from the same seed and sends with the others).
+ */
+static void test_dontload_partition(void **state)
+{
+    (void)state;
+    static char out[1 << 15];
+    struct layout lo;
+    struct run scratch = {0}, ref = {0};
+    char path[PATH_MAX], text[2048];
+    get_layout("lenet.cfg", &lo);
+    train("lenet.cfg", -1, -1, &scratch);
+    /* the trained file less layer 4's floats, with seen 0 (else training has ended) */
+    snprintf(path, sizeof path, "%s/dl.weights", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    const size_t a = 20 + 4 * lo.off[4], b = 20 + 4 * lo.off[5];
+    memset(scratch.weights + 12, 0, 8);
+    assert_int_equal(fwrite(scratch.weights, 1, a, f), a);
+    assert_int_equal(fwrite(scratch.weights + b, 1, (size_t)scratch.weights_len - b, f),
+                     (size_t)scratch.weights_len - b);
+    assert_int_equal(fclose(f), 0);
+    /* lenet with dontload=1 on layer 4 and its last activation linear */
+    const char *at = strstr(lenet_cfg, "output=16\nactivation=relu\n");
+    const char *act = strstr(lenet_cfg, "ACT");
+    assert_non_null(at);
+    assert_non_null(act);
+    const size_t head = (size_t)(at - lenet_cfg) + strlen("output=16\nactivation=relu\n");
+    snprintf(text, sizeof text, "%.*sdontload=1\n%.*slinear%s", (int)head, lenet_cfg,
+             (int)(act - lenet_cfg - (long)head), lenet_cfg + head, act + 3);
+    write_text("dl.cfg", text);
+    train_from("dl.cfg", "dl.weights", -1, -1, &ref, out, sizeof out);
+    assert_true(ref.losses.n >= 8);
+    /* the loaded layers matter: not the first loss of the run from scratch */
+    assert_string_not_equal(ref.losses.v[0], scratch.losses.v[0]);
+    /* layer 4 in the TA with loaded ones, in the TA alone, in the front, and everything */
+    static const int parts[][2] = {{2, 5}, {4, 4}, {5, 8}, {0, 8}};
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+        struct run r = {0};
+        char what[96];
+        snprintf(what, sizeof what, "dontload -pp_start %d -pp_end %d", parts[p][0], parts[p][1]);
+        train_from("dl.cfg", "dl.weights", parts[p][0], parts[p][1], &r, out, sizeof out);
+        compare_runs(&lo, &ref, &r, parts[p][0], parts[p][1], what);
+        if (p + 1 == sizeof parts / sizeof parts[0]) {
+            /* its sealed pair holds every layer: the keys do not apply to it */
+            const char *const names[2] = {"dls.weights", "dls.weights.tz"};
+            const unsigned char *bytes[2] = {r.weights, r.tz};
+            const long lens[2] = {r.weights_len, r.tz_len};
+            for (int k = 0; k < 2; k++) {
+                snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+                f = fopen(path, "wb");
+                assert_non_null(f);
+                assert_int_equal(fwrite(bytes[k], 1, (size_t)lens[k], f), (size_t)lens[k]);
+                assert_int_equal(fclose(f), 0);
+            }
+            assert_int_not_equal(darknetp("classifier train -seed 1 -pp_start 0 -pp_end 8 "
+                                          "bars.data dl.cfg dls.weights",
+                                          out, sizeof out),
+                                 0);
+            if (!strstr(out, "holds every layer's weights, as a saved file or a sealed pair does"))
+                fail_msg("%s", out);
+        }
+        run_free(&r);
+    }
+    run_free(&ref);
+    run_free(&scratch);
+}
+
+/*
  * Freezing: stopbackward in the cfg, or DarkneTZ's -pp_start_f, trains only the layers
  * after the frozen ones, saves the frozen ones as loaded, and gives the same weights with
  * and without the TEE.
@@ -1323,6 +1393,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_tree_softmax),
         cmocka_unit_test(test_equivalence_multi_shortcut),
         cmocka_unit_test(test_partial_fine_tune),
+        cmocka_unit_test(test_dontload_partition),
         cmocka_unit_test(test_freeze),
         cmocka_unit_test(test_leak_audit),
         cmocka_unit_test(test_sealed_round_trip),

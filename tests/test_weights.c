@@ -331,6 +331,75 @@ static void test_load_values_and_roundtrip(void **state)
     dnn_network_free(net);
 }
 
+/*
+ * darknet's dontload and dontloadscales: the file lacks the layer's parameters, or the
+ * batch-normalization triple of a convolutional or connected layer (not of [batchnorm]),
+ * and those keep their initial values; the next bytes are the next parameter's.
+ */
+static void test_dontload(void **state)
+{
+    (void)state;
+    static const char cfg[] = "[net]\nheight=5\nwidth=5\nchannels=2\n"
+                              "[convolutional]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\n"
+                              "activation=leaky\ndontloadscales=1\n"
+                              "[convolutional]\nfilters=2\nsize=1\ndontload=1\n"
+                              "[maxpool]\nsize=2\nstride=2\n"
+                              "[connected]\noutput=4\nbatch_normalize=1\ndontloadscales=1\n"
+                              "[batchnorm]\ndontloadscales=1\n"
+                              "[connected]\noutput=3\nactivation=linear\n"
+                              "[softmax]\n";
+    struct dnn_network *net = make_net(cfg);
+    float *before = snapshot(net);
+    /* what the file holds: everything but layer 1 and the triples of layers 0 and 3
+     * (convolutional: biases, triple, weights; connected: biases, weights, triple) */
+    size_t in_file = 0;
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        const size_t want = i == 1   ? 0
+                            : i == 0 ? l->params[0].count + l->params[4].count
+                            : i == 3 ? l->params[0].count + l->params[1].count
+                                     : layer_floats(l);
+        assert_int_equal(dk_weights_file_floats(l), want);
+        in_file += want;
+    }
+    assert_true(in_file < net_floats(net, 0, net->n - 1));
+    size_t len = 0;
+    unsigned char *file = make_file(0, 2, 5, true, in_file, &len);
+    const char *path = tmp_path("dontload.weights");
+    write_bytes(path, file, len);
+    struct dk_error err = {{0}};
+    if (dk_weights_load_all(net, path, &err) != 0)
+        fail_msg("%s", err.msg);
+    size_t k = 0, at = 0;
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        for (size_t j = 0; j < l->n_params; j++) {
+            const struct dnn_param *p = &l->params[j];
+            const bool read = dk_weights_param_in_file(l, j);
+            for (size_t v = 0; v < p->count; v++, at++) {
+                const float want = read ? gen(k++) : before[at];
+                if (p->value[v] != want)
+                    fail_msg("layer %zu %s[%zu] = %g, expected %g", i, p->name, v,
+                             (double)p->value[v], (double)want);
+            }
+        }
+    }
+    assert_int_equal(k, in_file);
+    /* the scales kept their initial 1, the batchnorm layer read its own */
+    assert_true(net->layers[0].bn.scales[0] == 1.0f && net->layers[3].bn.scales[3] == 1.0f);
+    assert_true(dk_weights_param_in_file(&net->layers[4], 1));
+    free(file);
+
+    /* a file with every layer's parameters is not what this cfg reads */
+    file = make_file(0, 2, 5, true, net_floats(net, 0, net->n - 1), &len);
+    write_bytes(path, file, len);
+    assert_int_equal(dk_weights_load_all(net, path, &err), -1);
+    assert_contains(err.msg, "trailing bytes");
+    free(file);
+    free(before);
+    dnn_network_free(net);
+}
+
 static void test_truncated_refused(void **state)
 {
     (void)state;
@@ -682,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_param_order_is_darknets),
         cmocka_unit_test(test_upstream_lenet_roundtrip),
         cmocka_unit_test(test_load_values_and_roundtrip),
+        cmocka_unit_test(test_dontload),
         cmocka_unit_test(test_truncated_refused),
         cmocka_unit_test(test_partial_prefix),
         cmocka_unit_test(test_oversized_refused),
