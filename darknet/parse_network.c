@@ -128,7 +128,6 @@ static const struct neutral_key layer_neutral[] = {
     {"", "dont_update", 0},
     {"", "burnin_update", 0},
     {"", "train_only_bn", 0},
-    {"convolutional", "antialiasing", 0},
     {"convolutional", "assisted_excitation", 0},
     {"convolutional", "cbn", 0},
     {"convolutional", "bin_output", 0},
@@ -140,7 +139,6 @@ static const struct neutral_key layer_neutral[] = {
     {"convolutional", "reverse", 0},
     {"convolutional", "coordconv", 0},
     {"maxpool", "maxpool_depth", 0},
-    {"maxpool", "antialiasing", 0},
     {"maxpool", "maxpool_zero_nonmax", 0},
     {"dropout", "dropblock", 0},
 };
@@ -453,6 +451,17 @@ static int same_stride(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int
     return 0;
 }
 
+/* AlexeyAB's antialiasing: 2 is a 2x2 blur, any other nonzero value the 3x3 one. */
+static int get_antialiasing(const struct dk_cfg *cfg, struct dk_cfg_section *sec,
+                            struct dnn_layer_spec *sp, struct dk_error *err)
+{
+    int aa = 0;
+    if (dk_cfg_get_int(cfg, sec, "antialiasing", 0, &aa, err) != 0)
+        return -1;
+    sp->antialiasing = aa == 0 ? 0 : aa == 2 ? 2 : 1;
+    return 0;
+}
+
 static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,
                                struct dnn_layer_spec *sp, struct dk_error *err)
 {
@@ -466,6 +475,7 @@ static int parse_convolutional(const struct dk_cfg *cfg, struct dk_cfg_section *
         dk_cfg_get_int(cfg, sec, "padding", 0, &sp->pad, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "groups", 1, &sp->groups, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "dilation", 1, &sp->dilation, err) != 0 ||
+        get_antialiasing(cfg, sec, sp, err) != 0 ||
         get_activation(cfg, sec, "logistic", &sp->activation, err) != 0 ||
         dk_cfg_get_int(cfg, sec, "batch_normalize", 0, &bn, err) != 0 ||
         neutral_int(cfg, sec, "binary", 0, err) != 0 ||
@@ -521,7 +531,7 @@ static int parse_maxpool(const struct dk_cfg *cfg, struct dk_cfg_section *sec, i
     if (dk_cfg_get_int(cfg, sec, "padding", sp->size - 1, &sp->pad, err) != 0)
         return -1;
     BAD(sp->pad < 0, "padding", "must be >= 0, got %d", sp->pad);
-    return 0;
+    return get_antialiasing(cfg, sec, sp, err);
 }
 
 static int parse_nothing(const struct dk_cfg *cfg, struct dk_cfg_section *sec, int index,

@@ -246,6 +246,10 @@ struct dnn_layer_spec {
     bool scale_wh; /* scale_channels: scale every position (from has 1 channel) */
     float scale;   /* upsample: multiplies every value (darknet's scale, default 1) */
     float kappa;   /* normalization: the constant added to the window's sum */
+    /* convolutional, maxpool: AlexeyAB's antialiasing, 0 none; 1 or 2: the layer computes
+     * at stride 1 and a fixed 3x3 (1) or 2x2 (2) depthwise blur with its stride gives its
+     * output (dnn/antialias.c). */
+    int antialiasing;
     /* darknet's per-layer learning_rate (learning_rate_scale): the network's rate times
      * this for this layer's updates. Stored so that an all-zero spec means darknet's
      * default: +0.0 stands for 1 (not given), -0.0 for a scale of 0; read it with
@@ -393,6 +397,12 @@ struct dnn_layer {
     float cost;              /* its loss summed over the batch, last forward */
     size_t workspace_floats; /* shared scratch it needs */
     struct dnn_rng rng;      /* per-layer stream (dropout), seeded from the net seed and index */
+
+    /* antialiasing (spec.antialiasing): the stride-1 result that the blur reads */
+    int aa_h, aa_w;    /* its height and width (out_c channels) */
+    size_t aa_outputs; /* aa_h * aa_w * out_c per image */
+    float *aa_output;  /* (batch, aa_outputs) */
+    float *aa_delta;   /* (batch, aa_outputs) training */
 
     size_t n_params;
     struct dnn_param params[DNN_MAX_PARAMS]; /* in .weights order */

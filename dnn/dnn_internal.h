@@ -142,6 +142,16 @@ extern const struct dnn_layer_ops dnn_cost_ops;
 extern const struct dnn_layer_ops dnn_batchnorm_ops;
 extern const struct dnn_layer_ops dnn_shortcut_ops;
 
+/* AlexeyAB's antialiasing (antialias.c) around a layer's own setup, forward and backward,
+ * which then see the layer at stride 1 (for convolutional and maxpool). */
+enum dnn_status dnn_aa_setup(struct dnn_layer *l, const struct dnn_network *net,
+                             enum dnn_status (*setup)(struct dnn_layer *,
+                                                      const struct dnn_network *));
+void dnn_aa_forward(struct dnn_layer *l, const struct dnn_run *run,
+                    void (*forward)(struct dnn_layer *, const struct dnn_run *));
+void dnn_aa_backward(struct dnn_layer *l, const struct dnn_run *run,
+                     void (*backward)(struct dnn_layer *, const struct dnn_run *));
+
 /* AlexeyAB's shortcut (layer_shortcut_multi.c): used when spec has more than one source or
  * learned weights; the ops of dnn_shortcut_ops for that form. init and update do
  * nothing on a layer without weights. */

@@ -274,11 +274,33 @@ static void conv_update(struct dnn_layer *l, const struct dnn_update_args *a)
     dnn_sgd_step(l->weights, l->weight_updates, l->nweights, a, true);
 }
 
+/* antialiasing: the layer above at stride 1, then antialias.c's blur */
+static enum dnn_status conv_setup_aa(struct dnn_layer *l, const struct dnn_network *net)
+{
+    return l->spec.antialiasing ? dnn_aa_setup(l, net, conv_setup) : conv_setup(l, net);
+}
+
+static void conv_forward_aa(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (l->spec.antialiasing)
+        dnn_aa_forward(l, run, conv_forward);
+    else
+        conv_forward(l, run);
+}
+
+static void conv_backward_aa(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (l->spec.antialiasing)
+        dnn_aa_backward(l, run, conv_backward);
+    else
+        conv_backward(l, run);
+}
+
 const struct dnn_layer_ops dnn_convolutional_ops = {
     .name = "conv",
-    .setup = conv_setup,
+    .setup = conv_setup_aa,
     .init = conv_init,
-    .forward = conv_forward,
-    .backward = conv_backward,
+    .forward = conv_forward_aa,
+    .backward = conv_backward_aa,
     .update = conv_update,
 };

@@ -92,9 +92,31 @@ static void maxpool_backward(struct dnn_layer *l, const struct dnn_run *run)
     }
 }
 
+/* antialiasing: the layer above at stride 1, then antialias.c's blur */
+static enum dnn_status maxpool_setup_aa(struct dnn_layer *l, const struct dnn_network *net)
+{
+    return l->spec.antialiasing ? dnn_aa_setup(l, net, maxpool_setup) : maxpool_setup(l, net);
+}
+
+static void maxpool_forward_aa(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (l->spec.antialiasing)
+        dnn_aa_forward(l, run, maxpool_forward);
+    else
+        maxpool_forward(l, run);
+}
+
+static void maxpool_backward_aa(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (l->spec.antialiasing)
+        dnn_aa_backward(l, run, maxpool_backward);
+    else
+        maxpool_backward(l, run);
+}
+
 const struct dnn_layer_ops dnn_maxpool_ops = {
     .name = "max",
-    .setup = maxpool_setup,
-    .forward = maxpool_forward,
-    .backward = maxpool_backward,
+    .setup = maxpool_setup_aa,
+    .forward = maxpool_forward_aa,
+    .backward = maxpool_backward_aa,
 };

@@ -91,6 +91,7 @@ static const struct spec_field spec_fields[] = {
     SF(crop_width, FT_INT, FC_RANGE, KIND(DNN_LAYER_CROP), 1, DZ_MAX_DIM),
     SF(extra, FT_INT, FC_RANGE, KIND(DNN_LAYER_REORG), 0, DZ_MAX_OUTPUTS),
     SF(scale, FT_FLOAT, FC_FINITE, KIND(DNN_LAYER_UPSAMPLE), 0, 0),
+    SF(antialiasing, FT_INT, FC_RANGE, CONV | POOL, 0, 2),
 };
 
 /* stride has a second range: reorg's is positive, upsample's negative to downsample. */
@@ -319,10 +320,6 @@ const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, ui
     for (size_t i = 0; i < sizeof(w->reserved) / sizeof(w->reserved[0]); i++) {
         if (w->reserved[i])
             return dz_wire_fail(msg, "layer %u: reserved[%zu] is not zero", (unsigned)index, i);
-    }
-    for (size_t i = 0; i < sizeof(w->reserved3) / sizeof(w->reserved3[0]); i++) {
-        if (w->reserved3[i])
-            return dz_wire_fail(msg, "layer %u: reserved3[%zu] is not zero", (unsigned)index, i);
     }
     out->kind = (enum dnn_layer_kind)w->kind;
     const uint32_t kind = KIND(w->kind);

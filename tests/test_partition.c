@@ -247,6 +247,19 @@ static const char multi_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
                                 "[connected]\noutput=4\nactivation=linear\n"
                                 "[softmax]\n";
 
+/* AlexeyAB's antialiasing: conv 3x3/2 with the 3x3 blur, maxpool 2/2 with the 2x2 one, conv,
+ * avgpool, connected, softmax. */
+static const char aa_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
+                             "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
+                             "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\n"
+                             "batch_normalize=1\nactivation=leaky\nantialiasing=1\n"
+                             "[maxpool]\nsize=2\nstride=2\nantialiasing=2\n"
+                             "[convolutional]\nfilters=6\nsize=3\nstride=1\npad=1\n"
+                             "activation=relu\n"
+                             "[avgpool]\n"
+                             "[connected]\noutput=4\nactivation=linear\n"
+                             "[softmax]\n";
+
 static void write_cfg(const char *name, const char *text, const char *act)
 {
     char buf[2048];
@@ -285,6 +298,7 @@ static int group_setup(void **state)
     write_text("tree.cfg", tree_text);
     write_text("bars.tree", "top -1\nbottom -1\nleft 0\nright 0\n");
     write_cfg("multi.cfg", multi_cfg, NULL);
+    write_cfg("aa.cfg", aa_cfg, NULL);
     unsigned char px[SIDE * SIDE];
     bars_draw(11, 2, px);
     char path[PATH_MAX];
@@ -659,6 +673,13 @@ static void test_equivalence_multi_shortcut(void **state)
     /* each weighted shortcut inside the TA with its sources, the tail, everything */
     static const int parts[][2] = {{0, 3}, {4, 6}, {4, 9}, {0, 9}};
     check_equivalence("multi.cfg", parts, 4);
+}
+
+static void test_equivalence_antialiasing(void **state)
+{
+    (void)state;
+    static const int parts[][2] = {{0, 0}, {1, 2}, {0, 5}, {2, 5}};
+    check_equivalence("aa.cfg", parts, 4);
 }
 
 /*
@@ -1392,6 +1413,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_mix),
         cmocka_unit_test(test_equivalence_tree_softmax),
         cmocka_unit_test(test_equivalence_multi_shortcut),
+        cmocka_unit_test(test_equivalence_antialiasing),
         cmocka_unit_test(test_partial_fine_tune),
         cmocka_unit_test(test_dontload_partition),
         cmocka_unit_test(test_freeze),

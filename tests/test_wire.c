@@ -69,6 +69,7 @@ static const struct field fields[] = {
     FLD(crop_height, F_INT),      FLD(crop_width, F_INT),    FLD(extra, F_INT),
     FLD(scale, F_FLOAT),          FLD(kappa, F_FLOAT),       FLD(dilation, F_INT),
     FLD(route_groups, F_INT),     FLD(group_id, F_INT),      FLD(learning_rate_scale, F_FLOAT),
+    FLD(antialiasing, F_INT),
 };
 
 /* The bool fields packed in layer_flags, and the kind that owns each. */
@@ -133,6 +134,7 @@ static void junk(struct dnn_layer_spec *s)
         s->route[r] = 5 + r % 4;
     s->weights_type = DNN_SHORTCUT_WEIGHTS_PER_CHANNEL;
     s->weights_normalization = DNN_WEIGHTS_NORM_RELU;
+    s->antialiasing = 1;
 }
 
 /*
@@ -159,6 +161,7 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         used[n++] = "stride", used[n++] = "pad", used[n++] = "groups";
         used[n++] = "batch_normalize", used[n++] = "dilation";
         used[n++] = "learning_rate_scale"; /* junk's 0.5 */
+        used[n++] = "antialiasing";        /* junk's 1 */
         break;
     case DNN_LAYER_CONNECTED:
         s->activation = DNN_ACT_RELU;
@@ -171,7 +174,8 @@ static void example(enum dnn_layer_kind kind, struct dnn_layer_spec *s, const ch
         s->size = 2;
         s->stride = 2;
         s->pad = 1;
-        used[n++] = "size", used[n++] = "stride", used[n++] = "pad";
+        s->antialiasing = 2;
+        used[n++] = "size", used[n++] = "stride", used[n++] = "pad", used[n++] = "antialiasing";
         break;
     case DNN_LAYER_AVGPOOL:
         break;
@@ -342,8 +346,6 @@ static void test_spec_round_trip_per_kind(void **state)
             assert_int_equal(w.route[r], r < n_route ? s.route[r] : 0);
         for (size_t r = 0; r < COUNT(w.reserved); r++)
             assert_int_equal(w.reserved[r], 0);
-        for (size_t r = 0; r < COUNT(w.reserved3); r++)
-            assert_int_equal(w.reserved3[r], 0);
         assert_int_equal(w.weights_type, k == DNN_LAYER_SHORTCUT ? (unsigned)s.weights_type : 0);
         assert_int_equal(w.weights_normalization,
                          k == DNN_LAYER_SHORTCUT ? (unsigned)s.weights_normalization : 0);
@@ -445,6 +447,7 @@ static const struct int_range int_ranges[] = {
     {"activation", {DNN_ACT_COUNT, -1}, 2, {0, DNN_ACT_COUNT - 1}, 2},
     {"cost_type", {DNN_COST_COUNT, -1}, 2, {0, DNN_COST_COUNT - 1}, 2},
     {"batch_normalize", {2, -1}, 2, {0, 1}, 2},
+    {"antialiasing", {-1, 3}, 2, {0, 2}, 2},
     /* indexes: absolute, in [FIRST, INDEX) */
     {"from", {FIRST - 1, INDEX, INDEX + 1, -1}, 4, {FIRST, INDEX - 1}, 2},
     {"n_route", {0, DNN_MAX_ROUTE + 1, -1}, 3, {2}, 1}, /* the example routes 2 */
@@ -483,13 +486,6 @@ static void test_spec_refusals(void **state)
             w = good;
             w.reserved[r] = 1u << (r * 7 % 32);
             snprintf(what, sizeof(what), "reserved[%zu]", r);
-            refused(&w, k, what);
-        }
-
-        for (size_t r = 0; r < COUNT(w.reserved3); r++) {
-            w = good;
-            w.reserved3[r] = 1u << (r * 5 % 32);
-            snprintf(what, sizeof(what), "reserved3[%zu]", r);
             refused(&w, k, what);
         }
 

@@ -358,7 +358,9 @@ struct dz_wire_spec {
      * nonzero, so the protocol version did not change. */
     uint16_t weights_type;
     uint16_t weights_normalization;
-    uint32_t reserved3[1]; /* zero */
+    /* convolutional, maxpool: AlexeyAB's antialiasing, 0 (none), 1 (3x3 blur) or 2 (2x2);
+     * from a reserved word as the two above. */
+    int32_t antialiasing;
 };
 _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 
