@@ -17,6 +17,11 @@
  * of that update (its true derivative is commented out in blas.c): the same is done here,
  * so a relu or softmax normalized layer trains as it does in darknet; without
  * normalization the update is the exact gradient.
+ *
+ * Inference (a forward that does not train) normalizes relu weights as AlexeyAB's predict
+ * and valid do: they first fold the normalization into the weights (fuse_conv_batchnorm),
+ * which floors each weight at 0.001 instead of 0 (its lrelu), so a weight at or below it
+ * still passes 0.001 of its input.
  */
 #include "dnn/dnn_internal.h"
 
@@ -84,9 +89,11 @@ void dnn_shortcut_multi_init(struct dnn_layer *l, struct dnn_rng *rng)
         l->weights[i] = 1;
 }
 
-/* The weights of group g for every slot, normalized as darknet does per element. */
-static void slot_weights(const struct dnn_layer *l, size_t g, float w[SLOTS_MAX])
+/* The weights of group g for every slot, normalized as darknet does per element (relu's
+ * floor at inference: see the top of the file). */
+static void slot_weights(const struct dnn_layer *l, size_t g, bool train, float w[SLOTS_MAX])
 {
+    const float floor = train ? 0 : 0.001f;
     const int slots = n_sources(l) + 1;
     const size_t groups = group_count(l);
     float max = -3.4028235e38f, sum = 0.0001f; /* darknet's eps keeps sum > 0 */
@@ -99,7 +106,7 @@ static void slot_weights(const struct dnn_layer *l, size_t g, float w[SLOTS_MAX]
     if (norm == DNN_WEIGHTS_NORM_NONE)
         return;
     for (int s = 0; s < slots; s++) {
-        w[s] = norm == DNN_WEIGHTS_NORM_RELU ? (w[s] > 0 ? w[s] : 0) : dnn_expf(w[s] - max);
+        w[s] = norm == DNN_WEIGHTS_NORM_RELU ? (w[s] > floor ? w[s] : floor) : dnn_expf(w[s] - max);
         sum += w[s];
     }
     for (int s = 0; s < slots; s++)
@@ -126,7 +133,7 @@ void dnn_shortcut_multi_forward(struct dnn_layer *l, const struct dnn_run *run)
         size_t lo = 0, hi = 0;
         group_span(l, g, &lo, &hi);
         if (l->nweights)
-            slot_weights(l, g, w);
+            slot_weights(l, g, run->train, w);
         for (int b = 0; b < l->batch; b++) {
             const size_t base = (size_t)b * l->outputs;
             for (size_t k = lo; k < hi; k++)
@@ -172,7 +179,7 @@ void dnn_shortcut_multi_backward(struct dnn_layer *l, const struct dnn_run *run)
         size_t lo = 0, hi = 0;
         group_span(l, g, &lo, &hi);
         if (l->nweights)
-            slot_weights(l, g, w);
+            slot_weights(l, g, true, w);
         for (int b = 0; b < l->batch; b++) {
             const size_t base = (size_t)b * l->outputs;
             float *in_delta = run->input_delta ? run->input_delta + base : NULL;

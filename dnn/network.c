@@ -662,8 +662,9 @@ double dnn_layer_flops(const struct dnn_layer *l)
 {
     switch (l->kind) {
     case DNN_LAYER_CONVOLUTIONAL:
+        /* antialiasing: the convolution runs at stride 1, before the blur */
         return 2.0 * l->spec.filters * l->spec.size * l->spec.size * (l->c / l->spec.groups) *
-               l->out_h * l->out_w;
+               (l->spec.antialiasing ? l->aa_h * l->aa_w : l->out_h * l->out_w);
     case DNN_LAYER_CONNECTED:
         return 2.0 * (double)l->inputs * (double)l->outputs;
     case DNN_LAYER_LOCAL:

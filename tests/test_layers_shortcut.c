@@ -163,6 +163,24 @@ static void test_normalized_known_answers(void **state)
     expect_known(DNN_WEIGHTS_NORM_NONE, w, none_w);
 }
 
+/* Inference folds relu normalization as AlexeyAB's predict does (fuse_conv_batchnorm's
+ * lrelu): a weight at or below 0.001 counts as 0.001. */
+static void test_relu_inference_floor(void **state)
+{
+    (void)state;
+    const float w[3] = {2.0f, -1.0f, 1.0f};
+    struct dnn_network *net = three_slots(DNN_WEIGHTS_NORM_RELU, w);
+    const float x[2] = {1.5f, -2.0f};
+    const float *y = dnn_network_predict(net, x);
+    const double sum = 0.0001 + 2 + 0.001 + 1;
+    for (int k = 0; k < 2; k++)
+        assert_float_equal(y[k], x[k] * (2 + 0.001 + 1) / sum, 1e-6);
+    /* training keeps relu's 0: the known answers above */
+    dnn_network_forward_range(net, 0, 2, x, NULL, true);
+    assert_float_equal(net->layers[2].output[0], x[0] * 3 / (0.0001 + 3), 1e-6);
+    dnn_network_free(net);
+}
+
 /* per_channel: each channel has its own weight per slot; a source with fewer channels
  * adds only to the first of the input's channels (flat index), as AlexeyAB's does. */
 static void test_per_channel_known_answer(void **state)
@@ -305,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_multi_gradients),
         cmocka_unit_test(test_initial_weights),
         cmocka_unit_test(test_normalized_known_answers),
+        cmocka_unit_test(test_relu_inference_floor),
         cmocka_unit_test(test_per_channel_known_answer),
         cmocka_unit_test(test_weights_update),
         cmocka_unit_test(test_setup_rejects),
