@@ -47,6 +47,15 @@ void dz_print_layer_table(FILE *f, const struct dnn_network *net, int ta_first, 
                     l->out_h, l->out_c);
             break;
         case DNN_LAYER_SHORTCUT:
+            if (s->n_route > 0) { /* AlexeyAB's several sources: all of them, in order */
+                char from[96];
+                int at = snprintf(from, sizeof from, "%d", s->from);
+                for (int r = 0; r < s->n_route && at > 0 && (size_t)at < sizeof from; r++)
+                    at += snprintf(from + at, sizeof from - (size_t)at, ",%d", s->route[r]);
+                fprintf(f, "%-5s%-19s%4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, from, l->w, l->h,
+                        l->c, l->out_w, l->out_h, l->out_c);
+                break;
+            }
             fprintf(f, "%-5s%3d                %4d x%4d x%4d   ->  %4d x%4d x%4d\n", name, s->from,
                     l->w, l->h, l->c, l->out_w, l->out_h, l->out_c);
             break;

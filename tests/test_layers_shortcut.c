@@ -21,6 +21,7 @@
 #include "darknet/cfg.h"
 #include "darknet/parse_network.h"
 #include "dnn/dnn_internal.h"
+#include "host/layer_table.h"
 #include "tests/helpers/gradcheck.h"
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
@@ -317,6 +318,26 @@ static void test_cfg_keys(void **state)
     dk_model_free(&m);
 }
 
+/* The layer table names every source of a shortcut, in order. */
+static void test_layer_table(void **state)
+{
+    (void)state;
+    const struct dnn_layer_spec s[] = {
+        identity(), identity(),
+        multi(1, 0, DNN_SHORTCUT_WEIGHTS_NONE, DNN_WEIGHTS_NORM_NONE, DNN_ACT_LINEAR)};
+    struct dnn_network *net = make_net(1, 2, 2, 1, s, 3, false);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    dz_print_layer_table(f, net, -1, -1);
+    assert_int_equal(fclose(f), 0);
+    if (!strstr(text, "    2 res  1,0      "))
+        fail_msg("%s", text);
+    free(text);
+    dnn_network_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_weights_update),
         cmocka_unit_test(test_setup_rejects),
         cmocka_unit_test(test_cfg_keys),
+        cmocka_unit_test(test_layer_table),
     };
     return cmocka_run_group_tests_name("layers_shortcut", tests, NULL, NULL);
 }
