@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "tee/client/tsim_client.h"
 #include "tee/common/tsim_proto.h"
+#include "tee/common/tsim_spin.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -340,15 +341,26 @@ static void post_process(struct tsim_session *s, const struct call *c, const str
 static int exchange(struct tsim_session *s, struct call *c, struct tsim_msg *reply)
 {
     int fds[TSIM_MAX_FDS];
+    const bool invoke = c->msg.kind == TSIM_TA_INVOKE;
 
+    c->msg.sent_ns = tsim_now_ns();
     if (tsim_send(s->sock, &c->msg, c->fds, c->nfds) < 0)
         goto dead;
+    /* A short command's answer is caught without sleeping (tsim_spin.h); the receive below
+     * then finds it waiting. A failed poll leaves the receive to report the error. */
+    const uint64_t since = invoke ? tsim_now_ns() : 0;
+    if (invoke) {
+        struct pollfd p = {.fd = s->sock, .events = POLLIN};
+        (void)tsim_spin(&s->spin, c->msg.cmd, &p, 1);
+    }
     int rc = tsim_recv(s->sock, reply, fds, TSIM_MAX_FDS);
     for (int i = 0; i < TSIM_MAX_FDS; i++)
         if (fds[i] >= 0)
             close(fds[i]);
     if (rc < 0 || reply->kind != TSIM_TA_REPLY)
         goto dead;
+    if (invoke)
+        tsim_spin_learn(&s->spin, c->msg.cmd, since, reply->sent_ns);
     /* reply->id: bit i = the fd of param i was mapped, bit 4 = the bounce buffer was. */
     if (c->msg.bounce_fd_index >= 0 && (reply->id & 0x10))
         s->bounce_sent = true;
@@ -536,6 +548,7 @@ TEEC_Result TEEC_OpenSession(TEEC_Context *context, TEEC_Session *session,
         s->ctx = context->imp;
         s->sock = sock;
         s->bounce_fd = -1;
+        tsim_spin_init(&s->spin);
         res = ensure_bounce(s, need);
         if (res != TEEC_SUCCESS)
             goto out;

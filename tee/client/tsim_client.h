@@ -9,6 +9,8 @@
 #include <sys/types.h>
 #include <tee_client_api.h>
 
+#include "tee/common/tsim_spin.h"
+
 /* TEEC_SharedMemory.imp_flags */
 #define TSIM_SHM_REGISTERED 1u /* the caller's buffer, copied through the bounce buffer */
 #define TSIM_SHM_ALLOCATED 2u  /* a memfd mapped by client and TA */
@@ -35,6 +37,7 @@ struct tsim_session {
     int *shm_ids;
     size_t n_shm;
     size_t cap_shm;
+    struct tsim_spin spin; /* how long each command took the last time: spin or block */
 };
 
 /* Locks @ctx and unlinks and returns its first session, or NULL (used at finalize). */

@@ -144,11 +144,13 @@ struct tsim_msg {
     uint32_t created;        /* TSIM_CTL_IDLE: TA_CreateEntryPoint succeeded */
     struct tsim_uuid uuid;   /* TSIM_CORE_OPEN, TSIM_CTL_HELLO */
     struct tsim_mparam params[4];
+    uint64_t sent_ns; /* TSIM_TA_INVOKE and TSIM_TA_REPLY: CLOCK_MONOTONIC at sending, for the
+                         receiver's spin-or-block choice only (tee/common/tsim_spin.h) */
 };
 
 _Static_assert(sizeof(struct tsim_uuid) == 16, "tsim_uuid layout");
 _Static_assert(sizeof(struct tsim_mparam) == 56, "tsim_mparam layout");
-_Static_assert(sizeof(struct tsim_msg) == 80 + 4 * 56, "tsim_msg layout");
+_Static_assert(sizeof(struct tsim_msg) == 80 + 4 * 56 + 8, "tsim_msg layout");
 
 /* A zeroed message of @kind with every fd index at -1. */
 void tsim_msg_init(struct tsim_msg *m, enum tsim_kind kind);

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
 #include "tee/common/tsim_proto.h"
+#include "tee/common/tsim_spin.h"
 #include "tee/ta/tsim_internal.h"
 
 #include <errno.h>
@@ -59,7 +60,7 @@ struct client {
     size_t cap_maps;
 };
 
-/* Regions opened (made accessible) for the current call. */
+/* Shared regions (their whole mapping) made accessible for one call. */
 struct open_set {
     unsigned char *base[TEE_NUM_PARAMS];
     size_t size[TEE_NUM_PARAMS];
@@ -77,12 +78,25 @@ struct entry_call {
     TEE_Result res;
 };
 
+/*
+ * The regions accessible now: those of the last call. They are closed lazily, when an entry
+ * point runs without them, instead of after each call: no TA code runs between calls, so the
+ * TA still reaches exactly the current call's regions whenever it runs, and a command that
+ * uses the same block as the last one (every FORWARD of a session) costs no mprotect() at all.
+ */
+static struct open_set opened;
+
 static struct client **clients;
 static size_t n_clients, cap_clients;
 static bool created;
 static uint64_t accepted;
 static size_t n_sessions;
 static size_t page_size;
+/* Spin or block for the next request (tee/common/tsim_spin.h): keyed by the command last
+ * answered, since what the host does next, and how long it takes, depends on it. */
+static struct tsim_spin spin;
+static uint32_t last_cmd;
+static uint64_t last_reply_ns;
 
 static void entry_trampoline(void *arg)
 {
@@ -106,10 +120,15 @@ static void entry_trampoline(void *arg)
     }
 }
 
-/* Runs an entry point on the TA stack with @cl's cancellation state and @params in scope. */
-static void run_entry(struct entry_call *c, struct client *cl)
+static void apply_regions(const struct open_set *want);
+
+/* Runs an entry point on the TA stack with @cl's cancellation state and @params in scope,
+ * with exactly the shared regions @regions (NULL: none) accessible. */
+static void run_entry(struct entry_call *c, struct client *cl, const struct open_set *regions)
 {
     static TEE_Param none[TEE_NUM_PARAMS];
+    static const struct open_set no_regions = {.n = 0};
+    apply_regions(regions ? regions : &no_regions);
     tsim_cancel_bind(cl && cl->hdr ? &cl->hdr->cancel : NULL, cl ? &cl->cancel_masked : NULL);
     tsim_params_set(c->params ? c->types : 0, c->params ? c->params : none);
     tsim_stack_call(entry_trampoline, c);
@@ -154,6 +173,14 @@ static void unmap_region(unsigned char *base, size_t size)
 {
     if (!base)
         return;
+    /* No longer open: its address may be reused by the next mapping. */
+    for (int i = 0; i < opened.n; i++) {
+        if (opened.base[i] == base) {
+            opened.base[i] = opened.base[opened.n - 1];
+            opened.size[i] = opened.size[--opened.n];
+            break;
+        }
+    }
     tsim_shared_region_remove(base);
     munmap(base, size);
 }
@@ -249,22 +276,36 @@ static int take_regions(struct client *cl, const struct tsim_msg *m, const int *
     return acc;
 }
 
-static void open_region(struct open_set *os, unsigned char *base, size_t size)
+/* Adds a region to the set a call will open (apply_regions does it). */
+static void want_region(struct open_set *os, unsigned char *base, size_t size)
 {
     for (int i = 0; i < os->n; i++)
         if (os->base[i] == base)
             return;
-    if (mprotect(base, size, PROT_READ | PROT_WRITE) != 0)
-        TEE_Panic(TEE_ERROR_GENERIC);
     os->base[os->n] = base;
     os->size[os->n++] = size;
 }
 
-static void close_regions(struct open_set *os)
+static bool set_has(const struct open_set *os, const unsigned char *base)
 {
     for (int i = 0; i < os->n; i++)
-        mprotect(os->base[i], os->size[i], PROT_NONE);
-    os->n = 0;
+        if (os->base[i] == base)
+            return true;
+    return false;
+}
+
+/* Makes exactly @want accessible: closes what the last call opened and this one does not
+ * use, opens what it uses and is closed. */
+static void apply_regions(const struct open_set *want)
+{
+    for (int i = 0; i < opened.n; i++)
+        if (!set_has(want, opened.base[i]))
+            mprotect(opened.base[i], opened.size[i], PROT_NONE);
+    for (int i = 0; i < want->n; i++)
+        if (!set_has(&opened, want->base[i]) &&
+            mprotect(want->base[i], want->size[i], PROT_READ | PROT_WRITE) != 0)
+            TEE_Panic(TEE_ERROR_GENERIC);
+    opened = *want;
 }
 
 static bool in_region(uint64_t offset, uint64_t size, size_t region, size_t min_offset)
@@ -272,7 +313,7 @@ static bool in_region(uint64_t offset, uint64_t size, size_t region, size_t min_
     return offset >= min_offset && offset <= region && size <= region - offset;
 }
 
-/* Builds TEE_Param[4] from the message; opens the regions used. */
+/* Builds TEE_Param[4] from the message; collects the regions used in @os. */
 static TEE_Result unpack(struct client *cl, const struct tsim_msg *m, TEE_Param p[TEE_NUM_PARAMS],
                          struct open_set *os)
 {
@@ -306,7 +347,7 @@ static TEE_Result unpack(struct client *cl, const struct tsim_msg *m, TEE_Param 
                     return TEE_ERROR_BAD_PARAMETERS;
                 p[i].memref.buffer = cl->bounce + mp->offset;
                 p[i].memref.size = (size_t)mp->size;
-                open_region(os, cl->bounce, cl->bounce_size);
+                want_region(os, cl->bounce, cl->bounce_size);
                 break;
             case TSIM_MEM_SHM:
                 map = find_map(cl, mp->shm_id);
@@ -314,7 +355,7 @@ static TEE_Result unpack(struct client *cl, const struct tsim_msg *m, TEE_Param 
                     return TEE_ERROR_BAD_PARAMETERS;
                 p[i].memref.buffer = map->base + mp->offset;
                 p[i].memref.size = (size_t)mp->size;
-                open_region(os, map->base, map->size);
+                want_region(os, map->base, map->size);
                 break;
             default:
                 return TEE_ERROR_BAD_PARAMETERS;
@@ -356,7 +397,9 @@ static void reply(struct client *cl, const struct tsim_msg *req, TEE_Result res,
             break;
         }
     }
+    r.sent_ns = tsim_now_ns();
     tsim_send(cl->sock, &r, NULL, 0);
+    last_reply_ns = tsim_now_ns();
 }
 
 static void send_ctl(uint32_t kind_, uint64_t id)
@@ -373,7 +416,7 @@ static void close_session(struct client *cl)
     if (!cl->has_session)
         return;
     struct entry_call c = {.which = EP_CLOSE, .session_ctx = cl->session_ctx};
-    run_entry(&c, cl);
+    run_entry(&c, cl, NULL);
     cl->has_session = false;
     n_sessions--;
 }
@@ -478,23 +521,20 @@ static void serve_client(size_t index)
             break;
         }
         if (unpack(cl, &m, p, &os) != TEE_SUCCESS) {
-            close_regions(&os);
             reply(cl, &m, TEE_ERROR_BAD_PARAMETERS, TEE_ORIGIN_TEE, NULL, acc);
             break;
         }
         if (!created) {
             c = (struct entry_call){.which = EP_CREATE};
-            run_entry(&c, cl);
+            run_entry(&c, cl, NULL);
             if (c.res != TEE_SUCCESS) {
-                close_regions(&os);
                 reply(cl, &m, c.res, TEE_ORIGIN_TRUSTED_APP, NULL, acc);
                 break;
             }
             created = true;
         }
         c = (struct entry_call){.which = EP_OPEN, .types = m.param_types, .params = p};
-        run_entry(&c, cl);
-        close_regions(&os);
+        run_entry(&c, cl, &os);
         if (c.res == TEE_SUCCESS) {
             cl->has_session = true;
             cl->session_ctx = c.session_ctx;
@@ -508,17 +548,17 @@ static void serve_client(size_t index)
             break;
         }
         if (acc < 0 || unpack(cl, &m, p, &os) != TEE_SUCCESS) {
-            close_regions(&os);
             reply(cl, &m, TEE_ERROR_BAD_PARAMETERS, TEE_ORIGIN_TEE, NULL, acc < 0 ? 0 : acc);
             break;
         }
+        tsim_spin_learn(&spin, last_cmd, last_reply_ns, m.sent_ns);
+        last_cmd = m.cmd;
         c = (struct entry_call){.which = EP_INVOKE,
                                 .types = m.param_types,
                                 .params = p,
                                 .session_ctx = cl->session_ctx,
                                 .cmd = m.cmd};
-        run_entry(&c, cl);
-        close_regions(&os);
+        run_entry(&c, cl, &os);
         reply(cl, &m, c.res, TEE_ORIGIN_TRUSTED_APP, p, acc);
         break;
     case TSIM_TA_CLOSE_SESSION:
@@ -547,7 +587,7 @@ static void serve_control(void)
     } else if (m.kind == TSIM_CTL_DESTROY) {
         if (created) {
             struct entry_call c = {.which = EP_DESTROY};
-            run_entry(&c, NULL);
+            run_entry(&c, NULL, NULL);
         }
         fflush(stdout);
         _exit(0);
@@ -642,6 +682,7 @@ int tsim_ta_main(void)
 
     struct pollfd *pfd = NULL;
     size_t cap = 0;
+    tsim_spin_init(&spin);
     for (;;) {
         if (cap < n_clients + 1) {
             tsim_sys_free(pfd);
@@ -654,7 +695,7 @@ int tsim_ta_main(void)
         for (size_t i = 0; i < n_clients; i++)
             pfd[i + 1] = (struct pollfd){.fd = clients[i]->sock, .events = POLLIN};
         size_t n = n_clients + 1;
-        if (poll(pfd, n, -1) < 0) {
+        if (tsim_spin(&spin, last_cmd, pfd, n) == 0 && poll(pfd, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             TEE_Panic(TEE_ERROR_GENERIC);
