@@ -26,7 +26,7 @@ void tsim_spin_init(struct tsim_spin *s)
         errno = 0;
         budget = strtoul(env, &end, 10);
         /* Anything but a plain number keeps the default: a typo must not cost CPU time. */
-        if (errno || *end || budget > 1000000u)
+        if (errno || *end || budget > TSIM_SPIN_MAX_NS)
             budget = TSIM_SPIN_DEFAULT_NS;
     }
     if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
