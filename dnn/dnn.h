@@ -292,7 +292,11 @@ enum dnn_buf_role {
     DNN_BUF_PARAM,  /* saved in .weights */
     DNN_BUF_OUTPUT, /* forward result, inference too */
     DNN_BUF_INFER,  /* other forward scratch needed for inference too */
-    DNN_BUF_TRAIN,  /* deltas, updates, batch statistics, masks */
+    DNN_BUF_TRAIN,  /* deltas, batch statistics, masks */
+    /* A parameter's update (momentum) and adam moments: training only, and with
+     * cfg.stream_params not in the arena either, since they travel in the sealed chunks
+     * beside the parameter they belong to. Counted in the plan's train_bytes. */
+    DNN_BUF_UPDATE,
 };
 
 /* A request for a slice of the network's single allocation, made during setup. */
@@ -418,7 +422,7 @@ enum dnn_status dnn_layer_request(struct dnn_layer *l, void *ptr_addr, size_t co
  * activation keeps its input; call at the end of setup, once the output shape is
  * set. DNN_ERR_OVERFLOW when the size does not fit a size_t. */
 enum dnn_status dnn_layer_request_act_input(struct dnn_layer *l) DNN_MUST_CHECK;
-/* Registers a parameter (value in DNN_BUF_PARAM, update in DNN_BUF_TRAIN when
+/* Registers a parameter (value in DNN_BUF_PARAM, update in DNN_BUF_UPDATE when
  * trainable) and records it in l->params in call order, which must be the
  * .weights file order. */
 enum dnn_status dnn_layer_add_param(struct dnn_layer *l, const char *name, float **value,
@@ -480,8 +484,9 @@ struct dnn_net_config {
     /* No parameter tensor is allocated or initialised (every dnn_param value is NULL) and
      * the plan's arena leaves them out: the caller holds them elsewhere, a piece at a time,
      * and computes the layers that have parameters itself (dnn_connected_forward_rows); the
-     * TA's weight streaming. Inference only: dnn_network_create refuses it with training
-     * (DNN_ERR_INVALID). */
+     * TA's weight streaming. In training the parameters' update buffers (DNN_BUF_UPDATE)
+     * are left out too: the caller keeps them beside the parameters
+     * (dnn_connected_backward_rows, dnn_connected_update_rows). */
     bool stream_params;
 };
 
@@ -642,6 +647,43 @@ void dnn_network_init_params(struct dnn_network *net, size_t from);
 enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
                                            const float *biases, const float *weights, size_t row0,
                                            size_t rows) DNN_MUST_CHECK;
+
+/*
+ * dnn_connected_backward_rows - the backward of output neurons [row0, row0 + rows) of
+ * connected layer @l (no batch normalisation), their parameters held apart as in
+ * dnn_connected_forward_rows, after a training forward of the whole layer. Applies the
+ * activation's gradient to those columns of l->delta (batch, l->outputs), adds their bias
+ * gradient to @bias_updates (rows) and their weight gradient to @weight_updates
+ * (rows, l->inputs), and adds their share of the input delta, delta * @weights (rows,
+ * l->inputs), to @input_delta (batch, l->inputs; NULL: none wanted). @input is the layer's
+ * forward input (batch, l->inputs). Taken over a layer's rows in increasing order, the
+ * results are bit-identical to the layer's own backward (gemm.c's order of terms).
+ * Returns DNN_ERR_INVALID for another kind of layer, batch normalisation, a layer built
+ * without training buffers or rows past its outputs.
+ */
+enum dnn_status dnn_connected_backward_rows(struct dnn_layer *l, const float *input,
+                                            float *input_delta, const float *weights,
+                                            float *bias_updates, float *weight_updates, size_t row0,
+                                            size_t rows) DNN_MUST_CHECK;
+
+/*
+ * dnn_connected_update_rows - darknet's momentum SGD step (the layer's own update) on
+ * @rows output neurons of connected layer @l held apart: @biases and @bias_updates (rows),
+ * @weights and @weight_updates (rows, l->inputs); @a from dnn_network_update_args. Same
+ * arithmetic per element as the layer's update, so bit-identical. DNN_ERR_INVALID for
+ * another kind of layer, batch normalisation, adam, or rows past the layer's outputs.
+ */
+enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
+                                          const struct dnn_update_args *a, float *biases,
+                                          float *weights, float *bias_updates,
+                                          float *weight_updates, size_t rows) DNN_MUST_CHECK;
+
+/*
+ * dnn_network_update_args - what dnn_network_update_range hands layer @i's update now: the
+ * images per update, the scheduled rate for the network's `seen` times the layer's rate
+ * scale, momentum, decay, adam's terms.
+ */
+void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn_update_args *a);
 
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);

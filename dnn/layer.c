@@ -61,12 +61,12 @@ enum dnn_status dnn_layer_add_param(struct dnn_layer *l, const char *name, float
     struct dnn_param *p = &l->params[l->n_params];
     enum dnn_status st = dnn_layer_request(l, value, count, sizeof(float), DNN_BUF_PARAM);
     if (st == DNN_OK && update)
-        st = dnn_layer_request(l, update, count, sizeof(float), DNN_BUF_TRAIN);
+        st = dnn_layer_request(l, update, count, sizeof(float), DNN_BUF_UPDATE);
     /* adam's moments live in the param entry itself (the table never moves). */
     if (st == DNN_OK && update && l->adam)
-        st = dnn_layer_request(l, &p->adam_m, count, sizeof(float), DNN_BUF_TRAIN);
+        st = dnn_layer_request(l, &p->adam_m, count, sizeof(float), DNN_BUF_UPDATE);
     if (st == DNN_OK && update && l->adam)
-        st = dnn_layer_request(l, &p->adam_v, count, sizeof(float), DNN_BUF_TRAIN);
+        st = dnn_layer_request(l, &p->adam_v, count, sizeof(float), DNN_BUF_UPDATE);
     if (st != DNN_OK)
         return st;
     l->n_params++;

@@ -75,11 +75,65 @@ enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *inp
     /* y(batch, rows) with row stride out = input(batch, in) * weights(rows, in)^T */
     dnn_gemm(false, true, batch, (int)rows, in, 1, input, in, weights, in, 0, y, out);
     for (int b = 0; b < batch; b++) {
-        float *yb = y + (size_t)b * (size_t)out;
+        const size_t at = (size_t)b * (size_t)out;
+        float *yb = y + at;
         for (size_t j = 0; j < rows; j++)
             yb[j] += biases[j]; /* dnn_add_bias's one addition per value */
-        dnn_activate_array(yb, rows, l->spec.activation);
+        /* act_input exists in training only: backward's gradient needs it for some kinds */
+        dnn_activate_array_keep(yb, rows, l->spec.activation,
+                                l->act_input ? l->act_input + at + row0 : NULL);
     }
+    return DNN_OK;
+}
+
+static bool rows_streamable(const struct dnn_layer *l, size_t row0, size_t rows)
+{
+    return l && l->kind == DNN_LAYER_CONNECTED && !l->spec.batch_normalize &&
+           row0 <= (size_t)l->out_c && rows <= (size_t)l->out_c - row0;
+}
+
+enum dnn_status dnn_connected_backward_rows(struct dnn_layer *l, const float *input,
+                                            float *input_delta, const float *weights,
+                                            float *bias_updates, float *weight_updates, size_t row0,
+                                            size_t rows)
+{
+    if (!rows_streamable(l, row0, rows) || !l->delta || !input || !weights || !bias_updates ||
+        !weight_updates)
+        return DNN_ERR_INVALID;
+    if (!rows)
+        return DNN_OK;
+    const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
+    float *d = l->delta + row0;
+    for (int b = 0; b < batch; b++) {
+        const size_t at = (size_t)b * (size_t)out + row0;
+        dnn_gradient_array_keep(l->output + at, l->act_input ? l->act_input + at : NULL, rows,
+                                l->spec.activation, l->delta + at);
+    }
+    /* dnn_backward_bias's sums, for these rows: images in increasing order */
+    for (int b = 0; b < batch; b++)
+        for (size_t j = 0; j < rows; j++)
+            bias_updates[j] += dnn_sum(d + (size_t)b * (size_t)out + j, 1);
+    /* weight_updates(rows, in) += delta(batch, rows)^T * input(batch, in) */
+    dnn_gemm(true, false, (int)rows, in, batch, 1, d, out, input, in, 1, weight_updates, in);
+    /* input_delta(batch, in) += delta(batch, rows) * weights(rows, in): gemm adds the terms
+     * in increasing row order straight into input_delta, so the layer's chunks taken in row
+     * order add exactly what the whole layer's product adds. */
+    if (input_delta)
+        dnn_gemm(false, false, batch, in, (int)rows, 1, d, out, weights, in, 1, input_delta, in);
+    return DNN_OK;
+}
+
+enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
+                                          const struct dnn_update_args *a, float *biases,
+                                          float *weights, float *bias_updates,
+                                          float *weight_updates, size_t rows)
+{
+    if (!rows_streamable(l, 0, rows) || !a || a->adam || !biases || !weights || !bias_updates ||
+        !weight_updates)
+        return DNN_ERR_INVALID;
+    /* connected_update's steps, element by element the same arithmetic */
+    dnn_sgd_step(biases, bias_updates, rows, a, false);
+    dnn_sgd_step(weights, weight_updates, rows * l->inputs, a, true);
     return DNN_OK;
 }
 

@@ -26,6 +26,8 @@ static bool role_wanted(const struct dnn_network *net, enum dnn_buf_role role, b
 {
     if (role == DNN_BUF_PARAM)
         return !net->cfg.stream_params;
+    if (role == DNN_BUF_UPDATE) /* streamed: they travel in the chunks with the parameters */
+        return training && !net->cfg.stream_params;
     return role != DNN_BUF_TRAIN || training;
 }
 
@@ -171,8 +173,9 @@ static enum dnn_status measure(const struct dnn_network *net, bool training, str
                 return DNN_ERR_OVERFLOW;
             size_t *term = buf->role == DNN_BUF_PARAM   ? &lp.param_bytes
                            : buf->role == DNN_BUF_INFER ? &lp.scratch_bytes
-                           : buf->role == DNN_BUF_TRAIN ? &lp.train_bytes
-                                                        : &lp.output_bytes;
+                           : buf->role == DNN_BUF_TRAIN || buf->role == DNN_BUF_UPDATE
+                               ? &lp.train_bytes
+                               : &lp.output_bytes;
             if (!dnn_add_size(*term, bytes, term))
                 return DNN_ERR_OVERFLOW;
             if (!role_wanted(net, buf->role, training))
@@ -395,7 +398,7 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
         return st;
     net->seed = seed;
     net->training = training;
-    st = training && cfg->stream_params ? DNN_ERR_INVALID : check_loss_sizes(net);
+    st = check_loss_sizes(net);
     if (st == DNN_OK)
         st = measure(net, training, &totals);
     if (st != DNN_OK)
@@ -514,12 +517,10 @@ void dnn_network_backward_range(struct dnn_network *net, size_t first, size_t la
     }
 }
 
-void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last)
+static void update_args(const struct dnn_network *net, struct dnn_update_args *a)
 {
-    if (!net->training)
-        return;
     const uint64_t t = dnn_network_current_batch(net);
-    struct dnn_update_args a = {
+    *a = (struct dnn_update_args){
         .batch = net->cfg.batch * net->cfg.subdivisions,
         .learning_rate = dnn_network_current_rate(net),
         .momentum = net->cfg.momentum,
@@ -530,6 +531,21 @@ void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last
         .epsilon = net->cfg.epsilon,
         .t = t > 0 ? t : 1,
     };
+}
+
+void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn_update_args *a)
+{
+    update_args(net, a);
+    /* darknet's learning_rate_scale: the layer's own share of the rate */
+    a->learning_rate *= dnn_layer_rate_scale(&net->layers[i].spec);
+}
+
+void dnn_network_update_range(struct dnn_network *net, size_t first, size_t last)
+{
+    if (!net->training)
+        return;
+    struct dnn_update_args a;
+    update_args(net, &a);
     for (size_t i = first; i <= last && i < net->n; i++) {
         struct dnn_layer *l = &net->layers[i];
         if (l->spec.frozen)

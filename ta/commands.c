@@ -128,7 +128,7 @@ void dz_reset_training(struct dz_session *s)
 }
 
 /* A session whose parameters a failed load wiped computes nothing until the next load. */
-static TEE_Result params_held(const struct dz_session *s, const char *what)
+TEE_Result dz_params_held(const struct dz_session *s, const char *what)
 {
     if (!s->params_lost)
         return TEE_SUCCESS;
@@ -137,7 +137,7 @@ static TEE_Result params_held(const struct dz_session *s, const char *what)
 }
 
 /* Training is the owner's to allow: refused (ACCESS_DENIED) under an inference-only policy. */
-static TEE_Result training_allowed(const struct dz_session *s, const char *what)
+TEE_Result dz_training_allowed(const struct dz_session *s, const char *what)
 {
     if (s->policy.modes & DZ_MODE_TRAIN)
         return TEE_SUCCESS;
@@ -162,7 +162,7 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         EMSG("training forward on a segment opened for inference");
         return TEE_ERROR_BAD_STATE;
     }
-    if (train && training_allowed(s, "training forward") != TEE_SUCCESS)
+    if (train && dz_training_allowed(s, "training forward") != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
 
     /* What crosses for this segment and this kind of pass (darknetz_ta.h, DZ_CMD_FORWARD). */
@@ -193,7 +193,7 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         return TEE_ERROR_SHORT_BUFFER;
     }
 
-    if (params_held(s, "forward") != TEE_SUCCESS)
+    if (dz_params_held(s, "forward") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
 
     /* One gradient query per step: after `subdivisions` BACKWARDs the parameters must
@@ -233,6 +233,8 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
         return TEE_ERROR_BAD_PARAMETERS;
     if (!s->net || !s->training)
         return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "BACKWARD") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
 
     /* The delta at last's output comes in unless the segment's own cost made it; the delta
      * at first's input goes back unless the segment starts the network. */
@@ -252,13 +254,13 @@ TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE
         p[1].memref.size = out_bytes;
         return TEE_ERROR_SHORT_BUFFER;
     }
-    if (params_held(s, "backward") != TEE_SUCCESS)
+    if (dz_params_held(s, "backward") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     if (!s->forward_pending) {
         EMSG("backward without a training forward before it");
         return TEE_ERROR_BAD_STATE;
     }
-    if (training_allowed(s, "backward") != TEE_SUCCESS)
+    if (dz_training_allowed(s, "backward") != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
 
     struct dnn_network *net = s->net;
@@ -333,24 +335,18 @@ static uint32_t float_bits(float f)
     return u;
 }
 
-TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+TEE_Result dz_update_allowed(const struct dz_session *s, bool loss_out)
 {
-    if (!type_is(types, 0, T_VALUE_OUT, T_NONE) || TEE_PARAM_TYPE_GET(types, 1) != T_NONE ||
-        TEE_PARAM_TYPE_GET(types, 2) != T_NONE || TEE_PARAM_TYPE_GET(types, 3) != T_NONE)
-        return TEE_ERROR_BAD_PARAMETERS;
-    if (!s->net || !s->training)
-        return TEE_ERROR_BAD_STATE;
-    if (params_held(s, "update") != TEE_SUCCESS)
+    if (dz_params_held(s, "update") != TEE_SUCCESS)
         return TEE_ERROR_BAD_STATE;
     /* Only a segment that ends the network with a cost has a loss to give. */
-    const bool loss_out = TEE_PARAM_TYPE_GET(types, 0) == T_VALUE_OUT;
     if (loss_out && !(s->ends_network && s->has_cost))
         return TEE_ERROR_BAD_PARAMETERS;
     if (s->backwards == 0) {
         EMSG("update without a backward since the last update or load");
         return TEE_ERROR_BAD_STATE;
     }
-    if (training_allowed(s, "update") != TEE_SUCCESS)
+    if (dz_training_allowed(s, "update") != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
     if (loss_out && loss_may_leave(s) != TEE_SUCCESS)
         return TEE_ERROR_ACCESS_DENIED;
@@ -365,15 +361,39 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
         EMSG("update refused: the schedule's rate %s is outside the model's 0..%s", have, max);
         return TEE_ERROR_ACCESS_DENIED;
     }
-    dnn_network_update_range(s->net, 0, s->net->n - 1);
+    return TEE_SUCCESS;
+}
+
+void dz_update_done(struct dz_session *s, uint32_t *loss_bits, uint32_t *avg_bits)
+{
     s->backwards = 0;
     float loss = 0, avg = 0;
     if (s->ends_network && s->has_cost)
         log_loss(s, &loss, &avg);
     s->loss_sum = 0;
+    *loss_bits = float_bits(loss);
+    *avg_bits = float_bits(avg);
+}
+
+TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (!type_is(types, 0, T_VALUE_OUT, T_NONE) || TEE_PARAM_TYPE_GET(types, 1) != T_NONE ||
+        TEE_PARAM_TYPE_GET(types, 2) != T_NONE || TEE_PARAM_TYPE_GET(types, 3) != T_NONE)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net || !s->training)
+        return TEE_ERROR_BAD_STATE;
+    if (dz_resident(s, "UPDATE") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
+    const bool loss_out = TEE_PARAM_TYPE_GET(types, 0) == T_VALUE_OUT;
+    const TEE_Result res = dz_update_allowed(s, loss_out);
+    if (res != TEE_SUCCESS)
+        return res;
+    dnn_network_update_range(s->net, 0, s->net->n - 1);
+    uint32_t loss = 0, avg = 0;
+    dz_update_done(s, &loss, &avg);
     if (loss_out) {
-        p[0].value.a = float_bits(loss);
-        p[0].value.b = float_bits(avg);
+        p[0].value.a = loss;
+        p[0].value.b = avg;
     }
     return TEE_SUCCESS;
 }

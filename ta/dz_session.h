@@ -70,8 +70,19 @@ struct dz_session {
     uint32_t import_next;  /* its next chunk */
     uint8_t import_id[16]; /* its save id */
     bool pass_active;      /* STREAM_BEGIN: a pass under way */
-    uint32_t pass_next;    /* the chunk it waits for */
+    uint32_t pass_kind;    /* its DZ_STREAM_PASS_* */
+    bool pass_loss;        /* an UPDATE pass that gives the loss (DZ_STREAM_WANT_LOSS) */
+    uint32_t pass_next;    /* its position: the pass's order of chunks (stream.c) */
     uint8_t pass_id[16];   /* the save its chunk 0 came from */
+    uint32_t pass_gen;     /* and that chunk's generation */
+    /* Training: every chunk the normal world holds is of save bound_id at `generation`; a
+     * BACKWARD or UPDATE pass re-seals each at generation + 1 and, complete, moves the
+     * session there, so that no older version of a chunk is accepted again. Set by
+     * STREAM_IMPORT's chunk 0 or the first pass's chunk 0; inference sessions stay unbound
+     * (a pass takes any whole save, as a resident load takes any sealed blob). */
+    bool gen_bound;
+    uint32_t generation;
+    uint8_t bound_id[16];
 
     /* ---- sealing keys, derived on first use */
     bool key_valid;
@@ -100,6 +111,18 @@ void dz_wipe_free(void *p, size_t bytes);
 /* TEE_SUCCESS in a session with resident parameters; BAD_STATE (with an EMSG naming
  * @what) in a weight-streaming one. */
 TEE_Result dz_resident(const struct dz_session *s, const char *what);
+
+/* TEE_SUCCESS unless a failed load wiped the parameters (BAD_STATE, EMSG naming @what). */
+TEE_Result dz_params_held(const struct dz_session *s, const char *what);
+/* TEE_SUCCESS when the policy allows training, else ACCESS_DENIED (EMSG naming @what). */
+TEE_Result dz_training_allowed(const struct dz_session *s, const char *what);
+/* UPDATE's checks before anything changes (parameters held, a BACKWARD since the last
+ * UPDATE, the policy, the loss's right to leave when @loss_out, the sealed rate bound);
+ * the TEE_Result UPDATE answers. */
+TEE_Result dz_update_allowed(const struct dz_session *s, bool loss_out);
+/* After the parameters were updated: the iteration's loss line, the counters reset; the loss
+ * and its running average as IEEE-754 bits. */
+void dz_update_done(struct dz_session *s, uint32_t *loss_bits, uint32_t *avg_bits);
 
 /* ---- model.c */
 TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

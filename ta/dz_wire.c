@@ -539,11 +539,11 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
             return dz_wire_fail(msg, "model: reserved[%zu] is not zero", i);
     }
     if (h->stream_chunk_bytes &&
-        (h->training || h->stream_chunk_bytes % 4 || h->stream_chunk_bytes < DZ_STREAM_CHUNK_MIN ||
-         h->stream_chunk_bytes > DZ_STREAM_CHUNK_MAX))
+        (h->stream_chunk_bytes % 4 || h->stream_chunk_bytes < DZ_STREAM_CHUNK_MIN ||
+         h->stream_chunk_bytes > DZ_STREAM_CHUNK_MAX || (h->training && h->adam)))
         return dz_wire_fail(msg,
-                            "model: stream_chunk_bytes %u (a multiple of 4 in %u..%u, inference "
-                            "only)",
+                            "model: stream_chunk_bytes %u (a multiple of 4 in %u..%u, not with "
+                            "adam)",
                             (unsigned)h->stream_chunk_bytes, DZ_STREAM_CHUNK_MIN,
                             DZ_STREAM_CHUNK_MAX);
 

@@ -14,6 +14,16 @@
  * decrypted into the working buffer; the layer computes with it only after the tag has matched. Any
  * refusal ends the pass and wipes the working buffer; the next STREAM_BEGIN starts over.
  *
+ * Training streams too. A chunk then carries its rows' update (momentum) buffers beside their
+ * parameters; a FORWARD_TRAIN pass streams as inference does, a BACKWARD pass streams the
+ * layers in reverse (each layer's chunks in row order, which keeps gemm's order of terms in the
+ * input delta) and an UPDATE pass in order, and both re-seal every chunk after the gradient or
+ * the step was applied to it, so the normal world holds it again before the next one is
+ * opened: the working buffer holds one chunk, whatever the segment's size. Each re-seal moves
+ * the chunk to the next generation, which its header binds; the session accepts only its
+ * current generation of its own save, so an older version of a chunk (before an update) is
+ * refused like a chunk of another save.
+ *
  * What the normal world sees: ciphertext, and sizes it knows from the cfg and the working
  * buffer it chose (rows per chunk, chunk count).
  */
@@ -33,28 +43,51 @@
 
 /* Where chunk k of the segment lies. */
 struct chunk_geom {
-    size_t layer;   /* index in the segment */
-    uint32_t row0;  /* first output neuron */
-    uint32_t rows;  /* output neurons */
-    size_t plain;   /* rows * (inputs + 1) * 4 bytes */
-    bool last_rows; /* the layer's last chunk */
+    size_t layer;    /* index in the segment */
+    uint32_t row0;   /* first output neuron */
+    uint32_t rows;   /* output neurons */
+    size_t params;   /* rows * (inputs + 1) * 4 bytes: biases, weights */
+    size_t plain;    /* params, and as much again in training: their updates */
+    bool first_rows; /* the layer's first chunk */
+    bool last_rows;  /* the layer's last chunk */
 };
 
-/* Output neurons per chunk of @l: as many whole rows (biases and weights) as fit. */
-static size_t rows_per_chunk(const struct dnn_layer *l, size_t chunk_bytes)
+/* Floats per output neuron in a chunk: its bias and weight row, and in training their
+ * updates. */
+static size_t row_copies(bool training)
 {
-    const size_t row = (l->inputs + 1) * sizeof(float); /* checked at open */
+    return training ? 2 : 1;
+}
+
+/* Output neurons per chunk of @l: as many whole rows as fit. */
+static size_t rows_per_chunk(const struct dnn_layer *l, size_t chunk_bytes, bool training)
+{
+    const size_t row = (l->inputs + 1) * sizeof(float) * row_copies(training); /* at open */
     size_t r = chunk_bytes / row;
     return r < (size_t)l->out_c ? r : (size_t)l->out_c;
+}
+
+static uint32_t layer_chunks(const struct dnn_layer *l, size_t chunk_bytes, bool training)
+{
+    const size_t r = rows_per_chunk(l, chunk_bytes, training);
+    return (uint32_t)(((size_t)l->out_c + r - 1) / r);
 }
 
 TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model_header *hdr,
                             size_t chunk_bytes, uint32_t *n_chunks)
 {
+    const bool training = hdr->training != 0;
     uint64_t total = 0;
 
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
+        if (training && l->spec.frozen) {
+            /* BACKWARD streams every layer with parameters; a stopbackward would need a
+             * pass of its own */
+            EMSG("layer %zu: a frozen layer (stopbackward) in a streamed training segment",
+                 hdr->first + i);
+            return TEE_ERROR_BAD_PARAMETERS;
+        }
         if (!l->n_params)
             continue;
         if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize) {
@@ -65,14 +98,15 @@ TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model
         }
         size_t row = 0;
         if (__builtin_add_overflow(l->inputs, 1, &row) ||
-            __builtin_mul_overflow(row, sizeof(float), &row) || row > chunk_bytes) {
-            EMSG("layer %zu: one output neuron's parameters (%zu inputs) exceed the working "
+            __builtin_mul_overflow(row, sizeof(float) * row_copies(training), &row) ||
+            row > chunk_bytes) {
+            EMSG("layer %zu: one output neuron's %s (%zu inputs) exceed the working "
                  "buffer of %zu bytes",
-                 hdr->first + i, l->inputs, chunk_bytes);
+                 hdr->first + i, training ? "parameters and updates" : "parameters", l->inputs,
+                 chunk_bytes);
             return TEE_ERROR_BAD_PARAMETERS;
         }
-        const size_t r = rows_per_chunk(l, chunk_bytes);
-        total += ((size_t)l->out_c + r - 1) / r;
+        total += layer_chunks(l, chunk_bytes, training);
     }
     if (total == 0 || total >= DZ_STREAM_DONE) {
         EMSG("layers %u..%u: %llu chunks to stream", (unsigned)hdr->first, (unsigned)hdr->last,
@@ -93,20 +127,43 @@ static void chunk_geom(const struct dz_session *s, uint32_t k, struct chunk_geom
         const struct dnn_layer *l = &s->net->layers[i];
         if (!l->n_params)
             continue;
-        const size_t r = rows_per_chunk(l, s->chunk_bytes);
-        const uint32_t n = (uint32_t)(((size_t)l->out_c + r - 1) / r);
+        const size_t r = rows_per_chunk(l, s->chunk_bytes, s->training);
+        const uint32_t n = layer_chunks(l, s->chunk_bytes, s->training);
         if (k < base + n) {
             const size_t row0 = (size_t)(k - base) * r;
             const size_t left = (size_t)l->out_c - row0;
             g->layer = i;
             g->row0 = (uint32_t)row0;
             g->rows = (uint32_t)(left < r ? left : r);
-            g->plain = (size_t)g->rows * (l->inputs + 1) * sizeof(float);
+            g->params = (size_t)g->rows * (l->inputs + 1) * sizeof(float);
+            g->plain = g->params * row_copies(s->training);
+            g->first_rows = row0 == 0;
             g->last_rows = row0 + g->rows == (size_t)l->out_c;
             return;
         }
         base += n;
     }
+}
+
+/* The chunk a pass takes at position @pos: in order, or for BACKWARD the layers from the
+ * last, each layer's chunks in row order. */
+static uint32_t chunk_at(const struct dz_session *s, uint32_t pos)
+{
+    if (s->pass_kind != DZ_STREAM_BACKWARD)
+        return pos;
+    uint32_t after = s->n_chunks; /* chunks of the layers after layer i */
+    for (size_t i = s->net->n; i-- > 0;) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        if (!l->n_params)
+            continue;
+        const uint32_t n = layer_chunks(l, s->chunk_bytes, s->training);
+        const uint32_t first = after - n;          /* layer i's first chunk */
+        const uint32_t seen = s->n_chunks - after; /* positions the later layers took */
+        if (pos < seen + n)
+            return first + (pos - seen);
+        after = first;
+    }
+    return pos; /* pos >= n_chunks: not reached */
 }
 
 size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k)
@@ -123,9 +180,10 @@ static size_t sealed_size(const struct chunk_geom *g)
     return sizeof(struct dz_chunk_header) + g->plain + DZ_SEALED_TAG_BYTES;
 }
 
-/* The header chunk @k of save @save_id carries, nonce zero. */
+/* The header chunk @k of save @save_id at @generation carries, nonce zero. */
 static void expected_header(const struct dz_session *s, uint32_t k, const struct chunk_geom *g,
-                            const uint8_t save_id[16], struct dz_chunk_header *h)
+                            const uint8_t save_id[16], uint32_t generation,
+                            struct dz_chunk_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->magic = DZ_CHUNK_MAGIC;
@@ -142,6 +200,22 @@ static void expected_header(const struct dz_session *s, uint32_t k, const struct
     h->rows = g->rows;
     h->plain_bytes = (uint32_t)g->plain;
     memcpy(h->save_id, save_id, sizeof(h->save_id));
+    h->generation = generation;
+}
+
+/* The input of segment layer @i in the pass. */
+static const float *layer_input(const struct dz_session *s, size_t i)
+{
+    return i == 0 ? s->input : s->net->layers[i - 1].output;
+}
+
+/* Where layer @i's backward adds its input delta: the previous layer's delta, or for the
+ * segment's first layer the delta going back (none when the segment starts the network). */
+static float *layer_input_delta(const struct dz_session *s, size_t i)
+{
+    if (i > 0)
+        return s->net->layers[i - 1].delta;
+    return s->hdr.first > 0 ? s->io : NULL;
 }
 
 /* Runs the layers without parameters from segment index @i on, up to the next layer with
@@ -149,23 +223,54 @@ static void expected_header(const struct dz_session *s, uint32_t k, const struct
 static void run_plain_layers(struct dz_session *s, size_t i)
 {
     struct dnn_network *net = s->net;
+    const bool train = s->pass_kind == DZ_STREAM_FORWARD_TRAIN;
     size_t j = i;
 
     while (j < net->n && !net->layers[j].n_params)
         j++;
     if (j > i)
-        dnn_network_forward_range(net, i, j - 1, i == 0 ? s->input : net->layers[i - 1].output,
-                                  NULL, false);
+        dnn_network_forward_range(net, i, j - 1, layer_input(s, i),
+                                  train && s->takes_truth ? s->truth : NULL, train);
 }
 
-/* What FORWARD writes for this segment (darknetz_ta.h), in bytes. */
+/* Runs backward the layers without parameters from segment index @i down, to the previous
+ * layer with parameters (exclusive) or the segment's start; @i == SIZE_MAX: none. */
+static void backward_plain_layers(struct dz_session *s, size_t i)
+{
+    struct dnn_network *net = s->net;
+    size_t j = i + 1; /* the layers j..i run */
+
+    if (i >= net->n)
+        return;
+    while (j > 0 && !net->layers[j - 1].n_params)
+        j--;
+    if (j <= i)
+        dnn_network_backward_range(net, j, i, layer_input(s, j), layer_input_delta(s, j));
+}
+
+/* What a forward pass writes when done (darknetz_ta.h), in bytes; 0 for none. */
 static size_t output_bytes(const struct dz_session *s)
 {
-    if (!s->ends_network)
-        return s->out_floats * sizeof(float);
-    if (s->hdr.output_policy == DZ_OUTPUT_SCORES)
-        return (size_t)s->hdr.batch * s->classes * sizeof(float);
-    return (size_t)s->hdr.batch * sizeof(struct dz_prediction);
+    switch (s->pass_kind) {
+    case DZ_STREAM_FORWARD:
+        if (!s->ends_network)
+            return s->out_floats * sizeof(float);
+        if (s->hdr.output_policy == DZ_OUTPUT_SCORES)
+            return (size_t)s->hdr.batch * s->classes * sizeof(float);
+        return (size_t)s->hdr.batch * sizeof(struct dz_prediction);
+    case DZ_STREAM_FORWARD_TRAIN:
+        return s->ends_network ? 0 : s->out_floats * sizeof(float);
+    case DZ_STREAM_BACKWARD:
+        return s->hdr.first > 0 ? s->in_floats * sizeof(float) : 0;
+    default:
+        return s->pass_loss ? 2 * sizeof(uint32_t) : 0;
+    }
+}
+
+/* BACKWARD and UPDATE change the chunks: each goes back re-sealed. */
+static bool pass_reseals(const struct dz_session *s)
+{
+    return s->pass_kind == DZ_STREAM_BACKWARD || s->pass_kind == DZ_STREAM_UPDATE;
 }
 
 static TEE_Result streamed_session(const struct dz_session *s)
@@ -183,21 +288,84 @@ static void end_pass(struct dz_session *s)
 {
     s->pass_active = false;
     s->pass_next = 0;
+    s->pass_gen = 0;
     TEE_MemFill(s->pass_id, 0, sizeof(s->pass_id));
     TEE_MemFill(s->work, 0, s->chunk_bytes);
+}
+
+/* A refused chunk. In a pass that re-seals, the normal world now holds chunks of two
+ * generations and the segment's gradient is half applied: nothing is left to compute with
+ * until a new import (dz_cmd_stream_import's chunk 0). */
+static TEE_Result refuse(struct dz_session *s, TEE_Result res)
+{
+    if (s->pass_active && pass_reseals(s)) {
+        EMSG("the streamed parameters are lost: import them again");
+        s->params_lost = true;
+    }
+    end_pass(s);
+    return res;
+}
+
+/* AES-256-GCM of the @g->plain bytes in s->work under header @h (its nonce filled here) to
+ * @dst: the header, the ciphertext through a bounce buffer, the tag. */
+static TEE_Result seal_work(struct dz_session *s, struct dz_chunk_header *h,
+                            const struct chunk_geom *g, uint8_t *dst)
+{
+    TEE_OperationHandle op = TEE_HANDLE_NULL;
+    uint8_t bounce[DZ_STREAM_BOUNCE + DZ_SEALED_TAG_BYTES];
+    uint8_t tag[DZ_SEALED_TAG_BYTES];
+    const uint8_t *const work = (const uint8_t *)s->work;
+    uint8_t *const ct = dst + sizeof(*h);
+    size_t done = 0, len = 0, tag_len = sizeof(tag);
+    TEE_Result res = dz_derive_chunk_key(s);
+
+    TEE_GenerateRandom(h->nonce, sizeof(h->nonce));
+    if (res == TEE_SUCCESS)
+        res = dz_gcm_operation(s->chunk_key, TEE_MODE_ENCRYPT, &op);
+    if (res == TEE_SUCCESS)
+        res = TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h),
+                         g->plain);
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_AEUpdateAAD(op, h, sizeof(*h));
+    for (size_t off = 0; off < g->plain; off += DZ_STREAM_BOUNCE) {
+        const size_t n = g->plain - off < DZ_STREAM_BOUNCE ? g->plain - off : DZ_STREAM_BOUNCE;
+        len = sizeof(bounce);
+        res = TEE_AEUpdate(op, work + off, n, bounce, &len);
+        if (res == TEE_SUCCESS && len > g->plain - done)
+            res = TEE_ERROR_GENERIC;
+        if (res != TEE_SUCCESS)
+            goto out;
+        TEE_MemMove(ct + done, bounce, len);
+        done += len;
+    }
+    len = sizeof(bounce);
+    res = TEE_AEEncryptFinal(op, NULL, 0, bounce, &len, tag, &tag_len);
+    if (res == TEE_SUCCESS && (done + len != g->plain || tag_len != sizeof(tag)))
+        res = TEE_ERROR_GENERIC;
+    if (res != TEE_SUCCESS)
+        goto out;
+    TEE_MemMove(ct + done, bounce, len);
+    TEE_MemMove(ct + g->plain, tag, sizeof(tag));
+    TEE_MemMove(dst, h, sizeof(*h));
+out:
+    if (res != TEE_SUCCESS)
+        EMSG("chunk %u: seal %#x", (unsigned)h->chunk, (unsigned)res);
+    TEE_MemFill(bounce, 0, sizeof(bounce));
+    TEE_FreeOperation(op);
+    return res;
 }
 
 /* ----------------------------------------------------------------- import */
 
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
-    TEE_OperationHandle op = TEE_HANDLE_NULL;
-    uint8_t bounce[DZ_STREAM_BOUNCE + DZ_SEALED_TAG_BYTES];
     struct dz_chunk_header h;
     struct chunk_geom g;
     TEE_Result res = TEE_ERROR_GENERIC;
 
-    if (types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_NONE))
+    if (types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_NONE) &&
+        types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_VALUE_IN))
         return TEE_ERROR_BAD_PARAMETERS;
     res = streamed_session(s);
     if (res != TEE_SUCCESS)
@@ -208,9 +376,9 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
         return TEE_ERROR_BAD_PARAMETERS;
     }
     chunk_geom(s, k, &g);
-    if (p[1].memref.size != g.plain) {
+    if (p[1].memref.size != g.params) {
         EMSG("plain chunk %u of %zu bytes refused: expected %zu", (unsigned)k,
-             (size_t)p[1].memref.size, g.plain);
+             (size_t)p[1].memref.size, g.params);
         return TEE_ERROR_BAD_PARAMETERS;
     }
     if (p[2].memref.size < sealed_size(&g)) {
@@ -228,79 +396,147 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
     if (k == 0) {
         TEE_GenerateRandom(s->import_id, sizeof(s->import_id));
         s->import_active = true;
+        /* `seen` of the parameters, as LOAD_PLAIN takes it: the schedule's rate needs it. */
+        if (TEE_PARAM_TYPE_GET(types, 3) == T_VALUE_IN)
+            s->net->seen = ((uint64_t)p[3].value.b << 32) | p[3].value.a;
+        if (s->training) {
+            /* New parameters, as a load: the training state and any earlier save go. */
+            end_pass(s);
+            dz_reset_training(s);
+            s->params_lost = false;
+            s->gen_bound = true;
+            s->generation = 0;
+            TEE_MemMove(s->bound_id, s->import_id, sizeof(s->bound_id));
+        }
     }
-    expected_header(s, k, &g, s->import_id, &h);
-    TEE_GenerateRandom(h.nonce, sizeof(h.nonce));
+    expected_header(s, k, &g, s->import_id, 0, &h);
 
-    /* The plaintext once into TA memory, then encrypted through the bounce buffer. */
-    uint8_t *const work = (uint8_t *)s->work;
-    TEE_MemMove(work, p[1].memref.buffer, g.plain);
-    res = dz_gcm_operation(s->chunk_key, TEE_MODE_ENCRYPT, &op);
-    if (res != TEE_SUCCESS)
-        goto out;
-    res = TEE_AEInit(op, h.nonce, sizeof(h.nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(h), g.plain);
-    if (res != TEE_SUCCESS)
-        goto out;
-    TEE_AEUpdateAAD(op, &h, sizeof(h));
-    uint8_t *const ct = (uint8_t *)p[2].memref.buffer + sizeof(h);
-    size_t done = 0, len = 0;
-    for (size_t off = 0; off < g.plain; off += DZ_STREAM_BOUNCE) {
-        const size_t n = g.plain - off < DZ_STREAM_BOUNCE ? g.plain - off : DZ_STREAM_BOUNCE;
-        len = sizeof(bounce);
-        res = TEE_AEUpdate(op, work + off, n, bounce, &len);
-        if (res == TEE_SUCCESS && len > g.plain - done)
-            res = TEE_ERROR_GENERIC;
-        if (res != TEE_SUCCESS)
-            goto out;
-        TEE_MemMove(ct + done, bounce, len);
-        done += len;
-    }
-    uint8_t tag[DZ_SEALED_TAG_BYTES];
-    size_t tag_len = sizeof(tag);
-    len = sizeof(bounce);
-    res = TEE_AEEncryptFinal(op, NULL, 0, bounce, &len, tag, &tag_len);
-    if (res == TEE_SUCCESS && (done + len != g.plain || tag_len != sizeof(tag)))
-        res = TEE_ERROR_GENERIC;
-    if (res != TEE_SUCCESS)
-        goto out;
-    TEE_MemMove(ct + done, bounce, len);
-    TEE_MemMove(ct + g.plain, tag, sizeof(tag));
-    TEE_MemMove(p[2].memref.buffer, &h, sizeof(h));
-    p[2].memref.size = sealed_size(&g);
-    s->import_next = k + 1;
-    if (s->import_next == s->n_chunks)
-        s->import_active = false;
-out:
-    if (res != TEE_SUCCESS) {
-        EMSG("chunk %u: seal %#x", (unsigned)k, (unsigned)res);
-        s->import_active = false;
-    }
-    TEE_MemFill(bounce, 0, sizeof(bounce));
+    /* The plaintext once into TA memory (the updates after it zero), then sealed. */
     TEE_MemFill(s->work, 0, s->chunk_bytes);
-    TEE_FreeOperation(op);
+    TEE_MemMove(s->work, p[1].memref.buffer, g.params);
+    res = seal_work(s, &h, &g, p[2].memref.buffer);
+    if (res == TEE_SUCCESS) {
+        p[2].memref.size = sealed_size(&g);
+        s->import_next = k + 1;
+        if (s->import_next == s->n_chunks)
+            s->import_active = false;
+    } else {
+        s->import_active = false;
+    }
+    TEE_MemFill(s->work, 0, s->chunk_bytes);
     return res;
 }
 
 /* ------------------------------------------------------------------- pass */
 
+/* The checks and first steps of a training pass (@kind), as FORWARD(TRAIN), BACKWARD and
+ * UPDATE do them resident; TEE_SUCCESS when the pass may start. */
+static TEE_Result begin_training(struct dz_session *s, uint32_t kind, bool want_loss)
+{
+    if (!s->training) {
+        EMSG("a training pass on a segment opened for inference");
+        return TEE_ERROR_BAD_STATE;
+    }
+    if (dz_params_held(s, "training pass") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
+    if (kind == DZ_STREAM_UPDATE)
+        return dz_update_allowed(s, want_loss);
+    if (dz_training_allowed(s, "training pass") != TEE_SUCCESS)
+        return TEE_ERROR_ACCESS_DENIED;
+    if (kind == DZ_STREAM_FORWARD_TRAIN && s->backwards >= s->hdr.subdivisions) {
+        EMSG("training forward refused: %u backward passes since the last update; UPDATE first",
+             (unsigned)s->backwards);
+        return TEE_ERROR_BAD_STATE;
+    }
+    if (kind == DZ_STREAM_BACKWARD && !s->forward_pending) {
+        EMSG("backward without a training forward before it");
+        return TEE_ERROR_BAD_STATE;
+    }
+    return TEE_SUCCESS;
+}
+
 TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
-    if (types != TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_OUT, T_NONE, T_NONE))
+    if (TEE_PARAM_TYPE_GET(types, 1) != T_VALUE_OUT)
+        return TEE_ERROR_BAD_PARAMETERS;
+    const bool has_kind = TEE_PARAM_TYPE_GET(types, 2) == T_VALUE_IN;
+    const uint32_t kind = has_kind ? p[2].value.a : DZ_STREAM_FORWARD;
+    const uint32_t flags = has_kind ? p[2].value.b : 0;
+    if (kind > DZ_STREAM_UPDATE || (flags & ~DZ_STREAM_WANT_LOSS) ||
+        (flags && kind != DZ_STREAM_UPDATE))
         return TEE_ERROR_BAD_PARAMETERS;
     TEE_Result res = streamed_session(s);
     if (res != TEE_SUCCESS)
         return res;
-    const size_t in_bytes = s->in_floats * sizeof(float);
-    if (p[0].memref.size != in_bytes) {
-        EMSG("forward input of %zu bytes refused: expected %zu", (size_t)p[0].memref.size,
-             in_bytes);
+    if (s->pass_active && pass_reseals(s) && s->pass_next > 0) {
+        /* Abandoned half way: the normal world holds chunks of two generations. */
+        EMSG("a pass that re-seals abandoned after %u chunks", (unsigned)s->pass_next);
+        return refuse(s, TEE_ERROR_BAD_STATE);
+    }
+
+    /* What comes in for this pass (darknetz_ta.h). */
+    const bool forward = kind == DZ_STREAM_FORWARD || kind == DZ_STREAM_FORWARD_TRAIN;
+    const bool with_truth = kind == DZ_STREAM_FORWARD_TRAIN && s->takes_truth;
+    const bool with_data = forward || (kind == DZ_STREAM_BACKWARD && !s->ends_network);
+    const uint32_t want =
+        TEE_PARAM_TYPES(with_data ? T_MEM_IN : T_NONE, T_VALUE_OUT, has_kind ? T_VALUE_IN : T_NONE,
+                        with_truth ? T_MEM_IN : T_NONE);
+    if (types != want)
+        return TEE_ERROR_BAD_PARAMETERS;
+    const size_t data_bytes = (forward                      ? s->in_floats
+                               : kind == DZ_STREAM_BACKWARD ? s->out_floats
+                                                            : 0) *
+                              sizeof(float);
+    if (with_data && p[0].memref.size != data_bytes) {
+        EMSG("pass data of %zu bytes refused: expected %zu", (size_t)p[0].memref.size, data_bytes);
         return TEE_ERROR_BAD_PARAMETERS;
     }
+    const size_t truth_bytes = s->truth_floats * sizeof(float);
+    if (with_truth && p[3].memref.size != truth_bytes) {
+        EMSG("truth of %zu bytes refused: expected %zu", (size_t)p[3].memref.size, truth_bytes);
+        return TEE_ERROR_BAD_PARAMETERS;
+    }
+    if (kind != DZ_STREAM_FORWARD) {
+        res = begin_training(s, kind, flags & DZ_STREAM_WANT_LOSS);
+        if (res != TEE_SUCCESS)
+            return res;
+    } else if (dz_params_held(s, "forward") != TEE_SUCCESS) {
+        return TEE_ERROR_BAD_STATE;
+    }
     end_pass(s);
-    TEE_MemMove(s->input, p[0].memref.buffer, in_bytes);
-    run_plain_layers(s, 0);
+    s->pass_kind = kind;
+    s->pass_loss = (flags & DZ_STREAM_WANT_LOSS) != 0;
+    struct dnn_network *net = s->net;
+    if (forward) {
+        /* Another forward overwrites what a pending backward needs, as resident. */
+        s->forward_pending = false;
+        TEE_MemMove(s->input, p[0].memref.buffer, data_bytes);
+        if (with_truth)
+            TEE_MemMove(s->truth, p[3].memref.buffer, truth_bytes);
+        if (kind == DZ_STREAM_FORWARD_TRAIN) {
+            net->seen += s->hdr.batch; /* as darknet's train_network_datum, before the pass */
+            /* The deltas the forward zeroes resident, streamed layers' included. */
+            for (size_t i = 0; i < net->n; i++)
+                if (net->layers[i].delta)
+                    TEE_MemFill(net->layers[i].delta, 0,
+                                net->layers[i].outputs * (size_t)net->layers[i].batch *
+                                    sizeof(float));
+        }
+        run_plain_layers(s, 0);
+    } else if (kind == DZ_STREAM_BACKWARD) {
+        s->forward_pending = false; /* one BACKWARD per training forward, even abandoned */
+        if (!s->ends_network) {
+            float *delta = net->layers[net->n - 1].delta; /* (batch, outputs) */
+            TEE_MemMove(s->io, p[0].memref.buffer, data_bytes);
+            for (size_t i = 0; i < s->out_floats; i++)
+                delta[i] += s->io[i];
+        }
+        if (s->hdr.first > 0)
+            TEE_MemFill(s->io, 0, s->in_floats * sizeof(float)); /* backward adds into it */
+        backward_plain_layers(s, net->n - 1);
+    }
     s->pass_active = true;
-    p[1].value.a = 0;
+    p[1].value.a = chunk_at(s, 0);
     p[1].value.b = s->n_chunks;
     return TEE_SUCCESS;
 }
@@ -347,14 +583,18 @@ out:
     return res;
 }
 
-/* Why chunk header @h is not the one the pass waits for, or NULL. */
-static const char *chunk_mismatch(const struct dz_session *s, const struct dz_chunk_header *h,
-                                  const struct chunk_geom *g)
+/* Why chunk header @h is not chunk @k, the one the pass waits for, or NULL. A bound
+ * (training) session takes its own save at its generation only; otherwise the pass's chunk 0
+ * chooses the save and generation the rest must share. */
+static const char *chunk_mismatch(const struct dz_session *s, uint32_t k,
+                                  const struct dz_chunk_header *h, const struct chunk_geom *g)
 {
     struct dz_chunk_header want;
-    const uint8_t *id = s->pass_next == 0 ? h->save_id : s->pass_id;
+    const bool adopt = !s->gen_bound && s->pass_next == 0;
+    const uint8_t *id = s->gen_bound ? s->bound_id : adopt ? h->save_id : s->pass_id;
+    const uint32_t gen = s->gen_bound ? s->generation : adopt ? h->generation : s->pass_gen;
 
-    expected_header(s, s->pass_next, g, id, &want);
+    expected_header(s, k, g, id, gen, &want);
     if (h->magic != want.magic || h->version != want.version)
         return "not a sealed chunk of this version";
     if (TEE_MemCompare(h->model_digest, want.model_digest, sizeof(want.model_digest)) != 0)
@@ -367,83 +607,179 @@ static const char *chunk_mismatch(const struct dz_session *s, const struct dz_ch
         return "not the chunk asked for";
     if (h->row0 != want.row0 || h->rows != want.rows || h->plain_bytes != want.plain_bytes)
         return "other rows than the chunk asked for";
-    if (h->reserved != 0)
-        return "reserved field set";
     if (TEE_MemCompare(h->save_id, want.save_id, sizeof(want.save_id)) != 0)
-        return "from another save than the pass's chunk 0";
+        return s->gen_bound ? "not of the session's save"
+                            : "from another save than the pass's "
+                              "chunk 0";
+    if (h->generation != want.generation)
+        return h->generation < want.generation ? "an older generation: replayed"
+                                               : "another generation than the session's";
     return NULL;
+}
+
+/* The authentic chunk @g in s->work, at pass position @pos: the pass's computation. */
+static TEE_Result compute_chunk(struct dz_session *s, const struct chunk_geom *g)
+{
+    struct dnn_network *net = s->net;
+    struct dnn_layer *l = &net->layers[g->layer];
+    float *const biases = s->work;
+    float *const weights = biases + g->rows;
+    float *const bias_updates = weights + (size_t)g->rows * l->inputs;
+    float *const weight_updates = bias_updates + g->rows;
+    enum dnn_status st = DNN_ERR_INVALID;
+
+    switch (s->pass_kind) {
+    case DZ_STREAM_BACKWARD:
+        st =
+            dnn_connected_backward_rows(l, layer_input(s, g->layer), layer_input_delta(s, g->layer),
+                                        weights, bias_updates, weight_updates, g->row0, g->rows);
+        if (st == DNN_OK && g->last_rows)
+            backward_plain_layers(s, g->layer - 1); /* SIZE_MAX after layer 0: none */
+        break;
+    case DZ_STREAM_UPDATE: {
+        struct dnn_update_args a;
+        dnn_network_update_args(net, g->layer, &a);
+        st = dnn_connected_update_rows(l, &a, biases, weights, bias_updates, weight_updates,
+                                       g->rows);
+        break;
+    }
+    default:
+        st = dnn_connected_forward_rows(l, layer_input(s, g->layer), biases, weights, g->row0,
+                                        g->rows);
+        if (st == DNN_OK && g->last_rows)
+            run_plain_layers(s, g->layer + 1);
+        break;
+    }
+    /* dz_stream_chunks admitted this layer: anything else is a TA bug */
+    return st == DNN_OK ? TEE_SUCCESS : TEE_ERROR_GENERIC;
+}
+
+/* The pass is complete: its effects, and what it writes to @out (output_bytes()). */
+static void finish_pass(struct dz_session *s, void *out)
+{
+    struct dnn_network *net = s->net;
+    uint32_t loss[2] = {0, 0};
+
+    switch (s->pass_kind) {
+    case DZ_STREAM_FORWARD:
+        if (!s->ends_network)
+            TEE_MemMove(out, net->layers[net->n - 1].output, output_bytes(s));
+        else if (s->hdr.output_policy == DZ_OUTPUT_SCORES)
+            dz_output_scores(s, out);
+        else
+            dz_output_predictions(s, out);
+        break;
+    case DZ_STREAM_FORWARD_TRAIN:
+        s->forward_pending = true;
+        if (s->ends_network && s->has_cost)
+            s->loss_sum += dnn_network_cost(net);
+        if (!s->ends_network)
+            TEE_MemMove(out, net->layers[net->n - 1].output, output_bytes(s));
+        break;
+    case DZ_STREAM_BACKWARD:
+        s->forward_pending = false;
+        s->backwards++;
+        if (s->hdr.first > 0)
+            TEE_MemMove(out, s->io, output_bytes(s));
+        break;
+    default:
+        dz_update_done(s, &loss[0], &loss[1]);
+        if (s->pass_loss)
+            TEE_MemMove(out, loss, sizeof(loss));
+        break;
+    }
+    if (pass_reseals(s))
+        s->generation++; /* every chunk is there now: the older ones are refused */
 }
 
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     struct dz_chunk_header h;
     struct chunk_geom g;
+    const uint32_t t2 = TEE_PARAM_TYPE_GET(types, 2), t3 = TEE_PARAM_TYPE_GET(types, 3);
 
-    if (types != TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_OUT, T_MEM_OUT, T_NONE))
+    /* The shape of every pass's call first; which optional ones the pass wants below. */
+    if (TEE_PARAM_TYPE_GET(types, 0) != T_MEM_IN || TEE_PARAM_TYPE_GET(types, 1) != T_VALUE_OUT ||
+        (t2 != T_MEM_OUT && t2 != T_NONE) || (t3 != T_MEM_OUT && t3 != T_NONE))
         return TEE_ERROR_BAD_PARAMETERS;
     TEE_Result res = streamed_session(s);
     if (res != TEE_SUCCESS)
         return res;
-    const size_t out_bytes = output_bytes(s);
-    if (p[2].memref.size < out_bytes) {
-        p[2].memref.size = out_bytes;
-        return TEE_ERROR_SHORT_BUFFER;
-    }
     if (!s->pass_active) {
         EMSG("chunk without a pass: STREAM_BEGIN first");
         return TEE_ERROR_BAD_STATE;
     }
-    const uint32_t k = s->pass_next;
+    const size_t out_bytes = output_bytes(s);
+    const bool reseal = pass_reseals(s);
+    if (types != (uint32_t)TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_OUT, out_bytes ? T_MEM_OUT : T_NONE,
+                                           reseal ? T_MEM_OUT : T_NONE)) {
+        /* The inference protocol's output is always there; a training pass's only when it
+         * writes one. */
+        if (!(s->pass_kind == DZ_STREAM_FORWARD &&
+              types == TEE_PARAM_TYPES(T_MEM_IN, T_VALUE_OUT, T_MEM_OUT, T_NONE)))
+            return TEE_ERROR_BAD_PARAMETERS;
+    }
+    const uint32_t k = chunk_at(s, s->pass_next);
     chunk_geom(s, k, &g);
+    if (out_bytes && p[2].memref.size < out_bytes) {
+        p[2].memref.size = out_bytes;
+        return TEE_ERROR_SHORT_BUFFER;
+    }
+    if (reseal && p[3].memref.size < sealed_size(&g)) {
+        p[3].memref.size = sealed_size(&g);
+        return TEE_ERROR_SHORT_BUFFER;
+    }
     const uint8_t *src = p[0].memref.buffer;
     if (p[0].memref.size != sealed_size(&g)) {
         EMSG("chunk %u of %zu bytes refused: it seals to %zu", (unsigned)k,
              (size_t)p[0].memref.size, sealed_size(&g));
-        end_pass(s);
-        return TEE_ERROR_SECURITY;
+        return refuse(s, TEE_ERROR_SECURITY);
     }
     TEE_MemMove(&h, src, sizeof(h));
-    const char *why = chunk_mismatch(s, &h, &g);
+    const char *why = chunk_mismatch(s, k, &h, &g);
     if (why) {
         EMSG("chunk %u refused: %s", (unsigned)k, why);
-        end_pass(s);
-        return TEE_ERROR_SECURITY;
+        return refuse(s, TEE_ERROR_SECURITY);
     }
     res = open_chunk(s, &h, src + sizeof(h), g.plain);
-    if (res != TEE_SUCCESS) {
-        end_pass(s);
-        return res;
-    }
+    if (res != TEE_SUCCESS)
+        return refuse(s, res);
 
-    /* Authentic: the layer computes its rows from it. */
-    struct dnn_network *net = s->net;
-    struct dnn_layer *l = &net->layers[g.layer];
-    const float *in = g.layer == 0 ? s->input : net->layers[g.layer - 1].output;
-    if (k == 0)
+    /* Authentic: the pass computes with it. */
+    if (s->pass_next == 0) {
         TEE_MemMove(s->pass_id, h.save_id, sizeof(s->pass_id));
-    if (dnn_connected_forward_rows(l, in, s->work, s->work + g.rows, g.row0, g.rows) != DNN_OK) {
-        end_pass(s);
-        return TEE_ERROR_GENERIC; /* dz_stream_chunks admitted this layer: a TA bug */
+        s->pass_gen = h.generation;
+        if (s->training && !s->gen_bound) {
+            /* A training session keeps to the save it first streamed. */
+            s->gen_bound = true;
+            s->generation = h.generation;
+            TEE_MemMove(s->bound_id, h.save_id, sizeof(s->bound_id));
+        }
     }
+    res = compute_chunk(s, &g);
+    if (res == TEE_SUCCESS && reseal) {
+        struct dz_chunk_header out;
+        expected_header(s, k, &g, s->bound_id, s->generation + 1, &out);
+        res = seal_work(s, &out, &g, p[3].memref.buffer);
+        if (res == TEE_SUCCESS)
+            p[3].memref.size = sealed_size(&g);
+    }
+    if (res != TEE_SUCCESS)
+        return refuse(s, res);
     TEE_MemFill(s->work, 0, g.plain);
-    if (g.last_rows)
-        run_plain_layers(s, g.layer + 1);
-    s->pass_next = k + 1;
-    p[2].memref.size = 0;
+    s->pass_next++;
+    if (out_bytes)
+        p[2].memref.size = 0;
     if (s->pass_next < s->n_chunks) {
-        p[1].value.a = s->pass_next;
+        p[1].value.a = chunk_at(s, s->pass_next);
         return TEE_SUCCESS;
     }
 
-    /* The pass is complete: what FORWARD would write. */
+    /* The pass is complete. */
+    finish_pass(s, out_bytes ? p[2].memref.buffer : NULL);
     end_pass(s);
     p[1].value.a = DZ_STREAM_DONE;
-    if (!s->ends_network)
-        TEE_MemMove(p[2].memref.buffer, net->layers[net->n - 1].output, out_bytes);
-    else if (s->hdr.output_policy == DZ_OUTPUT_SCORES)
-        dz_output_scores(s, p[2].memref.buffer);
-    else
-        dz_output_predictions(s, p[2].memref.buffer);
-    p[2].memref.size = out_bytes;
+    if (out_bytes)
+        p[2].memref.size = out_bytes;
     return TEE_SUCCESS;
 }

@@ -165,24 +165,43 @@ enum dz_ta_command {
      * streaming"). The segment's parameters are never resident: they live in the normal
      * world as sealed chunks (struct dz_chunk_header || AES-256-GCM ciphertext || tag), one
      * chunk per block of output neurons of a connected layer, cut so that its plaintext
-     * (the block's biases, then its weight rows) fits the working buffer of
-     * stream_chunk_bytes. The chunks of a segment are numbered 0..n_chunks-1 in layer order
-     * and within a layer in row order. LOAD_PLAIN, LOAD_SEALED, SAVE_SEALED and FORWARD
-     * answer BAD_STATE in a streamed session; STREAM_* answer BAD_STATE in a resident one.
+     * (the block's biases, then its weight rows; in training their update buffers too)
+     * fits the working buffer of stream_chunk_bytes. The chunks of a segment are numbered
+     * 0..n_chunks-1 in layer order and within a layer in row order. LOAD_PLAIN,
+     * LOAD_SEALED, SAVE_SEALED, FORWARD, BACKWARD and UPDATE answer BAD_STATE in a streamed
+     * session; STREAM_* answer BAD_STATE in a resident one.
      *
      * STREAM_IMPORT seals the normal world's own plain parameters, one chunk a call, in
      * order; chunk 0 starts a new save (a new random save id, which every chunk of the save
-     * carries and authenticates). Like LOAD_PLAIN it sets the policy to the request's.
+     * carries and authenticates); in training it also resets the training state as a
+     * load does and binds the session to that save at generation 0.
      * [in]  value0:  a = chunk index (0, or the one after the last imported)
      * [in]  memref1: the chunk's plaintext, exactly its size (BAD_PARAMETERS otherwise)
      * [out] memref2: the sealed chunk (SHORT_BUFFER with the size needed)
+     * [in]  value3:  optional, read with chunk 0: a, b = low, high 32 bits of the
+     *                parameters' `seen` (as LOAD_PLAIN's value1), which the training
+     *                schedule's rate depends on; NONE leaves `seen` as it is (0 after
+     *                OPEN_MODEL). A compatible addition.
      */
     DZ_CMD_STREAM_IMPORT = 9,
     /*
-     * Start an inference pass: the TA copies the input and runs the layers before the
-     * first one with parameters.
-     * [in]  memref0: input, as FORWARD's
+     * Start a pass (value2.a, a DZ_STREAM_* pass; value2 NONE: DZ_STREAM_FORWARD).
+     *   FORWARD, FORWARD_TRAIN: the TA copies the input (and truth) and runs the layers
+     *     before the first one with parameters; FORWARD_TRAIN has FORWARD(TRAIN)'s checks
+     *     and effects (seen, the loss sum). Chunks in order 0..n_chunks-1.
+     *   BACKWARD (after a FORWARD_TRAIN pass, as BACKWARD after FORWARD(TRAIN)): the TA adds
+     *     the delta received and runs the layers after the last one with parameters
+     *     backward. Chunks of the last layer with parameters first, each layer's in row
+     *     order: value1.a names each in turn.
+     *   UPDATE: UPDATE's checks; chunks in order 0..n_chunks-1.
+     * BACKWARD and UPDATE need a training session and re-seal every chunk (STREAM_CHUNK).
+     * [in]  memref0: FORWARD*: the input, as FORWARD's; BACKWARD: the delta at last's
+     *                output as BACKWARD's, NONE when the segment ends the network;
+     *                UPDATE: NONE
      * [out] value1:  a = the chunk wanted next, b = n_chunks
+     * [in]  value2:  a = DZ_STREAM_FORWARD .. DZ_STREAM_UPDATE, b = 0, or DZ_STREAM_WANT_LOSS with
+     * UPDATE (UPDATE's value0: the same conditions, else BAD_PARAMETERS or ACCESS_DENIED); or NONE
+     * [in]  memref3: FORWARD_TRAIN: the truth, as FORWARD's; NONE otherwise
      */
     DZ_CMD_STREAM_BEGIN = 10,
     /*
@@ -191,10 +210,22 @@ enum dz_ta_command {
      * or not of the save the pass's chunk 0 came from, or does not authenticate; any
      * refusal ends the pass (a new STREAM_BEGIN starts over) and wipes the working buffer.
      * After the last chunk the TA runs the remaining layers and writes the output.
+     * In training the chunk is also refused when it is not of the session's save and
+     * generation (struct dz_chunk_header), and a refusal during a BACKWARD or UPDATE pass
+     * leaves the session without parameters (BAD_STATE until STREAM_IMPORT's chunk 0):
+     * half of them would be re-sealed already.
      * [in]  memref0: the sealed chunk
      * [out] value1:  a = the chunk wanted next, or DZ_STREAM_DONE
-     * [out] memref2: FORWARD's output, written when a = DZ_STREAM_DONE (size 0 before);
-     *                SHORT_BUFFER (with the size) when smaller than that output
+     * [out] memref2: written when a = DZ_STREAM_DONE (size 0 before): FORWARD: FORWARD's
+     *                output; FORWARD_TRAIN: FORWARD(TRAIN)'s (NONE when the segment ends
+     *                the network); BACKWARD: the delta at first's input (NONE when first
+     *                == 0); UPDATE with DZ_STREAM_WANT_LOSS: 8 bytes, the loss and its
+     *                average as UPDATE's value0 gives them (else NONE). SHORT_BUFFER (with
+     *                the size) when smaller, and the pass goes on
+     * [out] memref3: BACKWARD, UPDATE: the chunk re-sealed (its gradient or step applied),
+     *                generation + 1, which the normal world keeps in place of the one it
+     *                sent (SHORT_BUFFER with the size, and the pass goes on); NONE
+     *                otherwise
      */
     DZ_CMD_STREAM_CHUNK = 11,
     DZ_CMD_COUNT
@@ -292,8 +323,8 @@ struct dz_model_header {
     uint32_t seed_lo, seed_hi; /* weights init and dropout streams */
     uint32_t output_policy;    /* enum dz_output_policy */
     uint32_t top_k;            /* for DZ_OUTPUT_TOPK, 1..DZ_MAX_LABELS (else 0..64, unused) */
-    /* 0: parameters resident; else weight streaming (inference only) with a working buffer
-     * of this many bytes, a multiple of 4 in [DZ_STREAM_CHUNK_MIN, DZ_STREAM_CHUNK_MAX] */
+    /* 0: parameters resident; else weight streaming with a working buffer of this many
+     * bytes, a multiple of 4 in [DZ_STREAM_CHUNK_MIN, DZ_STREAM_CHUNK_MAX]; not with adam */
     uint32_t stream_chunk_bytes;
     /* darknet's adam (struct dnn_net_config): 0 or 1; with 1, beta1 and beta2 in [0, 1) and
      * epsilon finite and > 0; with 0, all three zero. Needs a policy with DZ_MODE_ADAM. */
@@ -443,11 +474,23 @@ _Static_assert(sizeof(struct dz_sealed_header) == 260, "dz_sealed_header is ABI"
 #define DZ_STREAM_DONE 0xFFFFFFFFu
 #define DZ_CHUNK_MAGIC 0x31435a44u /* "DZC1" little-endian */
 
+/* DZ_CMD_STREAM_BEGIN value2.a */
+#define DZ_STREAM_FORWARD 0u
+#define DZ_STREAM_FORWARD_TRAIN 1u
+#define DZ_STREAM_BACKWARD 2u
+#define DZ_STREAM_UPDATE 3u
+/* DZ_CMD_STREAM_BEGIN value2.b */
+#define DZ_STREAM_WANT_LOSS 1u
+
 /*
  * A sealed chunk: this header (the AES-256-GCM additional data) || ciphertext of
  * plain_bytes || DZ_SEALED_TAG_BYTES tag, under this device's sealing key (DZ_KEY_DEVICE).
  * The plaintext is the biases of rows row0..row0+rows-1 of connected layer `layer`, then
- * their weight rows (rows x inputs floats), plain_bytes = rows * (inputs + 1) * 4.
+ * their weight rows (rows x inputs floats), plain_bytes = rows * (inputs + 1) * 4. In a
+ * training session their update (momentum) buffers follow, laid out alike (bias_updates,
+ * then weight_updates rows), plain_bytes = rows * (inputs + 1) * 8, and a chunk holds
+ * half the rows for the same working buffer; STREAM_IMPORT still takes the parameters
+ * only (the updates start at zero, as after LOAD_PLAIN).
  */
 struct dz_chunk_header {
     uint32_t magic;           /* DZ_CHUNK_MAGIC */
@@ -462,7 +505,9 @@ struct dz_chunk_header {
     uint32_t plain_bytes;
     uint8_t save_id[16]; /* random per save: every chunk of one save carries it */
     uint8_t nonce[12];   /* random per chunk */
-    uint32_t reserved;   /* zero */
+    /* Training: how many BACKWARD and UPDATE passes re-sealed the chunk since its import
+     * (0 at import; always 0 in inference). The TA accepts only the session's current one. */
+    uint32_t generation;
 };
 _Static_assert(sizeof(struct dz_chunk_header) == 112, "dz_chunk_header is ABI");
 
