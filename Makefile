@@ -104,7 +104,6 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 # The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
 $(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
 $(BUILD)/tests/test_ta_attacks: TEST_LIBS += -lcrypto
-$(BUILD)/tests/test_ta_stream_train: TEST_LIBS += -lcrypto
 
 # Each run has a secure-memory pool of its own (DZ_TEE_POOL_FILE), so the plain and sanitizer
 # runs, other work trees' runs and the user's own darknetp never share one and fill it.

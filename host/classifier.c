@@ -646,6 +646,11 @@ int dz_classifier_train(const struct dz_classifier_args *a)
                           "partition nothing is sealed");
             goto out;
         }
+        if (dz_tee_streaming(pn->tee)) {
+            dk_fail(&err, "-seal_infer_only: the segment streams its weights, and a streamed "
+                          "save (its chunks) carries no policy");
+            goto out;
+        }
         /* The policy this run trains under, less training: a model ready to deploy. */
         dz_tee_request_policy(pn->tee, &infer_only);
         infer_only.modes = DZ_MODE_INFER;

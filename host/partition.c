@@ -320,8 +320,15 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
     return segment_memory(m, shapes, first, last, batch, training, false, bytes, err);
 }
 
+/* Bytes of one output neuron in a chunk (ta/stream.c): its bias and weight row, and in
+ * training their updates as well. */
+static size_t chunk_row_bytes(const struct dnn_layer *l, bool training)
+{
+    return (l->inputs + 1) * sizeof(float) * (training ? 2 : 1);
+}
+
 int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                           size_t last, int batch, size_t *base, size_t *min_chunk,
+                           size_t last, int batch, bool training, size_t *base, size_t *min_chunk,
                            struct dk_error *err)
 {
     size_t row_max = 0;
@@ -334,24 +341,33 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
                            "layers %zu..%zu cannot stream their weights: layer %zu (%s) is not "
                            "a connected layer without batch_normalize",
                            first, last, i, l->ops->name);
-        const size_t row = (l->inputs + 1) * sizeof(float);
+        if (training && l->spec.frozen)
+            return dk_fail(err,
+                           "layers %zu..%zu cannot train with their weights streamed: layer %zu "
+                           "is frozen (stopbackward)",
+                           first, last, i);
+        const size_t row = chunk_row_bytes(l, training);
         row_max = row > row_max ? row : row_max;
     }
     if (!row_max)
         return dk_fail(err, "layers %zu..%zu have no parameters to stream", first, last);
-    if (segment_memory(m, shapes, first, last, batch, false, true, base, err) != 0)
+    if (training && m->net.adam)
+        return dk_fail(err, "layers %zu..%zu cannot train with their weights streamed under adam",
+                       first, last);
+    if (segment_memory(m, shapes, first, last, batch, training, true, base, err) != 0)
         return -1;
     *min_chunk = row_max > DZ_STREAM_CHUNK_MIN ? row_max : DZ_STREAM_CHUNK_MIN;
     return 0;
 }
 
 int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                   size_t last, int batch, size_t capacity, struct dz_stream_fit *fit,
-                   struct dk_error *err)
+                   size_t last, int batch, bool training, size_t capacity,
+                   struct dz_stream_fit *fit, struct dk_error *err)
 {
     size_t base = 0, min_chunk = 0;
     memset(fit, 0, sizeof *fit);
-    if (dz_segment_stream_need(m, shapes, first, last, batch, &base, &min_chunk, err) != 0)
+    if (dz_segment_stream_need(m, shapes, first, last, batch, training, &base, &min_chunk, err) !=
+        0)
         return -1;
     if (base > capacity || capacity - base < min_chunk)
         return dk_fail(err,
@@ -368,7 +384,7 @@ int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, s
         const struct dnn_layer *l = &shapes->layers[i];
         if (!l->n_params)
             continue;
-        const size_t row = (l->inputs + 1) * sizeof(float);
+        const size_t row = chunk_row_bytes(l, training);
         const size_t r =
             fit->chunk_bytes / row < (size_t)l->out_c ? fit->chunk_bytes / row : (size_t)l->out_c;
         const size_t chunks = ((size_t)l->out_c + r - 1) / r;

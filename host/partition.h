@@ -119,15 +119,17 @@ int dz_fit_search(const struct dk_model *m, const struct dnn_network *shapes, in
 void dz_fit_describe(const struct dz_fit *fit, size_t n_layers, char *buf, size_t size);
 
 /*
- * dz_segment_stream_need - layers [first, last] with their weights streamed (inference
- * only): *base is what the TA needs without its working buffer (dz_ta_memory.h with
- * stream_chunk_bytes 0), *min_chunk the smallest working buffer it takes (one output
- * neuron's parameters of the widest layer, at least DZ_STREAM_CHUNK_MIN). Refused (-1 with
- * a message) when a layer with parameters is not a connected layer without
- * batch_normalize, or none has parameters.
+ * dz_segment_stream_need - layers [first, last] with their weights streamed, for inference
+ * or @training: *base is what the TA needs without its working buffer (dz_ta_memory.h with
+ * stream_chunk_bytes 0; in training no update buffer either, they travel in the chunks),
+ * *min_chunk the smallest working buffer it takes (one output neuron's parameters, and in
+ * training their updates, of the widest layer, at least DZ_STREAM_CHUNK_MIN). Refused (-1
+ * with a message) when a layer with parameters is not a connected layer without
+ * batch_normalize, or none has parameters; in training also under adam or with a frozen
+ * layer.
  */
 int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                           size_t last, int batch, size_t *base, size_t *min_chunk,
+                           size_t last, int batch, bool training, size_t *base, size_t *min_chunk,
                            struct dk_error *err);
 
 /* The working buffer darknetp gives a streamed segment: what it leaves of TA_DATA_SIZE, up
@@ -144,13 +146,14 @@ struct dz_stream_fit {
 
 /*
  * dz_stream_plan - layers [first, last] with their weights streamed through a TA of
- * @capacity bytes (inference): the working buffer, chunks and sealed bytes per pass, as the
- * TA cuts them (ta/stream.c). -1 with a message when they cannot stream
- * (dz_segment_stream_need) or do not fit even so.
+ * @capacity bytes, for inference or @training: the working buffer, chunks and sealed bytes
+ * per pass, as the TA cuts them (ta/stream.c; a training chunk holds half the rows, with
+ * their updates). -1 with a message when they cannot stream (dz_segment_stream_need) or do
+ * not fit even so.
  */
 int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                   size_t last, int batch, size_t capacity, struct dz_stream_fit *fit,
-                   struct dk_error *err);
+                   size_t last, int batch, bool training, size_t capacity,
+                   struct dz_stream_fit *fit, struct dk_error *err);
 
 /*
  * dz_partition_fits - refuse [first, last] before any secure allocation when its

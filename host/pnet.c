@@ -56,8 +56,8 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
 static size_t stream_chunk(const struct dz_pnet *p, size_t cap, struct dk_error *err)
 {
     struct dz_stream_fit fit;
-    if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch, cap, &fit,
-                       err) != 0)
+    if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
+                       p->training, cap, &fit, err) != 0)
         return 0;
     return fit.chunk_bytes;
 }
@@ -86,9 +86,9 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
     size_t chunk = 0;
     if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, &need,
                           err) != 0) {
-        /* Too large to be resident: inference streams the weights when that fits. */
+        /* Too large to be resident: the weights stream when that fits. */
         struct dk_error serr;
-        if (p->training || need <= cap || (chunk = stream_chunk(p, cap, &serr)) == 0)
+        if (need <= cap || (chunk = stream_chunk(p, cap, &serr)) == 0)
             return -1;
         fprintf(stderr,
                 "darknetp: layers %d..%d need %zu bytes of secure memory with their weights "
@@ -96,8 +96,6 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                 "working buffer of %zu bytes\n",
                 p->first, p->last, need, cap, chunk);
     } else if (o->stream) {
-        if (p->training)
-            return dk_fail(err, "-tee_stream: weight streaming is for inference only");
         if ((chunk = stream_chunk(p, cap, err)) == 0)
             return -1;
         fprintf(stderr,

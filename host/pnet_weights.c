@@ -247,6 +247,41 @@ static uint32_t blob_version(const uint8_t *blob)
     return hdr.model_version;
 }
 
+/* A streaming session takes a streamed save's chunks (dz_tee_stream_load); a blob sealed
+ * whole (DZS2) it cannot open chunk by chunk. */
+static int provision_streamed(struct dz_pnet *p, const char *path, const char *tz,
+                              const struct dk_weights_header *h, struct dk_error *err)
+{
+    uint8_t *buf = NULL, magic[4] = {0};
+    size_t size = 0;
+    uint64_t seen = 0;
+    struct dk_error why;
+    /* Each chunk carries at most twice the segment's parameters, plus its header and tag;
+     * a working buffer of DZ_STREAM_CHUNK_MIN bytes bounds their number. */
+    const uint64_t floats = dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
+    const uint64_t max = sizeof(struct dz_chunk_save_header) + 8 * floats +
+                         (8 * floats / (DZ_STREAM_CHUNK_MIN / 2) + 1024) *
+                             (sizeof(struct dz_chunk_header) + DZ_SEALED_TAG_BYTES);
+    if (read_file(tz, (size_t)max, &buf, &size, &why) != 0)
+        return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
+                       why.msg);
+    memcpy(magic, buf, size < 4 ? size : 4);
+    int rc = 0;
+    if (magic[0] == 'D' && magic[1] == 'Z' && magic[2] == 'S')
+        rc = dk_fail(err,
+                     "%s: layers %d..%d are sealed in %s as one blob, which a weight-streaming "
+                     "session cannot load (a streamed save can); give the TA more TA_DATA_SIZE "
+                     "or fewer layers",
+                     path, p->first, p->last, tz);
+    else if (dz_tee_stream_load(p->tee, buf, size, &seen, &why) != 0)
+        rc = dk_fail(err, "%s: %s", tz, why.msg);
+    else if (seen != h->seen)
+        rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
+                     (unsigned long long)h->seen, tz, (unsigned long long)seen);
+    free(buf);
+    return rc;
+}
+
 static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk_weights_header *h,
                             struct dk_error *err)
 {
@@ -260,11 +295,7 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
     if (dz_tee_streaming(p->tee))
-        return dk_fail(err,
-                       "%s: layers %d..%d are sealed in %s as one blob, which a weight-streaming "
-                       "session cannot load (its chunks come from plain weights); give the TA "
-                       "more TA_DATA_SIZE or fewer layers",
-                       path, p->first, p->last, tz);
+        return provision_streamed(p, path, tz, h, err);
     const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
     struct dk_error why;
     if (read_file(tz, max, &blob, &size, &why) != 0)
@@ -450,7 +481,9 @@ int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *e
     size_t size = 0;
     if (!p->tee)
         return dk_weights_save(p->front, path, err);
-    if (dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err) != 0)
+    /* A streaming session saves its chunks (the TA never holds the segment whole). */
+    if (dz_tee_streaming(p->tee) ? dz_tee_stream_save(p->tee, p->seen, &blob, &size, err)
+                                 : dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err))
         return -1;
     int rc =
         dz_sealed_pair_write(path, p->first, p->last, p->seen, p->front,

@@ -19,7 +19,7 @@ static bool streams(const struct dk_model *m, const struct dnn_network *shapes, 
                     size_t capacity, struct dz_stream_fit *fit)
 {
     struct dk_error ignored;
-    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, capacity, fit, &ignored) == 0;
+    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, false, capacity, fit, &ignored) == 0;
 }
 
 /* Inference: the longest tail i..n-1 that fits with its weights streamed, its working buffer

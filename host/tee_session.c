@@ -498,29 +498,33 @@ static int check_out_size(const TEEC_Operation *op, int i, size_t want, const ch
                           struct dk_error *err);
 
 /* The chunks of the segment as the TA cuts them (ta/stream.c): per connected layer, blocks
- * of as many whole output neurons (biases and weight row) as the working buffer holds. */
+ * of as many whole output neurons (biases and weight row, in training their updates too) as
+ * the working buffer holds. */
 struct cut {
     size_t layer; /* absolute */
-    size_t row0, rows, plain;
+    size_t row0, rows;
+    size_t params;    /* bytes of its parameters: STREAM_IMPORT's plaintext */
+    size_t plain;     /* bytes sealed: params, doubled in training */
     size_t param_off; /* floats into the segment's parameters where the layer's biases start */
 };
 
 static size_t stream_cut(const struct dz_tee *t, struct cut *out)
 {
     const size_t chunk = t->hdr.stream_chunk_bytes;
+    const size_t copies = t->training ? 2 : 1;
     size_t n = 0, off = 0;
     for (size_t i = (size_t)t->first; i <= (size_t)t->last; i++) {
         const struct dnn_layer *l = &t->shapes->layers[i];
         if (!l->n_params)
             continue;
         const size_t row = (l->inputs + 1) * sizeof(float);
-        size_t r = chunk / row;
+        size_t r = chunk / (row * copies);
         if (r > (size_t)l->out_c)
             r = (size_t)l->out_c;
         for (size_t row0 = 0; row0 < (size_t)l->out_c; row0 += r, n++) {
             const size_t rows = (size_t)l->out_c - row0 < r ? (size_t)l->out_c - row0 : r;
             if (out)
-                out[n] = (struct cut){i, row0, rows, rows * row, off};
+                out[n] = (struct cut){i, row0, rows, rows * row, rows * row * copies, off};
         }
         off += (size_t)l->out_c * (l->inputs + 1);
     }
@@ -528,8 +532,11 @@ static size_t stream_cut(const struct dz_tee *t, struct cut *out)
 }
 
 /* The segment's plain parameters (.weights order: biases, weights per connected layer) cut
- * into chunks, each sealed by the TA (DZ_CMD_STREAM_IMPORT) and kept here. */
-static int stream_import(struct dz_tee *t, const float *params, size_t count, struct dk_error *err)
+ * into chunks, each sealed by the TA (DZ_CMD_STREAM_IMPORT, with `seen` for the training
+ * schedule) and kept here, in memory: every pass reads each chunk once and training replaces
+ * each twice per iteration, so a file would only add its writes. */
+static int stream_import(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
+                         struct dk_error *err)
 {
     const size_t n = stream_cut(t, NULL);
     struct cut *c = calloc(n ? n : 1, sizeof *c);
@@ -566,12 +573,14 @@ static int stream_import(struct dz_tee *t, const float *params, size_t count, st
         TEEC_Operation op = {0};
         uint32_t origin = 0;
         op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
-                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_INPUT);
         op.params[0].value.a = (uint32_t)k;
         op.params[1].tmpref.buffer = plain;
-        op.params[1].tmpref.size = c[k].plain;
+        op.params[1].tmpref.size = c[k].params;
         op.params[2].tmpref.buffer = t->chunk[k];
         op.params[2].tmpref.size = sealed;
+        op.params[3].value.a = (uint32_t)seen;
+        op.params[3].value.b = (uint32_t)(seen >> 32);
         TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT, &op, &origin);
         if (res != TEEC_SUCCESS) {
             tee_fail(err, "DZ_CMD_STREAM_IMPORT", res, origin);
@@ -595,19 +604,41 @@ out:
     return rc;
 }
 
-/* One streamed pass: the input in the shared block, every chunk in the order the TA asks,
- * the output (predictions, scores or layer last's output) into the shared block. */
-static int stream_forward(struct dz_tee *t, struct dk_error *err)
+/* One streamed pass of @kind (DZ_STREAM_*): what goes in from the shared block (the input
+ * and truth, or the delta), every chunk in the order the TA asks, and what comes out: into
+ * the shared block (predictions, scores, layer last's output, the delta at first's input) or,
+ * for UPDATE with @loss, the loss and its average. BACKWARD and UPDATE replace each kept chunk
+ * with the one the TA re-seals. */
+static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk_error *err)
 {
+    const bool reseal = kind == DZ_STREAM_BACKWARD || kind == DZ_STREAM_UPDATE;
     const bool ends = t->len[R_OUTPUT] == 0;
-    const enum region out = ends ? R_PRED : R_OUTPUT;
+    enum region in = R_COUNT, out = R_COUNT; /* R_COUNT: none */
     TEEC_Operation op = {0};
-    uint32_t origin = 0;
+    uint32_t origin = 0, p0 = TEEC_NONE, p3 = TEEC_NONE;
+    uint8_t *resealed = NULL;
     if (t->n_chunks == 0)
         return dk_fail(err, "DZ_CMD_STREAM_BEGIN: no sealed chunks: load the weights first");
-    op.paramTypes =
-        TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
-    partial(&op, 0, t, R_INPUT);
+    if (kind == DZ_STREAM_FORWARD || kind == DZ_STREAM_FORWARD_TRAIN) {
+        in = R_INPUT;
+        out = kind == DZ_STREAM_FORWARD ? (ends ? R_PRED : R_OUTPUT) : ends ? R_COUNT : R_OUTPUT;
+    } else if (kind == DZ_STREAM_BACKWARD) {
+        in = t->len[R_DELTA_IN] ? R_DELTA_IN : R_COUNT;
+        out = t->len[R_DELTA_OUT] ? R_DELTA_OUT : R_COUNT;
+    }
+    if (in != R_COUNT) {
+        p0 = TEEC_MEMREF_PARTIAL_INPUT;
+        partial(&op, 0, t, in);
+    }
+    if (kind == DZ_STREAM_FORWARD_TRAIN && t->takes_truth) {
+        p3 = TEEC_MEMREF_PARTIAL_INPUT;
+        partial(&op, 3, t, R_TRUTH);
+    }
+    /* Inference keeps the call of the inference-only protocol. */
+    const uint32_t p2 = kind == DZ_STREAM_FORWARD ? TEEC_NONE : TEEC_VALUE_INPUT;
+    op.params[2].value.a = kind;
+    op.params[2].value.b = kind == DZ_STREAM_UPDATE && loss ? DZ_STREAM_WANT_LOSS : 0;
+    op.paramTypes = TEEC_PARAM_TYPES(p0, TEEC_VALUE_OUTPUT, p2, p3);
     TEEC_Result res = invoke(t, DZ_CMD_STREAM_BEGIN, &op, &origin);
     if (res != TEEC_SUCCESS)
         return tee_fail(err, "DZ_CMD_STREAM_BEGIN", res, origin);
@@ -615,22 +646,171 @@ static int stream_forward(struct dz_tee *t, struct dk_error *err)
     if (op.params[1].value.b != t->n_chunks)
         return dk_fail(err, "DZ_CMD_STREAM_BEGIN: the TA cuts %u chunks, %zu kept",
                        (unsigned)op.params[1].value.b, t->n_chunks);
+    uint32_t loss_bits[2] = {0, 0};
     for (size_t calls = 0; next != DZ_STREAM_DONE; calls++) {
         if (next >= t->n_chunks || calls >= t->n_chunks)
             return dk_fail(err, "DZ_CMD_STREAM_CHUNK: the TA asked for chunk %u of %zu",
                            (unsigned)next, t->n_chunks);
+        const size_t size = t->chunk_size[next];
         memset(&op, 0, sizeof op);
-        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
-                                         TEEC_MEMREF_PARTIAL_OUTPUT, TEEC_NONE);
+        uint32_t q2 = TEEC_NONE, q3 = TEEC_NONE;
+        if (out != R_COUNT) {
+            q2 = TEEC_MEMREF_PARTIAL_OUTPUT;
+            partial(&op, 2, t, out);
+        } else if (kind == DZ_STREAM_UPDATE && loss) {
+            q2 = TEEC_MEMREF_TEMP_OUTPUT;
+            op.params[2].tmpref.buffer = loss_bits;
+            op.params[2].tmpref.size = sizeof loss_bits;
+        }
+        if (reseal) {
+            resealed = malloc(size);
+            if (!resealed)
+                return dk_fail(err, "out of memory for a sealed chunk of %zu bytes", size);
+            q3 = TEEC_MEMREF_TEMP_OUTPUT;
+            op.params[3].tmpref.buffer = resealed;
+            op.params[3].tmpref.size = size;
+        }
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, q2, q3);
         op.params[0].tmpref.buffer = t->chunk[next];
-        op.params[0].tmpref.size = t->chunk_size[next];
-        partial(&op, 2, t, out);
+        op.params[0].tmpref.size = size;
         res = invoke(t, DZ_CMD_STREAM_CHUNK, &op, &origin);
-        if (res != TEEC_SUCCESS)
+        if (res == TEEC_SUCCESS && reseal && op.params[3].tmpref.size != size)
+            res = TEEC_ERROR_GENERIC;
+        if (res != TEEC_SUCCESS) {
+            free(resealed);
             return tee_fail(err, "DZ_CMD_STREAM_CHUNK", res, origin);
+        }
+        if (reseal) {
+            /* The TA refuses the older version from now on: keep only this one. */
+            free(t->chunk[next]);
+            t->chunk[next] = resealed;
+            resealed = NULL;
+        }
         next = op.params[1].value.a;
     }
-    return check_out_size(&op, 2, t->len[out], "DZ_CMD_STREAM_CHUNK", err);
+    if (out != R_COUNT)
+        return check_out_size(&op, 2, t->len[out], "DZ_CMD_STREAM_CHUNK", err);
+    if (kind == DZ_STREAM_UPDATE && loss) {
+        if (op.params[2].tmpref.size != sizeof loss_bits)
+            return dk_fail(err, "DZ_CMD_STREAM_CHUNK: the TA returned %zu bytes of loss",
+                           op.params[2].tmpref.size);
+        memcpy(loss, loss_bits, sizeof loss_bits);
+    }
+    return 0;
+}
+
+int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, size_t *size,
+                       struct dk_error *err)
+{
+    struct dz_chunk_save_header h = {
+        .magic = DZ_CHUNK_SAVE_MAGIC,
+        .version = DZ_TA_PROTOCOL_VERSION,
+        .first = (uint32_t)t->first,
+        .last = (uint32_t)t->last,
+        .n_chunks = (uint32_t)t->n_chunks,
+        .chunk_bytes = t->hdr.stream_chunk_bytes,
+        .training = t->training,
+        .seen_lo = (uint32_t)seen,
+        .seen_hi = (uint32_t)(seen >> 32),
+    };
+    size_t total = sizeof h;
+    *buf = NULL;
+    *size = 0;
+    if (t->n_chunks == 0)
+        return dk_fail(err, "layers %d..%d: no sealed chunks to save", t->first, t->last);
+    for (size_t k = 0; k < t->n_chunks; k++)
+        total += t->chunk_size[k];
+    uint8_t *b = malloc(total), *at = b;
+    if (!b)
+        return dk_fail(err, "out of memory for a streamed save of %zu bytes", total);
+    memcpy(at, &h, sizeof h);
+    at += sizeof h;
+    for (size_t k = 0; k < t->n_chunks; k++) {
+        memcpy(at, t->chunk[k], t->chunk_size[k]);
+        at += t->chunk_size[k];
+    }
+    *buf = b;
+    *size = total;
+    return 0;
+}
+
+int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
+                       struct dk_error *err)
+{
+    struct dz_chunk_save_header h;
+    const size_t n = stream_cut(t, NULL);
+    struct cut *c = calloc(n ? n : 1, sizeof *c);
+    bool replaced = false;
+    int rc = -1;
+    if (!c)
+        return dk_fail(err, "out of memory");
+    stream_cut(t, c);
+    if (size < sizeof h) {
+        dk_fail(err, "a streamed save of %zu bytes is truncated", size);
+        goto out;
+    }
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != DZ_CHUNK_SAVE_MAGIC || h.version != DZ_TA_PROTOCOL_VERSION) {
+        dk_fail(err, "not a streamed save of protocol %u", (unsigned)DZ_TA_PROTOCOL_VERSION);
+        goto out;
+    }
+    if (h.first != (uint32_t)t->first || h.last != (uint32_t)t->last || h.n_chunks != n ||
+        h.chunk_bytes != t->hdr.stream_chunk_bytes || h.training != (uint32_t)t->training) {
+        dk_fail(err,
+                "a streamed save of layers %u..%u in %u chunks of a %u-byte working buffer "
+                "(%s); this session streams layers %d..%d in %zu chunks of %u bytes (%s)",
+                (unsigned)h.first, (unsigned)h.last, (unsigned)h.n_chunks, (unsigned)h.chunk_bytes,
+                h.training ? "training" : "inference", t->first, t->last, n,
+                (unsigned)t->hdr.stream_chunk_bytes, t->training ? "training" : "inference");
+        goto out;
+    }
+    free_chunks(t);
+    replaced = true;
+    t->chunk = calloc(n, sizeof *t->chunk);
+    t->chunk_size = calloc(n, sizeof *t->chunk_size);
+    if (!t->chunk || !t->chunk_size) {
+        dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+        goto out;
+    }
+    t->n_chunks = n;
+    size_t off = sizeof h;
+    for (size_t k = 0; k < n; k++) {
+        const size_t sealed = sizeof(struct dz_chunk_header) + c[k].plain + DZ_SEALED_TAG_BYTES;
+        if (size - off < sealed) {
+            dk_fail(err, "the streamed save is truncated in chunk %zu", k);
+            goto out;
+        }
+        t->chunk[k] = malloc(sealed);
+        if (!t->chunk[k]) {
+            dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+            goto out;
+        }
+        memcpy(t->chunk[k], buf + off, sealed);
+        t->chunk_size[k] = sealed;
+        off += sealed;
+    }
+    if (off != size) {
+        dk_fail(err, "the streamed save has %zu bytes after its last chunk", size - off);
+        goto out;
+    }
+    *seen = (uint64_t)h.seen_hi << 32 | h.seen_lo;
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_VALUE_INPUT);
+    op.params[0].value.a = DZ_STREAM_DONE;
+    op.params[3].value.a = h.seen_lo;
+    op.params[3].value.b = h.seen_hi;
+    TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT, &op, &origin);
+    if (res != TEEC_SUCCESS) {
+        tee_fail(err, "DZ_CMD_STREAM_IMPORT (a kept save)", res, origin);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0 && replaced)
+        free_chunks(t); /* the TA would refuse a mix anyway */
+    free(c);
+    return rc;
 }
 
 bool dz_tee_streaming(const struct dz_tee *t)
@@ -646,7 +826,7 @@ int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint6
     if (count > SIZE_MAX / sizeof(float))
         return dk_fail(err, "DZ_CMD_LOAD_PLAIN: %zu floats overflow", count);
     if (dz_tee_streaming(t))
-        return stream_import(t, params, count, err);
+        return stream_import(t, params, count, seen, err);
     op.paramTypes =
         TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE);
     op.params[0].tmpref.buffer = (void *)(uintptr_t)params;
@@ -678,7 +858,7 @@ int dz_tee_forward(struct dz_tee *t, bool train, struct dk_error *err)
     if (!t->shm_open || (train && !t->training))
         return dk_fail(err, "DZ_CMD_FORWARD: the session was not opened for this use");
     if (dz_tee_streaming(t))
-        return stream_forward(t, err);
+        return stream_pass(t, train ? DZ_STREAM_FORWARD_TRAIN : DZ_STREAM_FORWARD, NULL, err);
     partial(&op, 0, t, R_INPUT);
     if (train && t->takes_truth) {
         p1 = TEEC_MEMREF_PARTIAL_INPUT;
@@ -708,6 +888,8 @@ int dz_tee_backward(struct dz_tee *t, struct dk_error *err)
     uint32_t p0 = TEEC_NONE, p1 = TEEC_NONE;
     if (!t->shm_open || !t->training)
         return dk_fail(err, "DZ_CMD_BACKWARD: the session was not opened for training");
+    if (dz_tee_streaming(t))
+        return stream_pass(t, DZ_STREAM_BACKWARD, NULL, err);
     if (t->len[R_DELTA_IN]) {
         p0 = TEEC_MEMREF_PARTIAL_INPUT;
         partial(&op, 0, t, R_DELTA_IN);
@@ -729,6 +911,16 @@ int dz_tee_update(struct dz_tee *t, float *loss, float *avg_loss, struct dk_erro
 {
     TEEC_Operation op = {0};
     uint32_t origin = 0;
+    if (dz_tee_streaming(t)) {
+        float both[2] = {0, 0};
+        if (stream_pass(t, DZ_STREAM_UPDATE, loss ? both : NULL, err) != 0)
+            return -1;
+        if (loss) {
+            *loss = both[0];
+            *avg_loss = both[1];
+        }
+        return 0;
+    }
     if (loss)
         op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE, TEEC_NONE);
     TEEC_Result res = invoke(t, DZ_CMD_UPDATE, &op, &origin);

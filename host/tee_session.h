@@ -40,7 +40,7 @@ struct dz_tee_model {
     uint64_t seed;                    /* weights init and dropout streams */
     enum dz_output_policy policy;     /* what leaves when the segment ends the network */
     int top_k;                        /* for DZ_OUTPUT_TOPK */
-    size_t stream_chunk_bytes;        /* 0: resident; else weight streaming (inference) */
+    size_t stream_chunk_bytes;        /* 0: resident; else weight streaming */
 };
 
 /*
@@ -64,13 +64,51 @@ int dz_tee_open_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta
 
 /* DZ_CMD_LOAD_PLAIN: the segment's floats in .weights order and the file's seen. In a
  * weight-streaming session (dz_tee_streaming) the floats are cut into chunks instead, each
- * sealed by the TA (DZ_CMD_STREAM_IMPORT) and kept in this process for every forward, which
- * then runs as DZ_CMD_STREAM_BEGIN and one DZ_CMD_STREAM_CHUNK per chunk. */
+ * sealed by the TA (DZ_CMD_STREAM_IMPORT) and kept in this process's memory for every
+ * forward, backward and update, which then run as DZ_CMD_STREAM_BEGIN and one
+ * DZ_CMD_STREAM_CHUNK per chunk; backward and update replace each chunk with the one the TA
+ * re-seals (the TA refuses the older one from then on). */
 int dz_tee_load_plain(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
                       struct dk_error *err);
 
 /* True when the session streams its weights (dz_tee_model.stream_chunk_bytes != 0). */
 bool dz_tee_streaming(const struct dz_tee *t);
+
+/*
+ * A streamed save (the .tz beside a sealed pair's .weights, README "Weight streaming"): this
+ * header, then every sealed chunk in chunk order, each as the TA sealed it (struct
+ * dz_chunk_header || ciphertext || tag, plain_bytes in its header), all little-endian. The
+ * chunks are the TA's ciphertext: the normal world keeps them, only that TA opens them.
+ */
+#define DZ_CHUNK_SAVE_MAGIC 0x31425a44u /* "DZB1" little-endian */
+struct dz_chunk_save_header {
+    uint32_t magic;       /* DZ_CHUNK_SAVE_MAGIC */
+    uint32_t version;     /* DZ_TA_PROTOCOL_VERSION */
+    uint32_t first, last; /* the partition */
+    uint32_t n_chunks;
+    uint32_t chunk_bytes; /* the working buffer the chunks were cut for */
+    uint32_t training;    /* 1: the chunks carry the update buffers too */
+    uint32_t seen_lo, seen_hi;
+    uint32_t reserved[3]; /* zero */
+};
+_Static_assert(sizeof(struct dz_chunk_save_header) == 48, "dz_chunk_save_header is a format");
+
+/*
+ * dz_tee_stream_save - the session's chunks as a streamed save with @seen: *buf (malloc'd,
+ * caller frees) of *size bytes. -1 with a message when there are none.
+ */
+int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, size_t *size,
+                       struct dk_error *err);
+
+/*
+ * dz_tee_stream_load - take the chunks of streamed save @buf (@size bytes) for the next
+ * passes (the TA authenticates each as it comes) and tell the TA it is a load
+ * (DZ_CMD_STREAM_IMPORT with DZ_STREAM_DONE); *seen gets the save's. Refused (-1 with a
+ * message) when the save was cut for another partition, working buffer or mode (inference
+ * or training) than this session's, or is truncated.
+ */
+int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
+                       struct dk_error *err);
 /* Buffers of the shared block (NULL when the partition has none). */
 float *dz_tee_input(struct dz_tee *t);        /* (batch, inputs of first) to fill */
 float *dz_tee_truth(struct dz_tee *t);        /* (batch, truths) to fill when the TA has a loss */

@@ -83,6 +83,7 @@ struct dz_session {
     bool gen_bound;
     uint32_t generation;
     uint8_t bound_id[16];
+    bool updates_stale; /* since a kept save's load: the chunks' updates count as zero */
 
     /* ---- sealing keys, derived on first use */
     bool key_valid;

@@ -358,12 +358,39 @@ out:
 
 /* ----------------------------------------------------------------- import */
 
+/* The normal world will stream a save it kept (chunks sealed earlier, by this session or
+ * another): a load. The training state goes as with any load, the session is bound to no save
+ * until the next pass's chunk 0 chooses one (save and generation), and `seen` is the save's,
+ * which the normal world gives as it gives a plain file's (the chunks do not bind it). */
+static TEE_Result adopt_kept_save(struct dz_session *s, uint64_t seen)
+{
+    TEE_Result res = streamed_session(s);
+    if (res != TEE_SUCCESS)
+        return res;
+    end_pass(s);
+    s->import_active = false;
+    if (s->training)
+        dz_reset_training(s);
+    s->gen_bound = false;
+    s->generation = 0;
+    TEE_MemFill(s->bound_id, 0, sizeof(s->bound_id));
+    s->params_lost = false;
+    /* A load starts from zero momenta (darknet saves none, a resident load clears them): the
+     * chunks' update buffers are cleared as the first re-sealing pass opens them. */
+    s->updates_stale = s->training;
+    s->net->seen = seen;
+    return TEE_SUCCESS;
+}
+
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     struct dz_chunk_header h;
     struct chunk_geom g;
     TEE_Result res = TEE_ERROR_GENERIC;
 
+    if (types == TEE_PARAM_TYPES(T_VALUE_IN, T_NONE, T_NONE, T_VALUE_IN) &&
+        p[0].value.a == DZ_STREAM_DONE)
+        return adopt_kept_save(s, ((uint64_t)p[3].value.b << 32) | p[3].value.a);
     if (types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_NONE) &&
         types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_VALUE_IN))
         return TEE_ERROR_BAD_PARAMETERS;
@@ -404,6 +431,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
             end_pass(s);
             dz_reset_training(s);
             s->params_lost = false;
+            s->updates_stale = false; /* sealed below with zero updates */
             s->gen_bound = true;
             s->generation = 0;
             TEE_MemMove(s->bound_id, s->import_id, sizeof(s->bound_id));
@@ -628,6 +656,8 @@ static TEE_Result compute_chunk(struct dz_session *s, const struct chunk_geom *g
     float *const weight_updates = bias_updates + g->rows;
     enum dnn_status st = DNN_ERR_INVALID;
 
+    if (pass_reseals(s) && s->updates_stale)
+        TEE_MemFill(bias_updates, 0, (size_t)g->rows * (l->inputs + 1) * sizeof(float));
     switch (s->pass_kind) {
     case DZ_STREAM_BACKWARD:
         st =
@@ -688,8 +718,10 @@ static void finish_pass(struct dz_session *s, void *out)
             TEE_MemMove(out, loss, sizeof(loss));
         break;
     }
-    if (pass_reseals(s))
+    if (pass_reseals(s)) {
         s->generation++; /* every chunk is there now: the older ones are refused */
+        s->updates_stale = false;
+    }
 }
 
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])

@@ -23,10 +23,6 @@
 #include <cmocka.h>
 
 #include <limits.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +33,7 @@
 #include "dnn/dnn.h"
 #include "ta/include/darknetz_ta.h"
 #include "tests/helpers/fixtures.h"
+#include "tests/helpers/sim_chunks.h"
 #include "tests/helpers/test_rng.h"
 #include "tests/ta_client.h"
 #include "tests/tee_conformance.h"
@@ -255,63 +252,6 @@ static void pass(struct ta *t, struct save *s, uint32_t kind, uint32_t flags, co
     pass_on(t, s, kind, next, out, out_bytes, old, order);
 }
 
-/* ------------------------------------------------------------- the chunk key */
-
-/* HKDF-SHA256 of the simulated device key, as tee/ta/huk.c derives
- * PTA_SYSTEM_DERIVE_TA_UNIQUE_KEY for the DarkneTZ TA and DZ_CHUNK_LABEL. */
-static void chunk_key(uint8_t key[32])
-{
-    static const char salt[] = "DarkneTZ simulated TEE HUK v1";
-    static const char extra[] = DZ_CHUNK_LABEL;
-    const uint8_t uuid[16] = {0x5f, 0x6c, 0x0d, 0x1e, 0x8a, 0x3b, 0x4c, 0x27,
-                              0x9e, 0x4d, 0x2b, 0x7a, 0x61, 0xc9, 0xf0, 0xd3};
-    uint8_t info[24 + sizeof extra - 1] = {0, 0, 0, 1, 0, 0, 0, 32};
-    uint8_t huk[32];
-    char path[256];
-    memcpy(info + 8, uuid, 16);
-    memcpy(info + 24, extra, sizeof extra - 1);
-    snprintf(path, sizeof path, "%s/huk", env.storage);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fread(huk, 1, sizeof huk, f), sizeof huk);
-    fclose(f);
-    OSSL_PARAM p[5];
-    p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, huk, sizeof huk);
-    p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (char *)salt, sizeof salt - 1);
-    p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, sizeof info);
-    p[4] = OSSL_PARAM_construct_end();
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(kdf);
-    assert_int_equal(EVP_KDF_derive(ctx, key, 32, p), 1);
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-}
-
-/* The plaintext of a sealed chunk (its header the additional data); @h gets the header. */
-static float *unseal_chunk(const uint8_t *blob, size_t size, struct dz_chunk_header *h)
-{
-    uint8_t key[32];
-    memcpy(h, blob, sizeof *h);
-    assert_int_equal(size, sizeof *h + h->plain_bytes + DZ_SEALED_TAG_BYTES);
-    chunk_key(key);
-    uint8_t *pt = malloc(h->plain_bytes + 16);
-    assert_non_null(pt);
-    int n = 0, fin = 0;
-    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-    assert_int_equal(EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
-    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
-    assert_int_equal(EVP_DecryptInit_ex(c, NULL, NULL, key, h->nonce), 1);
-    assert_int_equal(EVP_DecryptUpdate(c, NULL, &n, blob, (int)sizeof *h), 1);
-    assert_int_equal(EVP_DecryptUpdate(c, pt, &n, blob + sizeof *h, (int)h->plain_bytes), 1);
-    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
-                                         (void *)(blob + sizeof *h + h->plain_bytes)),
-                     1);
-    assert_int_equal(EVP_DecryptFinal_ex(c, pt + n, &fin), 1);
-    EVP_CIPHER_CTX_free(c);
-    return (float *)(void *)pt;
-}
-
 /* Every chunk of @s decrypts to @ref's rows: biases, weights, bias_updates, weight_updates. */
 static void check_chunks(const struct save *s, const struct dnn_network *ref, uint32_t generation)
 {
@@ -319,7 +259,8 @@ static void check_chunks(const struct save *s, const struct dnn_network *ref, ui
         const struct chunk *c = &s->c[k];
         const struct dnn_layer *l = &ref->layers[c->layer];
         struct dz_chunk_header h;
-        float *p = unseal_chunk(s->blob[k], s->size[k], &h);
+        float *p = sim_unseal_chunk(env.storage, s->blob[k], s->size[k], &h);
+        assert_non_null(p);
         assert_int_equal(h.chunk, k);
         assert_int_equal(h.layer, c->layer);
         assert_int_equal(h.generation, generation);

@@ -182,6 +182,10 @@ enum dz_ta_command {
      *                parameters' `seen` (as LOAD_PLAIN's value1), which the training
      *                schedule's rate depends on; NONE leaves `seen` as it is (0 after
      *                OPEN_MODEL). A compatible addition.
+     * With value0.a = DZ_STREAM_DONE, memref1 and memref2 NONE and value3 the save's
+     * `seen`, nothing is sealed: the normal world will stream chunks it kept from an earlier
+     * save, a load (the training state reset, the session bound to the save and generation
+     * of the next pass's chunk 0, `seen` set).
      */
     DZ_CMD_STREAM_IMPORT = 9,
     /*

@@ -1,0 +1,258 @@
+/*
+ * test_cli_stream_train.c - `darknetp classifier train` with the TEE segment's weights streamed
+ * (issue 11): the fixture LeNet (upstream's weights, -clear) trained with layers 4..10 in the
+ * TA and -tee_stream prints bit for bit the losses of training without TEE, and its save (the
+ * normal world's layers in x.weights, the TA's chunks in x.weights.tz: a streamed save) holds
+ * the same final weights: layers 0..3 in plain, layers 4..10 in the chunks, read here with a
+ * key re-derived from the simulated device key. Training resumed from that save (the TA takes
+ * the kept chunks) goes on with the losses of resuming without TEE.
+ */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "darknet/parse_network.h"
+#include "darknet/weights.h"
+#include "dnn/dnn.h"
+#include "host/tee_session.h"
+#include "tests/helpers/fixtures.h"
+#include "tests/helpers/sim_chunks.h"
+#include "tests/helpers/tmpdir.h"
+
+static char bin[PATH_MAX];
+static char fixture[PATH_MAX];
+
+/* The fixture's LeNet (same layers, so upstream's weights load), a shorter schedule. */
+#define LENET_NET                                                                                  \
+    "[net]\nbatch=6\nsubdivisions=2\nheight=28\nwidth=28\nchannels=3\nmomentum=0.9\n"              \
+    "decay=0.00005\nlearning_rate=0.01\npolicy=poly\npower=4\n"
+#define LENET_LAYERS                                                                               \
+    "[convolutional]\nfilters=6\nsize=5\nstride=1\npad=1\nactivation=relu\n"                       \
+    "[maxpool]\nsize=2\nstride=2\n"                                                                \
+    "[convolutional]\nfilters=6\nsize=5\nstride=1\npad=1\nactivation=relu\n"                       \
+    "[maxpool]\nsize=2\nstride=2\n"                                                                \
+    "[connected]\noutput=120\nactivation=relu\n"                                                   \
+    "[dropout]\nprobability=.8\n"                                                                  \
+    "[connected]\noutput=84\nactivation=relu\n"                                                    \
+    "[dropout]\nprobability=.8\n"                                                                  \
+    "[connected]\noutput=10\nactivation=linear\n"                                                  \
+    "[softmax]\ngroups=1\n"                                                                        \
+    "[cost]\ntype=sse\n"
+static const char lenet_cfg[] = LENET_NET "max_batches=4\n" LENET_LAYERS;
+static const char resume_cfg[] = LENET_NET "max_batches=7\n" LENET_LAYERS;
+
+enum { FIRST = 4, LAST = 10, MAX_LINES = 16 };
+
+/* The iteration lines' text up to the rate: "N, E: loss, avg avg". */
+static int losses(const char *out, char lines[][96])
+{
+    int n = 0;
+    for (const char *line = out; line && *line && n < MAX_LINES;) {
+        const char *end = strchr(line, '\n');
+        const char *rate = strstr(line, " rate, ");
+        if (rate && (!end || rate < end) && strstr(line, " avg, "))
+            snprintf(lines[n++], 96, "%.*s", (int)(rate - line), line);
+        line = end ? end + 1 : NULL;
+    }
+    return n;
+}
+
+static void run_ok(const char *cmd, char *out, size_t size)
+{
+    const int rc = run_capture(cmd, out, size);
+    if (rc != 0)
+        fail_msg("'%s' exited %d:\n%s", cmd, rc, out);
+}
+
+/* Runs `classifier train` in @dir with @extra options; the losses into @lines. */
+static int train(const char *dir, const char *cfg, const char *extra, const char *weights,
+                 char lines[][96])
+{
+    static char out[1 << 16];
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train -seed 7 %s train.data %s '%s' 2>&1",
+             dir, bin, extra, cfg, weights);
+    run_ok(cmd, out, sizeof out);
+    if (strstr(extra, "-tee_stream") &&
+        !strstr(out, "darknetp: streaming the weights of layers 4..10, sealed, through a "
+                     "working buffer of "))
+        fail_msg("-tee_stream did not stream:\n%s", out);
+    const int n = losses(out, lines);
+    if (n == 0)
+        fail_msg("no iteration in:\n%s", out);
+    return n;
+}
+
+static void same_losses(char a[][96], int na, char b[][96], int nb)
+{
+    assert_int_equal(na, nb);
+    for (int i = 0; i < na; i++) {
+        if (strcmp(a[i], b[i]) != 0)
+            fail_msg("iteration %d: '%s' without TEE, '%s' streamed", i + 1, a[i], b[i]);
+        printf("%s (the same streamed)\n", a[i]);
+    }
+}
+
+/* The final network of a run without TEE, to compare with. */
+static struct dnn_network *load(const char *cfg, const char *weights)
+{
+    struct dk_model m;
+    struct dk_error err = {{0}};
+    struct dnn_network *net = NULL;
+    if (dk_parse_network(cfg, &m, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(dnn_network_create(&net, &m.net, m.specs, m.n, false, 1), DNN_OK);
+    dk_model_free(&m);
+    if (dk_weights_load_all(net, weights, &err) != 0)
+        fail_msg("%s", err.msg);
+    return net;
+}
+
+/* Layers 0..FIRST-1 of the pair's x.weights and layers FIRST..LAST of its streamed save equal
+ * @ref's parameters, bit for bit. */
+static void same_weights(const char *dir, const struct dnn_network *ref, const char *pair)
+{
+    char path[PATH_MAX + 8], storage[PATH_MAX];
+    unsigned char *w = NULL, *tz = NULL;
+    snprintf(path, sizeof path, "%s", pair);
+    const long w_len = read_whole_file(path, &w);
+    assert_true(w_len > 20);
+    const float *f = (const float *)(const void *)(w + 20);
+    size_t at = 0;
+    for (size_t i = 0; i < FIRST; i++)
+        for (size_t p = 0; p < ref->layers[i].n_params; p++) {
+            const size_t count = ref->layers[i].params[p].count;
+            if (memcmp(f + at, ref->layers[i].params[p].value, count * 4) != 0)
+                fail_msg("layer %zu %s differs from the run without TEE", i,
+                         ref->layers[i].params[p].name);
+            at += count;
+        }
+    snprintf(path, sizeof path, "%s.tz", pair);
+    const long tz_len = read_whole_file(path, &tz);
+    struct dz_chunk_save_header h;
+    assert_true(tz_len > (long)sizeof h);
+    memcpy(&h, tz, sizeof h);
+    assert_int_equal(h.magic, DZ_CHUNK_SAVE_MAGIC);
+    assert_int_equal(h.first, FIRST);
+    assert_int_equal(h.last, LAST);
+    assert_int_equal(h.training, 1);
+    snprintf(storage, sizeof storage, "%s/storage", dir);
+    size_t off = sizeof h, rows_seen = 0;
+    for (uint32_t k = 0; k < h.n_chunks; k++) {
+        struct dz_chunk_header ch;
+        assert_true(off + sizeof ch <= (size_t)tz_len);
+        memcpy(&ch, tz + off, sizeof ch);
+        const size_t size = sizeof ch + ch.plain_bytes + DZ_SEALED_TAG_BYTES;
+        assert_true(off + size <= (size_t)tz_len);
+        float *p = sim_unseal_chunk(storage, tz + off, size, &ch);
+        assert_non_null(p);
+        const struct dnn_layer *l = &ref->layers[ch.layer];
+        const size_t r = ch.rows, in = l->inputs;
+        if (memcmp(p, l->biases + ch.row0, r * 4) != 0 ||
+            memcmp(p + r, l->weights + (size_t)ch.row0 * in, r * in * 4) != 0)
+            fail_msg("chunk %u (layer %u rows %u..): weights differ from the run without TEE",
+                     (unsigned)k, (unsigned)ch.layer, (unsigned)ch.row0);
+        rows_seen += r;
+        free(p);
+        off += size;
+    }
+    assert_int_equal(off, (size_t)tz_len);
+    assert_int_equal(rows_seen, 120 + 84 + 10);
+    free(tz);
+    free(w);
+}
+
+static void test_train_streamed_as_without_tee(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], cfg2[PATH_MAX], path[PATH_MAX], text[4 * PATH_MAX], list[16 * PATH_MAX];
+    char cmd[4 * PATH_MAX], out[1 << 14];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+
+    assert_int_equal(write_text_file(dir, "lenet.cfg", lenet_cfg, cfg, sizeof cfg), 0);
+    assert_int_equal(write_text_file(dir, "resume.cfg", resume_cfg, cfg2, sizeof cfg2), 0);
+    /* The fixture's twelve digits, labelled by their names (c0..c9). */
+    snprintf(cmd, sizeof cmd, "ls '%s'/images/*.png", fixture);
+    run_ok(cmd, list, sizeof list);
+    assert_int_equal(write_text_file(dir, "train.list", list, path, sizeof path), 0);
+    snprintf(text, sizeof text,
+             "classes=10\nlabels=%s/labels.list\nnames=%s/names.list\ntrain=%s/train.list\n"
+             "backup=%s/backup\n",
+             fixture, fixture, dir, dir);
+    assert_int_equal(write_text_file(dir, "train.data", text, path, sizeof path), 0);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/backup'", dir);
+    run_ok(cmd, out, sizeof out);
+    char weights[PATH_MAX + 32];
+    snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
+
+    /* Without TEE, then streamed. */
+    const int n = train(dir, "lenet.cfg", "-clear", weights, plain);
+    assert_true(n >= 4);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights plain.weights && rm -f lenet_*.weights",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    const char *streamed = "-clear -pp_start 4 -pp_end 10 -tee_stream -tee_output scores";
+    same_losses(plain, n, tee, train(dir, "lenet.cfg", streamed, weights, tee));
+    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
+    struct dnn_network *ref = load(cfg, path);
+    snprintf(path, sizeof path, "%s/backup/lenet_final.weights", dir);
+    same_weights(dir, ref, path);
+    dnn_network_free(ref);
+
+    /* Resumed from the saves: the TA takes the kept chunks, with darknet's reset momenta. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights tee.weights && "
+             "mv lenet_final.weights.tz tee.weights.tz",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
+    const int n2 = train(dir, "resume.cfg", "", path, plain);
+    assert_true(n2 >= 3);
+    snprintf(path, sizeof path, "%s/backup/tee.weights", dir);
+    same_losses(plain, n2, tee,
+                train(dir, "resume.cfg", "-pp_start 4 -pp_end 10 -tee_stream -tee_output scores",
+                      path, tee));
+}
+
+static int setup(void **state)
+{
+    char rel[PATH_MAX];
+    if (!realpath(darknetp_path(), bin))
+        return -1;
+    fixture_dir("darknet-mnist-lenet", rel, sizeof rel);
+    if (!realpath(rel, fixture))
+        return -1;
+    if (tmp_setup(state) != 0)
+        return -1;
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/storage", dir);
+    setenv("DZ_TEE_STORAGE", path, 1);
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    setenv("DZ_TEE_LOG", path, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    unsetenv("DZ_TEE_STORAGE");
+    unsetenv("DZ_TEE_LOG");
+    return tmp_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_train_streamed_as_without_tee, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cli_stream_train", tests, NULL, NULL);
+}
