@@ -43,7 +43,7 @@ static void usage(FILE *f)
             "                         the order of all labels, or the scores; a sealed model\n"
             "                         allows at most its owner's choice, and a training\n"
             "                         run's saves allow what it ran under\n"
-            "  -tee_stream            predict/valid: stream the segment's weights through\n"
+            "  -tee_stream            predict/valid/train: stream the segment's weights through\n"
             "                         the TA, sealed, chunk by chunk (chosen by itself when\n"
             "                         the segment does not fit TA_DATA_SIZE resident)\n"
             "  -t N                   print the top N labels (default and 0: the data file's\n"

@@ -16,19 +16,31 @@
 #define STREAM_TAIL_MAX 4096
 
 static bool streams(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
-                    size_t capacity, struct dz_stream_fit *fit)
+                    bool train, size_t capacity, struct dz_stream_fit *fit)
 {
     struct dk_error ignored;
-    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, false, capacity, fit, &ignored) == 0;
+    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, train, capacity, fit, &ignored) == 0;
 }
 
-/* Inference: the longest tail i..n-1 that fits with its weights streamed, its working buffer
- * and the sealed bytes that cross per image. Starts are tried after the last layer that
- * cannot stream, among the last STREAM_TAIL_MAX layers, by bisection (a longer tail needs
- * at least as much), then forward to the first valid partition. */
-static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
-                           size_t capacity)
+/* Sealed bytes that cross per image for a pass's @sealed bytes: inference reads each chunk
+ * once; training reads it in FORWARD_TRAIN, reads and writes it in BACKWARD, and in UPDATE
+ * once per batch * subdivisions images. */
+static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions, bool train)
 {
+    if (!train)
+        return sealed / (uint64_t)batch;
+    const uint64_t images = (uint64_t)batch * (uint64_t)(subdivisions > 0 ? subdivisions : 1);
+    return 3 * sealed / (uint64_t)batch + 2 * sealed / images;
+}
+
+/* The longest tail i..n-1 that fits with its weights streamed (for inference or @train), its
+ * working buffer and the sealed bytes that cross per image. Starts are tried after the last layer
+ * that cannot stream, among the last STREAM_TAIL_MAX layers, by bisection (a longer tail needs at
+ * least as much), then forward to the first valid partition. */
+static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
+                           bool train, size_t capacity)
+{
+    const char *mode = train ? "training" : "inference";
     const size_t n = shapes->n;
     size_t lo = n > STREAM_TAIL_MAX ? n - STREAM_TAIL_MAX : 0;
     bool any = false;
@@ -43,7 +55,7 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     size_t hi = n; /* the answer lies in [lo, hi]; n: none */
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
-        if (streams(m, shapes, mid, batch, capacity, &fit))
+        if (streams(m, shapes, mid, batch, train, capacity, &fit))
             hi = mid;
         else
             lo = mid + 1;
@@ -51,18 +63,18 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     for (size_t i = hi, tries = 0; any && i < n && tries < 64; i++, tries++) {
         struct dk_error ignored;
         if (dz_partition_check(shapes, (int)i, (int)(n - 1), &ignored) != 0 ||
-            !streams(m, shapes, i, batch, capacity, &fit))
+            !streams(m, shapes, i, batch, train, capacity, &fit))
             continue;
-        printf("streamed (inference, -pp_start %zu -pp_end %zu): %zu bytes of secure memory with "
+        printf("streamed (%s, -pp_start %zu -pp_end %zu): %zu bytes of secure memory with "
                "a working buffer of %zu bytes; %zu sealed chunks, %llu bytes of sealed weights "
                "cross per image\n",
-               i, n - 1, fit.need, fit.chunk_bytes, fit.n_chunks,
-               (unsigned long long)(fit.sealed_bytes / (uint64_t)batch));
+               mode, i, n - 1, fit.need, fit.chunk_bytes, fit.n_chunks,
+               (unsigned long long)crossing_per_image(fit.sealed_bytes, batch, m->net.subdivisions,
+                                                      train));
         return;
     }
     if (any)
-        printf("streamed (inference): no tail of connected layers fits with its weights "
-               "streamed\n");
+        printf("streamed (%s): no tail of connected layers fits with its weights streamed\n", mode);
 }
 
 int dz_tee_plan_main(int argc, char **argv)
@@ -90,8 +102,7 @@ int dz_tee_plan_main(int argc, char **argv)
     if (dz_shapes_create(&m, (int)batch, 0, &shapes, &err) != 0 ||
         dz_print_plan(stdout, &m, shapes, (int)batch, train, capacity, &err) != 0)
         goto out;
-    if (!train)
-        print_streamed(&m, shapes, (int)batch, capacity);
+    print_streamed(&m, shapes, (int)batch, train, capacity);
     rc = 0;
 out:
     if (rc)
