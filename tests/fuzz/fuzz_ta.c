@@ -161,7 +161,7 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         const size_t plain = dz_stream_plain_bytes(s, s->import_active ? s->import_next : 0);
         sh.t[0] = T_VIN;
         sh.t[1] = T_MIN;
-        sh.size[1] = plain;
+        sh.size[1] = s->training ? plain / 2 : plain; /* a training chunk adds the updates */
         sh.t[2] = T_MOUT;
         sh.size[2] = sizeof(struct dz_chunk_header) + plain + DZ_SEALED_TAG_BYTES;
         break;
