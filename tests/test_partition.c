@@ -1282,9 +1282,11 @@ static void test_secure_memory(void **state)
 {
     (void)state;
     char out[1 << 15];
+    /* batch_normalize: a connected layer without it would stream its weights instead
+     * (test_cli_stream_train.c); this one cannot, so it is refused. */
     write_text("big.cfg", "[net]\nbatch=2\nsubdivisions=1\n" NET_KEYS
                           "learning_rate=0.01\npolicy=constant\nmax_batches=1\n"
-                          "[connected]\noutput=40000\nactivation=relu\n"
+                          "[connected]\noutput=40000\nbatch_normalize=1\nactivation=relu\n"
                           "[connected]\noutput=4\nactivation=linear\n"
                           "[softmax]\n");
     long before = console_size();

@@ -168,12 +168,15 @@ expect "second session fits" 15-hostile.out "second-session: TEEC_SUCCESS"
 expect "provisioned model predicts" 18-predict-provisioned.out "100.00%: 3"
 expect "inference-only policy holds" 19-refuse-training.err "allows inference only"
 expect "rollback refused" 21-refuse-rollback.err "older than a version of this model"
+expect "training streams" 22-train-streamed.err "streaming the weights of layers 4..10"
+expect "streamed save resumes" 23-resume-streamed.err "Loading weights from backup-stream"
 for r in 16-tee-pubkey 17-seal-v2 20-seal-v1; do
     same "$r (exit status)" "$r.rc"
 done
 for r in 01-predict-seed 03-predict-first 04-predict-middle 05-predict-last 06-predict-all \
     10-train-last 11-train-middle 12-predict-sealed-last 13-predict-sealed-middle 15-hostile \
-    16-tee-pubkey 17-seal-v2 18-predict-provisioned 20-seal-v1; do
+    16-tee-pubkey 17-seal-v2 18-predict-provisioned 20-seal-v1 22-train-streamed \
+    23-resume-streamed; do
     if [ "$(cat "$CACHE/real/out/$r.rc" 2>/dev/null)" = 0 ]; then
         printf '  %-40s ok\n' "$r exit status 0"
     else

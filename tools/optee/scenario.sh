@@ -75,6 +75,15 @@ keyed 20-seal-v1 "$D" seal -pp_start 4 -pp_end 10 -version 1 mnist_lenet.cfg \
     mnist_lenet.weights device.pub -o owner1
 step 21-refuse-rollback "$D" classifier predict -pp_start 4 -pp_end 10 mnist.dataset \
     mnist_lenet.cfg owner1.weights $IMG
+# Training with the segment's weights streamed through the TA (issue 11), saved as a streamed
+# save (x.weights + the chunks in x.weights.tz) in backup-stream/, then resumed from it.
+mkdir -p backup-stream
+sed 's|^backup=.*|backup=backup-stream|' train-last.data > train-stream.data
+step 22-train-streamed "$D" classifier train -clear -tee_stream -tee_output scores \
+    -pp_start 4 -pp_end 10 train-stream.data train.cfg mnist_lenet.weights
+sed 's/^max_batches=.*/max_batches=5/' train.cfg > train-more.cfg
+step 23-resume-streamed "$D" classifier train -tee_stream -tee_output scores -pp_start 4 \
+    -pp_end 10 train-stream.data train-more.cfg backup-stream/train_final.weights
 
 # The normal-world halves of the saves (darknet format, sealed layers as zeros) must be the
 # same bytes in both worlds; the sealed blobs differ (device key, random nonce) but not in size.
