@@ -247,8 +247,21 @@ static uint32_t blob_version(const uint8_t *blob)
     return hdr.model_version;
 }
 
-/* A streaming session takes a streamed save's chunks (dz_tee_stream_load); a blob sealed
- * whole (DZS2) it cannot open chunk by chunk. */
+/* Does @tz begin as a streamed save (struct dz_chunk_save_header)? */
+static bool streamed_save(const char *tz)
+{
+    uint32_t magic = 0;
+    FILE *f = fopen(tz, "rb");
+    if (!f)
+        return false;
+    const bool got = fread(&magic, sizeof magic, 1, f) == 1;
+    fclose(f);
+    return got && magic == DZ_CHUNK_SAVE_MAGIC;
+}
+
+/* A streamed save: a streaming session takes its chunks for its passes (dz_tee_stream_load),
+ * a resident one decrypts them into its tensors (dz_tee_load_chunks). A blob sealed whole
+ * (DZS2) a streaming session cannot open chunk by chunk. */
 static int provision_streamed(struct dz_pnet *p, const char *path, const char *tz,
                               const struct dk_weights_header *h, struct dk_error *err)
 {
@@ -273,7 +286,8 @@ static int provision_streamed(struct dz_pnet *p, const char *path, const char *t
                      "session cannot load (a streamed save can); give the TA more TA_DATA_SIZE "
                      "or fewer layers",
                      path, p->first, p->last, tz);
-    else if (dz_tee_stream_load(p->tee, buf, size, &seen, &why) != 0)
+    else if (dz_tee_streaming(p->tee) ? dz_tee_stream_load(p->tee, buf, size, &seen, &why)
+                                      : dz_tee_load_chunks(p->tee, buf, size, &seen, &why))
         rc = dk_fail(err, "%s: %s", tz, why.msg);
     else if (seen != h->seen)
         rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
@@ -294,7 +308,7 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
-    if (dz_tee_streaming(p->tee))
+    if (dz_tee_streaming(p->tee) || streamed_save(tz))
         return provision_streamed(p, path, tz, h, err);
     const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
     struct dk_error why;

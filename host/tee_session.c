@@ -813,6 +813,56 @@ out:
     return rc;
 }
 
+int dz_tee_load_chunks(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
+                       struct dk_error *err)
+{
+    struct dz_chunk_save_header h;
+    if (size < sizeof h)
+        return dk_fail(err, "a streamed save of %zu bytes is truncated", size);
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != DZ_CHUNK_SAVE_MAGIC || h.version != DZ_TA_PROTOCOL_VERSION)
+        return dk_fail(err, "not a streamed save of protocol %u", (unsigned)DZ_TA_PROTOCOL_VERSION);
+    if (h.first != (uint32_t)t->first || h.last != (uint32_t)t->last || h.n_chunks == 0 ||
+        h.training > 1)
+        return dk_fail(err, "a streamed save of layers %u..%u; this session holds %d..%d",
+                       (unsigned)h.first, (unsigned)h.last, t->first, t->last);
+    size_t off = sizeof h;
+    for (uint32_t k = 0; k < h.n_chunks; k++) {
+        struct dz_chunk_header ch;
+        if (size - off < sizeof ch)
+            return dk_fail(err, "the streamed save is truncated in chunk %u", (unsigned)k);
+        memcpy(&ch, buf + off, sizeof ch);
+        const size_t sealed = sizeof ch + (size_t)ch.plain_bytes + DZ_SEALED_TAG_BYTES;
+        if (size - off < sealed)
+            return dk_fail(err, "the streamed save is truncated in chunk %u", (unsigned)k);
+        TEEC_Operation op = {0};
+        uint32_t origin = 0;
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                         TEEC_VALUE_INPUT);
+        op.params[0].value.a = k;
+        op.params[0].value.b = h.training;
+        op.params[1].value.a = h.chunk_bytes;
+        op.params[1].value.b = h.n_chunks;
+        op.params[2].tmpref.buffer = (void *)(uintptr_t)(buf + off);
+        op.params[2].tmpref.size = sealed;
+        op.params[3].value.a = h.seen_lo;
+        op.params[3].value.b = h.seen_hi;
+        TEEC_Result res = invoke(t, DZ_CMD_LOAD_CHUNK, &op, &origin);
+        if (res == TEEC_ERROR_SECURITY)
+            return dk_fail(err,
+                           "the TA refused chunk %u of the streamed save: altered, or not "
+                           "sealed on this device for this model",
+                           (unsigned)k);
+        if (res != TEEC_SUCCESS)
+            return tee_fail(err, "DZ_CMD_LOAD_CHUNK", res, origin);
+        off += sealed;
+    }
+    if (off != size)
+        return dk_fail(err, "the streamed save has %zu bytes after its last chunk", size - off);
+    *seen = (uint64_t)h.seen_hi << 32 | h.seen_lo;
+    return 0;
+}
+
 bool dz_tee_streaming(const struct dz_tee *t)
 {
     return t && t->hdr.stream_chunk_bytes != 0;

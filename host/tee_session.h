@@ -109,6 +109,16 @@ int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, siz
  */
 int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
                        struct dk_error *err);
+
+/*
+ * dz_tee_load_chunks - streamed save @buf (@size bytes) into a resident session: every chunk
+ * in turn through DZ_CMD_LOAD_CHUNK, which decrypts it into the segment's tensors (momenta
+ * start at zero, as after any load); *seen gets the save's. -1 with a message when the save
+ * is of another partition or truncated, or the TA refuses a chunk (the session then holds no
+ * parameters until a load succeeds).
+ */
+int dz_tee_load_chunks(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
+                       struct dk_error *err);
 /* Buffers of the shared block (NULL when the partition has none). */
 float *dz_tee_input(struct dz_tee *t);        /* (batch, inputs of first) to fill */
 float *dz_tee_truth(struct dz_tee *t);        /* (batch, truths) to fill when the TA has a loss */

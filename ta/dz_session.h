@@ -85,6 +85,15 @@ struct dz_session {
     uint8_t bound_id[16];
     bool updates_stale; /* since a kept save's load: the chunks' updates count as zero */
 
+    /* ---- a streamed save loading into a resident session (stream_resident.c) */
+    bool load_active;          /* LOAD_CHUNK: chunk 0 came, the last not yet */
+    uint32_t load_next;        /* the chunk it expects */
+    uint32_t load_chunk_bytes; /* the cut chunk 0 named */
+    bool load_updates;
+    uint32_t load_n;
+    uint8_t load_id[16]; /* chunk 0's save id and generation, which the rest must carry */
+    uint32_t load_gen;
+
     /* ---- sealing keys, derived on first use */
     bool key_valid;
     uint8_t key[DZ_KEY_BYTES];
@@ -166,12 +175,37 @@ TEE_Result dz_derive_chunk_key(struct dz_session *s);
  */
 TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model_header *hdr,
                             size_t chunk_bytes, uint32_t *n_chunks);
+/* Where chunk k of a segment lies (dz_stream_geom). */
+struct dz_chunk_geom {
+    size_t layer;    /* index in the segment */
+    uint32_t row0;   /* first output neuron */
+    uint32_t rows;   /* output neurons */
+    size_t params;   /* rows * (inputs + 1) * 4 bytes: biases, weights */
+    size_t plain;    /* params, and as much again with the updates (training chunks) */
+    bool first_rows; /* the layer's first chunk */
+    bool last_rows;  /* the layer's last chunk */
+};
+/* The chunks @net's parameters are cut into for a working buffer of @chunk_bytes, with their
+ * update buffers when @updates (training); 0 when a layer with parameters cannot stream or
+ * one of its rows does not fit. */
+uint32_t dz_stream_count(const struct dnn_network *net, size_t chunk_bytes, bool updates);
+/* Chunk @k (below dz_stream_count's answer) of that cut. */
+void dz_stream_geom(const struct dnn_network *net, size_t chunk_bytes, bool updates, uint32_t k,
+                    struct dz_chunk_geom *g);
+/* The header chunk @k (@g) of a cut of @chunk_bytes in @n_chunks of the session's model and
+ * partition carries in save @save_id at @generation, nonce zero. */
+void dz_stream_header(const struct dz_session *s, size_t chunk_bytes, uint32_t n_chunks, uint32_t k,
+                      const struct dz_chunk_geom *g, const uint8_t save_id[16], uint32_t generation,
+                      struct dz_chunk_header *h);
 /* Bytes of the plaintext of chunk @k of a streamed session, 0 when there is no such chunk
  * (for the fuzz target, which sends the sizes the protocol wants). */
 size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k);
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+
+/* ---- stream_resident.c */
+TEE_Result dz_cmd_load_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 
 /* ---- provision.c: the device's X25519 provisioning key (DZ_CMD_GET_PUBKEY) */
 TEE_Result dz_cmd_get_pubkey(uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

@@ -82,6 +82,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_stream_begin(s, types, params);
     case DZ_CMD_STREAM_CHUNK:
         return dz_cmd_stream_chunk(s, types, params);
+    case DZ_CMD_LOAD_CHUNK:
+        return dz_cmd_load_chunk(s, types, params);
     default:
         EMSG("unknown command %u", (unsigned)cmd);
         return TEE_ERROR_NOT_SUPPORTED;

@@ -41,17 +41,6 @@
 /* Ciphertext crosses shared memory through a stack buffer of this size. */
 #define DZ_STREAM_BOUNCE 4096u
 
-/* Where chunk k of the segment lies. */
-struct chunk_geom {
-    size_t layer;    /* index in the segment */
-    uint32_t row0;   /* first output neuron */
-    uint32_t rows;   /* output neurons */
-    size_t params;   /* rows * (inputs + 1) * 4 bytes: biases, weights */
-    size_t plain;    /* params, and as much again in training: their updates */
-    bool first_rows; /* the layer's first chunk */
-    bool last_rows;  /* the layer's last chunk */
-};
-
 /* Floats per output neuron in a chunk: its bias and weight row, and in training their
  * updates. */
 static size_t row_copies(bool training)
@@ -117,18 +106,37 @@ TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model
     return TEE_SUCCESS;
 }
 
-/* Chunk @k of the segment (k < s->n_chunks). */
-static void chunk_geom(const struct dz_session *s, uint32_t k, struct chunk_geom *g)
+uint32_t dz_stream_count(const struct dnn_network *net, size_t chunk_bytes, bool updates)
+{
+    uint64_t total = 0;
+
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        if (!l->n_params)
+            continue;
+        size_t row = 0;
+        if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize ||
+            __builtin_add_overflow(l->inputs, 1, &row) ||
+            __builtin_mul_overflow(row, sizeof(float) * row_copies(updates), &row) ||
+            row > chunk_bytes)
+            return 0;
+        total += layer_chunks(l, chunk_bytes, updates);
+    }
+    return total < DZ_STREAM_DONE ? (uint32_t)total : 0;
+}
+
+void dz_stream_geom(const struct dnn_network *net, size_t chunk_bytes, bool updates, uint32_t k,
+                    struct dz_chunk_geom *g)
 {
     uint32_t base = 0;
 
     memset(g, 0, sizeof(*g));
-    for (size_t i = 0; i < s->net->n; i++) {
-        const struct dnn_layer *l = &s->net->layers[i];
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
         if (!l->n_params)
             continue;
-        const size_t r = rows_per_chunk(l, s->chunk_bytes, s->training);
-        const uint32_t n = layer_chunks(l, s->chunk_bytes, s->training);
+        const size_t r = rows_per_chunk(l, chunk_bytes, updates);
+        const uint32_t n = layer_chunks(l, chunk_bytes, updates);
         if (k < base + n) {
             const size_t row0 = (size_t)(k - base) * r;
             const size_t left = (size_t)l->out_c - row0;
@@ -136,13 +144,19 @@ static void chunk_geom(const struct dz_session *s, uint32_t k, struct chunk_geom
             g->row0 = (uint32_t)row0;
             g->rows = (uint32_t)(left < r ? left : r);
             g->params = (size_t)g->rows * (l->inputs + 1) * sizeof(float);
-            g->plain = g->params * row_copies(s->training);
+            g->plain = g->params * row_copies(updates);
             g->first_rows = row0 == 0;
             g->last_rows = row0 + g->rows == (size_t)l->out_c;
             return;
         }
         base += n;
     }
+}
+
+/* Chunk @k of the session's segment (k < s->n_chunks). */
+static void session_geom(const struct dz_session *s, uint32_t k, struct dz_chunk_geom *g)
+{
+    dz_stream_geom(s->net, s->chunk_bytes, s->training, k, g);
 }
 
 /* The chunk a pass takes at position @pos: in order, or for BACKWARD the layers from the
@@ -168,22 +182,21 @@ static uint32_t chunk_at(const struct dz_session *s, uint32_t pos)
 
 size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k)
 {
-    struct chunk_geom g;
+    struct dz_chunk_geom g;
     if (!s->net || !s->streaming || k >= s->n_chunks)
         return 0;
-    chunk_geom(s, k, &g);
+    session_geom(s, k, &g);
     return g.plain;
 }
 
-static size_t sealed_size(const struct chunk_geom *g)
+static size_t sealed_size(const struct dz_chunk_geom *g)
 {
     return sizeof(struct dz_chunk_header) + g->plain + DZ_SEALED_TAG_BYTES;
 }
 
-/* The header chunk @k of save @save_id at @generation carries, nonce zero. */
-static void expected_header(const struct dz_session *s, uint32_t k, const struct chunk_geom *g,
-                            const uint8_t save_id[16], uint32_t generation,
-                            struct dz_chunk_header *h)
+void dz_stream_header(const struct dz_session *s, size_t chunk_bytes, uint32_t n_chunks, uint32_t k,
+                      const struct dz_chunk_geom *g, const uint8_t save_id[16], uint32_t generation,
+                      struct dz_chunk_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->magic = DZ_CHUNK_MAGIC;
@@ -192,15 +205,23 @@ static void expected_header(const struct dz_session *s, uint32_t k, const struct
     h->first = s->hdr.first;
     h->last = s->hdr.last;
     h->n_layers = s->hdr.n_layers;
-    h->chunk_bytes = (uint32_t)s->chunk_bytes;
+    h->chunk_bytes = (uint32_t)chunk_bytes;
     h->layer = s->hdr.first + (uint32_t)g->layer;
     h->chunk = k;
-    h->n_chunks = s->n_chunks;
+    h->n_chunks = n_chunks;
     h->row0 = g->row0;
     h->rows = g->rows;
     h->plain_bytes = (uint32_t)g->plain;
     memcpy(h->save_id, save_id, sizeof(h->save_id));
     h->generation = generation;
+}
+
+/* The header chunk @k of the session's save @save_id at @generation carries, nonce zero. */
+static void expected_header(const struct dz_session *s, uint32_t k, const struct dz_chunk_geom *g,
+                            const uint8_t save_id[16], uint32_t generation,
+                            struct dz_chunk_header *h)
+{
+    dz_stream_header(s, s->chunk_bytes, s->n_chunks, k, g, save_id, generation, h);
 }
 
 /* The input of segment layer @i in the pass. */
@@ -309,7 +330,7 @@ static TEE_Result refuse(struct dz_session *s, TEE_Result res)
 /* AES-256-GCM of the @g->plain bytes in s->work under header @h (its nonce filled here) to
  * @dst: the header, the ciphertext through a bounce buffer, the tag. */
 static TEE_Result seal_work(struct dz_session *s, struct dz_chunk_header *h,
-                            const struct chunk_geom *g, uint8_t *dst)
+                            const struct dz_chunk_geom *g, uint8_t *dst)
 {
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     uint8_t bounce[DZ_STREAM_BOUNCE + DZ_SEALED_TAG_BYTES];
@@ -385,7 +406,7 @@ static TEE_Result adopt_kept_save(struct dz_session *s, uint64_t seen)
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     struct dz_chunk_header h;
-    struct chunk_geom g;
+    struct dz_chunk_geom g;
     TEE_Result res = TEE_ERROR_GENERIC;
 
     if (types == TEE_PARAM_TYPES(T_VALUE_IN, T_NONE, T_NONE, T_VALUE_IN) &&
@@ -402,7 +423,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
         EMSG("chunk %u imported: the segment has %u", (unsigned)k, (unsigned)s->n_chunks);
         return TEE_ERROR_BAD_PARAMETERS;
     }
-    chunk_geom(s, k, &g);
+    session_geom(s, k, &g);
     if (p[1].memref.size != g.params) {
         EMSG("plain chunk %u of %zu bytes refused: expected %zu", (unsigned)k,
              (size_t)p[1].memref.size, g.params);
@@ -615,7 +636,7 @@ out:
  * (training) session takes its own save at its generation only; otherwise the pass's chunk 0
  * chooses the save and generation the rest must share. */
 static const char *chunk_mismatch(const struct dz_session *s, uint32_t k,
-                                  const struct dz_chunk_header *h, const struct chunk_geom *g)
+                                  const struct dz_chunk_header *h, const struct dz_chunk_geom *g)
 {
     struct dz_chunk_header want;
     const bool adopt = !s->gen_bound && s->pass_next == 0;
@@ -646,7 +667,7 @@ static const char *chunk_mismatch(const struct dz_session *s, uint32_t k,
 }
 
 /* The authentic chunk @g in s->work, at pass position @pos: the pass's computation. */
-static TEE_Result compute_chunk(struct dz_session *s, const struct chunk_geom *g)
+static TEE_Result compute_chunk(struct dz_session *s, const struct dz_chunk_geom *g)
 {
     struct dnn_network *net = s->net;
     struct dnn_layer *l = &net->layers[g->layer];
@@ -727,7 +748,7 @@ static void finish_pass(struct dz_session *s, void *out)
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
 {
     struct dz_chunk_header h;
-    struct chunk_geom g;
+    struct dz_chunk_geom g;
     const uint32_t t2 = TEE_PARAM_TYPE_GET(types, 2), t3 = TEE_PARAM_TYPE_GET(types, 3);
 
     /* The shape of every pass's call first; which optional ones the pass wants below. */
@@ -752,7 +773,7 @@ TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p
             return TEE_ERROR_BAD_PARAMETERS;
     }
     const uint32_t k = chunk_at(s, s->pass_next);
-    chunk_geom(s, k, &g);
+    session_geom(s, k, &g);
     if (out_bytes && p[2].memref.size < out_bytes) {
         p[2].memref.size = out_bytes;
         return TEE_ERROR_SHORT_BUFFER;

@@ -13,6 +13,7 @@ srcs-y += commands.c
 srcs-y += output_policy.c
 srcs-y += seal.c
 srcs-y += stream.c
+srcs-y += stream_resident.c
 srcs-y += provision.c
 srcs-y += rollback.c
 srcs-y += fmt_float.c

@@ -5,8 +5,9 @@
  * normal world's layers in x.weights, the TA's chunks in x.weights.tz: a streamed save) holds
  * the same final weights: layers 0..3 in plain, layers 4..10 in the chunks, read here with a
  * key re-derived from the simulated device key; the same for layers 4..8 (a segment that
- * takes its delta from the normal world). Training resumed from that save (the TA takes
- * the kept chunks) goes on with the losses of resuming without TEE.
+ * takes its delta from the normal world and does not end the network). Training resumed
+ * from that save (the TA takes the kept chunks) goes on with the losses of resuming without
+ * TEE, and the save loads resident (DZ_CMD_LOAD_CHUNK) to predict the scores of no TEE.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -223,6 +224,23 @@ static void test_train_streamed_as_without_tee(void **state)
     same_losses(plain, n2, tee,
                 train(dir, "resume.cfg", "-pp_start 4 -pp_end 10 -tee_stream -tee_output scores",
                       path, tee));
+
+    /* The streamed save back resident (DZ_CMD_LOAD_CHUNK: where the memory allows), for
+     * inference: the scores of the run without TEE. */
+    char img[PATH_MAX + 64], plain_out[4096], tee_out[4096];
+    snprintf(img, sizeof img, "%s/images/t_00007_c3.png", fixture);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores train.data lenet.cfg "
+             "backup/plain.weights '%s' 2>/dev/null",
+             dir, bin, img);
+    run_ok(cmd, plain_out, sizeof plain_out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores -pp_start 4 -pp_end 10 "
+             "train.data lenet.cfg backup/tee.weights '%s' 2>/dev/null",
+             dir, bin, img);
+    run_ok(cmd, tee_out, sizeof tee_out);
+    assert_non_null(strstr(plain_out, "%: "));
+    assert_string_equal(tee_out, plain_out);
 
     /* A segment that does not end the network (layers 4..8: the delta comes in from the normal
      * world's softmax and cost, and goes back to layer 3), against the first run without TEE. */

@@ -14,7 +14,10 @@
  *    BACKWARD re-sealed fed to FORWARD in place of another layer's, a refusal in the middle of
  *    a re-sealing pass (the session then holds no parameters until an import), passes out of
  *    order, and the resident training commands in a streamed session: each refused with its
- *    exact code.
+ *    exact code;
+ *  - the streamed save, trained, loads into a resident session (DZ_CMD_LOAD_CHUNK) and gives
+ *    the scores of the same weights in the engine; an altered or out-of-order chunk is refused
+ *    and the session computes nothing until a load completes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -620,6 +623,123 @@ static void test_hostile_training(void **state)
     dnn_network_free(nw);
 }
 
+static TEEC_Result load_chunk(struct ta *t, uint32_t k, bool updates, uint32_t n,
+                              const uint8_t *blob, size_t size, uint64_t seen)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_VALUE_INPUT);
+    op.params[0].value.a = k;
+    op.params[0].value.b = updates;
+    op.params[1].value.a = WORK;
+    op.params[1].value.b = n;
+    set_mem(&op, 2, blob, size);
+    op.params[3].value.a = (uint32_t)seen;
+    op.params[3].value.b = (uint32_t)(seen >> 32);
+    return invoke(t, DZ_CMD_LOAD_CHUNK, &op);
+}
+
+/* A streamed save, trained, back resident: scores of the reference with the same weights;
+ * a chunk altered, out of order or of another save: refused, and nothing computes until a
+ * load completes. */
+static void test_streamed_save_loads_resident(void **state)
+{
+    (void)state;
+    const struct dnn_net_config cfg = lenet_cfg(1);
+    struct dnn_network *nw = lenet(&cfg);
+    const size_t x_floats = (size_t)BATCH * nw->layers[0].inputs;
+    const size_t mid_bytes = (size_t)BATCH * nw->layers[FIRST].inputs * sizeof(float);
+    float *x = malloc(x_floats * sizeof(float)), y[BATCH * 10];
+    float *delta = malloc(mid_bytes);
+    assert_non_null(x);
+    assert_non_null(delta);
+    uint64_t rng = 31;
+    batch_data(&rng, x, x_floats, y);
+    dnn_network_forward_range(nw, 0, FIRST - 1, x, NULL, false);
+    const float *mid = nw->layers[FIRST - 1].output;
+    struct ta t;
+    static struct save s;
+
+    /* One streamed training iteration. */
+    open_train(&t, &cfg);
+    import_all(&t, nw, &s);
+    pass(&t, &s, DZ_STREAM_FORWARD_TRAIN, 0, mid, mid_bytes, y, sizeof(y), NULL, 0, NULL, NULL);
+    pass(&t, &s, DZ_STREAM_BACKWARD, 0, NULL, 0, NULL, 0, delta, mid_bytes, NULL, NULL);
+    pass(&t, &s, DZ_STREAM_UPDATE, 0, NULL, 0, NULL, 0, NULL, 0, NULL, NULL);
+    ta_stop(&t);
+
+    /* The reference: the trained parameters as the chunks hold them. */
+    struct dnn_net_config icfg = cfg;
+    struct dnn_network *ref = NULL;
+    assert_int_equal(dnn_network_create(&ref, &icfg, model.specs, model.n, false, SEED), DNN_OK);
+    for (size_t k = 0; k < s.n; k++) {
+        struct dz_chunk_header h;
+        float *p = sim_unseal_chunk(env.storage, s.blob[k], s.size[k], &h);
+        assert_non_null(p);
+        struct dnn_layer *l = &ref->layers[h.layer];
+        memcpy(l->biases + h.row0, p, h.rows * sizeof(float));
+        memcpy(l->weights + (size_t)h.row0 * l->inputs, p + h.rows,
+               (size_t)h.rows * l->inputs * sizeof(float));
+        free(p);
+    }
+    dnn_network_forward_range(ref, FIRST, ref->n - 1, mid, NULL, false);
+    const float *want = ref->layers[ref->n - 2].output; /* softmax, before the cost */
+
+    /* Resident, inference, scores. */
+    const struct seg g = {.cfg = &cfg,
+                          .specs = model.specs,
+                          .n_layers = model.n,
+                          .first = FIRST,
+                          .last = LAST,
+                          .batch = BATCH,
+                          .output_policy = DZ_OUTPUT_SCORES,
+                          .seed = SEED};
+    size_t size = 0;
+    uint64_t need = 0;
+    uint8_t *blob = make_blob(&g, &size);
+    ta_start(&t);
+    assert_int_equal(ta_open_model(&t, blob, size, &need), TEEC_SUCCESS);
+    free(blob);
+    float scores[BATCH * 10];
+    size_t ssize = sizeof(scores);
+    const uint32_t n = (uint32_t)s.n;
+    /* Another cut than the save's, or out of order: refused. */
+    assert_int_equal(load_chunk(&t, 0, false, n, s.blob[0], s.size[0], 0),
+                     TEEC_ERROR_BAD_PARAMETERS);
+    assert_int_equal(load_chunk(&t, 1, true, n, s.blob[1], s.size[1], 0), TEEC_ERROR_BAD_STATE);
+    for (uint32_t k = 0; k < n; k++)
+        assert_int_equal(load_chunk(&t, k, true, n, s.blob[k], s.size[k], 40), TEEC_SUCCESS);
+    assert_int_equal(ta_forward(&t, mid, mid_bytes, NULL, 0, 0, scores, &ssize), TEEC_SUCCESS);
+    assert_memory_equal(scores, want, sizeof(scores));
+
+    /* Altered mid-way: refused, and the session computes nothing until a load completes. */
+    uint8_t *bad = malloc(s.size[2]);
+    assert_non_null(bad);
+    memcpy(bad, s.blob[2], s.size[2]);
+    bad[s.size[2] - 40] ^= 1;
+    for (uint32_t k = 0; k < 2; k++)
+        assert_int_equal(load_chunk(&t, k, true, n, s.blob[k], s.size[k], 40), TEEC_SUCCESS);
+    assert_int_equal(load_chunk(&t, 2, true, n, bad, s.size[2], 40), TEEC_ERROR_SECURITY);
+    ssize = sizeof(scores);
+    assert_int_equal(ta_forward(&t, mid, mid_bytes, NULL, 0, 0, scores, &ssize),
+                     TEEC_ERROR_BAD_STATE);
+    assert_int_equal(load_chunk(&t, 3, true, n, s.blob[3], s.size[3], 40), TEEC_ERROR_BAD_STATE);
+    /* A whole load again: the same scores. */
+    for (uint32_t k = 0; k < n; k++)
+        assert_int_equal(load_chunk(&t, k, true, n, s.blob[k], s.size[k], 40), TEEC_SUCCESS);
+    ssize = sizeof(scores);
+    assert_int_equal(ta_forward(&t, mid, mid_bytes, NULL, 0, 0, scores, &ssize), TEEC_SUCCESS);
+    assert_memory_equal(scores, want, sizeof(scores));
+    free(bad);
+    ta_stop(&t);
+    save_free(&s);
+    free(delta);
+    free(x);
+    dnn_network_free(ref);
+    dnn_network_free(nw);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -649,6 +769,7 @@ int main(void)
         cmocka_unit_test(test_rows_match_layer),
         cmocka_unit_test(test_train_streamed_matches_no_tee),
         cmocka_unit_test(test_hostile_training),
+        cmocka_unit_test(test_streamed_save_loads_resident),
     };
     return cmocka_run_group_tests_name("ta_stream_train", tests, group_setup, group_teardown);
 }

@@ -232,6 +232,24 @@ enum dz_ta_command {
      *                otherwise
      */
     DZ_CMD_STREAM_CHUNK = 11,
+    /*
+     * A streamed save (chunks a streaming session of this model and partition sealed, in
+     * chunk order) into a resident session's parameter tensors: the way back from streaming
+     * when the memory allows (ta/stream_resident.c). Chunk 0 starts a load and names the cut
+     * (the save's working buffer, n_chunks, whether its chunks carry update buffers, which
+     * are dropped: a load starts from zero momenta); every later chunk must be the next one
+     * of that save and generation. The parameters are the normal world's own afterwards (as
+     * LOAD_PLAIN's: the policy becomes the request's). From chunk 0 until the last chunk, and
+     * after any refusal (SECURITY for a chunk that is not the one expected or does not
+     * authenticate, BAD_STATE out of order), the session holds no parameters (BAD_STATE for
+     * what needs them) until a load completes. BAD_STATE in a streaming session.
+     * [in]  value0:  a = chunk index, b = 1 when the chunks carry update buffers (a training
+     *                session's), else 0
+     * [in]  value1:  a = the working-buffer bytes the save was cut for, b = its n_chunks
+     * [in]  memref2: the sealed chunk
+     * [in]  value3:  a, b = low, high 32 bits of `seen`, taken with the last chunk
+     */
+    DZ_CMD_LOAD_CHUNK = 12,
     DZ_CMD_COUNT
 };
 

@@ -184,6 +184,15 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         else
             sh.size[2] = batch * sizeof(struct dz_prediction);
         break;
+    case DZ_CMD_LOAD_CHUNK:
+        /* A cut of the smallest working buffer, chunk by chunk: refusals mostly, which is the
+         * point (the tensors are wiped on each). */
+        sh.t[0] = T_VIN;
+        sh.t[1] = T_VIN;
+        sh.t[2] = T_MIN;
+        sh.size[2] = sizeof(struct dz_chunk_header) + DZ_STREAM_CHUNK_MIN + DZ_SEALED_TAG_BYTES;
+        sh.t[3] = T_VIN;
+        break;
     default: /* UPDATE and unknown ids: no parameters */
         break;
     }
