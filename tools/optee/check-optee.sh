@@ -176,7 +176,7 @@ done
 for r in 01-predict-seed 03-predict-first 04-predict-middle 05-predict-last 06-predict-all \
     10-train-last 11-train-middle 12-predict-sealed-last 13-predict-sealed-middle 15-hostile \
     16-tee-pubkey 17-seal-v2 18-predict-provisioned 20-seal-v1 22-train-streamed \
-    23-resume-streamed; do
+    23-resume-streamed 24-predict-streamed-resident; do
     if [ "$(cat "$CACHE/real/out/$r.rc" 2>/dev/null)" = 0 ]; then
         printf '  %-40s ok\n' "$r exit status 0"
     else

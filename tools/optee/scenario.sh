@@ -84,6 +84,9 @@ step 22-train-streamed "$D" classifier train -clear -tee_stream -tee_output scor
 sed 's/^max_batches=.*/max_batches=5/' train.cfg > train-more.cfg
 step 23-resume-streamed "$D" classifier train -tee_stream -tee_output scores -pp_start 4 \
     -pp_end 10 train-stream.data train-more.cfg backup-stream/train_final.weights
+# The streamed save back resident (batch 1 fits): DZ_CMD_LOAD_CHUNK.
+step 24-predict-streamed-resident "$D" classifier predict -pp_start 4 -pp_end 10 \
+    train-stream.data train-more.cfg backup-stream/train-more_final.weights $IMG
 
 # The normal-world halves of the saves (darknet format, sealed layers as zeros) must be the
 # same bytes in both worlds; the sealed blobs differ (device key, random nonce) but not in size.
