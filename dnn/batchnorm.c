@@ -22,11 +22,16 @@
 #define BN_EPS_FORWARD .000001f
 #define BN_EPS_BACKWARD .00001f
 
+/* Channels [f0, f1) of a BN pass: the unit of a task. */
+struct bn_range {
+    int f0, f1;
+};
+
 /* Per channel: mean[f] over (batch, spatial), darknet's mean_cpu. */
-static void bn_mean(const float *x, int batch, int c, int spatial, float *mean)
+static void bn_mean(const float *x, int batch, int c, int spatial, struct bn_range r, float *mean)
 {
     const float scale = 1.0f / (float)(batch * spatial);
-    for (int f = 0; f < c; f++) {
+    for (int f = r.f0; f < r.f1; f++) {
         float sum = 0;
         for (int b = 0; b < batch; b++) {
             const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
@@ -43,11 +48,11 @@ static void bn_mean(const float *x, int batch, int c, int spatial, float *mean)
  * channel (N = 1) darknet divides by zero and trains on NaN; here the variance is 0.
  */
 static void bn_variance(const float *x, const float *mean, int batch, int c, int spatial,
-                        float *variance)
+                        struct bn_range r, float *variance)
 {
     const int n = batch * spatial;
     const float scale = n > 1 ? 1.0f / (float)(n - 1) : 0.0f;
-    for (int f = 0; f < c; f++) {
+    for (int f = r.f0; f < r.f1; f++) {
         float sum = 0;
         for (int b = 0; b < batch; b++) {
             const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
@@ -62,9 +67,9 @@ static void bn_variance(const float *x, const float *mean, int batch, int c, int
 
 /* x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu. */
 static void bn_normalize(float *x, const float *mean, const float *variance, int batch, int c,
-                         int spatial)
+                         int spatial, struct bn_range r)
 {
-    for (int f = 0; f < c; f++) {
+    for (int f = r.f0; f < r.f1; f++) {
         const float m = mean[f];
         const float denom = dnn_sqrtf(variance[f]) + BN_EPS_FORWARD;
         for (int b = 0; b < batch; b++) {
@@ -76,9 +81,9 @@ static void bn_normalize(float *x, const float *mean, const float *variance, int
 }
 
 /* rolling = .99 * rolling + .01 * batch_stat, in darknet's scal-then-axpy order. */
-static void bn_roll(float *rolling, const float *stat, int c)
+static void bn_roll(float *rolling, const float *stat, struct bn_range r)
 {
-    for (int f = 0; f < c; f++) {
+    for (int f = r.f0; f < r.f1; f++) {
         rolling[f] *= .99f;
         rolling[f] += .01f * stat[f];
     }
@@ -136,54 +141,100 @@ void dnn_bn_init(struct dnn_layer *l)
     dnn_fill(l->bn.rolling_variance, c, 0);
 }
 
+/* dst = src on channels r of (batch, c, spatial) arrays. */
+static void bn_copy(const float *src, float *dst, int batch, int c, int spatial, struct bn_range r)
+{
+    for (int b = 0; b < batch; b++) {
+        const size_t base = ((size_t)b * (size_t)c + (size_t)r.f0) * (size_t)spatial;
+        dnn_copy(src + base, (size_t)(r.f1 - r.f0) * (size_t)spatial, dst + base);
+    }
+}
+
+/* x *= scales[f], then += biases[f] when there are biases: dnn_scale_bias then
+ * dnn_add_bias on channels r, one rounding each. */
+static void bn_scale_shift(float *x, const float *scales, const float *biases, int batch, int c,
+                           int spatial, struct bn_range r)
+{
+    for (int b = 0; b < batch; b++) {
+        for (int f = r.f0; f < r.f1; f++) {
+            float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+            const float s = scales[f];
+            for (int k = 0; k < spatial; k++)
+                xf[k] *= s;
+            if (!biases)
+                continue;
+            const float bias = biases[f];
+            for (int k = 0; k < spatial; k++)
+                xf[k] += bias;
+        }
+    }
+}
+
+/* One BN pass split among tasks by channels. */
+struct bn_split {
+    struct dnn_layer *l;
+    bool train;
+    size_t tasks;
+};
+
+static struct bn_range bn_task_range(const struct bn_split *s, size_t t)
+{
+    const size_t c = (size_t)s->l->out_c;
+    return (struct bn_range){(int)dnn_parallel_first(c, s->tasks, t),
+                             (int)dnn_parallel_first(c, s->tasks, t + 1)};
+}
+
+static void bn_forward_task(void *arg, size_t t)
+{
+    const struct bn_split *s = arg;
+    struct dnn_layer *l = s->l;
+    struct dnn_bn *bn = &l->bn;
+    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
+    const struct bn_range r = bn_task_range(s, t);
+    if (s->train) {
+        bn_mean(l->output, batch, c, spatial, r, bn->mean);
+        bn_variance(l->output, bn->mean, batch, c, spatial, r, bn->variance);
+        bn_roll(bn->rolling_mean, bn->mean, r);
+        bn_roll(bn->rolling_variance, bn->variance, r);
+        bn_copy(l->output, bn->x, batch, c, spatial, r);
+        bn_normalize(l->output, bn->mean, bn->variance, batch, c, spatial, r);
+        bn_copy(l->output, bn->x_norm, batch, c, spatial, r);
+    } else {
+        bn_normalize(l->output, bn->rolling_mean, bn->rolling_variance, batch, c, spatial, r);
+    }
+    bn_scale_shift(l->output, bn->scales, l->biases, batch, c, spatial, r);
+}
+
+/* Values a task has at least: some 10 us of work for a woken thread. */
+#define BN_PAR_MIN_VALUES 16384
+
+/* Runs task over the channels of l, split when par has threads and l enough values. */
+static void bn_over_channels(struct dnn_layer *l, bool train, const struct dnn_parallel *par,
+                             void (*task)(void *arg, size_t t))
+{
+    const size_t per_channel = (size_t)l->batch * (size_t)l->out_h * (size_t)l->out_w;
+    const size_t min_channels = (BN_PAR_MIN_VALUES + per_channel - 1) / per_channel;
+    struct bn_split s = {l, train, dnn_parallel_tasks(par, (size_t)l->out_c, min_channels)};
+    dnn_parallel_for(par, s.tasks, task, &s);
+}
+
 /*
  * Normalises l->output in place, then scales and adds biases (when the layer has
  * them). Training also updates the rolling statistics and keeps x and x_norm for
  * backward; inference touches no training buffer.
  */
-void dnn_bn_forward(struct dnn_layer *l, bool train)
+void dnn_bn_forward(struct dnn_layer *l, bool train, const struct dnn_parallel *par)
 {
-    struct dnn_bn *bn = &l->bn;
-    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
-    const size_t n = l->outputs * (size_t)batch;
-    if (train) {
-        bn_mean(l->output, batch, c, spatial, bn->mean);
-        bn_variance(l->output, bn->mean, batch, c, spatial, bn->variance);
-        bn_roll(bn->rolling_mean, bn->mean, c);
-        bn_roll(bn->rolling_variance, bn->variance, c);
-        dnn_copy(l->output, n, bn->x);
-        bn_normalize(l->output, bn->mean, bn->variance, batch, c, spatial);
-        dnn_copy(l->output, n, bn->x_norm);
-    } else {
-        bn_normalize(l->output, bn->rolling_mean, bn->rolling_variance, batch, c, spatial);
-    }
-    dnn_scale_bias(l->output, bn->scales, batch, c, spatial);
-    if (l->biases)
-        dnn_add_bias(l->output, l->biases, batch, c, spatial);
+    bn_over_channels(l, train, par, bn_forward_task);
 }
 
-/*
- * darknet's backward_batchnorm_layer on l->delta (already multiplied by the
- * activation's gradient): bias and scale updates, then the delta is carried through
- * the scale and the normalisation (mean_delta_cpu, variance_delta_cpu,
- * normalize_delta_cpu, the last with the N - 1 correction described above).
- */
-void dnn_bn_backward(struct dnn_layer *l)
+/* The delta's sums over channels r: mean_delta and variance_delta. */
+static void bn_stat_deltas(struct dnn_layer *l, struct bn_range r)
 {
     struct dnn_bn *bn = &l->bn;
     const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
-    const float count = (float)(batch * spatial);
-    /* The forward's variance divisor (darknet's backward uses count here, see the
-     * top of the file); with one value per channel x - mean is 0 and so is the term. */
-    const float var_count = count > 1 ? count - 1 : 1;
-    float *delta = l->delta;
-
-    if (l->bias_updates)
-        dnn_backward_bias(l->bias_updates, delta, batch, c, spatial);
-    dnn_backward_scale(bn->x_norm, delta, batch, c, spatial, bn->scale_updates);
-    dnn_scale_bias(delta, bn->scales, batch, c, spatial);
-
-    for (int f = 0; f < c; f++) {
+    const float *delta = l->delta;
+    for (int f = r.f0; f < r.f1; f++) {
         const float m = bn->mean[f];
         float dmean = 0, dvar = 0;
         for (int b = 0; b < batch; b++) {
@@ -197,7 +248,38 @@ void dnn_bn_backward(struct dnn_layer *l)
         bn->mean_delta[f] = dmean * (-1.0f / dnn_sqrtf(v));
         bn->variance_delta[f] = dvar * (-.5f * dnn_powf(v, -1.5f));
     }
-    for (int f = 0; f < c; f++) {
+}
+
+static void bn_backward_task(void *arg, size_t t)
+{
+    const struct bn_split *s = arg;
+    struct dnn_layer *l = s->l;
+    struct dnn_bn *bn = &l->bn;
+    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
+    const struct bn_range r = bn_task_range(s, t);
+    const float count = (float)(batch * spatial);
+    /* The forward's variance divisor (darknet's backward uses count here, see the
+     * top of the file); with one value per channel x - mean is 0 and so is the term. */
+    const float var_count = count > 1 ? count - 1 : 1;
+    float *delta = l->delta;
+
+    /* dnn_backward_bias's order: per image, the plane's sum added to the update. */
+    for (int b = 0; l->bias_updates && b < batch; b++)
+        for (int f = r.f0; f < r.f1; f++)
+            l->bias_updates[f] += dnn_sum(
+                delta + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial, (size_t)spatial);
+    for (int f = r.f0; f < r.f1; f++) {
+        float sum = 0; /* dnn_backward_scale's: one sum over the images, then one addition */
+        for (int b = 0; b < batch; b++) {
+            const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+            for (int k = 0; k < spatial; k++)
+                sum += delta[base + k] * bn->x_norm[base + k];
+        }
+        bn->scale_updates[f] += sum;
+    }
+    bn_scale_shift(delta, bn->scales, NULL, batch, c, spatial, r);
+    bn_stat_deltas(l, r);
+    for (int f = r.f0; f < r.f1; f++) {
         const float m = bn->mean[f];
         const float inv_std = 1.0f / dnn_sqrtf(bn->variance[f] + BN_EPS_BACKWARD);
         const float dvar = bn->variance_delta[f];
@@ -210,6 +292,17 @@ void dnn_bn_backward(struct dnn_layer *l)
             }
         }
     }
+}
+
+/*
+ * darknet's backward_batchnorm_layer on l->delta (already multiplied by the
+ * activation's gradient): bias and scale updates, then the delta is carried through
+ * the scale and the normalisation (mean_delta_cpu, variance_delta_cpu,
+ * normalize_delta_cpu, the last with the N - 1 correction described above).
+ */
+void dnn_bn_backward(struct dnn_layer *l, const struct dnn_parallel *par)
+{
+    bn_over_channels(l, true, par, bn_backward_task);
 }
 
 /* ------------------------------------------------------- the [batchnorm] layer */
@@ -240,12 +333,12 @@ static void batchnorm_init(struct dnn_layer *l, struct dnn_rng *rng)
 static void batchnorm_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     dnn_copy(run->input, l->outputs * (size_t)l->batch, l->output);
-    dnn_bn_forward(l, run->train);
+    dnn_bn_forward(l, run->train, run->par);
 }
 
 static void batchnorm_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
-    dnn_bn_backward(l);
+    dnn_bn_backward(l, run->par);
     if (run->input_delta)
         dnn_axpy(l->outputs * (size_t)l->batch, 1, l->delta, run->input_delta);
 }

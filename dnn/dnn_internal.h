@@ -82,6 +82,22 @@ void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(voi
                       void *arg);
 /* Threads par runs tasks on: 1 when serial. */
 unsigned dnn_parallel_threads(const struct dnn_parallel *par);
+/* Tasks to split n independent items into: a few per thread (so a thread the machine slows
+ * leaves its share), none with fewer than min_items items (waking a thread costs some 10 us);
+ * 1 when serial. Task t of `tasks` takes items [dnn_parallel_first(n, tasks, t),
+ * dnn_parallel_first(n, tasks, t + 1)). A split decides only who computes an item, never how:
+ * callers keep every item's arithmetic the same for any task count. */
+size_t dnn_parallel_tasks(const struct dnn_parallel *par, size_t n, size_t min_items);
+static inline size_t dnn_parallel_first(size_t n, size_t tasks, size_t t)
+{
+    return (size_t)((unsigned long long)t * n / tasks);
+}
+/* dnn_activate_array_keep and dnn_gradient_array_keep with the array cut into pieces for the
+ * threads of par (NULL: serial); every element is computed alone, so no bit depends on it. */
+void dnn_activate_array_keep_par(const struct dnn_parallel *par, float *x, size_t n,
+                                 enum dnn_activation a, float *kept);
+void dnn_gradient_array_keep_par(const struct dnn_parallel *par, const float *y, const float *x,
+                                 size_t n, enum dnn_activation a, float *delta);
 /* Wipes and frees net's per-task scratch (dnn_network_free). */
 void dnn_network_set_parallel_free(struct dnn_network *net);
 
@@ -128,8 +144,11 @@ int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation);
  * l->output in place, using l->bn, l->biases and l->out_c. */
 enum dnn_status dnn_bn_setup(struct dnn_layer *l) DNN_MUST_CHECK; /* requests bn buffers */
 void dnn_bn_init(struct dnn_layer *l);
-void dnn_bn_forward(struct dnn_layer *l, bool train);
-void dnn_bn_backward(struct dnn_layer *l); /* turns l->delta into the pre-BN delta */
+/* Both split the channels among the threads of par (NULL: serial); each channel's
+ * statistics and values are computed as one thread would, so the bits never depend on it. */
+void dnn_bn_forward(struct dnn_layer *l, bool train, const struct dnn_parallel *par);
+/* Turns l->delta into the pre-BN delta. */
+void dnn_bn_backward(struct dnn_layer *l, const struct dnn_parallel *par);
 
 /* ------------------------------------------------------------- ops per kind */
 extern const struct dnn_layer_ops dnn_convolutional_ops;

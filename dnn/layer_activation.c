@@ -17,13 +17,13 @@ static void activation_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const size_t n = l->outputs * (size_t)l->batch;
     dnn_copy(run->input, n, l->output);
-    dnn_activate_array_keep(l->output, n, l->spec.activation, l->act_input);
+    dnn_activate_array_keep_par(run->par, l->output, n, l->spec.activation, l->act_input);
 }
 
 static void activation_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const size_t n = l->outputs * (size_t)l->batch;
-    dnn_gradient_array_keep(l->output, l->act_input, n, l->spec.activation, l->delta);
+    dnn_gradient_array_keep_par(run->par, l->output, l->act_input, n, l->spec.activation, l->delta);
     if (run->input_delta)
         dnn_axpy(n, 1, l->delta, run->input_delta);
 }

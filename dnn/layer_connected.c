@@ -54,11 +54,11 @@ static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
     dnn_gemm_par(run->par, false, true, batch, out, in, 1, run->input, in, l->weights, in, 0,
                  l->output, out);
     if (l->spec.batch_normalize)
-        dnn_bn_forward(l, run->train);
+        dnn_bn_forward(l, run->train, run->par);
     else
         dnn_add_bias(l->output, l->biases, batch, out, 1);
-    dnn_activate_array_keep(l->output, l->outputs * (size_t)batch, l->spec.activation,
-                            l->act_input);
+    dnn_activate_array_keep_par(run->par, l->output, l->outputs * (size_t)batch, l->spec.activation,
+                                l->act_input);
 }
 
 enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
@@ -140,10 +140,10 @@ enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
 static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
-    dnn_gradient_array_keep(l->output, l->act_input, l->outputs * (size_t)batch, l->spec.activation,
-                            l->delta);
+    dnn_gradient_array_keep_par(run->par, l->output, l->act_input, l->outputs * (size_t)batch,
+                                l->spec.activation, l->delta);
     if (l->spec.batch_normalize)
-        dnn_bn_backward(l);
+        dnn_bn_backward(l, run->par);
     else
         dnn_backward_bias(l->bias_updates, l->delta, batch, out, 1);
     /* weight_updates(out, in) += delta(batch, out)^T * input(batch, in) */

@@ -226,40 +226,124 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
     const struct conv_dims d = conv_dims_of(l);
     conv_over_images(l, run, conv_forward_images);
     if (l->spec.batch_normalize)
-        dnn_bn_forward(l, run->train);
+        dnn_bn_forward(l, run->train, run->par);
     else
         dnn_add_bias(l->output, l->biases, l->batch, l->out_c, d.n);
-    dnn_activate_array_keep(l->output, l->outputs * (size_t)l->batch, l->spec.activation,
-                            l->act_input);
+    dnn_activate_array_keep_par(run->par, l->output, l->outputs * (size_t)l->batch,
+                                l->spec.activation, l->act_input);
+}
+
+/* weight_updates(m, k) += delta(m, n) * cols(k, n)^T for (image, group) pairs [bg0, bg1), in
+ * that order, on the rows [i0, i1) and columns [j0, j1) of weight_updates only; cols_of gives
+ * each pair's column matrix. */
+static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
+                              const float *(*cols_of)(void *, size_t), void *ctx, int i0, int i1,
+                              int j0, int j1)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const size_t groups = (size_t)l->spec.groups;
+    const size_t wsize = l->nweights / groups;
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    for (size_t bg = bg0; bg < bg1; bg++) {
+        const float *delta = l->delta + bg * out_size + (size_t)i0 * (size_t)d.n;
+        const float *cols = cols_of(ctx, bg) + (size_t)j0 * (size_t)d.n;
+        float *wu = l->weight_updates + (bg % groups) * wsize + (size_t)i0 * (size_t)d.k + j0;
+        dnn_gemm(false, true, i1 - i0, j1 - j0, d.n, 1, delta, d.n, cols, d.n, 1, wu, d.k);
+    }
+}
+
+/* Blocks of weight_updates a task of the weight gradient owns: 24 rows (a multiple of every
+ * GEMM kernel's row panel) by 64 columns, as dnn_gemm_par cuts C. */
+#define CONV_WG_ROWS 24
+#define CONV_WG_COLS 64
+
+/* The weight gradient over a chunk of (image, group) pairs whose column matrices sit in the
+ * per-task scratches: phase one builds them, one pair a task; phase two gives every task
+ * whole blocks of weight_updates, summed over the chunk's pairs in order. Each element of
+ * weight_updates thus receives the same terms in the same order as the serial loop. */
+struct conv_wg_chunk {
+    struct dnn_layer *l;
+    const struct dnn_run *run;
+    struct conv_dims d;
+    size_t bg0, bg1; /* the chunk's pairs */
+    int units_i, units_j, per_group;
+};
+
+static const float *conv_wg_cols(void *arg, size_t bg)
+{
+    const struct conv_wg_chunk *c = arg;
+    if (conv_direct(c->l))
+        return c->run->input + bg * c->d.in_size;
+    return c->run->par_workspace + (bg - c->bg0) * c->run->net->workspace_floats;
+}
+
+static void conv_wg_im2col_task(void *arg, size_t t)
+{
+    const struct conv_wg_chunk *c = arg;
+    const size_t bg = c->bg0 + t;
+    conv_columns(c->l, NULL, c->run->input + bg * c->d.in_size,
+                 c->run->par_workspace + t * c->run->net->workspace_floats, &c->d);
+}
+
+static void conv_wg_block_task(void *arg, size_t t)
+{
+    struct conv_wg_chunk *c = arg;
+    const size_t groups = (size_t)c->l->spec.groups;
+    const size_t g = t / (size_t)c->per_group, u = t % (size_t)c->per_group;
+    const int bi = (int)(u / (size_t)c->units_j), bj = (int)(u % (size_t)c->units_j);
+    const int i0 = bi * CONV_WG_ROWS, j0 = bj * CONV_WG_COLS;
+    const int i1 = i0 + CONV_WG_ROWS < c->d.m ? i0 + CONV_WG_ROWS : c->d.m;
+    const int j1 = j0 + CONV_WG_COLS < c->d.k ? j0 + CONV_WG_COLS : c->d.k;
+    /* this group's pairs of the chunk, in order */
+    size_t first = c->bg0 + (g + groups - c->bg0 % groups) % groups;
+    for (size_t bg = first; bg < c->bg1; bg += groups)
+        conv_weight_block(c->l, bg, bg + 1, conv_wg_cols, c, i0, i1, j0, j1);
+}
+
+/* The weight gradient: images in order for every element of weight_updates. With threads
+ * and per-task scratch, chunks of par_slots pairs; otherwise one pair at a time with each
+ * product split by dnn_gemm_par (the same terms in the same order). */
+static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const size_t groups = (size_t)l->spec.groups, pairs = (size_t)l->batch * groups;
+    const size_t wsize = l->nweights / groups;
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    if (run->par_slots < 2 || !run->net || (!run->par_workspace && !conv_direct(l))) {
+        for (size_t bg = 0; bg < pairs; bg++) {
+            const float *cols =
+                conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
+            dnn_gemm_par(run->par, false, true, d.m, d.k, d.n, 1, l->delta + bg * out_size, d.n,
+                         cols, d.n, 1, l->weight_updates + (bg % groups) * wsize, d.k);
+        }
+        return;
+    }
+    struct conv_wg_chunk c = {.l = l, .run = run, .d = d};
+    c.units_i = (d.m + CONV_WG_ROWS - 1) / CONV_WG_ROWS;
+    c.units_j = (d.k + CONV_WG_COLS - 1) / CONV_WG_COLS;
+    c.per_group = c.units_i * c.units_j;
+    /* direct convolutions read the input itself: any chunk will do, the whole batch best */
+    const size_t chunk = conv_direct(l) ? pairs : run->par_slots;
+    for (c.bg0 = 0; c.bg0 < pairs; c.bg0 = c.bg1) {
+        c.bg1 = c.bg0 + chunk < pairs ? c.bg0 + chunk : pairs;
+        if (!conv_direct(l))
+            dnn_parallel_for(run->par, c.bg1 - c.bg0, conv_wg_im2col_task, &c);
+        dnn_parallel_for(run->par, groups * (size_t)c.per_group, conv_wg_block_task, &c);
+    }
 }
 
 static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct conv_dims d = conv_dims_of(l);
-    const int groups = l->spec.groups;
-    const size_t wsize = l->nweights / (size_t)groups;
-    const size_t out_size = (size_t)d.m * (size_t)d.n;
 
-    dnn_gradient_array_keep(l->output, l->act_input, l->outputs * (size_t)l->batch,
-                            l->spec.activation, l->delta);
+    dnn_gradient_array_keep_par(run->par, l->output, l->act_input, l->outputs * (size_t)l->batch,
+                                l->spec.activation, l->delta);
     if (l->spec.batch_normalize)
-        dnn_bn_backward(l);
+        dnn_bn_backward(l, run->par);
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
-    /* The weight gradient sums over the images in order, so the images stay in order and
-     * each product is split over rows and columns of weight_updates only. */
-    for (int b = 0; b < l->batch; b++) {
-        for (int g = 0; g < groups; g++) {
-            const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
-            const float *delta = l->delta + bg * out_size;
-            const float *cols =
-                conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
-            /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T */
-            dnn_gemm_par(run->par, false, true, d.m, d.k, d.n, 1, delta, d.n, cols, d.n, 1,
-                         l->weight_updates + (size_t)g * wsize, d.k);
-        }
-    }
+    conv_weight_gradient(l, run);
     /* Each image's input delta is its own: the images split among the threads. */
     if (run->input_delta)
         conv_over_images(l, run, conv_input_delta_images);

@@ -81,8 +81,8 @@ static void local_forward(struct dnn_layer *l, const struct dnn_run *run)
             dnn_gemm(false, false, n, 1, k, 1, l->weights + (size_t)j * k * n, k, col + j,
                      locations, 1, out + j, locations);
     }
-    dnn_activate_array_keep(l->output, l->outputs * (size_t)l->batch, l->spec.activation,
-                            l->act_input);
+    dnn_activate_array_keep_par(run->par, l->output, l->outputs * (size_t)l->batch,
+                                l->spec.activation, l->act_input);
 }
 
 static void local_backward(struct dnn_layer *l, const struct dnn_run *run)
@@ -91,8 +91,8 @@ static void local_backward(struct dnn_layer *l, const struct dnn_run *run)
     const int k = l->spec.size * l->spec.size * l->c;
     const int n = l->spec.filters;
     float *col = run->workspace;
-    dnn_gradient_array_keep(l->output, l->act_input, l->outputs * (size_t)l->batch,
-                            l->spec.activation, l->delta);
+    dnn_gradient_array_keep_par(run->par, l->output, l->act_input, l->outputs * (size_t)l->batch,
+                                l->spec.activation, l->delta);
     for (int b = 0; b < l->batch; b++)
         dnn_axpy(l->outputs, 1, l->delta + (size_t)b * l->outputs, l->bias_updates);
     for (int b = 0; b < l->batch; b++) {

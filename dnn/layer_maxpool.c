@@ -40,56 +40,97 @@ static enum dnn_status maxpool_setup(struct dnn_layer *l, const struct dnn_netwo
     return dnn_layer_request(l, &l->indexes, count, sizeof(int), DNN_BUF_TRAIN);
 }
 
-static void maxpool_forward(struct dnn_layer *l, const struct dnn_run *run)
+/* Planes (image, channel) [p0, p1) of a forward pass. */
+static void maxpool_forward_planes(struct dnn_layer *l, const struct dnn_run *run, size_t p0,
+                                   size_t p1)
 {
     const int off = -l->spec.pad / 2;
     const int size = l->spec.size;
     const int stride = l->spec.stride;
     int *indexes = run->train ? l->indexes : NULL;
-    size_t o = 0;
-    for (int b = 0; b < l->batch; b++) {
-        for (int k = 0; k < l->c; k++) {
-            const int plane = l->h * (k + b * l->c);
-            for (int i = 0; i < l->out_h; i++) {
-                for (int j = 0; j < l->out_w; j++, o++) {
-                    float best = -FLT_MAX;
-                    int best_i = -1;
-                    for (int n = 0; n < size; n++) {
-                        const int y = off + i * stride + n;
-                        if (y < 0 || y >= l->h)
-                            continue; /* padding is -FLT_MAX: it never wins */
-                        for (int m = 0; m < size; m++) {
-                            const int x = off + j * stride + m;
-                            if (x < 0 || x >= l->w)
-                                continue;
-                            const int idx = x + l->w * (y + plane);
-                            const float v = run->input[idx];
-                            if (v > best) {
-                                best = v;
-                                best_i = idx;
-                            }
+    size_t o = p0 * (size_t)l->out_h * (size_t)l->out_w;
+    for (size_t p = p0; p < p1; p++) {
+        const int plane = l->h * (int)p; /* (k + b * c) rows of h */
+        for (int i = 0; i < l->out_h; i++) {
+            for (int j = 0; j < l->out_w; j++, o++) {
+                float best = -FLT_MAX;
+                int best_i = -1;
+                for (int n = 0; n < size; n++) {
+                    const int y = off + i * stride + n;
+                    if (y < 0 || y >= l->h)
+                        continue; /* padding is -FLT_MAX: it never wins */
+                    for (int m = 0; m < size; m++) {
+                        const int x = off + j * stride + m;
+                        if (x < 0 || x >= l->w)
+                            continue;
+                        const int idx = x + l->w * (y + plane);
+                        const float v = run->input[idx];
+                        if (v > best) {
+                            best = v;
+                            best_i = idx;
                         }
                     }
-                    l->output[o] = best;
-                    if (indexes)
-                        indexes[o] = best_i;
                 }
+                l->output[o] = best;
+                if (indexes)
+                    indexes[o] = best_i;
             }
         }
     }
 }
 
-static void maxpool_backward(struct dnn_layer *l, const struct dnn_run *run)
+/* Planes [p0, p1) of a backward pass: a window lies in its plane, so does every index. */
+static void maxpool_backward_planes(struct dnn_layer *l, const struct dnn_run *run, size_t p0,
+                                    size_t p1)
 {
-    if (!run->input_delta)
-        return;
-    const size_t n = l->outputs * (size_t)l->batch;
-    for (size_t i = 0; i < n; i++) {
+    const size_t per_plane = (size_t)l->out_h * (size_t)l->out_w;
+    for (size_t i = p0 * per_plane; i < p1 * per_plane; i++) {
         /* -1 when no value beat -FLT_MAX (window all padding, NaN or -inf inputs) */
         const int idx = l->indexes[i];
         if (idx >= 0)
             run->input_delta[idx] += l->delta[i];
     }
+}
+
+/* A pass split among tasks by planes: each plane's outputs (forward) and input delta
+ * (backward) belong to one task, computed as the serial loop does. */
+struct maxpool_split {
+    struct dnn_layer *l;
+    const struct dnn_run *run;
+    void (*planes)(struct dnn_layer *, const struct dnn_run *, size_t, size_t);
+    size_t n, tasks;
+};
+
+static void maxpool_task(void *arg, size_t t)
+{
+    const struct maxpool_split *s = arg;
+    s->planes(s->l, s->run, dnn_parallel_first(s->n, s->tasks, t),
+              dnn_parallel_first(s->n, s->tasks, t + 1));
+}
+
+/* Output values a task has at least: some 10 us of work for a woken thread. */
+#define MAXPOOL_PAR_MIN_OUTPUTS 4096
+
+static void maxpool_over_planes(struct dnn_layer *l, const struct dnn_run *run,
+                                void (*planes)(struct dnn_layer *, const struct dnn_run *, size_t,
+                                               size_t))
+{
+    const size_t n = (size_t)l->batch * (size_t)l->c;
+    const size_t per_plane = (size_t)l->out_h * (size_t)l->out_w;
+    const size_t min_planes = per_plane ? (MAXPOOL_PAR_MIN_OUTPUTS + per_plane - 1) / per_plane : 1;
+    struct maxpool_split s = {l, run, planes, n, dnn_parallel_tasks(run->par, n, min_planes)};
+    dnn_parallel_for(run->par, s.tasks, maxpool_task, &s);
+}
+
+static void maxpool_forward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    maxpool_over_planes(l, run, maxpool_forward_planes);
+}
+
+static void maxpool_backward(struct dnn_layer *l, const struct dnn_run *run)
+{
+    if (run->input_delta)
+        maxpool_over_planes(l, run, maxpool_backward_planes);
 }
 
 /* antialiasing: the layer above at stride 1, then antialias.c's blur */

@@ -24,6 +24,17 @@ unsigned dnn_parallel_threads(const struct dnn_parallel *par)
 
 /* Tasks per thread in a loop over images: a thread the machine slows leaves its share. */
 #define DNN_PAR_SLOTS_PER_THREAD 4
+
+size_t dnn_parallel_tasks(const struct dnn_parallel *par, size_t n, size_t min_items)
+{
+    const size_t threads = dnn_parallel_threads(par);
+    if (threads < 2 || n < 2)
+        return 1;
+    size_t tasks = n / (min_items ? min_items : 1);
+    if (tasks > threads * DNN_PAR_SLOTS_PER_THREAD)
+        tasks = threads * DNN_PAR_SLOTS_PER_THREAD;
+    return tasks ? tasks : 1;
+}
 /* At most this much scratch for them: a large network's im2col per image is tens of MB, and
  * its products are big enough to split one image at a time. */
 #define DNN_PAR_SCRATCH_MAX ((size_t)64 << 20)

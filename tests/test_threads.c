@@ -1,7 +1,10 @@
 /*
  * test_threads.c - the engine with threads (host/thread_pool.c lent as struct dnn_parallel)
  * gives bit for bit what it gives alone: gemm in every transpose case and odd shape, and
- * training and prediction of a small conv net, with 1, 2, 3 and 7 threads.
+ * training and prediction of two small nets, with 1, 2, 3 and 7 threads. The second is big
+ * enough for every split of the engine to cut its work into several tasks: batch norm by
+ * channels (in convolutional, connected and [batchnorm] layers), activations by pieces,
+ * max pooling by planes and the convolutional weight gradient by chunks of images.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -104,11 +107,16 @@ static void test_im2col_split_is_exact(void **state)
     free(im);
 }
 
-#define SIDE 23
 #define CH 3
 #define CLASSES 5
-#define BATCH 4
 #define ITERS 3
+#define MAX_LAYERS 12
+
+/* A net to train: its layers, and the batch and image side it is trained on. */
+struct net_case {
+    size_t (*layers)(struct dnn_layer_spec *s);
+    int batch, side;
+};
 
 static size_t conv_net(struct dnn_layer_spec *s)
 {
@@ -152,6 +160,51 @@ static size_t conv_net(struct dnn_layer_spec *s)
     return sizeof net / sizeof net[0];
 }
 
+/* Enough values per layer for the splits to make several tasks with 2, 3 and 7 threads:
+ * 16 images of 28 x 28, 16 and more channels; a padded 3/2 max pool with windows across
+ * plane edges; a 1x1 convolution (no im2col); groups. */
+static size_t split_net(struct dnn_layer_spec *s)
+{
+    const struct dnn_layer_spec net[] = {
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LEAKY,
+         .filters = 16,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 1,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_MAXPOOL, .size = 3, .stride = 2, .pad = 2},
+        {.kind = DNN_LAYER_BATCHNORM},
+        {.kind = DNN_LAYER_ACTIVATION, .activation = DNN_ACT_LOGISTIC},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_RELU,
+         .filters = 32,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 2,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_MISH,
+         .filters = 30,
+         .size = 1,
+         .stride = 1,
+         .pad = 0,
+         .groups = 1,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2},
+        {.kind = DNN_LAYER_CONNECTED,
+         .activation = DNN_ACT_LEAKY,
+         .outputs = 40,
+         .batch_normalize = true},
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+    };
+    memcpy(s, net, sizeof net);
+    return sizeof net / sizeof net[0];
+}
+
 /* What a run leaves: the losses, the weights after ITERS steps and a prediction. */
 struct outcome {
     float loss[ITERS];
@@ -160,34 +213,35 @@ struct outcome {
     float *pred;
 };
 
-static void run_net(const struct dnn_parallel *par, struct outcome *o)
+static void run_net(const struct net_case *nc, const struct dnn_parallel *par, struct outcome *o)
 {
-    struct dnn_net_config cfg = {.batch = BATCH,
+    const int batch = nc->batch, side = nc->side;
+    struct dnn_net_config cfg = {.batch = batch,
                                  .subdivisions = 1,
-                                 .h = SIDE,
-                                 .w = SIDE,
+                                 .h = side,
+                                 .w = side,
                                  .c = CH,
                                  .learning_rate = 0.05f,
                                  .momentum = 0.9f,
                                  .decay = 0.0005f,
                                  .policy = DNN_POLICY_CONSTANT,
                                  .max_batches = 100};
-    struct dnn_layer_spec s[8];
-    const size_t n = conv_net(s);
+    struct dnn_layer_spec s[MAX_LAYERS];
+    const size_t n = nc->layers(s);
     struct dnn_network *net = NULL;
     assert_int_equal(dnn_network_create(&net, &cfg, s, n, true, 5), DNN_OK);
     assert_int_equal(dnn_network_set_parallel(net, par), DNN_OK);
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 77);
-    const size_t inputs = (size_t)SIDE * SIDE * CH;
-    float *x = random_floats(&rng, BATCH * inputs);
-    float *y = calloc(BATCH * CLASSES, sizeof(float));
+    const size_t inputs = (size_t)side * (size_t)side * CH;
+    float *x = random_floats(&rng, (size_t)batch * inputs);
+    float *y = calloc((size_t)batch * CLASSES, sizeof(float));
     assert_non_null(y);
     for (int it = 0; it < ITERS; it++) {
-        for (int b = 0; b < BATCH; b++)
+        for (int b = 0; b < batch; b++)
             y[b * CLASSES + (b + it) % CLASSES] = 1;
         o->loss[it] = dnn_network_train_batch(net, x, y);
-        memset(y, 0, BATCH * CLASSES * sizeof(float));
+        memset(y, 0, (size_t)batch * CLASSES * sizeof(float));
     }
     o->n_params = 0;
     for (size_t i = 0; i < net->n; i++)
@@ -203,29 +257,28 @@ static void run_net(const struct dnn_parallel *par, struct outcome *o)
             at += net->layers[i].params[p].count;
         }
     const float *out = dnn_network_predict(net, x);
-    o->pred = malloc(BATCH * CLASSES * sizeof(float));
+    o->pred = malloc((size_t)batch * CLASSES * sizeof(float));
     assert_non_null(o->pred);
-    memcpy(o->pred, out, BATCH * CLASSES * sizeof(float));
+    memcpy(o->pred, out, (size_t)batch * CLASSES * sizeof(float));
     free(y);
     free(x);
     dnn_network_free(net);
 }
 
-static void test_training_is_exact(void **state)
+static void training_is_exact(const struct net_case *nc)
 {
-    (void)state;
     struct outcome want;
-    run_net(NULL, &want);
+    run_net(nc, NULL, &want);
     for (size_t t = 0; t < N_COUNTS; t++) {
         struct dz_pool *pool = dz_pool_create(thread_counts[t]);
         assert_non_null(pool);
         const struct dnn_parallel par = dz_pool_parallel(pool);
         struct outcome got;
-        run_net(&par, &got);
+        run_net(nc, &par, &got);
         assert_memory_equal(got.loss, want.loss, sizeof want.loss);
         assert_int_equal(got.n_params, want.n_params);
         assert_memory_equal(got.params, want.params, want.n_params * sizeof(float));
-        assert_memory_equal(got.pred, want.pred, BATCH * CLASSES * sizeof(float));
+        assert_memory_equal(got.pred, want.pred, (size_t)nc->batch * CLASSES * sizeof(float));
         free(got.params);
         free(got.pred);
         dz_pool_destroy(pool);
@@ -234,12 +287,27 @@ static void test_training_is_exact(void **state)
     free(want.pred);
 }
 
+static void test_training_is_exact(void **state)
+{
+    (void)state;
+    const struct net_case nc = {conv_net, 4, 23};
+    training_is_exact(&nc);
+}
+
+static void test_training_splits_are_exact(void **state)
+{
+    (void)state;
+    const struct net_case nc = {split_net, 16, 28};
+    training_is_exact(&nc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_split_is_exact),
         cmocka_unit_test(test_im2col_split_is_exact),
         cmocka_unit_test(test_training_is_exact),
+        cmocka_unit_test(test_training_splits_are_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
