@@ -124,7 +124,7 @@ void dk_dataset_close(struct dk_dataset *ds)
     free(ds->source);
     dk_list_free(&ds->paths);
     dk_list_free(&ds->labels);
-    dk_idx_free(&ds->images);
+    dk_idx_file_close(&ds->images);
     *ds = (struct dk_dataset){0};
 }
 
@@ -183,9 +183,9 @@ static int open_idx(struct dk_dataset *ds, const char *images_path, const char *
                     struct dk_error *err)
 {
     ds->kind = DK_DATASET_IDX;
-    if (dk_idx_read(images_path, &ds->images, err) != 0)
+    if (dk_idx_open(images_path, &ds->images, err) != 0)
         return -1;
-    const struct dk_idx *im = &ds->images;
+    const struct dk_idx_file *im = &ds->images;
     if (im->ndims != 3)
         return dk_fail(err,
                        "IDX image file \"%s\" has %d dimensions; images need 3 (count, rows, "
@@ -370,16 +370,26 @@ const char *dk_dataset_name(const struct dk_dataset *ds, size_t i, char *buf, si
     return buf;
 }
 
-/* IDX item i into an existing rows x cols x c image: plane 0 converted, the
- * others copies of it. */
-static void idx_fill(const struct dk_dataset *ds, size_t i, struct dk_image *im)
+/* Image bytes read from an IDX file at a time: a 28 x 28 image in one read. */
+#define IDX_FILL_CHUNK 4096
+
+/* IDX item i into an existing rows x cols x c image: plane 0 read from the file and
+ * converted, the others copies of it. */
+static int idx_fill(const struct dk_dataset *ds, size_t i, struct dk_image *im,
+                    struct dk_error *err)
 {
-    size_t plane = (size_t)ds->rows * (size_t)ds->cols;
-    const uint8_t *src = ds->images.data + i * plane;
-    for (size_t p = 0; p < plane; ++p)
-        im->data[p] = dk_pixel_from_byte(src[p]);
+    const size_t plane = (size_t)ds->rows * (size_t)ds->cols;
+    uint8_t buf[IDX_FILL_CHUNK];
+    for (size_t p0 = 0; p0 < plane; p0 += IDX_FILL_CHUNK) {
+        const size_t n = plane - p0 < IDX_FILL_CHUNK ? plane - p0 : IDX_FILL_CHUNK;
+        if (dk_idx_file_read(&ds->images, i * plane + p0, n, buf, err) != 0)
+            return -1;
+        for (size_t p = 0; p < n; ++p)
+            im->data[p0 + p] = dk_pixel_from_byte(buf[p]);
+    }
     for (int k = 1; k < im->c; ++k)
         memcpy(im->data + (size_t)k * plane, im->data, plane * sizeof(float));
+    return 0;
 }
 
 static int check_item(const struct dk_dataset *ds, size_t i, struct dk_error *err)
@@ -403,7 +413,10 @@ int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct 
         return dk_image_load(ds->paths.items[i], channels, out, err);
     if (dk_image_make(out, ds->cols, ds->rows, channels ? channels : 1, err) != 0)
         return -1;
-    idx_fill(ds, i, out);
+    if (idx_fill(ds, i, out, err) != 0) {
+        dk_image_free(out);
+        return -1;
+    }
     return 0;
 }
 
@@ -443,7 +456,8 @@ static int augment_item(const struct dk_dataset *ds, size_t i, struct dk_image *
                         struct dnn_rng *rng, float *x, struct dk_error *err)
 {
     if (ds->kind == DK_DATASET_IDX) {
-        idx_fill(ds, i, scratch);
+        if (idx_fill(ds, i, scratch, err) != 0)
+            return -1;
         return dk_augment_classifier(scratch, aug, w, h, rng, x, err);
     }
     struct dk_image im = {0};

@@ -79,7 +79,7 @@ struct dk_dataset {
     struct dk_list labels; /* (classes) copies of the labels */
 
     /* DK_DATASET_IDX */
-    struct dk_idx images; /* (count, rows, cols) bytes */
+    struct dk_idx_file images; /* (count, rows, cols) bytes, read an image at a time */
     int rows, cols;
 };
 

@@ -44,6 +44,41 @@ int dk_idx_read(const char *path, struct dk_idx *out, struct dk_error *err);
 void dk_idx_free(struct dk_idx *idx);
 
 /*
+ * An IDX file of unsigned bytes opened for reading element by element: the header in
+ * memory, the elements read on demand (dk_idx_file_read), so only what is read costs the
+ * process memory. A plain file is read in place; a gzip file is inflated once into an
+ * unlinked temporary file in $TMPDIR (default /tmp), which the kernel's page cache holds,
+ * not the process. Reads from several threads at once are safe (pread).
+ */
+struct dk_idx_file {
+    int ndims;
+    uint32_t dims[DK_IDX_MAX_DIMS]; /* (ndims), outermost first */
+    size_t size;                    /* element bytes: the product of dims */
+    int fd;                         /* the elements from byte offset on; -1 when closed */
+    uint64_t offset;
+    char *path; /* the user's path, for messages */
+};
+
+/*
+ * dk_idx_open - opens and validates an IDX file for dk_idx_file_read: dk_idx_read's checks,
+ * limits and messages, all made before the call returns (a gzip file is inflated whole
+ * then, so a bad stream is refused at once). Returns 0 and fills *out (close it with
+ * dk_idx_file_close), or -1 with a message (also when the temporary file cannot be made).
+ */
+int dk_idx_open(const char *path, struct dk_idx_file *out, struct dk_error *err);
+
+/*
+ * dk_idx_file_read - copies the element bytes [first, first + n) into dst (n bytes).
+ * Returns 0, or -1 with a message naming the file: a range past the elements, a read error,
+ * a file cut while open.
+ */
+int dk_idx_file_read(const struct dk_idx_file *idx, size_t first, size_t n, uint8_t *dst,
+                     struct dk_error *err);
+
+/* Closes idx and empties it (fd -1); accepts NULL and a closed file. */
+void dk_idx_file_close(struct dk_idx_file *idx);
+
+/*
  * dk_idx_probe - tells an IDX file (gzipped or not) from anything else by its
  * first bytes: 0x00 0x00, a known IDX type byte, 1..255 dimensions. A text file
  * (a list of paths) never starts with a zero byte.

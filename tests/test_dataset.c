@@ -132,6 +132,27 @@ static void test_idx_read_plain_and_gz(void **state)
         dk_idx_free(&idx);
         dk_idx_free(&idx);
 
+        /* The same bytes on demand, from any offset; nothing past the end. */
+        struct dk_idx_file file = {0};
+        assert_int_equal(dk_idx_open(tpath(t, names[g]), &file, &err), 0);
+        assert_int_equal(file.ndims, 3);
+        assert_int_equal(file.dims[0], N);
+        assert_int_equal(file.dims[1], ROWS);
+        assert_int_equal(file.dims[2], COLS);
+        assert_int_equal(file.size, N * PIX);
+        uint8_t got[N * PIX] = {0};
+        assert_int_equal(dk_idx_file_read(&file, 0, N * PIX, got, &err), 0);
+        assert_memory_equal(got, images, N * PIX);
+        memset(got, 0, sizeof got);
+        assert_int_equal(dk_idx_file_read(&file, PIX + 3, PIX, got, &err), 0);
+        assert_memory_equal(got, images + PIX + 3, PIX);
+        assert_int_equal(dk_idx_file_read(&file, N * PIX - 1, 2, got, &err), -1);
+        assert_non_null(strstr(err.msg, names[g]));
+        assert_int_equal(dk_idx_file_read(&file, N * PIX + 1, 0, got, &err), -1);
+        dk_idx_file_close(&file);
+        assert_int_equal(file.fd, -1);
+        dk_idx_file_close(&file);
+
         bool is_idx = false;
         assert_int_equal(dk_idx_probe(tpath(t, names[g]), &is_idx, &err), 0);
         assert_true(is_idx);
@@ -142,6 +163,21 @@ static void test_idx_read_plain_and_gz(void **state)
     assert_int_equal(lab.ndims, 1);
     assert_memory_equal(lab.data, labels, N);
     dk_idx_free(&lab);
+
+    /* A gzip file needs a temporary file for its inflated copy: no folder for it, no open. */
+    const char *tmpdir = getenv("TMPDIR");
+    char *saved = tmpdir ? strdup(tmpdir) : NULL;
+    assert_int_equal(setenv("TMPDIR", tpath(t, "no-such-folder"), 1), 0);
+    struct dk_idx_file file = {0};
+    assert_int_equal(dk_idx_open(tpath(t, "img.idx.gz"), &file, &err), -1);
+    assert_non_null(strstr(err.msg, "cannot create a temporary file"));
+    assert_int_equal(dk_idx_open(tpath(t, "img.idx"), &file, &err), 0); /* read in place */
+    dk_idx_file_close(&file);
+    if (saved)
+        assert_int_equal(setenv("TMPDIR", saved, 1), 0);
+    else
+        assert_int_equal(unsetenv("TMPDIR"), 0);
+    free(saved);
 
     bool is_idx = true;
     write_text(tpath(t, "list.txt"), "a.png\nb.png\n");
@@ -169,9 +205,18 @@ static void test_idx_errors(void **state)
         assert_non_null(strstr(err.msg, "truncated"));
         assert_non_null(strstr(err.msg, "announces 60 data bytes, the file holds 59"));
 
+        struct dk_idx_file file = {0};
+        assert_int_equal(dk_idx_open(p, &file, &err), -1);
+        assert_int_equal(file.fd, -1);
+        assert_non_null(strstr(err.msg, "announces 60 data bytes, the file holds 59"));
+
         p = tpath(t, gz ? "trail.gz" : "trail");
         write_idx(p, dims, 3, images, 3, gz);
         assert_int_equal(dk_idx_read(p, &idx, &err), -1);
+        assert_non_null(strstr(err.msg, "trailing data"));
+        assert_non_null(strstr(err.msg, p));
+        assert_int_equal(dk_idx_open(p, &file, &err), -1);
+        assert_int_equal(file.fd, -1);
         assert_non_null(strstr(err.msg, "trailing data"));
         assert_non_null(strstr(err.msg, p));
     }
@@ -585,8 +630,10 @@ static void test_fashion_mnist_t10k(void **state)
     assert_int_equal(dk_dataset_train_batch(&ds, &rng, B, 28, 28, 1, &aug, X, Y, &err), 0);
     float E[784];
     assert_int_equal(dk_dataset_eval_image(&ds, 0, 28, 28, 1, E, &err), 0);
+    uint8_t first[784];
+    assert_int_equal(dk_idx_file_read(&ds.images, 0, sizeof first, first, &err), 0);
     for (int p = 0; p < 784; ++p)
-        assert_true(E[p] == dk_pixel_from_byte(ds.images.data[p]));
+        assert_true(E[p] == dk_pixel_from_byte(first[p]));
     free(X);
     free(Y);
     dk_dataset_close(&ds);
