@@ -27,3 +27,17 @@ bench: bench-deps $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 # output format on one-iteration runs (no timing, no PyTorch).
 bench-check: $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 	python3 tools/bench/bench.py --self-test --driver $(BENCH_DRIVER)
+
+# The share of a training step the engine splits among threads, and the speed-up it allows
+# (tools/bench/par_share.c): measured on one thread, so the machine's load does not enter.
+PAR_SHARE := $(BUILD)/tools/bench/par_share
+$(PAR_SHARE): $(BUILD)/tools/bench/par_share.o $(BUILD)/libdarknetp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libdarknetp.a $(LDLIBS)
+
+-include $(BUILD)/tools/bench/par_share.d
+
+.PHONY: bench-par-share
+bench-par-share: $(PAR_SHARE)
+	@for c in cfg/fashion_lenet.cfg:100 cfg/fashion_vgg7.cfg:50; do \
+	  $(PAR_SHARE) $${c%:*} $${c#*:} 5 2; done
