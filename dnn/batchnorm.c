@@ -17,6 +17,7 @@
  * the forward divides by sqrt(var) + 1e-6, the backward by sqrt(var + 1e-5).
  */
 #include "dnn/dnn_internal.h"
+#include "dnn/vec4.h"
 
 /* darknet's epsilons: forward (normalize_cpu) and backward (*_delta_cpu). */
 #define BN_EPS_FORWARD .000001f
@@ -74,7 +75,12 @@ static void bn_normalize(float *x, const float *mean, const float *variance, int
         const float denom = dnn_sqrtf(variance[f]) + BN_EPS_FORWARD;
         for (int b = 0; b < batch; b++) {
             float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++)
+            int k = 0;
+#if DNN_V4
+            for (; k + DNN_V4_LANES <= spatial; k += DNN_V4_LANES)
+                dnn_v4_store(xf + k, (dnn_v4_load(xf + k) - dnn_v4_splat(m)) / dnn_v4_splat(denom));
+#endif
+            for (; k < spatial; k++)
                 xf[k] = (xf[k] - m) / denom;
         }
     }
@@ -150,6 +156,30 @@ static void bn_copy(const float *src, float *dst, int batch, int c, int spatial,
     }
 }
 
+/* x (n) *= s, four at a time where the compiler can. */
+static void bn_plane_scale(float *x, int n, float s)
+{
+    int k = 0;
+#if DNN_V4
+    for (; k + DNN_V4_LANES <= n; k += DNN_V4_LANES)
+        dnn_v4_store(x + k, dnn_v4_load(x + k) * dnn_v4_splat(s));
+#endif
+    for (; k < n; k++)
+        x[k] *= s;
+}
+
+/* x (n) += b, four at a time where the compiler can. */
+static void bn_plane_shift(float *x, int n, float b)
+{
+    int k = 0;
+#if DNN_V4
+    for (; k + DNN_V4_LANES <= n; k += DNN_V4_LANES)
+        dnn_v4_store(x + k, dnn_v4_load(x + k) + dnn_v4_splat(b));
+#endif
+    for (; k < n; k++)
+        x[k] += b;
+}
+
 /* x *= scales[f], then += biases[f] when there are biases: dnn_scale_bias then
  * dnn_add_bias on channels r, one rounding each. */
 static void bn_scale_shift(float *x, const float *scales, const float *biases, int batch, int c,
@@ -158,14 +188,9 @@ static void bn_scale_shift(float *x, const float *scales, const float *biases, i
     for (int b = 0; b < batch; b++) {
         for (int f = r.f0; f < r.f1; f++) {
             float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            const float s = scales[f];
-            for (int k = 0; k < spatial; k++)
-                xf[k] *= s;
-            if (!biases)
-                continue;
-            const float bias = biases[f];
-            for (int k = 0; k < spatial; k++)
-                xf[k] += bias;
+            bn_plane_scale(xf, spatial, scales[f]);
+            if (biases)
+                bn_plane_shift(xf, spatial, biases[f]);
         }
     }
 }
@@ -250,6 +275,22 @@ static void bn_stat_deltas(struct dnn_layer *l, struct bn_range r)
     }
 }
 
+/* normalize_delta_cpu on one plane: d = d * inv_std + dvar * 2 * (x - m) / var_count + dmean,
+ * in C's left-to-right order, four at a time where the compiler can. */
+static void bn_plane_delta(float *d, const float *x, int n, float inv_std, float dvar, float m,
+                           float var_count, float dmean)
+{
+    int k = 0;
+#if DNN_V4
+    const dnn_v4 vi = dnn_v4_splat(inv_std), v2 = dnn_v4_splat(dvar * 2.0f);
+    const dnn_v4 vm = dnn_v4_splat(m), vc = dnn_v4_splat(var_count), vd = dnn_v4_splat(dmean);
+    for (; k + DNN_V4_LANES <= n; k += DNN_V4_LANES)
+        dnn_v4_store(d + k, dnn_v4_load(d + k) * vi + v2 * (dnn_v4_load(x + k) - vm) / vc + vd);
+#endif
+    for (; k < n; k++)
+        d[k] = d[k] * inv_std + dvar * 2.0f * (x[k] - m) / var_count + dmean;
+}
+
 static void bn_backward_task(void *arg, size_t t)
 {
     const struct bn_split *s = arg;
@@ -286,10 +327,7 @@ static void bn_backward_task(void *arg, size_t t)
         const float dmean = bn->mean_delta[f] / count;
         for (int b = 0; b < batch; b++) {
             const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++) {
-                const size_t i = base + k;
-                delta[i] = delta[i] * inv_std + dvar * 2.0f * (bn->x[i] - m) / var_count + dmean;
-            }
+            bn_plane_delta(delta + base, bn->x + base, spatial, inv_std, dvar, m, var_count, dmean);
         }
     }
 }

@@ -241,6 +241,58 @@ static void test_softmax_gradients(void **state)
     softmax_xent_check(1, 2.0f);
 }
 
+/* relu and leaky over arrays (four lanes at a time, then a tail) give the bits of one value
+ * at a time (the scalar expressions): -0, NaN, infinities, subnormals, values whose product
+ * by 0.1 rounds differently in float and in double. */
+static void test_activation_lanes_match_scalar(void **state)
+{
+    (void)state;
+    const float special[] = {0.0f,    -0.0f,    NAN,    -NAN,     INFINITY,  -INFINITY,
+                             FLT_MIN, -FLT_MIN, 1e-45f, -1e-45f,  FLT_MAX,   -FLT_MAX,
+                             -3.0f,   3.0f,     -0.3f,  1.0f / 3, -7.77e-3f, -123456.7f};
+    enum { N = 4 * 9 + 3 };
+    float x[N], y[N], d[N];
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 5);
+    for (int i = 0; i < N; i++) {
+        x[i] = i < (int)N_OF(special) ? special[i] : dnn_rng_uniform(&rng, -5, 5);
+        d[i] = dnn_rng_uniform(&rng, -2, 2);
+    }
+    const enum dnn_activation acts[] = {DNN_ACT_RELU, DNN_ACT_LEAKY};
+    for (size_t k = 0; k < N_OF(acts); k++) {
+        /* shifted starts: every value meets every lane and the tail */
+        for (int shift = 0; shift < 4; shift++) {
+            float all[N], one[N], g_all[N], g_one[N];
+            memcpy(all, x, sizeof x);
+            memcpy(one, x, sizeof x);
+            dnn_activate_array(all + shift, (size_t)(N - shift), acts[k]);
+            for (int i = shift; i < N; i++)
+                dnn_activate_array(&one[i], 1, acts[k]);
+            assert_memory_equal(all, one, sizeof all);
+            memcpy(y, one, sizeof y);
+            memcpy(g_all, d, sizeof d);
+            memcpy(g_one, d, sizeof d);
+            dnn_gradient_array(y + shift, (size_t)(N - shift), acts[k], g_all + shift);
+            for (int i = shift; i < N; i++)
+                dnn_gradient_array(&y[i], 1, acts[k], &g_one[i]);
+            assert_memory_equal(g_all, g_one, sizeof g_all);
+        }
+    }
+    /* and the values themselves, for the cases the lanes must not get wrong */
+    float v[4] = {-0.0f, -2.0f, 2.0f, NAN};
+    dnn_activate_array(v, 4, DNN_ACT_RELU);
+    assert_true(v[0] == 0 && signbit(v[0]));
+    assert_true(v[1] == 0 && signbit(v[1])); /* -2 * 0 = -0, as darknet */
+    assert_true(v[2] == 2.0f);
+    assert_true(isnan(v[3]));
+    float w[4] = {-2.0f, 2.0f, -0.0f, -10.0f};
+    dnn_activate_array(w, 4, DNN_ACT_LEAKY);
+    assert_true(w[0] == (float)(0.1 * -2.0));
+    assert_true(w[1] == 2.0f);
+    assert_true(w[2] == 0 && signbit(w[2]));
+    assert_true(w[3] == (float)(0.1 * -10.0));
+}
+
 /* Every activation's gradient (from its output) against finite differences of it. */
 static float act1(float x, enum dnn_activation a)
 {
@@ -1099,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_route_gradients),
         cmocka_unit_test(test_softmax_gradients),
         cmocka_unit_test(test_activation_gradients),
+        cmocka_unit_test(test_activation_lanes_match_scalar),
         cmocka_unit_test(test_activation_names),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_alexeyab_activation_values),
