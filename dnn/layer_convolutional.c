@@ -233,6 +233,11 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
                                 l->spec.activation, l->act_input);
 }
 
+static int conv_min(int a, int b)
+{
+    return a < b ? a : b;
+}
+
 /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T for (image, group) pairs [bg0, bg1), in
  * that order, on the rows [i0, i1) and columns [j0, j1) of weight_updates only; cols_of gives
  * each pair's column matrix. */
@@ -252,10 +257,14 @@ static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
     }
 }
 
-/* Blocks of weight_updates a task of the weight gradient owns: 24 rows (a multiple of every
- * GEMM kernel's row panel) by 64 columns, as dnn_gemm_par cuts C. */
+/* Units of weight_updates the tasks of the weight gradient share out: 24 rows (a multiple of
+ * every GEMM kernel's row panel) by 64 columns, as dnn_gemm_par cuts C. A task takes a
+ * rectangle of units; each call to dnn_gemm packs its panels again, so there are only
+ * CONV_WG_TASKS_PER_THREAD rectangles per thread. Where the cuts fall changes no bit: dnn_gemm
+ * computes each element of C from its own row and column alone. */
 #define CONV_WG_ROWS 24
 #define CONV_WG_COLS 64
+#define CONV_WG_TASKS_PER_THREAD 2
 
 /* The weight gradient over a chunk of (image, group) pairs whose column matrices sit in the
  * per-task scratches: phase one builds them, one pair a task; phase two gives every task
@@ -265,8 +274,9 @@ struct conv_wg_chunk {
     struct dnn_layer *l;
     const struct dnn_run *run;
     struct conv_dims d;
-    size_t bg0, bg1; /* the chunk's pairs */
-    int units_i, units_j, per_group;
+    size_t bg0, bg1;       /* the chunk's pairs */
+    int units_i, units_j;  /* units of CONV_WG_ROWS x CONV_WG_COLS in weight_updates */
+    int tm, tn, per_group; /* a grid of tm x tn rectangles of units per group */
 };
 
 static const float *conv_wg_cols(void *arg, size_t bg)
@@ -290,10 +300,11 @@ static void conv_wg_block_task(void *arg, size_t t)
     struct conv_wg_chunk *c = arg;
     const size_t groups = (size_t)c->l->spec.groups;
     const size_t g = t / (size_t)c->per_group, u = t % (size_t)c->per_group;
-    const int bi = (int)(u / (size_t)c->units_j), bj = (int)(u % (size_t)c->units_j);
-    const int i0 = bi * CONV_WG_ROWS, j0 = bj * CONV_WG_COLS;
-    const int i1 = i0 + CONV_WG_ROWS < c->d.m ? i0 + CONV_WG_ROWS : c->d.m;
-    const int j1 = j0 + CONV_WG_COLS < c->d.k ? j0 + CONV_WG_COLS : c->d.k;
+    const int bi = (int)(u / (size_t)c->tn), bj = (int)(u % (size_t)c->tn);
+    const int i0 = bi * c->units_i / c->tm * CONV_WG_ROWS;
+    const int j0 = bj * c->units_j / c->tn * CONV_WG_COLS;
+    const int i1 = conv_min((bi + 1) * c->units_i / c->tm * CONV_WG_ROWS, c->d.m);
+    const int j1 = conv_min((bj + 1) * c->units_j / c->tn * CONV_WG_COLS, c->d.k);
     /* this group's pairs of the chunk, in order */
     size_t first = c->bg0 + (g + groups - c->bg0 % groups) % groups;
     for (size_t bg = first; bg < c->bg1; bg += groups)
@@ -321,7 +332,11 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
     struct conv_wg_chunk c = {.l = l, .run = run, .d = d};
     c.units_i = (d.m + CONV_WG_ROWS - 1) / CONV_WG_ROWS;
     c.units_j = (d.k + CONV_WG_COLS - 1) / CONV_WG_COLS;
-    c.per_group = c.units_i * c.units_j;
+    /* columns first (a task then packs only its own columns of the column matrices) */
+    const int want = (int)dnn_parallel_threads(run->par) * CONV_WG_TASKS_PER_THREAD;
+    c.tn = conv_min(c.units_j, want);
+    c.tm = conv_min(c.units_i, want / c.tn > 1 ? want / c.tn : 1);
+    c.per_group = c.tm * c.tn;
     /* direct convolutions read the input itself: any chunk will do, the whole batch best */
     const size_t chunk = conv_direct(l) ? pairs : run->par_slots;
     for (c.bg0 = 0; c.bg0 < pairs; c.bg0 = c.bg1) {
