@@ -548,7 +548,8 @@ static void test_interrupt_saves_backup(void **state)
 }
 
 /* -threads N: the same weights and the same valid lines for any N (bit for bit), with
- * AlexeyAB's cutmix, mosaic and blur on (their draws come from the data loader's stream). */
+ * AlexeyAB's cutmix, mosaic and blur on (their draws come from the data loader's stream)
+ * and antialiased layers, whose inner stride-1 pass is split among the threads too. */
 static void test_threads_same_results(void **state)
 {
     (void)state;
@@ -559,9 +560,9 @@ static void test_threads_same_results(void **state)
                               "cutmix=1\nmosaic=1\nblur=1\n"
                               "[convolutional]\nfilters=24\nsize=3\nstride=1\npad=1\n"
                               "batch_normalize=1\nactivation=leaky\n"
-                              "[convolutional]\nfilters=20\nsize=3\nstride=1\npad=1\n"
-                              "activation=leaky\n"
-                              "[maxpool]\nsize=2\nstride=2\n"
+                              "[convolutional]\nfilters=20\nsize=3\nstride=2\npad=1\n"
+                              "antialiasing=1\nactivation=leaky\n"
+                              "[maxpool]\nsize=2\nstride=2\nantialiasing=2\n"
                               "[dropout]\nprobability=.2\n"
                               "[connected]\noutput=4\nactivation=linear\n"
                               "[softmax]\n");
