@@ -104,6 +104,94 @@ GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const fl
 }
 
 /*
+ * Packs the mr x kc tile of A at a (A(r,p) = a[r*sai + p*sap]) for the micro-kernel: term p's
+ * GK_MR values, alpha * A(r,p) rounded to float as gk_micro_loop would compute them, sit side
+ * by side at ap + p*GK_MR; missing rows repeat row 0, as in gk_tile.
+ */
+GK_ATTR static void GK_FN(gk_pack_a)(int mr, int kc, float alpha, const float *a, size_t sai,
+                                     size_t sap, float *restrict ap)
+{
+    const bool scale = !dnn_feq(alpha, 1);
+    size_t off[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        off[r] = (size_t)(r < mr ? r : 0) * sai;
+    /* Term by term: when A is transposed, a term's values share a cache line or two. */
+    for (int p = 0; p < kc; p++) {
+        const float *at = a + (size_t)p * sap;
+        float *dst = ap + (size_t)p * GK_MR;
+        if (scale) {
+            DNN_GEMM_UNROLL_ALL
+            for (int r = 0; r < GK_MR; r++)
+                dst[r] = alpha * at[off[r]];
+        } else {
+            DNN_GEMM_UNROLL_ALL
+            for (int r = 0; r < GK_MR; r++)
+                dst[r] = at[off[r]];
+        }
+    }
+}
+
+/* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a. */
+GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *restrict ap,
+                                          const float *bp, float *c, size_t ldc)
+{
+    const float *ar[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        ar[r] = ap + r;
+    if (mr == GK_MR && nr == GK_NR) {
+        /* The packed stride is a constant here, so term p's loads use fixed offsets. */
+        GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, c, ldc);
+        return;
+    }
+    float t[GK_MR * GK_NR] = {0};
+    for (int r = 0; r < mr; r++)
+        memcpy(t + r * GK_NR, c + (size_t)r * ldc, (size_t)nr * sizeof(float));
+    GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, t, GK_NR);
+    for (int r = 0; r < mr; r++)
+        memcpy(c + (size_t)r * ldc, t + r * GK_NR, (size_t)nr * sizeof(float));
+}
+
+/*
+ * The same product with both operands packed into caller's memory, GotoBLAS's loop order: for
+ * each block of DNN_GEMM_GOTO_NC columns and DNN_GEMM_GOTO_KC terms (in increasing p), B's
+ * block is packed once into bp (micro-panels, as gemm_pack_b); for each block of
+ * DNN_GEMM_GOTO_MC rows, A's block is packed once into ap (tiles, as gk_pack_a) and then read
+ * from L2 by every micro-panel of B. Neither operand is read where it is, so neither its
+ * layout nor its leading dimension matters: with A transposed its rows are lda floats apart,
+ * and a power-of-two lda puts the terms of a tile in a handful of L1 sets, where they keep
+ * evicting each other. ap holds DNN_GEMM_GOTO_MC x min(k, KC) floats, bp min(k, KC) x
+ * min(n, NC) rounded up to whole micro-panels; both 64-byte aligned.
+ */
+GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const float *a,
+                                        size_t sai, size_t sap, const float *b, size_t sbp,
+                                        size_t sbj, float *c, size_t ldc, float *restrict ap,
+                                        float *restrict bp)
+{
+    enum { MC = DNN_GEMM_GOTO_MC / GK_MR * GK_MR };
+    for (int j1 = 0; j1 < n; j1 += DNN_GEMM_GOTO_NC) {
+        const int nc = gemm_min(DNN_GEMM_GOTO_NC, n - j1);
+        for (int p0 = 0; p0 < k; p0 += DNN_GEMM_GOTO_KC) {
+            const int kc = gemm_min(DNN_GEMM_GOTO_KC, k - p0);
+            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
+            for (int i1 = 0; i1 < m; i1 += MC) {
+                const int mc = gemm_min(MC, m - i1);
+                for (int i0 = 0; i0 < mc; i0 += GK_MR)
+                    GK_FN(gk_pack_a)
+                (gemm_min(GK_MR, mc - i0), kc, alpha,
+                 a + (size_t)(i1 + i0) * sai + (size_t)p0 * sap, sai, sap, ap + (size_t)i0 * kc);
+                for (int j0 = 0; j0 < nc; j0 += GK_NR) {
+                    const int nr = gemm_min(GK_NR, nc - j0);
+                    for (int i0 = 0; i0 < mc; i0 += GK_MR)
+                        GK_FN(gk_tile_packed)
+                    (gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc, bp + (size_t)j0 * kc,
+                     c + (size_t)(i1 + i0) * ldc + j1 + j0, ldc);
+                }
+            }
+        }
+    }
+}
+
+/*
  * C (m x n, row stride ldc) += op(A) op(B) with A(i,p) = a[i*sai + p*sap] and
  * B(p,j) = b[p*sbp + j*sbj]. For each block of columns and terms (in increasing p), the block
  * of B is packed into micro-panels on the stack, where it stays in L1 while every row of A

@@ -173,10 +173,36 @@ static void test_gemm_all_transposes(void **state)
      * of them, and the shapes of LeNet's layers (a 1-row product is a batch of one through a
      * connected layer). */
     static const int sizes[][3] = {
-        {1, 1, 1},     {1, 7, 3},     {5, 1, 9},      {3, 5, 7},     {4, 8, 16},   {6, 16, 128},
-        {8, 32, 129},  {9, 17, 33},   {13, 31, 5},    {8, 300, 40},  {7, 33, 130}, {17, 65, 257},
-        {6, 259, 3},   {33, 20, 70},  {37, 41, 43},   {12, 64, 256}, {1, 97, 301}, {97, 2, 11},
-        {16, 196, 25}, {20, 10, 128}, {32, 100, 150}, {3, 127, 131}, {61, 67, 71}, {2, 1, 700},
+        {1, 1, 1},
+        {1, 7, 3},
+        {5, 1, 9},
+        {3, 5, 7},
+        {4, 8, 16},
+        {6, 16, 128},
+        {8, 32, 129},
+        {9, 17, 33},
+        {13, 31, 5},
+        {8, 300, 40},
+        {7, 33, 130},
+        {17, 65, 257},
+        {6, 259, 3},
+        {33, 20, 70},
+        {37, 41, 43},
+        {12, 64, 256},
+        {1, 97, 301},
+        {97, 2, 11},
+        {16, 196, 25},
+        {20, 10, 128},
+        {32, 100, 150},
+        {3, 127, 131},
+        {61, 67, 71},
+        {2, 1, 700},
+        /* Above DNN_GEMM_GOTO_WORK: A transposed packs both operands, in blocks of 96 rows,
+         * 256 terms and 512 columns, and edges of each (16 rows: a last tile of 6 rows
+         * reaching past the rows of A). */
+        {100, 130, 300},
+        {20, 600, 300},
+        {16, 300, 250},
     };
     static const float alphas[] = {1, 0.5f, -1.25f};
     static const float betas[] = {0, 1, 0.3f};
