@@ -8,11 +8,32 @@
  * dilated convolutions; 1 is darknet's plain case). Pixels outside the image read as
  * zero; col2im drops them.
  */
+#include <stddef.h>
+#include <string.h>
+
 #include "dnn/dnn_internal.h"
 
 int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation)
 {
     return (size + 2 * pad - (dilation * (ksize - 1) + 1)) / stride + 1;
+}
+
+/*
+ * The outputs x0 .. x1-1 of a row whose input column ix = off + x*stride lies inside
+ * 0 .. w-1 (off = kx - pad); the others read padding. Worked out once per row, so that the
+ * copies below run without a test per pixel (and memcpy or the compiler can vectorise them).
+ */
+static void im2col_span(int off, int stride, int w, int ow, int *x0, int *x1)
+{
+    const int lo = -off, hi = w - off; /* need lo <= x*stride < hi */
+    int a = lo > 0 ? (lo + stride - 1) / stride : 0;
+    int b = hi > 0 ? (hi + stride - 1) / stride : 0;
+    if (b > ow)
+        b = ow;
+    if (a > b)
+        a = b;
+    *x0 = a;
+    *x1 = b;
 }
 
 /* Rows r0 .. r1-1 of the column matrix. */
@@ -34,11 +55,18 @@ static void im2col_rows(const float *im, int h, int w, int ksize, int stride, in
                     orow[x] = 0;
                 continue;
             }
-            const float *irow = plane + (size_t)iy * (size_t)w;
-            for (int x = 0; x < ow; x++) {
-                const int ix = kx + x * stride - pad;
-                orow[x] = (ix >= 0 && ix < w) ? irow[ix] : 0;
-            }
+            const float *irow = plane + (size_t)iy * (size_t)w + (kx - pad);
+            int x0, x1;
+            im2col_span(kx - pad, stride, w, ow, &x0, &x1);
+            for (int x = 0; x < x0; x++)
+                orow[x] = 0;
+            if (stride == 1)
+                memcpy(orow + x0, irow + x0, (size_t)(x1 - x0) * sizeof(float));
+            else
+                for (int x = x0; x < x1; x++)
+                    orow[x] = irow[(ptrdiff_t)x * stride];
+            for (int x = x1; x < ow; x++)
+                orow[x] = 0;
         }
     }
 }
@@ -60,12 +88,15 @@ static void col2im_channels(const float *col, int h, int w, int ksize, int strid
             if (iy < 0 || iy >= h)
                 continue;
             const float *crow = in + (size_t)y * (size_t)ow;
-            float *irow = plane + (size_t)iy * (size_t)w;
-            for (int x = 0; x < ow; x++) {
-                const int ix = kx + x * stride - pad;
-                if (ix >= 0 && ix < w)
-                    irow[ix] += crow[x];
-            }
+            float *irow = plane + (size_t)iy * (size_t)w + (kx - pad);
+            int x0, x1;
+            im2col_span(kx - pad, stride, w, ow, &x0, &x1);
+            if (stride == 1)
+                for (int x = x0; x < x1; x++)
+                    irow[x] += crow[x];
+            else
+                for (int x = x0; x < x1; x++)
+                    irow[(ptrdiff_t)x * stride] += crow[x];
         }
     }
 }

@@ -345,6 +345,60 @@ static void test_im2col_known_answer(void **state)
 }
 
 /* <col2im(y), x> == <y, im2col(x)>, and col2im adds to what im held. */
+/* im2col and col2im against their definition, pixel by pixel: every pixel a row's span test
+ * may get wrong (padding wider than the kernel, strides that skip the last column,
+ * dilation), and col2im's sums in the same order (rows, then y, then x), so bit for bit. */
+static void test_im2col_matches_definition(void **state)
+{
+    (void)state;
+    static const int cases[][7] = {
+        /* channels, h, w, ksize, stride, pad, dilation */
+        {1, 5, 5, 3, 1, 1, 1}, {2, 5, 7, 3, 2, 1, 1}, {3, 6, 4, 2, 2, 0, 1},  {2, 7, 7, 3, 3, 2, 1},
+        {1, 4, 4, 1, 1, 0, 1}, {2, 5, 5, 1, 2, 0, 1}, {2, 8, 6, 5, 1, 2, 1},  {1, 3, 3, 3, 1, 4, 1},
+        {2, 6, 6, 4, 2, 3, 1}, {1, 9, 8, 3, 1, 2, 2}, {2, 9, 10, 3, 2, 4, 2}, {1, 2, 9, 5, 3, 6, 1},
+    };
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 7);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int ch = cases[t][0], h = cases[t][1], w = cases[t][2], ks = cases[t][3],
+                  st = cases[t][4], pad = cases[t][5], dil = cases[t][6];
+        const int oh = dnn_im2col_extent(h, ks, st, pad, dil);
+        const int ow = dnn_im2col_extent(w, ks, st, pad, dil);
+        const size_t nim = (size_t)ch * h * w, ncol = (size_t)ch * ks * ks * oh * ow;
+        float *im = rand_matrix(&rng, nim), *y = rand_matrix(&rng, ncol);
+        float *col = malloc(ncol * sizeof(float)), *want = malloc(ncol * sizeof(float));
+        float *back = calloc(nim, sizeof(float)), *back_want = calloc(nim, sizeof(float));
+        assert_non_null(col);
+        assert_non_null(want);
+        assert_non_null(back);
+        assert_non_null(back_want);
+        for (int r = 0; r < ch * ks * ks; r++)
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    const int c = r / ks / ks, iy = (r / ks % ks) * dil + oy * st - pad;
+                    const int ix = (r % ks) * dil + ox * st - pad;
+                    const bool in = iy >= 0 && iy < h && ix >= 0 && ix < w;
+                    const size_t at = ((size_t)r * oh + oy) * ow + ox;
+                    const size_t px = ((size_t)c * h + (in ? iy : 0)) * w + (in ? ix : 0);
+                    want[at] = in ? im[px] : 0;
+                    if (in)
+                        back_want[px] += y[at];
+                }
+        dnn_im2col_par(NULL, im, ch, h, w, ks, st, pad, dil, col);
+        dnn_col2im_par(NULL, y, ch, h, w, ks, st, pad, dil, back);
+        if (memcmp(col, want, ncol * sizeof(float)) != 0)
+            fail_msg("case %zu: im2col differs from its definition", t);
+        if (memcmp(back, back_want, nim * sizeof(float)) != 0)
+            fail_msg("case %zu: col2im differs from its definition", t);
+        free(back_want);
+        free(back);
+        free(want);
+        free(col);
+        free(y);
+        free(im);
+    }
+}
+
 static void test_col2im_is_adjoint(void **state)
 {
     (void)state;
@@ -397,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_gemm_uses_best_kernel),
         cmocka_unit_test(test_gemm_alignment_independent),
         cmocka_unit_test(test_im2col_known_answer),
+        cmocka_unit_test(test_im2col_matches_definition),
         cmocka_unit_test(test_col2im_is_adjoint),
     };
     return cmocka_run_group_tests_name("gemm", tests, NULL, NULL);
