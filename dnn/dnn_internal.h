@@ -76,6 +76,14 @@ void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n
                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                   float *c, int ldc);
 
+/* dnn_gemm_par with C stored transposed: C(i, j) at c[j*ldc + i], so C^T is n x m with row
+ * stride ldc. Each element's terms are added in the same order as by dnn_gemm_par, so the
+ * bits are the same; it lets a product whose C has few rows and many columns run with the
+ * roles of its operands swapped (C^T = op(B)^T op(A)^T), e.g. a weight gradient. */
+void dnn_gemm_par_tc(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc);
+
 /* Calls task(arg, i) for i in 0 .. n-1 on the threads of par, or in order when par is NULL,
  * has no run, or n < 2. */
 void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(void *arg, size_t i),
@@ -119,6 +127,10 @@ bool dnn_gemm_kernel_fused(enum dnn_gemm_kernel kernel);
  * and benchmarks that compare kernels. */
 void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
                    const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* dnn_gemm_with with C stored transposed, as dnn_gemm_par_tc. */
+void dnn_gemm_with_tc(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k,
+                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                      float *c, int ldc);
 
 /* ---------------------------------------------------------- im2col (im2col.c) */
 /* im (channels, h, w) -> col (channels*ksize*ksize, out_h*out_w). */

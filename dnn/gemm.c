@@ -114,6 +114,33 @@ gemm_pack_b(int kc, int nc, int nr, const float *b, size_t sbp, size_t sbj, floa
     }
 }
 
+/* Copies the mr x nr elements of C (C(r,q) = c[r*sci + q*scj]) into the tile t (row stride
+ * ldt), for a micro-kernel that works a whole tile: an edge, or C stored transposed. */
+static void gemm_tile_in(int mr, int nr, int ldt, const float *c, size_t sci, size_t scj, float *t)
+{
+    for (int r = 0; r < mr; r++) {
+        const float *cr = c + (size_t)r * sci;
+        if (scj == 1)
+            memcpy(t + r * ldt, cr, (size_t)nr * sizeof(float));
+        else
+            for (int q = 0; q < nr; q++)
+                t[r * ldt + q] = cr[(size_t)q * scj];
+    }
+}
+
+/* The way back of gemm_tile_in: only the mr x nr real elements are written. */
+static void gemm_tile_out(int mr, int nr, int ldt, const float *t, float *c, size_t sci, size_t scj)
+{
+    for (int r = 0; r < mr; r++) {
+        float *cr = c + (size_t)r * sci;
+        if (scj == 1)
+            memcpy(cr, t + r * ldt, (size_t)nr * sizeof(float));
+        else
+            for (int q = 0; q < nr; q++)
+                cr[(size_t)q * scj] = t[r * ldt + q];
+    }
+}
+
 /* generic: 4 x 8 tiles of 4-lane vectors, two roundings per term as darknet's loops. */
 #define GK_SUFFIX generic
 #define GK_ATTR
@@ -232,7 +259,7 @@ bool dnn_gemm_kernel_fused(enum dnn_gemm_kernel kernel)
  */
 static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k, float alpha,
                       const float *a, size_t sai, size_t sap, const float *b, size_t sbp,
-                      size_t sbj, float *c, size_t ldc)
+                      size_t sbj, float *c, size_t sci, size_t scj)
 {
     if (!ta || (double)m * (double)n * (double)k < DNN_GEMM_GOTO_WORK)
         return false;
@@ -249,36 +276,44 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k,
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_goto_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, ldc, ap, bp);
+        gk_gemm_goto_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_goto_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, ldc, ap, bp);
+        gk_gemm_goto_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
 #endif
     default:
-        gk_gemm_goto_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, ldc, ap, bp);
+        gk_gemm_goto_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     }
     free(mem);
     return true;
 }
 
-void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
-                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+/* dnn_gemm_with, with C(i,j) at c[i*ldc + j], or at c[j*ldc + i] when tc. */
+static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
 {
     if (m <= 0 || n <= 0)
         return;
+    const size_t sci = tc ? 1 : (size_t)ldc, scj = tc ? (size_t)ldc : 1;
     if (!dnn_feq(beta, 1)) {
         /* beta == 0 stores zeros so stale workspace (even NaN) cannot leak into C;
          * for finite C this equals darknet's C *= 0. */
         for (int i = 0; i < m; i++) {
-            float *ci = c + (size_t)i * (size_t)ldc;
-            if (dnn_feq(beta, 0))
+            float *ci = c + (size_t)i * sci;
+            if (dnn_feq(beta, 0) && scj == 1)
+                memset(ci, 0, (size_t)n * sizeof(float)); /* all bits zero is +0.0f */
+            else if (dnn_feq(beta, 0))
                 for (int j = 0; j < n; j++)
-                    ci[j] = 0;
-            else
+                    ci[(size_t)j * scj] = 0;
+            else if (scj == 1)
                 for (int j = 0; j < n; j++)
                     ci[j] *= beta;
+            else
+                for (int j = 0; j < n; j++)
+                    ci[(size_t)j * scj] *= beta;
         }
     }
     if (k <= 0)
@@ -287,21 +322,34 @@ void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, 
     const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
     if (!dnn_gemm_kernel_available(kernel))
         kernel = DNN_GEMM_GENERIC;
-    if (gemm_goto(kernel, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc))
+    if (gemm_goto(kernel, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
         break;
 #endif
     default:
-        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, (size_t)ldc);
+        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
         break;
     }
+}
+
+void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
+                   const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+    gemm_run(kernel, ta, tb, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dnn_gemm_with_tc(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k,
+                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                      float *c, int ldc)
+{
+    gemm_run(kernel, ta, tb, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* Multiples of every kernel's tile (4/6/8 rows; 8/16/32 columns and the 64 of
@@ -314,7 +362,7 @@ void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, 
 /* One product cut into a grid of tm x tn blocks of C; task t works block (t / tn, t % tn). */
 struct gemm_split {
     enum dnn_gemm_kernel kernel;
-    bool ta, tb;
+    bool ta, tb, tc;
     int m, n, k, lda, ldb, ldc;
     float alpha, beta;
     const float *a, *b;
@@ -335,18 +383,20 @@ static void gemm_split_task(void *arg, size_t t)
         gemm_min(s->n, (int)((long long)(bj + 1) * s->units_n / s->tn) * DNN_GEMM_SPLIT_N);
     const float *a = s->a + (s->ta ? (size_t)i0 : (size_t)i0 * (size_t)s->lda);
     const float *b = s->b + (s->tb ? (size_t)j0 * (size_t)s->ldb : (size_t)j0);
-    dnn_gemm_with(s->kernel, s->ta, s->tb, i1 - i0, j1 - j0, s->k, s->alpha, a, s->lda, b, s->ldb,
-                  s->beta, s->c + (size_t)i0 * (size_t)s->ldc + (size_t)j0, s->ldc);
+    const size_t at =
+        s->tc ? (size_t)j0 * (size_t)s->ldc + (size_t)i0 : (size_t)i0 * (size_t)s->ldc + (size_t)j0;
+    gemm_run(s->kernel, s->ta, s->tb, s->tc, i1 - i0, j1 - j0, s->k, s->alpha, a, s->lda, b, s->ldb,
+             s->beta, s->c + at, s->ldc);
 }
 
-void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
-                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                  float *c, int ldc)
+static void gemm_par(const struct dnn_parallel *par, bool ta, bool tb, bool tc, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
 {
     const enum dnn_gemm_kernel kernel = dnn_gemm_kernel_best();
     const unsigned threads = dnn_parallel_threads(par);
     if (threads < 2 || m <= 0 || n <= 0 || k <= 0) {
-        dnn_gemm_with(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     /* A few tasks per thread, so a thread the machine slows down leaves its share to the
@@ -359,6 +409,7 @@ void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n
         .kernel = kernel,
         .ta = ta,
         .tb = tb,
+        .tc = tc,
         .m = m,
         .n = n,
         .k = k,
@@ -378,10 +429,24 @@ void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n
     s.tn = gemm_min(s.units_n, tasks < 1 ? 1 : tasks);
     s.tm = gemm_min(s.units_m, tasks / s.tn < 1 ? 1 : tasks / s.tn);
     if (s.tm * s.tn < 2) {
-        dnn_gemm_with(kernel, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     dnn_parallel_for(par, (size_t)s.tm * (size_t)s.tn, gemm_split_task, &s);
+}
+
+void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
+                  float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                  float *c, int ldc)
+{
+    gemm_par(par, ta, tb, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void dnn_gemm_par_tc(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
+                     float *c, int ldc)
+{
+    gemm_par(par, ta, tb, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,

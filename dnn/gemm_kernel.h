@@ -32,13 +32,14 @@ _Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA ==
 
 /*
  * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc) gets, for p = 0 .. kc-1,
- * c[r][q] += a(r,p) * bp[p*GK_NR + q], where a(r,p) = alpha * ar[r][p*sap], or the load itself
- * when !scale (alpha == 1, as alpha * x == x then). The tile's sums live in registers during
- * the loop. Inlined twice with scale a constant, so the loop holds no test of alpha.
+ * c[r][q] += a(r,p) * bp[p*sbp + q] (sbp = GK_NR for a packed micro-panel), where a(r,p) = alpha *
+ * ar[r][p*sap], or the load itself when !scale (alpha == 1, as alpha * x == x then). The tile's
+ * sums live in registers during the loop. Inlined twice with scale a constant, so the loop holds no
+ * test of alpha.
  */
 GK_ATTR static inline __attribute__((always_inline)) void
 GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_MR], size_t sap,
-                     const float *restrict bp, float *restrict c, size_t ldc)
+                     const float *restrict bp, size_t sbp, float *restrict c, size_t ldc)
 {
     GK_V acc[GK_MR][GK_NV];
     DNN_GEMM_UNROLL_ALL
@@ -51,7 +52,7 @@ GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_M
         GK_V bv[GK_NV];
         DNN_GEMM_UNROLL_ALL
         for (int v = 0; v < GK_NV; v++)
-            memcpy(&bv[v], bp + (size_t)p * GK_NR + (size_t)v * GK_LANES, sizeof(GK_V));
+            memcpy(&bv[v], bp + (size_t)p * sbp + (size_t)v * GK_LANES, sizeof(GK_V));
         DNN_GEMM_UNROLL_ALL
         for (int r = 0; r < GK_MR; r++) {
             const float x = scale ? alpha * ar[r][(size_t)p * sap] : ar[r][(size_t)p * sap];
@@ -71,12 +72,13 @@ GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_M
 }
 
 GK_ATTR static void GK_FN(gk_micro)(int kc, float alpha, const float *const ar[GK_MR], size_t sap,
-                                    const float *restrict bp, float *restrict c, size_t ldc)
+                                    const float *restrict bp, size_t sbp, float *restrict c,
+                                    size_t ldc)
 {
     if (dnn_feq(alpha, 1))
-        GK_FN(gk_micro_loop)(false, kc, alpha, ar, sap, bp, c, ldc);
+        GK_FN(gk_micro_loop)(false, kc, alpha, ar, sap, bp, sbp, c, ldc);
     else
-        GK_FN(gk_micro_loop)(true, kc, alpha, ar, sap, bp, c, ldc);
+        GK_FN(gk_micro_loop)(true, kc, alpha, ar, sap, bp, sbp, c, ldc);
 }
 
 /*
@@ -86,21 +88,20 @@ GK_ATTR static void GK_FN(gk_micro)(int kc, float alpha, const float *const ar[G
  * only the mr x nr real elements are written back.
  */
 GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const float *a, size_t sai,
-                                   size_t sap, const float *bp, float *c, size_t ldc)
+                                   size_t sap, const float *bp, size_t sbp, float *c, size_t sci,
+                                   size_t scj)
 {
     const float *ar[GK_MR];
     for (int r = 0; r < GK_MR; r++)
         ar[r] = a + (size_t)(r < mr ? r : 0) * sai;
-    if (mr == GK_MR && nr == GK_NR) {
-        GK_FN(gk_micro)(kc, alpha, ar, sap, bp, c, ldc);
+    if (mr == GK_MR && nr == GK_NR && scj == 1) {
+        GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, c, sci);
         return;
     }
     float t[GK_MR * GK_NR] = {0};
-    for (int r = 0; r < mr; r++)
-        memcpy(t + r * GK_NR, c + (size_t)r * ldc, (size_t)nr * sizeof(float));
-    GK_FN(gk_micro)(kc, alpha, ar, sap, bp, t, GK_NR);
-    for (int r = 0; r < mr; r++)
-        memcpy(c + (size_t)r * ldc, t + r * GK_NR, (size_t)nr * sizeof(float));
+    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, t, GK_NR);
+    gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
 }
 
 /*
@@ -133,22 +134,20 @@ GK_ATTR static void GK_FN(gk_pack_a)(int mr, int kc, float alpha, const float *a
 
 /* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a. */
 GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *restrict ap,
-                                          const float *bp, float *c, size_t ldc)
+                                          const float *bp, float *c, size_t sci, size_t scj)
 {
     const float *ar[GK_MR];
     for (int r = 0; r < GK_MR; r++)
         ar[r] = ap + r;
-    if (mr == GK_MR && nr == GK_NR) {
+    if (mr == GK_MR && nr == GK_NR && scj == 1) {
         /* The packed stride is a constant here, so term p's loads use fixed offsets. */
-        GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, c, ldc);
+        GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, c, sci);
         return;
     }
     float t[GK_MR * GK_NR] = {0};
-    for (int r = 0; r < mr; r++)
-        memcpy(t + r * GK_NR, c + (size_t)r * ldc, (size_t)nr * sizeof(float));
-    GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, t, GK_NR);
-    for (int r = 0; r < mr; r++)
-        memcpy(c + (size_t)r * ldc, t + r * GK_NR, (size_t)nr * sizeof(float));
+    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, t, GK_NR);
+    gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
 }
 
 /*
@@ -164,8 +163,8 @@ GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *r
  */
 GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const float *a,
                                         size_t sai, size_t sap, const float *b, size_t sbp,
-                                        size_t sbj, float *c, size_t ldc, float *restrict ap,
-                                        float *restrict bp)
+                                        size_t sbj, float *c, size_t sci, size_t scj,
+                                        float *restrict ap, float *restrict bp)
 {
     enum { MC = DNN_GEMM_GOTO_MC / GK_MR * GK_MR };
     for (int j1 = 0; j1 < n; j1 += DNN_GEMM_GOTO_NC) {
@@ -184,7 +183,7 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
                     for (int i0 = 0; i0 < mc; i0 += GK_MR)
                         GK_FN(gk_tile_packed)
                     (gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc, bp + (size_t)j0 * kc,
-                     c + (size_t)(i1 + i0) * ldc + j1 + j0, ldc);
+                     c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj, sci, scj);
                 }
             }
         }
@@ -192,8 +191,9 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
 }
 
 /*
- * C (m x n, row stride ldc) += op(A) op(B) with A(i,p) = a[i*sai + p*sap] and
- * B(p,j) = b[p*sbp + j*sbj]. For each block of columns and terms (in increasing p), the block
+ * C += op(A) op(B) with A(i,p) = a[i*sai + p*sap], B(p,j) = b[p*sbp + j*sbj] and
+ * C(i,j) = c[i*sci + j*scj] (scj != 1: C is stored transposed, and every tile goes through a
+ * copy). For each block of columns and terms (in increasing p), the block
  * of B is packed into micro-panels on the stack, where it stays in L1 while every row of A
  * passes it; A is read where it is. A block is one micro-panel wide and as deep as
  * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
@@ -202,13 +202,28 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
  */
 GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
                                    size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
-                                   size_t ldc)
+                                   size_t sci, size_t scj)
 {
     float bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
     const int nb = sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
     const int kb = DNN_GEMM_BLOCK / nb;
+    /* With few rows of A, a packed panel of B would serve one or two tiles only, and packing
+     * it costs about as much as using it (LeNet's convolutions: 6 filters). Whole panels of B
+     * not transposed are then read where they are, rows sbp floats apart. */
+    const bool b_in_place = sap == 1 && sbj == 1 && m <= 2 * GK_MR;
     for (int j0 = 0; j0 < n; j0 += nb) {
         const int nc = gemm_min(nb, n - j0);
+        if (b_in_place && nc == GK_NR) {
+            for (int p0 = 0; p0 < k; p0 += kb) {
+                const int kc = gemm_min(kb, k - p0);
+                for (int i0 = 0; i0 < m; i0 += GK_MR)
+                    GK_FN(gk_tile)
+                (gemm_min(GK_MR, m - i0), GK_NR, kc, alpha, a + (size_t)i0 * sai + (size_t)p0 * sap,
+                 sai, sap, b + (size_t)p0 * sbp + j0, sbp, c + (size_t)i0 * sci + (size_t)j0 * scj,
+                 sci, scj);
+            }
+            continue;
+        }
         for (int p0 = 0; p0 < k; p0 += kb) {
             const int kc = gemm_min(kb, k - p0);
             gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
@@ -218,8 +233,8 @@ GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float
                 for (int q0 = 0; q0 < nc; q0 += GK_NR) {
                     const int nr = gemm_min(GK_NR, nc - q0);
                     GK_FN(gk_tile)
-                    (mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc,
-                     c + (size_t)i0 * ldc + j0 + q0, ldc);
+                    (mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc, GK_NR,
+                     c + (size_t)i0 * sci + (size_t)(j0 + q0) * scj, sci, scj);
                 }
             }
         }

@@ -214,6 +214,59 @@ static void test_gemm_all_transposes(void **state)
                                betas[bi], (int)((s + ai + bi) % 3) * (1 + (int)s % 5));
 }
 
+/* C stored transposed (dnn_gemm_with_tc) gets the same bits as C stored by rows: the same
+ * terms in the same order, whichever kernel, transposes, alpha and beta, also where a tile
+ * is an edge or the product is large enough to pack both operands. */
+static void test_gemm_transposed_c(void **state)
+{
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1},      {6, 16, 40},   {7, 75, 130},
+                                   {13, 150, 121}, {24, 33, 300}, {16, 300, 250}};
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 5);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        float *a = rand_matrix(&rng, (size_t)m * k), *b = rand_matrix(&rng, (size_t)k * n);
+        float *c0 = rand_matrix(&rng, (size_t)m * n);
+        const int ldt = m + 3; /* C^T: n rows of ldt floats */
+        float *c = malloc((size_t)m * n * sizeof(float));
+        float *ct = malloc((size_t)n * ldt * sizeof(float));
+        assert_non_null(c);
+        assert_non_null(ct);
+        for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++) {
+            if (!dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern))
+                continue;
+            for (int t = 0; t < 8; t++) {
+                const bool ta = t & 1, tb = t & 2;
+                const float alpha = t & 4 ? -1.25f : 1, beta = t & 4 ? 0.5f : 1;
+                memcpy(c, c0, (size_t)m * n * sizeof(float));
+                for (int j = 0; j < n; j++)
+                    for (int i = 0; i < ldt; i++)
+                        ct[(size_t)j * ldt + i] = i < m ? c0[(size_t)i * n + j] : SENTINEL;
+                dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, ta ? m : k, b,
+                              tb ? k : n, beta, c, n);
+                dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, ta ? m : k,
+                                 b, tb ? k : n, beta, ct, ldt);
+                for (int j = 0; j < n; j++)
+                    for (int i = 0; i < ldt; i++) {
+                        const float got = ct[(size_t)j * ldt + i];
+                        const float want = i < m ? c[(size_t)i * n + j] : SENTINEL;
+                        if (memcmp(&got, &want, sizeof got) != 0)
+                            fail_msg("gemm %s ta=%d tb=%d %dx%dx%d: C^T[%d][%d] = %.9g, C has "
+                                     "%.9g",
+                                     dnn_gemm_kernel_name((enum dnn_gemm_kernel)kern), ta, tb, m, n,
+                                     k, j, i, (double)got, (double)want);
+                    }
+            }
+        }
+        free(ct);
+        free(c);
+        free(c0);
+        free(b);
+        free(a);
+    }
+}
+
 /* dnn_gemm runs the best kernel this CPU has, whatever the shape. */
 static void test_gemm_uses_best_kernel(void **state)
 {
@@ -447,6 +500,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_transposes),
+        cmocka_unit_test(test_gemm_transposed_c),
         cmocka_unit_test(test_gemm_edge_cases),
         cmocka_unit_test(test_gemm_uses_best_kernel),
         cmocka_unit_test(test_gemm_alignment_independent),
