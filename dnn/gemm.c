@@ -39,6 +39,9 @@
 #define DNN_GEMM_GOTO_KC 256
 #define DNN_GEMM_GOTO_MC 96
 #define DNN_GEMM_GOTO_NC 512
+/* Terms of the deep micro-panels of a product into C transposed (gemm_run): at most 32
+ * columns x 4096 terms, 512 KiB. */
+#define DNN_GEMM_DEEP_K 4096
 
 /* The micro-kernel's loops over rows and vectors must be unrolled for its sums to stay in
  * registers (gcc -O2 does not do it by itself); a hint only, which changes no result. */
@@ -324,19 +327,29 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
         kernel = DNN_GEMM_GENERIC;
     if (gemm_goto(kernel, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
+    /* C transposed: each pass of a tile copies it in and out with strided accesses, which
+     * took a tenth of VGG-7's training (perf); a micro-panel of up to DNN_GEMM_DEEP_K terms,
+     * from malloc, makes one pass of a product's tiles where the stack's 256 terms made
+     * several. Without it (malloc failed) the stack's panels give the same bits. */
+    char *mem = NULL;
+    float *deep = NULL;
+    const int deep_k = gemm_min(k, DNN_GEMM_DEEP_K);
+    if (tc && !ta && k > DNN_GEMM_BLOCK / 32 && (mem = malloc((size_t)deep_k * 32 * 4 + 64)))
+        deep = (float *)(mem + (64 - (uintptr_t)mem % 64) % 64);
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
+        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
+        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
 #endif
     default:
-        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
+        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
     }
+    free(mem);
 }
 
 void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,

@@ -98,7 +98,9 @@ GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const fl
         GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, c, sci);
         return;
     }
-    float t[GK_MR * GK_NR] = {0};
+    float t[GK_MR * GK_NR];
+    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+        memset(t, 0, sizeof t);
     gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
     GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, t, GK_NR);
     gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
@@ -144,7 +146,9 @@ GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *r
         GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, c, sci);
         return;
     }
-    float t[GK_MR * GK_NR] = {0};
+    float t[GK_MR * GK_NR];
+    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+        memset(t, 0, sizeof t);
     gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
     GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, t, GK_NR);
     gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
@@ -193,20 +197,24 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
 /*
  * C += op(A) op(B) with A(i,p) = a[i*sai + p*sap], B(p,j) = b[p*sbp + j*sbj] and
  * C(i,j) = c[i*sci + j*scj] (scj != 1: C is stored transposed, and every tile goes through a
- * copy). For each block of columns and terms (in increasing p), the block
- * of B is packed into micro-panels on the stack, where it stays in L1 while every row of A
- * passes it; A is read where it is. A block is one micro-panel wide and as deep as
+ * copy). deep, when not NULL and A is not transposed, is a caller's buffer (64-byte aligned)
+ * for a micro-panel of deep_k terms, deeper than the stack's: fewer passes over each tile, for
+ * the tiles whose copies cost (C transposed). For each block of columns and terms (in increasing
+ * p), the block of B is packed into micro-panels on the stack, where it stays in L1 while every row
+ * of A passes it; A is read where it is. A block is one micro-panel wide and as deep as
  * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
  * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
  * keep its pages within the first-level TLB.
  */
 GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
                                    size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
-                                   size_t sci, size_t scj)
+                                   size_t sci, size_t scj, float *deep, int deep_k)
 {
-    float bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
+    float stack_bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
+    const bool use_deep = deep && sap == 1;
+    float *bp = use_deep ? deep : stack_bp;
     const int nb = sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
-    const int kb = DNN_GEMM_BLOCK / nb;
+    const int kb = use_deep ? deep_k : DNN_GEMM_BLOCK / nb;
     /* With few rows of A, a packed panel of B would serve one or two tiles only, and packing
      * it costs about as much as using it (LeNet's convolutions: 6 filters). Whole panels of B
      * not transposed are then read where they are, rows sbp floats apart. */

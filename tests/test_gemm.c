@@ -216,12 +216,13 @@ static void test_gemm_all_transposes(void **state)
 
 /* C stored transposed (dnn_gemm_with_tc) gets the same bits as C stored by rows: the same
  * terms in the same order, whichever kernel, transposes, alpha and beta, also where a tile
- * is an edge or the product is large enough to pack both operands. */
+ * is an edge, the product is large enough to pack both operands, or its panels are deep. */
 static void test_gemm_transposed_c(void **state)
 {
     (void)state;
-    static const int sizes[][3] = {{1, 1, 1},      {6, 16, 40},   {7, 75, 130},
-                                   {13, 150, 121}, {24, 33, 300}, {16, 300, 250}};
+    /* Past 128 terms C transposed gets deep micro-panels, past 4096 more than one. */
+    static const int sizes[][3] = {{1, 1, 1},     {6, 16, 40},    {7, 75, 130}, {13, 150, 121},
+                                   {24, 33, 300}, {16, 300, 250}, {3, 20, 4200}};
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 5);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
