@@ -64,6 +64,15 @@ static void run_new(int kernel, bool ta, bool tb, int m, int n, int k, const flo
     dnn_gemm_with((enum dnn_gemm_kernel)kernel, ta, tb, m, n, k, 1, a, lda, b, ldb, 1, c, ldc);
 }
 
+/* C stored transposed: c holds C^T, n rows of ldc = m floats (time_gemm passes n). */
+static void run_tc(int kernel, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                   const float *b, int ldb, float *c, int ldc)
+{
+    (void)kernel;
+    (void)ldc;
+    dnn_gemm_par_tc(NULL, ta, tb, m, n, k, 1, a, lda, b, ldb, 1, c, m);
+}
+
 /* Best GFLOP/s of fn over many samples of about 10 ms: the machine is shared, and a short
  * sample is more often one that had the core to itself. */
 static double time_gemm(gemm_fn fn, int kernel, bool ta, bool tb, int m, int n, int k,
@@ -152,6 +161,18 @@ int main(void)
             printf(" %8.1f", g);
         }
         printf(" %6.0f%%\n", 100 * at_best / peak);
+    }
+    /* A convolution's weight gradient dW(m,k) += delta(m,n) cols(k,n)^T, as the plain NT
+     * product and as its transpose into dW stored transposed (dnn_gemm_par_tc), which
+     * layer_convolutional.c uses when k > m; the same bits either way. */
+    static const int dw[][3] = {{6, 75, 784},      {6, 150, 196},    {128, 27, 1024},
+                                {128, 1152, 1024}, {256, 1152, 256}, {512, 4608, 64}};
+    printf("\nweight gradient m x k, n terms   NT    C^T  C^T/NT\n");
+    for (size_t s = 0; s < sizeof dw / sizeof dw[0]; s++) {
+        const int m = dw[s][0], k = dw[s][1], n = dw[s][2];
+        const double nt = time_gemm(run_new, (int)best, false, true, m, k, n, a, b, c);
+        const double tc = time_gemm(run_tc, (int)best, false, true, k, m, n, b, a, c);
+        printf("%4d x %4d, %4d              %6.1f %6.1f %6.2f\n", m, k, n, nt, tc, tc / nt);
     }
     free(c);
     free(b);
