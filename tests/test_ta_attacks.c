@@ -1227,6 +1227,206 @@ static void test_inner_loss_layer_refused(void **state)
     }
 }
 
+/* ------------------------------------------------- AlexeyAB's shortcut and antialiasing */
+
+/*
+ * The wire fields that came with AlexeyAB's layers, as a hostile normal world would set
+ * them. Layers 0..5 in the TA, a [connected] after it in the normal world (so the segment's
+ * output and the delta at its input cross):
+ *   0 conv 3x3 -> 4x4x3, 1 maxpool 2/2 -> 2x2x3, 2 conv 1x1 -> 2x2x4, 3 conv 1x1 -> 2x2x2,
+ *   4 shortcut from 2 and 1 (4 and 3 channels against its input's 2) with per-channel
+ *     softmax-normalized weights, 5 conv 3x3/4 with the 2x2 blur on a 2x2 stride-1 result
+ *     (the blur's window covers it once: a 1x1 output).
+ */
+static struct dnn_net_config ab_cfg;
+static struct dnn_layer_spec ab_specs[7];
+
+static void init_ab_net(void)
+{
+    memset(&ab_cfg, 0, sizeof(ab_cfg));
+    ab_cfg.batch = 2;
+    ab_cfg.subdivisions = 1;
+    ab_cfg.h = 4;
+    ab_cfg.w = 4;
+    ab_cfg.c = 2;
+    ab_cfg.learning_rate = 0.1f;
+    ab_cfg.momentum = 0.9f;
+    ab_cfg.decay = 0.0005f;
+    ab_cfg.policy = DNN_POLICY_CONSTANT;
+    ab_cfg.max_batches = 1000;
+    memset(ab_specs, 0, sizeof(ab_specs));
+    ab_specs[0] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
+                                          .activation = DNN_ACT_LINEAR,
+                                          .filters = 3,
+                                          .size = 3,
+                                          .stride = 1,
+                                          .pad = 1,
+                                          .groups = 1};
+    ab_specs[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2};
+    ab_specs[2] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
+                                          .activation = DNN_ACT_LEAKY,
+                                          .filters = 4,
+                                          .size = 1,
+                                          .stride = 1,
+                                          .groups = 1};
+    ab_specs[3] = ab_specs[2];
+    ab_specs[3].filters = 2;
+    ab_specs[3].activation = DNN_ACT_LINEAR;
+    ab_specs[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_SHORTCUT,
+                                          .activation = DNN_ACT_LINEAR,
+                                          .from = 2,
+                                          .n_route = 1,
+                                          .route = {1},
+                                          .alpha = 1,
+                                          .beta = 1,
+                                          .weights_type = DNN_SHORTCUT_WEIGHTS_PER_CHANNEL,
+                                          .weights_normalization = DNN_WEIGHTS_NORM_SOFTMAX};
+    ab_specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
+                                          .activation = DNN_ACT_LINEAR,
+                                          .filters = 2,
+                                          .size = 3,
+                                          .stride = 4,
+                                          .pad = 1,
+                                          .groups = 1,
+                                          .antialiasing = 2};
+    ab_specs[6] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = 3};
+}
+
+static struct seg ab_seg(uint32_t first)
+{
+    return (struct seg){.cfg = &ab_cfg,
+                        .specs = ab_specs,
+                        .n_layers = 7,
+                        .first = first,
+                        .last = 5,
+                        .batch = 2,
+                        .training = true,
+                        .output_policy = DZ_OUTPUT_TOP1,
+                        .seed = 11};
+}
+
+/* One hostile edit of the shortcut's wire spec (layer 4) of a blob. */
+struct ab_edit {
+    const char *what;
+    uint32_t first; /* the segment's first layer */
+    int32_t from, n_route, route0, route1;
+    uint16_t weights_type, weights_normalization;
+};
+
+static void test_alexeyab_fields_hostile(void **state)
+{
+    (void)state;
+    init_ab_net();
+    /* Each edit decodes field by field or not; whichever it is, OPEN_MODEL must refuse it
+     * (a source is absolute: at or after the segment's first layer, before the shortcut;
+     * AlexeyAB's sources have the input's width and height; the enums are in range) and
+     * the session must still open the honest model afterwards. */
+    const struct ab_edit edits[] = {
+        {"source is the shortcut itself", 0, 2, 1, 4, 0, 2, 2},
+        {"source after the shortcut", 0, 2, 1, 5, 0, 2, 2},
+        {"source far past the network", 0, 2, 1, 0x7fffffff, 0, 2, 2},
+        {"negative source", 0, 2, 1, -1, 0, 2, 2},
+        {"from before the segment", 2, 0, 1, 2, 0, 2, 2},
+        {"source before the segment", 2, 3, 1, 1, 0, 2, 2},
+        {"source of another width and height", 0, 2, 2, 1, 0, 2, 2},
+        {"from of another width and height", 0, 0, 1, 1, 0, 2, 2},
+        {"nine sources", 0, 2, DNN_MAX_ROUTE + 1, 1, 1, 2, 2},
+        {"negative source count", 0, 2, -1, 1, 0, 2, 2},
+        {"weights_type past the enum", 0, 2, 1, 1, 0, DNN_SHORTCUT_WEIGHTS_COUNT, 2},
+        {"weights_type 0xffff", 0, 2, 1, 1, 0, 0xffff, 2},
+        {"weights_normalization past the enum", 0, 2, 1, 1, 0, 2, DNN_WEIGHTS_NORM_COUNT},
+    };
+    struct ta t;
+    ta_start(&t);
+    for (size_t e = 0; e < sizeof(edits) / sizeof(edits[0]); e++) {
+        const struct ab_edit *d = &edits[e];
+        const struct seg g = ab_seg(d->first);
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        struct dz_wire_spec *w = blob_spec(blob, 4 - d->first);
+        w->from = d->from;
+        w->n_route = d->n_route;
+        w->route[0] = d->route0;
+        w->route[1] = d->route1;
+        w->weights_type = d->weights_type;
+        w->weights_normalization = d->weights_normalization;
+        print_message("  %s\n", d->what);
+        assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_ERROR_BAD_PARAMETERS);
+        free(blob);
+    }
+    /* antialiasing out of range, or on a layer without it */
+    for (int v = -1; v <= 3; v += 4) {
+        const struct seg g = ab_seg(0);
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        blob_spec(blob, 5)->antialiasing = v;
+        assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_ERROR_BAD_PARAMETERS);
+        free(blob);
+    }
+    {
+        const struct seg g = ab_seg(0);
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        blob_spec(blob, 4)->antialiasing = 1; /* the shortcut */
+        assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_ERROR_BAD_PARAMETERS);
+        free(blob);
+    }
+    const struct seg good = ab_seg(0);
+    size_t size = 0;
+    uint8_t *blob = make_blob(&good, &size);
+    assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_SUCCESS);
+    free(blob);
+    ta_stop(&t);
+}
+
+/* The honest segment: the TA's training steps and inference match the engine's bit for bit, with
+ * sources wider and narrower than the input and a blur whose window leaves the image. */
+static void test_alexeyab_segment_matches_engine(void **state)
+{
+    (void)state;
+    init_ab_net();
+    const struct seg g = ab_seg(0);
+    struct dnn_network *ref = reference(&g);
+    size_t np = 0;
+    float *p = random_params(&g, &np);
+    /* 6 shortcut weights (3 slots x 2 channels) among them */
+    assert_int_equal(ref->layers[4].nweights, 6);
+    assert_int_equal(ref->layers[5].out_h, 1);
+    params_set(ref, p);
+    struct ta t;
+    open_ok(&t, &g);
+    assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
+    float x[2 * 32], y[2 * 2], dy[2 * 2];
+    for (int iter = 0; iter < 3; iter++) {
+        fill(x, 64, -2, 2);
+        fill(dy, 4, -0.5f, 0.5f);
+        size_t out = sizeof(y);
+        assert_int_equal(ta_forward(&t, x, sizeof(x), NULL, 0, DZ_FORWARD_TRAIN, y, &out),
+                         TEEC_SUCCESS);
+        ref->seen += 2;
+        dnn_network_forward_range(ref, 0, ref->n - 1, x, NULL, true);
+        assert_int_equal(out, sizeof(y));
+        assert_memory_equal(y, ref->layers[ref->n - 1].output, sizeof(y));
+        /* the segment starts the network: no delta at its input leaves */
+        assert_int_equal(ta_backward(&t, dy, sizeof(dy), NULL, NULL), TEEC_SUCCESS);
+        for (size_t i = 0; i < 4; i++)
+            ref->layers[ref->n - 1].delta[i] += dy[i];
+        dnn_network_backward_range(ref, 0, ref->n - 1, x, NULL);
+        assert_int_equal(ta_update(&t), TEEC_SUCCESS);
+        dnn_network_update_range(ref, 0, ref->n - 1);
+        /* the updated parameters (the shortcut's weights too) show in an inference pass */
+        fill(x, 64, -2, 2);
+        out = sizeof(y);
+        assert_int_equal(ta_forward(&t, x, sizeof(x), NULL, 0, 0, y, &out), TEEC_SUCCESS);
+        dnn_network_forward_range(ref, 0, ref->n - 1, x, NULL, false);
+        assert_memory_equal(y, ref->layers[ref->n - 1].output, sizeof(y));
+    }
+    ta_stop(&t);
+    dnn_network_free(ref);
+    free(p);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
@@ -1241,6 +1441,8 @@ int main(void)
         T(test_attack5_unbound),
         T(test_save_policy_within_session),
         T(test_inner_loss_layer_refused),
+        T(test_alexeyab_fields_hostile),
+        T(test_alexeyab_segment_matches_engine),
     };
 #undef T
     return cmocka_run_group_tests_name("ta_attacks", tests, group_setup, NULL);
