@@ -225,12 +225,30 @@ static const char *const small_cfg =
     "[softmax]\ngroups=1\n"
     "[cost]\ntype=sse\n";
 
+/* The layers that came with AlexeyAB's forms: antialiasing on a strided convolution and
+ * maxpool, a shortcut with two sources of other channel counts and learned per-channel
+ * weights, so that the fuzzer starts from specs that use the wire's newer fields. */
+static const char *const aa_cfg =
+    "[net]\nbatch=2\nsubdivisions=1\nheight=8\nwidth=8\nchannels=2\nlearning_rate=0.1\n"
+    "momentum=0.9\ndecay=0.0005\nmax_batches=30\n"
+    "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\nantialiasing=1\nbatch_normalize=1\n"
+    "activation=mish\n"
+    "[convolutional]\nfilters=3\nsize=1\nstride=1\nactivation=leaky\n"
+    "[convolutional]\nfilters=5\nsize=3\nstride=1\npad=1\nactivation=linear\n"
+    "[shortcut]\nfrom=-2,-3\nweights_type=per_channel\nweights_normalization=softmax\n"
+    "activation=swish\n"
+    "[maxpool]\nsize=2\nstride=2\nantialiasing=2\n"
+    "[connected]\noutput=3\nactivation=linear\n"
+    "[softmax]\ngroups=1\n"
+    "[cost]\ntype=sse\n";
+
 static void ta_seeds(void)
 {
-    struct dk_model lenet, fashion, small;
+    struct dk_model lenet, fashion, small, aa;
     parse("tests/fixtures/darknet-mnist-lenet/mnist_lenet.cfg", NULL, &lenet);
     parse("cfg/fashion_lenet.cfg", NULL, &fashion);
     parse("small.cfg", small_cfg, &small);
+    parse("aa.cfg", aa_cfg, &aa);
 
     ta_seed("lenet-4-10-infer", &lenet, 4, 10, 1, false, DZ_OUTPUT_TOP1);
     ta_stream_seed("lenet-4-10-stream", &lenet, 4, 10, 5);
@@ -243,9 +261,13 @@ static void ta_seeds(void)
     ta_seed("small-4-9-train", &small, 4, 9, 2, true, DZ_OUTPUT_TOP1);
     ta_seed("small-5-7-infer", &small, 5, 7, 2, false, DZ_OUTPUT_TOPK);
     ta_seed("small-4-6-train", &small, 4, 6, 1, true, DZ_OUTPUT_TOP1);
+    ta_seed("aa-0-7-train", &aa, 0, 7, 2, true, DZ_OUTPUT_TOP1);
+    ta_seed("aa-0-6-infer", &aa, 0, 6, 1, false, DZ_OUTPUT_SCORES);
+    ta_seed("aa-4-7-train", &aa, 4, 7, 1, true, DZ_OUTPUT_TOP1);
     dk_model_free(&lenet);
     dk_model_free(&fashion);
     dk_model_free(&small);
+    dk_model_free(&aa);
 
     /* No model: the commands that need none, and the ones that must refuse. */
     const uint8_t none[] = {
