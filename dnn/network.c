@@ -5,6 +5,7 @@
  * Ranges exist for the TEE partition: the normal world runs [0, A-1] and
  * [B+1, n-1], the TA runs [A, B], with the same code.
  */
+#include "dnn/arena_poison.h"
 #include "dnn/dnn_internal.h"
 
 #include <stdint.h>
@@ -245,8 +246,10 @@ static void bind(struct dnn_network *net, bool training, unsigned char *base,
             } else if (buf->ptr == (void **)&l->output && share) {
                 *buf->ptr = base + own + (i % 2 ? shared[0] : 0);
             } else {
+                const size_t bytes = buf->count * buf->elem_size;
                 *buf->ptr = base + off;
-                off += align_up(buf->count * buf->elem_size);
+                dnn_arena_poison(base + off + bytes, align_up(bytes) - bytes);
+                off += align_up(bytes);
             }
         }
         for (size_t p = 0; p < l->n_params; p++) {
@@ -459,6 +462,7 @@ void dnn_network_free(struct dnn_network *net)
     if (!net)
         return;
     if (net->arena) {
+        dnn_arena_unpoison(net->arena, net->arena_bytes);
         dnn_wipe_fn(net->arena, 0, net->arena_bytes);
         free(net->arena);
     }
