@@ -28,7 +28,17 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#ifdef __SANITIZE_ADDRESS__
+/* gcc says ASan with __SANITIZE_ADDRESS__; clang 14 (the fuzz build) only through
+ * __has_feature: without the second test the fuzz targets' TA heap went unpoisoned. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TSIM_HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TSIM_HEAP_ASAN 1
+#endif
+#endif
+
+#ifdef TSIM_HEAP_ASAN
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))

@@ -7,12 +7,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/asan_interface.h>
+#endif
+#endif
 
 #include "tee/ta/tsim_internal.h"
 #include "tests/fuzz/fuzz_common.h"
 
 static uintptr_t stack_lo, stack_hi;
 static bool trace;
+
+static void heap_poison_check(void);
 
 /* A panic ends the TA instance: for a hostile normal world that is a denial of service the
  * TA's own checks should have prevented, so the fuzzer reports it as a crash. */
@@ -25,7 +32,8 @@ void TEE_Panic(TEE_Result panicCode)
 /* tsim_heap.c falls back to the process heap through these names, which the runtime's link
  * (-Wl,--wrap=malloc...) provides; here nothing is wrapped (libFuzzer's own allocations must
  * stay on the process heap), so they are the plain functions. The engine's arena therefore
- * comes from ASan's heap, where every overflow is caught at the byte. */
+ * comes from ASan's heap, which catches an overflow past its end; one from a buffer into the
+ * next inside it is caught by the padding dnn/arena_poison.h poisons. */
 void *__real_malloc(size_t size);
 void *__real_realloc(void *ptr, size_t size);
 void __real_free(void *ptr);
@@ -96,9 +104,29 @@ void ta_inproc_init(void)
                 (unsigned)tsim_ta_props.data_size);
         abort();
     }
+    heap_poison_check();
     tsim_mem_init();
     if (TA_CreateEntryPoint() != TEE_SUCCESS)
         abort();
+}
+
+/* The fuzz targets are built with ASan: the TA heap (tsim_heap.c) must then poison what lies
+ * past each block, or a TA overflow from one TEE_Malloc block into the next goes unseen.
+ * (clang 14 does not define gcc's __SANITIZE_ADDRESS__, and for a while the heap tested
+ * only that.) */
+static void heap_poison_check(void)
+{
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    unsigned char *p = TEE_Malloc(5, 0);
+    const bool poisoned = p && __asan_address_is_poisoned(p + 5);
+    TEE_Free(p);
+    if (!poisoned) {
+        fprintf(stderr, "ta_inproc: the TA heap does not poison past a block under ASan\n");
+        abort();
+    }
+#endif
+#endif
 }
 
 TEE_Result ta_inproc_open(void **session)
