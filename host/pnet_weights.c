@@ -247,12 +247,15 @@ static uint32_t blob_version(const uint8_t *blob)
     return hdr.model_version;
 }
 
-/* Does @tz begin as a streamed save (struct dz_chunk_save_header)? */
+/* Does @tz begin as a streamed save (struct dz_chunk_save_header)? Opened as a user file:
+ * a FIFO or device under that name must not block or feed us (the reader that follows
+ * reports why it is refused). */
 static bool streamed_save(const char *tz)
 {
     uint32_t magic = 0;
-    FILE *f = fopen(tz, "rb");
-    if (!f)
+    FILE *f = NULL;
+    struct dk_error ignored;
+    if (dk_user_file_fopen(tz, "a sealed blob", DK_WEIGHTS_MAX_BYTES, &f, NULL, &ignored) != 0)
         return false;
     const bool got = fread(&magic, sizeof magic, 1, f) == 1;
     fclose(f);
