@@ -410,7 +410,8 @@ int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct 
         return dk_fail(err, "data set \"%s\": %d channels requested, expected 0 to 4", ds->source,
                        channels);
     if (ds->kind == DK_DATASET_LIST)
-        return dk_image_load(ds->paths.items[i], channels, out, err);
+        return channels ? dk_image_load_net(ds->paths.items[i], channels, out, err)
+                        : dk_image_load(ds->paths.items[i], 0, out, err);
     if (dk_image_make(out, ds->cols, ds->rows, channels ? channels : 1, err) != 0)
         return -1;
     if (idx_fill(ds, i, out, err) != 0) {
@@ -461,7 +462,7 @@ static int augment_item(const struct dk_dataset *ds, size_t i, struct dk_image *
         return dk_augment_classifier(scratch, aug, w, h, rng, x, err);
     }
     struct dk_image im = {0};
-    if (dk_image_load(ds->paths.items[i], c, &im, err) != 0)
+    if (dk_image_load_net(ds->paths.items[i], c, &im, err) != 0)
         return -1;
     int r = dk_augment_classifier(&im, aug, w, h, rng, x, err);
     dk_image_free(&im);

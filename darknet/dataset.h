@@ -141,7 +141,9 @@ int dk_dataset_class(const struct dk_dataset *ds, size_t i);
  */
 const char *dk_dataset_name(const struct dk_dataset *ds, size_t i, char *buf, size_t bufsize);
 
-/* Loads item i as an image with `channels` channels (0: the file's own; IDX: 1). */
+/* Loads item i as an image with `channels` channels (0: the file's own; IDX: 1); a list's
+ * image as darknet feeds a network of that many channels (dk_image_load_net: a one-channel
+ * network reads a colour image's red plane). */
 int dk_dataset_load(const struct dk_dataset *ds, size_t i, int channels, struct dk_image *out,
                     struct dk_error *err);
 

@@ -121,6 +121,21 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
     return 0;
 }
 
+int dk_image_load_net(const char *path, int net_c, struct dk_image *out, struct dk_error *err)
+{
+    *out = (struct dk_image){0};
+    if (net_c < 1 || net_c > 4)
+        return dk_fail(err,
+                       "cannot load image \"%s\" for a network of %d channels, expected 1 to 4",
+                       path, net_c);
+    if (dk_image_load(path, net_c < 3 ? 3 : net_c, out, err) != 0)
+        return -1;
+    /* Planar layout: the first net_c planes are the first w*h*net_c floats, so dropping
+     * the others is a change of c; the spare planes stay allocated until dk_image_free. */
+    out->c = net_c;
+    return 0;
+}
+
 /* ----------------------------------------------------- in-place operations */
 
 static float *pixel(const struct dk_image *im, int x, int y, int c)

@@ -68,6 +68,19 @@ int dk_image_from_bytes(const uint8_t *bytes, int w, int h, int c, struct dk_ima
  */
 int dk_image_load(const char *path, int channels, struct dk_image *out, struct dk_error *err);
 
+/*
+ * dk_image_load_net - loads an image as darknet's classifier feeds it to a network of
+ * net_c channels (its load_image_color): the file decoded as 3 channels (gray repeated),
+ * of which a network with net_c < 3 reads the first net_c planes, so a one-channel
+ * network sees the red plane of a colour image (not stb's luminance, which
+ * dk_image_load(path, 1, ...) gives). A gray file gives its gray value either way.
+ * @net_c: the network's input channels, 1..4; 4 decodes 4 channels (RGBA) as
+ *         dk_image_load does (darknet would read past its 3 planes there)
+ * @out:   receives a w x h x net_c image
+ * Errors and limits: as dk_image_load.
+ */
+int dk_image_load_net(const char *path, int net_c, struct dk_image *out, struct dk_error *err);
+
 /* ----------------------------------------------------- in-place operations */
 
 /* Sets every value to v. */

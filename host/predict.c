@@ -52,7 +52,7 @@ static int predict_one(struct dz_pnet *pn, const struct dk_model *m, const char 
                        int *indexes, struct dk_error *err)
 {
     struct dk_image im = {0}, r = {0};
-    if (dk_image_load(path, m->net.c, &im, err) != 0)
+    if (dk_image_load_net(path, m->net.c, &im, err) != 0)
         return -1;
     int rc = dk_image_prepare_predict(&im, m->net.w, m->net.h, &r, err);
     dk_image_free(&im);
@@ -173,7 +173,7 @@ static int source_load(const struct predict_source *s, const struct dk_model *m,
     if (s->ds)
         return dk_dataset_eval_image(s->ds, i, m->net.w, m->net.h, m->net.c, x, err);
     struct dk_image im = {0}, r = {0};
-    if (dk_image_load(s->paths->items[i], m->net.c, &im, err) != 0)
+    if (dk_image_load_net(s->paths->items[i], m->net.c, &im, err) != 0)
         return -1;
     int rc = dk_image_prepare_predict(&im, m->net.w, m->net.h, &r, err);
     dk_image_free(&im);

@@ -120,6 +120,54 @@ static void test_load_rgb_png_is_planar(void **state)
     dk_image_free(&im);
 }
 
+/* darknet's classifier loads every image with load_image_color (3 channels) and a
+ * one-channel network reads its first plane: red, not a luminance. Issue 12: Go
+ * networks predicted differently from darknet on a colour image. */
+static void test_load_net_reads_red_plane(void **state)
+{
+    struct tmp *t = *state;
+    char path[256];
+    tmp_path(t, "rgb1.png", path, sizeof path);
+    enum { W = 3, H = 2 };
+    uint8_t px[W * H * 3];
+    for (int i = 0; i < W * H; ++i) {
+        px[i * 3 + 0] = (uint8_t)(200 - i * 30); /* red */
+        px[i * 3 + 1] = (uint8_t)(i * 40);       /* green */
+        px[i * 3 + 2] = (uint8_t)(17 + i);       /* blue */
+    }
+    assert_int_not_equal(stbi_write_png(path, W, H, 3, px, W * 3), 0);
+
+    struct dk_error err = {{0}};
+    for (int c = 1; c <= 3; ++c) {
+        struct dk_image im = {0};
+        assert_int_equal(dk_image_load_net(path, c, &im, &err), 0);
+        assert_int_equal(im.w, W);
+        assert_int_equal(im.h, H);
+        assert_int_equal(im.c, c);
+        for (int k = 0; k < c; ++k)
+            for (int i = 0; i < W * H; ++i)
+                assert_true(im.data[k * W * H + i] == (float)(px[i * 3 + k] / 255.));
+        dk_image_free(&im);
+    }
+
+    /* A gray file: the same floats as a one-channel load. */
+    char gray[256];
+    tmp_path(t, "gray1.png", gray, sizeof gray);
+    uint8_t g[W * H] = {0, 9, 80, 128, 250, 255};
+    assert_int_not_equal(stbi_write_png(gray, W, H, 1, g, W), 0);
+    struct dk_image a = {0}, b = {0};
+    assert_int_equal(dk_image_load_net(gray, 1, &a, &err), 0);
+    assert_int_equal(dk_image_load(gray, 1, &b, &err), 0);
+    assert_memory_equal(a.data, b.data, W * H * sizeof(float));
+    dk_image_free(&a);
+    dk_image_free(&b);
+
+    struct dk_image bad = {0};
+    assert_int_equal(dk_image_load_net(path, 0, &bad, &err), -1);
+    assert_int_equal(dk_image_load_net(path, 5, &bad, &err), -1);
+    assert_null(bad.data);
+}
+
 static void test_load_errors(void **state)
 {
     struct tmp *t = *state;
@@ -535,6 +583,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_load_gray_png, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_load_rgb_png_is_planar, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_load_net_reads_red_plane, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_load_errors, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_resize_identity_and_values),
         cmocka_unit_test(test_letterbox),
