@@ -23,7 +23,8 @@
 # upstream-failed (the tree's own darknet printed no top-5).
 #
 # Environment: DARKNETP (default bin/darknetp of this checkout), SEED (default 1), KEEP=1
-# keeps the work directory (weights, images, logs) and prints its path.
+# keeps the work directory (weights, images, logs) and prints its path, TREES (default
+# "pj ab") the trees to run.
 # Exit status: 0 when every cfg matches or is out of scope, 1 otherwise, 2 on usage errors.
 set -eu
 
@@ -100,8 +101,9 @@ compare_one() { # tree-tag tree-dir cfg-path
         grep -E '^label[0-9]+: -?[0-9.]+$' "$base.up.out" >"$base.up.top" || true
     fi
     if [ ! -s "$base.up.top" ]; then
-        printf 'upstream-failed\t%s\n' "$(grep -i 'error' "$base.up.err" "$base.up.out" |
-            head -n1 | cut -d: -f2-)"
+        # darknet's last words: an assertion, error() or a signal's message.
+        printf 'upstream-failed\t%s\n' "$(cat "$base.up.out" "$base.up.err" |
+            grep -Ei 'assert|error|fault|abort|couldn' | tail -n1 | cut -c1-160)"
         return
     fi
     if [ "$dp_rc" -ne 0 ] || [ ! -s "$base.dp.top" ]; then
@@ -135,7 +137,7 @@ compare_one() { # tree-tag tree-dir cfg-path
 
 printf '%-5s %-28s %-15s %s\n' tree cfg status "first differing line / reason"
 total=0 good=0 scope=0 other=0
-for tag in pj ab; do
+for tag in ${TREES:-pj ab}; do
     if [ "$tag" = pj ]; then dir=$pj; else dir=$ab; fi
     for cfg in "$dir"/cfg/$pattern.cfg; do
         [ -f "$cfg" ] || continue
@@ -144,7 +146,8 @@ for tag in pj ab; do
         "[softmax]" | "[cost]") ;;
         *) continue ;;
         esac
-        result=$(compare_one "$tag" "$dir" "$cfg")
+        # The shell's own "Aborted" for an upstream assertion goes to the log, not the table.
+        result=$(compare_one "$tag" "$dir" "$cfg" 2>>"$work/shell.log")
         status=$(printf '%s' "$result" | cut -f1)
         detail=$(printf '%s' "$result" | cut -f2-)
         printf '%-5s %-28s %-15s %s\n' "$tag" "$(basename "$cfg")" "$status" "$detail"

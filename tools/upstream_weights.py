@@ -27,7 +27,8 @@ a magnitude uniform in [2^e, 2^(e+1)), e chosen per array. Weights get e such th
 variance is about 2/fan_in (He's scale for relu-like activations), so activations keep their
 size through deep networks; the last convolutional or connected layer's weights are 2^3
 times larger (--last-boost), as the global average pool before most classifiers' softmax
-shrinks the logits, so the top-5 neither ties near 1/classes nor saturates at 100%. The floats are built
+shrinks the logits, so the top-5 neither ties near 1/classes nor saturates at 100% (not
+when that layer is logistic: see layout()). The floats are built
 from their bit patterns with bytes.translate, so that VGG's 138M parameters take seconds
 in pure Python (no numpy on the target machine).
 """
@@ -139,6 +140,10 @@ def layout(sections, tree, wr, last_boost):
     shapes = []  # (w, h, c, outputs) per layer
     weighted = [i for i, (k, _) in enumerate(sections[1:]) if k in WEIGHTED]
     last_weighted = weighted[-1] if weighted else -1
+    # A logistic output (writing.cfg: one per pixel, no softmax) saturates at exactly
+    # 1.0f when boosted, and the order of tied 1.0f values is down to the last bit.
+    if last_weighted >= 0 and sections[1 + last_weighted][1].get("activation") == "logistic":
+        last_boost = 0
     # Residual branches: each [shortcut] adds its branch to its input, so with branches
     # that keep their input's size the activations double in variance per shortcut
     # (resnet34's 16: a top-1 of 100.00% and exact zeros after it, whose order is
