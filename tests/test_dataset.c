@@ -508,6 +508,38 @@ static void test_list_dataset(void **state)
     assert_non_null(strstr(err.msg, "lists no image paths"));
 }
 
+/* A one-channel network given a colour list image reads its red plane, as darknet's
+ * load_image_color feeds it, in valid (eval) as in predict; a luminance would differ. */
+static void test_list_one_channel_reads_red(void **state)
+{
+    struct tmp *t = *state;
+    enum { S = 4 };
+    uint8_t px[S * S * 3];
+    for (int i = 0; i < S * S; ++i) {
+        px[i * 3 + 0] = (uint8_t)(250 - i * 9);
+        px[i * 3 + 1] = (uint8_t)(i * 13);
+        px[i * 3 + 2] = 99;
+    }
+    assert_int_not_equal(stbi_write_png(tpath(t, "x-red-1.png"), S, S, 3, px, S * 3), 0);
+    write_text(tpath(t, "red.list"), tpath(t, "x-red-1.png"));
+    char *labels[] = {"-red-"};
+    struct dk_error err = {{0}};
+    struct dk_dataset ds = {0};
+    assert_int_equal(dk_dataset_open(&ds, tpath(t, "red.list"), NULL, labels, 1, 1, &err), 0);
+
+    struct dk_image im = {0};
+    assert_int_equal(dk_dataset_load(&ds, 0, 1, &im, &err), 0);
+    assert_int_equal(im.c, 1);
+    float X[S * S];
+    assert_int_equal(dk_dataset_eval_image(&ds, 0, S, S, 1, X, &err), 0);
+    for (int i = 0; i < S * S; ++i) {
+        assert_true(im.data[i] == (float)(px[i * 3] / 255.));
+        assert_true(X[i] == (float)(px[i * 3] / 255.));
+    }
+    dk_image_free(&im);
+    dk_dataset_close(&ds);
+}
+
 static void test_idx_batch_and_eval(void **state)
 {
     struct tmp *t = *state;
@@ -648,6 +680,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idx_dataset_matches_png, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_idx_dataset_errors, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_list_dataset, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_list_one_channel_reads_red, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_idx_batch_and_eval, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_fashion_mnist_t10k),
     };
