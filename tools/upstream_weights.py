@@ -28,9 +28,10 @@ variance is about 2/fan_in (He's scale for relu-like activations), so activation
 size through deep networks; the last convolutional or connected layer's weights are 2^3
 times larger (--last-boost), as the global average pool before most classifiers' softmax
 shrinks the logits, so the top-5 neither ties near 1/classes nor saturates at 100% (not
-when that layer is logistic: see layout()). The floats are built
-from their bit patterns with bytes.translate, so that VGG's 138M parameters take seconds
-in pure Python (no numpy on the target machine).
+when that layer is logistic: see layout()); the last layer of each residual branch gets 1/8
+of the scale, so that shortcuts do not blow the activations up. The floats are built from
+their bit patterns with bytes.translate, so that VGG's 138M parameters take seconds in pure
+Python (no numpy on the target machine).
 """
 
 import argparse
