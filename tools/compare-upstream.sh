@@ -136,7 +136,7 @@ compare_one() { # tree-tag tree-dir cfg-path
 }
 
 printf '%-5s %-28s %-15s %s\n' tree cfg status "first differing line / reason"
-total=0 good=0 scope=0 other=0
+total=0 good=0 scope=0 other=0 skipped=0
 for tag in ${TREES:-pj ab}; do
     if [ "$tag" = pj ]; then dir=$pj; else dir=$ab; fi
     for cfg in "$dir"/cfg/$pattern.cfg; do
@@ -144,7 +144,10 @@ for tag in ${TREES:-pj ab}; do
         last=$(grep -Eo '^[[:space:]]*\[[a-z_0-9]+\]' "$cfg" | tail -n1 | tr -d '[:space:]')
         case $last in
         "[softmax]" | "[cost]") ;;
-        *) continue ;;
+        *)
+            skipped=$((skipped + 1))
+            continue
+            ;;
         esac
         # The shell's own "Aborted" for an upstream assertion goes to the log, not the table.
         result=$(compare_one "$tag" "$dir" "$cfg" 2>>"$work/shell.log")
@@ -159,5 +162,6 @@ for tag in ${TREES:-pj ab}; do
         esac
     done
 done
-echo "$total classification cfgs: $good match, $scope out of scope, $other other"
+echo "$total classification cfgs: $good match, $scope out of scope, $other other" \
+    "($skipped other cfgs end in another section: detection and the like, not compared)"
 [ "$other" -eq 0 ]
