@@ -90,8 +90,10 @@ compare_one() { # tree-tag tree-dir cfg-path
     (cd "$dir" && ./darknet classifier predict "$base.data" "$cfg" "$base.weights" \
         "$base.png" >"$base.up.out" 2>"$base.up.err") || true
     dp_rc=0
-    "$darknetp" classifier predict "$base.data" "$cfg" "$base.weights" "$base.png" \
-        >"$base.dp.out" 2>"$base.dp.err" || dp_rc=$?
+    # darknetp from there too: a cfg's own paths (darknet9000's tree=data/9k.tree) are
+    # relative to the working directory in both.
+    (cd "$dir" && "$darknetp" classifier predict "$base.data" "$cfg" "$base.weights" \
+        "$base.png" >"$base.dp.out" 2>"$base.dp.err") || dp_rc=$?
     rm -f "$base.weights"
     # darknetp and pjreddie print ' 12.34%: label7'; AlexeyAB prints 'label7: 0.123400'.
     grep -E '^ *-?[0-9.]+%: label[0-9]+$' "$base.dp.out" >"$base.dp.top" || true
