@@ -263,12 +263,11 @@ static bool streamed_save(const char *tz)
 }
 
 /* A streamed save: a streaming session takes its chunks for its passes (dz_tee_stream_load),
- * a resident one decrypts them into its tensors (dz_tee_load_chunks). A blob sealed whole
- * (DZS2) a streaming session cannot open chunk by chunk. */
+ * a resident one decrypts them into its tensors (dz_tee_load_chunks). */
 static int provision_streamed(struct dz_pnet *p, const char *path, const char *tz,
                               const struct dk_weights_header *h, struct dk_error *err)
 {
-    uint8_t *buf = NULL, magic[4] = {0};
+    uint8_t *buf = NULL;
     size_t size = 0;
     uint64_t seen = 0;
     struct dk_error why;
@@ -281,16 +280,9 @@ static int provision_streamed(struct dz_pnet *p, const char *path, const char *t
     if (read_file(tz, (size_t)max, &buf, &size, &why) != 0)
         return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
                        why.msg);
-    memcpy(magic, buf, size < 4 ? size : 4);
     int rc = 0;
-    if (magic[0] == 'D' && magic[1] == 'Z' && magic[2] == 'S')
-        rc = dk_fail(err,
-                     "%s: layers %d..%d are sealed in %s as one blob, which a weight-streaming "
-                     "session cannot load (a streamed save can); give the TA more TA_DATA_SIZE "
-                     "or fewer layers",
-                     path, p->first, p->last, tz);
-    else if (dz_tee_streaming(p->tee) ? dz_tee_stream_load(p->tee, buf, size, &seen, &why)
-                                      : dz_tee_load_chunks(p->tee, buf, size, &seen, &why))
+    if (dz_tee_streaming(p->tee) ? dz_tee_stream_load(p->tee, buf, size, &seen, &why)
+                                 : dz_tee_load_chunks(p->tee, buf, size, &seen, &why))
         rc = dk_fail(err, "%s: %s", tz, why.msg);
     else if (seen != h->seen)
         rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
@@ -311,7 +303,7 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
-    if (dz_tee_streaming(p->tee) || streamed_save(tz))
+    if (streamed_save(tz))
         return provision_streamed(p, path, tz, h, err);
     const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
     struct dk_error why;
@@ -319,7 +311,10 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
                        why.msg);
     int rc = check_blob_header(p, tz, blob, size, err);
-    if (rc == 0 && dz_tee_load_sealed(p->tee, blob, size, &seen, &refused, err) != 0) {
+    /* A streaming session has the TA cut the blob into chunks inside the TEE. */
+    if (rc == 0 && (dz_tee_streaming(p->tee)
+                        ? dz_tee_stream_import_sealed(p->tee, blob, size, &seen, &refused, err)
+                        : dz_tee_load_sealed(p->tee, blob, size, &seen, &refused, err)) != 0) {
         rc = -1;
         /* The header checks above passed: the policy fits this run and the blob names this
          * model and device, so ACCESS_DENIED can only be the rollback rule. */

@@ -38,6 +38,7 @@ struct dz_tee {
     size_t n_chunks;
     uint8_t **chunk;    /* (n_chunks) sealed chunks */
     size_t *chunk_size; /* (n_chunks) their bytes */
+    bool sealed_stream; /* the chunks came from a sealed blob (DZ_CMD_STREAM_IMPORT_SEALED) */
 };
 
 static const TEEC_UUID ta_uuid = DZ_TA_UUID;
@@ -543,6 +544,7 @@ static int stream_import(struct dz_tee *t, const float *params, size_t count, ui
     float *plain = malloc(t->hdr.stream_chunk_bytes);
     int rc = -1;
     free_chunks(t);
+    t->sealed_stream = false;
     t->chunk = calloc(n ? n : 1, sizeof *t->chunk);
     t->chunk_size = calloc(n ? n : 1, sizeof *t->chunk_size);
     if (!c || !plain || !t->chunk || !t->chunk_size) {
@@ -699,6 +701,79 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
     return 0;
 }
 
+int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
+                                uint32_t *refused, struct dk_error *err)
+{
+    const size_t n = stream_cut(t, NULL);
+    struct cut *c = calloc(n ? n : 1, sizeof *c);
+    size_t off = 0;
+    int rc = -1;
+    *refused = 0;
+    free_chunks(t);
+    t->sealed_stream = false;
+    t->chunk = calloc(n ? n : 1, sizeof *t->chunk);
+    t->chunk_size = calloc(n ? n : 1, sizeof *t->chunk_size);
+    if (!c || !t->chunk || !t->chunk_size) {
+        dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+        goto out;
+    }
+    t->n_chunks = n;
+    stream_cut(t, c);
+    for (size_t k = 0; k < n; k++) {
+        const size_t sealed = sizeof(struct dz_chunk_header) + c[k].plain + DZ_SEALED_TAG_BYTES;
+        t->chunk[k] = malloc(sealed);
+        if (!t->chunk[k]) {
+            dk_fail(err, "out of memory for the sealed chunks of layers %d..%d", t->first, t->last);
+            goto out;
+        }
+        TEEC_Operation op = {0};
+        uint32_t origin = 0;
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT,
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_OUTPUT);
+        op.params[0].value.a = (uint32_t)k;
+        /* The rest of the blob: the TA reads what this chunk needs and says how much. */
+        op.params[1].tmpref.buffer = (void *)(uintptr_t)(blob + off);
+        op.params[1].tmpref.size = size - off;
+        op.params[2].tmpref.buffer = t->chunk[k];
+        op.params[2].tmpref.size = sealed;
+        TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT_SEALED, &op, &origin);
+        if (res == TEEC_ERROR_SECURITY || res == TEEC_ERROR_ACCESS_DENIED) {
+            *refused = res;
+            dk_fail(err, "the TA refused the sealed blob at chunk %zu (%s)", k,
+                    dz_teec_result_name(res));
+            goto out;
+        }
+        if (res != TEEC_SUCCESS) {
+            tee_fail(err, "DZ_CMD_STREAM_IMPORT_SEALED", res, origin);
+            goto out;
+        }
+        if (op.params[2].tmpref.size != sealed || op.params[0].value.a > size - off) {
+            dk_fail(err,
+                    "DZ_CMD_STREAM_IMPORT_SEALED: chunk %zu of %zu bytes after %u blob "
+                    "bytes; %zu expected",
+                    k, op.params[2].tmpref.size, (unsigned)op.params[0].value.a, sealed);
+            goto out;
+        }
+        t->chunk_size[k] = sealed;
+        off += op.params[0].value.a;
+        if (k + 1 == n) {
+            *seen = (uint64_t)op.params[3].value.b << 32 | op.params[3].value.a;
+            t->model_version = op.params[0].value.b;
+        }
+    }
+    if (n == 0 || off != size) {
+        dk_fail(err, "DZ_CMD_STREAM_IMPORT_SEALED: the TA read %zu of %zu blob bytes", off, size);
+        goto out;
+    }
+    t->sealed_stream = true;
+    rc = 0;
+out:
+    free(c);
+    if (rc != 0)
+        free_chunks(t); /* the TA holds nothing usable after a refusal either */
+    return rc;
+}
+
 int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, size_t *size,
                        struct dk_error *err)
 {
@@ -716,6 +791,11 @@ int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, siz
     size_t total = sizeof h;
     *buf = NULL;
     *size = 0;
+    if (t->sealed_stream)
+        return dk_fail(err,
+                       "layers %d..%d stream chunks imported from a sealed blob, under a key "
+                       "that lives only in this TA session: they cannot be saved",
+                       t->first, t->last);
     if (t->n_chunks == 0)
         return dk_fail(err, "layers %d..%d: no sealed chunks to save", t->first, t->last);
     for (size_t k = 0; k < t->n_chunks; k++)
@@ -765,6 +845,7 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
         goto out;
     }
     free_chunks(t);
+    t->sealed_stream = false;
     replaced = true;
     t->chunk = calloc(n, sizeof *t->chunk);
     t->chunk_size = calloc(n, sizeof *t->chunk_size);

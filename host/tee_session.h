@@ -111,6 +111,18 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
                        struct dk_error *err);
 
 /*
+ * dz_tee_stream_import_sealed - sealed blob @blob (@size bytes, DZ_CMD_LOAD_SEALED's format:
+ * a device-sealed training save or an owner-sealed model) into this streaming session's
+ * chunks, re-sealed by the TA chunk by chunk (DZ_CMD_STREAM_IMPORT_SEALED) without the
+ * plaintext leaving it; the chunks are kept in memory as after dz_tee_load_plain. On success
+ * *seen is the blob's and dz_tee_model_version() its owner version; the session then runs
+ * under the blob's policy. A refusal gives -1 with *refused as dz_tee_load_sealed's and no
+ * chunks. The chunks are under a key of this TA session only: dz_tee_stream_save refuses them.
+ */
+int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
+                                uint32_t *refused, struct dk_error *err);
+
+/*
  * dz_tee_load_chunks - streamed save @buf (@size bytes) into a resident session: every chunk
  * in turn through DZ_CMD_LOAD_CHUNK, which decrypts it into the segment's tensors (momenta
  * start at zero, as after any load); *seen gets the save's. -1 with a message when the save

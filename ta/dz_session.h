@@ -85,6 +85,14 @@ struct dz_session {
     uint8_t bound_id[16];
     bool updates_stale; /* since a kept save's load: the chunks' updates count as zero */
 
+    /* ---- a sealed blob imported into chunks (stream_sealed.c) */
+    struct dz_sealed_import *sealed_import; /* NULL unless one is under way */
+    /* The session's chunks come from a sealed blob whose tag verified: they are sealed under
+     * save_key, a random key of that import that never leaves the TA, so that no chunk of
+     * an import whose tag failed can ever authenticate. */
+    bool sealed_save;
+    uint8_t save_key[DZ_KEY_BYTES];
+
     /* ---- a streamed save loading into a resident session (stream_resident.c) */
     bool load_active;          /* LOAD_CHUNK: chunk 0 came, the last not yet */
     uint32_t load_next;        /* the chunk it expects */
@@ -148,6 +156,15 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
 TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 /*
+ * dz_sealed_admit - what LOAD_SEALED checks of a blob's header before any ciphertext, for
+ * both the resident load and the streamed import (stream_sealed.c): this model, partition and
+ * payload size (TEE_ERROR_SECURITY), the session's request within the sealed policy and the
+ * owner version not older than this device's newest (TEE_ERROR_ACCESS_DENIED); then the
+ * payload key into @key (wiped on any refusal).
+ */
+TEE_Result dz_sealed_admit(struct dz_session *s, const struct dz_sealed_header *h,
+                           uint8_t key[DZ_KEY_BYTES]);
+/*
  * dz_model_digest_*() - SHA-256 of the model as the sealed header's model_digest binds it
  * (darknetz_ta.h). begin allocates the operation and hashes the wire specs; finish hashes
  * first, last, n_layers and the layer shapes of @net, writes the digest and frees the
@@ -203,6 +220,23 @@ size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k);
 TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+
+/* The key the session's chunks are sealed under: save_key after a sealed import, else the
+ * device's chunk key (derived on first use). */
+TEE_Result dz_stream_key(struct dz_session *s, const uint8_t **key);
+/* Back to the normal world's own parameters (a plain import or a kept save): any sealed import
+ * under way is dropped, save_key wiped, and the policy becomes the request's. */
+void dz_stream_unseal(struct dz_session *s);
+/* AES-256-GCM of the @g->plain bytes in s->work under @key and header @h (its nonce filled
+ * here) to @dst: the header, the ciphertext through a bounce buffer, the tag. */
+TEE_Result dz_stream_seal_work(struct dz_session *s, const uint8_t *key, struct dz_chunk_header *h,
+                               const struct dz_chunk_geom *g, uint8_t *dst);
+
+/* ---- stream_sealed.c */
+TEE_Result dz_cmd_stream_import_sealed(struct dz_session *s, uint32_t types,
+                                       TEE_Param p[TEE_NUM_PARAMS]);
+/* Ends a sealed import under way (if any) and wipes what it held; its chunks stay invalid. */
+void dz_sealed_import_abort(struct dz_session *s);
 
 /* ---- stream_resident.c */
 TEE_Result dz_cmd_load_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

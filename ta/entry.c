@@ -48,6 +48,7 @@ void TA_CloseSessionEntryPoint(void *session_ctx)
     dz_wipe_free(s->truth, s->truth_floats * sizeof(float));
     dz_wipe_free(s->io, s->io_floats * sizeof(float));
     dz_wipe_free(s->work, s->chunk_bytes);
+    dz_sealed_import_abort(s);
     dnn_network_free(s->net);    /* wipes its arena: parameters, activations, gradients */
     dz_wipe_free(s, sizeof(*s)); /* the sealing key goes with it */
 }
@@ -84,6 +85,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_stream_chunk(s, types, params);
     case DZ_CMD_LOAD_CHUNK:
         return dz_cmd_load_chunk(s, types, params);
+    case DZ_CMD_STREAM_IMPORT_SEALED:
+        return dz_cmd_stream_import_sealed(s, types, params);
     default:
         EMSG("unknown command %u", (unsigned)cmd);
         return TEE_ERROR_NOT_SUPPORTED;

@@ -422,6 +422,26 @@ static TEE_Result payload_key(struct dz_session *s, const struct dz_sealed_heade
     return res;
 }
 
+TEE_Result dz_sealed_admit(struct dz_session *s, const struct dz_sealed_header *h,
+                           uint8_t key[DZ_KEY_BYTES])
+{
+    const char *why = header_mismatch(s, h);
+    TEE_Result res = TEE_ERROR_GENERIC;
+
+    if (why) {
+        EMSG("sealed blob refused: %s", why);
+        return TEE_ERROR_SECURITY;
+    }
+    res = check_policy(s, h);
+    if (res == TEE_SUCCESS)
+        res = dz_rollback_check(h->model_digest, h->model_version);
+    if (res == TEE_SUCCESS)
+        res = payload_key(s, h, key);
+    if (res != TEE_SUCCESS)
+        TEE_MemFill(key, 0, DZ_KEY_BYTES);
+    return res;
+}
+
 /*
  * One pass of AES-GCM over the blob's payload at @src (ciphertext then tag), each byte of
  * shared memory copied once into TA memory before use. @into NULL: the plaintext is
@@ -495,7 +515,6 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
     TEE_Result res = TEE_ERROR_GENERIC;
     uint8_t key[DZ_KEY_BYTES];
     struct dz_sealed_header h;
-    const char *why = NULL;
 
     if (types != want)
         return TEE_ERROR_BAD_PARAMETERS;
@@ -512,17 +531,7 @@ TEE_Result dz_cmd_load_sealed(struct dz_session *s, uint32_t types, TEE_Param p[
         return TEE_ERROR_SECURITY;
     }
     TEE_MemMove(&h, src, sizeof(h));
-    why = header_mismatch(s, &h);
-    if (why) {
-        EMSG("sealed blob refused: %s", why);
-        return TEE_ERROR_SECURITY;
-    }
-    res = check_policy(s, &h);
-    if (res == TEE_SUCCESS)
-        res = dz_rollback_check(h.model_digest, h.model_version);
-    if (res != TEE_SUCCESS)
-        return res;
-    res = payload_key(s, &h, key);
+    res = dz_sealed_admit(s, &h, key);
     /* Pass 1 authenticates without keeping any plaintext: a refusal changes nothing. */
     if (res == TEE_SUCCESS)
         res = gcm_pass(key, &h, src + sizeof(h), payload, NULL);

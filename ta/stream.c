@@ -327,10 +327,39 @@ static TEE_Result refuse(struct dz_session *s, TEE_Result res)
     return res;
 }
 
-/* AES-256-GCM of the @g->plain bytes in s->work under header @h (its nonce filled here) to
- * @dst: the header, the ciphertext through a bounce buffer, the tag. */
+TEE_Result dz_stream_key(struct dz_session *s, const uint8_t **key)
+{
+    if (s->sealed_save) {
+        *key = s->save_key;
+        return TEE_SUCCESS;
+    }
+    TEE_Result res = dz_derive_chunk_key(s);
+    *key = res == TEE_SUCCESS ? s->chunk_key : NULL;
+    return res;
+}
+
+void dz_stream_unseal(struct dz_session *s)
+{
+    dz_sealed_import_abort(s);
+    if (!s->sealed_save)
+        return;
+    s->sealed_save = false;
+    TEE_MemFill(s->save_key, 0, sizeof(s->save_key));
+    dz_policy_of_request(&s->hdr, &s->policy);
+    s->policy_sealed = false;
+    s->model_version = 0;
+}
+
 static TEE_Result seal_work(struct dz_session *s, struct dz_chunk_header *h,
                             const struct dz_chunk_geom *g, uint8_t *dst)
+{
+    const uint8_t *key = NULL;
+    TEE_Result res = dz_stream_key(s, &key);
+    return res == TEE_SUCCESS ? dz_stream_seal_work(s, key, h, g, dst) : res;
+}
+
+TEE_Result dz_stream_seal_work(struct dz_session *s, const uint8_t *key, struct dz_chunk_header *h,
+                               const struct dz_chunk_geom *g, uint8_t *dst)
 {
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     uint8_t bounce[DZ_STREAM_BOUNCE + DZ_SEALED_TAG_BYTES];
@@ -338,11 +367,9 @@ static TEE_Result seal_work(struct dz_session *s, struct dz_chunk_header *h,
     const uint8_t *const work = (const uint8_t *)s->work;
     uint8_t *const ct = dst + sizeof(*h);
     size_t done = 0, len = 0, tag_len = sizeof(tag);
-    TEE_Result res = dz_derive_chunk_key(s);
 
     TEE_GenerateRandom(h->nonce, sizeof(h->nonce));
-    if (res == TEE_SUCCESS)
-        res = dz_gcm_operation(s->chunk_key, TEE_MODE_ENCRYPT, &op);
+    TEE_Result res = dz_gcm_operation(key, TEE_MODE_ENCRYPT, &op);
     if (res == TEE_SUCCESS)
         res = TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h),
                          g->plain);
@@ -390,6 +417,7 @@ static TEE_Result adopt_kept_save(struct dz_session *s, uint64_t seen)
         return res;
     end_pass(s);
     s->import_active = false;
+    dz_stream_unseal(s); /* a kept save is sealed with the chunk key: the normal world's own */
     if (s->training)
         dz_reset_training(s);
     s->gen_bound = false;
@@ -441,7 +469,15 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
     res = dz_derive_chunk_key(s);
     if (res != TEE_SUCCESS)
         return res;
+    if (k != 0 && s->sealed_save) {
+        EMSG("chunk %u imported plain into a save imported sealed", (unsigned)k);
+        return TEE_ERROR_BAD_STATE;
+    }
     if (k == 0) {
+        /* The normal world's own parameters from here, as after LOAD_PLAIN: an owner's policy
+         * and save key go (dz_stream_unseal), and chunk_key seals below. */
+        dz_stream_unseal(s);
+        s->params_lost = false; /* a refused sealed import left none */
         TEE_GenerateRandom(s->import_id, sizeof(s->import_id));
         s->import_active = true;
         /* `seen` of the parameters, as LOAD_PLAIN takes it: the schedule's rate needs it. */
@@ -600,10 +636,11 @@ static TEE_Result open_chunk(struct dz_session *s, const struct dz_chunk_header 
     uint8_t tag[DZ_SEALED_TAG_BYTES];
     uint8_t *const work = (uint8_t *)s->work;
     size_t done = 0, len = 0;
-    TEE_Result res = dz_derive_chunk_key(s);
+    const uint8_t *key = NULL;
+    TEE_Result res = dz_stream_key(s, &key);
 
     if (res == TEE_SUCCESS)
-        res = dz_gcm_operation(s->chunk_key, TEE_MODE_DECRYPT, &op);
+        res = dz_gcm_operation(key, TEE_MODE_DECRYPT, &op);
     if (res == TEE_SUCCESS)
         res =
             TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h), plain);

@@ -14,6 +14,7 @@ srcs-y += output_policy.c
 srcs-y += seal.c
 srcs-y += stream.c
 srcs-y += stream_resident.c
+srcs-y += stream_sealed.c
 srcs-y += provision.c
 srcs-y += rollback.c
 srcs-y += fmt_float.c

@@ -250,6 +250,30 @@ enum dz_ta_command {
      * [in]  value3:  a, b = low, high 32 bits of `seen`, taken with the last chunk
      */
     DZ_CMD_LOAD_CHUNK = 12,
+    /*
+     * A sealed blob (DZ_CMD_LOAD_SEALED's input: this device's own or an owner's) imported
+     * into the chunks of a weight-streaming session, inside the TA (ta/stream_sealed.c): the
+     * TA decrypts the blob's payload incrementally through a bounded buffer and re-seals each
+     * chunk's plaintext as it completes, under a random key of this import that never leaves
+     * the TA. One call per chunk, in order: memref1 is the rest of the blob from the first
+     * byte the TA has not read yet (the whole blob for chunk 0), and the TA reads each byte
+     * of it once. Chunk 0 applies LOAD_SEALED's checks (TEE_ERROR_SECURITY for another model,
+     * partition, device or length; TEE_ERROR_ACCESS_DENIED for a request outside the sealed
+     * policy or an older owner version) and leaves the session without usable parameters until
+     * the last chunk: only there is the blob's tag checked, and only when it matches does the
+     * session adopt the chunks, the sealed policy, `seen` and the version (recorded for
+     * rollback as LOAD_SEALED records it). Any refusal (SECURITY for a tag that does not match)
+     * ends the import; its key is wiped, so none of its chunks is ever accepted. In a
+     * training session the chunks carry zero update buffers and bind the session at
+     * generation 0, as STREAM_IMPORT. A plain STREAM_IMPORT or a kept save drops all of it
+     * (the normal world's own parameters again). BAD_STATE in a resident session.
+     * [in/out] value0: in a = chunk index (0, or the one after the last); out a = blob bytes
+     *                  read in this call, b = with the last chunk, the blob's model_version
+     * [in]     memref1: the blob from the first unread byte to its end
+     * [out]    memref2: the sealed chunk (SHORT_BUFFER with the size needed, nothing read)
+     * [out]    value3:  with the last chunk: a, b = low, high 32 bits of the blob's `seen`
+     */
+    DZ_CMD_STREAM_IMPORT_SEALED = 13,
     DZ_CMD_COUNT
 };
 
