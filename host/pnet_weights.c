@@ -311,6 +311,16 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
                        why.msg);
     int rc = check_blob_header(p, tz, blob, size, err);
+    /* The chunks of a sealed import live under a key of this TA session only: a training
+     * run could not save what it learned (dz_tee_stream_save), so it is refused before it
+     * starts rather than at its first checkpoint. */
+    if (rc == 0 && p->training && dz_tee_streaming(p->tee))
+        rc = dk_fail(err,
+                     "%s: layers %d..%d are sealed as one blob and stream in this TA: "
+                     "prediction and valid can use it, training cannot save a streamed "
+                     "result of it yet; give the TA more TA_DATA_SIZE (resident) or fewer "
+                     "layers",
+                     tz, p->first, p->last);
     /* A streaming session has the TA cut the blob into chunks inside the TEE. */
     if (rc == 0 && (dz_tee_streaming(p->tee)
                         ? dz_tee_stream_import_sealed(p->tee, blob, size, &seen, &refused, err)
