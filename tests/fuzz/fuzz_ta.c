@@ -184,6 +184,17 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         else
             sh.size[2] = batch * sizeof(struct dz_prediction);
         break;
+    case DZ_CMD_STREAM_IMPORT_SEALED:
+        /* Chunk 0 of the blob a SAVE_SEALED gave (copied below as LOAD_SEALED's), or of
+         * anything of a sealed blob's length: refusals mostly, and the import's first chunk. */
+        sh.t[0] = TEE_PARAM_TYPE_VALUE_INOUT;
+        sh.t[1] = T_MIN;
+        sh.size[1] = flag && saved_len ? saved_len : s->sealed_bytes;
+        sh.t[2] = T_MOUT;
+        sh.size[2] =
+            sizeof(struct dz_chunk_header) + dz_stream_plain_bytes(s, 0) + DZ_SEALED_TAG_BYTES;
+        sh.t[3] = T_VOUT;
+        break;
     case DZ_CMD_LOAD_CHUNK:
         /* A cut of the smallest working buffer, chunk by chunk: refusals mostly, which is the
          * point (the tensors are wiped on each). */
@@ -372,7 +383,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (cmd == DZ_CMD_OPEN_MODEL && !raw) {
                 memset(c.buf[i], 0, n);
                 memcpy(c.buf[i], model, n < model_len ? n : model_len);
-            } else if (cmd == DZ_CMD_LOAD_SEALED && flag && saved_len) {
+            } else if ((cmd == DZ_CMD_LOAD_SEALED ||
+                        (cmd == DZ_CMD_STREAM_IMPORT_SEALED && i == 1)) &&
+                       flag && saved_len) {
                 memset(c.buf[i], 0, n);
                 memcpy(c.buf[i], saved, n < saved_len ? n : saved_len);
                 if (raw) {
