@@ -570,6 +570,10 @@ static int watch_open(struct train_watch *w, struct classifier_run *r,
                             "partition and output policy (it leaves with -tee_output scores, "
                             "when the model's policy allows) and there is no -valid_every");
     if (a->valid_every > 0) {
+        if (r->pn.tee && dz_pnet_tree_labels(&r->pn, a->tee_output))
+            return dk_fail(err, "-valid_every: the TEE segment ends a network with a tree "
+                                "softmax, whose labels the TA does not rank (darknet ranks them "
+                                "after hierarchy_predictions): use -tee_output scores");
         if (!r->opt.valid)
             return dk_fail(err, "-valid_every: %s names no 'valid' set", a->datacfg);
         if (dk_dataset_open(&w->valid, r->opt.valid, r->opt.valid_labels, r->labels.items,

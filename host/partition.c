@@ -7,6 +7,7 @@
 #include "darknet/weights.h"
 
 #include "ta/include/dz_ta_memory.h"
+#include "ta/include/dz_wire.h"
 
 #include <limits.h>
 #include <openssl/crypto.h>
@@ -228,13 +229,14 @@ int dz_partition_check(const struct dnn_network *shapes, int first, int last, st
                        n - 1);
     if (check_reads(shapes, first, last, err) != 0)
         return -1;
+    size_t tree_words = 0;
     for (int i = first; i <= last; i++)
-        if (shapes->layers[i].spec.tree_group_size)
-            return dk_fail(err,
-                           "layer %d (softmax with tree=) cannot run inside the TEE segment "
-                           "%d..%d: the TA's model description has no room for the tree's %d "
-                           "groups; end the segment before layer %d (-pp_end %d)",
-                           i, first, last, shapes->layers[i].spec.tree_groups, i, i - 1);
+        tree_words += dz_wire_tree_words(&shapes->layers[i].spec, 1);
+    if (tree_words > DZ_MAX_TREE_WORDS)
+        return dk_fail(err,
+                       "the tree softmax layers of the TEE segment %d..%d need %zu words of group "
+                       "sizes, the TA's model description holds at most %u",
+                       first, last, tree_words, (unsigned)DZ_MAX_TREE_WORDS);
     for (int i = 0; i < first; i++)
         if (shapes->layers[i].has_cost)
             return dk_fail(err,
@@ -295,7 +297,8 @@ static int segment_memory(const struct dk_model *m, const struct dnn_network *sh
         return -1;
     struct dz_ta_memory_args a = {
         .engine_bytes = plan.bytes,
-        .spec_bytes = (last - first + 1) * sizeof(struct dnn_layer_spec),
+        .spec_bytes = (last - first + 1) * sizeof(struct dnn_layer_spec) +
+                      dz_wire_tree_words(&m->specs[first], last - first + 1) * sizeof(int),
         .batch = (size_t)batch,
         .inputs = plan.inputs,
         .outputs = plan.outputs,
@@ -483,7 +486,7 @@ struct plan_table {
     int *read_suffix;       /* (n + 1) min of the reads of layers i..n-1 */
     int *next_cost;         /* (n + 1) first layer >= i that computes a loss, or n */
     int *prev_noncost;      /* (n) last layer <= i that is not a [cost], or -1 */
-    int *next_tree;         /* (n + 1) first layer >= i that is a tree softmax, or n */
+    size_t *tree_sum;       /* (n + 1) tree group-table words of layers < i (the TA keeps them) */
     int first_cost;         /* next_cost[0] */
     const struct dnn_network *shapes;
     const struct dk_model *m;
@@ -502,7 +505,7 @@ static void plan_table_free(struct plan_table *t)
     free(t->read_suffix);
     free(t->next_cost);
     free(t->prev_noncost);
-    free(t->next_tree);
+    free(t->tree_sum);
     memset(t, 0, sizeof *t);
 }
 
@@ -567,9 +570,9 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
     t->read_suffix = malloc((n + 1) * sizeof *t->read_suffix);
     t->next_cost = malloc((n + 1) * sizeof *t->next_cost);
     t->prev_noncost = malloc(n * sizeof *t->prev_noncost);
-    t->next_tree = malloc((n + 1) * sizeof *t->next_tree);
+    t->tree_sum = malloc((n + 1) * sizeof *t->tree_sum);
     if (!t->fixed_sum || !t->out_sum || !t->own_out_sum || !t->param_sum || !t->tree ||
-        !t->read_suffix || !t->next_cost || !t->prev_noncost || !t->next_tree) {
+        !t->read_suffix || !t->next_cost || !t->prev_noncost || !t->tree_sum) {
         dnn_plan_free(&plan);
         return dk_fail(err, "out of memory planning %zu layers", n);
     }
@@ -604,13 +607,14 @@ static int plan_table_build(struct plan_table *t, const struct dk_model *m,
         t->tree[i] = node_join(t->tree[2 * i], t->tree[2 * i + 1]);
     t->read_suffix[n] = INT_MAX;
     t->next_cost[n] = (int)n;
-    t->next_tree[n] = (int)n;
     for (size_t i = n; i-- > 0;) {
         const int r = t->tree[size + i].read;
         t->read_suffix[i] = r < t->read_suffix[i + 1] ? r : t->read_suffix[i + 1];
         t->next_cost[i] = shapes->layers[i].has_cost ? (int)i : t->next_cost[i + 1];
-        t->next_tree[i] = shapes->layers[i].spec.tree_group_size ? (int)i : t->next_tree[i + 1];
     }
+    t->tree_sum[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        t->tree_sum[i + 1] = t->tree_sum[i] + dz_wire_tree_words(&shapes->layers[i].spec, 1);
     t->first_cost = t->next_cost[0];
     return 0;
 }
@@ -637,7 +641,7 @@ static bool end_ok(const struct plan_table *t, size_t b)
 /* dz_partition_check's answer for [a, b]; `read` is the smallest read inside it. */
 static bool table_valid(const struct plan_table *t, size_t a, size_t b, int read)
 {
-    if (read < (int)a || t->first_cost < (int)a || t->next_tree[a] <= (int)b || !end_ok(t, b))
+    if (read < (int)a || t->first_cost < (int)a || !end_ok(t, b))
         return false;
     return t->next_cost[a] > (int)b || table_truths(t, a, b) == t->shapes->truths;
 }
@@ -676,7 +680,8 @@ static void table_range(const struct plan_table *t, size_t a, size_t b, bool *ok
     const bool has_cost = t->next_cost[a] <= (int)b;
     struct dz_ta_memory_args args = {
         .engine_bytes = (size_t)table_engine(t, a, b, o, front_only, back),
-        .spec_bytes = (b - a + 1) * sizeof(struct dnn_layer_spec),
+        .spec_bytes = (b - a + 1) * sizeof(struct dnn_layer_spec) +
+                      (t->tree_sum[b + 1] - t->tree_sum[a]) * sizeof(int),
         .batch = (size_t)t->batch,
         .inputs = s->layers[a].inputs,
         .outputs = s->layers[b].outputs,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "host/partition.h"
+#include "ta/include/dz_wire.h"
 
 /* ------------------------------------------------------------------ build */
 
@@ -62,6 +63,18 @@ static size_t stream_chunk(const struct dz_pnet *p, size_t cap, struct dk_error 
     return fit.chunk_bytes;
 }
 
+bool dz_pnet_tree_labels(const struct dz_pnet *p, enum dz_output_policy policy)
+{
+    if (p->first < 0 || (size_t)p->last + 1 != p->shapes->n || policy == DZ_OUTPUT_SCORES)
+        return false;
+    if (p->tree_buf)
+        return true;
+    for (int i = p->first; i <= p->last; i++)
+        if (p->shapes->layers[i].spec.tree_group_size)
+            return true;
+    return false;
+}
+
 /* Connects to the TA, checks the need against TA_DATA_SIZE, opens the model. */
 static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_error *err)
 {
@@ -83,6 +96,14 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                        "-tee_output rank: the network has %zu classes, a TA prediction "
                        "holds at most %d labels",
                        classes, DZ_MAX_LABELS);
+    /* the TA refuses this too (ta/model.c); said here with the option that works */
+    if (!p->training && dz_pnet_tree_labels(p, o->policy))
+        return dk_fail(err,
+                       "-tee_output %s: the TEE segment %d..%d ends a network with a tree "
+                       "softmax, whose classes darknet ranks after hierarchy_predictions; the TA "
+                       "holds no tree to do that: use -tee_output scores (the normal world then "
+                       "ranks them as darknet does)",
+                       dz_output_name((uint32_t)o->policy), p->first, p->last);
     size_t chunk = 0;
     if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, &need,
                           err) != 0) {

@@ -93,6 +93,13 @@ struct dz_pnet_output {
     const struct dz_prediction *labels; /* (batch) or NULL */
 };
 
+/*
+ * dz_pnet_tree_labels - true when the TEE segment ends the network, @policy makes the TA rank
+ * labels, and the scores pass a tree softmax (darknet's hierarchy): the TA cannot rank them
+ * as darknet does (it holds the tree's group sizes, not its parents), so it refuses.
+ */
+bool dz_pnet_tree_labels(const struct dz_pnet *p, enum dz_output_policy policy);
+
 /* Inference on one batch x (batch, inputs). Returns 0 or -1 with a message in err. */
 int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *out,
                     struct dk_error *err);

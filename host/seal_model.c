@@ -83,23 +83,30 @@ int dz_seal_model_digest(const struct dk_model *m, const struct dnn_network *sha
                          int last, uint8_t digest[DZ_DIGEST_SIZE], struct dk_error *err)
 {
     const size_t n = (size_t)(last - first + 1);
+    const struct dnn_layer_spec *specs = &m->specs[first];
+    const size_t tree_words = dz_wire_tree_words(specs, n);
     struct dz_wire_spec *w = calloc(n, sizeof *w);
+    uint32_t *tw = calloc(tree_words ? tree_words : 1, sizeof *tw);
     uint8_t *sb = malloc(dz_wire_shape_size(n));
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     unsigned int len = 0;
-    int ok = w && sb && c;
+    int ok = w && tw && sb && c;
     if (ok) {
         for (size_t i = 0; i < n; i++)
-            dz_wire_encode_spec(&m->specs[(size_t)first + i], &w[i]);
+            dz_wire_encode_spec(&specs[i], &w[i]);
+        dz_wire_encode_tree(specs, n, tw);
         dz_wire_shape_bytes((uint32_t)first, (uint32_t)last, (uint32_t)shapes->n,
                             &shapes->layers[first], n, sb);
+        /* the TA's order: specs, tree group table (empty without a tree), shapes */
         ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
              EVP_DigestUpdate(c, w, n * sizeof *w) == 1 &&
+             EVP_DigestUpdate(c, tw, tree_words * sizeof *tw) == 1 &&
              EVP_DigestUpdate(c, sb, dz_wire_shape_size(n)) == 1 &&
              EVP_DigestFinal_ex(c, digest, &len) == 1 && len == DZ_DIGEST_SIZE;
     }
     EVP_MD_CTX_free(c);
     free(sb);
+    free(tw);
     free(w);
     return ok ? 0 : dk_fail(err, "cannot compute the model digest (out of memory or libcrypto)");
 }

@@ -47,8 +47,9 @@ void dz_seal_model_close(struct dz_seal_model *sm);
 
 /*
  * dz_seal_model_digest - SHA-256 over the wire specs of layers first..last as
- * dz_wire_encode_spec writes them (128 bytes each), then dz_wire_shape_bytes(first, last,
- * n_layers, their shapes): the value the TA computes at DZ_CMD_OPEN_MODEL. Returns 0, or -1.
+ * dz_wire_encode_spec writes them (160 bytes each), their tree group table as
+ * dz_wire_encode_tree writes it (none without a tree softmax), then dz_wire_shape_bytes(first,
+ * last, n_layers, their shapes): the value the TA computes at DZ_CMD_OPEN_MODEL. Returns 0, or -1.
  */
 int dz_seal_model_digest(const struct dk_model *m, const struct dnn_network *shapes, int first,
                          int last, uint8_t digest[DZ_DIGEST_SIZE], struct dk_error *err);

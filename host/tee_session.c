@@ -373,16 +373,22 @@ static int send_model(struct dz_tee *t, const struct dz_tee_model *m, size_t *ta
                       struct dk_error *err)
 {
     const size_t n_specs = (size_t)(m->last - m->first + 1);
-    const size_t bytes = sizeof(struct dz_model_header) + n_specs * sizeof(struct dz_wire_spec);
+    const struct dnn_layer_spec *specs = &m->model->specs[m->first];
+    /* at most DZ_MAX_TREE_WORDS: dz_partition_check refused more */
+    const size_t tree_words = dz_wire_tree_words(specs, n_specs);
+    const size_t spec_end = sizeof(struct dz_model_header) + n_specs * sizeof(struct dz_wire_spec);
+    const size_t bytes = spec_end + tree_words * sizeof(uint32_t);
     unsigned char *blob = calloc(1, bytes);
     uint32_t origin = 0;
     if (!blob)
         return dk_fail(err, "out of memory");
     model_header(m, &t->hdr);
+    t->hdr.tree_words = (uint32_t)tree_words;
     memcpy(blob, &t->hdr, sizeof(t->hdr));
     struct dz_wire_spec *w = (struct dz_wire_spec *)(void *)(blob + sizeof(struct dz_model_header));
     for (size_t i = 0; i < n_specs; i++)
-        dz_wire_encode_spec(&m->model->specs[(size_t)m->first + i], &w[i]);
+        dz_wire_encode_spec(&specs[i], &w[i]);
+    dz_wire_encode_tree(specs, n_specs, (uint32_t *)(void *)(blob + spec_end));
     TEEC_Operation op = {0};
     op.paramTypes =
         TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);

@@ -188,6 +188,11 @@ TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_
         EMSG("truth of %zu bytes refused: expected %zu", (size_t)p[1].memref.size, truth_bytes);
         return TEE_ERROR_BAD_PARAMETERS;
     }
+    /* model.c: a tree's labels are ranked after darknet's hierarchy, in the normal world */
+    if (predictions && !scores && s->has_tree) {
+        EMSG("labels of a tree softmax are not ranked in the TA: ask for output policy scores");
+        return TEE_ERROR_ACCESS_DENIED;
+    }
     if (with_output && p[3].memref.size < out_bytes) {
         p[3].memref.size = out_bytes;
         return TEE_ERROR_SHORT_BUFFER;

@@ -40,6 +40,11 @@ struct dz_session {
     size_t payload_bytes; /* every parameter float of the segment, 4 bytes each */
     size_t sealed_bytes;  /* header + payload + tag */
     uint8_t model_digest[DZ_DIGEST_BYTES];
+    /* (tree_bytes) the group sizes of the segment's tree softmax layers, decoded from the
+     * model description; the network's specs borrow them, so they go after it. */
+    int *tree;
+    size_t tree_bytes;
+    bool has_tree; /* labels are not ranked here: darknet ranks after its hierarchy */
 
     float *input; /* (batch, inputs) copy of the last forward's input */
     float *truth; /* (batch, truths) copy of the last truth, or NULL */

@@ -251,11 +251,9 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
     out->batch_normalize = w->batch_normalize != 0;
     out->cost_type = (enum dnn_cost_type)w->cost_type;
 
-    if (w->layer_flags & DZ_LF_TREE)
-        return dz_wire_fail(msg,
-                            "layer %u: softmax with tree= cannot run in the TEE (no room for its "
-                            "groups); end the segment before it",
-                            (unsigned)index);
+    if ((w->layer_flags & DZ_LF_TREE) && w->kind != DNN_LAYER_SOFTMAX)
+        return dz_wire_fail(msg, "layer %u: layer_flags 0x%x has a flag of another kind",
+                            (unsigned)index, (unsigned)w->layer_flags);
     for (size_t i = 0; i < sizeof(flag_fields) / sizeof(flag_fields[0]); i++) {
         const bool set = (w->layer_flags & flag_fields[i].bit) != 0;
         if (set && flag_fields[i].kind != w->kind)
@@ -263,8 +261,8 @@ static const char *decode_special(const struct dz_wire_spec *w, uint32_t first, 
                                 (unsigned)index, (unsigned)w->layer_flags);
         memcpy((uint8_t *)out + flag_fields[i].spec_off, &set, sizeof(set));
     }
-    if (w->layer_flags &
-        ~(uint32_t)(DZ_LF_FLIP | DZ_LF_NOADJUST | DZ_LF_REVERSE | DZ_LF_REORG3D | DZ_LF_SCALE_WH))
+    if (w->layer_flags & ~(uint32_t)(DZ_LF_FLIP | DZ_LF_NOADJUST | DZ_LF_REVERSE | DZ_LF_REORG3D |
+                                     DZ_LF_SCALE_WH | DZ_LF_TREE))
         return dz_wire_fail(msg, "layer %u: layer_flags 0x%x has unknown bits", (unsigned)index,
                             (unsigned)w->layer_flags);
 
@@ -534,10 +532,9 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
         (h->output_policy == DZ_OUTPUT_TOPK && h->top_k < 1))
         return dz_wire_fail(msg, "model: output policy %u, top_k %u", (unsigned)h->output_policy,
                             (unsigned)h->top_k);
-    for (size_t i = 0; i < COUNT(h->reserved); i++) {
-        if (h->reserved[i])
-            return dz_wire_fail(msg, "model: reserved[%zu] is not zero", i);
-    }
+    if (h->tree_words > DZ_MAX_TREE_WORDS)
+        return dz_wire_fail(msg, "model: tree_words %u above %u", (unsigned)h->tree_words,
+                            (unsigned)DZ_MAX_TREE_WORDS);
     if (h->stream_chunk_bytes &&
         (h->stream_chunk_bytes % 4 || h->stream_chunk_bytes < DZ_STREAM_CHUNK_MIN ||
          h->stream_chunk_bytes > DZ_STREAM_CHUNK_MAX || (h->training && h->adam)))
@@ -572,6 +569,72 @@ const char *dz_wire_decode_header(const struct dz_model_header *h, struct dnn_ne
     cfg->epsilon = h->epsilon;
     cfg->index_base = (int)h->first;
     cfg->stream_params = h->stream_chunk_bytes != 0;
+    return NULL;
+}
+
+/* ------------------------------------------------------------- tree group table */
+
+size_t dz_wire_tree_words(const struct dnn_layer_spec *specs, size_t n)
+{
+    size_t words = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (specs[i].kind == DNN_LAYER_SOFTMAX && specs[i].tree_group_size)
+            words += 1 + (size_t)specs[i].tree_groups;
+    }
+    return words;
+}
+
+void dz_wire_encode_tree(const struct dnn_layer_spec *specs, size_t n, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (specs[i].kind != DNN_LAYER_SOFTMAX || !specs[i].tree_group_size)
+            continue;
+        *out++ = (uint32_t)specs[i].tree_groups;
+        for (int g = 0; g < specs[i].tree_groups; g++)
+            *out++ = (uint32_t)specs[i].tree_group_size[g];
+    }
+}
+
+const char *dz_wire_decode_tree(const struct dz_wire_spec *w, size_t n, uint32_t first,
+                                const uint32_t *words, size_t n_words, int *sizes,
+                                struct dnn_layer_spec *specs, char msg[DZ_WIRE_MSG_MAX])
+{
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned index = (unsigned)(first + i);
+        specs[i].tree_group_size = NULL;
+        specs[i].tree_groups = 0;
+        if (!(w[i].layer_flags & DZ_LF_TREE))
+            continue;
+        if (w[i].kind != DNN_LAYER_SOFTMAX)
+            return dz_wire_fail(msg, "layer %u: a tree on a layer that is not a softmax", index);
+        if (at >= n_words)
+            return dz_wire_fail(msg, "layer %u: tree softmax without its record in the group table",
+                                index);
+        const uint32_t groups = words[at++];
+        /* at most every word left: then G sizes fit, and G fits an int (n_words is capped) */
+        if (groups == 0 || groups > n_words - at)
+            return dz_wire_fail(msg,
+                                "layer %u: tree of %u groups, the group table has %zu words left",
+                                index, (unsigned)groups, n_words - at);
+        uint32_t sum = 0;
+        for (uint32_t g = 0; g < groups; g++) {
+            const uint32_t size = words[at + g];
+            if (size == 0 || size > DZ_MAX_OUTPUTS - sum)
+                return dz_wire_fail(msg,
+                                    "layer %u: tree group %u of size %u (sizes from 1, summing "
+                                    "to at most %u)",
+                                    index, (unsigned)g, (unsigned)size, (unsigned)DZ_MAX_OUTPUTS);
+            sum += size;
+            sizes[at + g] = (int)size;
+        }
+        specs[i].tree_group_size = &sizes[at];
+        specs[i].tree_groups = (int)groups;
+        at += groups;
+    }
+    if (at != n_words)
+        return dz_wire_fail(msg, "model: %zu words of the group table belong to no tree softmax",
+                            n_words - at);
     return NULL;
 }
 

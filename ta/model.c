@@ -45,13 +45,14 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     struct dnn_net_config cfg;
     struct dz_wire_spec *wire = NULL;
     struct dnn_layer_spec *specs = NULL;
+    int *tree = NULL;
     TEE_OperationHandle digest = TEE_HANDLE_NULL;
     struct dnn_network *net = NULL;
     float *input = NULL, *truth = NULL, *io = NULL, *work = NULL;
     uint32_t n_chunks = 0;
     struct dnn_plan plan;
     struct dz_ta_memory mem;
-    size_t wire_bytes = 0, spec_bytes = 0, classes = 0;
+    size_t wire_bytes = 0, spec_bytes = 0, tree_bytes = 0, classes = 0;
     enum dnn_status st = DNN_OK;
     char why[DZ_WIRE_MSG_MAX];
 
@@ -65,7 +66,7 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     }
     set_need(&p[1], 0);
 
-    /* Copy, then check: the header once, then the specs once. */
+    /* Copy, then check: the header once, then the specs and the tree group table once. */
     const size_t size = p[0].memref.size;
     if (size < sizeof(hdr)) {
         EMSG("model blob of %zu bytes, shorter than its header (%zu)", size, sizeof(hdr));
@@ -77,16 +78,22 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
         return TEE_ERROR_BAD_PARAMETERS;
     }
     const size_t n = hdr.n_specs;
-    wire_bytes = n * sizeof(struct dz_wire_spec); /* n <= DZ_MAX_SPECS */
+    const size_t n_words = hdr.tree_words;                        /* <= DZ_MAX_TREE_WORDS */
+    const size_t specs_on_wire = n * sizeof(struct dz_wire_spec); /* n <= DZ_MAX_SPECS */
+    wire_bytes = specs_on_wire + n_words * sizeof(uint32_t);
     if (size != sizeof(hdr) + wire_bytes) {
-        EMSG("model blob of %zu bytes, expected %zu for %zu layers", size, sizeof(hdr) + wire_bytes,
-             n);
+        EMSG("model blob of %zu bytes, expected %zu for %zu layers and %zu tree words", size,
+             sizeof(hdr) + wire_bytes, n, n_words);
         return TEE_ERROR_BAD_PARAMETERS;
     }
+    /* The specs and the table in one buffer, in blob order: one copy, and the digest covers
+     * them in the order `darknetp seal` hashes them. */
     wire = TEE_Malloc(wire_bytes, TEE_MALLOC_FILL_ZERO);
     spec_bytes = n * sizeof(struct dnn_layer_spec);
     specs = TEE_Malloc(spec_bytes, TEE_MALLOC_FILL_ZERO);
-    if (!wire || !specs) {
+    tree_bytes = n_words * sizeof(int);
+    tree = n_words ? TEE_Malloc(tree_bytes, TEE_MALLOC_FILL_ZERO) : NULL;
+    if (!wire || !specs || (n_words && !tree)) {
         res = TEE_ERROR_OUT_OF_MEMORY;
         goto out;
     }
@@ -98,6 +105,15 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
             goto out;
         }
     }
+    /* The sizes land in the session's own array, which the specs (and so the network) borrow. */
+    if (dz_wire_decode_tree(wire, n, hdr.first,
+                            (const uint32_t *)(const void *)((const uint8_t *)wire + specs_on_wire),
+                            n_words, tree, specs, why)) {
+        EMSG("%s", why);
+        res = TEE_ERROR_BAD_PARAMETERS;
+        goto out;
+    }
+    const bool has_tree = n_words != 0;
     res = dz_model_digest_begin(&digest, wire, wire_bytes);
     if (res != TEE_SUCCESS)
         goto out;
@@ -110,13 +126,16 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     st = dnn_plan_build(&plan, &cfg, specs, n, training);
     if (st != DNN_OK && plan.failed_layer < n) {
         const struct dnn_layer_ops *ops = dnn_layer_ops_for(specs[plan.failed_layer].kind);
-        EMSG("layer %zu (%s): %s", hdr.first + plan.failed_layer, ops ? ops->name : "?",
+        EMSG("layer %zu (%s%s): %s", hdr.first + plan.failed_layer, ops ? ops->name : "?",
+             specs[plan.failed_layer].tree_group_size
+                 ? " with a tree, whose group sizes must sum to its inputs"
+                 : "",
              dnn_status_str(st));
     }
     const bool ends = hdr.last == hdr.n_layers - 1;
     const struct dz_ta_memory_args args = {
         .engine_bytes = plan.bytes,
-        .spec_bytes = spec_bytes,
+        .spec_bytes = spec_bytes + tree_bytes, /* the session keeps the tree's sizes */
         .batch = hdr.batch,
         .inputs = plan.inputs,
         .outputs = plan.outputs,
@@ -146,6 +165,17 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     /* The per-layer table is not needed past here: free it before the segment is built, so
      * that it does not count against the heap the check above granted. */
     dnn_plan_free(&plan);
+    /* darknet ranks a tree's scores after hierarchy_predictions, which needs the tree's
+     * parents; the TA holds only its group sizes, so it would rank other labels than the
+     * normal world. The scores leave instead, and the host applies the hierarchy. A training
+     * session may open (its FORWARD(TRAIN) sends no labels); its label forwards are refused
+     * (commands.c). */
+    if (ends && has_tree && !training && hdr.output_policy != DZ_OUTPUT_SCORES) {
+        EMSG("a segment holding a tree softmax ranks no labels (darknet ranks them after "
+             "hierarchy_predictions, which needs the tree): ask for output policy scores");
+        res = TEE_ERROR_ACCESS_DENIED;
+        goto out;
+    }
     if (ends && hdr.output_policy == DZ_OUTPUT_RANK && classes > DZ_MAX_LABELS) {
         EMSG("rank of %zu labels asked, a prediction holds %u", classes, (unsigned)DZ_MAX_LABELS);
         res = TEE_ERROR_BAD_PARAMETERS;
@@ -214,6 +244,10 @@ TEE_Result dz_cmd_open_model(struct dz_session *s, uint32_t types, TEE_Param p[T
     dz_policy_of_request(&hdr, &s->policy); /* until a sealed load brings the owner's */
     s->policy_sealed = false;
     s->model_version = 0;
+    s->tree = tree;
+    s->tree_bytes = tree_bytes;
+    s->has_tree = has_tree;
+    tree = NULL;
     net = NULL;
     input = truth = io = work = NULL;
     IMSG("layers %u..%u of %u open: %zu bytes of secure memory, %zu parameters%s",
@@ -230,5 +264,6 @@ out:
     dz_model_digest_abort(&digest);
     dz_wipe_free(specs, spec_bytes);
     dz_wipe_free(wire, wire_bytes);
+    dz_wipe_free(tree, tree_bytes);
     return res;
 }

@@ -284,7 +284,11 @@ static inline uint8_t *make_blob(const struct seg *g, size_t *size)
 
     seg_request(g, &r);
     dz_wire_encode_header(&r, g->cfg, &h);
-    *size = sizeof(h) + n * sizeof(struct dz_wire_spec);
+    /* the tree group table after the specs, as the host sends it (none without a tree) */
+    const size_t words = dz_wire_tree_words(&g->specs[g->first], n);
+    const size_t spec_end = sizeof(h) + n * sizeof(struct dz_wire_spec);
+    h.tree_words = (uint32_t)words;
+    *size = spec_end + words * sizeof(uint32_t);
     uint8_t *blob = calloc(1, *size);
     assert_non_null(blob);
     memcpy(blob, &h, sizeof(h));
@@ -293,6 +297,7 @@ static inline uint8_t *make_blob(const struct seg *g, size_t *size)
         dz_wire_encode_spec(&g->specs[g->first + i], &w);
         memcpy(blob + sizeof(h) + i * sizeof(w), &w, sizeof(w));
     }
+    dz_wire_encode_tree(&g->specs[g->first], n, (uint32_t *)(void *)(blob + spec_end));
     return blob;
 }
 

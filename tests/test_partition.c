@@ -214,8 +214,8 @@ static const char mix_cfg[] = "[net]\nbatch=8\nsubdivisions=1\n" NET_KEYS
 /* darknet's hierarchical softmax (tree=, written with the folder's absolute path: the
  * layout pass reads the cfg from this process's directory): bars' four classes as two roots, top
  * and bottom, with left and right under top, so training masks the {left, right} group for images
- * of top or bottom. conv, max, connected, softmax tree, cost: the TA cannot hold the tree softmax,
- * so the segments end before it. */
+ * of top or bottom. conv, max, connected, softmax tree, cost: segments end before the tree
+ * softmax or hold it with its cost (its group sizes then travel in the model description). */
 static const char tree_cfg[] = "[net]\nbatch=8\nsubdivisions=2\n" NET_KEYS
                                "learning_rate=0.1\npolicy=poly\npower=2\nmax_batches=8\n"
                                "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\n"
@@ -655,9 +655,11 @@ static void test_equivalence_mix(void **state)
 static void test_equivalence_tree_softmax(void **state)
 {
     (void)state;
-    /* the tree softmax (3) and its masked cost (4) after the segment, in the normal world */
-    static const int parts[][2] = {{0, 0}, {1, 2}, {0, 2}};
-    check_equivalence("tree.cfg", parts, 3);
+    /* the tree softmax (3) and its masked cost (4) after the segment, in the normal world;
+     * then in the TA (its group sizes in the model description): with its cost, with the
+     * layers before it, and the whole network */
+    static const int parts[][2] = {{0, 0}, {1, 2}, {0, 2}, {3, 4}, {1, 4}, {0, 4}};
+    check_equivalence("tree.cfg", parts, 6);
 }
 
 static void test_equivalence_dilation_route_groups(void **state)
@@ -1133,6 +1135,60 @@ static void expect_refusal(const char *args, const char *needle)
                  out);
 }
 
+/* The prediction lines ("NN.NN%: label") of darknetp's output, in order. */
+static void prediction_lines(const char *out, char *lines, size_t size)
+{
+    size_t n = 0;
+    lines[0] = 0;
+    for (const char *line = out; line && *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) + 1 : strlen(line);
+        const char *pct = memchr(line, '%', len);
+        if (pct && (size_t)(pct - line) + 2 < len && pct[1] == ':' && n + len < size) {
+            memcpy(lines + n, line, len);
+            n += len;
+            lines[n] = 0;
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* predict with the tree softmax inside the TEE prints what it prints without a TEE: the
+ * scores leave (-tee_output scores) and the normal world ranks them after darknet's
+ * hierarchy_predictions; a label policy is refused with the option that works. */
+static void test_tree_predict_in_tee(void **state)
+{
+    (void)state;
+    static char out[1 << 15], want[1 << 14], got[1 << 14];
+    struct run r = {0};
+    train("tree.cfg", -1, -1, &r);
+    run_free(&r);
+    const char *const tail = "bars.data tree.cfg backup/tree_final.weights left.png";
+    char args[256];
+    snprintf(args, sizeof args, "classifier predict %s", tail);
+    if (darknetp(args, out, sizeof out) != 0)
+        fail_msg("%s:\n%s", args, out);
+    prediction_lines(out, want, sizeof want);
+    assert_non_null(strstr(want, "%: "));
+    static const int parts[][2] = {{3, 4}, {1, 4}, {0, 4}};
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++) {
+        snprintf(args, sizeof args,
+                 "classifier predict -pp_start %d -pp_end %d -tee_output scores %s", parts[p][0],
+                 parts[p][1], tail);
+        if (darknetp(args, out, sizeof out) != 0)
+            fail_msg("%s:\n%s", args, out);
+        prediction_lines(out, got, sizeof got);
+        if (strcmp(got, want) != 0)
+            fail_msg("%s printed\n%s\nwithout a TEE:\n%s", args, got, want);
+    }
+    snprintf(args, sizeof args, "classifier predict -pp_start 1 -pp_end 4 %s", tail);
+    expect_refusal(args, "-tee_output top1: the TEE segment 1..4 ends a network with a tree "
+                         "softmax, whose classes darknet ranks after hierarchy_predictions");
+    snprintf(args, sizeof args, "classifier predict -pp_start 3 -pp_end 4 -tee_output topk %s",
+             tail);
+    expect_refusal(args, "use -tee_output scores");
+}
+
 /* backup/lenet_final.weights{,.tz} from a run of layers 4..8 under -tee_output topk (the
  * policy its saves seal), copied to sealed.weights{,.tz}. */
 static void make_sealed_pair(void)
@@ -1323,12 +1379,11 @@ static void test_partition_rules(void **state)
                    "layer 7 (softmax) computes a loss before the TEE segment 8..8; a loss layer "
                    "must be inside the segment or after it: start the segment at layer 7 or "
                    "earlier (-pp_start 7)");
-    /* a tree softmax has no place in the TA's model description: refused by name before
-     * the TA opens, with the segment that would fit */
-    expect_refusal("classifier train -pp_start 1 -pp_end 4 bars.data tree.cfg",
-                   "layer 3 (softmax with tree=) cannot run inside the TEE segment 1..4: the "
-                   "TA's model description has no room for the tree's 2 groups; end the segment "
-                   "before layer 3 (-pp_end 2)");
+    /* the TA ranks no labels of a tree softmax (darknet ranks them after its hierarchy):
+     * a validation pass under a label policy is refused before training starts */
+    expect_refusal("classifier train -pp_start 1 -pp_end 4 -valid_every 1 bars.data tree.cfg",
+                   "-valid_every: the TEE segment ends a network with a tree softmax, whose "
+                   "labels the TA does not rank");
 }
 
 static long status_field(long pid, const char *key)
@@ -1414,6 +1469,7 @@ int main(void)
         cmocka_unit_test(test_equivalence_adam),
         cmocka_unit_test(test_equivalence_mix),
         cmocka_unit_test(test_equivalence_tree_softmax),
+        cmocka_unit_test(test_tree_predict_in_tee),
         cmocka_unit_test(test_equivalence_multi_shortcut),
         cmocka_unit_test(test_equivalence_antialiasing),
         cmocka_unit_test(test_partial_fine_tune),

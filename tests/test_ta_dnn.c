@@ -343,7 +343,7 @@ HDR_MUTATION(m_steps_negative, h->steps[1] = -3)
 HDR_MUTATION(m_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HDR_MUTATION(m_top_k_huge, h->top_k = 65)
 HDR_MUTATION(m_topk_zero, (h->output_policy = DZ_OUTPUT_TOPK, h->top_k = 0))
-HDR_MUTATION(m_reserved0, h->reserved[0] = 0x80000000u)
+HDR_MUTATION(m_tree_words_huge, h->tree_words = 0x80000000u)
 HDR_MUTATION(m_stream_small, h->stream_chunk_bytes = 4092)
 HDR_MUTATION(m_stream_odd, h->stream_chunk_bytes = 65537)
 HDR_MUTATION(m_sgdr_cycle_without_sgdr, h->sgdr_cycle = 1)
@@ -472,7 +472,7 @@ static void test_open_refuses_malformed_blobs(void **state)
         M(m_output_policy),
         M(m_top_k_huge),
         M(m_topk_zero),
-        M(m_reserved0),
+        M(m_tree_words_huge),
         M(m_stream_small),
         M(m_stream_odd),
         M(m_sgdr_cycle_without_sgdr),

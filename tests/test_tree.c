@@ -1,7 +1,7 @@
 /*
  * test_tree.c - darknet's hierarchical softmax ([softmax] tree=): the tree file reader,
  * the engine's per-group softmax, its masked cross-entropy and gradient, darknet's
- * hierarchy_predictions and fill_hierarchy, the cfg key, and the refusal to carry a tree
+ * hierarchy_predictions and fill_hierarchy, the cfg key, and a tree's way over the wire
  * into the TA.
  *
  * The fixture tree, written by each test that needs it: two roots with three children each.
@@ -342,24 +342,32 @@ static void test_cfg_key(void **state)
     assert_int_equal(m.specs[1].tree_groups, 3);
     assert_null(m.notes); /* tree= is used, not an unknown key */
 
-    /* the TEE cannot hold it: refused by name, and a segment before it is fine */
+    /* the TEE holds it: a segment with or before it is fine */
     struct dnn_network *shapes = NULL;
     assert_int_equal(dz_shapes_create(&m, 1, 1, &shapes, &err), 0);
     assert_int_equal(dz_partition_check(shapes, 0, 0, &err), 0);
-    assert_int_equal(dz_partition_check(shapes, 0, 2, &err), -1);
-    assert_non_null(strstr(err.msg, "layer 1 (softmax with tree=) cannot run inside the TEE "
-                                    "segment 0..2"));
-    assert_non_null(strstr(err.msg, "end the segment before layer 1 (-pp_end 0)"));
+    assert_int_equal(dz_partition_check(shapes, 0, 2, &err), 0);
+    assert_int_equal(dz_partition_check(shapes, 1, 2, &err), 0);
     dz_shapes_free(shapes);
 
-    /* a TA given one anyway refuses the layer by name */
-    struct dz_wire_spec w;
-    struct dnn_layer_spec out;
+    /* on the wire: the flag on the spec, the tree's groups in the table after the specs, and
+     * the TA's decoders give back the tree's sizes */
+    struct dz_wire_spec w[2];
+    struct dnn_layer_spec out[2];
     char msg[DZ_WIRE_MSG_MAX];
-    dz_wire_encode_spec(&m.specs[1], &w);
-    const char *why = dz_wire_decode_spec(&w, 0, 1, &out, msg);
-    assert_non_null(why);
-    assert_non_null(strstr(why, "layer 1: softmax with tree= cannot run in the TEE"));
+    dz_wire_encode_spec(&m.specs[1], &w[0]);
+    dz_wire_encode_spec(&m.specs[2], &w[1]);
+    assert_int_equal(w[0].layer_flags, DZ_LF_TREE);
+    assert_int_equal(dz_wire_tree_words(&m.specs[1], 2), 4);
+    uint32_t table[4];
+    int sizes[4];
+    dz_wire_encode_tree(&m.specs[1], 2, table);
+    assert_null(dz_wire_decode_spec(&w[0], 1, 1, &out[0], msg));
+    assert_null(dz_wire_decode_spec(&w[1], 1, 2, &out[1], msg));
+    assert_null(dz_wire_decode_tree(w, 2, 1, table, 4, sizes, out, msg));
+    assert_int_equal(out[0].tree_groups, 3);
+    assert_memory_equal(out[0].tree_group_size, m.tree.group_size, 3 * sizeof(int));
+    assert_null(out[1].tree_group_size);
     dk_model_free(&m);
 
     /* a later [softmax] without a tree clears darknet's net->hierarchy */

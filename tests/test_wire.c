@@ -879,7 +879,7 @@ HM(h_scales_past_n_negative_zero, h->scales[3] = -0.0f)
 HM(h_output_policy, h->output_policy = DZ_OUTPUT_COUNT)
 HM(h_top_k_huge, h->top_k = DZ_MAX_LABELS + 1)
 HM(h_topk_zero, h->top_k = 0)
-HM(h_reserved0, h->reserved[0] = 1)
+HM(h_tree_words_huge, h->tree_words = DZ_MAX_TREE_WORDS + 1)
 HM(h_stream_odd, h->stream_chunk_bytes = 65538)
 HM(h_stream_huge, h->stream_chunk_bytes = 0x80000000u)
 HM(h_sgdr_min_without_sgdr, h->learning_rate_min = 1e-5f)
@@ -948,7 +948,7 @@ static void test_header_refusals(void **state)
         M(h_output_policy),
         M(h_top_k_huge),
         M(h_topk_zero),
-        M(h_reserved0),
+        M(h_tree_words_huge),
         M(h_stream_odd),
         M(h_stream_huge),
         M(h_sgdr_min_without_sgdr),
@@ -1281,9 +1281,151 @@ static void test_shape_bytes(void **state)
     assert_int_equal(buf[sizeof(want)], 0xEE); /* nothing written past it */
 }
 
+/* ------------------------------------------------------------- tree group table */
+
+/* A segment of three layers: connected, a tree softmax of groups {2, 3}, then a second tree
+ * softmax of groups {1, 4}, as wire specs and the table the encoder writes for them. */
+static const int tree_a[] = {2, 3}, tree_b[] = {1, 4};
+
+static void tree_segment(struct dnn_layer_spec specs[3], struct dz_wire_spec w[3])
+{
+    memset(specs, 0, 3 * sizeof(*specs));
+    specs[0] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = 5};
+    for (int i = 1; i < 3; i++) {
+        specs[i] = (struct dnn_layer_spec){
+            .kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1};
+        specs[i].tree_group_size = i == 1 ? tree_a : tree_b;
+        specs[i].tree_groups = 2;
+    }
+    for (int i = 0; i < 3; i++)
+        dz_wire_encode_spec(&specs[i], &w[i]);
+}
+
+/* Decodes @table (@n words) for the segment at absolute layers 4..6; NULL or the refusal. */
+static const char *decode_table(const struct dz_wire_spec w[3], const uint32_t *table, size_t n,
+                                int *sizes, struct dnn_layer_spec out[3], char msg[DZ_WIRE_MSG_MAX])
+{
+    for (uint32_t i = 0; i < 3; i++) {
+        const char *why = dz_wire_decode_spec(&w[i], 4, 4 + i, &out[i], msg);
+        if (why)
+            return why;
+    }
+    return dz_wire_decode_tree(w, 3, 4, table, n, sizes, out, msg);
+}
+
+static void test_tree_table_round_trip(void **state)
+{
+    (void)state;
+    struct dnn_layer_spec specs[3], out[3];
+    struct dz_wire_spec w[3];
+    char msg[DZ_WIRE_MSG_MAX];
+    int sizes[6];
+    tree_segment(specs, w);
+    assert_true(w[1].layer_flags == DZ_LF_TREE && w[2].layer_flags == DZ_LF_TREE);
+    assert_int_equal(w[0].layer_flags, 0);
+    assert_int_equal(dz_wire_tree_words(specs, 3), 6);
+    assert_int_equal(dz_wire_tree_words(specs, 1), 0);
+    uint32_t table[7];
+    memset(table, 0xEE, sizeof table);
+    dz_wire_encode_tree(specs, 3, table);
+    const uint32_t want[6] = {2, 2, 3, 2, 1, 4};
+    assert_memory_equal(table, want, sizeof want);
+    assert_int_equal(table[6], 0xEEEEEEEEu); /* nothing written past it */
+
+    assert_null(decode_table(w, table, 6, sizes, out, msg));
+    assert_null(out[0].tree_group_size);
+    assert_int_equal(out[0].tree_groups, 0);
+    assert_ptr_equal(out[1].tree_group_size, &sizes[1]);
+    assert_ptr_equal(out[2].tree_group_size, &sizes[4]);
+    assert_int_equal(out[1].tree_groups, 2);
+    assert_int_equal(out[2].tree_groups, 2);
+    assert_memory_equal(out[1].tree_group_size, tree_a, sizeof tree_a);
+    assert_memory_equal(out[2].tree_group_size, tree_b, sizeof tree_b);
+
+    /* the engine takes the decoded layers: the sizes sum to the inputs */
+    struct dnn_net_config cfg = {.batch = 1, .subdivisions = 1, .h = 1, .w = 1, .c = 3};
+    size_t bytes = 0;
+    assert_int_equal(dnn_network_plan(&cfg, out, 3, false, &bytes), DNN_OK);
+    /* sizes that do not sum to the inputs: the engine refuses the layer at setup */
+    table[2] = 2;
+    assert_null(decode_table(w, table, 6, sizes, out, msg));
+    assert_int_equal(dnn_network_plan(&cfg, out, 3, false, &bytes), DNN_ERR_INVALID);
+    table[2] = 4;
+    assert_null(decode_table(w, table, 6, sizes, out, msg));
+    assert_int_equal(dnn_network_plan(&cfg, out, 3, false, &bytes), DNN_ERR_INVALID);
+}
+
+/* Each hostile table is refused with a message naming what is wrong. */
+static void test_tree_table_refusals(void **state)
+{
+    (void)state;
+    struct dnn_layer_spec specs[3], out[3];
+    struct dz_wire_spec w[3];
+    char msg[DZ_WIRE_MSG_MAX];
+    int sizes[8];
+    tree_segment(specs, w);
+    static const struct {
+        const char *what;
+        uint32_t table[8];
+        size_t n;
+        const char *expect;
+    } cases[] = {
+        {"no table", {0}, 0, "layer 5: tree softmax without its record"},
+        {"truncated: the second record missing", {2, 2, 3}, 3, "layer 6: tree softmax without"},
+        {"truncated: a size missing",
+         {2, 2, 3, 2, 1},
+         5,
+         "layer 6: tree of 2 groups, the group "
+         "table has 1 words left"},
+        {"group count too large",
+         {0xFFFFFFFFu, 2, 3, 2, 1, 4},
+         6,
+         "layer 5: tree of 4294967295 "
+         "groups"},
+        {"group count zero", {0, 2, 3, 2, 1, 4}, 6, "layer 5: tree of 0 groups"},
+        {"a zero size", {2, 2, 0, 2, 1, 4}, 6, "layer 5: tree group 1 of size 0"},
+        {"a size above the cap", {2, 2, DZ_MAX_OUTPUTS + 1, 2, 1, 4}, 6, "tree group 1 of size"},
+        {"sizes summing above the cap", {2, DZ_MAX_OUTPUTS, 1, 2, 1, 4}, 6, "tree group 1 of"},
+        {"words left over",
+         {2, 2, 3, 2, 1, 4, 7},
+         7,
+         "model: 1 words of the group table belong "
+         "to no tree softmax"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *why = decode_table(w, cases[c].table, cases[c].n, sizes, out, msg);
+        if (!why || !strstr(why, cases[c].expect))
+            fail_msg("%s: got '%s', want '%s'", cases[c].what, why ? why : "(accepted)",
+                     cases[c].expect);
+    }
+
+    /* groups given for a layer that is not a tree: the records belong to no tree */
+    struct dz_wire_spec plain[3];
+    memcpy(plain, w, sizeof plain);
+    plain[1].layer_flags = plain[2].layer_flags = 0;
+    for (uint32_t i = 0; i < 3; i++)
+        assert_null(dz_wire_decode_spec(&plain[i], 4, 4 + i, &out[i], msg));
+    const uint32_t table[6] = {2, 2, 3, 2, 1, 4};
+    const char *why = dz_wire_decode_tree(plain, 3, 4, table, 6, sizes, out, msg);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "6 words of the group table belong to no tree softmax"));
+    /* DZ_LF_TREE on a layer that is not a softmax: refused by the spec decoder */
+    plain[0].layer_flags = DZ_LF_TREE;
+    why = dz_wire_decode_spec(&plain[0], 4, 4, &out[0], msg);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "layer 4: layer_flags 0x20 has a flag of another kind"));
+    /* and by the table's decoder, which does not trust that the spec decoder ran */
+    why = dz_wire_decode_tree(plain, 3, 4, table, 6, sizes, out, msg);
+    assert_non_null(why);
+    assert_non_null(strstr(why, "layer 4: a tree on a layer that is not a softmax"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tree_table_round_trip),
+        cmocka_unit_test(test_tree_table_refusals),
         cmocka_unit_test(test_spec_round_trip_per_kind),
         cmocka_unit_test(test_spec_refusals),
         cmocka_unit_test(test_header_round_trip),

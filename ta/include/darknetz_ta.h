@@ -66,8 +66,9 @@ enum dz_ta_command {
     /*
      * Describe the network and the partition; the TA plans its secure memory
      * and allocates the segment.
-     * [in]  memref0: struct dz_model_header, then header.n_specs struct dz_wire_spec
-     *                (exactly that many bytes)
+     * [in]  memref0: struct dz_model_header, then header.n_specs struct dz_wire_spec, then
+     *                header.tree_words uint32 (the group table of the tree softmax layers,
+     *                DZ_LF_TREE), exactly that many bytes
      * [out] value1:  a, b = low, high 32 bits of the secure bytes the segment
      *                needs (also set with TEE_ERROR_OUT_OF_MEMORY when it does not fit;
      *                0 with any other error; all ones when the need overflows size_t).
@@ -381,7 +382,13 @@ struct dz_model_header {
     float learning_rate_min;
     int32_t sgdr_cycle;
     int32_t sgdr_mult;
-    uint32_t reserved[1]; /* zero */
+    /* Words of the group table after the specs, at most DZ_MAX_TREE_WORDS (dz_wire.h): for
+     * each spec with DZ_LF_TREE in order, its group count G (>= 1), then its G group sizes
+     * (each >= 1, summing to the layer's inputs), as uint32. 0 without a tree softmax. It
+     * was a reserved word that TAs before it refuse when nonzero (and they refuse
+     * DZ_LF_TREE), so an older TA cannot misread a table: the protocol version stays 3.
+     * The model digest covers the table right after the specs. */
+    uint32_t tree_words;
 };
 _Static_assert(sizeof(struct dz_model_header) == 272, "dz_model_header is ABI");
 
@@ -447,10 +454,8 @@ _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
 #define DZ_LF_REVERSE 4u   /* reorg */
 #define DZ_LF_REORG3D 8u   /* reorg */
 #define DZ_LF_SCALE_WH 16u /* scale_channels */
-/* softmax with darknet's tree=: sent only so that the TA can refuse it by name. Its group
- * sizes (9k.tree has 1,846 groups) have no room in this fixed description, so a tree
- * softmax runs in the normal world; the host refuses such a partition before it opens
- * the TA, and a TA that still gets one refuses the model. */
+/* softmax with darknet's tree= (its hierarchical softmax): its group sizes (9k.tree has 1,846
+ * groups) come in the header's tree_words table after the specs, one record per such layer. */
 #define DZ_LF_TREE 32u
 
 /* ----------------------------------------------------------- sealed blob

@@ -31,6 +31,10 @@ const char *dz_wire_fail(char msg[DZ_WIRE_MSG_MAX], const char *fmt, ...)
 #define DZ_MAX_DIM 65536u         /* h, w, c, filters, subdivisions */
 #define DZ_MAX_KERNEL 1024u       /* size, stride, pad */
 #define DZ_MAX_OUTPUTS (1u << 24) /* connected outputs, softmax groups */
+/* Words of the tree group table (dz_model_header.tree_words): a count and the sizes of each
+ * tree softmax. README's tree file limit is 2^20 lines, so at most 2^20 groups per tree;
+ * twice that leaves room for a segment holding two such layers. */
+#define DZ_MAX_TREE_WORDS (1u << 21)
 
 /* What the host asks of a session, beside the network itself. */
 struct dz_wire_request {
@@ -63,14 +67,36 @@ void dz_wire_encode_spec(const struct dnn_layer_spec *s, struct dz_wire_spec *w)
  * dz_wire_decode_spec - check the wire spec of layer @index (absolute) of a segment that
  * starts at @first, and write the engine's spec with route and shortcut indexes rebased to
  * the segment. Refused: an enum out of range, a used field out of its range, an unused
- * field or reserved word not zero, an index outside [first, index).
+ * field or reserved word not zero, an index outside [first, index). DZ_LF_TREE is allowed
+ * on a softmax only; its sizes come from dz_wire_decode_tree (NULL until then).
  */
 const char *dz_wire_decode_spec(const struct dz_wire_spec *w, uint32_t first, uint32_t index,
                                 struct dnn_layer_spec *out, char msg[DZ_WIRE_MSG_MAX]);
 
 /*
- * dz_wire_shape_bytes - the part of the model digest after the wire specs
- * (darknetz_ta.h, sealed blob): first, last, n_layers, then h, w, c, out_h, out_w, out_c of
+ * dz_wire_tree_words - the words of the group table (dz_model_header.tree_words) that
+ * specs[0..n) need: 1 + tree_groups for each softmax with a tree, else nothing. The caller
+ * keeps it at most DZ_MAX_TREE_WORDS (each tree's groups are bounded by its inputs).
+ */
+size_t dz_wire_tree_words(const struct dnn_layer_spec *specs, size_t n);
+/* dz_wire_encode_tree - write that table into @out (dz_wire_tree_words(specs, n) words). */
+void dz_wire_encode_tree(const struct dnn_layer_spec *specs, size_t n, uint32_t *out);
+/*
+ * dz_wire_decode_tree - check the group table @words (@n_words, at most DZ_MAX_TREE_WORDS)
+ * against the @n wire specs @w of a segment starting at @first, already decoded into @specs,
+ * and point each tree softmax's tree_group_size into @sizes (@n_words ints, owned by the
+ * caller, which must outlive every network built from @specs). Refused: a record for no
+ * tree layer (words left over), a truncated record, a group count of 0 or more than the
+ * words left, a size of 0 or above DZ_MAX_OUTPUTS, sizes summing above DZ_MAX_OUTPUTS. That
+ * the sizes sum to the layer's inputs is the engine's check at setup (it knows the inputs).
+ */
+const char *dz_wire_decode_tree(const struct dz_wire_spec *w, size_t n, uint32_t first,
+                                const uint32_t *words, size_t n_words, int *sizes,
+                                struct dnn_layer_spec *specs, char msg[DZ_WIRE_MSG_MAX]);
+
+/*
+ * dz_wire_shape_bytes - the part of the model digest after the wire specs and the tree group
+ * table (darknetz_ta.h, sealed blob): first, last, n_layers, then h, w, c, out_h, out_w, out_c of
  * each of the @n layers, as uint32 LE. @buf holds dz_wire_shape_size(n) bytes.
  */
 size_t dz_wire_shape_size(size_t n);

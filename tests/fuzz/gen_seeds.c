@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <stb/stb_image_write.h>
 #include <zlib.h>
@@ -107,6 +108,8 @@ static size_t model_blob(const struct dk_model *m, uint32_t first, uint32_t last
     };
     struct dz_model_header h;
     dz_wire_encode_header(&r, &m->net, &h);
+    const size_t words = dz_wire_tree_words(&m->specs[first], last - first + 1);
+    h.tree_words = (uint32_t)words;
     memcpy(out, &h, sizeof h);
     size_t n = sizeof h;
     for (uint32_t i = first; i <= last; i++) {
@@ -115,6 +118,14 @@ static size_t model_blob(const struct dk_model *m, uint32_t first, uint32_t last
         memcpy(out + n, &w, sizeof w);
         n += sizeof w;
     }
+    /* the tree group table after the specs (ta/include/darknetz_ta.h) */
+    uint32_t *table = calloc(words ? words : 1, sizeof *table);
+    if (!table)
+        exit(1);
+    dz_wire_encode_tree(&m->specs[first], last - first + 1, table);
+    memcpy(out + n, table, words * sizeof *table);
+    n += words * sizeof *table;
+    free(table);
     dnn_network_free(shapes);
     return n;
 }
@@ -242,6 +253,36 @@ static const char *const aa_cfg =
     "[softmax]\ngroups=1\n"
     "[cost]\ntype=sse\n";
 
+/* darknet's hierarchical softmax: two roots, and two children under the first, so two groups
+ * of two; its tree file is a temporary file, read once by the parser. */
+static const char *const tree_cfg_fmt =
+    "[net]\nbatch=2\nsubdivisions=1\nheight=1\nwidth=1\nchannels=4\nlearning_rate=0.1\n"
+    "momentum=0.9\ndecay=0.0005\nmax_batches=30\n"
+    "[connected]\noutput=6\nactivation=leaky\n"
+    "[connected]\noutput=4\nactivation=linear\n"
+    "[softmax]\ntree=%s\n"
+    "[cost]\ntype=masked\n";
+
+/* The tree seeds: the group table after the specs. Label policies are refused for a tree
+ * (the TA ranks no labels without darknet's hierarchy), so they run under scores. */
+static void tree_seeds(void)
+{
+    char tree_path[512], text[1024];
+    /* absolute: a relative tree= is read from the process's directory */
+    snprintf(tree_path, sizeof tree_path, "/tmp/dz-gen-seeds-%ld.tree", (long)getpid());
+    FILE *f = fopen(tree_path, "w");
+    if (!f || fputs("top -1\nbottom -1\nleft 0\nright 0\n", f) < 0 || fclose(f) != 0)
+        exit(1);
+    snprintf(text, sizeof text, tree_cfg_fmt, tree_path);
+    struct dk_model tree;
+    parse("tree.cfg", text, &tree);
+    remove(tree_path);
+    ta_seed("tree-0-3-train", &tree, 0, 3, 2, true, DZ_OUTPUT_SCORES);
+    ta_seed("tree-1-3-scores", &tree, 1, 3, 1, false, DZ_OUTPUT_SCORES);
+    ta_seed("tree-2-3-top1", &tree, 2, 3, 1, false, DZ_OUTPUT_TOP1); /* refused by name */
+    dk_model_free(&tree);
+}
+
 static void ta_seeds(void)
 {
     struct dk_model lenet, fashion, small, aa;
@@ -264,6 +305,7 @@ static void ta_seeds(void)
     ta_seed("aa-0-7-train", &aa, 0, 7, 2, true, DZ_OUTPUT_TOP1);
     ta_seed("aa-0-6-infer", &aa, 0, 6, 1, false, DZ_OUTPUT_SCORES);
     ta_seed("aa-4-7-train", &aa, 4, 7, 1, true, DZ_OUTPUT_TOP1);
+    tree_seeds();
     dk_model_free(&lenet);
     dk_model_free(&fashion);
     dk_model_free(&small);
