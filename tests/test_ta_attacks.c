@@ -283,8 +283,8 @@ static void sha256(const void *a, size_t a_len, const void *b, size_t b_len, uin
     EVP_MD_CTX_free(md);
 }
 
-/* darknetz_ta.h's model digest: SHA-256 over the segment's wire specs, then the partition and
- * every layer's input and output shape (dz_wire_shape_bytes). */
+/* darknetz_ta.h's model digest: SHA-256 over the segment's wire specs, their tree group table,
+ * then the partition and every layer's input and output shape (dz_wire_shape_bytes). */
 static void model_digest(const struct seg *g, uint8_t digest[32])
 {
     const size_t n = g->last - g->first + 1;
@@ -296,8 +296,13 @@ static void model_digest(const struct seg *g, uint8_t digest[32])
     assert_non_null(shapes);
     for (size_t i = 0; i < n; i++)
         dz_wire_encode_spec(&g->specs[g->first + i], &w[i]);
+    /* the tree group table right after the specs, in the same hashed run of bytes */
+    const size_t words = dz_wire_tree_words(&g->specs[g->first], n);
+    w = realloc(w, n * sizeof(*w) + words * sizeof(uint32_t));
+    assert_non_null(w);
+    dz_wire_encode_tree(&g->specs[g->first], n, (uint32_t *)(void *)(w + n));
     dz_wire_shape_bytes(g->first, g->last, (uint32_t)g->n_layers, ref->layers, ref->n, shapes);
-    sha256(w, n * sizeof(*w), shapes, shape_bytes, digest);
+    sha256(w, n * sizeof(*w) + words * sizeof(uint32_t), shapes, shape_bytes, digest);
     free(shapes);
     free(w);
     dnn_network_free(ref);
@@ -1427,6 +1432,223 @@ static void test_alexeyab_segment_matches_engine(void **state)
     free(p);
 }
 
+/* ------------------------------------------------------------- tree softmax */
+
+/* connected 4 -> 6 leaky (normal world), then in the TA connected 6 -> 5, a tree softmax of
+ * groups @sizes (2 groups summing to 5), masked cost: darknet's hierarchical softmax with its
+ * group sizes in the model description. */
+enum { TREE_CLASSES = 5 };
+static struct dnn_layer_spec tree_specs[4];
+
+static struct seg tree_seg(const int sizes[2], uint32_t output, bool training)
+{
+    init_score_net(); /* sc_cfg */
+    tree_specs[0] = sc_specs[0];
+    tree_specs[1] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = TREE_CLASSES};
+    tree_specs[2] =
+        (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1};
+    tree_specs[2].tree_group_size = sizes;
+    tree_specs[2].tree_groups = 2;
+    tree_specs[3] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_COST, .cost_type = DNN_COST_MASKED, .cost_scale = 1};
+    return (struct seg){.cfg = &sc_cfg,
+                        .specs = tree_specs,
+                        .n_layers = 4,
+                        .first = 1,
+                        .last = 3,
+                        .batch = 2,
+                        .training = training,
+                        .output_policy = output,
+                        .seed = 0x7EE};
+}
+
+/* The tree's group sizes reach the engine inside the TA: its scores are the engine's, bit for
+ * bit, and the sealed blob is bound to them (the model digest covers the table). */
+static void test_tree_softmax_in_ta(void **state)
+{
+    (void)state;
+    static const int sizes[2] = {2, 3}, swapped[2] = {3, 2};
+    const struct seg g = tree_seg(sizes, DZ_OUTPUT_SCORES, false);
+    size_t np = 0;
+    float *p = random_params(&g, &np);
+    float x[2 * S_IN];
+    fill(x, 2 * S_IN, -2, 2);
+    struct ta t;
+    open_ok(&t, &g);
+    assert_int_equal(ta_load_plain(&t, p, np * sizeof(float), 0), TEEC_SUCCESS);
+    assert_predicts(&t, &g, p, x);
+    /* each group sums to one: the TA ran the tree's softmax, not one over all five */
+    {
+        float y[2 * TREE_CLASSES];
+        size_t out = sizeof y;
+        assert_int_equal(ta_forward(&t, x, sizeof x, NULL, 0, 0, y, &out), TEEC_SUCCESS);
+        for (int b = 0; b < 2; b++) {
+            const float *v = y + b * TREE_CLASSES;
+            assert_float_equal(v[0] + v[1], 1.0f, 1e-5f);
+            assert_float_equal(v[2] + v[3] + v[4], 1.0f, 1e-5f);
+        }
+    }
+    size_t size = 0;
+    assert_int_equal(ta_save(&t, NULL, &size), TEEC_ERROR_SHORT_BUFFER);
+    uint8_t *sealed = malloc(size);
+    assert_non_null(sealed);
+    assert_int_equal(ta_save(&t, sealed, &size), TEEC_SUCCESS);
+    ta_stop(&t);
+    struct dz_sealed_header h;
+    memcpy(&h, sealed, sizeof h);
+    uint8_t digest[32];
+    model_digest(&g, digest);
+    assert_memory_equal(h.model_digest, digest, 32);
+
+    /* the same shapes with other group sizes are another model */
+    const struct seg other = tree_seg(swapped, DZ_OUTPUT_SCORES, false);
+    open_ok(&t, &other);
+    assert_int_equal(ta_load_sealed(&t, sealed, size, NULL), TEEC_ERROR_SECURITY);
+    ta_stop(&t);
+    const struct seg same = tree_seg(sizes, DZ_OUTPUT_SCORES, false);
+    open_ok(&t, &same);
+    assert_int_equal(ta_load_sealed(&t, sealed, size, NULL), TEEC_SUCCESS);
+    assert_predicts(&t, &same, p, x);
+    ta_stop(&t);
+    free(sealed);
+    free(p);
+}
+
+/* darknet ranks a tree's labels after hierarchy_predictions, which the TA cannot do: label
+ * policies are refused for inference, and a training session's label forward too. */
+static void test_tree_softmax_no_labels(void **state)
+{
+    (void)state;
+    static const int sizes[2] = {2, 3};
+    struct ta t;
+    ta_start(&t);
+    for (uint32_t pol = DZ_OUTPUT_TOP1; pol < DZ_OUTPUT_SCORES; pol++) {
+        struct seg g = tree_seg(sizes, pol, false);
+        g.top_k = pol == DZ_OUTPUT_TOPK ? 2 : 0;
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_ERROR_ACCESS_DENIED);
+        free(blob);
+    }
+    ta_stop(&t);
+    const struct seg g = tree_seg(sizes, DZ_OUTPUT_TOP1, true);
+    open_ok(&t, &g);
+    float x[2 * S_IN] = {0};
+    struct dz_prediction y[2];
+    size_t out = sizeof y;
+    assert_int_equal(ta_forward(&t, x, sizeof x, NULL, 0, 0, y, &out), TEEC_ERROR_ACCESS_DENIED);
+    ta_stop(&t);
+}
+
+/* One hostile edit of the tree blob: the words of the table, the header's count, the size. */
+struct tree_edit {
+    const char *what;
+    void (*apply)(uint8_t *blob, size_t *size);
+};
+
+static uint32_t *tree_table(uint8_t *blob)
+{
+    return (uint32_t *)(void *)(blob + sizeof(struct dz_model_header) +
+                                blob_header(blob)->n_specs * sizeof(struct dz_wire_spec));
+}
+
+/* The good table of tree_seg({2, 3}) is {2, 2, 3}: the count, then the sizes. */
+static void e_sum_short(uint8_t *b, size_t *n)
+{
+    (void)n;
+    tree_table(b)[2] = 2; /* 2 + 2 != 5 inputs */
+}
+static void e_sum_long(uint8_t *b, size_t *n)
+{
+    (void)n;
+    tree_table(b)[2] = 4;
+}
+static void e_zero_size(uint8_t *b, size_t *n)
+{
+    (void)n;
+    tree_table(b)[1] = 0;
+}
+static void e_count_huge(uint8_t *b, size_t *n)
+{
+    (void)n;
+    tree_table(b)[0] = 0xFFFFFFFFu;
+}
+static void e_count_zero(uint8_t *b, size_t *n)
+{
+    (void)n;
+    tree_table(b)[0] = 0;
+}
+static void e_words_huge(uint8_t *b, size_t *n)
+{
+    (void)n;
+    blob_header(b)->tree_words = DZ_MAX_TREE_WORDS + 1;
+}
+static void e_truncated_blob(uint8_t *b, size_t *n)
+{
+    (void)b;
+    *n -= sizeof(uint32_t); /* the header still counts 3 words */
+}
+static void e_truncated_record(uint8_t *b, size_t *n)
+{
+    blob_header(b)->tree_words = 2; /* a count of 2, one size */
+    *n -= sizeof(uint32_t);
+}
+static void e_not_a_tree(uint8_t *b, size_t *n)
+{
+    (void)n;
+    blob_spec(b, 1)->layer_flags = 0; /* groups for a plain softmax */
+}
+static void e_tree_on_connected(uint8_t *b, size_t *n)
+{
+    (void)n;
+    blob_spec(b, 0)->layer_flags = DZ_LF_TREE;
+    blob_spec(b, 1)->layer_flags = 0;
+}
+static void e_no_table(uint8_t *b, size_t *n)
+{
+    blob_header(b)->tree_words = 0;
+    *n -= 3 * sizeof(uint32_t);
+}
+
+static void test_tree_softmax_hostile(void **state)
+{
+    (void)state;
+    static const int sizes[2] = {2, 3};
+    static const struct tree_edit edits[] = {
+        {"sizes sum short of the inputs", e_sum_short},
+        {"sizes sum past the inputs", e_sum_long},
+        {"a zero size", e_zero_size},
+        {"group count too large", e_count_huge},
+        {"group count zero", e_count_zero},
+        {"tree_words above the cap", e_words_huge},
+        {"table shorter than tree_words", e_truncated_blob},
+        {"truncated record", e_truncated_record},
+        {"groups given for a non-tree softmax", e_not_a_tree},
+        {"tree flag on a connected layer", e_tree_on_connected},
+        {"tree softmax without a table", e_no_table},
+    };
+    const struct seg g = tree_seg(sizes, DZ_OUTPUT_SCORES, false);
+    struct ta t;
+    ta_start(&t);
+    for (size_t e = 0; e < sizeof edits / sizeof edits[0]; e++) {
+        size_t size = 0;
+        uint8_t *blob = make_blob(&g, &size);
+        assert_int_equal(blob_header(blob)->tree_words, 3);
+        edits[e].apply(blob, &size);
+        print_message("  %s\n", edits[e].what);
+        assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_ERROR_BAD_PARAMETERS);
+        free(blob);
+    }
+    /* the TA lives on and opens the honest model */
+    size_t size = 0;
+    uint8_t *blob = make_blob(&g, &size);
+    assert_int_equal(ta_open_model(&t, blob, size, NULL), TEEC_SUCCESS);
+    assert_usable(&t, &g);
+    free(blob);
+    ta_stop(&t);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, env_setup, env_teardown)
@@ -1443,6 +1665,9 @@ int main(void)
         T(test_inner_loss_layer_refused),
         T(test_alexeyab_fields_hostile),
         T(test_alexeyab_segment_matches_engine),
+        T(test_tree_softmax_in_ta),
+        T(test_tree_softmax_no_labels),
+        T(test_tree_softmax_hostile),
     };
 #undef T
     return cmocka_run_group_tests_name("ta_attacks", tests, group_setup, NULL);

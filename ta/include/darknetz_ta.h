@@ -474,7 +474,9 @@ _Static_assert(sizeof(struct dz_wire_spec) == 160, "dz_wire_spec is ABI");
  *     AES-256-GCM(kek, wrap_nonce, aad = model_digest, content key).
  *     device_fingerprint = SHA-256(device public key).
  * model_digest: SHA-256 over the segment's dz_wire_specs as encoded by dz_wire_encode_spec
- * (n_specs * 128 bytes), then first, last, n_layers as uint32 LE, then per layer h, w, c,
+ * (n_specs * 160 bytes), then the tree group table (header.tree_words uint32 LE as
+ * dz_wire_encode_tree writes it; no bytes without a tree softmax, so digests of models
+ * without one did not change), then first, last, n_layers as uint32 LE, then per layer h, w, c,
  * out_h, out_w, out_c as uint32 LE (dz_wire_shape_bytes). Batch and training are not bound
  * to the digest; the policy bounds them.
  */
