@@ -199,10 +199,9 @@ struct dnn_layer_spec {
     /* softmax with darknet's tree= (its hierarchical softmax): the inputs are cut into
      * tree_groups contiguous runs of tree_group_size[g] values (the sizes sum to the
      * layer's inputs; softmax_groups is then ignored) and each run gets its own softmax.
-     * Borrowed: the caller's array (darknet/tree.h's struct dk_tree) must outlive every
-     * network built from this spec. NULL and 0 without a tree. Never sent to the TA: the
-     * model description has no room for thousands of sizes, so a tree softmax runs in the
-     * normal world only (the host refuses a TEE segment holding one). */
+     * Borrowed: the caller's array (darknet/tree.h's struct dk_tree, or in the TA the
+     * session's copy of the model description's group table) must outlive every network
+     * built from this spec. NULL and 0 without a tree. */
     const int *tree_group_size;
     int tree_groups;
     enum dnn_cost_type cost_type;
