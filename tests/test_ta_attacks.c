@@ -30,6 +30,7 @@
 
 #include "dnn/dnn.h"
 #include "ta/include/darknetz_ta.h"
+#include "host/seal_model.h"
 #include "ta/include/dz_wire.h"
 #include "tests/helpers/test_rng.h"
 #include "tests/ta_client.h"
@@ -1500,6 +1501,20 @@ static void test_tree_softmax_in_ta(void **state)
     uint8_t digest[32];
     model_digest(&g, digest);
     assert_memory_equal(h.model_digest, digest, 32);
+    /* and `darknetp seal` computes the same from the whole network's specs and shapes */
+    {
+        struct dk_model m;
+        memset(&m, 0, sizeof m);
+        m.specs = tree_specs;
+        m.n = 4;
+        struct dnn_network *shapes = NULL;
+        assert_int_equal(dnn_network_create(&shapes, &sc_cfg, tree_specs, 4, false, 1), DNN_OK);
+        struct dk_error err;
+        uint8_t host[DZ_DIGEST_SIZE];
+        assert_int_equal(dz_seal_model_digest(&m, shapes, 1, 3, host, &err), 0);
+        assert_memory_equal(host, digest, 32);
+        dnn_network_free(shapes);
+    }
 
     /* the same shapes with other group sizes are another model */
     const struct seg other = tree_seg(swapped, DZ_OUTPUT_SCORES, false);
