@@ -33,9 +33,10 @@
 #error "TA12M_DIR: the folder of the 12 MiB TA (tests/ta_12m.mk sets it)"
 #endif
 
-/* Two images: the second pass must start the stream over (STREAM_BEGIN) and still match. */
+/* Two images: the second pass must start the stream over (STREAM_BEGIN) and still match;
+ * one under the sanitizers (DNN_TEST_QUICK), where each costs several times more. */
 static const char *const images[] = {"t_00007_c3.png", "t_00000_c5.png"};
-enum { N_IMAGES = 2, N_CLASSES = 1000 };
+enum { MAX_IMAGES = 2, N_CLASSES = 1000 };
 /* Each CSV row: path, label, name and 1000 scores at %.9g. */
 enum { OUT_SIZE = 128 * 1024 };
 
@@ -80,6 +81,7 @@ static void test_head_in_12mib_ta_as_without_tee(void **state)
     char names[PATH_MAX], data[PATH_MAX], list[PATH_MAX], weights[PATH_MAX], msg[512];
     char cmd[6 * PATH_MAX], log[16384];
     char *plain = malloc(OUT_SIZE), *tee = malloc(OUT_SIZE);
+    const int n_images = getenv("DNN_TEST_QUICK") ? 1 : MAX_IMAGES;
     assert_non_null(plain);
     assert_non_null(tee);
 
@@ -94,7 +96,7 @@ static void test_head_in_12mib_ta_as_without_tee(void **state)
     snprintf(text, sizeof text, "classes=%d\nnames=%s\ntop=5\n", N_CLASSES, names);
     assert_int_equal(write_text_file(dir, "alexnet.data", text, data, sizeof data), 0);
     at = 0;
-    for (int i = 0; i < N_IMAGES; i++)
+    for (int i = 0; i < n_images; i++)
         at += (size_t)snprintf(text + at, sizeof text - at, "%s/%s\n", fixture_images, images[i]);
     assert_int_equal(write_text_file(dir, "images.txt", text, list, sizeof list), 0);
 
@@ -105,7 +107,7 @@ static void test_head_in_12mib_ta_as_without_tee(void **state)
     assert_true(strlen(plain) < OUT_SIZE - 1); /* not truncated */
     const char *row = strchr(plain, '\n');
     assert_non_null(row);
-    for (int i = 0; i < N_IMAGES; i++) {
+    for (int i = 0; i < n_images; i++) {
         double hi, lo;
         row_range(row + 1, &hi, &lo);
         /* Spread: far from uniform (0.001 each), far from one-hot. */
