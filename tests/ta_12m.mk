@@ -3,9 +3,11 @@
 # $(BUILD)/ta-12m/<uuid>.ta; a test points the simulated core at it with DZ_TA_DIR.
 # Included by tee/tee.mk after its TA rules (it reuses the TA's objects and flags).
 #
+# TA12M_DATA_SIZE=BYTES on make's command line builds another size there (check-optee's
+# DZ_OPTEE_AX_TA_DATA_SIZE); remove $(BUILD)/ta-12m-obj first, the objects do not know it.
 # Only the sources that include user_ta_header_defines.h read TA_DATA_SIZE: those are
 # compiled again with the size; every other object is the default TA's.
-TA12M_DATA_SIZE := 12582912
+TA12M_DATA_SIZE ?= 12582912
 TA12M_OUT := $(BUILD)/ta-12m
 TA12M_OBJDIR := $(BUILD)/ta-12m-obj
 TA12M_UUID := $(TSIM_UUID_ta)

@@ -38,6 +38,14 @@ $(BUILD)/bin/dz-hostile: $(BUILD)/tools/optee/hostile.o $(TEEC_DEP)
 
 -include $(BUILD)/tools/optee/hostile.d
 
+# Deterministic weights for a cfg (check-optee's AlexNet: tools/optee/gen_weights.c).
+$(BUILD)/bin/dz-gen-weights: $(BUILD)/tools/optee/gen_weights.o $(BUILD)/tests/helpers/gen_weights.o \
+  $(BUILD)/libdarknetp.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+-include $(BUILD)/tools/optee/gen_weights.d
+
 deploy-arm64:
 	@if [ -z "$(TA_DEV_KIT_DIR)" ] || [ -z "$(TEEC_EXPORT)" ]; then \
 	  echo "deploy-arm64: set TA_DEV_KIT_DIR=<optee_os>/out/arm/export-ta_arm64 and" \

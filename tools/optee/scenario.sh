@@ -11,6 +11,14 @@
 # train-mid.data (the twelve fixture images as a training list; backups in backup-last/ and
 # backup-mid/). Each step NAME writes OUT/NAME.out (stdout), OUT/NAME.err (stderr) and
 # OUT/NAME.rc (exit status); OUT/weights.sha256 and OUT/sealed.sizes describe the saved files.
+#
+# AlexNet (issue 11), when alexnet/ exists (check-optee's DZ_OPTEE_ALEXNET): it holds
+# alexnet.cfg (the classifier head of pjreddie's alexnet.cfg; check-optee.sh says which form),
+# a data file naming 1000 classes, images.txt and partition (the head's -pp_start/-pp_end in
+# that cfg); check-optee.sh puts the weights, generated from a seed, in ./alexnet.weights. The
+# head runs in the TA built again with another CFG_DZ_TA_DATA_SIZE: the caller's $DZ_TA12_ON
+# (a shell command) switches to that TA and $DZ_TA12_OFF back. OUT/alexnet.times gives each
+# AlexNet step's wall time (not compared).
 set -u
 D=$1
 H=$2
@@ -87,6 +95,29 @@ step 23-resume-streamed "$D" classifier train -tee_stream -tee_output scores -pp
 # The streamed save back resident (batch 1 fits): DZ_CMD_LOAD_CHUNK.
 step 24-predict-streamed-resident "$D" classifier predict -pp_start 4 -pp_end 10 \
     train-stream.data train-more.cfg backup-stream/train-more_final.weights $IMG
+
+# AlexNet's classifier head (58.6 M parameters, 237 MB resident) in a 12 MiB TA: darknetp
+# streams it, and every score (CSV, %.9g) must be the bytes of the run with no TEE.
+# Times from /proc/uptime (centiseconds; busybox's date has whole seconds only).
+uptime_cs() {
+    read -r up _ < /proc/uptime
+    echo "${up%.*}${up#*.}" | sed 's/^0*//'
+}
+timed() {
+    t0=$(uptime_cs)
+    step "$@"
+    dt=$(($(uptime_cs) - t0))
+    printf '%s %d.%02d s\n' "$1" $((dt / 100)) $((dt % 100)) >> "$OUT/alexnet.times"
+}
+if [ -d alexnet ]; then
+    AX="alexnet/alexnet.data alexnet/alexnet.cfg alexnet.weights alexnet/images.txt"
+    timed 25-alexnet-plain "$D" classifier predict $AX
+    eval "${DZ_TA12_ON:-}"
+    timed 26-alexnet-head "$D" classifier predict $(cat alexnet/partition) -tee_output scores $AX
+    eval "${DZ_TA12_OFF:-}"
+    # 234 MB: the guest's RAM holds the whole root file system.
+    rm -f alexnet.weights
+fi
 
 # The normal-world halves of the saves (darknet format, sealed layers as zeros) must be the
 # same bytes in both worlds; the sealed blobs differ (device key, random nonce) but not in size.
