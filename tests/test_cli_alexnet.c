@@ -11,7 +11,8 @@
  *
  * Cost: the convolutions are about 2.2 GFLOP per image in the normal world, the head 58.6 M
  * multiply-adds, and the streamed run seals 234.5 MB once and decrypts it per image: about
- * 22 s on a 2-core machine for two images in both runs (weights generation included).
+ * 6 s on a 2-core machine for two images in both runs (weights generation included), 22 s
+ * while others share it; one image under ASan/UBSan took 7 minutes on the shared machine.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
