@@ -272,10 +272,12 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k,
     const size_t mc = ((size_t)gemm_min(m, DNN_GEMM_GOTO_MC) + 23) / 24 * 24;
     const size_t nc = ((size_t)gemm_min(n, DNN_GEMM_GOTO_NC) + 31) / 32 * 32;
     const size_t floats = kc * (mc + nc) + 16;
-    char *mem = malloc(floats * sizeof(float));
+    float *mem = malloc(floats * sizeof(float));
     if (!mem)
         return false;
-    float *ap = (float *)(mem + (64 - (uintptr_t)mem % 64) % 64), *bp = ap + kc * mc;
+    /* 64-byte aligned; malloc's alignment (at least 8) makes the step whole floats, and no
+     * cast raises the pointer's alignment (the TA's dev kit builds with -Wcast-align). */
+    float *ap = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof(float), *bp = ap + kc * mc;
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
@@ -331,11 +333,10 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
      * took a tenth of VGG-7's training (perf); a micro-panel of up to DNN_GEMM_DEEP_K terms,
      * from malloc, makes one pass of a product's tiles where the stack's 256 terms made
      * several. Without it (malloc failed) the stack's panels give the same bits. */
-    char *mem = NULL;
-    float *deep = NULL;
+    float *mem = NULL, *deep = NULL;
     const int deep_k = gemm_min(k, DNN_GEMM_DEEP_K);
     if (tc && !ta && k > DNN_GEMM_BLOCK / 32 && (mem = malloc((size_t)deep_k * 32 * 4 + 64)))
-        deep = (float *)(mem + (64 - (uintptr_t)mem % 64) % 64);
+        deep = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof(float); /* as gemm_goto's */
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
