@@ -707,6 +707,25 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
     return 0;
 }
 
+/*
+ * The bytes of a sealed blob that STREAM_IMPORT_SEALED's chunk @k may read (darknetz_ta.h),
+ * at most @rest: chunk 0 the header; a layer's first chunk all its biases (they come first
+ * in the payload); the chunk's weight rows; and a few AES blocks a GCM implementation may
+ * hold back. Small windows keep each call's shared memory within what a real OP-TEE can map
+ * (a few 2 MiB translation tables for the TA's heap and the call's memrefs together).
+ */
+static size_t import_window(const struct dz_tee *t, const struct cut *c, size_t k, bool last,
+                            size_t rest)
+{
+    const struct dnn_layer *l = &t->shapes->layers[c->layer];
+    size_t need = c->rows * l->inputs * sizeof(float) + 4 * 16;
+    if (c->row0 == 0)
+        need += (size_t)l->out_c * sizeof(float);
+    if (k == 0)
+        need += sizeof(struct dz_sealed_header);
+    return last || need > rest ? rest : need;
+}
+
 int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
                                 uint32_t *refused, struct dk_error *err)
 {
@@ -737,9 +756,10 @@ int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t si
         op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT,
                                          TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_OUTPUT);
         op.params[0].value.a = (uint32_t)k;
-        /* The rest of the blob: the TA reads what this chunk needs and says how much. */
+        /* A window of the blob: what this chunk needs, the rest for the last (the tag ends
+         * it). The TA reads what it needs and says how much. */
         op.params[1].tmpref.buffer = (void *)(uintptr_t)(blob + off);
-        op.params[1].tmpref.size = size - off;
+        op.params[1].tmpref.size = import_window(t, &c[k], k, k + 1 == n, size - off);
         op.params[2].tmpref.buffer = t->chunk[k];
         op.params[2].tmpref.size = sealed;
         TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT_SEALED, &op, &origin);

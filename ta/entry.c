@@ -47,8 +47,8 @@ void TA_CloseSessionEntryPoint(void *session_ctx)
     dz_wipe_free(s->input, s->in_floats * sizeof(float));
     dz_wipe_free(s->truth, s->truth_floats * sizeof(float));
     dz_wipe_free(s->io, s->io_floats * sizeof(float));
+    dz_sealed_import_abort(s); /* wipes the working buffer: before it is freed */
     dz_wipe_free(s->work, s->chunk_bytes);
-    dz_sealed_import_abort(s);
     dnn_network_free(s->net);             /* wipes its arena: parameters, activations, gradients */
     dz_wipe_free(s->tree, s->tree_bytes); /* after the network that borrowed it */
     dz_wipe_free(s, sizeof(*s));          /* the sealing key goes with it */

@@ -4,7 +4,8 @@
  * parameters from the normal world as sealed chunks, one block of output neurons at a time
  * (DZ_CMD_STREAM_IMPORT, DZ_CMD_STREAM_BEGIN, DZ_CMD_STREAM_CHUNK; darknetz_ta.h).
  *
- * Each chunk is AES-256-GCM under the device's chunk key (DZ_CHUNK_LABEL) with struct
+ * Each chunk is AES-256-GCM under the device's chunk key (DZ_CHUNK_LABEL; a sealed blob's
+ * import seals under a random key of its own, stream_sealed.c) with struct
  * dz_chunk_header as additional data: the model digest, the partition, the working-buffer size, the
  * layer, the chunk's index, the chunk count, its rows and size, and the save id shared by every
  * chunk of one save. A pass asks for chunk 0, 1, ... n_chunks-1 in turn and refuses anything but
@@ -492,6 +493,12 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
             s->gen_bound = true;
             s->generation = 0;
             TEE_MemMove(s->bound_id, s->import_id, sizeof(s->bound_id));
+        } else {
+            /* An inference session follows the save of each pass's chunk 0 again: a sealed
+             * import bound it to that import's save, which these chunks are not of. */
+            s->gen_bound = false;
+            s->generation = 0;
+            TEE_MemFill(s->bound_id, 0, sizeof(s->bound_id));
         }
     }
     expected_header(s, k, &g, s->import_id, 0, &h);
@@ -580,6 +587,13 @@ TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p
     if (with_truth && p[3].memref.size != truth_bytes) {
         EMSG("truth of %zu bytes refused: expected %zu", (size_t)p[3].memref.size, truth_bytes);
         return TEE_ERROR_BAD_PARAMETERS;
+    }
+    /* As FORWARD (commands.c): a tree's labels are ranked after darknet's hierarchy, in the
+     * normal world, so a pass that would rank them here is refused before it starts. */
+    if (kind == DZ_STREAM_FORWARD && s->ends_network && s->has_tree &&
+        s->hdr.output_policy != DZ_OUTPUT_SCORES) {
+        EMSG("labels of a tree softmax are not ranked in the TA: ask for output policy scores");
+        return TEE_ERROR_ACCESS_DENIED;
     }
     if (kind != DZ_STREAM_FORWARD) {
         res = begin_training(s, kind, flags & DZ_STREAM_WANT_LOSS);

@@ -139,8 +139,8 @@ static TEE_Result place_carry(struct dz_session *s, struct dz_sealed_import *imp
 }
 
 /*
- * Feeds the cipher the ciphertext of the chunk under way from @src (@avail bytes, the rest
- * of the blob) until its plaintext is complete; the last chunk also takes the tag and
+ * Feeds the cipher the ciphertext of the chunk under way from @src (@avail bytes, the
+ * call's window of the blob) until its plaintext is complete; the last chunk also takes the tag and
  * authenticates the whole payload (TEE_ERROR_SECURITY when it does not match). *used gets
  * the bytes read.
  */
@@ -207,8 +207,10 @@ static TEE_Result start(struct dz_session *s, const uint8_t *src, size_t size)
     struct dz_sealed_header h;
     size_t most = 0;
 
-    if (size != s->sealed_bytes) {
-        EMSG("sealed blob of %zu bytes refused: layers %u..%u seal to %zu", size,
+    /* A window of the blob (darknetz_ta.h); its length is checked at the end, where the
+     * tag must end the last window exactly. */
+    if (size < sizeof(h) || size > s->sealed_bytes) {
+        EMSG("sealed blob window of %zu bytes refused: layers %u..%u seal to %zu", size,
              (unsigned)s->hdr.first, (unsigned)s->hdr.last, s->sealed_bytes);
         return TEE_ERROR_SECURITY;
     }
@@ -315,7 +317,7 @@ TEE_Result dz_cmd_stream_import_sealed(struct dz_session *s, uint32_t types,
             return res;
         used = sizeof(struct dz_sealed_header);
     } else if (!s->sealed_import || k != s->sealed_import->next ||
-               size != s->sealed_bytes - s->sealed_import->read) {
+               size > s->sealed_bytes - s->sealed_import->read) {
         EMSG("sealed import: chunk %u with %zu bytes of blob out of order", (unsigned)k, size);
         if (s->sealed_import)
             dz_sealed_import_abort(s); /* ends it: its chunks never become valid */

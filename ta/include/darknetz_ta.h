@@ -217,8 +217,9 @@ enum dz_ta_command {
      * After the last chunk the TA runs the remaining layers and writes the output.
      * In training the chunk is also refused when it is not of the session's save and
      * generation (struct dz_chunk_header), and a refusal during a BACKWARD or UPDATE pass
-     * leaves the session without parameters (BAD_STATE until STREAM_IMPORT's chunk 0):
-     * half of them would be re-sealed already.
+     * leaves the session without parameters (BAD_STATE until STREAM_IMPORT's chunk 0, a
+     * kept save's load or a complete STREAM_IMPORT_SEALED): half of them would be re-sealed
+     * already.
      * [in]  memref0: the sealed chunk
      * [out] value1:  a = the chunk wanted next, or DZ_STREAM_DONE
      * [out] memref2: written when a = DZ_STREAM_DONE (size 0 before): FORWARD: FORWARD's
@@ -256,9 +257,15 @@ enum dz_ta_command {
      * into the chunks of a weight-streaming session, inside the TA (ta/stream_sealed.c): the
      * TA decrypts the blob's payload incrementally through a bounded buffer and re-seals each
      * chunk's plaintext as it completes, under a random key of this import that never leaves
-     * the TA. One call per chunk, in order: memref1 is the rest of the blob from the first
-     * byte the TA has not read yet (the whole blob for chunk 0), and the TA reads each byte
-     * of it once. Chunk 0 applies LOAD_SEALED's checks (TEE_ERROR_SECURITY for another model,
+     * the TA. One call per chunk, in order: memref1 is a window of the blob from the first
+     * byte the TA has not read yet (for chunk 0, the blob's start), and the TA reads each
+     * byte of it once and says how many it read. A window holds at least what the chunk
+     * needs (for chunk 0 the header; then the layer's biases when the chunk starts a layer,
+     * the chunk's weight rows, and a few AES blocks the cipher may hold back) and at most the
+     * rest of the blob; the last chunk's window is exactly the rest, ending with the tag. The
+     * window keeps each call's shared memory small: a real OP-TEE maps a call's memrefs with
+     * a handful of translation tables (CFG_PGT_CACHE_ENTRIES), so a whole large blob could
+     * not be passed. Chunk 0 applies LOAD_SEALED's checks (TEE_ERROR_SECURITY for another model,
      * partition, device or length; TEE_ERROR_ACCESS_DENIED for a request outside the sealed
      * policy or an older owner version) and leaves the session without usable parameters until
      * the last chunk: only there is the blob's tag checked, and only when it matches does the
@@ -270,7 +277,8 @@ enum dz_ta_command {
      * (the normal world's own parameters again). BAD_STATE in a resident session.
      * [in/out] value0: in a = chunk index (0, or the one after the last); out a = blob bytes
      *                  read in this call, b = with the last chunk, the blob's model_version
-     * [in]     memref1: the blob from the first unread byte to its end
+     * [in]     memref1: a window of the blob from the first unread byte (see above); a
+     *                   window too short for the chunk ends the import (SECURITY)
      * [out]    memref2: the sealed chunk (SHORT_BUFFER with the size needed, nothing read)
      * [out]    value3:  with the last chunk: a, b = low, high 32 bits of the blob's `seen`
      */
