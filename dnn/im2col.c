@@ -41,20 +41,22 @@ static void im2col_span(int off, int stride, int w, int ow, int *x0, int *x1)
  * neither loop, not knowing that the rows do not overlap. Each sum is still one rounding. */
 typedef float im2col_v4 __attribute__((vector_size(4 * sizeof(float))));
 
-/* One row of a stride-1 im2col: out[x] = in[x] for x0 <= x < x1, else 0 (in is not read
- * there: it may lie outside the image). One loop with both cases, so that the compiler does
- * not make its parts calls to memset and memcpy, which cost more than these short runs. */
-static void copy_row_s1(float *restrict out, const float *restrict in, int x0, int x1, int ow)
+/* One row of a stride-1 im2col: out[x] = row[shift + x] for x0 <= x < x1, else 0 (row is
+ * not read there: shift + x may lie outside the image, and no pointer is formed to it). One
+ * loop with both cases, so that the compiler does not make its parts calls to memset and
+ * memcpy, which cost more than these short runs. */
+static void copy_row_s1(float *restrict out, const float *restrict row, int shift, int x0, int x1,
+                        int ow)
 {
     int x = 0;
     while (x < ow) {
         if (x >= x0 && x + 4 <= x1) {
             im2col_v4 v;
-            memcpy(&v, in + x, sizeof v);
+            memcpy(&v, row + (shift + x), sizeof v);
             memcpy(out + x, &v, sizeof v);
             x += 4;
         } else {
-            out[x] = x >= x0 && x < x1 ? in[x] : 0;
+            out[x] = x >= x0 && x < x1 ? row[shift + x] : 0;
             x++;
         }
     }
@@ -95,15 +97,16 @@ static void im2col_rows(const float *im, int h, int w, int ksize, int stride, in
                     orow[x] = 0;
                 continue;
             }
-            const float *irow = plane + (size_t)iy * (size_t)w + (kx - pad);
+            /* input column kx - pad + x * stride: inside the row for x0 <= x < x1 only */
+            const float *irow = plane + (size_t)iy * (size_t)w;
             if (stride == 1) {
-                copy_row_s1(orow, irow, x0, x1, ow);
+                copy_row_s1(orow, irow, kx - pad, x0, x1, ow);
                 continue;
             }
             for (int x = 0; x < x0; x++)
                 orow[x] = 0;
             for (int x = x0; x < x1; x++)
-                orow[x] = irow[(ptrdiff_t)x * stride];
+                orow[x] = irow[(ptrdiff_t)(kx - pad) + (ptrdiff_t)x * stride];
             for (int x = x1; x < ow; x++)
                 orow[x] = 0;
         }
@@ -129,12 +132,12 @@ static void col2im_channels(const float *col, int h, int w, int ksize, int strid
             if (iy < 0 || iy >= h)
                 continue;
             const float *crow = in + (size_t)y * (size_t)ow;
-            float *irow = plane + (size_t)iy * (size_t)w + (kx - pad);
+            float *irow = plane + (size_t)iy * (size_t)w; /* as im2col_rows */
             if (stride == 1)
-                add_row(irow + x0, crow + x0, x1 - x0);
+                add_row(irow + (kx - pad + x0), crow + x0, x1 - x0);
             else
                 for (int x = x0; x < x1; x++)
-                    irow[(ptrdiff_t)x * stride] += crow[x];
+                    irow[(ptrdiff_t)(kx - pad) + (ptrdiff_t)x * stride] += crow[x];
         }
     }
 }
