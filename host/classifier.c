@@ -174,6 +174,7 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .policy = a->tee_output,
         .top_k = top,
         .stream = a->tee_stream,
+        .stream_work_max = a->tee_chunk,
         .parallel = a->parallel,
     };
     if (dz_pnet_open(pn, model, &o, err) != 0)

@@ -25,11 +25,12 @@ struct dz_classifier_args {
     uint64_t seed;                    /* -seed: weights init, data order, dropout */
     enum dz_output_policy tee_output; /* -tee_output: what leaves the TA when it ends the net */
     bool tee_stream;                  /* -tee_stream: stream the TEE segment's weights */
-    bool seal_infer_only;             /* train -seal_infer_only: saves allow inference only */
-    int save_every;  /* train -save_every N: epochs between <cfg>_E.weights; 0: final only */
-    const char *log; /* train -log FILE.csv: one row per iteration, or NULL */
-    int valid_every; /* train -valid_every N: accuracy on `valid` every N epochs; 0: never */
-    const char *out; /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
+    size_t tee_chunk;     /* -tee_chunk: cap on the streaming working buffer, bytes (0: default) */
+    bool seal_infer_only; /* train -seal_infer_only: saves allow inference only */
+    int save_every;       /* train -save_every N: epochs between <cfg>_E.weights; 0: final only */
+    const char *log;      /* train -log FILE.csv: one row per iteration, or NULL */
+    int valid_every;      /* train -valid_every N: accuracy on `valid` every N epochs; 0: never */
+    const char *out;      /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     const struct dnn_parallel *parallel; /* -threads: the normal world's threads, NULL: one */
     /* mia */
     int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */

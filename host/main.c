@@ -5,7 +5,7 @@
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE|LIST.txt|SET]
  *   darknetp classifier mia     [-pp_start A -pp_end B] DATA CFG WEIGHTS [mia options]
  *   (and -threads N on each classifier command: the normal world's threads)
- *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]
+ *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES] [-tee_chunk BYTES]
  *   darknetp tee pubkey > device.pub
  *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
  *   darknetp partial CFG WEIGHTS OUT N
@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "       darknetp classifier mia     [options] DATA CFG WEIGHTS [-n N] [-queries K]\n"
             "                [-csv FILE] [-plot FILE.svg] [-max_auc X]\n"
             "       darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n"
+            "                [-tee_chunk BYTES]\n"
             "       darknetp tee pubkey > device.pub\n"
             "       darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS "
             "DEVICE.pub -o OUT\n"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
             "  -tee_stream            predict/valid/train: stream the segment's weights through\n"
             "                         the TA, sealed, chunk by chunk (chosen by itself when\n"
             "                         the segment does not fit TA_DATA_SIZE resident)\n"
+            "  -tee_chunk BYTES       cap on the streaming working buffer (default 256 KiB:\n"
+            "                         each chunk crosses in memrefs, which OP-TEE maps with\n"
+            "                         its few page tables left by the TA's heap)\n"
             "  -t N                   print the top N labels (default and 0: the data file's\n"
             "                         top)\n"
             "  -gpus L, -i N          darknet's GPU choice: accepted and ignored (CPU only)\n"
@@ -138,6 +142,7 @@ static const char *const classifier_options[] = {
     "-allow_unlabelled",
     "-threads",
     "-tee_stream",
+    "-tee_chunk",
     "-valid_every",
 };
 
@@ -181,14 +186,16 @@ static int run_classifier(int argc, char **argv)
     bool mia_given = false;
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
         return 2;
-    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0, gpu = -1;
+    long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0, gpu = -1,
+         tee_chunk = 0;
     /* darknet's -t 0 (its default) means the data file's top, as no -t does here. */
     if (dz_arg_int(&argc, argv, "-t", 0, 1000000, &top) != 0 ||
         dz_arg_int(&argc, argv, "-threads", 1, 1024, &threads) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start", 0, 1000000, &pp_start) != 0 ||
         dz_arg_int(&argc, argv, "-pp_start_f", 0, 1000000, &pp_start_f) != 0 ||
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
-        dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0)
+        dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0 ||
+        dz_arg_int(&argc, argv, "-tee_chunk", 4, 0x7fffffffL, &tee_chunk) != 0)
         return 2;
     /* darknet's GPU choices: this engine runs on the CPU (and in the TEE); a script written
      * for darknet runs unchanged, with a note. */
@@ -201,6 +208,7 @@ static int run_classifier(int argc, char **argv)
     a.clear = dz_arg_flag(&argc, argv, "-clear");
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.tee_stream = dz_arg_flag(&argc, argv, "-tee_stream");
+    a.tee_chunk = (size_t)tee_chunk;
     a.allow_unlabelled = dz_arg_flag(&argc, argv, "-allow_unlabelled");
     a.top = (int)top;
     a.seed = (uint64_t)seed;

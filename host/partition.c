@@ -364,7 +364,7 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
 }
 
 int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                   size_t last, int batch, bool training, size_t capacity,
+                   size_t last, int batch, bool training, size_t capacity, size_t work_max,
                    struct dz_stream_fit *fit, struct dk_error *err)
 {
     size_t base = 0, min_chunk = 0;
@@ -378,9 +378,17 @@ int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, s
                        "streamed (%zu plus a working buffer of at least %zu) at batch %d, the TA "
                        "has TA_DATA_SIZE = %zu",
                        first, last, base + min_chunk, base, min_chunk, batch, capacity);
+    if (!work_max)
+        work_max = DZ_STREAM_WORK_MAX;
+    if (work_max < min_chunk)
+        return dk_fail(err,
+                       "layers %zu..%zu take a working buffer of at least %zu bytes to stream "
+                       "their weights (one output neuron's parameters of the widest layer); "
+                       "the cap is %zu",
+                       first, last, min_chunk, work_max);
     size_t chunk = capacity - base;
-    if (chunk > DZ_STREAM_WORK_MAX)
-        chunk = DZ_STREAM_WORK_MAX;
+    if (chunk > work_max)
+        chunk = work_max;
     fit->chunk_bytes = chunk & ~(size_t)3;
     fit->need = base + fit->chunk_bytes;
     for (size_t i = first; i <= last; i++) {

@@ -132,9 +132,18 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
                            size_t last, int batch, bool training, size_t *base, size_t *min_chunk,
                            struct dk_error *err);
 
-/* The working buffer darknetp gives a streamed segment: what it leaves of TA_DATA_SIZE, up
- * to this (more would only save calls). */
-#define DZ_STREAM_WORK_MAX ((size_t)16 << 20)
+/*
+ * The working buffer darknetp gives a streamed segment by default: what it leaves of
+ * TA_DATA_SIZE, up to this (-tee_chunk BYTES sets another cap; more only saves calls). Each
+ * chunk crosses as memrefs as large as the buffer (STREAM_IMPORT: plaintext in and sealed
+ * out; STREAM_CHUNK: sealed in), which OP-TEE maps into the TA's address space apart from its
+ * private mappings, one translation table per 2 MiB touched. OP-TEE 4.10 for QEMU v8 has
+ * CFG_PGT_CACHE_ENTRIES = 8 with CFG_CORE_PREALLOC_EL0_TBLS = n: a TA of 12 MiB (heap, code,
+ * stack) takes 7 of them, so one call's memrefs must fit in the 2 MiB of the last; with more
+ * the call fails with TEEC_ERROR_OUT_OF_MEMORY and "alloc_pgt: Page tables are not available"
+ * on the secure console.
+ */
+#define DZ_STREAM_WORK_MAX ((size_t)256 << 10)
 
 /* How layers [first, last] stream (dz_stream_plan). */
 struct dz_stream_fit {
@@ -148,11 +157,13 @@ struct dz_stream_fit {
  * dz_stream_plan - layers [first, last] with their weights streamed through a TA of
  * @capacity bytes, for inference or @training: the working buffer, chunks and sealed bytes
  * per pass, as the TA cuts them (ta/stream.c; a training chunk holds half the rows, with
- * their updates). -1 with a message when they cannot stream (dz_segment_stream_need) or do
- * not fit even so.
+ * their updates). The working buffer is what the segment leaves of @capacity, at most
+ * @work_max bytes (0: DZ_STREAM_WORK_MAX). -1 with a message when they cannot stream
+ * (dz_segment_stream_need), do not fit even so, or @work_max is below the smallest buffer
+ * they take.
  */
 int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
-                   size_t last, int batch, bool training, size_t capacity,
+                   size_t last, int batch, bool training, size_t capacity, size_t work_max,
                    struct dz_stream_fit *fit, struct dk_error *err);
 
 /*

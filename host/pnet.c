@@ -54,11 +54,12 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
 
 /* The working buffer for streaming layers [first, last] in a TA of @cap bytes
  * (dz_stream_plan), or 0 with a message when they cannot stream or do not fit even so. */
-static size_t stream_chunk(const struct dz_pnet *p, size_t cap, struct dk_error *err)
+static size_t stream_chunk(const struct dz_pnet *p, size_t cap, size_t work_max,
+                           struct dk_error *err)
 {
     struct dz_stream_fit fit;
     if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
-                       p->training, cap, &fit, err) != 0)
+                       p->training, cap, work_max, &fit, err) != 0)
         return 0;
     return fit.chunk_bytes;
 }
@@ -109,15 +110,21 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                           err) != 0) {
         /* Too large to be resident: the weights stream when that fits. */
         struct dk_error serr;
-        if (need <= cap || (chunk = stream_chunk(p, cap, &serr)) == 0)
+        if (need <= cap)
             return -1;
+        if ((chunk = stream_chunk(p, cap, o->stream_work_max, &serr)) == 0) {
+            /* With -tee_chunk, why streaming failed is the news; else why it is not resident. */
+            if (o->stream_work_max)
+                *err = serr;
+            return -1;
+        }
         fprintf(stderr,
                 "darknetp: layers %d..%d need %zu bytes of secure memory with their weights "
                 "resident, TA_DATA_SIZE is %zu: streaming their weights, sealed, through a "
                 "working buffer of %zu bytes\n",
                 p->first, p->last, need, cap, chunk);
     } else if (o->stream) {
-        if ((chunk = stream_chunk(p, cap, err)) == 0)
+        if ((chunk = stream_chunk(p, cap, o->stream_work_max, err)) == 0)
             return -1;
         fprintf(stderr,
                 "darknetp: streaming the weights of layers %d..%d, sealed, through a working "

@@ -30,6 +30,8 @@ struct dz_pnet_opts {
     enum dz_output_policy policy; /* what leaves the TA when it ends the network */
     int top_k;                    /* labels for DZ_OUTPUT_TOPK */
     bool stream;                  /* -tee_stream: stream the segment's weights even if it fits */
+    size_t stream_work_max;       /* -tee_chunk: cap on the streaming working buffer, bytes; 0:
+                                   * DZ_STREAM_WORK_MAX */
     const struct dnn_parallel *parallel; /* normal-world threads (copied), or NULL: serial */
 };
 

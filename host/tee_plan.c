@@ -16,10 +16,11 @@
 #define STREAM_TAIL_MAX 4096
 
 static bool streams(const struct dk_model *m, const struct dnn_network *shapes, size_t i, int batch,
-                    bool train, size_t capacity, struct dz_stream_fit *fit)
+                    bool train, size_t capacity, size_t work_max, struct dz_stream_fit *fit)
 {
     struct dk_error ignored;
-    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, train, capacity, fit, &ignored) == 0;
+    return dz_stream_plan(m, shapes, i, shapes->n - 1, batch, train, capacity, work_max, fit,
+                          &ignored) == 0;
 }
 
 /* Sealed bytes that cross per image for a pass's @sealed bytes: inference reads each chunk
@@ -38,7 +39,7 @@ static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions,
  * that cannot stream, among the last STREAM_TAIL_MAX layers, by bisection (a longer tail needs at
  * least as much), then forward to the first valid partition. */
 static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
-                           bool train, size_t capacity)
+                           bool train, size_t capacity, size_t work_max)
 {
     const char *mode = train ? "training" : "inference";
     const size_t n = shapes->n;
@@ -55,7 +56,7 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     size_t hi = n; /* the answer lies in [lo, hi]; n: none */
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
-        if (streams(m, shapes, mid, batch, train, capacity, &fit))
+        if (streams(m, shapes, mid, batch, train, capacity, work_max, &fit))
             hi = mid;
         else
             lo = mid + 1;
@@ -63,7 +64,7 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     for (size_t i = hi, tries = 0; any && i < n && tries < 64; i++, tries++) {
         struct dk_error ignored;
         if (dz_partition_check(shapes, (int)i, (int)(n - 1), &ignored) != 0 ||
-            !streams(m, shapes, i, batch, train, capacity, &fit))
+            !streams(m, shapes, i, batch, train, capacity, work_max, &fit))
             continue;
         printf("streamed (%s, -pp_start %zu -pp_end %zu): %zu bytes of secure memory with "
                "a working buffer of %zu bytes; %zu sealed chunks, %llu bytes of sealed weights "
@@ -82,14 +83,16 @@ int dz_tee_plan_main(int argc, char **argv)
     struct dk_error err = {{0}};
     struct dk_model m = {0};
     struct dnn_network *shapes = NULL;
-    long batch = 0, cap = -1;
+    long batch = 0, cap = -1, work_max = 0;
     int rc = 1;
     if (dz_arg_int(&argc, argv, "-batch", 1, 1000000, &batch) != 0 ||
-        dz_arg_int(&argc, argv, "-ta_data_size", 1, 0x7fffffffL, &cap) != 0)
+        dz_arg_int(&argc, argv, "-ta_data_size", 1, 0x7fffffffL, &cap) != 0 ||
+        dz_arg_int(&argc, argv, "-tee_chunk", 4, 0x7fffffffL, &work_max) != 0)
         return 2;
     bool train = dz_arg_flag(&argc, argv, "-train");
     if (argc != 4 || argv[3][0] == '-') {
-        fprintf(stderr, "usage: darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES]\n");
+        fprintf(stderr, "usage: darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES] "
+                        "[-tee_chunk BYTES]\n");
         return 2;
     }
     if (dk_parse_network(argv[3], &m, &err) != 0)
@@ -102,7 +105,7 @@ int dz_tee_plan_main(int argc, char **argv)
     if (dz_shapes_create(&m, (int)batch, 0, &shapes, &err) != 0 ||
         dz_print_plan(stdout, &m, shapes, (int)batch, train, capacity, &err) != 0)
         goto out;
-    print_streamed(&m, shapes, (int)batch, train, capacity);
+    print_streamed(&m, shapes, (int)batch, train, capacity, (size_t)work_max);
     rc = 0;
 out:
     if (rc)

@@ -88,6 +88,25 @@ static void test_head_streams_as_without_tee(void **state)
     assert_non_null(strstr(log, "with their weights resident, TA_DATA_SIZE is 6291456: streaming "
                                 "their weights, sealed, through a working buffer of "));
 
+    /* The default working buffer is capped at 256 KiB (host/partition.h: OP-TEE's page tables
+     * map each chunk's memrefs), though the 6 MiB TA would leave more; -tee_chunk sets
+     * another cap, with the same scores; one below a row of the widest layer (1536 inputs:
+     * 6148 bytes) is refused with that figure. */
+    assert_non_null(strstr(log, "through a working buffer of 262144 bytes"));
+    snprintf(cmd, sizeof cmd,
+             "'%s' %s -tee_chunk 65536 -pp_start 1 -pp_end 6 '%s' '%s' '%s' '%s' 2>%s/err.txt", bin,
+             common, data, cfg, weights, image, dir);
+    run_ok(cmd, tee, sizeof tee);
+    assert_string_equal(tee, plain);
+    snprintf(cmd, sizeof cmd, "cat %s/err.txt", dir);
+    run_ok(cmd, log, sizeof log);
+    assert_non_null(strstr(log, "through a working buffer of 65536 bytes"));
+    snprintf(cmd, sizeof cmd,
+             "'%s' %s -tee_chunk 5000 -pp_start 1 -pp_end 6 '%s' '%s' '%s' '%s' 2>&1", bin, common,
+             data, cfg, weights, image);
+    assert_true(run_capture(cmd, log, sizeof log) != 0);
+    assert_non_null(strstr(log, "at least 6148 bytes"));
+
     /* The whole network from layer 0, streamed too. */
     snprintf(cmd, sizeof cmd, "'%s' %s -pp_start 0 -pp_end 6 '%s' '%s' '%s' '%s' 2>/dev/null", bin,
              common, data, cfg, weights, image);
