@@ -135,13 +135,13 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
 /*
  * The working buffer darknetp gives a streamed segment by default: what it leaves of
  * TA_DATA_SIZE, up to this (-tee_chunk BYTES sets another cap; more only saves calls). Each
- * chunk crosses as memrefs as large as the buffer (STREAM_IMPORT: plaintext in and sealed
- * out; STREAM_CHUNK: sealed in), which OP-TEE maps into the TA's address space apart from its
- * private mappings, one translation table per 2 MiB touched. OP-TEE 4.10 for QEMU v8 has
- * CFG_PGT_CACHE_ENTRIES = 8 with CFG_CORE_PREALLOC_EL0_TBLS = n: a TA of 12 MiB (heap, code,
- * stack) takes 7 of them, so one call's memrefs must fit in the 2 MiB of the last; with more
- * the call fails with TEEC_ERROR_OUT_OF_MEMORY and "alloc_pgt: Page tables are not available"
- * on the secure console.
+ * chunk crosses in memrefs as large as the buffer (STREAM_IMPORT: plaintext in and sealed
+ * out; STREAM_CHUNK: sealed in), which OP-TEE maps into the TA's address space for the call,
+ * one translation table per 2 MiB touched. OP-TEE 4.10 for QEMU v8 has 8 tables for a TA's
+ * whole space (CFG_PGT_CACHE_ENTRIES = 8, CFG_CORE_PREALLOC_EL0_TBLS = n), and a 12 MiB heap
+ * with the code and stack takes most: there a 2 MiB buffer failed (TEEC_ERROR_OUT_OF_MEMORY,
+ * "alloc_pgt: Page tables are not available" on the secure console), 1 MiB and 512 KiB
+ * worked; this leaves a margin for where ASLR puts the TA.
  */
 #define DZ_STREAM_WORK_MAX ((size_t)256 << 10)
 

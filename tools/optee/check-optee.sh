@@ -170,6 +170,10 @@ cp tools/optee/scenario.sh "$rfs/scenario.sh"
 cp tools/optee/init.sh "$rfs/init"
 chmod 755 "$rfs/init"
 cp -R "$scn" "$rfs/scn"
+# DZ_OPTEE_AX_PROBE="CAP ...": streaming working buffers for the guest to try first (scenario.sh).
+if [ "$AX" != off ] && [ -n "${DZ_OPTEE_AX_PROBE:-}" ]; then
+    echo "$DZ_OPTEE_AX_PROBE" > "$rfs/scn/alexnet/probe"
+fi
 (cd "$rfs" && find . | cpio -o -H newc --quiet) | gzip -1 > "$CACHE/initramfs.cpio.gz"
 # AlexNet's weights (234 MB of random floats: gzip would gain nothing), uncompressed. Linux
 # takes an uncompressed archive only at a 4-byte boundary (zeros between archives are skipped).
@@ -283,6 +287,7 @@ grep -a 'ldelf failed\|TA panicked\|E/TA' "$CACHE/real/serial1.log" | head -n 5 
 for w in sim real; do
     sed "s/^/  AlexNet times ($w): /" "$CACHE/$w/out/alexnet.times" 2>/dev/null || true
 done
+sed "s/^/  AlexNet probe (real): /" "$CACHE/real/out/alexnet.probe" 2>/dev/null || true
 echo
 echo "check-optee: QEMU boot and scenario ${boot_s} s, whole check $(($(date +%s) - t0)) s"
 if [ "$fails" -ne 0 ]; then

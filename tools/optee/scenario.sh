@@ -18,7 +18,9 @@
 # that cfg); check-optee.sh puts the weights, generated from a seed, in ./alexnet.weights. The
 # head runs in the TA built again with another CFG_DZ_TA_DATA_SIZE: the caller's $DZ_TA12_ON
 # (a shell command) switches to that TA and $DZ_TA12_OFF back. OUT/alexnet.times gives each
-# AlexNet step's wall time (not compared).
+# AlexNet step's wall time (not compared). alexnet/probe, when there (check-optee's
+# DZ_OPTEE_AX_PROBE), lists streaming working buffers (-tee_chunk) to try for 30 s each first:
+# OUT/alexnet.probe says how each ended (not compared either).
 set -u
 D=$1
 H=$2
@@ -113,6 +115,32 @@ if [ -d alexnet ]; then
     AX="alexnet/alexnet.data alexnet/alexnet.cfg alexnet.weights alexnet/images.txt"
     timed 25-alexnet-plain "$D" classifier predict $AX
     eval "${DZ_TA12_ON:-}"
+    # alexnet/probe (check-optee's DZ_OPTEE_AX_PROBE, on OP-TEE only): working-buffer caps to
+    # try first, each for at most 30 s, to find which ones OP-TEE's page tables take
+    # (host/partition.h, DZ_STREAM_WORK_MAX). OUT/alexnet.probe says how each ended.
+    if [ -s alexnet/probe ]; then
+        for cap in $(cat alexnet/probe); do
+            "$D" classifier predict $(cat alexnet/partition) -tee_output scores \
+                -tee_chunk "$cap" $AX > /tmp/probe.out 2> /tmp/probe.err &
+            pid=$!
+            i=0
+            while [ $i -lt 30 ] && kill -0 $pid 2> /dev/null; do
+                sleep 1
+                i=$((i + 1))
+            done
+            if kill -0 $pid 2> /dev/null; then
+                kill $pid
+                wait $pid
+                r="still running after $i s"
+            else
+                wait $pid
+                r="exit $? after $i s"
+            fi
+            echo "-tee_chunk $cap: $r; $(grep -o 'TEEC_ERROR_[A-Z_]*' /tmp/probe.err | head -n 1)" \
+                >> "$OUT/alexnet.probe"
+            sleep 2
+        done
+    fi
     timed 26-alexnet-head "$D" classifier predict $(cat alexnet/partition) -tee_output scores $AX
     eval "${DZ_TA12_OFF:-}"
     # 234 MB: the guest's RAM holds the whole root file system.
