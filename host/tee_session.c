@@ -515,6 +515,22 @@ struct cut {
     size_t param_off; /* floats into the segment's parameters where the layer's biases start */
 };
 
+/* tee_fail for a call that carries a chunk: out of memory there is, on OP-TEE, more often the
+ * translation tables that map the call's memrefs (host/partition.h, DZ_STREAM_WORK_MAX) than
+ * the TA's heap, which the session already holds; the message says which option helps. */
+static int chunk_fail(const struct dz_tee *t, struct dk_error *err, const char *what,
+                      TEEC_Result res, uint32_t origin)
+{
+    tee_fail(err, what, res, origin);
+    const size_t used = strlen(err->msg);
+    if (res == TEEC_ERROR_OUT_OF_MEMORY && used + 2 < sizeof err->msg)
+        snprintf(err->msg + used, sizeof err->msg - used,
+                 "; its memrefs are as large as the working buffer (%u bytes), which OP-TEE "
+                 "maps with few page tables: try a smaller -tee_chunk",
+                 (unsigned)t->hdr.stream_chunk_bytes);
+    return -1;
+}
+
 static size_t stream_cut(const struct dz_tee *t, struct cut *out)
 {
     const size_t chunk = t->hdr.stream_chunk_bytes;
@@ -591,7 +607,7 @@ static int stream_import(struct dz_tee *t, const float *params, size_t count, ui
         op.params[3].value.b = (uint32_t)(seen >> 32);
         TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT, &op, &origin);
         if (res != TEEC_SUCCESS) {
-            tee_fail(err, "DZ_CMD_STREAM_IMPORT", res, origin);
+            chunk_fail(t, err, "DZ_CMD_STREAM_IMPORT", res, origin);
             goto out;
         }
         if (op.params[2].tmpref.size != sealed) {
@@ -686,7 +702,7 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
             res = TEEC_ERROR_GENERIC;
         if (res != TEEC_SUCCESS) {
             free(resealed);
-            return tee_fail(err, "DZ_CMD_STREAM_CHUNK", res, origin);
+            return chunk_fail(t, err, "DZ_CMD_STREAM_CHUNK", res, origin);
         }
         if (reseal) {
             /* The TA refuses the older version from now on: keep only this one. */
@@ -770,7 +786,7 @@ int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t si
             goto out;
         }
         if (res != TEEC_SUCCESS) {
-            tee_fail(err, "DZ_CMD_STREAM_IMPORT_SEALED", res, origin);
+            chunk_fail(t, err, "DZ_CMD_STREAM_IMPORT_SEALED", res, origin);
             goto out;
         }
         if (op.params[2].tmpref.size != sealed || op.params[0].value.a > size - off) {

@@ -121,6 +121,11 @@ head)
     exit 2
     ;;
 esac
+# DZ_OPTEE_AX_CHUNK=BYTES: the streamed step's -tee_chunk, in both worlds (default: darknetp's
+# own cap, host/partition.h).
+if [ "$AX" != off ] && [ -n "${DZ_OPTEE_AX_CHUNK:-}" ]; then
+    echo "-tee_chunk $DZ_OPTEE_AX_CHUNK" >> "$scn/alexnet/partition"
+fi
 if [ "$AX" != off ]; then
     i=0
     while [ $i -lt 1000 ]; do echo "c$i"; i=$((i + 1)); done > "$scn/alexnet/names.txt"

@@ -136,7 +136,7 @@ if [ -d alexnet ]; then
                 wait $pid
                 r="exit $? after $i s"
             fi
-            echo "-tee_chunk $cap: $r; $(grep -o 'TEEC_ERROR_[A-Z_]*' /tmp/probe.err | head -n 1)" \
+            echo "-tee_chunk $cap: $r; $(grep '^darknetp: ' /tmp/probe.err | tail -n 1)" \
                 >> "$OUT/alexnet.probe"
             sleep 2
         done
