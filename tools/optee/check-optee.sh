@@ -86,11 +86,13 @@ cp -R "$FIX"/. "$scn"/
 cp cfg/fashion_lenet.cfg "$scn/cfg/"
 chmod -R u+w "$scn"
 (cd "$scn" && ls images/*.png > train.list)
-# AlexNet (issue 11), with DZ_OPTEE_ALEXNET=head or full (default off: on OP-TEE 4.10 under
-# QEMU DZ_CMD_STREAM_IMPORT fails in a TA of 10 or 12 MiB, "alloc_pgt: Page tables are not
-# available" on serial1, and the steps take minutes): its classifier head, every layer of
-# pjreddie's alexnet.cfg from the first [connected] to the end, verbatim, in the TA built
-# with DZ_OPTEE_AX_TA_DATA_SIZE (12 MiB). Under QEMU the five convolutions in front of it
+# AlexNet (issue 11), with DZ_OPTEE_ALEXNET=head or full (default off: the two steps took
+# 50 s and 466 s of guest time under QEMU, the whole check 12.7 minutes against 3 without,
+# presumably the secure world's AES-GCM of 234.6 MB of chunks, sealed once and opened once, in
+# an OP-TEE built with DEBUG=1, -O0, without Crypto Extensions): its classifier head, every
+# layer of pjreddie's alexnet.cfg from the first [connected] to the end, verbatim, in the TA
+# built with DZ_OPTEE_AX_TA_DATA_SIZE (12 MiB), streamed through darknetp's default working
+# buffer (host/partition.h). Under QEMU the five convolutions in front of it
 # (2.2 GFLOP per image in the normal world) took over 5 minutes per prediction on a loaded
 # 2-core machine, so `head` gives the head its 9216 inputs straight from a 64x48x3 image: the
 # same TA segment, parameters, chunks and secure-world work; `full` runs the whole
