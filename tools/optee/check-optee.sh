@@ -87,12 +87,14 @@ cp cfg/fashion_lenet.cfg "$scn/cfg/"
 chmod -R u+w "$scn"
 (cd "$scn" && ls images/*.png > train.list)
 # AlexNet (issue 11), with DZ_OPTEE_ALEXNET=head or full (default off: the two steps took
-# 50 s and 466 s of guest time under QEMU, the whole check 12.7 minutes against 3 without,
-# presumably the secure world's AES-GCM of 234.6 MB of chunks, sealed once and opened once, in
-# an OP-TEE built with DEBUG=1, -O0, without Crypto Extensions): its classifier head, every
-# layer of pjreddie's alexnet.cfg from the first [connected] to the end, verbatim, in the TA
-# built with DZ_OPTEE_AX_TA_DATA_SIZE (12 MiB), streamed through darknetp's default working
-# buffer (host/partition.h). Under QEMU the five convolutions in front of it
+# 44-50 s and 385-466 s of guest time under QEMU, 7 to 9 minutes more than the 3 of the check
+# without them on a shared 2-core machine; presumably the secure world's AES-GCM of 234.6 MB
+# of chunks, sealed once and opened once, in an OP-TEE built with DEBUG=1, -O0, without
+# Crypto Extensions; a 1 MiB working buffer instead of 256 KiB took 385 s against 466 s, in a
+# run where the step without TEE was 13% faster too): its classifier head, every layer of
+# pjreddie's alexnet.cfg from the first [connected] to the end, verbatim, in the TA built with
+# DZ_OPTEE_AX_TA_DATA_SIZE (12 MiB), streamed through darknetp's default working buffer
+# (host/partition.h). Under QEMU the five convolutions in front of it
 # (2.2 GFLOP per image in the normal world) took over 5 minutes per prediction on a loaded
 # 2-core machine, so `head` gives the head its 9216 inputs straight from a 64x48x3 image: the
 # same TA segment, parameters, chunks and secure-world work; `full` runs the whole
