@@ -254,6 +254,14 @@ bool dnn_gemm_kernel_fused(enum dnn_gemm_kernel kernel)
  * and need no malloc. Below 2^20 the malloc and the packing of A start to show. */
 #define DNN_GEMM_GOTO_WORK (1u << 20)
 
+/* The first 64-byte boundary in @mem, from malloc with 64 bytes to spare: malloc's alignment
+ * (at least 8) makes the step whole floats, and no cast raises the pointer's alignment (the
+ * TA's dev kit builds with -mstrict-align -Wcast-align). */
+static float *gemm_align64(float *mem)
+{
+    return mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof(float);
+}
+
 /*
  * Runs the product through gk_gemm_goto when that is worth its packing and its malloc, and
  * says whether it did; false (nothing done) also when malloc fails, as it may in a TA's heap:
@@ -275,9 +283,7 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k,
     float *mem = malloc(floats * sizeof(float));
     if (!mem)
         return false;
-    /* 64-byte aligned; malloc's alignment (at least 8) makes the step whole floats, and no
-     * cast raises the pointer's alignment (the TA's dev kit builds with -Wcast-align). */
-    float *ap = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof(float), *bp = ap + kc * mc;
+    float *ap = gemm_align64(mem), *bp = ap + kc * mc;
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
@@ -336,7 +342,7 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     float *mem = NULL, *deep = NULL;
     const int deep_k = gemm_min(k, DNN_GEMM_DEEP_K);
     if (tc && !ta && k > DNN_GEMM_BLOCK / 32 && (mem = malloc((size_t)deep_k * 32 * 4 + 64)))
-        deep = mem + (64 - (uintptr_t)mem % 64) % 64 / sizeof(float); /* as gemm_goto's */
+        deep = gemm_align64(mem);
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
