@@ -31,6 +31,12 @@ static void run(const struct dk_model *m)
         return;
     const size_t in = net->inputs * (size_t)m->net.batch;
     const size_t truth = net->truths * (size_t)m->net.batch;
+    /* The input and truth live outside the arena: a [crop] can make a small network of a
+     * huge input (height=122222222 with a 10x10 crop planned 11.7 GB here). */
+    if (in > RUN_BYTES / sizeof(float) || truth > RUN_BYTES / sizeof(float)) {
+        dnn_network_free(net);
+        return;
+    }
     float *x = calloc(in ? in : 1, sizeof *x);
     float *y = calloc(truth ? truth : 1, sizeof *y);
     if (x && y) {
