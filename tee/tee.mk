@@ -128,8 +128,9 @@ all: $(TSIM_CORE) $(TSIM_TA_BINS) bin/tee_bench
 # (tests/tee_unit.mk: links tee/ta/crypto_*.c, storage*.c, huk.c with fakes of the runtime
 # into tests/test_tee_crypto and tests/test_tee_storage.)
 -include tests/tee_unit.mk
-# (tests/ta_12m.mk: the DarkneTZ TA again with a 12 MiB TA_DATA_SIZE, in $(BUILD)/ta-12m.)
--include tests/ta_12m.mk
+# (tests/ta_sized.mk: the DarkneTZ TA again with 12 MiB and 1 MiB TA_DATA_SIZE, in
+# $(BUILD)/ta-12m and $(BUILD)/ta-1m.)
+-include tests/ta_sized.mk
 
 # Tests rebuild when the GP headers or a test TA's command header change.
 $(filter $(BUILD)/tests/test_tee%,$(TEST_BINS)): $(wildcard include/*.h tests/ta/*/include/*.h)

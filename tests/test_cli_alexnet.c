@@ -2,7 +2,7 @@
  * test_cli_alexnet.c - issue 11's bar on the simulator: pjreddie's alexnet.cfg with its whole
  * classifier head in the TA (layers 8..13, from the first [connected] to the softmax:
  * 58.6 M parameters, 237 MB of secure memory resident) in a TA built with
- * CFG_DZ_TA_DATA_SIZE = 12 MiB (build/ta-12m, tests/ta_12m.mk) predicts byte-identical
+ * CFG_DZ_TA_DATA_SIZE = 12 MiB (build/ta-12m, tests/ta_sized.mk) predicts byte-identical
  * scores to the same weights with no TEE; darknetp streams the head by itself.
  *
  * The weights (244 MB) are generated at test time from a seed (tests/helpers/gen_weights.h),
@@ -31,7 +31,7 @@
 #include "tests/helpers/tmpdir.h"
 
 #ifndef TA12M_DIR
-#error "TA12M_DIR: the folder of the 12 MiB TA (tests/ta_12m.mk sets it)"
+#error "TA12M_DIR: the folder of the 12 MiB TA (tests/ta_sized.mk sets it)"
 #endif
 
 /* Two images: the second pass must start the stream over (STREAM_BEGIN) and still match;

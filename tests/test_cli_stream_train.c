@@ -258,6 +258,71 @@ static void test_train_streamed_as_without_tee(void **state)
     dnn_network_free(ref);
 }
 
+/* Bar 2 of issue 11: the seed's own cfg (batch 100) with layers 4..10 in a TA built with
+ * TA_DATA_SIZE = 1 MiB (tests/ta_sized.mk), too small for them resident. darknetp must choose
+ * streaming by itself, without -tee_stream, and train bit for bit as without TEE. */
+#ifndef TA1M_DIR
+#error "TA1M_DIR: the folder of the 1 MiB TA (tests/ta_sized.mk sets it)"
+#endif
+static void test_seed_lenet_streams_in_a_small_ta(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], path[PATH_MAX + 32], list[16 * PATH_MAX], cmd[4 * PATH_MAX];
+    static char seed_cfg[1 << 12], text[1 << 14], out[1 << 16];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+
+    /* The seed's cfg, cut to three iterations. */
+    snprintf(path, sizeof path, "%s/mnist_lenet.cfg", fixture);
+    unsigned char *raw = NULL;
+    const long len = read_whole_file(path, &raw);
+    assert_true(len > 0 && (size_t)len < sizeof text);
+    memcpy(text, raw, (size_t)len);
+    text[len] = '\0';
+    free(raw);
+    char *max = strstr(text, "max_batches=10000\n");
+    assert_non_null(max);
+    assert_non_null(strstr(text, "batch=100\nsubdivisions=1\n"));
+    snprintf(seed_cfg, sizeof seed_cfg, "%.*smax_batches=3\n%s", (int)(max - text), text,
+             max + strlen("max_batches=10000\n"));
+    assert_int_equal(write_text_file(dir, "seed.cfg", seed_cfg, cfg, sizeof cfg), 0);
+    snprintf(cmd, sizeof cmd, "ls '%s'/images/*.png", fixture);
+    run_ok(cmd, list, sizeof list);
+    assert_int_equal(write_text_file(dir, "train.list", list, path, sizeof path), 0);
+    snprintf(text, sizeof text,
+             "classes=10\nlabels=%s/labels.list\nnames=%s/names.list\ntrain=%s/train.list\n"
+             "backup=%s/backup\n",
+             fixture, fixture, dir, dir);
+    assert_int_equal(write_text_file(dir, "train.data", text, path, sizeof path), 0);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s/backup'", dir);
+    run_ok(cmd, out, sizeof out);
+    char weights[PATH_MAX + 32];
+    snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
+
+    const int n = train(dir, "seed.cfg", "-clear", weights, plain);
+    assert_int_equal(n, 3);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv seed_final.weights plain.weights && rm -f seed_*.weights", dir);
+    run_ok(cmd, out, sizeof out);
+
+    /* No -tee_stream: the TA's size decides. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && DZ_TA_DIR='%s' '%s' classifier train -seed 7 -clear -pp_start 4 "
+             "-pp_end 10 -tee_output scores train.data seed.cfg '%s' 2>&1",
+             dir, TA1M_DIR, bin, weights);
+    run_ok(cmd, out, sizeof out);
+    if (!strstr(out, "darknetp: layers 4..10 need ") ||
+        !strstr(out, "with their weights resident, TA_DATA_SIZE is 1048576: streaming their "
+                     "weights, sealed, through a working buffer of "))
+        fail_msg("darknetp did not choose streaming in the 1 MiB TA:\n%s", out);
+    same_losses(plain, n, tee, losses(out, tee));
+
+    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
+    struct dnn_network *ref = load(cfg, path);
+    snprintf(path, sizeof path, "%s/backup/seed_final.weights", dir);
+    same_weights(dir, ref, path, LAST);
+    dnn_network_free(ref);
+}
+
 static int setup(void **state)
 {
     char rel[PATH_MAX];
@@ -288,6 +353,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_train_streamed_as_without_tee, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seed_lenet_streams_in_a_small_ta, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_stream_train", tests, NULL, NULL);
 }
