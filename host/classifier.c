@@ -177,6 +177,8 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .stream_work_max = a->tee_chunk,
         .parallel = a->parallel,
     };
+    if (a->weights)
+        dz_streamed_save_cut(a->weights, a->pp_start, a->pp_end, &o.stream_save_bytes);
     if (dz_pnet_open(pn, model, &o, err) != 0)
         return -1;
     dz_print_layer_table(stderr, pn->shapes, a->pp_start, a->pp_end);

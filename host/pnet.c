@@ -53,14 +53,31 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
 }
 
 /* The working buffer for streaming layers [first, last] in a TA of @cap bytes
- * (dz_stream_plan), or 0 with a message when they cannot stream or do not fit even so. */
-static size_t stream_chunk(const struct dz_pnet *p, size_t cap, size_t work_max,
+ * (dz_stream_plan), or 0 with a message when they cannot stream or do not fit even so. A
+ * streamed save to load fixes it: its chunks open only in a session of the same cut (a
+ * training save's in an inference session too, which then opens chunks of half the rows). */
+static size_t stream_chunk(const struct dz_pnet *p, size_t cap, const struct dz_pnet_opts *o,
                            struct dk_error *err)
 {
     struct dz_stream_fit fit;
-    if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
-                       p->training, cap, work_max, &fit, err) != 0)
+    const size_t save = o->stream_save_bytes;
+    if (save && o->stream_work_max && save > o->stream_work_max) {
+        dk_fail(err,
+                "-tee_chunk %zu: the streamed save to load was cut for a working buffer of %zu "
+                "bytes, and loads only into that cut",
+                o->stream_work_max, save);
         return 0;
+    }
+    if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
+                       p->training, cap, save ? save : o->stream_work_max, &fit, err) != 0)
+        return 0;
+    if (save && fit.chunk_bytes != save) {
+        dk_fail(err,
+                "the streamed save to load was cut for a working buffer of %zu bytes; layers "
+                "%d..%d leave %zu bytes of TA_DATA_SIZE = %zu for one at batch %d",
+                save, p->first, p->last, fit.chunk_bytes, cap, p->batch);
+        return 0;
+    }
     return fit.chunk_bytes;
 }
 
@@ -112,9 +129,10 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
         struct dk_error serr;
         if (need <= cap)
             return -1;
-        if ((chunk = stream_chunk(p, cap, o->stream_work_max, &serr)) == 0) {
-            /* With -tee_chunk, why streaming failed is the news; else why it is not resident. */
-            if (o->stream_work_max)
+        if ((chunk = stream_chunk(p, cap, o, &serr)) == 0) {
+            /* With -tee_chunk or a streamed save, why streaming failed is the news; else why
+             * it is not resident. */
+            if (o->stream_work_max || o->stream_save_bytes)
                 *err = serr;
             return -1;
         }
@@ -124,7 +142,7 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                 "working buffer of %zu bytes\n",
                 p->first, p->last, need, cap, chunk);
     } else if (o->stream) {
-        if ((chunk = stream_chunk(p, cap, o->stream_work_max, err)) == 0)
+        if ((chunk = stream_chunk(p, cap, o, err)) == 0)
             return -1;
         fprintf(stderr,
                 "darknetp: streaming the weights of layers %d..%d, sealed, through a working "

@@ -32,6 +32,9 @@ struct dz_pnet_opts {
     bool stream;                  /* -tee_stream: stream the segment's weights even if it fits */
     size_t stream_work_max;       /* -tee_chunk: cap on the streaming working buffer, bytes; 0:
                                    * DZ_STREAM_WORK_MAX */
+    size_t stream_save_bytes;     /* the working buffer a streamed save to load was cut for
+                                   * (dz_streamed_save_cut), 0: none; a streaming session takes
+                                   * it, since a save loads only into the same cut */
     const struct dnn_parallel *parallel; /* normal-world threads (copied), or NULL: serial */
 };
 
@@ -113,6 +116,14 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
  * from the seed as in a new network (protected ones inside the TA), and
  * p->weights_held says k. A sealed pair must be whole. */
 int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err);
+
+/*
+ * dz_streamed_save_cut - when PATH.tz beside weights file @path is a streamed save (struct
+ * dz_chunk_save_header) of layers @first..@last, *chunk_bytes gets the working buffer it was
+ * cut for; else 0. Read before the session opens: the session must cut the same chunks.
+ * A missing or unreadable PATH.tz is no error here (the load says what is wrong).
+ */
+void dz_streamed_save_cut(const char *path, int first, int last, size_t *chunk_bytes);
 int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err);
 
 /*

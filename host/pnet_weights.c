@@ -247,6 +247,16 @@ static uint32_t blob_version(const uint8_t *blob)
     return hdr.model_version;
 }
 
+/* Is the blob the normal world's own: sealed by this device's TA without an owner version,
+ * i.e. saved by a run that began from the normal world's parameters (darknetz_ta.h,
+ * DZ_CMD_STREAM_REKEY)? The TA decides; this says why before it refuses. */
+static bool blob_own(const uint8_t *blob)
+{
+    struct dz_sealed_header hdr;
+    memcpy(&hdr, blob, sizeof hdr);
+    return hdr.key_kind == DZ_KEY_DEVICE && hdr.model_version == 0;
+}
+
 /* Does @tz begin as a streamed save (struct dz_chunk_save_header)? Opened as a user file:
  * a FIFO or device under that name must not block or feed us (the reader that follows
  * reports why it is refused). */
@@ -260,6 +270,22 @@ static bool streamed_save(const char *tz)
     const bool got = fread(&magic, sizeof magic, 1, f) == 1;
     fclose(f);
     return got && magic == DZ_CHUNK_SAVE_MAGIC;
+}
+
+void dz_streamed_save_cut(const char *path, int first, int last, size_t *chunk_bytes)
+{
+    char tz[4200];
+    struct dz_chunk_save_header h;
+    FILE *f = NULL;
+    struct dk_error ignored;
+    *chunk_bytes = 0;
+    if (first < 0 || snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz || !streamed_save(tz))
+        return;
+    if (dk_user_file_fopen(tz, "a sealed blob", DK_WEIGHTS_MAX_BYTES, &f, NULL, &ignored) != 0)
+        return;
+    if (fread(&h, sizeof h, 1, f) == 1 && h.first == (uint32_t)first && h.last == (uint32_t)last)
+        *chunk_bytes = h.chunk_bytes;
+    fclose(f);
 }
 
 /* A streamed save: a streaming session takes its chunks for its passes (dz_tee_stream_load),
@@ -311,16 +337,18 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         return dk_fail(err, "%s: layers %d..%d are sealed in %s: %s", path, p->first, p->last, tz,
                        why.msg);
     int rc = check_blob_header(p, tz, blob, size, err);
-    /* The chunks of a sealed import live under a key of this TA session only: a training
-     * run could not save what it learned (dz_tee_stream_save), so it is refused before it
-     * starts rather than at its first checkpoint. */
-    if (rc == 0 && p->training && dz_tee_streaming(p->tee))
+    /* The chunks of a sealed import live under a key of this TA session only; a training run
+     * has the TA re-key them to the device's chunk key below so that it can save and resume.
+     * Chunk-key chunks carry no policy, so an owner's model (its policy, version and
+     * training bounds) is not re-keyed: refused before it trains, not at its first save. */
+    const bool rekey = rc == 0 && p->training && dz_tee_streaming(p->tee);
+    if (rekey && !blob_own(blob))
         rc = dk_fail(err,
-                     "%s: layers %d..%d are sealed as one blob and stream in this TA: "
-                     "prediction and valid can use it, training cannot save a streamed "
-                     "result of it yet; give the TA more TA_DATA_SIZE (resident) or fewer "
-                     "layers",
-                     tz, p->first, p->last);
+                     "%s: layers %d..%d are an owner's sealed model (version %u) and stream in "
+                     "this TA: prediction and valid can use it; training it streamed would "
+                     "save chunks that carry none of the owner's policy, so it trains "
+                     "resident only (more TA_DATA_SIZE, or fewer layers)",
+                     tz, p->first, p->last, (unsigned)blob_version(blob));
     /* A streaming session has the TA cut the blob into chunks inside the TEE. */
     if (rc == 0 && (dz_tee_streaming(p->tee)
                         ? dz_tee_stream_import_sealed(p->tee, blob, size, &seen, &refused, err)
@@ -336,6 +364,8 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         else if (refused)
             dk_fail(err, "%s: refused by the TA: altered, or not sealed on this device", tz);
     }
+    if (rc == 0 && rekey && dz_tee_stream_rekey(p->tee, err) != 0)
+        rc = -1;
     if (rc == 0 && seen != h->seen)
         rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
                      (unsigned long long)h->seen, tz, (unsigned long long)seen);

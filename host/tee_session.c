@@ -39,6 +39,8 @@ struct dz_tee {
     uint8_t **chunk;    /* (n_chunks) sealed chunks */
     size_t *chunk_size; /* (n_chunks) their bytes */
     bool sealed_stream; /* the chunks came from a sealed blob (DZ_CMD_STREAM_IMPORT_SEALED) */
+    bool chunk_updates; /* they carry update buffers: a training session's, or a training
+                         * save kept by an inference session (DZ_STREAM_KEPT_UPDATES) */
 };
 
 static const TEEC_UUID ta_uuid = DZ_TA_UUID;
@@ -531,10 +533,11 @@ static int chunk_fail(const struct dz_tee *t, struct dk_error *err, const char *
     return -1;
 }
 
-static size_t stream_cut(const struct dz_tee *t, struct cut *out)
+/* The cut of the session's working buffer, with the update buffers when @updates. */
+static size_t stream_cut_as(const struct dz_tee *t, bool updates, struct cut *out)
 {
     const size_t chunk = t->hdr.stream_chunk_bytes;
-    const size_t copies = t->training ? 2 : 1;
+    const size_t copies = updates ? 2 : 1;
     size_t n = 0, off = 0;
     for (size_t i = (size_t)t->first; i <= (size_t)t->last; i++) {
         const struct dnn_layer *l = &t->shapes->layers[i];
@@ -554,6 +557,12 @@ static size_t stream_cut(const struct dz_tee *t, struct cut *out)
     return n;
 }
 
+/* The session's own cut: with the updates in training. */
+static size_t stream_cut(const struct dz_tee *t, struct cut *out)
+{
+    return stream_cut_as(t, t->training, out);
+}
+
 /* The segment's plain parameters (.weights order: biases, weights per connected layer) cut
  * into chunks, each sealed by the TA (DZ_CMD_STREAM_IMPORT, with `seen` for the training
  * schedule) and kept here, in memory: every pass reads each chunk once and training replaces
@@ -567,6 +576,7 @@ static int stream_import(struct dz_tee *t, const float *params, size_t count, ui
     int rc = -1;
     free_chunks(t);
     t->sealed_stream = false;
+    t->chunk_updates = t->training;
     t->chunk = calloc(n ? n : 1, sizeof *t->chunk);
     t->chunk_size = calloc(n ? n : 1, sizeof *t->chunk_size);
     if (!c || !plain || !t->chunk || !t->chunk_size) {
@@ -752,6 +762,7 @@ int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t si
     *refused = 0;
     free_chunks(t);
     t->sealed_stream = false;
+    t->chunk_updates = t->training;
     t->chunk = calloc(n ? n : 1, sizeof *t->chunk);
     t->chunk_size = calloc(n ? n : 1, sizeof *t->chunk_size);
     if (!c || !t->chunk || !t->chunk_size) {
@@ -826,7 +837,7 @@ int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, siz
         .last = (uint32_t)t->last,
         .n_chunks = (uint32_t)t->n_chunks,
         .chunk_bytes = t->hdr.stream_chunk_bytes,
-        .training = t->training,
+        .training = t->chunk_updates,
         .seen_lo = (uint32_t)seen,
         .seen_hi = (uint32_t)(seen >> 32),
     };
@@ -856,28 +867,71 @@ int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, siz
     return 0;
 }
 
+int dz_tee_stream_rekey(struct dz_tee *t, struct dk_error *err)
+{
+    if (!t->sealed_stream || !t->training || t->n_chunks == 0)
+        return dk_fail(err, "layers %d..%d: no chunks of a sealed import to re-key", t->first,
+                       t->last);
+    for (size_t k = 0; k < t->n_chunks; k++) {
+        const size_t size = t->chunk_size[k];
+        uint8_t *rekeyed = malloc(size);
+        if (!rekeyed) {
+            free_chunks(t); /* the TA holds nothing usable after a broken re-key */
+            return dk_fail(err, "out of memory for a sealed chunk of %zu bytes", size);
+        }
+        TEEC_Operation op = {0};
+        uint32_t origin = 0;
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+        op.params[0].value.a = (uint32_t)k;
+        op.params[1].tmpref.buffer = t->chunk[k];
+        op.params[1].tmpref.size = size;
+        op.params[2].tmpref.buffer = rekeyed;
+        op.params[2].tmpref.size = size;
+        TEEC_Result res = invoke(t, DZ_CMD_STREAM_REKEY, &op, &origin);
+        if (res == TEEC_SUCCESS && op.params[2].tmpref.size != size)
+            res = TEEC_ERROR_GENERIC;
+        if (res != TEEC_SUCCESS) {
+            free(rekeyed);
+            free_chunks(t);
+            if (res == TEEC_ERROR_ACCESS_DENIED)
+                return dk_fail(err,
+                               "DZ_CMD_STREAM_REKEY refused: an owner's sealed model keeps its "
+                               "policy, and streamed saves carry none");
+            return chunk_fail(t, err, "DZ_CMD_STREAM_REKEY", res, origin);
+        }
+        free(t->chunk[k]);
+        t->chunk[k] = rekeyed;
+    }
+    /* The normal world's own chunks now, as after a plain import: saved like them. */
+    t->sealed_stream = false;
+    t->model_version = 0;
+    return 0;
+}
+
 int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
                        struct dk_error *err)
 {
     struct dz_chunk_save_header h;
-    const size_t n = stream_cut(t, NULL);
-    struct cut *c = calloc(n ? n : 1, sizeof *c);
+    struct cut *c = NULL;
     bool replaced = false;
     int rc = -1;
+    if (size < sizeof h)
+        return dk_fail(err, "a streamed save of %zu bytes is truncated", size);
+    memcpy(&h, buf, sizeof h);
+    if (h.magic != DZ_CHUNK_SAVE_MAGIC || h.version != DZ_TA_PROTOCOL_VERSION)
+        return dk_fail(err, "not a streamed save of protocol %u", (unsigned)DZ_TA_PROTOCOL_VERSION);
+    /* An inference session takes a training save too: its passes open the chunks (parameters
+     * and updates, cut for the same working buffer) and use the parameters. */
+    const bool updates = h.training == 1 || t->training;
+    const size_t n = stream_cut_as(t, updates, NULL);
+    c = calloc(n ? n : 1, sizeof *c);
     if (!c)
         return dk_fail(err, "out of memory");
-    stream_cut(t, c);
-    if (size < sizeof h) {
-        dk_fail(err, "a streamed save of %zu bytes is truncated", size);
-        goto out;
-    }
-    memcpy(&h, buf, sizeof h);
-    if (h.magic != DZ_CHUNK_SAVE_MAGIC || h.version != DZ_TA_PROTOCOL_VERSION) {
-        dk_fail(err, "not a streamed save of protocol %u", (unsigned)DZ_TA_PROTOCOL_VERSION);
-        goto out;
-    }
+    stream_cut_as(t, updates, c);
     if (h.first != (uint32_t)t->first || h.last != (uint32_t)t->last || h.n_chunks != n ||
-        h.chunk_bytes != t->hdr.stream_chunk_bytes || h.training != (uint32_t)t->training) {
+        h.chunk_bytes != t->hdr.stream_chunk_bytes || h.training > 1 ||
+        (t->training && h.training != 1)) {
         dk_fail(err,
                 "a streamed save of layers %u..%u in %u chunks of a %u-byte working buffer "
                 "(%s); this session streams layers %d..%d in %zu chunks of %u bytes (%s)",
@@ -888,6 +942,7 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
     }
     free_chunks(t);
     t->sealed_stream = false;
+    t->chunk_updates = updates;
     replaced = true;
     t->chunk = calloc(n, sizeof *t->chunk);
     t->chunk_size = calloc(n, sizeof *t->chunk_size);
@@ -921,6 +976,7 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
     uint32_t origin = 0;
     op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_VALUE_INPUT);
     op.params[0].value.a = DZ_STREAM_DONE;
+    op.params[0].value.b = h.training ? DZ_STREAM_KEPT_UPDATES : 0;
     op.params[3].value.a = h.seen_lo;
     op.params[3].value.b = h.seen_hi;
     TEEC_Result res = invoke(t, DZ_CMD_STREAM_IMPORT, &op, &origin);

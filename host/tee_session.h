@@ -103,9 +103,11 @@ int dz_tee_stream_save(const struct dz_tee *t, uint64_t seen, uint8_t **buf, siz
 /*
  * dz_tee_stream_load - take the chunks of streamed save @buf (@size bytes) for the next
  * passes (the TA authenticates each as it comes) and tell the TA it is a load
- * (DZ_CMD_STREAM_IMPORT with DZ_STREAM_DONE); *seen gets the save's. Refused (-1 with a
- * message) when the save was cut for another partition, working buffer or mode (inference
- * or training) than this session's, or is truncated.
+ * (DZ_CMD_STREAM_IMPORT with DZ_STREAM_DONE); *seen gets the save's. An inference session
+ * takes a training save too (DZ_STREAM_KEPT_UPDATES: its passes open the training chunks
+ * and use their parameters). Refused (-1 with a message) when the save was cut for another
+ * partition or working buffer than this session's, is an inference save given to a
+ * training session, or is truncated.
  */
 int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64_t *seen,
                        struct dk_error *err);
@@ -121,6 +123,16 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
  */
 int dz_tee_stream_import_sealed(struct dz_tee *t, const uint8_t *blob, size_t size, uint64_t *seen,
                                 uint32_t *refused, struct dk_error *err);
+
+/*
+ * dz_tee_stream_rekey - after dz_tee_stream_import_sealed in a training session, every chunk
+ * re-sealed by the TA under the device's chunk key (DZ_CMD_STREAM_REKEY) and kept in place of
+ * the old one, so that the run can write streamed saves (dz_tee_stream_save) and resume from
+ * them. Only a blob of the normal world's own (device-sealed, model version 0) is re-keyed:
+ * an owner's model is refused (-1, "an owner's sealed model keeps its policy"), as is any
+ * other refusal; the session then holds no chunks until a load.
+ */
+int dz_tee_stream_rekey(struct dz_tee *t, struct dk_error *err);
 
 /*
  * dz_tee_load_chunks - streamed save @buf (@size bytes) into a resident session: every chunk

@@ -89,6 +89,12 @@ struct dz_session {
     uint32_t generation;
     uint8_t bound_id[16];
     bool updates_stale; /* since a kept save's load: the chunks' updates count as zero */
+    /* An inference session streaming a training save (STREAM_IMPORT's kept save with
+     * DZ_STREAM_KEPT_UPDATES): its passes take chunks cut with their update buffers (half the
+     * rows of the working buffer), kept_chunks of them, and compute with the parameters
+     * only. The session's own imports (plain or sealed) cut as the session again. */
+    bool kept_updates;
+    uint32_t kept_chunks;
 
     /* ---- a sealed blob imported into chunks (stream_sealed.c) */
     struct dz_sealed_import *sealed_import; /* NULL unless one is under way */
@@ -97,6 +103,16 @@ struct dz_session {
      * an import whose tag failed can ever authenticate. */
     bool sealed_save;
     uint8_t save_key[DZ_KEY_BYTES];
+    /* That blob is the normal world's own: sealed by this device (DZ_KEY_DEVICE) with no
+     * owner version, i.e. saved by a run that began from parameters the normal world gave
+     * (LOAD_PLAIN, a plain or kept streamed save). Only such chunks may be re-keyed. */
+    bool sealed_own;
+
+    /* ---- STREAM_REKEY (stream_rekey.c): a sealed import's chunks re-sealed under the chunk
+     * key, as a new save of the normal world's own */
+    bool rekey_active;    /* chunk 0 came, the last not yet */
+    uint32_t rekey_next;  /* the chunk it expects */
+    uint8_t rekey_id[16]; /* the new save's id */
 
     /* ---- a streamed save loading into a resident session (stream_resident.c) */
     bool load_active;          /* LOAD_CHUNK: chunk 0 came, the last not yet */
@@ -236,12 +252,20 @@ void dz_stream_unseal(struct dz_session *s);
  * here) to @dst: the header, the ciphertext through a bounce buffer, the tag. */
 TEE_Result dz_stream_seal_work(struct dz_session *s, const uint8_t *key, struct dz_chunk_header *h,
                                const struct dz_chunk_geom *g, uint8_t *dst);
+/* Decrypts the @plain ciphertext bytes at @src (then the tag) of the chunk with header @h
+ * (already checked) under @key into s->work, each byte of shared memory read once.
+ * TEE_ERROR_SECURITY when the tag does not match. */
+TEE_Result dz_stream_open_work(struct dz_session *s, const uint8_t *key,
+                               const struct dz_chunk_header *h, const uint8_t *src, size_t plain);
 
 /* ---- stream_sealed.c */
 TEE_Result dz_cmd_stream_import_sealed(struct dz_session *s, uint32_t types,
                                        TEE_Param p[TEE_NUM_PARAMS]);
 /* Ends a sealed import under way (if any) and wipes what it held; its chunks stay invalid. */
 void dz_sealed_import_abort(struct dz_session *s);
+
+/* ---- stream_rekey.c */
+TEE_Result dz_cmd_stream_rekey(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 
 /* ---- stream_resident.c */
 TEE_Result dz_cmd_load_chunk(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

@@ -88,6 +88,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_load_chunk(s, types, params);
     case DZ_CMD_STREAM_IMPORT_SEALED:
         return dz_cmd_stream_import_sealed(s, types, params);
+    case DZ_CMD_STREAM_REKEY:
+        return dz_cmd_stream_rekey(s, types, params);
     default:
         EMSG("unknown command %u", (unsigned)cmd);
         return TEE_ERROR_NOT_SUPPORTED;

@@ -154,10 +154,17 @@ void dz_stream_geom(const struct dnn_network *net, size_t chunk_bytes, bool upda
     }
 }
 
-/* Chunk @k of the session's segment (k < s->n_chunks). */
+/* The chunks a pass takes: the session's own cut, or a kept training save's in an
+ * inference session (kept_updates). */
+static uint32_t pass_chunks(const struct dz_session *s)
+{
+    return s->kept_updates ? s->kept_chunks : s->n_chunks;
+}
+
+/* Chunk @k of a pass (k < pass_chunks()). */
 static void session_geom(const struct dz_session *s, uint32_t k, struct dz_chunk_geom *g)
 {
-    dz_stream_geom(s->net, s->chunk_bytes, s->training, k, g);
+    dz_stream_geom(s->net, s->chunk_bytes, s->training || s->kept_updates, k, g);
 }
 
 /* The chunk a pass takes at position @pos: in order, or for BACKWARD the layers from the
@@ -184,7 +191,7 @@ static uint32_t chunk_at(const struct dz_session *s, uint32_t pos)
 size_t dz_stream_plain_bytes(const struct dz_session *s, uint32_t k)
 {
     struct dz_chunk_geom g;
-    if (!s->net || !s->streaming || k >= s->n_chunks)
+    if (!s->net || !s->streaming || k >= pass_chunks(s))
         return 0;
     session_geom(s, k, &g);
     return g.plain;
@@ -217,12 +224,12 @@ void dz_stream_header(const struct dz_session *s, size_t chunk_bytes, uint32_t n
     h->generation = generation;
 }
 
-/* The header chunk @k of the session's save @save_id at @generation carries, nonce zero. */
+/* The header chunk @k of a pass over save @save_id at @generation carries, nonce zero. */
 static void expected_header(const struct dz_session *s, uint32_t k, const struct dz_chunk_geom *g,
                             const uint8_t save_id[16], uint32_t generation,
                             struct dz_chunk_header *h)
 {
-    dz_stream_header(s, s->chunk_bytes, s->n_chunks, k, g, save_id, generation, h);
+    dz_stream_header(s, s->chunk_bytes, pass_chunks(s), k, g, save_id, generation, h);
 }
 
 /* The input of segment layer @i in the pass. */
@@ -342,9 +349,13 @@ TEE_Result dz_stream_key(struct dz_session *s, const uint8_t **key)
 void dz_stream_unseal(struct dz_session *s)
 {
     dz_sealed_import_abort(s);
+    s->rekey_active = false; /* its chunks so far are of a save that never completes */
+    s->rekey_next = 0;
+    TEE_MemFill(s->rekey_id, 0, sizeof(s->rekey_id));
     if (!s->sealed_save)
         return;
     s->sealed_save = false;
+    s->sealed_own = false;
     TEE_MemFill(s->save_key, 0, sizeof(s->save_key));
     dz_policy_of_request(&s->hdr, &s->policy);
     s->policy_sealed = false;
@@ -411,12 +422,27 @@ out:
  * another): a load. The training state goes as with any load, the session is bound to no save
  * until the next pass's chunk 0 chooses one (save and generation), and `seen` is the save's,
  * which the normal world gives as it gives a plain file's (the chunks do not bind it). */
-static TEE_Result adopt_kept_save(struct dz_session *s, uint64_t seen)
+static TEE_Result adopt_kept_save(struct dz_session *s, uint32_t flags, uint64_t seen)
 {
     TEE_Result res = streamed_session(s);
     if (res != TEE_SUCCESS)
         return res;
+    uint32_t kept = 0;
+    if (flags & ~DZ_STREAM_KEPT_UPDATES)
+        return TEE_ERROR_BAD_PARAMETERS;
+    if ((flags & DZ_STREAM_KEPT_UPDATES) && !s->training) {
+        /* A training save in an inference session: the passes open its chunks (parameters
+         * and updates: they must fit the working buffer) and use the parameters. */
+        kept = dz_stream_count(s->net, s->chunk_bytes, true);
+        if (kept == 0) {
+            EMSG("a training save's chunks do not fit a working buffer of %zu bytes",
+                 s->chunk_bytes);
+            return TEE_ERROR_BAD_PARAMETERS;
+        }
+    }
     end_pass(s);
+    s->kept_updates = kept != 0;
+    s->kept_chunks = kept;
     s->import_active = false;
     dz_stream_unseal(s); /* a kept save is sealed with the chunk key: the normal world's own */
     if (s->training)
@@ -440,7 +466,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
 
     if (types == TEE_PARAM_TYPES(T_VALUE_IN, T_NONE, T_NONE, T_VALUE_IN) &&
         p[0].value.a == DZ_STREAM_DONE)
-        return adopt_kept_save(s, ((uint64_t)p[3].value.b << 32) | p[3].value.a);
+        return adopt_kept_save(s, p[0].value.b, ((uint64_t)p[3].value.b << 32) | p[3].value.a);
     if (types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_NONE) &&
         types != TEE_PARAM_TYPES(T_VALUE_IN, T_MEM_IN, T_MEM_OUT, T_VALUE_IN))
         return TEE_ERROR_BAD_PARAMETERS;
@@ -452,7 +478,8 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
         EMSG("chunk %u imported: the segment has %u", (unsigned)k, (unsigned)s->n_chunks);
         return TEE_ERROR_BAD_PARAMETERS;
     }
-    session_geom(s, k, &g);
+    /* The session's own cut, whatever a kept save's passes took. */
+    dz_stream_geom(s->net, s->chunk_bytes, s->training, k, &g);
     if (p[1].memref.size != g.params) {
         EMSG("plain chunk %u of %zu bytes refused: expected %zu", (unsigned)k,
              (size_t)p[1].memref.size, g.params);
@@ -478,6 +505,10 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
         /* The normal world's own parameters from here, as after LOAD_PLAIN: an owner's policy
          * and save key go (dz_stream_unseal), and chunk_key seals below. */
         dz_stream_unseal(s);
+        if (s->kept_updates) {
+            end_pass(s); /* it took the kept save's cut */
+            s->kept_updates = false;
+        }
         s->params_lost = false; /* a refused sealed import left none */
         TEE_GenerateRandom(s->import_id, sizeof(s->import_id));
         s->import_active = true;
@@ -501,7 +532,7 @@ TEE_Result dz_cmd_stream_import(struct dz_session *s, uint32_t types, TEE_Param 
             TEE_MemFill(s->bound_id, 0, sizeof(s->bound_id));
         }
     }
-    expected_header(s, k, &g, s->import_id, 0, &h);
+    dz_stream_header(s, s->chunk_bytes, s->n_chunks, k, &g, s->import_id, 0, &h);
 
     /* The plaintext once into TA memory (the updates after it zero), then sealed. */
     TEE_MemFill(s->work, 0, s->chunk_bytes);
@@ -636,25 +667,30 @@ TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p
     }
     s->pass_active = true;
     p[1].value.a = chunk_at(s, 0);
-    p[1].value.b = s->n_chunks;
+    p[1].value.b = pass_chunks(s);
     return TEE_SUCCESS;
 }
 
-/* Decrypts the sealed chunk at @src (header already checked, copied to @h) into s->work,
- * each byte of shared memory read once. TEE_ERROR_SECURITY when the tag does not match. */
+/* Decrypts the sealed chunk at @src (header already checked, copied to @h) into s->work
+ * under the session's key. */
 static TEE_Result open_chunk(struct dz_session *s, const struct dz_chunk_header *h,
                              const uint8_t *src, size_t plain)
+{
+    const uint8_t *key = NULL;
+    TEE_Result res = dz_stream_key(s, &key);
+    return res == TEE_SUCCESS ? dz_stream_open_work(s, key, h, src, plain) : res;
+}
+
+TEE_Result dz_stream_open_work(struct dz_session *s, const uint8_t *key,
+                               const struct dz_chunk_header *h, const uint8_t *src, size_t plain)
 {
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     uint8_t chunk[DZ_STREAM_BOUNCE];
     uint8_t tag[DZ_SEALED_TAG_BYTES];
     uint8_t *const work = (uint8_t *)s->work;
     size_t done = 0, len = 0;
-    const uint8_t *key = NULL;
-    TEE_Result res = dz_stream_key(s, &key);
+    TEE_Result res = dz_gcm_operation(key, TEE_MODE_DECRYPT, &op);
 
-    if (res == TEE_SUCCESS)
-        res = dz_gcm_operation(key, TEE_MODE_DECRYPT, &op);
     if (res == TEE_SUCCESS)
         res =
             TEE_AEInit(op, h->nonce, sizeof(h->nonce), DZ_SEALED_TAG_BYTES * 8, sizeof(*h), plain);
@@ -874,7 +910,7 @@ TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p
     s->pass_next++;
     if (out_bytes)
         p[2].memref.size = 0;
-    if (s->pass_next < s->n_chunks) {
+    if (s->pass_next < pass_chunks(s)) {
         p[1].value.a = chunk_at(s, s->pass_next);
         return TEE_SUCCESS;
     }

@@ -223,6 +223,7 @@ static TEE_Result start(struct dz_session *s, const uint8_t *src, size_t size)
     dz_stream_unseal(s);
     s->import_active = false;
     s->pass_active = false;
+    s->kept_updates = false; /* the import cuts as the session */
     s->gen_bound = false;
     s->params_lost = true; /* until the tag matched */
     for (size_t i = 0; i < s->net->n; i++)
@@ -268,6 +269,10 @@ static TEE_Result adopt(struct dz_session *s, struct dz_sealed_import *imp)
         return res;
     s->sealed_save = true;
     TEE_MemMove(s->save_key, imp->key, sizeof(s->save_key));
+    /* An owner's blob has a version >= 1 (seal.c refuses it otherwise), and a device's save
+     * keeps the version its parameters came with: version 0 and the device's key is a
+     * lineage that began with the normal world's own parameters. */
+    s->sealed_own = h->key_kind == DZ_KEY_DEVICE && h->model_version == 0;
     if (s->training)
         dz_reset_training(s);
     s->net->seen = ((uint64_t)h->seen_hi << 32) | h->seen_lo;

@@ -15,6 +15,7 @@ srcs-y += seal.c
 srcs-y += stream.c
 srcs-y += stream_resident.c
 srcs-y += stream_sealed.c
+srcs-y += stream_rekey.c
 srcs-y += provision.c
 srcs-y += rollback.c
 srcs-y += fmt_float.c

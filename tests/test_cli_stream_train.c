@@ -8,6 +8,10 @@
  * takes its delta from the normal world and does not end the network). Training resumed
  * from that save (the TA takes the kept chunks) goes on with the losses of resuming without
  * TEE, and the save loads resident (DZ_CMD_LOAD_CHUNK) to predict the scores of no TEE.
+ * A training save cut for a 4 KiB buffer predicts streamed (an inference session opening its
+ * training chunks) the scores of no TEE. A resident run's sealed pair (one DZS2 blob) trains
+ * on streamed (the TA re-keys the import's chunks, DZ_CMD_STREAM_REKEY) with the losses and
+ * weights of continuing without TEE, and resumes from its streamed save as without TEE.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -50,6 +54,7 @@ static char fixture[PATH_MAX];
     "[cost]\ntype=sse\n"
 static const char lenet_cfg[] = LENET_NET "max_batches=4\n" LENET_LAYERS;
 static const char resume_cfg[] = LENET_NET "max_batches=7\n" LENET_LAYERS;
+static const char resume2_cfg[] = LENET_NET "max_batches=10\n" LENET_LAYERS;
 
 enum { FIRST = 4, LAST = 10, MAX_LINES = 16 };
 
@@ -173,16 +178,14 @@ static void same_weights(const char *dir, const struct dnn_network *ref, const c
     free(w);
 }
 
-static void test_train_streamed_as_without_tee(void **state)
+/* The cfgs, the data file (the fixture's twelve digits, labelled by their names c0..c9) and
+ * the backup folder in @dir; @cfg gets lenet.cfg's path. */
+static void prepare(const char *dir, char cfg[PATH_MAX])
 {
-    const char *dir = ((const struct tmp *)*state)->dir;
-    char cfg[PATH_MAX], cfg2[PATH_MAX], path[PATH_MAX], text[4 * PATH_MAX], list[16 * PATH_MAX];
-    char cmd[4 * PATH_MAX], out[1 << 14];
-    char plain[MAX_LINES][96], tee[MAX_LINES][96];
-
-    assert_int_equal(write_text_file(dir, "lenet.cfg", lenet_cfg, cfg, sizeof cfg), 0);
-    assert_int_equal(write_text_file(dir, "resume.cfg", resume_cfg, cfg2, sizeof cfg2), 0);
-    /* The fixture's twelve digits, labelled by their names (c0..c9). */
+    char path[PATH_MAX], text[4 * PATH_MAX], list[16 * PATH_MAX], cmd[4 * PATH_MAX], out[1 << 12];
+    assert_int_equal(write_text_file(dir, "lenet.cfg", lenet_cfg, cfg, PATH_MAX), 0);
+    assert_int_equal(write_text_file(dir, "resume.cfg", resume_cfg, path, sizeof path), 0);
+    assert_int_equal(write_text_file(dir, "resume2.cfg", resume2_cfg, path, sizeof path), 0);
     snprintf(cmd, sizeof cmd, "ls '%s'/images/*.png", fixture);
     run_ok(cmd, list, sizeof list);
     assert_int_equal(write_text_file(dir, "train.list", list, path, sizeof path), 0);
@@ -193,6 +196,15 @@ static void test_train_streamed_as_without_tee(void **state)
     assert_int_equal(write_text_file(dir, "train.data", text, path, sizeof path), 0);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s/backup'", dir);
     run_ok(cmd, out, sizeof out);
+}
+
+static void test_train_streamed_as_without_tee(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], path[PATH_MAX], cmd[4 * PATH_MAX], out[1 << 14];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+
+    prepare(dir, cfg);
     char weights[PATH_MAX + 32];
     snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
 
@@ -267,10 +279,11 @@ static void test_train_streamed_as_without_tee(void **state)
 static void test_seed_lenet_streams_in_a_small_ta(void **state)
 {
     const char *dir = ((const struct tmp *)*state)->dir;
-    char cfg[PATH_MAX], path[PATH_MAX + 32], list[16 * PATH_MAX], cmd[4 * PATH_MAX];
-    static char seed_cfg[1 << 12], text[1 << 14], out[1 << 16];
+    char cfg[PATH_MAX], path[PATH_MAX + 32], cmd[4 * PATH_MAX];
+    static char seed_cfg[1 << 12], text[1 << 12], out[1 << 16];
     char plain[MAX_LINES][96], tee[MAX_LINES][96];
 
+    prepare(dir, cfg);
     /* The seed's cfg, cut to three iterations. */
     snprintf(path, sizeof path, "%s/mnist_lenet.cfg", fixture);
     unsigned char *raw = NULL;
@@ -285,16 +298,6 @@ static void test_seed_lenet_streams_in_a_small_ta(void **state)
     snprintf(seed_cfg, sizeof seed_cfg, "%.*smax_batches=3\n%s", (int)(max - text), text,
              max + strlen("max_batches=10000\n"));
     assert_int_equal(write_text_file(dir, "seed.cfg", seed_cfg, cfg, sizeof cfg), 0);
-    snprintf(cmd, sizeof cmd, "ls '%s'/images/*.png", fixture);
-    run_ok(cmd, list, sizeof list);
-    assert_int_equal(write_text_file(dir, "train.list", list, path, sizeof path), 0);
-    snprintf(text, sizeof text,
-             "classes=10\nlabels=%s/labels.list\nnames=%s/names.list\ntrain=%s/train.list\n"
-             "backup=%s/backup\n",
-             fixture, fixture, dir, dir);
-    assert_int_equal(write_text_file(dir, "train.data", text, path, sizeof path), 0);
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/backup'", dir);
-    run_ok(cmd, out, sizeof out);
     char weights[PATH_MAX + 32];
     snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
 
@@ -321,6 +324,148 @@ static void test_seed_lenet_streams_in_a_small_ta(void **state)
     snprintf(path, sizeof path, "%s/backup/seed_final.weights", dir);
     same_weights(dir, ref, path, LAST);
     dnn_network_free(ref);
+}
+
+/* `classifier predict -tee_output scores` of the fixture's digit 3 in @dir with @extra
+ * options and @weights: what it prints into @out; its stderr into @err when not NULL. */
+static void predict_scores(const char *dir, const char *extra, const char *weights, char *out,
+                           size_t size, char *err, size_t err_size)
+{
+    char cmd[4 * PATH_MAX];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores %s train.data lenet.cfg "
+             "'%s' '%s/images/t_00007_c3.png' 2>%s",
+             dir, bin, extra, weights, fixture, err ? "predict.err" : "/dev/null");
+    run_ok(cmd, out, size);
+    assert_non_null(strstr(out, "%: "));
+    if (err) {
+        unsigned char *text = NULL;
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof path, "%s/predict.err", dir);
+        const long n = read_whole_file(path, &text);
+        assert_true(n >= 0);
+        snprintf(err, err_size, "%.*s", (int)n, (const char *)text);
+        free(text);
+    }
+}
+
+/* A training save streams for inference (issue 11: a streamed training save reloads where
+ * its segment would not fit resident): trained with -tee_stream through a 4 KiB working
+ * buffer (143 training chunks of half the rows), `predict -tee_stream` takes that cut by
+ * itself (an inference session opens the training chunks, DZ_STREAM_KEPT_UPDATES) and prints
+ * the scores of the same weights without TEE; so it does with the save's cut given as
+ * -tee_chunk, and a -tee_chunk below the save's cut is refused with the reason. */
+static void test_training_save_predicts_streamed(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], cmd[4 * PATH_MAX], out[1 << 14], err[1 << 14];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+    char plain_out[4096], tee_out[4096];
+    char weights[PATH_MAX + 32];
+
+    prepare(dir, cfg);
+    snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
+    const int n = train(dir, "lenet.cfg", "-clear", weights, plain);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights plain.weights && rm -f lenet_*.weights",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    same_losses(plain, n, tee,
+                train(dir, "lenet.cfg",
+                      "-clear -pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096 "
+                      "-tee_output scores",
+                      weights, tee));
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights tee.weights && "
+             "mv lenet_final.weights.tz tee.weights.tz",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    unsigned char *tz = NULL;
+    struct dz_chunk_save_header h;
+    snprintf(cmd, sizeof cmd, "%s/backup/tee.weights.tz", dir);
+    assert_true(read_whole_file(cmd, &tz) > (long)sizeof h);
+    memcpy(&h, tz, sizeof h);
+    free(tz);
+    assert_int_equal(h.training, 1);
+    assert_int_equal(h.chunk_bytes, 4096);
+    assert_int_equal(h.n_chunks, 143);
+
+    predict_scores(dir, "", "backup/plain.weights", plain_out, sizeof plain_out, NULL, 0);
+    predict_scores(dir, "-pp_start 4 -pp_end 10 -tee_stream", "backup/tee.weights", tee_out,
+                   sizeof tee_out, err, sizeof err);
+    if (!strstr(err, "through a working buffer of 4096 bytes"))
+        fail_msg("the streamed prediction did not take the save's cut:\n%s", err);
+    assert_string_equal(tee_out, plain_out);
+    predict_scores(dir, "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096", "backup/tee.weights",
+                   tee_out, sizeof tee_out, NULL, 0);
+    assert_string_equal(tee_out, plain_out);
+    /* A cap below the save's cut cannot load it: said before the TA is asked. */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -pp_start 4 -pp_end 10 -tee_stream -tee_chunk "
+             "2048 train.data lenet.cfg backup/tee.weights '%s/images/t_00007_c3.png' 2>&1",
+             dir, bin, fixture);
+    assert_int_not_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_non_null(strstr(out, "cut for a working buffer of 4096 bytes"));
+}
+
+/* A resident training run's sealed pair (one device-sealed blob, DZS2) trained further with
+ * its weights streamed: the TA imports the blob into chunks and re-keys them to the device's
+ * chunk key (DZ_CMD_STREAM_REKEY), so the run prints the losses of continuing without TEE
+ * and saves (DZB1) the weights of continuing without TEE; resumed from that streamed save it
+ * goes on as without TEE again. */
+static void test_sealed_pair_trains_streamed(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], path[PATH_MAX], cmd[4 * PATH_MAX], out[1 << 14];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+    char weights[PATH_MAX + 32];
+
+    prepare(dir, cfg);
+    snprintf(weights, sizeof weights, "%s/mnist_lenet.weights", fixture);
+    /* Without TEE, and resident (the pair), from the same start. */
+    train(dir, "lenet.cfg", "-clear", weights, plain);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights plain.weights && rm -f lenet_*", dir);
+    run_ok(cmd, out, sizeof out);
+    train(dir, "lenet.cfg", "-clear -pp_start 4 -pp_end 10 -tee_output scores", weights, tee);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv lenet_final.weights res.weights && "
+             "mv lenet_final.weights.tz res.weights.tz && rm -f lenet_* && "
+             "head -c 4 res.weights.tz | od -An -tx1",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    assert_non_null(strstr(out, "44 5a 53 32")); /* DZS2: one sealed blob */
+
+    /* Continued: without TEE, and streamed from the pair. */
+    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
+    const int n = train(dir, "resume.cfg", "", path, plain);
+    assert_true(n >= 3);
+    snprintf(cmd, sizeof cmd, "cd '%s/backup' && mv resume_final.weights plain2.weights", dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(path, sizeof path, "%s/backup/res.weights", dir);
+    same_losses(plain, n, tee,
+                train(dir, "resume.cfg",
+                      "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096 -tee_output scores", path,
+                      tee));
+    snprintf(path, sizeof path, "%s/backup/plain2.weights", dir);
+    struct dnn_network *ref = load(cfg, path);
+    snprintf(path, sizeof path, "%s/backup/resume_final.weights", dir);
+    same_weights(dir, ref, path, LAST);
+    dnn_network_free(ref);
+
+    /* Resumed from the streamed save (the save's cut, taken by itself). */
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv resume_final.weights tee2.weights && "
+             "mv resume_final.weights.tz tee2.weights.tz && rm -f resume_*",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(path, sizeof path, "%s/backup/plain2.weights", dir);
+    const int n2 = train(dir, "resume2.cfg", "", path, plain);
+    assert_true(n2 >= 3);
+    snprintf(path, sizeof path, "%s/backup/tee2.weights", dir);
+    same_losses(plain, n2, tee,
+                train(dir, "resume2.cfg", "-pp_start 4 -pp_end 10 -tee_stream -tee_output scores",
+                      path, tee));
 }
 
 static int setup(void **state)
@@ -354,6 +499,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_train_streamed_as_without_tee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seed_lenet_streams_in_a_small_ta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_training_save_predicts_streamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sealed_pair_trains_streamed, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli_stream_train", tests, NULL, NULL);
 }

@@ -186,7 +186,12 @@ enum dz_ta_command {
      * With value0.a = DZ_STREAM_DONE, memref1 and memref2 NONE and value3 the save's
      * `seen`, nothing is sealed: the normal world will stream chunks it kept from an earlier
      * save, a load (the training state reset, the session bound to the save and generation
-     * of the next pass's chunk 0, `seen` set).
+     * of the next pass's chunk 0, `seen` set). value0.b is 0, or DZ_STREAM_KEPT_UPDATES
+     * when the kept save is a training save (its chunks carry update buffers): an inference
+     * session's passes then take that cut (dz_stream_count with updates; BAD_PARAMETERS when
+     * a row with its updates does not fit the working buffer) and use the parameters only,
+     * until the session imports again; a training session cuts so anyway. Other bits:
+     * BAD_PARAMETERS. A compatible addition: hosts before it sent 0.
      */
     DZ_CMD_STREAM_IMPORT = 9,
     /*
@@ -283,6 +288,30 @@ enum dz_ta_command {
      * [out]    value3:  with the last chunk: a, b = low, high 32 bits of the blob's `seen`
      */
     DZ_CMD_STREAM_IMPORT_SEALED = 13,
+    /*
+     * Re-key a sealed import (ta/stream_rekey.c): a training session whose chunks came from
+     * STREAM_IMPORT_SEALED of a blob that is the normal world's own (DZ_KEY_DEVICE with
+     * model_version 0: a device's save of a run that began from the normal world's
+     * parameters) has each chunk opened under that import's key and re-sealed under the
+     * device's chunk key, as a new save (a new random save id, generation 0) with the same
+     * plaintext (parameters and updates). After the last chunk the session is an ordinary
+     * streamed training session: the import's key is wiped (its chunks are refused from
+     * then on), the session is bound to the new save at generation 0, and its policy is the
+     * request's (policy_sealed off, model version 0), as after a plain STREAM_IMPORT; the
+     * training state is kept (the parameters did not change). One call per chunk, in
+     * order; chunk 0 needs a completed sealed import (BAD_STATE otherwise, and after the
+     * re-key completed) and no pass under way (BAD_STATE); an owner's model (DZ_KEY_OWNER,
+     * or any model_version >= 1) is refused with ACCESS_DENIED: its chunks keep the owner's
+     * policy, which chunk-key chunks would not carry. Chunk k must be chunk k of the
+     * session's save at its generation (SECURITY otherwise, or when it does not
+     * authenticate). From chunk 0 until the last, and after any refusal past chunk 0's
+     * checks, the session runs no pass; a refusal also wipes the import's key (BAD_STATE
+     * until an import or a kept save's load). BAD_STATE in a resident or inference session.
+     * [in]  value0:  a = chunk index (0, or the one after the last)
+     * [in]  memref1: chunk a as the sealed import (or a pass after it) gave it
+     * [out] memref2: the chunk re-sealed (SHORT_BUFFER with the size needed, nothing read)
+     */
+    DZ_CMD_STREAM_REKEY = 14,
     DZ_CMD_COUNT
 };
 
@@ -542,6 +571,8 @@ _Static_assert(sizeof(struct dz_sealed_header) == 260, "dz_sealed_header is ABI"
 #define DZ_STREAM_UPDATE 3u
 /* DZ_CMD_STREAM_BEGIN value2.b */
 #define DZ_STREAM_WANT_LOSS 1u
+/* DZ_CMD_STREAM_IMPORT value0.b with DZ_STREAM_DONE: the kept save is a training save */
+#define DZ_STREAM_KEPT_UPDATES 1u
 
 /*
  * A sealed chunk: this header (the AES-256-GCM additional data) || ciphertext of
