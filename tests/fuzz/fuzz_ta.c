@@ -204,6 +204,19 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         sh.size[2] = sizeof(struct dz_chunk_header) + DZ_STREAM_CHUNK_MIN + DZ_SEALED_TAG_BYTES;
         sh.t[3] = T_VIN;
         break;
+    case DZ_CMD_STREAM_REKEY: {
+        /* The chunk a re-key wants next, of the session's cut: refusals mostly, unless the
+         * input holds a chunk the import made. */
+        const size_t sealed = sizeof(struct dz_chunk_header) +
+                              dz_stream_plain_bytes(s, s->rekey_active ? s->rekey_next : 0) +
+                              DZ_SEALED_TAG_BYTES;
+        sh.t[0] = T_VIN;
+        sh.t[1] = T_MIN;
+        sh.size[1] = sealed;
+        sh.t[2] = T_MOUT;
+        sh.size[2] = sealed;
+        break;
+    }
     default: /* UPDATE and unknown ids: no parameters */
         break;
     }
