@@ -128,8 +128,8 @@ all: $(TSIM_CORE) $(TSIM_TA_BINS) bin/tee_bench
 # (tests/tee_unit.mk: links tee/ta/crypto_*.c, storage*.c, huk.c with fakes of the runtime
 # into tests/test_tee_crypto and tests/test_tee_storage.)
 -include tests/tee_unit.mk
-# (tests/ta_sized.mk: the DarkneTZ TA again with 12 MiB and 1 MiB TA_DATA_SIZE, in
-# $(BUILD)/ta-12m and $(BUILD)/ta-1m.)
+# (tests/ta_sized.mk: the DarkneTZ TA again with 12 MiB, 1 MiB and 192 KiB TA_DATA_SIZE, in
+# $(BUILD)/ta-12m, ta-1m and ta-small.)
 -include tests/ta_sized.mk
 
 # Tests rebuild when the GP headers or a test TA's command header change.

@@ -8,10 +8,14 @@
 #           (check-optee's DZ_OPTEE_AX_TA_DATA_SIZE); remove $(BUILD)/ta-12m-obj first, the
 #           objects do not know it.
 #   ta-1m:  1 MiB, too small for the seed LeNet's layers 4..10 resident at training batch 100
-#           (1124932 bytes) but not streamed (757444): darknetp must choose streaming by
+#           (1125520 bytes) but not streamed (1016080): darknetp must choose streaming by
 #           itself (tests/test_cli_stream_train.c).
+#   ta-small: 192 KiB, too small for those layers resident even at batch 1 (266632 bytes):
+#           a training save predicts streamed, a sealed pair trains on streamed
+#           (tests/test_cli_stream_train.c).
 TA12M_DATA_SIZE ?= 12582912
 TA1M_DATA_SIZE := 1048576
+TASMALL_DATA_SIZE := 196608
 TA_SIZED_SRCS := $(shell grep -l user_ta_header_defines ta/*.c)
 TA_SIZED_UUID := $(TSIM_UUID_ta)
 
@@ -36,7 +40,9 @@ endef
 
 $(eval $(call ta_sized,12m,$(TA12M_DATA_SIZE)))
 $(eval $(call ta_sized,1m,$(TA1M_DATA_SIZE)))
+$(eval $(call ta_sized,small,$(TASMALL_DATA_SIZE)))
 
 # The tests that run darknetp against them.
 $(BUILD)/tests/test_cli_alexnet: CFLAGS += -DTA12M_DIR='"$(abspath $(BUILD)/ta-12m)"'
-$(BUILD)/tests/test_cli_stream_train: CFLAGS += -DTA1M_DIR='"$(abspath $(BUILD)/ta-1m)"'
+$(BUILD)/tests/test_cli_stream_train: CFLAGS += -DTA1M_DIR='"$(abspath $(BUILD)/ta-1m)"' \
+  -DTA_SMALL_DIR='"$(abspath $(BUILD)/ta-small)"'

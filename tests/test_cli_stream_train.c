@@ -33,6 +33,12 @@
 #include "tests/helpers/sim_chunks.h"
 #include "tests/helpers/tmpdir.h"
 
+#ifndef TA_SMALL_DIR
+#error "TA_SMALL_DIR: the folder of the 192 KiB TA (tests/ta_sized.mk sets it)"
+#endif
+/* darknetp's environment for the 192 KiB TA: too small for layers 4..10 resident. */
+#define SMALL_TA "DZ_TA_DIR='" TA_SMALL_DIR "'"
+
 static char bin[PATH_MAX];
 static char fixture[PATH_MAX];
 
@@ -80,21 +86,32 @@ static void run_ok(const char *cmd, char *out, size_t size)
 }
 
 /* Runs `classifier train` in @dir with @extra options; the losses into @lines. */
-static int train(const char *dir, const char *cfg, const char *extra, const char *weights,
-                 char lines[][96])
+/* train() with darknetp's environment @env ("" or SMALL_TA, in which it must stream by
+ * itself). */
+static int train_in(const char *env, const char *dir, const char *cfg, const char *extra,
+                    const char *weights, char lines[][96])
 {
     static char out[1 << 16];
     char cmd[4 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' classifier train -seed 7 %s train.data %s '%s' 2>&1",
-             dir, bin, extra, cfg, weights);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && %s '%s' classifier train -seed 7 %s train.data %s '%s' 2>&1", dir, env,
+             bin, extra, cfg, weights);
     run_ok(cmd, out, sizeof out);
     if (strstr(extra, "-tee_stream") &&
         !strstr(out, "darknetp: streaming the weights of layers 4.."))
         fail_msg("-tee_stream did not stream:\n%s", out);
+    if (*env && !strstr(out, "TA_DATA_SIZE is 196608: streaming their weights, sealed"))
+        fail_msg("the small TA did not stream by itself:\n%s", out);
     const int n = losses(out, lines);
     if (n == 0)
         fail_msg("no iteration in:\n%s", out);
     return n;
+}
+
+static int train(const char *dir, const char *cfg, const char *extra, const char *weights,
+                 char lines[][96])
+{
+    return train_in("", dir, cfg, extra, weights, lines);
 }
 
 static void same_losses(char a[][96], int na, char b[][96], int nb)
@@ -326,16 +343,17 @@ static void test_seed_lenet_streams_in_a_small_ta(void **state)
     dnn_network_free(ref);
 }
 
-/* `classifier predict -tee_output scores` of the fixture's digit 3 in @dir with @extra
- * options and @weights: what it prints into @out; its stderr into @err when not NULL. */
-static void predict_scores(const char *dir, const char *extra, const char *weights, char *out,
-                           size_t size, char *err, size_t err_size)
+/* `classifier predict -tee_output scores` of the fixture's digit 3 in @dir, darknetp's
+ * environment @env, @extra options and @weights: what it prints into @out; its stderr into
+ * @err when not NULL. */
+static void predict_scores(const char *env, const char *dir, const char *extra, const char *weights,
+                           char *out, size_t size, char *err, size_t err_size)
 {
     char cmd[4 * PATH_MAX];
     snprintf(cmd, sizeof cmd,
-             "cd '%s' && '%s' classifier predict -tee_output scores %s train.data lenet.cfg "
+             "cd '%s' && %s '%s' classifier predict -tee_output scores %s train.data lenet.cfg "
              "'%s' '%s/images/t_00007_c3.png' 2>%s",
-             dir, bin, extra, weights, fixture, err ? "predict.err" : "/dev/null");
+             dir, env, bin, extra, weights, fixture, err ? "predict.err" : "/dev/null");
     run_ok(cmd, out, size);
     assert_non_null(strstr(out, "%: "));
     if (err) {
@@ -390,14 +408,22 @@ static void test_training_save_predicts_streamed(void **state)
     assert_int_equal(h.chunk_bytes, 4096);
     assert_int_equal(h.n_chunks, 143);
 
-    predict_scores(dir, "", "backup/plain.weights", plain_out, sizeof plain_out, NULL, 0);
-    predict_scores(dir, "-pp_start 4 -pp_end 10 -tee_stream", "backup/tee.weights", tee_out,
+    predict_scores("", dir, "", "backup/plain.weights", plain_out, sizeof plain_out, NULL, 0);
+    predict_scores("", dir, "-pp_start 4 -pp_end 10 -tee_stream", "backup/tee.weights", tee_out,
                    sizeof tee_out, err, sizeof err);
     if (!strstr(err, "through a working buffer of 4096 bytes"))
         fail_msg("the streamed prediction did not take the save's cut:\n%s", err);
     assert_string_equal(tee_out, plain_out);
-    predict_scores(dir, "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096", "backup/tee.weights",
-                   tee_out, sizeof tee_out, NULL, 0);
+    predict_scores("", dir, "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096",
+                   "backup/tee.weights", tee_out, sizeof tee_out, NULL, 0);
+    assert_string_equal(tee_out, plain_out);
+    /* In a TA too small for the segment resident (192 KiB; it needs 266,632 bytes at batch
+     * 1), darknetp streams by itself, through the save's buffer, not the 97,544 bytes it
+     * would give a plain file. */
+    predict_scores(SMALL_TA, dir, "-pp_start 4 -pp_end 10", "backup/tee.weights", tee_out,
+                   sizeof tee_out, err, sizeof err);
+    assert_non_null(strstr(err, "weights resident, TA_DATA_SIZE is 196608: streaming their "
+                                "weights, sealed, through a working buffer of 4096 bytes"));
     assert_string_equal(tee_out, plain_out);
     /* A cap below the save's cut cannot load it: said before the TA is asked. */
     snprintf(cmd, sizeof cmd,
@@ -466,6 +492,27 @@ static void test_sealed_pair_trains_streamed(void **state)
     same_losses(plain, n2, tee,
                 train(dir, "resume2.cfg", "-pp_start 4 -pp_end 10 -tee_stream -tee_output scores",
                       path, tee));
+    /* The same in the 192 KiB TA, with no option: the pair's segment (470,648 bytes to train
+     * resident) streams by itself, and its streamed save resumes in the save's cut. */
+    snprintf(cmd, sizeof cmd, "cd '%s/backup' && rm -f resume*", dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
+    train(dir, "resume.cfg", "", path, plain);
+    snprintf(path, sizeof path, "%s/backup/res.weights", dir);
+    same_losses(plain, n, tee,
+                train_in(SMALL_TA, dir, "resume.cfg", "-pp_start 4 -pp_end 10 -tee_output scores",
+                         path, tee));
+    snprintf(cmd, sizeof cmd,
+             "cd '%s/backup' && mv resume_final.weights tee3.weights && "
+             "mv resume_final.weights.tz tee3.weights.tz && rm -f resume*",
+             dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(path, sizeof path, "%s/backup/plain2.weights", dir);
+    train(dir, "resume2.cfg", "", path, plain);
+    snprintf(path, sizeof path, "%s/backup/tee3.weights", dir);
+    same_losses(plain, n2, tee,
+                train_in(SMALL_TA, dir, "resume2.cfg", "-pp_start 4 -pp_end 10 -tee_output scores",
+                         path, tee));
 }
 
 static int setup(void **state)
