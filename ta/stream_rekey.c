@@ -14,7 +14,9 @@
  * Chunk-key chunks are the normal world's own parameters to the TA: a kept save's load
  * (STREAM_IMPORT with DZ_STREAM_DONE) and LOAD_CHUNK give them the request's policy. So only
  * a blob whose policy was the normal world's own request is re-keyed: a device's save with
- * no owner version (sealed_own). An owner's model keeps its policy, its version and its
+ * no owner version (sealed_own), whose policy bound what the normal world itself asked for
+ * and binds the new chunks no more than a streamed save of the same run, which carries none.
+ * An owner's model keeps its policy, its version and its
  * import key: re-keying it would strip the owner's rules from its parameters, so it is
  * refused (ACCESS_DENIED) before anything changes.
  *
