@@ -39,6 +39,10 @@
 /* Chunk 0's checks of the session's state; TEE_SUCCESS when a re-key may start. */
 static TEE_Result may_start(const struct dz_session *s)
 {
+    if (s->rekey_active) {
+        EMSG("STREAM_REKEY: a re-key is under way, at chunk %u", (unsigned)s->rekey_next);
+        return TEE_ERROR_BAD_STATE;
+    }
     if (!s->sealed_save || s->params_lost) {
         EMSG("STREAM_REKEY: the session holds no sealed import to re-key");
         return TEE_ERROR_BAD_STATE;

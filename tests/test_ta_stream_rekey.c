@@ -615,6 +615,9 @@ static void test_rekey_hostile(void **state)
     assert_int_equal(import_sealed(&u, blob, size, &b), TEEC_SUCCESS);
     assert_int_equal(rekey(&t, 0, a.blob[0], a.size[0], &out), TEEC_SUCCESS);
     free(out);
+    /* A re-key under way does not start over: chunk 0 again is refused, nothing changes. */
+    assert_int_equal(rekey(&t, 0, a.blob[0], a.size[0], &out), TEEC_ERROR_BAD_STATE);
+    assert_true(tee_log_contains(&env, "a re-key is under way, at chunk 1"));
     /* During the re-key no pass starts. */
     TEEC_Operation op;
     memset(&op, 0, sizeof(op));
