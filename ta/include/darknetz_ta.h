@@ -299,14 +299,17 @@ enum dz_ta_command {
      * then on), the session is bound to the new save at generation 0, and its policy is the
      * request's (policy_sealed off, model version 0), as after a plain STREAM_IMPORT; the
      * training state is kept (the parameters did not change). One call per chunk, in
-     * order; chunk 0 needs a completed sealed import (BAD_STATE otherwise, and after the
-     * re-key completed) and no pass under way (BAD_STATE); an owner's model (DZ_KEY_OWNER,
-     * or any model_version >= 1) is refused with ACCESS_DENIED: its chunks keep the owner's
-     * policy, which chunk-key chunks would not carry. Chunk k must be chunk k of the
-     * session's save at its generation (SECURITY otherwise, or when it does not
-     * authenticate). From chunk 0 until the last, and after any refusal past chunk 0's
-     * checks, the session runs no pass; a refusal also wipes the import's key (BAD_STATE
-     * until an import or a kept save's load). BAD_STATE in a resident or inference session.
+     * order; chunk 0 needs a completed sealed import (BAD_STATE otherwise, after the re-key
+     * completed, or while one is under way) and no pass under way (BAD_STATE); an owner's
+     * model (DZ_KEY_OWNER, or any model_version >= 1) is refused with ACCESS_DENIED: its
+     * chunks keep the owner's policy, which chunk-key chunks would not carry. Chunk k must
+     * be chunk k of the session's save at its generation (SECURITY otherwise, or when it
+     * does not authenticate). From chunk 0 until the last, and after any refusal past chunk
+     * 0's checks, the session runs no pass; a refusal also wipes the import's key
+     * (BAD_STATE until an import or a kept save's load). BAD_STATE in a resident or
+     * inference session.
+     * A new command id: a TA before it answers TEE_ERROR_NOT_SUPPORTED, so the protocol
+     * version stays 3.
      * [in]  value0:  a = chunk index (0, or the one after the last)
      * [in]  memref1: chunk a as the sealed import (or a pass after it) gave it
      * [out] memref2: the chunk re-sealed (SHORT_BUFFER with the size needed, nothing read)
