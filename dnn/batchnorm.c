@@ -28,6 +28,14 @@ struct bn_range {
     int f0, f1;
 };
 
+/* The per-channel tensors a pass reads and moves: the layer's own (p0 = 0), or a streamed
+ * tile's slices, whose element f - p0 is channel f's. The batch statistics and saved
+ * activations (l->bn.mean, x, ...) are always the layer's resident buffers. */
+struct bn_tensors {
+    float *scales, *biases, *rolling_mean, *rolling_variance, *scale_updates, *bias_updates;
+    int p0;
+};
+
 /* Per channel: mean[f] over (batch, spatial), darknet's mean_cpu. */
 static void bn_mean(const float *x, int batch, int c, int spatial, struct bn_range r, float *mean)
 {
@@ -66,13 +74,14 @@ static void bn_variance(const float *x, const float *mean, int batch, int c, int
     }
 }
 
-/* x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu. */
-static void bn_normalize(float *x, const float *mean, const float *variance, int batch, int c,
-                         int spatial, struct bn_range r)
+/* x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu; mean's and variance's
+ * element f - m0 is channel f's. */
+static void bn_normalize(float *x, const float *mean, const float *variance, int m0, int batch,
+                         int c, int spatial, struct bn_range r)
 {
     for (int f = r.f0; f < r.f1; f++) {
-        const float m = mean[f];
-        const float denom = dnn_sqrtf(variance[f]) + BN_EPS_FORWARD;
+        const float m = mean[f - m0];
+        const float denom = dnn_sqrtf(variance[f - m0]) + BN_EPS_FORWARD;
         for (int b = 0; b < batch; b++) {
             float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
             int k = 0;
@@ -86,12 +95,13 @@ static void bn_normalize(float *x, const float *mean, const float *variance, int
     }
 }
 
-/* rolling = .99 * rolling + .01 * batch_stat, in darknet's scal-then-axpy order. */
-static void bn_roll(float *rolling, const float *stat, struct bn_range r)
+/* rolling = .99 * rolling + .01 * batch_stat, in darknet's scal-then-axpy order; rolling's
+ * element f - p0 is channel f's. */
+static void bn_roll(float *rolling, int p0, const float *stat, struct bn_range r)
 {
     for (int f = r.f0; f < r.f1; f++) {
-        rolling[f] *= .99f;
-        rolling[f] += .01f * stat[f];
+        rolling[f - p0] *= .99f;
+        rolling[f - p0] += .01f * stat[f];
     }
 }
 
@@ -181,16 +191,16 @@ static void bn_plane_shift(float *x, int n, float b)
 }
 
 /* x *= scales[f], then += biases[f] when there are biases: dnn_scale_bias then
- * dnn_add_bias on channels r, one rounding each. */
-static void bn_scale_shift(float *x, const float *scales, const float *biases, int batch, int c,
-                           int spatial, struct bn_range r)
+ * dnn_add_bias on channels r, one rounding each; element f - p0 is channel f's. */
+static void bn_scale_shift(float *x, const float *scales, const float *biases, int p0, int batch,
+                           int c, int spatial, struct bn_range r)
 {
     for (int b = 0; b < batch; b++) {
         for (int f = r.f0; f < r.f1; f++) {
             float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            bn_plane_scale(xf, spatial, scales[f]);
+            bn_plane_scale(xf, spatial, scales[f - p0]);
             if (biases)
-                bn_plane_shift(xf, spatial, biases[f]);
+                bn_plane_shift(xf, spatial, biases[f - p0]);
         }
     }
 }
@@ -200,7 +210,17 @@ struct bn_split {
     struct dnn_layer *l;
     bool train;
     size_t tasks;
+    struct bn_tensors t;
 };
+
+/* The layer's own tensors. */
+static struct bn_tensors bn_own(struct dnn_layer *l)
+{
+    struct dnn_bn *bn = &l->bn;
+    return (struct bn_tensors){
+        bn->scales,      l->biases, bn->rolling_mean, bn->rolling_variance, bn->scale_updates,
+        l->bias_updates, 0};
+}
 
 static struct bn_range bn_task_range(const struct bn_split *s, size_t t)
 {
@@ -209,25 +229,30 @@ static struct bn_range bn_task_range(const struct bn_split *s, size_t t)
                              (int)dnn_parallel_first(c, s->tasks, t + 1)};
 }
 
+/* The forward on channels r of l->output. */
+static void bn_forward_range(struct dnn_layer *l, bool train, const struct bn_tensors *t,
+                             struct bn_range r)
+{
+    struct dnn_bn *bn = &l->bn;
+    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
+    if (train) {
+        bn_mean(l->output, batch, c, spatial, r, bn->mean);
+        bn_variance(l->output, bn->mean, batch, c, spatial, r, bn->variance);
+        bn_roll(t->rolling_mean, t->p0, bn->mean, r);
+        bn_roll(t->rolling_variance, t->p0, bn->variance, r);
+        bn_copy(l->output, bn->x, batch, c, spatial, r);
+        bn_normalize(l->output, bn->mean, bn->variance, 0, batch, c, spatial, r);
+        bn_copy(l->output, bn->x_norm, batch, c, spatial, r);
+    } else {
+        bn_normalize(l->output, t->rolling_mean, t->rolling_variance, t->p0, batch, c, spatial, r);
+    }
+    bn_scale_shift(l->output, t->scales, t->biases, t->p0, batch, c, spatial, r);
+}
+
 static void bn_forward_task(void *arg, size_t t)
 {
     const struct bn_split *s = arg;
-    struct dnn_layer *l = s->l;
-    struct dnn_bn *bn = &l->bn;
-    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
-    const struct bn_range r = bn_task_range(s, t);
-    if (s->train) {
-        bn_mean(l->output, batch, c, spatial, r, bn->mean);
-        bn_variance(l->output, bn->mean, batch, c, spatial, r, bn->variance);
-        bn_roll(bn->rolling_mean, bn->mean, r);
-        bn_roll(bn->rolling_variance, bn->variance, r);
-        bn_copy(l->output, bn->x, batch, c, spatial, r);
-        bn_normalize(l->output, bn->mean, bn->variance, batch, c, spatial, r);
-        bn_copy(l->output, bn->x_norm, batch, c, spatial, r);
-    } else {
-        bn_normalize(l->output, bn->rolling_mean, bn->rolling_variance, batch, c, spatial, r);
-    }
-    bn_scale_shift(l->output, bn->scales, l->biases, batch, c, spatial, r);
+    bn_forward_range(s->l, s->train, &s->t, bn_task_range(s, t));
 }
 
 /* Values a task has at least: some 10 us of work for a woken thread. */
@@ -239,7 +264,8 @@ static void bn_over_channels(struct dnn_layer *l, bool train, const struct dnn_p
 {
     const size_t per_channel = (size_t)l->batch * (size_t)l->out_h * (size_t)l->out_w;
     const size_t min_channels = (BN_PAR_MIN_VALUES + per_channel - 1) / per_channel;
-    struct bn_split s = {l, train, dnn_parallel_tasks(par, (size_t)l->out_c, min_channels)};
+    struct bn_split s = {l, train, dnn_parallel_tasks(par, (size_t)l->out_c, min_channels),
+                         bn_own(l)};
     dnn_parallel_for(par, s.tasks, task, &s);
 }
 
@@ -291,13 +317,11 @@ static void bn_plane_delta(float *d, const float *x, int n, float inv_std, float
         d[k] = d[k] * inv_std + dvar * 2.0f * (x[k] - m) / var_count + dmean;
 }
 
-static void bn_backward_task(void *arg, size_t t)
+/* The backward on channels r of l->delta; @t's update slices take the gradients. */
+static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, struct bn_range r)
 {
-    const struct bn_split *s = arg;
-    struct dnn_layer *l = s->l;
     struct dnn_bn *bn = &l->bn;
     const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
-    const struct bn_range r = bn_task_range(s, t);
     const float count = (float)(batch * spatial);
     /* The forward's variance divisor (darknet's backward uses count here, see the
      * top of the file); with one value per channel x - mean is 0 and so is the term. */
@@ -305,9 +329,9 @@ static void bn_backward_task(void *arg, size_t t)
     float *delta = l->delta;
 
     /* dnn_backward_bias's order: per image, the plane's sum added to the update. */
-    for (int b = 0; l->bias_updates && b < batch; b++)
+    for (int b = 0; t->bias_updates && b < batch; b++)
         for (int f = r.f0; f < r.f1; f++)
-            l->bias_updates[f] += dnn_sum(
+            t->bias_updates[f - t->p0] += dnn_sum(
                 delta + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial, (size_t)spatial);
     for (int f = r.f0; f < r.f1; f++) {
         float sum = 0; /* dnn_backward_scale's: one sum over the images, then one addition */
@@ -316,9 +340,9 @@ static void bn_backward_task(void *arg, size_t t)
             for (int k = 0; k < spatial; k++)
                 sum += delta[base + k] * bn->x_norm[base + k];
         }
-        bn->scale_updates[f] += sum;
+        t->scale_updates[f - t->p0] += sum;
     }
-    bn_scale_shift(delta, bn->scales, NULL, batch, c, spatial, r);
+    bn_scale_shift(delta, t->scales, NULL, t->p0, batch, c, spatial, r);
     bn_stat_deltas(l, r);
     for (int f = r.f0; f < r.f1; f++) {
         const float m = bn->mean[f];
@@ -330,6 +354,34 @@ static void bn_backward_task(void *arg, size_t t)
             bn_plane_delta(delta + base, bn->x + base, spatial, inv_std, dvar, m, var_count, dmean);
         }
     }
+}
+
+static void bn_backward_task(void *arg, size_t t)
+{
+    const struct bn_split *s = arg;
+    bn_backward_range(s->l, &s->t, bn_task_range(s, t));
+}
+
+/* A tile's slices as the passes read them; channel f is element f - row0. */
+static struct bn_tensors bn_tile(const struct dnn_tile_params *p, size_t row0)
+{
+    return (struct bn_tensors){
+        p->scales,        p->biases,       p->rolling_mean, p->rolling_variance,
+        p->scale_updates, p->bias_updates, (int)row0};
+}
+
+void dnn_bn_forward_rows(struct dnn_layer *l, bool train, const struct dnn_tile_params *p,
+                         size_t row0, size_t rows)
+{
+    const struct bn_tensors t = bn_tile(p, row0);
+    bn_forward_range(l, train, &t, (struct bn_range){(int)row0, (int)(row0 + rows)});
+}
+
+void dnn_bn_backward_rows(struct dnn_layer *l, const struct dnn_tile_params *p, size_t row0,
+                          size_t rows)
+{
+    const struct bn_tensors t = bn_tile(p, row0);
+    bn_backward_range(l, &t, (struct bn_range){(int)row0, (int)(row0 + rows)});
 }
 
 /*

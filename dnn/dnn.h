@@ -500,7 +500,10 @@ struct dnn_network {
     size_t truths;            /* floats of truth per image (the output size) */
     size_t workspace_floats;
     float *workspace; /* shared scratch */
-    void *arena;      /* the single allocation holding every buffer */
+    /* (batch, workspace_floats) after the workspace in a streamed training network
+     * (cfg.stream_params): dnn_tile_backward's delta_cols; else NULL */
+    float *delta_cols;
+    void *arena; /* the single allocation holding every buffer */
     size_t arena_bytes;
     uint64_t seed;
     struct dnn_parallel parallel; /* run == NULL (as created): serial */
@@ -543,7 +546,7 @@ struct dnn_layer_plan {
  *   arena_bytes = sum of param_bytes + scratch_bytes (+ train_bytes when training)
  *               + sum of output_bytes of the layers with own_output
  *               + shared_bytes[0] + shared_bytes[1]
- *               + workspace_floats * 4 + 64
+ *               + workspace_floats * 4 + 64   (with streamed training's delta_cols)
  *   bytes       = arena_bytes + n * sizeof(struct dnn_layer) + sizeof(struct dnn_network)
  *
  * where shared_bytes[p] is the largest output_bytes of the layers i with i % 2 == p
@@ -676,6 +679,108 @@ enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
                                           const struct dnn_update_args *a, float *biases,
                                           float *weights, float *bias_updates,
                                           float *weight_updates, size_t rows) DNN_MUST_CHECK;
+
+/* ------------------------------------------------------------------ tiles (tiles.c)
+ * Weight streaming cuts a layer with parameters into tiles: blocks of its output filters
+ * (convolutional) or neurons (connected), [row0, row0 + rows). A tile's floats are, for each
+ * of the layer's parameter tensors in .weights order (struct dnn_param), the tile's outputs'
+ * values of it (biases, scales, rolling_mean, rolling_variance: one float per output; weights:
+ * one filter or weight row per output, c*size*size or inputs floats, contiguous in darknet's
+ * layout), then, in training, the update buffer of each tensor that has one, in the same order
+ * (bias_updates, [scale_updates], weight_updates). A convolutional layer with batch_normalize
+ * thus holds biases, scales, rolling_mean, rolling_variance, weights; a connected one biases,
+ * weights, scales, rolling_mean, rolling_variance. The TA, the host and the plan all cut with
+ * these functions: one geometry. */
+
+/* A tile's slices, each the tile's outputs' part of the tensor of that name (rows floats, or
+ * rows filters/weight rows for weights), NULL where the layer has no such tensor or the
+ * tile no updates. Borrowed: they point into the caller's buffer. */
+struct dnn_tile_params {
+    float *biases, *scales, *rolling_mean, *rolling_variance, *weights;
+    float *bias_updates, *scale_updates, *weight_updates;
+};
+
+struct dnn_tile {
+    size_t layer;        /* index into the layers cut */
+    size_t row0, rows;   /* outputs [row0, row0 + rows) */
+    size_t param_floats; /* rows * the parameters' floats per output */
+    size_t floats;       /* param_floats, and the updates' with updates */
+    bool first_rows;     /* the layer's first tile */
+    bool last_rows;      /* the layer's last tile */
+};
+
+/* One tensor's slice in a tile: @count floats at float @offset of the tile are the tensor's
+ * floats [@src, @src + @count), where the tensor starts @layer_offset floats into the layer's
+ * parameters (.weights order); @update: its update buffer instead. */
+struct dnn_tile_part {
+    size_t param; /* index in l->params */
+    bool update;
+    size_t offset, count, src, layer_offset;
+};
+
+/* Why layer @l cannot stream (a static phrase), or NULL: layers without parameters and
+ * convolutional (groups 1, no antialiasing) or connected layers, with or without
+ * batch_normalize, stream. */
+const char *dnn_tile_refusal(const struct dnn_layer *l);
+/* Floats per output in a tile of @l, with the update buffers' when @updates. */
+size_t dnn_tile_row_floats(const struct dnn_layer *l, bool updates);
+/* Tiles of @l for a working buffer of @bytes: as many whole outputs per tile as fit; 0 when
+ * one output does not fit or @l has no parameters. */
+size_t dnn_tile_layer_count(const struct dnn_layer *l, size_t bytes, bool updates);
+/* Tiles of layers[0..n) in order (each layer's in row order); 0 when a layer with parameters
+ * cannot stream (dnn_tile_refusal) or does not fit, or the count reaches UINT32_MAX. */
+size_t dnn_tile_count(const struct dnn_layer *layers, size_t n, size_t bytes, bool updates);
+/* Whether a training forward changes tiles of layers[0..n): a layer with parameters and
+ * batch_normalize moves its rolling statistics, so that pass re-seals its tiles too. */
+bool dnn_tile_forward_moves(const struct dnn_layer *layers, size_t n);
+/* Tile @k (below dnn_tile_count's answer) of that cut into *t. */
+void dnn_tile_at(const struct dnn_layer *layers, size_t n, size_t bytes, bool updates, size_t k,
+                 struct dnn_tile *t);
+/* The slices of tile @t of @l into parts[] (2 * DNN_MAX_PARAMS at most), in the tile's order;
+ * returns how many. */
+size_t dnn_tile_parts(const struct dnn_layer *l, const struct dnn_tile *t, bool updates,
+                      struct dnn_tile_part *parts);
+/* Points *p at the slices of tile @t of @l held in @floats (t->floats). */
+void dnn_tile_bind(const struct dnn_layer *l, const struct dnn_tile *t, bool updates, float *floats,
+                   struct dnn_tile_params *p);
+
+/*
+ * dnn_tile_forward - the forward of tile outputs [row0, row0 + rows) of a streamable layer
+ * @l (dnn_tile_refusal NULL) from @p's slices: writes those output channels of l->output
+ * (batch, outputs), batch-normalised (training: the batch statistics into l->bn's resident
+ * buffers for those channels and the rolling statistics moved in @p's slices, as the layer's
+ * own forward moves its tensors) and activated. @input is the layer's (batch, inputs);
+ * @workspace holds l->workspace_floats (one image's columns; NULL when 0). Every value is
+ * computed in the order of the layer's own forward, so the outputs are bit-identical to it
+ * whatever the tiling. DNN_ERR_INVALID for a layer that cannot stream, a missing slice or
+ * rows past the outputs.
+ */
+enum dnn_status dnn_tile_forward(struct dnn_layer *l, const float *input, bool train,
+                                 const struct dnn_tile_params *p, size_t row0, size_t rows,
+                                 float *workspace) DNN_MUST_CHECK;
+
+/*
+ * dnn_tile_backward - the backward of tile outputs [row0, row0 + rows) of @l after a training
+ * forward of the whole layer: the activation's (and batch normalisation's) gradient on those
+ * channels of l->delta, their gradients added to @p's update slices, and their share of the
+ * input delta. A connected layer, and a 1x1 convolution with stride 1 and no padding, add it
+ * to @input_delta (batch, inputs; NULL: none wanted) directly; other convolutions add it to
+ * @delta_cols (batch, l->workspace_floats: every image's column matrix of the input delta,
+ * overwritten by the layer's first tile) and fold it onto @input_delta when @last (the layer's
+ * last tile): col2im needs each column's complete sum to add the same terms in the same order
+ * as the layer's own backward. Tiles taken in increasing row order give bit for bit the
+ * layer's own backward. @workspace as in dnn_tile_forward.
+ */
+enum dnn_status dnn_tile_backward(struct dnn_layer *l, const float *input, float *input_delta,
+                                  const struct dnn_tile_params *p, size_t row0, size_t rows,
+                                  bool first, bool last, float *workspace,
+                                  float *delta_cols) DNN_MUST_CHECK;
+
+/* dnn_tile_update - the layer's momentum SGD step on @rows outputs held in @p (values and
+ * update slices), the same arithmetic per element as the layer's update. DNN_ERR_INVALID
+ * under adam or for a layer that cannot stream. */
+enum dnn_status dnn_tile_update(const struct dnn_layer *l, const struct dnn_update_args *a,
+                                const struct dnn_tile_params *p, size_t rows) DNN_MUST_CHECK;
 
 /*
  * dnn_network_update_args - what dnn_network_update_range hands layer @i's update now: the

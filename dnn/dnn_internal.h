@@ -161,6 +161,29 @@ void dnn_bn_init(struct dnn_layer *l);
 void dnn_bn_forward(struct dnn_layer *l, bool train, const struct dnn_parallel *par);
 /* Turns l->delta into the pre-BN delta. */
 void dnn_bn_backward(struct dnn_layer *l, const struct dnn_parallel *par);
+/* The same on channels [row0, row0 + rows) alone, serial, with a streamed tile's slices
+ * (@p: scales, biases, rolling statistics, scale and bias updates, element 0 = channel row0)
+ * in place of the layer's tensors: each channel's values are those of the whole pass. */
+void dnn_bn_forward_rows(struct dnn_layer *l, bool train, const struct dnn_tile_params *p,
+                         size_t row0, size_t rows);
+void dnn_bn_backward_rows(struct dnn_layer *l, const struct dnn_tile_params *p, size_t row0,
+                          size_t rows);
+
+/* ------------------------------------------------ streamed tiles per kind (tiles.c calls)
+ * dnn_tile_forward/_backward's work once tiles.c checked the layer, rows and slices. */
+enum dnn_status dnn_connected_tile_forward(struct dnn_layer *l, const float *input, bool train,
+                                           const struct dnn_tile_params *p, size_t row0,
+                                           size_t rows);
+enum dnn_status dnn_connected_tile_backward(struct dnn_layer *l, const float *input,
+                                            float *input_delta, const struct dnn_tile_params *p,
+                                            size_t row0, size_t rows);
+enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float *input, bool train,
+                                               const struct dnn_tile_params *p, size_t row0,
+                                               size_t rows, float *workspace);
+enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float *input,
+                                                float *input_delta, const struct dnn_tile_params *p,
+                                                size_t row0, size_t rows, bool first, bool last,
+                                                float *workspace, float *delta_cols);
 
 /* ------------------------------------------------------------- ops per kind */
 extern const struct dnn_layer_ops dnn_convolutional_ops;

@@ -5,6 +5,7 @@
 #include "dnn/dnn_internal.h"
 
 #include <limits.h>
+#include <stdint.h>
 
 static enum dnn_status connected_setup(struct dnn_layer *l, const struct dnn_network *net)
 {
@@ -61,24 +62,21 @@ static void connected_forward(struct dnn_layer *l, const struct dnn_run *run)
                                 l->act_input);
 }
 
-enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
-                                           const float *biases, const float *weights, size_t row0,
+enum dnn_status dnn_connected_tile_forward(struct dnn_layer *l, const float *input, bool train,
+                                           const struct dnn_tile_params *p, size_t row0,
                                            size_t rows)
 {
-    if (!l || l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize || !input || !biases ||
-        !weights || row0 > (size_t)l->out_c || rows > (size_t)l->out_c - row0)
-        return DNN_ERR_INVALID;
-    if (!rows)
-        return DNN_OK;
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
     float *y = l->output + row0;
     /* y(batch, rows) with row stride out = input(batch, in) * weights(rows, in)^T */
-    dnn_gemm(false, true, batch, (int)rows, in, 1, input, in, weights, in, 0, y, out);
+    dnn_gemm(false, true, batch, (int)rows, in, 1, input, in, p->weights, in, 0, y, out);
+    if (l->spec.batch_normalize) /* per channel over the batch: these channels alone */
+        dnn_bn_forward_rows(l, train, p, row0, rows);
     for (int b = 0; b < batch; b++) {
         const size_t at = (size_t)b * (size_t)out;
         float *yb = y + at;
-        for (size_t j = 0; j < rows; j++)
-            yb[j] += biases[j]; /* dnn_add_bias's one addition per value */
+        for (size_t j = 0; !l->spec.batch_normalize && j < rows; j++)
+            yb[j] += p->biases[j]; /* dnn_add_bias's one addition per value */
         /* act_input exists in training only: backward's gradient needs it for some kinds */
         dnn_activate_array_keep(yb, rows, l->spec.activation,
                                 l->act_input ? l->act_input + at + row0 : NULL);
@@ -86,20 +84,21 @@ enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *inp
     return DNN_OK;
 }
 
-static bool rows_streamable(const struct dnn_layer *l, size_t row0, size_t rows)
+enum dnn_status dnn_connected_forward_rows(struct dnn_layer *l, const float *input,
+                                           const float *biases, const float *weights, size_t row0,
+                                           size_t rows)
 {
-    return l && l->kind == DNN_LAYER_CONNECTED && !l->spec.batch_normalize &&
-           row0 <= (size_t)l->out_c && rows <= (size_t)l->out_c - row0;
+    if (!l || l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize)
+        return DNN_ERR_INVALID;
+    const struct dnn_tile_params p = {.biases = (float *)(uintptr_t)biases,
+                                      .weights = (float *)(uintptr_t)weights};
+    return dnn_tile_forward(l, input, false, &p, row0, rows, NULL);
 }
 
-enum dnn_status dnn_connected_backward_rows(struct dnn_layer *l, const float *input,
-                                            float *input_delta, const float *weights,
-                                            float *bias_updates, float *weight_updates, size_t row0,
-                                            size_t rows)
+enum dnn_status dnn_connected_tile_backward(struct dnn_layer *l, const float *input,
+                                            float *input_delta, const struct dnn_tile_params *p,
+                                            size_t row0, size_t rows)
 {
-    if (!rows_streamable(l, row0, rows) || !l->delta || !input || !weights || !bias_updates ||
-        !weight_updates)
-        return DNN_ERR_INVALID;
     if (!rows)
         return DNN_OK;
     const int batch = l->batch, in = (int)l->inputs, out = l->out_c;
@@ -109,18 +108,38 @@ enum dnn_status dnn_connected_backward_rows(struct dnn_layer *l, const float *in
         dnn_gradient_array_keep(l->output + at, l->act_input ? l->act_input + at : NULL, rows,
                                 l->spec.activation, l->delta + at);
     }
-    /* dnn_backward_bias's sums, for these rows: images in increasing order */
-    for (int b = 0; b < batch; b++)
-        for (size_t j = 0; j < rows; j++)
-            bias_updates[j] += dnn_sum(d + (size_t)b * (size_t)out + j, 1);
+    if (l->spec.batch_normalize) {
+        dnn_bn_backward_rows(l, p, row0, rows);
+    } else {
+        /* dnn_backward_bias's sums, for these rows: images in increasing order */
+        for (int b = 0; b < batch; b++)
+            for (size_t j = 0; j < rows; j++)
+                p->bias_updates[j] += dnn_sum(d + (size_t)b * (size_t)out + j, 1);
+    }
     /* weight_updates(rows, in) += delta(batch, rows)^T * input(batch, in) */
-    dnn_gemm(true, false, (int)rows, in, batch, 1, d, out, input, in, 1, weight_updates, in);
+    dnn_gemm(true, false, (int)rows, in, batch, 1, d, out, input, in, 1, p->weight_updates, in);
     /* input_delta(batch, in) += delta(batch, rows) * weights(rows, in): gemm adds the terms
      * in increasing row order straight into input_delta, so the layer's chunks taken in row
      * order add exactly what the whole layer's product adds. */
     if (input_delta)
-        dnn_gemm(false, false, batch, in, (int)rows, 1, d, out, weights, in, 1, input_delta, in);
+        dnn_gemm(false, false, batch, in, (int)rows, 1, d, out, p->weights, in, 1, input_delta, in);
     return DNN_OK;
+}
+
+enum dnn_status dnn_connected_backward_rows(struct dnn_layer *l, const float *input,
+                                            float *input_delta, const float *weights,
+                                            float *bias_updates, float *weight_updates, size_t row0,
+                                            size_t rows)
+{
+    if (!l || l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize || !weights)
+        return DNN_ERR_INVALID;
+    /* the biases themselves are not read: any non-NULL slice passes the check */
+    const struct dnn_tile_params p = {.biases = bias_updates,
+                                      .weights = (float *)(uintptr_t)weights,
+                                      .bias_updates = bias_updates,
+                                      .weight_updates = weight_updates};
+    return dnn_tile_backward(l, input, input_delta, &p, row0, rows, row0 == 0,
+                             row0 + rows == (size_t)l->out_c, NULL, NULL);
 }
 
 enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
@@ -128,13 +147,13 @@ enum dnn_status dnn_connected_update_rows(const struct dnn_layer *l,
                                           float *weights, float *bias_updates,
                                           float *weight_updates, size_t rows)
 {
-    if (!rows_streamable(l, 0, rows) || !a || a->adam || !biases || !weights || !bias_updates ||
-        !weight_updates)
+    if (!l || l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize)
         return DNN_ERR_INVALID;
-    /* connected_update's steps, element by element the same arithmetic */
-    dnn_sgd_step(biases, bias_updates, rows, a, false);
-    dnn_sgd_step(weights, weight_updates, rows * l->inputs, a, true);
-    return DNN_OK;
+    const struct dnn_tile_params p = {.biases = biases,
+                                      .weights = weights,
+                                      .bias_updates = bias_updates,
+                                      .weight_updates = weight_updates};
+    return dnn_tile_update(l, a, &p, rows);
 }
 
 static void connected_backward(struct dnn_layer *l, const struct dnn_run *run)

@@ -382,6 +382,101 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
         conv_over_images(l, run, conv_input_delta_images);
 }
 
+/* ------------------------------------------------ streamed tiles (dnn_tile_*, tiles.c)
+ * Filters [row0, row0 + rows) of a layer with one group, from a tile's slices. A filter's
+ * output channel is rows of the product weights(m, k) * cols(k, n); dnn_gemm computes each
+ * element of C from its own row and column alone, terms in increasing k, so a block of
+ * filters gets the bits of the whole layer's product. */
+
+enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float *input, bool train,
+                                               const struct dnn_tile_params *p, size_t row0,
+                                               size_t rows, float *workspace)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
+    if (!conv_direct(l) && !workspace)
+        return DNN_ERR_INVALID;
+    for (int b = 0; b < l->batch; b++) {
+        /* the same columns for every tile: im2col again per tile costs time, not memory */
+        const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
+        /* output(rows, n) = weights(rows, k) * cols(k, n) */
+        dnn_gemm(false, false, (int)rows, d.n, d.k, 1, p->weights, d.k, cols, d.n, 0,
+                 l->output + (size_t)b * out_size + at, d.n);
+    }
+    if (l->spec.batch_normalize)
+        dnn_bn_forward_rows(l, train, p, row0, rows);
+    for (int b = 0; b < l->batch; b++) {
+        float *y = l->output + (size_t)b * out_size + at;
+        if (!l->spec.batch_normalize)
+            dnn_add_bias(y, p->biases, 1, (int)rows, d.n);
+        dnn_activate_array_keep(y, rows * (size_t)d.n, l->spec.activation,
+                                l->act_input ? l->act_input + (size_t)b * out_size + at : NULL);
+    }
+    return DNN_OK;
+}
+
+/* The tile's share of the input delta: cols_delta(k, n) += weights(rows, k)^T * delta(rows, n)
+ * per image, straight into the input delta for a direct (1x1) layer, else into @delta_cols
+ * (the first tile overwrites it), folded onto the image after the last tile. Folding each
+ * tile's partial columns would add every pixel's terms in another order than the layer's
+ * own backward, which folds complete columns. */
+static void conv_rows_input_delta(struct dnn_layer *l, float *input_delta, const float *weights,
+                                  size_t row0, size_t rows, bool first, bool last,
+                                  float *delta_cols)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
+    const size_t cols_size = (size_t)d.k * (size_t)d.n;
+    for (int b = 0; b < l->batch; b++) {
+        const float *delta = l->delta + (size_t)b * out_size + at;
+        if (conv_direct(l))
+            dnn_gemm(true, false, d.k, d.n, (int)rows, 1, weights, d.k, delta, d.n, 1,
+                     input_delta + (size_t)b * d.in_size, d.n);
+        else
+            dnn_gemm(true, false, d.k, d.n, (int)rows, 1, weights, d.k, delta, d.n, first ? 0 : 1,
+                     delta_cols + (size_t)b * cols_size, d.n);
+    }
+    if (conv_direct(l) || !last)
+        return;
+    const int dil = conv_dilation(l);
+    for (int b = 0; b < l->batch; b++)
+        dnn_col2im_par(NULL, delta_cols + (size_t)b * cols_size, d.cg, l->h, l->w, l->spec.size,
+                       l->spec.stride, l->spec.pad * dil, dil, input_delta + (size_t)b * d.in_size);
+}
+
+enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float *input,
+                                                float *input_delta, const struct dnn_tile_params *p,
+                                                size_t row0, size_t rows, bool first, bool last,
+                                                float *workspace, float *delta_cols)
+{
+    const struct conv_dims d = conv_dims_of(l);
+    const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
+    if (!conv_direct(l) && (!workspace || (input_delta && !delta_cols)))
+        return DNN_ERR_INVALID;
+    for (int b = 0; b < l->batch; b++) {
+        const size_t o = (size_t)b * out_size + at;
+        dnn_gradient_array_keep(l->output + o, l->act_input ? l->act_input + o : NULL,
+                                rows * (size_t)d.n, l->spec.activation, l->delta + o);
+    }
+    if (l->spec.batch_normalize) {
+        dnn_bn_backward_rows(l, p, row0, rows);
+    } else {
+        /* dnn_backward_bias's order: images, then channels */
+        for (int b = 0; b < l->batch; b++)
+            dnn_backward_bias(p->bias_updates, l->delta + (size_t)b * out_size + at, 1, (int)rows,
+                              d.n);
+    }
+    /* weight_updates(rows, k) += delta(rows, n) * cols(k, n)^T, images in order */
+    for (int b = 0; b < l->batch; b++) {
+        const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
+        conv_weight_product(NULL, &d, (int)rows, d.k, l->delta + (size_t)b * out_size + at, cols,
+                            p->weight_updates);
+    }
+    if (input_delta)
+        conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, delta_cols);
+    return DNN_OK;
+}
+
 /* darknet's update_convolutional_layer: no decay on biases and scales. */
 static void conv_update(struct dnn_layer *l, const struct dnn_update_args *a)
 {

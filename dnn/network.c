@@ -150,6 +150,18 @@ static bool buffer_bytes(const struct dnn_buffer *buf, size_t *out)
     return true;
 }
 
+/* Floats of the arena's workspace: the largest layer's scratch, and in a streamed training
+ * network (cfg.stream_params) after it every image's column matrix of an input delta, which
+ * dnn_tile_backward accumulates over a layer's tiles (net->delta_cols). */
+static bool workspace_region(const struct dnn_network *net, bool training, size_t *floats)
+{
+    size_t cols = 0;
+    if (training && net->cfg.stream_params &&
+        !dnn_mul_size(net->workspace_floats, (size_t)net->cfg.batch, &cols))
+        return false;
+    return dnn_add_size(net->workspace_floats, cols, floats);
+}
+
 /*
  * The arena's layout, one rule for planning and building: every wanted buffer of every
  * layer in order, except the outputs that shares_output sends to the two shared activation
@@ -214,15 +226,16 @@ static enum dnn_status measure(const struct dnn_network *net, bool training, str
             plan->layers[i] = lp;
         }
     }
-    size_t ws = 0, total = 0;
-    if (!dnn_mul_size(net->workspace_floats, sizeof(float), &ws) ||
-        !dnn_add_size(ws, DNN_ALIGN, &ws) || !dnn_add_size(own, shared[0], &total) ||
-        !dnn_add_size(total, shared[1], &total) || !dnn_add_size(total, ws, &total) ||
+    size_t ws = 0, total = 0, ws_floats = 0;
+    if (!workspace_region(net, training, &ws_floats) ||
+        !dnn_mul_size(ws_floats, sizeof(float), &ws) || !dnn_add_size(ws, DNN_ALIGN, &ws) ||
+        !dnn_add_size(own, shared[0], &total) || !dnn_add_size(total, shared[1], &total) ||
+        !dnn_add_size(total, ws, &total) ||
         !dnn_add_size(plan->activation_bytes, shared[0] + shared[1], &plan->activation_bytes))
         return DNN_ERR_OVERFLOW;
     plan->shared_bytes[0] = shared[0];
     plan->shared_bytes[1] = shared[1];
-    plan->workspace_floats = net->workspace_floats;
+    plan->workspace_floats = ws_floats;
     plan->workspace_bytes = ws;
     plan->arena_bytes = total;
     return DNN_OK;
@@ -260,6 +273,9 @@ static void bind(struct dnn_network *net, bool training, unsigned char *base,
     }
     net->workspace =
         net->workspace_floats ? (float *)(void *)(base + own + shared[0] + shared[1]) : NULL;
+    net->delta_cols = net->workspace && plan->workspace_floats > net->workspace_floats
+                          ? net->workspace + net->workspace_floats
+                          : NULL;
 }
 
 /* Layer table and network struct on top of the arena: what dnn_network_create allocates. */
@@ -706,4 +722,6 @@ void dnn_network_clear_state(struct dnn_network *net)
     }
     if (net->workspace)
         memset(net->workspace, 0, net->workspace_floats * sizeof(float));
+    if (net->delta_cols)
+        memset(net->delta_cols, 0, net->workspace_floats * (size_t)net->cfg.batch * sizeof(float));
 }

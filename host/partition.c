@@ -323,11 +323,11 @@ int dz_segment_need(const struct dk_model *m, const struct dnn_network *shapes, 
     return segment_memory(m, shapes, first, last, batch, training, false, bytes, err);
 }
 
-/* Bytes of one output neuron in a chunk (ta/stream.c): its bias and weight row, and in
- * training their updates as well. */
+/* Bytes of one output filter or neuron in a chunk (the engine's tiles, dnn.h): its slice of
+ * every parameter tensor, and in training of their update buffers as well. */
 static size_t chunk_row_bytes(const struct dnn_layer *l, bool training)
 {
-    return (l->inputs + 1) * sizeof(float) * (training ? 2 : 1);
+    return dnn_tile_row_floats(l, training) * sizeof(float);
 }
 
 int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *shapes, size_t first,
@@ -339,11 +339,12 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
         const struct dnn_layer *l = &shapes->layers[i];
         if (!l->n_params)
             continue;
-        if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize)
-            return dk_fail(err,
-                           "layers %zu..%zu cannot stream their weights: layer %zu (%s) is not "
-                           "a connected layer without batch_normalize",
-                           first, last, i, l->ops->name);
+        const char *why = dnn_tile_refusal(l);
+        if (!why && training && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
+            why = "streamed training takes connected layers without batch_normalize only";
+        if (why)
+            return dk_fail(err, "layers %zu..%zu cannot stream their weights: layer %zu (%s): %s",
+                           first, last, i, l->ops->name, why);
         if (training && l->spec.frozen)
             return dk_fail(err,
                            "layers %zu..%zu cannot train with their weights streamed: layer %zu "
@@ -396,9 +397,7 @@ int dz_stream_plan(const struct dk_model *m, const struct dnn_network *shapes, s
         if (!l->n_params)
             continue;
         const size_t row = chunk_row_bytes(l, training);
-        const size_t r =
-            fit->chunk_bytes / row < (size_t)l->out_c ? fit->chunk_bytes / row : (size_t)l->out_c;
-        const size_t chunks = ((size_t)l->out_c + r - 1) / r;
+        const size_t chunks = dnn_tile_layer_count(l, fit->chunk_bytes, training);
         fit->n_chunks += chunks;
         fit->sealed_bytes +=
             (uint64_t)l->out_c * row +

@@ -47,8 +47,7 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         const struct dnn_layer *l = &shapes->layers[i];
-        if (l->n_params && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize) &&
-            i + 1 > lo)
+        if (l->n_params && dnn_tile_refusal(l) && i + 1 > lo)
             lo = i + 1;
         any |= l->n_params != 0 && i >= lo;
     }
@@ -75,7 +74,7 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
         return;
     }
     if (any)
-        printf("streamed (%s): no tail of connected layers fits with its weights streamed\n", mode);
+        printf("streamed (%s): no tail of layers fits with its weights streamed\n", mode);
 }
 
 int dz_tee_plan_main(int argc, char **argv)

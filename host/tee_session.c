@@ -506,15 +506,15 @@ bool dz_tee_loss_leaves(const struct dz_tee *t)
 static int check_out_size(const TEEC_Operation *op, int i, size_t want, const char *what,
                           struct dk_error *err);
 
-/* The chunks of the segment as the TA cuts them (ta/stream.c): per connected layer, blocks
- * of as many whole output neurons (biases and weight row, in training their updates too) as
- * the working buffer holds. */
+/* The chunks of the segment as the TA cuts them (ta/stream.c, the engine's tiles: dnn.h):
+ * per layer with parameters, blocks of as many whole output filters or neurons (each
+ * tensor's slice, in training their updates too) as the working buffer holds. */
 struct cut {
     size_t layer; /* absolute */
     size_t row0, rows;
     size_t params;    /* bytes of its parameters: STREAM_IMPORT's plaintext */
-    size_t plain;     /* bytes sealed: params, doubled in training */
-    size_t param_off; /* floats into the segment's parameters where the layer's biases start */
+    size_t plain;     /* bytes sealed: params, and the updates' in training */
+    size_t param_off; /* floats into the segment's parameters where the layer's start */
 };
 
 /* tee_fail for a call that carries a chunk: out of memory there is, on OP-TEE, more often the
@@ -537,22 +537,18 @@ static int chunk_fail(const struct dz_tee *t, struct dk_error *err, const char *
 static size_t stream_cut_as(const struct dz_tee *t, bool updates, struct cut *out)
 {
     const size_t chunk = t->hdr.stream_chunk_bytes;
-    const size_t copies = updates ? 2 : 1;
-    size_t n = 0, off = 0;
-    for (size_t i = (size_t)t->first; i <= (size_t)t->last; i++) {
-        const struct dnn_layer *l = &t->shapes->layers[i];
-        if (!l->n_params)
-            continue;
-        const size_t row = (l->inputs + 1) * sizeof(float);
-        size_t r = chunk / (row * copies);
-        if (r > (size_t)l->out_c)
-            r = (size_t)l->out_c;
-        for (size_t row0 = 0; row0 < (size_t)l->out_c; row0 += r, n++) {
-            const size_t rows = (size_t)l->out_c - row0 < r ? (size_t)l->out_c - row0 : r;
-            if (out)
-                out[n] = (struct cut){i, row0, rows, rows * row, rows * row * copies, off};
-        }
-        off += (size_t)l->out_c * (l->inputs + 1);
+    const struct dnn_layer *seg = &t->shapes->layers[t->first];
+    const size_t n_layers = (size_t)(t->last - t->first + 1);
+    const size_t n = dnn_tile_count(seg, n_layers, chunk, updates);
+    for (size_t k = 0, off = 0, layer = 0; out && k < n; k++) {
+        struct dnn_tile c;
+        dnn_tile_at(seg, n_layers, chunk, updates, k, &c);
+        for (; layer < c.layer; layer++)
+            for (size_t j = 0; j < seg[layer].n_params; j++)
+                off += seg[layer].params[j].count;
+        out[k] =
+            (struct cut){(size_t)t->first + c.layer, c.row0, c.rows, c.param_floats * sizeof(float),
+                         c.floats * sizeof(float),   off};
     }
     return n;
 }
@@ -563,8 +559,8 @@ static size_t stream_cut(const struct dz_tee *t, struct cut *out)
     return stream_cut_as(t, t->training, out);
 }
 
-/* The segment's plain parameters (.weights order: biases, weights per connected layer) cut
- * into chunks, each sealed by the TA (DZ_CMD_STREAM_IMPORT, with `seen` for the training
+/* The segment's plain parameters (.weights order, layer by layer) cut into chunks
+ * (dnn_tile_parts), each sealed by the TA (DZ_CMD_STREAM_IMPORT, with `seen` for the training
  * schedule) and kept here, in memory: every pass reads each chunk once and training replaces
  * each twice per iteration, so a file would only add its writes. */
 static int stream_import(struct dz_tee *t, const float *params, size_t count, uint64_t seen,
@@ -587,17 +583,19 @@ static int stream_import(struct dz_tee *t, const float *params, size_t count, ui
     stream_cut(t, c);
     for (size_t k = 0; k < n; k++) {
         const struct dnn_layer *l = &t->shapes->layers[c[k].layer];
-        const size_t out_c = (size_t)l->out_c;
-        if (c[k].param_off + out_c * (l->inputs + 1) > count) {
-            dk_fail(err, "DZ_CMD_STREAM_IMPORT: %zu parameter floats, layer %zu needs more", count,
-                    c[k].layer);
-            goto out;
+        struct dnn_tile_part parts[2 * DNN_MAX_PARAMS];
+        const struct dnn_tile tile = {.row0 = c[k].row0, .rows = c[k].rows};
+        const size_t n_parts = dnn_tile_parts(l, &tile, false, parts);
+        for (size_t j = 0; j < n_parts; j++) {
+            const struct dnn_tile_part *pt = &parts[j];
+            const size_t from = c[k].param_off + pt->layer_offset + pt->src;
+            if (from > count || pt->count > count - from) {
+                dk_fail(err, "DZ_CMD_STREAM_IMPORT: %zu parameter floats, layer %zu needs more",
+                        count, c[k].layer);
+                goto out;
+            }
+            memcpy(plain + pt->offset, params + from, pt->count * sizeof(float));
         }
-        const float *biases = params + c[k].param_off;
-        const float *weights = biases + out_c;
-        memcpy(plain, biases + c[k].row0, c[k].rows * sizeof(float));
-        memcpy(plain + c[k].rows, weights + c[k].row0 * l->inputs,
-               c[k].rows * l->inputs * sizeof(float));
         const size_t sealed = sizeof(struct dz_chunk_header) + c[k].plain + DZ_SEALED_TAG_BYTES;
         t->chunk[k] = malloc(sealed);
         if (!t->chunk[k]) {
@@ -735,18 +733,22 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
 
 /*
  * The bytes of a sealed blob that STREAM_IMPORT_SEALED's chunk @k may read (darknetz_ta.h),
- * at most @rest: chunk 0 the header; a layer's first chunk all its biases (they come first
- * in the payload); the chunk's weight rows; and a few AES blocks a GCM implementation may
- * hold back. Small windows keep each call's shared memory within what a real OP-TEE can map
- * (a few 2 MiB translation tables for the TA's heap and the call's memrefs together).
+ * at most @rest: chunk 0 the header; a layer's first chunk all its per-output tensors
+ * (biases, BN's triple: they come before the weights in the payload); the chunk's weight rows; and
+ * a few AES blocks a GCM implementation may hold back. Small windows keep each call's shared memory
+ * within what a real OP-TEE can map (a few 2 MiB translation tables for the TA's heap and the
+ * call's memrefs together).
  */
 static size_t import_window(const struct dz_tee *t, const struct cut *c, size_t k, bool last,
                             size_t rest)
 {
+    /* the layer's weights come last in the blob, its per-output tensors (the head) before
+     * them (ta/stream_sealed.c) */
     const struct dnn_layer *l = &t->shapes->layers[c->layer];
-    size_t need = c->rows * l->inputs * sizeof(float) + 4 * 16;
+    const size_t row = l->params[l->n_params - 1].count / (size_t)l->out_c;
+    size_t need = c->rows * row * sizeof(float) + 4 * 16;
     if (c->row0 == 0)
-        need += (size_t)l->out_c * sizeof(float);
+        need += (l->n_params - 1) * (size_t)l->out_c * sizeof(float);
     if (k == 0)
         need += sizeof(struct dz_sealed_header);
     return last || need > rest ? rest : need;

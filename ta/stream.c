@@ -42,32 +42,10 @@
 /* Ciphertext crosses shared memory through a stack buffer of this size. */
 #define DZ_STREAM_BOUNCE 4096u
 
-/* Floats per output neuron in a chunk: its bias and weight row, and in training their
- * updates. */
-static size_t row_copies(bool training)
-{
-    return training ? 2 : 1;
-}
-
-/* Output neurons per chunk of @l: as many whole rows as fit. */
-static size_t rows_per_chunk(const struct dnn_layer *l, size_t chunk_bytes, bool training)
-{
-    const size_t row = (l->inputs + 1) * sizeof(float) * row_copies(training); /* at open */
-    size_t r = chunk_bytes / row;
-    return r < (size_t)l->out_c ? r : (size_t)l->out_c;
-}
-
-static uint32_t layer_chunks(const struct dnn_layer *l, size_t chunk_bytes, bool training)
-{
-    const size_t r = rows_per_chunk(l, chunk_bytes, training);
-    return (uint32_t)(((size_t)l->out_c + r - 1) / r);
-}
-
 TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model_header *hdr,
                             size_t chunk_bytes, uint32_t *n_chunks)
 {
     const bool training = hdr->training != 0;
-    uint64_t total = 0;
 
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
@@ -80,27 +58,25 @@ TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model
         }
         if (!l->n_params)
             continue;
-        if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize) {
-            EMSG("layer %zu (%s): weight streaming takes connected layers without "
-                 "batch_normalize only",
-                 hdr->first + i, l->ops->name);
+        const char *why = dnn_tile_refusal(l);
+        if (!why && training && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
+            why = "streamed training takes connected layers without batch_normalize only";
+        if (why) {
+            EMSG("layer %zu (%s): %s", hdr->first + i, l->ops->name, why);
             return TEE_ERROR_BAD_PARAMETERS;
         }
-        size_t row = 0;
-        if (__builtin_add_overflow(l->inputs, 1, &row) ||
-            __builtin_mul_overflow(row, sizeof(float) * row_copies(training), &row) ||
-            row > chunk_bytes) {
-            EMSG("layer %zu: one output neuron's %s (%zu inputs) exceed the working "
-                 "buffer of %zu bytes",
-                 hdr->first + i, training ? "parameters and updates" : "parameters", l->inputs,
-                 chunk_bytes);
+        if (dnn_tile_layer_count(l, chunk_bytes, training) == 0) {
+            EMSG("layer %zu: one output's %s (%zu floats) exceed the working buffer of %zu "
+                 "bytes",
+                 hdr->first + i, training ? "parameters and updates" : "parameters",
+                 dnn_tile_row_floats(l, training), chunk_bytes);
             return TEE_ERROR_BAD_PARAMETERS;
         }
-        total += layer_chunks(l, chunk_bytes, training);
     }
+    const size_t total = dnn_tile_count(net->layers, net->n, chunk_bytes, training);
     if (total == 0 || total >= DZ_STREAM_DONE) {
-        EMSG("layers %u..%u: %llu chunks to stream", (unsigned)hdr->first, (unsigned)hdr->last,
-             (unsigned long long)total);
+        EMSG("layers %u..%u: %zu chunks to stream", (unsigned)hdr->first, (unsigned)hdr->last,
+             total);
         return TEE_ERROR_BAD_PARAMETERS;
     }
     *n_chunks = (uint32_t)total;
@@ -109,49 +85,23 @@ TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model
 
 uint32_t dz_stream_count(const struct dnn_network *net, size_t chunk_bytes, bool updates)
 {
-    uint64_t total = 0;
-
-    for (size_t i = 0; i < net->n; i++) {
-        const struct dnn_layer *l = &net->layers[i];
-        if (!l->n_params)
-            continue;
-        size_t row = 0;
-        if (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize ||
-            __builtin_add_overflow(l->inputs, 1, &row) ||
-            __builtin_mul_overflow(row, sizeof(float) * row_copies(updates), &row) ||
-            row > chunk_bytes)
-            return 0;
-        total += layer_chunks(l, chunk_bytes, updates);
-    }
+    const size_t total = dnn_tile_count(net->layers, net->n, chunk_bytes, updates);
     return total < DZ_STREAM_DONE ? (uint32_t)total : 0;
 }
 
 void dz_stream_geom(const struct dnn_network *net, size_t chunk_bytes, bool updates, uint32_t k,
                     struct dz_chunk_geom *g)
 {
-    uint32_t base = 0;
-
+    struct dnn_tile t;
+    dnn_tile_at(net->layers, net->n, chunk_bytes, updates, k, &t);
     memset(g, 0, sizeof(*g));
-    for (size_t i = 0; i < net->n; i++) {
-        const struct dnn_layer *l = &net->layers[i];
-        if (!l->n_params)
-            continue;
-        const size_t r = rows_per_chunk(l, chunk_bytes, updates);
-        const uint32_t n = layer_chunks(l, chunk_bytes, updates);
-        if (k < base + n) {
-            const size_t row0 = (size_t)(k - base) * r;
-            const size_t left = (size_t)l->out_c - row0;
-            g->layer = i;
-            g->row0 = (uint32_t)row0;
-            g->rows = (uint32_t)(left < r ? left : r);
-            g->params = (size_t)g->rows * (l->inputs + 1) * sizeof(float);
-            g->plain = g->params * row_copies(updates);
-            g->first_rows = row0 == 0;
-            g->last_rows = row0 + g->rows == (size_t)l->out_c;
-            return;
-        }
-        base += n;
-    }
+    g->layer = t.layer;
+    g->row0 = (uint32_t)t.row0;
+    g->rows = (uint32_t)t.rows;
+    g->params = t.param_floats * sizeof(float);
+    g->plain = t.floats * sizeof(float);
+    g->first_rows = t.first_rows;
+    g->last_rows = t.last_rows;
 }
 
 /* The chunks a pass takes: the session's own cut, or a kept training save's in an
@@ -178,7 +128,7 @@ static uint32_t chunk_at(const struct dz_session *s, uint32_t pos)
         const struct dnn_layer *l = &s->net->layers[i];
         if (!l->n_params)
             continue;
-        const uint32_t n = layer_chunks(l, s->chunk_bytes, s->training);
+        const uint32_t n = (uint32_t)dnn_tile_layer_count(l, s->chunk_bytes, s->training);
         const uint32_t first = after - n;          /* layer i's first chunk */
         const uint32_t seen = s->n_chunks - after; /* positions the later layers took */
         if (pos < seen + n)
@@ -753,37 +703,42 @@ static const char *chunk_mismatch(const struct dz_session *s, uint32_t k,
     return NULL;
 }
 
-/* The authentic chunk @g in s->work, at pass position @pos: the pass's computation. */
+/* The authentic chunk @g in s->work: the pass's computation. */
 static TEE_Result compute_chunk(struct dz_session *s, const struct dz_chunk_geom *g)
 {
     struct dnn_network *net = s->net;
     struct dnn_layer *l = &net->layers[g->layer];
-    float *const biases = s->work;
-    float *const weights = biases + g->rows;
-    float *const bias_updates = weights + (size_t)g->rows * l->inputs;
-    float *const weight_updates = bias_updates + g->rows;
+    struct dnn_tile_params p;
+    const struct dnn_tile t = {.layer = g->layer,
+                               .row0 = g->row0,
+                               .rows = g->rows,
+                               .param_floats = g->params / sizeof(float),
+                               .floats = g->plain / sizeof(float),
+                               .first_rows = g->first_rows,
+                               .last_rows = g->last_rows};
     enum dnn_status st = DNN_ERR_INVALID;
 
+    dnn_tile_bind(l, &t, s->training, s->work, &p);
+    /* A load starts from zero momenta: the first pass that re-seals clears them. */
     if (pass_reseals(s) && s->updates_stale)
-        TEE_MemFill(bias_updates, 0, (size_t)g->rows * (l->inputs + 1) * sizeof(float));
+        TEE_MemFill((uint8_t *)s->work + g->params, 0, g->plain - g->params);
     switch (s->pass_kind) {
     case DZ_STREAM_BACKWARD:
-        st =
-            dnn_connected_backward_rows(l, layer_input(s, g->layer), layer_input_delta(s, g->layer),
-                                        weights, bias_updates, weight_updates, g->row0, g->rows);
+        st = dnn_tile_backward(l, layer_input(s, g->layer), layer_input_delta(s, g->layer), &p,
+                               g->row0, g->rows, g->first_rows, g->last_rows, net->workspace,
+                               net->delta_cols);
         if (st == DNN_OK && g->last_rows)
             backward_plain_layers(s, g->layer - 1); /* SIZE_MAX after layer 0: none */
         break;
     case DZ_STREAM_UPDATE: {
         struct dnn_update_args a;
         dnn_network_update_args(net, g->layer, &a);
-        st = dnn_connected_update_rows(l, &a, biases, weights, bias_updates, weight_updates,
-                                       g->rows);
+        st = dnn_tile_update(l, &a, &p, g->rows);
         break;
     }
     default:
-        st = dnn_connected_forward_rows(l, layer_input(s, g->layer), biases, weights, g->row0,
-                                        g->rows);
+        st = dnn_tile_forward(l, layer_input(s, g->layer), s->pass_kind == DZ_STREAM_FORWARD_TRAIN,
+                              &p, g->row0, g->rows, net->workspace);
         if (st == DNN_OK && g->last_rows)
             run_plain_layers(s, g->layer + 1);
         break;

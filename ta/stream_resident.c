@@ -24,20 +24,22 @@
 /* Ciphertext is read from shared memory through a stack buffer of this size. */
 #define DZ_LOAD_BOUNCE 4096u
 
-/* Where plaintext byte @off of chunk @g goes: its biases, then its weight rows, into the
- * layer's tensors; the update buffers after them into @discard (a load starts from zero
- * momenta). *avail gets how many bytes from there on are contiguous. */
-static uint8_t *destination(const struct dnn_layer *l, const struct dz_chunk_geom *g, size_t off,
-                            uint8_t *discard, size_t discard_bytes, size_t *avail)
+/* Where plaintext byte @off of chunk @g goes: each parameter slice (dnn_tile_parts) into
+ * the layer's tensor of that name; the update buffers after them into @discard (a load
+ * starts from zero momenta). *avail gets how many bytes from there on are contiguous. */
+static uint8_t *destination(const struct dnn_layer *l, const struct dz_chunk_geom *g, bool updates,
+                            size_t off, uint8_t *discard, size_t discard_bytes, size_t *avail)
 {
-    const size_t biases = (size_t)g->rows * sizeof(float);
-    if (off < biases) {
-        *avail = biases - off;
-        return (uint8_t *)(l->biases + g->row0) + off;
-    }
-    if (off < g->params) {
-        *avail = g->params - off;
-        return (uint8_t *)(l->weights + (size_t)g->row0 * l->inputs) + (off - biases);
+    struct dnn_tile_part parts[2 * DNN_MAX_PARAMS];
+    const struct dnn_tile t = {.layer = g->layer, .row0 = g->row0, .rows = g->rows};
+    const size_t n = dnn_tile_parts(l, &t, updates, parts);
+    for (size_t i = 0; i < n && !parts[i].update; i++) {
+        const size_t begin = parts[i].offset * sizeof(float);
+        const size_t end = begin + parts[i].count * sizeof(float);
+        if (off >= begin && off < end) {
+            *avail = end - off;
+            return (uint8_t *)(l->params[parts[i].param].value + parts[i].src) + (off - begin);
+        }
     }
     *avail = discard_bytes;
     return discard;
@@ -45,7 +47,7 @@ static uint8_t *destination(const struct dnn_layer *l, const struct dz_chunk_geo
 
 /* Decrypts chunk @g (header @h, ciphertext and tag at @src) into the layer's tensors. */
 static TEE_Result open_into_tensors(struct dz_session *s, const struct dz_chunk_header *h,
-                                    const struct dz_chunk_geom *g, const uint8_t *src)
+                                    const struct dz_chunk_geom *g, bool updates, const uint8_t *src)
 {
     TEE_OperationHandle op = TEE_HANDLE_NULL;
     uint8_t in[DZ_LOAD_BOUNCE], out[DZ_LOAD_BOUNCE], discard[DZ_LOAD_BOUNCE];
@@ -71,7 +73,7 @@ static TEE_Result open_into_tensors(struct dz_session *s, const struct dz_chunk_
             goto fail;
         for (size_t at = 0; at < len;) {
             size_t avail = 0;
-            uint8_t *dst = destination(l, g, done + at, discard, sizeof(discard), &avail);
+            uint8_t *dst = destination(l, g, updates, done + at, discard, sizeof(discard), &avail);
             const size_t take = len - at < avail ? len - at : avail;
             TEE_MemMove(dst, out + at, take);
             at += take;
@@ -85,7 +87,7 @@ static TEE_Result open_into_tensors(struct dz_session *s, const struct dz_chunk_
         goto fail;
     for (size_t at = 0; at < len;) {
         size_t avail = 0;
-        uint8_t *dst = destination(l, g, done + at, discard, sizeof(discard), &avail);
+        uint8_t *dst = destination(l, g, updates, done + at, discard, sizeof(discard), &avail);
         const size_t take = len - at < avail ? len - at : avail;
         TEE_MemMove(dst, out + at, take);
         at += take;
@@ -186,7 +188,7 @@ TEE_Result dz_cmd_load_chunk(struct dz_session *s, uint32_t types, TEE_Param p[T
         EMSG("chunk %u refused: %s", (unsigned)k, why);
         return load_refused(s, TEE_ERROR_SECURITY);
     }
-    const TEE_Result res = open_into_tensors(s, &h, &g, src + sizeof(h));
+    const TEE_Result res = open_into_tensors(s, &h, &g, updates, src + sizeof(h));
     if (res != TEE_SUCCESS)
         return load_refused(s, res);
     if (k == 0) {

@@ -7,10 +7,14 @@
  * The blob is larger than the TA's heap, so it is decrypted incrementally: one AES-GCM
  * operation lives across the calls, each call feeds it the ciphertext of one chunk through a
  * stack buffer (each byte of shared memory read once) and the plaintext goes straight to
- * where the chunk wants it: a connected layer's payload is all its biases, then its weight
- * rows, while a chunk is its rows' biases then their weight rows, so the layer's biases wait
- * in a buffer of out_c floats and the weight rows go into the working buffer. A complete
- * chunk is re-sealed (ta/stream.c's chunk format) and handed out.
+ * where the chunk wants it: a layer's payload is its whole tensors in .weights order, the
+ * per-output ones (biases, and for a batch-normalised convolution scales, rolling_mean,
+ * rolling_variance) before the weights, while a chunk holds its outputs' slice of each
+ * (dnn_tile_parts), so the layer's per-output tensors wait in a buffer of 4 * out_c floats at
+ * most (its "head") and the weight rows go into the working buffer. A layer whose weights
+ * are not its last tensor (a batch-normalised connected layer: its BN triple follows the
+ * weights) cannot be cut so and is refused. A complete chunk is re-sealed (ta/stream.c's
+ * chunk format) and handed out.
  *
  * GCM releases plaintext before the tag is known, so the chunks of an import are sealed
  * under a random key of that import, not the device's chunk key: the key stays in the import
@@ -43,8 +47,8 @@ struct dz_sealed_import {
     struct dz_sealed_header h;       /* the blob's header, read once with chunk 0 */
     uint8_t key[DZ_KEY_BYTES];       /* this import's chunk key: save_key once the tag matched */
     uint8_t save_id[16];             /* every chunk of the import carries it */
-    float *biases;                   /* (bias_floats) the current layer's biases */
-    size_t bias_floats;              /* the largest out_c of the segment */
+    float *biases;                   /* (bias_floats) the current layer's head tensors */
+    size_t bias_floats;              /* the largest head of the segment, in floats */
     size_t read;                     /* blob bytes read so far, header included */
     size_t ct_done, pt_done;         /* payload bytes fed to the cipher, and placed */
     uint32_t next;                   /* the chunk the next call makes */
@@ -67,11 +71,37 @@ void dz_sealed_import_abort(struct dz_session *s)
         TEE_MemFill(s->work, 0, s->chunk_bytes);
 }
 
-/* Payload bytes of connected layer @l (dz_stream_chunks admitted only those): its biases,
- * then its weights. */
+/* Payload bytes of layer @l: its tensors, in .weights order. */
 static size_t layer_bytes(const struct dnn_layer *l)
 {
-    return (size_t)l->out_c * (l->inputs + 1) * sizeof(float);
+    size_t n = 0;
+    for (size_t j = 0; j < l->n_params; j++)
+        n += l->params[j].count;
+    return n * sizeof(float);
+}
+
+/* Bytes of @l's head: every tensor before the weights, its last, one float per output each. */
+static size_t head_bytes(const struct dnn_layer *l)
+{
+    return (l->n_params - 1) * (size_t)l->out_c * sizeof(float);
+}
+
+/* Bytes of one output's weights: a filter or weight row. */
+static size_t row_bytes(const struct dnn_layer *l)
+{
+    return l->params[l->n_params - 1].count / (size_t)l->out_c * sizeof(float);
+}
+
+/* Whether @l's payload can be cut in payload order: the weights last, one float per output
+ * in every tensor before them. */
+static bool head_then_rows(const struct dnn_layer *l)
+{
+    if (!l->n_params || strcmp(l->params[l->n_params - 1].name, "weights") != 0)
+        return false;
+    for (size_t j = 0; j + 1 < l->n_params; j++)
+        if (l->params[j].count != (size_t)l->out_c)
+            return false;
+    return true;
 }
 
 /* Chunk @k's place in the payload, for the next call. */
@@ -84,8 +114,7 @@ static void locate(const struct dz_session *s, struct dz_sealed_import *imp, uin
         if (s->net->layers[i].n_params)
             imp->layer_at += layer_bytes(&s->net->layers[i]);
     const struct dnn_layer *l = &s->net->layers[g->layer];
-    imp->chunk_end = imp->layer_at + (size_t)l->out_c * sizeof(float) +
-                     ((size_t)g->row0 + g->rows) * l->inputs * sizeof(float);
+    imp->chunk_end = imp->layer_at + head_bytes(l) + ((size_t)g->row0 + g->rows) * row_bytes(l);
     imp->next = k;
 }
 
@@ -99,8 +128,9 @@ static TEE_Result place(struct dz_session *s, struct dz_sealed_import *imp, cons
 {
     const struct dz_chunk_geom *g = &imp->g;
     const struct dnn_layer *l = &s->net->layers[g->layer];
-    const size_t bias_bytes = (size_t)l->out_c * sizeof(float);
-    const size_t row_bytes = l->inputs * sizeof(float);
+    const size_t bias_bytes = head_bytes(l);
+    /* the weights' slice follows the head's slices in the chunk */
+    const size_t weights_at = (l->n_params - 1) * (size_t)g->rows * sizeof(float);
 
     while (n && imp->pt_done < imp->chunk_end) {
         const size_t room = imp->chunk_end - imp->pt_done;
@@ -110,9 +140,9 @@ static TEE_Result place(struct dz_session *s, struct dz_sealed_import *imp, cons
             t = t < bias_bytes - off ? t : bias_bytes - off;
             TEE_MemMove((uint8_t *)imp->biases + off, src, t);
         } else {
-            /* Rows row0.. of the layer, after the chunk's own biases in the work buffer. */
-            const size_t w = off - bias_bytes - (size_t)g->row0 * row_bytes;
-            TEE_MemMove((uint8_t *)s->work + (size_t)g->rows * sizeof(float) + w, src, t);
+            /* Rows row0.. of the layer, after the chunk's own head slices in the work buffer. */
+            const size_t w = off - bias_bytes - (size_t)g->row0 * row_bytes(l);
+            TEE_MemMove((uint8_t *)s->work + weights_at + w, src, t);
         }
         imp->pt_done += t;
         src += t;
@@ -226,9 +256,20 @@ static TEE_Result start(struct dz_session *s, const uint8_t *src, size_t size)
     s->kept_updates = false; /* the import cuts as the session */
     s->gen_bound = false;
     s->params_lost = true; /* until the tag matched */
-    for (size_t i = 0; i < s->net->n; i++)
-        if (s->net->layers[i].n_params && (size_t)s->net->layers[i].out_c > most)
-            most = (size_t)s->net->layers[i].out_c;
+    for (size_t i = 0; i < s->net->n; i++) {
+        const struct dnn_layer *l = &s->net->layers[i];
+        if (!l->n_params)
+            continue;
+        if (!head_then_rows(l)) {
+            EMSG("layer %zu (%s): its weights are not its last tensor: a sealed blob cannot be "
+                 "cut into its chunks",
+                 s->hdr.first + i, l->ops->name);
+            res = TEE_ERROR_NOT_SUPPORTED;
+            goto out;
+        }
+        if (head_bytes(l) / sizeof(float) > most)
+            most = head_bytes(l) / sizeof(float);
+    }
     struct dz_sealed_import *imp = TEE_Malloc(sizeof(*imp), TEE_MALLOC_FILL_ZERO);
     if (!imp) {
         res = TEE_ERROR_OUT_OF_MEMORY;
@@ -341,8 +382,12 @@ TEE_Result dz_cmd_stream_import_sealed(struct dz_session *s, uint32_t types,
     used += fed;
     imp->read += used;
 
-    /* The chunk's biases in front of its weight rows, then sealed under the import's key. */
-    TEE_MemMove(s->work, imp->biases + g.row0, (size_t)g.rows * sizeof(float));
+    /* The chunk's head slices in front of its weight rows, then sealed under the import's
+     * key. */
+    const struct dnn_layer *l = &s->net->layers[g.layer];
+    for (size_t j = 0; j + 1 < l->n_params; j++)
+        TEE_MemMove((float *)s->work + j * g.rows, imp->biases + j * (size_t)l->out_c + g.row0,
+                    (size_t)g.rows * sizeof(float));
     dz_stream_header(s, s->chunk_bytes, s->n_chunks, k, &g, imp->save_id, 0, &ch);
     res = dz_stream_seal_work(s, imp->key, &ch, &g, p[2].memref.buffer);
     TEE_MemFill(s->work, 0, s->chunk_bytes);

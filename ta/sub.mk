@@ -29,7 +29,7 @@ dz-engine := activations antialias batchnorm blas gemm im2col layer \
 	layer_dropout layer_l2norm layer_local layer_maxpool layer_normalization layer_reorg \
 	layer_route layer_sam layer_scale_channels layer_shortcut layer_shortcut_multi layer_softmax \
 	layer_upsample \
-	math network parallel rng \
+	math network parallel rng tiles \
 	topk
 
 srcs-y += $(patsubst %,../dnn/%.c,$(dz-engine))

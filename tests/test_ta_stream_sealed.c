@@ -9,6 +9,9 @@
  *    with TEE_ERROR_SECURITY, the session then runs no pass, and no chunk that import made is
  *    accepted afterwards, not even in a pass over a good import's chunks;
  *  - after a refused import a plain import (STREAM_IMPORT) works again;
+ *  - a blob of batch-normalised convolutions streams to the engine's scores (each filter's
+ *    bias, BN scale and rolling statistics found before the weights in the blob); one with a
+ *    batch-normalised connected layer (BN triple after its weights) is refused;
  *  - the import keeps LOAD_SEALED's checks: a training session is refused an inference-only
  *    blob (ACCESS_DENIED), and a resident session is refused the command (BAD_STATE).
  */
@@ -496,6 +499,141 @@ static void test_tampered_blob_refused(void **state)
     fixture_free(&f);
 }
 
+/* ------------------------------------------- convolutional and batch-normalised */
+
+/* [net] 8x8x3; conv 8 3x3 (the normal world's); then conv 16 3x3 BN leaky, maxpool, conv 24
+ * 3x3 BN leaky, conv 10 1x1 linear, avgpool, softmax. */
+enum { CONV_LAYERS = 7, CONV_FIRST = 1 };
+
+static void conv_net(struct dnn_net_config *cfg, struct dnn_layer_spec *specs, bool connected_bn)
+{
+    *cfg = net_cfg;
+    cfg->h = 8;
+    cfg->w = 8;
+    cfg->c = 3;
+    memset(specs, 0, CONV_LAYERS * sizeof(*specs));
+    const struct dnn_layer_spec conv = {.kind = DNN_LAYER_CONVOLUTIONAL,
+                                        .activation = DNN_ACT_LEAKY,
+                                        .size = 3,
+                                        .stride = 1,
+                                        .pad = 1,
+                                        .groups = 1};
+    specs[0] = conv;
+    specs[0].filters = 8;
+    specs[1] = conv;
+    specs[1].filters = 16;
+    specs[1].batch_normalize = true;
+    specs[2] = (struct dnn_layer_spec){.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2};
+    specs[3] = conv;
+    specs[3].filters = 24;
+    specs[3].batch_normalize = true;
+    specs[4] = conv;
+    specs[4].filters = CLASSES;
+    specs[4].size = 1;
+    specs[4].pad = 0;
+    specs[4].activation = DNN_ACT_LINEAR;
+    specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_AVGPOOL};
+    if (connected_bn)
+        specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
+                                           .activation = DNN_ACT_LINEAR,
+                                           .outputs = CLASSES,
+                                           .batch_normalize = true};
+    specs[6] =
+        (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1};
+}
+
+/* A blob of a segment with batch-normalised convolutions: its import places every tensor
+ * (biases, scales, rolling statistics before the weights in the blob) where the chunks want
+ * them, to the engine's scores; a batch-normalised connected layer, whose BN triple follows
+ * its weights in the blob, is refused. */
+static void test_conv_bn_blob_streams_as_engine(void **state)
+{
+    (void)state;
+    struct dnn_net_config cfg;
+    struct dnn_layer_spec specs[CONV_LAYERS];
+    conv_net(&cfg, specs, false);
+    struct seg g = {.cfg = &cfg,
+                    .specs = specs,
+                    .n_layers = CONV_LAYERS,
+                    .first = CONV_FIRST,
+                    .last = CONV_LAYERS - 1,
+                    .batch = BATCH,
+                    .output_policy = DZ_OUTPUT_SCORES,
+                    .seed = 12};
+    struct dnn_network *ref = reference(&g);
+    uint64_t rng = 0xB0B;
+    for (size_t i = 0; i < ref->n; i++)
+        for (size_t p = 0; p < ref->layers[i].n_params; p++) {
+            const struct dnn_param *prm = &ref->layers[i].params[p];
+            const bool var = strcmp(prm->name, "rolling_variance") == 0;
+            if (strcmp(prm->name, "weights") != 0)
+                test_rng_fill(&rng, prm->value, prm->count, var ? 0.5f : -0.3f, var ? 2 : 0.3f);
+        }
+    const size_t count = param_count(ref);
+    float *params = malloc(count * sizeof(float));
+    assert_non_null(params);
+    params_get(ref, params);
+    size_t size = 0;
+    uint8_t *blob = sealed_blob(&g, params, count, &size);
+    const size_t in_floats = (size_t)BATCH * ref->layers[0].inputs;
+    float *x = malloc(in_floats * sizeof(float)), y[BATCH * CLASSES];
+    assert_non_null(x);
+    test_rng_fill(&rng, x, in_floats, -1, 1);
+    dnn_network_forward_range(ref, 0, ref->n - 1, x, NULL, false);
+    const float *want = ref->layers[ref->n - 1].output;
+
+    struct ta t;
+    struct chunks c;
+    size_t at = 0;
+    uint64_t seen = 0;
+    open_session(&t, &g, WORK);
+    assert_int_equal(import_sealed(&t, blob, size, &c, &at, &seen), TEEC_SUCCESS);
+    /* Floats a filter: layer 1 76 (8 * 9 weights, bias, BN's 3), 13 per 4 KiB, 2 chunks;
+     * layer 3 148, 6 per chunk, 4 chunks; the 1x1 layer 25, one chunk. */
+    assert_int_equal(c.n, 2 + 4 + 1);
+    assert_int_equal(seen, 1234);
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT, TEEC_NONE, TEEC_NONE);
+    set_mem(&op, 0, x, in_floats * sizeof(float));
+    assert_int_equal(invoke(&t, DZ_CMD_STREAM_BEGIN, &op), TEEC_SUCCESS);
+    for (size_t k = 0; k < c.n; k++) {
+        assert_int_equal(op.params[1].value.a, k);
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, TEEC_VALUE_OUTPUT,
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_NONE);
+        set_mem(&op, 0, c.blob[k], c.size[k]);
+        set_mem(&op, 2, y, sizeof(y));
+        assert_int_equal(invoke(&t, DZ_CMD_STREAM_CHUNK, &op), TEEC_SUCCESS);
+    }
+    assert_int_equal(op.params[1].value.a, DZ_STREAM_DONE);
+    assert_memory_equal(y, want, sizeof(y));
+    chunks_free(&c);
+    ta_stop(&t);
+    free(blob);
+    free(params);
+    dnn_network_free(ref);
+
+    /* A batch-normalised connected layer: its blob cannot be cut in order, refused. */
+    conv_net(&cfg, specs, true);
+    ref = reference(&g);
+    const size_t count2 = param_count(ref);
+    params = malloc(count2 * sizeof(float));
+    assert_non_null(params);
+    params_get(ref, params);
+    blob = sealed_blob(&g, params, count2, &size);
+    open_session(&t, &g, WORK);
+    assert_int_equal(import_sealed(&t, blob, size, &c, &at, &seen), TEEC_ERROR_NOT_SUPPORTED);
+    assert_int_equal(c.n, 0);
+    assert_true(tee_log_contains(&env, "its weights are not its last tensor"));
+    ta_stop(&t);
+    free(blob);
+    free(params);
+    free(x);
+    dnn_network_free(ref);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -515,6 +653,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sealed_blob_streams_as_engine),
         cmocka_unit_test(test_tampered_blob_refused),
+        cmocka_unit_test(test_conv_bn_blob_streams_as_engine),
         cmocka_unit_test(test_plain_import_after_refusal),
         cmocka_unit_test(test_import_windows_and_close),
     };
