@@ -340,8 +340,6 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
         if (!l->n_params)
             continue;
         const char *why = dnn_tile_refusal(l);
-        if (!why && training && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
-            why = "streamed training takes connected layers without batch_normalize only";
         if (why)
             return dk_fail(err, "layers %zu..%zu cannot stream their weights: layer %zu (%s): %s",
                            first, last, i, l->ops->name, why);

@@ -640,10 +640,16 @@ out:
  * and truth, or the delta), every chunk in the order the TA asks, and what comes out: into
  * the shared block (predictions, scores, layer last's output, the delta at first's input) or,
  * for UPDATE with @loss, the loss and its average. BACKWARD and UPDATE replace each kept chunk
- * with the one the TA re-seals. */
+ * with the one the TA re-seals, and so does FORWARD_TRAIN in a segment with batch
+ * normalisation. */
 static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk_error *err)
 {
-    const bool reseal = kind == DZ_STREAM_BACKWARD || kind == DZ_STREAM_UPDATE;
+    /* the TA's rule (ta/stream.c, pass_reseals): a training forward moves batch
+     * normalisation's rolling statistics, which live in the chunks */
+    const bool reseal =
+        kind == DZ_STREAM_BACKWARD || kind == DZ_STREAM_UPDATE ||
+        (kind == DZ_STREAM_FORWARD_TRAIN &&
+         dnn_tile_forward_moves(&t->shapes->layers[t->first], (size_t)(t->last - t->first + 1)));
     const bool ends = t->len[R_OUTPUT] == 0;
     enum region in = R_COUNT, out = R_COUNT; /* R_COUNT: none */
     TEEC_Operation op = {0};

@@ -1,8 +1,9 @@
 /*
  * stream.c - weight streaming: a segment whose parameters do not fit the TA's heap runs with
- * its activations and one working buffer resident, and takes each connected layer's
- * parameters from the normal world as sealed chunks, one block of output neurons at a time
- * (DZ_CMD_STREAM_IMPORT, DZ_CMD_STREAM_BEGIN, DZ_CMD_STREAM_CHUNK; darknetz_ta.h).
+ * its activations and one working buffer resident, and takes each layer's parameters from
+ * the normal world as sealed chunks, one block of output filters or neurons at a time (the
+ * engine's tiles, dnn/tiles.c; DZ_CMD_STREAM_IMPORT, DZ_CMD_STREAM_BEGIN, DZ_CMD_STREAM_CHUNK;
+ * darknetz_ta.h).
  *
  * Each chunk is AES-256-GCM under the device's chunk key (DZ_CHUNK_LABEL; a sealed blob's
  * import seals under a random key of its own, stream_sealed.c) with struct
@@ -20,10 +21,11 @@
  * layers in reverse (each layer's chunks in row order, which keeps gemm's order of terms in the
  * input delta) and an UPDATE pass in order, and both re-seal every chunk after the gradient or
  * the step was applied to it, so the normal world holds it again before the next one is
- * opened: the working buffer holds one chunk, whatever the segment's size. Each re-seal moves
- * the chunk to the next generation, which its header binds; the session accepts only its
- * current generation of its own save, so an older version of a chunk (before an update) is
- * refused like a chunk of another save.
+ * opened: the working buffer holds one chunk, whatever the segment's size. With batch
+ * normalisation the FORWARD_TRAIN pass re-seals too: it moves the rolling statistics the
+ * chunks hold. Each re-seal moves the chunk to the next generation, which its header binds;
+ * the session accepts only its current generation of its own save, so an older version of a
+ * chunk (before an update, or a training forward) is refused like a chunk of another save.
  *
  * What the normal world sees: ciphertext, and sizes it knows from the cfg and the working
  * buffer it chose (rows per chunk, chunk count).
@@ -59,8 +61,6 @@ TEE_Result dz_stream_chunks(const struct dnn_network *net, const struct dz_model
         if (!l->n_params)
             continue;
         const char *why = dnn_tile_refusal(l);
-        if (!why && training && (l->kind != DNN_LAYER_CONNECTED || l->spec.batch_normalize))
-            why = "streamed training takes connected layers without batch_normalize only";
         if (why) {
             EMSG("layer %zu (%s): %s", hdr->first + i, l->ops->name, why);
             return TEE_ERROR_BAD_PARAMETERS;
@@ -246,10 +246,14 @@ static size_t output_bytes(const struct dz_session *s)
     }
 }
 
-/* BACKWARD and UPDATE change the chunks: each goes back re-sealed. */
+/* BACKWARD and UPDATE change the chunks: each goes back re-sealed; so does FORWARD_TRAIN
+ * in a segment with batch normalisation, whose forward moves the rolling statistics
+ * (dnn_tile_forward_moves, the rule the normal world follows too). */
 static bool pass_reseals(const struct dz_session *s)
 {
-    return s->pass_kind == DZ_STREAM_BACKWARD || s->pass_kind == DZ_STREAM_UPDATE;
+    return s->pass_kind == DZ_STREAM_BACKWARD || s->pass_kind == DZ_STREAM_UPDATE ||
+           (s->pass_kind == DZ_STREAM_FORWARD_TRAIN &&
+            dnn_tile_forward_moves(s->net->layers, s->net->n));
 }
 
 static TEE_Result streamed_session(const struct dz_session *s)

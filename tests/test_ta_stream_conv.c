@@ -8,7 +8,16 @@
  *    layers into several chunks: scores byte-identical to the engine with no TEE;
  *  - the engine's tile functions over any tiling equal the layer's own forward, backward and
  *    update, for convolutional and connected layers with and without batch_normalize;
- *  - training a segment with a convolutional or batch-normalised layer streamed is refused.
+ *  - training streamed (fashion_vgg7 with layer 0 in the normal world, so that the delta
+ *    crosses; fashion_lenet whole), one and two subdivisions: losses, final weights, biases,
+ *    BN scales and rolling statistics, and momenta bit-identical to training with no TEE
+ *    (the chunks decrypted with a key re-derived from the simulated device key);
+ *  - a training forward moves BN's rolling statistics, so it re-seals: a chunk of a
+ *    convolutional layer from before that forward, replayed in the BACKWARD after it, is
+ *    refused, as are a swapped chunk and an abandoned forward;
+ *  - the trained streamed save of a convolutional segment loads into a resident session
+ *    (DZ_CMD_LOAD_CHUNK) and predicts the scores of its weights in the engine;
+ *  - a grouped convolution is refused for streaming, by name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +33,7 @@
 #include "darknet/parse_network.h"
 #include "dnn/dnn.h"
 #include "ta/include/darknetz_ta.h"
+#include "tests/helpers/sim_chunks.h"
 #include "tests/helpers/test_rng.h"
 #include "tests/ta_client.h"
 #include "tests/tee_conformance.h"
@@ -31,7 +41,7 @@
 static struct tee_env env;
 static struct dk_model lenet, vgg7;
 
-enum { BATCH = 3, CLASSES = 10, MAX_CHUNKS = 512 };
+enum { BATCH = 3, CLASSES = 10, MAX_CHUNKS = 512, ITERS = 2 };
 #define SEED 0xC0DEull
 
 /* ------------------------------------------------------------- the networks */
@@ -426,15 +436,299 @@ static void test_tiles_match_layers(void **state)
     }
 }
 
-/* Streamed training of these layers comes later: refused with the reason. */
-static void test_conv_training_refused(void **state)
+/* ------------------------------------------------------------- training */
+
+/* Every chunk of @s decrypts to @ref's tensors and update buffers, slice by slice. */
+static void check_chunks(const struct save *s, const struct dnn_network *ref, uint32_t generation)
+{
+    for (size_t k = 0; k < s->n; k++) {
+        const struct dnn_tile *c = &s->c[k];
+        const struct dnn_layer *l = &ref->layers[c->layer];
+        struct dz_chunk_header h;
+        float *p = sim_unseal_chunk(env.storage, s->blob[k], s->size[k], &h);
+        assert_non_null(p);
+        assert_int_equal(h.layer, c->layer);
+        assert_int_equal(h.generation, generation);
+        struct dnn_tile_part parts[2 * DNN_MAX_PARAMS];
+        const size_t n = dnn_tile_parts(l, c, true, parts);
+        for (size_t j = 0; j < n; j++) {
+            const struct dnn_param *prm = &l->params[parts[j].param];
+            const float *want = (parts[j].update ? prm->update : prm->value) + parts[j].src;
+            if (memcmp(p + parts[j].offset, want, parts[j].count * sizeof(float)) != 0)
+                fail_msg("chunk %zu (layer %zu rows %zu..): %s%s differ from no TEE", k, c->layer,
+                         c->row0, prm->name, parts[j].update ? " updates" : "");
+        }
+        free(p);
+    }
+}
+
+/* One batch of random images and one-hot labels. */
+static void batch_data(uint64_t *rng, float *x, size_t x_floats, float *y)
+{
+    test_rng_fill(rng, x, x_floats, 0, 1);
+    memset(y, 0, BATCH * CLASSES * sizeof(float));
+    for (int b = 0; b < BATCH; b++)
+        y[b * CLASSES + (int)(test_rng_next(rng) % CLASSES)] = 1;
+}
+
+/* Trains @m ITERS iterations with layers first.. streamed through @work bytes, against the
+ * whole network with no TEE: the same losses, parameters, rolling statistics and momenta. */
+static void train_equivalence(const struct dk_model *m, size_t first, uint32_t work,
+                              int subdivisions)
+{
+    const struct dnn_net_config cfg = net_cfg(m, subdivisions);
+    struct dnn_network *ref = network(m, &cfg, true), *nw = network(m, &cfg, true);
+    const size_t last = ref->n - 1;
+    const size_t x_floats = (size_t)BATCH * ref->layers[0].inputs;
+    const size_t mid_floats = (size_t)BATCH * ref->layers[first].inputs;
+    float *x = malloc(x_floats * sizeof(float)), y[BATCH * CLASSES];
+    float *delta = malloc(mid_floats * sizeof(float));
+    assert_non_null(x);
+    assert_non_null(delta);
+    struct ta t;
+    static struct save s;
+
+    open_segment(&t, m, &cfg, (uint32_t)first, true, work, TEEC_SUCCESS);
+    import_all(&t, nw, first, last, work, true, &s);
+    uint64_t rng_ref = 77, rng_tee = 77;
+    float avg_ref = 0;
+    for (int it = 0; it < ITERS; it++) {
+        float sum = 0;
+        for (int sd = 0; sd < subdivisions; sd++) {
+            batch_data(&rng_ref, x, x_floats, y);
+            sum += dnn_network_train_batch(ref, x, y);
+        }
+        const float loss_ref = sum / (float)(subdivisions * BATCH);
+        avg_ref = it == 0 ? loss_ref : avg_ref;
+        avg_ref = avg_ref * .9f + loss_ref * .1f;
+
+        for (int sd = 0; sd < subdivisions; sd++) {
+            batch_data(&rng_tee, x, x_floats, y);
+            nw->seen += BATCH;
+            const float *mid = x;
+            if (first > 0) {
+                dnn_network_forward_range(nw, 0, first - 1, x, NULL, true);
+                mid = nw->layers[first - 1].output;
+            }
+            pass(&t, &s, DZ_STREAM_FORWARD_TRAIN, 0, mid, mid_floats * sizeof(float), y, sizeof(y),
+                 NULL, 0, NULL);
+            pass(&t, &s, DZ_STREAM_BACKWARD, 0, NULL, 0, NULL, 0, first ? delta : NULL,
+                 first ? mid_floats * sizeof(float) : 0, NULL);
+            if (first > 0) {
+                for (size_t i = 0; i < mid_floats; i++)
+                    nw->layers[first - 1].delta[i] += delta[i];
+                dnn_network_backward_range(nw, 0, first - 1, x, NULL);
+            }
+        }
+        if (first > 0)
+            dnn_network_update_range(nw, 0, first - 1);
+        uint32_t loss[2] = {0, 0};
+        pass(&t, &s, DZ_STREAM_UPDATE, DZ_STREAM_WANT_LOSS, NULL, 0, NULL, 0, loss, sizeof(loss),
+             NULL);
+        float got, got_avg;
+        memcpy(&got, &loss[0], 4);
+        memcpy(&got_avg, &loss[1], 4);
+        if (memcmp(&got, &loss_ref, 4) != 0 || memcmp(&got_avg, &avg_ref, 4) != 0)
+            fail_msg("iteration %d: loss %.9g avg %.9g, no TEE %.9g avg %.9g", it + 1, got, got_avg,
+                     loss_ref, avg_ref);
+        printf("layers %zu..%zu, %zu chunks, subdivisions %d, iteration %d: loss %.9g "
+               "(bit-identical)\n",
+               first, last, s.n, subdivisions, it + 1, got);
+    }
+    for (size_t i = 0; i < first; i++)
+        for (size_t p = 0; p < ref->layers[i].n_params; p++)
+            assert_memory_equal(nw->layers[i].params[p].value, ref->layers[i].params[p].value,
+                                ref->layers[i].params[p].count * sizeof(float));
+    /* Each iteration re-seals every chunk in each forward, backward and the update. */
+    check_chunks(&s, ref, (uint32_t)(ITERS * (2 * subdivisions + 1)));
+    save_free(&s);
+    ta_stop(&t);
+    free(delta);
+    free(x);
+    dnn_network_free(nw);
+    dnn_network_free(ref);
+}
+
+static void test_train_conv_bn_streamed(void **state)
+{
+    (void)state;
+    train_equivalence(&vgg7, 1, 8192, 1);
+    train_equivalence(&vgg7, 1, 8192, 2);
+    train_equivalence(&lenet, 0, 16384, 1);
+    train_equivalence(&lenet, 0, 16384, 2);
+}
+
+/* ------------------------------------------------------------- hostile */
+
+static void test_hostile_conv_chunks(void **state)
 {
     (void)state;
     const struct dnn_net_config cfg = net_cfg(&vgg7, 1);
+    struct dnn_network *nw = network(&vgg7, &cfg, true);
+    const size_t first = 1, work = 8192;
+    const size_t x_floats = (size_t)BATCH * nw->layers[0].inputs;
+    const size_t mid_bytes = (size_t)BATCH * nw->layers[first].inputs * sizeof(float);
+    float *x = malloc(x_floats * sizeof(float)), y[BATCH * CLASSES];
+    float *delta = malloc(mid_bytes);
+    assert_non_null(x);
+    assert_non_null(delta);
+    uint64_t rng = 5;
+    batch_data(&rng, x, x_floats, y);
+    dnn_network_forward_range(nw, 0, first - 1, x, NULL, false);
+    const float *mid = nw->layers[first - 1].output;
     struct ta t;
-    open_segment(&t, &vgg7, &cfg, 1, true, 8192, TEEC_ERROR_BAD_PARAMETERS);
-    assert_true(tee_log_contains(&env, "streamed training takes connected layers"));
+    static struct save s, old;
+    uint32_t next = 0;
+
+    open_segment(&t, &vgg7, &cfg, (uint32_t)first, true, (uint32_t)work, TEEC_SUCCESS);
+    import_all(&t, nw, first, nw->n - 1, work, true, &s);
+    /* A chunk of a convolutional layer in several: swapped with its neighbour. */
+    size_t k = 1;
+    while (k < s.n && !(nw->layers[s.c[k].layer].kind == DNN_LAYER_CONVOLUTIONAL &&
+                        !s.c[k].first_rows && !s.c[k].last_rows))
+        k++;
+    assert_true(k + 1 < s.n);
+    assert_int_equal(begin(&t, DZ_STREAM_FORWARD_TRAIN, mid, mid_bytes, y, sizeof(y), 0, &next),
+                     TEEC_SUCCESS);
+    for (size_t i = 0; i < k; i++) {
+        size_t rsize = s.size[i];
+        uint8_t *re = malloc(rsize);
+        assert_int_equal(feed(&t, s.blob[i], s.size[i], &next, NULL, NULL, re, &rsize),
+                         TEEC_SUCCESS);
+        free(re);
+    }
+    size_t rsize = s.size[k] > s.size[k + 1] ? s.size[k] : s.size[k + 1];
+    uint8_t *re = malloc(rsize);
+    assert_non_null(re);
+    assert_int_equal(feed(&t, s.blob[k + 1], s.size[k + 1], &next, NULL, NULL, re, &rsize),
+                     TEEC_ERROR_SECURITY);
+    /* Half the chunks were re-sealed by that forward: the parameters are lost until an
+     * import. */
+    assert_true(tee_log_contains(&env, "the streamed parameters are lost"));
+    assert_int_equal(begin(&t, DZ_STREAM_FORWARD_TRAIN, mid, mid_bytes, y, sizeof(y), 0, &next),
+                     TEEC_ERROR_BAD_STATE);
+    save_free(&s);
+    import_all(&t, nw, first, nw->n - 1, work, true, &s);
+
+    /* An abandoned training forward: the next pass is refused. */
+    assert_int_equal(begin(&t, DZ_STREAM_FORWARD_TRAIN, mid, mid_bytes, y, sizeof(y), 0, &next),
+                     TEEC_SUCCESS);
+    rsize = s.size[0];
+    assert_int_equal(feed(&t, s.blob[0], s.size[0], &next, NULL, NULL, re, &rsize), TEEC_SUCCESS);
+    assert_int_equal(begin(&t, DZ_STREAM_FORWARD_TRAIN, mid, mid_bytes, y, sizeof(y), 0, &next),
+                     TEEC_ERROR_BAD_STATE);
+    assert_true(tee_log_contains(&env, "abandoned"));
+    save_free(&s);
+    import_all(&t, nw, first, nw->n - 1, work, true, &s);
+
+    /* The training forward re-seals (BN's rolling statistics moved): the chunk of a
+     * convolutional layer from before it, replayed in the BACKWARD, is refused. */
+    pass(&t, &s, DZ_STREAM_FORWARD_TRAIN, 0, mid, mid_bytes, y, sizeof(y), NULL, 0, &old);
+    assert_int_equal(begin(&t, DZ_STREAM_BACKWARD, NULL, 0, NULL, 0, 0, &next), TEEC_SUCCESS);
+    /* BACKWARD starts from the last layer: the first chunk it asks for is the 1x1
+     * convolution's */
+    assert_int_equal(nw->layers[s.c[next].layer].kind, DNN_LAYER_CONVOLUTIONAL);
+    rsize = s.size[next];
+    size_t dsize = mid_bytes;
+    assert_int_equal(feed(&t, old.blob[next], old.size[next], &next, delta, &dsize, re, &rsize),
+                     TEEC_ERROR_SECURITY);
+    assert_true(tee_log_contains(&env, "an older generation: replayed"));
+    free(re);
+    save_free(&s);
+    save_free(&old);
     ta_stop(&t);
+
+    /* A grouped convolution does not stream: refused by name. */
+    struct dk_model grouped = vgg7;
+    struct dnn_layer_spec specs[64];
+    assert_true(vgg7.n <= 64);
+    memcpy(specs, vgg7.specs, vgg7.n * sizeof(specs[0]));
+    specs[3].groups = 2;
+    grouped.specs = specs;
+    open_segment(&t, &grouped, &cfg, 1, false, (uint32_t)work, TEEC_ERROR_BAD_PARAMETERS);
+    assert_true(tee_log_contains(&env, "grouped convolution"));
+    ta_stop(&t);
+    free(delta);
+    free(x);
+    dnn_network_free(nw);
+}
+
+/* ---------------------------------------------------- back to resident */
+
+static TEEC_Result load_chunk(struct ta *t, uint32_t k, uint32_t work, uint32_t n,
+                              const uint8_t *blob, size_t size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_VALUE_INPUT);
+    op.params[0].value.a = k;
+    op.params[0].value.b = 1; /* training chunks */
+    op.params[1].value.a = work;
+    op.params[1].value.b = n;
+    set_mem(&op, 2, blob, size);
+    return invoke(t, DZ_CMD_LOAD_CHUNK, &op);
+}
+
+static void test_conv_save_loads_resident(void **state)
+{
+    (void)state;
+    const struct dnn_net_config cfg = net_cfg(&vgg7, 1);
+    struct dnn_network *nw = network(&vgg7, &cfg, true);
+    const size_t first = 1, work = 8192;
+    const size_t x_floats = (size_t)BATCH * nw->layers[0].inputs;
+    const size_t mid_bytes = (size_t)BATCH * nw->layers[first].inputs * sizeof(float);
+    float *x = malloc(x_floats * sizeof(float)), y[BATCH * CLASSES];
+    float *delta = malloc(mid_bytes);
+    assert_non_null(x);
+    assert_non_null(delta);
+    uint64_t rng = 8;
+    batch_data(&rng, x, x_floats, y);
+    dnn_network_forward_range(nw, 0, first - 1, x, NULL, false);
+    const float *mid = nw->layers[first - 1].output;
+    struct ta t;
+    static struct save s;
+
+    open_segment(&t, &vgg7, &cfg, (uint32_t)first, true, (uint32_t)work, TEEC_SUCCESS);
+    import_all(&t, nw, first, nw->n - 1, work, true, &s);
+    pass(&t, &s, DZ_STREAM_FORWARD_TRAIN, 0, mid, mid_bytes, y, sizeof(y), NULL, 0, NULL);
+    pass(&t, &s, DZ_STREAM_BACKWARD, 0, NULL, 0, NULL, 0, delta, mid_bytes, NULL);
+    pass(&t, &s, DZ_STREAM_UPDATE, 0, NULL, 0, NULL, 0, NULL, 0, NULL);
+    ta_stop(&t);
+
+    /* The reference: the trained parameters as the chunks hold them. */
+    struct dnn_network *ref = NULL;
+    assert_int_equal(dnn_network_create(&ref, &cfg, vgg7.specs, vgg7.n, false, SEED), DNN_OK);
+    for (size_t k = 0; k < s.n; k++) {
+        struct dz_chunk_header h;
+        float *p = sim_unseal_chunk(env.storage, s.blob[k], s.size[k], &h);
+        assert_non_null(p);
+        const struct dnn_layer *l = &ref->layers[h.layer];
+        struct dnn_tile_part parts[2 * DNN_MAX_PARAMS];
+        const size_t n = dnn_tile_parts(l, &s.c[k], true, parts);
+        for (size_t j = 0; j < n; j++)
+            if (!parts[j].update)
+                memcpy(l->params[parts[j].param].value + parts[j].src, p + parts[j].offset,
+                       parts[j].count * sizeof(float));
+        free(p);
+    }
+    dnn_network_forward_range(ref, first, ref->n - 1, mid, NULL, false);
+    const float *want = ref->layers[dnn_network_output_index(ref)].output;
+
+    open_segment(&t, &vgg7, &cfg, (uint32_t)first, false, 0, TEEC_SUCCESS);
+    for (uint32_t k = 0; k < (uint32_t)s.n; k++)
+        assert_int_equal(load_chunk(&t, k, (uint32_t)work, (uint32_t)s.n, s.blob[k], s.size[k]),
+                         TEEC_SUCCESS);
+    float scores[BATCH * CLASSES];
+    size_t ssize = sizeof(scores);
+    assert_int_equal(ta_forward(&t, mid, mid_bytes, NULL, 0, 0, scores, &ssize), TEEC_SUCCESS);
+    assert_memory_equal(scores, want, sizeof(scores));
+    ta_stop(&t);
+    save_free(&s);
+    free(delta);
+    free(x);
+    dnn_network_free(ref);
+    dnn_network_free(nw);
 }
 
 static int group_setup(void **state)
@@ -461,9 +755,9 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_conv_bn_streamed_scores),
-        cmocka_unit_test(test_tiles_match_layers),
-        cmocka_unit_test(test_conv_training_refused),
+        cmocka_unit_test(test_conv_bn_streamed_scores),  cmocka_unit_test(test_tiles_match_layers),
+        cmocka_unit_test(test_train_conv_bn_streamed),   cmocka_unit_test(test_hostile_conv_chunks),
+        cmocka_unit_test(test_conv_save_loads_resident),
     };
     return cmocka_run_group_tests_name("ta_stream_conv", tests, group_setup, group_teardown);
 }

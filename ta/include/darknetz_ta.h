@@ -165,9 +165,11 @@ enum dz_ta_command {
      * Weight streaming (header.stream_chunk_bytes != 0; ta/stream.c, README "Weight
      * streaming"). The segment's parameters are never resident: they live in the normal
      * world as sealed chunks (struct dz_chunk_header || AES-256-GCM ciphertext || tag), one
-     * chunk per block of output neurons of a connected layer, cut so that its plaintext
-     * (the block's biases, then its weight rows; in training their update buffers too)
-     * fits the working buffer of stream_chunk_bytes. The chunks of a segment are numbered
+     * chunk per block of output filters (convolutional, groups 1, no antialiasing) or
+     * neurons (connected) of a layer, with or without batch_normalize, cut so that its
+     * plaintext (the engine's tile, dnn.h: the block's slice of each parameter tensor; in
+     * training of their update buffers too) fits the working buffer of stream_chunk_bytes.
+     * The chunks of a segment are numbered
      * 0..n_chunks-1 in layer order and within a layer in row order. LOAD_PLAIN,
      * LOAD_SEALED, SAVE_SEALED, FORWARD, BACKWARD and UPDATE answer BAD_STATE in a streamed
      * session; STREAM_* answer BAD_STATE in a resident one.
@@ -204,7 +206,9 @@ enum dz_ta_command {
      *     backward. Chunks of the last layer with parameters first, each layer's in row
      *     order: value1.a names each in turn.
      *   UPDATE: UPDATE's checks; chunks in order 0..n_chunks-1.
-     * BACKWARD and UPDATE need a training session and re-seal every chunk (STREAM_CHUNK).
+     * BACKWARD and UPDATE need a training session and re-seal every chunk (STREAM_CHUNK);
+     * so does FORWARD_TRAIN when a layer of the segment has batch_normalize (its forward
+     * moves the rolling statistics the chunks hold; dnn_tile_forward_moves).
      * [in]  memref0: FORWARD*: the input, as FORWARD's; BACKWARD: the delta at last's
      *                output as BACKWARD's, NONE when the segment ends the network;
      *                UPDATE: NONE
@@ -233,7 +237,8 @@ enum dz_ta_command {
      *                == 0); UPDATE with DZ_STREAM_WANT_LOSS: 8 bytes, the loss and its
      *                average as UPDATE's value0 gives them (else NONE). SHORT_BUFFER (with
      *                the size) when smaller, and the pass goes on
-     * [out] memref3: BACKWARD, UPDATE: the chunk re-sealed (its gradient or step applied),
+     * [out] memref3: BACKWARD, UPDATE, and FORWARD_TRAIN of a segment with batch_normalize:
+     *                the chunk re-sealed (its gradient, step or rolling statistics applied),
      *                generation + 1, which the normal world keeps in place of the one it
      *                sent (SHORT_BUFFER with the size, and the pass goes on); NONE
      *                otherwise
@@ -265,8 +270,11 @@ enum dz_ta_command {
      * the TA. One call per chunk, in order: memref1 is a window of the blob from the first
      * byte the TA has not read yet (for chunk 0, the blob's start), and the TA reads each
      * byte of it once and says how many it read. A window holds at least what the chunk
-     * needs (for chunk 0 the header; then the layer's biases when the chunk starts a layer,
-     * the chunk's weight rows, and a few AES blocks the cipher may hold back) and at most the
+     * needs (for chunk 0 the header; then the layer's per-output tensors when the chunk
+     * starts a layer: biases, and BN's scales and rolling statistics, which precede the
+     * weights; the chunk's weight rows, and a few AES blocks the cipher may hold back; a
+     * layer whose weights are not its last tensor, a batch-normalised connected one, is
+     * refused with TEE_ERROR_NOT_SUPPORTED) and at most the
      * rest of the blob; the last chunk's window is exactly the rest, ending with the tag. The
      * window keeps each call's shared memory small: a real OP-TEE maps a call's memrefs with
      * a handful of translation tables (CFG_PGT_CACHE_ENTRIES), so a whole large blob could
@@ -580,12 +588,17 @@ _Static_assert(sizeof(struct dz_sealed_header) == 260, "dz_sealed_header is ABI"
 /*
  * A sealed chunk: this header (the AES-256-GCM additional data) || ciphertext of
  * plain_bytes || DZ_SEALED_TAG_BYTES tag, under this device's sealing key (DZ_KEY_DEVICE).
- * The plaintext is the biases of rows row0..row0+rows-1 of connected layer `layer`, then
- * their weight rows (rows x inputs floats), plain_bytes = rows * (inputs + 1) * 4. In a
- * training session their update (momentum) buffers follow, laid out alike (bias_updates,
- * then weight_updates rows), plain_bytes = rows * (inputs + 1) * 8, and a chunk holds
- * half the rows for the same working buffer; STREAM_IMPORT still takes the parameters
- * only (the updates start at zero, as after LOAD_PLAIN).
+ * The plaintext is, for outputs (filters or neurons) row0..row0+rows-1 of layer `layer`,
+ * their slice of each parameter tensor in .weights order (dnn.h, "tiles"): a convolutional
+ * layer's biases (rows), [scales, rolling_mean, rolling_variance (rows each) when
+ * batch_normalize], weights (rows filters of c*size*size floats); a connected layer's biases,
+ * weights (rows x inputs), [scales, rolling_mean, rolling_variance]. Without
+ * batch_normalize plain_bytes = rows * (per-output weights + 1) * 4. In a training session
+ * the update (momentum) buffers of the tensors that have one follow, laid out alike
+ * (bias_updates, [scale_updates], weight_updates; for a connected layer bias_updates,
+ * weight_updates, [scale_updates]), and a chunk holds about half the rows for the same
+ * working buffer; STREAM_IMPORT still takes the parameters only (the updates start at
+ * zero, as after LOAD_PLAIN).
  */
 struct dz_chunk_header {
     uint32_t magic;           /* DZ_CHUNK_MAGIC */
@@ -600,8 +613,9 @@ struct dz_chunk_header {
     uint32_t plain_bytes;
     uint8_t save_id[16]; /* random per save: every chunk of one save carries it */
     uint8_t nonce[12];   /* random per chunk */
-    /* Training: how many BACKWARD and UPDATE passes re-sealed the chunk since its import
-     * (0 at import; always 0 in inference). The TA accepts only the session's current one. */
+    /* Training: how many passes re-sealed the chunk since its import (BACKWARD, UPDATE, and
+     * FORWARD_TRAIN with batch_normalize; 0 at import; always 0 in inference). The TA
+     * accepts only the session's current one. */
     uint32_t generation;
 };
 _Static_assert(sizeof(struct dz_chunk_header) == 112, "dz_chunk_header is ABI");
