@@ -2,7 +2,8 @@
  * test_cli_stream.c - darknetp streams a TEE segment's weights (issue 11): a classifier head
  * whose 13 MB of connected layers do not fit the default 6 MiB TA predicts, streamed, the
  * same scores as without TEE, and says that it streams; -tee_stream streams a segment that
- * would fit, with the same scores again; training such a segment streams too.
+ * would fit, with the same scores again; training such a segment streams too; so do
+ * convolutions with batch normalisation (cfg/fashion_vgg7.cfg).
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -139,6 +140,63 @@ static void test_head_streams_as_without_tee(void **state)
     assert_non_null(strstr(log, "labels"));
 }
 
+/* cfg/fashion_vgg7.cfg (3x3 convolutions with batch_normalize, a 1x1 one) with -tee_stream
+ * through a 4 KiB working buffer: darknetp cuts the convolutions' filters, biases and BN
+ * triples into chunks, and the scores are those without TEE. */
+static void test_conv_bn_streams_as_without_tee(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char names[PATH_MAX], data[PATH_MAX], weights[PATH_MAX], cfg[PATH_MAX];
+    char cmd[6 * PATH_MAX], plain[16384], tee[16384], log[16384];
+    struct dk_model m;
+    struct dk_error err;
+    struct dnn_network *net = NULL;
+
+    if (!realpath("cfg/fashion_vgg7.cfg", cfg))
+        fail_msg("cfg/fashion_vgg7.cfg not found");
+    assert_int_equal(
+        write_text_file(dir, "names.txt", "0\n1\n2\n3\n4\n5\n6\n7\n8\n9\n", names, sizeof names),
+        0);
+    char data_text[PATH_MAX + 64];
+    snprintf(data_text, sizeof data_text, "classes=10\nnames=%s\ntop=10\n", names);
+    assert_int_equal(write_text_file(dir, "vgg.data", data_text, data, sizeof data), 0);
+    /* The engine's initialisation, BN's rolling statistics set apart from 0 and 1 so that
+     * every tensor of the chunks reaches the scores. */
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    struct dnn_net_config nc = m.net;
+    nc.batch = 1;
+    nc.subdivisions = 1;
+    assert_int_equal(dnn_network_create(&net, &nc, m.specs, m.n, false, 9), DNN_OK);
+    for (size_t i = 0; i < net->n; i++) {
+        struct dnn_layer *l = &net->layers[i];
+        for (int f = 0; l->spec.batch_normalize && f < l->out_c; f++) {
+            l->bn.rolling_mean[f] = 0.01f * (float)(f % 7);
+            l->bn.rolling_variance[f] = 0.5f + 0.1f * (float)(f % 5);
+            l->bn.scales[f] = 0.9f + 0.02f * (float)(f % 3);
+            l->biases[f] = 0.01f * (float)(f % 4);
+        }
+    }
+    snprintf(weights, sizeof weights, "%s/vgg.weights", dir);
+    assert_int_equal(dk_weights_save(net, weights, &err), 0);
+    dnn_network_free(net);
+    dk_model_free(&m);
+
+    const char *common = "classifier predict -t 10 -tee_output scores";
+    snprintf(cmd, sizeof cmd, "'%s' %s '%s' '%s' '%s' '%s' 2>/dev/null", bin, common, data, cfg,
+             weights, image);
+    run_ok(cmd, plain, sizeof plain);
+    assert_non_null(strstr(plain, "%: "));
+    snprintf(cmd, sizeof cmd,
+             "'%s' %s -tee_stream -tee_chunk 4096 -pp_start 0 -pp_end 11 '%s' '%s' '%s' '%s' "
+             "2>%s/err.txt",
+             bin, common, data, cfg, weights, image, dir);
+    run_ok(cmd, tee, sizeof tee);
+    assert_string_equal(tee, plain);
+    snprintf(cmd, sizeof cmd, "cat %s/err.txt", dir);
+    run_ok(cmd, log, sizeof log);
+    assert_non_null(strstr(log, "darknetp: streaming the weights of layers 0..11, sealed"));
+}
+
 static int setup(void **state)
 {
     char rel[PATH_MAX], img[PATH_MAX + 64];
@@ -155,6 +213,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_head_streams_as_without_tee, setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_conv_bn_streams_as_without_tee, setup, tmp_teardown),
     };
     return cmocka_run_group_tests_name("cli_stream", tests, NULL, NULL);
 }
