@@ -12,6 +12,8 @@
  * training chunks) the scores of no TEE. A resident run's sealed pair (one DZS2 blob) trains
  * on streamed (the TA re-keys the import's chunks, DZ_CMD_STREAM_REKEY) with the losses and
  * weights of continuing without TEE, and resumes from its streamed save as without TEE.
+ * A LeNet with batch-normalised convolution and connected layers, layers 1..10 streamed,
+ * trains with the losses of no TEE and its streamed save predicts resident as no TEE.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -515,6 +517,87 @@ static void test_sealed_pair_trains_streamed(void **state)
                          path, tee));
 }
 
+/* LeNet with batch_normalize on its second convolution and its first connected layer. */
+static const char bn_cfg[] =
+    LENET_NET "max_batches=3\n"
+              "[convolutional]\nfilters=6\nsize=5\nstride=1\npad=1\nactivation=relu\n"
+              "[maxpool]\nsize=2\nstride=2\n"
+              "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=5\nstride=1\npad=1\n"
+              "activation=relu\n"
+              "[maxpool]\nsize=2\nstride=2\n"
+              "[connected]\nbatch_normalize=1\noutput=120\nactivation=relu\n"
+              "[dropout]\nprobability=.8\n"
+              "[connected]\noutput=84\nactivation=relu\n"
+              "[dropout]\nprobability=.8\n"
+              "[connected]\noutput=10\nactivation=linear\n"
+              "[softmax]\ngroups=1\n"
+              "[cost]\ntype=sse\n";
+
+/* Layers 1..10 (a BN convolution, BN connected) streamed through a 4 KiB working buffer: the
+ * losses of training without TEE, and the streamed save, back resident, predicts the scores
+ * of the run without TEE. */
+static void test_bn_conv_train_streamed_as_without_tee(void **state)
+{
+    const char *dir = ((const struct tmp *)*state)->dir;
+    char cfg[PATH_MAX], path[PATH_MAX], text[4 * PATH_MAX], list[16 * PATH_MAX];
+    char cmd[4 * PATH_MAX];
+    static char out[1 << 16];
+    char plain[MAX_LINES][96], tee[MAX_LINES][96];
+
+    assert_int_equal(write_text_file(dir, "bn.cfg", bn_cfg, cfg, sizeof cfg), 0);
+    snprintf(cmd, sizeof cmd, "ls '%s'/images/*.png", fixture);
+    run_ok(cmd, list, sizeof list);
+    assert_int_equal(write_text_file(dir, "train.list", list, path, sizeof path), 0);
+    snprintf(text, sizeof text,
+             "classes=10\nlabels=%s/labels.list\nnames=%s/names.list\ntrain=%s/train.list\n"
+             "backup=%s/backup\n",
+             fixture, fixture, dir, dir);
+    assert_int_equal(write_text_file(dir, "train.data", text, path, sizeof path), 0);
+    /* The starting weights: the engine's initialisation (a streamed session takes its
+     * parameters from the normal world). */
+    struct dk_model m;
+    struct dk_error err = {{0}};
+    struct dnn_network *net = NULL;
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    assert_int_equal(dnn_network_create(&net, &m.net, m.specs, m.n, false, 3), DNN_OK);
+    snprintf(path, sizeof path, "%s/init.weights", dir);
+    assert_int_equal(dk_weights_save(net, path, &err), 0);
+    dnn_network_free(net);
+    dk_model_free(&m);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && mkdir -p backup && '%s' classifier train -seed 7 train.data bn.cfg "
+             "init.weights 2>&1 && mv backup/bn_final.weights backup/plain.weights && "
+             "rm -f backup/bn_*",
+             dir, bin);
+    run_ok(cmd, out, sizeof out);
+    const int n = losses(out, plain);
+    assert_true(n >= 3);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier train -seed 7 -pp_start 1 -pp_end 10 -tee_stream "
+             "-tee_chunk 4096 -tee_output scores train.data bn.cfg init.weights 2>&1",
+             dir, bin);
+    run_ok(cmd, out, sizeof out);
+    if (!strstr(out, "darknetp: streaming the weights of layers 1..10"))
+        fail_msg("-tee_stream did not stream:\n%s", out);
+    same_losses(plain, n, tee, losses(out, tee));
+
+    /* The streamed save resident (LOAD_CHUNK) predicts as the run without TEE. */
+    char img[PATH_MAX + 64], plain_out[4096], tee_out[4096];
+    snprintf(img, sizeof img, "%s/images/t_00007_c3.png", fixture);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores train.data bn.cfg "
+             "backup/plain.weights '%s' 2>/dev/null",
+             dir, bin, img);
+    run_ok(cmd, plain_out, sizeof plain_out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores -pp_start 1 -pp_end 10 "
+             "train.data bn.cfg backup/bn_final.weights '%s' 2>/dev/null",
+             dir, bin, img);
+    run_ok(cmd, tee_out, sizeof tee_out);
+    assert_non_null(strstr(plain_out, "%: "));
+    assert_string_equal(tee_out, plain_out);
+}
+
 static int setup(void **state)
 {
     char rel[PATH_MAX];
@@ -548,6 +631,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_lenet_streams_in_a_small_ta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_training_save_predicts_streamed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sealed_pair_trains_streamed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bn_conv_train_streamed_as_without_tee, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("cli_stream_train", tests, NULL, NULL);
 }
