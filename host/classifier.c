@@ -190,6 +190,8 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         }
         fprintf(stderr, "Done!\n");
         dz_print_partial_note(stderr, pn, a->weights);
+    } else if (dz_pnet_seed_weights(pn, err) != 0) {
+        return -1;
     }
     return 0;
 }

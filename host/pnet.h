@@ -117,6 +117,11 @@ int dz_pnet_predict(struct dz_pnet *p, const float *x, struct dz_pnet_output *ou
  * p->weights_held says k. A sealed pair must be whole. */
 int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct dk_error *err);
 
+/* Without a weights file: a streaming TA draws no parameters of its own (it keeps none), so
+ * the segment's are drawn here from the seed, as the TA and a run without TEE draw them, and
+ * imported as sealed chunks. Nothing to do otherwise. Returns 0 or -1 with a message. */
+int dz_pnet_seed_weights(struct dz_pnet *p, struct dk_error *err);
+
 /*
  * dz_streamed_save_cut - when PATH.tz beside weights file @path is a streamed save (struct
  * dz_chunk_save_header) of layers @first..@last, *chunk_bytes gets the working buffer it was

@@ -77,11 +77,12 @@ static size_t held_of(size_t held, size_t start, size_t n)
 }
 
 /*
- * A segment with dontload or dontloadscales: the parameters the file leaves out keep the
+ * A segment with dontload or dontloadscales, or one that streams from a file that does not
+ * hold all of it (or from no file, @path NULL): the parameters the file leaves out keep the
  * values the TA would draw for them, so the segment is built here from the same seed (the
  * engine's per-layer streams make its draws those of the TA), the file's values read over
  * it as the normal world's layers are, and every float of the segment sent; the copy is
- * wiped with the network.
+ * wiped with the network. A streaming TA draws nothing itself: its import takes every float.
  */
 static int provision_with_skips(struct dz_pnet *p, const char *path,
                                 const struct dk_weights_header *h, bool clear, struct dk_error *err)
@@ -94,7 +95,8 @@ static int provision_with_skips(struct dz_pnet *p, const char *path,
     const uint64_t count = dz_range_param_floats(p->shapes, first, last);
     int rc = -1;
     if (count > SIZE_MAX / sizeof(float))
-        return dk_fail(err, "%s: layers %d..%d are too large", path, p->first, p->last);
+        return dk_fail(err, "%s: layers %d..%d are too large", path ? path : "the seed", p->first,
+                       p->last);
     if (dz_segment_config(p->model, p->shapes, first, last, 1, 1, &cfg, &specs, err) != 0)
         return -1;
     enum dnn_status st =
@@ -108,8 +110,8 @@ static int provision_with_skips(struct dz_pnet *p, const char *path,
         dk_fail(err, "out of memory for the weights of layers %d..%d", p->first, p->last);
         goto out;
     }
-    if (dk_weights_load_first(seg, path, h, offset_of(p, first),
-                              held_of(p->weights_held, first, seg->n), err) != 0)
+    if (path && dk_weights_load_first(seg, path, h, offset_of(p, first),
+                                      held_of(p->weights_held, first, seg->n), err) != 0)
         goto out;
     size_t at = 0;
     for (size_t i = 0; i < seg->n; i++) {
@@ -119,7 +121,7 @@ static int provision_with_skips(struct dz_pnet *p, const char *path,
             at += l->params[j].count;
         }
     }
-    rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear ? 0 : h->seen, err);
+    rc = dz_tee_load_plain(p->tee, buf, (size_t)count, clear || !h ? 0 : h->seen, err);
 out:
     if (buf) {
         OPENSSL_cleanse(buf, (size_t)count * sizeof(float));
@@ -141,6 +143,8 @@ static int provision_plain(struct dz_pnet *p, const char *path, const struct dk_
         return provision_with_skips(p, path, h, clear, err);
     const size_t in_seg =
         held_of(p->weights_held, (size_t)p->first, (size_t)(p->last - p->first + 1));
+    if (dz_tee_streaming(p->tee) && in_seg < (size_t)(p->last - p->first + 1))
+        return provision_with_skips(p, path, h, clear, err); /* the rest from the seed */
     const int upto = p->first + (int)in_seg - 1;
     const uint64_t count =
         in_seg ? dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)upto) : 0;
@@ -459,6 +463,13 @@ int dz_pnet_load_weights(struct dz_pnet *p, const char *path, bool clear, struct
         return -1;
     p->seen = clear ? 0 : h.seen;
     return 0;
+}
+
+int dz_pnet_seed_weights(struct dz_pnet *p, struct dk_error *err)
+{
+    if (!p->tee || !dz_tee_streaming(p->tee))
+        return 0; /* the normal world's layers and a resident TA draw their own */
+    return provision_with_skips(p, NULL, NULL, false, err);
 }
 
 void dz_print_partial_note(FILE *f, const struct dz_pnet *p, const char *path)
