@@ -1,6 +1,7 @@
 /* tee_plan.c - `darknetp tee plan` (see tee_plan.h). */
 #include "host/tee_plan.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "darknet/parse_network.h"
@@ -34,10 +35,50 @@ static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions,
     return 3 * sealed / (uint64_t)batch + 2 * sealed / images;
 }
 
-/* The longest tail i..n-1 that fits with its weights streamed (for inference or @train), its
- * working buffer and the sealed bytes that cross per image. Starts are tried after the last layer
- * that cannot stream, among the last STREAM_TAIL_MAX layers, by bisection (a longer tail needs at
- * least as much), then forward to the first valid partition. */
+/* Tails that stream get a table row each when there are at most this many. */
+#define STREAM_TABLE_MAX 64
+
+/* The streamed table's columns: start, need, working buffer, chunks, sealed bytes per image,
+ * fits. */
+#define STREAM_ROW "%5s  %18s  %14s  %8s  %18s  %s\n"
+
+/* One row of the streamed table: tail @i..n-1 with its weights streamed, whether it fits
+ * @capacity and, when it does not, its need with the largest working buffer. */
+static void print_streamed_row(const struct dk_model *m, const struct dnn_network *shapes, size_t i,
+                               int batch, bool train, size_t capacity, size_t work_max)
+{
+    struct dz_stream_fit fit;
+    char start[24], need[24], work[24], chunks[24], sealed[24];
+    const bool fits = streams(m, shapes, i, batch, train, capacity, work_max, &fit);
+    snprintf(start, sizeof start, "%zu", i);
+    if (!fits && !streams(m, shapes, i, batch, train, SIZE_MAX, work_max, &fit)) {
+        printf(STREAM_ROW, start, "-", "-", "-", "-", "no");
+        return;
+    }
+    snprintf(need, sizeof need, "%zu", fit.need);
+    snprintf(work, sizeof work, "%zu", fit.chunk_bytes);
+    snprintf(chunks, sizeof chunks, "%zu", fit.n_chunks);
+    snprintf(sealed, sizeof sealed, "%llu",
+             (unsigned long long)crossing_per_image(fit.sealed_bytes, batch, m->net.subdivisions,
+                                                    train));
+    printf(STREAM_ROW, start, need, work, chunks, sealed, fits ? "yes" : "no");
+}
+
+/* Whether layers @i..n-1 hold any parameter: a tail without any has nothing to stream. */
+static bool tail_has_params(const struct dnn_network *shapes, size_t i)
+{
+    for (; i < shapes->n; i++)
+        if (shapes->layers[i].n_params)
+            return true;
+    return false;
+}
+
+/* Every tail i..n-1 that could stream (after the last layer that cannot), when there are at
+ * most STREAM_TABLE_MAX: its secure memory with its weights streamed, the working buffer, the
+ * chunks and the sealed bytes that cross per image; then the longest tail that fits streamed.
+ * Starts are tried after the last layer that cannot stream, among the last STREAM_TAIL_MAX
+ * layers, by bisection (a longer tail needs at least as much), then forward to the first
+ * valid partition. */
 static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
                            bool train, size_t capacity, size_t work_max)
 {
@@ -50,6 +91,18 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
         if (l->n_params && dnn_tile_refusal(l) && i + 1 > lo)
             lo = i + 1;
         any |= l->n_params != 0 && i >= lo;
+    }
+    if (any && n - lo <= STREAM_TABLE_MAX) {
+        char range[48];
+        snprintf(range, sizeof range, "layers i..%zu bytes", n - 1);
+        printf("with the weights streamed (%s):\n", mode);
+        printf(STREAM_ROW, "start", range, "working buffer", "chunks", "sealed bytes/image",
+               "fits");
+        for (size_t i = lo; i < n && tail_has_params(shapes, i); i++) {
+            struct dk_error ignored;
+            if (dz_partition_check(shapes, (int)i, (int)(n - 1), &ignored) == 0)
+                print_streamed_row(m, shapes, i, batch, train, capacity, work_max);
+        }
     }
     struct dz_stream_fit fit;
     size_t hi = n; /* the answer lies in [lo, hi]; n: none */

@@ -337,6 +337,24 @@ static void test_seed_lenet_streams_in_a_small_ta(void **state)
         fail_msg("darknetp did not choose streaming in the 1 MiB TA:\n%s", out);
     same_losses(plain, n, tee, losses(out, tee));
 
+    /* `tee plan`'s streamed row for these layers is the TA's own count of what it holds. */
+    unsigned char *log = NULL;
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    assert_true(read_whole_file(path, &log) > 0);
+    const char *open = strstr((const char *)log, "layers 4..10 of 11 open: ");
+    assert_non_null(open);
+    const unsigned long ta_bytes = strtoul(open + strlen("layers 4..10 of 11 open: "), NULL, 10);
+    free(log);
+    assert_true(ta_bytes > 0 && ta_bytes <= 1048576);
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' tee plan seed.cfg -train -ta_data_size 1048576", dir,
+             bin);
+    run_ok(cmd, out, sizeof out);
+    char row[64];
+    snprintf(row, sizeof row, "\n    4  %18lu  ", ta_bytes);
+    const char *at = strstr(out, "with the weights streamed (training):\n");
+    if (!at || !strstr(at, row) || !strstr(strstr(at, row), "  yes\n"))
+        fail_msg("no streamed row for layers 4.. of %lu bytes that fits:\n%s", ta_bytes, out);
+
     snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
     struct dnn_network *ref = load(cfg, path);
     snprintf(path, sizeof path, "%s/backup/seed_final.weights", dir);
