@@ -937,7 +937,7 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
     if (!c)
         return dk_fail(err, "out of memory");
     stream_cut_as(t, updates, c);
-    if (h.first != (uint32_t)t->first || h.last != (uint32_t)t->last || h.n_chunks != n ||
+    if (n == 0 || h.first != (uint32_t)t->first || h.last != (uint32_t)t->last || h.n_chunks != n ||
         h.chunk_bytes != t->hdr.stream_chunk_bytes || h.training > 1 ||
         (t->training && h.training != 1)) {
         dk_fail(err,
