@@ -441,6 +441,44 @@ static void update_pass(struct ta *t, struct chunks *c)
     assert_int_equal(op.params[1].value.a, DZ_STREAM_DONE);
 }
 
+/* STREAM_IMPORT_SEALED of the blob's first @calls chunks only: an import left under way. */
+static void import_sealed_part(struct ta *t, const uint8_t *blob, size_t size, uint32_t calls)
+{
+    size_t off = 0;
+    for (uint32_t k = 0; k < calls; k++) {
+        const size_t room = sizeof(struct dz_chunk_header) + WORK + DZ_SEALED_TAG_BYTES;
+        uint8_t *buf = malloc(room);
+        assert_non_null(buf);
+        TEEC_Operation op;
+        memset(&op, 0, sizeof(op));
+        op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INOUT, TEEC_MEMREF_TEMP_INPUT,
+                                         TEEC_MEMREF_TEMP_OUTPUT, TEEC_VALUE_OUTPUT);
+        op.params[0].value.a = k;
+        set_mem(&op, 1, blob + off, size - off);
+        set_mem(&op, 2, buf, room);
+        assert_int_equal(invoke(t, DZ_CMD_STREAM_IMPORT_SEALED, &op), TEEC_SUCCESS);
+        off += op.params[0].value.a;
+        free(buf);
+    }
+}
+
+/* DZ_CMD_LOAD_CHUNK of training chunk @k of @n into a resident session. */
+static TEEC_Result load_chunk(struct ta *t, uint32_t k, uint32_t n, const uint8_t *blob,
+                              size_t size)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_VALUE_INPUT, TEEC_MEMREF_TEMP_INPUT,
+                                     TEEC_VALUE_INPUT);
+    op.params[0].value.a = k;
+    op.params[0].value.b = 1;
+    op.params[1].value.a = WORK;
+    op.params[1].value.b = n;
+    set_mem(&op, 2, blob, size);
+    op.params[3].value.a = 600;
+    return invoke(t, DZ_CMD_LOAD_CHUNK, &op);
+}
+
 /* ------------------------------------------------------------------ tests */
 
 /* A training save's chunks in an inference session: with DZ_STREAM_KEPT_UPDATES, the engine's
@@ -732,6 +770,95 @@ static void test_rekey_owner_refused(void **state)
     fixture_free(&f);
 }
 
+/* An owner's import and the normal world's own blob in one session, in every order a hostile
+ * normal world can give them: the owner's chunks never reach the chunk key (no re-key of
+ * them, before, during or after an own blob's import or re-key), so no kept save's load or
+ * LOAD_CHUNK ever opens them; the own blob's re-keyed chunks load resident, as any streamed
+ * save of the normal world's own. */
+static void test_rekey_owner_and_own_mixed(void **state)
+{
+    (void)state;
+    struct fixture f;
+    struct chunks own, owner, re;
+    struct ta t, u;
+    size_t own_size = 0, owner_size = 0;
+    uint8_t *out = NULL;
+    float y[BATCH * CLASSES];
+    fixture_make(&f);
+    uint8_t *own_blob = device_blob(&f, &own_size);
+    uint8_t *owner_b = owner_blob(&f, &owner_size);
+
+    /* The owner's import, then an own import left under way: nothing to re-key. */
+    open_session(&t, true, WORK);
+    assert_int_equal(import_sealed(&t, owner_b, owner_size, &owner), TEEC_SUCCESS);
+    import_sealed_part(&t, own_blob, own_size, 1);
+    assert_int_equal(rekey(&t, 0, owner.blob[0], owner.size[0], &out), TEEC_ERROR_BAD_STATE);
+    assert_int_equal(rekey(&t, 1, owner.blob[1], owner.size[1], &out), TEEC_ERROR_BAD_STATE);
+
+    /* An own import whole, its re-key half way, then the owner's blob imported: the re-key
+     * ends with the own import, and the owner's import does not take it over. */
+    assert_int_equal(import_sealed(&t, own_blob, own_size, &own), TEEC_SUCCESS);
+    assert_int_equal(rekey(&t, 0, own.blob[0], own.size[0], &out), TEEC_SUCCESS);
+    free(out);
+    chunks_free(&owner);
+    assert_int_equal(import_sealed(&t, owner_b, owner_size, &owner), TEEC_SUCCESS);
+    assert_int_equal(rekey(&t, 1, own.blob[1], own.size[1], &out), TEEC_ERROR_BAD_STATE);
+    assert_int_equal(rekey(&t, 1, owner.blob[1], owner.size[1], &out), TEEC_ERROR_BAD_STATE);
+    assert_int_equal(rekey(&t, 0, owner.blob[0], owner.size[0], &out), TEEC_ERROR_ACCESS_DENIED);
+    /* The owner's import still runs, under its policy and key. */
+    struct chunks old;
+    forward_backward(&t, &f, &owner, &old);
+    chunks_free(&old);
+
+    /* The own blob again, re-keyed whole: the session is the normal world's own. */
+    chunks_free(&own);
+    assert_int_equal(import_sealed(&t, own_blob, own_size, &own), TEEC_SUCCESS);
+    rekey_all(&t, &own, &re);
+    ta_stop(&t);
+
+    /* An inference session that streamed the owner's import takes a kept save: the owner's
+     * chunks (of another session's key, and of the import it dropped) are refused, the
+     * re-keyed ones give the engine's scores. */
+    open_session(&u, false, WORK);
+    struct chunks inf_owner;
+    assert_int_equal(import_sealed(&u, owner_b, owner_size, &inf_owner), TEEC_SUCCESS);
+    assert_int_equal(kept_load(&u, DZ_STREAM_KEPT_UPDATES), TEEC_SUCCESS);
+    assert_int_equal(infer(&u, &owner, f.x, y), TEEC_ERROR_SECURITY);
+    memset(y, 0, sizeof(y));
+    assert_int_equal(infer(&u, &re, f.x, y), TEEC_SUCCESS);
+    assert_memory_equal(y, f.want, sizeof(y));
+    ta_stop(&u);
+    chunks_free(&inf_owner);
+
+    /* Resident: LOAD_CHUNK opens the re-keyed save (the normal world's own) and never the
+     * owner's chunks. */
+    open_session(&u, false, 0);
+    for (size_t k = 0; k < owner.n; k++)
+        if (load_chunk(&u, (uint32_t)k, (uint32_t)owner.n, owner.blob[k], owner.size[k]) !=
+            TEEC_SUCCESS) {
+            assert_int_equal(k, 0);
+            break;
+        }
+    size_t out_size = sizeof(y);
+    assert_int_equal(ta_forward(&u, f.x, sizeof(f.x), NULL, 0, 0, y, &out_size),
+                     TEEC_ERROR_BAD_STATE);
+    for (size_t k = 0; k < re.n; k++)
+        assert_int_equal(load_chunk(&u, (uint32_t)k, (uint32_t)re.n, re.blob[k], re.size[k]),
+                         TEEC_SUCCESS);
+    memset(y, 0, sizeof(y));
+    out_size = sizeof(y);
+    assert_int_equal(ta_forward(&u, f.x, sizeof(f.x), NULL, 0, 0, y, &out_size), TEEC_SUCCESS);
+    assert_memory_equal(y, f.want, sizeof(y));
+    ta_stop(&u);
+
+    chunks_free(&re);
+    chunks_free(&own);
+    chunks_free(&owner);
+    free(owner_b);
+    free(own_blob);
+    fixture_free(&f);
+}
+
 static int group_setup(void **state)
 {
     (void)state;
@@ -753,6 +880,7 @@ int main(void)
         cmocka_unit_test(test_rekey_own_blob),
         cmocka_unit_test(test_rekey_hostile),
         cmocka_unit_test(test_rekey_owner_refused),
+        cmocka_unit_test(test_rekey_owner_and_own_mixed),
     };
     return cmocka_run_group_tests_name("ta_stream_rekey", tests, group_setup, group_teardown);
 }
