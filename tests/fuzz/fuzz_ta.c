@@ -5,7 +5,7 @@
  * Input:
  *   u16 LE  length L of the model blob, then L bytes: DZ_CMD_OPEN_MODEL's memref0
  *   then operations until the input ends (at most MAX_OPS), each:
- *     u8 op    bits 0-3: the command (DZ_CMD_*, 12..15 stay unknown ids)
+ *     u8 op    bits 0-3: the command (DZ_CMD_*; 15 is an unknown id)
  *              bit 4: the type word comes from the input (u16: four 3-bit type nibbles)
  *              bit 5: every memref size is the right one plus a signed byte (-128: size 0)
  *              bit 6: memref contents (and values) come from the input, else a pattern
