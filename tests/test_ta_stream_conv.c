@@ -17,7 +17,12 @@
  *    refused, as are a swapped chunk and an abandoned forward;
  *  - the trained streamed save of a convolutional segment loads into a resident session
  *    (DZ_CMD_LOAD_CHUNK) and predicts the scores of its weights in the engine;
- *  - a grouped convolution is refused for streaming, by name.
+ *  - a grouped convolution is refused for streaming, by name;
+ *  - the shapes those networks lack (edges_text: stride 2, no padding, dilation, a
+ *    convolution with biases and no batch_normalize, out_c 1, tiles of one filter and a
+ *    shorter last tile, activations that keep their input, a batch-normalised connected
+ *    layer): scores, tiles and training as above, the input delta crossing after each of the
+ *    first five layers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -30,6 +35,7 @@
 #include <string.h>
 #include <tee_client_api.h>
 
+#include "darknet/cfg.h"
 #include "darknet/parse_network.h"
 #include "dnn/dnn.h"
 #include "ta/include/darknetz_ta.h"
@@ -39,7 +45,30 @@
 #include "tests/tee_conformance.h"
 
 static struct tee_env env;
-static struct dk_model lenet, vgg7;
+static struct dk_model lenet, vgg7, edges;
+static struct dk_cfg *edges_cfg;
+
+/* The shapes the fashion networks lack: a first convolution with stride 2, no padding and
+ * more filters (40) than terms per filter (36), so that the whole layer's weight gradient and
+ * a tile's take products of other shapes; a convolution with biases and no batch_normalize
+ * whose 7 filters leave a shorter last tile, and tiles of one filter in training, with an
+ * activation that keeps its input (mish; swish on the connected one); a dilated
+ * one; a 1x1 one with a single filter (out_c 1, the in-place columns); a 2x2 one with stride
+ * 2 and no padding; a batch-normalised connected layer. */
+static const char edges_text[] =
+    "[net]\nbatch=3\nsubdivisions=1\nheight=13\nwidth=13\nchannels=4\nmomentum=0.9\n"
+    "decay=0.0005\nlearning_rate=0.05\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=40\nsize=3\nstride=2\npad=0\n"
+    "activation=leaky\n"
+    "[convolutional]\nfilters=7\nsize=3\nstride=1\npad=1\nactivation=mish\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=24\nsize=3\nstride=1\npad=1\ndilation=2\n"
+    "activation=leaky\n"
+    "[convolutional]\nbatch_normalize=1\nfilters=1\nsize=1\nstride=1\npad=0\n"
+    "activation=linear\n"
+    "[convolutional]\nfilters=6\nsize=2\nstride=2\npad=0\nactivation=logistic\n"
+    "[connected]\nbatch_normalize=1\noutput=12\nactivation=swish\n"
+    "[connected]\noutput=10\nactivation=linear\n"
+    "[softmax]\n";
 
 enum { BATCH = 3, CLASSES = 10, MAX_CHUNKS = 512, ITERS = 2 };
 #define SEED 0xC0DEull
@@ -653,6 +682,30 @@ static void test_hostile_conv_chunks(void **state)
     dnn_network_free(nw);
 }
 
+/* ------------------------------------------------------------ the edges */
+
+/* The edge shapes (edges_text): scores, tiles and training as the fashion networks'. */
+static void test_edges_streamed(void **state)
+{
+    (void)state;
+    infer_equivalence(&edges, 4096, 4);
+    infer_equivalence(&edges, 8192, 2);
+    static const size_t rows[] = {1, 2, 3, 7, 1000};
+    for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++)
+        tiles_match(&edges, rows[r]);
+}
+
+static void test_edges_train_streamed(void **state)
+{
+    (void)state;
+    /* the input delta crosses from a convolution with biases, a dilated and batch-normalised
+     * one, the 1x1 one with one filter, and the 2x2 one with stride 2 */
+    for (size_t first = 0; first <= 4; first++) {
+        train_equivalence(&edges, first, 4096, 1);
+        train_equivalence(&edges, first, 8192, 2);
+    }
+}
+
 /* ---------------------------------------------------- back to resident */
 
 static TEEC_Result load_chunk(struct ta *t, uint32_t k, uint32_t work, uint32_t n,
@@ -736,7 +789,10 @@ static int group_setup(void **state)
     (void)state;
     struct dk_error err = {{0}};
     if (dk_parse_network("cfg/fashion_lenet.cfg", &lenet, &err) != 0 ||
-        dk_parse_network("cfg/fashion_vgg7.cfg", &vgg7, &err) != 0) {
+        dk_parse_network("cfg/fashion_vgg7.cfg", &vgg7, &err) != 0 ||
+        dk_cfg_read_mem("edges", edges_text, sizeof(edges_text) - 1, false, &edges_cfg, &err) !=
+            0 ||
+        dk_parse_network_cfg(edges_cfg, &edges, &err) != 0) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -748,6 +804,8 @@ static int group_teardown(void **state)
     (void)state;
     dk_model_free(&lenet);
     dk_model_free(&vgg7);
+    dk_model_free(&edges);
+    dk_cfg_free(edges_cfg);
     tee_env_teardown(&env);
     return 0;
 }
@@ -757,7 +815,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_bn_streamed_scores),  cmocka_unit_test(test_tiles_match_layers),
         cmocka_unit_test(test_train_conv_bn_streamed),   cmocka_unit_test(test_hostile_conv_chunks),
-        cmocka_unit_test(test_conv_save_loads_resident),
+        cmocka_unit_test(test_conv_save_loads_resident), cmocka_unit_test(test_edges_streamed),
+        cmocka_unit_test(test_edges_train_streamed),
     };
     return cmocka_run_group_tests_name("ta_stream_conv", tests, group_setup, group_teardown);
 }
