@@ -25,14 +25,16 @@ static bool streams(const struct dk_model *m, const struct dnn_network *shapes, 
 }
 
 /* Sealed bytes that cross per image for a pass's @sealed bytes: inference reads each chunk
- * once; training reads it in FORWARD_TRAIN, reads and writes it in BACKWARD, and in UPDATE
- * once per batch * subdivisions images. */
-static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions, bool train)
+ * once; training reads it in FORWARD_TRAIN (and writes it back re-sealed when @forward_moves:
+ * batch normalisation's rolling statistics live in the chunks, dnn_tile_forward_moves),
+ * reads and writes it in BACKWARD, and in UPDATE once per batch * subdivisions images. */
+static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions, bool train,
+                                   bool forward_moves)
 {
     if (!train)
         return sealed / (uint64_t)batch;
     const uint64_t images = (uint64_t)batch * (uint64_t)(subdivisions > 0 ? subdivisions : 1);
-    return 3 * sealed / (uint64_t)batch + 2 * sealed / images;
+    return (forward_moves ? 4 : 3) * sealed / (uint64_t)batch + 2 * sealed / images;
 }
 
 /* Tails that stream get a table row each when there are at most this many. */
@@ -122,8 +124,9 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
                "a working buffer of %zu bytes; %zu sealed chunks, %llu bytes of sealed weights "
                "cross per image\n",
                mode, i, n - 1, fit.need, fit.chunk_bytes, fit.n_chunks,
-               (unsigned long long)crossing_per_image(fit.sealed_bytes, batch, m->net.subdivisions,
-                                                      train));
+               (unsigned long long)crossing_per_image(
+                   fit.sealed_bytes, batch, m->net.subdivisions, train,
+                   dnn_tile_forward_moves(&shapes->layers[i], n - i)));
         return;
     }
     if (any)

@@ -8,7 +8,11 @@
  *    shortcuts and losses, dz_print_plan's every line and dz_fit_search's answer equal
  *    what dz_layer_need, dz_partition_check and dz_segment_need (dnn_network_plan on
  *    each range) give, and the search equals a brute force over every range;
- *  - a cfg over the layer limit is refused naming the limit.
+ *  - a cfg over the layer limit is refused naming the limit;
+ *  - `tee plan -train`'s sealed bytes that cross per image count what every pass moves: a
+ *    training forward reads each chunk, and in a segment with batch_normalize writes it back
+ *    re-sealed too (it moves the rolling statistics); BACKWARD reads and writes each; UPDATE
+ *    reads and writes each once per batch * subdivisions images.
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -111,6 +115,75 @@ static void test_layer_limit(void **state)
     text[got] = '\0';
     fclose(f);
     assert_non_null(strstr(text, "262145 layers; at most 262144 are supported (the limit)"));
+}
+
+/* ------------------------------------------------ streamed training's crossing */
+
+/* `tee plan CFG -train` (TEXT written there) against dz_stream_plan of its streamed tail:
+ * the sealed bytes per image are the passes' reads and writes over the images they serve. */
+static void check_crossing(const char *name, const char *text, bool moves)
+{
+    char cfg[PATH_MAX], out[PATH_MAX], cmd[4 * PATH_MAX], line[512];
+    const size_t capacity = 4u << 20, work = 65536;
+    snprintf(cfg, sizeof cfg, "%s/%s", dir, name);
+    snprintf(out, sizeof out, "%s/%s.txt", dir, name);
+    FILE *f = fopen(cfg, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    snprintf(cmd, sizeof cmd, "'%s' tee plan '%s' -train -ta_data_size %zu -tee_chunk %zu > '%s'",
+             bin, cfg, capacity, work, out);
+    assert_int_equal(system(cmd), 0);
+    f = fopen(out, "r");
+    assert_non_null(f);
+    size_t first = 0, last = 0, need = 0, chunk = 0, chunks = 0;
+    unsigned long long crossing = 0;
+    int got = 0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "streamed (training, ", 20) == 0)
+            got = sscanf(line,
+                         "streamed (training, -pp_start %zu -pp_end %zu): %zu bytes of secure "
+                         "memory with a working buffer of %zu bytes; %zu sealed chunks, %llu",
+                         &first, &last, &need, &chunk, &chunks, &crossing);
+    fclose(f);
+    assert_int_equal(got, 6);
+
+    struct dk_model m = {0};
+    struct dk_error err = {{0}};
+    struct dnn_network *shapes = NULL;
+    struct dz_stream_fit fit;
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    const int batch = m.net.batch, subdivisions = m.net.subdivisions;
+    assert_int_equal(dz_shapes_create(&m, batch, 0, &shapes, &err), 0);
+    assert_int_equal(
+        dz_stream_plan(&m, shapes, first, last, batch, true, capacity, work, &fit, &err), 0);
+    assert_int_equal(dnn_tile_forward_moves(&shapes->layers[first], last - first + 1), moves);
+    assert_int_equal(chunks, fit.n_chunks);
+    const uint64_t images = (uint64_t)batch * (uint64_t)subdivisions;
+    const uint64_t want =
+        (moves ? 4 : 3) * fit.sealed_bytes / (uint64_t)batch + 2 * fit.sealed_bytes / images;
+    if (crossing != want)
+        fail_msg("%s: %llu sealed bytes cross per image, the passes move %llu", name, crossing,
+                 (unsigned long long)want);
+    dz_shapes_free(shapes);
+    dk_model_free(&m);
+}
+
+static void test_streamed_training_crossing(void **state)
+{
+    (void)state;
+    static const char head[] = "[net]\nbatch=4\nsubdivisions=2\nheight=8\nwidth=8\nchannels=2\n"
+                               "learning_rate=0.01\nmomentum=0.9\ndecay=0.0005\n";
+    static const char tail[] = "[connected]\noutput=10\nactivation=linear\n[softmax]\n";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "%s[convolutional]\nbatch_normalize=1\nfilters=32\nsize=3\npad=1\n"
+             "activation=leaky\n%s",
+             head, tail);
+    check_crossing("bn.cfg", text, true);
+    snprintf(text, sizeof text,
+             "%s[convolutional]\nfilters=32\nsize=3\npad=1\nactivation=leaky\n%s", head, tail);
+    check_crossing("plain.cfg", text, false);
 }
 
 /* ------------------------------------------------ one pass versus the engine */
@@ -322,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_plan_of_200k_layers_completes),
         cmocka_unit_test(test_layer_limit),
         cmocka_unit_test(test_one_pass_equals_engine),
+        cmocka_unit_test(test_streamed_training_crossing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
