@@ -81,13 +81,16 @@ struct dz_session {
     uint8_t pass_id[16];   /* the save its chunk 0 came from */
     uint32_t pass_gen;     /* and that chunk's generation */
     /* Training: every chunk the normal world holds is of save bound_id at `generation`; a
-     * BACKWARD or UPDATE pass re-seals each at generation + 1 and, complete, moves the
-     * session there, so that no older version of a chunk is accepted again. Set by
-     * STREAM_IMPORT's chunk 0 or the first pass's chunk 0; inference sessions stay unbound
-     * (a pass takes any whole save, as a resident load takes any sealed blob). */
+     * pass that re-seals (pass_reseals) seals each as save reseal_id, a new random id of that
+     * pass, at generation + 1 and, complete, moves the session there, so that no older
+     * version of a chunk is accepted again, nor a chunk of another lineage of the same save
+     * (a kept copy trained again re-seals under other ids). Set by STREAM_IMPORT's chunk 0
+     * or the first pass's chunk 0; inference sessions stay unbound (a pass takes any whole
+     * save, as a resident load takes any sealed blob). */
     bool gen_bound;
     uint32_t generation;
     uint8_t bound_id[16];
+    uint8_t reseal_id[16];
     bool updates_stale; /* since a kept save's load: the chunks' updates count as zero */
     /* An inference session streaming a training save (STREAM_IMPORT's kept save with
      * DZ_STREAM_KEPT_UPDATES): its passes take chunks cut with their update buffers (half the

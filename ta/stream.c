@@ -23,9 +23,11 @@
  * the step was applied to it, so the normal world holds it again before the next one is
  * opened: the working buffer holds one chunk, whatever the segment's size. With batch
  * normalisation the FORWARD_TRAIN pass re-seals too: it moves the rolling statistics the
- * chunks hold. Each re-seal moves the chunk to the next generation, which its header binds;
- * the session accepts only its current generation of its own save, so an older version of a
- * chunk (before an update, or a training forward) is refused like a chunk of another save.
+ * chunks hold. Each re-seal moves the chunk to the next generation, which its header binds,
+ * and into a new save (an id random per re-sealing pass); the session accepts only its
+ * current generation of its own save, so an older version of a chunk (before an update, or a
+ * training forward) is refused like a chunk of another save, and so is a chunk of another
+ * lineage (a kept copy of the save trained again from the same generation).
  *
  * What the normal world sees: ciphertext, and sizes it knows from the cfg and the working
  * buffer it chose (rows per chunk, chunk count).
@@ -590,6 +592,11 @@ TEE_Result dz_cmd_stream_begin(struct dz_session *s, uint32_t types, TEE_Param p
     end_pass(s);
     s->pass_kind = kind;
     s->pass_loss = (flags & DZ_STREAM_WANT_LOSS) != 0;
+    /* A new save for what this pass re-seals: two passes from the same generation (a kept
+     * copy loaded again, here or in another session) give two lineages whose chunks must
+     * not mix, and a generation number alone cannot tell them apart. */
+    if (pass_reseals(s))
+        TEE_GenerateRandom(s->reseal_id, sizeof(s->reseal_id));
     struct dnn_network *net = s->net;
     if (forward) {
         /* Another forward overwrites what a pending backward needs, as resident. */
@@ -697,13 +704,15 @@ static const char *chunk_mismatch(const struct dz_session *s, uint32_t k,
         return "not the chunk asked for";
     if (h->row0 != want.row0 || h->rows != want.rows || h->plain_bytes != want.plain_bytes)
         return "other rows than the chunk asked for";
+    /* the generation first: an older chunk also has another save id (each re-sealing pass
+     * makes a new save), and its number says what it is */
+    if (h->generation != want.generation)
+        return h->generation < want.generation ? "an older generation: replayed"
+                                               : "another generation than the session's";
     if (TEE_MemCompare(h->save_id, want.save_id, sizeof(want.save_id)) != 0)
         return s->gen_bound ? "not of the session's save"
                             : "from another save than the pass's "
                               "chunk 0";
-    if (h->generation != want.generation)
-        return h->generation < want.generation ? "an older generation: replayed"
-                                               : "another generation than the session's";
     return NULL;
 }
 
@@ -786,7 +795,9 @@ static void finish_pass(struct dz_session *s, void *out)
         break;
     }
     if (pass_reseals(s)) {
-        s->generation++; /* every chunk is there now: the older ones are refused */
+        /* every chunk is there now, of the pass's new save: the older ones are refused */
+        TEE_MemMove(s->bound_id, s->reseal_id, sizeof(s->bound_id));
+        s->generation++;
         s->updates_stale = false;
     }
 }
@@ -858,7 +869,7 @@ TEE_Result dz_cmd_stream_chunk(struct dz_session *s, uint32_t types, TEE_Param p
     res = compute_chunk(s, &g);
     if (res == TEE_SUCCESS && reseal) {
         struct dz_chunk_header out;
-        expected_header(s, k, &g, s->bound_id, s->generation + 1, &out);
+        expected_header(s, k, &g, s->reseal_id, s->generation + 1, &out);
         res = seal_work(s, &out, &g, p[3].memref.buffer);
         if (res == TEE_SUCCESS)
             p[3].memref.size = sealed_size(&g);

@@ -706,6 +706,90 @@ static void test_edges_train_streamed(void **state)
     }
 }
 
+/* ------------------------------------------------------------ forked saves */
+
+/* A deep copy of @src into @dst. */
+static void save_copy(struct save *dst, const struct save *src)
+{
+    dst->n = src->n;
+    for (size_t k = 0; k < src->n; k++) {
+        dst->c[k] = src->c[k];
+        dst->size[k] = src->size[k];
+        dst->blob[k] = malloc(src->size[k]);
+        assert_non_null(dst->blob[k]);
+        memcpy(dst->blob[k], src->blob[k], src->size[k]);
+    }
+}
+
+/* STREAM_IMPORT's kept save: the normal world streams chunks it kept, `seen` @seen. */
+static TEEC_Result adopt_kept(struct ta *t, uint64_t seen)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_VALUE_INPUT, TEEC_NONE, TEEC_NONE, TEEC_VALUE_INPUT);
+    op.params[0].value.a = DZ_STREAM_DONE;
+    op.params[3].value.a = (uint32_t)seen;
+    op.params[3].value.b = (uint32_t)(seen >> 32);
+    return invoke(t, DZ_CMD_STREAM_IMPORT, &op);
+}
+
+/* One save trained twice from the same generation (a kept copy loaded again) forks: each
+ * re-sealing pass moves the rolling statistics (or, in UPDATE, the weights) its own way. A
+ * pass takes every chunk from one lineage; a chunk of the other fork, of the same save and
+ * generation number, is refused, or a pass would run a model the TA never computed. */
+static void test_forked_save_refused(void **state)
+{
+    (void)state;
+    const struct dnn_net_config cfg = net_cfg(&vgg7, 1);
+    struct dnn_network *nw = network(&vgg7, &cfg, true);
+    const size_t first = 1, work = 8192;
+    const size_t x_floats = (size_t)BATCH * nw->layers[0].inputs;
+    const size_t mid_floats = (size_t)BATCH * nw->layers[first].inputs;
+    const size_t mid_bytes = mid_floats * sizeof(float);
+    float *x = malloc(x_floats * sizeof(float)), y[BATCH * CLASSES];
+    float *mid = malloc(mid_bytes), *delta = malloc(mid_bytes);
+    assert_non_null(x);
+    assert_non_null(mid);
+    assert_non_null(delta);
+    struct ta t;
+    static struct save a, b;
+    uint64_t rng = 11;
+
+    open_segment(&t, &vgg7, &cfg, (uint32_t)first, true, (uint32_t)work, TEEC_SUCCESS);
+    import_all(&t, nw, first, nw->n - 1, work, true, &a);
+    save_copy(&b, &a); /* the normal world keeps generation 0 */
+    for (int fork = 0; fork < 2; fork++) {
+        batch_data(&rng, x, x_floats, y);
+        dnn_network_forward_range(nw, 0, first - 1, x, NULL, false);
+        memcpy(mid, nw->layers[first - 1].output, mid_bytes);
+        if (fork == 1)
+            assert_int_equal(adopt_kept(&t, 0), TEEC_SUCCESS);
+        pass(&t, fork ? &b : &a, DZ_STREAM_FORWARD_TRAIN, 0, mid, mid_bytes, y, sizeof(y), NULL, 0,
+             NULL);
+    }
+    /* The session follows fork b: its BACKWARD takes b's first chunk, not a's second. */
+    uint32_t next = 0;
+    assert_int_equal(begin(&t, DZ_STREAM_BACKWARD, NULL, 0, NULL, 0, 0, &next), TEEC_SUCCESS);
+    size_t rsize = b.size[next], dsize = mid_bytes;
+    uint8_t *re = malloc(rsize > a.size[0] ? rsize : a.size[0]);
+    assert_non_null(re);
+    assert_int_equal(feed(&t, b.blob[next], b.size[next], &next, delta, &dsize, re, &rsize),
+                     TEEC_SUCCESS);
+    rsize = a.size[next];
+    dsize = mid_bytes;
+    assert_int_equal(feed(&t, a.blob[next], a.size[next], &next, delta, &dsize, re, &rsize),
+                     TEEC_ERROR_SECURITY);
+    assert_true(tee_log_contains(&env, "not of the session's save"));
+    free(re);
+    save_free(&a);
+    save_free(&b);
+    ta_stop(&t);
+    free(delta);
+    free(mid);
+    free(x);
+    dnn_network_free(nw);
+}
+
 /* ---------------------------------------------------- back to resident */
 
 static TEEC_Result load_chunk(struct ta *t, uint32_t k, uint32_t work, uint32_t n,
@@ -816,7 +900,7 @@ int main(void)
         cmocka_unit_test(test_conv_bn_streamed_scores),  cmocka_unit_test(test_tiles_match_layers),
         cmocka_unit_test(test_train_conv_bn_streamed),   cmocka_unit_test(test_hostile_conv_chunks),
         cmocka_unit_test(test_conv_save_loads_resident), cmocka_unit_test(test_edges_streamed),
-        cmocka_unit_test(test_edges_train_streamed),
+        cmocka_unit_test(test_edges_train_streamed),     cmocka_unit_test(test_forked_save_refused),
     };
     return cmocka_run_group_tests_name("ta_stream_conv", tests, group_setup, group_teardown);
 }

@@ -239,7 +239,8 @@ enum dz_ta_command {
      *                the size) when smaller, and the pass goes on
      * [out] memref3: BACKWARD, UPDATE, and FORWARD_TRAIN of a segment with batch_normalize:
      *                the chunk re-sealed (its gradient, step or rolling statistics applied),
-     *                generation + 1, which the normal world keeps in place of the one it
+     *                generation + 1, of a new save (a save id random per re-sealing
+     *                pass), which the normal world keeps in place of the one it
      *                sent (SHORT_BUFFER with the size, and the pass goes on); NONE
      *                otherwise
      */
@@ -611,8 +612,10 @@ struct dz_chunk_header {
     uint32_t n_chunks;
     uint32_t row0, rows;
     uint32_t plain_bytes;
-    uint8_t save_id[16]; /* random per save: every chunk of one save carries it */
-    uint8_t nonce[12];   /* random per chunk */
+    /* random per save (an import, a re-key, each pass that re-seals): every chunk of one
+     * save carries it */
+    uint8_t save_id[16];
+    uint8_t nonce[12]; /* random per chunk */
     /* Training: how many passes re-sealed the chunk since its import (BACKWARD, UPDATE, and
      * FORWARD_TRAIN with batch_normalize; 0 at import; always 0 in inference). The TA
      * accepts only the session's current one. */
