@@ -61,8 +61,9 @@ static void print_streamed_row(const struct dk_model *m, const struct dnn_networ
     snprintf(work, sizeof work, "%zu", fit.chunk_bytes);
     snprintf(chunks, sizeof chunks, "%zu", fit.n_chunks);
     snprintf(sealed, sizeof sealed, "%llu",
-             (unsigned long long)crossing_per_image(fit.sealed_bytes, batch, m->net.subdivisions,
-                                                    train));
+             (unsigned long long)crossing_per_image(
+                 fit.sealed_bytes, batch, m->net.subdivisions, train,
+                 dnn_tile_forward_moves(&shapes->layers[i], shapes->n - i)));
     printf(STREAM_ROW, start, need, work, chunks, sealed, fits ? "yes" : "no");
 }
 
