@@ -64,6 +64,18 @@
 #define DNN_GEMM_X86 0
 #endif
 
+/* The products with one row of C (gemm_gemv.h) transpose blocks of B in registers with
+ * __builtin_shufflevector (clang, gcc 12 and later); without it the kernel of gemm_kernel.h
+ * computes them, to the same bits. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define DNN_GEMM_GEMV 1
+#endif
+#endif
+#ifndef DNN_GEMM_GEMV
+#define DNN_GEMM_GEMV 0
+#endif
+
 /* A vector initialiser with x in each of 4, 8 or 16 lanes: the compiler makes it one
  * broadcast. */
 #define DNN_GEMM_SPLAT4(x)                                                                         \
@@ -153,6 +165,9 @@ static void gemm_tile_out(int mr, int nr, int ldt, const float *t, float *c, siz
 #define GK_NV 2
 #define GK_MADD(c, a, b) ((c) + (a) * (b))
 #include "dnn/gemm_kernel.h"
+#if DNN_GEMM_GEMV
+#include "dnn/gemm_gemv.h"
+#endif
 #undef GK_SUFFIX
 #undef GK_ATTR
 #undef GK_LANES
@@ -172,6 +187,9 @@ static void gemm_tile_out(int mr, int nr, int ldt, const float *t, float *c, siz
 #define GK_NV 2
 #define GK_MADD(c, a, b) __builtin_ia32_vfmaddps256((a), (b), (c))
 #include "dnn/gemm_kernel.h"
+#if DNN_GEMM_GEMV
+#include "dnn/gemm_gemv.h"
+#endif
 #undef GK_SUFFIX
 #undef GK_ATTR
 #undef GK_LANES
@@ -301,6 +319,35 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k,
     return true;
 }
 
+/*
+ * Runs a product with one row of C (m == 1) through gemm_gemv.h, which streams B once with
+ * every vector lane on a column of C, and says whether it did; false (nothing done) leaves it
+ * to the kernel, whose results are the same bits. AVX-512 CPUs run the AVX2 version: both
+ * fuse each multiply-add, so an element's value is the same.
+ */
+static bool gemm_gemv(enum dnn_gemm_kernel kernel, int m, int n, int k, float alpha, const float *a,
+                      size_t sap, const float *b, size_t sbp, size_t sbj, float *c, size_t scj)
+{
+#if DNN_GEMM_GEMV
+    if (m != 1)
+        return false;
+    switch (kernel) {
+#if DNN_GEMM_X86
+    case DNN_GEMM_AVX512:
+    case DNN_GEMM_AVX2:
+        return dnn_gemm_kernel_available(DNN_GEMM_AVX2) &&
+               gv_gemv_avx2(n, k, alpha, a, sap, b, sbp, sbj, c, scj);
+#endif
+    default:
+        return gv_gemv_generic(n, k, alpha, a, sap, b, sbp, sbj, c, scj);
+    }
+#else
+    (void)kernel, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)sap, (void)b, (void)sbp;
+    (void)sbj, (void)c, (void)scj;
+    return false;
+#endif
+}
+
 /* dnn_gemm_with, with C(i,j) at c[i*ldc + j], or at c[j*ldc + i] when tc. */
 static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int m, int n, int k,
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
@@ -333,6 +380,8 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
     if (!dnn_gemm_kernel_available(kernel))
         kernel = DNN_GEMM_GENERIC;
+    if (gemm_gemv(kernel, m, n, k, alpha, a, sap, b, sbp, sbj, c, scj))
+        return;
     if (gemm_goto(kernel, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     /* C transposed: each pass of a tile copies it in and out with strided accesses, which

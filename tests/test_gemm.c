@@ -214,6 +214,40 @@ static void test_gemm_all_transposes(void **state)
                                betas[bi], (int)((s + ai + bi) % 3) * (1 + (int)s % 5));
 }
 
+/* Every shape with M, N and K in 1 .. 17: all the edges of every kernel's tiles (4, 6, 8 rows;
+ * 8, 16, 32 columns), the one-row products of gemm_gemv.h with blocks of 4, 8 or 16 columns
+ * and terms cut short, in every transpose case, with beta 0 and 1 and leading dimensions
+ * both tight and larger than needed. */
+static void test_gemm_small_sizes(void **state)
+{
+    (void)state;
+    for (int m = 1; m <= 17; m++)
+        for (int n = 1; n <= 17; n++)
+            for (int k = 1; k <= 17; k++)
+                for (int t = 0; t < 4; t++) {
+                    const int odd = (m + n + k + t) & 1;
+                    check_gemm(t & 2, t & 1, m, n, k, odd ? -1.25f : 1, (float)odd,
+                               (m * 7 + n * 3 + k) % 3);
+                }
+}
+
+/* Products with one row of C (a batch of one through a connected layer), which stream B
+ * once (gemm_gemv.h): long rows of terms, past the 1024 terms scaled in one chunk when
+ * alpha != 1 or A is transposed, columns not a multiple of any block, bit for bit each
+ * kernel's order of terms. */
+static void test_gemm_one_row(void **state)
+{
+    (void)state;
+    static const int ns[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1030};
+    static const int ks[] = {1, 3, 4, 7, 8, 9, 64, 1023, 1024, 1025, 2100};
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (int t = 0; t < 8; t++) {
+                const float alpha = t & 4 ? 0.75f : 1, beta = (ni + ki) & 1 ? 0 : 1;
+                check_gemm(t & 2, t & 1, 1, ns[ni], ks[ki], alpha, beta, (int)(ni + ki) % 3);
+            }
+}
+
 /* C stored transposed (dnn_gemm_with_tc) gets the same bits as C stored by rows: the same
  * terms in the same order, whichever kernel, transposes, alpha and beta, also where a tile
  * is an edge, the product is large enough to pack both operands, or its panels are deep. */
@@ -221,8 +255,8 @@ static void test_gemm_transposed_c(void **state)
 {
     (void)state;
     /* Past 128 terms C transposed gets deep micro-panels, past 4096 more than one. */
-    static const int sizes[][3] = {{1, 1, 1},     {6, 16, 40},    {7, 75, 130}, {13, 150, 121},
-                                   {24, 33, 300}, {16, 300, 250}, {3, 20, 4200}};
+    static const int sizes[][3] = {{1, 1, 1},     {6, 16, 40},    {7, 75, 130},  {13, 150, 121},
+                                   {24, 33, 300}, {16, 300, 250}, {3, 20, 4200}, {1, 37, 1100}};
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 5);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -501,6 +535,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_all_transposes),
+        cmocka_unit_test(test_gemm_small_sizes),
+        cmocka_unit_test(test_gemm_one_row),
         cmocka_unit_test(test_gemm_transposed_c),
         cmocka_unit_test(test_gemm_edge_cases),
         cmocka_unit_test(test_gemm_uses_best_kernel),
