@@ -158,9 +158,9 @@ clean:
 # The TA tests include TA sources and headers directly.
 $(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)
 
-# GFLOP/s of dnn_gemm's kernels, the previous gemm and the measured FMA peak (not in `test`).
+# GFLOP/s of dnn_gemm, the previous gemms and the measured FMA peak (not in `test`).
 $(BUILD)/tools/bench/gemm_bench: $(BUILD)/tools/bench/gemm_bench.o $(BUILD)/tools/bench/gemm_old.o \
-  $(BUILD)/tools/bench/fma_peak.o $(BUILD)/libdnn.a
+  $(BUILD)/tools/bench/gemm_prev.o $(BUILD)/tools/bench/fma_peak.o $(BUILD)/libdnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^
 

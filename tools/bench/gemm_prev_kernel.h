@@ -1,0 +1,256 @@
+/*
+ * gemm_prev_kernel.h - dnn/gemm_kernel.h as of commit 9c8bcd0, for tools/bench/gemm_prev.c.
+ *
+ * Included by gemm.c only, several times, each time with these macros defined:
+ *   GK_SUFFIX       name suffix of the functions made (generic, avx2, avx512)
+ *   GK_ATTR         attributes of every function made (a target("...") or nothing)
+ *   GK_LANES        floats per vector (4, 8, 16)
+ *   GK_MR           rows of C per micro-tile
+ *   GK_NV           vectors per row of a micro-tile (GK_NR = GK_NV * GK_LANES columns)
+ *   GK_MADD(c,a,b)  c + a * b on vectors: one fused multiply-add, or a product then a sum
+ *   GK_SPLAT(x)     a vector with x in every lane (DNN_GEMM_SPLAT4/8/16)
+ * and the block sizes DNN_GEMM_BLOCK, DNN_GEMM_NC_TA and the helpers of gemm.c visible.
+ *
+ * Every element of C gets its k terms added straight into it, c = c + a(i,p) * b(p,j) in
+ * increasing p, with a(i,p) = alpha * A(i,p) rounded to float. Cache blocks and tiles only
+ * choose which elements are worked on together; the edges run the same micro-kernel on a copy
+ * of the tile. So an element's value depends only on its own inputs and on GK_MADD, never on
+ * its position, the alignment of the arrays or the shape of the blocks.
+ */
+
+#define GK_CAT2(a, b) a##_##b
+#define GK_CAT(a, b) GK_CAT2(a, b)
+#define GK_FN(name) GK_CAT(name, GK_SUFFIX)
+#define GK_NR (GK_NV * GK_LANES)
+#define GK_V GK_FN(gk_vec)
+
+typedef float GK_V __attribute__((vector_size(GK_LANES * sizeof(float))));
+
+_Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA == 0 &&
+                   DNN_GEMM_BLOCK % GK_NR == 0,
+               "a packed block holds whole micro-panels, in both shapes");
+
+/*
+ * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc) gets, for p = 0 .. kc-1,
+ * c[r][q] += a(r,p) * bp[p*sbp + q] (sbp = GK_NR for a packed micro-panel), where a(r,p) = alpha *
+ * ar[r][p*sap], or the load itself when !scale (alpha == 1, as alpha * x == x then). The tile's
+ * sums live in registers during the loop. Inlined twice with scale a constant, so the loop holds no
+ * test of alpha.
+ */
+GK_ATTR static inline __attribute__((always_inline)) void
+GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_MR], size_t sap,
+                     const float *restrict bp, size_t sbp, float *restrict c, size_t ldc)
+{
+    GK_V acc[GK_MR][GK_NV];
+    DNN_GEMM_UNROLL_ALL
+    for (int r = 0; r < GK_MR; r++) {
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(&acc[r][v], c + (size_t)r * ldc + (size_t)v * GK_LANES, sizeof(GK_V));
+    }
+    for (int p = 0; p < kc; p++) {
+        GK_V bv[GK_NV];
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(&bv[v], bp + (size_t)p * sbp + (size_t)v * GK_LANES, sizeof(GK_V));
+        DNN_GEMM_UNROLL_ALL
+        for (int r = 0; r < GK_MR; r++) {
+            const float x = scale ? alpha * ar[r][(size_t)p * sap] : ar[r][(size_t)p * sap];
+            /* Every lane a copy of x (a sum such as 0 + x would turn -0 into +0). */
+            const GK_V av = GK_SPLAT(x);
+            DNN_GEMM_UNROLL_ALL
+            for (int v = 0; v < GK_NV; v++)
+                acc[r][v] = GK_MADD(acc[r][v], av, bv[v]);
+        }
+    }
+    DNN_GEMM_UNROLL_ALL
+    for (int r = 0; r < GK_MR; r++) {
+        DNN_GEMM_UNROLL_ALL
+        for (int v = 0; v < GK_NV; v++)
+            memcpy(c + (size_t)r * ldc + (size_t)v * GK_LANES, &acc[r][v], sizeof(GK_V));
+    }
+}
+
+GK_ATTR static void GK_FN(gk_micro)(int kc, float alpha, const float *const ar[GK_MR], size_t sap,
+                                    const float *restrict bp, size_t sbp, float *restrict c,
+                                    size_t ldc)
+{
+    if (dnn_feq(alpha, 1))
+        GK_FN(gk_micro_loop)(false, kc, alpha, ar, sap, bp, sbp, c, ldc);
+    else
+        GK_FN(gk_micro_loop)(true, kc, alpha, ar, sap, bp, sbp, c, ldc);
+}
+
+/*
+ * One tile of C at rows i0 .. i0+mr-1 and columns of one packed micro-panel (nr of them
+ * real). A full tile is worked in place; an edge tile through a GK_MR x GK_NR copy, whose
+ * missing rows repeat row 0 of A and whose missing columns meet the zeros of the packing;
+ * only the mr x nr real elements are written back.
+ */
+GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const float *a, size_t sai,
+                                   size_t sap, const float *bp, size_t sbp, float *c, size_t sci,
+                                   size_t scj)
+{
+    const float *ar[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        ar[r] = a + (size_t)(r < mr ? r : 0) * sai;
+    if (mr == GK_MR && nr == GK_NR && scj == 1) {
+        GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, c, sci);
+        return;
+    }
+    float t[GK_MR * GK_NR];
+    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+        memset(t, 0, sizeof t);
+    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, t, GK_NR);
+    gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
+}
+
+/*
+ * Packs the mr x kc tile of A at a (A(r,p) = a[r*sai + p*sap]) for the micro-kernel: term p's
+ * GK_MR values, alpha * A(r,p) rounded to float as gk_micro_loop would compute them, sit side
+ * by side at ap + p*GK_MR; missing rows repeat row 0, as in gk_tile.
+ */
+GK_ATTR static void GK_FN(gk_pack_a)(int mr, int kc, float alpha, const float *a, size_t sai,
+                                     size_t sap, float *restrict ap)
+{
+    const bool scale = !dnn_feq(alpha, 1);
+    size_t off[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        off[r] = (size_t)(r < mr ? r : 0) * sai;
+    /* Term by term: when A is transposed, a term's values share a cache line or two. */
+    for (int p = 0; p < kc; p++) {
+        const float *at = a + (size_t)p * sap;
+        float *dst = ap + (size_t)p * GK_MR;
+        if (scale) {
+            DNN_GEMM_UNROLL_ALL
+            for (int r = 0; r < GK_MR; r++)
+                dst[r] = alpha * at[off[r]];
+        } else {
+            DNN_GEMM_UNROLL_ALL
+            for (int r = 0; r < GK_MR; r++)
+                dst[r] = at[off[r]];
+        }
+    }
+}
+
+/* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a. */
+GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *restrict ap,
+                                          const float *bp, float *c, size_t sci, size_t scj)
+{
+    const float *ar[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        ar[r] = ap + r;
+    if (mr == GK_MR && nr == GK_NR && scj == 1) {
+        /* The packed stride is a constant here, so term p's loads use fixed offsets. */
+        GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, c, sci);
+        return;
+    }
+    float t[GK_MR * GK_NR];
+    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+        memset(t, 0, sizeof t);
+    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, t, GK_NR);
+    gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
+}
+
+/*
+ * The same product with both operands packed into caller's memory, GotoBLAS's loop order: for
+ * each block of DNN_GEMM_GOTO_NC columns and DNN_GEMM_GOTO_KC terms (in increasing p), B's
+ * block is packed once into bp (micro-panels, as gemm_pack_b); for each block of
+ * DNN_GEMM_GOTO_MC rows, A's block is packed once into ap (tiles, as gk_pack_a) and then read
+ * from L2 by every micro-panel of B. Neither operand is read where it is, so neither its
+ * layout nor its leading dimension matters: with A transposed its rows are lda floats apart,
+ * and a power-of-two lda puts the terms of a tile in a handful of L1 sets, where they keep
+ * evicting each other. ap holds DNN_GEMM_GOTO_MC x min(k, KC) floats, bp min(k, KC) x
+ * min(n, NC) rounded up to whole micro-panels; both 64-byte aligned.
+ */
+GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const float *a,
+                                        size_t sai, size_t sap, const float *b, size_t sbp,
+                                        size_t sbj, float *c, size_t sci, size_t scj,
+                                        float *restrict ap, float *restrict bp)
+{
+    enum { MC = DNN_GEMM_GOTO_MC / GK_MR * GK_MR };
+    for (int j1 = 0; j1 < n; j1 += DNN_GEMM_GOTO_NC) {
+        const int nc = gemm_min(DNN_GEMM_GOTO_NC, n - j1);
+        for (int p0 = 0; p0 < k; p0 += DNN_GEMM_GOTO_KC) {
+            const int kc = gemm_min(DNN_GEMM_GOTO_KC, k - p0);
+            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
+            for (int i1 = 0; i1 < m; i1 += MC) {
+                const int mc = gemm_min(MC, m - i1);
+                for (int i0 = 0; i0 < mc; i0 += GK_MR)
+                    GK_FN(gk_pack_a)
+                (gemm_min(GK_MR, mc - i0), kc, alpha,
+                 a + (size_t)(i1 + i0) * sai + (size_t)p0 * sap, sai, sap, ap + (size_t)i0 * kc);
+                for (int j0 = 0; j0 < nc; j0 += GK_NR) {
+                    const int nr = gemm_min(GK_NR, nc - j0);
+                    for (int i0 = 0; i0 < mc; i0 += GK_MR)
+                        GK_FN(gk_tile_packed)
+                    (gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc, bp + (size_t)j0 * kc,
+                     c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj, sci, scj);
+                }
+            }
+        }
+    }
+}
+
+/*
+ * C += op(A) op(B) with A(i,p) = a[i*sai + p*sap], B(p,j) = b[p*sbp + j*sbj] and
+ * C(i,j) = c[i*sci + j*scj] (scj != 1: C is stored transposed, and every tile goes through a
+ * copy). deep, when not NULL and A is not transposed, is a caller's buffer (64-byte aligned)
+ * for a micro-panel of deep_k terms, deeper than the stack's: fewer passes over each tile, for
+ * the tiles whose copies cost (C transposed). For each block of columns and terms (in increasing
+ * p), the block of B is packed into micro-panels on the stack, where it stays in L1 while every row
+ * of A passes it; A is read where it is. A block is one micro-panel wide and as deep as
+ * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
+ * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
+ * keep its pages within the first-level TLB.
+ */
+GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
+                                   size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
+                                   size_t sci, size_t scj, float *deep, int deep_k)
+{
+    float stack_bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
+    const bool use_deep = deep && sap == 1;
+    float *bp = use_deep ? deep : stack_bp;
+    const int nb = sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
+    const int kb = use_deep ? deep_k : DNN_GEMM_BLOCK / nb;
+    /* With few rows of A, a packed panel of B would serve one or two tiles only, and packing
+     * it costs about as much as using it (LeNet's convolutions: 6 filters). Whole panels of B
+     * not transposed are then read where they are, rows sbp floats apart. */
+    const bool b_in_place = sap == 1 && sbj == 1 && m <= 2 * GK_MR;
+    for (int j0 = 0; j0 < n; j0 += nb) {
+        const int nc = gemm_min(nb, n - j0);
+        if (b_in_place && nc == GK_NR) {
+            for (int p0 = 0; p0 < k; p0 += kb) {
+                const int kc = gemm_min(kb, k - p0);
+                for (int i0 = 0; i0 < m; i0 += GK_MR)
+                    GK_FN(gk_tile)
+                (gemm_min(GK_MR, m - i0), GK_NR, kc, alpha, a + (size_t)i0 * sai + (size_t)p0 * sap,
+                 sai, sap, b + (size_t)p0 * sbp + j0, sbp, c + (size_t)i0 * sci + (size_t)j0 * scj,
+                 sci, scj);
+            }
+            continue;
+        }
+        for (int p0 = 0; p0 < k; p0 += kb) {
+            const int kc = gemm_min(kb, k - p0);
+            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
+            for (int i0 = 0; i0 < m; i0 += GK_MR) {
+                const int mr = gemm_min(GK_MR, m - i0);
+                const float *ai = a + (size_t)i0 * sai + (size_t)p0 * sap;
+                for (int q0 = 0; q0 < nc; q0 += GK_NR) {
+                    const int nr = gemm_min(GK_NR, nc - q0);
+                    GK_FN(gk_tile)
+                    (mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc, GK_NR,
+                     c + (size_t)i0 * sci + (size_t)(j0 + q0) * scj, sci, scj);
+                }
+            }
+        }
+    }
+}
+
+#undef GK_V
+#undef GK_NR
+#undef GK_FN
+#undef GK_CAT
+#undef GK_CAT2
