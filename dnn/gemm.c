@@ -286,9 +286,9 @@ static float *gemm_align64(float *mem)
  * the caller then runs the kernel that reads A in place, whose results are the same bits
  * (blocks never change an element's order of terms).
  */
-static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k, float alpha,
-                      const float *a, size_t sai, size_t sap, const float *b, size_t sbp,
-                      size_t sbj, float *c, size_t sci, size_t scj)
+static bool gemm_goto(enum dnn_gemm_kernel kernel, bool zero, bool ta, int m, int n, int k,
+                      float alpha, const float *a, size_t sai, size_t sap, const float *b,
+                      size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
 {
     if (!ta || (double)m * (double)n * (double)k < DNN_GEMM_GOTO_WORK)
         return false;
@@ -305,14 +305,14 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool ta, int m, int n, int k,
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_goto_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        gk_gemm_goto_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_goto_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        gk_gemm_goto_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
 #endif
     default:
-        gk_gemm_goto_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        gk_gemm_goto_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     }
     free(mem);
@@ -356,7 +356,11 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     if (m <= 0 || n <= 0)
         return;
     const size_t sci = tc ? 1 : (size_t)ldc, scj = tc ? (size_t)ldc : 1;
-    if (!dnn_feq(beta, 1)) {
+    /* beta == 0 with terms to add: the kernel starts every element from +0 instead of reading
+     * C, the same bits as clearing C first, without a pass over C (a convolution's forward
+     * product: k = 27 for VGG-7's first layer). gemm_gemv.h (m == 1) reads C. */
+    const bool zero = dnn_feq(beta, 0) && k > 0 && m > 1;
+    if (!dnn_feq(beta, 1) && !zero) {
         /* beta == 0 stores zeros so stale workspace (even NaN) cannot leak into C;
          * for finite C this equals darknet's C *= 0. */
         for (int i = 0; i < m; i++) {
@@ -380,9 +384,9 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
     if (!dnn_gemm_kernel_available(kernel))
         kernel = DNN_GEMM_GENERIC;
-    if (gemm_gemv(kernel, m, n, k, alpha, a, sap, b, sbp, sbj, c, scj))
+    if (!zero && gemm_gemv(kernel, m, n, k, alpha, a, sap, b, sbp, sbj, c, scj))
         return;
-    if (gemm_goto(kernel, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
+    if (gemm_goto(kernel, zero, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     /* C transposed: each pass of a tile copies it in and out with strided accesses, which
      * took a tenth of VGG-7's training (perf); a micro-panel of up to DNN_GEMM_DEEP_K terms,
@@ -395,14 +399,14 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_avx512(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        gk_gemm_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        gk_gemm_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
 #endif
     default:
-        gk_gemm_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        gk_gemm_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
         break;
     }
     free(mem);

@@ -31,22 +31,29 @@ _Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA ==
                "a packed block holds whole micro-panels, in both shapes");
 
 /*
- * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc) gets, for p = 0 .. kc-1,
+ * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc), or +0 in every element when
+ * zero (c is then only written: as if C had been cleared first, the same bits), gets, for
+ * p = 0 .. kc-1,
  * c[r][q] += a(r,p) * bp[p*sbp + q] (sbp = GK_NR for a packed micro-panel), where a(r,p) = alpha *
  * ar[r][p*sap], or the load itself when !scale (alpha == 1, as alpha * x == x then). The tile's
  * sums live in registers during the loop. Inlined twice with scale a constant, so the loop holds no
  * test of alpha.
  */
 GK_ATTR static inline __attribute__((always_inline)) void
-GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_MR], size_t sap,
-                     const float *restrict bp, size_t sbp, float *restrict c, size_t ldc)
+GK_FN(gk_micro_loop)(bool scale, bool zero, int kc, float alpha, const float *const ar[GK_MR],
+                     size_t sap, const float *restrict bp, size_t sbp, float *restrict c,
+                     size_t ldc)
 {
     GK_V acc[GK_MR][GK_NV];
     DNN_GEMM_UNROLL_ALL
     for (int r = 0; r < GK_MR; r++) {
         DNN_GEMM_UNROLL_ALL
-        for (int v = 0; v < GK_NV; v++)
-            memcpy(&acc[r][v], c + (size_t)r * ldc + (size_t)v * GK_LANES, sizeof(GK_V));
+        for (int v = 0; v < GK_NV; v++) {
+            if (zero)
+                acc[r][v] = (GK_V){0}; /* all bits zero: +0.0f */
+            else
+                memcpy(&acc[r][v], c + (size_t)r * ldc + (size_t)v * GK_LANES, sizeof(GK_V));
+        }
     }
     for (int p = 0; p < kc; p++) {
         GK_V bv[GK_NV];
@@ -71,38 +78,39 @@ GK_FN(gk_micro_loop)(bool scale, int kc, float alpha, const float *const ar[GK_M
     }
 }
 
-GK_ATTR static void GK_FN(gk_micro)(int kc, float alpha, const float *const ar[GK_MR], size_t sap,
-                                    const float *restrict bp, size_t sbp, float *restrict c,
-                                    size_t ldc)
+GK_ATTR static void GK_FN(gk_micro)(bool zero, int kc, float alpha, const float *const ar[GK_MR],
+                                    size_t sap, const float *restrict bp, size_t sbp,
+                                    float *restrict c, size_t ldc)
 {
     if (dnn_feq(alpha, 1))
-        GK_FN(gk_micro_loop)(false, kc, alpha, ar, sap, bp, sbp, c, ldc);
+        GK_FN(gk_micro_loop)(false, zero, kc, alpha, ar, sap, bp, sbp, c, ldc);
     else
-        GK_FN(gk_micro_loop)(true, kc, alpha, ar, sap, bp, sbp, c, ldc);
+        GK_FN(gk_micro_loop)(true, zero, kc, alpha, ar, sap, bp, sbp, c, ldc);
 }
 
 /*
  * One tile of C at rows i0 .. i0+mr-1 and columns of one packed micro-panel (nr of them
- * real). A full tile is worked in place; an edge tile through a GK_MR x GK_NR copy, whose
- * missing rows repeat row 0 of A and whose missing columns meet the zeros of the packing;
- * only the mr x nr real elements are written back.
+ * real), starting from +0 rather than C when zero. A full tile is worked in place; an edge
+ * tile through a GK_MR x GK_NR copy, whose missing rows repeat row 0 of A and whose missing
+ * columns meet the zeros of the packing; only the mr x nr real elements are written back.
  */
-GK_ATTR static void GK_FN(gk_tile)(int mr, int nr, int kc, float alpha, const float *a, size_t sai,
-                                   size_t sap, const float *bp, size_t sbp, float *c, size_t sci,
-                                   size_t scj)
+GK_ATTR static void GK_FN(gk_tile)(bool zero, int mr, int nr, int kc, float alpha, const float *a,
+                                   size_t sai, size_t sap, const float *bp, size_t sbp, float *c,
+                                   size_t sci, size_t scj)
 {
     const float *ar[GK_MR];
     for (int r = 0; r < GK_MR; r++)
         ar[r] = a + (size_t)(r < mr ? r : 0) * sai;
     if (mr == GK_MR && nr == GK_NR && scj == 1) {
-        GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, c, sci);
+        GK_FN(gk_micro)(zero, kc, alpha, ar, sap, bp, sbp, c, sci);
         return;
     }
     float t[GK_MR * GK_NR];
-    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+    if (!zero && (mr < GK_MR || nr < GK_NR)) /* an edge: the rest of the tile must hold numbers */
         memset(t, 0, sizeof t);
-    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
-    GK_FN(gk_micro)(kc, alpha, ar, sap, bp, sbp, t, GK_NR);
+    if (!zero)
+        gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro)(zero, kc, alpha, ar, sap, bp, sbp, t, GK_NR);
     gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
 }
 
@@ -134,23 +142,26 @@ GK_ATTR static void GK_FN(gk_pack_a)(int mr, int kc, float alpha, const float *a
     }
 }
 
-/* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a. */
-GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *restrict ap,
-                                          const float *bp, float *c, size_t sci, size_t scj)
+/* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a, starting from
+ * +0 rather than C when zero. */
+GK_ATTR static void GK_FN(gk_tile_packed)(bool zero, int mr, int nr, int kc,
+                                          const float *restrict ap, const float *bp, float *c,
+                                          size_t sci, size_t scj)
 {
     const float *ar[GK_MR];
     for (int r = 0; r < GK_MR; r++)
         ar[r] = ap + r;
     if (mr == GK_MR && nr == GK_NR && scj == 1) {
         /* The packed stride is a constant here, so term p's loads use fixed offsets. */
-        GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, c, sci);
+        GK_FN(gk_micro_loop)(false, zero, kc, 1, ar, GK_MR, bp, GK_NR, c, sci);
         return;
     }
     float t[GK_MR * GK_NR];
-    if (mr < GK_MR || nr < GK_NR) /* an edge: the rest of the tile must hold numbers */
+    if (!zero && (mr < GK_MR || nr < GK_NR)) /* an edge: the rest of the tile must hold numbers */
         memset(t, 0, sizeof t);
-    gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
-    GK_FN(gk_micro_loop)(false, kc, 1, ar, GK_MR, bp, GK_NR, t, GK_NR);
+    if (!zero)
+        gemm_tile_in(mr, nr, GK_NR, c, sci, scj, t);
+    GK_FN(gk_micro_loop)(false, zero, kc, 1, ar, GK_MR, bp, GK_NR, t, GK_NR);
     gemm_tile_out(mr, nr, GK_NR, t, c, sci, scj);
 }
 
@@ -163,9 +174,10 @@ GK_ATTR static void GK_FN(gk_tile_packed)(int mr, int nr, int kc, const float *r
  * layout nor its leading dimension matters: with A transposed its rows are lda floats apart,
  * and a power-of-two lda puts the terms of a tile in a handful of L1 sets, where they keep
  * evicting each other. ap holds DNN_GEMM_GOTO_MC x min(k, KC) floats, bp min(k, KC) x
- * min(n, NC) rounded up to whole micro-panels; both 64-byte aligned.
+ * min(n, NC) rounded up to whole micro-panels; both 64-byte aligned. When zero, C's old
+ * values are never read: the first block of terms starts every element from +0.
  */
-GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const float *a,
+GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float alpha, const float *a,
                                         size_t sai, size_t sap, const float *b, size_t sbp,
                                         size_t sbj, float *c, size_t sci, size_t scj,
                                         float *restrict ap, float *restrict bp)
@@ -186,8 +198,9 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
                     const int nr = gemm_min(GK_NR, nc - j0);
                     for (int i0 = 0; i0 < mc; i0 += GK_MR)
                         GK_FN(gk_tile_packed)
-                    (gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc, bp + (size_t)j0 * kc,
-                     c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj, sci, scj);
+                    (zero && p0 == 0, gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc,
+                     bp + (size_t)j0 * kc, c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj,
+                     sci, scj);
                 }
             }
         }
@@ -204,11 +217,12 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(int m, int n, int k, float alpha, const 
  * of A passes it; A is read where it is. A block is one micro-panel wide and as deep as
  * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
  * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
- * keep its pages within the first-level TLB.
+ * keep its pages within the first-level TLB. When zero, C's old values are never read: the
+ * first block of terms starts every element from +0, as if C had been cleared (beta == 0).
  */
-GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float *a, size_t sai,
-                                   size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
-                                   size_t sci, size_t scj, float *deep, int deep_k)
+GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, const float *a,
+                                   size_t sai, size_t sap, const float *b, size_t sbp, size_t sbj,
+                                   float *c, size_t sci, size_t scj, float *deep, int deep_k)
 {
     float stack_bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
     const bool use_deep = deep && sap == 1;
@@ -226,9 +240,9 @@ GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float
                 const int kc = gemm_min(kb, k - p0);
                 for (int i0 = 0; i0 < m; i0 += GK_MR)
                     GK_FN(gk_tile)
-                (gemm_min(GK_MR, m - i0), GK_NR, kc, alpha, a + (size_t)i0 * sai + (size_t)p0 * sap,
-                 sai, sap, b + (size_t)p0 * sbp + j0, sbp, c + (size_t)i0 * sci + (size_t)j0 * scj,
-                 sci, scj);
+                (zero && p0 == 0, gemm_min(GK_MR, m - i0), GK_NR, kc, alpha,
+                 a + (size_t)i0 * sai + (size_t)p0 * sap, sai, sap, b + (size_t)p0 * sbp + j0, sbp,
+                 c + (size_t)i0 * sci + (size_t)j0 * scj, sci, scj);
             }
             continue;
         }
@@ -241,7 +255,7 @@ GK_ATTR static void GK_FN(gk_gemm)(int m, int n, int k, float alpha, const float
                 for (int q0 = 0; q0 < nc; q0 += GK_NR) {
                     const int nr = gemm_min(GK_NR, nc - q0);
                     GK_FN(gk_tile)
-                    (mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc, GK_NR,
+                    (zero && p0 == 0, mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc, GK_NR,
                      c + (size_t)i0 * sci + (size_t)(j0 + q0) * scj, sci, scj);
                 }
             }

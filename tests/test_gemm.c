@@ -248,6 +248,56 @@ static void test_gemm_one_row(void **state)
             }
 }
 
+/* beta = 0 never reads C: a C full of NaN gets the bits a cleared C gets, C stored by rows or
+ * transposed, in tiles and at their edges, in one block of terms or several, packed or not. */
+static void test_gemm_beta0_ignores_c(void **state)
+{
+    (void)state;
+    static const int sizes[][3] = {{2, 3, 1},       {6, 16, 40},  {7, 75, 130}, {13, 37, 300},
+                                   {100, 130, 300}, {17, 5, 600}, {1, 40, 50}};
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 9);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int m = sizes[s][0], n = sizes[s][1], k = sizes[s][2];
+        const size_t cn = (size_t)m * n;
+        float *a = rand_matrix(&rng, (size_t)m * k), *b = rand_matrix(&rng, (size_t)k * n);
+        float *c0 = calloc(cn, sizeof(float)), *c1 = malloc(cn * sizeof(float));
+        assert_non_null(c0);
+        assert_non_null(c1);
+        for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++) {
+            if (!dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern))
+                continue;
+            for (int t = 0; t < 8; t++) {
+                const bool ta = t & 1, tb = t & 2, tc = t & 4;
+                const int lda = ta ? m : k, ldb = tb ? k : n, ldc = tc ? m : n;
+                for (size_t i = 0; i < cn; i++) {
+                    c0[i] = 0;
+                    c1[i] = NAN;
+                }
+                if (tc) {
+                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b,
+                                     ldb, 1, c0, ldc);
+                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b,
+                                     ldb, 0, c1, ldc);
+                } else {
+                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b, ldb,
+                                  1, c0, ldc);
+                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b, ldb,
+                                  0, c1, ldc);
+                }
+                if (memcmp(c0, c1, cn * sizeof(float)) != 0)
+                    fail_msg("gemm %s ta=%d tb=%d tc=%d %dx%dx%d: beta 0 on NaN differs from "
+                             "beta 1 on zeros",
+                             dnn_gemm_kernel_name((enum dnn_gemm_kernel)kern), ta, tb, tc, m, n, k);
+            }
+        }
+        free(c1);
+        free(c0);
+        free(b);
+        free(a);
+    }
+}
+
 /* C stored transposed (dnn_gemm_with_tc) gets the same bits as C stored by rows: the same
  * terms in the same order, whichever kernel, transposes, alpha and beta, also where a tile
  * is an edge, the product is large enough to pack both operands, or its panels are deep. */
@@ -537,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_gemm_all_transposes),
         cmocka_unit_test(test_gemm_small_sizes),
         cmocka_unit_test(test_gemm_one_row),
+        cmocka_unit_test(test_gemm_beta0_ignores_c),
         cmocka_unit_test(test_gemm_transposed_c),
         cmocka_unit_test(test_gemm_edge_cases),
         cmocka_unit_test(test_gemm_uses_best_kernel),

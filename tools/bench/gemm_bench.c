@@ -7,7 +7,8 @@
  * vgg-7_cifar10.cfg, one image per product) and LeNet (the fixture's mnist_lenet.cfg, batch
  * 100) forward and backward with the transposes the layers use, the weight gradients also
  * as layer_convolutional.c runs them (C^T: dnn_gemm_par_tc); a batch of one through
- * AlexNet's and VGG-16's connected layers. All on one thread, with the kernel dnn_gemm picks.
+ * AlexNet's and VGG-16's connected layers. beta is the layer's: 0 for forward outputs and a
+ * convolution's column workspace, else 1. All on one thread, with the kernel dnn_gemm picks.
  *
  * The machine may be shared, so each shape is timed in rounds: every round takes one sample
  * of about 10 ms (CPU time of this thread) of each side, in an order that alternates from
@@ -61,11 +62,13 @@ static double measure_peak(const char **what)
     return best;
 }
 
-/* One product: C(m, n) += op(A)(m, k) op(B)(k, n), C stored transposed when tc. */
+/* One product: C(m, n) = op(A)(m, k) op(B)(k, n) + beta C, C stored transposed when tc;
+ * beta as the layer passes it (0: a forward output or a convolution's column workspace). */
 struct shape {
     const char *name;
     bool ta, tb, tc;
     int m, n, k;
+    float beta;
 };
 
 enum side { OLD, PREV, NEW, SIDES };
@@ -77,19 +80,22 @@ static void run(enum side side, const struct shape *s, const float *a, const flo
     const int ldc = s->tc ? s->m : s->n;
     switch (side) {
     case OLD: /* no C^T form: C by rows, the same terms */
-        gemm_old(s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, 1, c, s->n);
+        gemm_old(s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, s->beta, c, s->n);
         break;
     case PREV:
         if (s->tc)
-            gemm_prev_with_tc(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, 1, c, ldc);
+            gemm_prev_with_tc(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, s->beta, c,
+                              ldc);
         else
-            gemm_prev_with(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, 1, c, ldc);
+            gemm_prev_with(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, s->beta, c,
+                           ldc);
         break;
     default:
         if (s->tc)
-            dnn_gemm_with_tc(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, 1, c, ldc);
+            dnn_gemm_with_tc(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, s->beta, c,
+                             ldc);
         else
-            dnn_gemm_with(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, 1, c, ldc);
+            dnn_gemm_with(kern, s->ta, s->tb, s->m, s->n, s->k, 1, a, lda, b, ldb, s->beta, c, ldc);
         break;
     }
 }
@@ -132,39 +138,39 @@ static double median(double *v, int n, double *lo, double *hi)
 }
 
 static const struct shape shapes[] = {
-    {"512^3", false, false, false, 512, 512, 512},
-    {"512^3", false, true, false, 512, 512, 512},
-    {"512^3", true, false, false, 512, 512, 512},
-    {"vgg7 conv1 fwd", false, false, false, 128, 1024, 27},
-    {"vgg7 conv1 dW", false, true, false, 128, 27, 1024},
-    {"vgg7 conv2 fwd", false, false, false, 128, 1024, 1152},
-    {"vgg7 conv2 dW", false, true, false, 128, 1152, 1024},
-    {"vgg7 conv2 dW C^T", false, true, true, 1152, 128, 1024},
-    {"vgg7 conv2 dX", true, false, false, 1152, 1024, 128},
-    {"vgg7 conv4 fwd", false, false, false, 256, 256, 1152},
-    {"vgg7 conv4 dW C^T", false, true, true, 1152, 256, 256},
-    {"vgg7 conv4 dX", true, false, false, 1152, 256, 256},
-    {"vgg7 conv7 fwd", false, false, false, 512, 64, 4608},
-    {"vgg7 conv7 dW C^T", false, true, true, 4608, 512, 64},
-    {"lenet conv1 fwd", false, false, false, 6, 784, 75},
-    {"lenet conv1 dW", false, true, false, 6, 75, 784},
-    {"lenet conv1 dW C^T", false, true, true, 75, 6, 784},
-    {"lenet conv2 fwd", false, false, false, 6, 196, 150},
-    {"lenet conv2 dW", false, true, false, 6, 150, 196},
-    {"lenet conv2 dW C^T", false, true, true, 150, 6, 196},
-    {"lenet conv2 dX", true, false, false, 150, 196, 6},
-    {"lenet fc1 fwd", false, true, false, 100, 120, 294},
-    {"lenet fc1 dW", true, false, false, 120, 294, 100},
-    {"lenet fc1 dX", false, false, false, 100, 294, 120},
-    {"lenet fc2 fwd", false, true, false, 100, 84, 120},
-    {"lenet fc2 dW", true, false, false, 84, 120, 100},
-    {"lenet fc3 fwd", false, true, false, 100, 10, 84},
-    {"lenet fc3 dW", true, false, false, 10, 84, 100},
-    {"lenet fc3 dX", false, false, false, 100, 84, 10},
-    {"alexnet fc6 b1 fwd", false, true, false, 1, 4096, 9216},
-    {"vgg16 fc7 b1 fwd", false, true, false, 1, 4096, 4096},
-    {"vgg7 fc b1 fwd", false, true, false, 1, 256, 4096},
-    {"alexnet fc6 b1 dX", false, false, false, 1, 9216, 4096},
+    {"512^3", false, false, false, 512, 512, 512, 1},
+    {"512^3", false, true, false, 512, 512, 512, 1},
+    {"512^3", true, false, false, 512, 512, 512, 1},
+    {"vgg7 conv1 fwd", false, false, false, 128, 1024, 27, 0},
+    {"vgg7 conv1 dW", false, true, false, 128, 27, 1024, 1},
+    {"vgg7 conv2 fwd", false, false, false, 128, 1024, 1152, 0},
+    {"vgg7 conv2 dW", false, true, false, 128, 1152, 1024, 1},
+    {"vgg7 conv2 dW C^T", false, true, true, 1152, 128, 1024, 1},
+    {"vgg7 conv2 dX", true, false, false, 1152, 1024, 128, 0},
+    {"vgg7 conv4 fwd", false, false, false, 256, 256, 1152, 0},
+    {"vgg7 conv4 dW C^T", false, true, true, 1152, 256, 256, 1},
+    {"vgg7 conv4 dX", true, false, false, 1152, 256, 256, 0},
+    {"vgg7 conv7 fwd", false, false, false, 512, 64, 4608, 0},
+    {"vgg7 conv7 dW C^T", false, true, true, 4608, 512, 64, 1},
+    {"lenet conv1 fwd", false, false, false, 6, 784, 75, 0},
+    {"lenet conv1 dW", false, true, false, 6, 75, 784, 1},
+    {"lenet conv1 dW C^T", false, true, true, 75, 6, 784, 1},
+    {"lenet conv2 fwd", false, false, false, 6, 196, 150, 0},
+    {"lenet conv2 dW", false, true, false, 6, 150, 196, 1},
+    {"lenet conv2 dW C^T", false, true, true, 150, 6, 196, 1},
+    {"lenet conv2 dX", true, false, false, 150, 196, 6, 0},
+    {"lenet fc1 fwd", false, true, false, 100, 120, 294, 0},
+    {"lenet fc1 dW", true, false, false, 120, 294, 100, 1},
+    {"lenet fc1 dX", false, false, false, 100, 294, 120, 1},
+    {"lenet fc2 fwd", false, true, false, 100, 84, 120, 0},
+    {"lenet fc2 dW", true, false, false, 84, 120, 100, 1},
+    {"lenet fc3 fwd", false, true, false, 100, 10, 84, 0},
+    {"lenet fc3 dW", true, false, false, 10, 84, 100, 1},
+    {"lenet fc3 dX", false, false, false, 100, 84, 10, 1},
+    {"alexnet fc6 b1 fwd", false, true, false, 1, 4096, 9216, 0},
+    {"vgg16 fc7 b1 fwd", false, true, false, 1, 4096, 4096, 0},
+    {"vgg7 fc b1 fwd", false, true, false, 1, 256, 4096, 0},
+    {"alexnet fc6 b1 dX", false, false, false, 1, 9216, 4096, 1},
 };
 
 static float *filled(size_t n, unsigned mult)
