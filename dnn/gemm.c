@@ -118,9 +118,13 @@ gemm_pack_b(int kc, int nc, int nr, const float *b, size_t sbp, size_t sbj, floa
             for (int p = 0; p < kc; p++)
                 memcpy(panel + (size_t)p * nr, src + (size_t)p * sbp, (size_t)w * sizeof(float));
         } else {
-            /* B transposed: read each column of the block (a row of B) in order. */
-            for (int q = 0; q < w; q++)
-                for (int p = 0; p < kc; p++)
+            /* B transposed: the panel written in order, term by term, from the block's w
+             * rows of B, each read in order across terms (w cache lines stay in L1). Writing
+             * a column of the panel per row of B instead strides the stores by nr floats,
+             * and whenever the stack put the panel 4 KiB-aliased to B, every load waited on
+             * a store: LeNet's 6x75x784 weight gradient ran at half speed. */
+            for (int p = 0; p < kc; p++)
+                for (int q = 0; q < w; q++)
                     panel[(size_t)p * nr + q] = src[(size_t)q * sbj + (size_t)p];
         }
         for (int p = 0; p < kc; p++)
@@ -169,6 +173,14 @@ static void gemm_tile_out(int mr, int nr, int ldt, const float *t, float *c, siz
 #include "dnn/gemm_gemv.h"
 #endif
 #undef GK_SUFFIX
+#undef GK_MR
+#undef GK_NV
+/* generic_n: 8 x 4 tiles, one vector per row, for the last 1 .. 4 columns of C (below). */
+#define GK_SUFFIX generic_n
+#define GK_MR 8
+#define GK_NV 1
+#include "dnn/gemm_kernel.h"
+#undef GK_SUFFIX
 #undef GK_ATTR
 #undef GK_LANES
 #undef GK_SPLAT
@@ -190,6 +202,14 @@ static void gemm_tile_out(int mr, int nr, int ldt, const float *t, float *c, siz
 #if DNN_GEMM_GEMV
 #include "dnn/gemm_gemv.h"
 #endif
+#undef GK_SUFFIX
+#undef GK_MR
+#undef GK_NV
+/* avx2_n: 12 x 8 tiles, 12 ymm registers of sums, for the last 1 .. 8 columns of C. */
+#define GK_SUFFIX avx2_n
+#define GK_MR 12
+#define GK_NV 1
+#include "dnn/gemm_kernel.h"
 #undef GK_SUFFIX
 #undef GK_ATTR
 #undef GK_LANES
@@ -286,14 +306,14 @@ static float *gemm_align64(float *mem)
  * the caller then runs the kernel that reads A in place, whose results are the same bits
  * (blocks never change an element's order of terms).
  */
-static bool gemm_goto(enum dnn_gemm_kernel kernel, bool zero, bool ta, int m, int n, int k,
-                      float alpha, const float *a, size_t sai, size_t sap, const float *b,
+static bool gemm_goto(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool ta, int m, int n,
+                      int k, float alpha, const float *a, size_t sai, size_t sap, const float *b,
                       size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
 {
     if (!ta || (double)m * (double)n * (double)k < DNN_GEMM_GOTO_WORK)
         return false;
-    /* Rounded up to whole tiles and micro-panels of every kernel (4, 6 or 8 rows; 8, 16 or 32
-     * columns): the last tile of A is packed whole, padding rows included. */
+    /* Rounded up to whole tiles and micro-panels of every kernel (4, 6, 8 or 12 rows; 4, 8, 16
+     * or 32 columns): the last tile of A is packed whole, padding rows included. */
     const size_t kc = (size_t)gemm_min(k, DNN_GEMM_GOTO_KC);
     const size_t mc = ((size_t)gemm_min(m, DNN_GEMM_GOTO_MC) + 23) / 24 * 24;
     const size_t nc = ((size_t)gemm_min(n, DNN_GEMM_GOTO_NC) + 31) / 32 * 32;
@@ -308,11 +328,20 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool zero, bool ta, int m, in
         gk_gemm_goto_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     case DNN_GEMM_AVX2:
-        gk_gemm_goto_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        if (narrow)
+            gk_gemm_goto_avx2_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
+                                bp);
+        else
+            gk_gemm_goto_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
 #endif
     default:
-        gk_gemm_goto_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        if (narrow)
+            gk_gemm_goto_generic_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
+                                   bp);
+        else
+            gk_gemm_goto_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
+                                 bp);
         break;
     }
     free(mem);
@@ -346,6 +375,53 @@ static bool gemm_gemv(enum dnn_gemm_kernel kernel, int m, int n, int k, float al
     (void)sbj, (void)c, (void)scj;
     return false;
 #endif
+}
+
+/* Columns of C per tile of kernel's wide kernel (the narrow ones: half as many). */
+static int gemm_nr(enum dnn_gemm_kernel kernel)
+{
+    return kernel == DNN_GEMM_AVX512 ? 32 : kernel == DNN_GEMM_AVX2 ? 16 : 8;
+}
+
+/* The product by the register-blocked kernel, wide tiles or narrow ones (no narrow AVX-512
+ * kernel: the wide one then), with both operands packed when that pays. */
+static void gemm_kernel(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool ta, bool tc,
+                        int m, int n, int k, float alpha, const float *a, size_t sai, size_t sap,
+                        const float *b, size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
+{
+    if (gemm_goto(kernel, narrow, zero, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
+        return;
+    /* C transposed: each pass of a tile copies it in and out with strided accesses, which
+     * took a tenth of VGG-7's training (perf); a micro-panel of up to DNN_GEMM_DEEP_K terms,
+     * from malloc, makes one pass of a product's tiles where the stack's 256 terms made
+     * several. Without it (malloc failed) the stack's panels give the same bits. */
+    float *mem = NULL, *deep = NULL;
+    const int deep_k = gemm_min(k, DNN_GEMM_DEEP_K);
+    if (tc && !ta && k > DNN_GEMM_BLOCK / 32 && (mem = malloc((size_t)deep_k * 32 * 4 + 64)))
+        deep = gemm_align64(mem);
+    switch (kernel) {
+#if DNN_GEMM_X86
+    case DNN_GEMM_AVX512:
+        gk_gemm_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        break;
+    case DNN_GEMM_AVX2:
+        if (narrow)
+            gk_gemm_avx2_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
+                           deep_k);
+        else
+            gk_gemm_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        break;
+#endif
+    default:
+        if (narrow)
+            gk_gemm_generic_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
+                              deep_k);
+        else
+            gk_gemm_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
+                            deep_k);
+        break;
+    }
+    free(mem);
 }
 
 /* dnn_gemm_with, with C(i,j) at c[i*ldc + j], or at c[j*ldc + i] when tc. */
@@ -386,30 +462,18 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
         kernel = DNN_GEMM_GENERIC;
     if (!zero && gemm_gemv(kernel, m, n, k, alpha, a, sap, b, sbp, sbj, c, scj))
         return;
-    if (gemm_goto(kernel, zero, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
-        return;
-    /* C transposed: each pass of a tile copies it in and out with strided accesses, which
-     * took a tenth of VGG-7's training (perf); a micro-panel of up to DNN_GEMM_DEEP_K terms,
-     * from malloc, makes one pass of a product's tiles where the stack's 256 terms made
-     * several. Without it (malloc failed) the stack's panels give the same bits. */
-    float *mem = NULL, *deep = NULL;
-    const int deep_k = gemm_min(k, DNN_GEMM_DEEP_K);
-    if (tc && !ta && k > DNN_GEMM_BLOCK / 32 && (mem = malloc((size_t)deep_k * 32 * 4 + 64)))
-        deep = gemm_align64(mem);
-    switch (kernel) {
-#if DNN_GEMM_X86
-    case DNN_GEMM_AVX512:
-        gk_gemm_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
-        break;
-    case DNN_GEMM_AVX2:
-        gk_gemm_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
-        break;
-#endif
-    default:
-        gk_gemm_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
-        break;
-    }
-    free(mem);
+    /* The wide tiles (8, 16 or 32 columns) for all of C but a last 1 .. half a tile's columns,
+     * which get the narrow tiles of half the width (LeNet's weight gradients, C^T with 6
+     * columns, used 6 of 16 lanes). Columns are independent: the same bits either way. */
+    const int nr = gemm_nr(kernel), rest = n % nr;
+    const int n_narrow = kernel != DNN_GEMM_AVX512 && rest > 0 && rest <= nr / 2 ? rest : 0;
+    if (n > n_narrow)
+        gemm_kernel(kernel, false, zero, ta, tc, m, n - n_narrow, k, alpha, a, sai, sap, b, sbp,
+                    sbj, c, sci, scj);
+    if (n_narrow)
+        gemm_kernel(kernel, true, zero, ta, tc, m, n_narrow, k, alpha, a, sai, sap,
+                    b + (size_t)(n - n_narrow) * sbj, sbp, sbj, c + (size_t)(n - n_narrow) * scj,
+                    sci, scj);
 }
 
 void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
