@@ -348,31 +348,41 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool 
     return true;
 }
 
+/* Rows of C that gemm_gemv.h takes (GV_MR), with B transposed; one row with B by rows. */
+#define DNN_GEMM_SMALL_M 6
+
+static bool gemm_small_fits(int m, size_t sbp, size_t scj)
+{
+    return DNN_GEMM_GEMV && m >= 1 && m <= DNN_GEMM_SMALL_M && (sbp == 1 || (m == 1 && scj == 1));
+}
+
 /*
- * Runs a product with one row of C (m == 1) through gemm_gemv.h, which streams B once with
- * every vector lane on a column of C, and says whether it did; false (nothing done) leaves it
- * to the kernel, whose results are the same bits. AVX-512 CPUs run the AVX2 version: both
- * fuse each multiply-add, so an element's value is the same.
+ * Runs a product with at most DNN_GEMM_SMALL_M rows of C through gemm_gemv.h (see
+ * gemm_small_fits), which streams B once with every vector lane on a column of C, and says
+ * whether it did; false (nothing done) leaves it to the kernel, whose results are the same
+ * bits. AVX-512 CPUs run the AVX2 version: both fuse each multiply-add, so an element's value
+ * is the same.
  */
 static bool gemm_gemv(enum dnn_gemm_kernel kernel, int m, int n, int k, float alpha, const float *a,
-                      size_t sap, const float *b, size_t sbp, size_t sbj, float *c, size_t scj)
+                      size_t sai, size_t sap, const float *b, size_t sbp, size_t sbj, float *c,
+                      size_t sci, size_t scj)
 {
 #if DNN_GEMM_GEMV
-    if (m != 1)
+    if (!gemm_small_fits(m, sbp, scj))
         return false;
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
     case DNN_GEMM_AVX2:
         return dnn_gemm_kernel_available(DNN_GEMM_AVX2) &&
-               gv_gemv_avx2(n, k, alpha, a, sap, b, sbp, sbj, c, scj);
+               gv_gemv_avx2(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
 #endif
     default:
-        return gv_gemv_generic(n, k, alpha, a, sap, b, sbp, sbj, c, scj);
+        return gv_gemv_generic(m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj);
     }
 #else
-    (void)kernel, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)sap, (void)b, (void)sbp;
-    (void)sbj, (void)c, (void)scj;
+    (void)kernel, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)sai, (void)sap, (void)b;
+    (void)sbp, (void)sbj, (void)c, (void)sci, (void)scj;
     return false;
 #endif
 }
@@ -434,8 +444,17 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     const size_t sci = tc ? 1 : (size_t)ldc, scj = tc ? (size_t)ldc : 1;
     /* beta == 0 with terms to add: the kernel starts every element from +0 instead of reading
      * C, the same bits as clearing C first, without a pass over C (a convolution's forward
-     * product: k = 27 for VGG-7's first layer). gemm_gemv.h (m == 1) reads C. */
-    const bool zero = dnn_feq(beta, 0) && k > 0 && m > 1;
+     * product: k = 27 for VGG-7's first layer). gemm_gemv.h (a few rows) reads C. */
+    const size_t sai = ta ? 1 : (size_t)lda, sap = ta ? (size_t)lda : 1;
+    const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
+    /* With alpha == 1 the product may run as its transpose, C^T = op(B)^T op(A)^T into C^T
+     * stored the other way: each term is the same product (a * b == b * a, also fused), added
+     * in the same order, so the same bits. It does when only that form fits gemm_gemv.h: a
+     * weight gradient the layer computes as C^T with 6 columns. */
+    const bool swap =
+        dnn_feq(alpha, 1) && !gemm_small_fits(m, sbp, scj) && gemm_small_fits(n, sap, sci);
+    const bool small = swap || gemm_small_fits(m, sbp, scj);
+    const bool zero = dnn_feq(beta, 0) && k > 0 && !small;
     if (!dnn_feq(beta, 1) && !zero) {
         /* beta == 0 stores zeros so stale workspace (even NaN) cannot leak into C;
          * for finite C this equals darknet's C *= 0. */
@@ -456,11 +475,11 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     }
     if (k <= 0)
         return;
-    const size_t sai = ta ? 1 : (size_t)lda, sap = ta ? (size_t)lda : 1;
-    const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
     if (!dnn_gemm_kernel_available(kernel))
         kernel = DNN_GEMM_GENERIC;
-    if (!zero && gemm_gemv(kernel, m, n, k, alpha, a, sap, b, sbp, sbj, c, scj))
+    if (swap && gemm_gemv(kernel, n, m, k, alpha, b, sbj, sbp, a, sap, sai, c, scj, sci))
+        return;
+    if (!swap && small && gemm_gemv(kernel, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     /* The wide tiles (8, 16 or 32 columns) for all of C but a last 1 .. half a tile's columns,
      * which get the narrow tiles of half the width (LeNet's weight gradients, C^T with 6

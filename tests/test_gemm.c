@@ -304,9 +304,11 @@ static void test_gemm_beta0_ignores_c(void **state)
 static void test_gemm_transposed_c(void **state)
 {
     (void)state;
-    /* Past 128 terms C transposed gets deep micro-panels, past 4096 more than one. */
+    /* Past 128 terms C transposed gets deep micro-panels, past 4096 more than one; with
+     * alpha 1, C^T with at most 6 columns runs as its transpose (LeNet's weight gradients). */
     static const int sizes[][3] = {{1, 1, 1},     {6, 16, 40},    {7, 75, 130},  {13, 150, 121},
-                                   {24, 33, 300}, {16, 300, 250}, {3, 20, 4200}, {1, 37, 1100}};
+                                   {24, 33, 300}, {16, 300, 250}, {3, 20, 4200}, {1, 37, 1100},
+                                   {75, 6, 784},  {150, 6, 196},  {13, 5, 300}};
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 5);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
