@@ -31,45 +31,6 @@ typedef float GV_V __attribute__((vector_size(GK_LANES * sizeof(float))));
 #define GV_SPLAT(x) ((GV_V)DNN_GEMM_SPLAT8(x))
 #endif
 
-/* Transposes the GK_LANES x GK_LANES block r in registers: on entry r[q] holds GK_LANES
- * consecutive terms of column q, on return r[s] holds term s of every column. */
-GK_ATTR static inline __attribute__((always_inline)) void GV_FN(gv_transpose)(GV_V r[GK_LANES])
-{
-#if GK_LANES == 4
-    const GV_V t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5);
-    const GV_V t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
-    const GV_V t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5);
-    const GV_V t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
-    r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
-    r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
-    r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
-    r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
-#elif GK_LANES == 8
-    /* Pairs of columns interleaved, then pairs of pairs, then the 128-bit halves swapped:
-     * the three steps of an 8 x 8 transpose on AVX (unpck, shufps, vperm2f128). */
-    GV_V t[8], u[8];
-    DNN_GEMM_UNROLL_ALL
-    for (int q = 0; q < 8; q += 2) {
-        t[q] = __builtin_shufflevector(r[q], r[q + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-        t[q + 1] = __builtin_shufflevector(r[q], r[q + 1], 2, 10, 3, 11, 6, 14, 7, 15);
-    }
-    DNN_GEMM_UNROLL_ALL
-    for (int h = 0; h < 8; h += 4) {
-        u[h + 0] = __builtin_shufflevector(t[h], t[h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-        u[h + 1] = __builtin_shufflevector(t[h], t[h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-        u[h + 2] = __builtin_shufflevector(t[h + 1], t[h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-        u[h + 3] = __builtin_shufflevector(t[h + 1], t[h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
-    }
-    DNN_GEMM_UNROLL_ALL
-    for (int s = 0; s < 4; s++) {
-        r[s] = __builtin_shufflevector(u[s], u[s + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-        r[s + 4] = __builtin_shufflevector(u[s], u[s + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-    }
-#else
-#error "gemm_gemv.h: GK_LANES must be 4 or 8"
-#endif
-}
-
 /*
  * B transposed, rows (a constant once inlined, 1 .. GV_MR) rows of C: c[r*sci + j*scj] +=
  * ap[r*sa + p] * b[j*sbj + p] for r < rows, j < n, p < kc (ap: terms of A, alpha applied).
@@ -101,7 +62,7 @@ GV_FN(gv_rows_t)(const int rows, int n, int kc, const float *restrict ap, size_t
             DNN_GEMM_UNROLL_ALL
             for (int q = 0; q < GK_LANES; q++)
                 memcpy(&v[q], row[q] + p, sizeof(GV_V));
-            GV_FN(gv_transpose)(v);
+            GV_FN(gk_transpose)(v); /* from gemm_kernel.h */
             DNN_GEMM_UNROLL_ALL
             for (int t = 0; t < GK_LANES; t++) {
                 DNN_GEMM_UNROLL_ALL

@@ -30,6 +30,85 @@ _Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA ==
                    DNN_GEMM_BLOCK % GK_NR == 0,
                "a packed block holds whole micro-panels, in both shapes");
 
+#if DNN_GEMM_GEMV && (GK_LANES == 4 || GK_LANES == 8)
+/* Transposes the GK_LANES x GK_LANES block r in registers: on entry r[q] holds GK_LANES
+ * consecutive terms of column q, on return r[s] holds term s of every column. */
+GK_ATTR static inline __attribute__((always_inline)) void GK_FN(gk_transpose)(GK_V r[GK_LANES])
+{
+#if GK_LANES == 4
+    const GK_V t0 = __builtin_shufflevector(r[0], r[1], 0, 4, 1, 5);
+    const GK_V t1 = __builtin_shufflevector(r[0], r[1], 2, 6, 3, 7);
+    const GK_V t2 = __builtin_shufflevector(r[2], r[3], 0, 4, 1, 5);
+    const GK_V t3 = __builtin_shufflevector(r[2], r[3], 2, 6, 3, 7);
+    r[0] = __builtin_shufflevector(t0, t2, 0, 1, 4, 5);
+    r[1] = __builtin_shufflevector(t0, t2, 2, 3, 6, 7);
+    r[2] = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+    r[3] = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
+#elif GK_LANES == 8
+    /* Pairs of columns interleaved, then pairs of pairs, then the 128-bit halves swapped:
+     * the three steps of an 8 x 8 transpose on AVX (unpck, shufps, vperm2f128). */
+    GK_V t[8], u[8];
+    DNN_GEMM_UNROLL_ALL
+    for (int q = 0; q < 8; q += 2) {
+        t[q] = __builtin_shufflevector(r[q], r[q + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[q + 1] = __builtin_shufflevector(r[q], r[q + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    DNN_GEMM_UNROLL_ALL
+    for (int h = 0; h < 8; h += 4) {
+        u[h + 0] = __builtin_shufflevector(t[h], t[h + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[h + 1] = __builtin_shufflevector(t[h], t[h + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        u[h + 2] = __builtin_shufflevector(t[h + 1], t[h + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+        u[h + 3] = __builtin_shufflevector(t[h + 1], t[h + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+    }
+    DNN_GEMM_UNROLL_ALL
+    for (int s = 0; s < 4; s++) {
+        r[s] = __builtin_shufflevector(u[s], u[s + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        r[s + 4] = __builtin_shufflevector(u[s], u[s + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+#endif
+}
+
+/*
+ * gemm_pack_b for B transposed (B(p,j) = b[j*sbj + p]): whole micro-panels GK_LANES terms at
+ * a time, GK_LANES rows of B loaded and transposed in registers and stored as panel rows. A
+ * scalar transposing copy cost as much as the product for a few rows of A (perf).
+ */
+GK_ATTR static void GK_FN(gk_pack_bt)(int kc, int nc, const float *b, size_t sbj, float *bp)
+{
+    for (int q0 = 0; q0 < nc; q0 += GK_NR) {
+        const int w = gemm_min(GK_NR, nc - q0);
+        float *panel = bp + (size_t)q0 * kc;
+        const float *src = b + (size_t)q0 * sbj;
+        int p = 0;
+        if (w == GK_NR) {
+            for (; p + GK_LANES <= kc; p += GK_LANES) {
+                DNN_GEMM_UNROLL_ALL
+                for (int v = 0; v < GK_NV; v++) {
+                    GK_V r[GK_LANES];
+                    DNN_GEMM_UNROLL_ALL
+                    for (int q = 0; q < GK_LANES; q++)
+                        memcpy(&r[q], src + (size_t)(v * GK_LANES + q) * sbj + (size_t)p,
+                               sizeof(GK_V));
+                    GK_FN(gk_transpose)(r);
+                    DNN_GEMM_UNROLL_ALL
+                    for (int t = 0; t < GK_LANES; t++)
+                        memcpy(panel + (size_t)(p + t) * GK_NR + (size_t)v * GK_LANES, &r[t],
+                               sizeof(GK_V));
+                }
+            }
+        }
+        for (; p < kc; p++)
+            for (int q = 0; q < GK_NR; q++)
+                panel[(size_t)p * GK_NR + q] = q < w ? src[(size_t)q * sbj + (size_t)p] : 0;
+    }
+}
+#define GK_PACK_B(kc, nc, b, sbp, sbj, bp)                                                         \
+    ((sbp) == 1 && (sbj) != 1 ? GK_FN(gk_pack_bt)((kc), (nc), (b), (sbj), (bp))                    \
+                              : gemm_pack_b((kc), (nc), GK_NR, (b), (sbp), (sbj), (bp)))
+#else
+#define GK_PACK_B(kc, nc, b, sbp, sbj, bp) gemm_pack_b((kc), (nc), GK_NR, (b), (sbp), (sbj), (bp))
+#endif
+
 /*
  * The micro-kernel: the GK_MR x GK_NR tile c (row stride ldc), or +0 in every element when
  * zero (c is then only written: as if C had been cleared first, the same bits), gets, for
@@ -187,7 +266,7 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float al
         const int nc = gemm_min(DNN_GEMM_GOTO_NC, n - j1);
         for (int p0 = 0; p0 < k; p0 += DNN_GEMM_GOTO_KC) {
             const int kc = gemm_min(DNN_GEMM_GOTO_KC, k - p0);
-            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
+            GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
             for (int i1 = 0; i1 < m; i1 += MC) {
                 const int mc = gemm_min(MC, m - i1);
                 for (int i0 = 0; i0 < mc; i0 += GK_MR)
@@ -248,7 +327,7 @@ GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, 
         }
         for (int p0 = 0; p0 < k; p0 += kb) {
             const int kc = gemm_min(kb, k - p0);
-            gemm_pack_b(kc, nc, GK_NR, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
+            GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
             for (int i0 = 0; i0 < m; i0 += GK_MR) {
                 const int mr = gemm_min(GK_MR, m - i0);
                 const float *ai = a + (size_t)i0 * sai + (size_t)p0 * sap;
@@ -263,6 +342,7 @@ GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, 
     }
 }
 
+#undef GK_PACK_B
 #undef GK_V
 #undef GK_NR
 #undef GK_FN
