@@ -7,6 +7,12 @@
  * the order of darknet's loops for B not transposed (NN, TN); for B transposed darknet sums
  * the terms from 0 and adds the sum to C once, which differs in the last bits when beta != 0.
  *
+ * This order is a contract, not an accident of the loops: the TA's streamed connected layers
+ * (dnn_connected_backward_rows) add a layer's k range in chunks, one call per chunk with
+ * beta 1, and get the whole product's bits only because every path below adds each chunk's
+ * terms in increasing p straight into C; blocks, tiles, threads and the path taken decide
+ * which elements are worked on together, never an element's order of terms.
+ *
  * One packed, register-blocked kernel (gemm_kernel.h) serves every transpose case, built for
  * three instruction sets and chosen at run time from the CPU alone:
  *   avx512  x86-64 with AVX-512F: 16-lane vectors, one fused multiply-add per term (only
@@ -19,6 +25,16 @@
  * and splitting C between threads (over M/N blocks, never K) will not change a bit.
  * The fused kernels round once per term instead of twice, so their results differ from
  * darknet's in the last bits (README, "Where darknetp differs from darknet on purpose").
+ *
+ * Which code runs depends on the shape, never the bits (test_gemm checks every path against
+ * the k-ordered chain, bit for bit):
+ *   - at most 6 rows of C with B transposed, or one row (a batch of one through a connected
+ *     layer): gemm_gemv.h, B streamed once, transposed in registers, no packing;
+ *   - with alpha 1, a product that fits that only as its transpose runs as C^T = B^T A^T;
+ *   - otherwise the kernel, its wide tiles (6 x 16 on AVX2) for all but a last few columns,
+ *     which get narrow ones (12 x 8), both operands packed for large products with A
+ *     transposed (the packing malloc may fail in a TA's heap: then the unpacked kernel);
+ *   - beta 0 (forward products, column workspaces) never reads C: tiles start from +0.
  */
 #include <stdint.h>
 #include <stdlib.h>
