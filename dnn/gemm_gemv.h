@@ -3,15 +3,15 @@
  * connected layer), C(0,j) += a(p) * B(p,j), streaming B once; and with up to GV_MR rows of C
  * and B transposed (a weight gradient of LeNet's 6 filters: 6 x 75, 784 terms).
  *
- * Included by gemm.c only, after gemm_kernel.h and with the same macros defined (GK_SUFFIX,
- * GK_ATTR, GK_LANES, GK_MADD, GK_SPLAT); GK_LANES must be 4 or 8. The register-blocked kernel
- * would compute GK_MR rows of C for the one that exists and pack all of B on the way (with B
- * transposed, a scalar transposing copy that cost as much as the product for a few rows);
- * here every vector lane holds a different column j of C, so every lane does useful work and
- * B is read once, where it is, transposed in registers.
+ * Included by gemm.c only, right after gemm_kernel.h (whose gk_transpose it uses) and with
+ * the same macros defined (GK_SUFFIX, GK_ATTR, GK_LANES, GK_MADD); GK_LANES must be 4 or 8.
+ * The register-blocked kernel would compute GK_MR rows of C for the one that exists and pack
+ * all of B on the way; here every vector lane holds a different column j of C, so every lane
+ * does useful work and B is read once, where it is, transposed in registers when it is stored
+ * transposed.
  *
- * Each element still gets its k terms added straight into it, c = c + a(p) * b(p,j) in
- * increasing p with a(p) = alpha * A(0,p) rounded to float, through the same GK_MADD as the
+ * Each element still gets its k terms added straight into it, c = c + a(i,p) * B(p,j) in
+ * increasing p with a(i,p) = alpha * A(i,p) rounded to float, through the same GK_MADD as the
  * kernel of gemm_kernel.h: the same bits, whatever the sizes, strides or alignment.
  */
 
@@ -32,8 +32,9 @@ typedef float GV_V __attribute__((vector_size(GK_LANES * sizeof(float))));
 #endif
 
 /*
- * B transposed, rows (a constant once inlined, 1 .. GV_MR) rows of C: c[r*sci + j*scj] +=
- * ap[r*sa + p] * b[j*sbj + p] for r < rows, j < n, p < kc (ap: terms of A, alpha applied).
+ * B transposed, for `rows` rows of C (1 .. GV_MR, a constant once inlined):
+ * c[r*sci + j*scj] += ap[r*sa + p] * b[j*sbj + p] for r < rows, j < n, p < kc (ap: terms of
+ * A, alpha applied).
  * Blocks of GK_LANES columns of C, i.e. rows of B as stored, each read sequentially:
  * GK_LANES terms of GK_LANES rows are loaded and transposed, so that a vector holds one term
  * of GK_LANES columns, and serves every row of C. Missing columns of the last block repeat
