@@ -194,6 +194,35 @@ GK_ATTR static void GK_FN(gk_tile)(bool zero, int mr, int nr, int kc, float alph
 }
 
 /*
+ * The tiles of C at rows i0 .. i0+mr-1 (row stride sci) against the nc columns packed at bp
+ * (micro-panels of kc terms, as gemm_pack_b): gk_tile for each, but with A's row pointers set
+ * up and alpha tested once for the whole row, and the panel stride a constant. For short
+ * products (LeNet's input delta: 6 terms) the per-tile setup cost as much as the tile.
+ */
+GK_ATTR static void GK_FN(gk_tile_row)(bool zero, int mr, int nc, int kc, float alpha,
+                                       const float *a, size_t sai, size_t sap, const float *bp,
+                                       float *c, size_t sci, size_t scj)
+{
+    const int full = mr == GK_MR && scj == 1 ? nc / GK_NR * GK_NR : 0;
+    const float *ar[GK_MR];
+    for (int r = 0; r < GK_MR; r++)
+        ar[r] = a + (size_t)r * sai;
+    if (dnn_feq(alpha, 1)) {
+        for (int q0 = 0; q0 < full; q0 += GK_NR)
+            GK_FN(gk_micro_loop)
+        (false, zero, kc, alpha, ar, sap, bp + (size_t)q0 * kc, GK_NR, c + q0, sci);
+    } else {
+        for (int q0 = 0; q0 < full; q0 += GK_NR)
+            GK_FN(gk_micro_loop)
+        (true, zero, kc, alpha, ar, sap, bp + (size_t)q0 * kc, GK_NR, c + q0, sci);
+    }
+    for (int q0 = full; q0 < nc; q0 += GK_NR)
+        GK_FN(gk_tile)
+    (zero, mr, gemm_min(GK_NR, nc - q0), kc, alpha, a, sai, sap, bp + (size_t)q0 * kc, GK_NR,
+     c + (size_t)q0 * scj, sci, scj);
+}
+
+/*
  * Packs the mr x kc tile of A at a (A(r,p) = a[r*sai + p*sap]) for the micro-kernel: term p's
  * GK_MR values, alpha * A(r,p) rounded to float as gk_micro_loop would compute them, sit side
  * by side at ap + p*GK_MR; missing rows repeat row 0, as in gk_tile.
@@ -328,16 +357,11 @@ GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, 
         for (int p0 = 0; p0 < k; p0 += kb) {
             const int kc = gemm_min(kb, k - p0);
             GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
-            for (int i0 = 0; i0 < m; i0 += GK_MR) {
-                const int mr = gemm_min(GK_MR, m - i0);
-                const float *ai = a + (size_t)i0 * sai + (size_t)p0 * sap;
-                for (int q0 = 0; q0 < nc; q0 += GK_NR) {
-                    const int nr = gemm_min(GK_NR, nc - q0);
-                    GK_FN(gk_tile)
-                    (zero && p0 == 0, mr, nr, kc, alpha, ai, sai, sap, bp + (size_t)q0 * kc, GK_NR,
-                     c + (size_t)i0 * sci + (size_t)(j0 + q0) * scj, sci, scj);
-                }
-            }
+            for (int i0 = 0; i0 < m; i0 += GK_MR)
+                GK_FN(gk_tile_row)
+            (zero && p0 == 0, gemm_min(GK_MR, m - i0), nc, kc, alpha,
+             a + (size_t)i0 * sai + (size_t)p0 * sap, sai, sap, bp,
+             c + (size_t)i0 * sci + (size_t)j0 * scj, sci, scj);
         }
     }
 }
