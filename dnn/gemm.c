@@ -366,6 +366,10 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool 
 
 /* Rows of C that gemm_gemv.h takes (GV_MR), with B transposed; one row with B by rows. */
 #define DNN_GEMM_SMALL_M 6
+/* A product into C stored transposed with at most this many terms runs as its transpose
+ * when it can (gemm_run): `make bench-gemm`, VGG-7's weight gradients C^T against NT with
+ * 64 and 256 terms 0.7-0.9x, with 1024 terms 1.0-1.3x. */
+#define DNN_GEMM_SWAP_K 256
 
 static bool gemm_small_fits(int m, size_t sbp, size_t scj)
 {
@@ -411,10 +415,11 @@ static int gemm_nr(enum dnn_gemm_kernel kernel)
 
 /* The product by the register-blocked kernel, wide tiles or narrow ones (no narrow AVX-512
  * kernel: the wide one then), with both operands packed when that pays. */
-static void gemm_kernel(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool ta, bool tc,
-                        int m, int n, int k, float alpha, const float *a, size_t sai, size_t sap,
-                        const float *b, size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
+static void gemm_kernel(enum dnn_gemm_kernel kernel, bool narrow, bool zero, int m, int n, int k,
+                        float alpha, const float *a, size_t sai, size_t sap, const float *b,
+                        size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
 {
+    const bool ta = sap != 1, tc = scj != 1; /* A, C stored transposed (as far as it matters) */
     if (gemm_goto(kernel, narrow, zero, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     /* C transposed: each pass of a tile copies it in and out with strided accesses, which
@@ -457,19 +462,29 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
 {
     if (m <= 0 || n <= 0)
         return;
-    const size_t sci = tc ? 1 : (size_t)ldc, scj = tc ? (size_t)ldc : 1;
+    size_t sai = ta ? 1 : (size_t)lda, sap = ta ? (size_t)lda : 1;
+    size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
+    size_t sci = tc ? 1 : (size_t)ldc, scj = tc ? (size_t)ldc : 1;
+    /* With alpha == 1 the product may run as its transpose, C^T = op(B)^T op(A)^T into C^T
+     * stored the other way: each term is the same product (a * b == b * a, also fused), added
+     * in the same order, so the same bits. It does when only that form fits gemm_gemv.h (a
+     * weight gradient the layer computes as C^T with 6 columns), and for C stored transposed
+     * with few terms, whose tiles the kernel would copy in and out for little work (VGG-7's
+     * conv7 weight gradient, 64 terms; C by rows also lets the kernel prefetch C). */
+    const bool swap = dnn_feq(alpha, 1) && !gemm_small_fits(m, sbp, scj) &&
+                      (gemm_small_fits(n, sap, sci) || (scj != 1 && k <= DNN_GEMM_SWAP_K));
+    if (swap) {
+        const int t = m;
+        const float *x = a;
+        size_t u = sai, v = sap;
+        m = n, n = t, a = b, b = x;
+        sai = sbj, sap = sbp, sbj = u, sbp = v;
+        u = sci, sci = scj, scj = u;
+    }
+    const bool small = gemm_small_fits(m, sbp, scj);
     /* beta == 0 with terms to add: the kernel starts every element from +0 instead of reading
      * C, the same bits as clearing C first, without a pass over C (a convolution's forward
      * product: k = 27 for VGG-7's first layer). gemm_gemv.h (a few rows) reads C. */
-    const size_t sai = ta ? 1 : (size_t)lda, sap = ta ? (size_t)lda : 1;
-    const size_t sbp = tb ? 1 : (size_t)ldb, sbj = tb ? (size_t)ldb : 1;
-    /* With alpha == 1 the product may run as its transpose, C^T = op(B)^T op(A)^T into C^T
-     * stored the other way: each term is the same product (a * b == b * a, also fused), added
-     * in the same order, so the same bits. It does when only that form fits gemm_gemv.h: a
-     * weight gradient the layer computes as C^T with 6 columns. */
-    const bool swap =
-        dnn_feq(alpha, 1) && !gemm_small_fits(m, sbp, scj) && gemm_small_fits(n, sap, sci);
-    const bool small = swap || gemm_small_fits(m, sbp, scj);
     const bool zero = dnn_feq(beta, 0) && k > 0 && !small;
     if (!dnn_feq(beta, 1) && !zero) {
         /* beta == 0 stores zeros so stale workspace (even NaN) cannot leak into C;
@@ -493,9 +508,7 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
         return;
     if (!dnn_gemm_kernel_available(kernel))
         kernel = DNN_GEMM_GENERIC;
-    if (swap && gemm_gemv(kernel, n, m, k, alpha, b, sbj, sbp, a, sap, sai, c, scj, sci))
-        return;
-    if (!swap && small && gemm_gemv(kernel, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
+    if (small && gemm_gemv(kernel, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
         return;
     /* The wide tiles (8, 16 or 32 columns) for all of C but a last 1 .. half a tile's columns,
      * which get the narrow tiles of half the width (LeNet's weight gradients, C^T with 6
@@ -503,10 +516,10 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     const int nr = gemm_nr(kernel), rest = n % nr;
     const int n_narrow = kernel != DNN_GEMM_AVX512 && rest > 0 && rest <= nr / 2 ? rest : 0;
     if (n > n_narrow)
-        gemm_kernel(kernel, false, zero, ta, tc, m, n - n_narrow, k, alpha, a, sai, sap, b, sbp,
-                    sbj, c, sci, scj);
+        gemm_kernel(kernel, false, zero, m, n - n_narrow, k, alpha, a, sai, sap, b, sbp, sbj, c,
+                    sci, scj);
     if (n_narrow)
-        gemm_kernel(kernel, true, zero, ta, tc, m, n_narrow, k, alpha, a, sai, sap,
+        gemm_kernel(kernel, true, zero, m, n_narrow, k, alpha, a, sai, sap,
                     b + (size_t)(n - n_narrow) * sbj, sbp, sbj, c + (size_t)(n - n_narrow) * scj,
                     sci, scj);
 }

@@ -267,28 +267,30 @@ static void test_gemm_beta0_ignores_c(void **state)
         for (int kern = 0; kern < DNN_GEMM_KERNEL_COUNT; kern++) {
             if (!dnn_gemm_kernel_available((enum dnn_gemm_kernel)kern))
                 continue;
-            for (int t = 0; t < 8; t++) {
+            for (int t = 0; t < 16; t++) {
                 const bool ta = t & 1, tb = t & 2, tc = t & 4;
+                const float alpha = t & 8 ? 0.5f : 1; /* 1: C^T may run as its transpose */
                 const int lda = ta ? m : k, ldb = tb ? k : n, ldc = tc ? m : n;
                 for (size_t i = 0; i < cn; i++) {
                     c0[i] = 0;
                     c1[i] = NAN;
                 }
                 if (tc) {
-                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b,
+                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, lda, b,
                                      ldb, 1, c0, ldc);
-                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b,
+                    dnn_gemm_with_tc((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, lda, b,
                                      ldb, 0, c1, ldc);
                 } else {
-                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b, ldb,
-                                  1, c0, ldc);
-                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, 0.5f, a, lda, b, ldb,
-                                  0, c1, ldc);
+                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, lda, b,
+                                  ldb, 1, c0, ldc);
+                    dnn_gemm_with((enum dnn_gemm_kernel)kern, ta, tb, m, n, k, alpha, a, lda, b,
+                                  ldb, 0, c1, ldc);
                 }
                 if (memcmp(c0, c1, cn * sizeof(float)) != 0)
-                    fail_msg("gemm %s ta=%d tb=%d tc=%d %dx%dx%d: beta 0 on NaN differs from "
-                             "beta 1 on zeros",
-                             dnn_gemm_kernel_name((enum dnn_gemm_kernel)kern), ta, tb, tc, m, n, k);
+                    fail_msg("gemm %s ta=%d tb=%d tc=%d %dx%dx%d alpha %g: beta 0 on NaN differs "
+                             "from beta 1 on zeros",
+                             dnn_gemm_kernel_name((enum dnn_gemm_kernel)kern), ta, tb, tc, m, n, k,
+                             (double)alpha);
             }
         }
         free(c1);
