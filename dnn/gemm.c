@@ -537,8 +537,9 @@ void dnn_gemm_with_tc(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int 
     gemm_run(kernel, ta, tb, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/* Multiples of every kernel's tile (4/6/8 rows; 8/16/32 columns and the 64 of
- * DNN_GEMM_NC_TA), so a split between threads cuts no tile in two. */
+/* Multiples of every kernel's tile (4/6/8/12 rows; 4/8/16/32 columns and the 64 of
+ * DNN_GEMM_NC_TA), so a split between threads cuts no tile in two (a speed matter only:
+ * a cut changes no element's terms). */
 #define DNN_GEMM_SPLIT_M 24
 #define DNN_GEMM_SPLIT_N 64
 /* Multiply-adds a task should have at least, to be worth waking a thread for (some 10 us). */
