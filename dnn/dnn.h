@@ -509,6 +509,12 @@ struct dnn_network {
     struct dnn_parallel parallel; /* run == NULL (as created): serial */
     float *par_workspace;         /* (par_slots, workspace_floats), for parallel's tasks */
     size_t par_slots;
+    /* Scratch of the convolutions that lower several images per product (conv_lower.c),
+     * outside the arena as par_workspace; NULL: one image at a time (as created, and in
+     * the TA). Set by dnn_network_set_lowering. */
+    float *lower_workspace; /* (lower_floats) */
+    size_t lower_floats;
+    int lower_images; /* most images one product lowers */
 };
 
 /* ------------------------------------------------------------------- plan */
@@ -788,6 +794,31 @@ enum dnn_status dnn_tile_update(const struct dnn_layer *l, const struct dnn_upda
  * scale, momentum, decay, adam's terms.
  */
 void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn_update_args *a);
+
+/* Columns a convolution's lowered products should reach (dnn_network_set_lowering): an output
+ * of out_h*out_w pixels lowers ceil(DNN_LOWER_COLUMNS / (out_h*out_w)) images side by side.
+ * The GEMM's packed blocks are 256 to 512 columns or terms; VGG-7's 8x8 layers, 64 columns
+ * an image, run their products with 8 images at a time. */
+#define DNN_LOWER_COLUMNS 512
+/* The scratch dnn_network_set_lowering allows by default: 32 MiB (VGG-7 at batch 50 takes
+ * 10.5 MB). */
+#define DNN_LOWER_BYTES_DEFAULT ((size_t)32 << 20)
+
+/*
+ * dnn_network_set_lowering - lets the convolutional layers of @net whose output has fewer than
+ * DNN_LOWER_COLUMNS pixels lower up to @max_images images side by side into one column matrix
+ * (channels*size*size rows, images*out_h*out_w columns) and run one GEMM per group of images
+ * for the forward pass, the weight gradient and the input delta, instead of one per image.
+ * Allocates one scratch (malloc, outside the arena, never more than @max_bytes) for the
+ * largest layer's group: images * (channels*size*size + filters) * out_h*out_w floats per
+ * convolution group. @max_images < 2, or a budget too small for 2 images of any layer, frees
+ * it and leaves every layer one image at a time, as created (the TA never calls this: its
+ * secure-memory plan, dnn_plan_build, has no such scratch). Results are bit for bit the same
+ * for any number of images and of threads. Returns DNN_OK, DNN_ERR_NOMEM (net is then one
+ * image at a time) or DNN_ERR_OVERFLOW.
+ */
+enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images,
+                                         size_t max_bytes) DNN_MUST_CHECK;
 
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);

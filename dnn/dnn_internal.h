@@ -108,6 +108,8 @@ void dnn_gradient_array_keep_par(const struct dnn_parallel *par, const float *y,
                                  size_t n, enum dnn_activation a, float *delta);
 /* Wipes and frees net's per-task scratch (dnn_network_free). */
 void dnn_network_set_parallel_free(struct dnn_network *net);
+/* Wipes and frees net's lowering scratch (conv_lower.c): one image at a time again. */
+void dnn_network_lowering_free(struct dnn_network *net);
 
 /* The kernels of dnn_gemm; the fused ones round a product and its sum once. */
 enum dnn_gemm_kernel {
@@ -147,6 +149,13 @@ void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channel
                     int ksize, int stride, int pad, int dilation, float *col);
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
                     int ksize, int stride, int pad, int dilation, float *im);
+/* dnn_im2col_par and dnn_col2im_par, serial, on a column matrix whose rows lie ldcol floats
+ * apart (>= out_h*out_w): one image's columns within a matrix of several images side by side,
+ * as a convolution lowers a group of images for one product (conv_lower.c). */
+void dnn_im2col_ld(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
+                   int dilation, float *col, size_t ldcol);
+void dnn_col2im_ld(const float *col, size_t ldcol, int channels, int h, int w, int ksize,
+                   int stride, int pad, int dilation, float *im);
 /* Output extent of one dimension: (size + 2*pad - (dilation*(ksize-1) + 1))/stride + 1
  * (may be <= 0). */
 int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation);

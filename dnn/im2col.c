@@ -76,9 +76,10 @@ static void add_row(float *restrict dst, const float *restrict src, int n)
         dst[x] += src[x];
 }
 
-/* Rows r0 .. r1-1 of the column matrix. */
+/* Rows r0 .. r1-1 of the column matrix, whose rows lie ldcol floats apart (out_h*out_w for
+ * one image alone; more when images sit side by side). */
 static void im2col_rows(const float *im, int h, int w, int ksize, int stride, int pad, int dilation,
-                        float *col, int r0, int r1)
+                        float *col, size_t ldcol, int r0, int r1)
 {
     const int oh = dnn_im2col_extent(h, ksize, stride, pad, dilation);
     const int ow = dnn_im2col_extent(w, ksize, stride, pad, dilation);
@@ -86,7 +87,7 @@ static void im2col_rows(const float *im, int h, int w, int ksize, int stride, in
         const int kx = (r % ksize) * dilation;
         const int ky = ((r / ksize) % ksize) * dilation;
         const float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
-        float *out = col + (size_t)r * (size_t)oh * (size_t)ow;
+        float *out = col + (size_t)r * ldcol;
         int x0, x1;
         im2col_span(kx - pad, stride, w, ow, &x0, &x1);
         for (int y = 0; y < oh; y++) {
@@ -113,10 +114,10 @@ static void im2col_rows(const float *im, int h, int w, int ksize, int stride, in
     }
 }
 
-/* Channels c0 .. c1-1 of the image: their rows of col, in the serial order, add into their
- * own planes only. */
-static void col2im_channels(const float *col, int h, int w, int ksize, int stride, int pad,
-                            int dilation, float *im, int c0, int c1)
+/* Channels c0 .. c1-1 of the image: their rows of col (ldcol floats apart), in the serial
+ * order, add into their own planes only. */
+static void col2im_channels(const float *col, size_t ldcol, int h, int w, int ksize, int stride,
+                            int pad, int dilation, float *im, int c0, int c1)
 {
     const int oh = dnn_im2col_extent(h, ksize, stride, pad, dilation);
     const int ow = dnn_im2col_extent(w, ksize, stride, pad, dilation);
@@ -124,7 +125,7 @@ static void col2im_channels(const float *col, int h, int w, int ksize, int strid
         const int kx = (r % ksize) * dilation;
         const int ky = ((r / ksize) % ksize) * dilation;
         float *plane = im + (size_t)(r / ksize / ksize) * (size_t)h * (size_t)w;
-        const float *in = col + (size_t)r * (size_t)oh * (size_t)ow;
+        const float *in = col + (size_t)r * ldcol;
         int x0, x1;
         im2col_span(kx - pad, stride, w, ow, &x0, &x1);
         for (int y = 0; y < oh; y++) {
@@ -142,16 +143,37 @@ static void col2im_channels(const float *col, int h, int w, int ksize, int strid
     }
 }
 
+/* Floats between rows of one image's own column matrix. */
+static size_t col_row_floats(int h, int w, int ksize, int stride, int pad, int dilation)
+{
+    return (size_t)dnn_im2col_extent(h, ksize, stride, pad, dilation) *
+           (size_t)dnn_im2col_extent(w, ksize, stride, pad, dilation);
+}
+
 void dnn_im2col(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
                 float *col)
 {
-    im2col_rows(im, h, w, ksize, stride, pad, 1, col, 0, channels * ksize * ksize);
+    im2col_rows(im, h, w, ksize, stride, pad, 1, col, col_row_floats(h, w, ksize, stride, pad, 1),
+                0, channels * ksize * ksize);
 }
 
 void dnn_col2im(const float *col, int channels, int h, int w, int ksize, int stride, int pad,
                 float *im)
 {
-    col2im_channels(col, h, w, ksize, stride, pad, 1, im, 0, channels);
+    col2im_channels(col, col_row_floats(h, w, ksize, stride, pad, 1), h, w, ksize, stride, pad, 1,
+                    im, 0, channels);
+}
+
+void dnn_im2col_ld(const float *im, int channels, int h, int w, int ksize, int stride, int pad,
+                   int dilation, float *col, size_t ldcol)
+{
+    im2col_rows(im, h, w, ksize, stride, pad, dilation, col, ldcol, 0, channels * ksize * ksize);
+}
+
+void dnn_col2im_ld(const float *col, size_t ldcol, int channels, int h, int w, int ksize,
+                   int stride, int pad, int dilation, float *im)
+{
+    col2im_channels(col, ldcol, h, w, ksize, stride, pad, dilation, im, 0, channels);
 }
 
 /* Floats a task should write at least: fewer cost more to hand out than to copy. */
@@ -163,6 +185,7 @@ struct im2col_split {
     const float *src;
     float *dst;
     int h, w, ksize, stride, pad, dilation, units, tasks;
+    size_t ldcol;
 };
 
 static int split_tasks(const struct dnn_parallel *par, int units, size_t floats)
@@ -179,7 +202,7 @@ static int split_tasks(const struct dnn_parallel *par, int units, size_t floats)
 static void im2col_task(void *arg, size_t t)
 {
     const struct im2col_split *s = arg;
-    im2col_rows(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst,
+    im2col_rows(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst, s->ldcol,
                 (int)((long long)t * s->units / s->tasks),
                 (int)((long long)(t + 1) * s->units / s->tasks));
 }
@@ -187,7 +210,7 @@ static void im2col_task(void *arg, size_t t)
 static void col2im_task(void *arg, size_t t)
 {
     const struct im2col_split *s = arg;
-    col2im_channels(s->src, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst,
+    col2im_channels(s->src, s->ldcol, s->h, s->w, s->ksize, s->stride, s->pad, s->dilation, s->dst,
                     (int)((long long)t * s->units / s->tasks),
                     (int)((long long)(t + 1) * s->units / s->tasks));
 }
@@ -196,10 +219,9 @@ void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channel
                     int ksize, int stride, int pad, int dilation, float *col)
 {
     const int rows = channels * ksize * ksize;
-    const size_t floats = (size_t)rows *
-                          (size_t)dnn_im2col_extent(h, ksize, stride, pad, dilation) *
-                          (size_t)dnn_im2col_extent(w, ksize, stride, pad, dilation);
-    struct im2col_split s = {im, col, h, w, ksize, stride, pad, dilation, rows, 1};
+    const size_t ld = col_row_floats(h, w, ksize, stride, pad, dilation);
+    const size_t floats = (size_t)rows * ld;
+    struct im2col_split s = {im, col, h, w, ksize, stride, pad, dilation, rows, 1, ld};
     s.tasks = split_tasks(par, rows, floats);
     dnn_parallel_for(par, (size_t)s.tasks, im2col_task, &s);
 }
@@ -207,10 +229,9 @@ void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channel
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
                     int ksize, int stride, int pad, int dilation, float *im)
 {
-    const size_t floats = (size_t)channels * (size_t)ksize * (size_t)ksize *
-                          (size_t)dnn_im2col_extent(h, ksize, stride, pad, dilation) *
-                          (size_t)dnn_im2col_extent(w, ksize, stride, pad, dilation);
-    struct im2col_split s = {col, im, h, w, ksize, stride, pad, dilation, channels, 1};
+    const size_t ld = col_row_floats(h, w, ksize, stride, pad, dilation);
+    const size_t floats = (size_t)channels * (size_t)ksize * (size_t)ksize * ld;
+    struct im2col_split s = {col, im, h, w, ksize, stride, pad, dilation, channels, 1, ld};
     s.tasks = split_tasks(par, channels, floats);
     dnn_parallel_for(par, (size_t)s.tasks, col2im_task, &s);
 }

@@ -1,27 +1,15 @@
 /*
  * layer_convolutional.c - darknet's [convolutional] layer: im2col + gemm per image
- * and group, optional batch normalisation, then the activation.
+ * and group (or per group of images, conv_lower.c), optional batch normalisation, then the
+ * activation.
  *
  * Weights are (filters, c/groups, size, size); group g of filters sees channels
  * [g*c/groups, (g+1)*c/groups) of the input and writes output channels
  * [g*filters/groups, (g+1)*filters/groups).
  */
-#include "dnn/dnn_internal.h"
+#include "dnn/conv_lower.h"
 
 #include <limits.h>
-
-/* The spacing of the kernel's taps: 1 unless dilated. A 1x1 kernel has one tap, so
- * dilation cannot change it (AlexeyAB's parser resets it to 1 there too). */
-static int conv_dilation(const struct dnn_layer *l)
-{
-    return l->spec.dilation > 1 && l->spec.size > 1 ? l->spec.dilation : 1;
-}
-
-/* A 1x1 kernel with stride 1 and no padding reads the image as its own column matrix. */
-static bool conv_direct(const struct dnn_layer *l)
-{
-    return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
-}
 
 /* A dilated layer keeps darknet's output size but im2col's padding is pad*dilation (as
  * AlexeyAB's): true when both give the same extent, so that the columns im2col writes are
@@ -61,7 +49,7 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
     l->out_c = s->filters;
     if (l->out_h <= 0 || l->out_w <= 0)
         return DNN_ERR_SHAPE;
-    const int dil = conv_dilation(l);
+    const int dil = dnn_conv_dilation(l);
     if (dil > 1 && (!dilated_extent_agrees(l->h, l->out_h, s, dil) ||
                     !dilated_extent_agrees(l->w, l->out_w, s, dil)))
         return DNN_ERR_SHAPE;
@@ -77,7 +65,7 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
     l->nweights = nweights;
     l->nbiases = (size_t)s->filters;
     /* The column matrix of one image and group; backward reuses it for the input delta. */
-    l->workspace_floats = conv_direct(l) ? 0 : ws;
+    l->workspace_floats = dnn_conv_direct(l) ? 0 : ws;
 
     /* .weights order: biases, [scales, rolling_mean, rolling_variance], weights. */
     enum dnn_status st = dnn_layer_add_param(l, "biases", &l->biases, &l->bias_updates, l->nbiases);
@@ -102,33 +90,13 @@ static void conv_init(struct dnn_layer *l, struct dnn_rng *rng)
         dnn_bn_init(l);
 }
 
-/* Sizes of one group's products, in darknet's names. */
-struct conv_dims {
-    int m;          /* filters per group */
-    int k;          /* size*size*channels per group: rows of the column matrix */
-    int n;          /* out_h*out_w: columns of the column matrix */
-    int cg;         /* input channels per group */
-    size_t in_size; /* floats of one group's input: cg*h*w */
-};
-
-static struct conv_dims conv_dims_of(const struct dnn_layer *l)
-{
-    struct conv_dims d;
-    d.m = l->spec.filters / l->spec.groups;
-    d.cg = l->c / l->spec.groups;
-    d.k = l->spec.size * l->spec.size * d.cg;
-    d.n = l->out_h * l->out_w;
-    d.in_size = (size_t)d.cg * (size_t)l->h * (size_t)l->w;
-    return d;
-}
-
 /* The column matrix of one image and group: the input itself, or im2col in workspace. */
 static const float *conv_columns(const struct dnn_layer *l, const struct dnn_parallel *par,
-                                 const float *im, float *workspace, const struct conv_dims *d)
+                                 const float *im, float *workspace, const struct dnn_conv_dims *d)
 {
-    if (conv_direct(l))
+    if (dnn_conv_direct(l))
         return im;
-    const int dil = conv_dilation(l);
+    const int dil = dnn_conv_dilation(l);
     dnn_im2col_par(par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad * dil, dil,
                    workspace);
     return workspace;
@@ -139,7 +107,7 @@ static const float *conv_columns(const struct dnn_layer *l, const struct dnn_par
 static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
                                 const struct dnn_parallel *par, float *workspace, int b0, int b1)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const int groups = l->spec.groups;
     const size_t wsize = l->nweights / (size_t)groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
@@ -161,7 +129,7 @@ static void conv_input_delta_images(struct dnn_layer *l, const struct dnn_run *r
                                     const struct dnn_parallel *par, float *workspace, int b0,
                                     int b1)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const int groups = l->spec.groups;
     const size_t wsize = l->nweights / (size_t)groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
@@ -171,13 +139,13 @@ static void conv_input_delta_images(struct dnn_layer *l, const struct dnn_run *r
             const float *delta = l->delta + bg * out_size;
             const float *w = l->weights + (size_t)g * wsize;
             float *in_delta = run->input_delta + bg * d.in_size;
-            if (conv_direct(l)) {
+            if (dnn_conv_direct(l)) {
                 dnn_gemm_par(par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 1, in_delta,
                              d.n);
             } else {
                 dnn_gemm_par(par, true, false, d.k, d.n, d.m, 1, w, d.k, delta, d.n, 0, workspace,
                              d.n);
-                const int dil = conv_dilation(l);
+                const int dil = dnn_conv_dilation(l);
                 dnn_col2im_par(par, workspace, d.cg, l->h, l->w, l->spec.size, l->spec.stride,
                                l->spec.pad * dil, dil, in_delta);
             }
@@ -213,7 +181,7 @@ static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
                                             const struct dnn_parallel *, float *, int, int))
 {
     size_t tasks = run->par_slots < (size_t)l->batch ? run->par_slots : (size_t)l->batch;
-    if (tasks < 2 || !run->net || (!run->par_workspace && !conv_direct(l))) {
+    if (tasks < 2 || !run->net || (!run->par_workspace && !dnn_conv_direct(l))) {
         images(l, run, run->par, run->workspace, 0, l->batch);
         return;
     }
@@ -223,8 +191,12 @@ static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
 
 static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
-    const struct conv_dims d = conv_dims_of(l);
-    conv_over_images(l, run, conv_forward_images);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const int lowered = dnn_conv_lower_images(l, run->net);
+    if (lowered > 1)
+        dnn_conv_lowered_forward(l, run, lowered);
+    else
+        conv_over_images(l, run, conv_forward_images);
     if (l->spec.batch_normalize)
         dnn_bn_forward(l, run->train, run->par);
     else
@@ -239,21 +211,20 @@ static int conv_min(int a, int b)
 }
 
 /*
- * dw(rows, cols) += delta(rows, n) * cols(cols, n)^T, dw with row stride k. When the block
+ * dw(rows, cols) += delta(rows, n) * cols(cols, n)^T, dw with row stride ldw. When the block
  * has more columns than rows (k > m: every layer but those with few input channels) it is
  * computed as its transpose, cols * delta^T, stored transposed: the same terms in the same
  * order, so the same bits. The packed operand is then delta, used by cols / 6 tiles, rather
  * than cols, used by rows / 6; cols is read in place. `make bench-gemm` (C^T / NT): 6x75x784
  * 1.9, 128x1152x1024 1.4, 512x4608x64 1.07, 256x1152x256 0.95, but 128x27x1024 (k < m) 0.66.
  */
-static void conv_weight_product(const struct dnn_parallel *par, const struct conv_dims *d, int rows,
-                                int cols_n, const float *delta, const float *cols, float *dw)
+void dnn_conv_weight_product(const struct dnn_parallel *par, int rows, int cols_n, int n,
+                             const float *delta, const float *cols, float *dw, int ldw)
 {
     if (cols_n > rows)
-        dnn_gemm_par_tc(par, false, true, cols_n, rows, d->n, 1, cols, d->n, delta, d->n, 1, dw,
-                        d->k);
+        dnn_gemm_par_tc(par, false, true, cols_n, rows, n, 1, cols, n, delta, n, 1, dw, ldw);
     else
-        dnn_gemm_par(par, false, true, rows, cols_n, d->n, 1, delta, d->n, cols, d->n, 1, dw, d->k);
+        dnn_gemm_par(par, false, true, rows, cols_n, n, 1, delta, n, cols, n, 1, dw, ldw);
 }
 
 /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T for (image, group) pairs [bg0, bg1), in
@@ -263,7 +234,7 @@ static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
                               const float *(*cols_of)(void *, size_t), void *ctx, int i0, int i1,
                               int j0, int j1)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t groups = (size_t)l->spec.groups;
     const size_t wsize = l->nweights / groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
@@ -271,7 +242,7 @@ static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
         const float *delta = l->delta + bg * out_size + (size_t)i0 * (size_t)d.n;
         const float *cols = cols_of(ctx, bg) + (size_t)j0 * (size_t)d.n;
         float *wu = l->weight_updates + (bg % groups) * wsize + (size_t)i0 * (size_t)d.k + j0;
-        conv_weight_product(NULL, &d, i1 - i0, j1 - j0, delta, cols, wu);
+        dnn_conv_weight_product(NULL, i1 - i0, j1 - j0, d.n, delta, cols, wu, d.k);
     }
 }
 
@@ -291,7 +262,7 @@ static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
 struct conv_wg_chunk {
     struct dnn_layer *l;
     const struct dnn_run *run;
-    struct conv_dims d;
+    struct dnn_conv_dims d;
     size_t bg0, bg1;       /* the chunk's pairs */
     int units_i, units_j;  /* units of CONV_WG_ROWS x CONV_WG_COLS in weight_updates */
     int tm, tn, per_group; /* a grid of tm x tn rectangles of units per group */
@@ -300,7 +271,7 @@ struct conv_wg_chunk {
 static const float *conv_wg_cols(void *arg, size_t bg)
 {
     const struct conv_wg_chunk *c = arg;
-    if (conv_direct(c->l))
+    if (dnn_conv_direct(c->l))
         return c->run->input + bg * c->d.in_size;
     return c->run->par_workspace + (bg - c->bg0) * c->run->net->workspace_floats;
 }
@@ -334,16 +305,16 @@ static void conv_wg_block_task(void *arg, size_t t)
  * product split by dnn_gemm_par (the same terms in the same order). */
 static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t groups = (size_t)l->spec.groups, pairs = (size_t)l->batch * groups;
     const size_t wsize = l->nweights / groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
-    if (run->par_slots < 2 || !run->net || (!run->par_workspace && !conv_direct(l))) {
+    if (run->par_slots < 2 || !run->net || (!run->par_workspace && !dnn_conv_direct(l))) {
         for (size_t bg = 0; bg < pairs; bg++) {
             const float *cols =
                 conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
-            conv_weight_product(run->par, &d, d.m, d.k, l->delta + bg * out_size, cols,
-                                l->weight_updates + (bg % groups) * wsize);
+            dnn_conv_weight_product(run->par, d.m, d.k, d.n, l->delta + bg * out_size, cols,
+                                    l->weight_updates + (bg % groups) * wsize, d.k);
         }
         return;
     }
@@ -356,10 +327,10 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
     c.tm = conv_min(c.units_i, want / c.tn > 1 ? want / c.tn : 1);
     c.per_group = c.tm * c.tn;
     /* direct convolutions read the input itself: any chunk will do, the whole batch best */
-    const size_t chunk = conv_direct(l) ? pairs : run->par_slots;
+    const size_t chunk = dnn_conv_direct(l) ? pairs : run->par_slots;
     for (c.bg0 = 0; c.bg0 < pairs; c.bg0 = c.bg1) {
         c.bg1 = c.bg0 + chunk < pairs ? c.bg0 + chunk : pairs;
-        if (!conv_direct(l))
+        if (!dnn_conv_direct(l))
             dnn_parallel_for(run->par, c.bg1 - c.bg0, conv_wg_im2col_task, &c);
         dnn_parallel_for(run->par, groups * (size_t)c.per_group, conv_wg_block_task, &c);
     }
@@ -367,7 +338,7 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
 
 static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
 
     dnn_gradient_array_keep_par(run->par, l->output, l->act_input, l->outputs * (size_t)l->batch,
                                 l->spec.activation, l->delta);
@@ -376,6 +347,11 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
+    const int lowered = dnn_conv_lower_images(l, run->net);
+    if (lowered > 1) {
+        dnn_conv_lowered_backward(l, run, lowered);
+        return;
+    }
     conv_weight_gradient(l, run);
     /* Each image's input delta is its own: the images split among the threads. */
     if (run->input_delta)

@@ -473,6 +473,18 @@ void dnn_network_set_parallel_free(struct dnn_network *net)
     net->par_slots = 0;
 }
 
+void dnn_network_lowering_free(struct dnn_network *net)
+{
+    if (net->lower_workspace) {
+        /* It held columns of the inputs and deltas, as the arena's workspace does. */
+        dnn_wipe_fn(net->lower_workspace, 0, net->lower_floats * sizeof(float));
+        free(net->lower_workspace);
+    }
+    net->lower_workspace = NULL;
+    net->lower_floats = 0;
+    net->lower_images = 1;
+}
+
 void dnn_network_free(struct dnn_network *net)
 {
     if (!net)
@@ -483,6 +495,7 @@ void dnn_network_free(struct dnn_network *net)
         free(net->arena);
     }
     dnn_network_set_parallel_free(net);
+    dnn_network_lowering_free(net);
     free(net->layers);
     free(net);
 }

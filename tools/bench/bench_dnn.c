@@ -22,7 +22,9 @@
  * flop) and a free-text label. CPU time is the figure the bench reports: on a shared machine
  * wall time also counts what other processes took from us. `tee` counts the CPU time of the
  * whole process and of the simulated TEE's processes (its core and TA instances).
- * Everything runs on the calling thread: the engine has no threads of its own.
+ * Everything runs on the calling thread: the engine has no threads of its own. Convolutions
+ * lower up to a batch of images per product (dnn_network_set_lowering), as darknetp's normal
+ * world does; BENCH_LOWER_IMAGES=1 in the environment measures them one image at a time.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -139,6 +141,14 @@ static void batch_data_free(struct batch_data *d)
     free(d->y);
 }
 
+/* Most images a convolution lowers at once: the environment's BENCH_LOWER_IMAGES (1: one
+ * image at a time, the engine as created), else the whole batch, as darknetp's normal world. */
+static int lower_images(int batch)
+{
+    const char *v = getenv("BENCH_LOWER_IMAGES");
+    return v && *v ? atoi(v) : batch;
+}
+
 /* Builds the whole network of CFG at BATCH, with training buffers or not. */
 static struct dnn_network *open_net(const char *cfg, int batch, bool training, struct dk_model *m)
 {
@@ -146,8 +156,11 @@ static struct dnn_network *open_net(const char *cfg, int batch, bool training, s
     if (load_model(cfg, batch, m) != 0)
         return NULL;
     enum dnn_status st = dnn_network_create(&net, &m->net, m->specs, m->n, training, SEED);
+    if (st == DNN_OK)
+        st = dnn_network_set_lowering(net, lower_images(batch), DNN_LOWER_BYTES_DEFAULT);
     if (st != DNN_OK) {
         fprintf(stderr, "bench_dnn: %s: %s\n", cfg, dnn_status_str(st));
+        dnn_network_free(net);
         return NULL;
     }
     return net;

@@ -83,6 +83,8 @@ int main(int argc, char **argv)
     const struct dnn_parallel par = {.run = timed_run, .ctx = &clock, .threads = threads};
     if (st == DNN_OK)
         st = dnn_network_set_parallel(net, &par);
+    if (st == DNN_OK) /* as darknetp's normal world */
+        st = dnn_network_set_lowering(net, batch, DNN_LOWER_BYTES_DEFAULT);
     if (st != DNN_OK) {
         fprintf(stderr, "par_share: %s: %s\n", argv[1], dnn_status_str(st));
         goto out;

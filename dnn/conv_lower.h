@@ -1,0 +1,76 @@
+/*
+ * conv_lower.h - what layer_convolutional.c and conv_lower.c share: the layer's geometry and
+ * the passes that lower several images side by side into one column matrix (conv_lower.c).
+ * Engine-internal.
+ */
+#ifndef DNN_CONV_LOWER_H
+#define DNN_CONV_LOWER_H
+
+#include "dnn/dnn_internal.h"
+
+/* The spacing of the kernel's taps: 1 unless dilated. A 1x1 kernel has one tap, so
+ * dilation cannot change it (AlexeyAB's parser resets it to 1 there too). */
+static inline int dnn_conv_dilation(const struct dnn_layer *l)
+{
+    return l->spec.dilation > 1 && l->spec.size > 1 ? l->spec.dilation : 1;
+}
+
+/* A 1x1 kernel with stride 1 and no padding reads the image as its own column matrix. */
+static inline bool dnn_conv_direct(const struct dnn_layer *l)
+{
+    return l->spec.size == 1 && l->spec.stride == 1 && l->spec.pad == 0;
+}
+
+/* Sizes of one group's products for one image, in darknet's names. */
+struct dnn_conv_dims {
+    int m;          /* filters per group */
+    int k;          /* size*size*channels per group: rows of the column matrix */
+    int n;          /* out_h*out_w: columns of the column matrix */
+    int cg;         /* input channels per group */
+    size_t in_size; /* floats of one group's input: cg*h*w */
+};
+
+static inline struct dnn_conv_dims dnn_conv_dims_of(const struct dnn_layer *l)
+{
+    struct dnn_conv_dims d;
+    d.m = l->spec.filters / l->spec.groups;
+    d.cg = l->c / l->spec.groups;
+    d.k = l->spec.size * l->spec.size * d.cg;
+    d.n = l->out_h * l->out_w;
+    d.in_size = (size_t)d.cg * (size_t)l->h * (size_t)l->w;
+    return d;
+}
+
+/*
+ * dnn_conv_weight_product - dw(rows, cols_n) += delta(rows, n) * cols(cols_n, n)^T, with
+ * delta and cols of row stride n and dw of row stride ldw; its threads split dw, never n
+ * (par NULL: serial). Every element of dw gets its n terms added straight into it in
+ * increasing order, whatever the shape, so n columns of several images side by side give
+ * the bits of one product per image taken in that order.
+ */
+void dnn_conv_weight_product(const struct dnn_parallel *par, int rows, int cols_n, int n,
+                             const float *delta, const float *cols, float *dw, int ldw);
+
+/*
+ * dnn_conv_lower_images - images convolutional layer @l lowers side by side in @net (>= 1;
+ * 1: one image at a time, as darknet). More than 1 only after dnn_network_set_lowering, for
+ * a layer whose output has fewer pixels than DNN_LOWER_COLUMNS and no antialiasing.
+ */
+int dnn_conv_lower_images(const struct dnn_layer *l, const struct dnn_network *net);
+
+/*
+ * dnn_conv_lowered_forward - l->output (batch, filters, out_h*out_w) = weights * columns,
+ * before bias and activation, @images images per product (dnn_conv_lower_images, >= 2) in
+ * run->net's lowering scratch. Bit for bit the per-image forward.
+ */
+void dnn_conv_lowered_forward(struct dnn_layer *l, const struct dnn_run *run, int images);
+
+/*
+ * dnn_conv_lowered_backward - from l->delta (after the activation's and batch norm's
+ * gradients): adds the weight gradient to l->weight_updates, the images in order, and the
+ * input delta to run->input_delta (when not NULL), @images images per product. Bit for bit
+ * the per-image backward.
+ */
+void dnn_conv_lowered_backward(struct dnn_layer *l, const struct dnn_run *run, int images);
+
+#endif
