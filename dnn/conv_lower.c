@@ -7,6 +7,7 @@
  * packed blocks to pay. Here the column matrices of G images sit side by side,
  * cols (k, G*n) with image j's columns at j*n, and
  *   forward        out(m, G*n)   = weights(m, k) * cols(k, G*n), then out to (batch, m, n)
+ *                  (for outputs under DNN_LOWER_FORWARD_COLUMNS pixels: dnn.h says why)
  *   weight grad.   dw(m, k)     += delta(m, G*n) * cols(k, G*n)^T, delta gathered likewise
  *   input delta    dcols(k, G*n) = weights(m, k)^T * delta(m, G*n), then col2im per image.
  * The GEMM adds an element's terms straight into C in increasing order and computes each
@@ -31,15 +32,17 @@ static size_t lower_image_floats(const struct dnn_layer *l)
     return floats;
 }
 
-/* The images layer l lowers at once with at most max_images images and floats of scratch. */
-static int lower_images_for(const struct dnn_layer *l, int max_images, size_t floats)
+/* The images layer l lowers at once to reach `columns` columns with at most max_images
+ * images and floats of scratch. */
+static int lower_images_for(const struct dnn_layer *l, size_t columns, int max_images,
+                            size_t floats)
 {
     if (l->kind != DNN_LAYER_CONVOLUTIONAL || l->spec.antialiasing || max_images < 2)
         return 1;
     const size_t n = (size_t)l->out_h * (size_t)l->out_w, per = lower_image_floats(l);
-    if (n == 0 || n >= DNN_LOWER_COLUMNS || per == 0)
+    if (n == 0 || n >= columns || per == 0)
         return 1;
-    size_t g = (DNN_LOWER_COLUMNS + n - 1) / n; /* g * n < 2 * DNN_LOWER_COLUMNS: an int */
+    size_t g = (columns + n - 1) / n; /* g * n < 2 * columns: an int */
     if (g > (size_t)max_images)
         g = (size_t)max_images;
     if (g > (size_t)l->batch)
@@ -49,11 +52,12 @@ static int lower_images_for(const struct dnn_layer *l, int max_images, size_t fl
     return g >= 2 ? (int)g : 1;
 }
 
-int dnn_conv_lower_images(const struct dnn_layer *l, const struct dnn_network *net)
+int dnn_conv_lower_images(const struct dnn_layer *l, const struct dnn_network *net, bool backward)
 {
     if (!net || !net->lower_workspace)
         return 1;
-    return lower_images_for(l, net->lower_images, net->lower_floats);
+    return lower_images_for(l, backward ? DNN_LOWER_COLUMNS : DNN_LOWER_FORWARD_COLUMNS,
+                            net->lower_images, net->lower_floats);
 }
 
 enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images, size_t max_bytes)
@@ -63,7 +67,8 @@ enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images
     size_t need = 0;
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];
-        const int g = lower_images_for(l, max_images, budget);
+        /* the backward pass lowers at least as many images as the forward pass */
+        const int g = lower_images_for(l, DNN_LOWER_COLUMNS, max_images, budget);
         size_t floats = 0;
         if (g < 2)
             continue;

@@ -795,11 +795,18 @@ enum dnn_status dnn_tile_update(const struct dnn_layer *l, const struct dnn_upda
  */
 void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn_update_args *a);
 
-/* Columns a convolution's lowered products should reach (dnn_network_set_lowering): an output
- * of out_h*out_w pixels lowers ceil(DNN_LOWER_COLUMNS / (out_h*out_w)) images side by side.
- * The GEMM's packed blocks are 256 to 512 columns or terms; VGG-7's 8x8 layers, 64 columns
- * an image, run their products with 8 images at a time. */
+/* Columns a convolution's lowered products should reach (dnn_network_set_lowering): in the
+ * backward pass an output of out_h*out_w pixels lowers ceil(DNN_LOWER_COLUMNS /
+ * (out_h*out_w)) images side by side, in the forward pass ceil(DNN_LOWER_FORWARD_COLUMNS /
+ * (out_h*out_w)). Measured with `bench_dnn gemm-size` (best of 3, AVX2): the weight
+ * gradient's product with 64 terms (an 8x8 output) runs at 31-46 GFLOP/s, with 512 at 53-75;
+ * the input delta's at 65, with 512 at 79; beyond 512 neither gains. The forward product
+ * already runs at its best with 64 columns (512x64x4608: 75 GFLOP/s, 512x512x4608: 72), and
+ * lowering it more only moved a wider column matrix through the caches (VGG-7's 8x8 layers
+ * 15% slower), so the forward lowers only outputs under 64 pixels (128x36x1152: 49, at 360
+ * columns 67). */
 #define DNN_LOWER_COLUMNS 512
+#define DNN_LOWER_FORWARD_COLUMNS 64
 /* The scratch dnn_network_set_lowering allows by default: 32 MiB (VGG-7 at batch 50 takes
  * 10.5 MB). */
 #define DNN_LOWER_BYTES_DEFAULT ((size_t)32 << 20)
@@ -808,7 +815,8 @@ void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn
  * dnn_network_set_lowering - lets the convolutional layers of @net whose output has fewer than
  * DNN_LOWER_COLUMNS pixels lower up to @max_images images side by side into one column matrix
  * (channels*size*size rows, images*out_h*out_w columns) and run one GEMM per group of images
- * for the forward pass, the weight gradient and the input delta, instead of one per image.
+ * for the weight gradient and the input delta (and, under DNN_LOWER_FORWARD_COLUMNS pixels,
+ * the forward pass), instead of one per image.
  * Allocates one scratch (malloc, outside the arena, never more than @max_bytes) for the
  * largest layer's group: images * (channels*size*size + filters) * out_h*out_w floats per
  * convolution group. @max_images < 2, or a budget too small for 2 images of any layer, frees

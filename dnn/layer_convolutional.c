@@ -192,7 +192,7 @@ static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
 static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
-    const int lowered = dnn_conv_lower_images(l, run->net);
+    const int lowered = dnn_conv_lower_images(l, run->net, false);
     if (lowered > 1)
         dnn_conv_lowered_forward(l, run, lowered);
     else
@@ -347,7 +347,7 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
-    const int lowered = dnn_conv_lower_images(l, run->net);
+    const int lowered = dnn_conv_lower_images(l, run->net, true);
     if (lowered > 1) {
         dnn_conv_lowered_backward(l, run, lowered);
         return;

@@ -212,28 +212,35 @@ static void test_images_per_product(void **state)
     (void)state;
     const struct lowering none = {1, 0, 0}, three = {3, DNN_LOWER_BYTES_DEFAULT, 0};
     struct dnn_network *net = make_net(strided_net, &none, NULL);
-    for (size_t i = 0; i < net->n; i++)
-        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net), 1);
+    for (size_t i = 0; i < net->n; i++) {
+        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net, true), 1);
+        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net, false), 1);
+    }
     assert_null(net->lower_workspace);
     assert_int_equal(dnn_network_set_lowering(net, 1, DNN_LOWER_BYTES_DEFAULT), DNN_OK);
     assert_null(net->lower_workspace);
     dnn_network_free(net);
 
     net = make_net(strided_net, &three, NULL);
-    for (size_t i = 0; i < 5; i++) /* the five convolutions */
-        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net), 3);
-    assert_int_equal(dnn_conv_lower_images(&net->layers[5], net), 1); /* connected */
+    for (size_t i = 0; i < 5; i++) /* the five convolutions: 49, 16, 16, 16 and 4 pixels */
+        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net, true), 3);
+    /* the forward pass lowers to 64 columns: 2 images of 49 pixels, 3 (at most) of 16 */
+    assert_int_equal(dnn_conv_lower_images(&net->layers[0], net, false), 2);
+    for (size_t i = 1; i < 5; i++)
+        assert_int_equal(dnn_conv_lower_images(&net->layers[i], net, false), 3);
+    assert_int_equal(dnn_conv_lower_images(&net->layers[5], net, true), 1); /* connected */
     /* layer 0's scratch per image: (27 rows of columns + 8 of output) x 49 pixels */
     const size_t per0 = (27 + 8) * 49;
     assert_int_equal(net->lower_floats, 3 * per0);
     /* a budget of two of layer 0's images: layer 0 takes 2, the smaller layers more */
     assert_int_equal(dnn_network_set_lowering(net, BATCH, 2 * per0 * sizeof(float)), DNN_OK);
-    assert_int_equal(dnn_conv_lower_images(&net->layers[0], net), 2);
-    assert_int_equal(dnn_conv_lower_images(&net->layers[4], net), BATCH);
+    assert_int_equal(dnn_conv_lower_images(&net->layers[0], net, true), 2);
+    assert_int_equal(dnn_conv_lower_images(&net->layers[4], net, true), BATCH);
+    assert_int_equal(dnn_conv_lower_images(&net->layers[4], net, false), BATCH);
     /* too small for two images of any layer: nothing lowers */
     assert_int_equal(dnn_network_set_lowering(net, BATCH, 10 * sizeof(float)), DNN_OK);
     assert_null(net->lower_workspace);
-    assert_int_equal(dnn_conv_lower_images(&net->layers[4], net), 1);
+    assert_int_equal(dnn_conv_lower_images(&net->layers[4], net, true), 1);
     dnn_network_free(net);
 }
 

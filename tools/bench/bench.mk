@@ -41,3 +41,9 @@ $(PAR_SHARE): $(BUILD)/tools/bench/par_share.o $(BUILD)/libdarknetp.a
 bench-par-share: $(PAR_SHARE)
 	@for c in cfg/fashion_lenet.cfg:100 cfg/fashion_vgg7.cfg:50; do \
 	  $(PAR_SHARE) $${c%:*} $${c#*:} 5 2; done
+
+# Training with every convolution one image at a time against small convolutions lowering
+# several images per product (tools/bench/lower.sh), alternated, one thread.
+.PHONY: bench-lower
+bench-lower: $(BENCH_DRIVER)
+	BENCH_DRIVER=$(BENCH_DRIVER) sh tools/bench/lower.sh $(BENCH_ROUNDS)

@@ -38,6 +38,7 @@
 #include "darknet/error.h"
 #include "darknet/parse_network.h"
 #include "dnn/dnn.h"
+#include "dnn/conv_lower.h"
 #include "dnn/dnn_internal.h"
 #include "host/pnet.h"
 #include "tools/bench/fma_peak.h"
@@ -444,17 +445,20 @@ static int time_gemm(struct gemm_shape s, double seconds, const char *label)
     return 0;
 }
 
-/* The dnn_gemm calls of one training step of layer l (see layer_convolutional.c and
- * layer_connected.c): forward, weight gradient, input delta. Returns how many it wrote. */
-static int layer_gemms(const struct dnn_layer *l, bool first_layer, struct gemm_shape out[3])
+/* The dnn_gemm calls of one training step of layer l of net (see layer_convolutional.c,
+ * conv_lower.c and layer_connected.c): forward, weight gradient, input delta; a convolution
+ * lowering several images has their columns side by side. Returns how many it wrote. */
+static int layer_gemms(const struct dnn_network *net, const struct dnn_layer *l, bool first_layer,
+                       struct gemm_shape out[3])
 {
     if (l->kind == DNN_LAYER_CONVOLUTIONAL) {
-        const int g = l->spec.groups;
-        const int m = l->spec.filters / g, n = l->out_h * l->out_w,
-                  k = l->spec.size * l->spec.size * l->c / g;
-        out[0] = (struct gemm_shape){false, false, m, n, k};
-        out[1] = (struct gemm_shape){false, true, m, k, n};
-        out[2] = (struct gemm_shape){true, false, k, n, m};
+        const int g = l->spec.groups, n = l->out_h * l->out_w;
+        const int m = l->spec.filters / g, k = l->spec.size * l->spec.size * l->c / g;
+        const int nf = n * dnn_conv_lower_images(l, net, false);
+        const int nb = n * dnn_conv_lower_images(l, net, true);
+        out[0] = (struct gemm_shape){false, false, m, nf, k};
+        out[1] = (struct gemm_shape){false, true, m, k, nb};
+        out[2] = (struct gemm_shape){true, false, k, nb, m};
         return first_layer ? 2 : 3;
     }
     if (l->kind == DNN_LAYER_CONNECTED) {
@@ -484,7 +488,7 @@ static int cmd_gemm(const char *cfg, int batch, double seconds)
     static const char *const role[3] = {"forward", "weight gradient", "input delta"};
     for (size_t i = 0; i < net->n; i++) {
         struct gemm_shape s[3];
-        const int n = layer_gemms(&net->layers[i], i == 0, s);
+        const int n = layer_gemms(net, &net->layers[i], i == 0, s);
         for (int j = 0; j < n; j++) {
             bool seen = false;
             for (size_t q = 0; q < n_done; q++)
