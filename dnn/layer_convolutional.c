@@ -368,9 +368,9 @@ enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float 
                                                const struct dnn_tile_params *p, size_t row0,
                                                size_t rows, float *workspace)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
-    if (!conv_direct(l) && !workspace)
+    if (!dnn_conv_direct(l) && !workspace)
         return DNN_ERR_INVALID;
     for (int b = 0; b < l->batch; b++) {
         /* the same columns for every tile: im2col again per tile costs time, not memory */
@@ -400,21 +400,21 @@ static void conv_rows_input_delta(struct dnn_layer *l, float *input_delta, const
                                   size_t row0, size_t rows, bool first, bool last,
                                   float *delta_cols)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
     const size_t cols_size = (size_t)d.k * (size_t)d.n;
     for (int b = 0; b < l->batch; b++) {
         const float *delta = l->delta + (size_t)b * out_size + at;
-        if (conv_direct(l))
+        if (dnn_conv_direct(l))
             dnn_gemm(true, false, d.k, d.n, (int)rows, 1, weights, d.k, delta, d.n, 1,
                      input_delta + (size_t)b * d.in_size, d.n);
         else
             dnn_gemm(true, false, d.k, d.n, (int)rows, 1, weights, d.k, delta, d.n, first ? 0 : 1,
                      delta_cols + (size_t)b * cols_size, d.n);
     }
-    if (conv_direct(l) || !last)
+    if (dnn_conv_direct(l) || !last)
         return;
-    const int dil = conv_dilation(l);
+    const int dil = dnn_conv_dilation(l);
     for (int b = 0; b < l->batch; b++)
         dnn_col2im_par(NULL, delta_cols + (size_t)b * cols_size, d.cg, l->h, l->w, l->spec.size,
                        l->spec.stride, l->spec.pad * dil, dil, input_delta + (size_t)b * d.in_size);
@@ -425,9 +425,9 @@ enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float
                                                 size_t row0, size_t rows, bool first, bool last,
                                                 float *workspace, float *delta_cols)
 {
-    const struct conv_dims d = conv_dims_of(l);
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
-    if (!conv_direct(l) && (!workspace || (input_delta && !delta_cols)))
+    if (!dnn_conv_direct(l) && (!workspace || (input_delta && !delta_cols)))
         return DNN_ERR_INVALID;
     for (int b = 0; b < l->batch; b++) {
         const size_t o = (size_t)b * out_size + at;
@@ -445,8 +445,8 @@ enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float
     /* weight_updates(rows, k) += delta(rows, n) * cols(k, n)^T, images in order */
     for (int b = 0; b < l->batch; b++) {
         const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
-        conv_weight_product(NULL, &d, (int)rows, d.k, l->delta + (size_t)b * out_size + at, cols,
-                            p->weight_updates);
+        dnn_conv_weight_product(NULL, (int)rows, d.k, d.n, l->delta + (size_t)b * out_size + at,
+                                cols, p->weight_updates, d.k);
     }
     if (input_delta)
         conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, delta_cols);
