@@ -145,7 +145,7 @@ static struct dnn_network *load(const char *cfg, const char *weights)
 static void same_weights(const char *dir, const struct dnn_network *ref, const char *pair,
                          size_t last)
 {
-    char path[PATH_MAX + 8], storage[PATH_MAX];
+    char path[PATH_MAX + 80], storage[PATH_MAX];
     unsigned char *w = NULL, *tz = NULL;
     snprintf(path, sizeof path, "%s", pair);
     const long w_len = read_whole_file(path, &w);
@@ -196,6 +196,19 @@ static void same_weights(const char *dir, const struct dnn_network *ref, const c
     free(w);
 }
 
+/* same_weights for the runs whose saves are @dir/backup/@plain (without TEE, read with @cfg)
+ * and @dir/backup/@pair (streamed). */
+static void same_final_weights(const char *dir, const char *cfg, const char *plain,
+                               const char *pair, size_t last)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/backup/%s", dir, plain);
+    struct dnn_network *ref = load(cfg, path);
+    snprintf(path, sizeof path, "%s/backup/%s", dir, pair);
+    same_weights(dir, ref, path, last);
+    dnn_network_free(ref);
+}
+
 /* The cfgs, the data file (the fixture's twelve digits, labelled by their names c0..c9) and
  * the backup folder in @dir; @cfg gets lenet.cfg's path. */
 static void prepare(const char *dir, char cfg[PATH_MAX])
@@ -235,11 +248,7 @@ static void test_train_streamed_as_without_tee(void **state)
     run_ok(cmd, out, sizeof out);
     const char *streamed = "-clear -pp_start 4 -pp_end 10 -tee_stream -tee_output scores";
     same_losses(plain, n, tee, train(dir, "lenet.cfg", streamed, weights, tee));
-    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
-    struct dnn_network *ref = load(cfg, path);
-    snprintf(path, sizeof path, "%s/backup/lenet_final.weights", dir);
-    same_weights(dir, ref, path, LAST);
-    dnn_network_free(ref);
+    same_final_weights(dir, cfg, "plain.weights", "lenet_final.weights", LAST);
 
     /* Resumed from the saves: the TA takes the kept chunks, with darknet's reset momenta. */
     snprintf(cmd, sizeof cmd,
@@ -281,11 +290,7 @@ static void test_train_streamed_as_without_tee(void **state)
     run_ok(cmd, out, sizeof out);
     same_losses(plain, n3, tee,
                 train(dir, "lenet.cfg", "-clear -pp_start 4 -pp_end 8 -tee_stream", weights, tee));
-    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
-    ref = load(cfg, path);
-    snprintf(path, sizeof path, "%s/backup/lenet_final.weights", dir);
-    same_weights(dir, ref, path, 8);
-    dnn_network_free(ref);
+    same_final_weights(dir, cfg, "plain.weights", "lenet_final.weights", 8);
 }
 
 /* Bar 2 of issue 11: the seed's own cfg (batch 100) with layers 4..10 in a TA built with
@@ -355,11 +360,7 @@ static void test_seed_lenet_streams_in_a_small_ta(void **state)
     if (!at || !strstr(at, row) || !strstr(strstr(at, row), "  yes\n"))
         fail_msg("no streamed row for layers 4.. of %lu bytes that fits:\n%s", ta_bytes, out);
 
-    snprintf(path, sizeof path, "%s/backup/plain.weights", dir);
-    struct dnn_network *ref = load(cfg, path);
-    snprintf(path, sizeof path, "%s/backup/seed_final.weights", dir);
-    same_weights(dir, ref, path, LAST);
-    dnn_network_free(ref);
+    same_final_weights(dir, cfg, "plain.weights", "seed_final.weights", LAST);
 }
 
 /* `classifier predict -tee_output scores` of the fixture's digit 3 in @dir, darknetp's
@@ -492,11 +493,7 @@ static void test_sealed_pair_trains_streamed(void **state)
                 train(dir, "resume.cfg",
                       "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096 -tee_output scores", path,
                       tee));
-    snprintf(path, sizeof path, "%s/backup/plain2.weights", dir);
-    struct dnn_network *ref = load(cfg, path);
-    snprintf(path, sizeof path, "%s/backup/resume_final.weights", dir);
-    same_weights(dir, ref, path, LAST);
-    dnn_network_free(ref);
+    same_final_weights(dir, cfg, "plain2.weights", "resume_final.weights", LAST);
 
     /* Resumed from the streamed save (the save's cut, taken by itself). */
     snprintf(cmd, sizeof cmd,
