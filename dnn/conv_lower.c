@@ -88,13 +88,17 @@ enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images
 }
 
 /* One group of images of one convolution group: images [b0, b0 + count) of group g, their
- * columns in cols (k, count*n) and their outputs or deltas in out (m, count*n). */
+ * columns in cols (k rows, ldcols floats apart: count*n in the scratch, or the batch's n each
+ * in the layer's kept columns), their outputs or deltas in out (m, count*n), the input
+ * delta's columns in work (k, count*n). */
 struct lower_group {
     struct dnn_layer *l;
     const struct dnn_run *run;
     struct dnn_conv_dims d;
     int g, b0, count;
-    float *cols, *out;
+    float *cols, *out, *work;
+    int ldcols;
+    bool kept; /* cols are the layer's kept columns (col_cache) */
 };
 
 static int lower_ld(const struct lower_group *s)
@@ -125,12 +129,12 @@ static void lower_im2col_task(void *arg, size_t j)
     const float *im = s->run->input + lower_pair(s, j) * s->d.in_size;
     float *col = s->cols + j * (size_t)s->d.n;
     if (dnn_conv_direct(l)) {
-        lower_copy_rows(im, s->d.n, col, lower_ld(s), s->d.cg, s->d.n);
+        lower_copy_rows(im, s->d.n, col, s->ldcols, s->d.cg, s->d.n);
         return;
     }
     const int dil = dnn_conv_dilation(l);
     dnn_im2col_ld(im, s->d.cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad * dil, dil,
-                  col, (size_t)lower_ld(s));
+                  col, (size_t)s->ldcols);
 }
 
 static void lower_output_task(void *arg, size_t j)
@@ -155,7 +159,7 @@ static void lower_in_delta_gather_task(void *arg, size_t j)
 {
     const struct lower_group *s = arg;
     lower_copy_rows(s->run->input_delta + lower_pair(s, j) * s->d.in_size, s->d.n,
-                    s->cols + j * (size_t)s->d.n, lower_ld(s), s->d.cg, s->d.n);
+                    s->work + j * (size_t)s->d.n, lower_ld(s), s->d.cg, s->d.n);
 }
 
 static void lower_in_delta_task(void *arg, size_t j)
@@ -163,7 +167,7 @@ static void lower_in_delta_task(void *arg, size_t j)
     const struct lower_group *s = arg;
     const struct dnn_layer *l = s->l;
     float *im = s->run->input_delta + lower_pair(s, j) * s->d.in_size;
-    const float *col = s->cols + j * (size_t)s->d.n;
+    const float *col = s->work + j * (size_t)s->d.n;
     if (dnn_conv_direct(l)) {
         lower_copy_rows(col, lower_ld(s), im, s->d.n, s->d.cg, s->d.n);
         return;
@@ -173,16 +177,20 @@ static void lower_in_delta_task(void *arg, size_t j)
                   l->spec.pad * dil, dil, im);
 }
 
-/* Calls pass on every group of images of every convolution group, in order of images. */
-static void lower_each_group(struct dnn_layer *l, const struct dnn_run *run, int images,
+/* Calls pass on every group of images of every convolution group, in order of images; with
+ * @kept, their columns are the layer's kept ones. */
+static void lower_each_group(struct dnn_layer *l, const struct dnn_run *run, int images, bool kept,
                              void (*pass)(struct lower_group *s))
 {
-    struct lower_group s = {.l = l, .run = run, .d = dnn_conv_dims_of(l)};
-    s.cols = run->net->lower_workspace;
+    struct lower_group s = {.l = l, .run = run, .d = dnn_conv_dims_of(l), .kept = kept};
+    s.work = run->net->lower_workspace;
     for (s.g = 0; s.g < l->spec.groups; s.g++) {
         for (s.b0 = 0; s.b0 < l->batch; s.b0 += images) {
             s.count = l->batch - s.b0 < images ? l->batch - s.b0 : images;
-            s.out = s.cols + (size_t)s.count * (size_t)s.d.k * (size_t)s.d.n;
+            s.out = s.work + (size_t)s.count * (size_t)s.d.k * (size_t)s.d.n;
+            s.cols = kept ? dnn_conv_cache_at(l, &s.d, (size_t)s.b0, (size_t)s.g) : s.work;
+            /* an int: dnn_network_set_column_cache checked the kept columns' stride */
+            s.ldcols = kept ? (int)dnn_conv_cache_ld(l) : lower_ld(&s);
             pass(&s);
         }
     }
@@ -195,13 +203,14 @@ static void lower_forward_pass(struct lower_group *s)
     const int ld = lower_ld(s);
     dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
     dnn_gemm_par(par, false, false, s->d.m, ld, s->d.k, 1, s->l->weights + (size_t)s->g * wsize,
-                 s->d.k, s->cols, ld, 0, s->out, ld);
+                 s->d.k, s->cols, s->ldcols, 0, s->out, ld);
     dnn_parallel_for(par, (size_t)s->count, lower_output_task, s);
 }
 
 void dnn_conv_lowered_forward(struct dnn_layer *l, const struct dnn_run *run, int images)
 {
-    lower_each_group(l, run, images, lower_forward_pass);
+    /* a training pass lowers straight into the kept columns, for the backward pass */
+    lower_each_group(l, run, images, dnn_conv_cache_fills(l, run), lower_forward_pass);
 }
 
 static void lower_backward_pass(struct lower_group *s)
@@ -211,8 +220,9 @@ static void lower_backward_pass(struct lower_group *s)
     const float *w = s->l->weights + (size_t)s->g * wsize;
     const int ld = lower_ld(s);
     dnn_parallel_for(par, (size_t)s->count, lower_delta_task, s);
-    dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
-    dnn_conv_weight_product(par, s->d.m, s->d.k, ld, s->out, s->cols,
+    if (!s->kept)
+        dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
+    dnn_conv_weight_product(par, s->d.m, s->d.k, ld, s->out, ld, s->cols, s->ldcols,
                             s->l->weight_updates + (size_t)s->g * wsize, s->d.k);
     if (!s->run->input_delta)
         return;
@@ -220,11 +230,11 @@ static void lower_backward_pass(struct lower_group *s)
     if (direct)
         dnn_parallel_for(par, (size_t)s->count, lower_in_delta_gather_task, s);
     dnn_gemm_par(par, true, false, s->d.k, ld, s->d.m, 1, w, s->d.k, s->out, ld, direct ? 1 : 0,
-                 s->cols, ld);
+                 s->work, ld);
     dnn_parallel_for(par, (size_t)s->count, lower_in_delta_task, s);
 }
 
 void dnn_conv_lowered_backward(struct dnn_layer *l, const struct dnn_run *run, int images)
 {
-    lower_each_group(l, run, images, lower_backward_pass);
+    lower_each_group(l, run, images, dnn_conv_cache_holds(l, run), lower_backward_pass);
 }

@@ -41,15 +41,42 @@ static inline struct dnn_conv_dims dnn_conv_dims_of(const struct dnn_layer *l)
     return d;
 }
 
+/* Floats between the rows of layer l's kept columns (dnn_network_set_column_cache): the
+ * batch's images side by side, out_h*out_w columns each. */
+static inline size_t dnn_conv_cache_ld(const struct dnn_layer *l)
+{
+    return (size_t)l->batch * (size_t)l->out_h * (size_t)l->out_w;
+}
+
+/* The first column of (image b, group g) in layer l's kept columns. */
+static inline float *dnn_conv_cache_at(const struct dnn_layer *l, const struct dnn_conv_dims *d,
+                                       size_t b, size_t g)
+{
+    return l->col_cache + g * (size_t)d->k * dnn_conv_cache_ld(l) + b * (size_t)d->n;
+}
+
+/* True when the forward pass of run lowers into the layer's kept columns. */
+static inline bool dnn_conv_cache_fills(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    return run->train && l->col_cache;
+}
+
+/* True when the backward pass of run may read the kept columns: lowered from its input. */
+static inline bool dnn_conv_cache_holds(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    return l->col_cache && run->input && l->col_cache_of == run->input;
+}
+
 /*
  * dnn_conv_weight_product - dw(rows, cols_n) += delta(rows, n) * cols(cols_n, n)^T, with
- * delta and cols of row stride n and dw of row stride ldw; its threads split dw, never n
- * (par NULL: serial). Every element of dw gets its n terms added straight into it in
- * increasing order, whatever the shape, so n columns of several images side by side give
- * the bits of one product per image taken in that order.
+ * delta of row stride ldd, cols of row stride ldc and dw of row stride ldw; its threads
+ * split dw, never n (par NULL: serial). Every element of dw gets its n terms added straight
+ * into it in increasing order, whatever the shape and strides, so n columns of several images
+ * side by side give the bits of one product per image taken in that order.
  */
 void dnn_conv_weight_product(const struct dnn_parallel *par, int rows, int cols_n, int n,
-                             const float *delta, const float *cols, float *dw, int ldw);
+                             const float *delta, int ldd, const float *cols, int ldc, float *dw,
+                             int ldw);
 
 /*
  * dnn_conv_lower_images - images convolutional layer @l lowers side by side in @net for its

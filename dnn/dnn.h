@@ -399,7 +399,12 @@ struct dnn_layer {
     bool read_later;         /* a later route or shortcut reads its output (set by setup) */
     float cost;              /* its loss summed over the batch, last forward */
     size_t workspace_floats; /* shared scratch it needs */
-    struct dnn_rng rng;      /* per-layer stream (dropout), seeded from the net seed and index */
+    /* convolutional: the column matrices of its last training forward, kept for its
+     * backward (dnn_network_set_column_cache), (groups, k, batch*out_h*out_w) with image b's
+     * columns at column b*out_h*out_w; NULL: the backward lowers every image again */
+    float *col_cache;
+    const float *col_cache_of; /* the input they were lowered from; NULL: none kept */
+    struct dnn_rng rng;        /* per-layer stream (dropout), seeded from the net seed and index */
 
     /* antialiasing (spec.antialiasing): the stride-1 result that the blur reads */
     int aa_h, aa_w;    /* its height and width (out_c channels) */
@@ -515,6 +520,10 @@ struct dnn_network {
     float *lower_workspace; /* (lower_floats) */
     size_t lower_floats;
     int lower_images; /* most images one product lowers */
+    /* The convolutions' kept column matrices (dnn_network_set_column_cache), one malloc
+     * outside the arena shared out as layers' col_cache; NULL: none (as created, the TA). */
+    float *col_cache; /* (col_cache_floats) */
+    size_t col_cache_floats;
 };
 
 /* ------------------------------------------------------------------- plan */
@@ -827,6 +836,30 @@ void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn
  */
 enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images,
                                          size_t max_bytes) DNN_MUST_CHECK;
+
+/* The memory dnn_network_set_column_cache allows by default: 64 MiB (LeNet at batch 100
+ * keeps both its convolutions in 35 MB; VGG-7 at batch 50 would need 507 MB for all six). */
+#define DNN_COL_CACHE_BYTES_DEFAULT ((size_t)64 << 20)
+
+/*
+ * dnn_network_set_column_cache - lets the convolutional layers of a training network keep
+ * the column matrices (im2col) their forward pass lowers, for their backward pass's weight
+ * gradient, which otherwise lowers every image a second time (darknet's way).
+ * Layers are served in order, first come: a layer whose columns, groups * (size*size*
+ * c/groups) * batch * out_h*out_w floats, fit what is left of @max_bytes keeps them, one
+ * that does not is skipped (a later, smaller one may fit). 1x1 stride-1 layers without
+ * padding (they read their input as it is), antialiased layers and layers whose backward
+ * never runs (at or before a frozen one) keep none. One malloc outside the arena; @max_bytes
+ * 0, or an inference network, frees it. The TA never calls this (its secure-memory plan has
+ * no such memory). A forward pass without training, or a backward on another input than the
+ * forward's, lowers again; the input itself must not change between a training forward and
+ * its backward (no caller changes it: darknet's step, subdivisions, dropout with its own
+ * output, the TEE split of host/pnet.c). The columns are the floats im2col would recompute,
+ * so results are bit for bit the same for any budget, lowering and thread count.
+ * Returns DNN_OK or DNN_ERR_NOMEM (net then keeps no columns).
+ */
+enum dnn_status dnn_network_set_column_cache(struct dnn_network *net,
+                                             size_t max_bytes) DNN_MUST_CHECK;
 
 /* Frees the network and wipes its buffers (protected weights must not linger). NULL is fine. */
 void dnn_network_free(struct dnn_network *net);

@@ -110,6 +110,8 @@ void dnn_gradient_array_keep_par(const struct dnn_parallel *par, const float *y,
 void dnn_network_set_parallel_free(struct dnn_network *net);
 /* Wipes and frees net's lowering scratch (conv_lower.c): one image at a time again. */
 void dnn_network_lowering_free(struct dnn_network *net);
+/* Wipes and frees net's kept column matrices (conv_cache.c): every layer lowers again. */
+void dnn_network_column_cache_free(struct dnn_network *net);
 
 /* The kernels of dnn_gemm; the fused ones round a product and its sum once. */
 enum dnn_gemm_kernel {
@@ -149,6 +151,10 @@ void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channel
                     int ksize, int stride, int pad, int dilation, float *col);
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,
                     int ksize, int stride, int pad, int dilation, float *im);
+/* dnn_im2col_par on a column matrix whose rows lie ldcol floats apart (>= out_h*out_w): one
+ * image's columns among a batch's kept side by side (conv_cache.c). */
+void dnn_im2col_par_ld(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
+                       int ksize, int stride, int pad, int dilation, float *col, size_t ldcol);
 /* dnn_im2col_par and dnn_col2im_par, serial, on a column matrix whose rows lie ldcol floats
  * apart (>= out_h*out_w): one image's columns within a matrix of several images side by side,
  * as a convolution lowers a group of images for one product (conv_lower.c). */

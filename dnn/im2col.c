@@ -215,15 +215,22 @@ static void col2im_task(void *arg, size_t t)
                     (int)((long long)(t + 1) * s->units / s->tasks));
 }
 
+void dnn_im2col_par_ld(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
+                       int ksize, int stride, int pad, int dilation, float *col, size_t ldcol)
+{
+    const int rows = channels * ksize * ksize;
+    /* the work is the floats written, not the stride */
+    const size_t floats = (size_t)rows * col_row_floats(h, w, ksize, stride, pad, dilation);
+    struct im2col_split s = {im, col, h, w, ksize, stride, pad, dilation, rows, 1, ldcol};
+    s.tasks = split_tasks(par, rows, floats);
+    dnn_parallel_for(par, (size_t)s.tasks, im2col_task, &s);
+}
+
 void dnn_im2col_par(const struct dnn_parallel *par, const float *im, int channels, int h, int w,
                     int ksize, int stride, int pad, int dilation, float *col)
 {
-    const int rows = channels * ksize * ksize;
-    const size_t ld = col_row_floats(h, w, ksize, stride, pad, dilation);
-    const size_t floats = (size_t)rows * ld;
-    struct im2col_split s = {im, col, h, w, ksize, stride, pad, dilation, rows, 1, ld};
-    s.tasks = split_tasks(par, rows, floats);
-    dnn_parallel_for(par, (size_t)s.tasks, im2col_task, &s);
+    dnn_im2col_par_ld(par, im, channels, h, w, ksize, stride, pad, dilation, col,
+                      col_row_floats(h, w, ksize, stride, pad, dilation));
 }
 
 void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channels, int h, int w,

@@ -102,6 +102,26 @@ static const float *conv_columns(const struct dnn_layer *l, const struct dnn_par
     return workspace;
 }
 
+/* Where the forward product of (image b, group g) reads its columns, rows *ld apart: the
+ * layer's kept columns in a training pass that keeps them (im2col writes them there once for
+ * the backward pass too), else conv_columns. */
+static const float *conv_forward_columns(const struct dnn_layer *l, const struct dnn_run *run,
+                                         const struct dnn_parallel *par, float *workspace,
+                                         const struct dnn_conv_dims *d, size_t b, size_t g, int *ld)
+{
+    const float *im = run->input + (b * (size_t)l->spec.groups + g) * d->in_size;
+    if (!dnn_conv_cache_fills(l, run)) {
+        *ld = d->n;
+        return conv_columns(l, par, im, workspace, d);
+    }
+    float *cols = dnn_conv_cache_at(l, d, b, g);
+    const int dil = dnn_conv_dilation(l);
+    *ld = (int)dnn_conv_cache_ld(l); /* an int: dnn_network_set_column_cache checked */
+    dnn_im2col_par_ld(par, im, d->cg, l->h, l->w, l->spec.size, l->spec.stride, l->spec.pad * dil,
+                      dil, cols, (size_t)*ld);
+    return cols;
+}
+
 /* Images [b0, b1) of a forward pass: im2col and gemm per image and group, serial, with the
  * given scratch. */
 static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
@@ -114,10 +134,12 @@ static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
     for (int b = b0; b < b1; b++) {
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
-            const float *cols = conv_columns(l, par, run->input + bg * d.in_size, workspace, &d);
+            int ld = 0;
+            const float *cols =
+                conv_forward_columns(l, run, par, workspace, &d, (size_t)b, (size_t)g, &ld);
             /* output(m, n) = weights(m, k) * cols(k, n) */
             dnn_gemm_par(par, false, false, d.m, d.n, d.k, 1, l->weights + (size_t)g * wsize, d.k,
-                         cols, d.n, 0, l->output + bg * out_size, d.n);
+                         cols, ld, 0, l->output + bg * out_size, d.n);
         }
     }
 }
@@ -178,10 +200,11 @@ static void conv_images_task(void *arg, size_t t)
  * image after another with each image's work split. */
 static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
                              void (*images)(struct dnn_layer *, const struct dnn_run *,
-                                            const struct dnn_parallel *, float *, int, int))
+                                            const struct dnn_parallel *, float *, int, int),
+                             bool needs_workspace)
 {
     size_t tasks = run->par_slots < (size_t)l->batch ? run->par_slots : (size_t)l->batch;
-    if (tasks < 2 || !run->net || (!run->par_workspace && !dnn_conv_direct(l))) {
+    if (tasks < 2 || !run->net || (!run->par_workspace && needs_workspace)) {
         images(l, run, run->par, run->workspace, 0, l->batch);
         return;
     }
@@ -196,7 +219,10 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
     if (lowered > 1)
         dnn_conv_lowered_forward(l, run, lowered);
     else
-        conv_over_images(l, run, conv_forward_images);
+        conv_over_images(l, run, conv_forward_images,
+                         !dnn_conv_direct(l) && !dnn_conv_cache_fills(l, run));
+    /* what the kept columns now hold, for the backward pass */
+    l->col_cache_of = dnn_conv_cache_fills(l, run) ? run->input : NULL;
     if (l->spec.batch_normalize)
         dnn_bn_forward(l, run->train, run->par);
     else
@@ -219,20 +245,21 @@ static int conv_min(int a, int b)
  * 1.9, 128x1152x1024 1.4, 512x4608x64 1.07, 256x1152x256 0.95, but 128x27x1024 (k < m) 0.66.
  */
 void dnn_conv_weight_product(const struct dnn_parallel *par, int rows, int cols_n, int n,
-                             const float *delta, const float *cols, float *dw, int ldw)
+                             const float *delta, int ldd, const float *cols, int ldc, float *dw,
+                             int ldw)
 {
     if (cols_n > rows)
-        dnn_gemm_par_tc(par, false, true, cols_n, rows, n, 1, cols, n, delta, n, 1, dw, ldw);
+        dnn_gemm_par_tc(par, false, true, cols_n, rows, n, 1, cols, ldc, delta, ldd, 1, dw, ldw);
     else
-        dnn_gemm_par(par, false, true, rows, cols_n, n, 1, delta, n, cols, n, 1, dw, ldw);
+        dnn_gemm_par(par, false, true, rows, cols_n, n, 1, delta, ldd, cols, ldc, 1, dw, ldw);
 }
 
 /* weight_updates(m, k) += delta(m, n) * cols(k, n)^T for (image, group) pairs [bg0, bg1), in
  * that order, on the rows [i0, i1) and columns [j0, j1) of weight_updates only; cols_of gives
- * each pair's column matrix. */
+ * each pair's column matrix, rows ldc floats apart. */
 static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
-                              const float *(*cols_of)(void *, size_t), void *ctx, int i0, int i1,
-                              int j0, int j1)
+                              const float *(*cols_of)(void *, size_t), void *ctx, int ldc, int i0,
+                              int i1, int j0, int j1)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t groups = (size_t)l->spec.groups;
@@ -240,9 +267,9 @@ static void conv_weight_block(struct dnn_layer *l, size_t bg0, size_t bg1,
     const size_t out_size = (size_t)d.m * (size_t)d.n;
     for (size_t bg = bg0; bg < bg1; bg++) {
         const float *delta = l->delta + bg * out_size + (size_t)i0 * (size_t)d.n;
-        const float *cols = cols_of(ctx, bg) + (size_t)j0 * (size_t)d.n;
+        const float *cols = cols_of(ctx, bg) + (size_t)j0 * (size_t)ldc;
         float *wu = l->weight_updates + (bg % groups) * wsize + (size_t)i0 * (size_t)d.k + j0;
-        dnn_conv_weight_product(NULL, i1 - i0, j1 - j0, d.n, delta, cols, wu, d.k);
+        dnn_conv_weight_product(NULL, i1 - i0, j1 - j0, d.n, delta, d.n, cols, ldc, wu, d.k);
     }
 }
 
@@ -264,6 +291,8 @@ struct conv_wg_chunk {
     const struct dnn_run *run;
     struct dnn_conv_dims d;
     size_t bg0, bg1;       /* the chunk's pairs */
+    bool kept;             /* the columns are the layer's kept ones (col_cache) */
+    int ldc;               /* floats between rows of a pair's columns */
     int units_i, units_j;  /* units of CONV_WG_ROWS x CONV_WG_COLS in weight_updates */
     int tm, tn, per_group; /* a grid of tm x tn rectangles of units per group */
 };
@@ -271,6 +300,10 @@ struct conv_wg_chunk {
 static const float *conv_wg_cols(void *arg, size_t bg)
 {
     const struct conv_wg_chunk *c = arg;
+    if (c->kept) {
+        const size_t groups = (size_t)c->l->spec.groups;
+        return dnn_conv_cache_at(c->l, &c->d, bg / groups, bg % groups);
+    }
     if (dnn_conv_direct(c->l))
         return c->run->input + bg * c->d.in_size;
     return c->run->par_workspace + (bg - c->bg0) * c->run->net->workspace_floats;
@@ -297,7 +330,7 @@ static void conv_wg_block_task(void *arg, size_t t)
     /* this group's pairs of the chunk, in order */
     size_t first = c->bg0 + (g + groups - c->bg0 % groups) % groups;
     for (size_t bg = first; bg < c->bg1; bg += groups)
-        conv_weight_block(c->l, bg, bg + 1, conv_wg_cols, c, i0, i1, j0, j1);
+        conv_weight_block(c->l, bg, bg + 1, conv_wg_cols, c, c->ldc, i0, i1, j0, j1);
 }
 
 /* The weight gradient: images in order for every element of weight_updates. With threads
@@ -309,16 +342,20 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
     const size_t groups = (size_t)l->spec.groups, pairs = (size_t)l->batch * groups;
     const size_t wsize = l->nweights / groups;
     const size_t out_size = (size_t)d.m * (size_t)d.n;
-    if (run->par_slots < 2 || !run->net || (!run->par_workspace && !dnn_conv_direct(l))) {
+    /* kept columns, or a direct convolution's input, need no lowering and no scratch */
+    const bool kept = dnn_conv_cache_holds(l, run), in_place = kept || dnn_conv_direct(l);
+    const int ldc = kept ? (int)dnn_conv_cache_ld(l) : d.n;
+    if (run->par_slots < 2 || !run->net || (!run->par_workspace && !in_place)) {
         for (size_t bg = 0; bg < pairs; bg++) {
             const float *cols =
-                conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
-            dnn_conv_weight_product(run->par, d.m, d.k, d.n, l->delta + bg * out_size, cols,
-                                    l->weight_updates + (bg % groups) * wsize, d.k);
+                kept ? dnn_conv_cache_at(l, &d, bg / groups, bg % groups)
+                     : conv_columns(l, run->par, run->input + bg * d.in_size, run->workspace, &d);
+            dnn_conv_weight_product(run->par, d.m, d.k, d.n, l->delta + bg * out_size, d.n, cols,
+                                    ldc, l->weight_updates + (bg % groups) * wsize, d.k);
         }
         return;
     }
-    struct conv_wg_chunk c = {.l = l, .run = run, .d = d};
+    struct conv_wg_chunk c = {.l = l, .run = run, .d = d, .kept = kept, .ldc = ldc};
     c.units_i = (d.m + CONV_WG_ROWS - 1) / CONV_WG_ROWS;
     c.units_j = (d.k + CONV_WG_COLS - 1) / CONV_WG_COLS;
     /* columns first (a task then packs only its own columns of the column matrices) */
@@ -326,11 +363,12 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
     c.tn = conv_min(c.units_j, want);
     c.tm = conv_min(c.units_i, want / c.tn > 1 ? want / c.tn : 1);
     c.per_group = c.tm * c.tn;
-    /* direct convolutions read the input itself: any chunk will do, the whole batch best */
-    const size_t chunk = dnn_conv_direct(l) ? pairs : run->par_slots;
+    /* columns read in place (kept, or a direct convolution's input): any chunk will do, the
+     * whole batch best */
+    const size_t chunk = in_place ? pairs : run->par_slots;
     for (c.bg0 = 0; c.bg0 < pairs; c.bg0 = c.bg1) {
         c.bg1 = c.bg0 + chunk < pairs ? c.bg0 + chunk : pairs;
-        if (!dnn_conv_direct(l))
+        if (!in_place)
             dnn_parallel_for(run->par, c.bg1 - c.bg0, conv_wg_im2col_task, &c);
         dnn_parallel_for(run->par, groups * (size_t)c.per_group, conv_wg_block_task, &c);
     }
@@ -355,7 +393,7 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     conv_weight_gradient(l, run);
     /* Each image's input delta is its own: the images split among the threads. */
     if (run->input_delta)
-        conv_over_images(l, run, conv_input_delta_images);
+        conv_over_images(l, run, conv_input_delta_images, !dnn_conv_direct(l));
 }
 
 /* ------------------------------------------------ streamed tiles (dnn_tile_*, tiles.c)
@@ -446,7 +484,7 @@ enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float
     for (int b = 0; b < l->batch; b++) {
         const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
         dnn_conv_weight_product(NULL, (int)rows, d.k, d.n, l->delta + (size_t)b * out_size + at,
-                                cols, p->weight_updates, d.k);
+                                d.n, cols, d.n, p->weight_updates, d.k);
     }
     if (input_delta)
         conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, delta_cols);

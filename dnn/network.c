@@ -485,6 +485,21 @@ void dnn_network_lowering_free(struct dnn_network *net)
     net->lower_images = 1;
 }
 
+void dnn_network_column_cache_free(struct dnn_network *net)
+{
+    if (net->col_cache) {
+        /* It held columns of the inputs, as the arena's workspace does. */
+        dnn_wipe_fn(net->col_cache, 0, net->col_cache_floats * sizeof(float));
+        free(net->col_cache);
+    }
+    for (size_t i = 0; i < net->n; i++) {
+        net->layers[i].col_cache = NULL;
+        net->layers[i].col_cache_of = NULL;
+    }
+    net->col_cache = NULL;
+    net->col_cache_floats = 0;
+}
+
 void dnn_network_free(struct dnn_network *net)
 {
     if (!net)
@@ -496,6 +511,7 @@ void dnn_network_free(struct dnn_network *net)
     }
     dnn_network_set_parallel_free(net);
     dnn_network_lowering_free(net);
+    dnn_network_column_cache_free(net);
     free(net->layers);
     free(net);
 }

@@ -25,6 +25,9 @@
  * Everything runs on the calling thread: the engine has no threads of its own. Convolutions
  * lower up to a batch of images per product (dnn_network_set_lowering), as darknetp's normal
  * world does; BENCH_LOWER_IMAGES=1 in the environment measures them one image at a time.
+ * Training convolutions keep their forward pass's columns for the backward pass within
+ * DNN_COL_CACHE_BYTES_DEFAULT (dnn_network_set_column_cache), as darknetp does;
+ * BENCH_COL_CACHE_BYTES=N sets that budget (0: every image lowered twice, darknet's way).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -150,6 +153,14 @@ static int lower_images(int batch)
     return v && *v ? atoi(v) : batch;
 }
 
+/* Bytes the convolutions may keep their columns in: BENCH_COL_CACHE_BYTES, else darknetp's
+ * default. */
+static size_t col_cache_bytes(void)
+{
+    const char *v = getenv("BENCH_COL_CACHE_BYTES");
+    return v && *v ? (size_t)strtoull(v, NULL, 10) : DNN_COL_CACHE_BYTES_DEFAULT;
+}
+
 /* Builds the whole network of CFG at BATCH, with training buffers or not. */
 static struct dnn_network *open_net(const char *cfg, int batch, bool training, struct dk_model *m)
 {
@@ -159,6 +170,8 @@ static struct dnn_network *open_net(const char *cfg, int batch, bool training, s
     enum dnn_status st = dnn_network_create(&net, &m->net, m->specs, m->n, training, SEED);
     if (st == DNN_OK)
         st = dnn_network_set_lowering(net, lower_images(batch), DNN_LOWER_BYTES_DEFAULT);
+    if (st == DNN_OK)
+        st = dnn_network_set_column_cache(net, col_cache_bytes());
     if (st != DNN_OK) {
         fprintf(stderr, "bench_dnn: %s: %s\n", cfg, dnn_status_str(st));
         dnn_network_free(net);

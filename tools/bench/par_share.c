@@ -85,6 +85,8 @@ int main(int argc, char **argv)
         st = dnn_network_set_parallel(net, &par);
     if (st == DNN_OK) /* as darknetp's normal world */
         st = dnn_network_set_lowering(net, batch, DNN_LOWER_BYTES_DEFAULT);
+    if (st == DNN_OK)
+        st = dnn_network_set_column_cache(net, DNN_COL_CACHE_BYTES_DEFAULT);
     if (st != DNN_OK) {
         fprintf(stderr, "par_share: %s: %s\n", argv[1], dnn_status_str(st));
         goto out;
