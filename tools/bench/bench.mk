@@ -47,3 +47,9 @@ bench-par-share: $(PAR_SHARE)
 .PHONY: bench-lower
 bench-lower: $(BENCH_DRIVER)
 	BENCH_DRIVER=$(BENCH_DRIVER) sh tools/bench/lower.sh $(BENCH_ROUNDS)
+
+# Training with every image lowered twice per step against convolutions keeping their forward
+# pass's columns for the backward pass (tools/bench/col_cache.sh), alternated, one thread.
+.PHONY: bench-col-cache
+bench-col-cache: $(BENCH_DRIVER)
+	BENCH_DRIVER=$(BENCH_DRIVER) sh tools/bench/col_cache.sh $(BENCH_ROUNDS)
