@@ -179,7 +179,8 @@ static void keep_layers(struct outcome *o, const struct dnn_network *net)
 
 /* One forward and backward kept layer by layer, then ITERS training steps (two updates), then
  * a training forward, an inference forward on other images and a backward on those: the
- * backward must lower them, not use the training pass's columns. */
+ * backward must lower them, not use the training pass's columns; then a training forward and
+ * a backward told of other images. */
 static void run_net(const struct setup *su, struct outcome *o)
 {
     struct dz_pool *pool = su->threads ? dz_pool_create(su->threads) : NULL;
@@ -203,6 +204,11 @@ static void run_net(const struct setup *su, struct outcome *o)
 
     dnn_network_forward_range(net, 0, net->n - 1, d.x, d.y, true);
     dnn_network_forward_range(net, 0, net->n - 1, d.x2, d.y, false);
+    dnn_network_backward_range(net, 0, net->n - 1, d.x2, d.in_delta);
+    keep_layers(o, net);
+    keep(o, d.in_delta, BATCH * net->inputs);
+    /* a backward given another input than its forward: the first layer lowers that one */
+    dnn_network_forward_range(net, 0, net->n - 1, d.x, d.y, true);
     dnn_network_backward_range(net, 0, net->n - 1, d.x2, d.in_delta);
     keep_layers(o, net);
     keep(o, d.in_delta, BATCH * net->inputs);
