@@ -8,7 +8,7 @@
 #           (check-optee's DZ_OPTEE_AX_TA_DATA_SIZE); remove $(BUILD)/ta-12m-obj first, the
 #           objects do not know it.
 #   ta-1m:  1 MiB, too small for the seed LeNet's layers 4..10 resident at training batch 100
-#           (1125552 bytes) but not streamed (1016112): darknetp must choose streaming by
+#           (1125680 bytes) but not streamed (1016240): darknetp must choose streaming by
 #           itself (tests/test_cli_stream_train.c).
 #   ta-small: 192 KiB, too small for those layers resident even at batch 1 (266632 bytes):
 #           a training save predicts streamed, a sealed pair trains on streamed
