@@ -10,7 +10,7 @@
 #   ta-1m:  1 MiB, too small for the seed LeNet's layers 4..10 resident at training batch 100
 #           (1125680 bytes) but not streamed (1016240): darknetp must choose streaming by
 #           itself (tests/test_cli_stream_train.c).
-#   ta-small: 192 KiB, too small for those layers resident even at batch 1 (266632 bytes):
+#   ta-small: 192 KiB, too small for those layers resident even at batch 1 (266792 bytes):
 #           a training save predicts streamed, a sealed pair trains on streamed
 #           (tests/test_cli_stream_train.c).
 TA12M_DATA_SIZE ?= 12582912

@@ -437,8 +437,8 @@ static void test_training_save_predicts_streamed(void **state)
     predict_scores("", dir, "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096",
                    "backup/tee.weights", tee_out, sizeof tee_out, NULL, 0);
     assert_string_equal(tee_out, plain_out);
-    /* In a TA too small for the segment resident (192 KiB; it needs 266,632 bytes at batch
-     * 1), darknetp streams by itself, through the save's buffer, not the 97,544 bytes it
+    /* In a TA too small for the segment resident (192 KiB; it needs 266,792 bytes at batch
+     * 1), darknetp streams by itself, through the save's buffer, not the 115,608 bytes it
      * would give a plain file. */
     predict_scores(SMALL_TA, dir, "-pp_start 4 -pp_end 10", "backup/tee.weights", tee_out,
                    sizeof tee_out, err, sizeof err);
@@ -508,7 +508,7 @@ static void test_sealed_pair_trains_streamed(void **state)
     same_losses(plain, n2, tee,
                 train(dir, "resume2.cfg", "-pp_start 4 -pp_end 10 -tee_stream -tee_output scores",
                       path, tee));
-    /* The same in the 192 KiB TA, with no option: the pair's segment (470,648 bytes to train
+    /* The same in the 192 KiB TA, with no option: the pair's segment (470,808 bytes to train
      * resident) streams by itself, and its streamed save resumes in the save's cut. */
     snprintf(cmd, sizeof cmd, "cd '%s/backup' && rm -f resume*", dir);
     run_ok(cmd, out, sizeof out);
