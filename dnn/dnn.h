@@ -487,10 +487,11 @@ struct dnn_net_config {
     int index_base;
     /* No parameter tensor is allocated or initialised (every dnn_param value is NULL) and
      * the plan's arena leaves them out: the caller holds them elsewhere, a piece at a time,
-     * and computes the layers that have parameters itself (dnn_connected_forward_rows); the
-     * TA's weight streaming. In training the parameters' update buffers (DNN_BUF_UPDATE)
-     * are left out too: the caller keeps them beside the parameters
-     * (dnn_connected_backward_rows, dnn_connected_update_rows). */
+     * and computes the layers that have parameters itself (dnn_tile_forward); the TA's
+     * weight streaming. In training the parameters' update buffers (DNN_BUF_UPDATE) are left
+     * out too: the caller keeps them beside the parameters (dnn_tile_backward,
+     * dnn_tile_update), and the workspace holds every image's input-delta columns after the
+     * one image's scratch (delta_cols). */
     bool stream_params;
 };
 

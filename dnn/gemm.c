@@ -7,8 +7,8 @@
  * the order of darknet's loops for B not transposed (NN, TN); for B transposed darknet sums
  * the terms from 0 and adds the sum to C once, which differs in the last bits when beta != 0.
  *
- * This order is a contract, not an accident of the loops: the TA's streamed connected layers
- * (dnn_connected_backward_rows) add a layer's k range in chunks, one call per chunk with
+ * This order is a contract, not an accident of the loops: the TA's streamed layers
+ * (dnn_tile_backward's input delta) add a layer's k range in chunks, one call per chunk with
  * beta 1, and get the whole product's bits only because every path below adds each chunk's
  * terms in increasing p straight into C; blocks, tiles, threads and the path taken decide
  * which elements are worked on together, never an element's order of terms.
