@@ -80,8 +80,10 @@ static bool tail_has_params(const struct dnn_network *shapes, size_t i)
  * most STREAM_TABLE_MAX: its secure memory with its weights streamed, the working buffer, the
  * chunks and the sealed bytes that cross per image; then the longest tail that fits streamed.
  * Starts are tried after the last layer that cannot stream, among the last STREAM_TAIL_MAX
- * layers, by bisection (a longer tail needs at least as much), then forward to the first
- * valid partition. */
+ * layers: each in order when the table lists them all (a longer tail may need less: AlexNet's
+ * whole network takes its image in, the tail from layer 1 a larger activation), else by
+ * bisection, which assumes that a longer tail needs at least as much; then forward to the
+ * first valid partition that fits. */
 static void print_streamed(const struct dk_model *m, const struct dnn_network *shapes, int batch,
                            bool train, size_t capacity, size_t work_max)
 {
@@ -109,6 +111,8 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     }
     struct dz_stream_fit fit;
     size_t hi = n; /* the answer lies in [lo, hi]; n: none */
+    if (n - lo <= STREAM_TABLE_MAX)
+        hi = lo; /* the forward search below tries every start */
     while (lo < hi) {
         const size_t mid = lo + (hi - lo) / 2;
         if (streams(m, shapes, mid, batch, train, capacity, work_max, &fit))

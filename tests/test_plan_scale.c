@@ -12,7 +12,9 @@
  *  - `tee plan -train`'s sealed bytes that cross per image count what every pass moves: a
  *    training forward reads each chunk, and in a segment with batch_normalize writes it back
  *    re-sealed too (it moves the rolling statistics); BACKWARD reads and writes each; UPDATE
- *    reads and writes each once per batch * subdivisions images.
+ *    reads and writes each once per batch * subdivisions images;
+ *  - `tee plan`'s longest streamed tail is the longest that fits even when a shorter one
+ *    needs more (AlexNet from layer 0 and from layer 1).
  */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include <setjmp.h>
@@ -184,6 +186,54 @@ static void test_streamed_training_crossing(void **state)
     snprintf(text, sizeof text,
              "%s[convolutional]\nfilters=32\nsize=3\npad=1\nactivation=leaky\n%s", head, tail);
     check_crossing("plain.cfg", text, false);
+}
+
+/* ------------------------------------------------ the longest streamed tail */
+
+/* A longer tail may need less secure memory than a shorter one: AlexNet's whole network
+ * takes its 227x227x3 image in, the tail from layer 1 the first convolution's 55x55x96
+ * output. In a TA that holds the whole network streamed but not the tail from layer 1,
+ * `tee plan` must answer -pp_start 0, as its table does, not a shorter tail that a search
+ * assuming needs grow with the length finds. */
+static void test_longest_streamed_tail(void **state)
+{
+    (void)state;
+    char cfg[PATH_MAX], out[PATH_MAX], cmd[4 * PATH_MAX], line[512];
+    fixture_dir("darknet-alexnet", cfg, sizeof cfg);
+    strncat(cfg, "/alexnet.cfg", sizeof cfg - strlen(cfg) - 1);
+    struct dk_model m = {0};
+    struct dk_error err = {{0}};
+    struct dnn_network *shapes = NULL;
+    struct dz_stream_fit whole, from1;
+    assert_int_equal(dk_parse_network(cfg, &m, &err), 0);
+    assert_int_equal(dz_shapes_create(&m, 1, 0, &shapes, &err), 0);
+    const size_t last = shapes->n - 1;
+    assert_int_equal(dz_stream_plan(&m, shapes, 0, last, 1, false, SIZE_MAX, 0, &whole, &err), 0);
+    assert_int_equal(dz_stream_plan(&m, shapes, 1, last, 1, false, SIZE_MAX, 0, &from1, &err), 0);
+    /* the TA: the tail from layer 1 without any working buffer */
+    const size_t capacity = from1.need - from1.chunk_bytes;
+    struct dz_stream_fit fit;
+    assert_int_equal(dz_stream_plan(&m, shapes, 0, last, 1, false, capacity, 0, &fit, &err), 0);
+    assert_int_not_equal(dz_stream_plan(&m, shapes, 1, last, 1, false, capacity, 0, &fit, &err), 0);
+    dz_shapes_free(shapes);
+    dk_model_free(&m);
+
+    snprintf(out, sizeof out, "%s/alexnet.txt", dir);
+    snprintf(cmd, sizeof cmd, "'%s' tee plan '%s' -ta_data_size %zu > '%s' 2>&1", bin, cfg,
+             capacity, out);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(out, "r");
+    assert_non_null(f);
+    size_t start = SIZE_MAX;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "streamed (inference, ", 21) == 0 &&
+            sscanf(line, "streamed (inference, -pp_start %zu", &start) != 1)
+            start = SIZE_MAX;
+    fclose(f);
+    if (start != 0)
+        fail_msg("tee plan with TA_DATA_SIZE %zu: the longest streamed tail starts at %zu, "
+                 "not 0",
+                 capacity, start);
 }
 
 /* ------------------------------------------------ one pass versus the engine */
@@ -396,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_layer_limit),
         cmocka_unit_test(test_one_pass_equals_engine),
         cmocka_unit_test(test_streamed_training_crossing),
+        cmocka_unit_test(test_longest_streamed_tail),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
