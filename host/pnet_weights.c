@@ -314,6 +314,8 @@ static int provision_streamed(struct dz_pnet *p, const char *path, const char *t
     if (dz_tee_streaming(p->tee) ? dz_tee_stream_load(p->tee, buf, size, &seen, &why)
                                  : dz_tee_load_chunks(p->tee, buf, size, &seen, &why))
         rc = dk_fail(err, "%s: %s", tz, why.msg);
+    else if (dz_tee_streaming(p->tee) && dz_tee_stream_source(p->tee, tz) != 0)
+        rc = dk_fail(err, "out of memory");
     else if (seen != h->seen)
         rc = dk_fail(err, "%s (seen %llu) and %s (seen %llu) are not from the same save", path,
                      (unsigned long long)h->seen, tz, (unsigned long long)seen);

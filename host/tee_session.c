@@ -41,6 +41,8 @@ struct dz_tee {
     bool sealed_stream; /* the chunks came from a sealed blob (DZ_CMD_STREAM_IMPORT_SEALED) */
     bool chunk_updates; /* they carry update buffers: a training session's, or a training
                          * save kept by an inference session (DZ_STREAM_KEPT_UPDATES) */
+    char *chunk_file;   /* the streamed save's file the chunks came from, or NULL: named when
+                         * the TA refuses one (only a pass authenticates a kept save's chunks) */
 };
 
 static const TEEC_UUID ta_uuid = DZ_TA_UUID;
@@ -272,6 +274,18 @@ static void free_chunks(struct dz_tee *t)
     t->chunk = NULL;
     t->chunk_size = NULL;
     t->n_chunks = 0;
+    free(t->chunk_file);
+    t->chunk_file = NULL;
+}
+
+int dz_tee_stream_source(struct dz_tee *t, const char *file)
+{
+    char *copy = strdup(file);
+    if (!copy)
+        return -1;
+    free(t->chunk_file);
+    t->chunk_file = copy;
+    return 0;
 }
 
 void dz_tee_close(struct dz_tee *t)
@@ -716,6 +730,11 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
             res = TEEC_ERROR_GENERIC;
         if (res != TEEC_SUCCESS) {
             free(resealed);
+            if (res == TEEC_ERROR_SECURITY && t->chunk_file)
+                return dk_fail(err,
+                               "%s: the TA refused chunk %u of the streamed save: altered, or "
+                               "not sealed on this device for this model",
+                               t->chunk_file, (unsigned)next);
             return chunk_fail(t, err, "DZ_CMD_STREAM_CHUNK", res, origin);
         }
         if (reseal) {
@@ -726,6 +745,9 @@ static int stream_pass(struct dz_tee *t, uint32_t kind, float loss[2], struct dk
         }
         next = op.params[1].value.a;
     }
+    /* Every chunk of the file has authenticated: a later refusal is not the file's fault. */
+    free(t->chunk_file);
+    t->chunk_file = NULL;
     if (out != R_COUNT)
         return check_out_size(&op, 2, t->len[out], "DZ_CMD_STREAM_CHUNK", err);
     if (kind == DZ_STREAM_UPDATE && loss) {

@@ -113,6 +113,13 @@ int dz_tee_stream_load(struct dz_tee *t, const uint8_t *buf, size_t size, uint64
                        struct dk_error *err);
 
 /*
+ * dz_tee_stream_source - the file (e.g. x.weights.tz) the chunks dz_tee_stream_load took came
+ * from: a pass the TA refuses one of them in names it. Until the chunks are replaced. Returns
+ * 0, or -1 out of memory (nothing changes).
+ */
+int dz_tee_stream_source(struct dz_tee *t, const char *file);
+
+/*
  * dz_tee_stream_import_sealed - sealed blob @blob (@size bytes, DZ_CMD_LOAD_SEALED's format:
  * a device-sealed training save or an owner-sealed model) into this streaming session's
  * chunks, re-sealed by the TA chunk by chunk (DZ_CMD_STREAM_IMPORT_SEALED) without the

@@ -437,6 +437,24 @@ static void test_training_save_predicts_streamed(void **state)
     predict_scores("", dir, "-pp_start 4 -pp_end 10 -tee_stream -tee_chunk 4096",
                    "backup/tee.weights", tee_out, sizeof tee_out, NULL, 0);
     assert_string_equal(tee_out, plain_out);
+    /* A copy with one ciphertext byte of its last chunk flipped: only the pass that opens it
+     * can tell, and darknetp names the file, not a TEE status code. */
+    snprintf(
+        cmd, sizeof cmd,
+        "cd '%s/backup' && cp tee.weights bad.weights && cp tee.weights.tz bad.weights.tz && "
+        "size=$(wc -c < bad.weights.tz) && printf '\\377' | dd of=bad.weights.tz bs=1 "
+        "seek=$((size - 40)) conv=notrunc 2>/dev/null && cmp -s tee.weights.tz bad.weights.tz; "
+        "test $? = 1",
+        dir);
+    run_ok(cmd, out, sizeof out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' classifier predict -tee_output scores -pp_start 4 -pp_end 10 "
+             "-tee_stream train.data lenet.cfg backup/bad.weights '%s/images/t_00007_c3.png' 2>&1",
+             dir, bin, fixture);
+    assert_int_not_equal(run_capture(cmd, out, sizeof out), 0);
+    if (!strstr(out, "backup/bad.weights.tz: the TA refused chunk 142 of the streamed save: "
+                     "altered, or not sealed on this device for this model"))
+        fail_msg("a flipped byte of a streamed save, not named:\n%s", out);
     /* In a TA too small for the segment resident (192 KiB; it needs 266,792 bytes at batch
      * 1), darknetp streams by itself, through the save's buffer, not the 115,608 bytes it
      * would give a plain file. */
