@@ -21,6 +21,7 @@
 
 #include "dnn/conv_lower.h"
 #include "host/thread_pool.h"
+#include "tests/helpers/engine_inputs.h"
 
 #define CH 3
 #define SIDE 24
@@ -29,42 +30,19 @@
 #define ITERS 4
 #define MAX_LAYERS 12
 
-static float *random_floats(struct dnn_rng *rng, size_t n)
-{
-    float *x = malloc(n * sizeof(float));
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = dnn_rng_uniform(rng, -1, 1);
-    return x;
-}
-
-static struct dnn_layer_spec conv(int filters, int size, int stride, int pad, int groups,
-                                  int dilation, bool bn, enum dnn_activation act)
-{
-    return (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
-                                   .activation = act,
-                                   .filters = filters,
-                                   .size = size,
-                                   .stride = stride,
-                                   .pad = pad,
-                                   .groups = groups,
-                                   .dilation = dilation,
-                                   .batch_normalize = bn};
-}
-
 /* The convolutions' output pixels: 576 (per image in both passes when lowered), 144 after
  * the pool (lowered backward), 36 (lowered both ways), 36, 36, 9. */
 static size_t layers(struct dnn_layer_spec *s)
 {
     size_t n = 0;
-    s[n++] = conv(6, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY); /* 0: 24x24 */
+    s[n++] = test_conv_spec(6, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY); /* 0: 24x24 */
     s[n++] = (struct dnn_layer_spec){.kind = DNN_LAYER_MAXPOOL, .size = 2, .stride = 2};
-    s[n++] = conv(8, 3, 1, 1, 2, 0, false, DNN_ACT_RELU); /* 2: 12x12, groups */
+    s[n++] = test_conv_spec(8, 3, 1, 1, 2, 0, false, DNN_ACT_RELU); /* 2: 12x12, groups */
     s[n++] = (struct dnn_layer_spec){.kind = DNN_LAYER_DROPOUT, .probability = 0.3f};
-    s[n++] = conv(10, 3, 2, 1, 2, 0, true, DNN_ACT_MISH);   /* 4: 6x6, stride 2 */
-    s[n++] = conv(6, 1, 1, 0, 1, 0, false, DNN_ACT_LEAKY);  /* 5: 1x1, keeps nothing */
-    s[n++] = conv(6, 3, 1, 1, 1, 2, false, DNN_ACT_LEAKY);  /* 6: dilated */
-    s[n++] = conv(5, 1, 2, 0, 1, 0, false, DNN_ACT_LINEAR); /* 7: 1x1 stride 2, 3x3 */
+    s[n++] = test_conv_spec(10, 3, 2, 1, 2, 0, true, DNN_ACT_MISH);   /* 4: 6x6, stride 2 */
+    s[n++] = test_conv_spec(6, 1, 1, 0, 1, 0, false, DNN_ACT_LEAKY);  /* 5: 1x1, keeps nothing */
+    s[n++] = test_conv_spec(6, 3, 1, 1, 1, 2, false, DNN_ACT_LEAKY);  /* 6: dilated */
+    s[n++] = test_conv_spec(5, 1, 2, 0, 1, 0, false, DNN_ACT_LINEAR); /* 7: 1x1 stride 2, 3x3 */
     s[n++] = (struct dnn_layer_spec){
         .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
     s[n++] =
@@ -148,9 +126,9 @@ static void data_make(struct data *d, size_t inputs)
 {
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 31);
-    d->x = random_floats(&rng, BATCH * inputs);
-    d->x2 = random_floats(&rng, BATCH * inputs);
-    d->in_delta = random_floats(&rng, BATCH * inputs);
+    d->x = test_random_floats(&rng, BATCH * inputs);
+    d->x2 = test_random_floats(&rng, BATCH * inputs);
+    d->in_delta = test_random_floats(&rng, BATCH * inputs);
     d->y = calloc(BATCH * CLASSES, sizeof(float));
     assert_non_null(d->y);
     for (int b = 0; b < BATCH; b++)

@@ -18,6 +18,7 @@
 
 #include "dnn/conv_lower.h"
 #include "host/thread_pool.h"
+#include "tests/helpers/engine_inputs.h"
 
 #define CH 3
 #define CLASSES 4
@@ -25,39 +26,16 @@
 #define ITERS 2
 #define MAX_LAYERS 10
 
-static float *random_floats(struct dnn_rng *rng, size_t n)
-{
-    float *x = malloc(n * sizeof(float));
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = dnn_rng_uniform(rng, -1, 1);
-    return x;
-}
-
-static struct dnn_layer_spec conv(int filters, int size, int stride, int pad, int groups,
-                                  int dilation, bool bn, enum dnn_activation act)
-{
-    return (struct dnn_layer_spec){.kind = DNN_LAYER_CONVOLUTIONAL,
-                                   .activation = act,
-                                   .filters = filters,
-                                   .size = size,
-                                   .stride = stride,
-                                   .pad = pad,
-                                   .groups = groups,
-                                   .dilation = dilation,
-                                   .batch_normalize = bn};
-}
-
 /* 7x7 input: 3x3 padded with batch norm (49 pixels), stride 2 with groups (16), 1x1 stride 1
  * (16), dilated 3x3 (16), 1x1 stride 2 (4 pixels). */
 static size_t strided_net(struct dnn_layer_spec *s)
 {
     size_t n = 0;
-    s[n++] = conv(8, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY);
-    s[n++] = conv(12, 3, 2, 1, 2, 0, false, DNN_ACT_RELU);
-    s[n++] = conv(10, 1, 1, 0, 1, 0, true, DNN_ACT_MISH);
-    s[n++] = conv(6, 3, 1, 1, 1, 2, false, DNN_ACT_LEAKY);
-    s[n++] = conv(5, 1, 2, 0, 1, 0, false, DNN_ACT_LINEAR);
+    s[n++] = test_conv_spec(8, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY);
+    s[n++] = test_conv_spec(12, 3, 2, 1, 2, 0, false, DNN_ACT_RELU);
+    s[n++] = test_conv_spec(10, 1, 1, 0, 1, 0, true, DNN_ACT_MISH);
+    s[n++] = test_conv_spec(6, 3, 1, 1, 1, 2, false, DNN_ACT_LEAKY);
+    s[n++] = test_conv_spec(5, 1, 2, 0, 1, 0, false, DNN_ACT_LINEAR);
     s[n++] = (struct dnn_layer_spec){
         .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
     s[n++] =
@@ -70,8 +48,8 @@ static size_t strided_net(struct dnn_layer_spec *s)
 static size_t direct_first_net(struct dnn_layer_spec *s)
 {
     size_t n = 0;
-    s[n++] = conv(6, 1, 1, 0, 3, 0, false, DNN_ACT_LEAKY);
-    s[n++] = conv(9, 3, 1, 1, 3, 2, true, DNN_ACT_LOGISTIC);
+    s[n++] = test_conv_spec(6, 1, 1, 0, 3, 0, false, DNN_ACT_LEAKY);
+    s[n++] = test_conv_spec(9, 3, 1, 1, 3, 2, true, DNN_ACT_LOGISTIC);
     s[n++] = (struct dnn_layer_spec){
         .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
     s[n++] =
@@ -137,8 +115,8 @@ static void run_net(size_t (*layers)(struct dnn_layer_spec *), const struct lowe
     struct dnn_network *net = make_net(layers, lw, pool ? &par : NULL);
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 31);
-    float *x = random_floats(&rng, BATCH * net->inputs);
-    float *in_delta = random_floats(&rng, BATCH * net->inputs);
+    float *x = test_random_floats(&rng, BATCH * net->inputs);
+    float *in_delta = test_random_floats(&rng, BATCH * net->inputs);
     float *y = calloc(BATCH * CLASSES, sizeof(float));
     assert_non_null(y);
     for (int b = 0; b < BATCH; b++)

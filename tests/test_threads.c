@@ -17,18 +17,10 @@
 
 #include "dnn/dnn_internal.h"
 #include "host/thread_pool.h"
+#include "tests/helpers/engine_inputs.h"
 
 static const unsigned thread_counts[] = {1, 2, 3, 7};
 #define N_COUNTS (sizeof thread_counts / sizeof thread_counts[0])
-
-static float *random_floats(struct dnn_rng *rng, size_t n)
-{
-    float *x = malloc(n * sizeof(float));
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = dnn_rng_uniform(rng, -1, 1);
-    return x;
-}
 
 static void test_gemm_split_is_exact(void **state)
 {
@@ -39,8 +31,9 @@ static void test_gemm_split_is_exact(void **state)
     dnn_rng_seed(&rng, 11);
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-        float *a = random_floats(&rng, (size_t)m * k), *b = random_floats(&rng, (size_t)k * n);
-        float *c0 = random_floats(&rng, (size_t)m * n);
+        float *a = test_random_floats(&rng, (size_t)m * k),
+              *b = test_random_floats(&rng, (size_t)k * n);
+        float *c0 = test_random_floats(&rng, (size_t)m * n);
         float *c = malloc((size_t)m * n * sizeof(float)), *want = malloc((size_t)m * n * 4);
         assert_non_null(c);
         assert_non_null(want);
@@ -76,9 +69,9 @@ static void test_im2col_split_is_exact(void **state)
     const int ch = 9, h = 31, w = 29, ks = 3, stride = 2, pad = 1;
     const int oh = (h + 2 * pad - ks) / stride + 1, ow = (w + 2 * pad - ks) / stride + 1;
     const size_t cols = (size_t)ch * ks * ks * oh * ow, img = (size_t)ch * h * w;
-    float *im = random_floats(&rng, img), *col = random_floats(&rng, cols);
+    float *im = test_random_floats(&rng, img), *col = test_random_floats(&rng, cols);
     float *want_col = malloc(cols * sizeof(float)), *got_col = malloc(cols * sizeof(float));
-    float *want_im = random_floats(&rng, img), *got_im = malloc(img * sizeof(float));
+    float *want_im = test_random_floats(&rng, img), *got_im = malloc(img * sizeof(float));
     assert_non_null(want_col);
     assert_non_null(got_col);
     assert_non_null(got_im);
@@ -234,7 +227,7 @@ static void run_net(const struct net_case *nc, const struct dnn_parallel *par, s
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 77);
     const size_t inputs = (size_t)side * (size_t)side * CH;
-    float *x = random_floats(&rng, (size_t)batch * inputs);
+    float *x = test_random_floats(&rng, (size_t)batch * inputs);
     float *y = calloc((size_t)batch * CLASSES, sizeof(float));
     assert_non_null(y);
     for (int it = 0; it < ITERS; it++) {
