@@ -147,10 +147,14 @@ static int freeze(const struct dz_classifier_args *a, struct dk_model *model, bo
     return 0;
 }
 
-int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
-                               int top, struct dk_model *model, struct dz_pnet *pn,
+int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool fallback,
+                               bool training, int top, struct dk_model *model, struct dz_pnet *pn,
                                struct dk_error *err)
 {
+    if (fallback && a->batch > 0) {
+        batch = a->batch;
+        fallback = false;
+    }
     if (dk_parse_network(a->cfgfile, model, err) != 0)
         return -1;
     if (model->notes)
@@ -175,10 +179,15 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .top_k = top,
         .stream = a->tee_stream,
         .stream_work_max = a->tee_chunk,
+        .batch_fallback = fallback && !training && a->pp_start >= 0,
         .parallel = a->parallel,
     };
-    if (a->weights)
+    char tz[4200];
+    if (a->weights) {
         dz_streamed_save_cut(a->weights, a->pp_start, a->pp_end, &o.stream_save_bytes);
+        if (snprintf(tz, sizeof tz, "%s.tz", a->weights) < (int)sizeof tz)
+            o.stream_save_file = tz;
+    }
     if (dz_pnet_open(pn, model, &o, err) != 0)
         return -1;
     dz_print_layer_table(stderr, pn->shapes, a->pp_start, a->pp_end);
@@ -327,7 +336,7 @@ static int run_open(struct classifier_run *r, const struct dz_classifier_args *a
     if (top <= 0)
         top = dz_classifier_top_labels(a,
                                        &r->opt); /* a training save seals the output it ran under */
-    if (dz_classifier_load_network(a, batch, train, top, &r->model, &r->pn, err) != 0 ||
+    if (dz_classifier_load_network(a, batch, !train, train, top, &r->model, &r->pn, err) != 0 ||
         check_outputs(r->pn.shapes, r->opt.classes, a->cfgfile, err) != 0)
         return -1;
     if (r->opt.labels && dz_classifier_read_list(r->opt.labels, "labels", &r->labels, err) != 0)
@@ -813,7 +822,7 @@ int dz_classifier_valid(const struct dz_classifier_args *a)
         goto out;
     warn_few_labels(&r.pn, a, topk);
     const struct dnn_net_config *c = &r.model.net;
-    x = malloc((size_t)batch * dz_pnet_inputs(&r.pn) * sizeof(float));
+    x = malloc((size_t)r.pn.batch * dz_pnet_inputs(&r.pn) * sizeof(float));
     indexes = malloc((size_t)topk * sizeof(int));
     if (!x || !indexes) {
         dk_fail(&err, "out of memory");

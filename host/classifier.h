@@ -31,6 +31,7 @@ struct dz_classifier_args {
     const char *log;      /* train -log FILE.csv: one row per iteration, or NULL */
     int valid_every;      /* train -valid_every N: accuracy on `valid` every N epochs; 0: never */
     const char *out;      /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
+    int batch;            /* predict (rows)/valid -batch N: images per forward; 0: darknetp's */
     const struct dnn_parallel *parallel; /* -threads: the normal world's threads, NULL: one */
     /* mia */
     int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */
@@ -56,12 +57,14 @@ int dz_classifier_mia(const struct dz_classifier_args *a);
  * dz_classifier_load_network - parse a->cfgfile and build the network, partitioned when
  * a->pp_start/pp_end are set; batch > 0 replaces the cfg's batch (predict, valid and mia
  * run a few images at a time, as darknet's set_batch_network does); top is the number of
- * labels the TA may return under -tee_output topk. Prints the layer table and loads
- * a->weights when set. Returns 0 or -1 with a message in err; on failure the caller still
- * closes pn and frees model.
+ * labels the TA may return under -tee_output topk. @fallback: the batch is darknetp's
+ * choice, for inference, and may shrink to what the TEE segment fits (struct dz_pnet_opts,
+ * batch_fallback); a->batch (-batch N) replaces it and is kept as given. pn->batch is the
+ * batch in use. Prints the layer table and loads a->weights when set. Returns 0 or -1 with
+ * a message in err; on failure the caller still closes pn and frees model.
  */
-int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool training,
-                               int top, struct dk_model *model, struct dz_pnet *pn,
+int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bool fallback,
+                               bool training, int top, struct dk_model *model, struct dz_pnet *pn,
                                struct dk_error *err);
 
 /* A names or labels list the data file names under `what`; refused when path is NULL. */

@@ -52,6 +52,8 @@ static void usage(FILE *f)
             "                         its few page tables left by the TA's heap)\n"
             "  -t N                   print the top N labels (default and 0: the data file's\n"
             "                         top)\n"
+            "  -batch N               predict (a list or set), valid: images per forward\n"
+            "                         (default 32 and 100, or the most the TEE segment fits)\n"
             "  -gpus L, -i N          darknet's GPU choice: accepted and ignored (CPU only)\n"
             "  -clear                 restart the image count of the loaded weights\n"
             "  -seal_infer_only       train: sealed saves allow inference only (default: the\n"
@@ -144,6 +146,7 @@ static const char *const classifier_options[] = {
     "-tee_stream",
     "-tee_chunk",
     "-valid_every",
+    "-batch",
 };
 
 static const char *const classifier_verbs[] = {"train", "valid", "predict", "mia"};
@@ -187,7 +190,7 @@ static int run_classifier(int argc, char **argv)
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
         return 2;
     long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0, gpu = -1,
-         tee_chunk = 0;
+         tee_chunk = 0, batch = 0;
     /* darknet's -t 0 (its default) means the data file's top, as no -t does here. */
     if (dz_arg_int(&argc, argv, "-t", 0, 1000000, &top) != 0 ||
         dz_arg_int(&argc, argv, "-threads", 1, 1024, &threads) != 0 ||
@@ -195,7 +198,8 @@ static int run_classifier(int argc, char **argv)
         dz_arg_int(&argc, argv, "-pp_start_f", 0, 1000000, &pp_start_f) != 0 ||
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
         dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0 ||
-        dz_arg_int(&argc, argv, "-tee_chunk", 4, 0x7fffffffL, &tee_chunk) != 0)
+        dz_arg_int(&argc, argv, "-tee_chunk", 4, 0x7fffffffL, &tee_chunk) != 0 ||
+        dz_arg_int(&argc, argv, "-batch", 1, 100000, &batch) != 0)
         return 2;
     /* darknet's GPU choices: this engine runs on the CPU (and in the TEE); a script written
      * for darknet runs unchanged, with a note. */
@@ -209,6 +213,7 @@ static int run_classifier(int argc, char **argv)
     a.seal_infer_only = dz_arg_flag(&argc, argv, "-seal_infer_only");
     a.tee_stream = dz_arg_flag(&argc, argv, "-tee_stream");
     a.tee_chunk = (size_t)tee_chunk;
+    a.batch = (int)batch;
     a.allow_unlabelled = dz_arg_flag(&argc, argv, "-allow_unlabelled");
     a.top = (int)top;
     a.seed = (uint64_t)seed;
@@ -283,6 +288,19 @@ static int run_classifier(int argc, char **argv)
         fprintf(stderr, "darknetp: -plot is a train and mia option\n");
         return 2;
     }
+    if (batch && strcmp(verb, "predict") != 0 && strcmp(verb, "valid") != 0) {
+        fprintf(stderr, "darknetp: -batch is a predict and valid option (train takes the cfg's "
+                        "batch)\n");
+        return 2;
+    }
+    /* Streaming is a way to run a TEE segment: without one these options would do nothing. */
+    if ((a.tee_stream || a.tee_chunk) && pp_start < 0)
+        fprintf(stderr,
+                "darknetp: note: %s ignored: no layers run in the TEE (give -pp_start A "
+                "-pp_end B to stream their weights)\n",
+                a.tee_stream && a.tee_chunk ? "-tee_stream and -tee_chunk"
+                : a.tee_stream              ? "-tee_stream"
+                                            : "-tee_chunk");
     a.datacfg = argv[3];
     a.cfgfile = argv[4];
     a.weights = argc > 5 ? argv[5] : NULL;

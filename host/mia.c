@@ -177,7 +177,7 @@ static int mia_open(struct mia_run *r, const struct dz_classifier_args *a, struc
     if (r->classes <= 0)
         return dk_fail(err, "%s: 'classes' must be set to the number of classes", a->datacfg);
     int top = dz_classifier_top_labels(a, &r->opt);
-    if (dz_classifier_load_network(a, MIA_BATCH, false, top, &r->model, &r->pn, err) != 0)
+    if (dz_classifier_load_network(a, MIA_BATCH, false, false, top, &r->model, &r->pn, err) != 0)
         return -1;
     size_t outputs = r->pn.shapes->layers[dnn_network_output_index(r->pn.shapes)].outputs;
     if (outputs != (size_t)r->classes)

@@ -145,6 +145,11 @@ int dz_segment_stream_need(const struct dk_model *m, const struct dnn_network *s
  */
 #define DZ_STREAM_WORK_MAX ((size_t)256 << 10)
 
+/* The largest working buffer seen to stream on OP-TEE 4.10 for QEMU v8 with a 12 MiB TA (2 MiB
+ * failed there, above): a larger one gets a warning, not a refusal, since a device with more
+ * page tables (or the simulated TEE) takes it. */
+#define DZ_STREAM_WORK_OPTEE_TRIED ((size_t)1 << 20)
+
 /* How layers [first, last] stream (dz_stream_plan). */
 struct dz_stream_fit {
     size_t chunk_bytes;    /* the working buffer */

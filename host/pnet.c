@@ -60,6 +60,12 @@ static void add_need(const struct dz_pnet *p, struct dk_error *err)
              p->batch, p->training ? " for training" : "");
 }
 
+/* The .tz of the streamed save to load, for messages. */
+static const char *save_name(const struct dz_pnet_opts *o)
+{
+    return o->stream_save_file ? o->stream_save_file : "the streamed save to load";
+}
+
 /* The working buffer for streaming layers [first, last] in a TA of @cap bytes
  * (dz_stream_plan), or 0 with a message when they cannot stream or do not fit even so. A
  * streamed save to load fixes it: its chunks open only in a session of the same cut (a
@@ -71,22 +77,133 @@ static size_t stream_chunk(const struct dz_pnet *p, size_t cap, const struct dz_
     const size_t save = o->stream_save_bytes;
     if (save && o->stream_work_max && save > o->stream_work_max) {
         dk_fail(err,
-                "-tee_chunk %zu: the streamed save to load was cut for a working buffer of %zu "
-                "bytes, and loads only into that cut",
-                o->stream_work_max, save);
+                "%s: a streamed save cut for a working buffer of %zu bytes, which loads only "
+                "into that cut; -tee_chunk %zu is below it: give -tee_chunk %zu or none (the "
+                "save's cut is then taken by itself)",
+                save_name(o), save, o->stream_work_max, save);
         return 0;
     }
     if (dz_stream_plan(p->model, p->shapes, (size_t)p->first, (size_t)p->last, p->batch,
-                       p->training, cap, save ? save : o->stream_work_max, &fit, err) != 0)
+                       p->training, cap, save ? save : o->stream_work_max, &fit, err) != 0) {
+        if (save) {
+            const struct dk_error why = *err;
+            dk_fail(err, "%s (a streamed save cut for a working buffer of %zu bytes): %s",
+                    save_name(o), save, why.msg);
+        }
         return 0;
+    }
     if (save && fit.chunk_bytes != save) {
+        const size_t base = fit.need - fit.chunk_bytes;
         dk_fail(err,
-                "the streamed save to load was cut for a working buffer of %zu bytes; layers "
-                "%d..%d leave %zu bytes of TA_DATA_SIZE = %zu for one at batch %d",
-                save, p->first, p->last, fit.chunk_bytes, cap, p->batch);
+                "%s: a streamed save cut for a working buffer of %zu bytes, which loads only "
+                "into that cut; layers %d..%d at batch %d leave %zu bytes of TA_DATA_SIZE = "
+                "%zu for one: load it in a TA with TA_DATA_SIZE of at least %zu "
+                "(CFG_DZ_TA_DATA_SIZE), or at a smaller batch",
+                save_name(o), save, p->first, p->last, p->batch, fit.chunk_bytes, cap, base + save);
         return 0;
     }
     return fit.chunk_bytes;
+}
+
+/*
+ * How layers first..last run at p->batch in a TA of @cap bytes: resident (*chunk 0) or with
+ * their weights streamed through a working buffer of *chunk bytes; *need is their need
+ * resident. Returns 0, 1 when they fit neither way at this batch (err says why), or -1 on
+ * another refusal.
+ */
+static int run_mode(const struct dz_pnet *p, const struct dz_pnet_opts *o, size_t cap, size_t *need,
+                    size_t *chunk, struct dk_error *err)
+{
+    *chunk = 0;
+    if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, need,
+                          err) != 0) {
+        /* Too large to be resident: the weights stream when that fits. */
+        struct dk_error serr;
+        if (*need <= cap)
+            return -1;
+        if ((*chunk = stream_chunk(p, cap, o, &serr)) == 0) {
+            /* With -tee_chunk or a streamed save, why streaming failed is the news; else why
+             * it is not resident. */
+            if (o->stream_work_max || o->stream_save_bytes)
+                *err = serr;
+            return 1;
+        }
+        return 0;
+    }
+    if (o->stream && (*chunk = stream_chunk(p, cap, o, err)) == 0)
+        return 1;
+    return 0;
+}
+
+/*
+ * The segment fits neither resident nor streamed at the batch darknetp chose (predict's rows,
+ * valid): the largest smaller batch at which it does, found by bisection (the need grows with
+ * the batch), becomes p->batch, with the shape network rebuilt at it. Batch 1's refusal is the
+ * message when none fits: that batch is the least the command can run. Returns run_mode's
+ * code at the batch kept.
+ */
+static int fall_back(struct dz_pnet *p, const struct dz_pnet_opts *o, size_t cap, size_t *need,
+                     size_t *chunk, struct dk_error *err)
+{
+    const int chosen = p->batch;
+    p->batch = 1;
+    int rc = run_mode(p, o, cap, need, chunk, err);
+    if (rc != 0) {
+        p->batch = chosen;
+        return rc;
+    }
+    int lo = 1, hi = chosen - 1; /* lo fits; the answer is in [lo, hi] */
+    while (lo < hi) {
+        struct dk_error ignored;
+        size_t n = 0, c = 0;
+        p->batch = lo + (hi - lo + 1) / 2;
+        if (run_mode(p, o, cap, &n, &c, &ignored) == 0)
+            lo = p->batch;
+        else
+            hi = p->batch - 1;
+    }
+    p->batch = lo;
+    fprintf(stderr,
+            "darknetp: layers %d..%d do not fit TA_DATA_SIZE = %zu at %d images per forward, "
+            "resident or streamed: running %d at a time instead (the same results; -batch N "
+            "sets it)\n",
+            p->first, p->last, cap, chosen, lo);
+    dz_shapes_free(p->shapes);
+    p->shapes = NULL;
+    if (dz_shapes_create(p->model, p->batch, o->seed, &p->shapes, err) != 0)
+        return -1;
+    p->shapes->cfg.subdivisions = p->subdivisions;
+    return run_mode(p, o, cap, need, chunk, err);
+}
+
+/* Says how the segment runs when that is not what was asked or assumed: streamed, and options
+ * that have no effect or may fail on OP-TEE. */
+static void report_mode(const struct dz_pnet *p, const struct dz_pnet_opts *o, size_t cap,
+                        size_t need, size_t chunk)
+{
+    if (chunk && !o->stream)
+        fprintf(stderr,
+                "darknetp: layers %d..%d need %zu bytes of secure memory with their weights "
+                "resident, TA_DATA_SIZE is %zu: streaming their weights, sealed, through a "
+                "working buffer of %zu bytes\n",
+                p->first, p->last, need, cap, chunk);
+    else if (chunk)
+        fprintf(stderr,
+                "darknetp: streaming the weights of layers %d..%d, sealed, through a working "
+                "buffer of %zu bytes (-tee_stream)\n",
+                p->first, p->last, chunk);
+    else if (o->stream_work_max)
+        fprintf(stderr,
+                "darknetp: note: -tee_chunk %zu unused: layers %d..%d fit resident (%zu bytes "
+                "of TA_DATA_SIZE = %zu); -tee_stream streams them\n",
+                o->stream_work_max, p->first, p->last, need, cap);
+    if (chunk > DZ_STREAM_WORK_OPTEE_TRIED)
+        fprintf(stderr,
+                "darknetp: warning: a working buffer of %zu bytes: each chunk crosses in memrefs "
+                "that OP-TEE maps with the few page tables the TA's heap leaves, and OP-TEE for "
+                "QEMU v8 refused 2 MiB (TEEC_ERROR_OUT_OF_MEMORY at the first import), took "
+                "%zu; on a device like it, use -tee_chunk %zu or less\n",
+                chunk, (size_t)DZ_STREAM_WORK_OPTEE_TRIED, (size_t)DZ_STREAM_WORK_OPTEE_TRIED);
 }
 
 bool dz_pnet_tree_labels(const struct dz_pnet *p, enum dz_output_policy policy)
@@ -131,32 +248,12 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                        "ranks them as darknet does)",
                        dz_output_name((uint32_t)o->policy), p->first, p->last);
     size_t chunk = 0;
-    if (dz_partition_fits(p->model, p->shapes, p->first, p->last, p->batch, p->training, cap, &need,
-                          err) != 0) {
-        /* Too large to be resident: the weights stream when that fits. */
-        struct dk_error serr;
-        if (need <= cap)
-            return -1;
-        if ((chunk = stream_chunk(p, cap, o, &serr)) == 0) {
-            /* With -tee_chunk or a streamed save, why streaming failed is the news; else why
-             * it is not resident. */
-            if (o->stream_work_max || o->stream_save_bytes)
-                *err = serr;
-            return -1;
-        }
-        fprintf(stderr,
-                "darknetp: layers %d..%d need %zu bytes of secure memory with their weights "
-                "resident, TA_DATA_SIZE is %zu: streaming their weights, sealed, through a "
-                "working buffer of %zu bytes\n",
-                p->first, p->last, need, cap, chunk);
-    } else if (o->stream) {
-        if ((chunk = stream_chunk(p, cap, o, err)) == 0)
-            return -1;
-        fprintf(stderr,
-                "darknetp: streaming the weights of layers %d..%d, sealed, through a working "
-                "buffer of %zu bytes (-tee_stream)\n",
-                p->first, p->last, chunk);
-    }
+    int mode = run_mode(p, o, cap, &need, &chunk, err);
+    if (mode > 0 && o->batch_fallback)
+        mode = fall_back(p, o, cap, &need, &chunk, err);
+    if (mode != 0)
+        return -1;
+    report_mode(p, o, cap, need, chunk);
     struct dz_tee_model tm = {
         .model = p->model,
         .shapes = p->shapes,

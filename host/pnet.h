@@ -35,6 +35,11 @@ struct dz_pnet_opts {
     size_t stream_save_bytes;     /* the working buffer a streamed save to load was cut for
                                    * (dz_streamed_save_cut), 0: none; a streaming session takes
                                    * it, since a save loads only into the same cut */
+    const char *stream_save_file; /* that save's .tz, named in refusals; NULL: none */
+    /* The batch is darknetp's choice for inference (predict's rows, valid), not the user's:
+     * when the segment fits neither resident nor streamed at it, run the largest batch that
+     * fits instead (one line on stderr; each image's result does not depend on the batch). */
+    bool batch_fallback;
     const struct dnn_parallel *parallel; /* normal-world threads (copied), or NULL: serial */
 };
 
@@ -64,8 +69,9 @@ struct dz_pnet {
 /*
  * dz_pnet_open - plan and build: check the partition, compare its secure
  * memory need with the TA's TA_DATA_SIZE before the TA allocates anything,
- * then open the session and the networks. Returns 0 or -1 with a message in
- * err; on failure the caller still calls dz_pnet_close.
+ * then open the session and the networks. With o->batch_fallback p->batch may
+ * be smaller than o->batch: callers size their buffers by p->batch. Returns 0
+ * or -1 with a message in err; on failure the caller still calls dz_pnet_close.
  */
 int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pnet_opts *o,
                  struct dk_error *err);

@@ -260,22 +260,23 @@ static void predict_row(FILE *f, bool json, const char *image, const struct dz_p
     fprintf(f, "\n");
 }
 
-/* predict's rows (-out, a .txt list, a data set): PREDICT_BATCH images per forward. */
+/* predict's rows (-out, a .txt list, a data set): pn->batch images per forward (PREDICT_BATCH,
+ * -batch, or what the TEE segment fits). */
 static int predict_rows(struct dz_pnet *pn, const struct dk_model *m,
                         const struct predict_source *src, const struct dk_list *names, FILE *f,
                         bool json, struct dk_error *err)
 {
-    const size_t inputs = dz_pnet_inputs(pn), n = source_count(src);
-    float *x = calloc((size_t)PREDICT_BATCH * inputs, sizeof(float));
+    const size_t inputs = dz_pnet_inputs(pn), n = source_count(src), batch = (size_t)pn->batch;
+    float *x = calloc(batch * inputs, sizeof(float));
     if (!x)
         return dk_fail(err, "out of memory");
     int rc = -1;
     char name[4096];
     /* A whole test set takes a while: images/s and the time left, on a terminal only. */
     struct dz_progress progress;
-    dz_progress_start(&progress, (n + PREDICT_BATCH - 1) / PREDICT_BATCH, 0, PREDICT_BATCH);
-    for (size_t start = 0; start < n; start += PREDICT_BATCH) {
-        size_t count = n - start < PREDICT_BATCH ? n - start : PREDICT_BATCH;
+    dz_progress_start(&progress, (n + batch - 1) / batch, 0, batch);
+    for (size_t start = 0; start < n; start += batch) {
+        size_t count = n - start < batch ? n - start : batch;
         for (size_t j = 0; j < count; j++)
             if (source_load(src, m, start + j, x + j * inputs, err) != 0)
                 goto out;
@@ -286,7 +287,7 @@ static int predict_rows(struct dz_pnet *pn, const struct dk_model *m,
             predict_header(f, &o, names);
         for (size_t j = 0; j < count; j++)
             predict_row(f, json, source_name(src, start + j, name, sizeof name), &o, j, names);
-        dz_progress_update(&progress, start / PREDICT_BATCH + 1);
+        dz_progress_update(&progress, start / batch + 1);
     }
     rc = 0;
 out:
@@ -362,7 +363,8 @@ int dz_classifier_predict(const struct dz_classifier_args *a)
         goto out;
     const bool rows = a->out || set || ends_with(a->image, ".txt");
     const bool json = ends_with(a->out, ".jsonl");
-    if (dz_classifier_load_network(a, rows ? PREDICT_BATCH : 1, false, top, &model, &pn, &err) != 0)
+    if (dz_classifier_load_network(a, rows ? PREDICT_BATCH : 1, rows, false, top, &model, &pn,
+                                   &err) != 0)
         goto out;
     const char *names_path = opt.names ? opt.names : opt.labels;
     if (dz_classifier_read_list(names_path, "names or labels", &names, &err) != 0)
