@@ -261,19 +261,43 @@ static bool blob_own(const uint8_t *blob)
     return hdr.key_kind == DZ_KEY_DEVICE && hdr.model_version == 0;
 }
 
-/* Does @tz begin as a streamed save (struct dz_chunk_save_header)? Opened as a user file:
- * a FIFO or device under that name must not block or feed us (the reader that follows
- * reports why it is refused). */
+/* The first word of @tz into *magic: false when it cannot be read. Opened as a user file: a
+ * FIFO or device under that name must not block or feed us (the reader that follows reports
+ * why it is refused). */
+static bool blob_magic(const char *tz, uint32_t *magic)
+{
+    FILE *f = NULL;
+    struct dk_error ignored;
+    *magic = 0;
+    if (dk_user_file_fopen(tz, "a sealed blob", DK_WEIGHTS_MAX_BYTES, &f, NULL, &ignored) != 0)
+        return false;
+    const bool got = fread(magic, sizeof *magic, 1, f) == 1;
+    fclose(f);
+    return got;
+}
+
+/* Does @tz begin as a streamed save (struct dz_chunk_save_header)? */
 static bool streamed_save(const char *tz)
 {
     uint32_t magic = 0;
-    FILE *f = NULL;
-    struct dk_error ignored;
-    if (dk_user_file_fopen(tz, "a sealed blob", DK_WEIGHTS_MAX_BYTES, &f, NULL, &ignored) != 0)
-        return false;
-    const bool got = fread(&magic, sizeof magic, 1, f) == 1;
-    fclose(f);
-    return got && magic == DZ_CHUNK_SAVE_MAGIC;
+    return blob_magic(tz, &magic) && magic == DZ_CHUNK_SAVE_MAGIC;
+}
+
+/* A .tz whose first word is none of the sealed formats' magics was damaged or replaced: said
+ * as such, before its size is judged against a sealed blob's (a streamed save with a
+ * damaged magic is larger than one and would be reported as an oversized blob). */
+static int check_magic(const char *path, const char *tz, struct dk_error *err)
+{
+    uint32_t m = 0;
+    if (!blob_magic(tz, &m) || m == DZ_SEALED_MAGIC || m == DZ_SEALED_MAGIC_V1 ||
+        m == DZ_CHUNK_SAVE_MAGIC)
+        return 0;
+    return dk_fail(err,
+                   "%s: not a sealed weights file (bad magic 0x%08x: a sealed blob begins with "
+                   "DZS2, a streamed save with DZB1); it was damaged or replaced, and %s, whose "
+                   "TEE layers it holds, cannot load without it: restore both files of the "
+                   "pair from one save",
+                   tz, (unsigned)m, path);
 }
 
 void dz_streamed_save_cut(const char *path, int first, int last, size_t *chunk_bytes)
@@ -335,6 +359,8 @@ static int provision_sealed(struct dz_pnet *p, const char *path, const struct dk
         4 * dz_range_param_floats(p->shapes, (size_t)p->first, (size_t)p->last);
     if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz)
         return dk_fail(err, "%s: path too long", path);
+    if (check_magic(path, tz, err) != 0)
+        return -1;
     if (streamed_save(tz))
         return provision_streamed(p, path, tz, h, err);
     const size_t max = (size_t)payload + sizeof(struct dz_sealed_header) + DZ_SEALED_TAG_BYTES;
@@ -540,12 +566,35 @@ int dz_sealed_pair_write(const char *path, int first, int last, uint64_t seen,
     return rc;
 }
 
+/*
+ * A plain save beside an older PATH.tz (a run with a TEE saved under this name before): the
+ * next run with a TEE refuses the pair (plain_beside_blob), which is right, but the run that
+ * made it should say so now. The .tz is the user's (it may be their only copy of the sealed
+ * layers), so it is named, not removed.
+ */
+static void warn_stale_blob(const char *path)
+{
+    char tz[4200];
+    struct stat st;
+    if (snprintf(tz, sizeof tz, "%s.tz", path) >= (int)sizeof tz || stat(tz, &st) != 0)
+        return;
+    fprintf(stderr,
+            "darknetp: warning: %s is a plain save, but an older %s lies beside it (from a run "
+            "with a TEE); runs with -pp_start/-pp_end will refuse %s while it is there: move "
+            "%s away (this run did not touch it)\n",
+            path, tz, path, tz);
+}
+
 int dz_pnet_save_weights(struct dz_pnet *p, const char *path, struct dk_error *err)
 {
     uint8_t *blob = NULL;
     size_t size = 0;
-    if (!p->tee)
-        return dk_weights_save(p->front, path, err);
+    if (!p->tee) {
+        if (dk_weights_save(p->front, path, err) != 0)
+            return -1;
+        warn_stale_blob(path);
+        return 0;
+    }
     /* A streaming session saves its chunks (the TA never holds the segment whole). */
     if (dz_tee_streaming(p->tee) ? dz_tee_stream_save(p->tee, p->seen, &blob, &size, err)
                                  : dz_tee_save_sealed(p->tee, p->seal_policy, &blob, &size, err))

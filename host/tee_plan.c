@@ -44,8 +44,39 @@ static uint64_t crossing_per_image(uint64_t sealed, int batch, int subdivisions,
  * fits. */
 #define STREAM_ROW "%5s  %18s  %14s  %8s  %18s  %s\n"
 
+/* Why tail @i..n-1 cannot stream whatever TA_DATA_SIZE, in a few words for the table's fits
+ * column (train says the same at length): adam, a frozen layer, a -tee_chunk below a row of
+ * the widest layer, else the plan's own message. */
+static void stream_refusal(const struct dk_model *m, const struct dnn_network *shapes, size_t i,
+                           int batch, bool train, size_t work_max, char *buf, size_t size)
+{
+    struct dk_error e = {{0}};
+    struct dz_stream_fit fit;
+    size_t base = 0, min_chunk = 0;
+    for (size_t k = i; train && k < shapes->n; k++) {
+        if (shapes->layers[k].n_params && shapes->layers[k].spec.frozen) {
+            snprintf(buf, size, "layer %zu is frozen (stopbackward)", k);
+            return;
+        }
+    }
+    if (train && m->net.adam) {
+        snprintf(buf, size, "adam (streamed training is momentum SGD)");
+        return;
+    }
+    if (dz_segment_stream_need(m, shapes, i, shapes->n - 1, batch, train, &base, &min_chunk, &e) ==
+            0 &&
+        work_max && work_max < min_chunk) {
+        snprintf(buf, size, "-tee_chunk below %zu bytes (a row of the widest layer)", min_chunk);
+        return;
+    }
+    if (!e.msg[0])
+        dz_stream_plan(m, shapes, i, shapes->n - 1, batch, train, SIZE_MAX, work_max, &fit, &e);
+    snprintf(buf, size, "%s", e.msg);
+}
+
 /* One row of the streamed table: tail @i..n-1 with its weights streamed, whether it fits
- * @capacity and, when it does not, its need with the largest working buffer. */
+ * @capacity and, when it does not, its need with the largest working buffer, or why it
+ * cannot stream at all. */
 static void print_streamed_row(const struct dk_model *m, const struct dnn_network *shapes, size_t i,
                                int batch, bool train, size_t capacity, size_t work_max)
 {
@@ -54,7 +85,11 @@ static void print_streamed_row(const struct dk_model *m, const struct dnn_networ
     const bool fits = streams(m, shapes, i, batch, train, capacity, work_max, &fit);
     snprintf(start, sizeof start, "%zu", i);
     if (!fits && !streams(m, shapes, i, batch, train, SIZE_MAX, work_max, &fit)) {
-        printf(STREAM_ROW, start, "-", "-", "-", "-", "no");
+        char why[1100];
+        char no[sizeof why + 8];
+        stream_refusal(m, shapes, i, batch, train, work_max, why, sizeof why);
+        snprintf(no, sizeof no, "no: %s", why);
+        printf(STREAM_ROW, start, "-", "-", "-", "-", no);
         return;
     }
     snprintf(need, sizeof need, "%zu", fit.need);
@@ -90,13 +125,21 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
     const char *mode = train ? "training" : "inference";
     const size_t n = shapes->n;
     size_t lo = n > STREAM_TAIL_MAX ? n - STREAM_TAIL_MAX : 0;
+    size_t refused = n; /* the last layer that cannot stream, or n */
     bool any = false;
     for (size_t i = 0; i < n; i++) {
         const struct dnn_layer *l = &shapes->layers[i];
-        if (l->n_params && dnn_tile_refusal(l) && i + 1 > lo)
+        if (l->n_params && dnn_tile_refusal(l) && i + 1 > lo) {
             lo = i + 1;
+            refused = i;
+        }
         any |= l->n_params != 0 && i >= lo;
     }
+    /* Why the tails that start earlier have no row (or none has one). */
+    if (refused < n)
+        printf("streamed: no tail from layer %zu or before streams: layer %zu (%s): %s\n", refused,
+               refused, shapes->layers[refused].ops->name,
+               dnn_tile_refusal(&shapes->layers[refused]));
     if (any && n - lo <= STREAM_TABLE_MAX) {
         char range[48];
         snprintf(range, sizeof range, "layers i..%zu bytes", n - 1);
