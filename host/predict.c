@@ -363,6 +363,11 @@ int dz_classifier_predict(const struct dz_classifier_args *a)
         goto out;
     const bool rows = a->out || set || ends_with(a->image, ".txt");
     const bool json = ends_with(a->out, ".jsonl");
+    if (!rows && a->batch > 1)
+        fprintf(stderr,
+                "darknetp: note: -batch %d unused: predict runs one image at a time "
+                "unless IMAGE is a .txt list or a set, or -out is given\n",
+                a->batch);
     if (dz_classifier_load_network(a, rows ? PREDICT_BATCH : 1, rows, false, top, &model, &pn,
                                    &err) != 0)
         goto out;

@@ -137,6 +137,15 @@ static void test_predict_list_falls_back(void **state)
                          0);
     if (!strstr(err, "at batch 32"))
         fail_msg("-batch 32 refused without naming it:\n%s", err);
+
+    /* One image runs alone: a -batch there is said to be unused. */
+    char cmd[6 * PATH_MAX], out[16384];
+    snprintf(cmd, sizeof cmd,
+             "'%s' classifier predict -batch 8 '%s' '%s' '%s' '%s/t_00007_c3.png' 2>&1", bin,
+             f.data, f.cfg, f.weights, images);
+    assert_int_equal(run_capture(cmd, out, sizeof out), 0);
+    assert_non_null(
+        strstr(out, "darknetp: note: -batch 8 unused: predict runs one image at a time"));
 }
 
 static void test_valid_falls_back(void **state)
