@@ -177,8 +177,20 @@ static void print_streamed(const struct dk_model *m, const struct dnn_network *s
                    dnn_tile_forward_moves(&shapes->layers[i], n - i)));
         return;
     }
-    if (any)
-        printf("streamed (%s): no tail of layers fits with its weights streamed\n", mode);
+    if (!any)
+        return;
+    /* When even the shortest tail with parameters cannot stream, whatever TA_DATA_SIZE, the
+     * reason (adam, -tee_chunk, ...) is the news, not the size. */
+    size_t last = n - 1;
+    while (last > 0 && !shapes->layers[last].n_params)
+        last--;
+    if (!streams(m, shapes, last, batch, train, SIZE_MAX, work_max, &fit)) {
+        char why[1100];
+        stream_refusal(m, shapes, last, batch, train, work_max, why, sizeof why);
+        printf("streamed (%s): no tail of layers can stream its weights: %s\n", mode, why);
+        return;
+    }
+    printf("streamed (%s): no tail of layers fits with its weights streamed\n", mode);
 }
 
 int dz_tee_plan_main(int argc, char **argv)

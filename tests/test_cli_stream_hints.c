@@ -227,6 +227,8 @@ static void test_plan_reasons(void **state)
                 "convolution (groups > 1) does not stream");
     assert_int_equal(run(out, sizeof out, "'%s' tee plan '%s' -train 2>&1", bin, cfg), 0);
     expect(out, "-  no: adam (streamed training is momentum SGD)");
+    expect(out, "streamed (training): no tail of layers can stream its weights: adam (streamed "
+                "training is momentum SGD)");
     assert_int_equal(run(out, sizeof out, "'%s' tee plan '%s' -tee_chunk 100 2>&1", bin, cfg), 0);
     expect(out, "-  no: -tee_chunk below 8196 bytes (a row of the widest layer)");
 }
