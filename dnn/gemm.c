@@ -575,6 +575,41 @@ static void gemm_split_task(void *arg, size_t t)
              s->beta, s->c + at, s->ldc);
 }
 
+/*
+ * The grid of tm x tn blocks for `tasks` tasks (at most) on `threads` threads. Every task
+ * packs the operands of its own block: A's rows once per block column, B's columns once per
+ * block row, so a grid packs tn x (M x K) + tm x (N x K) floats in all. Of the grids with at
+ * least min(tasks, 2 x threads) blocks (two per thread, so that a thread the machine slows
+ * leaves work to the other), the one that packs least; on a tie, the more blocks. A weight
+ * gradient's C^T (1152 x 128, K = pixels) so splits its rows only: split in columns too, as
+ * a columns-first rule did, its long A was packed twice.
+ */
+static void gemm_split_grid(struct gemm_split *s, int tasks, int threads)
+{
+    if (tasks < 1)
+        tasks = 1;
+    const int tn_max = gemm_min(s->units_n, tasks);
+    int most = 1;
+    for (int tn = 1; tn <= tn_max; tn++) {
+        const int blocks = tn * gemm_min(s->units_m, tasks / tn);
+        most = blocks > most ? blocks : most;
+    }
+    const int least = gemm_min(most, gemm_min(tasks, 2 * threads));
+    double best = -1;
+    s->tm = s->tn = 1;
+    for (int tn = 1; tn <= tn_max; tn++) {
+        const int tm = gemm_min(s->units_m, tasks / tn);
+        const double packed = (double)tn * s->m + (double)tm * s->n;
+        if (tm * tn < least)
+            continue;
+        if (best < 0 || packed < best || (packed == best && tm * tn > s->tm * s->tn)) {
+            best = packed;
+            s->tm = tm;
+            s->tn = tn;
+        }
+    }
+}
+
 static void gemm_par(const struct dnn_parallel *par, bool ta, bool tb, bool tc, int m, int n, int k,
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc)
@@ -610,10 +645,7 @@ static void gemm_par(const struct dnn_parallel *par, bool ta, bool tb, bool tc, 
         .units_m = (m + DNN_GEMM_SPLIT_M - 1) / DNN_GEMM_SPLIT_M,
         .units_n = (n + DNN_GEMM_SPLIT_N - 1) / DNN_GEMM_SPLIT_N,
     };
-    const int tasks = (int)want;
-    /* Columns first (each task then packs only its own columns of B), rows for the rest. */
-    s.tn = gemm_min(s.units_n, tasks < 1 ? 1 : tasks);
-    s.tm = gemm_min(s.units_m, tasks / s.tn < 1 ? 1 : tasks / s.tn);
+    gemm_split_grid(&s, (int)want, (int)threads);
     if (s.tm * s.tn < 2) {
         gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
