@@ -8,6 +8,7 @@
  * [g*filters/groups, (g+1)*filters/groups).
  */
 #include "dnn/conv_lower.h"
+#include "dnn/conv_sliding.h"
 
 #include <limits.h>
 
@@ -212,11 +213,28 @@ static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
     dnn_parallel_for(run->par, tasks, conv_images_task, &c);
 }
 
+/* Images [b0, b1) of a forward pass through the sliding window, its padded image in the
+ * given scratch. */
+static void conv_forward_sliding_images(struct dnn_layer *l, const struct dnn_run *run,
+                                        const struct dnn_parallel *par, float *workspace, int b0,
+                                        int b1)
+{
+    (void)par;
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    for (int b = b0; b < b1; b++)
+        dnn_conv_sliding_forward(l, run->input + (size_t)b * d.in_size, workspace,
+                                 l->output + (size_t)b * out_size);
+}
+
 static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const int lowered = dnn_conv_lower_images(l, run->net, false);
-    if (lowered > 1)
+    /* A few filters: the sliding window (such layers keep no columns, conv_cache.c). */
+    if (dnn_conv_sliding_applies(l))
+        conv_over_images(l, run, conv_forward_sliding_images, true);
+    else if (lowered > 1)
         dnn_conv_lowered_forward(l, run, lowered);
     else
         conv_over_images(l, run, conv_forward_images,
