@@ -8,12 +8,12 @@ BENCH_DRIVER := $(BUILD)/tools/bench/bench_dnn
 
 .PHONY: bench bench-deps bench-check
 
-$(BENCH_DRIVER): $(BUILD)/tools/bench/bench_dnn.o $(BUILD)/tools/bench/fma_peak.o \
-  $(BUILD)/libdarknetp.a $(TEEC_DEP)
+BENCH_DRIVER_OBJS := $(patsubst %,$(BUILD)/tools/bench/%.o,bench_dnn bench_tee bench_util fma_peak)
+$(BENCH_DRIVER): $(BENCH_DRIVER_OBJS) $(BUILD)/libdarknetp.a $(TEEC_DEP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libdarknetp.a $(TEEC_LIB) $(LDLIBS)
 
--include $(BUILD)/tools/bench/bench_dnn.d
+-include $(BENCH_DRIVER_OBJS:.o=.d)
 
 # PyTorch (Debian's python3-torch) serves only the bench, so it is not in install-deps.sh.
 bench-deps:

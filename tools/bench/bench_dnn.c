@@ -11,74 +11,55 @@
  *                                                    the same through host/pnet.c, layers
  *                                                    FIRST..LAST in the (simulated) TEE;
  *                                                    FIRST = LAST = -1: no TEE, same code path
+ *   bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer
+ *                                                    FIRST..LAST in the TEE against no TEE,
+ *                                                    both in this process, steps alternated
+ *                                                    A B, B A, ...; per-pair time ratios
+ *                                                    (bench_tee.c says why pairs)
  *   bench_dnn layers CFG BATCH ITERS WARMUP          forward/backward time per layer
  *   bench_dnn gemm   CFG BATCH SECONDS               dnn_gemm on every shape the network's
  *                                                    training calls it with
  *   bench_dnn gemm-size TA TB M N K SECONDS          dnn_gemm on one shape
  *   bench_dnn peak   SECONDS                         the core's FMA peak, GFLOP/s
+ *   bench_dnn spin   THREADS STEPS                   THREADS threads each run a busy loop of
+ *                                                    STEPS steps: with THREADS = 1 against N,
+ *                                                    the share of N cores the machine gave
  *
  * Output: one line per figure, `BENCH <id> <wall_s> <cpu_s> <work> <unit> [label]`: wall and
- * thread CPU seconds per iteration (or per call), the work one iteration does (images or
- * flop) and a free-text label. CPU time is the figure the bench reports: on a shared machine
- * wall time also counts what other processes took from us. `tee` counts the CPU time of the
- * whole process and of the simulated TEE's processes (its core and TA instances).
- * Everything runs on the calling thread: the engine has no threads of its own. Convolutions
- * lower up to a batch of images per product (dnn_network_set_lowering), as darknetp's normal
- * world does; BENCH_LOWER_IMAGES=1 in the environment measures them one image at a time.
- * Training convolutions keep their forward pass's columns for the backward pass within
- * DNN_COL_CACHE_BYTES_DEFAULT (dnn_network_set_column_cache), as darknetp does;
- * BENCH_COL_CACHE_BYTES=N sets that budget (0: every image lowered twice, darknet's way).
+ * thread CPU seconds per iteration (or per call), the work one iteration does (images, flop
+ * or steps) and a free-text label. CPU time is the figure the bench reports for one thread:
+ * on a shared machine wall time also counts what other processes took from us. `tee` and
+ * `tee-pair` count the CPU time of the whole process and of the simulated TEE's processes
+ * (its core and TA instances); `tee-pair` adds `PAIR` and `RATIO` lines (bench_tee.h).
+ *
+ * Environment:
+ *   BENCH_THREADS=N        train, infer, layers, tee and tee-pair run the normal world's
+ *                          layers on N threads (host/thread_pool.c, as darknetp's -threads N;
+ *                          results are the same for any N). Unset or 1: the calling thread
+ *                          alone, no pool. With N > 1 the CPU column is still the calling
+ *                          thread's (for tee: the whole process's): compare wall times.
+ *   BENCH_LOWER_IMAGES=N   convolutions lower up to N images per product; default the whole
+ *                          batch (dnn_network_set_lowering), as darknetp's normal world does.
+ *   BENCH_COL_CACHE_BYTES=N  the budget training convolutions keep their forward pass's
+ *                          columns in for the backward pass (dnn_network_set_column_cache);
+ *                          default DNN_COL_CACHE_BYTES_DEFAULT as darknetp, 0: every image
+ *                          lowered twice, darknet's way.
  */
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "darknet/error.h"
 #include "darknet/parse_network.h"
 #include "dnn/dnn.h"
 #include "dnn/conv_lower.h"
 #include "dnn/dnn_internal.h"
-#include "host/pnet.h"
+#include "host/thread_pool.h"
+#include "tools/bench/bench_tee.h"
+#include "tools/bench/bench_util.h"
 #include "tools/bench/fma_peak.h"
-
-#define SEED 1
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* A stopwatch over both clocks. */
-struct clock2 {
-    double wall, cpu;
-};
-
-static struct clock2 clock2_now(void)
-{
-    return (struct clock2){wall_now(), cpu_now()};
-}
-
-static void emit(const char *id, struct clock2 t0, struct clock2 t1, long n, double work,
-                 const char *unit, const char *label)
-{
-    printf("BENCH %s %.9g %.9g %.9g %s %s\n", id, (t1.wall - t0.wall) / (double)n,
-           (t1.cpu - t0.cpu) / (double)n, work, unit, label ? label : "");
-    fflush(stdout);
-}
 
 static long arg_long(const char *s, long lo, long hi)
 {
@@ -102,49 +83,6 @@ static double arg_seconds(const char *s)
     return v;
 }
 
-/* The cfg with its batch replaced by BATCH images per forward, one forward per update. */
-static int load_model(const char *cfg, int batch, struct dk_model *m)
-{
-    struct dk_error err = {{0}};
-    if (dk_parse_network(cfg, m, &err) != 0) {
-        fprintf(stderr, "bench_dnn: %s\n", err.msg);
-        return -1;
-    }
-    m->net.batch = batch;
-    m->net.subdivisions = 1;
-    m->cfg_batch = batch;
-    return 0;
-}
-
-/* Synthetic batch: pixels uniform in [0,1), truths one-hot over `classes`. */
-struct batch_data {
-    float *x; /* (batch, inputs) */
-    float *y; /* (batch, classes) */
-};
-
-static int batch_data_make(struct batch_data *d, size_t batch, size_t inputs, size_t classes)
-{
-    struct dnn_rng rng;
-    dnn_rng_seed(&rng, SEED ^ 0xBE7Cull);
-    d->x = malloc(batch * inputs * sizeof(float));
-    d->y = calloc(batch * classes, sizeof(float));
-    if (!d->x || !d->y) {
-        fprintf(stderr, "bench_dnn: out of memory for a batch of %zu\n", batch);
-        return -1;
-    }
-    for (size_t i = 0; i < batch * inputs; i++)
-        d->x[i] = dnn_rng_uniform(&rng, 0, 1);
-    for (size_t b = 0; b < batch; b++)
-        d->y[b * classes + dnn_rng_u32(&rng) % classes] = 1;
-    return 0;
-}
-
-static void batch_data_free(struct batch_data *d)
-{
-    free(d->x);
-    free(d->y);
-}
-
 /* Most images a convolution lowers at once: the environment's BENCH_LOWER_IMAGES (1: one
  * image at a time, the engine as created), else the whole batch, as darknetp's normal world. */
 static int lower_images(int batch)
@@ -161,17 +99,21 @@ static size_t col_cache_bytes(void)
     return v && *v ? (size_t)strtoull(v, NULL, 10) : DNN_COL_CACHE_BYTES_DEFAULT;
 }
 
-/* Builds the whole network of CFG at BATCH, with training buffers or not. */
-static struct dnn_network *open_net(const char *cfg, int batch, bool training, struct dk_model *m)
+/* Builds the whole network of CFG at BATCH, with training buffers or not, on the threads of
+ * par (NULL: the calling thread only). */
+static struct dnn_network *open_net(const char *cfg, int batch, bool training,
+                                    const struct dnn_parallel *par, struct dk_model *m)
 {
     struct dnn_network *net = NULL;
-    if (load_model(cfg, batch, m) != 0)
+    if (bench_load_model(cfg, batch, m) != 0)
         return NULL;
-    enum dnn_status st = dnn_network_create(&net, &m->net, m->specs, m->n, training, SEED);
+    enum dnn_status st = dnn_network_create(&net, &m->net, m->specs, m->n, training, BENCH_SEED);
     if (st == DNN_OK)
         st = dnn_network_set_lowering(net, lower_images(batch), DNN_LOWER_BYTES_DEFAULT);
     if (st == DNN_OK)
         st = dnn_network_set_column_cache(net, col_cache_bytes());
+    if (st == DNN_OK && par)
+        st = dnn_network_set_parallel(net, par);
     if (st != DNN_OK) {
         fprintf(stderr, "bench_dnn: %s: %s\n", cfg, dnn_status_str(st));
         dnn_network_free(net);
@@ -180,13 +122,14 @@ static struct dnn_network *open_net(const char *cfg, int batch, bool training, s
     return net;
 }
 
-static int cmd_run(const char *cfg, int batch, long iters, long warmup, bool train)
+static int cmd_run(const char *cfg, int batch, long iters, long warmup, bool train,
+                   const struct dnn_parallel *par)
 {
     struct dk_model m = {0};
-    struct batch_data d = {0};
+    struct bench_batch d = {0};
     int rc = 1;
-    struct dnn_network *net = open_net(cfg, batch, train, &m);
-    if (!net || batch_data_make(&d, (size_t)batch, net->inputs, net->truths) != 0)
+    struct dnn_network *net = open_net(cfg, batch, train, par, &m);
+    if (!net || bench_batch_make(&d, (size_t)batch, net->inputs, net->truths) != 0)
         goto out;
     for (long i = 0; i < warmup; i++) {
         if (train)
@@ -194,144 +137,78 @@ static int cmd_run(const char *cfg, int batch, long iters, long warmup, bool tra
         else
             dnn_network_predict(net, d.x);
     }
-    struct clock2 t0 = clock2_now();
+    struct bench_clock2 t0 = bench_clock2_now();
     for (long i = 0; i < iters; i++) {
         if (train)
             dnn_network_train_batch(net, d.x, d.y);
         else
             dnn_network_predict(net, d.x);
     }
-    emit(train ? "train" : "infer", t0, clock2_now(), iters, batch, "images", cfg);
+    char label[300];
+    snprintf(label, sizeof label, "%s, threads %u", cfg, par ? par->threads : 1);
+    bench_emit(train ? "train" : "infer", t0, bench_clock2_now(), iters, batch, "images", label);
     rc = 0;
 out:
-    batch_data_free(&d);
+    bench_batch_free(&d);
     dnn_network_free(net);
     dk_model_free(&m);
     return rc;
 }
 
-/* Parent of process `pid` from /proc/PID/stat, or -1. */
-static long parent_of(long pid)
+/* One busy loop of the control: `steps` multiply-adds, each waiting for the one before, so
+ * that the loop needs a core's time and nothing a sibling could contend for. */
+struct spin_job {
+    uint64_t steps;
+    uint64_t result; /* kept, so that the loop is not optimised away */
+};
+
+static void *spin_loop(void *arg)
 {
-    char path[64], line[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    const bool ok = fgets(line, sizeof line, f) != NULL;
-    fclose(f);
-    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so start after
-     * the last ')'. */
-    const char *rp = ok ? strrchr(line, ')') : NULL;
-    long ppid = -1;
-    if (!rp || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
-        return -1;
-    return ppid;
+    struct spin_job *j = arg;
+    uint64_t x = (uint64_t)(uintptr_t)arg;
+    for (uint64_t i = 0; i < j->steps; i++)
+        x = x * 6364136223846793005u + 1442695040888963407u;
+    j->result = x;
+    return NULL;
 }
 
-#define MAX_TEE_PROCS 16
-
-/* CPU clocks of this process's children and grandchildren: with the simulated TEE, its core
- * (forked by TEEC_InitializeContext) and the TA instances the core forks. Returns how many. */
-static int tee_clocks(clockid_t *ids, int max)
+/*
+ * The control of the threads comparison: THREADS threads each run the same busy loop; the
+ * wall time until all are done gives THREADS * STEPS steps' rate. Against THREADS = 1 it says
+ * how many cores the machine actually gave us just then: the most any threading could gain.
+ */
+static int cmd_spin(unsigned threads, uint64_t steps)
 {
-    long kids[MAX_TEE_PROCS];
-    int n_kids = 0, n = 0;
-    const long self = (long)getpid();
-    for (int pass = 0; pass < 2; pass++) {
-        DIR *d = opendir("/proc");
-        const struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (e->d_name[0] < '1' || e->d_name[0] > '9')
-                continue;
-            const long pid = atol(e->d_name), ppid = parent_of(pid);
-            bool take = pass == 0 ? ppid == self : false;
-            for (int i = 0; pass == 1 && i < n_kids; i++)
-                take = take || ppid == kids[i];
-            if (!take || n == max || (pass == 0 && n_kids == MAX_TEE_PROCS))
-                continue;
-            if (pass == 0)
-                kids[n_kids++] = pid;
-            if (clock_getcpuclockid((pid_t)pid, &ids[n]) == 0)
-                n++;
-        }
-        if (d)
-            closedir(d);
-    }
-    return n;
-}
-
-/* This process's CPU time plus that of the TEE's processes, in seconds. */
-static double tee_cpu_now(const clockid_t *ids, int n)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    double s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    for (int i = 0; i < n; i++)
-        if (clock_gettime(ids[i], &ts) == 0)
-            s += (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    return s;
-}
-
-/* One step through host/pnet.c, the path `darknetp classifier` takes. */
-static int pnet_step(struct dz_pnet *p, const struct batch_data *d, bool train,
-                     struct dk_error *err)
-{
-    if (train) {
-        float loss = 0;
-        bool known = false;
-        return dz_pnet_train_batch(p, d->x, d->y, &loss, &known, err);
-    }
-    struct dz_pnet_output out = {0};
-    return dz_pnet_predict(p, d->x, &out, err);
-}
-
-static int cmd_tee(const char *cfg, int batch, long iters, long warmup, int first, int last,
-                   bool train)
-{
-    struct dk_model m = {0};
-    struct dk_error err = {{0}};
-    struct batch_data d = {0};
-    struct dz_pnet p;
+    struct spin_job *jobs = calloc(threads, sizeof *jobs);
+    pthread_t *ids = calloc(threads, sizeof *ids);
+    unsigned started = 0;
     int rc = 1;
-    memset(&p, 0, sizeof p);
-    if (load_model(cfg, batch, &m) != 0)
-        return 1;
-    struct dz_pnet_opts o = {.first = first,
-                             .last = last,
-                             .batch = batch,
-                             .training = train,
-                             .seed = SEED,
-                             .policy = DZ_OUTPUT_TOP1,
-                             .top_k = 1};
-    if (dz_pnet_open(&p, &m, &o, &err) != 0)
-        goto fail;
-    size_t classes = p.shapes->truths;
-    if (batch_data_make(&d, (size_t)batch, dz_pnet_inputs(&p), classes) != 0)
+    if (!jobs || !ids)
         goto out;
-    for (long i = 0; i < warmup; i++)
-        if (pnet_step(&p, &d, train, &err) != 0)
-            goto fail;
-    /* The TEE's work happens in other processes: count their CPU time too. */
-    clockid_t ids[MAX_TEE_PROCS];
-    const int n_ids = tee_clocks(ids, MAX_TEE_PROCS);
-    struct clock2 t0 = {wall_now(), tee_cpu_now(ids, n_ids)};
-    for (long i = 0; i < iters; i++)
-        if (pnet_step(&p, &d, train, &err) != 0)
-            goto fail;
-    struct clock2 t1 = {wall_now(), tee_cpu_now(ids, n_ids)};
-    char label[300];
-    snprintf(label, sizeof label, "%s, %d TEE processes", cfg, n_ids);
-    emit(train ? "train" : "infer", t0, t1, iters, batch, "images", label);
+    const struct bench_clock2 t0 = bench_clock2_now();
+    for (; started < threads; started++) {
+        jobs[started].steps = steps;
+        if (pthread_create(&ids[started], NULL, spin_loop, &jobs[started]) != 0) {
+            fprintf(stderr, "bench_dnn: cannot start thread %u\n", started + 1);
+            goto out;
+        }
+    }
+    for (; started > 0; started--)
+        pthread_join(ids[started - 1], NULL);
+    const struct bench_clock2 t1 = bench_clock2_now();
+    uint64_t all = 0;
+    for (unsigned i = 0; i < threads; i++)
+        all ^= jobs[i].result;
+    char label[64];
+    snprintf(label, sizeof label, "%u busy threads (check %016llx)", threads,
+             (unsigned long long)all);
+    bench_emit("spin", t0, t1, 1, (double)threads * (double)steps, "steps", label);
     rc = 0;
-    goto out;
-fail:
-    /* The orchestrator shows this line: a partition that does not fit says so here. */
-    printf("FAIL %s\n", err.msg);
 out:
-    batch_data_free(&d);
-    dz_pnet_close(&p); /* also after a failed open, as pnet.h asks */
-    dk_model_free(&m);
+    while (started > 0)
+        pthread_join(ids[--started], NULL);
+    free(ids);
+    free(jobs);
     return rc;
 }
 
@@ -349,14 +226,15 @@ static void layer_label(const struct dnn_layer *l, char *buf, size_t size)
  * Forward and backward one layer at a time, timed each, in the order and with the run
  * arguments of dnn_network_forward_range / dnn_network_backward_range, then the update.
  */
-static int cmd_layers(const char *cfg, int batch, long iters, long warmup)
+static int cmd_layers(const char *cfg, int batch, long iters, long warmup,
+                      const struct dnn_parallel *par)
 {
     struct dk_model m = {0};
-    struct batch_data d = {0};
+    struct bench_batch d = {0};
     double *fwd = NULL, *bwd = NULL;
     int rc = 1;
-    struct dnn_network *net = open_net(cfg, batch, true, &m);
-    if (!net || batch_data_make(&d, (size_t)batch, net->inputs, net->truths) != 0)
+    struct dnn_network *net = open_net(cfg, batch, true, par, &m);
+    if (!net || bench_batch_make(&d, (size_t)batch, net->inputs, net->truths) != 0)
         goto out;
     fwd = calloc(2 * net->n, sizeof(double)); /* (n) wall, (n) cpu */
     bwd = calloc(2 * net->n, sizeof(double));
@@ -369,11 +247,11 @@ static int cmd_layers(const char *cfg, int batch, long iters, long warmup)
         for (size_t i = 0; i < net->n; i++) {
             struct dnn_layer *l = &net->layers[i];
             run.input = i == 0 ? d.x : net->layers[i - 1].output;
-            struct clock2 t0 = clock2_now();
+            struct bench_clock2 t0 = bench_clock2_now();
             if (l->delta)
                 dnn_fill(l->delta, l->outputs * (size_t)l->batch, 0);
             l->ops->forward(l, &run);
-            struct clock2 t1 = clock2_now();
+            struct bench_clock2 t1 = bench_clock2_now();
             fwd[i] += keep ? t1.wall - t0.wall : 0;
             fwd[net->n + i] += keep ? t1.cpu - t0.cpu : 0;
         }
@@ -381,9 +259,9 @@ static int cmd_layers(const char *cfg, int batch, long iters, long warmup)
             struct dnn_layer *l = &net->layers[i];
             run.input = i == 0 ? d.x : net->layers[i - 1].output;
             run.input_delta = i == 0 ? NULL : net->layers[i - 1].delta;
-            struct clock2 t0 = clock2_now();
+            struct bench_clock2 t0 = bench_clock2_now();
             l->ops->backward(l, &run);
-            struct clock2 t1 = clock2_now();
+            struct bench_clock2 t1 = bench_clock2_now();
             bwd[i] += keep ? t1.wall - t0.wall : 0;
             bwd[net->n + i] += keep ? t1.cpu - t0.cpu : 0;
         }
@@ -392,20 +270,20 @@ static int cmd_layers(const char *cfg, int batch, long iters, long warmup)
     for (size_t i = 0; i < net->n; i++) {
         char id[64], label[128];
         const struct dnn_layer *l = &net->layers[i];
-        const struct clock2 zero = {0, 0};
+        const struct bench_clock2 zero = {0, 0};
         layer_label(l, label, sizeof label);
         snprintf(id, sizeof id, "layer/%zu/fwd", i);
-        emit(id, zero, (struct clock2){fwd[i], fwd[net->n + i]}, iters, dnn_layer_flops(l) * batch,
-             "flop", label);
+        bench_emit(id, zero, (struct bench_clock2){fwd[i], fwd[net->n + i]}, iters,
+                   dnn_layer_flops(l) * batch, "flop", label);
         snprintf(id, sizeof id, "layer/%zu/bwd", i);
-        emit(id, zero, (struct clock2){bwd[i], bwd[net->n + i]}, iters,
-             2 * dnn_layer_flops(l) * batch, "flop", label);
+        bench_emit(id, zero, (struct bench_clock2){bwd[i], bwd[net->n + i]}, iters,
+                   2 * dnn_layer_flops(l) * batch, "flop", label);
     }
     rc = 0;
 out:
     free(fwd);
     free(bwd);
-    batch_data_free(&d);
+    bench_batch_free(&d);
     dnn_network_free(net);
     dk_model_free(&m);
     return rc;
@@ -432,7 +310,7 @@ static int time_gemm(struct gemm_shape s, double seconds, const char *label)
         fprintf(stderr, "bench_dnn: out of memory for gemm %dx%dx%d\n", s.m, s.n, s.k);
         return -1;
     }
-    dnn_rng_seed(&rng, SEED);
+    dnn_rng_seed(&rng, BENCH_SEED);
     for (size_t i = 0; i < na; i++)
         a[i] = dnn_rng_uniform(&rng, -1, 1);
     for (size_t i = 0; i < nb; i++)
@@ -441,17 +319,17 @@ static int time_gemm(struct gemm_shape s, double seconds, const char *label)
     const int lda = s.ta ? s.m : s.k, ldb = s.tb ? s.k : s.n;
     dnn_gemm(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, b, ldb, 1, c, s.n);
     long calls = 0;
-    struct clock2 t0 = clock2_now(), t1 = t0;
+    struct bench_clock2 t0 = bench_clock2_now(), t1 = t0;
     while (t1.wall - t0.wall < seconds) {
         /* beta 0: C stays bounded however many calls run. */
         dnn_gemm(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, b, ldb, 0, c, s.n);
         calls++;
-        t1 = clock2_now();
+        t1 = bench_clock2_now();
     }
     char id[96];
     snprintf(id, sizeof id, "gemm/%s%s/%dx%dx%d", s.ta ? "T" : "N", s.tb ? "T" : "N", s.m, s.n,
              s.k);
-    emit(id, t0, t1, calls, 2.0 * s.m * s.n * s.k, "flop", label);
+    bench_emit(id, t0, t1, calls, 2.0 * s.m * s.n * s.k, "flop", label);
     free(a);
     free(b);
     free(c);
@@ -493,7 +371,7 @@ static int cmd_gemm(const char *cfg, int batch, double seconds)
 {
     struct dk_model m = {0};
     int rc = 1;
-    struct dnn_network *net = open_net(cfg, batch, false, &m);
+    struct dnn_network *net = open_net(cfg, batch, false, NULL, &m);
     if (!net)
         goto out;
     struct gemm_shape done[64];
@@ -527,18 +405,18 @@ static int cmd_peak(double seconds)
     const struct fma_peak_loop loop = fma_peak_select();
     volatile float sink = 0;
     long iters = 1000;
-    struct clock2 t0 = clock2_now(), t1 = t0;
+    struct bench_clock2 t0 = bench_clock2_now(), t1 = t0;
     /* Double the loop until one run lasts `seconds`; the last run is the measurement. */
     for (;;) {
-        t0 = clock2_now();
+        t0 = bench_clock2_now();
         sink = loop.run(iters);
-        t1 = clock2_now();
+        t1 = bench_clock2_now();
         if (t1.wall - t0.wall >= seconds || iters > (1L << 40))
             break;
         iters *= 2;
     }
     (void)sink;
-    emit("peak", t0, t1, 1, loop.flops_per_iter * (double)iters, "flop", loop.what);
+    bench_emit("peak", t0, t1, 1, loop.flops_per_iter * (double)iters, "flop", loop.what);
     return 0;
 }
 
@@ -546,33 +424,46 @@ static int usage(void)
 {
     fprintf(stderr, "usage: bench_dnn train|infer|layers CFG BATCH ITERS WARMUP\n"
                     "       bench_dnn tee CFG BATCH ITERS WARMUP FIRST LAST train|infer\n"
+                    "       bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer\n"
                     "       bench_dnn gemm CFG BATCH SECONDS\n"
                     "       bench_dnn gemm-size NT|NN|TN|TT M N K SECONDS\n"
-                    "       bench_dnn peak SECONDS\n");
+                    "       bench_dnn peak SECONDS\n"
+                    "       bench_dnn spin THREADS STEPS\n"
+                    "environment: BENCH_THREADS=N (train, infer, layers, tee, tee-pair),\n"
+                    "             BENCH_LOWER_IMAGES=N, BENCH_COL_CACHE_BYTES=N\n");
     return 2;
 }
 
-int main(int argc, char **argv)
+/* `tee` and `tee-pair`: argv[2..8] = CFG BATCH ITERS WARMUP FIRST LAST train|infer. */
+static int cmd_tee(char **argv, const struct dnn_parallel *par, bool paired)
 {
-    if (argc < 2)
+    const long big = 1L << 30;
+    const bool train = !strcmp(argv[8], "train");
+    if (!train && strcmp(argv[8], "infer"))
         return usage();
+    const struct bench_tee_case c = {.cfg = argv[2],
+                                     .batch = (int)arg_long(argv[3], 1, 1 << 16),
+                                     .first = (int)arg_long(argv[6], -1, 1 << 20),
+                                     .last = (int)arg_long(argv[7], -1, 1 << 20),
+                                     .train = train,
+                                     .par = par};
+    const long iters = arg_long(argv[4], 1, big), warmup = arg_long(argv[5], 0, big);
+    return paired ? bench_tee_pair(&c, iters, warmup) : bench_tee_run(&c, iters, warmup);
+}
+
+static int run_cmd(int argc, char **argv, const struct dnn_parallel *par)
+{
     const char *cmd = argv[1];
     const long big = 1L << 30;
     if ((!strcmp(cmd, "train") || !strcmp(cmd, "infer") || !strcmp(cmd, "layers")) && argc == 6) {
         const int batch = (int)arg_long(argv[3], 1, 1 << 16);
         const long iters = arg_long(argv[4], 1, big), warmup = arg_long(argv[5], 0, big);
         if (!strcmp(cmd, "layers"))
-            return cmd_layers(argv[2], batch, iters, warmup);
-        return cmd_run(argv[2], batch, iters, warmup, !strcmp(cmd, "train"));
+            return cmd_layers(argv[2], batch, iters, warmup, par);
+        return cmd_run(argv[2], batch, iters, warmup, !strcmp(cmd, "train"), par);
     }
-    if (!strcmp(cmd, "tee") && argc == 9) {
-        const bool train = !strcmp(argv[8], "train");
-        if (!train && strcmp(argv[8], "infer"))
-            return usage();
-        return cmd_tee(argv[2], (int)arg_long(argv[3], 1, 1 << 16), arg_long(argv[4], 1, big),
-                       arg_long(argv[5], 0, big), (int)arg_long(argv[6], -1, 1 << 20),
-                       (int)arg_long(argv[7], -1, 1 << 20), train);
-    }
+    if ((!strcmp(cmd, "tee") || !strcmp(cmd, "tee-pair")) && argc == 9)
+        return cmd_tee(argv, par, !strcmp(cmd, "tee-pair"));
     if (!strcmp(cmd, "gemm") && argc == 5)
         return cmd_gemm(argv[2], (int)arg_long(argv[3], 1, 1 << 16), arg_seconds(argv[4]));
     if (!strcmp(cmd, "gemm-size") && argc == 7 && strlen(argv[2]) == 2) {
@@ -583,5 +474,30 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "peak") && argc == 3)
         return cmd_peak(arg_seconds(argv[2]));
+    if (!strcmp(cmd, "spin") && argc == 4)
+        return cmd_spin((unsigned)arg_long(argv[2], 1, 1024),
+                        (uint64_t)arg_long(argv[3], 1, 1L << 40));
     return usage();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    /* BENCH_THREADS: the normal world's threads, as darknetp's -threads; unset, empty or 1:
+     * the calling thread alone, with no pool at all. */
+    const char *env = getenv("BENCH_THREADS");
+    const unsigned threads = env && *env ? (unsigned)arg_long(env, 1, 1024) : 1;
+    struct dz_pool *pool = NULL;
+    struct dnn_parallel par = {0};
+    if (threads > 1) {
+        if (!(pool = dz_pool_create(threads))) {
+            fprintf(stderr, "bench_dnn: cannot start %u threads\n", threads);
+            return 1;
+        }
+        par = dz_pool_parallel(pool);
+    }
+    const int rc = run_cmd(argc, argv, pool ? &par : NULL);
+    dz_pool_destroy(pool);
+    return rc;
 }

@@ -1,0 +1,288 @@
+/*
+ * bench_tee.c - the TEE's overhead, as bench_dnn's `tee` and `tee-pair` measure it
+ * (bench_tee.h).
+ *
+ * The simulated TEE does its work in other processes (its core and the TA instances, which
+ * sleep in poll/recvmsg between calls), so a step's CPU time is this process's plus theirs.
+ *
+ * Why pairs: the machine is shared, and what others run changes the CPU time a step costs
+ * too (caches and the memory bus shared with them, cores taken mid-step), by 20-40% between
+ * runs minutes apart, so a ratio of two runs cannot show 1%. That load moves over tens of
+ * milliseconds to minutes; two adjacent steps, milliseconds apart, see nearly the same, and
+ * the ratio of their times cancels it. The order alternates (A B, B A, ...) so that a load
+ * rising or falling through a pair, and whatever the step before leaves in the caches, falls
+ * on both sides alike; the median of the pair ratios drops the pairs a burst hit on one side
+ * only. Both networks stay open in one process: the one without TEE never connects to the
+ * TEE, so nothing they share changes between the sides. Both start from the same seed and
+ * train on the same batch, so they also compute the same numbers step by step.
+ */
+#include "tools/bench/bench_tee.h"
+
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "darknet/error.h"
+#include "host/pnet.h"
+#include "tools/bench/bench_util.h"
+
+/* Parent of process `pid` from /proc/PID/stat, or -1. */
+static long parent_of(long pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    const bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    /* "pid (comm) state ppid ...": comm may hold spaces and parentheses, so start after
+     * the last ')'. */
+    const char *rp = ok ? strrchr(line, ')') : NULL;
+    long ppid = -1;
+    if (!rp || sscanf(rp + 1, " %*c %ld", &ppid) != 1)
+        return -1;
+    return ppid;
+}
+
+#define MAX_TEE_PROCS 16
+
+/* CPU clocks of this process's children and grandchildren: with the simulated TEE, its core
+ * (forked by TEEC_InitializeContext) and the TA instances the core forks. Returns how many. */
+static int tee_clocks(clockid_t *ids, int max)
+{
+    long kids[MAX_TEE_PROCS];
+    int n_kids = 0, n = 0;
+    const long self = (long)getpid();
+    for (int pass = 0; pass < 2; pass++) {
+        DIR *d = opendir("/proc");
+        const struct dirent *e;
+        while (d && (e = readdir(d)) != NULL) {
+            if (e->d_name[0] < '1' || e->d_name[0] > '9')
+                continue;
+            const long pid = atol(e->d_name), ppid = parent_of(pid);
+            bool take = pass == 0 ? ppid == self : false;
+            for (int i = 0; pass == 1 && i < n_kids; i++)
+                take = take || ppid == kids[i];
+            if (!take || n == max || (pass == 0 && n_kids == MAX_TEE_PROCS))
+                continue;
+            if (pass == 0)
+                kids[n_kids++] = pid;
+            if (clock_getcpuclockid((pid_t)pid, &ids[n]) == 0)
+                n++;
+        }
+        if (d)
+            closedir(d);
+    }
+    return n;
+}
+
+/* The clocks a step is timed by: the monotonic clock, and the CPU of this process (all its
+ * threads) plus the TEE's processes. */
+struct tee_watch {
+    clockid_t ids[MAX_TEE_PROCS];
+    int n_ids;
+};
+
+static struct bench_clock2 tee_watch_now(const struct tee_watch *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    double s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    for (int i = 0; i < w->n_ids; i++)
+        if (clock_gettime(w->ids[i], &ts) == 0)
+            s += (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    return (struct bench_clock2){bench_wall_now(), s};
+}
+
+/* One step through host/pnet.c, the path `darknetp classifier` takes. */
+static int pnet_step(struct dz_pnet *p, const struct bench_batch *d, bool train,
+                     struct dk_error *err)
+{
+    if (train) {
+        float loss = 0;
+        bool known = false;
+        return dz_pnet_train_batch(p, d->x, d->y, &loss, &known, err);
+    }
+    struct dz_pnet_output out = {0};
+    return dz_pnet_predict(p, d->x, &out, err);
+}
+
+static int pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct bench_tee_case *c,
+                     int first, int last, struct dk_error *err)
+{
+    struct dz_pnet_opts o = {.first = first,
+                             .last = last,
+                             .batch = c->batch,
+                             .training = c->train,
+                             .seed = BENCH_SEED,
+                             .policy = DZ_OUTPUT_TOP1,
+                             .top_k = 1,
+                             .parallel = c->par};
+    return dz_pnet_open(p, m, &o, err);
+}
+
+int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
+{
+    struct dk_model m = {0};
+    struct dk_error err = {{0}};
+    struct bench_batch d = {0};
+    struct dz_pnet p;
+    struct tee_watch w = {.n_ids = 0};
+    int rc = 1;
+    memset(&p, 0, sizeof p);
+    if (bench_load_model(c->cfg, c->batch, &m) != 0)
+        goto out;
+    if (pnet_open(&p, &m, c, c->first, c->last, &err) != 0)
+        goto fail;
+    if (bench_batch_make(&d, (size_t)c->batch, dz_pnet_inputs(&p), p.shapes->truths) != 0)
+        goto out;
+    for (long i = 0; i < warmup; i++)
+        if (pnet_step(&p, &d, c->train, &err) != 0)
+            goto fail;
+    w.n_ids = tee_clocks(w.ids, MAX_TEE_PROCS);
+    const struct bench_clock2 t0 = tee_watch_now(&w);
+    for (long i = 0; i < iters; i++)
+        if (pnet_step(&p, &d, c->train, &err) != 0)
+            goto fail;
+    const struct bench_clock2 t1 = tee_watch_now(&w);
+    char label[300];
+    snprintf(label, sizeof label, "%s, %d TEE processes", c->cfg, w.n_ids);
+    bench_emit(c->train ? "train" : "infer", t0, t1, iters, c->batch, "images", label);
+    rc = 0;
+    goto out;
+fail:
+    /* The orchestrator shows this line: a partition that does not fit says so here. */
+    printf("FAIL %s\n", err.msg);
+out:
+    bench_batch_free(&d);
+    dz_pnet_close(&p); /* also after a failed open, as pnet.h asks */
+    dk_model_free(&m);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The q-quantile of sorted v[0..n-1] (n >= 1), interpolated between neighbours as Python's
+ * statistics.quantiles(method="inclusive"), so that both report the same figure. */
+static double quantile(const double *v, size_t n, double q)
+{
+    const double pos = q * (double)(n - 1);
+    const size_t i = (size_t)pos;
+    return i + 1 < n ? v[i] + (pos - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
+}
+
+/* Sorts v and prints `RATIO name median min max q1 q3 n`. */
+static void print_ratio(const char *name, double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    printf("RATIO %s %.6f %.6f %.6f %.6f %.6f %zu\n", name, quantile(v, n, 0.5), v[0], v[n - 1],
+           quantile(v, n, 0.25), quantile(v, n, 0.75), n);
+}
+
+/* Median of v[0..n-1] (sorts v). */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return quantile(v, n, 0.5);
+}
+
+/* The two sides of a pair: A without TEE, B with the partition. */
+struct pair_side {
+    struct dz_pnet p;
+    double *wall, *cpu; /* (pairs) seconds per step */
+};
+
+/* One timed step of side s into slot i. */
+static int timed_step(struct pair_side *s, const struct tee_watch *w, const struct bench_batch *d,
+                      bool train, size_t i, struct dk_error *err)
+{
+    const struct bench_clock2 t0 = tee_watch_now(w);
+    if (pnet_step(&s->p, d, train, err) != 0)
+        return -1;
+    const struct bench_clock2 t1 = tee_watch_now(w);
+    s->wall[i] = t1.wall - t0.wall;
+    s->cpu[i] = t1.cpu - t0.cpu;
+    return 0;
+}
+
+/* Prints the PAIR lines and each side's medians; leaves a's and b's arrays sorted. */
+static void pair_report(const struct bench_tee_case *c, struct pair_side *a, struct pair_side *b,
+                        size_t n, int n_ids, double *scratch)
+{
+    for (size_t i = 0; i < n; i++)
+        printf("PAIR %zu %s %.9g %.9g %.9g %.9g\n", i, i % 2 ? "BA" : "AB", a->wall[i], a->cpu[i],
+               b->wall[i], b->cpu[i]);
+    for (int clock = 0; clock < 2; clock++) {
+        for (size_t i = 0; i < n; i++)
+            scratch[i] = clock ? b->wall[i] / a->wall[i] : b->cpu[i] / a->cpu[i];
+        print_ratio(clock ? "wall" : "cpu", scratch, n);
+    }
+    char label[300];
+    snprintf(label, sizeof label, "%s, layers %d..%d, %d TEE processes, median of %zu steps",
+             c->cfg, c->first, c->last, n_ids, n);
+    const struct bench_clock2 zero = {0, 0};
+    bench_emit("pair/none", zero, (struct bench_clock2){median(a->wall, n), median(a->cpu, n)}, 1,
+               c->batch, "images", label);
+    bench_emit("pair/tee", zero, (struct bench_clock2){median(b->wall, n), median(b->cpu, n)}, 1,
+               c->batch, "images", label);
+}
+
+int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
+{
+    struct dk_model m = {0};
+    struct dk_error err = {{0}};
+    struct bench_batch d = {0};
+    struct pair_side s[2]; /* A, B */
+    struct tee_watch w = {.n_ids = 0};
+    const size_t n = (size_t)pairs;
+    double *buf = NULL; /* (5, pairs): a wall, a cpu, b wall, b cpu, scratch */
+    int rc = 1;
+    memset(s, 0, sizeof s);
+    if (bench_load_model(c->cfg, c->batch, &m) != 0)
+        goto out;
+    if (pnet_open(&s[0].p, &m, c, -1, -1, &err) != 0 ||
+        pnet_open(&s[1].p, &m, c, c->first, c->last, &err) != 0)
+        goto fail;
+    buf = malloc(5 * n * sizeof *buf);
+    if (!buf ||
+        bench_batch_make(&d, (size_t)c->batch, dz_pnet_inputs(&s[0].p), s[0].p.shapes->truths) != 0)
+        goto out;
+    for (int k = 0; k < 2; k++) {
+        s[k].wall = buf + (size_t)(2 * k) * n;
+        s[k].cpu = buf + (size_t)(2 * k + 1) * n;
+    }
+    for (long i = 0; i < warmup; i++)
+        for (int k = 0; k < 2; k++)
+            if (pnet_step(&s[(i + k) % 2].p, &d, c->train, &err) != 0)
+                goto fail;
+    /* After the opens: the TEE's core and instance exist now, and only B's use them. */
+    w.n_ids = tee_clocks(w.ids, MAX_TEE_PROCS);
+    for (size_t i = 0; i < n; i++) {
+        const int first_side = (int)(i % 2); /* A B, then B A */
+        if (timed_step(&s[first_side], &w, &d, c->train, i, &err) != 0 ||
+            timed_step(&s[1 - first_side], &w, &d, c->train, i, &err) != 0)
+            goto fail;
+    }
+    pair_report(c, &s[0], &s[1], n, w.n_ids, buf + 4 * n);
+    fflush(stdout);
+    rc = 0;
+    goto out;
+fail:
+    printf("FAIL %s\n", err.msg);
+out:
+    free(buf);
+    bench_batch_free(&d);
+    dz_pnet_close(&s[1].p);
+    dz_pnet_close(&s[0].p);
+    dk_model_free(&m);
+    return rc;
+}
