@@ -1,7 +1,9 @@
-# `make bench`: darknetp against PyTorch, the simulated TEE's overhead, GEMM against the
-# core's FMA peak, per-layer times (README.md, "Benchmark"). Not part of `make test`.
+# `make bench`: darknetp against PyTorch, darknetp on 1 thread and on all cores (wall time,
+# beside a busy-loop control), the simulated TEE's overhead (paired steps in one process,
+# bench_dnn tee-pair), GEMM against the core's FMA peak, per-layer times (README.md,
+# "Benchmark"). Not part of `make test`.
 #   BENCH_QUICK=1       a short run (under 2 minutes on 2 cores)
-#   BENCH_ROUNDS=N      rounds, alternating darknetp and PyTorch (default 5, quick 3)
+#   BENCH_ROUNDS=N      rounds, alternating darknetp and PyTorch (default 5, quick 2)
 #   BENCH_CSV=FILE      where the CSV goes (default $(BUILD)/bench/bench.csv)
 #   BENCH_PLOT=FILE.svg an SVG chart of the comparisons
 BENCH_DRIVER := $(BUILD)/tools/bench/bench_dnn
@@ -24,7 +26,8 @@ bench: bench-deps $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 	  $(if $(BENCH_PLOT),--plot $(BENCH_PLOT))
 
 # The bench's parser, statistics, CSV and SVG writers on canned output, and bench_dnn's
-# output format on one-iteration runs (no timing, no PyTorch).
+# output format on one-iteration runs, tee-pair, spin and BENCH_THREADS included (no
+# timing, no PyTorch).
 bench-check: $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 	python3 tools/bench/bench.py --self-test --driver $(BENCH_DRIVER)
 

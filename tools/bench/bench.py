@@ -1,11 +1,18 @@
-"""`make bench`: darknetp against PyTorch, the TEE's overhead, GEMM and per-layer times.
+"""`make bench`: darknetp against PyTorch, threads, the TEE's overhead, GEMM, per-layer times.
 
 Runs bench_dnn (the darknetp side, C, linked with the library) and bench_torch.py (a PyTorch
 worker) in rounds, alternating which side goes first, and reports each figure as the median
 with the min-max range over the rounds; every ratio is taken within one round and then
 summarised the same way. Figures are per CPU second of the thread doing the work (for the
 TEE runs: of darknetp and the simulated TEE's processes); wall time goes to the CSV beside
-it, since on a shared machine it also counts other people's processes.
+it, since on a shared machine it also counts other people's processes. Two exceptions:
+- threads: training on 1 thread and on all online cores, alternated, in WALL images/s (one
+  thread's CPU time says nothing of the others'), beside a control: as many busy threads
+  against one, which says how much of the machine the bench actually got;
+- the TEE: each partition and the run without TEE open in one bench_dnn process, steps
+  alternated A B, B A, ... (tools/bench/bench_tee.c says why); the ratio of each pair's times
+  (CPU, and wall on a row of its own) is pooled over the rounds: median [min-max], the
+  interquartile range and the number of pairs.
 
 Environment: BENCH_QUICK=1 (a short run), BENCH_ROUNDS=N, BENCH_CSV=FILE, BENCH_PLOT=FILE.svg.
 `--self-test` checks the parser, the statistics and the CSV/SVG writers on canned output.
@@ -13,6 +20,7 @@ Environment: BENCH_QUICK=1 (a short run), BENCH_ROUNDS=N, BENCH_CSV=FILE, BENCH_
 import argparse
 import csv
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -26,23 +34,26 @@ VGG7 = "cfg/vgg-7_cifar10.cfg"
 TORCH_PYTHON = "/usr/bin/python3"  # Debian's, where python3-torch lives
 
 
+def online_cores():
+    """The machine's online cores, as darknetp's default -threads (dz_online_cores)."""
+    try:
+        return max(1, os.sysconf("SC_NPROCESSORS_ONLN"))
+    except (ValueError, OSError):
+        return os.cpu_count() or 1
+
+
 def settings(quick):
-    """What to run. Quick: fewer iterations, VGG-7 at batch 5, shorter GEMM timings, fewer TEE
-    cases. The per-layer table trains VGG-7 at batch 10 (5 quick): its times grow with the
-    batch, and one step at batch 50 costs half a minute."""
+    """What to run. Quick: fewer iterations and pairs, VGG-7 at batch 5, shorter GEMM timings.
+    The per-layer table trains VGG-7 at batch 10 (5 quick): its times grow with the batch,
+    and one step at batch 50 costs seconds."""
     vgg_batch = 5 if quick else 50
-    lenet_parts = [("none", -1, -1), ("last 4..10", 4, 10), ("back half 5..10", 5, 10),
-                   ("all 0..10", 0, 10)]
-    tee = [
-        # (network, cfg, mode, batch, iterations, warm-up, [(partition name, first, last)])
-        # LeNet trains at batch 50 here: all 11 layers at batch 100 need 8.7 MB of secure
-        # memory, over the TA's default TA_DATA_SIZE of 6 MiB. VGG-7 fits only its last layers.
-        ("LeNet", LENET, "train", 50, 5 if quick else 20, 1, lenet_parts),
-        ("LeNet", LENET, "infer", 1, 50 if quick else 300, 10, lenet_parts),
-    ]
-    if not quick:
-        tee += [("LeNet", LENET, "infer", 100, 20, 1, lenet_parts),
-                ("VGG-7", VGG7, "infer", 1, 10, 1, [("none", -1, -1), ("last 8..11", 8, 11)])]
+    lenet_parts = [("last 4..10", 4, 10), ("back half 5..10", 5, 10), ("all 0..10", 0, 10)]
+    # VGG-7 keeps only its last 4 layers resident at batch 1 (`darknetp tee plan`); longer
+    # tails stream their weights, sealed, chunk by chunk. In training at batch 50 only 9..11
+    # fit (8..11 at batch 5), and nothing streams there.
+    vgg_infer_parts = [("last 8..11", 8, 11), ("back half 6..11, streamed", 6, 11),
+                       ("all 0..11, streamed", 0, 11)]
+    vgg_train_parts = [("last 8..11", 8, 11)] if quick else [("last 9..11", 9, 11)]
     return {
         "rounds": 2 if quick else 5,
         # (network, cfg, mode, batch, iterations, warm-up iterations)
@@ -54,7 +65,23 @@ def settings(quick):
             ("VGG-7", VGG7, "infer", 1, 3 if quick else 10, 1),
             ("VGG-7", VGG7, "infer", vgg_batch if quick else 100, 1, 0),
         ],
-        "tee": tee,
+        # Training on 1 thread and on all cores, wall time, alternated within each round.
+        # (network, cfg, batch, iterations, warm-up)
+        "threads": [("LeNet", LENET, 100, 5 if quick else 20, 1),
+                    ("VGG-7", VGG7, vgg_batch, 2, 1)],
+        "threads_n": online_cores(),
+        "spin_steps": 10**8 if quick else 3 * 10**8,  # about 0.13 s / 0.4 s of one core
+        # The TEE, paired step by step with the run without it in one process (bench_dnn
+        # tee-pair). (network, cfg, mode, batch, pairs per round, warm-up, [(name, first, last)])
+        # LeNet trains at batch 50 here: all 11 layers at batch 100 need 8.7 MB of secure
+        # memory, over the TA's default TA_DATA_SIZE of 6 MiB.
+        "tee": [
+            ("LeNet", LENET, "train", 50, 20 if quick else 60, 2, lenet_parts),
+            ("LeNet", LENET, "infer", 100, 10 if quick else 40, 2, lenet_parts),
+            ("LeNet", LENET, "infer", 1, 100 if quick else 400, 10, lenet_parts),
+            ("VGG-7", VGG7, "infer", 1, 5 if quick else 20, 1, vgg_infer_parts),
+            ("VGG-7", VGG7, "train", vgg_batch, 2 if quick else 3, 1, vgg_train_parts),
+        ],
         "gemm_nets": [("LeNet", LENET, 100), ("VGG-7", VGG7, vgg_batch)],
         "gemm_seconds": 0.02 if quick else 0.1,
         "peak_seconds": 0.2 if quick else 0.5,
@@ -81,6 +108,20 @@ def parse(text):
     return out
 
 
+def parse_pairs(text):
+    """bench_dnn tee-pair's output: its BENCH lines, the PAIR lines as (order, a_wall, a_cpu,
+    b_wall, b_cpu) and the RATIO lines by clock ({"cpu": {median, min, max, q1, q3, n}})."""
+    pairs, ratios = [], {}
+    for line in text.splitlines():
+        f = line.split()
+        if line.startswith("PAIR "):
+            pairs.append((f[2], *map(float, f[3:7])))
+        elif line.startswith("RATIO "):
+            ratios[f[1]] = dict(zip(("median", "min", "max", "q1", "q3"), map(float, f[2:7])),
+                                n=int(f[7]))
+    return {"bench": parse(text), "pairs": pairs, "ratios": ratios}
+
+
 def rate(r, clock="cpu"):
     """Work per second: images/s, or GFLOP/s for flop."""
     scale = 1e-9 if r["unit"] == "flop" else 1.0
@@ -96,15 +137,21 @@ class Results:
     def __init__(self):
         self.rows = {}  # key -> dict; insertion order is the report's order
 
-    def add(self, section, case, side, unit, value, wall=None, ratio=None, ratio_to="", label=""):
+    def add(self, section, case, side, unit, value, wall=None, ratio=None, ratio_to="", label="",
+            ratios=None):
+        """One round's figure; its ratio, or with `ratios` every pair ratio of the round (the
+        row then pools them over rounds and the table adds their quartiles)."""
         row = self.rows.setdefault((section, case, side), {
             "section": section, "case": case, "side": side, "unit": unit, "values": [],
-            "walls": [], "ratios": [], "ratio_to": ratio_to, "label": label})
+            "walls": [], "ratios": [], "ratio_to": ratio_to, "label": label, "pooled": False})
         row["values"].append(value)
         if wall is not None:
             row["walls"].append(wall)
         if ratio is not None:
             row["ratios"].append(ratio)
+        if ratios is not None:
+            row["ratios"].extend(ratios)
+            row["pooled"] = True
 
 
 def summary(values):
@@ -114,8 +161,31 @@ def summary(values):
     return (statistics.median(values), min(values), max(values))
 
 
+def quartiles(values):
+    """(first, third quartile), interpolated as bench_dnn's RATIO lines, or two empty strings."""
+    if len(values) < 2:
+        return ("", "") if not values else (values[0], values[0])
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    return (q[0], q[2])
+
+
+def median_ci(values):
+    """The ranks that bound the median at about 95% confidence whatever the distribution (the
+    binomial rule: ranks (n - 1.96 sqrt n) / 2 and 1 + (n + 1.96 sqrt n) / 2 of the sorted
+    values), or two empty strings under 6 values. Pairs are not quite independent (load
+    comes in bursts longer than a step), so read it as a guide, not a guarantee."""
+    n = len(values)
+    if n < 6:
+        return ("", "")
+    v = sorted(values)
+    lo = max(1, math.floor((n - 1.96 * math.sqrt(n)) / 2))
+    hi = min(n, math.ceil(1 + (n + 1.96 * math.sqrt(n)) / 2))
+    return (v[lo - 1], v[hi - 1])
+
+
 CSV_FIELDS = ["section", "case", "side", "unit", "median", "min", "max", "wall_median", "rounds",
-              "ratio_to", "ratio_median", "ratio_min", "ratio_max", "label"]
+              "ratio_to", "ratio_median", "ratio_min", "ratio_max", "ratio_q1", "ratio_q3",
+              "ratio_ci_low", "ratio_ci_high", "ratio_samples", "label"]
 
 
 def write_csv(results, path):
@@ -125,9 +195,13 @@ def write_csv(results, path):
         for row in results.rows.values():
             med, lo, hi = summary(row["values"])
             rmed, rlo, rhi = summary(row["ratios"])
+            q1, q3 = quartiles(row["ratios"])
+            c1, c2 = median_ci(row["ratios"])
             w.writerow([row["section"], row["case"], row["side"], row["unit"], fmt(med), fmt(lo),
                         fmt(hi), fmt(summary(row["walls"])[0]), len(row["values"]), row["ratio_to"],
-                        fmt(rmed), fmt(rlo), fmt(rhi), row["label"]])
+                        fmt(rmed), fmt(rlo), fmt(rhi), fmt(q1), fmt(q3), fmt(c1), fmt(c2),
+                        len(row["ratios"]),
+                        row["label"]])
 
 
 def fmt(v):
@@ -144,6 +218,18 @@ def cell(values, digits=1):
     return f"{med:.{digits}f} [{lo:.{digits}f}-{hi:.{digits}f}]"
 
 
+def ratio_cell(row):
+    """The table's ratio: median [min-max] over rounds, or for pooled pair ratios also the
+    interquartile range, the median's 95% interval and the number of pairs, to three
+    decimals: 1% must be readable."""
+    if not row["pooled"] or not row["ratios"]:
+        return cell(row["ratios"], 2)
+    q1, q3 = quartiles(row["ratios"])
+    c1, c2 = median_ci(row["ratios"])
+    ci = f" CI {c1:.3f}-{c2:.3f}" if c1 != "" else ""
+    return f"{cell(row['ratios'], 3)} IQR {q1:.3f}-{q3:.3f}{ci}, {len(row['ratios'])} pairs"
+
+
 def print_table(results, out=sys.stdout):
     sections = {}
     for row in results.rows.values():
@@ -153,7 +239,7 @@ def print_table(results, out=sys.stdout):
         for r in rows:
             digits = 3 if r["unit"] == "ms" and max(r["values"]) < 1 else (2 if r["unit"] == "%" else 1)
             lines.append((r["case"], r["side"], r["unit"], cell(r["values"], digits),
-                          cell(r["ratios"], 2), r["ratio_to"]))
+                          ratio_cell(r), r["ratio_to"]))
         widths = [max(len(l[i]) for l in lines) for i in range(len(lines[0]))]
         print(f"\n== {section}", file=out)
         for l in lines:
@@ -171,7 +257,7 @@ def write_svg(results, path):
     svg = ET.Element("svg", xmlns="http://www.w3.org/2000/svg", width=str(left + width + 80),
                      height=str(int(height)), style="font-family:sans-serif;font-size:11px")
     ET.SubElement(svg, "text", x="10", y="18", style="font-size:14px").text = \
-        "darknetp bench: ratios, median and min-max over rounds (CPU time)"
+        "darknetp bench: ratios, median and min-max over rounds (CPU time unless marked wall)"
     y = top
     for (section, ratio_to), rows in panels.items():
         y += 20
@@ -217,11 +303,16 @@ class Sides:
                                       stdout=subprocess.PIPE, text=True)
         self.torch_version = self.torch.stdout.readline().strip().replace("READY ", "")
 
-    def c(self, *args):
-        p = subprocess.run([self.driver, *map(str, args)], capture_output=True, text=True, env=self.env)
+    def c_text(self, *args, threads=1):
+        """bench_dnn's stdout; `threads` goes to BENCH_THREADS."""
+        env = dict(self.env, BENCH_THREADS=str(threads))
+        p = subprocess.run([self.driver, *map(str, args)], capture_output=True, text=True, env=env)
         if p.returncode != 0 and "FAIL" not in p.stdout:
             raise RuntimeError(f"{self.driver} {' '.join(map(str, args))}: {p.stderr.strip()}")
-        return parse(p.stdout)
+        return p.stdout
+
+    def c(self, *args, threads=1):
+        return parse(self.c_text(*args, threads=threads))
 
     def py(self, **req):
         self.torch.stdin.write(json.dumps(req) + "\n")
@@ -239,6 +330,53 @@ class Sides:
             self.torch.wait()
 
 
+def threads_round(sides, cfg, rnd, res):
+    """Training on 1 thread and on N = the online cores, which side first alternating between
+    rounds; wall time (the CPU time of one thread says nothing of the others'). Then the
+    control: N busy threads against one, the same way: the most any threading could gain just
+    then, since the machine is shared."""
+    n = cfg["threads_n"]
+    section = f"darknetp training, 1 thread and {n}, wall time"
+    order = (1, n) if rnd % 2 == 0 else (n, 1)
+    for net, path, batch, iters, warm in cfg["threads"]:
+        got = {t: sides.c("train", path, batch, iters, warm, threads=t)[0] for t in order}
+        for t in (1, n):
+            res.add(section, f"{net} train batch {batch}", f"{t} thread{'s' if t > 1 else ''}",
+                    "images/s", rate(got[t], "wall"), wall=rate(got[t], "wall"),
+                    ratio=rate(got[n], "wall") / rate(got[1], "wall") if t == n else None,
+                    ratio_to=f"{n}/1 thread speed" if t == n else "")
+    got = {t: sides.c("spin", t, cfg["spin_steps"])[0] for t in order}
+    for t in (1, n):
+        res.add(section, "control: busy loops", f"{t} thread{'s' if t > 1 else ''}", "Msteps/s",
+                rate(got[t], "wall") * 1e-6, wall=rate(got[t], "wall") * 1e-6,
+                ratio=rate(got[n], "wall") / rate(got[1], "wall") if t == n else None,
+                ratio_to=f"{n}/1 thread speed" if t == n else "")
+
+
+def tee_round(sides, cfg, res):
+    """Each partition paired step by step with the run without TEE in one bench_dnn process
+    (tee-pair): the ratios of a round's pairs join the row's, pooled over rounds."""
+    section = "simulated TEE overhead, paired steps, 1 thread each side"
+    for net, path, mode, batch, pairs, warm, parts in cfg["tee"]:
+        case = f"{net} {mode} batch {batch}"
+        for name, first, last in parts:
+            try:
+                got = parse_pairs(sides.c_text("tee-pair", path, batch, pairs, warm, first, last,
+                                               mode))
+            except RuntimeError as e:
+                print(f"  {case} {name}: {e}", file=sys.stderr)
+                continue
+            b = dict((r["id"], r) for r in got["bench"])
+            none, tee = b["pair/none"], b["pair/tee"]
+            res.add(section, case, "none", "images/s", rate(none), wall=rate(none, "wall"))
+            res.add(section, case, name, "images/s", rate(tee), wall=rate(tee, "wall"),
+                    ratios=[p[4] / p[2] for p in got["pairs"]],
+                    ratio_to="time / time without TEE")
+            res.add(section, case, f"{name}, wall", "images/s wall", rate(tee, "wall"),
+                    ratios=[p[3] / p[1] for p in got["pairs"]],
+                    ratio_to="wall time / wall time without TEE")
+
+
 def one_round(sides, cfg, rnd, res):
     # darknetp against PyTorch; the side that goes first alternates between rounds.
     for net, path, mode, batch, iters, warm in cfg["compare"]:
@@ -251,20 +389,8 @@ def one_round(sides, cfg, rnd, res):
                     wall=rate(got[side], "wall"),
                     ratio=rate(got["darknetp"]) / rate(got["PyTorch"]) if side == "darknetp" else None,
                     ratio_to="darknetp/PyTorch speed" if side == "darknetp" else "")
-    # The TEE: each partition against the run without one, in this round.
-    for net, path, mode, batch, iters, warm, parts in cfg["tee"]:
-        base = None
-        for name, first, last in parts:
-            try:
-                r = sides.c("tee", path, batch, iters, warm, first, last, mode)[0]
-            except RuntimeError as e:
-                print(f"  {net} {mode} {name}: {e}", file=sys.stderr)
-                continue
-            t = 1.0 / rate(r)
-            base = t if first < 0 else base
-            res.add("simulated TEE overhead", f"{net} {mode} batch {batch}", name, "images/s", rate(r),
-                    wall=rate(r, "wall"), ratio=t / base if base else None,
-                    ratio_to="time / time without TEE")
+    threads_round(sides, cfg, rnd, res)
+    tee_round(sides, cfg, res)
     # GEMM against this round's FMA peak, darknetp's dnn_gemm and PyTorch's torch.mm.
     peak = sides.c("peak", cfg["peak_seconds"])[0]
     res.add("GEMM, GFLOP/s", "FMA peak", peak["label"].split(",")[0], "GFLOP/s", rate(peak), wall=rate(peak, "wall"))
@@ -316,13 +442,32 @@ def self_test(driver):
     row = res.rows[("S", "c", "darknetp")]
     assert summary(row["values"]) == (400, 300, 500) and summary(row["ratios"]) == (4.0, 2.0, 5.0)
     assert cell(row["values"]) == "400.0 [300.0-500.0]"
+    pair_text = ("I/TA: noise\nPAIR 0 AB 0.2 0.1 0.21 0.11\nPAIR 1 BA 0.4 0.2 0.42 0.2\n"
+                 "PAIR 2 AB 0.3 0.1 0.3 0.1\nRATIO cpu 1.000000 1.000000 1.100000 1.000000 "
+                 "1.050000 3\nBENCH pair/none 0.3 0.1 1 images x\nBENCH pair/tee 0.3 0.11 1 images x\n")
+    pp = parse_pairs(pair_text)
+    assert len(pp["pairs"]) == 3 and pp["pairs"][1] == ("BA", 0.4, 0.2, 0.42, 0.2)
+    assert pp["ratios"]["cpu"]["q3"] == 1.05 and pp["ratios"]["cpu"]["n"] == 3
+    assert [r["id"] for r in pp["bench"]] == ["pair/none", "pair/tee"]
+    cpu_ratios = [p[4] / p[2] for p in pp["pairs"]]
+    q1, q3 = quartiles(cpu_ratios)  # of 1.0, 1.0, 1.1: a quarter and three between neighbours
+    assert q1 == 1.0 and abs(q3 - 1.05) < 1e-12
+    for rnd in range(2):
+        res.add("T", "c", "tee", "images/s", 10, ratios=cpu_ratios)
+    tee_row = res.rows[("T", "c", "tee")]
+    assert len(tee_row["ratios"]) == 6 and tee_row["pooled"] and len(tee_row["values"]) == 2
+    assert ratio_cell(tee_row) == "1.000 [1.000-1.100] IQR 1.000-1.075 CI 1.000-1.100, 6 pairs"
+    # 100 values 1..100: ranks 40 and 61 bound the median
+    assert median_ci(list(range(100, 0, -1))) == (40, 61) and median_ci([1, 2]) == ("", "")
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "b.csv")
         write_csv(res, path)
         with open(path) as f:
             rows = list(csv.DictReader(f))
-        assert len(rows) == 1 and rows[0]["median"] == "400" and rows[0]["ratio_max"] == "5"
+        assert len(rows) == 2 and rows[0]["median"] == "400" and rows[0]["ratio_max"] == "5"
         assert rows[0]["rounds"] == "3" and rows[0]["wall_median"] == "200"
+        assert rows[0]["ratio_q1"] == "3" and rows[0]["ratio_q3"] == "4.5"
+        assert rows[1]["ratio_samples"] == "6" and rows[1]["ratio_q3"] == "1.075"
         svg = os.path.join(tmp, "b.svg")
         write_svg(res, svg)
         assert ET.parse(svg).getroot().tag.endswith("svg")
@@ -337,6 +482,17 @@ def self_test(driver):
             gemm = sides.c("gemm", LENET, 2, 0.001)
             assert gemm[0]["id"] == "gemm/NN/6x784x75" and gemm[0]["work"] == 2 * 6 * 784 * 75
             assert sides.c("tee", LENET, 2, 1, 0, 4, 10, "train")[0]["id"] == "train"
+            pair = parse_pairs(sides.c_text("tee-pair", LENET, 2, 3, 0, 4, 10, "train"))
+            assert [p[0] for p in pair["pairs"]] == ["AB", "BA", "AB"]
+            assert all(p[2] > 0 and p[4] > 0 for p in pair["pairs"])
+            assert set(pair["ratios"]) == {"cpu", "wall"} and pair["ratios"]["cpu"]["n"] == 3
+            med = statistics.median(p[4] / p[2] for p in pair["pairs"])
+            assert abs(pair["ratios"]["cpu"]["median"] - med) < 1e-5 * med
+            assert [r["id"] for r in pair["bench"]] == ["pair/none", "pair/tee"]
+            spin = sides.c("spin", 2, 1000)[0]
+            assert spin["id"] == "spin" and spin["work"] == 2000 and spin["unit"] == "steps"
+            train2 = sides.c("train", LENET, 2, 1, 0, threads=2)[0]
+            assert train2["label"].endswith("threads 2") and train2["wall"] > 0
             try:
                 sides.c("tee", LENET, 100, 1, 0, 0, 10, "train")
                 raise AssertionError("a partition over TA_DATA_SIZE was accepted")
@@ -365,7 +521,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         sides = Sides(args.driver, tmp)
         print(f"bench: {'quick, ' if quick else ''}{rounds} rounds, darknetp vs PyTorch {sides.torch_version}"
-              f" on 1 thread; figures per CPU second, median [min-max] over rounds")
+              f" on 1 thread; figures per CPU second (threads: wall), median [min-max] over rounds;"
+              f" TEE ratios pooled over pairs of steps")
         try:
             # PyTorch keeps the kernels it builds (oneDNN's) for the process's life: build them
             # once, so that cases without warm-up iterations time only compute on that side

@@ -123,7 +123,11 @@ static int pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct b
                              .policy = DZ_OUTPUT_TOP1,
                              .top_k = 1,
                              .parallel = c->par};
-    return dz_pnet_open(p, m, &o, err);
+    /* A segment too large to be resident streams its weights, which the TA does not draw
+     * itself: they come from the seed here, sealed, as darknetp does without a weights file. */
+    if (dz_pnet_open(p, m, &o, err) != 0)
+        return -1;
+    return dz_pnet_seed_weights(p, err);
 }
 
 int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
