@@ -36,19 +36,57 @@ struct bn_tensors {
     int p0;
 };
 
+/*
+ * Each channel's sums below are one chain of additions in darknet's order (images, then
+ * pixels): a float add waits for the previous one, some 3-4 cycles. Channels are summed
+ * BN_GROUP at a time, their chains side by side, so the core overlaps them; each channel's
+ * own order, and so every bit, stays darknet's. g is BN_GROUP or 1, a constant once inlined.
+ */
+#define BN_GROUP 4
+#define BN_INLINE static inline __attribute__((always_inline))
+
+/* Channels f .. f+g-1 of bn_mean. */
+BN_INLINE void bn_mean_group(const float *x, int batch, int c, int spatial, int f, int g,
+                             float scale, float *mean)
+{
+    float sum[BN_GROUP] = {0};
+    for (int b = 0; b < batch; b++) {
+        const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+        for (int k = 0; k < spatial; k++)
+            for (int j = 0; j < g; j++)
+                sum[j] += xf[(size_t)j * (size_t)spatial + (size_t)k];
+    }
+    for (int j = 0; j < g; j++)
+        mean[f + j] = sum[j] * scale;
+}
+
 /* Per channel: mean[f] over (batch, spatial), darknet's mean_cpu. */
 static void bn_mean(const float *x, int batch, int c, int spatial, struct bn_range r, float *mean)
 {
     const float scale = 1.0f / (float)(batch * spatial);
-    for (int f = r.f0; f < r.f1; f++) {
-        float sum = 0;
-        for (int b = 0; b < batch; b++) {
-            const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++)
-                sum += xf[k];
-        }
-        mean[f] = sum * scale;
+    int f = r.f0;
+    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
+        bn_mean_group(x, batch, c, spatial, f, BN_GROUP, scale, mean);
+    for (; f < r.f1; f++)
+        bn_mean_group(x, batch, c, spatial, f, 1, scale, mean);
+}
+
+/* Channels f .. f+g-1 of bn_variance. */
+BN_INLINE void bn_variance_group(const float *x, const float *mean, int batch, int c, int spatial,
+                                 int f, int g, float scale, float *variance)
+{
+    float sum[BN_GROUP] = {0};
+    for (int b = 0; b < batch; b++) {
+        const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+        for (int k = 0; k < spatial; k++)
+            for (int j = 0; j < g; j++) {
+                const double d =
+                    (double)(xf[(size_t)j * (size_t)spatial + (size_t)k] - mean[f + j]);
+                sum[j] = (float)((double)sum[j] + d * d);
+            }
     }
+    for (int j = 0; j < g; j++)
+        variance[f + j] = sum[j] * scale;
 }
 
 /*
@@ -61,17 +99,11 @@ static void bn_variance(const float *x, const float *mean, int batch, int c, int
 {
     const int n = batch * spatial;
     const float scale = n > 1 ? 1.0f / (float)(n - 1) : 0.0f;
-    for (int f = r.f0; f < r.f1; f++) {
-        float sum = 0;
-        for (int b = 0; b < batch; b++) {
-            const float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++) {
-                const double d = (double)(xf[k] - mean[f]);
-                sum = (float)((double)sum + d * d);
-            }
-        }
-        variance[f] = sum * scale;
-    }
+    int f = r.f0;
+    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
+        bn_variance_group(x, mean, batch, c, spatial, f, BN_GROUP, scale, variance);
+    for (; f < r.f1; f++)
+        bn_variance_group(x, mean, batch, c, spatial, f, 1, scale, variance);
 }
 
 /* x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu; mean's and variance's
@@ -279,26 +311,37 @@ void dnn_bn_forward(struct dnn_layer *l, bool train, const struct dnn_parallel *
     bn_over_channels(l, train, par, bn_forward_task);
 }
 
-/* The delta's sums over channels r: mean_delta and variance_delta. */
-static void bn_stat_deltas(struct dnn_layer *l, struct bn_range r)
+/* Channels f .. f+g-1 of bn_stat_deltas. */
+BN_INLINE void bn_stat_deltas_group(struct dnn_layer *l, int f, int g)
 {
     struct dnn_bn *bn = &l->bn;
     const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
     const float *delta = l->delta;
-    for (int f = r.f0; f < r.f1; f++) {
-        const float m = bn->mean[f];
-        float dmean = 0, dvar = 0;
-        for (int b = 0; b < batch; b++) {
-            const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++) {
-                dmean += delta[base + k];
-                dvar += delta[base + k] * (bn->x[base + k] - m);
+    float dmean[BN_GROUP] = {0}, dvar[BN_GROUP] = {0};
+    for (int b = 0; b < batch; b++) {
+        const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+        for (int k = 0; k < spatial; k++)
+            for (int j = 0; j < g; j++) {
+                const size_t at = base + (size_t)j * (size_t)spatial + (size_t)k;
+                dmean[j] += delta[at];
+                dvar[j] += delta[at] * (bn->x[at] - bn->mean[f + j]);
             }
-        }
-        const float v = bn->variance[f] + BN_EPS_BACKWARD;
-        bn->mean_delta[f] = dmean * (-1.0f / dnn_sqrtf(v));
-        bn->variance_delta[f] = dvar * (-.5f * dnn_powf(v, -1.5f));
     }
+    for (int j = 0; j < g; j++) {
+        const float v = bn->variance[f + j] + BN_EPS_BACKWARD;
+        bn->mean_delta[f + j] = dmean[j] * (-1.0f / dnn_sqrtf(v));
+        bn->variance_delta[f + j] = dvar[j] * (-.5f * dnn_powf(v, -1.5f));
+    }
+}
+
+/* The delta's sums over channels r: mean_delta and variance_delta. */
+static void bn_stat_deltas(struct dnn_layer *l, struct bn_range r)
+{
+    int f = r.f0;
+    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
+        bn_stat_deltas_group(l, f, BN_GROUP);
+    for (; f < r.f1; f++)
+        bn_stat_deltas_group(l, f, 1);
 }
 
 /* normalize_delta_cpu on one plane: d = d * inv_std + dvar * 2 * (x - m) / var_count + dmean,
@@ -317,6 +360,30 @@ static void bn_plane_delta(float *d, const float *x, int n, float inv_std, float
         d[k] = d[k] * inv_std + dvar * 2.0f * (x[k] - m) / var_count + dmean;
 }
 
+/* Channels f .. f+g-1 of the bias and scale gradients: dnn_backward_bias's order (per
+ * image, the plane's sum added to the update), dnn_backward_scale's (one sum over the
+ * images, then one addition). */
+BN_INLINE void bn_update_sums_group(struct dnn_layer *l, const struct bn_tensors *t, int f, int g)
+{
+    const int batch = l->batch, c = l->out_c, spatial = l->out_h * l->out_w;
+    const float *delta = l->delta, *x_norm = l->bn.x_norm;
+    float scale_sum[BN_GROUP] = {0};
+    for (int b = 0; b < batch; b++) {
+        const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+        float bias_sum[BN_GROUP] = {0};
+        for (int k = 0; k < spatial; k++)
+            for (int j = 0; j < g; j++) {
+                const size_t at = base + (size_t)j * (size_t)spatial + (size_t)k;
+                bias_sum[j] += delta[at];
+                scale_sum[j] += delta[at] * x_norm[at];
+            }
+        for (int j = 0; t->bias_updates && j < g; j++)
+            t->bias_updates[f + j - t->p0] += bias_sum[j];
+    }
+    for (int j = 0; j < g; j++)
+        t->scale_updates[f + j - t->p0] += scale_sum[j];
+}
+
 /* The backward on channels r of l->delta; @t's update slices take the gradients. */
 static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, struct bn_range r)
 {
@@ -328,20 +395,11 @@ static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, s
     const float var_count = count > 1 ? count - 1 : 1;
     float *delta = l->delta;
 
-    /* dnn_backward_bias's order: per image, the plane's sum added to the update. */
-    for (int b = 0; t->bias_updates && b < batch; b++)
-        for (int f = r.f0; f < r.f1; f++)
-            t->bias_updates[f - t->p0] += dnn_sum(
-                delta + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial, (size_t)spatial);
-    for (int f = r.f0; f < r.f1; f++) {
-        float sum = 0; /* dnn_backward_scale's: one sum over the images, then one addition */
-        for (int b = 0; b < batch; b++) {
-            const size_t base = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            for (int k = 0; k < spatial; k++)
-                sum += delta[base + k] * bn->x_norm[base + k];
-        }
-        t->scale_updates[f - t->p0] += sum;
-    }
+    int f = r.f0;
+    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
+        bn_update_sums_group(l, t, f, BN_GROUP);
+    for (; f < r.f1; f++)
+        bn_update_sums_group(l, t, f, 1);
     bn_scale_shift(delta, t->scales, NULL, t->p0, batch, c, spatial, r);
     bn_stat_deltas(l, r);
     for (int f = r.f0; f < r.f1; f++) {
