@@ -76,9 +76,8 @@ CS_FN(cs_filters)(int fb, int channels, int ks, int oh, int ow, int ph, int pw, 
     for (int y = 0; y < oh; y++)
         for (int x0 = 0; x0 < ow; x0 += CS_STRIP)
             CS_FN(cs_strip)
-            (fb, channels, ks, ph, pw, padded + (size_t)y * (size_t)pw + (size_t)x0, w, k,
-             out + (size_t)y * (size_t)ow + (size_t)x0, plane,
-             ow - x0 < CS_STRIP ? ow - x0 : CS_STRIP);
+    (fb, channels, ks, ph, pw, padded + (size_t)y * (size_t)pw + (size_t)x0, w, k,
+     out + (size_t)y * (size_t)ow + (size_t)x0, plane, ow - x0 < CS_STRIP ? ow - x0 : CS_STRIP);
 }
 
 CS_ATTR static void CS_FN(cs_forward)(int filters, int channels, int ks, int oh, int ow, int ph,
@@ -89,8 +88,8 @@ CS_ATTR static void CS_FN(cs_forward)(int filters, int channels, int ks, int oh,
     int f = 0;
     for (; f + CS_MAX_FB <= filters; f += CS_MAX_FB)
         CS_FN(cs_filters)
-        (CS_MAX_FB, channels, ks, oh, ow, ph, pw, padded, w + (size_t)f * k, k,
-         out + (size_t)f * plane);
+    (CS_MAX_FB, channels, ks, oh, ow, ph, pw, padded, w + (size_t)f * k, k,
+     out + (size_t)f * plane);
     switch (filters - f) {
     case 3:
         CS_FN(cs_filters)
