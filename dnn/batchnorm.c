@@ -106,23 +106,56 @@ static void bn_variance(const float *x, const float *mean, int batch, int c, int
         bn_variance_group(x, mean, batch, c, spatial, f, 1, scale, variance);
 }
 
-/* x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu; mean's and variance's
- * element f - m0 is channel f's. */
-static void bn_normalize(float *x, const float *mean, const float *variance, int m0, int batch,
-                         int c, int spatial, struct bn_range r)
+/* The per-channel values of bn_normalize_scale. */
+struct bn_affine {
+    float mean, denom, scale, bias;
+    bool has_bias;
+};
+
+/* One plane of bn_normalize_scale. */
+static void bn_plane_normalize_scale(float *x, float *x_norm, int n, struct bn_affine a)
+{
+    int k = 0;
+#if DNN_V4
+    const dnn_v4 vm = dnn_v4_splat(a.mean), vd = dnn_v4_splat(a.denom);
+    const dnn_v4 vs = dnn_v4_splat(a.scale), vb = dnn_v4_splat(a.bias);
+    for (; k + DNN_V4_LANES <= n; k += DNN_V4_LANES) {
+        dnn_v4 t = (dnn_v4_load(x + k) - vm) / vd;
+        if (x_norm)
+            dnn_v4_store(x_norm + k, t);
+        t = t * vs;
+        if (a.has_bias)
+            t = t + vb;
+        dnn_v4_store(x + k, t);
+    }
+#endif
+    for (; k < n; k++) {
+        float t = (x[k] - a.mean) / a.denom;
+        if (x_norm)
+            x_norm[k] = t;
+        t = t * a.scale;
+        if (a.has_bias)
+            t = t + a.bias;
+        x[k] = t;
+    }
+}
+
+/*
+ * x = (x - mean) / (sqrt(variance) + eps), darknet's normalize_cpu, kept in x_norm when
+ * that is not NULL; then x *= scales and x += biases (when there are biases), darknet's
+ * scale_bias and add_bias: one pass over x with the roundings of the three. Element f - m0
+ * of mean and variance, and f - p0 of scales and biases, are channel f's.
+ */
+static void bn_normalize_scale(float *x, float *x_norm, const float *mean, const float *variance,
+                               int m0, const float *scales, const float *biases, int p0, int batch,
+                               int c, int spatial, struct bn_range r)
 {
     for (int f = r.f0; f < r.f1; f++) {
-        const float m = mean[f - m0];
-        const float denom = dnn_sqrtf(variance[f - m0]) + BN_EPS_FORWARD;
+        const struct bn_affine a = {mean[f - m0], dnn_sqrtf(variance[f - m0]) + BN_EPS_FORWARD,
+                                    scales[f - p0], biases ? biases[f - p0] : 0, biases != NULL};
         for (int b = 0; b < batch; b++) {
-            float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            int k = 0;
-#if DNN_V4
-            for (; k + DNN_V4_LANES <= spatial; k += DNN_V4_LANES)
-                dnn_v4_store(xf + k, (dnn_v4_load(xf + k) - dnn_v4_splat(m)) / dnn_v4_splat(denom));
-#endif
-            for (; k < spatial; k++)
-                xf[k] = (xf[k] - m) / denom;
+            const size_t at = ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
+            bn_plane_normalize_scale(x + at, x_norm ? x_norm + at : NULL, spatial, a);
         }
     }
 }
@@ -210,31 +243,15 @@ static void bn_plane_scale(float *x, int n, float s)
         x[k] *= s;
 }
 
-/* x (n) += b, four at a time where the compiler can. */
-static void bn_plane_shift(float *x, int n, float b)
+/* x *= scales[f] on channels r, dnn_scale_bias's one rounding; element f - p0 is channel
+ * f's. */
+static void bn_scale(float *x, const float *scales, int p0, int batch, int c, int spatial,
+                     struct bn_range r)
 {
-    int k = 0;
-#if DNN_V4
-    for (; k + DNN_V4_LANES <= n; k += DNN_V4_LANES)
-        dnn_v4_store(x + k, dnn_v4_load(x + k) + dnn_v4_splat(b));
-#endif
-    for (; k < n; k++)
-        x[k] += b;
-}
-
-/* x *= scales[f], then += biases[f] when there are biases: dnn_scale_bias then
- * dnn_add_bias on channels r, one rounding each; element f - p0 is channel f's. */
-static void bn_scale_shift(float *x, const float *scales, const float *biases, int p0, int batch,
-                           int c, int spatial, struct bn_range r)
-{
-    for (int b = 0; b < batch; b++) {
-        for (int f = r.f0; f < r.f1; f++) {
-            float *xf = x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial;
-            bn_plane_scale(xf, spatial, scales[f - p0]);
-            if (biases)
-                bn_plane_shift(xf, spatial, biases[f - p0]);
-        }
-    }
+    for (int b = 0; b < batch; b++)
+        for (int f = r.f0; f < r.f1; f++)
+            bn_plane_scale(x + ((size_t)b * (size_t)c + (size_t)f) * (size_t)spatial, spatial,
+                           scales[f - p0]);
 }
 
 /* One BN pass split among tasks by channels. */
@@ -273,12 +290,12 @@ static void bn_forward_range(struct dnn_layer *l, bool train, const struct bn_te
         bn_roll(t->rolling_mean, t->p0, bn->mean, r);
         bn_roll(t->rolling_variance, t->p0, bn->variance, r);
         bn_copy(l->output, bn->x, batch, c, spatial, r);
-        bn_normalize(l->output, bn->mean, bn->variance, 0, batch, c, spatial, r);
-        bn_copy(l->output, bn->x_norm, batch, c, spatial, r);
+        bn_normalize_scale(l->output, bn->x_norm, bn->mean, bn->variance, 0, t->scales, t->biases,
+                           t->p0, batch, c, spatial, r);
     } else {
-        bn_normalize(l->output, t->rolling_mean, t->rolling_variance, t->p0, batch, c, spatial, r);
+        bn_normalize_scale(l->output, NULL, t->rolling_mean, t->rolling_variance, t->p0, t->scales,
+                           t->biases, t->p0, batch, c, spatial, r);
     }
-    bn_scale_shift(l->output, t->scales, t->biases, t->p0, batch, c, spatial, r);
 }
 
 static void bn_forward_task(void *arg, size_t t)
@@ -400,7 +417,7 @@ static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, s
         bn_update_sums_group(l, t, f, BN_GROUP);
     for (; f < r.f1; f++)
         bn_update_sums_group(l, t, f, 1);
-    bn_scale_shift(delta, t->scales, NULL, t->p0, batch, c, spatial, r);
+    bn_scale(delta, t->scales, t->p0, batch, c, spatial, r);
     bn_stat_deltas(l, r);
     for (int f = r.f0; f < r.f1; f++) {
         const float m = bn->mean[f];
