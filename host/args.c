@@ -1,6 +1,7 @@
 #include "host/args.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,34 @@ int dz_arg_int(int *argc, char **argv, const char *flag, long min, long max, lon
     *out = x;
     remove_args(argc, argv, at, 2);
     return 0;
+}
+
+int dz_arg_mib(int *argc, char **argv, const char *flag, unsigned long max_mib, size_t *bytes)
+{
+    int at = find(*argc, argv, flag);
+    if (at < 0)
+        return 0;
+    /* Bytes are MiB << 20: a larger count would wrap a 32-bit size_t. */
+    if (max_mib > SIZE_MAX >> 20)
+        max_mib = SIZE_MAX >> 20;
+    const char *v = at + 1 < *argc ? argv[at + 1] : NULL;
+    if (!v) {
+        fprintf(stderr, "darknetp: %s needs a size in MiB (0..%lu)\n", flag, max_mib);
+        return -1;
+    }
+    /* Digits only: strtol would take a sign, blanks and a trailing unit silently. Each digit
+     * is checked against max_mib before the next, so the count never overflows. */
+    unsigned long x = 0;
+    const char *c = v;
+    for (; *c >= '0' && *c <= '9' && x <= max_mib; c++)
+        x = x * 10 + (unsigned long)(*c - '0');
+    if (c == v || *c || x > max_mib) {
+        fprintf(stderr, "darknetp: %s: '%s' is not a size in MiB (0..%lu)\n", flag, v, max_mib);
+        return -1;
+    }
+    *bytes = (size_t)x << 20;
+    remove_args(argc, argv, at, 2);
+    return 1;
 }
 
 /* Optimal string alignment distance, capped: strings longer than 63 bytes are never close. */

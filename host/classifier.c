@@ -181,6 +181,7 @@ int dz_classifier_load_network(const struct dz_classifier_args *a, int batch, bo
         .stream_work_max = a->tee_chunk,
         .batch_fallback = fallback && !training && a->pp_start >= 0,
         .parallel = a->parallel,
+        .scratch = &a->scratch,
     };
     char tz[4200];
     if (a->weights) {
@@ -645,6 +646,18 @@ static enum step_result validate(struct train_watch *w, struct classifier_run *r
     return STEP_OK;
 }
 
+/* What the scratch options bought, so that a user trimming memory sees where it went. */
+static void print_scratch(const struct dz_pnet *pn, const struct dz_scratch_budget *budget)
+{
+    const struct dz_scratch_budget used = dz_pnet_scratch_used(pn);
+    const double mib = 1 << 20;
+    fprintf(stderr,
+            "Scratch: lowering %.1f MiB (-lower_mb %zu), kept columns %.1f MiB (-col_cache_mb "
+            "%zu)\n",
+            (double)used.lower_bytes / mib, budget->lower_bytes >> 20,
+            (double)used.col_cache_bytes / mib, budget->col_cache_bytes >> 20);
+}
+
 int dz_classifier_train(const struct dz_classifier_args *a)
 {
     struct dk_error err = {{0}};
@@ -691,6 +704,7 @@ int dz_classifier_train(const struct dz_classifier_args *a)
     char active[512];
     dk_augment_describe(&aug, c->w, active, sizeof active);
     fprintf(stderr, "Augmentation: %s\n", active);
+    print_scratch(pn, &a->scratch);
     struct dnn_rng data_rng;
     dnn_rng_seed(&data_rng, a->seed ^ 0xDA7Aull);
     /* The next batch loads while this one trains; data_rng is the loader's from here on, so

@@ -33,6 +33,7 @@ struct dz_classifier_args {
     const char *out;      /* predict/valid -out FILE.csv: machine-readable rows, or NULL */
     int batch;            /* predict (rows)/valid -batch N: images per forward; 0: darknetp's */
     const struct dnn_parallel *parallel; /* -threads: the normal world's threads, NULL: one */
+    struct dz_scratch_budget scratch;    /* -lower_mb, -col_cache_mb (dz_scratch_default) */
     /* mia */
     int mia_n;         /* -n: members and non-members each; 0 = min(1000, both sets) */
     int mia_queries;   /* -queries K: augmented copies per image for the label-only attack */

@@ -4,7 +4,8 @@
  *   darknetp classifier valid   [-pp_start A -pp_end B] DATA CFG WEIGHTS
  *   darknetp classifier predict [-pp_start A -pp_end B] DATA CFG WEIGHTS [IMAGE|LIST.txt|SET]
  *   darknetp classifier mia     [-pp_start A -pp_end B] DATA CFG WEIGHTS [mia options]
- *   (and -threads N on each classifier command: the normal world's threads)
+ *   (and -threads N, -lower_mb MB, -col_cache_mb MB on each classifier command: the normal
+ *   world's threads and convolution scratch)
  *   darknetp tee plan CFG [-batch N] [-train] [-ta_data_size BYTES] [-tee_chunk BYTES]
  *   darknetp tee pubkey > device.pub
  *   darknetp seal -pp_start A -pp_end B [policy options] CFG WEIGHTS DEVICE.pub -o OUT
@@ -63,6 +64,12 @@ static void usage(FILE *f)
             "  -seed N                random seed for weights, data order and dropout (1)\n"
             "  -threads N             normal-world threads (default: the online cores); any\n"
             "                         N gives bit for bit the same results\n"
+            "  -lower_mb MB           MiB of scratch for convolutions lowering several\n"
+            "                         images per product (default 32; 0: one at a time)\n"
+            "  -col_cache_mb MB       train, mia -grad: MiB for the im2col columns training\n"
+            "                         convolutions keep for their backward pass (default 32;\n"
+            "                         0: none, lowered again); both normal world only, shared\n"
+            "                         by its layers before and after the TEE, same results\n"
             "  -save_every N          train: <cfg>_E.weights every N epochs (1; 0: only the\n"
             "                         final weights and the Ctrl-C backup)\n"
             "  -log FILE.csv          train: iteration, epoch, loss, avg loss, rate, images/s,\n"
@@ -119,6 +126,10 @@ static int mia_args(int *argc, char **argv, struct dz_classifier_args *a, bool *
 
 static int run_verb(const struct dz_classifier_args *a0, const char *verb, int argc, char **argv);
 
+/* The most -lower_mb and -col_cache_mb take: 64 GiB, more than any machine darknetp trains on
+ * would lend; a bigger number is a typo (an extra digit, or bytes for MiB). */
+#define SCRATCH_MAX_MIB 65536UL
+
 /* Every option the classifier commands take, to name the intended one of a typo. */
 static const char *const classifier_options[] = {
     "-pp_start",
@@ -143,6 +154,8 @@ static const char *const classifier_options[] = {
     "-seal_infer_only",
     "-allow_unlabelled",
     "-threads",
+    "-lower_mb",
+    "-col_cache_mb",
     "-tee_stream",
     "-tee_chunk",
     "-valid_every",
@@ -185,9 +198,16 @@ static int unknown_verb(const char *verb)
 
 static int run_classifier(int argc, char **argv)
 {
-    struct dz_classifier_args a = {.pp_start = -1, .pp_end = -1, .seed = 1};
+    struct dz_classifier_args a = {
+        .pp_start = -1, .pp_end = -1, .seed = 1, .scratch = dz_scratch_default()};
     bool mia_given = false;
     if (mia_args(&argc, argv, &a, &mia_given) != 0)
+        return 2;
+    const int lower_given =
+        dz_arg_mib(&argc, argv, "-lower_mb", SCRATCH_MAX_MIB, &a.scratch.lower_bytes);
+    const int col_cache_given =
+        dz_arg_mib(&argc, argv, "-col_cache_mb", SCRATCH_MAX_MIB, &a.scratch.col_cache_bytes);
+    if (lower_given < 0 || col_cache_given < 0)
         return 2;
     long top = 0, pp_start = -1, pp_start_f = -1, pp_end = -1, seed = 1, threads = 0, gpu = -1,
          tee_chunk = 0, batch = 0;
@@ -282,6 +302,14 @@ static int run_classifier(int argc, char **argv)
     if (mia_given && strcmp(verb, "mia") != 0) {
         fprintf(stderr, "darknetp: -n, -queries, -query_shift, -grad, -csv and -max_auc are mia "
                         "options\n");
+        return 2;
+    }
+    /* Only a training network keeps columns: the option would do nothing there. */
+    if (col_cache_given && (strcmp(verb, "predict") == 0 || strcmp(verb, "valid") == 0)) {
+        fprintf(stderr,
+                "darknetp: -col_cache_mb is a train option (and mia -grad's): %s keeps "
+                "no columns\n",
+                verb);
         return 2;
     }
     if (a.plot && strcmp(verb, "mia") != 0 && strcmp(verb, "train") != 0) {

@@ -404,7 +404,8 @@ static int grad_open(const struct dz_classifier_args *a, int top, struct dk_mode
                              .seed = a->seed,
                              .policy = a->tee_output,
                              .top_k = top,
-                             .parallel = a->parallel};
+                             .parallel = a->parallel,
+                             .scratch = &a->scratch};
     dz_streamed_save_cut(a->weights, a->pp_start, a->pp_end, &o.stream_save_bytes);
     if (dz_pnet_open(pn, m, &o, err) != 0 || ta_allows_training(pn, a->weights, err) != 0)
         return -1;

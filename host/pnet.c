@@ -13,10 +13,17 @@
 
 /* ------------------------------------------------------------------ build */
 
-/* Builds layers [first, last] of the model as an engine network of their own. */
+struct dz_scratch_budget dz_scratch_default(void)
+{
+    return (struct dz_scratch_budget){.lower_bytes = DNN_LOWER_BYTES_DEFAULT,
+                                      .col_cache_bytes = DNN_COL_CACHE_BYTES_DEFAULT};
+}
+
+/* Builds layers [first, last] of the model as an engine network of their own, with what is
+ * left of the scratch budget @left, less what this network takes. */
 static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t seed,
-                      const struct dnn_parallel *par, struct dnn_network **out,
-                      struct dk_error *err)
+                      const struct dnn_parallel *par, struct dz_scratch_budget *left,
+                      struct dnn_network **out, struct dk_error *err)
 {
     struct dnn_net_config cfg;
     struct dnn_layer_spec *specs = NULL;
@@ -31,14 +38,30 @@ static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t see
         return dk_fail(err, "out of memory for the threads' scratch of layers %zu..%zu", first,
                        last);
     /* Convolutions with small outputs lower several images per product: same bits, faster. */
-    if (dnn_network_set_lowering(*out, p->batch, DNN_LOWER_BYTES_DEFAULT) != DNN_OK)
+    if (dnn_network_set_lowering(*out, p->batch, left->lower_bytes) != DNN_OK)
         return dk_fail(err, "out of memory for the convolutions' scratch of layers %zu..%zu", first,
                        last);
     /* Training convolutions keep their columns for the backward pass: same bits, faster. */
-    if (dnn_network_set_column_cache(*out, DNN_COL_CACHE_BYTES_DEFAULT) != DNN_OK)
+    if (dnn_network_set_column_cache(*out, left->col_cache_bytes) != DNN_OK)
         return dk_fail(err, "out of memory for the convolutions' columns of layers %zu..%zu", first,
                        last);
+    /* The engine keeps each within its budget (dnn.h), so these never wrap. */
+    left->lower_bytes -= (*out)->lower_floats * sizeof(float);
+    left->col_cache_bytes -= (*out)->col_cache_floats * sizeof(float);
     return 0;
+}
+
+struct dz_scratch_budget dz_pnet_scratch_used(const struct dz_pnet *p)
+{
+    struct dz_scratch_budget used = {0};
+    const struct dnn_network *parts[] = {p->front, p->back};
+    for (size_t i = 0; i < 2; i++) {
+        if (!parts[i])
+            continue;
+        used.lower_bytes += parts[i]->lower_floats * sizeof(float);
+        used.col_cache_bytes += parts[i]->col_cache_floats * sizeof(float);
+    }
+    return used;
 }
 
 /*
@@ -309,8 +332,9 @@ int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pn
             return dk_fail(err, "out of memory for the tree's %zu classes", m->tree.n);
     }
     const size_t n = m->n;
+    struct dz_scratch_budget left = o->scratch ? *o->scratch : dz_scratch_default();
     if (p->first < 0)
-        return build_part(p, 0, n - 1, o->seed, o->parallel, &p->front, err);
+        return build_part(p, 0, n - 1, o->seed, o->parallel, &left, &p->front, err);
     if (dz_partition_check(p->shapes, p->first, p->last, err) != 0 || open_tee(p, o, err) != 0)
         return -1;
     /* The TA reports the loss of a segment that ends the network; when the cost layers
@@ -318,10 +342,11 @@ int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pn
     p->loss_in_tee =
         (size_t)p->last + 1 == n && dz_range_has_cost(p->shapes, (size_t)p->first, (size_t)p->last);
     if (p->first > 0 &&
-        build_part(p, 0, (size_t)p->first - 1, o->seed, o->parallel, &p->front, err) != 0)
+        build_part(p, 0, (size_t)p->first - 1, o->seed, o->parallel, &left, &p->front, err) != 0)
         return -1;
     if ((size_t)p->last + 1 < n) {
-        if (build_part(p, (size_t)p->last + 1, n - 1, o->seed, o->parallel, &p->back, err) != 0)
+        if (build_part(p, (size_t)p->last + 1, n - 1, o->seed, o->parallel, &left, &p->back, err) !=
+            0)
             return -1;
         if (p->training) {
             p->back_delta = calloc((size_t)p->batch * p->back->inputs, sizeof(float));

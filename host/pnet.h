@@ -22,6 +22,21 @@
 #include "dnn/dnn.h"
 #include "host/tee_session.h"
 
+/*
+ * The normal world's convolution scratch, in bytes, for all of its networks together (the
+ * front and the back of a TEE segment share it, the front served first); outside the engine's
+ * arena, never in the TA. Neither changes a result bit, only speed and memory.
+ */
+struct dz_scratch_budget {
+    size_t lower_bytes;     /* -lower_mb: several images per product (dnn_network_set_lowering);
+                             * 0: one image at a time */
+    size_t col_cache_bytes; /* -col_cache_mb: training convolutions keep their columns
+                             * (dnn_network_set_column_cache); 0: none kept */
+};
+
+/* The engine's defaults: DNN_LOWER_BYTES_DEFAULT and DNN_COL_CACHE_BYTES_DEFAULT. */
+struct dz_scratch_budget dz_scratch_default(void);
+
 struct dz_pnet_opts {
     int first, last; /* the TEE segment, or -1, -1 for none */
     int batch;       /* > 0: images per forward, replacing the cfg's (subdivisions 1) */
@@ -40,7 +55,8 @@ struct dz_pnet_opts {
      * when the segment fits neither resident nor streamed at it, run the largest batch that
      * fits instead (one line on stderr; each image's result does not depend on the batch). */
     bool batch_fallback;
-    const struct dnn_parallel *parallel; /* normal-world threads (copied), or NULL: serial */
+    const struct dnn_parallel *parallel;     /* normal-world threads (copied), or NULL: serial */
+    const struct dz_scratch_budget *scratch; /* copied; NULL: dz_scratch_default() */
 };
 
 struct dz_pnet {
@@ -76,6 +92,10 @@ struct dz_pnet {
 int dz_pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct dz_pnet_opts *o,
                  struct dk_error *err);
 void dz_pnet_close(struct dz_pnet *p);
+
+/* The convolution scratch the normal world's networks hold (the front's and the back's), in
+ * bytes: what its budget (struct dz_pnet_opts, scratch) bought. */
+struct dz_scratch_budget dz_pnet_scratch_used(const struct dz_pnet *p);
 
 /* Floats of one image at the network's input. */
 size_t dz_pnet_inputs(const struct dz_pnet *p);
