@@ -838,11 +838,11 @@ void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn
 enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images,
                                          size_t max_bytes) DNN_MUST_CHECK;
 
-/* The memory dnn_network_set_column_cache allows by default: 32 MiB. The fixture's LeNet at
- * batch 100 keeps its first convolution's columns (23.5 MB; both would take 35.3 MB), VGG-7
- * at batch 50 its first (5.5 MB, all six would take 507 MB), cfg/fashion_lenet.cfg its first
- * (7.8 MB): with both (39.2 MB) training it peaked at 82 MB, above upstream darknet's 78 MB
- * on the same data (README, Benchmark). */
+/* The memory dnn_network_set_column_cache allows by default: 32 MiB (darknetp's
+ * -col_cache_mb). Layers that slide (conv_sliding.h) keep none: the fixture's LeNet keeps
+ * nothing, cfg/fashion_lenet.cfg its second convolution (31.4 MB; training peaks at 74 MB,
+ * under upstream darknet's 78 MB on the same data, README, Benchmark), VGG-7 at batch 50
+ * its first (5.5 MB, all six would take 507 MB). */
 #define DNN_COL_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
 
 /*
