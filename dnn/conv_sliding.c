@@ -10,7 +10,9 @@
  *
  * The bits are dnn_gemm's (conv_sliding_kernel.h): the same terms, in the same order, with the
  * same rounding as the dnn_gemm kernel this CPU runs, so the normal world, the TA and the
- * layers' other paths (im2col and GEMM, streamed tiles, lowered batches) agree bit for bit.
+ * layers' other paths (im2col and GEMM, streamed tiles, lowered batches) agree bit for bit,
+ * but for a NaN's sign and payload: where two NaNs meet in a sum, the survivor depends on the
+ * operand order the compiler picks, which differs from dnn_gemm's generic kernel.
  */
 #include <string.h>
 

@@ -22,6 +22,7 @@
 #include "host/provision_cmd.h"
 #include "host/tee_plan.h"
 #include "host/thread_pool.h"
+#include "ta/include/dz_wire.h"
 
 static void usage(FILE *f)
 {
@@ -219,7 +220,7 @@ static int run_classifier(int argc, char **argv)
         dz_arg_int(&argc, argv, "-pp_end", 0, 1000000, &pp_end) != 0 ||
         dz_arg_int(&argc, argv, "-seed", 0, 0x7fffffffL, &seed) != 0 ||
         dz_arg_int(&argc, argv, "-tee_chunk", 4, 0x7fffffffL, &tee_chunk) != 0 ||
-        dz_arg_int(&argc, argv, "-batch", 1, 100000, &batch) != 0)
+        dz_arg_int(&argc, argv, "-batch", 1, (int)DZ_MAX_BATCH, &batch) != 0)
         return 2;
     /* darknet's GPU choices: this engine runs on the CPU (and in the TEE); a script written
      * for darknet runs unchanged, with a note. */

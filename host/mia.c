@@ -407,6 +407,9 @@ static int grad_open(const struct dz_classifier_args *a, int top, struct dk_mode
                              .parallel = a->parallel,
                              .scratch = &a->scratch};
     dz_streamed_save_cut(a->weights, a->pp_start, a->pp_end, &o.stream_save_bytes);
+    char tz[4200];
+    if (a->weights && snprintf(tz, sizeof tz, "%s.tz", a->weights) < (int)sizeof tz)
+        o.stream_save_file = tz;
     if (dz_pnet_open(pn, m, &o, err) != 0 || ta_allows_training(pn, a->weights, err) != 0)
         return -1;
     return dz_pnet_load_weights(pn, a->weights, false, err);

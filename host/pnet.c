@@ -270,6 +270,12 @@ static int open_tee(struct dz_pnet *p, const struct dz_pnet_opts *o, struct dk_e
                        "holds no tree to do that: use -tee_output scores (the normal world then "
                        "ranks them as darknet does)",
                        dz_output_name((uint32_t)o->policy), p->first, p->last);
+    /* the TA refuses larger batches (ta/dz_wire.c): said here naming the batch */
+    if ((unsigned)p->batch > DZ_MAX_BATCH)
+        return dk_fail(err,
+                       "a batch of %d images per forward is more than the TA takes (%u): "
+                       "give a smaller -batch, or a smaller batch/subdivisions in the cfg",
+                       p->batch, DZ_MAX_BATCH);
     size_t chunk = 0;
     int mode = run_mode(p, o, cap, &need, &chunk, err);
     if (mode > 0 && o->batch_fallback)

@@ -138,6 +138,14 @@ static void test_predict_list_falls_back(void **state)
     if (!strstr(err, "at batch 32"))
         fail_msg("-batch 32 refused without naming it:\n%s", err);
 
+    /* More than the TA's DZ_MAX_BATCH (65536) is refused at the command line. */
+    assert_int_equal(run_verb(dir, &f, "predict",
+                              "-tee_output scores -pp_start 0 -pp_end 4 -batch 65537", "big", one,
+                              sizeof one, err, sizeof err),
+                     2);
+    if (!strstr(err, "-batch"))
+        fail_msg("-batch 65537 refused without naming it:\n%s", err);
+
     /* One image runs alone: a -batch there is said to be unused. */
     char cmd[6 * PATH_MAX], out[16384];
     snprintf(cmd, sizeof cmd,
