@@ -196,11 +196,54 @@ static void lower_each_group(struct dnn_layer *l, const struct dnn_run *run, int
     }
 }
 
+void dnn_conv_forward_src(const struct dnn_layer *l, const struct dnn_parallel *par,
+                          const float *im, size_t im_stride, int images, int g, float *scratch,
+                          size_t scratch_floats, float *out, int ldo)
+{
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const int dil = dnn_conv_dilation(l);
+    struct dnn_im2col_src cols = {
+        .im = im,
+        .im_stride = im_stride,
+        .images = images,
+        .channels = d.cg,
+        .h = l->h,
+        .w = l->w,
+        .ksize = l->spec.size,
+        .stride = l->spec.stride,
+        .pad = l->spec.pad * dil,
+        .dilation = dil,
+    };
+    const size_t padded = dnn_im2col_padded_floats(d.cg, l->h, l->w, cols.pad);
+    if (cols.pad > 0 && scratch && padded <= scratch_floats / (size_t)images) {
+        for (int j = 0; j < images; j++)
+            dnn_im2col_pad(im + (size_t)j * im_stride, d.cg, l->h, l->w, cols.pad,
+                           scratch + (size_t)j * padded);
+        cols.im = scratch;
+        cols.im_stride = padded;
+        cols.h += 2 * cols.pad;
+        cols.w += 2 * cols.pad;
+        cols.pad = 0;
+    }
+    const struct dnn_gemm_src src = {.pack = dnn_im2col_pack, .ctx = &cols};
+    const size_t wsize = l->nweights / (size_t)l->spec.groups;
+    dnn_gemm_src_par(par, d.m, images * d.n, d.k, l->weights + (size_t)g * wsize, d.k, &src, out,
+                     ldo);
+}
+
 static void lower_forward_pass(struct lower_group *s)
 {
     const struct dnn_parallel *par = s->run->par;
     const size_t wsize = s->l->nweights / (size_t)s->l->spec.groups;
     const int ld = lower_ld(s);
+    if (!s->kept && !dnn_conv_direct(s->l)) {
+        /* no column matrix to keep: the GEMM packs the columns from the images */
+        dnn_conv_forward_src(s->l, par, s->run->input + lower_pair(s, 0) * s->d.in_size,
+                             (size_t)s->l->spec.groups * s->d.in_size, s->count, s->g, s->work,
+                             (size_t)s->count * (size_t)s->d.k * (size_t)s->d.n, s->out, ld);
+        dnn_parallel_for(par, (size_t)s->count, lower_output_task, s);
+        return;
+    }
     dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
     dnn_gemm_par(par, false, false, s->d.m, ld, s->d.k, 1, s->l->weights + (size_t)s->g * wsize,
                  s->d.k, s->cols, s->ldcols, 0, s->out, ld);

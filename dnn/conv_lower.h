@@ -68,6 +68,18 @@ static inline bool dnn_conv_cache_holds(const struct dnn_layer *l, const struct 
 }
 
 /*
+ * dnn_conv_forward_src - out(m, images*n) = weights of group g (m, k) * the column matrix of
+ * @images images side by side (the first at @im, one every @im_stride floats), with out's
+ * rows @ldo floats apart: the columns packed from the images as the GEMM needs them
+ * (dnn_im2col_pack), never written out. With padding, the images are first copied padded
+ * into @scratch when its @scratch_floats hold them (a run across the image's edge then needs
+ * no test per pixel), else read as they are. Bit for bit dnn_im2col then dnn_gemm_par.
+ */
+void dnn_conv_forward_src(const struct dnn_layer *l, const struct dnn_parallel *par,
+                          const float *im, size_t im_stride, int images, int g, float *scratch,
+                          size_t scratch_floats, float *out, int ldo);
+
+/*
  * dnn_conv_weight_product - dw(rows, cols_n) += delta(rows, n) * cols(cols_n, n)^T, with
  * delta of row stride ldd, cols of row stride ldc and dw of row stride ldw; its threads
  * split dw, never n (par NULL: serial). Every element of dw gets its n terms added straight

@@ -84,6 +84,31 @@ void dnn_gemm_par_tc(const struct dnn_parallel *par, bool ta, bool tb, int m, in
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc);
 
+/*
+ * A matrix B given by what packs it instead of where it lies (dnn_gemm_src_par):
+ * pack(ctx, p0, kc, j0, nc, nr, bp) writes B(p0 .. p0+kc-1, j0 .. j0+nc-1) to bp as
+ * micro-panels of nr columns: columns j0 + t*nr .. j0 + t*nr + nr-1 at bp + t*nr*kc, kc rows
+ * of nr floats, zeros in the columns past nc (nr is the kernel's: 4 to 32; kc <= 4096). It
+ * must write the values themselves, the same bits for every call: a convolution's forward
+ * product packs its columns straight from the image (dnn_im2col_pack) instead of writing a
+ * column matrix for the GEMM to read back.
+ */
+struct dnn_gemm_src {
+    void (*pack)(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *bp);
+    const void *ctx;
+};
+
+/*
+ * dnn_gemm_src_par - C(m, n) = A(m, k) * B(k, n), A not transposed with row stride lda, C
+ * with row stride ldc (cleared first: beta 0), B from src; split among the threads of par
+ * (NULL: serial) as dnn_gemm_par splits C. Every element gets the terms, in the order and by
+ * the kernel, that dnn_gemm_par(par, false, false, m, n, k, 1, a, lda, B, ldb, 0, c, ldc)
+ * gives it on the matrix src packs: the same bits. Nothing to do when m, n or k <= 0.
+ * Allocates nothing (the kernel's packed block is on the stack), so a TA can run it too.
+ */
+void dnn_gemm_src_par(const struct dnn_parallel *par, int m, int n, int k, const float *a, int lda,
+                      const struct dnn_gemm_src *src, float *c, int ldc);
+
 /* Calls task(arg, i) for i in 0 .. n-1 on the threads of par, or in order when par is NULL,
  * has no run, or n < 2. */
 void dnn_parallel_for(const struct dnn_parallel *par, size_t n, void (*task)(void *arg, size_t i),
@@ -135,6 +160,10 @@ void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, 
 void dnn_gemm_with_tc(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k,
                       float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                       float *c, int ldc);
+/* dnn_gemm_src_par, serial, with a chosen kernel (the generic one when kernel is not
+ * available): for tests that compare it with dnn_gemm_with. */
+void dnn_gemm_src_with(enum dnn_gemm_kernel kernel, int m, int n, int k, const float *a, int lda,
+                       const struct dnn_gemm_src *src, float *c, int ldc);
 
 /* ---------------------------------------------------------- im2col (im2col.c) */
 /* im (channels, h, w) -> col (channels*ksize*ksize, out_h*out_w). */
@@ -165,6 +194,25 @@ void dnn_col2im_ld(const float *col, size_t ldcol, int channels, int h, int w, i
 /* Output extent of one dimension: (size + 2*pad - (dilation*(ksize-1) + 1))/stride + 1
  * (may be <= 0). */
 int dnn_im2col_extent(int size, int ksize, int stride, int pad, int dilation);
+
+/* Images whose column matrices, side by side, are a GEMM's B packed by dnn_im2col_pack:
+ * image b is (channels, h, w) at im + b*im_stride; its columns are b*out_h*out_w ..
+ * (b+1)*out_h*out_w - 1, each the values dnn_im2col_ld writes there (pad already multiplied
+ * by dilation, as there). */
+struct dnn_im2col_src {
+    const float *im;
+    size_t im_stride; /* floats from one image to the next */
+    int images, channels, h, w, ksize, stride, pad, dilation;
+};
+/* The pack function of a struct dnn_gemm_src whose ctx is a struct dnn_im2col_src: the
+ * rows and columns asked for, read from the images, with no column matrix in between. */
+void dnn_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *bp);
+/* Floats of an image (channels, h, w) with pad zeros around each plane:
+ * channels*(h+2*pad)*(w+2*pad). */
+size_t dnn_im2col_padded_floats(int channels, int h, int w, int pad);
+/* Writes that padded image (channels, h+2*pad, w+2*pad) of im to out: dnn_im2col_pack then
+ * reads every pixel and padding alike, with pad 0 and the same columns (pad >= 0). */
+void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, float *out);
 
 /* ---------------------------------------------------- batchnorm (batchnorm.c)
  * Shared by convolutional, connected and the batchnorm layer. Operate on

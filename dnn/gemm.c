@@ -413,11 +413,21 @@ static int gemm_nr(enum dnn_gemm_kernel kernel)
     return kernel == DNN_GEMM_AVX512 ? 32 : kernel == DNN_GEMM_AVX2 ? 16 : 8;
 }
 
+/* The narrow tiles' columns of a product of n columns: the last 1 .. half a wide tile's
+ * (gemm_run says why), or none. */
+static int gemm_n_narrow(enum dnn_gemm_kernel kernel, int n)
+{
+    const int nr = gemm_nr(kernel), rest = n % nr;
+    return kernel != DNN_GEMM_AVX512 && rest > 0 && rest <= nr / 2 ? rest : 0;
+}
+
 /* The product by the register-blocked kernel, wide tiles or narrow ones (no narrow AVX-512
- * kernel: the wide one then), with both operands packed when that pays. */
+ * kernel: the wide one then), with both operands packed when that pays; B packed by src
+ * instead when src is not NULL (gk_gemm). */
 static void gemm_kernel(enum dnn_gemm_kernel kernel, bool narrow, bool zero, int m, int n, int k,
                         float alpha, const float *a, size_t sai, size_t sap, const float *b,
-                        size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
+                        size_t sbp, size_t sbj, float *c, size_t sci, size_t scj,
+                        const struct dnn_gemm_src *src, int jbase)
 {
     const bool ta = sap != 1, tc = scj != 1; /* A, C stored transposed (as far as it matters) */
     if (gemm_goto(kernel, narrow, zero, ta, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj))
@@ -433,23 +443,25 @@ static void gemm_kernel(enum dnn_gemm_kernel kernel, bool narrow, bool zero, int
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+        gk_gemm_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k,
+                       src, jbase);
         break;
     case DNN_GEMM_AVX2:
         if (narrow)
             gk_gemm_avx2_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
-                           deep_k);
+                           deep_k, src, jbase);
         else
-            gk_gemm_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k);
+            gk_gemm_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep, deep_k,
+                         src, jbase);
         break;
 #endif
     default:
         if (narrow)
             gk_gemm_generic_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
-                              deep_k);
+                              deep_k, src, jbase);
         else
             gk_gemm_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, deep,
-                            deep_k);
+                            deep_k, src, jbase);
         break;
     }
     free(mem);
@@ -513,15 +525,35 @@ static void gemm_run(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int
     /* The wide tiles (8, 16 or 32 columns) for all of C but a last 1 .. half a tile's columns,
      * which get the narrow tiles of half the width (LeNet's weight gradients, C^T with 6
      * columns, used 6 of 16 lanes). Columns are independent: the same bits either way. */
-    const int nr = gemm_nr(kernel), rest = n % nr;
-    const int n_narrow = kernel != DNN_GEMM_AVX512 && rest > 0 && rest <= nr / 2 ? rest : 0;
+    const int n_narrow = gemm_n_narrow(kernel, n);
     if (n > n_narrow)
         gemm_kernel(kernel, false, zero, m, n - n_narrow, k, alpha, a, sai, sap, b, sbp, sbj, c,
-                    sci, scj);
+                    sci, scj, NULL, 0);
     if (n_narrow)
         gemm_kernel(kernel, true, zero, m, n_narrow, k, alpha, a, sai, sap,
                     b + (size_t)(n - n_narrow) * sbj, sbp, sbj, c + (size_t)(n - n_narrow) * scj,
-                    sci, scj);
+                    sci, scj, NULL, 0);
+}
+
+/*
+ * C(m, n) = A(m, k) * B(k, n) with B packed by src, its columns jbase .. jbase+n-1: the tiles
+ * and terms gemm_run gives an explicit B, wide and narrow tiles alike, C never read (beta 0).
+ * Only the kernel's stack block is used, so it also runs in a TA.
+ */
+static void gemm_src_run(enum dnn_gemm_kernel kernel, int m, int n, int k, const float *a, int lda,
+                         const struct dnn_gemm_src *src, int jbase, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0)
+        return;
+    if (!dnn_gemm_kernel_available(kernel))
+        kernel = DNN_GEMM_GENERIC;
+    const int n_narrow = gemm_n_narrow(kernel, n);
+    if (n > n_narrow)
+        gemm_kernel(kernel, false, true, m, n - n_narrow, k, 1, a, (size_t)lda, 1, NULL, 0, 1, c,
+                    (size_t)ldc, 1, src, jbase);
+    if (n_narrow)
+        gemm_kernel(kernel, true, true, m, n_narrow, k, 1, a, (size_t)lda, 1, NULL, 0, 1,
+                    c + (n - n_narrow), (size_t)ldc, 1, src, jbase + n - n_narrow);
 }
 
 void dnn_gemm_with(enum dnn_gemm_kernel kernel, bool ta, bool tb, int m, int n, int k, float alpha,
@@ -553,6 +585,7 @@ struct gemm_split {
     float alpha, beta;
     const float *a, *b;
     float *c;
+    const struct dnn_gemm_src *src; /* B packed by src (dnn_gemm_src_par), or NULL */
     int units_m, units_n, tm, tn;
 };
 
@@ -568,6 +601,11 @@ static void gemm_split_task(void *arg, size_t t)
     const int j1 =
         gemm_min(s->n, (int)((long long)(bj + 1) * s->units_n / s->tn) * DNN_GEMM_SPLIT_N);
     const float *a = s->a + (s->ta ? (size_t)i0 : (size_t)i0 * (size_t)s->lda);
+    if (s->src) {
+        gemm_src_run(s->kernel, i1 - i0, j1 - j0, s->k, a, s->lda, s->src, j0,
+                     s->c + (size_t)i0 * (size_t)s->ldc + (size_t)j0, s->ldc);
+        return;
+    }
     const float *b = s->b + (s->tb ? (size_t)j0 * (size_t)s->ldb : (size_t)j0);
     const size_t at =
         s->tc ? (size_t)j0 * (size_t)s->ldc + (size_t)i0 : (size_t)i0 * (size_t)s->ldc + (size_t)j0;
@@ -610,14 +648,25 @@ static void gemm_split_grid(struct gemm_split *s, int tasks, int threads)
     }
 }
 
+/* The product serially, by gemm_run or (src not NULL) gemm_src_run. */
+static void gemm_one(enum dnn_gemm_kernel kernel, bool ta, bool tb, bool tc, int m, int n, int k,
+                     float alpha, const float *a, int lda, const float *b, int ldb,
+                     const struct dnn_gemm_src *src, float beta, float *c, int ldc)
+{
+    if (src)
+        gemm_src_run(kernel, m, n, k, a, lda, src, 0, c, ldc);
+    else
+        gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
 static void gemm_par(const struct dnn_parallel *par, bool ta, bool tb, bool tc, int m, int n, int k,
-                     float alpha, const float *a, int lda, const float *b, int ldb, float beta,
-                     float *c, int ldc)
+                     float alpha, const float *a, int lda, const float *b, int ldb,
+                     const struct dnn_gemm_src *src, float beta, float *c, int ldc)
 {
     const enum dnn_gemm_kernel kernel = dnn_gemm_kernel_best();
     const unsigned threads = dnn_parallel_threads(par);
     if (threads < 2 || m <= 0 || n <= 0 || k <= 0) {
-        gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_one(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, src, beta, c, ldc);
         return;
     }
     /* A few tasks per thread, so a thread the machine slows down leaves its share to the
@@ -642,12 +691,13 @@ static void gemm_par(const struct dnn_parallel *par, bool ta, bool tb, bool tc, 
         .a = a,
         .b = b,
         .c = c,
+        .src = src,
         .units_m = (m + DNN_GEMM_SPLIT_M - 1) / DNN_GEMM_SPLIT_M,
         .units_n = (n + DNN_GEMM_SPLIT_N - 1) / DNN_GEMM_SPLIT_N,
     };
     gemm_split_grid(&s, (int)want, (int)threads);
     if (s.tm * s.tn < 2) {
-        gemm_run(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gemm_one(kernel, ta, tb, tc, m, n, k, alpha, a, lda, b, ldb, src, beta, c, ldc);
         return;
     }
     dnn_parallel_for(par, (size_t)s.tm * (size_t)s.tn, gemm_split_task, &s);
@@ -657,14 +707,26 @@ void dnn_gemm_par(const struct dnn_parallel *par, bool ta, bool tb, int m, int n
                   float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                   float *c, int ldc)
 {
-    gemm_par(par, ta, tb, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_par(par, ta, tb, false, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
 }
 
 void dnn_gemm_par_tc(const struct dnn_parallel *par, bool ta, bool tb, int m, int n, int k,
                      float alpha, const float *a, int lda, const float *b, int ldb, float beta,
                      float *c, int ldc)
 {
-    gemm_par(par, ta, tb, true, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    gemm_par(par, ta, tb, true, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+}
+
+void dnn_gemm_src_par(const struct dnn_parallel *par, int m, int n, int k, const float *a, int lda,
+                      const struct dnn_gemm_src *src, float *c, int ldc)
+{
+    gemm_par(par, false, false, false, m, n, k, 1, a, lda, NULL, 0, src, 0, c, ldc);
+}
+
+void dnn_gemm_src_with(enum dnn_gemm_kernel kernel, int m, int n, int k, const float *a, int lda,
+                       const struct dnn_gemm_src *src, float *c, int ldc)
+{
+    gemm_src_run(kernel, m, n, k, a, lda, src, 0, c, ldc);
 }
 
 void dnn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float *a, int lda,

@@ -344,10 +344,13 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float al
  * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
  * keep its pages within the first-level TLB. When zero, C's old values are never read: the
  * first block of terms starts every element from +0, as if C had been cleared (beta == 0).
+ * src, when not NULL (A not transposed), packs each block of B in place of gemm_pack_b, and
+ * b is not read: B's column j is src's column jbase + j.
  */
 GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, const float *a,
                                    size_t sai, size_t sap, const float *b, size_t sbp, size_t sbj,
-                                   float *c, size_t sci, size_t scj, float *deep, int deep_k)
+                                   float *c, size_t sci, size_t scj, float *deep, int deep_k,
+                                   const struct dnn_gemm_src *src, int jbase)
 {
     float stack_bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
     const bool use_deep = deep && sap == 1;
@@ -356,8 +359,9 @@ GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, 
     const int kb = use_deep ? deep_k : DNN_GEMM_BLOCK / nb;
     /* With few rows of A, a packed panel of B would serve one or two tiles only, and packing
      * it costs about as much as using it (LeNet's convolutions: 6 filters). Whole panels of B
-     * not transposed are then read where they are, rows sbp floats apart. */
-    const bool b_in_place = sap == 1 && sbj == 1 && m <= 2 * GK_MR;
+     * not transposed are then read where they are, rows sbp floats apart (not when B exists
+     * only as what src packs). */
+    const bool b_in_place = !src && sap == 1 && sbj == 1 && m <= 2 * GK_MR;
     for (int j0 = 0; j0 < n; j0 += nb) {
         const int nc = gemm_min(nb, n - j0);
         if (b_in_place && nc == GK_NR) {
@@ -378,7 +382,10 @@ GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, 
         }
         for (int p0 = 0; p0 < k; p0 += kb) {
             const int kc = gemm_min(kb, k - p0);
-            GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
+            if (src)
+                src->pack(src->ctx, p0, kc, jbase + j0, nc, GK_NR, bp);
+            else
+                GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j0 * sbj, sbp, sbj, bp);
             for (int i0 = 0; i0 < m; i0 += GK_MR) {
                 if (i0 + GK_MR < m)
                     GK_FN(gk_prefetch_c)

@@ -242,3 +242,147 @@ void dnn_col2im_par(const struct dnn_parallel *par, const float *col, int channe
     s.tasks = split_tasks(par, channels, floats);
     dnn_parallel_for(par, (size_t)s.tasks, col2im_task, &s);
 }
+
+/* Columns dnn_im2col_pack lays out at once: a multiple of every kernel's micro-panel width
+ * (4 to 32 columns), so that no run of columns crosses a panel. */
+#define IM2COL_PACK_COLS 64
+
+/* A run of B's columns inside one micro-panel and one output row of one image: for each row
+ * of B they read pixels stride apart along one input row. */
+struct im2col_run {
+    const float *im; /* the image's first channel */
+    size_t at;       /* bp's float of the run's first column in B's row 0 of the block */
+    int len;         /* columns */
+    int iy, ix;      /* input row and column of the first column's tap (0, 0): may be < 0 */
+};
+
+/* The runs of columns q0 .. q0+cols-1 of the block (B's columns j0 + q), at most cols. */
+static int im2col_runs(const struct dnn_im2col_src *s, int ow, int n, int j0, int q0, int cols,
+                       int nr, int kc, struct im2col_run *run)
+{
+    int count = 0;
+    for (int q = q0; q < q0 + cols;) {
+        const int j = j0 + q, pix = j % n, ox = pix % ow, lane = q % nr;
+        int len = ow - ox;
+        if (len > nr - lane)
+            len = nr - lane;
+        if (len > q0 + cols - q)
+            len = q0 + cols - q;
+        run[count].im = s->im + (size_t)(j / n) * s->im_stride;
+        run[count].at = (size_t)(q / nr) * (size_t)nr * (size_t)kc + (size_t)lane;
+        run[count].len = len;
+        run[count].iy = pix / ow * s->stride - s->pad;
+        run[count].ix = ox * s->stride - s->pad;
+        count++;
+        q += len;
+    }
+    return count;
+}
+
+/* dst[0 .. len) = src[0 .. len), or zeros when src is NULL: the usual run lengths (a whole
+ * micro-panel, or an 8-pixel output row) as fixed-size copies, which the compiler makes a
+ * few vector moves; a loop, which it turns into a call to memmove or memset, cost as much as
+ * the rest of the packing. */
+static inline void im2col_fill(float *restrict dst, const float *restrict src, int len)
+{
+    static const float zeros[32];
+    const float *from = src ? src : zeros;
+    switch (len) {
+    case 32:
+        memcpy(dst, from, 32 * sizeof(float));
+        return;
+    case 16:
+        memcpy(dst, from, 16 * sizeof(float));
+        return;
+    case 8:
+        memcpy(dst, from, 8 * sizeof(float));
+        return;
+    case 4:
+        memcpy(dst, from, 4 * sizeof(float));
+        return;
+    default:
+        if (src)
+            copy_row_s1(dst, src, 0, 0, len, len);
+        else
+            copy_row_s1(dst, zeros, 0, 0, 0, len);
+    }
+}
+
+/* One run's floats for the tap (dy, dx) of one channel (plane): what im2col_rows writes in
+ * those columns, the pixel or a +0 of padding; no pointer is formed outside the plane. */
+static inline void im2col_put(float *restrict dst, const float *restrict plane,
+                              const struct im2col_run *r, int h, int w, int stride, int dy, int dx)
+{
+    const int iy = r->iy + dy, ix = r->ix + dx, len = r->len;
+    if (iy < 0 || iy >= h) {
+        im2col_fill(dst, NULL, len);
+        return;
+    }
+    const float *row = plane + (size_t)iy * (size_t)w;
+    if (stride == 1 && ix >= 0 && ix <= w - len) {
+        im2col_fill(dst, row + ix, len);
+        return;
+    }
+    /* a run across the image's edge, or strided: pixel by pixel */
+    for (int x = 0; x < len; x++) {
+        const int c = ix + x * stride;
+        dst[x] = c >= 0 && c < w ? row[c] : 0;
+    }
+}
+
+void dnn_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int nr, float *bp)
+{
+    const struct dnn_im2col_src *s = ctx;
+    const int ow = dnn_im2col_extent(s->w, s->ksize, s->stride, s->pad, s->dilation);
+    const int n = dnn_im2col_extent(s->h, s->ksize, s->stride, s->pad, s->dilation) * ow;
+    const size_t plane = (size_t)s->h * (size_t)s->w;
+    struct im2col_run run[IM2COL_PACK_COLS];
+    for (int q0 = 0; q0 < nc; q0 += IM2COL_PACK_COLS) {
+        const int cols = nc - q0 < IM2COL_PACK_COLS ? nc - q0 : IM2COL_PACK_COLS;
+        const int count = im2col_runs(s, ow, n, j0, q0, cols, nr, kc, run);
+        /* B's row p0 + p is (channel, ky, kx), as im2col_rows */
+        int kx = p0 % s->ksize, ky = p0 / s->ksize % s->ksize, ch = p0 / s->ksize / s->ksize;
+        for (int p = 0; p < kc; p++) {
+            for (int i = 0; i < count; i++)
+                im2col_put(bp + run[i].at + (size_t)p * (size_t)nr, run[i].im + (size_t)ch * plane,
+                           &run[i], s->h, s->w, s->stride, ky * s->dilation, kx * s->dilation);
+            if (++kx == s->ksize) {
+                kx = 0;
+                if (++ky == s->ksize) {
+                    ky = 0;
+                    ch++;
+                }
+            }
+        }
+    }
+    /* the last panel's columns past nc: zeros, as gemm_pack_b */
+    const int used = nc % nr;
+    if (used) {
+        float *last = bp + (size_t)(nc / nr) * (size_t)nr * (size_t)kc;
+        for (int p = 0; p < kc; p++)
+            for (int q = used; q < nr; q++)
+                last[(size_t)p * (size_t)nr + (size_t)q] = 0;
+    }
+}
+
+size_t dnn_im2col_padded_floats(int channels, int h, int w, int pad)
+{
+    return (size_t)channels * ((size_t)h + 2 * (size_t)pad) * ((size_t)w + 2 * (size_t)pad);
+}
+
+void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, float *out)
+{
+    const size_t pw = (size_t)w + 2 * (size_t)pad, ph = (size_t)h + 2 * (size_t)pad;
+    for (int c = 0; c < channels; c++) {
+        float *o = out + (size_t)c * ph * pw;
+        const float *in = im + (size_t)c * (size_t)h * (size_t)w;
+        memset(o, 0, (size_t)pad * pw * sizeof(float)); /* all bits zero is +0.0f */
+        for (int y = 0; y < h; y++) {
+            float *row = o + ((size_t)y + (size_t)pad) * pw;
+            memset(row, 0, (size_t)pad * sizeof(float));
+            memcpy(row + pad, in + (size_t)y * (size_t)w, (size_t)w * sizeof(float));
+            memset(row + pad + w, 0, (size_t)pad * sizeof(float));
+        }
+        memset(o + ((size_t)h + (size_t)pad) * pw, 0, (size_t)pad * pw * sizeof(float));
+    }
+}
