@@ -27,8 +27,8 @@
 typedef float GK_V __attribute__((vector_size(GK_LANES * sizeof(float))));
 
 _Static_assert(DNN_GEMM_NC_TA % GK_NR == 0 && DNN_GEMM_BLOCK % DNN_GEMM_NC_TA == 0 &&
-                   DNN_GEMM_BLOCK % GK_NR == 0,
-               "a packed block holds whole micro-panels, in both shapes");
+                   DNN_GEMM_BLOCK % GK_NR == 0 && DNN_GEMM_NN_NC % GK_NR == 0,
+               "a packed block holds whole micro-panels, in every shape");
 
 #if DNN_GEMM_GEMV && (GK_LANES == 4 || GK_LANES == 8)
 /* Transposes the GK_LANES x GK_LANES block r in registers: on entry r[q] holds GK_LANES
@@ -336,13 +336,15 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float al
  * C += op(A) op(B) with A(i,p) = a[i*sai + p*sap], B(p,j) = b[p*sbp + j*sbj] and
  * C(i,j) = c[i*sci + j*scj] (scj != 1: C is stored transposed, and every tile goes through a
  * copy). deep, when not NULL and A is not transposed, is a caller's buffer (64-byte aligned)
- * for a micro-panel of deep_k terms, deeper than the stack's: fewer passes over each tile, for
- * the tiles whose copies cost (C transposed). For each block of columns and terms (in increasing
- * p), the block of B is packed into micro-panels on the stack, where it stays in L1 while every row
- * of A passes it; A is read where it is. A block is one micro-panel wide and as deep as
- * DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA columns
- * wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer rows
- * keep its pages within the first-level TLB. When zero, C's old values are never read: the
+ * for a block of deep_k terms by deep_n columns (0: one micro-panel), larger than the stack's:
+ * one micro-panel deeper than the stack's, for fewer passes over tiles whose copies cost (C
+ * transposed), or DNN_GEMM_NN_NC columns by DNN_GEMM_NN_KC terms, so that each tile of A
+ * passes several micro-panels while its rows stay in L1 (C by rows). For each block of columns and
+ * terms (in increasing p), the block of B is packed into micro-panels on the stack, where it stays
+ * in L1 while every row of A passes it; A is read where it is. A block is one micro-panel wide and
+ * as deep as DNN_GEMM_BLOCK floats allow (fewer, longer micro-kernel runs), or DNN_GEMM_NC_TA
+ * columns wide when A is transposed: a micro-kernel then reads one row of A per term, and fewer
+ * rows keep its pages within the first-level TLB. When zero, C's old values are never read: the
  * first block of terms starts every element from +0, as if C had been cleared (beta == 0).
  * src, when not NULL (A not transposed), packs each block of B in place of gemm_pack_b, and
  * b is not read: B's column j is src's column jbase + j.
@@ -350,12 +352,12 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float al
 GK_ATTR static void GK_FN(gk_gemm)(bool zero, int m, int n, int k, float alpha, const float *a,
                                    size_t sai, size_t sap, const float *b, size_t sbp, size_t sbj,
                                    float *c, size_t sci, size_t scj, float *deep, int deep_k,
-                                   const struct dnn_gemm_src *src, int jbase)
+                                   int deep_n, const struct dnn_gemm_src *src, int jbase)
 {
     float stack_bp[DNN_GEMM_BLOCK] __attribute__((aligned(64)));
     const bool use_deep = deep && sap == 1;
     float *bp = use_deep ? deep : stack_bp;
-    const int nb = sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
+    const int nb = use_deep && deep_n > 0 ? deep_n : sap == 1 ? GK_NR : DNN_GEMM_NC_TA;
     const int kb = use_deep ? deep_k : DNN_GEMM_BLOCK / nb;
     /* With few rows of A, a packed panel of B would serve one or two tiles only, and packing
      * it costs about as much as using it (LeNet's convolutions: 6 filters). Whole panels of B
