@@ -321,11 +321,17 @@ GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float al
                  a + (size_t)(i1 + i0) * sai + (size_t)p0 * sap, sai, sap, ap + (size_t)i0 * kc);
                 for (int j0 = 0; j0 < nc; j0 += GK_NR) {
                     const int nr = gemm_min(GK_NR, nc - j0);
-                    for (int i0 = 0; i0 < mc; i0 += GK_MR)
+                    for (int i0 = 0; i0 < mc; i0 += GK_MR) {
+                        /* the next tile's C, unless it starts from +0 (as gk_gemm) */
+                        if (!(zero && p0 == 0) && i1 + i0 + GK_MR < m)
+                            GK_FN(gk_prefetch_c)
+                        (c + (size_t)(i1 + i0 + GK_MR) * sci + (size_t)(j1 + j0) * scj,
+                         gemm_min(GK_MR, m - i1 - i0 - GK_MR), sci, scj);
                         GK_FN(gk_tile_packed)
-                    (zero && p0 == 0, gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc,
-                     bp + (size_t)j0 * kc, c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj,
-                     sci, scj);
+                        (zero && p0 == 0, gemm_min(GK_MR, mc - i0), nr, kc, ap + (size_t)i0 * kc,
+                         bp + (size_t)j0 * kc,
+                         c + (size_t)(i1 + i0) * sci + (size_t)(j1 + j0) * scj, sci, scj);
+                    }
                 }
             }
         }
