@@ -33,7 +33,10 @@
  *   - with alpha 1, a product that fits that only as its transpose runs as C^T = B^T A^T;
  *   - otherwise the kernel, its wide tiles (6 x 16 on AVX2) for all but a last few columns,
  *     which get narrow ones (12 x 8), both operands packed for large products with A
- *     transposed (the packing malloc may fail in a TA's heap: then the unpacked kernel);
+ *     transposed (the packing malloc may fail in a TA's heap: then the unpacked kernel),
+ *     B packed 64 columns at a time with A not transposed and C by rows (else, or without
+ *     malloc, one micro-panel at a time on the stack), or by a caller's function
+ *     (dnn_gemm_src_par: a convolution's columns packed from the image);
  *   - beta 0 (forward products, column workspaces) never reads C: tiles start from +0.
  */
 #include <stdint.h>
