@@ -236,7 +236,7 @@ static void lower_forward_pass(struct lower_group *s)
     const struct dnn_parallel *par = s->run->par;
     const size_t wsize = s->l->nweights / (size_t)s->l->spec.groups;
     const int ld = lower_ld(s);
-    if (!s->kept && !dnn_conv_direct(s->l)) {
+    if (dnn_conv_packs_from_image(s->l, s->kept)) {
         /* no column matrix to keep: the GEMM packs the columns from the images */
         dnn_conv_forward_src(s->l, par, s->run->input + lower_pair(s, 0) * s->d.in_size,
                              (size_t)s->l->spec.groups * s->d.in_size, s->count, s->g, s->work,

@@ -279,32 +279,33 @@ static int im2col_runs(const struct dnn_im2col_src *s, int ow, int n, int j0, in
     return count;
 }
 
-/* dst[0 .. len) = src[0 .. len), or zeros when src is NULL: the usual run lengths (a whole
- * micro-panel, or an 8-pixel output row) as fixed-size copies, which the compiler makes a
- * few vector moves; a loop, which it turns into a call to memmove or memset, cost as much as
- * the rest of the packing. */
+/* dst[0 .. len) = src[0 .. len), or zeros when src is NULL, as fixed-size copies, which the
+ * compiler makes a few vector moves: a run of 4 to 32 floats as two copies of the largest
+ * power of two not above len, the second ending at len (the overlap writes the same values
+ * twice). A loop, which the compiler turns into a call to memmove or memset, cost as much as
+ * the rest of the packing (so did copy_row_s1 for 26- and 11-pixel rows, and sharing it
+ * kept the compiler from inlining it into im2col_rows, LeNet's hottest loop). */
 static inline void im2col_fill(float *restrict dst, const float *restrict src, int len)
 {
     static const float zeros[32];
     const float *from = src ? src : zeros;
-    switch (len) {
-    case 32:
-        memcpy(dst, from, 32 * sizeof(float));
-        return;
-    case 16:
+    if (len >= 16 && len <= 32) {
         memcpy(dst, from, 16 * sizeof(float));
-        return;
-    case 8:
+        memcpy(dst + (len - 16), from + (len - 16), 16 * sizeof(float));
+    } else if (len >= 8 && len < 16) {
         memcpy(dst, from, 8 * sizeof(float));
-        return;
-    case 4:
+        memcpy(dst + (len - 8), from + (len - 8), 8 * sizeof(float));
+    } else if (len >= 4 && len < 8) {
         memcpy(dst, from, 4 * sizeof(float));
-        return;
-    default:
-        if (src)
-            copy_row_s1(dst, src, 0, 0, len, len);
-        else
-            copy_row_s1(dst, zeros, 0, 0, 0, len);
+        memcpy(dst + (len - 4), from + (len - 4), 4 * sizeof(float));
+    } else {
+        /* 0 to 3 floats, spelled out: no loop for the compiler to make a call of */
+        if (len > 0)
+            dst[0] = from[0];
+        if (len > 1)
+            dst[1] = from[1];
+        if (len > 2)
+            dst[2] = from[2];
     }
 }
 

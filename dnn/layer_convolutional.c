@@ -124,10 +124,10 @@ static const float *conv_forward_columns(const struct dnn_layer *l, const struct
 }
 
 /* Images [b0, b1) of a forward pass: im2col and gemm per image and group, serial, with the
- * given scratch. Where no column matrix is kept (or the input is its own), the GEMM packs
- * the columns straight from the image (dnn_conv_forward_src): the same values, so the same
- * bits, without writing the column matrix and reading it back (a tenth of VGG-7's
- * inference). */
+ * given scratch. Where no column matrix is kept and filters are many enough
+ * (dnn_conv_packs_from_image), the GEMM packs the columns straight from the image
+ * (dnn_conv_forward_src): the same values, so the same bits, without writing the column
+ * matrix and reading it back (a tenth of VGG-7's inference). */
 static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
                                 const struct dnn_parallel *par, float *workspace, int b0, int b1)
 {
@@ -138,7 +138,7 @@ static void conv_forward_images(struct dnn_layer *l, const struct dnn_run *run,
     for (int b = b0; b < b1; b++) {
         for (int g = 0; g < groups; g++) {
             const size_t bg = (size_t)b * (size_t)groups + (size_t)g;
-            if (!dnn_conv_cache_fills(l, run) && !dnn_conv_direct(l)) {
+            if (dnn_conv_packs_from_image(l, dnn_conv_cache_fills(l, run))) {
                 dnn_conv_forward_src(l, par, run->input + bg * d.in_size, 0, 1, g, workspace,
                                      workspace ? l->workspace_floats : 0, l->output + bg * out_size,
                                      d.n);
