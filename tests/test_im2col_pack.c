@@ -7,7 +7,9 @@
  * (dnn_im2col_pad) read with pad 0 must give the same columns. And dnn_gemm_src_with /
  * dnn_gemm_src_par on those columns must equal dnn_gemm_with / dnn_gemm_par on the explicit
  * matrix bit for bit, for every kernel this CPU runs: the GEMM's contract (gemm.c) that the
- * partition tests rely on.
+ * partition tests rely on. At the network's level, a prediction (columns packed from the
+ * image, one image at a time or lowered side by side) must give each convolution's output
+ * the bits of a training forward pass (explicit columns kept for the backward pass).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnn/conv_lower.h"
 #include "dnn/dnn_internal.h"
+#include "tests/helpers/engine_inputs.h"
 
 #define SENTINEL 12345.0f
 
@@ -177,11 +181,77 @@ static void test_gemm_src_same_bits(void **state)
     }
 }
 
+#define NET_BATCH 3
+#define NET_CLASSES 4
+
+/* Convolutions with filters enough to pack from the image (DNN_CONV_SRC_MIN_FILTERS): padded
+ * 3x3, stride 2 with two groups, dilated 3x3; no batch norm or dropout, so a training
+ * forward and a prediction compute the same outputs. */
+static struct dnn_network *packing_net(int lower_images)
+{
+    const struct dnn_net_config cfg = {.batch = NET_BATCH,
+                                       .subdivisions = 1,
+                                       .h = 7,
+                                       .w = 7,
+                                       .c = 3,
+                                       .learning_rate = 0.05f,
+                                       .momentum = 0.9f,
+                                       .policy = DNN_POLICY_CONSTANT,
+                                       .max_batches = 100};
+    const struct dnn_layer_spec s[] = {
+        test_conv_spec(40, 3, 1, 1, 1, 0, false, DNN_ACT_LEAKY),
+        test_conv_spec(64, 3, 2, 1, 2, 0, false, DNN_ACT_RELU),
+        test_conv_spec(36, 3, 1, 1, 1, 2, false, DNN_ACT_LINEAR),
+        {.kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = NET_CLASSES},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+    };
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, s, sizeof s / sizeof s[0], true, 5), DNN_OK);
+    if (lower_images >= 2)
+        assert_int_equal(dnn_network_set_lowering(net, lower_images, DNN_LOWER_BYTES_DEFAULT),
+                         DNN_OK);
+    return net;
+}
+
+static void test_network_forward_same_bits(void **state)
+{
+    (void)state;
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 13);
+    struct dnn_network *kept = packing_net(1);
+    float *x = rand_floats(&rng, NET_BATCH * kept->inputs);
+    float *y = calloc(NET_BATCH * NET_CLASSES, sizeof(float));
+    assert_non_null(y);
+    for (int b = 0; b < NET_BATCH; b++)
+        y[b * NET_CLASSES + b % NET_CLASSES] = 1;
+    /* the training forward lowers with im2col into the kept columns */
+    assert_int_equal(dnn_network_set_column_cache(kept, DNN_COL_CACHE_BYTES_DEFAULT), DNN_OK);
+    for (size_t i = 0; i < 3; i++)
+        assert_non_null(kept->layers[i].col_cache);
+    dnn_network_forward_range(kept, 0, kept->n - 1, x, y, true);
+    /* predictions pack from the image: one image at a time, and lowered (2 images of 49
+     * pixels, 3 of 16 per product) */
+    for (int lower = 1; lower <= NET_BATCH; lower += 2) {
+        struct dnn_network *packed = packing_net(lower);
+        (void)dnn_network_predict(packed, x);
+        for (size_t i = 0; i < 3; i++) {
+            const struct dnn_layer *a = &kept->layers[i], *b = &packed->layers[i];
+            assert_true(dnn_conv_packs_from_image(b, false));
+            assert_memory_equal(a->output, b->output, a->outputs * NET_BATCH * sizeof(float));
+        }
+        dnn_network_free(packed);
+    }
+    dnn_network_free(kept);
+    free(y);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_matches_explicit_columns),
         cmocka_unit_test(test_gemm_src_same_bits),
+        cmocka_unit_test(test_network_forward_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
