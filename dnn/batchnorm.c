@@ -401,6 +401,16 @@ BN_INLINE void bn_update_sums_group(struct dnn_layer *l, const struct bn_tensors
         t->scale_updates[f + j - t->p0] += scale_sum[j];
 }
 
+/* The bias and scale gradients of channels r into @t's update slices. */
+static void bn_update_sums(struct dnn_layer *l, const struct bn_tensors *t, struct bn_range r)
+{
+    int f = r.f0;
+    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
+        bn_update_sums_group(l, t, f, BN_GROUP);
+    for (; f < r.f1; f++)
+        bn_update_sums_group(l, t, f, 1);
+}
+
 /* The backward on channels r of l->delta; @t's update slices take the gradients. */
 static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, struct bn_range r)
 {
@@ -412,11 +422,7 @@ static void bn_backward_range(struct dnn_layer *l, const struct bn_tensors *t, s
     const float var_count = count > 1 ? count - 1 : 1;
     float *delta = l->delta;
 
-    int f = r.f0;
-    for (; f + BN_GROUP <= r.f1; f += BN_GROUP)
-        bn_update_sums_group(l, t, f, BN_GROUP);
-    for (; f < r.f1; f++)
-        bn_update_sums_group(l, t, f, 1);
+    bn_update_sums(l, t, r);
     bn_scale(delta, t->scales, t->p0, batch, c, spatial, r);
     bn_stat_deltas(l, r);
     for (int f = r.f0; f < r.f1; f++) {

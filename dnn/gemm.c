@@ -658,11 +658,11 @@ static void gemm_split_grid(struct gemm_split *s, int tasks, int threads)
         most = blocks > most ? blocks : most;
     }
     const int least = gemm_min(most, gemm_min(tasks, 2 * threads));
-    double best = -1;
+    long long best = -1;
     s->tm = s->tn = 1;
     for (int tn = 1; tn <= tn_max; tn++) {
         const int tm = gemm_min(s->units_m, tasks / tn);
-        const double packed = (double)tn * s->m + (double)tm * s->n;
+        const long long packed = (long long)tn * s->m + (long long)tm * s->n;
         if (tm * tn < least)
             continue;
         if (best < 0 || packed < best || (packed == best && tm * tn > s->tm * s->tn)) {
