@@ -218,7 +218,7 @@ void dnn_conv_forward_src(const struct dnn_layer *l, const struct dnn_parallel *
     if (cols.pad > 0 && scratch && padded <= scratch_floats / (size_t)images) {
         for (int j = 0; j < images; j++)
             dnn_im2col_pad(im + (size_t)j * im_stride, d.cg, l->h, l->w, cols.pad,
-                           scratch + (size_t)j * padded);
+                           (size_t)l->w + 2 * (size_t)cols.pad, scratch + (size_t)j * padded);
         cols.im = scratch;
         cols.im_stride = padded;
         cols.h += 2 * cols.pad;

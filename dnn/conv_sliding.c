@@ -85,14 +85,9 @@ bool dnn_conv_sliding_applies(const struct dnn_layer *l)
 void dnn_conv_sliding_forward_with(enum dnn_gemm_kernel kernel, const struct dnn_layer *l,
                                    const float *im, float *scratch, float *out)
 {
-    const int pad = l->spec.pad, ph = l->h + 2 * pad;
+    const int ph = l->h + 2 * l->spec.pad;
     const size_t pw = cs_padded_width(l);
-    memset(scratch, 0, dnn_conv_sliding_padded_floats(l) * sizeof(float));
-    for (int c = 0; c < l->c; c++)
-        for (int y = 0; y < l->h; y++)
-            memcpy(scratch + ((size_t)c * (size_t)ph + (size_t)(y + pad)) * pw + (size_t)pad,
-                   im + ((size_t)c * (size_t)l->h + (size_t)y) * (size_t)l->w,
-                   (size_t)l->w * sizeof(float));
+    dnn_im2col_pad(im, l->c, l->h, l->w, l->spec.pad, pw, scratch);
 #if CS_HAVE_FUSED
     if (dnn_gemm_kernel_fused(kernel) && dnn_gemm_kernel_available(kernel) &&
         dnn_gemm_kernel_available(DNN_GEMM_AVX2)) {

@@ -210,9 +210,12 @@ void dnn_im2col_pack(const void *ctx, int p0, int kc, int j0, int nc, int nr, fl
 /* Floats of an image (channels, h, w) with pad zeros around each plane:
  * channels*(h+2*pad)*(w+2*pad). */
 size_t dnn_im2col_padded_floats(int channels, int h, int w, int pad);
-/* Writes that padded image (channels, h+2*pad, w+2*pad) of im to out: dnn_im2col_pack then
- * reads every pixel and padding alike, with pad 0 and the same columns (pad >= 0). */
-void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, float *out);
+/* Writes that padded image (channels, h+2*pad, row_floats) of im to out, rows row_floats >=
+ * w+2*pad floats apart and zero after the right padding too: dnn_im2col_pack then reads every
+ * pixel and padding alike, with pad 0 and the same columns (row_floats = w+2*pad); the
+ * sliding window (conv_sliding.c) reads whole strips of a wider row (pad >= 0). */
+void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, size_t row_floats,
+                    float *out);
 
 /* ---------------------------------------------------- batchnorm (batchnorm.c)
  * Shared by convolutional, connected and the batchnorm layer. Operate on

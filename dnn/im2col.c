@@ -371,9 +371,11 @@ size_t dnn_im2col_padded_floats(int channels, int h, int w, int pad)
     return (size_t)channels * ((size_t)h + 2 * (size_t)pad) * ((size_t)w + 2 * (size_t)pad);
 }
 
-void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, float *out)
+void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, size_t row_floats,
+                    float *out)
 {
-    const size_t pw = (size_t)w + 2 * (size_t)pad, ph = (size_t)h + 2 * (size_t)pad;
+    const size_t pw = row_floats, ph = (size_t)h + 2 * (size_t)pad;
+    const size_t right = pw - (size_t)pad - (size_t)w; /* zeros after each row */
     for (int c = 0; c < channels; c++) {
         float *o = out + (size_t)c * ph * pw;
         const float *in = im + (size_t)c * (size_t)h * (size_t)w;
@@ -382,7 +384,7 @@ void dnn_im2col_pad(const float *im, int channels, int h, int w, int pad, float 
             float *row = o + ((size_t)y + (size_t)pad) * pw;
             memset(row, 0, (size_t)pad * sizeof(float));
             memcpy(row + pad, in + (size_t)y * (size_t)w, (size_t)w * sizeof(float));
-            memset(row + pad + w, 0, (size_t)pad * sizeof(float));
+            memset(row + pad + w, 0, right * sizeof(float));
         }
         memset(o + ((size_t)h + (size_t)pad) * pw, 0, (size_t)pad * pw * sizeof(float));
     }

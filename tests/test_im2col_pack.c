@@ -112,7 +112,7 @@ static void test_pack_matches_explicit_columns(void **state)
         assert_non_null(pim);
         for (int b = 0; b < s->images; b++)
             dnn_im2col_pad(im + (size_t)b * in, s->channels, s->h, s->w, s->pad,
-                           pim + (size_t)b * padded);
+                           (size_t)s->w + 2 * (size_t)s->pad, pim + (size_t)b * padded);
         const struct dnn_im2col_src plain = {im,   in,       s->images, s->channels, s->h,
                                              s->w, s->ksize, s->stride, s->pad,      s->dilation};
         const struct dnn_im2col_src pad0 = {
