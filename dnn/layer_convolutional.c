@@ -239,15 +239,17 @@ static void conv_forward_sliding_images(struct dnn_layer *l, const struct dnn_ru
 static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
-    const int lowered = dnn_conv_lower_images(l, run->net, false);
     /* A few filters: the sliding window (such layers keep no columns, conv_cache.c). */
-    if (dnn_conv_sliding_applies(l))
+    if (dnn_conv_sliding_applies(l)) {
         conv_over_images(l, run, conv_forward_sliding_images, true);
-    else if (lowered > 1)
-        dnn_conv_lowered_forward(l, run, lowered);
-    else
-        conv_over_images(l, run, conv_forward_images,
-                         !dnn_conv_direct(l) && !dnn_conv_cache_fills(l, run));
+    } else {
+        const int lowered = dnn_conv_lower_images(l, run->net, false);
+        if (lowered > 1)
+            dnn_conv_lowered_forward(l, run, lowered);
+        else
+            conv_over_images(l, run, conv_forward_images,
+                             !dnn_conv_direct(l) && !dnn_conv_cache_fills(l, run));
+    }
     /* what the kept columns now hold, for the backward pass */
     l->col_cache_of = dnn_conv_cache_fills(l, run) ? run->input : NULL;
     if (l->spec.batch_normalize)
