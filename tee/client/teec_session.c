@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "tee/client/tsim_client.h"
+#include "tee/common/tsim_cpu.h"
 #include "tee/common/tsim_proto.h"
 #include "tee/common/tsim_spin.h"
 
@@ -343,17 +344,24 @@ static int exchange(struct tsim_session *s, struct call *c, struct tsim_msg *rep
     int fds[TSIM_MAX_FDS];
     const bool invoke = c->msg.kind == TSIM_TA_INVOKE;
 
+    /* The call runs on this thread's CPU, as a world switch would (tsim_cpu.h). */
+    struct tsim_cpu_hold hold;
+    c->msg.cpu = tsim_cpu_hold(&hold);
     c->msg.sent_ns = tsim_now_ns();
-    if (tsim_send(s->sock, &c->msg, c->fds, c->nfds) < 0)
+    if (tsim_send(s->sock, &c->msg, c->fds, c->nfds) < 0) {
+        tsim_cpu_release(&hold);
         goto dead;
+    }
     /* A short command's answer is caught without sleeping (tsim_spin.h); the receive below
-     * then finds it waiting. A failed poll leaves the receive to report the error. */
+     * then finds it waiting. A failed poll leaves the receive to report the error. Not when
+     * the instance runs on this CPU: it could not answer while we spin. */
     const uint64_t since = invoke ? tsim_now_ns() : 0;
-    if (invoke) {
+    if (invoke && !hold.held) {
         struct pollfd p = {.fd = s->sock, .events = POLLIN};
         (void)tsim_spin(&s->spin, c->msg.cmd, &p, 1);
     }
     int rc = tsim_recv(s->sock, reply, fds, TSIM_MAX_FDS);
+    tsim_cpu_release(&hold);
     for (int i = 0; i < TSIM_MAX_FDS; i++)
         if (fds[i] >= 0)
             close(fds[i]);

@@ -1,5 +1,6 @@
 /* Simulated TEE: message transport shared by the client, the core and the TA runtime. */
 #define _GNU_SOURCE
+#include "tee/common/tsim_cpu.h"
 #include "tee/common/tsim_proto.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@ void tsim_msg_init(struct tsim_msg *m, enum tsim_kind kind)
     m->magic = TSIM_MAGIC;
     m->kind = (uint32_t)kind;
     m->bounce_fd_index = -1;
+    m->cpu = TSIM_CPU_ANY;
     for (int i = 0; i < 4; i++)
         m->params[i].fd_index = -1;
 }

@@ -146,11 +146,15 @@ struct tsim_msg {
     struct tsim_mparam params[4];
     uint64_t sent_ns; /* TSIM_TA_INVOKE and TSIM_TA_REPLY: CLOCK_MONOTONIC at sending, for the
                          receiver's spin-or-block choice only (tee/common/tsim_spin.h) */
+    int32_t cpu;      /* TSIM_TA_OPEN_SESSION, _INVOKE, _CLOSE_SESSION: the CPU the caller
+                         waits on, where the instance runs the call (tee/common/tsim_cpu.h), or
+                         TSIM_CPU_ANY */
+    uint32_t reserved;
 };
 
 _Static_assert(sizeof(struct tsim_uuid) == 16, "tsim_uuid layout");
 _Static_assert(sizeof(struct tsim_mparam) == 56, "tsim_mparam layout");
-_Static_assert(sizeof(struct tsim_msg) == 80 + 4 * 56 + 8, "tsim_msg layout");
+_Static_assert(sizeof(struct tsim_msg) == 80 + 4 * 56 + 16, "tsim_msg layout");
 
 /* A zeroed message of @kind with every fd index at -1. */
 void tsim_msg_init(struct tsim_msg *m, enum tsim_kind kind);

@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
+#include "tee/common/tsim_cpu.h"
 #include "tee/common/tsim_proto.h"
 #include "tee/common/tsim_spin.h"
 #include "tee/ta/tsim_internal.h"
@@ -496,6 +497,10 @@ static void serve_client(size_t index)
         drop_client(index, NULL);
         return;
     }
+    /* A call runs on the CPU its caller waits on (tsim_cpu.h); a one-way message has none. */
+    if (m.kind == TSIM_TA_OPEN_SESSION || m.kind == TSIM_TA_INVOKE ||
+        m.kind == TSIM_TA_CLOSE_SESSION)
+        tsim_cpu_follow(m.cpu);
     int acc = (m.kind == TSIM_TA_OPEN_SESSION || m.kind == TSIM_TA_INVOKE)
                   ? take_regions(cl, &m, fds)
                   : 0;
@@ -695,7 +700,9 @@ int tsim_ta_main(void)
         for (size_t i = 0; i < n_clients; i++)
             pfd[i + 1] = (struct pollfd){.fd = clients[i]->sock, .events = POLLIN};
         size_t n = n_clients + 1;
-        if (tsim_spin(&spin, last_cmd, pfd, n) == 0 && poll(pfd, n, -1) < 0) {
+        /* Bound to a caller's CPU, a spin would only keep that caller from running. */
+        const bool spun = !tsim_cpu_following() && tsim_spin(&spin, last_cmd, pfd, n) > 0;
+        if (!spun && poll(pfd, n, -1) < 0) {
             if (errno == EINTR)
                 continue;
             TEE_Panic(TEE_ERROR_GENERIC);
