@@ -43,6 +43,7 @@ struct dz_tee {
                          * save kept by an inference session (DZ_STREAM_KEPT_UPDATES) */
     char *chunk_file;   /* the streamed save's file the chunks came from, or NULL: named when
                          * the TA refuses one (only a pass authenticates a kept save's chunks) */
+    bool no_step;       /* the TA answered DZ_CMD_TRAIN_STEP with NOT_SUPPORTED (an older TA) */
 };
 
 static const TEEC_UUID ta_uuid = DZ_TA_UUID;
@@ -1189,6 +1190,49 @@ int dz_tee_update(struct dz_tee *t, float *loss, float *avg_loss, struct dk_erro
         memcpy(loss, &op.params[0].value.a, sizeof *loss);
         memcpy(avg_loss, &op.params[0].value.b, sizeof *avg_loss);
     }
+    return 0;
+}
+
+bool dz_tee_steps(const struct dz_tee *t)
+{
+    return t->shm_open && t->training && !t->no_step && !dz_tee_streaming(t) &&
+           t->len[R_OUTPUT] == 0;
+}
+
+int dz_tee_train_step(struct dz_tee *t, bool update, float *loss, float *avg_loss, bool *stepped,
+                      struct dk_error *err)
+{
+    TEEC_Operation op = {0};
+    uint32_t origin = 0;
+    uint32_t p1 = TEEC_NONE, p3 = TEEC_NONE;
+    *stepped = false;
+    if (!dz_tee_steps(t))
+        return 0;
+    partial(&op, 0, t, R_INPUT);
+    if (t->takes_truth) {
+        p1 = TEEC_MEMREF_PARTIAL_INPUT;
+        partial(&op, 1, t, R_TRUTH);
+    }
+    op.params[2].value.a = (update ? DZ_STEP_UPDATE : 0) | (update && loss ? DZ_STEP_LOSS : 0);
+    if (t->len[R_DELTA_OUT]) {
+        p3 = TEEC_MEMREF_PARTIAL_OUTPUT;
+        partial(&op, 3, t, R_DELTA_OUT);
+    }
+    op.paramTypes = TEEC_PARAM_TYPES(TEEC_MEMREF_PARTIAL_INPUT, p1, TEEC_VALUE_INOUT, p3);
+    TEEC_Result res = invoke(t, DZ_CMD_TRAIN_STEP, &op, &origin);
+    if (res == TEEC_ERROR_NOT_SUPPORTED && origin == TEEC_ORIGIN_TRUSTED_APP) {
+        t->no_step = true; /* nothing ran: the caller makes the three calls */
+        return 0;
+    }
+    if (res != TEEC_SUCCESS)
+        return tee_fail(err, "DZ_CMD_TRAIN_STEP", res, origin);
+    *stepped = true;
+    if (update && loss) {
+        memcpy(loss, &op.params[2].value.a, sizeof *loss);
+        memcpy(avg_loss, &op.params[2].value.b, sizeof *avg_loss);
+    }
+    if (p3 != TEEC_NONE)
+        return check_out_size(&op, 3, t->len[R_DELTA_OUT], "DZ_CMD_TRAIN_STEP", err);
     return 0;
 }
 

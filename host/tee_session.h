@@ -174,6 +174,19 @@ int dz_tee_backward(struct dz_tee *t, struct dk_error *err);
  */
 int dz_tee_update(struct dz_tee *t, float *loss, float *avg_loss, struct dk_error *err);
 
+/*
+ * DZ_CMD_TRAIN_STEP: FORWARD (training) on the input and truth now in the shared block,
+ * BACKWARD, and with @update UPDATE (@loss and @avg_loss as dz_tee_update's), in one call;
+ * the delta at first's input is then in dz_tee_delta_out. Only for a resident training
+ * segment that ends the network (dz_tee_steps); otherwise, or when the TA is older than the
+ * command, nothing is sent and *stepped stays false: the caller makes the separate calls.
+ * Returns 0 or -1 with a message in err.
+ */
+int dz_tee_train_step(struct dz_tee *t, bool update, float *loss, float *avg_loss, bool *stepped,
+                      struct dk_error *err);
+/* True when dz_tee_train_step would make the call. */
+bool dz_tee_steps(const struct dz_tee *t);
+
 /* True when UPDATE may return the loss: the session asked for DZ_OUTPUT_SCORES. */
 bool dz_tee_loss_leaves(const struct dz_tee *t);
 

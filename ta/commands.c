@@ -402,3 +402,59 @@ TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_N
     }
     return TEE_SUCCESS;
 }
+
+/* FORWARD (training), BACKWARD and optionally UPDATE in one call: each step is the command
+ * itself, entered with the parameters it would get alone, so its checks all apply. */
+TEE_Result dz_cmd_train_step(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS])
+{
+    if (TEE_PARAM_TYPE_GET(types, 0) != T_MEM_IN || !type_is(types, 1, T_MEM_IN, T_NONE) ||
+        TEE_PARAM_TYPE_GET(types, 2) != TEE_PARAM_TYPE_VALUE_INOUT ||
+        !type_is(types, 3, T_MEM_OUT, T_NONE))
+        return TEE_ERROR_BAD_PARAMETERS;
+    const uint32_t flags = p[2].value.a;
+    if ((flags & ~(DZ_STEP_UPDATE | DZ_STEP_LOSS)) ||
+        ((flags & DZ_STEP_LOSS) && !(flags & DZ_STEP_UPDATE)))
+        return TEE_ERROR_BAD_PARAMETERS;
+    if (!s->net || !s->training)
+        return TEE_ERROR_BAD_STATE;
+    if (!s->ends_network) {
+        EMSG("TRAIN_STEP refused: the segment does not end the network");
+        return TEE_ERROR_BAD_STATE;
+    }
+    if (dz_resident(s, "TRAIN_STEP") != TEE_SUCCESS)
+        return TEE_ERROR_BAD_STATE;
+    /* The delta's room first, so that a short buffer leaves nothing done. */
+    const bool delta_out = s->hdr.first > 0;
+    if ((TEE_PARAM_TYPE_GET(types, 3) == T_MEM_OUT) != delta_out)
+        return TEE_ERROR_BAD_PARAMETERS;
+    const size_t out_bytes = s->in_floats * sizeof(float);
+    if (delta_out && p[3].memref.size < out_bytes) {
+        p[3].memref.size = out_bytes;
+        return TEE_ERROR_SHORT_BUFFER;
+    }
+
+    TEE_Param fp[TEE_NUM_PARAMS] = {p[0], p[1]};
+    fp[2].value.a = DZ_FORWARD_TRAIN;
+    TEE_Result res = dz_cmd_forward(
+        s, TEE_PARAM_TYPES(T_MEM_IN, TEE_PARAM_TYPE_GET(types, 1), T_VALUE_IN, T_NONE), fp);
+    if (res != TEE_SUCCESS)
+        return res;
+
+    TEE_Param bp[TEE_NUM_PARAMS] = {{.value = {0, 0}}, p[3]};
+    res = dz_cmd_backward(s, TEE_PARAM_TYPES(T_NONE, TEE_PARAM_TYPE_GET(types, 3), T_NONE, T_NONE),
+                          bp);
+    if (delta_out)
+        p[3].memref.size = bp[1].memref.size;
+    if (res != TEE_SUCCESS || !(flags & DZ_STEP_UPDATE))
+        return res;
+
+    const bool loss = (flags & DZ_STEP_LOSS) != 0;
+    TEE_Param up[TEE_NUM_PARAMS] = {{.value = {0, 0}}};
+    res =
+        dz_cmd_update(s, TEE_PARAM_TYPES(loss ? T_VALUE_OUT : T_NONE, T_NONE, T_NONE, T_NONE), up);
+    if (res == TEE_SUCCESS && loss) {
+        p[2].value.a = up[0].value.a;
+        p[2].value.b = up[0].value.b;
+    }
+    return res;
+}

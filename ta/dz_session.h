@@ -175,6 +175,7 @@ TEE_Result dz_cmd_load_plain(struct dz_session *s, uint32_t types, TEE_Param p[T
 TEE_Result dz_cmd_forward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_backward(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 TEE_Result dz_cmd_update(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
+TEE_Result dz_cmd_train_step(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);
 
 /* ---- seal.c */
 TEE_Result dz_cmd_save_sealed(struct dz_session *s, uint32_t types, TEE_Param p[TEE_NUM_PARAMS]);

@@ -72,6 +72,8 @@ TEE_Result TA_InvokeCommandEntryPoint(void *session_ctx, uint32_t cmd, uint32_t 
         return dz_cmd_backward(s, types, params);
     case DZ_CMD_UPDATE:
         return dz_cmd_update(s, types, params);
+    case DZ_CMD_TRAIN_STEP:
+        return dz_cmd_train_step(s, types, params);
     case DZ_CMD_SAVE_SEALED:
         return dz_cmd_save_sealed(s, types, params);
     case DZ_CMD_LOAD_SEALED:

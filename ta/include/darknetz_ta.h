@@ -324,11 +324,36 @@ enum dz_ta_command {
      * [out] memref2: the chunk re-sealed (SHORT_BUFFER with the size needed, nothing read)
      */
     DZ_CMD_STREAM_REKEY = 14,
+    /*
+     * One training step of a resident segment that ends the network: FORWARD with
+     * DZ_FORWARD_TRAIN, then BACKWARD, then, with DZ_STEP_UPDATE, UPDATE; each as its own
+     * command would run it, with the same checks, so nothing is allowed that the three calls
+     * would refuse. It saves two world switches per step, which with the last few layers of
+     * a small network in the TEE are most of the TEE's cost. A step stops at the first
+     * command that fails and returns its error: the ones before it stay done, as they would
+     * after separate calls (so a failed BACKWARD leaves the forward pending). BAD_STATE for
+     * a segment that does not end the network, or a streamed one (their steps need the
+     * normal world between the passes). A new command id: a TA before it answers
+     * TEE_ERROR_NOT_SUPPORTED, so the protocol version stays 3, and the normal world then
+     * makes the three calls.
+     * [in]  memref0: as FORWARD's memref0, layer first's input
+     * [in]  memref1: as FORWARD's memref1, the truth, or NONE
+     * [in/out] value2: in a = DZ_STEP_* flags (other bits, or DZ_STEP_LOSS without
+     *               DZ_STEP_UPDATE: BAD_PARAMETERS), b ignored; out with DZ_STEP_LOSS: a, b =
+     *               UPDATE's value0 (the iteration's loss and its running average)
+     * [out] memref3: as BACKWARD's memref1, the delta at first's input, or NONE when
+     *               first == 0 (SHORT_BUFFER, with nothing run, when too small)
+     */
+    DZ_CMD_TRAIN_STEP = 15,
     DZ_CMD_COUNT
 };
 
 /* DZ_CMD_FORWARD value2.a */
 #define DZ_FORWARD_TRAIN 1u
+
+/* DZ_CMD_TRAIN_STEP value2.a: UPDATE after the backward pass; and return the loss. */
+#define DZ_STEP_UPDATE 1u
+#define DZ_STEP_LOSS 2u
 
 /* What leaves the TEE when the segment ends the network (header.output_policy), from the
  * least to the most revealing: a policy allows every value up to its own. */
