@@ -58,6 +58,9 @@
 #define DNN_GEMM_GOTO_KC 256
 #define DNN_GEMM_GOTO_MC 96
 #define DNN_GEMM_GOTO_NC 512
+/* Terms per pass of gk_pack_at and gk_pack_b_rows over a block's tiles or panels: their rows
+ * of the stored operand, however far apart, stay in L1 until every tile has taken its part. */
+#define DNN_GEMM_PACK_P 8
 /* Terms of the deep micro-panels of a product into C transposed (gemm_run): at most 32
  * columns x 4096 terms, 512 KiB. */
 #define DNN_GEMM_DEEP_K 4096
@@ -340,7 +343,9 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool 
                       int k, float alpha, const float *a, size_t sai, size_t sap, const float *b,
                       size_t sbp, size_t sbj, float *c, size_t sci, size_t scj)
 {
-    if (!ta || (double)m * (double)n * (double)k < DNN_GEMM_GOTO_WORK)
+    /* gk_gemm_goto packs A as stored transposed, its rows of C side by side (sai == 1): the
+     * only A with sap != 1 that gemm_run makes, transposed product or not. */
+    if (!ta || sai != 1 || (double)m * (double)n * (double)k < DNN_GEMM_GOTO_WORK)
         return false;
     /* Rounded up to whole tiles and micro-panels of every kernel (4, 6, 8 or 12 rows; 4, 8, 16
      * or 32 columns): the last tile of A is packed whole, padding rows included. */
@@ -355,23 +360,20 @@ static bool gemm_goto(enum dnn_gemm_kernel kernel, bool narrow, bool zero, bool 
     switch (kernel) {
 #if DNN_GEMM_X86
     case DNN_GEMM_AVX512:
-        gk_gemm_goto_avx512(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+        gk_gemm_goto_avx512(zero, m, n, k, alpha, a, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     case DNN_GEMM_AVX2:
         if (narrow)
-            gk_gemm_goto_avx2_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
-                                bp);
+            gk_gemm_goto_avx2_n(zero, m, n, k, alpha, a, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         else
-            gk_gemm_goto_avx2(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap, bp);
+            gk_gemm_goto_avx2(zero, m, n, k, alpha, a, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
 #endif
     default:
         if (narrow)
-            gk_gemm_goto_generic_n(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
-                                   bp);
+            gk_gemm_goto_generic_n(zero, m, n, k, alpha, a, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         else
-            gk_gemm_goto_generic(zero, m, n, k, alpha, a, sai, sap, b, sbp, sbj, c, sci, scj, ap,
-                                 bp);
+            gk_gemm_goto_generic(zero, m, n, k, alpha, a, sap, b, sbp, sbj, c, sci, scj, ap, bp);
         break;
     }
     free(mem);

@@ -267,6 +267,67 @@ GK_ATTR static void GK_FN(gk_pack_a)(int mr, int kc, float alpha, const float *a
     }
 }
 
+/*
+ * gk_pack_a for a whole block of A transposed (A(i,p) = a[p*sap + i]): the mc x kc block at a
+ * into the tiles gk_pack_a makes, tile t (rows t*GK_MR ..) at ap + t*GK_MR*kc, the same
+ * floats. A term's values of every tile are side by side in one row of the stored A^T, so the
+ * block is copied DNN_GEMM_PACK_P terms at a time across all its tiles: those few rows stay in
+ * L1 while every tile takes its part. Packed tile by tile, each tile walked kc rows lda floats
+ * apart, a power-of-two lda kept the rows in two L1 sets, and every tile fetched each row
+ * again from L2 (512^3 TN: the packing of A took 5% of the product, perf).
+ */
+GK_ATTR static void GK_FN(gk_pack_at)(int mc, int kc, float alpha, const float *a, size_t sap,
+                                      float *restrict ap)
+{
+    const bool scale = !dnn_feq(alpha, 1);
+    for (int p0 = 0; p0 < kc; p0 += DNN_GEMM_PACK_P) {
+        const int pc = gemm_min(DNN_GEMM_PACK_P, kc - p0);
+        for (int i0 = 0; i0 < mc; i0 += GK_MR) {
+            const int mr = gemm_min(GK_MR, mc - i0);
+            const float *src = a + (size_t)p0 * sap + (size_t)i0;
+            float *dst = ap + (size_t)i0 * kc + (size_t)p0 * GK_MR;
+            if (mr < GK_MR) { /* the last tile: missing rows repeat row 0, as gk_pack_a */
+                GK_FN(gk_pack_a)(mr, pc, alpha, src, 1, sap, dst);
+                continue;
+            }
+            for (int p = 0; p < pc; p++) {
+                const float *at = src + (size_t)p * sap;
+                float *d = dst + (size_t)p * GK_MR;
+                if (scale) {
+                    DNN_GEMM_UNROLL_ALL
+                    for (int r = 0; r < GK_MR; r++)
+                        d[r] = alpha * at[r];
+                } else {
+                    memcpy(d, at, GK_MR * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+/*
+ * gemm_pack_b for B by rows (B(p,j) = b[p*sbp + j]), the micro-panels of a block many panels
+ * wide: DNN_GEMM_PACK_P terms at a time across every panel, so that the rows of B are read
+ * in order, a few at a time, rather than each panel walking kc rows sbp floats apart (the
+ * same aliasing of L1 sets as gk_pack_at's). The same floats as gemm_pack_b.
+ */
+GK_ATTR static void GK_FN(gk_pack_b_rows)(int kc, int nc, const float *b, size_t sbp,
+                                          float *restrict bp)
+{
+    const int full = nc / GK_NR * GK_NR;
+    for (int p0 = 0; p0 < kc; p0 += DNN_GEMM_PACK_P) {
+        const int pc = gemm_min(DNN_GEMM_PACK_P, kc - p0);
+        for (int q0 = 0; q0 < full; q0 += GK_NR) {
+            const float *src = b + (size_t)p0 * sbp + (size_t)q0;
+            float *panel = bp + (size_t)q0 * kc + (size_t)p0 * GK_NR;
+            for (int p = 0; p < pc; p++)
+                memcpy(panel + (size_t)p * GK_NR, src + (size_t)p * sbp, GK_NR * sizeof(float));
+        }
+    }
+    if (full < nc) /* the last, partly zero panel */
+        gemm_pack_b(kc, nc - full, GK_NR, b + full, sbp, 1, bp + (size_t)full * kc);
+}
+
 /* One tile of C (mr x nr real elements) from a tile of A packed by gk_pack_a, starting from
  * +0 rather than C when zero. */
 GK_ATTR static void GK_FN(gk_tile_packed)(bool zero, int mr, int nr, int kc,
@@ -291,10 +352,11 @@ GK_ATTR static void GK_FN(gk_tile_packed)(bool zero, int mr, int nr, int kc,
 }
 
 /*
- * The same product with both operands packed into caller's memory, GotoBLAS's loop order: for
- * each block of DNN_GEMM_GOTO_NC columns and DNN_GEMM_GOTO_KC terms (in increasing p), B's
- * block is packed once into bp (micro-panels, as gemm_pack_b); for each block of
- * DNN_GEMM_GOTO_MC rows, A's block is packed once into ap (tiles, as gk_pack_a) and then read
+ * The same product, A transposed (A(i,p) = a[p*sap + i]), with both operands packed into
+ * caller's memory, GotoBLAS's loop order: for each block of DNN_GEMM_GOTO_NC columns and
+ * DNN_GEMM_GOTO_KC terms (in increasing p), B's block is packed once into bp (micro-panels, as
+ * gemm_pack_b); for each block of DNN_GEMM_GOTO_MC rows, A's block is packed once into ap
+ * (tiles, as gk_pack_a, by gk_pack_at) and then read
  * from L2 by every micro-panel of B. Neither operand is read where it is, so neither its
  * layout nor its leading dimension matters: with A transposed its rows are lda floats apart,
  * and a power-of-two lda puts the terms of a tile in a handful of L1 sets, where they keep
@@ -303,22 +365,22 @@ GK_ATTR static void GK_FN(gk_tile_packed)(bool zero, int mr, int nr, int kc,
  * values are never read: the first block of terms starts every element from +0.
  */
 GK_ATTR static void GK_FN(gk_gemm_goto)(bool zero, int m, int n, int k, float alpha, const float *a,
-                                        size_t sai, size_t sap, const float *b, size_t sbp,
-                                        size_t sbj, float *c, size_t sci, size_t scj,
-                                        float *restrict ap, float *restrict bp)
+                                        size_t sap, const float *b, size_t sbp, size_t sbj,
+                                        float *c, size_t sci, size_t scj, float *restrict ap,
+                                        float *restrict bp)
 {
     enum { MC = DNN_GEMM_GOTO_MC / GK_MR * GK_MR };
     for (int j1 = 0; j1 < n; j1 += DNN_GEMM_GOTO_NC) {
         const int nc = gemm_min(DNN_GEMM_GOTO_NC, n - j1);
         for (int p0 = 0; p0 < k; p0 += DNN_GEMM_GOTO_KC) {
             const int kc = gemm_min(DNN_GEMM_GOTO_KC, k - p0);
-            GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
+            if (sbj == 1)
+                GK_FN(gk_pack_b_rows)(kc, nc, b + (size_t)p0 * sbp + (size_t)j1, sbp, bp);
+            else
+                GK_PACK_B(kc, nc, b + (size_t)p0 * sbp + (size_t)j1 * sbj, sbp, sbj, bp);
             for (int i1 = 0; i1 < m; i1 += MC) {
                 const int mc = gemm_min(MC, m - i1);
-                for (int i0 = 0; i0 < mc; i0 += GK_MR)
-                    GK_FN(gk_pack_a)
-                (gemm_min(GK_MR, mc - i0), kc, alpha,
-                 a + (size_t)(i1 + i0) * sai + (size_t)p0 * sap, sai, sap, ap + (size_t)i0 * kc);
+                GK_FN(gk_pack_at)(mc, kc, alpha, a + (size_t)i1 + (size_t)p0 * sap, sap, ap);
                 for (int j0 = 0; j0 < nc; j0 += GK_NR) {
                     const int nr = gemm_min(GK_NR, nc - j0);
                     for (int i0 = 0; i0 < mc; i0 += GK_MR) {

@@ -203,6 +203,9 @@ static void test_gemm_all_transposes(void **state)
         {100, 130, 300},
         {20, 600, 300},
         {16, 300, 250},
+        /* ... and of the packing's passes of DNN_GEMM_PACK_P terms (517 = 2 x 256 + 5), with
+         * a last tile of rows and a last micro-panel of columns both part padding. */
+        {41, 77, 517},
     };
     static const float alphas[] = {1, 0.5f, -1.25f};
     static const float betas[] = {0, 1, 0.3f};
