@@ -153,6 +153,39 @@ static inline TEEC_Result ta_update_loss(struct ta *t, float *loss, float *avg)
     return res;
 }
 
+/*
+ * TRAIN_STEP: FORWARD (training), BACKWARD and, with DZ_STEP_UPDATE in @flags, UPDATE in one
+ * call. truth NULL: memref1 NONE; delta_out NULL: memref3 NONE, else *out_size in: the buffer's
+ * bytes, out: what the TA wrote or, on SHORT_BUFFER, needs. value2 goes in as a = @flags,
+ * b = 0xFFFFFFFF; *loss and *avg (either may be NULL) get a and b as the TA left them, as
+ * float bits: the loss and its running average under DZ_STEP_LOSS, else what went in.
+ */
+static inline TEEC_Result ta_train_step(struct ta *t, const float *in, size_t in_bytes,
+                                        const float *truth, size_t truth_bytes, uint32_t flags,
+                                        float *delta_out, size_t *out_size, float *loss, float *avg)
+{
+    TEEC_Operation op;
+    memset(&op, 0, sizeof(op));
+    op.paramTypes =
+        TEEC_PARAM_TYPES(TEEC_MEMREF_TEMP_INPUT, truth ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE,
+                         TEEC_VALUE_INOUT, delta_out ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE);
+    set_mem(&op, 0, in, in_bytes);
+    if (truth)
+        set_mem(&op, 1, truth, truth_bytes);
+    op.params[2].value.a = flags;
+    op.params[2].value.b = 0xFFFFFFFFu;
+    if (delta_out)
+        set_mem(&op, 3, delta_out, *out_size);
+    TEEC_Result res = invoke(t, DZ_CMD_TRAIN_STEP, &op);
+    if (delta_out)
+        *out_size = op.params[3].tmpref.size;
+    if (loss)
+        memcpy(loss, &op.params[2].value.a, sizeof(*loss));
+    if (avg)
+        memcpy(avg, &op.params[2].value.b, sizeof(*avg));
+    return res;
+}
+
 /* SAVE_SEALED with an explicit policy (memref1), or the session's own when @policy is NULL. */
 static inline TEEC_Result ta_save_policy(struct ta *t, void *blob, size_t *size,
                                          const struct dz_policy *policy)
