@@ -523,16 +523,19 @@ enum action {
     A_SAVE_POL,
     A_LOAD_SEALED,
     A_PUBKEY,
+    A_TRAIN_STEP,
     A_UNKNOWN,
     A_COUNT
 };
 static const char *const action_names[A_COUNT] = {
     "VERSION", "OPEN_MODEL",  "LOAD_PLAIN",         "FORWARD",     "FORWARD_TRAIN", "BACKWARD",
-    "UPDATE",  "SAVE_SEALED", "SAVE_SEALED_POLICY", "LOAD_SEALED", "GET_PUBKEY",    "UNKNOWN"};
+    "UPDATE",  "SAVE_SEALED", "SAVE_SEALED_POLICY", "LOAD_SEALED", "GET_PUBKEY",    "TRAIN_STEP",
+    "UNKNOWN"};
 static const uint32_t action_cmd[A_COUNT] = {
     DZ_CMD_VERSION,     DZ_CMD_OPEN_MODEL,  DZ_CMD_LOAD_PLAIN, DZ_CMD_FORWARD,
     DZ_CMD_FORWARD,     DZ_CMD_BACKWARD,    DZ_CMD_UPDATE,     DZ_CMD_SAVE_SEALED,
-    DZ_CMD_SAVE_SEALED, DZ_CMD_LOAD_SEALED, DZ_CMD_GET_PUBKEY, DZ_CMD_COUNT};
+    DZ_CMD_SAVE_SEALED, DZ_CMD_LOAD_SEALED, DZ_CMD_GET_PUBKEY, DZ_CMD_TRAIN_STEP,
+    DZ_CMD_COUNT};
 
 /* The memory behind an action's parameters. */
 struct bufs {
@@ -609,6 +612,19 @@ static void right_op(const struct sess *s, struct bufs *b, enum action a, TEEC_O
             set_mem(op, 0, b->dy, s->out * sizeof(float));
         set_mem(op, 1, b->out, s->in * sizeof(float));
         break;
+    case A_TRAIN_STEP:
+        /* A whole step with its UPDATE, the parameters of an end segment (a middle one is
+         * refused whatever it sends). */
+        op->paramTypes = TEEC_PARAM_TYPES(
+            TEEC_MEMREF_TEMP_INPUT, s->ends ? TEEC_MEMREF_TEMP_INPUT : TEEC_NONE, TEEC_VALUE_INOUT,
+            s->g.first > 0 ? TEEC_MEMREF_TEMP_OUTPUT : TEEC_NONE);
+        set_mem(op, 0, b->x, s->in * sizeof(float));
+        if (s->ends)
+            set_mem(op, 1, b->truth, s->truth * sizeof(float));
+        op->params[2].value.a = DZ_STEP_UPDATE;
+        if (s->g.first > 0)
+            set_mem(op, 3, b->out, s->in * sizeof(float));
+        break;
     case A_UPDATE:
     case A_UNKNOWN:
         break;
@@ -671,6 +687,15 @@ static void mirror_action(const char *name, struct sess *s, struct bufs *b, enum
     case A_UPDATE:
         mirror_update(s);
         break;
+    case A_TRAIN_STEP: {
+        float dx[MAXF];
+        mirror_train_forward(s, b->x, s->ends ? b->truth : NULL);
+        mirror_backward(s, NULL, dx);
+        mirror_update(s);
+        if (s->g.first > 0 && memcmp(out, dx, s->in * sizeof(float)) != 0)
+            fail_msg("case %s: TRAIN_STEP delta is not the engine's", name);
+        break;
+    }
     case A_LOAD_SEALED:
         mirror_load(s, b->sealed_params, SEEN_Q);
         if (op->params[1].value.a != SEEN_Q || op->params[1].value.b != 0)
@@ -744,13 +769,40 @@ static void set_type(TEEC_Operation *op, int slot, uint32_t t)
 static const enum action type_actions[] = {A_VERSION, A_OPEN, A_LOAD_PLAIN,  A_FWD_INF, A_BACKWARD,
                                            A_UPDATE,  A_SAVE, A_LOAD_SEALED, A_PUBKEY};
 
+/* Every slot of @a's operation x every type word it does not take: BAD_PARAMETERS. */
+static void wrong_types(struct sess *s, struct bufs *b, enum action a)
+{
+    static uint8_t scratch[16];
+    char name[160];
+    TEEC_Operation op;
+    uint32_t origin = 0;
+    for (int slot = 0; slot < 4; slot++) {
+        for (size_t w = 0; w < sizeof(type_words) / sizeof(type_words[0]); w++) {
+            right_op(s, b, a, &op);
+            const uint32_t right = TEEC_PARAM_TYPE_GET(op.paramTypes, slot);
+            const uint32_t t = type_words[w];
+            if (t == right || (a == A_SAVE && slot == 1 && t == TEEC_MEMREF_TEMP_INPUT))
+                continue; /* the right word, or SAVE_SEALED's optional policy */
+            if (is_memref(t) && !is_memref(right))
+                set_mem(&op, slot, scratch, sizeof(scratch));
+            if (!is_memref(t) && is_memref(right))
+                memset(&op.params[slot], 0, sizeof(op.params[slot]));
+            set_type(&op, slot, t);
+            snprintf(name, sizeof(name), "types/%s/slot%d=%s", action_names[a], slot,
+                     type_names[t]);
+            expect_ta(name, call(s, action_cmd[a], &op, &origin), &origin,
+                      TEEC_ERROR_BAD_PARAMETERS);
+            usable(C_TYPES, name, s);
+        }
+    }
+}
+
 static void test_types(void **state)
 {
     (void)state;
     const struct seg g = seg_of(1, 2, true, BATCH);
     struct sess s;
     struct bufs b;
-    static uint8_t scratch[4096];
     char name[160];
     TEEC_Operation op;
     uint32_t origin = 0;
@@ -759,27 +811,19 @@ static void test_types(void **state)
     bufs_init(&b, &s);
 
     /* Every command x every slot x every type word it does not take. */
-    for (size_t ai = 0; ai < sizeof(type_actions) / sizeof(type_actions[0]); ai++) {
-        const enum action a = type_actions[ai];
-        for (int slot = 0; slot < 4; slot++) {
-            for (size_t w = 0; w < sizeof(type_words) / sizeof(type_words[0]); w++) {
-                right_op(&s, &b, a, &op);
-                const uint32_t right = TEEC_PARAM_TYPE_GET(op.paramTypes, slot);
-                const uint32_t t = type_words[w];
-                if (t == right || (a == A_SAVE && slot == 1 && t == TEEC_MEMREF_TEMP_INPUT))
-                    continue; /* the right word, or SAVE_SEALED's optional policy */
-                if (is_memref(t) && !is_memref(right))
-                    set_mem(&op, slot, scratch, 16);
-                if (!is_memref(t) && is_memref(right))
-                    memset(&op.params[slot], 0, sizeof(op.params[slot]));
-                set_type(&op, slot, t);
-                snprintf(name, sizeof(name), "types/%s/slot%d=%s", action_names[a], slot,
-                         type_names[t]);
-                expect_ta(name, call(&s, action_cmd[a], &op, &origin), &origin,
-                          TEEC_ERROR_BAD_PARAMETERS);
-                usable(C_TYPES, name, &s);
-            }
-        }
+    for (size_t ai = 0; ai < sizeof(type_actions) / sizeof(type_actions[0]); ai++)
+        wrong_types(&s, &b, type_actions[ai]);
+    /* TRAIN_STEP on a segment that ends the network: a middle one is refused (BAD_STATE)
+     * whatever it sends, an end segment's step checks every slot. */
+    {
+        const struct seg ge = seg_of(3, 5, true, BATCH);
+        struct sess se;
+        struct bufs be;
+        sess_ready(&se, NULL, &ge);
+        bufs_init(&be, &se);
+        wrong_types(&se, &be, A_TRAIN_STEP);
+        bufs_free(&be);
+        sess_end(&se);
     }
 
     /* Type nibbles the Client API does not define: refused by the client (origin API). */
@@ -974,6 +1018,23 @@ static const struct size_case size_cases[] = {
      F_PREFWD | F_SIZE | F_UPDATE},
     {"backward_end.out/short-1", A_BACKWARD, 1, true, -1, M_TEMP, SB, TA,
      F_END | F_PREFWD | F_SIZE},
+    /* TRAIN_STEP (end segment): FORWARD's input and truth, BACKWARD's delta out; a short
+     * delta buffer is refused before anything runs */
+    {"train_step.in/0", A_TRAIN_STEP, 0, false, 0, M_TEMP, BP, TA, F_END},
+    {"train_step.in/short-1", A_TRAIN_STEP, 0, true, -1, M_TEMP, BP, TA, F_END},
+    {"train_step.in/long+float", A_TRAIN_STEP, 0, true, 4, M_TEMP, BP, TA, F_END},
+    {"train_step.in/256MiB-shared", A_TRAIN_STEP, 0, false, 0, M_SHM_HUGE, BP, TA, F_END},
+    {"train_step.in/NULL+size", A_TRAIN_STEP, 0, true, 0, M_NULL, BP, API, F_END},
+    {"train_step.truth/0", A_TRAIN_STEP, 1, false, 0, M_TEMP, BP, TA, F_END},
+    {"train_step.truth/short-1", A_TRAIN_STEP, 1, true, -1, M_TEMP, BP, TA, F_END},
+    {"train_step.truth/long+float", A_TRAIN_STEP, 1, true, 4, M_TEMP, BP, TA, F_END},
+    {"train_step.out/0", A_TRAIN_STEP, 3, false, 0, M_TEMP, SB, TA, F_END | F_SIZE},
+    {"train_step.out/short-1", A_TRAIN_STEP, 3, true, -1, M_TEMP, SB, TA, F_END | F_SIZE},
+    {"train_step.out/short-float", A_TRAIN_STEP, 3, true, -4, M_TEMP, SB, TA, F_END | F_SIZE},
+    {"train_step.out/NULL+0", A_TRAIN_STEP, 3, false, 0, M_NULL, SB, TA, F_END | F_SIZE},
+    {"train_step.out/long+1", A_TRAIN_STEP, 3, true, 1, M_TEMP, OK, TA, F_END | F_SIZE},
+    {"train_step.out/256MiB-shared", A_TRAIN_STEP, 3, false, 0, M_SHM_HUGE, OK, TA, F_END | F_SIZE},
+    {"train_step.out/NULL+size", A_TRAIN_STEP, 3, true, 0, M_NULL, BP, API, F_END},
     /* SAVE_SEALED's blob: at least the sealed size */
     {"save.out/0", A_SAVE, 0, false, 0, M_TEMP, SB, TA, F_SIZE},
     {"save.out/1", A_SAVE, 0, false, 1, M_TEMP, SB, TA, F_SIZE},
@@ -1377,16 +1438,23 @@ static const char *const st_names[ST_COUNT] = {"no-model",
 
 /* Expected result of each action in each state (middle training segment, subdivisions 1). */
 static const TEEC_Result order_want[ST_COUNT][A_COUNT] = {
-    /*            VERSION OPEN LOAD_PLAIN FWD FWD_TR BWD UPDATE SAVE SAVE_POL LOAD_S PUBKEY UNKNOWN
-     */
-    [ST_NONE] = {OK, OK, BS, BS, BS, BS, BS, BS, BS, BS, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_OPEN] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_FWD] = {OK, BS, OK, OK, OK, OK, BS, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_BWD] = {OK, BS, OK, OK, BS, BS, OK, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_UPD] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_REFUSED_LOAD] = {OK, BS, OK, OK, OK, OK, BS, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_SECOND_OPEN] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, TEEC_ERROR_NOT_SUPPORTED},
-    [ST_REFUSED_OPEN] = {OK, OK, BS, BS, BS, BS, BS, BS, BS, BS, OK, TEEC_ERROR_NOT_SUPPORTED},
+    /*   VERSION OPEN LOAD_PLAIN FWD FWD_TR BWD UPDATE SAVE SAVE_POL LOAD_S PUBKEY TRAIN_STEP
+     * UNKNOWN (TRAIN_STEP: never for a segment that does not end the network) */
+    [ST_NONE] = {OK, OK, BS, BS, BS, BS, BS, BS, BS, BS, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_OPEN] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_FWD] = {OK, BS, OK, OK, OK, OK, BS, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_BWD] = {OK, BS, OK, OK, BS, BS, OK, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_UPD] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_REFUSED_LOAD] = {OK, BS, OK, OK, OK, OK, BS, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_SECOND_OPEN] = {OK, BS, OK, OK, OK, BS, BS, OK, OK, OK, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+    [ST_REFUSED_OPEN] = {OK, OK, BS, BS, BS, BS, BS, BS, BS, BS, OK, BS, TEEC_ERROR_NOT_SUPPORTED},
+};
+
+/* TRAIN_STEP in each state of an end segment (subdivisions 1): the step's FORWARD decides,
+ * as a training FORWARD would (one BACKWARD since the last UPDATE refuses it). */
+static const TEEC_Result order_step_end[ST_COUNT] = {
+    [ST_NONE] = BS, [ST_OPEN] = OK,         [ST_FWD] = OK,         [ST_BWD] = BS,
+    [ST_UPD] = OK,  [ST_REFUSED_LOAD] = OK, [ST_SECOND_OPEN] = OK, [ST_REFUSED_OPEN] = BS,
 };
 
 static void build_state(const char *name, struct sess *s, struct bufs *b, enum st st)
@@ -1412,7 +1480,7 @@ static void build_state(const char *name, struct sess *s, struct bufs *b, enum s
     }
     if (st == ST_OPEN)
         return;
-    sess_train_forward(name, s, b->x, NULL);
+    sess_train_forward(name, s, b->x, s->ends ? b->truth : NULL);
     if (st == ST_REFUSED_LOAD) {
         uint8_t bad[SEALED_MAX];
         memcpy(bad, b->sealed, b->sealed_size);
@@ -1456,6 +1524,25 @@ static void test_order(void **state)
             usable(C_ORDER, name, &s);
             sess_end(&s);
         }
+    bufs_free(&b);
+
+    const struct seg end = seg_of(3, 5, true, BATCH);
+    sess_start(&s, NULL, &end);
+    bufs_init(&b, &s);
+    sess_end(&s);
+    for (int st = 0; st < ST_COUNT; st++) {
+        TEEC_Operation op;
+        snprintf(name, sizeof(name), "order/end/%s/TRAIN_STEP", st_names[st]);
+        sess_start(&s, NULL, &end);
+        build_state(name, &s, &b, (enum st)st);
+        right_op(&s, &b, A_TRAIN_STEP, &op);
+        const TEEC_Result want = order_step_end[st];
+        expect_ta(name, call(&s, DZ_CMD_TRAIN_STEP, &op, &origin), &origin, want);
+        if (want == OK)
+            mirror_action(name, &s, &b, A_TRAIN_STEP, &op, b.out);
+        usable(C_ORDER, name, &s);
+        sess_end(&s);
+    }
     bufs_free(&b);
 }
 
