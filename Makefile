@@ -104,6 +104,9 @@ $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 # The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
 $(BUILD)/tests/test_partition: TEST_LIBS += -lcrypto
 $(BUILD)/tests/test_ta_attacks: TEST_LIBS += -lcrypto
+# test_pnet_step counts the TA commands the training loop sends: every TEEC_InvokeCommand of
+# libdarknetp goes through the test's own __wrap_TEEC_InvokeCommand first.
+$(BUILD)/tests/test_pnet_step: TEST_LIBS += -Wl,--wrap=TEEC_InvokeCommand
 
 # Each run has a secure-memory pool of its own (DZ_TEE_POOL_FILE), so the plain and sanitizer
 # runs, other work trees' runs and the user's own darknetp never share one and fill it.
