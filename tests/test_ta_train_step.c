@@ -12,7 +12,8 @@
  *    session, a second gradient query before UPDATE (BAD_STATE); the loss under a label
  *    policy and an UPDATE outside the sealed policy's rate (ACCESS_DENIED), with the state
  *    each leaves ("a step stops at the first command that fails"); a short delta buffer
- *    (SHORT_BUFFER with the size needed, and nothing run).
+ *    (SHORT_BUFFER with the size needed, and nothing run); the loss asked of a network
+ *    without a cost layer (BAD_PARAMETERS from the UPDATE, after the passes ran).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -572,6 +573,38 @@ static void test_loss_under_label_policy(void **state)
 }
 
 /*
+ * DZ_STEP_LOSS for a network that ends without a cost layer (its first four layers): there is
+ * no loss to give, which UPDATE finds (BAD_PARAMETERS) after FORWARD and BACKWARD ran, as
+ * with separate calls; the UPDATE without the loss then completes the step.
+ */
+static void test_loss_without_cost(void **state)
+{
+    (void)state;
+    struct seg g = seg_of(1, 1, 3, true, DZ_OUTPUT_SCORES);
+    g.n_layers = 4;
+    size_t np = 0;
+    float *p = seg_params(&g, &np);
+    struct ta t;
+    float x[BATCH * IN0], d[BATCH * IN0];
+    size_t out = sizeof(d);
+
+    open_loaded(&t, &g, p, np);
+    fill(x, BATCH * IN0, -2, 2);
+    assert_int_equal(
+        ta_train_step(&t, x, in_bytes, NULL, 0, DZ_STEP_UPDATE | DZ_STEP_LOSS, d, &out, NULL, NULL),
+        TEEC_ERROR_BAD_PARAMETERS);
+    out = sizeof(d);
+    assert_int_equal(ta_backward(&t, NULL, 0, d, &out), TEEC_ERROR_BAD_STATE); /* consumed */
+    assert_int_equal(ta_update(&t), TEEC_SUCCESS);
+    out = sizeof(d);
+    assert_int_equal(ta_train_step(&t, x, in_bytes, NULL, 0, DZ_STEP_UPDATE, d, &out, NULL, NULL),
+                     TEEC_SUCCESS);
+    assert_int_equal(out, in_bytes);
+    ta_stop(&t);
+    free(p);
+}
+
+/*
  * The policy's ACCESS_DENIED. An inference-only policy cannot reach TRAIN_STEP: a training
  * session refuses such a blob at LOAD_SEALED and keeps its own (training) policy, so the step
  * still runs. A sealed training policy's rate bound can: the UPDATE of the step is refused
@@ -672,7 +705,8 @@ int main(void)
         cmocka_unit_test(test_equivalence_tail),        cmocka_unit_test(test_equivalence_whole),
         cmocka_unit_test(test_refuses_types_and_flags), cmocka_unit_test(test_refuses_sessions),
         cmocka_unit_test(test_short_delta_buffer),      cmocka_unit_test(test_one_query_per_update),
-        cmocka_unit_test(test_loss_under_label_policy), cmocka_unit_test(test_policy_refusals),
+        cmocka_unit_test(test_loss_under_label_policy), cmocka_unit_test(test_loss_without_cost),
+        cmocka_unit_test(test_policy_refusals),
     };
     return cmocka_run_group_tests_name("ta_train_step", tests, group_setup, group_teardown);
 }
