@@ -5,12 +5,15 @@
  * Input:
  *   u16 LE  length L of the model blob, then L bytes: DZ_CMD_OPEN_MODEL's memref0
  *   then operations until the input ends (at most MAX_OPS), each:
- *     u8 op    bits 0-3: the command (DZ_CMD_*; 15 is an unknown id)
+ *     u8 op    bits 0-3: the command (DZ_CMD_*: since DZ_CMD_TRAIN_STEP took 15 every id
+ *              is one; the dispatcher's answer to unknown ids is test_ta_dnn's)
  *              bit 4: the type word comes from the input (u16: four 3-bit type nibbles)
  *              bit 5: every memref size is the right one plus a signed byte (-128: size 0)
  *              bit 6: memref contents (and values) come from the input, else a pattern
  *                     that the TA accepts (small floats, one-hot truths, its own policy)
  *              bit 7: FORWARD: DZ_FORWARD_TRAIN; SAVE_SEALED: pass a policy;
+ *                     TRAIN_STEP: no DZ_STEP_UPDATE (else with it, and with DZ_STEP_LOSS
+ *                     when the session asked for DZ_OUTPUT_SCORES);
  *                     LOAD_SEALED: the blob of the last successful SAVE_SEALED
  *                     (with bit 6: one byte of it XORed, u16 offset then u8 mask);
  *                     STREAM_CHUNK: the sealed chunk STREAM_IMPORT gave for the index the
@@ -137,6 +140,20 @@ static struct shape proper_shape(const struct dz_session *s, uint32_t cmd, bool 
         if (s->hdr.first > 0) {
             sh.t[1] = T_MOUT;
             sh.size[1] = s->in_floats * sizeof(float);
+        }
+        break;
+    case DZ_CMD_TRAIN_STEP:
+        /* FORWARD's memref0 and memref1 of a training pass, BACKWARD's delta out */
+        sh.t[0] = T_MIN;
+        sh.size[0] = s->in_floats * sizeof(float);
+        if (s->takes_truth) {
+            sh.t[1] = T_MIN;
+            sh.size[1] = s->truth_floats * sizeof(float);
+        }
+        sh.t[2] = TEE_PARAM_TYPE_VALUE_INOUT;
+        if (s->hdr.first > 0) {
+            sh.t[3] = T_MOUT;
+            sh.size[3] = s->in_floats * sizeof(float);
         }
         break;
     case DZ_CMD_SAVE_SEALED:
@@ -372,6 +389,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     c.p[i].value.b = take_u32(&in);
                 } else if (cmd == DZ_CMD_FORWARD && i == 2) {
                     c.p[i].value.a = flag ? DZ_FORWARD_TRAIN : 0;
+                } else if (cmd == DZ_CMD_TRAIN_STEP && i == 2) {
+                    const bool scores = s->net && s->hdr.output_policy == DZ_OUTPUT_SCORES;
+                    c.p[i].value.a = flag ? 0 : DZ_STEP_UPDATE | (scores ? DZ_STEP_LOSS : 0);
                 } else if (cmd == DZ_CMD_STREAM_IMPORT && i == 0) {
                     c.p[i].value.a = s->import_active ? s->import_next : 0;
                 }
@@ -416,7 +436,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
             } else if (raw) {
                 take_bytes(&in, c.buf[i], n);
-            } else if (cmd == DZ_CMD_FORWARD && i == 1) {
+            } else if ((cmd == DZ_CMD_FORWARD || cmd == DZ_CMD_TRAIN_STEP) && i == 1) {
                 fill_truth(c.buf[i], n, s->hdr.batch ? s->truth_floats / s->hdr.batch : 0);
             } else if (cmd == DZ_CMD_SAVE_SEALED && i == 1) {
                 memset(c.buf[i], 0, n);

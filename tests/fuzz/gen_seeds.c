@@ -2,7 +2,8 @@
  * gen_seeds.c - writes the generated part of the fuzz seed corpora (make fuzz-seeds):
  *   corpus/ta/      model blobs as darknetp's OPEN_MODEL sends them, encoded by the host's
  *                   own codec (dz_wire_encode_header/spec) from real cfgs, each followed by a
- *                   command sequence a real run makes (fuzz_ta.c's input format)
+ *                   command sequence a real run makes (fuzz_ta.c's input format); training
+ *                   segments that end the network also with DZ_CMD_TRAIN_STEP (*-step.bin)
  *   corpus/wire/    the same headers and specs with request and sealed policies
  *   corpus/weights/ .weights files of FUZZ_WEIGHTS_CFG: whole, partial, old format, transposed
  *   corpus/idx/     small IDX image and label files, plain and gzipped
@@ -164,6 +165,28 @@ static void ta_seed(const char *name, const struct dk_model *m, uint32_t first, 
         add(&b, infer, sizeof infer);
     snprintf(file, sizeof file, "%s.bin", name);
     put("ta", file, b.b, b.n);
+
+    /* A segment that ends the network trains in one call per step (DZ_CMD_TRAIN_STEP), as
+     * darknetp does: whole steps, a sealed save and reload between them, a step without its
+     * UPDATE, one refused before that UPDATE (subdivisions 1), the UPDATE, a prediction. */
+    if (training && last + 1 == m->n) {
+        struct buf st = {.n = 0};
+        const uint8_t step[] = {DZ_CMD_LOAD_PLAIN,
+                                DZ_CMD_TRAIN_STEP,
+                                DZ_CMD_TRAIN_STEP,
+                                DZ_CMD_SAVE_SEALED | F_TRAIN,
+                                DZ_CMD_LOAD_SEALED | F_TRAIN,
+                                DZ_CMD_TRAIN_STEP | F_TRAIN,
+                                DZ_CMD_TRAIN_STEP,
+                                DZ_CMD_UPDATE,
+                                DZ_CMD_TRAIN_STEP,
+                                DZ_CMD_FORWARD};
+        add_u16(&st, (uint16_t)len);
+        add(&st, blob, len);
+        add(&st, step, sizeof step);
+        snprintf(file, sizeof file, "%s-step.bin", name);
+        put("ta", file, st.b, st.n);
+    }
 
     /* The same session, then a tampered reload of its seal (one byte of the tag). */
     add_u8(&b, DZ_CMD_SAVE_SEALED);
