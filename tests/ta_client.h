@@ -409,4 +409,56 @@ static inline void params_set(struct dnn_network *net, const float *in)
         }
 }
 
+/* The TA tests' small classifier (6 layers): connected 8 leaky, connected 6 with batch
+ * normalisation leaky, dropout .3, connected @classes linear, softmax, SSE cost. Batch
+ * normalisation and dropout make a step depend on the whole state (rolling statistics, the
+ * dropout stream, seen), not only on the weights. */
+static inline void ta_small_classifier(struct dnn_layer_spec specs[6], int classes)
+{
+    memset(specs, 0, 6 * sizeof(*specs));
+    specs[0] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LEAKY, .outputs = 8};
+    specs[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
+                                       .activation = DNN_ACT_LEAKY,
+                                       .outputs = 6,
+                                       .batch_normalize = true};
+    specs[2] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_DROPOUT, .activation = DNN_ACT_LINEAR, .probability = 0.3f};
+    specs[3] = (struct dnn_layer_spec){
+        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = classes};
+    specs[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX,
+                                       .activation = DNN_ACT_LINEAR,
+                                       .softmax_groups = 1,
+                                       .temperature = 1};
+    specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_COST,
+                                       .activation = DNN_ACT_LINEAR,
+                                       .cost_type = DNN_COST_SSE,
+                                       .cost_scale = 1};
+}
+
+/* Its [net]: @batch images of 1x1x@channels, @subdivisions, SGD (rate .1, momentum .9, decay
+ * .0005) on darknet's `steps` policy, scaled by .5 at @step0 and .1 at @step1, burn_in 2. */
+static inline void ta_small_config(struct dnn_net_config *c, int batch, int subdivisions,
+                                   int channels, int step0, int step1)
+{
+    memset(c, 0, sizeof(*c));
+    c->batch = batch;
+    c->subdivisions = subdivisions;
+    c->h = 1;
+    c->w = 1;
+    c->c = channels;
+    c->learning_rate = 0.1f;
+    c->momentum = 0.9f;
+    c->decay = 0.0005f;
+    c->policy = DNN_POLICY_STEPS;
+    c->n_steps = 2;
+    c->steps[0] = step0;
+    c->steps[1] = step1;
+    c->scales[0] = 0.5f;
+    c->scales[1] = 0.1f;
+    c->burn_in = 2;
+    c->power = 4;
+    c->max_batches = 100;
+}
+
 #endif /* TESTS_TA_CLIENT_H */

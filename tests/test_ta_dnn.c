@@ -146,47 +146,11 @@ enum { N_LAYERS = 6, BATCH = 4, SUBDIV = 2, CLASSES = 3 };
 static struct dnn_net_config test_cfg;
 static struct dnn_layer_spec test_specs[N_LAYERS];
 
-/* connected 8->8 leaky, connected 8->6 BN leaky, dropout .3, connected 6->3, softmax, cost. */
+/* ta_client.h's small classifier, 2 subdivisions, the rate scaled at 3 and 6 updates. */
 static void init_test_net(void)
 {
-    memset(&test_cfg, 0, sizeof(test_cfg));
-    test_cfg.batch = BATCH;
-    test_cfg.subdivisions = SUBDIV;
-    test_cfg.h = 1;
-    test_cfg.w = 1;
-    test_cfg.c = 8;
-    test_cfg.learning_rate = 0.1f;
-    test_cfg.momentum = 0.9f;
-    test_cfg.decay = 0.0005f;
-    test_cfg.policy = DNN_POLICY_STEPS;
-    test_cfg.n_steps = 2;
-    test_cfg.steps[0] = 3;
-    test_cfg.steps[1] = 6;
-    test_cfg.scales[0] = 0.5f;
-    test_cfg.scales[1] = 0.1f;
-    test_cfg.burn_in = 2;
-    test_cfg.power = 4;
-    test_cfg.max_batches = 100;
-
-    memset(test_specs, 0, sizeof(test_specs));
-    test_specs[0] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LEAKY, .outputs = 8};
-    test_specs[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
-                                            .activation = DNN_ACT_LEAKY,
-                                            .outputs = 6,
-                                            .batch_normalize = true};
-    test_specs[2] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_DROPOUT, .activation = DNN_ACT_LINEAR, .probability = 0.3f};
-    test_specs[3] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
-    test_specs[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX,
-                                            .activation = DNN_ACT_LINEAR,
-                                            .softmax_groups = 1,
-                                            .temperature = 1};
-    test_specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_COST,
-                                            .activation = DNN_ACT_LINEAR,
-                                            .cost_type = DNN_COST_SSE,
-                                            .cost_scale = 1};
+    ta_small_config(&test_cfg, BATCH, SUBDIV, 8, 3, 6);
+    ta_small_classifier(test_specs, CLASSES);
 }
 
 static struct seg test_seg(uint32_t first, uint32_t last, bool training)

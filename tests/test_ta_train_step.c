@@ -45,51 +45,12 @@ enum { N_LAYERS = 6, BATCH = 4, IN0 = 8, CLASSES = 3, ITERS = 4 };
 static struct dnn_net_config cfgs[2];
 static struct dnn_layer_spec specs[N_LAYERS];
 
-/* connected 8->8 leaky, connected 8->6 BN leaky, dropout .3, connected 6->3, softmax, cost:
- * batch normalisation and dropout make a step depend on the whole state (rolling statistics,
- * the dropout stream, seen), not only on the weights. */
+/* ta_client.h's small classifier with 1 and 2 subdivisions, the rate scaled at 8 and 10. */
 static void init_net(void)
 {
-    for (int s = 0; s < 2; s++) {
-        struct dnn_net_config *c = &cfgs[s];
-        memset(c, 0, sizeof(*c));
-        c->batch = BATCH;
-        c->subdivisions = s + 1;
-        c->h = 1;
-        c->w = 1;
-        c->c = IN0;
-        c->learning_rate = 0.1f;
-        c->momentum = 0.9f;
-        c->decay = 0.0005f;
-        c->policy = DNN_POLICY_STEPS;
-        c->n_steps = 2;
-        c->steps[0] = 8;
-        c->steps[1] = 10;
-        c->scales[0] = 0.5f;
-        c->scales[1] = 0.1f;
-        c->burn_in = 2;
-        c->power = 4;
-        c->max_batches = 100;
-    }
-    memset(specs, 0, sizeof(specs));
-    specs[0] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LEAKY, .outputs = 8};
-    specs[1] = (struct dnn_layer_spec){.kind = DNN_LAYER_CONNECTED,
-                                       .activation = DNN_ACT_LEAKY,
-                                       .outputs = 6,
-                                       .batch_normalize = true};
-    specs[2] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_DROPOUT, .activation = DNN_ACT_LINEAR, .probability = 0.3f};
-    specs[3] = (struct dnn_layer_spec){
-        .kind = DNN_LAYER_CONNECTED, .activation = DNN_ACT_LINEAR, .outputs = CLASSES};
-    specs[4] = (struct dnn_layer_spec){.kind = DNN_LAYER_SOFTMAX,
-                                       .activation = DNN_ACT_LINEAR,
-                                       .softmax_groups = 1,
-                                       .temperature = 1};
-    specs[5] = (struct dnn_layer_spec){.kind = DNN_LAYER_COST,
-                                       .activation = DNN_ACT_LINEAR,
-                                       .cost_type = DNN_COST_SSE,
-                                       .cost_scale = 1};
+    for (int s = 0; s < 2; s++)
+        ta_small_config(&cfgs[s], BATCH, s + 1, IN0, 8, 10);
+    ta_small_classifier(specs, CLASSES);
 }
 
 static struct seg seg_of(int subdivisions, uint32_t first, uint32_t last, bool training,
