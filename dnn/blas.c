@@ -1,5 +1,10 @@
-/* blas.c - the vector helpers layers share; plain loops the compiler vectorises. */
+/*
+ * blas.c - the vector helpers layers share. gcc's -O2 vectorises no loop of unknown length,
+ * so the elementwise ones take four floats at a time (vec4.h): each lane does the scalar
+ * loop's operations, so the bits are the scalar loop's.
+ */
 #include "dnn/dnn_internal.h"
+#include "dnn/vec4.h"
 
 bool dnn_mul_size(size_t a, size_t b, size_t *out)
 {
@@ -19,25 +24,42 @@ bool dnn_add_size(size_t a, size_t b, size_t *out)
 
 void dnn_fill(float *x, size_t n, float v)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if DNN_V4
+    const dnn_v4 vv = dnn_v4_splat(v);
+    for (; i + DNN_V4_LANES <= n; i += DNN_V4_LANES)
+        dnn_v4_store(x + i, vv);
+#endif
+    for (; i < n; i++)
         x[i] = v;
 }
 
 void dnn_copy(const float *x, size_t n, float *y)
 {
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i];
+    memmove(y, x, n * sizeof(float));
 }
 
 void dnn_axpy(size_t n, float a, const float *x, float *y)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if DNN_V4
+    const dnn_v4 va = dnn_v4_splat(a);
+    for (; i + DNN_V4_LANES <= n; i += DNN_V4_LANES)
+        dnn_v4_store(y + i, dnn_v4_load(y + i) + va * dnn_v4_load(x + i));
+#endif
+    for (; i < n; i++)
         y[i] += a * x[i];
 }
 
 void dnn_scal(size_t n, float a, float *x)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if DNN_V4
+    const dnn_v4 va = dnn_v4_splat(a);
+    for (; i + DNN_V4_LANES <= n; i += DNN_V4_LANES)
+        dnn_v4_store(x + i, dnn_v4_load(x + i) * va);
+#endif
+    for (; i < n; i++)
         x[i] *= a;
 }
 
@@ -49,31 +71,65 @@ float dnn_sum(const float *x, size_t n)
     return s;
 }
 
+/* x[j] += v for j < n. */
+static void add_scalar(float *x, size_t n, float v)
+{
+    size_t j = 0;
+#if DNN_V4
+    const dnn_v4 vv = dnn_v4_splat(v);
+    for (; j + DNN_V4_LANES <= n; j += DNN_V4_LANES)
+        dnn_v4_store(x + j, dnn_v4_load(x + j) + vv);
+#endif
+    for (; j < n; j++)
+        x[j] += v;
+}
+
 void dnn_add_bias(float *out, const float *biases, int batch, int c, int spatial)
 {
     for (int b = 0; b < batch; b++)
-        for (int i = 0; i < c; i++) {
-            float *o = out + ((size_t)b * c + i) * spatial;
-            for (int j = 0; j < spatial; j++)
-                o[j] += biases[i];
-        }
+        for (int i = 0; i < c; i++)
+            add_scalar(out + ((size_t)b * c + i) * spatial, (size_t)spatial, biases[i]);
 }
 
 void dnn_scale_bias(float *out, const float *scales, int batch, int c, int spatial)
 {
     for (int b = 0; b < batch; b++)
-        for (int i = 0; i < c; i++) {
-            float *o = out + ((size_t)b * c + i) * spatial;
-            for (int j = 0; j < spatial; j++)
-                o[j] *= scales[i];
-        }
+        for (int i = 0; i < c; i++)
+            dnn_scal((size_t)spatial, scales[i], out + ((size_t)b * c + i) * spatial);
+}
+
+/* Channels summed side by side in dnn_backward_bias: each keeps its own serial chain of adds
+ * (darknet's sum_array), the chains interleaved so that the adds' latency overlaps. */
+#define BIAS_CHANNELS 8
+
+/* s[k] = the serial sum of d[k * spatial + j] over j, for k < m. */
+static void sum_channels(const float *d, int m, int spatial, float *s)
+{
+    if (m == BIAS_CHANNELS) {
+        float t[BIAS_CHANNELS] = {0};
+        for (int j = 0; j < spatial; j++)
+            for (int k = 0; k < BIAS_CHANNELS; k++)
+                t[k] += d[(size_t)k * spatial + j];
+        memcpy(s, t, sizeof t);
+        return;
+    }
+    for (int k = 0; k < m; k++)
+        s[k] = 0;
+    for (int j = 0; j < spatial; j++)
+        for (int k = 0; k < m; k++)
+            s[k] += d[(size_t)k * spatial + j];
 }
 
 void dnn_backward_bias(float *bias_updates, const float *delta, int batch, int c, int spatial)
 {
     for (int b = 0; b < batch; b++)
-        for (int i = 0; i < c; i++)
-            bias_updates[i] += dnn_sum(delta + ((size_t)b * c + i) * spatial, (size_t)spatial);
+        for (int i = 0; i < c; i += BIAS_CHANNELS) {
+            const int m = c - i < BIAS_CHANNELS ? c - i : BIAS_CHANNELS;
+            float s[BIAS_CHANNELS];
+            sum_channels(delta + ((size_t)b * c + i) * spatial, m, spatial, s);
+            for (int k = 0; k < m; k++)
+                bias_updates[i + k] += s[k];
+        }
 }
 
 void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int c, int spatial,
