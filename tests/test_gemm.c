@@ -206,6 +206,10 @@ static void test_gemm_all_transposes(void **state)
         /* ... and of the packing's passes of DNN_GEMM_PACK_P terms (517 = 2 x 256 + 5), with
          * a last tile of rows and a last micro-panel of columns both part padding. */
         {41, 77, 517},
+        /* A not transposed into C by rows past DNN_GEMM_NN_MIN_A (50 x 1317 floats of A): B
+         * packed in blocks of 64 columns by passes of 8 terms (1317 = 5 x 256 + 37), the
+         * second block 29 columns wide, its last micro-panel part padding. */
+        {50, 93, 1317},
     };
     static const float alphas[] = {1, 0.5f, -1.25f};
     static const float betas[] = {0, 1, 0.3f};
