@@ -9,6 +9,7 @@
  */
 #include "dnn/conv_lower.h"
 #include "dnn/conv_sliding.h"
+#include "dnn/conv_winograd.h"
 
 #include <limits.h>
 
@@ -65,8 +66,16 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
         return DNN_ERR_OVERFLOW;
     l->nweights = nweights;
     l->nbiases = (size_t)s->filters;
-    /* The column matrix of one image and group; backward reuses it for the input delta. */
+    /* The column matrix of one image and group; backward reuses it for the input delta.
+     * The Winograd path's blocks share it (the weight gradient keeps im2col). */
     l->workspace_floats = dnn_conv_direct(l) ? 0 : ws;
+    if (dnn_conv_winograd_applies(l)) {
+        const size_t wino = dnn_conv_winograd_scratch_floats(l);
+        if (wino == 0)
+            return DNN_ERR_OVERFLOW;
+        if (wino > l->workspace_floats)
+            l->workspace_floats = wino;
+    }
 
     /* .weights order: biases, [scales, rolling_mean, rolling_variance], weights. */
     enum dnn_status st = dnn_layer_add_param(l, "biases", &l->biases, &l->bias_updates, l->nbiases);

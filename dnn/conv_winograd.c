@@ -1,0 +1,396 @@
+/*
+ * conv_winograd.c - F(2x2, 3x3) Winograd convolution (conv_winograd.h): the transforms of
+ * filters, input patches and output tiles, and the passes that block them around dnn_gemm.
+ *
+ * Layouts: a transformed block holds position xi's matrix at xi * xs floats (xs = rows x
+ * columns of one position), rows (channels or filters) of `ld` floats, tiles in order along
+ * a row. Tiles are numbered over the images of a call: tile g is tile g % T of image g / T
+ * (T tiles per image, row-major, ceil(w/2) per row), so one block may span several small
+ * images, whose GEMMs then have columns enough.
+ */
+#include "dnn/conv_winograd.h"
+
+#include "dnn/conv_lower.h"
+
+/* Tiles of one row segment transformed at once (local arrays on the stack). */
+#define WINO_SEG 32
+
+static int wino_min(int a, int b)
+{
+    return a < b ? a : b;
+}
+
+bool dnn_conv_winograd_applies(const struct dnn_layer *l)
+{
+#ifdef DNN_CONV_NO_WINOGRAD
+    (void)l;
+    return false;
+#else
+    const struct dnn_layer_spec *s = &l->spec;
+    return l->kind == DNN_LAYER_CONVOLUTIONAL && s->size == 3 && s->stride == 1 && s->pad == 1 &&
+           dnn_conv_dilation(l) == 1 && s->groups == 1 && !s->antialiasing &&
+           l->c >= DNN_WINO_MIN_CHANNELS && s->filters >= DNN_WINO_MIN_FILTERS;
+#endif
+}
+
+size_t dnn_wino_tiles(int h, int w)
+{
+    return (size_t)((h + 1) / 2) * (size_t)((w + 1) / 2);
+}
+
+size_t dnn_wino_delta_acc_floats(int c, int h, int w)
+{
+    return (size_t)DNN_WINO_XI * (size_t)c * dnn_wino_tiles(h, w);
+}
+
+/* Floats a block of tb tiles and kb filters takes: the fixed block (V, or the input delta's
+ * sums) of c x tb per position, M (or the delta's V) of kb x tb, and U of kb x c unless the
+ * caller transformed the filters (with_u false). */
+static size_t wino_block_floats(size_t c, size_t tb, size_t kb, bool with_u)
+{
+    return (size_t)DNN_WINO_XI * (c * tb + kb * tb + (with_u ? kb * c : 0));
+}
+
+size_t dnn_conv_winograd_scratch_floats(const struct dnn_layer *l)
+{
+    const size_t c = (size_t)l->c, k = (size_t)l->spec.filters;
+    const size_t per_image = dnn_wino_tiles(l->h, l->w);
+    size_t tiles = 0;
+    if (!dnn_mul_size(per_image, (size_t)l->batch, &tiles) || c > (size_t)1 << 24 ||
+        per_image > (size_t)1 << 30)
+        return 0;
+    const size_t tb = tiles < DNN_WINO_TILE_BLOCK ? tiles : DNN_WINO_TILE_BLOCK;
+    const size_t kb = k < DNN_WINO_FILTER_BLOCK ? k : DNN_WINO_FILTER_BLOCK;
+    const size_t block = wino_block_floats(c, tb, kb, true);
+    size_t acc = 0;
+    if (!dnn_mul_size((size_t)DNN_WINO_XI * c, per_image, &acc))
+        return 0;
+    return block > acc ? block : acc;
+}
+
+/* Block sizes for a call: tb tiles (at most DNN_WINO_TILE_BLOCK and the call's tiles) and
+ * kb of k filters (as many as fit scratch_floats). The caller's scratch holds at least the
+ * layer's dnn_conv_winograd_scratch_floats, which fits one filter at DNN_WINO_TILE_BLOCK
+ * tiles; halving tb is only a guard. */
+static void wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, bool with_u, int *tb,
+                        int *kb)
+{
+    size_t t = tiles < DNN_WINO_TILE_BLOCK ? tiles : DNN_WINO_TILE_BLOCK;
+    const size_t per_pos = scratch_floats / DNN_WINO_XI;
+    for (;;) {
+        const size_t fixed = (size_t)c * t, per_filter = t + (with_u ? (size_t)c : 0);
+        size_t f = per_pos > fixed ? (per_pos - fixed) / per_filter : 0;
+        if (f >= 1 || t <= 1) {
+            *tb = (int)t;
+            *kb = f > (size_t)k ? k : (f < 1 ? 1 : (int)f);
+            return;
+        }
+        t /= 2;
+    }
+}
+
+void dnn_wino_filter_transform(const float *weights, int k, int c, float *u)
+{
+    const size_t xs = (size_t)k * (size_t)c;
+    for (size_t f = 0; f < xs; f++) {
+        const float *g = weights + f * 9;
+        float t[4][3];
+        /* G g: rows g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2 */
+        for (int j = 0; j < 3; j++) {
+            t[0][j] = g[j];
+            t[1][j] = ((g[j] + g[3 + j]) + g[6 + j]) * 0.5f;
+            t[2][j] = ((g[j] - g[3 + j]) + g[6 + j]) * 0.5f;
+            t[3][j] = g[6 + j];
+        }
+        /* (G g) G^T: the same on each row */
+        for (int i = 0; i < 4; i++) {
+            u[(size_t)(i * 4 + 0) * xs + f] = t[i][0];
+            u[(size_t)(i * 4 + 1) * xs + f] = ((t[i][0] + t[i][1]) + t[i][2]) * 0.5f;
+            u[(size_t)(i * 4 + 2) * xs + f] = ((t[i][0] - t[i][1]) + t[i][2]) * 0.5f;
+            u[(size_t)(i * 4 + 3) * xs + f] = t[i][2];
+        }
+    }
+}
+
+/* The position of U that the filter turned 180 degrees has at xi: G reverses with g's rows
+ * (rows 1 and 2 of G are palindromes), so rows and columns 0 and 3 swap. */
+static int wino_mirror(int xi)
+{
+    static const int p[4] = {3, 1, 2, 0};
+    return p[xi / 4] * 4 + p[xi % 4];
+}
+
+/* V = B^T d B for tiles tx0 .. tx0+len-1 of tile row ty of one channel im (h, w): position
+ * xi of tile x at v[xi * xs + x]. B^T d combines the patch's four rows (d0 - d2, d1 + d2,
+ * d2 - d1, d1 - d3), column by column; then the same over each row's four columns, which
+ * are columns 2x-1, 2x, 2x+1, 2x+2 of the image: the even ones (e, 2x-1 and 2x+1) and odd
+ * ones (o) kept apart so every loop runs over consecutive tiles. */
+static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, int len, float *v,
+                               size_t xs)
+{
+    float e[4][WINO_SEG + 1], o[4][WINO_SEG + 1];
+    for (int i = 0; i < 4; i++) {
+        const int y = 2 * ty - 1 + i;
+        for (int j = 0; j <= len; j++) {
+            const int xe = 2 * (tx0 + j) - 1, xo = xe + 1;
+            const bool row = y >= 0 && y < h;
+            e[i][j] = row && xe >= 0 && xe < w ? im[(size_t)y * (size_t)w + (size_t)xe] : 0.0f;
+            o[i][j] = row && xo < w ? im[(size_t)y * (size_t)w + (size_t)xo] : 0.0f;
+        }
+    }
+    float te[4][WINO_SEG + 1], to[4][WINO_SEG + 1];
+    for (int j = 0; j <= len; j++) {
+        te[0][j] = e[0][j] - e[2][j];
+        te[1][j] = e[1][j] + e[2][j];
+        te[2][j] = e[2][j] - e[1][j];
+        te[3][j] = e[1][j] - e[3][j];
+        to[0][j] = o[0][j] - o[2][j];
+        to[1][j] = o[1][j] + o[2][j];
+        to[2][j] = o[2][j] - o[1][j];
+        to[3][j] = o[1][j] - o[3][j];
+    }
+    for (int i = 0; i < 4; i++) {
+        float *v0 = v + (size_t)(i * 4) * xs;
+        for (int x = 0; x < len; x++) {
+            v0[x] = te[i][x] - te[i][x + 1];
+            v0[xs + (size_t)x] = to[i][x] + te[i][x + 1];
+            v0[2 * xs + (size_t)x] = te[i][x + 1] - to[i][x];
+            v0[3 * xs + (size_t)x] = to[i][x] - to[i][x + 1];
+        }
+    }
+}
+
+/* Tiles [g0, g0+nt) of a call's images of h x w pixels. */
+struct wino_tiles {
+    int h, w;
+    size_t g0;
+    int nt;
+};
+
+/* A run of consecutive tiles of one tile row: image b, tile row ty, tiles tx0 .. tx0+len-1,
+ * the first being tile j of the block. */
+struct wino_seg {
+    size_t b, j;
+    int ty, tx0, len;
+};
+
+/* The run that starts at tile *g of tl's block (cut at tile rows and WINO_SEG), moving *g
+ * past it; false at the block's end. */
+static bool wino_next_segment(const struct wino_tiles *tl, size_t *g, struct wino_seg *s)
+{
+    const size_t end = tl->g0 + (size_t)tl->nt;
+    if (*g >= end)
+        return false;
+    const size_t per_image = dnn_wino_tiles(tl->h, tl->w), tw = (size_t)(tl->w + 1) / 2;
+    const size_t t = *g % per_image;
+    size_t len = tw - t % tw;
+    if (len > end - *g)
+        len = end - *g;
+    if (len > WINO_SEG)
+        len = WINO_SEG;
+    s->b = *g / per_image;
+    s->j = *g - tl->g0;
+    s->ty = (int)(t / tw);
+    s->tx0 = (int)(t % tw);
+    s->len = (int)len;
+    *g += len;
+    return true;
+}
+
+/* V (16, ch, nt) of tiles [g0, g0+nt) of images (ch, h, w) in_stride apart. */
+static void wino_input_transform(const float *in, size_t in_stride, int ch,
+                                 const struct wino_tiles *tl, float *v)
+{
+    const size_t xs = (size_t)ch * (size_t)tl->nt, plane = (size_t)tl->h * (size_t)tl->w;
+    struct wino_seg sg;
+    for (size_t g = tl->g0; wino_next_segment(tl, &g, &sg);) {
+        for (int c = 0; c < ch; c++)
+            wino_input_segment(in + sg.b * in_stride + (size_t)c * plane, tl->h, tl->w, sg.ty,
+                               sg.tx0, sg.len, v + (size_t)c * (size_t)tl->nt + sg.j, xs);
+    }
+}
+
+/* A^T m A for tiles tx0 .. tx0+len-1 of tile row ty of one channel: position xi of tile x at
+ * m[xi * xs + x]; the 2x2 pixels written to (or added into) out (h, w), the rows and
+ * columns past the image's edge dropped. */
+static void wino_output_segment(const float *m, size_t xs, int ty, int tx0, int len, int h, int w,
+                                float *out, bool add)
+{
+    float r0[2 * WINO_SEG], r1[2 * WINO_SEG];
+    for (int x = 0; x < len; x++) {
+        float a0[4], a1[4];
+        for (int s = 0; s < 4; s++) {
+            const float m0 = m[(size_t)s * xs + (size_t)x],
+                        m1 = m[(size_t)(4 + s) * xs + (size_t)x];
+            const float m2 = m[(size_t)(8 + s) * xs + (size_t)x];
+            const float m3 = m[(size_t)(12 + s) * xs + (size_t)x];
+            a0[s] = (m0 + m1) + m2;
+            a1[s] = (m1 - m2) - m3;
+        }
+        r0[2 * x] = (a0[0] + a0[1]) + a0[2];
+        r0[2 * x + 1] = (a0[1] - a0[2]) - a0[3];
+        r1[2 * x] = (a1[0] + a1[1]) + a1[2];
+        r1[2 * x + 1] = (a1[1] - a1[2]) - a1[3];
+    }
+    const int x0 = 2 * tx0, xn = wino_min(2 * len, w - x0);
+    for (int r = 0; r < 2 && 2 * ty + r < h; r++) {
+        float *o = out + (size_t)(2 * ty + r) * (size_t)w + (size_t)x0;
+        const float *src = r ? r1 : r0;
+        if (add) {
+            for (int x = 0; x < xn; x++)
+                o[x] += src[x];
+        } else {
+            for (int x = 0; x < xn; x++)
+                o[x] = src[x];
+        }
+    }
+}
+
+/* Rows [0, rows) of the transformed block m (16, rows, ld: position xi at xi * xs) back to
+ * channels 0 .. rows-1 of images (rows, h, w) out_stride apart. */
+static void wino_output_transform(const float *m, size_t xs, size_t ld, int rows,
+                                  const struct wino_tiles *tl, float *out, size_t out_stride,
+                                  bool add)
+{
+    const size_t plane = (size_t)tl->h * (size_t)tl->w;
+    struct wino_seg sg;
+    for (size_t g = tl->g0; wino_next_segment(tl, &g, &sg);) {
+        for (int r = 0; r < rows; r++)
+            wino_output_segment(m + (size_t)r * ld + sg.j, xs, sg.ty, sg.tx0, sg.len, tl->h, tl->w,
+                                out + sg.b * out_stride + (size_t)r * plane, add);
+    }
+}
+
+/* M[xi] = U[xi] (kn x c, rows c apart, positions uxs apart) * V[xi] (c x nt), then the
+ * output transform into filters k0 .. k0+kn-1 of the images. */
+static void wino_forward_block(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                               const float *u, size_t uxs, int k0, int kn, const float *v,
+                               const struct wino_tiles *tl, float *m, float *out, size_t out_stride)
+{
+    const int nt = tl->nt;
+    for (int xi = 0; xi < DNN_WINO_XI; xi++)
+        dnn_gemm_par(par, false, false, kn, nt, cv->c, 1, u + (size_t)xi * uxs, cv->c,
+                     v + (size_t)xi * (size_t)cv->c * (size_t)nt, nt, 0,
+                     m + (size_t)xi * (size_t)kn * (size_t)nt, nt);
+    wino_output_transform(m, (size_t)kn * (size_t)nt, (size_t)nt, kn, tl,
+                          out + (size_t)k0 * (size_t)cv->h * (size_t)cv->w, out_stride, false);
+}
+
+void dnn_wino_forward(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                      const float *in, size_t in_stride, int images, float *out, size_t out_stride,
+                      float *scratch, size_t scratch_floats)
+{
+    const size_t tiles = dnn_wino_tiles(cv->h, cv->w) * (size_t)images;
+    int tb = 0, kb = 0;
+    wino_blocks(scratch_floats, cv->c, cv->k, tiles, !cv->u, &tb, &kb);
+    float *v = scratch;
+    float *m = v + (size_t)DNN_WINO_XI * (size_t)cv->c * (size_t)tb;
+    float *ub = m + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
+    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    if (cv->u) {
+        /* filters transformed once: each block of tiles transformed once, all filters */
+        for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
+            tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
+            wino_input_transform(in, in_stride, cv->c, &tl, v);
+            for (int k0 = 0; k0 < cv->k; k0 += kb)
+                wino_forward_block(cv, par, cv->u + (size_t)k0 * (size_t)cv->c,
+                                   (size_t)cv->k * (size_t)cv->c, k0, wino_min(kb, cv->k - k0), v,
+                                   &tl, m, out, out_stride);
+        }
+        return;
+    }
+    /* each block of filters transformed once, the tiles again per block (a streamed tile
+     * has few filters: mostly one block) */
+    for (int k0 = 0; k0 < cv->k; k0 += kb) {
+        const int kn = wino_min(kb, cv->k - k0);
+        dnn_wino_filter_transform(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn, cv->c, ub);
+        for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
+            tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
+            wino_input_transform(in, in_stride, cv->c, &tl, v);
+            wino_forward_block(cv, par, ub, (size_t)kn * (size_t)cv->c, k0, kn, v, &tl, m, out,
+                               out_stride);
+        }
+    }
+}
+
+/* acc[xi] (c x nt, rows ldacc apart) (+)= U[mirror xi]^T (c x kn) * Vd[xi] (kn x nt): the
+ * turned filters' share of the input delta's transform. */
+static void wino_delta_block(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                             const float *u, size_t uxs, int kn, const float *vd, int nt,
+                             bool overwrite, float *acc, size_t acc_xs, int ldacc)
+{
+    for (int xi = 0; xi < DNN_WINO_XI; xi++)
+        dnn_gemm_par(par, true, false, cv->c, nt, kn, 1, u + (size_t)wino_mirror(xi) * uxs, cv->c,
+                     vd + (size_t)xi * (size_t)kn * (size_t)nt, nt, overwrite ? 0 : 1,
+                     acc + (size_t)xi * acc_xs, ldacc);
+}
+
+void dnn_wino_input_delta(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                          const float *delta, size_t delta_stride, int images, float *in_delta,
+                          size_t in_stride, float *scratch, size_t scratch_floats)
+{
+    const size_t tiles = dnn_wino_tiles(cv->h, cv->w) * (size_t)images;
+    const size_t plane = (size_t)cv->h * (size_t)cv->w;
+    int tb = 0, kb = 0;
+    wino_blocks(scratch_floats, cv->c, cv->k, tiles, !cv->u, &tb, &kb);
+    float *acc = scratch;
+    float *vd = acc + (size_t)DNN_WINO_XI * (size_t)cv->c * (size_t)tb;
+    float *ub = vd + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
+    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
+        tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
+        /* the sum over filters in increasing order, block after block */
+        for (int k0 = 0; k0 < cv->k; k0 += kb) {
+            const int kn = wino_min(kb, cv->k - k0);
+            const float *u = cv->u ? cv->u + (size_t)k0 * (size_t)cv->c : ub;
+            const size_t uxs = (size_t)(cv->u ? cv->k : kn) * (size_t)cv->c;
+            if (!cv->u)
+                dnn_wino_filter_transform(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn, cv->c,
+                                          ub);
+            wino_input_transform(delta + (size_t)k0 * plane, delta_stride, kn, &tl, vd);
+            wino_delta_block(cv, par, u, uxs, kn, vd, tl.nt, k0 == 0, acc,
+                             (size_t)cv->c * (size_t)tl.nt, tl.nt);
+        }
+        wino_output_transform(acc, (size_t)cv->c * (size_t)tl.nt, (size_t)tl.nt, cv->c, &tl,
+                              in_delta, in_stride, true);
+    }
+}
+
+void dnn_wino_delta_accumulate(const struct dnn_wino_conv *cv, const float *delta,
+                               size_t delta_stride, int images, bool first, float *acc,
+                               size_t acc_stride, float *scratch, size_t scratch_floats)
+{
+    const size_t per_image = dnn_wino_tiles(cv->h, cv->w);
+    const size_t plane = (size_t)cv->h * (size_t)cv->w;
+    const size_t acc_xs = (size_t)cv->c * per_image;
+    int tb = 0, kb = 0;
+    /* no sums of their own (acc is the caller's): the blocks' figure only over-reserves */
+    wino_blocks(scratch_floats, cv->c, cv->k, per_image, true, &tb, &kb);
+    float *vd = scratch;
+    float *ub = vd + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
+    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    for (int k0 = 0; k0 < cv->k; k0 += kb) {
+        const int kn = wino_min(kb, cv->k - k0);
+        dnn_wino_filter_transform(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn, cv->c, ub);
+        for (int b = 0; b < images; b++) {
+            for (tl.g0 = 0; tl.g0 < per_image; tl.g0 += (size_t)tb) {
+                tl.nt = (int)(per_image - tl.g0 < (size_t)tb ? per_image - tl.g0 : (size_t)tb);
+                wino_input_transform(delta + (size_t)b * delta_stride + (size_t)k0 * plane, 0, kn,
+                                     &tl, vd);
+                wino_delta_block(cv, NULL, ub, (size_t)kn * (size_t)cv->c, kn, vd, tl.nt,
+                                 first && k0 == 0, acc + (size_t)b * acc_stride + tl.g0, acc_xs,
+                                 (int)per_image);
+            }
+        }
+    }
+}
+
+void dnn_wino_delta_fold(int c, int h, int w, const float *acc, size_t acc_stride, int images,
+                         float *in_delta, size_t in_stride)
+{
+    const size_t per_image = dnn_wino_tiles(h, w);
+    const struct wino_tiles tl = {.h = h, .w = w, .g0 = 0, .nt = (int)per_image};
+    for (int b = 0; b < images; b++)
+        wino_output_transform(acc + (size_t)b * acc_stride, (size_t)c * per_image, per_image, c,
+                              &tl, in_delta + (size_t)b * in_stride, 0, true);
+}

@@ -1,0 +1,119 @@
+/*
+ * conv_winograd.h - 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3)
+ * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for the forward
+ * product and the input delta of the layers where it pays (conv_winograd.c). Engine-internal.
+ *
+ * Each 2x2 block of output pixels (a tile) is A^T [U (.) V] A, with U = G g G^T the 4x4
+ * transform of a 3x3 filter g and V = B^T d B that of the 4x4 input patch d around the block
+ * (padding 1: the patch of tile (ty, tx) starts at row 2ty-1, column 2tx-1, zeros outside).
+ * Summed over the input channels, the 16 element-wise products become 16 matrix products,
+ * one per position xi of the 4x4 transform: M[xi] (filters x tiles) = U[xi] (filters x
+ * channels) * V[xi] (channels x tiles): 16 multiply-adds per tile, filter and channel where
+ * im2col's GEMM spends 4 x 9 = 36, 2.25x fewer.
+ *
+ * The bits: every transform is an element-wise function of its inputs (no fused multiply-add:
+ * the engine is built with -ffp-contract=off), and dnn_gemm computes each element of C from
+ * its own row and column, adding its terms in increasing k, whatever the blocking. So any
+ * split of the filters (streamed tiles, blocks that fit the scratch), of the tiles (blocks of
+ * images, threads) or of the input delta's sum over filters into consecutive ranges gives the
+ * same bits, in the normal world and the TA. They differ from im2col + GEMM's in the last bits
+ * (a relative 1e-6 of the sum of |terms|).
+ */
+#ifndef DNN_CONV_WINOGRAD_H
+#define DNN_CONV_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dnn/dnn_internal.h"
+
+/* Positions of the 4x4 transform: one matrix product each. */
+#define DNN_WINO_XI 16
+
+/* Least input channels and filters of a layer that takes the Winograd path. Below, the
+ * transforms cost more than the products they save: VGG-7's first layer (3 channels) keeps
+ * im2col + GEMM. Chosen by `bench_dnn layers` (README, Benchmark). */
+#define DNN_WINO_MIN_CHANNELS 16
+#define DNN_WINO_MIN_FILTERS 16
+
+/* Most tiles of one block: its V (channels x tiles) and M (filters x tiles) per position
+ * stay a few hundred KB for VGG-7's layers, and the GEMMs have columns enough to pack. */
+#define DNN_WINO_TILE_BLOCK 64
+
+/* Filters per block of the layer's shape-only scratch figure (dnn_conv_winograd_scratch_
+ * floats): the least the transforms work with; a larger scratch takes more at once. */
+#define DNN_WINO_FILTER_BLOCK 32
+
+/*
+ * dnn_conv_winograd_applies - true when layer l's forward product and input delta take the
+ * Winograd path: a convolution with size 3, stride 1, pad 1, no dilation, one group, no
+ * antialiasing, at least DNN_WINO_MIN_CHANNELS input channels and DNN_WINO_MIN_FILTERS
+ * filters. A function of the layer's shape only (and of the compile-time switch
+ * -DDNN_CONV_NO_WINOGRAD, which makes it false), never of memory or threads, so that both
+ * worlds take the same path.
+ */
+bool dnn_conv_winograd_applies(const struct dnn_layer *l);
+
+/* Floats of scratch the Winograd passes of layer l need at least (its share of
+ * l->workspace_floats), the streamed input delta's accumulator of one image included
+ * (16 * c * tiles of an image: dnn_wino_delta_accumulate); 0 when it would overflow. */
+size_t dnn_conv_winograd_scratch_floats(const struct dnn_layer *l);
+
+/* Tiles of one image of h x w pixels: ceil(h/2) * ceil(w/2). */
+size_t dnn_wino_tiles(int h, int w);
+
+/*
+ * dnn_wino_filter_transform - u (16, k, c) = G g G^T for each of the k x c filters g (3x3) of
+ * @weights (k, c, 3, 3): element xi of filter (r, ch) at u[xi * k * c + r * c + ch].
+ */
+void dnn_wino_filter_transform(const float *weights, int k, int c, float *u);
+
+/* One Winograd convolution of images (c, h, w) into (k, h, w) by filters (k, c, 3, 3). */
+struct dnn_wino_conv {
+    int c, h, w;          /* input channels; height and width of input and output */
+    int k;                /* filters */
+    const float *weights; /* (k, c, 3, 3) */
+    const float *u;       /* their transform (16, k, c), or NULL: transformed per block */
+};
+
+/*
+ * dnn_wino_forward - out(image, k, h, w) = the convolution of in(image, c, h, w) by cv's
+ * filters, overwritten, for @images images, image j at in + j * in_stride and out + j *
+ * out_stride floats. @scratch holds @scratch_floats floats, at least
+ * dnn_conv_winograd_scratch_floats of the layer (a larger one blocks fewer filters); par
+ * (NULL: serial) splits each product.
+ */
+void dnn_wino_forward(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                      const float *in, size_t in_stride, int images, float *out, size_t out_stride,
+                      float *scratch, size_t scratch_floats);
+
+/*
+ * dnn_wino_input_delta - in_delta(image, c, h, w) += the input delta of cv's 3x3 stride-1
+ * pad-1 convolution for delta(image, k, h, w): the convolution of delta by the filters
+ * transposed (k <-> c) and turned 180 degrees (U's positions mirrored). Strides and scratch
+ * as dnn_wino_forward. The sum over filters runs in increasing order, as
+ * dnn_wino_delta_accumulate's over a layer's tiles.
+ */
+void dnn_wino_input_delta(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                          const float *delta, size_t delta_stride, int images, float *in_delta,
+                          size_t in_stride, float *scratch, size_t scratch_floats);
+
+/* Floats of one image's accumulator for dnn_wino_delta_accumulate: 16 * c * tiles. */
+size_t dnn_wino_delta_acc_floats(int c, int h, int w);
+
+/*
+ * dnn_wino_delta_accumulate - the share of filters cv->weights (cv->k of them, the rows of a
+ * streamed tile, delta(image, cv->k, h, w) their output delta, delta_stride apart) in the
+ * transformed input delta acc (image, 16, c, tiles), acc_stride floats apart: overwritten
+ * when @first (the layer's first tile), else added, in increasing order of filters. After
+ * the layer's last tile, dnn_wino_delta_fold gives the bits of dnn_wino_input_delta.
+ */
+void dnn_wino_delta_accumulate(const struct dnn_wino_conv *cv, const float *delta,
+                               size_t delta_stride, int images, bool first, float *acc,
+                               size_t acc_stride, float *scratch, size_t scratch_floats);
+
+/* in_delta(image, c, h, w) += A^T acc A for every tile of @images images. */
+void dnn_wino_delta_fold(int c, int h, int w, const float *acc, size_t acc_stride, int images,
+                         float *in_delta, size_t in_stride);
+
+#endif
