@@ -17,6 +17,7 @@
  * into and out of the side-by-side layout move floats without arithmetic.
  */
 #include "dnn/conv_lower.h"
+#include "dnn/conv_winograd.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +61,34 @@ int dnn_conv_lower_images(const struct dnn_layer *l, const struct dnn_network *n
                             net->lower_images, net->lower_floats);
 }
 
+/* Floats of the largest Winograd layer's transformed filters in net: 16 * filters * c. */
+static size_t wino_filters_floats(const struct dnn_network *net)
+{
+    size_t most = 0;
+    for (size_t i = 0; i < net->n; i++) {
+        const struct dnn_layer *l = &net->layers[i];
+        size_t f = 0;
+        if (!dnn_conv_winograd_applies(l) ||
+            !dnn_mul_size((size_t)DNN_WINO_XI * (size_t)l->c, (size_t)l->spec.filters, &f))
+            continue;
+        if (f > most)
+            most = f;
+    }
+    return most;
+}
+
 enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images, size_t max_bytes)
 {
     dnn_network_lowering_free(net);
-    const size_t budget = max_bytes / sizeof(float);
+    size_t budget = max_bytes / sizeof(float);
+    const size_t wino = wino_filters_floats(net);
+    if (wino && wino <= budget) {
+        net->wino_u = malloc(wino * sizeof(float)); /* wino <= budget: no overflow */
+        if (!net->wino_u)
+            return DNN_ERR_NOMEM;
+        net->wino_u_floats = wino;
+        budget -= wino;
+    }
     size_t need = 0;
     for (size_t i = 0; i < net->n; i++) {
         const struct dnn_layer *l = &net->layers[i];

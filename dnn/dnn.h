@@ -521,6 +521,12 @@ struct dnn_network {
     float *lower_workspace; /* (lower_floats) */
     size_t lower_floats;
     int lower_images; /* most images one product lowers */
+    /* The transformed filters (16, filters, c) of the largest Winograd layer
+     * (conv_winograd.h), filled by each pass of a layer that takes that path, so that its
+     * filters are transformed once per pass, not per block of tiles; outside the arena, set
+     * by dnn_network_set_lowering. NULL (the TA): per block, the same bits. */
+    float *wino_u; /* (wino_u_floats) */
+    size_t wino_u_floats;
     /* The convolutions' kept column matrices (dnn_network_set_column_cache), one malloc
      * outside the arena shared out as layers' col_cache; NULL: none (as created, the TA). */
     float *col_cache; /* (col_cache_floats) */
@@ -831,9 +837,12 @@ void dnn_network_update_args(const struct dnn_network *net, size_t i, struct dnn
  * largest layer's group: images * (channels*size*size + filters) * out_h*out_w floats per
  * convolution group. @max_images < 2, or a budget too small for 2 images of any layer, frees
  * it and leaves every layer one image at a time, as created (the TA never calls this: its
- * secure-memory plan, dnn_plan_build, has no such scratch). Results are bit for bit the same
- * for any number of images and of threads. Returns DNN_OK, DNN_ERR_NOMEM (net is then one
- * image at a time) or DNN_ERR_OVERFLOW.
+ * secure-memory plan, dnn_plan_build, has no such scratch). First, within the same
+ * @max_bytes, the transformed filters of the largest layer that takes the Winograd path
+ * (net->wino_u, 16 * filters * c floats; @max_images does not matter to them).
+ * Results are bit for bit the same for any number of images and of threads. Returns DNN_OK,
+ * DNN_ERR_NOMEM (net is then one image at a time, filters transformed per block) or
+ * DNN_ERR_OVERFLOW.
  */
 enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images,
                                          size_t max_bytes) DNN_MUST_CHECK;

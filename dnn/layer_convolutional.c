@@ -231,6 +231,61 @@ static void conv_over_images(struct dnn_layer *l, const struct dnn_run *run,
     dnn_parallel_for(run->par, tasks, conv_images_task, &c);
 }
 
+/* Floats of the scratch a pass of layer l gets in run: the network's (the largest layer's)
+ * or, for a layer run alone, its own. */
+static size_t conv_scratch_floats(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    return run->net ? run->net->workspace_floats : l->workspace_floats;
+}
+
+/* The network's buffer for layer l's transformed filters, when it has one large enough. */
+static float *conv_wino_u(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct dnn_network *net = run->net;
+    const size_t need = (size_t)DNN_WINO_XI * (size_t)l->spec.filters * (size_t)l->c;
+    return net && net->wino_u && net->wino_u_floats >= need ? net->wino_u : NULL;
+}
+
+/* The Winograd convolution of layer l with all its filters; they are transformed (into the
+ * network's buffer) by conv_wino_transform once per pass, before its loop over images. */
+static struct dnn_wino_conv conv_wino_of(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    return (struct dnn_wino_conv){.c = l->c,
+                                  .h = l->h,
+                                  .w = l->w,
+                                  .k = l->spec.filters,
+                                  .weights = l->weights,
+                                  .u = conv_wino_u(l, run)};
+}
+
+static void conv_wino_transform(const struct dnn_layer *l, const struct dnn_run *run)
+{
+    float *u = conv_wino_u(l, run);
+    if (u)
+        dnn_wino_filter_transform(l->weights, l->spec.filters, l->c, u);
+}
+
+/* Images [b0, b1) of a forward pass by Winograd's F(2x2, 3x3) (conv_winograd.h), in the
+ * given scratch. A training pass that keeps its columns for the backward pass still lowers
+ * them (im2col into the kept columns, which leaves the scratch alone). */
+static void conv_forward_wino_images(struct dnn_layer *l, const struct dnn_run *run,
+                                     const struct dnn_parallel *par, float *workspace, int b0,
+                                     int b1)
+{
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    if (dnn_conv_cache_fills(l, run)) {
+        for (int b = b0; b < b1; b++) {
+            int ld = 0;
+            (void)conv_forward_columns(l, run, par, workspace, &d, (size_t)b, 0, &ld);
+        }
+    }
+    const struct dnn_wino_conv cv = conv_wino_of(l, run);
+    dnn_wino_forward(&cv, par, run->input + (size_t)b0 * d.in_size, d.in_size, b1 - b0,
+                     l->output + (size_t)b0 * out_size, out_size, workspace,
+                     conv_scratch_floats(l, run));
+}
+
 /* Images [b0, b1) of a forward pass through the sliding window, its padded image in the
  * given scratch. */
 static void conv_forward_sliding_images(struct dnn_layer *l, const struct dnn_run *run,
@@ -248,8 +303,11 @@ static void conv_forward_sliding_images(struct dnn_layer *l, const struct dnn_ru
 static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
-    /* A few filters: the sliding window (such layers keep no columns, conv_cache.c). */
-    if (dnn_conv_sliding_applies(l)) {
+    if (dnn_conv_winograd_applies(l)) {
+        conv_wino_transform(l, run);
+        conv_over_images(l, run, conv_forward_wino_images, true);
+    } else if (dnn_conv_sliding_applies(l)) {
+        /* A few filters: the sliding window (such layers keep no columns, conv_cache.c). */
         conv_over_images(l, run, conv_forward_sliding_images, true);
     } else {
         const int lowered = dnn_conv_lower_images(l, run->net, false);
@@ -448,7 +506,14 @@ enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float 
     const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
     if (!dnn_conv_direct(l) && !workspace)
         return DNN_ERR_INVALID;
-    for (int b = 0; b < l->batch; b++) {
+    if (dnn_conv_winograd_applies(l)) {
+        /* the tile's filters, transformed per tile: rows of the whole layer's U and M */
+        const struct dnn_wino_conv cv = {
+            .c = l->c, .h = l->h, .w = l->w, .k = (int)rows, .weights = p->weights};
+        dnn_wino_forward(&cv, NULL, input, d.in_size, l->batch, l->output + at, out_size, workspace,
+                         l->workspace_floats);
+    }
+    for (int b = 0; b < l->batch && !dnn_conv_winograd_applies(l); b++) {
         /* the same columns for every tile: im2col again per tile costs time, not memory */
         const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
         /* output(rows, n) = weights(rows, k) * cols(k, n) */

@@ -483,6 +483,13 @@ void dnn_network_lowering_free(struct dnn_network *net)
     net->lower_workspace = NULL;
     net->lower_floats = 0;
     net->lower_images = 1;
+    if (net->wino_u) {
+        /* It held a transform of the filters: protected parameters in a TA's segment. */
+        dnn_wipe_fn(net->wino_u, 0, net->wino_u_floats * sizeof(float));
+        free(net->wino_u);
+    }
+    net->wino_u = NULL;
+    net->wino_u_floats = 0;
 }
 
 void dnn_network_column_cache_free(struct dnn_network *net)

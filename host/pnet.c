@@ -46,7 +46,7 @@ static int build_part(struct dz_pnet *p, size_t first, size_t last, uint64_t see
         return dk_fail(err, "out of memory for the convolutions' columns of layers %zu..%zu", first,
                        last);
     /* The engine keeps each within its budget (dnn.h), so these never wrap. */
-    left->lower_bytes -= (*out)->lower_floats * sizeof(float);
+    left->lower_bytes -= ((*out)->lower_floats + (*out)->wino_u_floats) * sizeof(float);
     left->col_cache_bytes -= (*out)->col_cache_floats * sizeof(float);
     return 0;
 }
@@ -58,7 +58,7 @@ struct dz_scratch_budget dz_pnet_scratch_used(const struct dz_pnet *p)
     for (size_t i = 0; i < 2; i++) {
         if (!parts[i])
             continue;
-        used.lower_bytes += parts[i]->lower_floats * sizeof(float);
+        used.lower_bytes += (parts[i]->lower_floats + parts[i]->wino_u_floats) * sizeof(float);
         used.col_cache_bytes += parts[i]->col_cache_floats * sizeof(float);
     }
     return used;
