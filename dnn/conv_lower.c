@@ -292,7 +292,8 @@ static void lower_backward_pass(struct lower_group *s)
         dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
     dnn_conv_weight_product(par, s->d.m, s->d.k, ld, s->out, ld, s->cols, s->ldcols,
                             s->l->weight_updates + (size_t)s->g * wsize, s->d.k);
-    if (!s->run->input_delta)
+    /* a Winograd layer's input delta is layer_convolutional.c's, after this pass */
+    if (!s->run->input_delta || dnn_conv_winograd_applies(s->l))
         return;
     const bool direct = dnn_conv_direct(s->l);
     if (direct)

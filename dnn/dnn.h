@@ -790,8 +790,11 @@ enum dnn_status dnn_tile_forward(struct dnn_layer *l, const float *input, bool t
  * @delta_cols (batch, l->workspace_floats: every image's column matrix of the input delta,
  * overwritten by the layer's first tile) and fold it onto @input_delta when @last (the layer's
  * last tile): col2im needs each column's complete sum to add the same terms in the same order
- * as the layer's own backward. Tiles taken in increasing row order give bit for bit the
- * layer's own backward. @workspace as in dnn_tile_forward.
+ * as the layer's own backward. A layer that takes the Winograd path (conv_winograd.h) keeps
+ * there instead each image's transformed input delta (16 x c x tiles floats, no more than
+ * l->workspace_floats), inverse-transformed onto @input_delta after the last tile. Tiles
+ * taken in increasing row order give bit for bit the layer's own backward. @workspace as in
+ * dnn_tile_forward.
  */
 enum dnn_status dnn_tile_backward(struct dnn_layer *l, const float *input, float *input_delta,
                                   const struct dnn_tile_params *p, size_t row0, size_t rows,

@@ -286,6 +286,27 @@ static void conv_forward_wino_images(struct dnn_layer *l, const struct dnn_run *
                      conv_scratch_floats(l, run));
 }
 
+/* Images [b0, b1) of the input delta by Winograd's F(2x2, 3x3): the output delta convolved
+ * with the filters turned, added into the input delta. */
+static void conv_input_delta_wino_images(struct dnn_layer *l, const struct dnn_run *run,
+                                         const struct dnn_parallel *par, float *workspace, int b0,
+                                         int b1)
+{
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const size_t out_size = (size_t)d.m * (size_t)d.n;
+    const struct dnn_wino_conv cv = conv_wino_of(l, run);
+    dnn_wino_input_delta(&cv, par, l->delta + (size_t)b0 * out_size, out_size, b1 - b0,
+                         run->input_delta + (size_t)b0 * d.in_size, d.in_size, workspace,
+                         conv_scratch_floats(l, run));
+}
+
+static void conv_input_delta_wino(struct dnn_layer *l, const struct dnn_run *run)
+{
+    /* the network's buffer holds the filters of the last layer that ran forward */
+    conv_wino_transform(l, run);
+    conv_over_images(l, run, conv_input_delta_wino_images, true);
+}
+
 /* Images [b0, b1) of a forward pass through the sliding window, its padded image in the
  * given scratch. */
 static void conv_forward_sliding_images(struct dnn_layer *l, const struct dnn_run *run,
@@ -481,14 +502,19 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
+    /* the lowered pass leaves a Winograd layer's input delta to the Winograd path */
+    const bool wino = dnn_conv_winograd_applies(l);
     const int lowered = dnn_conv_lower_images(l, run->net, true);
-    if (lowered > 1) {
+    if (lowered > 1)
         dnn_conv_lowered_backward(l, run, lowered);
+    else
+        conv_weight_gradient(l, run);
+    if (!run->input_delta || (lowered > 1 && !wino))
         return;
-    }
-    conv_weight_gradient(l, run);
     /* Each image's input delta is its own: the images split among the threads. */
-    if (run->input_delta)
+    if (wino)
+        conv_input_delta_wino(l, run);
+    else
         conv_over_images(l, run, conv_input_delta_images, !dnn_conv_direct(l));
 }
 
@@ -532,18 +558,33 @@ enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float 
     return DNN_OK;
 }
 
-/* The tile's share of the input delta: cols_delta(k, n) += weights(rows, k)^T * delta(rows, n)
+/* The tile's share of the input delta (a Winograd layer: of its transform, summed over the
+ * tiles in order of filters as the whole layer's product sums them, and transformed back
+ * after the last tile). Else cols_delta(k, n) += weights(rows, k)^T * delta(rows, n)
  * per image, straight into the input delta for a direct (1x1) layer, else into @delta_cols
  * (the first tile overwrites it), folded onto the image after the last tile. Folding each
  * tile's partial columns would add every pixel's terms in another order than the layer's
  * own backward, which folds complete columns. */
 static void conv_rows_input_delta(struct dnn_layer *l, float *input_delta, const float *weights,
-                                  size_t row0, size_t rows, bool first, bool last,
+                                  size_t row0, size_t rows, bool first, bool last, float *workspace,
                                   float *delta_cols)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)l->out_c * (size_t)d.n, at = row0 * (size_t)d.n;
     const size_t cols_size = (size_t)d.k * (size_t)d.n;
+    if (dnn_conv_winograd_applies(l)) {
+        /* the tile's share of each image's transformed input delta (16, c, tiles), summed
+         * over the tiles in order of filters, as the whole layer's; back after the last */
+        const size_t acc = dnn_wino_delta_acc_floats(l->c, l->h, l->w);
+        const struct dnn_wino_conv cv = {
+            .c = l->c, .h = l->h, .w = l->w, .k = (int)rows, .weights = weights};
+        dnn_wino_delta_accumulate(&cv, l->delta + at, out_size, l->batch, first, delta_cols, acc,
+                                  workspace, l->workspace_floats);
+        if (last)
+            dnn_wino_delta_fold(l->c, l->h, l->w, delta_cols, acc, l->batch, input_delta,
+                                d.in_size);
+        return;
+    }
     for (int b = 0; b < l->batch; b++) {
         const float *delta = l->delta + (size_t)b * out_size + at;
         if (dnn_conv_direct(l))
@@ -590,7 +631,8 @@ enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float
                                 d.n, cols, d.n, p->weight_updates, d.k);
     }
     if (input_delta)
-        conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, delta_cols);
+        conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, workspace,
+                              delta_cols);
     return DNN_OK;
 }
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "dnn/conv_winograd.h"
+#include "host/thread_pool.h"
 #include "tests/helpers/engine_inputs.h"
 
 struct shape {
@@ -244,6 +245,92 @@ static void test_blocks_span_images(void **state)
     }
 }
 
+/* Two steps of training of a net with two Winograd layers (and a first one that is not),
+ * with the filters transformed once per pass (dnn_network_set_lowering) or per block, and on
+ * 1 to 3 threads: the losses, every parameter and the input's delta. */
+struct train_outcome {
+    float loss[2];
+    float *params;
+    size_t n_params;
+};
+
+static void train_wino_net(bool lowering, unsigned threads, struct train_outcome *o)
+{
+    const int batch = 3;
+    const struct dnn_net_config cfg = {.batch = batch,
+                                       .subdivisions = 1,
+                                       .h = 11,
+                                       .w = 10,
+                                       .c = 3,
+                                       .learning_rate = 0.05f,
+                                       .momentum = 0.9f,
+                                       .policy = DNN_POLICY_CONSTANT,
+                                       .max_batches = 10};
+    const struct dnn_layer_spec specs[] = {
+        test_conv_spec(16, 3, 1, 1, 1, 0, false, DNN_ACT_LEAKY),
+        test_conv_spec(20, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY),
+        test_conv_spec(17, 3, 1, 1, 1, 0, false, DNN_ACT_LINEAR),
+        {.kind = DNN_LAYER_AVGPOOL},
+        {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
+    };
+    struct dnn_network *net = NULL;
+    assert_int_equal(dnn_network_create(&net, &cfg, specs, 5, true, 9), DNN_OK);
+    assert_false(dnn_conv_winograd_applies(&net->layers[0]));
+    assert_true(dnn_conv_winograd_applies(&net->layers[1]));
+    assert_true(dnn_conv_winograd_applies(&net->layers[2]));
+    if (lowering) {
+        assert_int_equal(dnn_network_set_lowering(net, batch, DNN_LOWER_BYTES_DEFAULT), DNN_OK);
+        assert_non_null(net->wino_u);
+    }
+    struct dz_pool *pool = threads > 1 ? dz_pool_create(threads) : NULL;
+    struct dnn_parallel par = {0};
+    if (pool) {
+        par = dz_pool_parallel(pool);
+        assert_int_equal(dnn_network_set_parallel(net, &par), DNN_OK);
+    }
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 19);
+    float *x = test_random_floats(&rng, (size_t)batch * 11 * 10 * 3);
+    float y[3 * 17] = {0};
+    for (int b = 0; b < batch; b++)
+        y[b * 17 + b * 5] = 1;
+    for (int it = 0; it < 2; it++)
+        o->loss[it] = dnn_network_train_batch(net, x, y);
+    o->n_params = 0;
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++)
+            o->n_params += net->layers[i].params[p].count;
+    o->params = alloc_floats(o->n_params);
+    size_t at = 0;
+    for (size_t i = 0; i < net->n; i++)
+        for (size_t p = 0; p < net->layers[i].n_params; p++) {
+            memcpy(o->params + at, net->layers[i].params[p].value,
+                   net->layers[i].params[p].count * sizeof(float));
+            at += net->layers[i].params[p].count;
+        }
+    free(x);
+    dnn_network_free(net);
+    if (pool)
+        dz_pool_destroy(pool);
+}
+
+static void test_training_same_bits_any_threads(void **state)
+{
+    (void)state;
+    struct train_outcome want;
+    train_wino_net(false, 1, &want);
+    for (unsigned t = 1; t <= 3; t++)
+        for (int lowering = 0; lowering < 2; lowering++) {
+            struct train_outcome got;
+            train_wino_net(lowering, t, &got);
+            assert_memory_equal(got.loss, want.loss, sizeof want.loss);
+            assert_int_equal(got.n_params, want.n_params);
+            assert_same_bits(got.params, want.params, want.n_params, "trained parameters");
+            free(got.params);
+        }
+    free(want.params);
+}
+
 static void test_which_layers(void **state)
 {
     (void)state;
@@ -291,6 +378,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes_match_im2col),
         cmocka_unit_test(test_blocks_span_images),
+        cmocka_unit_test(test_training_same_bits_any_threads),
         cmocka_unit_test(test_which_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

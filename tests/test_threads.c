@@ -4,7 +4,8 @@
  * training and prediction of two small nets, with 1, 2, 3 and 7 threads. The second is big
  * enough for every split of the engine to cut its work into several tasks: batch norm by
  * channels (in convolutional, connected and [batchnorm] layers), activations by pieces,
- * max pooling by planes and the convolutional weight gradient by chunks of images.
+ * max pooling by planes, the convolutional weight gradient by chunks of images and the
+ * Winograd convolution by images.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +173,14 @@ static size_t split_net(struct dnn_layer_spec *s)
         {.kind = DNN_LAYER_MAXPOOL, .size = 3, .stride = 2, .pad = 2},
         {.kind = DNN_LAYER_BATCHNORM},
         {.kind = DNN_LAYER_ACTIVATION, .activation = DNN_ACT_LOGISTIC},
+        /* Winograd's path (conv_winograd.h): tasks over images, its forward and input delta */
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LEAKY,
+         .filters = 16,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 1},
         {.kind = DNN_LAYER_CONVOLUTIONAL,
          .activation = DNN_ACT_RELU,
          .filters = 32,
