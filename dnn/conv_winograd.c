@@ -11,6 +11,9 @@
 #include "dnn/conv_winograd.h"
 
 #include "dnn/conv_lower.h"
+#include "dnn/vec4.h"
+
+#include <string.h>
 
 /* Tiles of one row segment transformed at once (local arrays on the stack). */
 #define WINO_SEG 32
@@ -124,22 +127,47 @@ static int wino_mirror(int xi)
  * xi of tile x at v[xi * xs + x]. B^T d combines the patch's four rows (d0 - d2, d1 + d2,
  * d2 - d1, d1 - d3), column by column; then the same over each row's four columns, which
  * are columns 2x-1, 2x, 2x+1, 2x+2 of the image: the even ones (e, 2x-1 and 2x+1) and odd
- * ones (o) kept apart so every loop runs over consecutive tiles. */
+ * ones (o) kept apart so every loop runs over consecutive tiles, four at a time (vec4.h:
+ * each lane the scalar tail's operations, so the same bits). */
 static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, int len, float *v,
                                size_t xs)
 {
-    float e[4][WINO_SEG + 1], o[4][WINO_SEG + 1];
+    /* WINO_SEG + 1 columns used, padded to whole vectors */
+    float e[4][WINO_SEG + 4], o[4][WINO_SEG + 4];
     for (int i = 0; i < 4; i++) {
         const int y = 2 * ty - 1 + i;
-        for (int j = 0; j <= len; j++) {
+        if (y < 0 || y >= h) {
+            memset(e[i], 0, sizeof e[i]);
+            memset(o[i], 0, sizeof o[i]);
+            continue;
+        }
+        const float *row = im + (size_t)y * (size_t)w;
+        /* len + 1 columns, and zeros or true pixels up to the vectors' end */
+        for (int j = 0; j < len + 4; j++) {
             const int xe = 2 * (tx0 + j) - 1, xo = xe + 1;
-            const bool row = y >= 0 && y < h;
-            e[i][j] = row && xe >= 0 && xe < w ? im[(size_t)y * (size_t)w + (size_t)xe] : 0.0f;
-            o[i][j] = row && xo < w ? im[(size_t)y * (size_t)w + (size_t)xo] : 0.0f;
+            e[i][j] = xe >= 0 && xe < w ? row[xe] : 0.0f;
+            o[i][j] = xo < w ? row[xo] : 0.0f;
         }
     }
-    float te[4][WINO_SEG + 1], to[4][WINO_SEG + 1];
-    for (int j = 0; j <= len; j++) {
+    float te[4][WINO_SEG + 4], to[4][WINO_SEG + 4];
+    int j = 0;
+#if DNN_V4
+    for (; j <= len; j += DNN_V4_LANES) { /* past len: columns never read */
+        const dnn_v4 e0 = dnn_v4_load(e[0] + j), e1 = dnn_v4_load(e[1] + j);
+        const dnn_v4 e2 = dnn_v4_load(e[2] + j), e3 = dnn_v4_load(e[3] + j);
+        const dnn_v4 o0 = dnn_v4_load(o[0] + j), o1 = dnn_v4_load(o[1] + j);
+        const dnn_v4 o2 = dnn_v4_load(o[2] + j), o3 = dnn_v4_load(o[3] + j);
+        dnn_v4_store(te[0] + j, e0 - e2);
+        dnn_v4_store(te[1] + j, e1 + e2);
+        dnn_v4_store(te[2] + j, e2 - e1);
+        dnn_v4_store(te[3] + j, e1 - e3);
+        dnn_v4_store(to[0] + j, o0 - o2);
+        dnn_v4_store(to[1] + j, o1 + o2);
+        dnn_v4_store(to[2] + j, o2 - o1);
+        dnn_v4_store(to[3] + j, o1 - o3);
+    }
+#endif
+    for (; j <= len; j++) {
         te[0][j] = e[0][j] - e[2][j];
         te[1][j] = e[1][j] + e[2][j];
         te[2][j] = e[2][j] - e[1][j];
@@ -150,12 +178,23 @@ static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, i
         to[3][j] = o[1][j] - o[3][j];
     }
     for (int i = 0; i < 4; i++) {
-        float *v0 = v + (size_t)(i * 4) * xs;
-        for (int x = 0; x < len; x++) {
+        float *v0 = v + (size_t)(i * 4) * xs, *v1 = v0 + xs, *v2 = v1 + xs, *v3 = v2 + xs;
+        int x = 0;
+#if DNN_V4
+        for (; x + DNN_V4_LANES <= len; x += DNN_V4_LANES) {
+            const dnn_v4 a = dnn_v4_load(te[i] + x), a1 = dnn_v4_load(te[i] + x + 1);
+            const dnn_v4 b = dnn_v4_load(to[i] + x), b1 = dnn_v4_load(to[i] + x + 1);
+            dnn_v4_store(v0 + x, a - a1);
+            dnn_v4_store(v1 + x, b + a1);
+            dnn_v4_store(v2 + x, a1 - b);
+            dnn_v4_store(v3 + x, b - b1);
+        }
+#endif
+        for (; x < len; x++) {
             v0[x] = te[i][x] - te[i][x + 1];
-            v0[xs + (size_t)x] = to[i][x] + te[i][x + 1];
-            v0[2 * xs + (size_t)x] = te[i][x + 1] - to[i][x];
-            v0[3 * xs + (size_t)x] = to[i][x] - to[i][x + 1];
+            v1[x] = to[i][x] + te[i][x + 1];
+            v2[x] = te[i][x + 1] - to[i][x];
+            v3[x] = to[i][x] - to[i][x + 1];
         }
     }
 }
@@ -210,38 +249,55 @@ static void wino_input_transform(const float *in, size_t in_stride, int ch,
     }
 }
 
+/* A^T m A of one tile: m0..m15 its positions; y00, y01 (first output row), y10, y11. */
+#define WINO_OUTPUT_TILE(T, m, y00, y01, y10, y11)                                                 \
+    do {                                                                                           \
+        const T a00 = (m[0] + m[4]) + m[8], a01 = (m[1] + m[5]) + m[9];                            \
+        const T a02 = (m[2] + m[6]) + m[10], a03 = (m[3] + m[7]) + m[11];                          \
+        const T a10 = (m[4] - m[8]) - m[12], a11 = (m[5] - m[9]) - m[13];                          \
+        const T a12 = (m[6] - m[10]) - m[14], a13 = (m[7] - m[11]) - m[15];                        \
+        y00 = (a00 + a01) + a02;                                                                   \
+        y01 = (a01 - a02) - a03;                                                                   \
+        y10 = (a10 + a11) + a12;                                                                   \
+        y11 = (a11 - a12) - a13;                                                                   \
+    } while (0)
+
 /* A^T m A for tiles tx0 .. tx0+len-1 of tile row ty of one channel: position xi of tile x at
  * m[xi * xs + x]; the 2x2 pixels written to (or added into) out (h, w), the rows and
- * columns past the image's edge dropped. */
+ * columns past the image's edge dropped. Four tiles at a time, as the input's. */
 static void wino_output_segment(const float *m, size_t xs, int ty, int tx0, int len, int h, int w,
                                 float *out, bool add)
 {
-    float r0[2 * WINO_SEG], r1[2 * WINO_SEG];
-    for (int x = 0; x < len; x++) {
-        float a0[4], a1[4];
-        for (int s = 0; s < 4; s++) {
-            const float m0 = m[(size_t)s * xs + (size_t)x],
-                        m1 = m[(size_t)(4 + s) * xs + (size_t)x];
-            const float m2 = m[(size_t)(8 + s) * xs + (size_t)x];
-            const float m3 = m[(size_t)(12 + s) * xs + (size_t)x];
-            a0[s] = (m0 + m1) + m2;
-            a1[s] = (m1 - m2) - m3;
-        }
-        r0[2 * x] = (a0[0] + a0[1]) + a0[2];
-        r0[2 * x + 1] = (a0[1] - a0[2]) - a0[3];
-        r1[2 * x] = (a1[0] + a1[1]) + a1[2];
-        r1[2 * x + 1] = (a1[1] - a1[2]) - a1[3];
+    float y[4][WINO_SEG]; /* y00, y01, y10, y11 of each tile */
+    int x = 0;
+#if DNN_V4
+    for (; x + DNN_V4_LANES <= len; x += DNN_V4_LANES) {
+        dnn_v4 mv[DNN_WINO_XI], y00, y01, y10, y11;
+        for (int xi = 0; xi < DNN_WINO_XI; xi++)
+            mv[xi] = dnn_v4_load(m + (size_t)xi * xs + (size_t)x);
+        WINO_OUTPUT_TILE(dnn_v4, mv, y00, y01, y10, y11);
+        dnn_v4_store(y[0] + x, y00);
+        dnn_v4_store(y[1] + x, y01);
+        dnn_v4_store(y[2] + x, y10);
+        dnn_v4_store(y[3] + x, y11);
+    }
+#endif
+    for (; x < len; x++) {
+        float ms[DNN_WINO_XI];
+        for (int xi = 0; xi < DNN_WINO_XI; xi++)
+            ms[xi] = m[(size_t)xi * xs + (size_t)x];
+        WINO_OUTPUT_TILE(float, ms, y[0][x], y[1][x], y[2][x], y[3][x]);
     }
     const int x0 = 2 * tx0, xn = wino_min(2 * len, w - x0);
     for (int r = 0; r < 2 && 2 * ty + r < h; r++) {
         float *o = out + (size_t)(2 * ty + r) * (size_t)w + (size_t)x0;
-        const float *src = r ? r1 : r0;
+        const float *ya = y[2 * r], *yb = y[2 * r + 1];
         if (add) {
-            for (int x = 0; x < xn; x++)
-                o[x] += src[x];
+            for (int c = 0; c < xn; c++)
+                o[c] += (c & 1) ? yb[c / 2] : ya[c / 2];
         } else {
-            for (int x = 0; x < xn; x++)
-                o[x] = src[x];
+            for (int c = 0; c < xn; c++)
+                o[c] = (c & 1) ? yb[c / 2] : ya[c / 2];
         }
     }
 }

@@ -31,10 +31,13 @@
 #define DNN_WINO_XI 16
 
 /* Least input channels and filters of a layer that takes the Winograd path. Below, the
- * transforms cost more than the products they save: VGG-7's first layer (3 channels) keeps
- * im2col + GEMM. Chosen by `bench_dnn layers` (README, Benchmark). */
-#define DNN_WINO_MIN_CHANNELS 16
-#define DNN_WINO_MIN_FILTERS 16
+ * transforms (memory-bound: 16 floats in and out per tile and channel) cost about what the
+ * products save: forward, batch 50, 16x16 images, CPU seconds against im2col + GEMM (`bench_dnn
+ * layers`, 3 alternated runs, AVX2): 48 -> 48 channels 0.85x, 64 -> 64 1.08x, 96 -> 128
+ * 1.15x, 128 -> 128 1.18x; at 28x28, 32 -> 64 0.86x. VGG-7's layers from the second (128 to
+ * 512 channels) take it, its first (3 channels) and LeNet's do not. */
+#define DNN_WINO_MIN_CHANNELS 64
+#define DNN_WINO_MIN_FILTERS 64
 
 /* Most tiles of one block: its V (channels x tiles) and M (filters x tiles) per position
  * stay a few hundred KB for VGG-7's layers, and the GEMMs have columns enough to pack. */

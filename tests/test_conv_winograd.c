@@ -248,6 +248,9 @@ static void test_blocks_span_images(void **state)
 /* Two steps of training of a net with two Winograd layers (and a first one that is not),
  * with the filters transformed once per pass (dnn_network_set_lowering) or per block, and on
  * 1 to 3 threads: the losses, every parameter and the input's delta. */
+/* the last layer's filters, the net's classes: enough for the Winograd path */
+#define CLASSES (DNN_WINO_MIN_FILTERS + 1)
+
 struct train_outcome {
     float loss[2];
     float *params;
@@ -267,9 +270,9 @@ static void train_wino_net(bool lowering, unsigned threads, struct train_outcome
                                        .policy = DNN_POLICY_CONSTANT,
                                        .max_batches = 10};
     const struct dnn_layer_spec specs[] = {
-        test_conv_spec(16, 3, 1, 1, 1, 0, false, DNN_ACT_LEAKY),
-        test_conv_spec(20, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY),
-        test_conv_spec(17, 3, 1, 1, 1, 0, false, DNN_ACT_LINEAR),
+        test_conv_spec(DNN_WINO_MIN_FILTERS, 3, 1, 1, 1, 0, false, DNN_ACT_LEAKY),
+        test_conv_spec(DNN_WINO_MIN_FILTERS + 4, 3, 1, 1, 1, 0, true, DNN_ACT_LEAKY),
+        test_conv_spec(CLASSES, 3, 1, 1, 1, 0, false, DNN_ACT_LINEAR),
         {.kind = DNN_LAYER_AVGPOOL},
         {.kind = DNN_LAYER_SOFTMAX, .softmax_groups = 1, .temperature = 1},
     };
@@ -291,9 +294,9 @@ static void train_wino_net(bool lowering, unsigned threads, struct train_outcome
     struct dnn_rng rng;
     dnn_rng_seed(&rng, 19);
     float *x = test_random_floats(&rng, (size_t)batch * 11 * 10 * 3);
-    float y[3 * 17] = {0};
+    float y[3 * CLASSES] = {0};
     for (int b = 0; b < batch; b++)
-        y[b * 17 + b * 5] = 1;
+        y[b * CLASSES + b * 5] = 1;
     for (int it = 0; it < 2; it++)
         o->loss[it] = dnn_network_train_batch(net, x, y);
     o->n_params = 0;

@@ -173,10 +173,18 @@ static size_t split_net(struct dnn_layer_spec *s)
         {.kind = DNN_LAYER_MAXPOOL, .size = 3, .stride = 2, .pad = 2},
         {.kind = DNN_LAYER_BATCHNORM},
         {.kind = DNN_LAYER_ACTIVATION, .activation = DNN_ACT_LOGISTIC},
-        /* Winograd's path (conv_winograd.h): tasks over images, its forward and input delta */
+        /* the second takes Winograd's path (conv_winograd.h): tasks over images, its forward
+         * and input delta */
         {.kind = DNN_LAYER_CONVOLUTIONAL,
          .activation = DNN_ACT_LEAKY,
-         .filters = 16,
+         .filters = 64,
+         .size = 3,
+         .stride = 1,
+         .pad = 1,
+         .groups = 1},
+        {.kind = DNN_LAYER_CONVOLUTIONAL,
+         .activation = DNN_ACT_LEAKY,
+         .filters = 64,
          .size = 3,
          .stride = 1,
          .pad = 1,
