@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnn/conv_winograd.h"
 #include "dnn/dnn_internal.h"
 #include "tests/helpers/gradcheck.h"
 
@@ -122,6 +123,11 @@ static void test_gradcheck_conv(void **state)
     s[1] = conv_spec(2, 3, 1, 1, 1, false, DNN_ACT_LINEAR);
     s[1].dilation = 2;
     gradcheck_ok("conv dil=3 s2 groups=2 -> conv dil=2", &cfg, s, 2, GC_TOL, &summary.plain);
+    /* Winograd's path (conv_winograd.h) in both: the second's input delta is the first's. */
+    struct dnn_net_config wide = gradcheck_config(2, 3, 4, DNN_WINO_MIN_CHANNELS);
+    s[0] = conv_spec(DNN_WINO_MIN_FILTERS, 3, 1, 1, 1, false, DNN_ACT_TANH);
+    s[1] = conv_spec(DNN_WINO_MIN_FILTERS, 3, 1, 1, 1, false, DNN_ACT_LINEAR);
+    gradcheck_ok("conv 3x3 Winograd -> conv 3x3 Winograd", &wide, s, 2, GC_TOL, &summary.plain);
 }
 
 static void test_gradcheck_conv_bn(void **state)
