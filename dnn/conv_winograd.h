@@ -31,20 +31,23 @@
 #define DNN_WINO_XI 16
 
 /* Least input channels and filters of a layer that takes the Winograd path. Below, the
- * transforms (memory-bound: 16 floats in and out per tile and channel) cost about what the
- * products save: forward, batch 50, 16x16 images, CPU seconds against im2col + GEMM (`bench_dnn
- * layers`, 3 alternated runs, AVX2): 48 -> 48 channels 0.85x, 64 -> 64 1.08x, 96 -> 128
- * 1.15x, 128 -> 128 1.18x; at 28x28, 32 -> 64 0.86x. VGG-7's layers from the second (128 to
- * 512 channels) take it, its first (3 channels) and LeNet's do not. */
+ * transforms (16 floats in and out per tile and channel; perf gave them 58% of such layers'
+ * inference before they took four tiles at a time) cost about what the products save.
+ * Forward, batch 50, CPU time of im2col + GEMM over Winograd's (`bench_dnn layers`, 3
+ * alternated runs, AVX2), at 16x16: 48 -> 48 channels 0.85, 64 -> 64 1.08, 96 -> 128 1.15,
+ * 128 -> 128 1.18; at 28x28: 32 -> 64 0.86. VGG-7's layers from the second (128 to 512
+ * channels) take it, its first (3 channels) and LeNet's do not. */
 #define DNN_WINO_MIN_CHANNELS 64
 #define DNN_WINO_MIN_FILTERS 64
 
-/* Most tiles of one block: its V (channels x tiles) and M (filters x tiles) per position
- * stay a few hundred KB for VGG-7's layers, and the GEMMs have columns enough to pack. */
+/* Most tiles of one block: its V (16 x channels x tiles: 4 KB per channel) stays in the
+ * caches' reach while the 16 GEMMs read it, and they have columns enough to pack (a VGG-7
+ * training step at 192 measured the same within the machine's noise). */
 #define DNN_WINO_TILE_BLOCK 64
 
-/* Filters per block of the layer's shape-only scratch figure (dnn_conv_winograd_scratch_
- * floats): the least the transforms work with; a larger scratch takes more at once. */
+/* Filters per block in the layer's shape-only scratch figure
+ * (dnn_conv_winograd_scratch_floats): the least the passes work with; a larger scratch (the
+ * network's workspace is the largest layer's) takes more filters at once. */
 #define DNN_WINO_FILTER_BLOCK 32
 
 /*
