@@ -74,12 +74,22 @@ size_t dnn_wino_tiles(int h, int w);
  */
 void dnn_wino_filter_transform(const float *weights, int k, int c, float *u);
 
+/*
+ * dnn_wino_filter_transform_turned - ut (16, c, k): the transform of each filter turned 180
+ * degrees, transposed, for the input delta: position xi of filter (r, ch) at
+ * ut[xi * c * k + ch * k + r] (the forward transform's position with rows and columns 0 and
+ * 3 swapped: G reverses with g's rows, rows 1 and 2 of G being palindromes).
+ */
+void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float *ut);
+
 /* One Winograd convolution of images (c, h, w) into (k, h, w) by filters (k, c, 3, 3). */
 struct dnn_wino_conv {
     int c, h, w;          /* input channels; height and width of input and output */
     int k;                /* filters */
     const float *weights; /* (k, c, 3, 3) */
     const float *u;       /* their transform (16, k, c), or NULL: transformed per block */
+    /* the turned filters' transform for the input delta (16, c, k), or NULL: per block */
+    const float *ut;
 };
 
 /*
@@ -96,7 +106,7 @@ void dnn_wino_forward(const struct dnn_wino_conv *cv, const struct dnn_parallel 
 /*
  * dnn_wino_input_delta - in_delta(image, c, h, w) += the input delta of cv's 3x3 stride-1
  * pad-1 convolution for delta(image, k, h, w): the convolution of delta by the filters
- * transposed (k <-> c) and turned 180 degrees (U's positions mirrored). Strides and scratch
+ * transposed (k <-> c) and turned 180 degrees (cv->ut, or per block). Strides and scratch
  * as dnn_wino_forward. The sum over filters runs in increasing order, as
  * dnn_wino_delta_accumulate's over a layer's tiles.
  */

@@ -246,22 +246,28 @@ static float *conv_wino_u(const struct dnn_layer *l, const struct dnn_run *run)
     return net && net->wino_u && net->wino_u_floats >= need ? net->wino_u : NULL;
 }
 
-/* The Winograd convolution of layer l with all its filters; they are transformed (into the
- * network's buffer) by conv_wino_transform once per pass, before its loop over images. */
-static struct dnn_wino_conv conv_wino_of(const struct dnn_layer *l, const struct dnn_run *run)
+/* The Winograd convolution of layer l with all its filters, for the forward pass or the
+ * input delta (@turned); they are transformed (into the network's buffer) by
+ * conv_wino_transform once per pass, before its loop over images. */
+static struct dnn_wino_conv conv_wino_of(const struct dnn_layer *l, const struct dnn_run *run,
+                                         bool turned)
 {
+    const float *u = conv_wino_u(l, run);
     return (struct dnn_wino_conv){.c = l->c,
                                   .h = l->h,
                                   .w = l->w,
                                   .k = l->spec.filters,
                                   .weights = l->weights,
-                                  .u = conv_wino_u(l, run)};
+                                  .u = turned ? NULL : u,
+                                  .ut = turned ? u : NULL};
 }
 
-static void conv_wino_transform(const struct dnn_layer *l, const struct dnn_run *run)
+static void conv_wino_transform(const struct dnn_layer *l, const struct dnn_run *run, bool turned)
 {
     float *u = conv_wino_u(l, run);
-    if (u)
+    if (u && turned)
+        dnn_wino_filter_transform_turned(l->weights, l->spec.filters, l->c, u);
+    else if (u)
         dnn_wino_filter_transform(l->weights, l->spec.filters, l->c, u);
 }
 
@@ -280,7 +286,7 @@ static void conv_forward_wino_images(struct dnn_layer *l, const struct dnn_run *
             (void)conv_forward_columns(l, run, par, workspace, &d, (size_t)b, 0, &ld);
         }
     }
-    const struct dnn_wino_conv cv = conv_wino_of(l, run);
+    const struct dnn_wino_conv cv = conv_wino_of(l, run, false);
     dnn_wino_forward(&cv, par, run->input + (size_t)b0 * d.in_size, d.in_size, b1 - b0,
                      l->output + (size_t)b0 * out_size, out_size, workspace,
                      conv_scratch_floats(l, run));
@@ -294,7 +300,7 @@ static void conv_input_delta_wino_images(struct dnn_layer *l, const struct dnn_r
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)d.m * (size_t)d.n;
-    const struct dnn_wino_conv cv = conv_wino_of(l, run);
+    const struct dnn_wino_conv cv = conv_wino_of(l, run, true);
     dnn_wino_input_delta(&cv, par, l->delta + (size_t)b0 * out_size, out_size, b1 - b0,
                          run->input_delta + (size_t)b0 * d.in_size, d.in_size, workspace,
                          conv_scratch_floats(l, run));
@@ -303,7 +309,7 @@ static void conv_input_delta_wino_images(struct dnn_layer *l, const struct dnn_r
 static void conv_input_delta_wino(struct dnn_layer *l, const struct dnn_run *run)
 {
     /* the network's buffer holds the filters of the last layer that ran forward */
-    conv_wino_transform(l, run);
+    conv_wino_transform(l, run, true);
     conv_over_images(l, run, conv_input_delta_wino_images, true);
 }
 
@@ -325,7 +331,7 @@ static void conv_forward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     if (dnn_conv_winograd_applies(l)) {
-        conv_wino_transform(l, run);
+        conv_wino_transform(l, run, false);
         conv_over_images(l, run, conv_forward_wino_images, true);
     } else if (dnn_conv_sliding_applies(l)) {
         /* A few filters: the sliding window (such layers keep no columns, conv_cache.c). */

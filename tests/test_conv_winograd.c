@@ -180,14 +180,14 @@ static void check_input_delta(struct dnn_rng *rng, const struct shape *s)
                               bound);
         assert_close(got + (size_t)b * in_size, want, bound, in_size, "input delta", s);
     }
-    dnn_wino_filter_transform(wt, s->k, s->c, u);
-    cv.u = u;
+    dnn_wino_filter_transform_turned(wt, s->k, s->c, u);
+    cv.ut = u;
     memcpy(again, base, all_in * sizeof(float));
     dnn_wino_input_delta(&cv, NULL, delta, out_size, s->images, again, in_size, scratch, big);
     assert_same_bits(again, got, all_in, "input delta, filters transformed once");
     /* streamed tiles of several sizes: summed transformed, folded after the last */
     for (int step = 1; step <= s->k; step = step * 3 + 1) {
-        cv.u = NULL;
+        cv.ut = NULL;
         memcpy(again, base, all_in * sizeof(float));
         for (int r0 = 0; r0 < s->k; r0 += step) {
             struct dnn_wino_conv rows = cv;
