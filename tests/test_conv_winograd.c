@@ -279,11 +279,15 @@ static void train_wino_net(bool lowering, unsigned threads, struct train_outcome
     struct dnn_network *net = NULL;
     assert_int_equal(dnn_network_create(&net, &cfg, specs, 5, true, 9), DNN_OK);
     assert_false(dnn_conv_winograd_applies(&net->layers[0]));
+#ifndef DNN_CONV_NO_WINOGRAD
     assert_true(dnn_conv_winograd_applies(&net->layers[1]));
     assert_true(dnn_conv_winograd_applies(&net->layers[2]));
+#endif
     if (lowering) {
         assert_int_equal(dnn_network_set_lowering(net, batch, DNN_LOWER_BYTES_DEFAULT), DNN_OK);
+#ifndef DNN_CONV_NO_WINOGRAD
         assert_non_null(net->wino_u);
+#endif
     }
     struct dz_pool *pool = threads > 1 ? dz_pool_create(threads) : NULL;
     struct dnn_parallel par = {0};
