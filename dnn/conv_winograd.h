@@ -40,6 +40,15 @@
 #define DNN_WINO_MIN_CHANNELS 64
 #define DNN_WINO_MIN_FILTERS 64
 
+/* Least tiles in a pass (batch x tiles of an image) of a layer that takes the Winograd path:
+ * its filters are transformed once per pass, which costs about what the products save on a
+ * few tens of tiles. `bench_dnn infer cfg/vgg-7_cifar10.cfg 1`, alternated: 17-19 ms an image
+ * at 32, where VGG-7's 8x8 layers (16 tiles) keep im2col, against 27-31 ms at 1 (im2col
+ * throughout: about 17 ms). A function of the layer's shape and batch, the same in both
+ * worlds; an image's scores may thus differ in the last bits between batch sizes where a
+ * layer crosses it. */
+#define DNN_WINO_MIN_TILES 32
+
 /* Most tiles of one block: its V (16 x channels x tiles: 4 KB per channel) stays in the
  * caches' reach while the 16 GEMMs read it, and they have columns enough to pack (a VGG-7
  * training step at 192 measured the same within the machine's noise). */
@@ -54,9 +63,9 @@
  * dnn_conv_winograd_applies - true when layer l's forward product and input delta take the
  * Winograd path: a convolution with size 3, stride 1, pad 1, no dilation, one group, no
  * antialiasing, at least DNN_WINO_MIN_CHANNELS input channels and DNN_WINO_MIN_FILTERS
- * filters. A function of the layer's shape only (and of the compile-time switch
- * -DDNN_CONV_NO_WINOGRAD, which makes it false), never of memory or threads, so that both
- * worlds take the same path.
+ * filters, and at least DNN_WINO_MIN_TILES tiles in a pass. A function of the layer's shape and
+ * batch only (and of the compile-time switch -DDNN_CONV_NO_WINOGRAD, which makes it false), never
+ * of memory or threads, so that both worlds take the same path.
  */
 bool dnn_conv_winograd_applies(const struct dnn_layer *l);
 

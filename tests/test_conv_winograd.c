@@ -380,12 +380,40 @@ static void test_which_layers(void **state)
     }
 }
 
+/* The filters' transform is paid once per pass: a pass of fewer than DNN_WINO_MIN_TILES
+ * tiles (batch x tiles of an image) keeps im2col. */
+static void test_small_passes_keep_im2col(void **state)
+{
+    (void)state;
+    /* 9x9: 25 tiles an image */
+    for (int batch = 1; batch <= 3; batch++) {
+        const struct dnn_net_config cfg = {.batch = batch,
+                                           .subdivisions = 1,
+                                           .h = 9,
+                                           .w = 9,
+                                           .c = DNN_WINO_MIN_CHANNELS,
+                                           .max_batches = 1};
+        struct dnn_layer_spec spec =
+            test_conv_spec(DNN_WINO_MIN_FILTERS, 3, 1, 1, 1, 0, false, DNN_ACT_LINEAR);
+        struct dnn_network *net = NULL;
+        assert_int_equal(dnn_network_create(&net, &cfg, &spec, 1, false, 3), DNN_OK);
+#ifdef DNN_CONV_NO_WINOGRAD
+        assert_false(dnn_conv_winograd_applies(&net->layers[0]));
+#else
+        assert_int_equal(dnn_conv_winograd_applies(&net->layers[0]),
+                         (size_t)batch * 25 >= DNN_WINO_MIN_TILES);
+#endif
+        dnn_network_free(net);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes_match_im2col),
         cmocka_unit_test(test_blocks_span_images),
         cmocka_unit_test(test_training_same_bits_any_threads),
+        cmocka_unit_test(test_small_passes_keep_im2col),
         cmocka_unit_test(test_which_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
