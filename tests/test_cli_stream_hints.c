@@ -30,7 +30,7 @@ static char fixture[PATH_MAX];
 
 /* Two 32-filter convolutions on 32x32x3 and a connected head: at batch 1 layers 0..4 train
  * streamed in the default 6 MiB TA (a save cut for the default 262144-byte working buffer);
- * at batch 18 they leave 96208 bytes for a working buffer, less than that cut. */
+ * at batch 18 they leave 96192 bytes for a working buffer, less than that cut. */
 static const char wide_cfg[] = "[net]\nbatch=1\nsubdivisions=1\nheight=32\nwidth=32\nchannels=3\n"
                                "learning_rate=0.01\nmomentum=0.9\ndecay=0.0005\nmax_batches=2\n"
                                "[convolutional]\nfilters=32\nsize=3\nstride=1\npad=1\n"
@@ -97,7 +97,7 @@ static void test_streamed_save_refusals(void **state)
                 "-tee_chunk 262144 or none");
 
     /* A batch that leaves the TA less than the cut: the file, both sizes, the TA_DATA_SIZE it
-     * needs (6291456 - 96208 + 262144) and the other way out. */
+     * needs (6291456 - 96192 + 262144) and the other way out. */
     assert_int_not_equal(run(out, sizeof out,
                              "cd '%s' && '%s' classifier predict -pp_start 0 -pp_end 4 -batch 18 "
                              "backup.data wide.cfg backup/wide_final.weights list.txt 2>&1",
@@ -105,8 +105,8 @@ static void test_streamed_save_refusals(void **state)
                          0);
     expect(out, "backup/wide_final.weights.tz: a streamed save cut for a working buffer of "
                 "262144 bytes, which loads only into that cut; layers 0..4 at batch 18 leave "
-                "96208 bytes of TA_DATA_SIZE = 6291456 for one: load it in a TA with "
-                "TA_DATA_SIZE of at least 6457392 (CFG_DZ_TA_DATA_SIZE), or at a smaller batch");
+                "96192 bytes of TA_DATA_SIZE = 6291456 for one: load it in a TA with "
+                "TA_DATA_SIZE of at least 6457408 (CFG_DZ_TA_DATA_SIZE), or at a smaller batch");
     /* Without -batch, predict finds a batch that fits (here resident: a streamed save loads
      * into a resident session too), with the rows of batch 1. */
     char one[8192];
