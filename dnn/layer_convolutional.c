@@ -544,13 +544,14 @@ enum dnn_status dnn_convolutional_forward_rows(struct dnn_layer *l, const float 
             .c = l->c, .h = l->h, .w = l->w, .k = (int)rows, .weights = p->weights};
         dnn_wino_forward(&cv, NULL, input, d.in_size, l->batch, l->output + at, out_size, workspace,
                          l->workspace_floats);
-    }
-    for (int b = 0; b < l->batch && !dnn_conv_winograd_applies(l); b++) {
-        /* the same columns for every tile: im2col again per tile costs time, not memory */
-        const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
-        /* output(rows, n) = weights(rows, k) * cols(k, n) */
-        dnn_gemm(false, false, (int)rows, d.n, d.k, 1, p->weights, d.k, cols, d.n, 0,
-                 l->output + (size_t)b * out_size + at, d.n);
+    } else {
+        for (int b = 0; b < l->batch; b++) {
+            /* the same columns for every tile: im2col again per tile costs time, not memory */
+            const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
+            /* output(rows, n) = weights(rows, k) * cols(k, n) */
+            dnn_gemm(false, false, (int)rows, d.n, d.k, 1, p->weights, d.k, cols, d.n, 0,
+                     l->output + (size_t)b * out_size + at, d.n);
+        }
     }
     if (l->spec.batch_normalize)
         dnn_bn_forward_rows(l, train, p, row0, rows);
