@@ -170,6 +170,15 @@ static void path_in(const char *name, char *out, size_t size)
     snprintf(out, size, "%s/%s", dir, name);
 }
 
+/* Whether @path holds a label of the fixture (c0 .. c9, labels.list). */
+static bool has_label_name(const char *path)
+{
+    for (const char *p = path; p[0] && p[1]; p++)
+        if (p[0] == 'c' && p[1] >= '0' && p[1] <= '9')
+            return true;
+    return false;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -179,9 +188,18 @@ static int setup(void **state)
     fixture_dir("darknet-mnist-lenet", rel, sizeof rel);
     if (!realpath(rel, fixture))
         return -1;
-    snprintf(dir, sizeof dir, "/tmp/dz-hostile-XXXXXX");
-    if (!mkdtemp(dir))
-        return -1;
+    /* The training list holds absolute paths, and darknet finds an image's label as a
+     * substring of its path: a folder name with a label in it ("c5") would match every
+     * image to two labels. Such a name is drawn again. */
+    for (int tries = 0;; tries++) {
+        snprintf(dir, sizeof dir, "/tmp/dz-hostile-XXXXXX");
+        if (!mkdtemp(dir))
+            return -1;
+        if (!has_label_name(dir) || tries == 100)
+            break;
+        if (rmdir(dir) != 0)
+            return -1;
+    }
     /* The fixture's network, data and images; a list of its 12 images for training. */
     snprintf(cmd, sizeof cmd,
              "cp -r '%s'/. '%s'/ && cd '%s' && ls \"$PWD\"/images/*.png > train.list && "
