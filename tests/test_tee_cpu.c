@@ -54,6 +54,11 @@ static void test_hold_binds_and_releases(void **state)
     const cpu_set_t before = own_mask();
     struct tsim_cpu_hold h;
     const int32_t cpu = tsim_cpu_hold(&h);
+    if (two_cpus() && CPU_COUNT(&before) == 1) { /* run under taskset: nothing to bind */
+        assert_true(cpu >= 0 && CPU_ISSET(cpu, &before));
+        assert_false(h.held);
+        return;
+    }
     if (!two_cpus()) {
         assert_int_equal(cpu, TSIM_CPU_ANY);
         assert_false(h.held);
@@ -71,6 +76,28 @@ static void test_hold_binds_and_releases(void **state)
     tsim_cpu_release(&h); /* twice: nothing more */
     const cpu_set_t again = own_mask();
     assert_true(CPU_EQUAL(&before, &again));
+}
+
+/* A thread already bound to one CPU (taskset) keeps its affinity untouched: hold reports
+ * the CPU for the instance to follow, and has nothing to restore. */
+static void test_hold_keeps_a_bound_thread(void **state)
+{
+    (void)state;
+    unsetenv("DZ_TEE_SAME_CPU");
+    if (!two_cpus())
+        return;
+    const cpu_set_t start = own_mask();
+    for (int cpu = 0; cpu < 2; cpu++) {
+        bind_to(cpu);
+        struct tsim_cpu_hold h;
+        assert_int_equal(tsim_cpu_hold(&h), cpu);
+        assert_false(h.held);
+        tsim_cpu_release(&h);
+        const cpu_set_t after = own_mask();
+        assert_int_equal(CPU_COUNT(&after), 1);
+        assert_true(CPU_ISSET(cpu, &after));
+    }
+    assert_int_equal(sched_setaffinity(0, sizeof start, &start), 0);
 }
 
 static void test_environment_turns_it_off(void **state)
@@ -229,6 +256,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hold_binds_and_releases),
+        cmocka_unit_test(test_hold_keeps_a_bound_thread),
         cmocka_unit_test(test_environment_turns_it_off),
         cmocka_unit_test(test_follow_and_let_go),
         cmocka_unit_test(test_instance_runs_on_the_callers_cpu),

@@ -36,12 +36,14 @@ struct tsim_cpu_hold {
 };
 
 /* Whether calls stay on the caller's CPU: DZ_TEE_SAME_CPU is not "0" and more than one CPU
- * is online. Read at each call (a getenv), so a test can switch it between calls. */
+ * is online. The variable is read at each call (a getenv), so a test can switch it between
+ * calls; the online CPUs once per process. */
 bool tsim_cpu_same_enabled(void);
 
 /*
  * tsim_cpu_hold() - Binds the calling thread to the CPU it runs on, remembering its
- * affinity in @h, when tsim_cpu_same_enabled().
+ * affinity in @h, when tsim_cpu_same_enabled(). A thread whose affinity is already that one
+ * CPU is left as it is (no system call to set nor to restore).
  * Return: that CPU, or TSIM_CPU_ANY (disabled, or the CPU or the affinity unknown).
  */
 int32_t tsim_cpu_hold(struct tsim_cpu_hold *h);
