@@ -88,15 +88,27 @@ struct tee_watch {
     int n_ids;
 };
 
-static struct bench_clock2 tee_watch_now(const struct tee_watch *w)
+/* CPU seconds of the TEE's processes alone. */
+static double tee_watch_tee_cpu(const struct tee_watch *w)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    double s = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double s = 0;
     for (int i = 0; i < w->n_ids; i++)
         if (clock_gettime(w->ids[i], &ts) == 0)
             s += (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    return (struct bench_clock2){bench_wall_now(), s};
+    return s;
+}
+
+/* Wall and CPU seconds now; *tee (when not NULL): the TEE processes' part of the CPU. */
+static struct bench_clock2 tee_watch_now(const struct tee_watch *w, double *tee)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    const double tee_s = tee_watch_tee_cpu(w);
+    if (tee)
+        *tee = tee_s;
+    return (struct bench_clock2){bench_wall_now(),
+                                 (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9 + tee_s};
 }
 
 /* One step through host/pnet.c, the path `darknetp classifier` takes. */
@@ -149,11 +161,11 @@ int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
         if (pnet_step(&p, &d, c->train, &err) != 0)
             goto fail;
     w.n_ids = tee_clocks(w.ids, MAX_TEE_PROCS);
-    const struct bench_clock2 t0 = tee_watch_now(&w);
+    const struct bench_clock2 t0 = tee_watch_now(&w, NULL);
     for (long i = 0; i < iters; i++)
         if (pnet_step(&p, &d, c->train, &err) != 0)
             goto fail;
-    const struct bench_clock2 t1 = tee_watch_now(&w);
+    const struct bench_clock2 t1 = tee_watch_now(&w, NULL);
     char label[300];
     snprintf(label, sizeof label, "%s, %d TEE processes", c->cfg, w.n_ids);
     bench_emit(c->train ? "train" : "infer", t0, t1, iters, c->batch, "images", label);
@@ -203,18 +215,21 @@ static double median(double *v, size_t n)
 struct pair_side {
     struct dz_pnet p;
     double *wall, *cpu; /* (pairs) seconds per step */
+    double *tee_cpu;    /* (pairs) the TEE processes' share of cpu */
 };
 
 /* One timed step of side s into slot i. */
 static int timed_step(struct pair_side *s, const struct tee_watch *w, const struct bench_batch *d,
                       bool train, size_t i, struct dk_error *err)
 {
-    const struct bench_clock2 t0 = tee_watch_now(w);
+    double tee0 = 0, tee1 = 0;
+    const struct bench_clock2 t0 = tee_watch_now(w, &tee0);
     if (pnet_step(&s->p, d, train, err) != 0)
         return -1;
-    const struct bench_clock2 t1 = tee_watch_now(w);
+    const struct bench_clock2 t1 = tee_watch_now(w, &tee1);
     s->wall[i] = t1.wall - t0.wall;
     s->cpu[i] = t1.cpu - t0.cpu;
+    s->tee_cpu[i] = tee1 - tee0;
     return 0;
 }
 
@@ -223,8 +238,8 @@ static void pair_report(const struct bench_tee_case *c, struct pair_side *a, str
                         size_t n, int n_ids, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
-        printf("PAIR %zu %s %.9g %.9g %.9g %.9g\n", i, i % 2 ? "BA" : "AB", a->wall[i], a->cpu[i],
-               b->wall[i], b->cpu[i]);
+        printf("PAIR %zu %s %.9g %.9g %.9g %.9g %.9g\n", i, i % 2 ? "BA" : "AB", a->wall[i],
+               a->cpu[i], b->wall[i], b->cpu[i], b->tee_cpu[i]);
     for (int clock = 0; clock < 2; clock++) {
         for (size_t i = 0; i < n; i++)
             scratch[i] = clock ? b->wall[i] / a->wall[i] : b->cpu[i] / a->cpu[i];
@@ -248,7 +263,7 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
     struct pair_side s[2]; /* A, B */
     struct tee_watch w = {.n_ids = 0};
     const size_t n = (size_t)pairs;
-    double *buf = NULL; /* (5, pairs): a wall, a cpu, b wall, b cpu, scratch */
+    double *buf = NULL; /* (7, pairs): a wall, cpu, tee cpu, b wall, cpu, tee cpu, scratch */
     int rc = 1;
     memset(s, 0, sizeof s);
     if (bench_load_model(c->cfg, c->batch, &m) != 0)
@@ -256,13 +271,14 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
     if (pnet_open(&s[0].p, &m, c, -1, -1, &err) != 0 ||
         pnet_open(&s[1].p, &m, c, c->first, c->last, &err) != 0)
         goto fail;
-    buf = malloc(5 * n * sizeof *buf);
+    buf = malloc(7 * n * sizeof *buf);
     if (!buf ||
         bench_batch_make(&d, (size_t)c->batch, dz_pnet_inputs(&s[0].p), s[0].p.shapes->truths) != 0)
         goto out;
     for (int k = 0; k < 2; k++) {
-        s[k].wall = buf + (size_t)(2 * k) * n;
-        s[k].cpu = buf + (size_t)(2 * k + 1) * n;
+        s[k].wall = buf + (size_t)(3 * k) * n;
+        s[k].cpu = buf + (size_t)(3 * k + 1) * n;
+        s[k].tee_cpu = buf + (size_t)(3 * k + 2) * n;
     }
     for (long i = 0; i < warmup; i++)
         for (int k = 0; k < 2; k++)
@@ -276,7 +292,7 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
             timed_step(&s[1 - first_side], &w, &d, c->train, i, &err) != 0)
             goto fail;
     }
-    pair_report(c, &s[0], &s[1], n, w.n_ids, buf + 4 * n);
+    pair_report(c, &s[0], &s[1], n, w.n_ids, buf + 6 * n);
     fflush(stdout);
     rc = 0;
     goto out;
