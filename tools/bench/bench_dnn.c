@@ -40,6 +40,9 @@
  *                          thread's (for tee: the whole process's): compare wall times.
  *   BENCH_LOWER_IMAGES=N   convolutions lower up to N images per product; default the whole
  *                          batch (dnn_network_set_lowering), as darknetp's normal world does.
+ *   BENCH_PIN=0            tee and tee-pair with one normal-world thread bind the process
+ *                          to the CPU it starts on (tools/bench/bench_tee.c says why); 0
+ *                          leaves it where the scheduler puts it.
  *   BENCH_COL_CACHE_BYTES=N  the budget training convolutions keep their forward pass's
  *                          columns in for the backward pass (dnn_network_set_column_cache);
  *                          default DNN_COL_CACHE_BYTES_DEFAULT as darknetp, 0: every image
@@ -452,7 +455,7 @@ static int usage(void)
                     "       bench_dnn peak SECONDS\n"
                     "       bench_dnn spin THREADS STEPS\n"
                     "environment: BENCH_THREADS=N (train, infer, layers, tee, tee-pair),\n"
-                    "             BENCH_LOWER_IMAGES=N, BENCH_COL_CACHE_BYTES=N\n");
+                    "             BENCH_LOWER_IMAGES=N, BENCH_COL_CACHE_BYTES=N, BENCH_PIN=0\n");
     return 2;
 }
 

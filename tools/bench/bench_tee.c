@@ -16,9 +16,11 @@
  * TEE, so nothing they share changes between the sides. Both start from the same seed and
  * train on the same batch, so they also compute the same numbers step by step.
  */
+#define _GNU_SOURCE /* sched_getcpu, CPU_SET */
 #include "tools/bench/bench_tee.h"
 
 #include <dirent.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,36 @@ static int pnet_open(struct dz_pnet *p, const struct dk_model *m, const struct b
     return dz_pnet_seed_weights(p, err);
 }
 
+/*
+ * One thread on each side: binds this process to the CPU it is on, as `taskset -c` would,
+ * before the TEE's processes start (they inherit it). A call then never moves either side, and
+ * the simulator's per-call affinity changes (tee/common/tsim_cpu.h), which a world switch on a
+ * device does not have, stay out of the TEE's figure. With normal-world threads, or
+ * BENCH_PIN=0, the process is left as it is. Returns the CPU, or -1 when left free.
+ */
+static int pin_to_this_cpu(const struct bench_tee_case *c)
+{
+    const char *env = getenv("BENCH_PIN");
+    if (c->par || (env && strcmp(env, "0") == 0))
+        return -1;
+    const int cpu = sched_getcpu();
+    if (cpu < 0 || cpu >= CPU_SETSIZE)
+        return -1;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0 ? cpu : -1;
+}
+
+/* "pinned to CPU k" or "unpinned", for a BENCH line's label. */
+static const char *pin_label(int cpu, char *buf, size_t size)
+{
+    if (cpu < 0)
+        return "unpinned";
+    snprintf(buf, size, "pinned to CPU %d", cpu);
+    return buf;
+}
+
 int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
 {
     struct dk_model m = {0};
@@ -151,6 +183,7 @@ int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
     struct tee_watch w = {.n_ids = 0};
     int rc = 1;
     memset(&p, 0, sizeof p);
+    const int cpu = pin_to_this_cpu(c);
     if (bench_load_model(c->cfg, c->batch, &m) != 0)
         goto out;
     if (pnet_open(&p, &m, c, c->first, c->last, &err) != 0)
@@ -167,7 +200,9 @@ int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup)
             goto fail;
     const struct bench_clock2 t1 = tee_watch_now(&w, NULL);
     char label[300];
-    snprintf(label, sizeof label, "%s, %d TEE processes", c->cfg, w.n_ids);
+    char where[32];
+    snprintf(label, sizeof label, "%s, %d TEE processes, %s", c->cfg, w.n_ids,
+             pin_label(cpu, where, sizeof where));
     bench_emit(c->train ? "train" : "infer", t0, t1, iters, c->batch, "images", label);
     rc = 0;
     goto out;
@@ -235,7 +270,7 @@ static int timed_step(struct pair_side *s, const struct tee_watch *w, const stru
 
 /* Prints the PAIR lines and each side's medians; leaves a's and b's arrays sorted. */
 static void pair_report(const struct bench_tee_case *c, struct pair_side *a, struct pair_side *b,
-                        size_t n, int n_ids, double *scratch)
+                        size_t n, int n_ids, int cpu, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
         printf("PAIR %zu %s %.9g %.9g %.9g %.9g %.9g\n", i, i % 2 ? "BA" : "AB", a->wall[i],
@@ -246,8 +281,9 @@ static void pair_report(const struct bench_tee_case *c, struct pair_side *a, str
         print_ratio(clock ? "wall" : "cpu", scratch, n);
     }
     char label[300];
-    snprintf(label, sizeof label, "%s, layers %d..%d, %d TEE processes, median of %zu steps",
-             c->cfg, c->first, c->last, n_ids, n);
+    char where[32];
+    snprintf(label, sizeof label, "%s, layers %d..%d, %d TEE processes, median of %zu steps, %s",
+             c->cfg, c->first, c->last, n_ids, n, pin_label(cpu, where, sizeof where));
     const struct bench_clock2 zero = {0, 0};
     bench_emit("pair/none", zero, (struct bench_clock2){median(a->wall, n), median(a->cpu, n)}, 1,
                c->batch, "images", label);
@@ -266,6 +302,7 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
     double *buf = NULL; /* (7, pairs): a wall, cpu, tee cpu, b wall, cpu, tee cpu, scratch */
     int rc = 1;
     memset(s, 0, sizeof s);
+    const int cpu = pin_to_this_cpu(c);
     if (bench_load_model(c->cfg, c->batch, &m) != 0)
         goto out;
     if (pnet_open(&s[0].p, &m, c, -1, -1, &err) != 0 ||
@@ -292,7 +329,7 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
             timed_step(&s[1 - first_side], &w, &d, c->train, i, &err) != 0)
             goto fail;
     }
-    pair_report(c, &s[0], &s[1], n, w.n_ids, buf + 6 * n);
+    pair_report(c, &s[0], &s[1], n, w.n_ids, cpu, buf + 6 * n);
     fflush(stdout);
     rc = 0;
     goto out;
