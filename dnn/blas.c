@@ -34,6 +34,28 @@ void dnn_fill(float *x, size_t n, float v)
         x[i] = v;
 }
 
+/* Floats a task of dnn_fill_par sets at least: a few us of stores, well above a hand-off. */
+#define FILL_PAR_MIN_ITEMS ((size_t)65536)
+
+struct fill_split {
+    float *x;
+    size_t n, tasks;
+    float v;
+};
+
+static void fill_task(void *arg, size_t t)
+{
+    const struct fill_split *s = arg;
+    const size_t i0 = dnn_parallel_first(s->n, s->tasks, t);
+    dnn_fill(s->x + i0, dnn_parallel_first(s->n, s->tasks, t + 1) - i0, s->v);
+}
+
+void dnn_fill_par(const struct dnn_parallel *par, float *x, size_t n, float v)
+{
+    struct fill_split s = {x, n, dnn_parallel_tasks(par, n, FILL_PAR_MIN_ITEMS), v};
+    dnn_parallel_for(par, s.tasks, fill_task, &s);
+}
+
 void dnn_copy(const float *x, size_t n, float *y)
 {
     memmove(y, x, n * sizeof(float));

@@ -120,10 +120,12 @@ static void wino_filter_one(const float *g, float u[DNN_WINO_XI])
  * of a batch-1 pass. */
 #define WINO_FILTER_RUN 16
 
-void dnn_wino_filter_transform(const float *weights, int k, int c, float *u)
+/* Runs [r0, r1) of WINO_FILTER_RUN filters of the xs = k x c filters of
+ * dnn_wino_filter_transform. */
+static void wino_filter_runs(const float *weights, size_t xs, size_t r0, size_t r1, float *u)
 {
-    const size_t xs = (size_t)k * (size_t)c;
-    for (size_t f0 = 0; f0 < xs; f0 += WINO_FILTER_RUN) {
+    for (size_t f0 = r0 * WINO_FILTER_RUN; f0 < xs && f0 < r1 * WINO_FILTER_RUN;
+         f0 += WINO_FILTER_RUN) {
         const size_t n = xs - f0 < WINO_FILTER_RUN ? xs - f0 : WINO_FILTER_RUN;
         float one[WINO_FILTER_RUN][DNN_WINO_XI];
         for (size_t f = 0; f < n; f++)
@@ -134,6 +136,12 @@ void dnn_wino_filter_transform(const float *weights, int k, int c, float *u)
     }
 }
 
+void dnn_wino_filter_transform(const float *weights, int k, int c, float *u)
+{
+    const size_t xs = (size_t)k * (size_t)c;
+    wino_filter_runs(weights, xs, 0, (xs + WINO_FILTER_RUN - 1) / WINO_FILTER_RUN, u);
+}
+
 /* The position of U that the filter turned 180 degrees has at xi: G reverses with g's rows
  * (rows 1 and 2 of G are palindromes), so rows and columns 0 and 3 swap. */
 static int wino_mirror(int xi)
@@ -142,12 +150,14 @@ static int wino_mirror(int xi)
     return p[xi / 4] * 4 + p[xi % 4];
 }
 
-void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float *ut)
+/* Input channels [ch0, ch1) of dnn_wino_filter_transform_turned. */
+static void wino_filter_turned_channels(const float *weights, int k, int c, int ch0, int ch1,
+                                        float *ut)
 {
     const size_t xs = (size_t)k * (size_t)c;
     /* filters in the order they are stored to: 16 runs of consecutive floats (stored in
      * the filters' order, the transform's stores went k floats apart: 1.7% of a VGG-7 step) */
-    for (int ch = 0; ch < c; ch++)
+    for (int ch = ch0; ch < ch1; ch++)
         for (int r0 = 0; r0 < k; r0 += WINO_FILTER_RUN) {
             const int n = k - r0 < WINO_FILTER_RUN ? k - r0 : WINO_FILTER_RUN;
             float one[WINO_FILTER_RUN][DNN_WINO_XI];
@@ -159,6 +169,56 @@ void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float 
                     dst[r] = one[r][wino_mirror(xi)];
             }
         }
+}
+
+void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float *ut)
+{
+    wino_filter_turned_channels(weights, k, c, 0, c, ut);
+}
+
+/* Filters a task of the split transforms takes at least: a 512 x 512 layer's transform
+ * (262,144 filters, some 8 ms) in tasks of a few hundred us, far above a run's hand-off. */
+#define WINO_FILTER_TASK_MIN 4096
+
+/* One transform split among threads: task t takes items [first(t), first(t + 1)) of n, runs
+ * of filters (forward) or input channels (turned). */
+struct wino_filter_split {
+    const float *weights;
+    int k, c;
+    float *u;
+    size_t n, tasks;
+};
+
+static void wino_filter_task(void *arg, size_t t)
+{
+    const struct wino_filter_split *s = arg;
+    wino_filter_runs(s->weights, (size_t)s->k * (size_t)s->c, dnn_parallel_first(s->n, s->tasks, t),
+                     dnn_parallel_first(s->n, s->tasks, t + 1), s->u);
+}
+
+static void wino_filter_turned_task(void *arg, size_t t)
+{
+    const struct wino_filter_split *s = arg;
+    wino_filter_turned_channels(s->weights, s->k, s->c, (int)dnn_parallel_first(s->n, s->tasks, t),
+                                (int)dnn_parallel_first(s->n, s->tasks, t + 1), s->u);
+}
+
+void dnn_wino_filter_transform_par(const struct dnn_parallel *par, const float *weights, int k,
+                                   int c, float *u)
+{
+    const size_t xs = (size_t)k * (size_t)c, runs = (xs + WINO_FILTER_RUN - 1) / WINO_FILTER_RUN;
+    struct wino_filter_split s = {weights, k, c, u, runs, 0};
+    s.tasks = dnn_parallel_tasks(par, runs, WINO_FILTER_TASK_MIN / WINO_FILTER_RUN);
+    dnn_parallel_for(par, s.tasks, wino_filter_task, &s);
+}
+
+void dnn_wino_filter_transform_turned_par(const struct dnn_parallel *par, const float *weights,
+                                          int k, int c, float *ut)
+{
+    struct wino_filter_split s = {weights, k, c, ut, (size_t)c, 0};
+    const size_t per_task = k > 0 ? WINO_FILTER_TASK_MIN / (size_t)k : 1;
+    s.tasks = dnn_parallel_tasks(par, (size_t)c, per_task ? per_task : 1);
+    dnn_parallel_for(par, s.tasks, wino_filter_turned_task, &s);
 }
 
 /* V = B^T d B for tiles tx0 .. tx0+len-1 of tile row ty of one channel im (h, w): position

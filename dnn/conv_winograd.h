@@ -91,6 +91,14 @@ void dnn_wino_filter_transform(const float *weights, int k, int c, float *u);
  */
 void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float *ut);
 
+/* dnn_wino_filter_transform and dnn_wino_filter_transform_turned split among the threads of
+ * par (NULL: serial) by filters and by input channels: every element is transformed alone,
+ * so the bits are those of the serial transform. */
+void dnn_wino_filter_transform_par(const struct dnn_parallel *par, const float *weights, int k,
+                                   int c, float *u);
+void dnn_wino_filter_transform_turned_par(const struct dnn_parallel *par, const float *weights,
+                                          int k, int c, float *ut);
+
 /* One Winograd convolution of images (c, h, w) into (k, h, w) by filters (k, c, 3, 3). */
 struct dnn_wino_conv {
     int c, h, w;          /* input channels; height and width of input and output */

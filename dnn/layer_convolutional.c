@@ -211,8 +211,8 @@ static void conv_images_task(void *arg, size_t t)
     float *ws =
         c->run->par_workspace ? c->run->par_workspace + t * c->run->net->workspace_floats : NULL;
     /* Serial inside: the tasks already keep every thread busy. */
-    c->images(c->l, c->run, NULL, ws, (int)((long long)t * batch / c->tasks),
-              (int)((long long)(t + 1) * batch / c->tasks));
+    c->images(c->l, c->run, NULL, ws, (int)dnn_parallel_first((size_t)batch, (size_t)c->tasks, t),
+              (int)dnn_parallel_first((size_t)batch, (size_t)c->tasks, t + 1));
 }
 
 /* Runs images over the batch: split among the threads when there are slots for it, else one
@@ -266,9 +266,9 @@ static void conv_wino_transform(const struct dnn_layer *l, const struct dnn_run 
 {
     float *u = conv_wino_u(l, run);
     if (u && turned)
-        dnn_wino_filter_transform_turned(l->weights, l->spec.filters, l->c, u);
+        dnn_wino_filter_transform_turned_par(run->par, l->weights, l->spec.filters, l->c, u);
     else if (u)
-        dnn_wino_filter_transform(l->weights, l->spec.filters, l->c, u);
+        dnn_wino_filter_transform_par(run->par, l->weights, l->spec.filters, l->c, u);
 }
 
 /* Images [b0, b1) of a forward pass by Winograd's F(2x2, 3x3) (conv_winograd.h), in the
@@ -440,16 +440,24 @@ static void conv_wg_im2col_task(void *arg, size_t t)
                  c->run->par_workspace + t * c->run->net->workspace_floats, &c->d);
 }
 
+/* The first of `units` units in part p of `parts`, the larger parts first (dnn_parallel_first:
+ * 18 units in 4 parts as 5,5,4,4 rather than 4,5,4,5, which left one of 2 threads 10 units
+ * against 8). */
+static int conv_wg_unit(int units, int parts, int p)
+{
+    return (int)dnn_parallel_first((size_t)units, (size_t)parts, (size_t)p);
+}
+
 static void conv_wg_block_task(void *arg, size_t t)
 {
     struct conv_wg_chunk *c = arg;
     const size_t groups = (size_t)c->l->spec.groups;
     const size_t g = t / (size_t)c->per_group, u = t % (size_t)c->per_group;
     const int bi = (int)(u / (size_t)c->tn), bj = (int)(u % (size_t)c->tn);
-    const int i0 = bi * c->units_i / c->tm * CONV_WG_ROWS;
-    const int j0 = bj * c->units_j / c->tn * CONV_WG_COLS;
-    const int i1 = conv_min((bi + 1) * c->units_i / c->tm * CONV_WG_ROWS, c->d.m);
-    const int j1 = conv_min((bj + 1) * c->units_j / c->tn * CONV_WG_COLS, c->d.k);
+    const int i0 = conv_wg_unit(c->units_i, c->tm, bi) * CONV_WG_ROWS;
+    const int j0 = conv_wg_unit(c->units_j, c->tn, bj) * CONV_WG_COLS;
+    const int i1 = conv_min(conv_wg_unit(c->units_i, c->tm, bi + 1) * CONV_WG_ROWS, c->d.m);
+    const int j1 = conv_min(conv_wg_unit(c->units_j, c->tn, bj + 1) * CONV_WG_COLS, c->d.k);
     /* this group's pairs of the chunk, in order */
     size_t first = c->bg0 + (g + groups - c->bg0 % groups) % groups;
     for (size_t bg = first; bg < c->bg1; bg += groups)

@@ -547,7 +547,7 @@ void dnn_network_forward_range(struct dnn_network *net, size_t first, size_t las
         struct dnn_layer *l = &net->layers[i];
         run.input = i == first ? input : net->layers[i - 1].output;
         if (run.train && l->delta)
-            dnn_fill(l->delta, l->outputs * (size_t)l->batch, 0);
+            dnn_fill_par(run.par, l->delta, l->outputs * (size_t)l->batch, 0);
         l->ops->forward(l, &run);
     }
 }

@@ -5,7 +5,9 @@
  * enough for every split of the engine to cut its work into several tasks: batch norm by
  * channels (in convolutional, connected and [batchnorm] layers), activations by pieces,
  * max pooling by planes, the convolutional weight gradient by chunks of images and the
- * Winograd convolution by images.
+ * Winograd convolution by images. The splits' own pieces too: how dnn_parallel_first cuts,
+ * the Winograd filter transforms by filters and channels, and dnn_fill_par, on real pools and
+ * on a pretend one that runs the tasks backwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dnn/conv_winograd.h"
 #include "dnn/dnn_internal.h"
 #include "host/thread_pool.h"
 #include "tests/helpers/engine_inputs.h"
@@ -313,6 +316,117 @@ static void test_training_splits_are_exact(void **state)
     training_is_exact(&nc);
 }
 
+static void test_parallel_first_cuts(void **state)
+{
+    (void)state;
+    /* every item once, in order; tasks differ by one item at most, the larger first */
+    for (size_t n = 0; n <= 100; n++)
+        for (size_t tasks = 1; tasks <= 9; tasks++) {
+            assert_int_equal(dnn_parallel_first(n, tasks, 0), 0);
+            assert_int_equal(dnn_parallel_first(n, tasks, tasks), n);
+            size_t prev = (size_t)-1;
+            for (size_t t = 0; t < tasks; t++) {
+                const size_t a = dnn_parallel_first(n, tasks, t);
+                const size_t size = dnn_parallel_first(n, tasks, t + 1) - a;
+                assert_true(size == n / tasks || size == n / tasks + 1);
+                assert_true(size <= prev);
+                prev = size;
+            }
+        }
+    /* the case it was made for: 50 images in 8 tasks */
+    assert_int_equal(dnn_parallel_first(50, 8, 2), 14);
+}
+
+/* A pool that is not one: runs the tasks on the calling thread, last first (the order a pool
+ * may take them in), and keeps the largest task count it was given. */
+struct backwards_pool {
+    size_t most_tasks;
+};
+
+static void backwards_run(void *ctx, size_t n, void (*task)(void *arg, size_t i), void *arg)
+{
+    struct backwards_pool *p = ctx;
+    if (n > p->most_tasks)
+        p->most_tasks = n;
+    for (size_t i = n; i-- > 0;)
+        task(arg, i);
+}
+
+static void test_filter_transform_split_is_exact(void **state)
+{
+    (void)state;
+    /* filters x channels: a last run of 3 filters (65 x 131 = 8515), whole runs, VGG-7's
+     * conv7; each cut into several tasks by both transforms */
+    const int shapes[][2] = {{65, 131}, {64, 200}, {512, 512}};
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 23);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int k = shapes[s][0], c = shapes[s][1];
+        const size_t filters = (size_t)k * (size_t)c, n = (size_t)DNN_WINO_XI * filters;
+        float *w = test_random_floats(&rng, filters * 9);
+        float *want = malloc(n * sizeof(float)), *want_t = malloc(n * sizeof(float));
+        float *got = malloc(n * sizeof(float));
+        assert_non_null(want);
+        assert_non_null(want_t);
+        assert_non_null(got);
+        dnn_wino_filter_transform(w, k, c, want);
+        dnn_wino_filter_transform_turned(w, k, c, want_t);
+        struct backwards_pool bp = {0};
+        const struct dnn_parallel back = {.run = backwards_run, .ctx = &bp, .threads = 2};
+        memset(got, 0xff, n * sizeof(float));
+        dnn_wino_filter_transform_par(&back, w, k, c, got);
+        assert_memory_equal(got, want, n * sizeof(float));
+        assert_true(bp.most_tasks >= 2);
+        bp.most_tasks = 0;
+        memset(got, 0xff, n * sizeof(float));
+        dnn_wino_filter_transform_turned_par(&back, w, k, c, got);
+        assert_memory_equal(got, want_t, n * sizeof(float));
+        assert_true(bp.most_tasks >= 2);
+        for (size_t t = 0; t < N_COUNTS; t++) {
+            struct dz_pool *pool = dz_pool_create(thread_counts[t]);
+            assert_non_null(pool);
+            const struct dnn_parallel par = dz_pool_parallel(pool);
+            memset(got, 0xff, n * sizeof(float));
+            dnn_wino_filter_transform_par(&par, w, k, c, got);
+            assert_memory_equal(got, want, n * sizeof(float));
+            memset(got, 0xff, n * sizeof(float));
+            dnn_wino_filter_transform_turned_par(&par, w, k, c, got);
+            assert_memory_equal(got, want_t, n * sizeof(float));
+            dz_pool_destroy(pool);
+        }
+        free(got);
+        free(want_t);
+        free(want);
+        free(w);
+    }
+}
+
+static void test_fill_split_is_exact(void **state)
+{
+    (void)state;
+    /* an odd count, past a task's minimum several times; one guard float after it */
+    const size_t n = 300007;
+    float *x = malloc((n + 1) * sizeof(float));
+    assert_non_null(x);
+    struct backwards_pool bp = {0};
+    const struct dnn_parallel back = {.run = backwards_run, .ctx = &bp, .threads = 3};
+    for (size_t t = 0; t <= N_COUNTS; t++) {
+        struct dz_pool *pool = t < N_COUNTS ? dz_pool_create(thread_counts[t]) : NULL;
+        const struct dnn_parallel par = pool ? dz_pool_parallel(pool) : back;
+        const float v = -1.5f - (float)t;
+        dnn_fill(x, n + 1, 7.0f);
+        dnn_fill_par(&par, x, n, v);
+        for (size_t i = 0; i < n; i++)
+            if (x[i] != v)
+                fail_msg("element %zu of %zu is %g, not %g (%zu threads' case)", i, n, (double)x[i],
+                         (double)v, t);
+        assert_true(x[n] == 7.0f);
+        dz_pool_destroy(pool);
+    }
+    assert_true(bp.most_tasks >= 2);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +434,9 @@ int main(void)
         cmocka_unit_test(test_im2col_split_is_exact),
         cmocka_unit_test(test_training_is_exact),
         cmocka_unit_test(test_training_splits_are_exact),
+        cmocka_unit_test(test_parallel_first_cuts),
+        cmocka_unit_test(test_filter_transform_split_is_exact),
+        cmocka_unit_test(test_fill_split_is_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
