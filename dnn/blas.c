@@ -168,14 +168,62 @@ void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int 
     }
 }
 
+/* dnn_sgd_step on elements [i0, i1), in one pass: each element gets darknet's three passes'
+ * operations in their order (decay into the update, step, momentum), so the same roundings,
+ * while the tensors are read and written once rather than three times. */
+struct sgd_split {
+    float *value, *update;
+    size_t n, tasks;
+    float decay, rate, momentum;
+    bool decay_on; /* darknet adds even a decay of 0: the sign of a zero update may change */
+};
+
+static void sgd_range(const struct sgd_split *s, size_t i0, size_t i1)
+{
+    float *w = s->value, *u = s->update;
+    size_t i = i0;
+#if DNN_V4
+    const dnn_v4 vd = dnn_v4_splat(s->decay), vr = dnn_v4_splat(s->rate);
+    const dnn_v4 vm = dnn_v4_splat(s->momentum);
+    for (; i + DNN_V4_LANES <= i1; i += DNN_V4_LANES) {
+        dnn_v4 wi = dnn_v4_load(w + i), ui = dnn_v4_load(u + i);
+        if (s->decay_on)
+            ui = ui + vd * wi;
+        wi = wi + vr * ui;
+        dnn_v4_store(w + i, wi);
+        dnn_v4_store(u + i, ui * vm);
+    }
+#endif
+    for (; i < i1; i++) {
+        if (s->decay_on)
+            u[i] += s->decay * w[i];
+        w[i] += s->rate * u[i];
+        u[i] *= s->momentum;
+    }
+}
+
+static void sgd_task(void *arg, size_t t)
+{
+    const struct sgd_split *s = arg;
+    sgd_range(s, dnn_parallel_first(s->n, s->tasks, t), dnn_parallel_first(s->n, s->tasks, t + 1));
+}
+
+/* Elements a task of the SGD step takes at least: some 30 us of a pass over memory. */
+#define SGD_PAR_MIN_ITEMS ((size_t)65536)
+
 void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update_args *a,
                   bool decay_on)
 {
     /* darknet's order: decay into the update, step, then keep momentum. */
-    if (decay_on)
-        dnn_axpy(n, -a->decay * (float)a->batch, value, update);
-    dnn_axpy(n, a->learning_rate / (float)a->batch, update, value);
-    dnn_scal(n, a->momentum, update);
+    struct sgd_split s = {.value = value,
+                          .update = update,
+                          .n = n,
+                          .tasks = dnn_parallel_tasks(a->par, n, SGD_PAR_MIN_ITEMS),
+                          .decay = -a->decay * (float)a->batch,
+                          .rate = a->learning_rate / (float)a->batch,
+                          .momentum = a->momentum,
+                          .decay_on = decay_on};
+    dnn_parallel_for(a->par, s.tasks, sgd_task, &s);
 }
 
 void dnn_adam_step(struct dnn_param *p, const struct dnn_update_args *a)

@@ -349,6 +349,9 @@ struct dnn_update_args {
     bool adam;
     float beta1, beta2, epsilon;
     uint64_t t; /* updates done, this one included (AlexeyAB's get_current_batch), >= 1 */
+    /* the network's threads for the SGD step's pass over each tensor, or NULL: serial (the
+     * step of each element is its own, so the bits are the same) */
+    const struct dnn_parallel *par;
 };
 
 struct dnn_layer_ops {

@@ -54,11 +54,12 @@ void dnn_backward_bias(float *bias_updates, const float *delta, int batch, int c
 void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int c, int spatial,
                         float *scale_updates);
 
-/* Standard darknet momentum SGD step for one parameter tensor:
- * value += lr/batch * update; update *= momentum; with weight decay when decay_on. */
 /* darknet's adam_update_gpu on one parameter tensor (p->adam_m, p->adam_v set): decay on
  * every tensor, moments, bias-corrected step, then the accumulated update cleared. */
 void dnn_adam_step(struct dnn_param *p, const struct dnn_update_args *a);
+/* Standard darknet momentum SGD step for one parameter tensor of n floats: with weight decay
+ * when decay_on, update += -decay*batch * value; then value += lr/batch * update; update *=
+ * momentum. Split in pieces among a->par's threads (NULL: serial): same bits either way. */
 void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update_args *a,
                   bool decay_on);
 

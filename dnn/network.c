@@ -586,6 +586,7 @@ static void update_args(const struct dnn_network *net, struct dnn_update_args *a
         .beta2 = net->cfg.beta2,
         .epsilon = net->cfg.epsilon,
         .t = t > 0 ? t : 1,
+        .par = &net->parallel,
     };
 }
 

@@ -6,8 +6,9 @@
  * channels (in convolutional, connected and [batchnorm] layers), activations by pieces,
  * max pooling by planes, the convolutional weight gradient by chunks of images and the
  * Winograd convolution by images. The splits' own pieces too: how dnn_parallel_first cuts,
- * the Winograd filter transforms by filters and channels, and dnn_fill_par, on real pools and
- * on a pretend one that runs the tasks backwards.
+ * the Winograd filter transforms by filters and channels, dnn_fill_par and the SGD step (also
+ * against darknet's three passes), on real pools and on a pretend one that runs the tasks
+ * backwards.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -427,6 +428,55 @@ static void test_fill_split_is_exact(void **state)
     free(x);
 }
 
+/* The SGD step in one pass, split or not, against darknet's three passes over the tensor. */
+static void test_sgd_step_split_is_exact(void **state)
+{
+    (void)state;
+    const size_t n = 200003; /* odd, past a task's minimum */
+    struct dnn_rng rng;
+    dnn_rng_seed(&rng, 29);
+    float *w0 = test_random_floats(&rng, n), *u0 = test_random_floats(&rng, n);
+    float *w = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    float *want_w = malloc(n * sizeof(float)), *want_u = malloc(n * sizeof(float));
+    assert_non_null(w);
+    assert_non_null(u);
+    assert_non_null(want_w);
+    assert_non_null(want_u);
+    /* zeros whose signs the decay's addition changes (-0 + +0 is +0), as darknet's does */
+    u0[0] = -0.0f;
+    w0[0] = -0.0f;
+    struct backwards_pool bp = {0};
+    const struct dnn_parallel back = {.run = backwards_run, .ctx = &bp, .threads = 2};
+    for (int decay_on = 0; decay_on < 2; decay_on++) {
+        struct dnn_update_args a = {
+            .batch = 3, .learning_rate = 0.07f, .momentum = 0.9f, .decay = 0.0005f, .t = 1};
+        memcpy(want_w, w0, n * sizeof(float));
+        memcpy(want_u, u0, n * sizeof(float));
+        if (decay_on)
+            dnn_axpy(n, -a.decay * (float)a.batch, want_w, want_u);
+        dnn_axpy(n, a.learning_rate / (float)a.batch, want_u, want_w);
+        dnn_scal(n, a.momentum, want_u);
+        for (size_t t = 0; t <= N_COUNTS + 1; t++) {
+            struct dz_pool *pool = t < N_COUNTS ? dz_pool_create(thread_counts[t]) : NULL;
+            const struct dnn_parallel par = pool ? dz_pool_parallel(pool) : back;
+            a.par = t <= N_COUNTS ? &par : NULL; /* the last case: no threads at all */
+            memcpy(w, w0, n * sizeof(float));
+            memcpy(u, u0, n * sizeof(float));
+            dnn_sgd_step(w, u, n, &a, decay_on);
+            assert_memory_equal(w, want_w, n * sizeof(float));
+            assert_memory_equal(u, want_u, n * sizeof(float));
+            dz_pool_destroy(pool);
+        }
+    }
+    assert_true(bp.most_tasks >= 2);
+    free(want_u);
+    free(want_w);
+    free(u);
+    free(w);
+    free(u0);
+    free(w0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -437,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_parallel_first_cuts),
         cmocka_unit_test(test_filter_transform_split_is_exact),
         cmocka_unit_test(test_fill_split_is_exact),
+        cmocka_unit_test(test_sgd_step_split_is_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
