@@ -31,8 +31,9 @@ bench: bench-deps $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 bench-check: $(BENCH_DRIVER) $(TSIM_CORE) $(TSIM_TA_BINS)
 	python3 tools/bench/bench.py --self-test --driver $(BENCH_DRIVER)
 
-# The share of a training step the engine splits among threads, and the speed-up it allows
-# (tools/bench/par_share.c): measured on one thread, so the machine's load does not enter.
+# The share of a training step the engine splits among threads, and the speed-ups it allows,
+# by Amdahl and as the tasks are cut (tools/bench/par_share.c): measured on one thread, so the
+# machine's load does not enter.
 PAR_SHARE := $(BUILD)/tools/bench/par_share
 $(PAR_SHARE): $(BUILD)/tools/bench/par_share.o $(BUILD)/libdarknetp.a
 	@mkdir -p $(dir $@)
@@ -42,7 +43,7 @@ $(PAR_SHARE): $(BUILD)/tools/bench/par_share.o $(BUILD)/libdarknetp.a
 
 .PHONY: bench-par-share
 bench-par-share: $(PAR_SHARE)
-	@for c in cfg/fashion_lenet.cfg:100 cfg/fashion_vgg7.cfg:50; do \
+	@for c in cfg/fashion_lenet.cfg:100 cfg/fashion_vgg7.cfg:50 cfg/vgg-7_cifar10.cfg:50; do \
 	  $(PAR_SHARE) $${c%:*} $${c#*:} 5 2; done
 
 # Training with every convolution one image at a time against small convolutions lowering
