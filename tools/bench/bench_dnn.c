@@ -16,6 +16,13 @@
  *                                                    both in this process, steps alternated
  *                                                    A B, B A, ...; per-pair time ratios
  *                                                    (bench_tee.c says why pairs)
+ *   bench_dnn threads-pair CFG BATCH PAIRS WARMUP    training on one thread against
+ *                                                    BENCH_THREADS (>= 2), two networks in
+ *                                                    this process, steps alternated A B,
+ *                                                    B A, ...; per-pair wall ratios and
+ *                                                    their median (`THREADS` line): slow
+ *                                                    spells of a shared machine fall on
+ *                                                    both sides of a pair
  *   bench_dnn layers CFG BATCH ITERS WARMUP          forward/backward time per layer
  *   bench_dnn gemm   CFG BATCH SECONDS               dnn_gemm on every shape the network's
  *                                                    training calls it with
@@ -155,6 +162,66 @@ out:
     bench_batch_free(&d);
     dnn_network_free(net);
     dk_model_free(&m);
+    return rc;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* `threads-pair`: the same training step on one thread (network a) and on par's threads
+ * (network b, built alike), alternated; prints each step's `BENCH pair/1` or `pair/N` line and
+ * `THREADS <median> <min> <max> <pairs> <threads> same|differ`, the median of the per-pair
+ * ratios (one thread's wall time over N's). The two networks' losses must agree bit for bit
+ * (the engine's promise for any thread count): exit 1 when they do not. */
+static int cmd_threads_pair(const char *cfg, int batch, long pairs, long warmup,
+                            const struct dnn_parallel *par)
+{
+    struct dk_model ma = {0}, mb = {0};
+    struct bench_batch d = {0};
+    double *ratio = NULL;
+    int rc = 1;
+    struct dnn_network *a = open_net(cfg, batch, true, NULL, &ma);
+    struct dnn_network *b = a ? open_net(cfg, batch, true, par, &mb) : NULL;
+    if (!b || bench_batch_make(&d, (size_t)batch, a->inputs, a->truths) != 0 ||
+        !(ratio = malloc((size_t)pairs * sizeof *ratio)))
+        goto out;
+    bool same = true;
+    for (long i = 0; i < warmup; i++) {
+        const float la = dnn_network_train_batch(a, d.x, d.y);
+        const float lb = dnn_network_train_batch(b, d.x, d.y);
+        same = same && !memcmp(&la, &lb, sizeof la);
+    }
+    char label[300];
+    snprintf(label, sizeof label, "%s, threads 1 against %u", cfg, par->threads);
+    for (long p = 0; p < pairs; p++) {
+        double wall[2];
+        float loss[2];
+        for (int k = 0; k < 2; k++) {
+            const int side = (int)(p & 1) ^ k; /* 0: one thread, 1: par */
+            const struct bench_clock2 t0 = bench_clock2_now();
+            loss[side] = dnn_network_train_batch(side ? b : a, d.x, d.y);
+            const struct bench_clock2 t1 = bench_clock2_now();
+            wall[side] = t1.wall - t0.wall;
+            bench_emit(side ? "pair/N" : "pair/1", t0, t1, 1, batch, "images", label);
+        }
+        same = same && !memcmp(&loss[0], &loss[1], sizeof loss[0]);
+        ratio[p] = wall[1] > 0 ? wall[0] / wall[1] : 0;
+    }
+    qsort(ratio, (size_t)pairs, sizeof *ratio, cmp_double);
+    printf("THREADS %.4f %.4f %.4f %ld %u %s\n",
+           pairs % 2 ? ratio[pairs / 2] : (ratio[pairs / 2 - 1] + ratio[pairs / 2]) / 2, ratio[0],
+           ratio[pairs - 1], pairs, par->threads, same ? "same" : "differ");
+    rc = same ? 0 : 1;
+out:
+    free(ratio);
+    bench_batch_free(&d);
+    dnn_network_free(b);
+    dnn_network_free(a);
+    dk_model_free(&mb);
+    dk_model_free(&ma);
     return rc;
 }
 
@@ -450,6 +517,7 @@ static int usage(void)
     fprintf(stderr, "usage: bench_dnn train|infer|layers CFG BATCH ITERS WARMUP\n"
                     "       bench_dnn tee CFG BATCH ITERS WARMUP FIRST LAST train|infer\n"
                     "       bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer\n"
+                    "       BENCH_THREADS=N bench_dnn threads-pair CFG BATCH PAIRS WARMUP\n"
                     "       bench_dnn gemm CFG BATCH SECONDS\n"
                     "       bench_dnn gemm-size NT|NN|TN|TT M N K SECONDS\n"
                     "       bench_dnn peak SECONDS\n"
@@ -487,6 +555,9 @@ static int run_cmd(int argc, char **argv, const struct dnn_parallel *par)
             return cmd_layers(argv[2], batch, iters, warmup, par);
         return cmd_run(argv[2], batch, iters, warmup, !strcmp(cmd, "train"), par);
     }
+    if (!strcmp(cmd, "threads-pair") && argc == 6 && par)
+        return cmd_threads_pair(argv[2], (int)arg_long(argv[3], 1, 1 << 16),
+                                arg_long(argv[4], 1, 1 << 20), arg_long(argv[5], 0, big), par);
     if ((!strcmp(cmd, "tee") || !strcmp(cmd, "tee-pair")) && argc == 9)
         return cmd_tee(argv, par, !strcmp(cmd, "tee-pair"));
     if (!strcmp(cmd, "gemm") && argc == 5)
