@@ -76,26 +76,32 @@ static void drain(struct dz_pool *p, uint32_t gen, void (*task)(void *, size_t),
  */
 #define POOL_SPIN_NS 200000
 
+/* Pause i of a poll that started at t0: true once POOL_SPIN_NS have passed (the clock is read
+ * every 64 pauses: a few us). */
+static bool spin_expired(unsigned i, const struct timespec *t0)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+    if ((i & 63) != 63)
+        return false;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000000000L + (t.tv_nsec - t0->tv_nsec) > POOL_SPIN_NS;
+}
+
 /* Polls until a run after generation `seen` is handed out, the pool stops, or POOL_SPIN_NS
  * pass; the caller then sleeps on the condition variable as before. */
 static void wait_spinning(struct dz_pool *p, uint32_t seen)
 {
-    struct timespec t0, t;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (unsigned i = 0;; i++) {
         if ((uint32_t)(atomic_load_explicit(&p->ticket, memory_order_acquire) >> 32) != seen ||
-            atomic_load_explicit(&p->stopping, memory_order_acquire))
+            atomic_load_explicit(&p->stopping, memory_order_acquire) || spin_expired(i, &t0))
             return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ volatile("yield");
-#endif
-        if ((i & 63) == 63) { /* the clock every 64 pauses: a few us */
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > POOL_SPIN_NS)
-                return;
-        }
     }
 }
 
@@ -105,22 +111,11 @@ static void wait_spinning(struct dz_pool *p, uint32_t seen)
  * of a VGG-7 step; only while every thread has a core of its own (spins_first). */
 static void wait_done_spinning(struct dz_pool *p, size_t n)
 {
-    struct timespec t0, t;
+    struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (unsigned i = 0;; i++) {
-        if (atomic_load_explicit(&p->done, memory_order_acquire) >= n)
+    for (unsigned i = 0;; i++)
+        if (atomic_load_explicit(&p->done, memory_order_acquire) >= n || spin_expired(i, &t0))
             return;
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#elif defined(__aarch64__)
-        __asm__ volatile("yield");
-#endif
-        if ((i & 63) == 63) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) > POOL_SPIN_NS)
-                return;
-        }
-    }
 }
 
 static void *worker_main(void *arg)
