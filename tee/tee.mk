@@ -79,7 +79,19 @@ ifeq ($$(TSIM_UUID_$(1)),)
 $$(error $(1)/Makefile has no BINARY = <uuid>)
 endif
 TSIM_OBJDIR_$(1) := $(BUILD)/ta-obj/$$(TSIM_UUID_$(1))
-TSIM_SRCS_$(1) := $$(foreach s,$$(srcs-y),$$(call tsim_relpath,$(1)/$$(s)))
+TSIM_ALL_SRCS_$(1) := $$(foreach s,$$(srcs-y),$$(call tsim_relpath,$(1)/$$(s)))
+# A TA built from the engine's sources (dnn/) links the normal world's own engine object,
+# $(DNN_ENGINE), instead of compiling them again: the same code at the same offsets in both
+# worlds (top Makefile). Its sub.mk must then list every engine source, as the dev kit needs.
+TSIM_ENGINE_SRCS_$(1) := $$(filter dnn/%.c,$$(TSIM_ALL_SRCS_$(1)))
+ifneq ($$(TSIM_ENGINE_SRCS_$(1)),)
+ifneq ($$(sort $$(TSIM_ENGINE_SRCS_$(1))),$(DNN_SRCS))
+$$(error $(1)/sub.mk lists only part of the engine's sources; missing: \
+  $$(filter-out $$(TSIM_ENGINE_SRCS_$(1)),$(DNN_SRCS)))
+endif
+endif
+TSIM_ENGINE_$(1) := $$(if $$(TSIM_ENGINE_SRCS_$(1)),$(DNN_ENGINE))
+TSIM_SRCS_$(1) := $$(filter-out dnn/%.c,$$(TSIM_ALL_SRCS_$(1)))
 TSIM_OBJS_$(1) := $$(patsubst %.c,$$(TSIM_OBJDIR_$(1))/%.o,$$(TSIM_SRCS_$(1)))
 TSIM_INC_$(1) := $$(foreach d,$$(global-incdirs-y) $$(incdirs-y),-I$$(call tsim_relpath,$(1)/$$(d)))
 TSIM_CF_$(1) := $$(cflags-y)
@@ -94,9 +106,11 @@ $$(TSIM_OBJDIR_$(1))/ta_header.o: tee/ta_header/ta_header.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(TSIM_TA_CFLAGS) $$(TSIM_INC_$(1)) -c -o $$@ $$<
 
-$(TSIM_TA_OUT)/$$(TSIM_UUID_$(1)).ta: $$(TSIM_OBJS_$(1)) $$(TSIM_OBJDIR_$(1))/ta_header.o $(BUILD)/libtsim_ta.a
+$(TSIM_TA_OUT)/$$(TSIM_UUID_$(1)).ta: $$(TSIM_OBJS_$(1)) $$(TSIM_ENGINE_$(1)) $$(TSIM_OBJDIR_$(1))/ta_header.o \
+  $(BUILD)/libtsim_ta.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) -o $$@ $$(TSIM_OBJS_$(1)) $$(TSIM_OBJDIR_$(1))/ta_header.o $(BUILD)/libtsim_ta.a $$(TSIM_TA_LDFLAGS) $$(TSIM_TA_LDLIBS)
+	$$(CC) $$(CFLAGS) -o $$@ $$(TSIM_OBJS_$(1)) $$(TSIM_ENGINE_$(1)) $$(TSIM_OBJDIR_$(1))/ta_header.o \
+	  $(BUILD)/libtsim_ta.a $$(TSIM_TA_LDFLAGS) $$(TSIM_TA_LDLIBS)
 endef
 
 TSIM_TA_BINS :=

@@ -30,7 +30,7 @@ $(BUILD)/ta-$(1)-obj/ta_header.o: tee/ta_header/ta_header.c
 	$$(CC) $$(TSIM_TA_CFLAGS) $$(TSIM_INC_ta) -DCFG_DZ_TA_DATA_SIZE=$(2) -c -o $$@ $$<
 
 $(BUILD)/ta-$(1)/$(TA_SIZED_UUID).ta: $(filter-out $(TA_SIZED_SRCS:%.c=$(TSIM_OBJDIR_ta)/%.o),$(TSIM_OBJS_ta)) \
-  $(TA_SIZED_SRCS:%.c=$(BUILD)/ta-$(1)-obj/%.o) $(BUILD)/ta-$(1)-obj/ta_header.o $(BUILD)/libtsim_ta.a
+  $(TSIM_ENGINE_ta) $(TA_SIZED_SRCS:%.c=$(BUILD)/ta-$(1)-obj/%.o) $(BUILD)/ta-$(1)-obj/ta_header.o $(BUILD)/libtsim_ta.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) -o $$@ $$(filter %.o,$$^) $(BUILD)/libtsim_ta.a $$(TSIM_TA_LDFLAGS) $$(TSIM_TA_LDLIBS)
 
