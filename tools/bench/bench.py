@@ -6,9 +6,11 @@ with the min-max range over the rounds; every ratio is taken within one round an
 summarised the same way. Figures are per CPU second of the thread doing the work (for the
 TEE runs: of darknetp and the simulated TEE's processes); wall time goes to the CSV beside
 it, since on a shared machine it also counts other people's processes. Two exceptions:
-- threads: training on 1 thread and on all online cores, alternated, in WALL images/s (one
-  thread's CPU time says nothing of the others'), beside a control: as many busy threads
-  against one, which says how much of the machine the bench actually got;
+- threads: training on 1 thread and on all online cores in WALL images/s (one thread's CPU
+  time says nothing of the others'), two networks in one bench_dnn process, steps alternated
+  (threads-pair), the ratios of each pair pooled over the rounds as the TEE's are; beside a
+  control: as many busy threads against one, which says how much of the machine the bench
+  actually got;
 - the TEE: each partition and the run without TEE open in one bench_dnn process, steps
   alternated A B, B A, ... (tools/bench/bench_tee.c says why); the ratio of each pair's times
   (CPU, and wall on a row of its own) is pooled over the rounds: median [min-max], the
@@ -69,10 +71,12 @@ def settings(quick):
             ("VGG-7", VGG7, "infer", 1, 3 if quick else 10, 1),
             ("VGG-7", VGG7, "infer", vgg_batch if quick else 100, 1, 1),
         ],
-        # Training on 1 thread and on all cores, wall time, alternated within each round.
-        # (network, cfg, batch, iterations, warm-up)
+        # Training on 1 thread and on all cores, wall time, step against step in one process
+        # (bench_dnn threads-pair). Separate runs of 2 VGG-7 steps a side read 1.50 and 1.73
+        # in two quiet runs of the bench; pairs pooled over rounds swing less.
+        # (network, cfg, batch, pairs per round, warm-up pairs)
         "threads": [("LeNet", LENET, 100, 5 if quick else 20, 1),
-                    ("VGG-7", VGG7, vgg_batch, 2, 1)],
+                    ("VGG-7", VGG7, vgg_batch, 1 if quick else 3, 1)],
         "threads_n": online_cores(),
         "spin_steps": 10**8 if quick else 3 * 10**8,  # about 0.13 s / 0.4 s of one core
         # The TEE, paired step by step with the run without it in one process (bench_dnn
@@ -340,20 +344,42 @@ class Sides:
             self.torch.wait()
 
 
+def parse_thread_pairs(text):
+    """bench_dnn threads-pair's output: [(one thread's step, N threads' step)] as BENCH rows,
+    in step order (a pair's two steps come in either order), and its THREADS line's verdict."""
+    steps = [r for r in parse(text) if r["id"] in ("pair/1", "pair/N")]
+    pairs = []
+    for i in range(0, len(steps) - 1, 2):
+        two = {r["id"]: r for r in steps[i:i + 2]}
+        if set(two) == {"pair/1", "pair/N"}:
+            pairs.append((two["pair/1"], two["pair/N"]))
+    verdict = [l.split()[-1] for l in text.splitlines() if l.startswith("THREADS ")]
+    return pairs, (verdict[0] if verdict else "")
+
+
 def threads_round(sides, cfg, rnd, res):
-    """Training on 1 thread and on N = the online cores, which side first alternating between
-    rounds; wall time (the CPU time of one thread says nothing of the others'). Then the
-    control: N busy threads against one, the same way: the most any threading could gain just
-    then, since the machine is shared."""
+    """Training on 1 thread and on N = the online cores, step against step in one process
+    (bench_dnn threads-pair: two networks, which one goes first alternating), wall time (the
+    CPU time of one thread says nothing of the others'); the pair ratios pool over rounds.
+    Then the control: N busy threads against one, in separate runs whose order alternates
+    between rounds: the most any threading could gain just then, since the machine is
+    shared."""
     n = cfg["threads_n"]
     section = f"darknetp training, 1 thread and {n}, wall time"
     order = (1, n) if rnd % 2 == 0 else (n, 1)
-    for net, path, batch, iters, warm in cfg["threads"]:
-        got = {t: sides.c("train", path, batch, iters, warm, threads=t)[0] for t in order}
-        for t in (1, n):
+    if n < 2:
+        return  # one core: nothing to compare
+    for net, path, batch, pairs, warm in cfg["threads"]:
+        got, verdict = parse_thread_pairs(
+            sides.c_text("threads-pair", path, batch, pairs, warm, threads=n))
+        if verdict != "same" or not got:
+            raise RuntimeError(f"threads-pair {path}: the losses on 1 and {n} threads differ"
+                               if verdict == "differ" else f"threads-pair {path}: no pairs")
+        for t, k in ((1, 0), (n, 1)):
+            wall = statistics.median(p[k]["wall"] for p in got)
             res.add(section, f"{net} train batch {batch}", f"{t} thread{'s' if t > 1 else ''}",
-                    "images/s", rate(got[t], "wall"), wall=rate(got[t], "wall"),
-                    ratio=rate(got[n], "wall") / rate(got[1], "wall") if t == n else None,
+                    "images/s", batch / wall, wall=batch / wall,
+                    ratios=[p[0]["wall"] / p[1]["wall"] for p in got] if t == n else None,
                     ratio_to=f"{n}/1 thread speed" if t == n else "")
     got = {t: sides.c("spin", t, cfg["spin_steps"])[0] for t in order}
     for t in (1, n):
@@ -509,6 +535,10 @@ def self_test(driver):
             assert spin["id"] == "spin" and spin["work"] == 2000 and spin["unit"] == "steps"
             train2 = sides.c("train", LENET, 2, 1, 0, threads=2)[0]
             assert train2["label"].endswith("threads 2") and train2["wall"] > 0
+            tp, verdict = parse_thread_pairs(sides.c_text("threads-pair", LENET, 2, 3, 0, threads=2))
+            assert verdict == "same" and len(tp) == 3
+            assert all(a["id"] == "pair/1" and b["id"] == "pair/N" and a["wall"] > 0 < b["wall"]
+                       for a, b in tp)
             try:
                 sides.c("tee", LENET, 100, 1, 0, 0, 10, "train")
                 raise AssertionError("a partition over TA_DATA_SIZE was accepted")
