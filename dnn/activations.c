@@ -390,46 +390,35 @@ struct act_split {
     const float *y;  /* (n) activated output, for gradients */
     const float *in; /* (n) kept input, for gradients (NULL when a keeps none) */
     float *kept;     /* (n) receives the input before activation, or NULL */
-    size_t n, tasks;
     enum dnn_activation a;
 };
 
-static void activate_task(void *arg, size_t t)
+static void activate_range(void *arg, size_t i0, size_t i1)
 {
     const struct act_split *s = arg;
-    const size_t i0 = dnn_parallel_first(s->n, s->tasks, t);
-    const size_t i1 = dnn_parallel_first(s->n, s->tasks, t + 1);
     dnn_activate_array_keep(s->x + i0, i1 - i0, s->a, s->kept ? s->kept + i0 : NULL);
 }
 
-static void gradient_task(void *arg, size_t t)
+static void gradient_range(void *arg, size_t i0, size_t i1)
 {
     const struct act_split *s = arg;
-    const size_t i0 = dnn_parallel_first(s->n, s->tasks, t);
-    const size_t i1 = dnn_parallel_first(s->n, s->tasks, t + 1);
     dnn_gradient_array_keep(s->y + i0, s->in ? s->in + i0 : NULL, i1 - i0, s->a, s->x + i0);
 }
 
 void dnn_activate_array_keep_par(const struct dnn_parallel *par, float *x, size_t n,
                                  enum dnn_activation a, float *kept)
 {
-    const size_t tasks = dnn_parallel_tasks(par, n, ACT_PAR_MIN_ITEMS);
-    if (tasks < 2 || (a == DNN_ACT_LINEAR && !kept)) {
-        dnn_activate_array_keep(x, n, a, kept);
+    if (a == DNN_ACT_LINEAR && !kept) /* the identity: nothing to hand out */
         return;
-    }
-    struct act_split s = {.x = x, .kept = kept, .n = n, .tasks = tasks, .a = a};
-    dnn_parallel_for(par, tasks, activate_task, &s);
+    struct act_split s = {.x = x, .kept = kept, .a = a};
+    dnn_parallel_ranges(par, n, ACT_PAR_MIN_ITEMS, activate_range, &s);
 }
 
 void dnn_gradient_array_keep_par(const struct dnn_parallel *par, const float *y, const float *x,
                                  size_t n, enum dnn_activation a, float *delta)
 {
-    const size_t tasks = dnn_parallel_tasks(par, n, ACT_PAR_MIN_ITEMS);
-    if (tasks < 2 || a == DNN_ACT_LINEAR) {
-        dnn_gradient_array_keep(y, x, n, a, delta);
+    if (a == DNN_ACT_LINEAR) /* a gradient of 1: the delta stays */
         return;
-    }
-    struct act_split s = {.x = delta, .y = y, .in = x, .n = n, .tasks = tasks, .a = a};
-    dnn_parallel_for(par, tasks, gradient_task, &s);
+    struct act_split s = {.x = delta, .y = y, .in = x, .a = a};
+    dnn_parallel_ranges(par, n, ACT_PAR_MIN_ITEMS, gradient_range, &s);
 }

@@ -39,21 +39,19 @@ void dnn_fill(float *x, size_t n, float v)
 
 struct fill_split {
     float *x;
-    size_t n, tasks;
     float v;
 };
 
-static void fill_task(void *arg, size_t t)
+static void fill_range(void *arg, size_t i0, size_t i1)
 {
     const struct fill_split *s = arg;
-    const size_t i0 = dnn_parallel_first(s->n, s->tasks, t);
-    dnn_fill(s->x + i0, dnn_parallel_first(s->n, s->tasks, t + 1) - i0, s->v);
+    dnn_fill(s->x + i0, i1 - i0, s->v);
 }
 
 void dnn_fill_par(const struct dnn_parallel *par, float *x, size_t n, float v)
 {
-    struct fill_split s = {x, n, dnn_parallel_tasks(par, n, FILL_PAR_MIN_ITEMS), v};
-    dnn_parallel_for(par, s.tasks, fill_task, &s);
+    struct fill_split s = {x, v};
+    dnn_parallel_ranges(par, n, FILL_PAR_MIN_ITEMS, fill_range, &s);
 }
 
 void dnn_copy(const float *x, size_t n, float *y)
@@ -173,13 +171,13 @@ void dnn_backward_scale(const float *x_norm, const float *delta, int batch, int 
  * while the tensors are read and written once rather than three times. */
 struct sgd_split {
     float *value, *update;
-    size_t n, tasks;
     float decay, rate, momentum;
     bool decay_on; /* darknet adds even a decay of 0: the sign of a zero update may change */
 };
 
-static void sgd_range(const struct sgd_split *s, size_t i0, size_t i1)
+static void sgd_range(void *arg, size_t i0, size_t i1)
 {
+    const struct sgd_split *s = arg;
     float *w = s->value, *u = s->update;
     size_t i = i0;
 #if DNN_V4
@@ -202,12 +200,6 @@ static void sgd_range(const struct sgd_split *s, size_t i0, size_t i1)
     }
 }
 
-static void sgd_task(void *arg, size_t t)
-{
-    const struct sgd_split *s = arg;
-    sgd_range(s, dnn_parallel_first(s->n, s->tasks, t), dnn_parallel_first(s->n, s->tasks, t + 1));
-}
-
 /* Elements a task of the SGD step takes at least: some 30 us of a pass over memory. */
 #define SGD_PAR_MIN_ITEMS ((size_t)65536)
 
@@ -217,13 +209,11 @@ void dnn_sgd_step(float *value, float *update, size_t n, const struct dnn_update
     /* darknet's order: decay into the update, step, then keep momentum. */
     struct sgd_split s = {.value = value,
                           .update = update,
-                          .n = n,
-                          .tasks = dnn_parallel_tasks(a->par, n, SGD_PAR_MIN_ITEMS),
                           .decay = -a->decay * (float)a->batch,
                           .rate = a->learning_rate / (float)a->batch,
                           .momentum = a->momentum,
                           .decay_on = decay_on};
-    dnn_parallel_for(a->par, s.tasks, sgd_task, &s);
+    dnn_parallel_ranges(a->par, n, SGD_PAR_MIN_ITEMS, sgd_range, &s);
 }
 
 void dnn_adam_step(struct dnn_param *p, const struct dnn_update_args *a)

@@ -180,45 +180,40 @@ void dnn_wino_filter_transform_turned(const float *weights, int k, int c, float 
  * (262,144 filters, some 8 ms) in tasks of a few hundred us, far above a run's hand-off. */
 #define WINO_FILTER_TASK_MIN 4096
 
-/* One transform split among threads: task t takes items [first(t), first(t + 1)) of n, runs
- * of filters (forward) or input channels (turned). */
+/* One transform split among threads: each task a piece of the runs of filters (forward) or of
+ * the input channels (turned). */
 struct wino_filter_split {
     const float *weights;
     int k, c;
     float *u;
-    size_t n, tasks;
 };
 
-static void wino_filter_task(void *arg, size_t t)
+static void wino_filter_range(void *arg, size_t r0, size_t r1)
 {
     const struct wino_filter_split *s = arg;
-    wino_filter_runs(s->weights, (size_t)s->k * (size_t)s->c, dnn_parallel_first(s->n, s->tasks, t),
-                     dnn_parallel_first(s->n, s->tasks, t + 1), s->u);
+    wino_filter_runs(s->weights, (size_t)s->k * (size_t)s->c, r0, r1, s->u);
 }
 
-static void wino_filter_turned_task(void *arg, size_t t)
+static void wino_filter_turned_range(void *arg, size_t c0, size_t c1)
 {
     const struct wino_filter_split *s = arg;
-    wino_filter_turned_channels(s->weights, s->k, s->c, (int)dnn_parallel_first(s->n, s->tasks, t),
-                                (int)dnn_parallel_first(s->n, s->tasks, t + 1), s->u);
+    wino_filter_turned_channels(s->weights, s->k, s->c, (int)c0, (int)c1, s->u);
 }
 
 void dnn_wino_filter_transform_par(const struct dnn_parallel *par, const float *weights, int k,
                                    int c, float *u)
 {
     const size_t xs = (size_t)k * (size_t)c, runs = (xs + WINO_FILTER_RUN - 1) / WINO_FILTER_RUN;
-    struct wino_filter_split s = {weights, k, c, u, runs, 0};
-    s.tasks = dnn_parallel_tasks(par, runs, WINO_FILTER_TASK_MIN / WINO_FILTER_RUN);
-    dnn_parallel_for(par, s.tasks, wino_filter_task, &s);
+    struct wino_filter_split s = {weights, k, c, u};
+    dnn_parallel_ranges(par, runs, WINO_FILTER_TASK_MIN / WINO_FILTER_RUN, wino_filter_range, &s);
 }
 
 void dnn_wino_filter_transform_turned_par(const struct dnn_parallel *par, const float *weights,
                                           int k, int c, float *ut)
 {
-    struct wino_filter_split s = {weights, k, c, ut, (size_t)c, 0};
+    struct wino_filter_split s = {weights, k, c, ut};
     const size_t per_task = k > 0 ? WINO_FILTER_TASK_MIN / (size_t)k : 1;
-    s.tasks = dnn_parallel_tasks(par, (size_t)c, per_task ? per_task : 1);
-    dnn_parallel_for(par, s.tasks, wino_filter_turned_task, &s);
+    dnn_parallel_ranges(par, (size_t)c, per_task ? per_task : 1, wino_filter_turned_range, &s);
 }
 
 /* V = B^T d B for tiles tx0 .. tx0+len-1 of tile row ty of one channel im (h, w): position

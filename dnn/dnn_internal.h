@@ -133,6 +133,12 @@ static inline size_t dnn_parallel_first(size_t n, size_t tasks, size_t t)
     const size_t q = n / tasks, r = n % tasks;
     return t * q + (t < r ? t : r);
 }
+/* Calls range(arg, i0, i1) on contiguous pieces [i0, i1) that cover 0 .. n-1, one per task of
+ * dnn_parallel_tasks(par, n, min_items) (task t's piece starts at dnn_parallel_first(n, tasks,
+ * t)), on the threads of par; once with (0, n) when that is one task. For loops whose items
+ * are computed alone: the pieces decide who computes an item, never how. */
+void dnn_parallel_ranges(const struct dnn_parallel *par, size_t n, size_t min_items,
+                         void (*range)(void *arg, size_t i0, size_t i1), void *arg);
 /* dnn_activate_array_keep and dnn_gradient_array_keep with the array cut into pieces for the
  * threads of par (NULL: serial); every element is computed alone, so no bit depends on it. */
 void dnn_activate_array_keep_par(const struct dnn_parallel *par, float *x, size_t n,

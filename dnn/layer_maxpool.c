@@ -98,14 +98,12 @@ struct maxpool_split {
     struct dnn_layer *l;
     const struct dnn_run *run;
     void (*planes)(struct dnn_layer *, const struct dnn_run *, size_t, size_t);
-    size_t n, tasks;
 };
 
-static void maxpool_task(void *arg, size_t t)
+static void maxpool_range(void *arg, size_t p0, size_t p1)
 {
     const struct maxpool_split *s = arg;
-    s->planes(s->l, s->run, dnn_parallel_first(s->n, s->tasks, t),
-              dnn_parallel_first(s->n, s->tasks, t + 1));
+    s->planes(s->l, s->run, p0, p1);
 }
 
 /* Output values a task has at least: some 10 us of work for a woken thread. */
@@ -118,8 +116,8 @@ static void maxpool_over_planes(struct dnn_layer *l, const struct dnn_run *run,
     const size_t n = (size_t)l->batch * (size_t)l->c;
     const size_t per_plane = (size_t)l->out_h * (size_t)l->out_w;
     const size_t min_planes = per_plane ? (MAXPOOL_PAR_MIN_OUTPUTS + per_plane - 1) / per_plane : 1;
-    struct maxpool_split s = {l, run, planes, n, dnn_parallel_tasks(run->par, n, min_planes)};
-    dnn_parallel_for(run->par, s.tasks, maxpool_task, &s);
+    struct maxpool_split s = {l, run, planes};
+    dnn_parallel_ranges(run->par, n, min_planes, maxpool_range, &s);
 }
 
 static void maxpool_forward(struct dnn_layer *l, const struct dnn_run *run)

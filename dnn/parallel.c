@@ -35,6 +35,33 @@ size_t dnn_parallel_tasks(const struct dnn_parallel *par, size_t n, size_t min_i
         tasks = threads * DNN_PAR_SLOTS_PER_THREAD;
     return tasks ? tasks : 1;
 }
+
+/* dnn_parallel_ranges's task: piece t of the split. */
+struct ranges_split {
+    void (*range)(void *arg, size_t i0, size_t i1);
+    void *arg;
+    size_t n, tasks;
+};
+
+static void ranges_task(void *arg, size_t t)
+{
+    const struct ranges_split *s = arg;
+    s->range(s->arg, dnn_parallel_first(s->n, s->tasks, t),
+             dnn_parallel_first(s->n, s->tasks, t + 1));
+}
+
+void dnn_parallel_ranges(const struct dnn_parallel *par, size_t n, size_t min_items,
+                         void (*range)(void *arg, size_t i0, size_t i1), void *arg)
+{
+    const size_t tasks = dnn_parallel_tasks(par, n, min_items);
+    if (tasks < 2) {
+        range(arg, 0, n);
+        return;
+    }
+    struct ranges_split s = {range, arg, n, tasks};
+    dnn_parallel_for(par, tasks, ranges_task, &s);
+}
+
 /* At most this much scratch for them: a large network's im2col per image is tens of MB, and
  * its products are big enough to split one image at a time. */
 #define DNN_PAR_SCRATCH_MAX ((size_t)64 << 20)

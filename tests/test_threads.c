@@ -353,6 +353,50 @@ static void backwards_run(void *ctx, size_t n, void (*task)(void *arg, size_t i)
         task(arg, i);
 }
 
+/* What dnn_parallel_ranges handed out: each item's piece count and the pieces' number. */
+struct ranges_seen {
+    unsigned char *hits; /* (n) times each item was in a piece */
+    size_t pieces;
+    size_t last_i0; /* the pieces come last first from backwards_run: each ends where the one
+                       seen before it began */
+};
+
+static void record_range(void *arg, size_t i0, size_t i1)
+{
+    struct ranges_seen *r = arg;
+    assert_true(i0 <= i1);
+    if (r->pieces > 0)
+        assert_int_equal(i1, r->last_i0);
+    for (size_t i = i0; i < i1; i++)
+        r->hits[i]++;
+    r->last_i0 = i0;
+    r->pieces++;
+}
+
+static void test_parallel_ranges_cover_once(void **state)
+{
+    (void)state;
+    const size_t n = 1003, min_items = 50;
+    unsigned char hits[1003];
+    struct backwards_pool bp = {0};
+    const struct dnn_parallel back = {.run = backwards_run, .ctx = &bp, .threads = 3};
+    for (int serial = 0; serial < 2; serial++) {
+        const struct dnn_parallel *par = serial ? NULL : &back;
+        memset(hits, 0, sizeof hits);
+        struct ranges_seen r = {.hits = hits};
+        dnn_parallel_ranges(par, n, min_items, record_range, &r);
+        assert_int_equal(r.pieces, serial ? 1 : dnn_parallel_tasks(&back, n, min_items));
+        assert_true(serial || r.pieces >= 2);
+        assert_int_equal(r.last_i0, 0);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(hits[i], 1);
+    }
+    /* nothing to cut: one empty piece, as the serial loop would run */
+    struct ranges_seen r = {.hits = hits};
+    dnn_parallel_ranges(&back, 0, min_items, record_range, &r);
+    assert_int_equal(r.pieces, 1);
+}
+
 static void test_filter_transform_split_is_exact(void **state)
 {
     (void)state;
@@ -485,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_training_is_exact),
         cmocka_unit_test(test_training_splits_are_exact),
         cmocka_unit_test(test_parallel_first_cuts),
+        cmocka_unit_test(test_parallel_ranges_cover_once),
         cmocka_unit_test(test_filter_transform_split_is_exact),
         cmocka_unit_test(test_fill_split_is_exact),
         cmocka_unit_test(test_sgd_step_split_is_exact),
