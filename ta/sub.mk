@@ -1,5 +1,6 @@
 # Sources of the DarkneTZ TA: its own files and the SAME engine sources the normal world
-# uses (../dnn), so both worlds compute the same numbers.
+# uses (../dnn), so both worlds compute the same numbers. (The simulated build links the
+# normal world's engine object instead of these, tee/tee.mk; the dev kit compiles them.)
 global-incdirs-y += include
 global-incdirs-y += ..
 
