@@ -88,7 +88,7 @@ $(BUILD)/libdnn.a: $(DNN_OBJS)
 # Every program of the tree and every simulated TA built from the engine's sources link this
 # same object, so each hot loop of the engine sits at the same address modulo 4 KiB in both
 # worlds. Linked from separate objects, the two worlds' copies of a loop landed at different
-# offsets within a cache line, and the simulated TEE's measured overhead moved by up to 4% with
+# offsets within a cache line, and the simulated TEE's measured overhead moved by up to 5% with
 # where the linker happened to put them (README, "Benchmark").
 $(DNN_ENGINE): $(DNN_OBJS) dnn/engine.ld
 	$(CC) -r -nostdlib -Wl,-T,dnn/engine.ld -o $@ $(DNN_OBJS)

@@ -425,8 +425,8 @@ enum dnn_status dnn_network_create(struct dnn_network **out, const struct dnn_ne
     net->arena_bytes = totals.arena_bytes;
     /* The plan places every buffer at a multiple of DNN_ALIGN from the arena's base; with the
      * base aligned too, each starts on a cache line in both worlds, whatever alignment the
-     * world's malloc gives (16 bytes in glibc, 8 or 16 in a TA). C11's aligned_alloc wants a
-     * size that is a multiple of the alignment. */
+     * world's malloc gives (16 bytes in glibc). C11's aligned_alloc wants a size that is a
+     * multiple of the alignment. */
     size_t alloc_bytes = 0;
     if (!dnn_add_size(net->arena_bytes, DNN_ALIGN - 1, &alloc_bytes)) {
         st = DNN_ERR_OVERFLOW;

@@ -3,7 +3,8 @@
 # arm64, as OP-TEE's dev kit would (with its -mstrict-align, under which -Wcast-align
 # refuses a cast that raises a pointer's alignment), and fails on any symbol it needs that an
 # OP-TEE TA does not have: the GP Internal Core API, a few libc string and
-# allocation functions (OP-TEE's libutils has C11's aligned_alloc), and the trace hook. No libm, no stdio files, no threads.
+# allocation functions (OP-TEE's libutils has C11's aligned_alloc), and the trace hook.
+# No libm, no stdio files, no threads.
 set -eu
 CC=${CROSS_CC:-aarch64-linux-gnu-gcc}
 NM=${CROSS_NM:-aarch64-linux-gnu-nm}
