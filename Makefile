@@ -80,10 +80,6 @@ bin/idx2png: $(BUILD)/tools/idx2png.o $(BUILD)/libdarknetp.a
 $(BUILD)/darknetp: $(BUILD)/host/main.o $(BUILD)/libdarknetp.a $(BUILD)/libteec_sim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/libdnn.a: $(DNN_OBJS)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
-
 # The engine as one relocatable object whose code starts on a 4 KiB boundary (dnn/engine.ld).
 # Every program of the tree and every simulated TA built from the engine's sources link this
 # same object, so each hot loop of the engine sits at the same address modulo 4 KiB in both
@@ -133,11 +129,11 @@ test-asan:
 test-bins-only: $(TEST_BINS) $(TEST_DEPS)
 
 # The engine must not need libm inside the TA.
-check-nolibm: $(BUILD)/libdnn.a
-	@undef=$$(nm -u $(BUILD)/libdnn.a | awk '{print $$2}' | sort -u | \
+check-nolibm: $(DNN_ENGINE)
+	@undef=$$(nm -u $(DNN_ENGINE) | awk '{print $$2}' | sort -u | \
 	  grep -E '^(exp|expf|log|logf|pow|powf|sqrt|sqrtf|tanh|tanhf|floor|floorf|fabs|fabsf|cos|cosf|sin|sinf|atan2f?|ceilf?|roundf?|fmodf?)$$' || true); \
-	  if [ -n "$$undef" ]; then echo "libdnn.a needs libm: $$undef"; exit 1; fi; \
-	  echo "check-nolibm: libdnn.a needs no libm"
+	  if [ -n "$$undef" ]; then echo "$(DNN_ENGINE) needs libm: $$undef"; exit 1; fi; \
+	  echo "check-nolibm: $(DNN_ENGINE) needs no libm"
 
 # The TA's sources, cross-compiled for arm64, need nothing an OP-TEE TA lacks.
 check-ta-arm64:
@@ -173,7 +169,7 @@ $(BUILD)/tests/test_ta_%: $(wildcard ta/*.c ta/*.h ta/include/*.h)
 
 # GFLOP/s of dnn_gemm, the previous gemms and the measured FMA peak (not in `test`).
 $(BUILD)/tools/bench/gemm_bench: $(BUILD)/tools/bench/gemm_bench.o $(BUILD)/tools/bench/gemm_old.o \
-  $(BUILD)/tools/bench/gemm_prev.o $(BUILD)/tools/bench/fma_peak.o $(BUILD)/libdnn.a
+  $(BUILD)/tools/bench/gemm_prev.o $(BUILD)/tools/bench/fma_peak.o $(DNN_ENGINE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^
 
