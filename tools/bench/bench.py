@@ -12,9 +12,11 @@ it, since on a shared machine it also counts other people's processes. Two excep
   control: as many busy threads against one, which says how much of the machine the bench
   actually got;
 - the TEE: each partition and the run without TEE open in one bench_dnn process, steps
-  alternated A B, B A, ... (tools/bench/bench_tee.c says why); the ratio of each pair's times
-  (CPU, and wall on a row of its own) is pooled over the rounds: median [min-max], the
-  interquartile range and the number of pairs.
+  alternated A B, B A, ..., each timed step after an untimed one of its own side
+  (tools/bench/bench_tee.c says why); the ratio of each pair's times (CPU, and wall on a row
+  of its own) is pooled over the rounds: median [min-max], the interquartile range and the
+  number of pairs. A control row pairs two networks without TEE the same way: how far from
+  1 the method itself reads.
 
 Environment: BENCH_QUICK=1 (a short run), BENCH_ROUNDS=N, BENCH_CSV=FILE, BENCH_PLOT=FILE.svg.
 `--self-test` checks the parser, the statistics and the CSV/SVG writers on canned output.
@@ -35,6 +37,7 @@ import xml.etree.ElementTree as ET
 LENET = "tests/fixtures/darknet-mnist-lenet/mnist_lenet.cfg"
 VGG7 = "cfg/vgg-7_cifar10.cfg"
 TORCH_PYTHON = "/usr/bin/python3"  # Debian's, where python3-torch lives
+CONTROL = "control: no TEE on either side"
 
 
 def online_cores():
@@ -54,6 +57,8 @@ def settings(quick):
     # Only the softmax and the cost in the TA, a few us of work: what is left of its ratio,
     # and its "TEE CPU" row, is the price of a call itself, whatever the segment computes.
     lenet_call = [("softmax, cost 9..10", 9, 10)]
+    # Both sides without TEE, paired as the partitions are: the method's own reading of 1.
+    control = [(CONTROL, -1, -1)]
     # VGG-7 keeps only its last 4 layers resident at batch 1 (`darknetp tee plan`); longer
     # tails stream their weights, sealed, chunk by chunk. In training at batch 50 only 9..11
     # fit (8..11 at batch 5), and nothing streams there.
@@ -92,7 +97,7 @@ def settings(quick):
         # need 8.7 MB of secure memory, over the TA's default TA_DATA_SIZE of 6 MiB, so every
         # partition also trains at batch 50.
         "tee": [
-            ("LeNet", LENET, "train", 100, 10 if quick else 100, 2, lenet_parts[:2]),
+            ("LeNet", LENET, "train", 100, 10 if quick else 100, 2, lenet_parts[:2] + control),
             ("LeNet", LENET, "train", 50, 20 if quick else 100, 2, lenet_parts + lenet_call),
             ("LeNet", LENET, "infer", 100, 10 if quick else 100, 2, lenet_parts),
             ("LeNet", LENET, "infer", 1, 100 if quick else 1000, 10, lenet_parts),
@@ -415,6 +420,8 @@ def tee_round(sides, cfg, res):
             res.add(section, case, f"{name}, wall", "images/s wall", rate(tee, "wall"),
                     ratios=[p[3] / p[1] for p in got["pairs"]],
                     ratio_to="wall time / wall time without TEE")
+            if first < 0:
+                continue
             # The TEE processes' CPU per step: the segment's work plus the price of the call.
             res.add(section, case, f"{name}, TEE CPU", "us/step",
                     statistics.median(p[5] for p in got["pairs"]) * 1e6)

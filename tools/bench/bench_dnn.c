@@ -50,6 +50,9 @@
  *   BENCH_PIN=0            tee and tee-pair with one normal-world thread bind the process
  *                          to the CPU it starts on (tools/bench/bench_tee.c says why); 0
  *                          leaves it where the scheduler puts it.
+ *   BENCH_SETTLE=N         tee-pair runs N untimed steps (0..4, default 1) of a side before
+ *                          each of its timed steps (tools/bench/bench_tee.c says why); 0
+ *                          alternates the timed steps alone.
  *   BENCH_COL_CACHE_BYTES=N  the budget training convolutions keep their forward pass's
  *                          columns in for the backward pass (dnn_network_set_column_cache);
  *                          default DNN_COL_CACHE_BYTES_DEFAULT as darknetp, 0: every image
@@ -523,7 +526,8 @@ static int usage(void)
                     "       bench_dnn peak SECONDS\n"
                     "       bench_dnn spin THREADS STEPS\n"
                     "environment: BENCH_THREADS=N (train, infer, layers, tee, tee-pair),\n"
-                    "             BENCH_LOWER_IMAGES=N, BENCH_COL_CACHE_BYTES=N, BENCH_PIN=0\n");
+                    "             BENCH_LOWER_IMAGES=N, BENCH_COL_CACHE_BYTES=N, BENCH_PIN=0,\n"
+                    "             BENCH_SETTLE=N\n");
     return 2;
 }
 

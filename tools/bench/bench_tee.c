@@ -10,11 +10,23 @@
  * runs minutes apart, so a ratio of two runs cannot show 1%. That load moves over tens of
  * milliseconds to minutes; two adjacent steps, milliseconds apart, see nearly the same, and
  * the ratio of their times cancels it. The order alternates (A B, B A, ...) so that a load
- * rising or falling through a pair, and whatever the step before leaves in the caches, falls
- * on both sides alike; the median of the pair ratios drops the pairs a burst hit on one side
- * only. Both networks stay open in one process: the one without TEE never connects to the
- * TEE, so nothing they share changes between the sides. Both start from the same seed and
- * train on the same batch, so they also compute the same numbers step by step.
+ * rising or falling through a pair falls on both sides alike; the median of the pair ratios
+ * drops the pairs a burst hit on one side only. Both networks stay open in one process: the
+ * one without TEE never connects to the TEE, so nothing they share changes between the
+ * sides. Both start from the same seed and train on the same batch, so they also compute the
+ * same numbers step by step.
+ *
+ * Why a settling step: a timed step right after the other side's finds the caches full of
+ * that side's memory, and the two sides do not suffer it alike. B's TEE process, its segment
+ * and the kernel's state for the call come back from memory after A's whole network has run,
+ * a cost a training run never pays, since it runs B after B. With A and B simply alternated,
+ * LeNet's layers 4..10 at batch 100 read 1.004-1.019 (median 1.014 over six runs of 300
+ * pairs); with one untimed step of the same side before each timed one, 1.000-1.015 (median
+ * 1.005), while the control without TEE on either side read 0.999 and 0.997 (medians of six
+ * runs each; `BENCH_SETTLE=0` or `1`, `bench_dnn tee-pair ... 100 300 3 4 10 train` and
+ * `... -1 -1 train`, the four kinds of run alternated). So each timed step follows a step of
+ * its own side: the steady state of a run that trains with the partition, against one that
+ * trains without it.
  */
 #define _GNU_SOURCE /* sched_getcpu, CPU_SET */
 #include "tools/bench/bench_tee.h"
@@ -253,10 +265,25 @@ struct pair_side {
     double *tee_cpu;    /* (pairs) the TEE processes' share of cpu */
 };
 
-/* One timed step of side s into slot i. */
-static int timed_step(struct pair_side *s, const struct tee_watch *w, const struct bench_batch *d,
-                      bool train, size_t i, struct dk_error *err)
+/* Untimed steps of the same side before each timed one: BENCH_SETTLE, 0..4, default 1 (the
+ * file's comment says why); anything else keeps the default. */
+static int settle_steps(void)
 {
+    const char *env = getenv("BENCH_SETTLE");
+    if (!env || !*env)
+        return 1;
+    char *end = NULL;
+    const long v = strtol(env, &end, 10);
+    return *end || v < 0 || v > 4 ? 1 : (int)v;
+}
+
+/* One timed step of side s into slot i, after `settle` untimed ones of the same side. */
+static int timed_step(struct pair_side *s, const struct tee_watch *w, const struct bench_batch *d,
+                      bool train, int settle, size_t i, struct dk_error *err)
+{
+    for (int k = 0; k < settle; k++)
+        if (pnet_step(&s->p, d, train, err) != 0)
+            return -1;
     double tee0 = 0, tee1 = 0;
     const struct bench_clock2 t0 = tee_watch_now(w, &tee0);
     if (pnet_step(&s->p, d, train, err) != 0)
@@ -270,7 +297,7 @@ static int timed_step(struct pair_side *s, const struct tee_watch *w, const stru
 
 /* Prints the PAIR lines and each side's medians; leaves a's and b's arrays sorted. */
 static void pair_report(const struct bench_tee_case *c, struct pair_side *a, struct pair_side *b,
-                        size_t n, int n_ids, int cpu, double *scratch)
+                        size_t n, int n_ids, int cpu, int settle, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
         printf("PAIR %zu %s %.9g %.9g %.9g %.9g %.9g\n", i, i % 2 ? "BA" : "AB", a->wall[i],
@@ -282,8 +309,10 @@ static void pair_report(const struct bench_tee_case *c, struct pair_side *a, str
     }
     char label[300];
     char where[32];
-    snprintf(label, sizeof label, "%s, layers %d..%d, %d TEE processes, median of %zu steps, %s",
-             c->cfg, c->first, c->last, n_ids, n, pin_label(cpu, where, sizeof where));
+    snprintf(label, sizeof label,
+             "%s, layers %d..%d, %d TEE processes, median of %zu steps, each after %d of its "
+             "side, %s",
+             c->cfg, c->first, c->last, n_ids, n, settle, pin_label(cpu, where, sizeof where));
     const struct bench_clock2 zero = {0, 0};
     bench_emit("pair/none", zero, (struct bench_clock2){median(a->wall, n), median(a->cpu, n)}, 1,
                c->batch, "images", label);
@@ -323,13 +352,14 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
                 goto fail;
     /* After the opens: the TEE's core and instance exist now, and only B's use them. */
     w.n_ids = tee_clocks(w.ids, MAX_TEE_PROCS);
+    const int settle = settle_steps();
     for (size_t i = 0; i < n; i++) {
         const int first_side = (int)(i % 2); /* A B, then B A */
-        if (timed_step(&s[first_side], &w, &d, c->train, i, &err) != 0 ||
-            timed_step(&s[1 - first_side], &w, &d, c->train, i, &err) != 0)
+        if (timed_step(&s[first_side], &w, &d, c->train, settle, i, &err) != 0 ||
+            timed_step(&s[1 - first_side], &w, &d, c->train, settle, i, &err) != 0)
             goto fail;
     }
-    pair_report(c, &s[0], &s[1], n, w.n_ids, cpu, buf + 6 * n);
+    pair_report(c, &s[0], &s[1], n, w.n_ids, cpu, settle, buf + 6 * n);
     fflush(stdout);
     rc = 0;
     goto out;

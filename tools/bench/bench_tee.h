@@ -29,7 +29,8 @@ int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup);
 /*
  * bench_tee_pair - the partition of @c (B) and the same network without TEE (A, FIRST = LAST
  * = -1) open side by side in this process; @warmup steps of each, then @pairs pairs of steps
- * in the order A B, B A, A B, ... Prints one `PAIR i order a_wall a_cpu b_wall b_cpu b_tee`
+ * in the order A B, B A, A B, ..., each timed step after BENCH_SETTLE (default 1) untimed
+ * steps of its own side. Prints one `PAIR i order a_wall a_cpu b_wall b_cpu b_tee`
  * line per pair (seconds of each step, CPU of this process plus the TEE's; b_tee: the TEE
  * processes' share of b_cpu), the per-step medians
  * of each side as `BENCH pair/none` and `BENCH pair/tee` lines, and for each clock
