@@ -310,8 +310,8 @@ static void pair_report(const struct bench_tee_case *c, struct pair_side *a, str
     char label[300];
     char where[32];
     snprintf(label, sizeof label,
-             "%s, layers %d..%d, %d TEE processes, median of %zu steps, each after %d of its "
-             "side, %s",
+             "%s, layers %d..%d, %d TEE processes, median of %zu steps, each timed after %d "
+             "untimed of its side, %s",
              c->cfg, c->first, c->last, n_ids, n, settle, pin_label(cpu, where, sizeof where));
     const struct bench_clock2 zero = {0, 0};
     bench_emit("pair/none", zero, (struct bench_clock2){median(a->wall, n), median(a->cpu, n)}, 1,
