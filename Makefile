@@ -102,9 +102,13 @@ $(BUILD)/%.o: %.c
 -include $(DNN_OBJS:.o=.d) $(DK_OBJS:.o=.d) $(HOST_OBJS:.o=.d) $(HELPER_OBJS:.o=.d) \
   $(BUILD)/tools/idx2png.d
 
+# A test binary too records its headers (-MMD: $@.d), so that a change to a shared test
+# header (tests/tee_conformance.h...) rebuilds the tests that include it.
 $(BUILD)/tests/%: tests/%.c $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS) -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -MF $@.d -o $@ $< $(HELPER_OBJS) $(BUILD)/libdarknetp.a $(TEST_LIBS) -lcmocka $(LDLIBS)
+
+-include $(TEST_BINS:=.d)
 
 # Runs every test binary; each is a cmocka group. Fixtures live in tests/fixtures.
 # The partition tests decrypt sealed blobs with OpenSSL to compare protected layers.
