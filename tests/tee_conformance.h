@@ -35,6 +35,9 @@ static inline int tee_env_setup(struct tee_env *e)
     snprintf(e->storage, sizeof(e->storage), "%s/storage", e->dir);
     setenv("DZ_TEE_LOG", e->log, 1);
     setenv("DZ_TEE_STORAGE", e->storage, 1);
+    /* These tests read the console between calls: each line is written at once
+     * (tests/test_tee_console.c tests the held lines). */
+    setenv("DZ_TEE_LOG_HOLD_MS", "0", 1);
     return 0;
 }
 
@@ -46,6 +49,7 @@ static inline void tee_env_teardown(struct tee_env *e)
         fprintf(stderr, "could not remove %s\n", e->dir);
     unsetenv("DZ_TEE_LOG");
     unsetenv("DZ_TEE_STORAGE");
+    unsetenv("DZ_TEE_LOG_HOLD_MS");
 }
 
 /* True if the secure console file contains @needle. */

@@ -64,6 +64,7 @@ struct instance {
     uint32_t flags;             /* TA_FLAGS */
     uint64_t clients_sent;      /* TSIM_CTL_NEW_CLIENT messages sent */
     bool dying;                 /* TSIM_CTL_DESTROY sent: not given new sessions */
+    bool terminated;            /* sent SIGTERM by shutdown_all: no report of that death */
     uint64_t cost;              /* bytes of the pool it holds until its process is reaped */
     struct tsim_pool_hold hold; /* those bytes, in the pool file */
 };
@@ -85,7 +86,8 @@ static void reap(struct instance *in)
     do {
         r = waitpid(in->pid, &status, 0);
     } while (r < 0 && errno == EINTR);
-    if (r == in->pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
+    if (r == in->pid && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL &&
+        !(in->terminated && WTERMSIG(status) == SIGTERM))
         tsim_console_printf('E', "TC", "TA %s (pid %d) died of signal %d", in->name, (int)in->pid,
                             WTERMSIG(status));
     else if (r == in->pid && WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
@@ -416,10 +418,41 @@ out:
         close(sv[1]);
 }
 
+/* True once @pid has ended; it stays a zombie for reap(). */
+static bool has_exited(pid_t pid)
+{
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid;
+}
+
+/*
+ * Ends every instance: SIGTERM first, on which an instance writes the console lines it holds
+ * (tsim_console.h) and dies, then SIGKILL for any still there after SHUTDOWN_GRACE_MS, so
+ * that the end of a context never waits on an instance for longer.
+ */
+#define SHUTDOWN_GRACE_MS 200
 static void shutdown_all(void)
 {
-    for (struct instance *in = instances; in; in = in->next)
+    for (struct instance *in = instances; in; in = in->next) {
+        in->terminated = true;
+        kill(in->pid, SIGTERM);
+    }
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (struct instance *in = instances; in; in = in->next) {
+        for (;;) {
+            if (has_exited(in->pid))
+                break;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            const long ms =
+                (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (ms >= SHUTDOWN_GRACE_MS)
+                break;
+            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+        }
         kill(in->pid, SIGKILL);
+    }
     while (instances)
         remove_instance(instances);
 }

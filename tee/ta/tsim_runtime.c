@@ -431,6 +431,8 @@ static void drop_client(size_t index, const struct tsim_msg *closing)
 {
     struct client *cl = clients[index];
     close_session(cl);
+    /* The session's lines are on the console before its close returns. */
+    tsim_console_flush();
     for (size_t i = 0; i < cl->n_maps; i++)
         unmap_region(cl->maps[i].base, cl->maps[i].size);
     tsim_sys_free(cl->maps);
@@ -584,6 +586,7 @@ static void serve_control(void)
     int rc = tsim_recv(TSIM_INHERITED_FD, &m, fds, 1);
 
     if (rc < 0) {
+        tsim_console_flush();
         fflush(stdout);
         _exit(0); /* the core is gone */
     }
@@ -594,6 +597,7 @@ static void serve_control(void)
             struct entry_call c = {.which = EP_DESTROY};
             run_entry(&c, NULL, NULL);
         }
+        tsim_console_flush();
         fflush(stdout);
         _exit(0);
     } else if (fds[0] >= 0) {
@@ -649,7 +653,8 @@ int tsim_ta_main(void)
     close_range(TSIM_INHERITED_FD + 1, ~0U, 0);
     signal(SIGPIPE, SIG_IGN);
     tsim_console_init();
-    /* The TA's printf goes to the secure console, as on OP-TEE. */
+    tsim_console_hold(tsim_console_hold_from_env());
+    /* The TA's printf goes to the secure console, as on OP-TEE (not held: line-buffered). */
     int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) {
         dup2(null, STDIN_FILENO);
@@ -702,10 +707,16 @@ int tsim_ta_main(void)
         size_t n = n_clients + 1;
         /* Bound to a caller's CPU, a spin would only keep that caller from running. */
         const bool spun = !tsim_cpu_following() && tsim_spin(&spin, last_cmd, pfd, n) > 0;
-        if (!spun && poll(pfd, n, -1) < 0) {
+        /* Held console lines are written when due, whether or not a call comes. */
+        const int ready = spun ? 1 : poll(pfd, n, tsim_console_due_ms());
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             TEE_Panic(TEE_ERROR_GENERIC);
+        }
+        if (ready == 0) {
+            tsim_console_flush();
+            continue;
         }
         /* Serve one client per round, then the core: the array may change. */
         for (size_t i = 1; i < n; i++) {
@@ -716,5 +727,7 @@ int tsim_ta_main(void)
         }
         if (pfd[0].revents)
             serve_control();
+        if (tsim_console_due_ms() == 0)
+            tsim_console_flush();
     }
 }

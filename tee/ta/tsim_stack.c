@@ -251,6 +251,20 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
     _exit(128 + sig);
 }
 
+/* The core ends a context's instances with SIGTERM (tee/core/dz_tee_core.c, shutdown_all):
+ * the held console lines are written, then the instance dies of the signal as before. */
+static void term_handler(int sig)
+{
+    tsim_console_flush();
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
+}
+
 void tsim_crash_handlers_init(void)
 {
     static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP};
@@ -271,4 +285,9 @@ void tsim_crash_handlers_init(void)
         sigemptyset(&sa.sa_mask);
         sigaction(sigs[i], &sa, NULL);
     }
+    struct sigaction term;
+    memset(&term, 0, sizeof(term));
+    term.sa_handler = term_handler;
+    sigemptyset(&term.sa_mask);
+    sigaction(SIGTERM, &term, NULL);
 }

@@ -1,7 +1,7 @@
 /*
  * Simulated TEE, the TA's trace output (trace.h): lines formatted as OP-TEE's
- * (lib/libutils/ext/trace.c) and cut at its 256-byte MAX_PRINT_SIZE, written to the secure
- * console in one write each.
+ * (lib/libutils/ext/trace.c) and cut at its 256-byte MAX_PRINT_SIZE, each a whole line on the
+ * secure console (held with others unless an error: tsim_console.h).
  */
 #define _GNU_SOURCE
 #include "tee/common/tsim_console.h"
@@ -64,7 +64,7 @@ void tsim_trace_printf(const char *function, int line, int level, bool level_ok,
     while (len > 0 && buf[len - 1] == '\n')
         len--;
     buf[len++] = '\n';
-    tsim_console_write(buf, len);
+    tsim_console_line(c, buf, len);
     if (!float_warned && has_float_conversion(fmt)) {
         float_warned = true;
         tsim_console_printf('E', "TA",
