@@ -202,6 +202,21 @@ static const char *signame(int sig)
     }
 }
 
+/* Dies of @sig with its default action, so that the core sees how the instance ended. */
+static void die_of(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(sig, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
+}
+
 static void crash_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
@@ -238,17 +253,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
      * exiting process's sockets in no set order).
      */
     close(TSIM_INHERITED_FD);
-    /* Die of the same signal, so the core sees how the instance ended. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    sigaction(sig, &sa, NULL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig);
-    _exit(128 + sig);
+    die_of(sig);
 }
 
 /* The core ends a context's instances with SIGTERM (tee/core/dz_tee_core.c, shutdown_all):
@@ -256,13 +261,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc)
 static void term_handler(int sig)
 {
     tsim_console_flush();
-    signal(sig, SIG_DFL);
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, sig);
-    sigprocmask(SIG_UNBLOCK, &set, NULL);
-    raise(sig);
-    _exit(128 + sig);
+    die_of(sig);
 }
 
 void tsim_crash_handlers_init(void)
