@@ -30,6 +30,8 @@
 
 static struct tee_env env;
 
+/* Each test starts with DZ_TEE_LOG_HOLD_MS=0 (tee_env_setup) and sets the hold it tests;
+ * teardown unsets it. */
 static int setup(void **state)
 {
     (void)state;
@@ -106,6 +108,12 @@ static void open_conformance(TEEC_Context *ctx, TEEC_Session *s)
                      TEEC_SUCCESS);
 }
 
+static void close_conformance(TEEC_Context *ctx, TEEC_Session *s)
+{
+    TEEC_CloseSession(s);
+    TEEC_FinalizeContext(ctx);
+}
+
 /* ------------------------------------------------------------ the module */
 
 static unsigned hold_with(const char *value)
@@ -114,9 +122,7 @@ static unsigned hold_with(const char *value)
         setenv("DZ_TEE_LOG_HOLD_MS", value, 1);
     else
         unsetenv("DZ_TEE_LOG_HOLD_MS");
-    const unsigned ms = tsim_console_hold_from_env();
-    setenv("DZ_TEE_LOG_HOLD_MS", "0", 1);
-    return ms;
+    return tsim_console_hold_from_env();
 }
 
 static void test_hold_from_environment(void **state)
@@ -215,7 +221,6 @@ static void test_ta_info_held_until_error_and_close(void **state)
     const long info2 = log_offset("I/TA: info second-5c1d");
     assert_true(info2 > err2);
     TEEC_FinalizeContext(&ctx);
-    setenv("DZ_TEE_LOG_HOLD_MS", "0", 1);
 }
 
 static void test_ta_lines_written_when_due(void **state)
@@ -228,9 +233,7 @@ static void test_ta_lines_written_when_due(void **state)
     assert_int_equal(trace(&s, "due-9e02"), TEEC_SUCCESS);
     /* No call comes: the instance wakes to write it, the session still open. */
     assert_true(wait_for_line("I/TA: info due-9e02"));
-    TEEC_CloseSession(&s);
-    TEEC_FinalizeContext(&ctx);
-    setenv("DZ_TEE_LOG_HOLD_MS", "0", 1);
+    close_conformance(&ctx, &s);
 }
 
 static void test_ta_hold_zero_writes_at_once(void **state)
@@ -241,8 +244,7 @@ static void test_ta_hold_zero_writes_at_once(void **state)
     open_conformance(&ctx, &s); /* DZ_TEE_LOG_HOLD_MS=0 (tee_env_setup) */
     assert_int_equal(trace(&s, "now-41b7"), TEEC_SUCCESS);
     assert_true(log_offset("I/TA: info now-41b7") >= 0);
-    TEEC_CloseSession(&s);
-    TEEC_FinalizeContext(&ctx);
+    close_conformance(&ctx, &s);
 }
 
 static void *wait_in_ta(void *arg)
@@ -304,7 +306,6 @@ static void test_context_end_writes_held_lines(void **state)
      * reported no death for the instance it ended. */
     assert_true(log_offset("I/TA: conformance TA: instance created") >= 0);
     assert_int_equal(log_offset("died of signal"), -1);
-    setenv("DZ_TEE_LOG_HOLD_MS", "0", 1);
 }
 
 int main(void)
