@@ -11,6 +11,7 @@
  */
 #include "dnn/conv_lower.h"
 #include "dnn/conv_sliding.h"
+#include "dnn/conv_winograd.h"
 
 #include <limits.h>
 #include <stdint.h>
@@ -18,11 +19,12 @@
 
 /* Floats layer l would keep, or 0 when it keeps none: not a convolution that lowers through
  * im2col, one whose forward pass slides over the image instead (conv_sliding.c: only its
- * backward pass lowers it, once), or a size an int stride of the products cannot address. */
+ * backward pass lowers it, once), one whose passes all take Winograd's path (none lowers it),
+ * or a size an int stride of the products cannot address. */
 static size_t cache_floats(const struct dnn_layer *l)
 {
     if (l->kind != DNN_LAYER_CONVOLUTIONAL || l->spec.antialiasing || dnn_conv_direct(l) ||
-        dnn_conv_sliding_applies(l) || !l->weights)
+        dnn_conv_sliding_applies(l) || dnn_conv_winograd_applies(l) || !l->weights)
         return 0;
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t ld = dnn_conv_cache_ld(l);

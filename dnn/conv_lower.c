@@ -38,7 +38,9 @@ static size_t lower_image_floats(const struct dnn_layer *l)
 static int lower_images_for(const struct dnn_layer *l, size_t columns, int max_images,
                             size_t floats)
 {
-    if (l->kind != DNN_LAYER_CONVOLUTIONAL || l->spec.antialiasing || max_images < 2)
+    /* a Winograd layer's passes lower nothing (conv_winograd.h) */
+    if (l->kind != DNN_LAYER_CONVOLUTIONAL || l->spec.antialiasing || max_images < 2 ||
+        dnn_conv_winograd_applies(l))
         return 1;
     const size_t n = (size_t)l->out_h * (size_t)l->out_w, per = lower_image_floats(l);
     if (n == 0 || n >= columns || per == 0)
@@ -292,8 +294,7 @@ static void lower_backward_pass(struct lower_group *s)
         dnn_parallel_for(par, (size_t)s->count, lower_im2col_task, s);
     dnn_conv_weight_product(par, s->d.m, s->d.k, ld, s->out, ld, s->cols, s->ldcols,
                             s->l->weight_updates + (size_t)s->g * wsize, s->d.k);
-    /* a Winograd layer's input delta is layer_convolutional.c's, after this pass */
-    if (!s->run->input_delta || dnn_conv_winograd_applies(s->l))
+    if (!s->run->input_delta)
         return;
     const bool direct = dnn_conv_direct(s->l);
     if (direct)

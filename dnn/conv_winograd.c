@@ -15,9 +15,6 @@
 
 #include <string.h>
 
-/* Tiles of one row segment transformed at once (local arrays on the stack). */
-#define WINO_SEG 32
-
 static int wino_min(int a, int b)
 {
     return a < b ? a : b;
@@ -72,14 +69,10 @@ size_t dnn_conv_winograd_scratch_floats(const struct dnn_layer *l)
     return block > acc ? block : acc;
 }
 
-/* Block sizes for a call: tb tiles (at most DNN_WINO_TILE_BLOCK and the call's tiles) and
- * kb of k filters (as many as fit scratch_floats). The caller's scratch holds at least the
- * layer's dnn_conv_winograd_scratch_floats, which fits one filter at DNN_WINO_TILE_BLOCK
- * tiles; halving tb is only a guard. */
-static void wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, bool with_u, int *tb,
-                        int *kb)
+void dnn_wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, size_t tile_block,
+                     bool with_u, int *tb, int *kb)
 {
-    size_t t = tiles < DNN_WINO_TILE_BLOCK ? tiles : DNN_WINO_TILE_BLOCK;
+    size_t t = tiles < tile_block ? tiles : tile_block;
     const size_t per_pos = scratch_floats / DNN_WINO_XI;
     for (;;) {
         const size_t fixed = (size_t)c * t, per_filter = t + (with_u ? (size_t)c : 0);
@@ -225,8 +218,8 @@ void dnn_wino_filter_transform_turned_par(const struct dnn_parallel *par, const 
 static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, int len, float *v,
                                size_t xs)
 {
-    /* WINO_SEG + 1 columns used, padded to whole vectors */
-    float e[4][WINO_SEG + 4], o[4][WINO_SEG + 4];
+    /* DNN_WINO_SEG + 1 columns used, padded to whole vectors */
+    float e[4][DNN_WINO_SEG + 4], o[4][DNN_WINO_SEG + 4];
     for (int i = 0; i < 4; i++) {
         const int y = 2 * ty - 1 + i;
         if (y < 0 || y >= h) {
@@ -242,7 +235,7 @@ static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, i
             o[i][j] = xo < w ? row[xo] : 0.0f;
         }
     }
-    float te[4][WINO_SEG + 4], to[4][WINO_SEG + 4];
+    float te[4][DNN_WINO_SEG + 4], to[4][DNN_WINO_SEG + 4];
     int j = 0;
 #if DNN_V4
     for (; j <= len; j += DNN_V4_LANES) { /* past len: columns never read */
@@ -292,23 +285,7 @@ static void wino_input_segment(const float *im, int h, int w, int ty, int tx0, i
     }
 }
 
-/* Tiles [g0, g0+nt) of a call's images of h x w pixels. */
-struct wino_tiles {
-    int h, w;
-    size_t g0;
-    int nt;
-};
-
-/* A run of consecutive tiles of one tile row: image b, tile row ty, tiles tx0 .. tx0+len-1,
- * the first being tile j of the block. */
-struct wino_seg {
-    size_t b, j;
-    int ty, tx0, len;
-};
-
-/* The run that starts at tile *g of tl's block (cut at tile rows and WINO_SEG), moving *g
- * past it; false at the block's end. */
-static bool wino_next_segment(const struct wino_tiles *tl, size_t *g, struct wino_seg *s)
+bool dnn_wino_next_segment(const struct dnn_wino_tiles *tl, size_t *g, struct dnn_wino_seg *s)
 {
     const size_t end = tl->g0 + (size_t)tl->nt;
     if (*g >= end)
@@ -318,8 +295,8 @@ static bool wino_next_segment(const struct wino_tiles *tl, size_t *g, struct win
     size_t len = tw - t % tw;
     if (len > end - *g)
         len = end - *g;
-    if (len > WINO_SEG)
-        len = WINO_SEG;
+    if (len > DNN_WINO_SEG)
+        len = DNN_WINO_SEG;
     s->b = *g / per_image;
     s->j = *g - tl->g0;
     s->ty = (int)(t / tw);
@@ -329,14 +306,13 @@ static bool wino_next_segment(const struct wino_tiles *tl, size_t *g, struct win
     return true;
 }
 
-/* V (16, ch, nt) of tiles [g0, g0+nt) of images (ch, h, w) in_stride apart. */
-static void wino_input_transform(const float *in, size_t in_stride, int ch,
-                                 const struct wino_tiles *tl, float *v)
+void dnn_wino_input_transform(const float *in, size_t in_stride, int c0, int c1, int ch,
+                              const struct dnn_wino_tiles *tl, float *v)
 {
     const size_t xs = (size_t)ch * (size_t)tl->nt, plane = (size_t)tl->h * (size_t)tl->w;
-    struct wino_seg sg;
-    for (size_t g = tl->g0; wino_next_segment(tl, &g, &sg);) {
-        for (int c = 0; c < ch; c++)
+    struct dnn_wino_seg sg;
+    for (size_t g = tl->g0; dnn_wino_next_segment(tl, &g, &sg);) {
+        for (int c = c0; c < c1; c++)
             wino_input_segment(in + sg.b * in_stride + (size_t)c * plane, tl->h, tl->w, sg.ty,
                                sg.tx0, sg.len, v + (size_t)c * (size_t)tl->nt + sg.j, xs);
     }
@@ -361,7 +337,7 @@ static void wino_input_transform(const float *in, size_t in_stride, int ch,
 static void wino_output_segment(const float *m, size_t xs, int ty, int tx0, int len, int h, int w,
                                 float *out, bool add)
 {
-    float y[4][WINO_SEG]; /* y00, y01, y10, y11 of each tile */
+    float y[4][DNN_WINO_SEG]; /* y00, y01, y10, y11 of each tile */
     int x = 0;
 #if DNN_V4
     for (; x + DNN_V4_LANES <= len; x += DNN_V4_LANES) {
@@ -398,12 +374,12 @@ static void wino_output_segment(const float *m, size_t xs, int ty, int tx0, int 
 /* Rows [0, rows) of the transformed block m (16, rows, ld: position xi at xi * xs) back to
  * channels 0 .. rows-1 of images (rows, h, w) out_stride apart. */
 static void wino_output_transform(const float *m, size_t xs, size_t ld, int rows,
-                                  const struct wino_tiles *tl, float *out, size_t out_stride,
+                                  const struct dnn_wino_tiles *tl, float *out, size_t out_stride,
                                   bool add)
 {
     const size_t plane = (size_t)tl->h * (size_t)tl->w;
-    struct wino_seg sg;
-    for (size_t g = tl->g0; wino_next_segment(tl, &g, &sg);) {
+    struct dnn_wino_seg sg;
+    for (size_t g = tl->g0; dnn_wino_next_segment(tl, &g, &sg);) {
         for (int r = 0; r < rows; r++)
             wino_output_segment(m + (size_t)r * ld + sg.j, xs, sg.ty, sg.tx0, sg.len, tl->h, tl->w,
                                 out + sg.b * out_stride + (size_t)r * plane, add);
@@ -414,7 +390,8 @@ static void wino_output_transform(const float *m, size_t xs, size_t ld, int rows
  * output transform into filters k0 .. k0+kn-1 of the images. */
 static void wino_forward_block(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
                                const float *u, size_t uxs, int k0, int kn, const float *v,
-                               const struct wino_tiles *tl, float *m, float *out, size_t out_stride)
+                               const struct dnn_wino_tiles *tl, float *m, float *out,
+                               size_t out_stride)
 {
     const int nt = tl->nt;
     for (int xi = 0; xi < DNN_WINO_XI; xi++)
@@ -431,16 +408,16 @@ void dnn_wino_forward(const struct dnn_wino_conv *cv, const struct dnn_parallel 
 {
     const size_t tiles = dnn_wino_tiles(cv->h, cv->w) * (size_t)images;
     int tb = 0, kb = 0;
-    wino_blocks(scratch_floats, cv->c, cv->k, tiles, !cv->u, &tb, &kb);
+    dnn_wino_blocks(scratch_floats, cv->c, cv->k, tiles, DNN_WINO_TILE_BLOCK, !cv->u, &tb, &kb);
     float *v = scratch;
     float *m = v + (size_t)DNN_WINO_XI * (size_t)cv->c * (size_t)tb;
     float *ub = m + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
-    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    struct dnn_wino_tiles tl = {.h = cv->h, .w = cv->w};
     if (cv->u) {
         /* filters transformed once: each block of tiles transformed once, all filters */
         for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
             tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
-            wino_input_transform(in, in_stride, cv->c, &tl, v);
+            dnn_wino_input_transform(in, in_stride, 0, cv->c, cv->c, &tl, v);
             for (int k0 = 0; k0 < cv->k; k0 += kb)
                 wino_forward_block(cv, par, cv->u + (size_t)k0 * (size_t)cv->c,
                                    (size_t)cv->k * (size_t)cv->c, k0, wino_min(kb, cv->k - k0), v,
@@ -455,7 +432,7 @@ void dnn_wino_forward(const struct dnn_wino_conv *cv, const struct dnn_parallel 
         dnn_wino_filter_transform(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn, cv->c, ub);
         for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
             tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
-            wino_input_transform(in, in_stride, cv->c, &tl, v);
+            dnn_wino_input_transform(in, in_stride, 0, cv->c, cv->c, &tl, v);
             wino_forward_block(cv, par, ub, (size_t)kn * (size_t)cv->c, k0, kn, v, &tl, m, out,
                                out_stride);
         }
@@ -483,11 +460,11 @@ void dnn_wino_input_delta(const struct dnn_wino_conv *cv, const struct dnn_paral
     const size_t tiles = dnn_wino_tiles(cv->h, cv->w) * (size_t)images;
     const size_t plane = (size_t)cv->h * (size_t)cv->w;
     int tb = 0, kb = 0;
-    wino_blocks(scratch_floats, cv->c, cv->k, tiles, !cv->ut, &tb, &kb);
+    dnn_wino_blocks(scratch_floats, cv->c, cv->k, tiles, DNN_WINO_TILE_BLOCK, !cv->ut, &tb, &kb);
     float *acc = scratch;
     float *vd = acc + (size_t)DNN_WINO_XI * (size_t)cv->c * (size_t)tb;
     float *ub = vd + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
-    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    struct dnn_wino_tiles tl = {.h = cv->h, .w = cv->w};
     for (tl.g0 = 0; tl.g0 < tiles; tl.g0 += (size_t)tb) {
         tl.nt = (int)(tiles - tl.g0 < (size_t)tb ? tiles - tl.g0 : (size_t)tb);
         /* the sum over filters in increasing order, block after block */
@@ -498,7 +475,7 @@ void dnn_wino_input_delta(const struct dnn_wino_conv *cv, const struct dnn_paral
             if (!cv->ut)
                 dnn_wino_filter_transform_turned(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn,
                                                  cv->c, ub);
-            wino_input_transform(delta + (size_t)k0 * plane, delta_stride, kn, &tl, vd);
+            dnn_wino_input_transform(delta + (size_t)k0 * plane, delta_stride, 0, kn, kn, &tl, vd);
             wino_delta_block(cv, par, ut, (size_t)ldu * (size_t)cv->c, ldu, kn, vd, tl.nt, k0 == 0,
                              acc, (size_t)cv->c * (size_t)tl.nt, tl.nt);
         }
@@ -516,10 +493,10 @@ void dnn_wino_delta_accumulate(const struct dnn_wino_conv *cv, const float *delt
     const size_t acc_xs = (size_t)cv->c * per_image;
     int tb = 0, kb = 0;
     /* no sums of their own (acc is the caller's): the blocks' figure only over-reserves */
-    wino_blocks(scratch_floats, cv->c, cv->k, per_image, true, &tb, &kb);
+    dnn_wino_blocks(scratch_floats, cv->c, cv->k, per_image, DNN_WINO_TILE_BLOCK, true, &tb, &kb);
     float *vd = scratch;
     float *ub = vd + (size_t)DNN_WINO_XI * (size_t)kb * (size_t)tb;
-    struct wino_tiles tl = {.h = cv->h, .w = cv->w};
+    struct dnn_wino_tiles tl = {.h = cv->h, .w = cv->w};
     for (int k0 = 0; k0 < cv->k; k0 += kb) {
         const int kn = wino_min(kb, cv->k - k0);
         dnn_wino_filter_transform_turned(cv->weights + (size_t)k0 * (size_t)cv->c * 9, kn, cv->c,
@@ -527,8 +504,8 @@ void dnn_wino_delta_accumulate(const struct dnn_wino_conv *cv, const float *delt
         for (int b = 0; b < images; b++) {
             for (tl.g0 = 0; tl.g0 < per_image; tl.g0 += (size_t)tb) {
                 tl.nt = (int)(per_image - tl.g0 < (size_t)tb ? per_image - tl.g0 : (size_t)tb);
-                wino_input_transform(delta + (size_t)b * delta_stride + (size_t)k0 * plane, 0, kn,
-                                     &tl, vd);
+                dnn_wino_input_transform(delta + (size_t)b * delta_stride + (size_t)k0 * plane, 0,
+                                         0, kn, kn, &tl, vd);
                 wino_delta_block(cv, NULL, ub, (size_t)kn * (size_t)cv->c, kn, kn, vd, tl.nt,
                                  first && k0 == 0, acc + (size_t)b * acc_stride + tl.g0, acc_xs,
                                  (int)per_image);
@@ -541,7 +518,7 @@ void dnn_wino_delta_fold(int c, int h, int w, const float *acc, size_t acc_strid
                          float *in_delta, size_t in_stride)
 {
     const size_t per_image = dnn_wino_tiles(h, w);
-    const struct wino_tiles tl = {.h = h, .w = w, .g0 = 0, .nt = (int)per_image};
+    const struct dnn_wino_tiles tl = {.h = h, .w = w, .g0 = 0, .nt = (int)per_image};
     for (int b = 0; b < images; b++)
         wino_output_transform(acc + (size_t)b * acc_stride, (size_t)c * per_image, per_image, c,
                               &tl, in_delta + (size_t)b * in_stride, 0, true);

@@ -1,7 +1,8 @@
 /*
  * conv_winograd.h - 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3)
  * (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016), for the forward
- * product and the input delta of the layers where it pays (conv_winograd.c). Engine-internal.
+ * product and the input delta (conv_winograd.c) and the weight gradient (conv_winograd_grad.c)
+ * of the layers where it pays. Engine-internal.
  *
  * Each 2x2 block of output pixels (a tile) is A^T [U (.) V] A, with U = G g G^T the 4x4
  * transform of a 3x3 filter g and V = B^T d B that of the 4x4 input patch d around the block
@@ -60,9 +61,9 @@
 #define DNN_WINO_FILTER_BLOCK 32
 
 /*
- * dnn_conv_winograd_applies - true when layer l's forward product and input delta take the
- * Winograd path: a convolution with size 3, stride 1, pad 1, no dilation, one group, no
- * antialiasing, at least DNN_WINO_MIN_CHANNELS input channels and DNN_WINO_MIN_FILTERS
+ * dnn_conv_winograd_applies - true when layer l's forward product, input delta and weight
+ * gradient take the Winograd path: a convolution with size 3, stride 1, pad 1, no dilation, one
+ * group, no antialiasing, at least DNN_WINO_MIN_CHANNELS input channels and DNN_WINO_MIN_FILTERS
  * filters, and at least DNN_WINO_MIN_TILES tiles in a pass. A function of the layer's shape and
  * batch only (and of the compile-time switch -DDNN_CONV_NO_WINOGRAD, which makes it false), never
  * of memory or threads, so that both worlds take the same path.
@@ -76,6 +77,45 @@ size_t dnn_conv_winograd_scratch_floats(const struct dnn_layer *l);
 
 /* Tiles of one image of h x w pixels: ceil(h/2) * ceil(w/2). */
 size_t dnn_wino_tiles(int h, int w);
+
+/* Tiles of one row segment transformed at once (local arrays on the stack). */
+#define DNN_WINO_SEG 32
+
+/*
+ * dnn_wino_blocks - block sizes for one pass over @tiles tiles with c input channels and k
+ * filters in @scratch_floats floats: *tb tiles (at most @tile_block and @tiles) and *kb of the
+ * k filters, as many as fit beside a fixed block of 16 x c x tb floats, each filter taking
+ * 16 x (tb + c) floats when @with_u (its transform, or its sums, in the scratch too), else
+ * 16 x tb. The layer's scratch (dnn_conv_winograd_scratch_floats) fits one filter at
+ * DNN_WINO_TILE_BLOCK tiles; tb is halved only as a guard.
+ */
+void dnn_wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, size_t tile_block,
+                     bool with_u, int *tb, int *kb);
+
+/* Tiles [g0, g0+nt) of a call's images of h x w pixels: tile g is tile g % T of image g / T
+ * (T = dnn_wino_tiles(h, w) tiles per image, row-major, ceil(w/2) per row). */
+struct dnn_wino_tiles {
+    int h, w;
+    size_t g0;
+    int nt;
+};
+
+/* A run of consecutive tiles of one tile row: image b, tile row ty, tiles tx0 .. tx0+len-1,
+ * the first being tile j of the block. */
+struct dnn_wino_seg {
+    size_t b, j;
+    int ty, tx0, len;
+};
+
+/* The run that starts at tile *g of tl's block (cut at tile rows and DNN_WINO_SEG tiles),
+ * moving *g past it; false at the block's end. */
+bool dnn_wino_next_segment(const struct dnn_wino_tiles *tl, size_t *g, struct dnn_wino_seg *s);
+
+/* V (16, ch, nt) = B^T d B of tiles [g0, g0+nt) of images (ch, h, w) in_stride floats apart,
+ * for channels [c0, c1) only: position xi of channel c's tile j at
+ * v[xi * ch * nt + c * nt + j]; the patches' pixels outside the image (padding 1) are zeros. */
+void dnn_wino_input_transform(const float *in, size_t in_stride, int c0, int c1, int ch,
+                              const struct dnn_wino_tiles *tl, float *v);
 
 /*
  * dnn_wino_filter_transform - u (16, k, c) = G g G^T for each of the k x c filters g (3x3) of
@@ -148,5 +188,21 @@ void dnn_wino_delta_accumulate(const struct dnn_wino_conv *cv, const float *delt
 /* in_delta(image, c, h, w) += A^T acc A for every tile of @images images. */
 void dnn_wino_delta_fold(int c, int h, int w, const float *acc, size_t acc_stride, int images,
                          float *in_delta, size_t in_stride);
+
+/*
+ * dnn_wino_weight_gradient - dw(k, c, 3, 3) += the weight gradient of cv's 3x3 stride-1 pad-1
+ * convolution (cv->k filters, cv->c input channels, h x w pixels) for @images images in(image,
+ * c, h, w) and their output deltas delta(image, k, h, w), in_stride and delta_stride floats
+ * apart: dU = sum over tiles of (A dY A^T) (.) (B^T d B), then G^T dU G (conv_winograd_grad.c).
+ * The sums dU (16, kb, c) go to @acc when it is not NULL (16 * k * c floats), else to the
+ * scratch; @scratch_floats at least dnn_conv_winograd_scratch_floats of the layer. par (NULL:
+ * serial) splits positions, channels and filters, never tiles, so the bits depend on neither
+ * the threads nor the blocks: a call on a block of filters (a streamed tile's rows, delta at
+ * its first filter) gives those rows of the whole layer's gradient.
+ */
+void dnn_wino_weight_gradient(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
+                              const float *in, size_t in_stride, const float *delta,
+                              size_t delta_stride, int images, float *dw, float *acc,
+                              float *scratch, size_t scratch_floats);
 
 #endif

@@ -526,8 +526,9 @@ struct dnn_network {
     int lower_images; /* most images one product lowers */
     /* The transformed filters (16, filters, c) of the largest Winograd layer
      * (conv_winograd.h), filled by each pass of a layer that takes that path, so that its
-     * filters are transformed once per pass, not per block of tiles; outside the arena, set
-     * by dnn_network_set_lowering. NULL (the TA): per block, the same bits. */
+     * filters are transformed once per pass, not per block of tiles, and its weight
+     * gradient's sums (as many floats) before its input delta; outside the arena, set by
+     * dnn_network_set_lowering. NULL (the TA): per block, the same bits. */
     float *wino_u; /* (wino_u_floats) */
     size_t wino_u_floats;
     /* The convolutions' kept column matrices (dnn_network_set_column_cache), one malloc

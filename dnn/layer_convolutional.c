@@ -272,20 +272,14 @@ static void conv_wino_transform(const struct dnn_layer *l, const struct dnn_run 
 }
 
 /* Images [b0, b1) of a forward pass by Winograd's F(2x2, 3x3) (conv_winograd.h), in the
- * given scratch. A training pass that keeps its columns for the backward pass still lowers
- * them (im2col into the kept columns, which leaves the scratch alone). */
+ * given scratch. Such a layer keeps no columns (conv_cache.c): its weight gradient takes the
+ * same path. */
 static void conv_forward_wino_images(struct dnn_layer *l, const struct dnn_run *run,
                                      const struct dnn_parallel *par, float *workspace, int b0,
                                      int b1)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
     const size_t out_size = (size_t)d.m * (size_t)d.n;
-    if (dnn_conv_cache_fills(l, run)) {
-        for (int b = b0; b < b1; b++) {
-            int ld = 0;
-            (void)conv_forward_columns(l, run, par, workspace, &d, (size_t)b, 0, &ld);
-        }
-    }
     const struct dnn_wino_conv cv = conv_wino_of(l, run, false);
     dnn_wino_forward(&cv, par, run->input + (size_t)b0 * d.in_size, d.in_size, b1 - b0,
                      l->output + (size_t)b0 * out_size, out_size, workspace,
@@ -505,6 +499,18 @@ static void conv_weight_gradient(struct dnn_layer *l, const struct dnn_run *run)
     }
 }
 
+/* The weight gradient by Winograd's F(2x2, 3x3) (conv_winograd_grad.c), its sums in the
+ * network's buffer of transformed filters when it has one (the input delta transforms the
+ * filters into it afresh afterwards). */
+static void conv_weight_gradient_wino(struct dnn_layer *l, const struct dnn_run *run)
+{
+    const struct dnn_conv_dims d = dnn_conv_dims_of(l);
+    const struct dnn_wino_conv cv = {.c = l->c, .h = l->h, .w = l->w, .k = l->spec.filters};
+    dnn_wino_weight_gradient(&cv, run->par, run->input, d.in_size, l->delta,
+                             (size_t)d.m * (size_t)d.n, l->batch, l->weight_updates,
+                             conv_wino_u(l, run), run->workspace, conv_scratch_floats(l, run));
+}
+
 static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
 {
     const struct dnn_conv_dims d = dnn_conv_dims_of(l);
@@ -516,19 +522,20 @@ static void conv_backward(struct dnn_layer *l, const struct dnn_run *run)
     else
         dnn_backward_bias(l->bias_updates, l->delta, l->batch, l->out_c, d.n);
 
-    /* the lowered pass leaves a Winograd layer's input delta to the Winograd path */
-    const bool wino = dnn_conv_winograd_applies(l);
-    const int lowered = dnn_conv_lower_images(l, run->net, true);
-    if (lowered > 1)
-        dnn_conv_lowered_backward(l, run, lowered);
-    else
-        conv_weight_gradient(l, run);
-    if (!run->input_delta || (lowered > 1 && !wino))
+    if (dnn_conv_winograd_applies(l)) {
+        conv_weight_gradient_wino(l, run);
+        if (run->input_delta)
+            conv_input_delta_wino(l, run);
         return;
+    }
+    const int lowered = dnn_conv_lower_images(l, run->net, true);
+    if (lowered > 1) {
+        dnn_conv_lowered_backward(l, run, lowered);
+        return;
+    }
+    conv_weight_gradient(l, run);
     /* Each image's input delta is its own: the images split among the threads. */
-    if (wino)
-        conv_input_delta_wino(l, run);
-    else
+    if (run->input_delta)
         conv_over_images(l, run, conv_input_delta_images, !dnn_conv_direct(l));
 }
 
@@ -639,11 +646,18 @@ enum dnn_status dnn_convolutional_backward_rows(struct dnn_layer *l, const float
             dnn_backward_bias(p->bias_updates, l->delta + (size_t)b * out_size + at, 1, (int)rows,
                               d.n);
     }
-    /* weight_updates(rows, k) += delta(rows, n) * cols(k, n)^T, images in order */
-    for (int b = 0; b < l->batch; b++) {
-        const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
-        dnn_conv_weight_product(NULL, (int)rows, d.k, d.n, l->delta + (size_t)b * out_size + at,
-                                d.n, cols, d.n, p->weight_updates, d.k);
+    if (dnn_conv_winograd_applies(l)) {
+        /* the tile's rows of the whole layer's gradient (conv_winograd.h) */
+        const struct dnn_wino_conv cv = {.c = l->c, .h = l->h, .w = l->w, .k = (int)rows};
+        dnn_wino_weight_gradient(&cv, NULL, input, d.in_size, l->delta + at, out_size, l->batch,
+                                 p->weight_updates, NULL, workspace, l->workspace_floats);
+    } else {
+        /* weight_updates(rows, k) += delta(rows, n) * cols(k, n)^T, images in order */
+        for (int b = 0; b < l->batch; b++) {
+            const float *cols = conv_columns(l, NULL, input + (size_t)b * d.in_size, workspace, &d);
+            dnn_conv_weight_product(NULL, (int)rows, d.k, d.n, l->delta + (size_t)b * out_size + at,
+                                    d.n, cols, d.n, p->weight_updates, d.k);
+        }
     }
     if (input_delta)
         conv_rows_input_delta(l, input_delta, p->weights, row0, rows, first, last, workspace,

@@ -26,7 +26,7 @@ srcs-y += dz_policy.c
 
 # The engine's files by name: one list for OP-TEE's dev kit and the simulated build.
 dz-engine := activations antialias batchnorm blas conv_cache conv_lower conv_sliding conv_winograd \
-	gemm im2col layer \
+	conv_winograd_grad gemm im2col layer \
 	layer_activation layer_avgpool layer_connected layer_convolutional layer_cost layer_crop \
 	layer_dropout layer_l2norm layer_local layer_maxpool layer_normalization layer_reorg \
 	layer_route layer_sam layer_scale_channels layer_shortcut layer_shortcut_multi layer_softmax \

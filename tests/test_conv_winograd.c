@@ -1,11 +1,12 @@
 /*
- * test_conv_winograd.c - the F(2x2, 3x3) Winograd convolution (dnn/conv_winograd.c): its
- * forward product and input delta against im2col + GEMM (and col2im) within a float
- * tolerance, a relative 1e-5 of each element's sum of |terms|, for odd and even extents from
- * 1 and channel and filter counts around the threshold; bit for bit the same result whatever
- * the scratch (blocks of tiles and filters), with the filters transformed once or per block,
- * and for the streamed tiles' split of the filters (forward rows, and the input delta summed
- * over tiles then folded); then which layers take the path.
+ * test_conv_winograd.c - the F(2x2, 3x3) Winograd convolution (dnn/conv_winograd.c,
+ * conv_winograd_grad.c): its forward product, input delta and weight gradient against im2col +
+ * GEMM (and col2im) within a float tolerance, a relative 1e-5 of each element's sum of |terms|,
+ * for odd and even extents from 1 and channel and filter counts around the threshold; bit for
+ * bit the same result whatever the scratch (blocks of tiles and filters), with the filters
+ * transformed once or per block (the gradient's sums inside the scratch or not), on threads,
+ * and for the streamed tiles' split of the filters (forward rows, the input delta summed over
+ * tiles then folded, the gradient's rows); then which layers take the path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +212,81 @@ static void check_input_delta(struct dnn_rng *rng, const struct shape *s)
     free(wt);
 }
 
+/* want = base + sum over images of delta * im2col(in)^T, bound = |base| + the same of |delta|
+ * and |columns|. */
+static void reference_weight_gradient(const struct shape *s, const float *in, const float *delta,
+                                      const float *base, float *want, float *bound)
+{
+    const int n = s->h * s->w, kk = 9 * s->c;
+    const size_t in_size = (size_t)n * (size_t)s->c, out_size = (size_t)n * (size_t)s->k;
+    const size_t nw = (size_t)s->k * (size_t)kk;
+    float *cols = alloc_floats((size_t)kk * (size_t)n);
+    memcpy(want, base, nw * sizeof(float));
+    for (size_t i = 0; i < nw; i++)
+        bound[i] = fabsf(base[i]);
+    for (int b = 0; b < s->images; b++) {
+        dnn_im2col(in + (size_t)b * in_size, s->c, s->h, s->w, 3, 1, 1, cols);
+        dnn_gemm(false, true, s->k, kk, n, 1, delta + (size_t)b * out_size, n, cols, n, 1, want,
+                 kk);
+        float *ad = abs_copy(delta + (size_t)b * out_size, out_size);
+        float *ac = abs_copy(cols, (size_t)kk * (size_t)n);
+        dnn_gemm(false, true, s->k, kk, n, 1, ad, n, ac, n, 1, bound, kk);
+        free(ac);
+        free(ad);
+    }
+    free(cols);
+}
+
+/* The weight gradient against im2col's, then bit for bit whatever the scratch, with the sums
+ * outside it, on threads, and for a streamed tile's rows of filters. */
+static void check_weight_gradient(struct dnn_rng *rng, const struct shape *s,
+                                  const struct dnn_parallel *par)
+{
+    const size_t plane = (size_t)s->h * (size_t)s->w, in_size = plane * (size_t)s->c;
+    const size_t out_size = plane * (size_t)s->k, nw = (size_t)s->k * (size_t)s->c * 9;
+    float *in = test_random_floats(rng, in_size * (size_t)s->images);
+    float *delta = test_random_floats(rng, out_size * (size_t)s->images);
+    float *base = test_random_floats(rng, nw); /* the updates so far (momentum): kept */
+    float *want = alloc_floats(nw), *bound = alloc_floats(nw);
+    float *got = alloc_floats(nw), *again = alloc_floats(nw);
+    float *acc = alloc_floats((size_t)DNN_WINO_XI * (size_t)s->k * (size_t)s->c);
+    const size_t small = scratch_of(s), big = small * 3 + 4096;
+    float *scratch = alloc_floats(big);
+
+    const struct dnn_wino_conv cv = {.c = s->c, .h = s->h, .w = s->w, .k = s->k};
+    memcpy(got, base, nw * sizeof(float));
+    dnn_wino_weight_gradient(&cv, NULL, in, in_size, delta, out_size, s->images, got, NULL, scratch,
+                             small);
+    reference_weight_gradient(s, in, delta, base, want, bound);
+    assert_close(got, want, bound, nw, "weight gradient", s);
+    /* the sums outside the scratch, split among threads */
+    memcpy(again, base, nw * sizeof(float));
+    dnn_wino_weight_gradient(&cv, par, in, in_size, delta, out_size, s->images, again, acc, scratch,
+                             big);
+    assert_same_bits(again, got, nw, "weight gradient, sums outside the scratch, threads");
+    /* streamed tiles of several sizes: each its rows of filters */
+    for (int step = 1; step <= s->k; step = step * 3 + 1) {
+        memcpy(again, base, nw * sizeof(float));
+        for (int r0 = 0; r0 < s->k; r0 += step) {
+            struct dnn_wino_conv rows = cv;
+            rows.k = r0 + step < s->k ? step : s->k - r0;
+            dnn_wino_weight_gradient(&rows, NULL, in, in_size, delta + (size_t)r0 * plane, out_size,
+                                     s->images, again + (size_t)r0 * (size_t)s->c * 9, NULL,
+                                     scratch, small);
+        }
+        assert_same_bits(again, got, nw, "weight gradient, filters in tiles");
+    }
+    free(scratch);
+    free(acc);
+    free(again);
+    free(got);
+    free(bound);
+    free(want);
+    free(base);
+    free(delta);
+    free(in);
+}
+
 static void test_shapes_match_im2col(void **state)
 {
     (void)state;
@@ -220,6 +296,9 @@ static void test_shapes_match_im2col(void **state)
     const int channels[] = {DNN_WINO_MIN_CHANNELS - 1, DNN_WINO_MIN_CHANNELS,
                             DNN_WINO_MIN_CHANNELS + 3};
     const int quick = getenv("DNN_TEST_QUICK") != NULL;
+    struct dz_pool *pool = dz_pool_create(3);
+    assert_non_null(pool);
+    const struct dnn_parallel par = dz_pool_parallel(pool);
     for (size_t i = 0; i < sizeof extents / sizeof extents[0]; i++)
         for (size_t j = 0; j < sizeof extents / sizeof extents[0]; j += quick ? 3 : 1)
             for (size_t c = 0; c < 3; c++) {
@@ -228,7 +307,9 @@ static void test_shapes_match_im2col(void **state)
                                         1 + (int)(i + j + c) % 3};
                 check_forward(&rng, &s);
                 check_input_delta(&rng, &s);
+                check_weight_gradient(&rng, &s, &par);
             }
+    dz_pool_destroy(pool);
 }
 
 /* Larger: blocks of tiles that span images and cut tile rows, several filter blocks. */
@@ -239,10 +320,15 @@ static void test_blocks_span_images(void **state)
     dnn_rng_seed(&rng, 52);
     const struct shape shapes[] = {
         {8, 8, 64, 96, 3}, {14, 14, 32, 32, 2}, {7, 7, 32, 64, 3}, {32, 30, 16, 40, 1}};
+    struct dz_pool *pool = dz_pool_create(2);
+    assert_non_null(pool);
+    const struct dnn_parallel par = dz_pool_parallel(pool);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         check_forward(&rng, &shapes[i]);
         check_input_delta(&rng, &shapes[i]);
+        check_weight_gradient(&rng, &shapes[i], &par);
     }
+    dz_pool_destroy(pool);
 }
 
 /* Two steps of training of a net with two Winograd layers (and a first one that is not),
