@@ -205,4 +205,10 @@ void dnn_wino_weight_gradient(const struct dnn_wino_conv *cv, const struct dnn_p
                               size_t delta_stride, int images, float *dw, float *acc,
                               float *scratch, size_t scratch_floats);
 
+/* The blocks dnn_wino_weight_gradient takes in @scratch_floats for c channels, k filters and
+ * @tiles tiles, its sums outside the scratch when @with_acc: *tb tiles (K of its 16 products
+ * dM[xi] V[xi]^T) and *kb filters. */
+void dnn_wino_weight_gradient_blocks(size_t scratch_floats, int c, int k, size_t tiles,
+                                     bool with_acc, int *tb, int *kb);
+
 #endif

@@ -67,7 +67,9 @@ static enum dnn_status conv_setup(struct dnn_layer *l, const struct dnn_network 
     l->nweights = nweights;
     l->nbiases = (size_t)s->filters;
     /* The column matrix of one image and group; backward reuses it for the input delta.
-     * The Winograd path's blocks share it (the weight gradient keeps im2col). */
+     * A layer on the Winograd path lowers no columns but keeps at least that figure for its
+     * blocks: a smaller one would change the secure-memory figure of every partition that
+     * holds such a layer, a change of its own. */
     l->workspace_floats = dnn_conv_direct(l) ? 0 : ws;
     if (dnn_conv_winograd_applies(l)) {
         const size_t wino = dnn_conv_winograd_scratch_floats(l);

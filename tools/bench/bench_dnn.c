@@ -68,6 +68,7 @@
 #include "darknet/parse_network.h"
 #include "dnn/dnn.h"
 #include "dnn/conv_lower.h"
+#include "dnn/conv_winograd.h"
 #include "dnn/dnn_internal.h"
 #include "host/thread_pool.h"
 #include "tools/bench/bench_tee.h"
@@ -433,10 +434,26 @@ static int time_gemm(struct gemm_shape s, double seconds, const char *label)
 
 /* The dnn_gemm calls of one training step of layer l of net (see layer_convolutional.c,
  * conv_lower.c and layer_connected.c): forward, weight gradient, input delta; a convolution
- * lowering several images has their columns side by side. Returns how many it wrote. */
+ * lowering several images has their columns side by side. A layer on Winograd's path
+ * (conv_winograd.h) makes 16 calls of each per block of tiles, with all its filters when the
+ * network holds their transform (dnn_network_set_lowering, as here; the weight gradient's
+ * blocks as conv_winograd_grad.c cuts them in the network's scratch). Returns how many it
+ * wrote. */
 static int layer_gemms(const struct dnn_network *net, const struct dnn_layer *l, bool first_layer,
                        struct gemm_shape out[3])
 {
+    if (dnn_conv_winograd_applies(l)) {
+        const size_t tiles = dnn_wino_tiles(l->h, l->w) * (size_t)l->batch;
+        const int tb = tiles < DNN_WINO_TILE_BLOCK ? (int)tiles : DNN_WINO_TILE_BLOCK;
+        const int k = l->spec.filters, c = l->c;
+        int gtb = 0, gkb = 0;
+        dnn_wino_weight_gradient_blocks(net->workspace_floats, c, k, tiles, net->wino_u != NULL,
+                                        &gtb, &gkb);
+        out[0] = (struct gemm_shape){false, false, k, tb, c};
+        out[1] = (struct gemm_shape){false, true, gkb, c, gtb};
+        out[2] = (struct gemm_shape){false, false, c, tb, k};
+        return first_layer ? 2 : 3;
+    }
     if (l->kind == DNN_LAYER_CONVOLUTIONAL) {
         const int g = l->spec.groups, n = l->out_h * l->out_w;
         const int m = l->spec.filters / g, k = l->spec.size * l->spec.size * l->c / g;
@@ -483,7 +500,8 @@ static int cmd_gemm(const char *cfg, int batch, double seconds)
                 continue;
             done[n_done++] = s[j];
             char label[96];
-            snprintf(label, sizeof label, "layer %zu %s %s", i, net->layers[i].ops->name, role[j]);
+            snprintf(label, sizeof label, "layer %zu %s %s%s", i, net->layers[i].ops->name, role[j],
+                     dnn_conv_winograd_applies(&net->layers[i]) ? ", Winograd" : "");
             if (time_gemm(s[j], seconds, label) != 0)
                 goto out;
         }
