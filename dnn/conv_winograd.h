@@ -18,7 +18,8 @@
  * split of the filters (streamed tiles, blocks that fit the scratch), of the tiles (blocks of
  * images, threads) or of the input delta's sum over filters into consecutive ranges gives the
  * same bits, in the normal world and the TA. They differ from im2col + GEMM's in the last bits
- * (a relative 1e-6 of the sum of |terms|).
+ * (a relative 1e-6 of the sum of |terms| on data of mixed sign; on data of one sign both drift
+ * further from the exact sum, im2col more: README).
  */
 #ifndef DNN_CONV_WINOGRAD_H
 #define DNN_CONV_WINOGRAD_H

@@ -185,10 +185,11 @@ void dnn_wino_weight_gradient_blocks(size_t scratch_floats, int c, int k, size_t
                                      bool with_acc, int *tb, int *kb)
 {
     dnn_wino_blocks(scratch_floats, c, k, tiles, WINO_GRAD_TILE_BLOCK, !with_acc, tb, kb);
-    /* with the sums outside the scratch: fewer tiles per block rather than V transformed
-     * again for each block of filters (VGG-7's 512 x 512 layer: 7 ms a step) */
-    while (with_acc && *kb<k && * tb> WINO_GRAD_MIN_TILES)
-        dnn_wino_blocks(scratch_floats, c, k, tiles, (size_t)*tb / 2, false, tb, kb);
+    /* with the sums outside the scratch: fewer tiles per block (down to WINO_GRAD_MIN_TILES)
+     * rather than V transformed again for each block of filters (VGG-7's 512 x 512 layer:
+     * 7 ms a step) */
+    for (int half = *tb / 2; with_acc && *kb < k && half >= WINO_GRAD_MIN_TILES; half = *tb / 2)
+        dnn_wino_blocks(scratch_floats, c, k, tiles, (size_t)half, false, tb, kb);
 }
 
 void dnn_wino_weight_gradient(const struct dnn_wino_conv *cv, const struct dnn_parallel *par,
