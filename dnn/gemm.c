@@ -16,7 +16,8 @@
  * One packed, register-blocked kernel (gemm_kernel.h) serves every transpose case, built for
  * three instruction sets and chosen at run time from the CPU alone:
  *   avx512  x86-64 with AVX-512F: 16-lane vectors, one fused multiply-add per term (only
- *           in a build with -DDNN_GEMM_ENABLE_AVX512: not yet run on an AVX-512 CPU)
+ *           in a build with -DDNN_GEMM_ENABLE_AVX512: the same bits as avx2, no faster
+ *           on the one AVX-512 CPU measured, README)
  *   avx2    x86-64 with AVX2 and FMA: 8-lane vectors, one fused multiply-add per term
  *   generic 4-lane vectors, a product then a sum (SSE2 on baseline x86-64, NEON on arm64,
  *           the only kernel of an arm64 TA): bit for bit darknet's NN/TN loops
@@ -281,8 +282,9 @@ bool dnn_gemm_kernel_available(enum dnn_gemm_kernel kernel)
 #ifdef DNN_GEMM_ENABLE_AVX512
         return __builtin_cpu_supports("avx512f");
 #else
-        /* Built and warning-free, but never yet run on an AVX-512 CPU (the machines it was
-         * written on have none): used only when a build opts in. */
+        /* Used only when a build opts in: on an AMD EPYC (Zen 4, whose AVX-512 unit is two
+         * 256-bit halves) it passed every test, its bits those of avx2, but ran no faster
+         * (README); not yet measured on a CPU with full-width AVX-512 units. */
         return false;
 #endif
 #endif
