@@ -108,9 +108,9 @@ void dnn_conv_weight_product(const struct dnn_parallel *par, int rows, int cols_
 /*
  * dnn_conv_lower_images - images convolutional layer @l lowers side by side in @net for its
  * backward pass (@backward) or its forward pass (>= 1; 1: one image at a time, as darknet).
- * More than 1 only after dnn_network_set_lowering, for a layer without antialiasing whose
- * output has fewer pixels than DNN_LOWER_COLUMNS (backward) or DNN_LOWER_FORWARD_COLUMNS
- * (forward).
+ * More than 1 only after dnn_network_set_lowering, for a layer without antialiasing, not on
+ * the Winograd path (conv_winograd.h), whose output has fewer pixels than DNN_LOWER_COLUMNS
+ * (backward) or DNN_LOWER_FORWARD_COLUMNS (forward).
  */
 int dnn_conv_lower_images(const struct dnn_layer *l, const struct dnn_network *net, bool backward);
 

@@ -855,10 +855,11 @@ enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images
                                          size_t max_bytes) DNN_MUST_CHECK;
 
 /* The memory dnn_network_set_column_cache allows by default: 32 MiB (darknetp's
- * -col_cache_mb). Layers that slide (conv_sliding.h) keep none: the fixture's LeNet keeps
- * nothing, cfg/fashion_lenet.cfg its second convolution (31.4 MB; training peaks at 74 MB,
- * under upstream darknet's 78 MB on the same data, README, Benchmark), VGG-7 at batch 50
- * its first (5.5 MB, all six would take 507 MB). */
+ * -col_cache_mb). Layers that slide (conv_sliding.h) or take the Winograd path
+ * (conv_winograd.h) keep none: the fixture's LeNet keeps nothing, cfg/fashion_lenet.cfg its
+ * second convolution (31.4 MB; training peaks at 74 MB, under upstream darknet's 78 MB on the
+ * same data, README, Benchmark), VGG-7 at batch 50 its first (5.5 MB; its 3x3 layers after
+ * it are Winograd's). */
 #define DNN_COL_CACHE_BYTES_DEFAULT ((size_t)32 << 20)
 
 /*
@@ -868,8 +869,9 @@ enum dnn_status dnn_network_set_lowering(struct dnn_network *net, int max_images
  * Layers are served in order, first come: a layer whose columns, groups * (size*size*
  * c/groups) * batch * out_h*out_w floats, fit what is left of @max_bytes keeps them, one
  * that does not is skipped (a later, smaller one may fit). 1x1 stride-1 layers without
- * padding (they read their input as it is), antialiased layers and layers whose backward
- * never runs (at or before a frozen one) keep none. One malloc outside the arena; @max_bytes
+ * padding (they read their input as it is), antialiased layers, layers that slide or take
+ * the Winograd path (they lower nothing) and layers whose backward never runs (at or before
+ * a frozen one) keep none. One malloc outside the arena; @max_bytes
  * 0, or an inference network, frees it. The TA never calls this (its secure-memory plan has
  * no such memory). A forward pass without training, or a backward on another input than the
  * forward's, lowers again; the input itself must not change between a training forward and
