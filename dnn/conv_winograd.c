@@ -76,7 +76,8 @@ void dnn_wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, size_t t
     const size_t per_pos = scratch_floats / DNN_WINO_XI;
     for (;;) {
         const size_t fixed = (size_t)c * t, per_filter = t + (with_u ? (size_t)c : 0);
-        size_t f = per_pos > fixed ? (per_pos - fixed) / per_filter : 0;
+        /* per_filter is 0 only for 0 tiles without @with_u, where no pass is made */
+        size_t f = per_pos > fixed && per_filter ? (per_pos - fixed) / per_filter : 0;
         if (f >= 1 || t <= 1) {
             *tb = (int)t;
             *kb = f > (size_t)k ? k : (f < 1 ? 1 : (int)f);

@@ -88,7 +88,7 @@ size_t dnn_wino_tiles(int h, int w);
  * k filters, as many as fit beside a fixed block of 16 x c x tb floats, each filter taking
  * 16 x (tb + c) floats when @with_u (its transform, or its sums, in the scratch too), else
  * 16 x tb. The layer's scratch (dnn_conv_winograd_scratch_floats) fits one filter at
- * DNN_WINO_TILE_BLOCK tiles; tb is halved only as a guard.
+ * DNN_WINO_TILE_BLOCK tiles; tb is halved only as a guard. No tiles: *tb 0, no pass to make.
  */
 void dnn_wino_blocks(size_t scratch_floats, int c, int k, size_t tiles, size_t tile_block,
                      bool with_u, int *tb, int *kb);

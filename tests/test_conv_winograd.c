@@ -493,6 +493,25 @@ static void test_small_passes_keep_im2col(void **state)
     }
 }
 
+/* The blocks of a pass: within the scratch, and none for no tiles (no division by zero). */
+static void test_blocks_fit_scratch(void **state)
+{
+    (void)state;
+    int tb = -1, kb = -1;
+    for (int with_u = 0; with_u < 2; with_u++) {
+        dnn_wino_blocks(1 << 20, 64, 64, 0, DNN_WINO_TILE_BLOCK, with_u, &tb, &kb);
+        assert_int_equal(tb, 0);
+        assert_true(kb >= 1 && kb <= 64);
+    }
+    const size_t scratch = (size_t)DNN_WINO_XI * 64 * (64 + 2 * 64);
+    dnn_wino_blocks(scratch, 64, 128, 1000, 64, true, &tb, &kb);
+    /* 16 x (64 x 64 + kb x (64 + 64)) floats: 64 of the 128 filters fill it exactly */
+    assert_int_equal(tb, 64);
+    assert_int_equal(kb, 64);
+    assert_true((size_t)DNN_WINO_XI * (64u * (size_t)tb + (size_t)kb * (size_t)(tb + 64)) <=
+                scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -501,6 +520,7 @@ int main(void)
         cmocka_unit_test(test_training_same_bits_any_threads),
         cmocka_unit_test(test_small_passes_keep_im2col),
         cmocka_unit_test(test_which_layers),
+        cmocka_unit_test(test_blocks_fit_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
