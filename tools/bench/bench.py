@@ -61,6 +61,9 @@ def settings(quick):
     lenet_call = [("softmax, cost 9..10", 9, 10)]
     # Both sides without TEE, paired as the partitions are: the method's own reading of 1.
     control = [(CONTROL, -1, -1)]
+    # The last layers paired with the call alone (side A with 9..10 in the TEE instead of no
+    # TEE): what the segment costs beyond the price of the call, in pairs of its own.
+    lenet_net = [("last 4..10 over 9..10", 4, 10, 9, 10)]
     # VGG-7 keeps only its last 4 layers resident at batch 1 (`darknetp tee plan`); longer
     # tails stream their weights, sealed, chunk by chunk. In training at batch 50 only 9..11
     # fit (8..11 at batch 5), and nothing streams there.
@@ -90,7 +93,8 @@ def settings(quick):
         "threads_n": online_cores(),
         "spin_steps": 10**8 if quick else 3 * 10**8,  # about 0.13 s / 0.4 s of one core
         # The TEE, paired step by step with the run without it in one process (bench_dnn
-        # tee-pair). (network, cfg, mode, batch, pairs per round, warm-up, [(name, first, last)])
+        # tee-pair). (network, cfg, mode, batch, pairs per round, warm-up, [(name, first, last)
+        # or (name, first, last, side A's first, side A's last)])
         # The pairs are many where steps are short: under load the pair ratios of a LeNet step
         # spread by +-10% (interquartile), and the median's 95% interval narrows with the
         # square root of their number, to about +-1% over 500 pairs.
@@ -100,7 +104,7 @@ def settings(quick):
         # partition also trains at batch 50.
         "tee": [
             ("LeNet", LENET, "train", 100, 10 if quick else 100, 2,
-             lenet_parts[:2] + lenet_call + control),
+             lenet_parts[:2] + lenet_call + lenet_net + control),
             ("LeNet", LENET, "train", 50, 20 if quick else 100, 2, lenet_parts + lenet_call),
             ("LeNet", LENET, "infer", 100, 10 if quick else 100, 2, lenet_parts),
             ("LeNet", LENET, "infer", 1, 100 if quick else 1000, 10, lenet_parts),
@@ -407,23 +411,26 @@ def tee_round(sides, cfg, res):
     section = "simulated TEE overhead, paired steps, 1 thread each side, on one CPU"
     for net, path, mode, batch, pairs, warm, parts in cfg["tee"]:
         case = f"{net} {mode} batch {batch}"
-        for name, first, last in parts:
+        for name, first, last, *base in parts:
             try:
                 got = parse_pairs(sides.c_text("tee-pair", path, batch, pairs, warm, first, last,
-                                               mode))
+                                               mode, *base))
             except RuntimeError as e:
                 print(f"  {case} {name}: {e}", file=sys.stderr)
                 continue
             b = dict((r["id"], r) for r in got["bench"])
             none, tee = b["pair/none"], b["pair/tee"]
-            res.add(section, case, "none", "images/s", rate(none), wall=rate(none, "wall"))
+            # Side A: no TEE, or (with a base) its own segment, whose row this is not.
+            against = f"with {base[0]}..{base[1]} in the TEE" if base else "without TEE"
+            if not base:
+                res.add(section, case, "none", "images/s", rate(none), wall=rate(none, "wall"))
             res.add(section, case, name, "images/s", rate(tee), wall=rate(tee, "wall"),
                     ratios=[p[4] / p[2] for p in got["pairs"]],
-                    ratio_to="time / time without TEE")
+                    ratio_to=f"time / time {against}")
             res.add(section, case, f"{name}, wall", "images/s wall", rate(tee, "wall"),
                     ratios=[p[3] / p[1] for p in got["pairs"]],
-                    ratio_to="wall time / wall time without TEE")
-            if first < 0:
+                    ratio_to=f"wall time / wall time {against}")
+            if first < 0 or base:
                 continue
             # The TEE processes' CPU per step: the segment's work plus the price of the call.
             res.add(section, case, f"{name}, TEE CPU", "us/step",
@@ -544,6 +551,11 @@ def self_test(driver):
             assert [r["id"] for r in pair["bench"]] == ["pair/none", "pair/tee"]
             # One thread each side: on one CPU; its TEE's share is a part of its CPU time.
             assert re.search(r"pinned to CPU \d+$", pair["bench"][1]["label"])
+            # Side A with a segment of its own: both sides pay a call, B's segment is larger.
+            based = parse_pairs(sides.c_text("tee-pair", LENET, 2, 2, 0, 4, 10, "train", 9, 10))
+            assert len(based["pairs"]) == 2
+            assert "layers 4..10 against 9..10" in based["bench"][1]["label"]
+            assert all(p[4] > 0 and 0 < p[5] <= p[4] for p in based["pairs"])
             spin = sides.c("spin", 2, 1000)[0]
             assert spin["id"] == "spin" and spin["work"] == 2000 and spin["unit"] == "steps"
             train2 = sides.c("train", LENET, 2, 1, 0, threads=2)[0]

@@ -11,8 +11,9 @@
  *                                                    the same through host/pnet.c, layers
  *                                                    FIRST..LAST in the (simulated) TEE;
  *                                                    FIRST = LAST = -1: no TEE, same code path
- *   bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer
- *                                                    FIRST..LAST in the TEE against no TEE,
+ *   bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer [A_FIRST A_LAST]
+ *                                                    FIRST..LAST in the TEE against no TEE
+ *                                                    (or A_FIRST..A_LAST in the TEE),
  *                                                    both in this process, steps alternated
  *                                                    A B, B A, ...; per-pair time ratios
  *                                                    (bench_tee.c says why pairs)
@@ -538,6 +539,7 @@ static int usage(void)
     fprintf(stderr, "usage: bench_dnn train|infer|layers CFG BATCH ITERS WARMUP\n"
                     "       bench_dnn tee CFG BATCH ITERS WARMUP FIRST LAST train|infer\n"
                     "       bench_dnn tee-pair CFG BATCH PAIRS WARMUP FIRST LAST train|infer\n"
+                    "                [A_FIRST A_LAST]\n"
                     "       BENCH_THREADS=N bench_dnn threads-pair CFG BATCH PAIRS WARMUP\n"
                     "       bench_dnn gemm CFG BATCH SECONDS\n"
                     "       bench_dnn gemm-size NT|NN|TN|TT M N K SECONDS\n"
@@ -549,19 +551,23 @@ static int usage(void)
     return 2;
 }
 
-/* `tee` and `tee-pair`: argv[2..8] = CFG BATCH ITERS WARMUP FIRST LAST train|infer. */
-static int cmd_tee(char **argv, const struct dnn_parallel *par, bool paired)
+/* `tee` and `tee-pair`: argv[2..8] = CFG BATCH ITERS WARMUP FIRST LAST train|infer, and for
+ * `tee-pair` optionally argv[9..10] = side A's FIRST LAST (argc 11). */
+static int cmd_tee(int argc, char **argv, const struct dnn_parallel *par, bool paired)
 {
     const long big = 1L << 30;
     const bool train = !strcmp(argv[8], "train");
     if (!train && strcmp(argv[8], "infer"))
         return usage();
-    const struct bench_tee_case c = {.cfg = argv[2],
-                                     .batch = (int)arg_long(argv[3], 1, 1 << 16),
-                                     .first = (int)arg_long(argv[6], -1, 1 << 20),
-                                     .last = (int)arg_long(argv[7], -1, 1 << 20),
-                                     .train = train,
-                                     .par = par};
+    const struct bench_tee_case c = {
+        .cfg = argv[2],
+        .batch = (int)arg_long(argv[3], 1, 1 << 16),
+        .first = (int)arg_long(argv[6], -1, 1 << 20),
+        .last = (int)arg_long(argv[7], -1, 1 << 20),
+        .base_first = argc == 11 ? (int)arg_long(argv[9], -1, 1 << 20) : -1,
+        .base_last = argc == 11 ? (int)arg_long(argv[10], -1, 1 << 20) : -1,
+        .train = train,
+        .par = par};
     const long iters = arg_long(argv[4], 1, big), warmup = arg_long(argv[5], 0, big);
     return paired ? bench_tee_pair(&c, iters, warmup) : bench_tee_run(&c, iters, warmup);
 }
@@ -580,8 +586,9 @@ static int run_cmd(int argc, char **argv, const struct dnn_parallel *par)
     if (!strcmp(cmd, "threads-pair") && argc == 6 && par)
         return cmd_threads_pair(argv[2], (int)arg_long(argv[3], 1, 1 << 16),
                                 arg_long(argv[4], 1, 1 << 20), arg_long(argv[5], 0, big), par);
-    if ((!strcmp(cmd, "tee") || !strcmp(cmd, "tee-pair")) && argc == 9)
-        return cmd_tee(argv, par, !strcmp(cmd, "tee-pair"));
+    if ((!strcmp(cmd, "tee") && argc == 9) ||
+        (!strcmp(cmd, "tee-pair") && (argc == 9 || argc == 11)))
+        return cmd_tee(argc, argv, par, !strcmp(cmd, "tee-pair"));
     if (!strcmp(cmd, "gemm") && argc == 5)
         return cmd_gemm(argv[2], (int)arg_long(argv[3], 1, 1 << 16), arg_seconds(argv[4]));
     if (!strcmp(cmd, "gemm-size") && argc == 7 && strlen(argv[2]) == 2) {

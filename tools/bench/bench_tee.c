@@ -14,7 +14,8 @@
  * drops the pairs a burst hit on one side only. Both networks stay open in one process: the
  * one without TEE never connects to the TEE, so nothing they share changes between the
  * sides. Both start from the same seed and train on the same batch, so they also compute the
- * same numbers step by step.
+ * same numbers step by step. With a base partition (bench_tee.h) A has a TEE segment of its
+ * own, in its own TA instance, and the ratio is B's segment over A's.
  *
  * Why a settling step: a timed step right after the other side's finds the caches full of
  * that side's memory, and the two sides do not suffer it alike. B's TEE process, its segment
@@ -307,12 +308,16 @@ static void pair_report(const struct bench_tee_case *c, struct pair_side *a, str
             scratch[i] = clock ? b->wall[i] / a->wall[i] : b->cpu[i] / a->cpu[i];
         print_ratio(clock ? "wall" : "cpu", scratch, n);
     }
-    char label[300];
+    char label[340];
     char where[32];
+    char base[48] = "";
+    if (c->base_first >= 0)
+        snprintf(base, sizeof base, " against %d..%d", c->base_first, c->base_last);
     snprintf(label, sizeof label,
-             "%s, layers %d..%d, %d TEE processes, median of %zu steps, each timed after %d "
+             "%s, layers %d..%d%s, %d TEE processes, median of %zu steps, each timed after %d "
              "untimed of its side, %s",
-             c->cfg, c->first, c->last, n_ids, n, settle, pin_label(cpu, where, sizeof where));
+             c->cfg, c->first, c->last, base, n_ids, n, settle,
+             pin_label(cpu, where, sizeof where));
     const struct bench_clock2 zero = {0, 0};
     bench_emit("pair/none", zero, (struct bench_clock2){median(a->wall, n), median(a->cpu, n)}, 1,
                c->batch, "images", label);
@@ -334,7 +339,7 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
     const int cpu = pin_to_this_cpu(c);
     if (bench_load_model(c->cfg, c->batch, &m) != 0)
         goto out;
-    if (pnet_open(&s[0].p, &m, c, -1, -1, &err) != 0 ||
+    if (pnet_open(&s[0].p, &m, c, c->base_first, c->base_last, &err) != 0 ||
         pnet_open(&s[1].p, &m, c, c->first, c->last, &err) != 0)
         goto fail;
     buf = malloc(7 * n * sizeof *buf);
@@ -350,7 +355,8 @@ int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup)
         for (int k = 0; k < 2; k++)
             if (pnet_step(&s[(i + k) % 2].p, &d, c->train, &err) != 0)
                 goto fail;
-    /* After the opens: the TEE's core and instance exist now, and only B's use them. */
+    /* After the opens: the TEE's core and instances exist now, and only B's use them (and A's,
+     * with a base partition: each instance sleeps while the other side runs). */
     w.n_ids = tee_clocks(w.ids, MAX_TEE_PROCS);
     const int settle = settle_steps();
     for (size_t i = 0; i < n; i++) {

@@ -15,7 +15,11 @@ struct bench_tee_case {
     const char *cfg;
     int batch;       /* images per step */
     int first, last; /* layers in the TEE; -1, -1: none (pnet's own path without TEE) */
-    bool train;      /* training steps, else inference */
+    /* tee-pair's side A: layers in the TEE there, -1, -1 (the default) for none. A segment
+     * of a few microseconds' work (the softmax and the cost) makes A pay a call, so that
+     * B's ratio to it is the rest of B's segment without the price of the call itself. */
+    int base_first, base_last;
+    bool train;                     /* training steps, else inference */
     const struct dnn_parallel *par; /* normal-world threads, NULL: the calling thread */
 };
 
@@ -28,14 +32,13 @@ int bench_tee_run(const struct bench_tee_case *c, long iters, long warmup);
 
 /*
  * bench_tee_pair - the partition of @c (B) and the same network without TEE (A, FIRST = LAST
- * = -1) open side by side in this process; @warmup steps of each, then @pairs pairs of steps
- * in the order A B, B A, A B, ..., each timed step after BENCH_SETTLE (default 1) untimed
- * steps of its own side. Prints one `PAIR i order a_wall a_cpu b_wall b_cpu b_tee`
- * line per pair (seconds of each step, CPU of this process plus the TEE's; b_tee: the TEE
- * processes' share of b_cpu), the per-step medians
- * of each side as `BENCH pair/none` and `BENCH pair/tee` lines, and for each clock
- * `RATIO cpu|wall median min max q1 q3 pairs`: B's time over A's within each pair. Returns 0,
- * or 1 after a FAIL line as bench_tee_run.
+ * = -1), or with @c's base_first..base_last in the TEE, open side by side in this process; @warmup
+ * steps of each, then @pairs pairs of steps in the order A B, B A, A B, ..., each timed step after
+ * BENCH_SETTLE (default 1) untimed steps of its own side. Prints one `PAIR i order a_wall a_cpu
+ * b_wall b_cpu b_tee` line per pair (seconds of each step, CPU of this process plus the TEE's;
+ * b_tee: the TEE processes' share of b_cpu), the per-step medians of each side as `BENCH pair/none`
+ * and `BENCH pair/tee` lines, and for each clock `RATIO cpu|wall median min max q1 q3 pairs`: B's
+ * time over A's within each pair. Returns 0, or 1 after a FAIL line as bench_tee_run.
  */
 int bench_tee_pair(const struct bench_tee_case *c, long pairs, long warmup);
 
