@@ -436,23 +436,23 @@ static int time_gemm(struct gemm_shape s, double seconds, const char *label)
 /* The dnn_gemm calls of one training step of layer l of net (see layer_convolutional.c,
  * conv_lower.c and layer_connected.c): forward, weight gradient, input delta; a convolution
  * lowering several images has their columns side by side. A layer on Winograd's path
- * (conv_winograd.h) makes 16 calls of each per block of tiles, with all its filters when the
- * network holds their transform (dnn_network_set_lowering, as here; the weight gradient's
- * blocks as conv_winograd_grad.c cuts them in the network's scratch). Returns how many it
- * wrote. */
+ * (conv_winograd.h) makes 16 calls of each per block of tiles and filters, the blocks the
+ * engine's own functions cut in the network's scratch (with the filters' transform in the
+ * network's buffer, dnn_network_set_lowering, as here). Returns how many it wrote. */
 static int layer_gemms(const struct dnn_network *net, const struct dnn_layer *l, bool first_layer,
                        struct gemm_shape out[3])
 {
     if (dnn_conv_winograd_applies(l)) {
         const size_t tiles = dnn_wino_tiles(l->h, l->w) * (size_t)l->batch;
-        const int tb = tiles < DNN_WINO_TILE_BLOCK ? (int)tiles : DNN_WINO_TILE_BLOCK;
         const int k = l->spec.filters, c = l->c;
-        int gtb = 0, gkb = 0;
-        dnn_wino_weight_gradient_blocks(net->workspace_floats, c, k, tiles, net->wino_u != NULL,
-                                        &gtb, &gkb);
-        out[0] = (struct gemm_shape){false, false, k, tb, c};
+        const bool u = net->wino_u != NULL;
+        /* the forward pass and the input delta cut alike (dnn_wino_forward, _input_delta) */
+        int tb = 0, kb = 0, gtb = 0, gkb = 0;
+        dnn_wino_blocks(net->workspace_floats, c, k, tiles, DNN_WINO_TILE_BLOCK, !u, &tb, &kb);
+        dnn_wino_weight_gradient_blocks(net->workspace_floats, c, k, tiles, u, &gtb, &gkb);
+        out[0] = (struct gemm_shape){false, false, kb, tb, c};
         out[1] = (struct gemm_shape){false, true, gkb, c, gtb};
-        out[2] = (struct gemm_shape){false, false, c, tb, k};
+        out[2] = (struct gemm_shape){false, false, c, tb, kb};
         return first_layer ? 2 : 3;
     }
     if (l->kind == DNN_LAYER_CONVOLUTIONAL) {
