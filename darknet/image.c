@@ -7,6 +7,7 @@
  * produce a NaN that it later ignores. Each such place says so.
  */
 #include "darknet/image.h"
+#include "darknet/png_check.h"
 #include "darknet/user_file.h"
 
 #include <errno.h>
@@ -93,8 +94,13 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
         return dk_fail(err, "cannot load image \"%s\": %d channels requested, expected 0 to 4",
                        path, channels);
     FILE *f = NULL;
-    if (dk_user_file_fopen(path, "an image", DK_IMAGE_MAX_FILE_BYTES, &f, NULL, err) != 0)
+    uint64_t size = 0;
+    if (dk_user_file_fopen(path, "an image", DK_IMAGE_MAX_FILE_BYTES, &f, &size, err) != 0)
         return -1;
+    if (dk_png_check(f, path, size, err) != 0) {
+        fclose(f);
+        return -1;
+    }
     int w = 0, h = 0, comp = 0;
     /* The header first: stb would allocate whatever a small file claims (up to its
      * own 2^24 per side), so the pixel count is checked before decoding. */
