@@ -87,6 +87,24 @@ int dk_image_from_bytes(const uint8_t *bytes, int w, int h, int c, struct dk_ima
     return 0;
 }
 
+/* Formats whose reader in Debian's stb_image 2.27 has a known fault that a small hostile
+ * file reaches, recognised by the magic stb's own tests look for (stbi__hdr_test,
+ * stbi__pic_test); NULL for any other file. The stream is rewound. */
+static const char *faulty_format(FILE *f)
+{
+    unsigned char b[92] = {0};
+    size_t n = fread(b, 1, sizeof b, f);
+    rewind(f);
+    if ((n >= 11 && memcmp(b, "#?RADIANCE\n", 11) == 0) ||
+        (n >= 7 && memcmp(b, "#?RGBE\n", 7) == 0))
+        return "Radiance HDR files are not read, as stb_image 2.27 can loop for ever on a "
+               "truncated one (CVE-2021-42715)";
+    if (n == sizeof b && memcmp(b, "\x53\x80\xf6\x34", 4) == 0 && memcmp(b + 88, "PICT", 4) == 0)
+        return "Softimage PIC files are not read, as stb_image 2.27 crashes on a truncated one "
+               "(CVE-2023-43898)";
+    return NULL;
+}
+
 int dk_image_load(const char *path, int channels, struct dk_image *out, struct dk_error *err)
 {
     *out = (struct dk_image){0};
@@ -97,19 +115,33 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
     uint64_t size = 0;
     if (dk_user_file_fopen(path, "an image", DK_IMAGE_MAX_FILE_BYTES, &f, &size, err) != 0)
         return -1;
-    if (dk_png_check(f, path, size, err) != 0) {
+    const char *faulty = faulty_format(f);
+    if (faulty) {
         fclose(f);
-        return -1;
+        return dk_fail(err, "cannot load image \"%s\": %s; convert it to PNG", path, faulty);
     }
     int w = 0, h = 0, comp = 0;
     /* The header first: stb would allocate whatever a small file claims (up to its
-     * own 2^24 per side), so the pixel count is checked before decoding. */
-    if (stbi_info_from_file(f, &w, &h, &comp) && (uint64_t)w * (uint64_t)h > DK_IMAGE_MAX_PIXELS) {
+     * own 2^24 per side), so the pixel count is checked before decoding. A header stb
+     * cannot read is refused rather than decoded unchecked: stb's PIC reader, for one,
+     * loads sizes its header reader refuses. A top-down BMP gives a negative height. */
+    if (!stbi_info_from_file(f, &w, &h, &comp)) {
+        const char *why = stbi_failure_reason();
+        fclose(f);
+        return dk_fail(err, "cannot decode image \"%s\": stb_image cannot read its header (%s)",
+                       path, why ? why : "unknown reason");
+    }
+    uint64_t pixels = (uint64_t)(w < 0 ? -(int64_t)w : w) * (uint64_t)(h < 0 ? -(int64_t)h : h);
+    if (pixels > DK_IMAGE_MAX_PIXELS) {
         fclose(f);
         return dk_fail(err,
                        "cannot load image \"%s\": %d x %d pixels exceed the limit of %llu "
                        "pixels (8192 x 8192)",
                        path, w, h, (unsigned long long)DK_IMAGE_MAX_PIXELS);
+    }
+    if (dk_png_check(f, path, size, DK_IMAGE_MAX_PIXELS, err) != 0) {
+        fclose(f);
+        return -1;
     }
     unsigned char *px = stbi_load_from_file(f, &w, &h, &comp, channels);
     fclose(f);

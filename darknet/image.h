@@ -64,10 +64,12 @@ int dk_image_from_bytes(const uint8_t *bytes, int w, int h, int c, struct dk_ima
  * for an unreadable file, stb's stbi_failure_reason() for a bad image).
  * Limits: a regular file (darknet/user_file.h) of at most DK_IMAGE_MAX_FILE_BYTES
  * (256 MiB), at most DK_IMAGE_MAX_PIXELS (2^26, 8192 x 8192) pixels by its header,
- * and stb_image's own limits (2^24 pixels per side by default). A PNG is checked first
- * (darknet/png_check.h): a chunk that declares more bytes than the file holds, or image
- * data that inflates to more than twice what the header needs plus 1 MiB, is refused
- * before stb allocates for it.
+ * and stb_image's own limits (2^24 pixels per side by default); a header stb cannot
+ * read is refused. A PNG is checked next (darknet/png_check.h): a chunk that declares
+ * more bytes than the file holds, or image data that zlib cannot decode or that inflates
+ * to more than twice what the header needs plus 1 MiB, is refused before stb allocates
+ * for it. Radiance HDR and Softimage PIC files are refused by name (stb 2.27's readers
+ * hang or crash on truncated ones: CVE-2021-42715, CVE-2023-43898).
  */
 int dk_image_load(const char *path, int channels, struct dk_image *out, struct dk_error *err);
 

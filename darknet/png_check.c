@@ -21,6 +21,7 @@ struct png_walk {
     bool have_ihdr, cgbi;
     uint32_t w, h;
     uint8_t depth, colour, interlace;
+    uint64_t max_pixels;
     uint64_t need; /* bytes of filtered scanlines the header calls for */
     uint64_t cap;  /* the most the image data may inflate to */
     z_stream zs;
@@ -70,7 +71,7 @@ static unsigned png_channels(unsigned colour, unsigned depth)
 /* Bytes of filtered scanlines of a w x h image of `bits` per pixel: each row is a filter
  * byte and its pixels rounded up to whole bytes; Adam7 (interlace method 1) sums its
  * seven passes, of which empty ones have no rows (ISO 15948, sections 7.2 and 8.2).
- * Callers keep w * h <= 2^48 and bits <= 64, so nothing overflows. */
+ * Callers keep w * h <= 2^32 and bits <= 64, so nothing overflows. */
 static uint64_t scanline_bytes(uint64_t w, uint64_t h, unsigned bits, bool adam7)
 {
     static const uint8_t x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
@@ -111,13 +112,16 @@ static int read_ihdr(struct png_walk *wk, uint64_t at)
                        "cannot decode image \"%s\": its PNG header (IHDR, at byte %llu) gives "
                        "interlace method %u, expected 0 or 1",
                        wk->path, (unsigned long long)at, wk->interlace);
+    /* Without a bound on the pixels the cap would not bound anything: 2^24 x 2^24 kept
+     * the count inflating a file's worth of data before stb refused the size. */
+    if (wk->w == 0 || wk->h == 0 || (uint64_t)wk->w * wk->h > wk->max_pixels)
+        return dk_fail(wk->err,
+                       "cannot decode image \"%s\": its PNG header (IHDR, at byte %llu) gives "
+                       "%u x %u pixels, expected 1 to %llu",
+                       wk->path, (unsigned long long)at, wk->w, wk->h,
+                       (unsigned long long)wk->max_pixels);
     wk->have_ihdr = true;
-    /* Past 2^48 pixels no bound is set here: stb refuses over 2^24 per side, and
-     * dk_image_load's pixel limit refuses long before that. */
-    if ((uint64_t)wk->w * wk->h > (uint64_t)1 << 48) {
-        wk->need = wk->cap = UINT64_MAX;
-        return 0;
-    }
+    /* w * h <= max_pixels <= 2^32 and at most 64 bits per pixel: no overflow. */
     wk->need = scanline_bytes(wk->w, wk->h, ch * wk->depth, wk->interlace == 1);
     wk->cap = 2 * wk->need + ((uint64_t)1 << 20);
     return 0;
@@ -194,21 +198,22 @@ static int walk_chunks(struct png_walk *wk, uint64_t size)
     uint64_t at = 8;
     unsigned char b[8];
     while (!wk->stop && size - at >= 8 && fread(b, 1, sizeof b, wk->f) == sizeof b) {
+        const unsigned char *type = b + 4;
+        /* stb stops at IEND without reading its data or CRC. */
+        if (memcmp(type, "IEND", 4) == 0)
+            break;
         uint64_t len = be32(b);
         uint64_t left = size - at - 8;
         if (len > INT32_MAX || len + 4 > left) {
-            char type[9];
-            chunk_name(b + 4, type);
+            char name[9];
+            chunk_name(type, name);
             return dk_fail(wk->err,
                            "cannot decode image \"%s\": PNG chunk \"%s\" at byte %llu declares "
                            "%llu bytes of data, but only %llu bytes follow its header "
                            "(truncated or corrupt file)",
-                           wk->path, type, (unsigned long long)at, (unsigned long long)len,
+                           wk->path, name, (unsigned long long)at, (unsigned long long)len,
                            (unsigned long long)left);
         }
-        const unsigned char *type = b + 4;
-        if (memcmp(type, "IEND", 4) == 0)
-            break;
         int rc = 0;
         uint64_t skip = len + 4; /* the data, then the CRC */
         if (memcmp(type, "IHDR", 4) == 0 && len == 13 && !wk->have_ihdr) {
@@ -218,6 +223,15 @@ static int walk_chunks(struct png_walk *wk, uint64_t size)
             rc = inflate_idat(wk, len, at);
             skip = 4;
         } else if (memcmp(type, "CgBI", 4) == 0) {
+            /* stb reads all the image data as raw deflate if a CgBI comes anywhere before
+             * IEND; once the count has begun as zlib, the same bytes would be another
+             * stream to stb. Apple's files put CgBI first. */
+            if (wk->zs_open)
+                return dk_fail(wk->err,
+                               "cannot decode image \"%s\": PNG chunk \"CgBI\" at byte %llu "
+                               "comes after image data (IDAT), which stb would then read as "
+                               "raw deflate",
+                               wk->path, (unsigned long long)at);
             wk->cgbi = true;
         }
         if (rc != 0)
@@ -230,13 +244,15 @@ static int walk_chunks(struct png_walk *wk, uint64_t size)
     return 0;
 }
 
-int dk_png_check(FILE *f, const char *path, uint64_t size, struct dk_error *err)
+int dk_png_check(FILE *f, const char *path, uint64_t size, uint64_t max_pixels,
+                 struct dk_error *err)
 {
     static const unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     unsigned char b[8];
     int rc = 0;
+    rewind(f);
     if (fread(b, 1, sizeof b, f) == sizeof b && memcmp(b, signature, sizeof b) == 0) {
-        struct png_walk wk = {.f = f, .path = path, .err = err};
+        struct png_walk wk = {.f = f, .path = path, .err = err, .max_pixels = max_pixels};
         wk.in = malloc(2 * PIECE);
         if (!wk.in) {
             rc = dk_fail(err, "cannot decode image \"%s\": out of memory", path);

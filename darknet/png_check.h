@@ -27,11 +27,13 @@
  * @path: the file's name, for messages
  * @size: the file's size in bytes (from fstat); chunks are skipped with fseek, so at
  *        most LONG_MAX (dk_image_load keeps it within 256 MiB)
+ * @max_pixels: the most width x height may be, at most 2^32 (dk_image_load passes
+ *        DK_IMAGE_MAX_PIXELS)
  * @err:  receives the message on refusal
  *
  * A file that does not start with the PNG signature is not checked (0). Otherwise:
  *   - every chunk (PNG 1.2 / ISO 15948, section 5.3: a 4-byte big-endian length of at most
- *     2^31 - 1, a 4-byte type, the data, a 4-byte CRC) up to IEND must fit in the file;
+ *     2^31 - 1, a 4-byte type, the data, a 4-byte CRC) before IEND must fit in the file;
  *   - the image data (all IDAT chunks, one zlib stream; raw deflate after Apple's CgBI
  *     chunk, as stb reads it) is inflated with zlib into a small buffer, only counted, and
  *     may yield at most twice the bytes that IHDR's size, colour type, bit depth and
@@ -40,11 +42,15 @@
  *   - that data must be a stream zlib decodes (stb's own decoder is laxer: it accepts
  *     incomplete Huffman codes, so a stream zlib stops on could inflate further in stb);
  *     the Adler-32 is not checked, as stb does not check it;
- *   - an IDAT needs an IHDR before it, with a colour type and bit depth PNG defines.
+ *   - an IDAT needs an IHDR before it, of 1 to max_pixels pixels, with a colour type and
+ *     bit depth PNG defines;
+ *   - a CgBI chunk may not follow image data (stb would read the data as raw deflate
+ *     whatever the order, so the same bytes would be another stream to it).
  * Chunk CRCs and everything else stay stb's to judge.
  * Returns 0, or -1 with a message naming the file and the fault; also -1 when the
  * checker's 32 KiB of buffers cannot be allocated.
  */
-int dk_png_check(FILE *f, const char *path, uint64_t size, struct dk_error *err);
+int dk_png_check(FILE *f, const char *path, uint64_t size, uint64_t max_pixels,
+                 struct dk_error *err);
 
 #endif

@@ -211,6 +211,76 @@ static void test_load_errors(void **state)
     assert_non_null(strstr(err.msg, "7 channels"));
 }
 
+/* Formats whose stb 2.27 reader has a known fault are refused by name before stb sees
+ * them: a truncated Radiance HDR loops for ever in stb (CVE-2021-42715), a truncated
+ * Softimage PIC crashes it (CVE-2023-43898). An alarm turns a regression into a failure
+ * rather than a hung suite. */
+static void test_load_refused_formats(void **state)
+{
+    struct tmp *t = *state;
+    char path[256];
+    struct dk_error err = {{0}};
+    struct dk_image im = {0};
+    alarm(20);
+
+    tmp_path(t, "cut.hdr", path, sizeof path);
+    static const char hdr[] = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 1 +X 8\n\x02\x02\x00\x08";
+    write_bytes(path, hdr, sizeof hdr - 1);
+    assert_int_equal(dk_image_load(path, 3, &im, &err), -1);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "Radiance HDR files are not read"));
+    assert_non_null(strstr(err.msg, "CVE-2021-42715"));
+
+    /* The PIC header: magic, 84 bytes, "PICT", width and height (8 x 8), 8 bytes; then
+     * one packet description (not chained, 8 bits, mixed run-length, RGB) and 16 bytes
+     * too few for its pixels. Without the refusal this file kills the process. */
+    uint8_t pic[124] = {0x53, 0x80, 0xf6, 0x34};
+    memcpy(pic + 88, "PICT", 4);
+    pic[93] = 8;
+    pic[95] = 8;
+    memcpy(pic + 104, "\x00\x08\x02\xe0", 4);
+    tmp_path(t, "cut.pic", path, sizeof path);
+    write_bytes(path, pic, sizeof pic);
+    assert_int_equal(dk_image_load(path, 3, &im, &err), -1);
+    assert_non_null(strstr(err.msg, "Softimage PIC files are not read"));
+    assert_null(im.data);
+    alarm(0);
+}
+
+/* A top-down BMP (negative height) is a valid file: its size is |height|, and it loads
+ * as the same file stored bottom-up, rows in the other order. */
+static void test_load_topdown_bmp(void **state)
+{
+    struct tmp *t = *state;
+    char path[256];
+    tmp_path(t, "up.bmp", path, sizeof path);
+    enum { W = 3, H = 2 };
+    uint8_t px[W * H * 3];
+    for (int i = 0; i < W * H * 3; ++i)
+        px[i] = (uint8_t)(i * 13 + 1);
+    assert_int_not_equal(stbi_write_bmp(path, W, H, 3, px), 0);
+    struct dk_error err = {{0}};
+    struct dk_image up = {0}, down = {0};
+    assert_int_equal(dk_image_load(path, 3, &up, &err), 0);
+
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    uint8_t height[4] = {(uint8_t)-H, 0xff, 0xff, 0xff}; /* biHeight, at byte 22 */
+    assert_int_equal(fseek(f, 22, SEEK_SET), 0);
+    assert_int_equal(fwrite(height, 1, 4, f), 4);
+    assert_int_equal(fclose(f), 0);
+    if (dk_image_load(path, 3, &down, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(down.w, W);
+    assert_int_equal(down.h, H);
+    for (int k = 0; k < 3; ++k)
+        for (int y = 0; y < H; ++y)
+            assert_memory_equal(down.data + (k * H + y) * W, up.data + (k * H + H - 1 - y) * W,
+                                W * sizeof(float));
+    dk_image_free(&up);
+    dk_image_free(&down);
+}
+
 /* ------------------------------------------------------------- geometry */
 
 static void test_resize_identity_and_values(void **state)
@@ -585,6 +655,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_rgb_png_is_planar, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_load_net_reads_red_plane, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_load_errors, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_load_refused_formats, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_load_topdown_bmp, tmp_setup, tmp_teardown),
         cmocka_unit_test(test_resize_identity_and_values),
         cmocka_unit_test(test_letterbox),
         cmocka_unit_test(test_flip_crop_embed),
