@@ -7,7 +7,9 @@
  * produce a NaN that it later ignores. Each such place says so.
  */
 #include "darknet/image.h"
+#include "darknet/jpeg_check.h"
 #include "darknet/png_check.h"
+#include "darknet/pnm_check.h"
 #include "darknet/user_file.h"
 
 #include <errno.h>
@@ -139,7 +141,9 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
                        "pixels (8192 x 8192)",
                        path, w, h, (unsigned long long)DK_IMAGE_MAX_PIXELS);
     }
-    if (dk_png_check(f, path, size, DK_IMAGE_MAX_PIXELS, err) != 0) {
+    if (dk_png_check(f, path, size, DK_IMAGE_MAX_PIXELS, err) != 0 ||
+        dk_jpeg_check(f, path, pixels, err) != 0 ||
+        dk_pnm_check(f, path, size, channels, err) != 0) {
         fclose(f);
         return -1;
     }

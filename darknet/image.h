@@ -68,8 +68,10 @@ int dk_image_from_bytes(const uint8_t *bytes, int w, int h, int c, struct dk_ima
  * read is refused. A PNG is checked next (darknet/png_check.h): a chunk that declares
  * more bytes than the file holds, or image data that zlib cannot decode or that inflates
  * to more than twice what the header needs plus 1 MiB, is refused before stb allocates
- * for it. Radiance HDR and Softimage PIC files are refused by name (stb 2.27's readers
- * hang or crash on truncated ones: CVE-2021-42715, CVE-2023-43898).
+ * for it. JPEGs (darknet/jpeg_check.h) and binary PGM/PPM files (darknet/pnm_check.h)
+ * are checked for what stb 2.27 would mishandle the same way. Radiance HDR and Softimage
+ * PIC files are refused by name (stb 2.27's readers hang or crash on truncated ones:
+ * CVE-2021-42715, CVE-2023-43898).
  */
 int dk_image_load(const char *path, int channels, struct dk_image *out, struct dk_error *err);
 
