@@ -122,6 +122,13 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
         fclose(f);
         return dk_fail(err, "cannot load image \"%s\": %s; convert it to PNG", path, faulty);
     }
+    /* The format checks run before any stb call: stbi_info itself reads a JPEG's tables
+     * before its frame. */
+    if (dk_png_check(f, path, size, DK_IMAGE_MAX_PIXELS, err) != 0 ||
+        dk_jpeg_check(f, path, err) != 0 || dk_pnm_check(f, path, size, channels, err) != 0) {
+        fclose(f);
+        return -1;
+    }
     int w = 0, h = 0, comp = 0;
     /* The header first: stb would allocate whatever a small file claims (up to its
      * own 2^24 per side), so the pixel count is checked before decoding. A header stb
@@ -140,12 +147,6 @@ int dk_image_load(const char *path, int channels, struct dk_image *out, struct d
                        "cannot load image \"%s\": %d x %d pixels exceed the limit of %llu "
                        "pixels (8192 x 8192)",
                        path, w, h, (unsigned long long)DK_IMAGE_MAX_PIXELS);
-    }
-    if (dk_png_check(f, path, size, DK_IMAGE_MAX_PIXELS, err) != 0 ||
-        dk_jpeg_check(f, path, pixels, err) != 0 ||
-        dk_pnm_check(f, path, size, channels, err) != 0) {
-        fclose(f);
-        return -1;
     }
     unsigned char *px = stbi_load_from_file(f, &w, &h, &comp, channels);
     fclose(f);

@@ -1,7 +1,7 @@
 /*
  * jpeg_check.c - a JPEG's marker segments checked before stb_image decodes it (see
  * jpeg_check.h for why). One pass with getc: segment payloads are read where they matter
- * (SOF, DHT, SOS) and skipped otherwise; entropy-coded data is scanned for its end.
+ * (SOF, DQT, DHT, SOS) and skipped otherwise; entropy-coded data is scanned for its end.
  *
  * Bytes past the end of the file read as 0, as stb_image's reader returns them, so a
  * truncated segment is judged as stb will see it.
@@ -18,7 +18,8 @@ struct jpeg_walk {
     bool eof;
     bool have_sof, progressive;
     int ncomp;
-    uint8_t comp_id[4];
+    uint8_t comp_id[4], comp_tq[4];
+    bool dqt[4];        /* quantisation tables seen, by id */
     bool covered[4];    /* coded by a scan (progressive: by a first DC pass) */
     bool defined[2][4]; /* DHT tables seen: [0] DC, [1] AC, by id */
     unsigned scans, max_scans;
@@ -58,8 +59,7 @@ static int read_sof(struct jpeg_walk *w, unsigned marker, unsigned len)
     if (w->have_sof || len < 11)
         return STOP;    /* stb refuses a second frame and a short one */
     (void)next_byte(w); /* sample precision */
-    (void)be16(w);      /* lines */
-    (void)be16(w);      /* samples per line */
+    uint64_t lines = be16(w), samples = be16(w);
     int n = next_byte(w);
     if (n != 1 && n != 3 && n != 4)
         return STOP;
@@ -68,11 +68,34 @@ static int read_sof(struct jpeg_walk *w, unsigned marker, unsigned len)
     for (int i = 0; i < n; ++i) {
         w->comp_id[i] = (uint8_t)next_byte(w);
         (void)next_byte(w); /* sampling factors */
-        (void)next_byte(w); /* quantisation table */
+        w->comp_tq[i] = (uint8_t)next_byte(w);
+        if (w->comp_tq[i] > 3)
+            return STOP;
     }
     w->have_sof = true;
     w->progressive = marker == 0xC2;
     w->ncomp = n;
+    /* stb decodes every component at full size per scan: at about 1 ns per sample and
+     * scan here, 2^32 samples x scans is a few seconds. */
+    uint64_t work = lines * samples * (uint64_t)n;
+    uint64_t budget = ((uint64_t)1 << 32) / (work ? work : 1);
+    w->max_scans = budget < DK_JPEG_MAX_SCANS ? (unsigned)budget : DK_JPEG_MAX_SCANS;
+    return 0;
+}
+
+/* DQT (T.81 B.2.4.1): per table, precision and id, then 64 values of 1 or 2 bytes. */
+static int read_dqt(struct jpeg_walk *w, unsigned len)
+{
+    unsigned left = len - 2;
+    while (left > 0) {
+        int q = next_byte(w);
+        unsigned p = (unsigned)q >> 4, t = (unsigned)q & 15, n = p ? 128 : 64;
+        if (p > 1 || t > 3 || n + 1 > left)
+            return STOP; /* stb refuses the table or the segment's length */
+        w->dqt[t] = true;
+        skip(w, n);
+        left -= n + 1;
+    }
     return 0;
 }
 
@@ -137,6 +160,13 @@ static int read_sos(struct jpeg_walk *w, uint64_t seg_at, unsigned len)
     bool need_dc = !w->progressive || (ss == 0 && ah == 0);
     bool need_ac = !w->progressive || ss > 0;
     for (int i = 0; i < ns; ++i) {
+        /* stb's decoder state is not cleared: a missing table is uninitialised memory. */
+        if (!w->dqt[w->comp_tq[which[i]]])
+            return dk_fail(w->err,
+                           "cannot decode image \"%s\": JPEG scan (SOS at byte %llu) codes "
+                           "component %d, whose quantisation table %u no DQT before it "
+                           "defines",
+                           w->path, (unsigned long long)seg_at, which[i] + 1, w->comp_tq[which[i]]);
         int cls = -1, id = 0;
         if (need_dc && !w->defined[0][hd[i]])
             cls = 0, id = hd[i];
@@ -222,6 +252,8 @@ static int walk(struct jpeg_walk *w)
             rc = read_sof(w, (unsigned)m, len);
         } else if (m == 0xC4) {
             rc = read_dht(w, seg_at, len);
+        } else if (m == 0xDB) {
+            rc = read_dqt(w, len);
         } else if (m == 0xDA) {
             rc = read_sos(w, seg_at, len);
             if (rc == 0 && (pending = skip_entropy_data(w)) < 0)
@@ -239,16 +271,22 @@ static int walk(struct jpeg_walk *w)
     }
 }
 
-int dk_jpeg_check(FILE *f, const char *path, uint64_t pixels, struct dk_error *err)
+int dk_jpeg_check(FILE *f, const char *path, struct dk_error *err)
 {
     int rc = 0;
     rewind(f);
-    int c0 = getc(f), c1 = getc(f);
-    if (c0 == 0xFF && c1 == 0xD8) {
-        struct jpeg_walk w = {.f = f, .path = path, .err = err, .at = 2};
-        uint64_t budget = ((uint64_t)1 << 32) / (pixels ? pixels : 1);
-        w.max_scans = budget < DK_JPEG_MAX_SCANS ? (unsigned)budget : DK_JPEG_MAX_SCANS;
-        rc = walk(&w);
+    /* stb's first marker may follow any number of FF fill bytes, as every marker may. */
+    int c = getc(f);
+    uint64_t at = 1;
+    if (c == 0xFF) {
+        do {
+            c = getc(f);
+            at++;
+        } while (c == 0xFF);
+        if (c == 0xD8) {
+            struct jpeg_walk w = {.f = f, .path = path, .err = err, .at = at};
+            rc = walk(&w);
+        }
     }
     rewind(f);
     return rc;

@@ -28,16 +28,19 @@
  * dk_jpeg_check - read a JPEG from f's start and refuse what stb_image would mishandle.
  * @f:      the open image file; rewound before returning, whatever the result
  * @path:   the file's name, for messages
- * @pixels: width x height from the header (at least 1), which sets the scan budget
  * @err:    receives the message on refusal
  *
- * A file that does not start with SOI (FF D8) is not checked (0). Otherwise the marker
+ * A file that does not start with SOI (FF D8, after any FF fill bytes, as stb reads it)
+ * is not checked (0). It is meant to run before any stb call, stbi_info included: stb
+ * reads the tables before the frame while looking for its size. Otherwise the marker
  * segments (ITU-T T.81, annex B) are walked as stb reads them, entropy-coded data skipped
  * up to the next marker, until EOI, and the file is refused when:
  *   - a DHT table's code counts sum to more than 256;
  *   - a scan (SOS) uses a DC or AC table that no earlier DHT defined (a baseline scan uses
- *     both; a progressive one its DC table on a first DC pass, its AC table on an AC pass);
- *   - there are more than min(DK_JPEG_MAX_SCANS, 2^32 / pixels) scans;
+ *     both; a progressive one its DC table on a first DC pass, its AC table on an AC pass),
+ *     or codes a component whose quantisation table no earlier DQT defined;
+ *   - there are more than min(DK_JPEG_MAX_SCANS, 2^32 / (width x height x components))
+ *     scans, by the frame (SOF);
  *   - at EOI, a component of the frame (SOF) was in no scan (progressive: in no first DC
  *     pass).
  * The walk ends without refusing where stb itself refuses the file before decoding
@@ -45,6 +48,6 @@
  * short is checked as far as it goes, and stb fails at its end.
  * Returns 0, or -1 with a message naming the file, the segment and its offset.
  */
-int dk_jpeg_check(FILE *f, const char *path, uint64_t pixels, struct dk_error *err);
+int dk_jpeg_check(FILE *f, const char *path, struct dk_error *err);
 
 #endif

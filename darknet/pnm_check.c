@@ -31,17 +31,18 @@ static void skip_space(struct pnm_reader *r)
     }
 }
 
-/* stbi__pnm_getinteger, saturating at 2^32 where stb's int would overflow. */
-static uint64_t read_number(struct pnm_reader *r)
+/* stbi__pnm_getinteger. Its int overflows on long numbers; compiled as Debian's libstb
+ * is, it wraps modulo 2^32, and the checks must see the number stb sees ("4294967552"
+ * is a maxval of 256 to stb), so the value wraps here too, without the undefined
+ * behaviour. */
+static int32_t read_number(struct pnm_reader *r)
 {
-    uint64_t v = 0;
+    uint32_t v = 0;
     while (r->c >= '0' && r->c <= '9') {
-        v = v * 10 + (uint64_t)(r->c - '0');
-        if (v > UINT32_MAX)
-            v = (uint64_t)UINT32_MAX + 1;
+        v = v * 10u + (uint32_t)(r->c - '0');
         next(r);
     }
-    return v;
+    return (int32_t)v;
 }
 
 int dk_pnm_check(FILE *f, const char *path, uint64_t size, int channels, struct dk_error *err)
@@ -53,11 +54,13 @@ int dk_pnm_check(FILE *f, const char *path, uint64_t size, int channels, struct 
         struct pnm_reader r = {.f = f, .at = 2};
         next(&r);
         skip_space(&r);
-        uint64_t w = read_number(&r);
+        /* stb keeps width and height as unsigned 32-bit numbers, maxval as an int: over
+         * 65535 it refuses the file, over 255 it reads 16-bit samples. */
+        uint64_t w = (uint32_t)read_number(&r);
         skip_space(&r);
-        uint64_t h = read_number(&r);
+        uint64_t h = (uint32_t)read_number(&r);
         skip_space(&r);
-        uint64_t maxval = read_number(&r);
+        int32_t maxval = read_number(&r);
         /* The byte after maxval was consumed with it; the pixels start at r.at. */
         unsigned comp = t == '6' ? 3 : 1, bytes = maxval > 255 ? 2 : 1;
         uint64_t need = 0;
@@ -66,19 +69,19 @@ int dk_pnm_check(FILE *f, const char *path, uint64_t size, int channels, struct 
         uint64_t have = size - r.at;
         if (maxval > 255 && maxval <= 65535 && channels != 0 && (unsigned)channels != comp)
             rc = dk_fail(err,
-                         "cannot decode image \"%s\": a 16-bit %s (maxval %llu) is read only "
+                         "cannot decode image \"%s\": a 16-bit %s (maxval %d) is read only "
                          "as its own %u channel%s, not %d: stb_image 2.27 reads past its "
                          "buffer converting it",
-                         path, t == '6' ? "PPM" : "PGM", (unsigned long long)maxval, comp,
-                         comp == 1 ? "" : "s", channels);
+                         path, t == '6' ? "PPM" : "PGM", (int)maxval, comp, comp == 1 ? "" : "s",
+                         channels);
         else if (maxval <= 65535 && need > have)
             rc = dk_fail(err,
-                         "cannot decode image \"%s\": its %s header (%llu x %llu, maxval %llu) "
+                         "cannot decode image \"%s\": its %s header (%llu x %llu, maxval %d) "
                          "needs %llu bytes of pixels, but only %llu follow it (truncated "
                          "file)",
                          path, t == '6' ? "PPM" : "PGM", (unsigned long long)w,
-                         (unsigned long long)h, (unsigned long long)maxval,
-                         (unsigned long long)need, (unsigned long long)have);
+                         (unsigned long long)h, (int)maxval, (unsigned long long)need,
+                         (unsigned long long)have);
     }
     rewind(f);
     return rc;

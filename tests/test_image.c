@@ -274,6 +274,13 @@ static void test_load_pnm(void **state)
         !strstr(err.msg, "a 16-bit PGM (maxval 65535) is read only as its own 1 channel, not 3"))
         fail_msg("got '%s'", err.msg);
 
+    /* stb's int wraps on a long number: 4294967552 is a maxval of 256 to it. */
+    static const char pgm_wrap[] = "P5 2 2 4294967552\n12345678";
+    write_bytes(path, pgm_wrap, sizeof pgm_wrap - 1);
+    assert_int_equal(dk_image_load(path, 3, &im, &err), -1);
+    if (!strstr(err.msg, "a 16-bit PGM (maxval 256) is read only as its own 1 channel"))
+        fail_msg("got '%s'", err.msg);
+
     tmp_path(t, "short.ppm", path, sizeof path);
     static const char ppm[] = "P6 4 4 255\n0123456789";
     write_bytes(path, ppm, sizeof ppm - 1);

@@ -168,7 +168,7 @@ static void test_component_in_no_scan(void **state)
 }
 
 /* stb decodes the whole image for every scan: scans are limited to
- * min(DK_JPEG_MAX_SCANS, 2^32 / pixels), 256 for 8 x 8 pixels; the scan repeated that
+ * min(DK_JPEG_MAX_SCANS, 2^32 / samples), 256 for 8 x 8 x 3; the scan repeated that
  * often still loads, once more is refused. */
 static void test_scan_budget(void **state)
 {
@@ -201,31 +201,77 @@ static void test_scan_budget(void **state)
     free(j.b);
 }
 
-/* The budget shrinks with the pixels: 2^32 / pixels scans, at most DK_JPEG_MAX_SCANS. */
+/* The budget shrinks with the frame: 2^32 / (width x height x components) scans. The
+ * frame's size is edited to 32768 x 16384 (3 x 2^29 samples: 2 scans); the check alone
+ * judges the file, which stb could not decode any more. */
 static void test_scan_budget_by_size(void **state)
 {
     struct tmp *t = *state;
     struct jpeg j = make_jpeg(t);
     char path[256];
     snprintf(path, sizeof path, "%s/budget.jpg", t->dir);
+    /* SOF: length, precision (SOF + 4), lines (SOF + 5), samples per line (SOF + 7). */
+    memcpy(j.b + SOF + 5, "\x40\x00\x80\x00", 4);
     size_t scan = (size_t)(j.eoi - SOS);
-    size_t n = SOS + scan * 3 + 2;
-    unsigned char *b = malloc(n);
-    assert_non_null(b);
-    memcpy(b, j.b, SOS);
-    for (int i = 0; i < 3; ++i)
-        memcpy(b + SOS + (size_t)i * scan, j.b + SOS, scan);
-    memcpy(b + n - 2, j.b + j.eoi, 2);
-    write_file(path, b, n, NULL, 0);
-    free(b);
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
+    for (int scans = 2; scans <= 3; ++scans) {
+        size_t n = SOS + scan * (size_t)scans + 2;
+        unsigned char *b = malloc(n);
+        assert_non_null(b);
+        memcpy(b, j.b, SOS);
+        for (int i = 0; i < scans; ++i)
+            memcpy(b + SOS + (size_t)i * scan, j.b + SOS, scan);
+        memcpy(b + n - 2, j.b + j.eoi, 2);
+        write_file(path, b, n, NULL, 0);
+        free(b);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        struct dk_error err = {{0}};
+        assert_int_equal(dk_jpeg_check(f, path, &err), scans == 2 ? 0 : -1);
+        if (scans == 3)
+            assert_non_null(strstr(err.msg, "more than 2 scans"));
+        assert_int_equal(ftell(f), 0);
+        assert_int_equal(fclose(f), 0);
+    }
+    free(j.b);
+}
+
+/* A component whose quantisation table no DQT defined: stb dequantised with
+ * uninitialised memory. The table id sits in the SOF's component entries. */
+static void test_undefined_quantisation_table(void **state)
+{
+    struct tmp *t = *state;
+    struct jpeg j = make_jpeg(t);
+    char path[256];
+    snprintf(path, sizeof path, "%s/dqt.jpg", t->dir);
+    /* SOF + 10: component 1's id, sampling, table; component 2's table at SOF + 15. */
+    j.b[SOF + 15] = 3;
+    write_file(path, j.b, (size_t)j.n, NULL, 0);
+    char want[120];
+    snprintf(want, sizeof want,
+             "JPEG scan (SOS at byte %d) codes component 2, whose quantisation table 3 no DQT "
+             "before it defines",
+             SOS);
+    ASSERT_REFUSED(path, want);
+    free(j.b);
+}
+
+/* stb reads the first marker after any FF fill bytes, so "FF FF D8" is a JPEG to it and
+ * must be to the check: a table of too many codes behind one extra FF is refused. */
+static void test_fill_before_soi(void **state)
+{
+    struct tmp *t = *state;
+    struct jpeg j = make_jpeg(t);
+    char path[256];
+    snprintf(path, sizeof path, "%s/fill.jpg", t->dir);
+    write_file(path, "\xff", 1, j.b, (size_t)j.n);
     struct dk_error err = {{0}};
-    assert_int_equal(dk_jpeg_check(f, path, ((uint64_t)1 << 32) / 3, &err), 0);
-    assert_int_equal(dk_jpeg_check(f, path, ((uint64_t)1 << 32) / 2, &err), -1);
-    assert_non_null(strstr(err.msg, "more than 2 scans"));
-    assert_int_equal(ftell(f), 0);
-    assert_int_equal(fclose(f), 0);
+    if (load(path, &err) != 0)
+        fail_msg("%s", err.msg);
+    j.b[DHT + 5 + 15] = (unsigned char)(j.b[DHT + 5 + 15] + 255);
+    write_file(path, "\xff", 1, j.b, (size_t)j.n);
+    char want[64];
+    snprintf(want, sizeof want, "DHT at byte %d, DC table 0", DHT + 1);
+    ASSERT_REFUSED(path, want);
     free(j.b);
 }
 
@@ -238,6 +284,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_component_in_no_scan, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_scan_budget, tmp_setup, tmp_teardown),
         cmocka_unit_test_setup_teardown(test_scan_budget_by_size, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_undefined_quantisation_table, tmp_setup, tmp_teardown),
+        cmocka_unit_test_setup_teardown(test_fill_before_soi, tmp_setup, tmp_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
