@@ -20,6 +20,7 @@
 
 #include "darknet/image.h"
 #include "darknet/jpeg_check.h"
+#include "tests/helpers/image_refusal.h"
 #include "tests/helpers/tmpdir.h"
 
 enum { SOF = 154, DHT = 173, SOS = 593 };
@@ -60,24 +61,22 @@ static struct jpeg make_jpeg(const struct tmp *t)
     return j;
 }
 
-static int load(const char *path, struct dk_error *err)
+/* Writes j with its scan (SOS to EOI) repeated `scans` times. */
+static void write_scans(const char *path, const struct jpeg *j, size_t scans)
 {
-    struct dk_image im = {0};
-    int rc = dk_image_load(path, 3, &im, err);
-    if (rc == 0)
-        dk_image_free(&im);
-    else
-        assert_null(im.data);
-    return rc;
+    size_t scan = (size_t)(j->eoi - SOS), n = SOS + scan * scans + 2;
+    unsigned char *b = malloc(n);
+    assert_non_null(b);
+    memcpy(b, j->b, SOS);
+    for (size_t i = 0; i < scans; ++i)
+        memcpy(b + SOS + i * scan, j->b + SOS, scan);
+    memcpy(b + n - 2, j->b + j->eoi, 2);
+    write_file(path, b, n, NULL, 0);
+    free(b);
 }
 
-#define ASSERT_REFUSED(path, text)                                                                 \
-    do {                                                                                           \
-        struct dk_error err_ = {{0}};                                                              \
-        assert_int_equal(load(path, &err_), -1);                                                   \
-        if (!strstr(err_.msg, path) || !strstr(err_.msg, text))                                    \
-            fail_msg("expected '%s' in '%s'", text, err_.msg);                                     \
-    } while (0)
+/* Every case loads 3 channels, as the classifier does. */
+#define ASSERT_REFUSED(path, text) ASSERT_IMAGE_REFUSED(path, 3, text)
 
 /* A table of more than 256 codes overflowed stb's arrays (a wild read followed). */
 static void test_dht_over_256_codes(void **state)
@@ -88,7 +87,7 @@ static void test_dht_over_256_codes(void **state)
     snprintf(path, sizeof path, "%s/dht.jpg", t->dir);
     struct dk_error err = {{0}};
     write_file(path, j.b, (size_t)j.n, NULL, 0);
-    assert_int_equal(load(path, &err), 0);
+    assert_int_equal(image_load_result(path, 3, &err), 0);
 
     /* The first table: its class and id at DHT + 4, its 16 counts after. */
     unsigned sum = 0;
@@ -120,7 +119,7 @@ static void test_padding_before_frame(void **state)
     memcpy(b + 23, j.b + 20, (size_t)j.n - 20);
     write_file(path, b, (size_t)j.n + 3, NULL, 0);
     struct dk_error err = {{0}};
-    if (load(path, &err) != 0)
+    if (image_load_result(path, 3, &err) != 0)
         fail_msg("%s", err.msg);
     b[3 + DHT + 5 + 15] = (unsigned char)(b[3 + DHT + 5 + 15] + 255);
     write_file(path, b, (size_t)j.n + 3, NULL, 0);
@@ -178,18 +177,10 @@ static void test_scan_budget(void **state)
     snprintf(path, sizeof path, "%s/scans.jpg", t->dir);
     size_t scan = (size_t)(j.eoi - SOS);
     for (unsigned scans = DK_JPEG_MAX_SCANS; scans <= DK_JPEG_MAX_SCANS + 1; ++scans) {
-        size_t n = SOS + scan * scans + 2;
-        unsigned char *b = malloc(n);
-        assert_non_null(b);
-        memcpy(b, j.b, SOS);
-        for (unsigned i = 0; i < scans; ++i)
-            memcpy(b + SOS + i * scan, j.b + SOS, scan);
-        memcpy(b + n - 2, j.b + j.eoi, 2);
-        write_file(path, b, n, NULL, 0);
-        free(b);
+        write_scans(path, &j, scans);
         struct dk_error err = {{0}};
         if (scans == DK_JPEG_MAX_SCANS) {
-            if (load(path, &err) != 0)
+            if (image_load_result(path, 3, &err) != 0)
                 fail_msg("%s", err.msg);
         } else {
             char want[112];
@@ -212,17 +203,8 @@ static void test_scan_budget_by_size(void **state)
     snprintf(path, sizeof path, "%s/budget.jpg", t->dir);
     /* SOF: length, precision (SOF + 4), lines (SOF + 5), samples per line (SOF + 7). */
     memcpy(j.b + SOF + 5, "\x40\x00\x80\x00", 4);
-    size_t scan = (size_t)(j.eoi - SOS);
     for (int scans = 2; scans <= 3; ++scans) {
-        size_t n = SOS + scan * (size_t)scans + 2;
-        unsigned char *b = malloc(n);
-        assert_non_null(b);
-        memcpy(b, j.b, SOS);
-        for (int i = 0; i < scans; ++i)
-            memcpy(b + SOS + (size_t)i * scan, j.b + SOS, scan);
-        memcpy(b + n - 2, j.b + j.eoi, 2);
-        write_file(path, b, n, NULL, 0);
-        free(b);
+        write_scans(path, &j, (size_t)scans);
         FILE *f = fopen(path, "rb");
         assert_non_null(f);
         struct dk_error err = {{0}};
@@ -265,7 +247,7 @@ static void test_fill_before_soi(void **state)
     snprintf(path, sizeof path, "%s/fill.jpg", t->dir);
     write_file(path, "\xff", 1, j.b, (size_t)j.n);
     struct dk_error err = {{0}};
-    if (load(path, &err) != 0)
+    if (image_load_result(path, 3, &err) != 0)
         fail_msg("%s", err.msg);
     j.b[DHT + 5 + 15] = (unsigned char)(j.b[DHT + 5 + 15] + 255);
     write_file(path, "\xff", 1, j.b, (size_t)j.n);
